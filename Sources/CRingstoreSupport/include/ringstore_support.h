@@ -1,0 +1,32 @@
+#ifndef RINGSTORE_SUPPORT_H
+#define RINGSTORE_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// CRC32C (Castagnoli) of `length` bytes, continuing from `crc`.
+///
+/// Pass 0 as `crc` for a fresh checksum; pass a previous result to continue over
+/// more bytes (`crc(a ++ b) == rs_crc32c(rs_crc32c(0, a), b)`). Uses the SSE4.2
+/// `crc32` instruction on x86-64 or the ARMv8 CRC extension on arm64 when the
+/// processor has it (checked once, at run time), and a table otherwise.
+uint32_t rs_crc32c(uint32_t crc, const void *bytes, size_t length);
+
+/// The portable table implementation, exposed so tests can compare both paths.
+uint32_t rs_crc32c_portable(uint32_t crc, const void *bytes, size_t length);
+
+/// The hardware implementation; only valid when `rs_crc32c_hardware_available()`.
+uint32_t rs_crc32c_hardware(uint32_t crc, const void *bytes, size_t length);
+
+/// 1 when this processor has a CRC32C instruction the library uses, else 0.
+int rs_crc32c_hardware_available(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

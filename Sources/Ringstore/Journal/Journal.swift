@@ -1,0 +1,91 @@
+import SystemPackage
+import Synchronization
+
+/// The ring journal as a whole: the mapped file, its header, recovery at open,
+/// the group-commit writer, and reads of single records through the mapping.
+final class Journal: Sendable {
+    static let fileName = "journal.ring"
+
+    let ring: RingFile
+    let writer: JournalWriter
+    /// What recovery found when the journal was opened.
+    let recovery: JournalRecovery.Outcome
+    private let header: Mutex<JournalHeader>
+
+    /// Opens the journal in `directory`, creating it with `configuration`'s
+    /// capacity if there is none, and recovers it.
+    init(directory: FilePath, configuration: Configuration) throws {
+        let path = directory.appending(Self.fileName)
+        var header: JournalHeader
+        let ring: RingFile
+        if StorageDirectory.exists(path) {
+            header = try JournalHeader.newest(in: RingFile.readHeaderArea(at: path), path: path.string)
+            ring = try RingFile.open(at: path, capacity: header.capacity)
+        } else {
+            header = JournalHeader(sequence: 0, capacity: configuration.journalCapacity, checkpoint: 0,
+                                   epoch: 0, closedCleanly: true, endAtClose: 0)
+            ring = try RingFile.create(at: path, capacity: configuration.journalCapacity, header: header.encoded())
+        }
+        let outcome = JournalRecovery.scan(ring, checkpoint: header.checkpoint, maxEpoch: header.epoch)
+        // Whatever recovery accepted may still be only in the page cache (a killed
+        // process leaves its unsynced writes there): make it durable before anyone
+        // is told about it.
+        try ring.sync()
+
+        // A new session: a higher epoch, written durably before any record of it.
+        header.sequence += 1
+        header.epoch += 1
+        header.closedCleanly = false
+        try ring.writeHeader(header.encoded(), at: header.slotOffset)
+
+        let mode: JournalWriter.Mode = switch configuration.durability {
+        case .durable(let delay): .durable(maxFlushDelayNanoseconds: delay.nanoseconds)
+        case .relaxed(let interval): .relaxed(flushIntervalNanoseconds: interval.nanoseconds)
+        }
+        self.ring = ring
+        self.recovery = outcome
+        self.header = Mutex(header)
+        self.writer = JournalWriter(
+            ring: ring, epoch: header.epoch, mode: mode, journalFullWait: configuration.journalFullWait,
+            idempotencyWindow: configuration.idempotencyWindow, recovered: outcome.index,
+            end: outcome.end, checkpoint: header.checkpoint)
+    }
+
+    /// Stops the writer after it has flushed everything, and records a clean close.
+    func close() async throws {
+        await writer.close()
+        if let failure = writer.failure { throw failure }
+        let end = writer.durable.load(ordering: .acquiring)
+        let checkpoint = writer.state.withLock { $0.checkpoint }
+        let encoded = header.withLock { h in
+            h.sequence += 1
+            h.checkpoint = checkpoint
+            h.closedCleanly = true
+            h.endAtClose = end
+            return (h.encoded(), h.slotOffset)
+        }
+        try ring.writeHeader(encoded.0, at: encoded.1)
+    }
+
+    /// The event whose record starts at `position`, read through the mapping.
+    ///
+    /// Throws ``RingstoreError/Code/corruptData`` naming the journal and position
+    /// if the bytes there are not that record (damage, or reuse of the space).
+    func readEvent(at position: UInt64) throws -> RecordedEvent {
+        let physical = ring.physical(position)
+        let toEnd = Int(ring.bytesToEnd(from: position))
+        let result: Result<RecordedEvent, RingstoreError> = ring.withMappedBytes(physical: physical, count: toEnd) { bytes in
+            switch JournalRecord.inspect(bytes, expectedPosition: position) {
+            case .event(let header):
+                return .success(JournalRecord.decodeEvent(bytes, header))
+            case .padding:
+                return .failure(RingstoreError(.corruptData, "journal position \(position) holds padding, not an event",
+                                               path: ring.file.path.string, offset: RingFile.headerAreaSize + physical))
+            case .invalid(let reason):
+                return .failure(RingstoreError(.corruptData, "journal record at position \(position) is damaged: \(reason)",
+                                               path: ring.file.path.string, offset: RingFile.headerAreaSize + physical))
+            }
+        }
+        return try result.get()
+    }
+}

@@ -1,0 +1,100 @@
+/// The journal's header: what survives between sessions besides the records.
+///
+/// Stored in two 64-byte slots (at offsets 0 and 2048, in different disk
+/// sectors) written alternately, each with its own CRC32C. A write that tears
+/// one slot leaves the other intact, so opening always finds the newest slot
+/// that is whole.
+///
+///     offset size  field
+///      0     8     magic "RSJOURN1"
+///      8     4     format version (1)
+///     12     4     reserved
+///     16     8     sequence: +1 on every header write; the larger valid slot wins
+///     24     8     ring capacity in bytes
+///     32     8     checkpoint: records before it are in durable stream files and
+///                  their ring space may be reused; recovery starts here
+///     40     4     epoch: the session number, +1 at every open
+///     44     4     flags (1: closed cleanly)
+///     48     8     journal end at the last clean close (informational)
+///     56     4     reserved
+///     60     4     CRC32C of bytes [0, 60)
+struct JournalHeader: Sendable, Equatable {
+    static let slotSize = 64
+    static let slotOffsets: [UInt64] = [0, 2048]
+    static let formatVersion: UInt32 = 1
+    private static let magic: [UInt8] = Array("RSJOURN1".utf8)
+
+    var sequence: UInt64
+    var capacity: UInt64
+    var checkpoint: UInt64
+    var epoch: UInt32
+    var closedCleanly: Bool
+    var endAtClose: UInt64
+
+    /// The slot this header is written to: slots alternate with the sequence.
+    var slotOffset: UInt64 { Self.slotOffsets[Int(sequence % 2)] }
+
+    func encoded() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: Self.slotSize)
+        bytes.withUnsafeMutableBytes { b in
+            Self.magic.withUnsafeBytes { b.copyMemory(from: $0) }
+            b.storeBytes(of: Self.formatVersion.littleEndian, toByteOffset: 8, as: UInt32.self)
+            b.storeBytes(of: sequence.littleEndian, toByteOffset: 16, as: UInt64.self)
+            b.storeBytes(of: capacity.littleEndian, toByteOffset: 24, as: UInt64.self)
+            b.storeBytes(of: checkpoint.littleEndian, toByteOffset: 32, as: UInt64.self)
+            b.storeBytes(of: epoch.littleEndian, toByteOffset: 40, as: UInt32.self)
+            b.storeBytes(of: UInt32(closedCleanly ? 1 : 0).littleEndian, toByteOffset: 44, as: UInt32.self)
+            b.storeBytes(of: endAtClose.littleEndian, toByteOffset: 48, as: UInt64.self)
+            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<60]))
+            b.storeBytes(of: crc.littleEndian, toByteOffset: 60, as: UInt32.self)
+        }
+        return bytes
+    }
+
+    /// Why a slot was rejected.
+    enum SlotError: Error, Equatable {
+        case empty
+        case badMagic
+        case badChecksum
+        case unsupportedVersion(UInt32)
+    }
+
+    /// Decodes one slot.
+    static func decode(_ slot: ArraySlice<UInt8>) -> Result<JournalHeader, SlotError> {
+        guard slot.count >= slotSize else { return .failure(.empty) }
+        return Array(slot.prefix(slotSize)).withUnsafeBytes { b in
+            if b.allSatisfy({ $0 == 0 }) { return .failure(.empty) }
+            guard b.prefix(8).elementsEqual(magic) else { return .failure(.badMagic) }
+            let crc = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 60, as: UInt32.self))
+            guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<60])) == crc else { return .failure(.badChecksum) }
+            let version = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            guard version == formatVersion else { return .failure(.unsupportedVersion(version)) }
+            return .success(JournalHeader(
+                sequence: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                capacity: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 24, as: UInt64.self)),
+                checkpoint: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 32, as: UInt64.self)),
+                epoch: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 40, as: UInt32.self)),
+                closedCleanly: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 44, as: UInt32.self)) & 1 != 0,
+                endAtClose: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 48, as: UInt64.self))))
+        }
+    }
+
+    /// The newest whole header in a journal's header area.
+    static func newest(in area: [UInt8], path: String) throws -> JournalHeader {
+        var candidates: [JournalHeader] = []
+        var problems: [String] = []
+        for offset in slotOffsets {
+            let start = Int(offset)
+            let slot = start < area.count ? area[start..<min(area.count, start + slotSize)] : []
+            switch decode(slot) {
+            case .success(let header): candidates.append(header)
+            case .failure(let error): problems.append("slot at offset \(offset): \(error)")
+            }
+        }
+        if let best = candidates.max(by: { $0.sequence < $1.sequence }) { return best }
+        if problems.contains(where: { $0.contains("unsupportedVersion") }) {
+            throw RingstoreError(.incompatibleFormat, "journal \(path) has an unsupported format version (\(problems.joined(separator: "; ")))", path: path)
+        }
+        throw RingstoreError(.corruptData, "journal \(path) has no valid header slot (\(problems.joined(separator: "; ")))", path: path, offset: 0)
+    }
+}

@@ -1,0 +1,107 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// One stream's state as the writer sees it.
+struct StreamState: Sendable {
+    /// Number of versions assigned so far: the next event gets this version.
+    var nextVersion: UInt64
+    /// Version of the first event whose record is still indexed in the ring.
+    var ringFirstVersion: UInt64
+    /// Journal positions of versions `ringFirstVersion...`, in version order.
+    var positions: [UInt64] = []
+    /// Event IDs of the same versions (for recognising retried appends).
+    var ids: [UUID] = []
+
+    /// The last version, or nil if the stream has no events.
+    var currentVersion: UInt64? { nextVersion == 0 ? nil : nextVersion - 1 }
+}
+
+/// The in-memory index of what the ring holds: every stream's version and the
+/// position and ID of each of its events still in the ring, plus the positions
+/// of all events in journal order (for `$all` reads).
+///
+/// It is rebuilt by recovery and extended by the writer under its lock. Its size
+/// is bounded by the ring: entries leave when their records leave the ring.
+struct JournalIndex: Sendable {
+    var streams: [String: StreamState] = [:]
+    /// Positions of all events in the ring, ascending.
+    var eventPositions: [UInt64] = []
+
+    func currentVersion(of stream: String) -> UInt64? {
+        streams[stream]?.currentVersion
+    }
+
+    /// The IDs at versions `[first, first + count)`, or nil if any of them is not indexed.
+    func ids(of stream: String, from first: UInt64, count: Int) -> ArraySlice<UUID>? {
+        guard let state = streams[stream], first >= state.ringFirstVersion,
+              first + UInt64(count) <= state.nextVersion
+        else { return nil }
+        let start = Int(first - state.ringFirstVersion)
+        return state.ids[start..<(start + count)]
+    }
+
+    /// The position of `version` in `stream`, if indexed.
+    func position(of stream: String, version: UInt64) -> UInt64? {
+        guard let state = streams[stream], version >= state.ringFirstVersion, version < state.nextVersion else { return nil }
+        return state.positions[Int(version - state.ringFirstVersion)]
+    }
+
+    /// Adds the events of one append (versions from the stream's next version on).
+    mutating func record(stream: String, positions: [UInt64], ids: [UUID]) {
+        streams[stream, default: StreamState(nextVersion: 0, ringFirstVersion: 0)].append(positions: positions, ids: ids)
+        eventPositions.append(contentsOf: positions)
+    }
+
+    /// Adds events found by recovery: `firstVersion` is where the stream's events in the ring begin.
+    mutating func recordRecovered(stream: String, firstVersion: UInt64, positions: [UInt64], ids: [UUID]) {
+        streams[stream, default: StreamState(nextVersion: firstVersion, ringFirstVersion: firstVersion)]
+            .append(positions: positions, ids: ids)
+        eventPositions.append(contentsOf: positions)
+    }
+}
+
+extension StreamState {
+    fileprivate mutating func append(positions newPositions: [UInt64], ids newIDs: [UUID]) {
+        positions.append(contentsOf: newPositions)
+        ids.append(contentsOf: newIDs)
+        nextVersion += UInt64(newPositions.count)
+    }
+}
+
+/// The first event IDs of the most recent appends, so that a retried append
+/// with ``ExpectedVersion/any`` (or `.streamExists`) is recognised.
+struct IdempotencyWindow: Sendable {
+    struct Entry: Sendable {
+        var stream: String
+        var firstVersion: UInt64
+        var count: Int
+    }
+
+    let capacity: Int
+    private var entries: [UUID: Entry] = [:]
+    private var order: [UUID] = []
+    private var next = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        entries.reserveCapacity(min(capacity, 1 << 16))
+    }
+
+    func lookup(_ firstID: UUID) -> Entry? { entries[firstID] }
+
+    mutating func remember(_ firstID: UUID, _ entry: Entry) {
+        guard capacity > 0 else { return }
+        if order.count < capacity {
+            order.append(firstID)
+        } else {
+            let evicted = order[next]
+            entries[evicted] = nil
+            order[next] = firstID
+            next = (next + 1) % capacity
+        }
+        entries[firstID] = entry
+    }
+}

@@ -1,0 +1,482 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Dispatch
+import Synchronization
+
+/// Appends records to the ring journal with group commit.
+///
+/// The path of an append:
+/// 1. `append` takes the writer lock once: checks the expected version,
+///    reserves ring space (waiting, outside the lock, while the ring is full),
+///    assigns versions and positions, encodes every record into the staging
+///    buffer, and registers its continuation. One lock section per append,
+///    whatever its number of events.
+/// 2. The flusher thread swaps the staging buffer out, writes it with `pwrite`
+///    (one call per contiguous segment) and, in durable mode, `fdatasync`s. It
+///    syncs at once when nothing more is queued; while appends keep arriving it
+///    keeps writing and syncs when the oldest unsynced write is `maxFlushDelay`
+///    old, so one flush covers many appends.
+/// 3. After the flush (durable) or the write (relaxed), the flusher resumes every
+///    append its cursor now covers. Records are always copied before the flush
+///    that acknowledges them starts.
+///
+/// Any write or flush failure poisons the writer: the data's state on disk is
+/// unknown (a failed `fdatasync` may have dropped dirty pages), so every waiting
+/// and later append fails with ``RingstoreError/Code/storeFailed`` until the
+/// store is reopened and recovery establishes what is durable.
+final class JournalWriter: Sendable {
+    enum Mode: Sendable {
+        case durable(maxFlushDelayNanoseconds: Int64)
+        case relaxed(flushIntervalNanoseconds: Int64)
+    }
+
+    /// An append waiting for the cursor to pass its last record.
+    struct Waiter {
+        var lastPosition: UInt64
+        var result: AppendResult
+        var continuation: UnsafeContinuation<Outcome, any Error>
+    }
+
+    enum Outcome: Sendable {
+        case appended(AppendResult)
+        case journalFull(needed: Int)
+    }
+
+    struct State: ~Copyable {
+        var staging = StagingBuffer()
+        var spare = StagingBuffer()
+        var waiters: [Waiter] = []
+        var index: JournalIndex
+        var window: IdempotencyWindow
+        /// End of the space handed out to appends (≥ written ≥ durable).
+        var reserved: UInt64
+        var checkpoint: UInt64
+        var flusherIdle = false
+        var closing = false
+        var stopped = false
+        var failure: RingstoreError?
+        var onStopped: [CheckedContinuation<Void, Never>] = []
+    }
+
+    let ring: RingFile
+    let epoch: UInt32
+    let mode: Mode
+    let journalFullWaitNanoseconds: Int64
+    let state: Mutex<State>
+    private let wake = DispatchSemaphore(value: 0)
+
+    /// Records `pwrite`n into the ring (the page cache) end here.
+    let written: Atomic<UInt64>
+    /// Records flushed to stable storage end here.
+    let durable: Atomic<UInt64>
+    let flushCount = Atomic<UInt64>(0)
+    let appendCount = Atomic<UInt64>(0)
+    let eventCount = Atomic<UInt64>(0)
+
+    init(ring: RingFile, epoch: UInt32, mode: Mode, journalFullWait: Duration,
+         idempotencyWindow: Int, recovered: JournalIndex, end: UInt64, checkpoint: UInt64) {
+        self.ring = ring
+        self.epoch = epoch
+        self.mode = mode
+        self.journalFullWaitNanoseconds = journalFullWait.nanoseconds
+        self.written = Atomic(end)
+        self.durable = Atomic(end)
+        self.state = Mutex(State(index: recovered, window: IdempotencyWindow(capacity: idempotencyWindow),
+                                 reserved: end, checkpoint: checkpoint))
+        BackgroundThread.start { [self] in self.runFlusher() }
+    }
+
+    /// The cursor acknowledgements (and readers) follow: durable, or written in relaxed mode.
+    var acknowledged: UInt64 {
+        switch mode {
+        case .durable: durable.load(ordering: .acquiring)
+        case .relaxed: written.load(ordering: .acquiring)
+        }
+    }
+
+    // MARK: - Appending
+
+    /// One validated append, ready to encode.
+    struct PreparedAppend: Sendable {
+        var stream: String
+        var expected: ExpectedVersion
+        var events: [EventData]
+        /// Encoded record length of each event.
+        var lengths: [Int]
+        var totalLength: Int
+    }
+
+    func append(_ append: PreparedAppend) async throws -> AppendResult {
+        var deadline: Int64?
+        while true {
+            let outcome = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Outcome, any Error>) in
+                stage(append, continuation: continuation)
+            }
+            switch outcome {
+            case .appended(let result):
+                return result
+            case .journalFull(let needed):
+                let now = monotonicNanoseconds()
+                if deadline == nil { deadline = now + journalFullWaitNanoseconds }
+                if now >= deadline! { throw journalFullError(needed: needed) }
+                // Ring space frees up only as the splitter checkpoints, which takes
+                // milliseconds; polling at that pace keeps the common path free of
+                // any bookkeeping for waiters.
+                try await Task.sleep(for: .milliseconds(1))
+            }
+        }
+    }
+
+    private func journalFullError(needed: Int) -> RingstoreError {
+        let (reserved, checkpoint) = state.withLock { ($0.reserved, $0.checkpoint) }
+        let used = reserved - checkpoint
+        let waited = Double(journalFullWaitNanoseconds) / 1e9
+        return RingstoreError(
+            .journalFull,
+            "journal full: waited \(waited) s for \(needed) bytes of ring space (\(used) of \(ring.capacity) bytes in use, checkpoint at \(checkpoint)); stream files are not keeping up — raise journalFullWait or the journal capacity",
+            path: ring.file.path.string)
+    }
+
+    /// The single locked section of an append. Resumes `continuation` at once
+    /// unless the append was staged (or is a retry of one not yet acknowledged),
+    /// in which case the flusher resumes it.
+    private func stage(_ append: PreparedAppend, continuation: UnsafeContinuation<Outcome, any Error>) {
+        enum Next { case wakeFlusher(Bool), resume(Result<Outcome, any Error>) }
+        let next: Next = state.withLock { s in
+            if let failure = s.failure { return .resume(.failure(failure)) }
+            if s.closing { return .resume(.failure(RingstoreError(.storeClosed, "the store is closed", stream: append.stream))) }
+
+            let current = s.index.currentVersion(of: append.stream)
+            switch checkExpectedVersion(append, current: current, state: &s) {
+            case .proceed:
+                break
+            case .duplicate(let result):
+                if result.lastPosition < acknowledged { return .resume(.success(.appended(result))) }
+                s.waiters.append(Waiter(lastPosition: result.lastPosition, result: result, continuation: continuation))
+                let wasIdle = s.flusherIdle
+                s.flusherIdle = false
+                return .wakeFlusher(wasIdle)
+            case .reject(let error):
+                return .resume(.failure(error))
+            }
+
+            // Space: a record never straddles the ring's end, so pad the tail if needed.
+            let start = s.reserved
+            let tail = ring.bytesToEnd(from: start)
+            let padding = tail < UInt64(append.totalLength) ? tail : 0
+            guard start + padding + UInt64(append.totalLength) <= s.checkpoint + ring.capacity else {
+                return .resume(.success(.journalFull(needed: Int(padding) + append.totalLength)))
+            }
+            if padding >= UInt64(JournalRecord.paddingSize) {
+                let pointer = s.staging.reserve(JournalRecord.paddingSize, at: start)
+                JournalRecord.encodePadding(into: pointer, length: Int(padding), position: start, epoch: epoch)
+            }
+            let firstVersion = current.map { $0 + 1 } ?? 0
+            let timestamp = wallClockNanoseconds()
+            var position = start + padding
+            var positions = [UInt64]()
+            positions.reserveCapacity(append.events.count)
+            var ids = [UUID]()
+            ids.reserveCapacity(append.events.count)
+            let lastIndex = append.events.count - 1
+            var streamName = append.stream
+            streamName.withUTF8 { streamBytes in
+                for (i, event) in append.events.enumerated() {
+                    let length = append.lengths[i]
+                    let pointer = s.staging.reserve(length, at: position)
+                    let fields = JournalRecord.EventFields(
+                        position: position, epoch: epoch, version: firstVersion + UInt64(i), id: event.id,
+                        timestampNanoseconds: timestamp, json: event.contentType == .json, endOfAppend: i == lastIndex)
+                    var type = event.type
+                    type.withUTF8 { typeBytes in
+                        event.metadata.withUnsafeBytes { metadata in
+                            event.data.withUnsafeBytes { data in
+                                JournalRecord.encodeEvent(
+                                    into: pointer, length: length, fields: fields,
+                                    stream: UnsafeRawBufferPointer(streamBytes),
+                                    type: UnsafeRawBufferPointer(typeBytes),
+                                    metadata: metadata, data: data)
+                            }
+                        }
+                    }
+                    positions.append(position)
+                    ids.append(event.id)
+                    position += UInt64(length)
+                }
+            }
+            s.reserved = position
+            let result = AppendResult(
+                firstVersion: firstVersion, lastVersion: firstVersion + UInt64(lastIndex),
+                firstPosition: positions[0], lastPosition: positions[lastIndex])
+            s.index.record(stream: append.stream, positions: positions, ids: ids)
+            s.window.remember(ids[0], .init(stream: append.stream, firstVersion: firstVersion, count: ids.count))
+            s.waiters.append(Waiter(lastPosition: result.lastPosition, result: result, continuation: continuation))
+            let wasIdle = s.flusherIdle
+            s.flusherIdle = false
+            return .wakeFlusher(wasIdle)
+        }
+        switch next {
+        case .wakeFlusher(let wasIdle):
+            if wasIdle { wake.signal() }
+        case .resume(let result):
+            continuation.resume(with: result)
+        }
+    }
+
+    private enum VersionCheck {
+        case proceed
+        case duplicate(AppendResult)
+        case reject(RingstoreError)
+    }
+
+    /// Applies the expected-version rule, recognising a retry of an earlier
+    /// append (same event IDs at the same versions) as a success that writes nothing.
+    private func checkExpectedVersion(_ append: PreparedAppend, current: UInt64?, state s: inout State) -> VersionCheck {
+        let count = append.events.count
+        func retry(from firstVersion: UInt64) -> AppendResult? {
+            guard let stored = s.index.ids(of: append.stream, from: firstVersion, count: count),
+                  stored.elementsEqual(append.events.lazy.map(\.id)),
+                  let first = s.index.position(of: append.stream, version: firstVersion),
+                  let last = s.index.position(of: append.stream, version: firstVersion + UInt64(count - 1))
+            else { return nil }
+            return AppendResult(firstVersion: firstVersion, lastVersion: firstVersion + UInt64(count - 1),
+                                firstPosition: first, lastPosition: last)
+        }
+        func wrong() -> VersionCheck {
+            let currentText = current.map { "is at version \($0)" } ?? "does not exist"
+            return .reject(RingstoreError(
+                .wrongExpectedVersion,
+                "append to stream \"\(append.stream)\" expected \(append.expected.text), but the stream \(currentText)",
+                stream: append.stream, currentVersion: current))
+        }
+        func windowRetry() -> VersionCheck? {
+            guard let entry = s.window.lookup(append.events[0].id) else { return nil }
+            if entry.stream == append.stream, entry.count == count, let result = retry(from: entry.firstVersion) {
+                return .duplicate(result)
+            }
+            return .reject(RingstoreError(
+                .idempotencyConflict,
+                "event \(append.events[0].id) was already appended to stream \"\(entry.stream)\" at version \(entry.firstVersion) in an append of \(entry.count) events that this one does not repeat exactly",
+                stream: append.stream))
+        }
+        switch append.expected {
+        case .any:
+            return windowRetry() ?? .proceed
+        case .streamExists:
+            if let check = windowRetry() { return check }
+            return current == nil ? wrong() : .proceed
+        case .noStream:
+            guard current != nil else { return .proceed }
+            return retry(from: 0).map(VersionCheck.duplicate) ?? wrong()
+        case .exact(let expected):
+            guard let current else { return wrong() }
+            if current == expected { return .proceed }
+            if current > expected, let result = retry(from: expected + 1) { return .duplicate(result) }
+            return wrong()
+        }
+    }
+
+    // MARK: - Flushing
+
+    private func runFlusher() {
+        var pending: [Waiter] = []
+        var oldestUnsynced: Int64 = 0
+        var lastSync = monotonicNanoseconds()
+        while true {
+            // Take everything staged, and every waiter registered so far.
+            var closing = false
+            let batch: (buffer: StagingBuffer, waiters: [Waiter])? = state.withLock { s in
+                closing = s.closing
+                if s.staging.isEmpty && s.waiters.isEmpty {
+                    s.flusherIdle = !s.closing
+                    return nil
+                }
+                swap(&s.staging, &s.spare)
+                let waiters = s.waiters
+                s.waiters.removeAll(keepingCapacity: true)
+                return (s.spare, waiters)
+            }
+            var wroteBytes = false
+            do {
+                if let batch {
+                    if !batch.buffer.isEmpty {
+                        wroteBytes = true
+                        for segment in batch.buffer.segments {
+                            try ring.write(batch.buffer.bytes(of: segment), at: segment.position)
+                        }
+                        if written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) {
+                            oldestUnsynced = monotonicNanoseconds()
+                        }
+                        written.store(batch.buffer.endPosition, ordering: .releasing)
+                        batch.buffer.reset()
+                    }
+                    pending.append(contentsOf: batch.waiters)
+                }
+                let unsynced = written.load(ordering: .relaxed) > durable.load(ordering: .relaxed)
+                if unsynced {
+                    let now = monotonicNanoseconds()
+                    let due: Bool
+                    switch mode {
+                    case .durable(let delay):
+                        // Sync when nothing more is queued, or when the oldest unsynced write has waited long enough.
+                        due = !wroteBytes || now - oldestUnsynced >= delay
+                    case .relaxed(let interval):
+                        due = closing || now - lastSync >= interval
+                    }
+                    if due {
+                        let target = written.load(ordering: .relaxed)
+                        try ring.sync()
+                        advanceDurable(to: target)
+                        lastSync = monotonicNanoseconds()
+                    }
+                }
+            } catch {
+                fail(with: error, pending: pending)
+                return
+            }
+            if !pending.isEmpty { resumeAcknowledged(&pending) }
+            if batch == nil {
+                if closing && written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) && pending.isEmpty {
+                    stop()
+                    return
+                }
+                if !closing && pending.isEmpty { sleep(lastSync: lastSync) }
+            }
+        }
+    }
+
+    private func sleep(lastSync: Int64) {
+        switch mode {
+        case .durable:
+            if written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) { wake.wait() }
+        case .relaxed(let interval):
+            if written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) {
+                wake.wait()
+            } else {
+                let remaining = max(0, lastSync + interval - monotonicNanoseconds())
+                _ = wake.wait(timeout: .now() + .nanoseconds(Int(min(remaining, Int64(Int.max)))))
+            }
+        }
+    }
+
+    private func resumeAcknowledged(_ pending: inout [Waiter]) {
+        let cursor = acknowledged
+        var events: UInt64 = 0
+        var appends: UInt64 = 0
+        var keep: [Waiter] = []
+        for waiter in pending {
+            if waiter.lastPosition < cursor {
+                events += waiter.result.lastVersion - waiter.result.firstVersion + 1
+                appends += 1
+                waiter.continuation.resume(returning: .appended(waiter.result))
+            } else {
+                keep.append(waiter)
+            }
+        }
+        pending = keep
+        appendCount.add(appends, ordering: .relaxed)
+        eventCount.add(events, ordering: .relaxed)
+    }
+
+    private func fail(with error: any Error, pending: [Waiter]) {
+        let failure = RingstoreError(
+            .storeFailed,
+            "the journal could not be written or flushed; no further appends are accepted until the store is reopened",
+            path: ring.file.path.string, cause: error as? RingstoreError)
+        let (queued, stoppedWaiters) = state.withLock { s in
+            s.failure = failure
+            s.stopped = true
+            let queued = s.waiters
+            s.waiters.removeAll()
+            let stoppedWaiters = s.onStopped
+            s.onStopped.removeAll()
+            return (queued, stoppedWaiters)
+        }
+        for waiter in pending + queued { waiter.continuation.resume(throwing: failure) }
+        for waiter in stoppedWaiters { waiter.resume() }
+    }
+
+    private func stop() {
+        let waiters = state.withLock { s in
+            s.stopped = true
+            let waiters = s.onStopped
+            s.onStopped.removeAll()
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: - Closing
+
+    /// Refuses new appends, writes and flushes everything staged, and returns
+    /// once the flusher has stopped. Appends already staged are acknowledged.
+    func close() async {
+        state.withLock { $0.closing = true }
+        wake.signal()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let stopped = state.withLock { s in
+                if s.stopped { return true }
+                s.onStopped.append(continuation)
+                return false
+            }
+            if stopped { continuation.resume() }
+        }
+    }
+
+    /// The failure that poisoned the writer, if any.
+    var failure: RingstoreError? { state.withLock { $0.failure } }
+
+    /// Flushes everything written so far and returns once it is durable.
+    func flush() async throws {
+        // An append of nothing would need a record; instead wait for the cursor.
+        let target = state.withLock { $0.reserved }
+        while durable.load(ordering: .acquiring) < target {
+            if let failure { throw failure }
+            if case .relaxed = mode {
+                // Ask the flusher for an interval flush now.
+                try await forceSync(upTo: target)
+                return
+            }
+            try await Task.sleep(for: .microseconds(100))
+        }
+    }
+
+    /// Relaxed mode: make everything up to `target` durable now.
+    private func forceSync(upTo target: UInt64) async throws {
+        while written.load(ordering: .acquiring) < target {
+            if let failure { throw failure }
+            try await Task.sleep(for: .microseconds(100))
+        }
+        // The flusher owns fdatasync for the ring, but an extra fdatasync from here
+        // is harmless: it only makes more data durable than the cursor claims.
+        let reached = written.load(ordering: .acquiring)
+        try ring.sync()
+        advanceDurable(to: reached)
+    }
+
+    /// Moves the durable cursor forward to `target` (never backward: the flusher
+    /// and `flush()` may both sync).
+    private func advanceDurable(to target: UInt64) {
+        var current = durable.load(ordering: .relaxed)
+        while current < target {
+            let (exchanged, original) = durable.compareExchange(expected: current, desired: target, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            current = original
+        }
+        flushCount.add(1, ordering: .relaxed)
+    }
+}
+
+extension ExpectedVersion {
+    var text: String {
+        switch self {
+        case .any: "any version"
+        case .noStream: "no stream"
+        case .streamExists: "an existing stream"
+        case .exact(let version): "version \(version)"
+        }
+    }
+}

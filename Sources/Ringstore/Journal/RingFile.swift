@@ -1,0 +1,161 @@
+import Glibc
+import SystemPackage
+
+/// The journal file: a fixed header area followed by a ring of `capacity` bytes,
+/// kept mapped read-only for the whole time the store is open.
+///
+/// This type owns the mapping and is the only code that touches it directly.
+/// Writes go through `pwrite` into the same file (the page cache is shared with
+/// the mapping, so readers see them at once) and are made durable by
+/// `fdatasync`: the project measured that copying into a shared writable
+/// mapping and `msync`ing it costs far more, because cleaning mapped pages
+/// write-protects them and every writer then faults.
+///
+/// Logical positions grow forever; `physical = logical % capacity`. All of the
+/// wrap-around arithmetic lives in ``segments(from:count:)``.
+final class RingFile: @unchecked Sendable {
+    // @unchecked Sendable: `base` is a read-only mapping that lives exactly as long
+    // as this object (unmapped in deinit); the file descriptor is only used for
+    // positional reads/writes and fdatasync, which are thread-safe.
+
+    /// Bytes reserved at the start of the file for the two header slots.
+    static let headerAreaSize: UInt64 = 4096
+
+    let file: StorageFile
+    let capacity: UInt64
+    private let base: UnsafeRawPointer
+    private let mappedLength: Int
+
+    private init(file: StorageFile, capacity: UInt64) throws {
+        self.file = file
+        self.capacity = capacity
+        let length = Int(Self.headerAreaSize + capacity)
+        guard let pointer = mmap(nil, length, PROT_READ, MAP_SHARED, file.descriptor.rawValue, 0),
+              pointer != MAP_FAILED
+        else {
+            let code = Errno(rawValue: errno)
+            throw RingstoreError(.ioError, "cannot map journal \(file.path) (\(length) bytes): \(code)",
+                                 path: file.path.string, cause: code)
+        }
+        self.base = UnsafeRawPointer(pointer)
+        self.mappedLength = length
+    }
+
+    deinit {
+        munmap(UnsafeMutableRawPointer(mutating: base), mappedLength)
+        file.close()
+    }
+
+    /// Creates a journal file crash-safely: written in full (zeros, so later
+    /// overwrites never allocate blocks) under a temporary name with `header`
+    /// in slot 0, synced, then renamed into place and the directory synced.
+    static func create(at path: FilePath, capacity: UInt64, header: [UInt8]) throws -> RingFile {
+        let directory = path.removingLastComponent()
+        let temporary = FilePath(path.string + ".creating")
+        StorageDirectory.remove(temporary)
+        let file = try StorageFile.open(temporary, create: true, exclusive: true)
+        do {
+            let total = headerAreaSize + capacity
+            let chunk = [UInt8](repeating: 0, count: 1 << 20)
+            var offset: UInt64 = 0
+            while offset < total {
+                let count = Int(min(UInt64(chunk.count), total - offset))
+                try chunk.withUnsafeBytes { bytes in
+                    try file.write(UnsafeRawBufferPointer(rebasing: bytes[0..<count]), at: offset)
+                }
+                offset += UInt64(count)
+            }
+            try header.withUnsafeBytes { bytes in try file.write(bytes, at: 0) }
+            try file.syncData()
+        } catch {
+            file.close()
+            StorageDirectory.remove(temporary)
+            throw error
+        }
+        file.close()
+        try StorageDirectory.rename(temporary, to: path)
+        try StorageDirectory.sync(directory)
+        return try open(at: path, capacity: capacity)
+    }
+
+    /// Opens and maps an existing journal whose ring holds `capacity` bytes.
+    static func open(at path: FilePath, capacity: UInt64) throws -> RingFile {
+        let file = try StorageFile.open(path)
+        let size: UInt64
+        do { size = try file.size() } catch { file.close(); throw error }
+        guard size == headerAreaSize + capacity else {
+            file.close()
+            throw RingstoreError(.corruptData,
+                                 "journal \(path) is \(size) bytes but its header says \(headerAreaSize + capacity)",
+                                 path: path.string)
+        }
+        do { return try RingFile(file: file, capacity: capacity) } catch { file.close(); throw error }
+    }
+
+    /// Reads the header area through the file (not the mapping), for opening.
+    static func readHeaderArea(at path: FilePath) throws -> [UInt8] {
+        let file = try StorageFile.open(path)
+        defer { file.close() }
+        var bytes = [UInt8](repeating: 0, count: Int(headerAreaSize))
+        let count = try bytes.withUnsafeMutableBytes { buffer in try file.read(into: buffer, at: 0) }
+        return Array(bytes[0..<count])
+    }
+
+    // MARK: - Positions
+
+    /// The physical offset within the ring of a logical position.
+    @inline(__always)
+    func physical(_ position: UInt64) -> UInt64 { position % capacity }
+
+    /// Bytes from `position` to the end of the ring (before it wraps to 0).
+    @inline(__always)
+    func bytesToEnd(from position: UInt64) -> UInt64 { capacity - physical(position) }
+
+    /// The logical range `[from, from + count)` as at most two physical ranges
+    /// (the second, if any, starts at ring offset 0). `count` must be ≤ capacity.
+    func segments(from position: UInt64, count: UInt64) -> (first: Range<UInt64>, second: Range<UInt64>?) {
+        precondition(count <= capacity, "a ring range cannot be longer than the ring")
+        let start = physical(position)
+        let firstCount = min(count, capacity - start)
+        let first = start..<(start + firstCount)
+        return firstCount == count ? (first, nil) : (first, 0..<(count - firstCount))
+    }
+
+    // MARK: - I/O
+
+    /// Writes the bytes of logical range `[position, position + bytes.count)` into the ring.
+    func write(_ bytes: UnsafeRawBufferPointer, at position: UInt64) throws {
+        let (first, second) = segments(from: position, count: UInt64(bytes.count))
+        let firstCount = Int(first.count)
+        try file.write(UnsafeRawBufferPointer(rebasing: bytes[0..<firstCount]), at: Self.headerAreaSize + first.lowerBound)
+        if let second {
+            try file.write(UnsafeRawBufferPointer(rebasing: bytes[firstCount...]), at: Self.headerAreaSize + second.lowerBound)
+        }
+    }
+
+    /// Makes every write so far durable.
+    func sync() throws {
+        try file.syncData()
+    }
+
+    /// Writes header slot bytes at `offset` within the header area and syncs them.
+    func writeHeader(_ bytes: [UInt8], at offset: UInt64) throws {
+        precondition(offset + UInt64(bytes.count) <= Self.headerAreaSize)
+        try bytes.withUnsafeBytes { buffer in try file.write(buffer, at: offset) }
+        try file.syncData()
+    }
+
+    /// Calls `body` with the mapped bytes of physical ring range `[offset, offset + count)`.
+    ///
+    /// The pointer must not escape `body`. The bytes may change under the caller
+    /// once the writer reuses that part of the ring, so callers validate what
+    /// they read (checksum and position) after copying it out.
+    @inline(__always)
+    func withMappedBytes<R, E: Error>(
+        physical offset: UInt64, count: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R {
+        precondition(offset + UInt64(count) <= capacity, "mapped read past the end of the ring")
+        // Safe: the range lies inside the mapping, checked just above.
+        return try body(UnsafeRawBufferPointer(start: base + Int(Self.headerAreaSize + offset), count: count))
+    }
+}

@@ -1,0 +1,77 @@
+/// How a store is opened. Every field has a default suited to a small ARM box.
+public struct Configuration: Sendable, Hashable {
+    /// When an append is acknowledged.
+    public enum Durability: Sendable, Hashable {
+        /// Acknowledge an append only after the flush that covers it. One flush
+        /// covers every append waiting for it: the writer flushes at once when no
+        /// more appends are queued and, under load, at least every `maxFlushDelay`.
+        case durable(maxFlushDelay: Duration)
+        /// Acknowledge an append once it is in the journal file's page cache (it
+        /// survives the process being killed) and flush every `flushInterval` and
+        /// on close. A power loss or kernel crash can lose up to `flushInterval`
+        /// of acknowledged appends.
+        case relaxed(flushInterval: Duration)
+
+        /// Durable, flushing at least every 2 ms under load.
+        public static let durable = Durability.durable(maxFlushDelay: .milliseconds(2))
+        /// Relaxed, flushing every 5 s.
+        public static let relaxed = Durability.relaxed(flushInterval: .seconds(5))
+    }
+
+    /// Size of the ring journal in bytes (default 64 MiB). Fixed when the store is
+    /// created: reopening uses the size on disk.
+    public var journalCapacity: UInt64 = 64 << 20
+    /// When appends are acknowledged (default ``Durability/durable``).
+    public var durability: Durability = .durable
+    /// Largest `data` + `metadata` of one event, in bytes (default 1 MiB).
+    public var maxEventSize: Int = 1 << 20
+    /// How long an append waits for ring space while the journal is full before
+    /// failing with ``RingstoreError/Code/journalFull`` (default 5 s).
+    public var journalFullWait: Duration = .seconds(5)
+    /// How long a reader waits for its stream to catch up before failing with
+    /// ``RingstoreError/Code/readerTimeout`` (default 5 s).
+    public var readerWait: Duration = .seconds(5)
+    /// Most stream files kept open at once (default 256).
+    public var maxOpenFiles: Int = 256
+    /// Compress stream-file blocks with LZ4 (default on).
+    public var compression: Bool = true
+    /// How many recent appends are remembered so that a retry with
+    /// ``ExpectedVersion/any`` is recognised and not written twice (default 20,000).
+    /// Retries with ``ExpectedVersion/exact(_:)`` or ``ExpectedVersion/noStream``
+    /// are recognised whatever their age.
+    public var idempotencyWindow: Int = 20_000
+
+    public init() {}
+
+    /// Checks the values against each other; throws naming the first bad one.
+    func validate() throws {
+        guard journalCapacity >= 64 << 10, journalCapacity % 4096 == 0 else {
+            throw RingstoreError(.invalidArgument, "journalCapacity must be a multiple of 4096 and at least 64 KiB (got \(journalCapacity))")
+        }
+        guard maxEventSize > 0, UInt64(maxEventSize) <= journalCapacity / 4 else {
+            throw RingstoreError(.invalidArgument, "maxEventSize must be between 1 and journalCapacity/4 = \(journalCapacity / 4) bytes (got \(maxEventSize))")
+        }
+        guard idempotencyWindow >= 0 else {
+            throw RingstoreError(.invalidArgument, "idempotencyWindow must not be negative (got \(idempotencyWindow))")
+        }
+        guard maxOpenFiles >= 4 else {
+            throw RingstoreError(.invalidArgument, "maxOpenFiles must be at least 4 (got \(maxOpenFiles))")
+        }
+        switch durability {
+        case .durable(let delay) where delay < .zero:
+            throw RingstoreError(.invalidArgument, "maxFlushDelay must not be negative (got \(delay))")
+        case .relaxed(let interval) where interval <= .zero:
+            throw RingstoreError(.invalidArgument, "flushInterval must be positive (got \(interval))")
+        default: break
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (saturating).
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? Int64.max : ns + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,56 @@
+/// Events read from a store, fetched lazily in pages as the sequence is iterated.
+///
+/// Errors (a missing stream, a reader timeout, damaged data) are thrown from
+/// iteration. Use ``collect()`` to gather a short read into an array.
+public struct EventSequence: AsyncSequence, Sendable {
+    public typealias Element = RecordedEvent
+
+    /// Where the next page starts; `nil` once the read is exhausted.
+    enum Cursor: Sendable, Equatable {
+        case start
+        case end
+        case at(UInt64)
+    }
+
+    /// Fetches up to `limit` events from `cursor`; returns them and where to continue.
+    typealias Fetch = @Sendable (_ cursor: Cursor, _ limit: Int) async throws -> (events: [RecordedEvent], next: Cursor?)
+
+    let start: Cursor
+    let maxCount: Int
+    let fetch: Fetch
+
+    static let pageSize = 512
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let fetch: Fetch
+        var cursor: Cursor?
+        var remaining: Int
+        var page: [RecordedEvent] = []
+        var index = 0
+
+        public mutating func next() async throws -> RecordedEvent? {
+            if index == page.count {
+                guard let current = cursor, remaining > 0 else { return nil }
+                let (events, next) = try await fetch(current, Swift.min(remaining, EventSequence.pageSize))
+                page = events
+                index = 0
+                cursor = events.isEmpty ? nil : next
+                if page.isEmpty { return nil }
+            }
+            remaining -= 1
+            defer { index += 1 }
+            return page[index]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(fetch: fetch, cursor: start, remaining: maxCount)
+    }
+
+    /// All events of the read, in order.
+    public func collect() async throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        for try await event in self { events.append(event) }
+        return events
+    }
+}

@@ -1,0 +1,33 @@
+/// The journal's cursors and the store's counters at one moment.
+///
+/// Cursors are logical journal positions and satisfy
+/// `checkpoint ≤ durable ≤ written ≤ reserved`.
+public struct StoreStats: Sendable, Hashable {
+    /// End of the space handed to appends (some may still be being copied).
+    public var reservedPosition: UInt64
+    /// End of the records written to the journal file.
+    public var writtenPosition: UInt64
+    /// End of the records flushed to stable storage.
+    public var durablePosition: UInt64
+    /// Records before this are in durable stream files; their ring space may be reused.
+    public var checkpointPosition: UInt64
+    /// The ring's size in bytes.
+    public var journalCapacity: UInt64
+    /// Streams known to the store.
+    public var streamCount: Int
+    /// Events whose records are still in the ring.
+    public var eventsInJournal: Int
+    /// Appends acknowledged since the store was opened.
+    public var appendsAcknowledged: UInt64
+    /// Events acknowledged since the store was opened.
+    public var eventsAcknowledged: UInt64
+    /// Journal flushes (`fdatasync`) since the store was opened.
+    public var flushes: UInt64
+    /// Events recovery found in the journal at open.
+    public var recoveredEvents: Int
+    /// Why recovery stopped scanning at open.
+    public var recoveryStopReason: String
+
+    /// Bytes of the ring in use (not yet reusable).
+    public var journalBytesInUse: UInt64 { reservedPosition - checkpointPosition }
+}

@@ -1,0 +1,152 @@
+import Glibc
+import SystemPackage
+
+/// An open file and its path: the one place the engine's file I/O goes through.
+///
+/// Every method retries `EINTR`, completes short writes, and turns a failing
+/// system call into a ``RingstoreError`` that names the file and offset. Keeping
+/// all calls here gives tests one seam to inject faults into.
+struct StorageFile: Sendable {
+    let descriptor: FileDescriptor
+    let path: FilePath
+
+    /// Opens (and with `create`, creates) a file for reading and writing.
+    static func open(_ path: FilePath, create: Bool = false, exclusive: Bool = false) throws -> StorageFile {
+        var options: FileDescriptor.OpenOptions = [.closeOnExec]
+        if create { options.insert(.create) }
+        if exclusive { options.insert(.exclusiveCreate) }
+        do {
+            let fd = try FileDescriptor.open(
+                path, .readWrite, options: options,
+                permissions: create ? [.ownerReadWrite, .groupRead, .otherRead] : nil,
+                retryOnInterrupt: true)
+            return StorageFile(descriptor: fd, path: path)
+        } catch {
+            throw RingstoreError(.ioError, "cannot open \(path): \(error)", path: path.string, cause: error)
+        }
+    }
+
+    func close() {
+        try? descriptor.close()
+    }
+
+    /// Writes all of `bytes` at `offset` (`pwrite`, repeated until complete).
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        do {
+            _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes)
+        } catch {
+            throw RingstoreError(.ioError, "write of \(bytes.count) bytes to \(path) at offset \(offset) failed: \(error)",
+                                 path: path.string, offset: offset, cause: error)
+        }
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset`; returns how many were read (fewer only at end of file).
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n: Int
+            do {
+                n = try descriptor.read(fromAbsoluteOffset: Int64(offset) + Int64(done),
+                                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]),
+                                        retryOnInterrupt: true)
+            } catch {
+                throw RingstoreError(.ioError, "read from \(path) at offset \(offset) failed: \(error)",
+                                     path: path.string, offset: offset, cause: error)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// Flushes the file's data (and the metadata needed to read it back) to stable storage.
+    ///
+    /// The corresponding C function is `fdatasync`.
+    func syncData() throws {
+        while fdatasync(descriptor.rawValue) != 0 {
+            let code = Errno(rawValue: errno)
+            if code == .interrupted { continue }
+            throw RingstoreError(.ioError, "fdatasync of \(path) failed: \(code)", path: path.string, cause: code)
+        }
+    }
+
+    /// The file's size in bytes.
+    func size() throws -> UInt64 {
+        var info = stat()
+        guard fstat(descriptor.rawValue, &info) == 0 else {
+            let code = Errno(rawValue: errno)
+            throw RingstoreError(.ioError, "fstat of \(path) failed: \(code)", path: path.string, cause: code)
+        }
+        return UInt64(info.st_size)
+    }
+
+    /// Takes an exclusive advisory lock without waiting (`flock(LOCK_EX | LOCK_NB)`).
+    /// Returns false when someone else holds it.
+    func tryLockExclusive() throws -> Bool {
+        while flock(descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
+            let code = Errno(rawValue: errno)
+            if code == .interrupted { continue }
+            if code == .wouldBlock { return false }
+            throw RingstoreError(.ioError, "flock of \(path) failed: \(code)", path: path.string, cause: code)
+        }
+        return true
+    }
+
+    /// Sets the file's size (`ftruncate`).
+    func truncate(to size: UInt64) throws {
+        do {
+            try descriptor.resize(to: Int64(size), retryOnInterrupt: true)
+        } catch {
+            throw RingstoreError(.ioError, "resizing \(path) to \(size) bytes failed: \(error)", path: path.string, cause: error)
+        }
+    }
+}
+
+/// Directory-level operations: creation, atomic rename, and syncing a directory
+/// so that a new or renamed entry survives power loss.
+enum StorageDirectory {
+    static func create(_ path: FilePath) throws {
+        if mkdir(path.string, 0o755) != 0 {
+            let code = Errno(rawValue: errno)
+            if code == .fileExists { return }
+            throw RingstoreError(.ioError, "cannot create directory \(path): \(code)", path: path.string, cause: code)
+        }
+    }
+
+    static func exists(_ path: FilePath) -> Bool {
+        var info = stat()
+        return stat(path.string, &info) == 0
+    }
+
+    static func isDirectory(_ path: FilePath) -> Bool {
+        var info = stat()
+        return stat(path.string, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Renames `from` to `to`, replacing `to` atomically.
+    static func rename(_ from: FilePath, to: FilePath) throws {
+        if Glibc.rename(from.string, to.string) != 0 {
+            let code = Errno(rawValue: errno)
+            throw RingstoreError(.ioError, "cannot rename \(from) to \(to): \(code)", path: from.string, cause: code)
+        }
+    }
+
+    static func remove(_ path: FilePath) {
+        _ = unlink(path.string)
+    }
+
+    /// Makes the directory's entries durable (`fsync` on the directory).
+    static func sync(_ path: FilePath) throws {
+        let fd = Glibc.open(path.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = Errno(rawValue: errno)
+            throw RingstoreError(.ioError, "cannot open directory \(path) to sync it: \(code)", path: path.string, cause: code)
+        }
+        defer { _ = Glibc.close(fd) }
+        while fsync(fd) != 0 {
+            let code = Errno(rawValue: errno)
+            if code == .interrupted { continue }
+            throw RingstoreError(.ioError, "fsync of directory \(path) failed: \(code)", path: path.string, cause: code)
+        }
+    }
+}
