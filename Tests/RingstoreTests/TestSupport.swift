@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Ringstore
 
@@ -52,4 +53,11 @@ func ringstoreError(_ body: () async throws -> Void, sourceLocation: SourceLocat
         Issue.record("expected a RingstoreError, got \(error)", sourceLocation: sourceLocation)
         return nil
     }
+}
+
+/// A counter that concurrent tasks can share.
+final class Counter: Sendable {
+    private let storage = Synchronization.Atomic<Int>(0)
+    func add(_ n: Int = 1) { storage.add(n, ordering: .relaxed) }
+    var value: Int { storage.load(ordering: .relaxed) }
 }

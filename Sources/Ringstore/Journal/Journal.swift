@@ -67,6 +67,26 @@ final class Journal: Sendable {
         try ring.writeHeader(encoded.0, at: encoded.1)
     }
 
+    /// Declares every record before `position` copied into durable stream files:
+    /// writes the new checkpoint to the header (durably) and only then lets the
+    /// writer reuse that ring space and drops those records from the index.
+    ///
+    /// `position` must be a record boundary at or before the durable cursor;
+    /// the checkpoint never moves backwards.
+    func advanceCheckpoint(to position: UInt64) throws {
+        let durable = writer.durable.load(ordering: .acquiring)
+        precondition(position <= durable, "the checkpoint cannot pass the durable cursor")
+        let encoded: ([UInt8], UInt64)? = header.withLock { h in
+            guard position > h.checkpoint else { return nil }
+            h.sequence += 1
+            h.checkpoint = position
+            return (h.encoded(), h.slotOffset)
+        }
+        guard let encoded else { return }
+        try ring.writeHeader(encoded.0, at: encoded.1)
+        writer.releaseSpace(before: position)
+    }
+
     /// The event whose record starts at `position`, read through the mapping.
     ///
     /// Throws ``RingstoreError/Code/corruptData`` naming the journal and position

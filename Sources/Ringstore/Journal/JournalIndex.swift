@@ -49,6 +49,17 @@ struct JournalIndex: Sendable {
         return state.positions[Int(version - state.ringFirstVersion)]
     }
 
+    /// Drops the entries of records before `position` (they have left the ring).
+    /// Streams keep their versions; only their ring entries go.
+    mutating func forget(before position: UInt64) {
+        let dropped = eventPositions.partitioningIndex { $0 >= position }
+        guard dropped > 0 else { return }
+        eventPositions.removeFirst(dropped)
+        for key in streams.keys {
+            streams[key]!.forget(before: position)
+        }
+    }
+
     /// Adds the events of one append (versions from the stream's next version on).
     mutating func record(stream: String, positions: [UInt64], ids: [UUID]) {
         streams[stream, default: StreamState(nextVersion: 0, ringFirstVersion: 0)].append(positions: positions, ids: ids)
@@ -64,6 +75,14 @@ struct JournalIndex: Sendable {
 }
 
 extension StreamState {
+    fileprivate mutating func forget(before position: UInt64) {
+        let dropped = positions.partitioningIndex { $0 >= position }
+        guard dropped > 0 else { return }
+        positions.removeFirst(dropped)
+        ids.removeFirst(dropped)
+        ringFirstVersion += UInt64(dropped)
+    }
+
     fileprivate mutating func append(positions newPositions: [UInt64], ids newIDs: [UUID]) {
         positions.append(contentsOf: newPositions)
         ids.append(contentsOf: newIDs)

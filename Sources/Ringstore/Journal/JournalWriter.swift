@@ -426,6 +426,16 @@ final class JournalWriter: Sendable {
         }
     }
 
+    /// Lets appends reuse ring space before `position` (already checkpointed
+    /// durably) and forgets the index entries of the records there.
+    func releaseSpace(before position: UInt64) {
+        state.withLock { s in
+            guard position > s.checkpoint else { return }
+            s.checkpoint = position
+            s.index.forget(before: position)
+        }
+    }
+
     /// The failure that poisoned the writer, if any.
     var failure: RingstoreError? { state.withLock { $0.failure } }
 

@@ -1,0 +1,222 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Ringstore
+
+@Suite struct ExpectedVersionTests {
+    @Test func expectedVersionRules() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        var error = await ringstoreError { try await store.append(to: "s", expectedVersion: .streamExists, events: [event("a")]) }
+        #expect(error?.code == .wrongExpectedVersion)
+        #expect(error?.currentVersion == nil)
+        error = await ringstoreError { try await store.append(to: "s", expectedVersion: .exact(0), events: [event("a")]) }
+        #expect(error?.code == .wrongExpectedVersion)
+
+        try await store.append(to: "s", expectedVersion: .noStream, events: [event("a"), event("b")])
+        error = await ringstoreError { try await store.append(to: "s", expectedVersion: .noStream, events: [event("c")]) }
+        #expect(error?.code == .wrongExpectedVersion)
+        #expect(error?.currentVersion == 1)
+        #expect(error?.message.contains("is at version 1") == true)
+        error = await ringstoreError { try await store.append(to: "s", expectedVersion: .exact(0), events: [event("c")]) }
+        #expect(error?.currentVersion == 1)
+        error = await ringstoreError { try await store.append(to: "s", expectedVersion: .exact(5), events: [event("c")]) }
+        #expect(error?.currentVersion == 1)
+
+        #expect(try await store.append(to: "s", expectedVersion: .streamExists, events: [event("c")]).firstVersion == 2)
+        #expect(try await store.append(to: "s", expectedVersion: .exact(2), events: [event("d")]).firstVersion == 3)
+        #expect(try await store.append(to: "s", expectedVersion: .any, events: [event("e")]).firstVersion == 4)
+        #expect(try await store.currentVersion(of: "s") == 4)
+        #expect(try await store.currentVersion(of: "other") == nil)
+        try await store.close()
+    }
+
+    @Test func concurrentWritersToOneStreamEachVersionWonOnce() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        try await store.append(to: "race", events: [event("seed")])
+        // 32 tasks, each appending 10 events with optimistic concurrency, retrying on conflict.
+        let conflicts = Counter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<32 {
+                group.addTask {
+                    for i in 0..<10 {
+                        while true {
+                            let current = try store.currentVersion(of: "race")!
+                            do {
+                                try await store.append(to: "race", expectedVersion: .exact(current), events: [event("\(task)-\(i)")])
+                                break
+                            } catch let error as RingstoreError where error.code == .wrongExpectedVersion {
+                                conflicts.add()
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let events = try await store.read(stream: "race").collect()
+        #expect(events.count == 321)
+        #expect(events.map(\.version) == Array(0..<321))
+        #expect(Set(events.map(text)).count == 321, "no event written twice")
+        try await store.close()
+    }
+
+    @Test func onlyOneOfManySimultaneousExactAppendsWins() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        try await store.append(to: "one", events: [event("seed")])
+        let winners = Counter()
+        await withTaskGroup(of: Void.self) { group in
+            for task in 0..<64 {
+                group.addTask {
+                    if (try? await store.append(to: "one", expectedVersion: .exact(0), events: [event("\(task)")])) != nil {
+                        winners.add()
+                    }
+                }
+            }
+        }
+        #expect(winners.value == 1)
+        #expect(try await store.read(stream: "one").collect().count == 2)
+        try await store.close()
+    }
+}
+
+@Suite struct IdempotencyTests {
+    @Test func retryWithExactVersionWritesNothingTwice() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        try await store.append(to: "s", events: [event("seed")])
+        let batch = [event("a"), event("b")]
+        let first = try await store.append(to: "s", expectedVersion: .exact(0), events: batch)
+        try await store.append(to: "s", events: [event("later")])
+        let retry = try await store.append(to: "s", expectedVersion: .exact(0), events: batch)
+        #expect(retry == first)
+        #expect(try await store.read(stream: "s").collect().count == 4)
+        // Same versions, different IDs: a real conflict.
+        let error = await ringstoreError { try await store.append(to: "s", expectedVersion: .exact(0), events: [event("a"), event("b")]) }
+        #expect(error?.code == .wrongExpectedVersion)
+        try await store.close()
+    }
+
+    @Test func retryWithNoStreamAndAnyIsRecognised() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let created = [event("a")]
+        let first = try await store.append(to: "n", expectedVersion: .noStream, events: created)
+        #expect(try await store.append(to: "n", expectedVersion: .noStream, events: created) == first)
+
+        let loose = [event("x"), event("y")]
+        let appended = try await store.append(to: "n", events: loose)
+        #expect(try await store.append(to: "n", events: loose) == appended)
+        #expect(try await store.append(to: "n", expectedVersion: .streamExists, events: loose) == appended)
+        #expect(try await store.read(stream: "n").collect().count == 3)
+
+        // The first ID repeated with different companions is neither new nor a retry.
+        let error = await ringstoreError { try await store.append(to: "n", events: [loose[0], event("z")]) }
+        #expect(error?.code == .idempotencyConflict)
+        #expect(try await store.read(stream: "n").collect().count == 3)
+        try await store.close()
+    }
+
+    @Test func retryIsRecognisedAfterReopen() async throws {
+        let dir = TemporaryDirectory()
+        let batch = [event("a"), event("b")]
+        let first: AppendResult
+        do {
+            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            first = try await store.append(to: "s", expectedVersion: .noStream, events: batch)
+            try await store.close()
+        }
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        #expect(try await store.append(to: "s", expectedVersion: .noStream, events: batch) == first)
+        #expect(try await store.read(stream: "s").collect().count == 2)
+        try await store.close()
+    }
+}
+
+@Suite struct BadInputTests {
+    @Test func invalidStreamNamesAreRejectedWithReasons() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let cases: [(String, String)] = [
+            ("", "empty"),
+            (String(repeating: "x", count: 1025), "1025 bytes"),
+            ("a\u{0}b", "NUL"),
+            ("$system", "reserved"),
+        ]
+        for (name, reason) in cases {
+            let error = await ringstoreError { try await store.append(to: name, events: [event("x")]) }
+            #expect(error?.code == .invalidStreamName, "\(reason)")
+        }
+        // Exactly 1024 bytes, non-ASCII, and path-like names are fine.
+        try await store.append(to: String(repeating: "é", count: 512), events: [event("x")])
+        try await store.append(to: "../x", events: [event("x")])
+        #expect(store.stats().streamCount == 2)
+        try await store.close()
+    }
+
+    @Test func oversizeEventsAndAppendsAreRejected() async throws {
+        let dir = TemporaryDirectory()
+        var config = Configuration.testing()
+        config.maxEventSize = 1000
+        let store = try await EventStore.open(at: dir.path, configuration: config)
+        let exactly = EventData(type: "T", data: [UInt8](repeating: 7, count: 990), metadata: [UInt8](repeating: 1, count: 10))
+        try await store.append(to: "big", events: [exactly])
+        var error = await ringstoreError {
+            try await store.append(to: "big", events: [EventData(type: "T", data: [UInt8](repeating: 7, count: 1001))])
+        }
+        #expect(error?.code == .eventTooLarge)
+        #expect(error?.message.contains("1001") == true)
+        error = await ringstoreError { try await store.append(to: "big", events: []) }
+        #expect(error?.code == .invalidArgument)
+        error = await ringstoreError { try await store.append(to: "big", events: [EventData(type: "", data: [])]) }
+        #expect(error?.code == .invalidArgument)
+        error = await ringstoreError { try await store.append(to: "big", events: [EventData(type: String(repeating: "t", count: 256), data: [])]) }
+        #expect(error?.code == .invalidArgument)
+        let many = (0..<1000).map { _ in EventData(type: "T", data: [UInt8](repeating: 1, count: 900)) }
+        error = await ringstoreError { try await store.append(to: "big", events: many) }
+        #expect(error?.code == .appendTooLarge)
+        #expect(try await store.read(stream: "big").collect().count == 1)
+        try await store.close()
+    }
+
+    @Test func badConfigurationIsRejected() async throws {
+        let dir = TemporaryDirectory()
+        var config = Configuration()
+        config.journalCapacity = 1000
+        let error = await ringstoreError { _ = try await EventStore.open(at: dir.path, configuration: config) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("journalCapacity") == true)
+    }
+
+    @Test func missingParentFolderIsReported() async throws {
+        let dir = TemporaryDirectory()
+        let error = await ringstoreError { _ = try await EventStore.open(at: dir.child("no/such/place"), configuration: .testing()) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("does not exist") == true)
+    }
+
+    @Test func secondOpenOfTheSameStoreIsRefused() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let error = await ringstoreError { _ = try await EventStore.open(at: dir.path, configuration: .testing()) }
+        #expect(error?.code == .storeLocked)
+        #expect(error?.message.contains("this process") == true)
+        try await store.close()
+        let again = try await EventStore.open(at: dir.path, configuration: .testing())
+        try await again.close()
+    }
+
+    @Test func twoStoresOpenAtOnce() async throws {
+        let dir = TemporaryDirectory()
+        let a = try await EventStore.open(at: dir.child("a"), configuration: .testing())
+        let b = try await EventStore.open(at: dir.child("b"), configuration: .testing())
+        try await a.append(to: "s", events: [event("in a")])
+        try await b.append(to: "s", events: [event("in b"), event("in b too")])
+        #expect(try await a.read(stream: "s").collect().count == 1)
+        #expect(try await b.read(stream: "s").collect().count == 2)
+        try await a.close()
+        try await b.close()
+    }
+}
