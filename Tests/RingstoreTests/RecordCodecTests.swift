@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+@testable import Ringstore
+
+@Suite struct RecordCodecTests {
+    /// Encodes one event record at `position` into a fresh buffer of `bufferSize` bytes (default: exactly the record).
+    func encode(_ event: EventData, stream: String = "stream-1", version: UInt64 = 7, position: UInt64 = 4096,
+                endOfAppend: Bool = true, bufferSize: Int? = nil) -> [UInt8] {
+        let length = JournalRecord.eventLength(streamCount: stream.utf8.count, typeCount: event.type.utf8.count,
+                                               metadataCount: event.metadata.count, dataCount: event.data.count)
+        var buffer = [UInt8](repeating: 0xEE, count: bufferSize ?? length)
+        var stream = stream
+        var type = event.type
+        buffer.withUnsafeMutableBytes { out in
+            stream.withUTF8 { s in
+                type.withUTF8 { t in
+                    event.metadata.withUnsafeBytes { m in
+                        event.data.withUnsafeBytes { d in
+                            JournalRecord.encodeEvent(
+                                into: out.baseAddress!, length: length,
+                                fields: .init(position: position, epoch: 3, version: version, id: event.id,
+                                              timestampNanoseconds: 1_700_000_000_123_456_789,
+                                              json: event.contentType == .json, endOfAppend: endOfAppend),
+                                stream: UnsafeRawBufferPointer(s), type: UnsafeRawBufferPointer(t), metadata: m, data: d)
+                        }
+                    }
+                }
+            }
+        }
+        return buffer
+    }
+
+    func inspect(_ bytes: [UInt8], at position: UInt64 = 4096) -> JournalRecord.Inspection {
+        bytes.withUnsafeBytes { JournalRecord.inspect($0, expectedPosition: position) }
+    }
+
+    @Test func roundTrip() throws {
+        let original = EventData(type: "OrderPlaced", data: Array("{\"total\":42}".utf8), metadata: [9, 8, 7], contentType: .json)
+        let bytes = encode(original)
+        #expect(bytes.count % 8 == 0)
+        guard case .event(let header) = inspect(bytes) else { Issue.record("not an event"); return }
+        #expect(header.epoch == 3 && header.endOfAppend && header.version == 7)
+        let decoded = bytes.withUnsafeBytes { JournalRecord.decodeEvent($0, header) }
+        #expect(decoded.stream == "stream-1")
+        #expect(decoded.id == original.id)
+        #expect(decoded.type == original.type)
+        #expect(decoded.data == original.data)
+        #expect(decoded.metadata == original.metadata)
+        #expect(decoded.contentType == .json)
+        #expect(decoded.version == 7 && decoded.position == 4096)
+        #expect(decoded.timestampNanoseconds == 1_700_000_000_123_456_789)
+    }
+
+    @Test func largestEventAndEmptyPayloadRoundTrip() throws {
+        let maxStream = String(repeating: "s", count: Naming.maxStreamNameBytes)
+        let maxType = String(repeating: "t", count: Naming.maxEventTypeBytes)
+        for data in [[UInt8](), (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }] {
+            let original = EventData(type: maxType, data: data, metadata: [], contentType: .binary)
+            let bytes = encode(original, stream: maxStream)
+            guard case .event(let header) = inspect(bytes) else { Issue.record("not an event"); return }
+            let decoded = bytes.withUnsafeBytes { JournalRecord.decodeEvent($0, header) }
+            #expect(decoded.stream == maxStream && decoded.type == maxType && decoded.data == data)
+            #expect(decoded.contentType == .binary)
+        }
+    }
+
+    @Test func everyFlippedByteIsDetected() {
+        let bytes = encode(EventData(type: "T", data: Array("hello, world".utf8), metadata: [1]))
+        for offset in 0..<bytes.count {
+            var damaged = bytes
+            damaged[offset] ^= 0x40
+            if case .event = inspect(damaged) {
+                // Bytes past the payload are zero padding and are covered too; nothing may pass.
+                Issue.record("flip at offset \(offset) not detected")
+            }
+        }
+    }
+
+    @Test func staleAndTruncatedRecordsAreRejected() {
+        let bytes = encode(event("x"))
+        guard case .invalid(let stale) = inspect(bytes, at: 4096 + 65536) else { Issue.record("stale accepted"); return }
+        #expect(stale.contains("earlier lap"))
+        guard case .invalid(let short) = inspect(Array(bytes.dropLast(8))) else { Issue.record("truncated accepted"); return }
+        #expect(short.contains("length"))
+        guard case .invalid(let empty) = inspect([UInt8](repeating: 0, count: 64)) else { Issue.record("zeros accepted"); return }
+        #expect(empty.contains("no record"))
+    }
+
+    @Test func paddingFillsTheTail() {
+        var tail = [UInt8](repeating: 0xAB, count: 200)
+        tail.withUnsafeMutableBytes { JournalRecord.encodePadding(into: $0.baseAddress!, length: 200, position: 1000, epoch: 2) }
+        guard case .padding(let length, let epoch) = inspect(tail, at: 1000) else { Issue.record("not padding"); return }
+        #expect(length == 200 && epoch == 2)
+        // A padding record must reach exactly to the ring's end.
+        guard case .invalid = inspect(tail + [0, 0, 0, 0, 0, 0, 0, 0], at: 1000) else { Issue.record("short padding accepted"); return }
+    }
+
+    @Test func headerSlotsRoundTripAndRejectDamage() throws {
+        let header = JournalHeader(sequence: 9, capacity: 1 << 20, checkpoint: 4096, epoch: 4, closedCleanly: true, endAtClose: 8192)
+        let bytes = header.encoded()
+        #expect(try JournalHeader.decode(bytes[...]).get() == header)
+        for offset in 0..<bytes.count {
+            var damaged = bytes
+            damaged[offset] ^= 1
+            #expect((try? JournalHeader.decode(damaged[...]).get()) == nil, "flip at \(offset)")
+        }
+        // The newest whole slot wins; a torn newer slot falls back to the older one.
+        var area = [UInt8](repeating: 0, count: 4096)
+        var older = header
+        older.sequence = 8
+        area.replaceSubrange(Int(older.slotOffset)..<Int(older.slotOffset) + 64, with: older.encoded())
+        area.replaceSubrange(Int(header.slotOffset)..<Int(header.slotOffset) + 64, with: bytes)
+        #expect(try JournalHeader.newest(in: area, path: "j").sequence == 9)
+        area[Int(header.slotOffset) + 30] ^= 0xFF
+        #expect(try JournalHeader.newest(in: area, path: "j").sequence == 8)
+    }
+
+    @Test func ringSegmentsSplitAtTheEnd() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 64 << 10))
+        let ring = store.journal.ring
+        #expect(ring.segments(from: 100, count: 50) == (100..<150, nil))
+        let wrapped = ring.segments(from: 65536 * 3 + 65500, count: 100)
+        #expect(wrapped.first == 65500..<65536)
+        #expect(wrapped.second == 0..<64)
+        let exact = ring.segments(from: 65536 - 64, count: 64)
+        #expect(exact.first == 65472..<65536 && exact.second == nil)
+        try await store.close()
+    }
+}
