@@ -33,17 +33,25 @@ let package = Package(
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),
+        // Crash testing: the killed writer, the kill loop and the verifier, shared
+        // by `ringstore-torture` and the test suite.
+        .target(
+            name: "RingstoreCrashTesting",
+            dependencies: ["Ringstore"],
+            path: "tools/torture/CrashTesting"
+        ),
         .executableTarget(
             name: "ringstore-torture",
             dependencies: [
                 "Ringstore",
+                "RingstoreCrashTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "tools/torture"
+            path: "tools/torture/Command"
         ),
         .testTarget(
             name: "RingstoreTests",
-            dependencies: ["Ringstore", "CRingstoreSupport"]
+            dependencies: ["Ringstore", "CRingstoreSupport", "RingstoreCrashTesting"]
         ),
     ]
 )

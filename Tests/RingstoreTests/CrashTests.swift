@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+import RingstoreCrashTesting
+@testable import Ringstore
+
+/// Kills a writing process with SIGKILL at random moments and checks that every
+/// acknowledged event survives exactly once, at the version and position it was
+/// acknowledged with, across several crashed sessions of the same store.
+@Suite struct CrashTests {
+    /// The `ringstore-torture` binary, built beside this test bundle.
+    static var tortureExecutable: String {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = bundle.deletingLastPathComponent()
+        // On Linux the tests run from `<products>/<Package>PackageTests.xctest`.
+        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("ringstore-torture").path) {
+            directory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug")
+        }
+        return directory.appendingPathComponent("ringstore-torture").path
+    }
+
+    @Test(arguments: [false, true])
+    func everyAcknowledgedEventSurvivesSIGKILL(relaxed: Bool) async throws {
+        let executable = Self.tortureExecutable
+        try #require(FileManager.default.isExecutableFile(atPath: executable), "build ringstore-torture first: \(executable)")
+        let root = TemporaryDirectory()
+        var configuration = Configuration()
+        configuration.journalCapacity = 32 << 20
+        var random = SplitMix64(seed: relaxed ? 99 : 20)
+        let rounds = relaxed ? 6 : 20
+        var acknowledgements: [Acknowledgement] = []
+        var totalAcknowledged = 0
+        for round in 0..<rounds {
+            let store = root.child("store-\(round / 5)")
+            if round % 5 == 0 { acknowledgements = [] }
+            let delay = Duration.milliseconds(Int(random.next() % 300))
+            var arguments = ["writer", "--dir", store, "--writers", "32", "--streams", "40", "--max-batch", "4",
+                             "--seed", "\(random.next())", "--journal-mb", "32"]
+            if relaxed { arguments.append("--relaxed") }
+            let outcome = try CrashRound.run(executable: executable, arguments: arguments, killDelay: delay, scratch: root.path)
+            #expect(outcome.terminationSignal == SIGKILL)
+            #expect(!outcome.acknowledgements.isEmpty, "round \(round): the writer acknowledged nothing before the kill")
+            acknowledgements += outcome.acknowledgements
+            totalAcknowledged += outcome.acknowledgements.count
+            let report = try await CrashVerifier.verify(directory: store, configuration: configuration, acknowledgements: acknowledgements)
+            #expect(report.problems.isEmpty, "round \(round): \(report.problems.prefix(5))")
+            #expect(report.storedEvents >= report.acknowledgedEvents)
+        }
+        #expect(totalAcknowledged > rounds * 10)
+    }
+}

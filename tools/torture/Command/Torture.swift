@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import Ringstore
+import RingstoreCrashTesting
+
+/// Crash torture for Ringstore: kills a writing process with SIGKILL at random
+/// moments and checks that every acknowledged event survives exactly once.
+@main
+struct Torture: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ringstore-torture",
+        abstract: "Kill a writing process with SIGKILL at random moments and verify the store afterwards.",
+        subcommands: [Run.self, Writer.self],
+        defaultSubcommand: Run.self)
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run crash rounds and report rounds, events acknowledged and verified, and any loss.")
+
+        @Option(help: "Number of kill-and-verify rounds.") var rounds = 100
+        @Option(help: "Concurrent writers in the killed process.") var writers = 32
+        @Option(help: "Streams to spread appends over.") var streams = 50
+        @Option(help: "Most events in one append.") var maxBatch = 5
+        @Option(help: "Longest run before a kill, in milliseconds.") var maxKillDelayMs = 500
+        @Option(help: "Rounds that share one store before a fresh one is made.") var roundsPerStore = 5
+        @Option(help: "Seed for the kill schedule and the writers.") var seed: UInt64 = 1
+        @Option(help: "Journal size in MiB.") var journalMb: UInt64 = 64
+        @Option(help: "Folder for the stores (default: a new temporary folder, removed afterwards).") var dir: String?
+
+        func run() async throws {
+            let root = dir ?? NSTemporaryDirectory() + "ringstore-torture-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
+            var configuration = Configuration()
+            configuration.journalCapacity = journalMb << 20
+            let executable = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : Bundle.main.executablePath!
+            var random = SeededRandom(seed: seed)
+            var totals = (acknowledged: 0, verified: 0, unacknowledged: 0, problems: 0)
+            var acknowledgements: [Acknowledgement] = []
+            for round in 0..<rounds {
+                let store = "\(root)/store-\(round / roundsPerStore)"
+                if round % roundsPerStore == 0 { acknowledgements = [] }
+                let delay = Duration.milliseconds(Int(random.next() % UInt64(maxKillDelayMs)))
+                let outcome = try CrashRound.run(
+                    executable: executable,
+                    arguments: ["writer", "--dir", store, "--writers", "\(writers)", "--streams", "\(streams)",
+                                "--max-batch", "\(maxBatch)", "--seed", "\(random.next())", "--journal-mb", "\(journalMb)"],
+                    killDelay: delay, scratch: root)
+                acknowledgements += outcome.acknowledgements
+                let report = try await CrashVerifier.verify(directory: store, configuration: configuration, acknowledgements: acknowledgements)
+                totals.acknowledged += outcome.acknowledgements.reduce(0) { $0 + $1.ids.count }
+                totals.verified += report.acknowledgedEvents
+                totals.unacknowledged += report.unacknowledgedEvents
+                totals.problems += report.problems.count
+                print("round \(round + 1)/\(rounds): killed after \(outcome.killedAfter), \(outcome.acknowledgements.count) appends acknowledged, store holds \(report.storedEvents) events, \(report.problems.count) problems")
+                for problem in report.problems.prefix(10) { print("  PROBLEM: \(problem)") }
+            }
+            print("rounds: \(rounds), events acknowledged: \(totals.acknowledged), acknowledged events verified (cumulative per store): \(totals.verified), present but unacknowledged: \(totals.unacknowledged), problems: \(totals.problems)")
+            if totals.problems > 0 { throw ExitCode(1) }
+        }
+    }
+
+    struct Writer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Append forever and print one ACK line per acknowledged append (the process that gets killed).")
+
+        @Option(help: "Store folder.") var dir: String
+        @Option var writers = 32
+        @Option var streams = 50
+        @Option var maxBatch = 5
+        @Option var seed: UInt64 = 1
+        @Option var journalMb: UInt64 = 64
+        @Flag(help: "Open the store in relaxed mode.") var relaxed = false
+
+        func run() async throws {
+            var configuration = Configuration()
+            configuration.journalCapacity = journalMb << 20
+            if relaxed { configuration.durability = .relaxed }
+            try await CrashWriter.run(directory: dir, configuration: configuration, writers: writers, streams: streams,
+                                      maxBatch: maxBatch, seed: seed)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import Glibc
+
+/// Starts a crash-test writer process, kills it with SIGKILL at a chosen
+/// moment after it has begun acknowledging, and returns what it acknowledged.
+public enum CrashRound {
+    public struct Outcome: Sendable {
+        public var acknowledgements: [Acknowledgement]
+        /// How long the writer ran after its first acknowledgement before the kill.
+        public var killedAfter: Duration
+        public var terminationSignal: Int32?
+    }
+
+    /// - Parameters:
+    ///   - executable: the `ringstore-torture` binary.
+    ///   - arguments: its arguments (the `writer` subcommand and options).
+    ///   - killDelay: how long to let it acknowledge before the kill.
+    public static func run(executable: String, arguments: [String], killDelay: Duration,
+                           scratch: String) throws -> Outcome {
+        let output = scratch + "/writer-\(UUID().uuidString).out"
+        FileManager.default.createFile(atPath: output, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+
+        // Wait for the first acknowledgement (or give up after 20 s), then let it run.
+        let clock = ContinuousClock()
+        let startWait = clock.now
+        while clock.now - startWait < .seconds(20), process.isRunning {
+            if let text = try? String(contentsOfFile: output, encoding: .utf8), text.contains("ACK ") { break }
+            usleep(2_000)
+        }
+        let running = clock.now
+        usleep(UInt32(max(0, killDelay.nanosecondsApprox / 1000)))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let signal = process.terminationReason == .uncaughtSignal ? process.terminationStatus : nil
+        return Outcome(acknowledgements: Acknowledgement.parse(text), killedAfter: clock.now - running, terminationSignal: signal)
+    }
+}
+
+extension Duration {
+    var nanosecondsApprox: Int64 {
+        let (s, atto) = components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Ringstore
+
+/// The process that gets killed: appends forever from many concurrent writers
+/// and reports every acknowledged append on standard output, one line per
+/// append, each written with a single `write` so a kill never splits one.
+public enum CrashWriter {
+    /// The payload every event carries, so that a verifier can tell a whole,
+    /// correct event from a damaged one.
+    public static func payload(stream: String, writer: Int, sequence: Int) -> [UInt8] {
+        Array("{\"stream\":\"\(stream)\",\"writer\":\(writer),\"seq\":\(sequence)}".utf8)
+    }
+
+    public static func run(directory: String, configuration: Configuration, writers: Int, streams: Int,
+                           maxBatch: Int, seed: UInt64) async throws -> Never {
+        let store = try await EventStore.open(at: directory, configuration: configuration)
+        writeLine("READY\n")
+        await withTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    var random = SeededRandom(seed: seed &+ UInt64(writer) &* 7919)
+                    var sequence = 0
+                    while true {
+                        let stream = "crash-\(random.next() % UInt64(streams))"
+                        let count = Int(random.next() % UInt64(maxBatch)) + 1
+                        let events = (0..<count).map { _ in
+                            sequence += 1
+                            return EventData(type: "CrashTest", data: payload(stream: stream, writer: writer, sequence: sequence))
+                        }
+                        do {
+                            let result = try await store.append(to: stream, events: events)
+                            writeLine(Acknowledgement(stream: stream, firstVersion: result.firstVersion,
+                                                      firstPosition: result.firstPosition, ids: events.map(\.id)).line)
+                        } catch {
+                            try? await Task.sleep(for: .milliseconds(5))
+                        }
+                    }
+                }
+            }
+        }
+        fatalError("writers never finish")
+    }
+
+    static func writeLine(_ line: String) {
+        var line = line
+        line.withUTF8 { bytes in
+            var done = 0
+            while done < bytes.count {
+                let n = write(1, bytes.baseAddress! + done, bytes.count - done)
+                if n <= 0 { return }
+                done += n
+            }
+        }
+    }
+}
+
+/// A small deterministic generator (SplitMix64).
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
