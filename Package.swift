@@ -11,6 +11,7 @@ let package = Package(
     name: "Ringstore",
     products: [
         .library(name: "Ringstore", targets: ["Ringstore"]),
+        .executable(name: "ringstore", targets: ["ringstore"]),
         .executable(name: "ringstore-torture", targets: ["ringstore-torture"]),
     ],
     dependencies: [
@@ -32,6 +33,13 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+        ),
+        .executableTarget(
+            name: "ringstore",
+            dependencies: [
+                "Ringstore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         // Crash testing: the killed writer, the kill loop and the verifier, shared
         // by `ringstore-torture` and the test suite.

@@ -18,7 +18,7 @@ public enum CrashRound {
     public static func run(executable: String, arguments: [String], killDelay: Duration,
                            scratch: String) throws -> Outcome {
         let output = scratch + "/writer-\(UUID().uuidString).out"
-        FileManager.default.createFile(atPath: output, contents: nil)
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: output) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)

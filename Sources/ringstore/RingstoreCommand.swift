@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// The `ringstore` command line.
+@main
+struct RingstoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ringstore",
+        abstract: "Ringstore: an event store built around one memory-mapped ring journal.",
+        subcommands: [Demo.self])
+}
