@@ -34,7 +34,7 @@ final class JournalWriter: Sendable {
     }
 
     /// An append waiting for the cursor to pass its last record.
-    struct Waiter {
+    struct Waiter: Sendable {
         var lastPosition: UInt64
         var result: AppendResult
         var continuation: UnsafeContinuation<Outcome, any Error>
@@ -73,8 +73,7 @@ final class JournalWriter: Sendable {
     /// Records flushed to stable storage end here.
     let durable: Atomic<UInt64>
     let flushCount = Atomic<UInt64>(0)
-    let appendCount = Atomic<UInt64>(0)
-    let eventCount = Atomic<UInt64>(0)
+    let acknowledger = Acknowledger()
 
     init(ring: RingFile, epoch: UInt32, mode: Mode, journalFullWait: Duration,
          idempotencyWindow: Int, recovered: JournalIndex, end: UInt64, checkpoint: UInt64) {
@@ -362,23 +361,17 @@ final class JournalWriter: Sendable {
         }
     }
 
+    /// Hands every waiter the acknowledged cursor now covers to the acknowledger.
     private func resumeAcknowledged(_ pending: inout [Waiter]) {
         let cursor = acknowledged
-        var events: UInt64 = 0
-        var appends: UInt64 = 0
-        var keep: [Waiter] = []
-        for waiter in pending {
-            if waiter.lastPosition < cursor {
-                events += waiter.result.lastVersion - waiter.result.firstVersion + 1
-                appends += 1
-                waiter.continuation.resume(returning: .appended(waiter.result))
-            } else {
-                keep.append(waiter)
-            }
+        if pending.allSatisfy({ $0.lastPosition < cursor }) {
+            acknowledger.submit(.acknowledge(pending))
+            pending.removeAll(keepingCapacity: true)
+            return
         }
-        pending = keep
-        appendCount.add(appends, ordering: .relaxed)
-        eventCount.add(events, ordering: .relaxed)
+        let covered = pending.filter { $0.lastPosition < cursor }
+        pending.removeAll { $0.lastPosition < cursor }
+        if !covered.isEmpty { acknowledger.submit(.acknowledge(covered)) }
     }
 
     private func fail(with error: any Error, pending: [Waiter]) {
@@ -395,8 +388,9 @@ final class JournalWriter: Sendable {
             s.onStopped.removeAll()
             return (queued, stoppedWaiters)
         }
-        for waiter in pending + queued { waiter.continuation.resume(throwing: failure) }
-        for waiter in stoppedWaiters { waiter.resume() }
+        acknowledger.submit(.fail(pending + queued, failure))
+        acknowledger.submit(.notify { for waiter in stoppedWaiters { waiter.resume() } })
+        acknowledger.submit(.finish)
     }
 
     private func stop() {
@@ -406,7 +400,9 @@ final class JournalWriter: Sendable {
             s.onStopped.removeAll()
             return waiters
         }
-        for waiter in waiters { waiter.resume() }
+        // After every acknowledgement already handed over.
+        acknowledger.submit(.notify { for waiter in waiters { waiter.resume() } })
+        acknowledger.submit(.finish)
     }
 
     // MARK: - Closing
@@ -424,6 +420,9 @@ final class JournalWriter: Sendable {
             }
             if stopped { continuation.resume() }
         }
+        // Every acknowledgement (or failure) handed over before the stop has been delivered
+        // once the acknowledger has handled its finish notice.
+        while !acknowledger.finished.load(ordering: .acquiring) { try? await Task.sleep(for: .milliseconds(1)) }
     }
 
     /// Lets appends reuse ring space before `position` (already checkpointed

@@ -261,8 +261,8 @@ public final class EventStore: Sendable {
             journalCapacity: journal.ring.capacity,
             streamCount: streams,
             eventsInJournal: ringEvents,
-            appendsAcknowledged: writer.appendCount.load(ordering: .relaxed),
-            eventsAcknowledged: writer.eventCount.load(ordering: .relaxed),
+            appendsAcknowledged: writer.acknowledger.appendCount.load(ordering: .relaxed),
+            eventsAcknowledged: writer.acknowledger.eventCount.load(ordering: .relaxed),
             flushes: writer.flushCount.load(ordering: .relaxed),
             recoveredEvents: journal.recovery.eventCount,
             recoveryStopReason: journal.recovery.stopReason)
