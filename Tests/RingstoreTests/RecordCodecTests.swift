@@ -128,3 +128,18 @@ import Testing
         try await store.close()
     }
 }
+
+@Suite struct EventIDTests {
+    @Test func generatedIDsAreUniqueVersion4UUIDs() async {
+        let ids = await withTaskGroup(of: [UUID].self) { group in
+            for _ in 0..<8 { group.addTask { (0..<20_000).map { _ in UUID.newEventID() } } }
+            var all: [UUID] = []
+            for await chunk in group { all += chunk }
+            return all
+        }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.uuidString.dropFirst(14).first == "4" })
+        #expect(ids.allSatisfy { "89AB".contains($0.uuidString.dropFirst(19).first!) })
+        #expect(EventData(type: "T", data: []).id != EventData(type: "T", data: []).id)
+    }
+}

@@ -26,7 +26,7 @@ public struct EventData: Sendable, Hashable {
     /// How `data` and `metadata` are encoded.
     public var contentType: ContentType
 
-    public init(id: UUID = .fastRandom(), type: String, data: [UInt8], metadata: [UInt8] = [], contentType: ContentType = .json) {
+    public init(id: UUID = .newEventID(), type: String, data: [UInt8], metadata: [UInt8] = [], contentType: ContentType = .json) {
         self.id = id
         self.type = type
         self.data = data
@@ -35,7 +35,7 @@ public struct EventData: Sendable, Hashable {
     }
 
     /// An event whose data is the UTF-8 bytes of `json`.
-    public init(id: UUID = .fastRandom(), type: String, json: String, metadata: [UInt8] = []) {
+    public init(id: UUID = .newEventID(), type: String, json: String, metadata: [UInt8] = []) {
         self.init(id: id, type: type, data: Array(json.utf8), metadata: metadata, contentType: .json)
     }
 }
