@@ -25,6 +25,10 @@ uint32_t rs_crc32c_hardware(uint32_t crc, const void *bytes, size_t length);
 /// 1 when this processor has a CRC32C instruction the library uses, else 0.
 int rs_crc32c_hardware_available(void);
 
+/// `syncfs(2)`: flushes every dirty file of the file system holding `fd`.
+/// Declared here because the Swift Glibc module does not export it.
+int rs_syncfs(int fd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,123 @@
+import Synchronization
+import SystemPackage
+
+/// The global-order index: for every split event, its journal position, its
+/// stream (catalog number) and its version, in position order. It is what
+/// `readAll` uses once records have left the ring.
+///
+/// An append-only file of 24-byte entries `[position u64][version u64][stream
+/// u32][crc32c u32]` (the CRC covers the first 20 bytes), appended by the
+/// splitter once per round and synced with each checkpoint round. On open, a
+/// torn or damaged tail is cut at the first bad entry; entries past the
+/// journal's checkpoint are re-derived when the splitter replays the journal,
+/// and entries at or after the replay start are dropped first so none repeats.
+final class GlobalIndex: Sendable {
+    static let fileName = "global.index"
+    static let entrySize = 24
+
+    struct Entry: Sendable, Equatable {
+        var position: UInt64
+        var version: UInt64
+        var stream: UInt32
+    }
+
+    private let file: StorageFile
+    /// Number of entries in the file (all whole and valid).
+    private let count: Atomic<Int>
+    let path: String
+
+    init(directory: FilePath) throws {
+        let path = directory.appending(Self.fileName)
+        self.path = path.string
+        let file = try StorageFile.open(path, create: true)
+        self.file = file
+        let size = try file.size()
+        var entries = Int(size) / Self.entrySize
+        // Cut a torn tail: check entries from the end back to the last valid one.
+        while entries > 0 {
+            var buffer = [UInt8](repeating: 0, count: Self.entrySize)
+            _ = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: UInt64((entries - 1) * Self.entrySize)) }
+            if Self.decode(buffer[...]) != nil { break }
+            entries -= 1
+        }
+        if UInt64(entries * Self.entrySize) != size { try file.truncate(to: UInt64(entries * Self.entrySize)) }
+        count = Atomic(entries)
+    }
+
+    deinit { file.close() }
+
+    var entryCount: Int { count.load(ordering: .acquiring) }
+
+    /// Drops every entry at or after `position` (before the splitter replays from there).
+    func truncate(from position: UInt64) throws {
+        let keep = try firstIndex(atOrAfter: position)
+        guard keep < entryCount else { return }
+        try file.truncate(to: UInt64(keep * Self.entrySize))
+        count.store(keep, ordering: .releasing)
+    }
+
+    /// Appends entries (in position order, after every existing one) with one write.
+    func append(_ entries: [Entry]) throws {
+        guard !entries.isEmpty else { return }
+        var bytes = [UInt8](repeating: 0, count: entries.count * Self.entrySize)
+        bytes.withUnsafeMutableBytes { b in
+            for (i, entry) in entries.enumerated() {
+                let base = i * Self.entrySize
+                b.storeBytes(of: entry.position.littleEndian, toByteOffset: base, as: UInt64.self)
+                b.storeBytes(of: entry.version.littleEndian, toByteOffset: base + 8, as: UInt64.self)
+                b.storeBytes(of: entry.stream.littleEndian, toByteOffset: base + 16, as: UInt32.self)
+                let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[base..<(base + 20)]))
+                b.storeBytes(of: crc.littleEndian, toByteOffset: base + 20, as: UInt32.self)
+            }
+        }
+        let start = entryCount
+        try bytes.withUnsafeBytes { try file.write($0, at: UInt64(start * Self.entrySize)) }
+        count.store(start + entries.count, ordering: .releasing)
+    }
+
+    func sync() throws { try file.syncData() }
+
+    /// Reads entries `[from, from + count)`, throwing `.corruptData` naming the file and offset of a damaged one.
+    func entries(from index: Int, count wanted: Int) throws -> [Entry] {
+        let available = min(wanted, entryCount - index)
+        guard index >= 0, available > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: available * Self.entrySize)
+        let offset = UInt64(index * Self.entrySize)
+        _ = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
+        var result: [Entry] = []
+        result.reserveCapacity(available)
+        for i in 0..<available {
+            guard let entry = Self.decode(bytes[(i * Self.entrySize)..<((i + 1) * Self.entrySize)]) else {
+                throw RingstoreError(.corruptData, "global index entry \(index + i) is damaged (checksum mismatch)",
+                                     path: path, offset: offset + UInt64(i * Self.entrySize))
+            }
+            result.append(entry)
+        }
+        return result
+    }
+
+    /// Index of the first entry whose position is ≥ `position` (binary search over the file).
+    func firstIndex(atOrAfter position: UInt64) throws -> Int {
+        var low = 0
+        var high = entryCount
+        while low < high {
+            let middle = (low + high) / 2
+            let entry = try entries(from: middle, count: 1)[0]
+            if entry.position >= position { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
+
+    private static func decode(_ bytes: ArraySlice<UInt8>) -> Entry? {
+        guard bytes.count == entrySize else { return nil }
+        return bytes.withUnsafeBytes { b in
+            let crc = b.loadUnaligned(fromByteOffset: 20, as: UInt32.self).littleEndian
+            guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<20])) == crc,
+                  !(b.loadUnaligned(fromByteOffset: 0, as: UInt64.self) == 0 && crc == 0)
+            else { return nil }
+            return Entry(position: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian,
+                         version: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian,
+                         stream: b.loadUnaligned(fromByteOffset: 16, as: UInt32.self).littleEndian)
+        }
+    }
+}

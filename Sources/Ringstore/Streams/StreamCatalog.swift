@@ -1,0 +1,101 @@
+import Synchronization
+import SystemPackage
+
+/// Every stream the splitter has given a file, numbered in order of first split.
+///
+/// The numbers let the global-order index name a stream in four bytes. The
+/// catalog is an append-only file of records `[length u32][crc32c u32][number
+/// u32][name bytes]` (length covers number and name), synced with each
+/// checkpoint round before the journal's checkpoint moves. Loading stops at the
+/// first torn or damaged record and truncates there: a stream whose entry was
+/// lost is simply registered again when its records are split again from the
+/// journal (they cannot have left the ring, since the checkpoint never passed
+/// an unsynced catalog entry).
+final class StreamCatalog: Sendable {
+    static let fileName = "streams.catalog"
+
+    private struct State: ~Copyable {
+        var names: [String] = []
+        var numbers: [String: UInt32] = [:]
+        var pending: [UInt8] = []
+        var fileEnd: UInt64 = 0
+    }
+
+    private let file: StorageFile
+    private let state: Mutex<State>
+
+    init(directory: FilePath) throws {
+        let path = directory.appending(Self.fileName)
+        let file = try StorageFile.open(path, create: true)
+        self.file = file
+        let size = try file.size()
+        var bytes = [UInt8](repeating: 0, count: Int(size))
+        _ = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
+        var loaded = State()
+        var offset = 0
+        while offset + 12 <= bytes.count {
+            let (length, crc, number) = bytes.withUnsafeBytes { b in
+                (Int(b.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian),
+                 b.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self).littleEndian,
+                 b.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self).littleEndian)
+            }
+            guard length >= 4, offset + 8 + length <= bytes.count,
+                  CRC32C.checksum(Array(bytes[(offset + 8)..<(offset + 8 + length)])) == crc,
+                  number == UInt32(loaded.names.count)
+            else { break }
+            let name = String(decoding: bytes[(offset + 12)..<(offset + 8 + length)], as: UTF8.self)
+            loaded.numbers[name] = number
+            loaded.names.append(name)
+            offset += 8 + length
+        }
+        if offset < bytes.count { try file.truncate(to: UInt64(offset)) }
+        loaded.fileEnd = UInt64(offset)
+        state = Mutex(loaded)
+    }
+
+    deinit { file.close() }
+
+    var count: Int { state.withLock { $0.names.count } }
+
+    func number(of stream: String) -> UInt32? { state.withLock { $0.numbers[stream] } }
+
+    func name(of number: UInt32) -> String? {
+        state.withLock { Int(number) < $0.names.count ? $0.names[Int(number)] : nil }
+    }
+
+    /// All stream names, in order of first split.
+    func allNames() -> [String] { state.withLock { $0.names } }
+
+    /// The stream's number, registering it (in memory, written by ``write()``) if new.
+    func register(_ stream: String) -> UInt32 {
+        state.withLock { s in
+            if let number = s.numbers[stream] { return number }
+            let number = UInt32(s.names.count)
+            s.names.append(stream)
+            s.numbers[stream] = number
+            let name = Array(stream.utf8)
+            var record = [UInt8](repeating: 0, count: 12)
+            record.withUnsafeMutableBytes { r in
+                r.storeBytes(of: UInt32(4 + name.count).littleEndian, toByteOffset: 0, as: UInt32.self)
+                r.storeBytes(of: number.littleEndian, toByteOffset: 8, as: UInt32.self)
+            }
+            record += name
+            let crc = CRC32C.checksum(Array(record[8...]))
+            record.withUnsafeMutableBytes { $0.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self) }
+            s.pending += record
+            return number
+        }
+    }
+
+    /// Writes the entries registered since the last call (not synced).
+    func write() throws {
+        let (bytes, offset) = state.withLock { s -> ([UInt8], UInt64) in
+            defer { s.fileEnd += UInt64(s.pending.count); s.pending.removeAll(keepingCapacity: true) }
+            return (s.pending, s.fileEnd)
+        }
+        guard !bytes.isEmpty else { return }
+        try bytes.withUnsafeBytes { try file.write($0, at: offset) }
+    }
+
+    func sync() throws { try file.syncData() }
+}

@@ -1,0 +1,46 @@
+import SystemPackage
+
+/// Where a stream's file lives: a safe file name derived from any stream name.
+///
+/// The name is hashed (128 bits, two independently seeded 64-bit FNV-1a hashes
+/// with an avalanche finish) and written as 32 lowercase hex digits, so no
+/// stream name can reach outside the store (`../x` is just bytes to hash), no
+/// two names differ only by case on disk, and every name fits the file system's
+/// limits. The first two bytes pick two levels of sub-folders (256 × 256), so a
+/// million streams put about fifteen files in each folder. The stream file's
+/// header holds the real name: should two names ever share a hash, the second
+/// gets the suffix `-1` (then `-2`, …), found by probing.
+enum StreamNaming {
+    static let folder = "streams"
+    static let fileExtension = "stream"
+
+    /// The 32-hex-digit hash of a stream name.
+    static func hash(_ stream: String) -> String {
+        var a: UInt64 = 0xCBF2_9CE4_8422_2325
+        var b: UInt64 = 0x8422_2325_CBF2_9CE4 ^ 0x5bd1_e995
+        for byte in stream.utf8 {
+            a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+            b = (b ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 &+ 0x9E37
+        }
+        return hex(mix(a ^ UInt64(stream.utf8.count))) + hex(mix(b &+ 0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// The stream's file path relative to the store, for collision slot `probe` (0 normally).
+    static func relativePath(_ stream: String, probe: Int = 0) -> FilePath {
+        let h = hash(stream)
+        let name = probe == 0 ? "\(h).\(fileExtension)" : "\(h)-\(probe).\(fileExtension)"
+        return FilePath(folder).appending(String(h.prefix(2))).appending(String(h.dropFirst(2).prefix(2))).appending(name)
+    }
+
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    private static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import SystemPackage
+import Testing
+@testable import Ringstore
+
+@Suite struct StreamNamingTests {
+    @Test func namesMapToSafeDistinctPaths() {
+        let names = ["order-1", "Order-1", "ORDER-1", "../x", "../../etc/passwd", "a/b", "$all", "é", "e\u{301}",
+                     String(repeating: "x", count: 1024), " ", ".", ".."]
+        var seen = Set<String>()
+        for name in names {
+            let path = StreamNaming.relativePath(name)
+            let components = path.components.map(\.string)
+            #expect(components.count == 4, "\(name)")
+            #expect(components[0] == "streams")
+            #expect(components.allSatisfy { $0 != ".." && $0 != "." && !$0.contains("/") })
+            let file = components[3]
+            #expect(file.count == 32 + 1 + StreamNaming.fileExtension.count)
+            #expect(file.allSatisfy { $0.isHexDigit && !$0.isUppercase || $0 == "." || $0.isLetter && $0.isLowercase })
+            #expect(seen.insert(file.lowercased()).inserted, "case-insensitive collision for \(name)")
+        }
+        #expect(StreamNaming.relativePath("s", probe: 2).lastComponent!.string.contains("-2."))
+        #expect(StreamNaming.hash("abc") == StreamNaming.hash("abc"))
+    }
+
+    @Test func hashSpreadsOverFolders() {
+        var folders = Set<String>()
+        for i in 0..<10_000 { folders.insert(String(StreamNaming.hash("device-\(i)").prefix(2))) }
+        #expect(folders.count == 256)
+    }
+}
+
+@Suite struct StreamCatalogTests {
+    @Test func registersPersistsAndSurvivesATornTail() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let catalog = try StreamCatalog(directory: FilePath(dir.path))
+            #expect(catalog.register("a") == 0)
+            #expect(catalog.register("b") == 1)
+            #expect(catalog.register("a") == 0)
+            try catalog.write()
+            #expect(catalog.register("ccc") == 2)
+            try catalog.write()
+            try catalog.sync()
+        }
+        let path = dir.child(StreamCatalog.fileName)
+        do {
+            let catalog = try StreamCatalog(directory: FilePath(dir.path))
+            #expect(catalog.allNames() == ["a", "b", "ccc"])
+            #expect(catalog.number(of: "b") == 1 && catalog.name(of: 2) == "ccc" && catalog.name(of: 3) == nil)
+        }
+        // Tear the last record: it is dropped, the rest stays, and registering goes on cleanly.
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: UInt64(size - 2))
+        try handle.close()
+        let catalog = try StreamCatalog(directory: FilePath(dir.path))
+        #expect(catalog.allNames() == ["a", "b"])
+        #expect(catalog.register("d") == 2)
+        try catalog.write()
+        #expect(try StreamCatalog(directory: FilePath(dir.path)).allNames() == ["a", "b", "d"])
+    }
+}
+
+@Suite struct GlobalIndexTests {
+    @Test func appendsSearchesTruncatesAndReportsDamage() throws {
+        let dir = TemporaryDirectory()
+        let entries = (0..<1000).map { GlobalIndex.Entry(position: UInt64($0) * 100 + 64, version: UInt64($0 / 3), stream: UInt32($0 % 3)) }
+        do {
+            let index = try GlobalIndex(directory: FilePath(dir.path))
+            try index.append(Array(entries[..<400]))
+            try index.append(Array(entries[400...]))
+            #expect(index.entryCount == 1000)
+            #expect(try index.entries(from: 398, count: 4) == Array(entries[398..<402]))
+            #expect(try index.firstIndex(atOrAfter: 0) == 0)
+            #expect(try index.firstIndex(atOrAfter: 164) == 1)
+            #expect(try index.firstIndex(atOrAfter: 165) == 2)
+            #expect(try index.firstIndex(atOrAfter: 1_000_000) == 1000)
+            try index.truncate(from: 50_064)
+            #expect(index.entryCount == 500)
+            try index.sync()
+        }
+        // A torn tail is cut on open.
+        let path = dir.child(GlobalIndex.fileName)
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: UInt64(500 * GlobalIndex.entrySize - 5))
+        try handle.close()
+        let index = try GlobalIndex(directory: FilePath(dir.path))
+        #expect(index.entryCount == 499)
+        // Damage in the middle is reported with the file and offset.
+        let damage = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try damage.seek(toOffset: UInt64(100 * GlobalIndex.entrySize + 3))
+        try damage.write(contentsOf: [0xFF])
+        try damage.close()
+        do {
+            _ = try index.entries(from: 90, count: 20)
+            Issue.record("damaged entry not reported")
+        } catch let error as RingstoreError {
+            #expect(error.code == .corruptData)
+            #expect(error.path == path)
+            #expect(error.offset == UInt64(100 * GlobalIndex.entrySize))
+        }
+    }
+}
