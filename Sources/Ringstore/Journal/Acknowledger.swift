@@ -59,13 +59,11 @@ final class Acknowledger: Sendable {
             for item in batch {
                 switch item {
                 case .acknowledge(let waiters):
-                    var events: UInt64 = 0
-                    for waiter in waiters {
-                        events += waiter.result.lastVersion - waiter.result.firstVersion + 1
-                        waiter.continuation.resume(returning: .appended(waiter.result))
-                    }
+                    // Count first, so that `stats()` read right after an append returns includes it.
+                    let events = waiters.reduce(UInt64(0)) { $0 + $1.result.lastVersion - $1.result.firstVersion + 1 }
                     appendCount.add(UInt64(waiters.count), ordering: .relaxed)
                     eventCount.add(events, ordering: .relaxed)
+                    for waiter in waiters { waiter.continuation.resume(returning: .appended(waiter.result)) }
                 case .fail(let waiters, let error):
                     for waiter in waiters { waiter.continuation.resume(throwing: error) }
                 case .notify(let body):
