@@ -61,8 +61,13 @@ struct JournalIndex: Sendable {
     }
 
     /// Adds the events of one append (versions from the stream's next version on).
-    mutating func record(stream: String, positions: [UInt64], ids: [UUID]) {
-        streams[stream, default: StreamState(nextVersion: 0, ringFirstVersion: 0)].append(positions: positions, ids: ids)
+    /// `slot` is the stream's entry if the caller already looked it up.
+    mutating func record(stream: String, at slot: Dictionary<String, StreamState>.Index?, positions: [UInt64], ids: [UUID]) {
+        if let slot {
+            streams.values[slot].append(positions: positions, ids: ids)
+        } else {
+            streams[stream, default: StreamState(nextVersion: 0, ringFirstVersion: 0)].append(positions: positions, ids: ids)
+        }
         eventPositions.append(contentsOf: positions)
     }
 

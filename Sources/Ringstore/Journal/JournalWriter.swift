@@ -148,7 +148,8 @@ final class JournalWriter: Sendable {
             if let failure = s.failure { return .resume(.failure(failure)) }
             if s.closing { return .resume(.failure(RingstoreError(.storeClosed, "the store is closed", stream: append.stream))) }
 
-            let current = s.index.currentVersion(of: append.stream)
+            let slot = s.index.streams.index(forKey: append.stream)
+            let current = slot.map { s.index.streams.values[$0].currentVersion } ?? nil
             switch checkExpectedVersion(append, current: current, state: &s) {
             case .proceed:
                 break
@@ -210,7 +211,7 @@ final class JournalWriter: Sendable {
             let result = AppendResult(
                 firstVersion: firstVersion, lastVersion: firstVersion + UInt64(lastIndex),
                 firstPosition: positions[0], lastPosition: positions[lastIndex])
-            s.index.record(stream: append.stream, positions: positions, ids: ids)
+            s.index.record(stream: append.stream, at: slot, positions: positions, ids: ids)
             s.window.remember(ids[0], .init(stream: append.stream, firstVersion: firstVersion, count: ids.count))
             s.waiters.append(Waiter(lastPosition: result.lastPosition, result: result, continuation: continuation))
             let wasIdle = s.flusherIdle
