@@ -86,6 +86,7 @@ struct Demo: AsyncParsableCommand {
             sampleEvents += read.count
         }
         try await store.close()
+        let onDisk = ProcessMetrics.diskUsage(of: directory)
 
         let journalBytes = stats.writtenPosition
         let payloadBytes = UInt64(events * eventSize)
@@ -96,6 +97,8 @@ struct Demo: AsyncParsableCommand {
             ("throughput", grouped(Int(Double(stats.eventsAcknowledged) / elapsed)) + " events/s, " + (Double(payloadBytes) / 1_048_576 / elapsed).formatted(1) + " MiB/s of payload"),
             ("durable flushes", "\(grouped(Int(stats.flushes))) (\((Double(stats.appendsAcknowledged) / Double(max(1, stats.flushes))).formatted(1)) appends per flush)"),
             ("journal written", megabytes(journalBytes) + " (\((Double(journalBytes) / Double(payloadBytes)).formatted(2)) bytes per payload byte)"),
+            ("store on disk", megabytes(onDisk)),
+            ("peak memory (RSS)", megabytes(ProcessMetrics.peakResidentBytes)),
             ("streams", grouped(stats.streamCount)),
             ("verified", "\(grouped(sampleEvents)) events in \(sampled) sampled streams: all present, in order, intact"),
         ]))
