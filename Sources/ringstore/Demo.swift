@@ -25,9 +25,7 @@ struct Demo: AsyncParsableCommand {
         let directory = dir ?? NSTemporaryDirectory() + "ringstore-demo-\(UUID().uuidString.prefix(8))"
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: directory) } }
         var configuration = Configuration()
-        // Until stream files take records out of the ring, the ring must hold the whole demo.
-        let needed = UInt64(events) * UInt64(eventSize + 96) * 5 / 4
-        configuration.journalCapacity = max(configuration.journalCapacity, (needed + 4095) / 4096 * 4096)
+        configuration.journalFullWait = .seconds(30)
 
         let store = try await EventStore.open(at: directory, configuration: configuration)
         print("Ringstore demo: \(grouped(events)) events of \(eventSize) bytes over \(grouped(streams)) streams from \(writers) writers, durable appends")

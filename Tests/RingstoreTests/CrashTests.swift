@@ -18,14 +18,18 @@ import RingstoreCrashTesting
         return directory.appendingPathComponent("ringstore-torture").path
     }
 
-    @Test(arguments: [false, true])
-    func everyAcknowledgedEventSurvivesSIGKILL(relaxed: Bool) async throws {
+    /// Durable mode with a journal large enough that nothing wraps; relaxed mode;
+    /// and a 1 MiB journal that wraps every few milliseconds, so the kill lands
+    /// in the middle of splitting and checkpointing.
+    @Test(arguments: [(false, 32), (true, 32), (false, 1)])
+    func everyAcknowledgedEventSurvivesSIGKILL(relaxed: Bool, journalMB: Int) async throws {
         let executable = Self.tortureExecutable
         try #require(FileManager.default.isExecutableFile(atPath: executable), "build ringstore-torture first: \(executable)")
         let root = TemporaryDirectory()
         var configuration = Configuration()
-        configuration.journalCapacity = 32 << 20
-        var random = SplitMix64(seed: relaxed ? 99 : 20)
+        configuration.journalCapacity = UInt64(journalMB) << 20
+        configuration.maxEventSize = Int(min(UInt64(configuration.maxEventSize), configuration.journalCapacity / 4))
+        var random = SplitMix64(seed: relaxed ? 99 : UInt64(20 + journalMB))
         let rounds = relaxed ? 6 : 20
         var acknowledgements: [Acknowledgement] = []
         var totalAcknowledged = 0
@@ -34,7 +38,7 @@ import RingstoreCrashTesting
             if round % 5 == 0 { acknowledgements = [] }
             let delay = Duration.milliseconds(Int(random.next() % 300))
             var arguments = ["writer", "--dir", store, "--writers", "32", "--streams", "40", "--max-batch", "4",
-                             "--seed", "\(random.next())", "--journal-mb", "32"]
+                             "--seed", "\(random.next())", "--journal-mb", "\(journalMB)"]
             if relaxed { arguments.append("--relaxed") }
             let outcome = try CrashRound.run(executable: executable, arguments: arguments, killDelay: delay, scratch: root.path)
             #expect(outcome.terminationSignal == SIGKILL)

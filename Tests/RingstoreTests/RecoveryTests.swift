@@ -36,14 +36,17 @@ struct JournalSurgeon {
 @Suite struct RecoveryTests {
     let capacity: UInt64 = 1 << 20
 
-    /// Appends `count` single-event appends to stream "s" and closes; returns their results.
+    /// Appends `count` single-event appends to stream "s" with the splitter held
+    /// back, then stops as a crash would, so that the records are only in the
+    /// journal; returns their results.
     func fill(_ dir: TemporaryDirectory, count: Int, size: Int = 100) async throws -> [AppendResult] {
         let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: capacity))
+        store.splitter.pause()
         var results: [AppendResult] = []
         for i in 0..<count {
             results.append(try await store.append(to: "s", events: [EventData(type: "T", data: [UInt8](repeating: UInt8(i), count: size))]))
         }
-        try await store.close()
+        await store.abandonForTesting()
         return results
     }
 
@@ -91,16 +94,12 @@ struct JournalSurgeon {
     @Test func tornMultiEventAppendDisappearsWhole() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: capacity))
+        store.splitter.pause()
         for i in 0..<3 { try await store.append(to: "a", events: [event("\(i)")]) }
         let batch = try await store.append(to: "b", events: (0..<5).map { event("b\($0)") })
-        try await store.close()
+        let fourth = try await store.readAll().collect()[6].position
+        await store.abandonForTesting()
         // Damage the fourth of the five records: the whole append must go, not just its tail.
-        let fourth = try await { () async throws -> UInt64 in
-            let reopened = try await EventStore.open(at: dir.path, configuration: .testing(capacity: capacity))
-            defer { Task { try? await reopened.close() } }
-            return try await reopened.read(stream: "b").collect()[3].position
-        }()
-        try await Task.sleep(for: .milliseconds(50))
         try JournalSurgeon(directory: dir.path, capacity: capacity).modify(at: fourth, plus: 65) { $0 ^= 0x10 }
         let (again, events) = try await reopen(dir)
         #expect(events.map(\.stream) == ["a", "a", "a"])
@@ -121,10 +120,11 @@ struct JournalSurgeon {
         // so that C — intact, at the right position — directly follows D.
         do {
             let (store, events) = try await reopen(dir)
+            store.splitter.pause()
             #expect(events.count == 1)
             let d = try await store.append(to: "s", events: [EventData(type: "T", data: [UInt8](repeating: 0xDD, count: 100))])
             #expect(d.firstPosition == results[1].firstPosition)
-            try await store.close()
+            await store.abandonForTesting()
         }
         // C was written by session 1, after D's session began: it must not come back.
         let (store, events) = try await reopen(dir)
@@ -164,7 +164,7 @@ struct JournalSurgeon {
 @Suite struct RingWrapTests {
     let capacity: UInt64 = 64 << 10
 
-    @Test func journalWrapsWithPaddingAndRecoversOnlyTheCurrentLap() async throws {
+    @Test func journalWrapsWithPaddingAndEverythingStaysReadable() async throws {
         let dir = TemporaryDirectory()
         var config = Configuration.testing(capacity: capacity)
         config.maxEventSize = 4000
@@ -172,8 +172,8 @@ struct JournalSurgeon {
         var generator = SplitMix64(seed: 7)
         var appended: [(AppendResult, [UUID])] = []
         var paddedLaps = Set<UInt64>()
-        // About four laps of variously sized appends, checkpointing as a splitter would.
-        while appended.last.map({ $0.0.lastPosition }) ?? 0 < 4 * capacity {
+        // About six laps of variously sized appends; the splitter frees the ring as it goes.
+        while appended.last.map({ $0.0.lastPosition }) ?? 0 < 6 * capacity {
             let count = Int(generator.next() % 4) + 1
             let events = (0..<count).map { _ in
                 EventData(type: "T", data: [UInt8](repeating: 1, count: Int(generator.next() % 3000)))
@@ -183,30 +183,29 @@ struct JournalSurgeon {
                 paddedLaps.insert(result.firstPosition / capacity)
             }
             appended.append((result, events.map(\.id)))
-            // Keep about half the ring in use.
-            if let keep = appended.last(where: { result.lastPosition - $0.0.firstPosition > capacity / 2 }) {
-                try store.journal.advanceCheckpoint(to: keep.0.firstPosition)
-            }
         }
-        #expect(paddedLaps.count >= 3)
-        let checkpoint = store.stats().checkpointPosition
-        let expected = appended.filter { $0.0.firstPosition >= checkpoint }.flatMap(\.1)
+        #expect(paddedLaps.count >= 4)
+        #expect(store.stats().checkpointPosition > 4 * capacity)
+        let expected = appended.flatMap(\.1)
         #expect(try await store.readAll().collect().map(\.id) == expected)
-        try await store.close()
-
-        // Recovery starts at the checkpoint and stops at the stale records of the previous lap.
+        #expect(try await store.readAll(from: .end, direction: .backwards).collect().map(\.id) == expected.reversed())
+        // Stop as a crash would: recovery replays the journal from the checkpoint, the
+        // splitter re-copies what it had copied but not checkpointed, and nothing repeats.
+        await store.abandonForTesting()
         let reopened = try await EventStore.open(at: dir.path, configuration: config)
         #expect(try await reopened.readAll().collect().map(\.id) == expected)
-        // Whatever the bytes after the end are (an older lap's record, or the middle
-        // of one), the scan stops at the journal's end, not a lap later.
-        let reason = reopened.stats().recoveryStopReason
-        #expect(reason.hasPrefix("position \(store.stats().durablePosition):"), "\(reason)")
+        var perStream: [String: [UUID]] = [:]
+        for event in try await reopened.readAll().collect() { perStream[event.stream, default: []].append(event.id) }
+        for (stream, ids) in perStream {
+            #expect(try await reopened.read(stream: stream).collect().map(\.id) == ids)
+        }
         try await reopened.close()
     }
 
     @Test func fullRingMakesAppendsWaitThenFailClearlyAndRecoverOnceSpaceFrees() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: capacity))
+        store.splitter.pause()
         var acknowledged: [UUID] = []
         var failure: RingstoreError?
         let started = ContinuousClock.now
@@ -223,12 +222,11 @@ struct JournalSurgeon {
         #expect(failure?.message.contains("journal full: waited 0.2 s") == true)
         #expect(ContinuousClock.now - started >= .milliseconds(200))
         #expect(acknowledged.count > 55)
-        #expect(try await store.read(stream: "full").collect().map(\.id) == acknowledged)
-
-        // Once the records are checkpointed (by the splitter, here by hand), appends go on.
-        try store.journal.advanceCheckpoint(to: store.stats().durablePosition)
+        // Once the splitter copies the records out and checkpoints, appends go on; nothing was lost.
+        store.splitter.resume()
         try await store.append(to: "full", events: [event("after")])
-        #expect(try await store.currentVersion(of: "full") == UInt64(acknowledged.count))
+        #expect(try await store.read(stream: "full").collect().map(\.id).dropLast() == acknowledged[...])
+        #expect(try store.currentVersion(of: "full") == UInt64(acknowledged.count))
         try await store.close()
     }
 
@@ -237,12 +235,13 @@ struct JournalSurgeon {
         var config = Configuration.testing(capacity: capacity)
         config.journalFullWait = .seconds(10)
         let store = try await EventStore.open(at: dir.path, configuration: config)
+        store.splitter.pause()
         while store.stats().journalBytesInUse + 1200 <= capacity {
             try await store.append(to: "f", events: [EventData(type: "T", data: [UInt8](repeating: 3, count: 1000))])
         }
         let waiting = Task { try await store.append(to: "f", events: [EventData(type: "T", data: [UInt8](repeating: 4, count: 1000))]) }
         try await Task.sleep(for: .milliseconds(100))
-        try store.journal.advanceCheckpoint(to: store.stats().durablePosition)
+        store.splitter.resume()
         let result = try await waiting.value
         #expect(result.firstPosition >= capacity)
         try await store.close()

@@ -11,10 +11,10 @@ import Testing
         for name in names {
             let path = StreamNaming.relativePath(name)
             let components = path.components.map(\.string)
-            #expect(components.count == 4, "\(name)")
+            #expect(components.count == 3, "\(name)")
             #expect(components[0] == "streams")
             #expect(components.allSatisfy { $0 != ".." && $0 != "." && !$0.contains("/") })
-            let file = components[3]
+            let file = components[2]
             #expect(file.count == 32 + 1 + StreamNaming.fileExtension.count)
             #expect(file.allSatisfy { $0.isHexDigit && !$0.isUppercase || $0 == "." || $0.isLetter && $0.isLowercase })
             #expect(seen.insert(file.lowercased()).inserted, "case-insensitive collision for \(name)")

@@ -14,7 +14,7 @@ final class Journal: Sendable {
 
     /// Opens the journal in `directory`, creating it with `configuration`'s
     /// capacity if there is none, and recovers it.
-    init(directory: FilePath, configuration: Configuration) throws {
+    init(directory: FilePath, configuration: Configuration, stored: any StoredStreams) throws {
         let path = directory.appending(Self.fileName)
         var header: JournalHeader
         let ring: RingFile
@@ -26,15 +26,16 @@ final class Journal: Sendable {
                                    epoch: 0, closedCleanly: true, endAtClose: 0)
             ring = try RingFile.create(at: path, capacity: configuration.journalCapacity, header: header.encoded())
         }
-        let outcome = JournalRecovery.scan(ring, checkpoint: header.checkpoint, maxEpoch: header.epoch)
+        let outcome = JournalRecovery.scan(ring, checkpoint: header.checkpoint)
         // Whatever recovery accepted may still be only in the page cache (a killed
         // process leaves its unsynced writes there): make it durable before anyone
         // is told about it.
         try ring.sync()
 
-        // A new session: a higher epoch, written durably before any record of it.
+        // A new session: an epoch above every one in the ring (the header's own may
+        // be older if its newest slot was damaged), written durably before any record.
         header.sequence += 1
-        header.epoch += 1
+        header.epoch = max(header.epoch, outcome.lastEpoch) + 1
         header.closedCleanly = false
         try ring.writeHeader(header.encoded(), at: header.slotOffset)
 
@@ -48,12 +49,11 @@ final class Journal: Sendable {
         self.writer = JournalWriter(
             ring: ring, epoch: header.epoch, mode: mode, journalFullWait: configuration.journalFullWait,
             idempotencyWindow: configuration.idempotencyWindow, recovered: outcome.index,
-            end: outcome.end, checkpoint: header.checkpoint)
+            end: outcome.end, checkpoint: header.checkpoint, stored: stored)
     }
 
-    /// Stops the writer after it has flushed everything, and records a clean close.
-    func close() async throws {
-        await writer.close()
+    /// Records a clean close in the header (after the writer and the splitter have stopped).
+    func recordCleanClose() throws {
         if let failure = writer.failure { throw failure }
         let end = writer.durable.load(ordering: .acquiring)
         let checkpoint = writer.state.withLock { $0.checkpoint }
@@ -73,7 +73,11 @@ final class Journal: Sendable {
     ///
     /// `position` must be a record boundary at or before the durable cursor;
     /// the checkpoint never moves backwards.
-    func advanceCheckpoint(to position: UInt64) throws {
+    ///
+    /// `streams` must include every stream with records before `position` that
+    /// are still indexed (the splitter passes the streams it split since the
+    /// last checkpoint); only their index entries are visited.
+    func advanceCheckpoint(to position: UInt64, streams: some Collection<String>) throws {
         let durable = writer.durable.load(ordering: .acquiring)
         precondition(position <= durable, "the checkpoint cannot pass the durable cursor")
         let encoded: ([UInt8], UInt64)? = header.withLock { h in
@@ -84,7 +88,7 @@ final class Journal: Sendable {
         }
         guard let encoded else { return }
         try ring.writeHeader(encoded.0, at: encoded.1)
-        writer.releaseSpace(before: position)
+        writer.releaseSpace(before: position, streams: streams)
     }
 
     /// The event whose record starts at `position`, read through the mapping.

@@ -50,12 +50,14 @@ struct JournalIndex: Sendable {
     }
 
     /// Drops the entries of records before `position` (they have left the ring).
-    /// Streams keep their versions; only their ring entries go.
-    mutating func forget(before position: UInt64) {
+    /// Only `touched` streams are visited: they must include every stream with
+    /// entries before `position`. Streams keep their versions; only their ring
+    /// entries go.
+    mutating func forget(before position: UInt64, streams touched: some Collection<String>) {
         let dropped = eventPositions.partitioningIndex { $0 >= position }
         guard dropped > 0 else { return }
         eventPositions.removeFirst(dropped)
-        for key in streams.keys {
+        for key in touched where streams[key] != nil {
             streams[key]!.forget(before: position)
         }
     }

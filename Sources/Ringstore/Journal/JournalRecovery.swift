@@ -30,8 +30,7 @@ struct JournalRecovery {
 
     /// Scans `ring` from `checkpoint`. `baseVersions` gives, for streams whose
     /// earlier events have left the ring, the version their next event must have.
-    static func scan(_ ring: RingFile, checkpoint: UInt64, maxEpoch: UInt32,
-                     baseVersions: [String: UInt64] = [:]) -> Outcome {
+    static func scan(_ ring: RingFile, checkpoint: UInt64, baseVersions: [String: UInt64] = [:]) -> Outcome {
         var index = JournalIndex()
         var position = checkpoint
         var end = checkpoint
@@ -60,7 +59,7 @@ struct JournalRecovery {
                 stopReason = "position \(position): \(reason)"
                 break scanning
             case .padding(let length, let epoch):
-                guard epoch >= lastEpoch, epoch <= maxEpoch else {
+                guard epoch >= lastEpoch else {
                     stopReason = "position \(position): padding from session \(epoch) after session \(lastEpoch) (left over from before a truncation)"
                     break scanning
                 }
@@ -71,7 +70,7 @@ struct JournalRecovery {
                 lastEpoch = epoch
                 position += UInt64(length)
             case .event(let header):
-                guard header.epoch >= lastEpoch, header.epoch <= maxEpoch else {
+                guard header.epoch >= lastEpoch else {
                     stopReason = "position \(position): record from session \(header.epoch) after session \(lastEpoch) (left over from before a truncation)"
                     break scanning
                 }

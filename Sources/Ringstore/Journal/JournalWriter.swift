@@ -43,6 +43,8 @@ final class JournalWriter: Sendable {
     enum Outcome: Sendable {
         case appended(AppendResult)
         case journalFull(needed: Int)
+        /// The stream is not in the index yet: its version must be loaded from its file first.
+        case unknownStream
     }
 
     struct State: ~Copyable {
@@ -74,10 +76,18 @@ final class JournalWriter: Sendable {
     let durable: Atomic<UInt64>
     let flushCount = Atomic<UInt64>(0)
     let acknowledger = Acknowledger()
+    /// Rung (on the flusher thread) whenever the acknowledged cursor moves: the splitter waits on it.
+    let advanced = Doorbell()
+    /// The stream files, for streams whose records have left the ring.
+    let stored: any StoredStreams
 
-    init(ring: RingFile, epoch: UInt32, mode: Mode, journalFullWait: Duration,
-         idempotencyWindow: Int, recovered: JournalIndex, end: UInt64, checkpoint: UInt64) {
+    /// True once the flusher has stopped (closed or failed).
+    var isStopped: Bool { state.withLock { $0.stopped } }
+
+    init(ring: RingFile, epoch: UInt32, mode: Mode, journalFullWait: Duration, idempotencyWindow: Int,
+         recovered: JournalIndex, end: UInt64, checkpoint: UInt64, stored: any StoredStreams) {
         self.ring = ring
+        self.stored = stored
         self.epoch = epoch
         self.mode = mode
         self.journalFullWaitNanoseconds = journalFullWait.nanoseconds
@@ -108,15 +118,32 @@ final class JournalWriter: Sendable {
         var totalLength: Int
     }
 
+    /// Adds a stream whose records have all left the ring (or that has none) to the index.
+    func introduce(_ stream: String, nextVersion: UInt64) {
+        state.withLock { s in
+            if s.index.streams[stream] == nil {
+                s.index.streams[stream] = StreamState(nextVersion: nextVersion, ringFirstVersion: nextVersion)
+            }
+        }
+    }
+
     func append(_ append: PreparedAppend) async throws -> AppendResult {
         var deadline: Int64?
         while true {
-            let outcome = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Outcome, any Error>) in
-                stage(append, continuation: continuation)
+            let outcome: Outcome
+            do {
+                outcome = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Outcome, any Error>) in
+                    stage(append, continuation: continuation)
+                }
+            } catch let error as RingstoreError where error.code == .wrongExpectedVersion {
+                if let result = try retryOfStoredAppend(append, current: error.currentVersion) { return result }
+                throw error
             }
             switch outcome {
             case .appended(let result):
                 return result
+            case .unknownStream:
+                introduce(append.stream, nextVersion: try stored.storedNextVersion(of: append.stream))
             case .journalFull(let needed):
                 let now = monotonicNanoseconds()
                 if deadline == nil { deadline = now + journalFullWaitNanoseconds }
@@ -127,6 +154,24 @@ final class JournalWriter: Sendable {
                 try await Task.sleep(for: .milliseconds(1))
             }
         }
+    }
+
+    /// A retry of an append whose events have left the ring: the same IDs at the
+    /// versions the append would have taken, read from the stream file (so durable).
+    private func retryOfStoredAppend(_ append: PreparedAppend, current: UInt64?) throws -> AppendResult? {
+        let first: UInt64
+        switch append.expected {
+        case .exact(let expected): first = expected + 1
+        case .noStream: first = 0
+        case .any, .streamExists: return nil
+        }
+        guard let current, current >= first + UInt64(append.events.count - 1) else { return nil }
+        let stored = try self.stored.storedEvents(of: append.stream, from: first, count: append.events.count)
+        guard stored.count == append.events.count, stored.first?.version == first,
+              stored.map(\.id) == append.events.map(\.id)
+        else { return nil }
+        return AppendResult(firstVersion: first, lastVersion: stored.last!.version,
+                            firstPosition: stored.first!.position, lastPosition: stored.last!.position)
     }
 
     private func journalFullError(needed: Int) -> RingstoreError {
@@ -148,8 +193,10 @@ final class JournalWriter: Sendable {
             if let failure = s.failure { return .resume(.failure(failure)) }
             if s.closing { return .resume(.failure(RingstoreError(.storeClosed, "the store is closed", stream: append.stream))) }
 
-            let slot = s.index.streams.index(forKey: append.stream)
-            let current = slot.map { s.index.streams.values[$0].currentVersion } ?? nil
+            // One hash lookup; the entry is then read and updated in place (copying it
+            // out would make the next append to its arrays copy them whole).
+            guard let slot = s.index.streams.index(forKey: append.stream) else { return .resume(.success(.unknownStream)) }
+            let current = s.index.streams.values[slot].currentVersion
             switch checkExpectedVersion(append, current: current, state: &s) {
             case .proceed:
                 break
@@ -300,6 +347,7 @@ final class JournalWriter: Sendable {
                 return (s.spare, waiters)
             }
             var wroteBytes = false
+            var synced = false
             do {
                 if let batch {
                     if !batch.buffer.isEmpty {
@@ -331,6 +379,7 @@ final class JournalWriter: Sendable {
                         try ring.sync()
                         advanceDurable(to: target)
                         lastSync = monotonicNanoseconds()
+                        synced = true
                     }
                 }
             } catch {
@@ -338,6 +387,7 @@ final class JournalWriter: Sendable {
                 return
             }
             if !pending.isEmpty { resumeAcknowledged(&pending) }
+            if wroteBytes || synced { advanced.ring() }
             if batch == nil {
                 if closing && written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) && pending.isEmpty {
                     stop()
@@ -428,11 +478,11 @@ final class JournalWriter: Sendable {
 
     /// Lets appends reuse ring space before `position` (already checkpointed
     /// durably) and forgets the index entries of the records there.
-    func releaseSpace(before position: UInt64) {
+    func releaseSpace(before position: UInt64, streams: some Collection<String>) {
         state.withLock { s in
             guard position > s.checkpoint else { return }
             s.checkpoint = position
-            s.index.forget(before: position)
+            s.index.forget(before: position, streams: streams)
         }
     }
 
@@ -452,6 +502,16 @@ final class JournalWriter: Sendable {
             }
             try await Task.sleep(for: .microseconds(100))
         }
+    }
+
+    /// Makes the journal durable at least up to `target` (≤ written), from the
+    /// calling thread: the splitter uses it before a checkpoint in relaxed mode.
+    func syncNow(upTo target: UInt64) throws {
+        guard durable.load(ordering: .acquiring) < target else { return }
+        let reached = written.load(ordering: .acquiring)
+        precondition(reached >= target, "cannot sync past the written cursor")
+        try ring.sync()
+        advanceDurable(to: reached)
     }
 
     /// Relaxed mode: make everything up to `target` durable now.

@@ -17,14 +17,24 @@ public final class EventStore: Sendable {
     public let directory: String
     public let configuration: Configuration
     let journal: Journal
+    let streams: StreamDirectory
+    let catalog: StreamCatalog
+    let globalIndex: GlobalIndex
+    let splitter: Splitter
     private let lock: StoreLock
     private let closed = Atomic<Bool>(false)
 
-    private init(directory: FilePath, configuration: Configuration, journal: Journal, lock: StoreLock) {
+    private init(directory: FilePath, configuration: Configuration, journal: Journal, streams: StreamDirectory,
+                 catalog: StreamCatalog, globalIndex: GlobalIndex, lock: StoreLock) {
         self.directory = directory.string
         self.configuration = configuration
         self.journal = journal
+        self.streams = streams
+        self.catalog = catalog
+        self.globalIndex = globalIndex
         self.lock = lock
+        self.splitter = Splitter(journal: journal, directory: streams, catalog: catalog, globalIndex: globalIndex,
+                                 compress: configuration.compression)
     }
 
     /// Opens the store in `path`, creating the directory (but not its parents)
@@ -41,21 +51,44 @@ public final class EventStore: Sendable {
         }
         let lock = try StoreLock(directory: directory)
         do {
-            let journal = try Journal(directory: directory, configuration: configuration)
-            return EventStore(directory: directory, configuration: configuration, journal: journal, lock: lock)
+            let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles)
+            let journal = try Journal(directory: directory, configuration: configuration, stored: streams)
+            let catalog = try StreamCatalog(directory: directory)
+            let globalIndex = try GlobalIndex(directory: directory)
+            // Entries from the checkpoint on are derived again as the splitter replays the journal.
+            let checkpoint = journal.writer.state.withLock { $0.checkpoint }
+            try globalIndex.truncate(from: checkpoint)
+            streams.replayFrom.store(checkpoint, ordering: .releasing)
+            return EventStore(directory: directory, configuration: configuration, journal: journal, streams: streams,
+                              catalog: catalog, globalIndex: globalIndex, lock: lock)
         } catch {
             lock.release()
             throw error
         }
     }
 
-    /// Flushes everything, records a clean close, and releases the lock.
-    /// Appends still in flight are acknowledged first; later calls fail with
-    /// ``RingstoreError/Code/storeClosed``. Closing twice does nothing.
+    /// Flushes everything, copies it into stream files, records a clean close,
+    /// and releases the lock. Appends still in flight are acknowledged first;
+    /// later calls fail with ``RingstoreError/Code/storeClosed``. Closing twice
+    /// does nothing.
     public func close() async throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         defer { lock.release() }
-        try await journal.close()
+        await journal.writer.close()
+        await splitter.stop()
+        if let failure = splitter.failure { throw failure }
+        try journal.recordCleanClose()
+    }
+
+    /// Tests only: stops the store the way a crash would — no final split, no
+    /// checkpoint, no clean-close mark — and releases the lock. What the
+    /// flusher had staged is written (as a killed process's writes survive in
+    /// the page cache).
+    func abandonForTesting() async {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        await splitter.abandon()
+        await journal.writer.close()
+        lock.release()
     }
 
     // MARK: - Appending
@@ -115,160 +148,7 @@ public final class EventStore: Sendable {
         try await journal.writer.flush()
     }
 
-    // MARK: - Reading
-
-    /// The events of `stream` from `revision` on, in `direction`, at most `maxCount`.
-    ///
-    /// Iterating throws ``RingstoreError/Code/streamNotFound`` if the stream has no events.
-    public func read(stream: String, from revision: StreamRevision = .start, direction: ReadDirection = .forwards,
-                     maxCount: Int = .max) -> EventSequence {
-        let start: EventSequence.Cursor = switch revision {
-        case .start: .start
-        case .end: .end
-        case .version(let v): .at(v)
-        }
-        return EventSequence(start: start, maxCount: max(0, maxCount)) { [self] cursor, limit in
-            try checkOpen()
-            try Naming.validateStreamName(stream, allowReserved: true)
-            return try readStreamPage(stream: stream, cursor: cursor, direction: direction, limit: limit)
-        }
-    }
-
-    /// Every event in global (journal) order from `position` on, in `direction`, at most `maxCount`.
-    public func readAll(from position: LogPosition = .start, direction: ReadDirection = .forwards,
-                        maxCount: Int = .max) -> EventSequence {
-        let start: EventSequence.Cursor = switch position {
-        case .start: .start
-        case .end: .end
-        case .position(let p): .at(p)
-        }
-        return EventSequence(start: start, maxCount: max(0, maxCount)) { [self] cursor, limit in
-            try checkOpen()
-            return try readAllPage(cursor: cursor, direction: direction, limit: limit)
-        }
-    }
-
-    /// The stream's last version, or nil if it has no events.
-    public func currentVersion(of stream: String) throws -> UInt64? {
-        try checkOpen()
-        try Naming.validateStreamName(stream, allowReserved: true)
-        let visible = journal.writer.acknowledged
-        return journal.writer.state.withLock { s -> UInt64? in
-            guard let state = s.index.streams[stream] else { return nil }
-            // Versions whose records are not yet acknowledged are not visible.
-            var version = state.currentVersion
-            while let v = version, v >= state.ringFirstVersion,
-                  state.positions[Int(v - state.ringFirstVersion)] >= visible {
-                version = v == 0 ? nil : v - 1
-            }
-            return version
-        }
-    }
-
-    private func readStreamPage(stream: String, cursor: EventSequence.Cursor, direction: ReadDirection,
-                                limit: Int) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {
-        let visible = journal.writer.acknowledged
-        let positions: [UInt64]? = journal.writer.state.withLock { s in
-            guard let state = s.index.streams[stream] else { return nil }
-            let first = state.ringFirstVersion
-            // Only acknowledged records are visible; they form a prefix of the stream's positions.
-            var visibleCount = state.positions.count
-            while visibleCount > 0 && state.positions[visibleCount - 1] >= visible { visibleCount -= 1 }
-            guard visibleCount > 0 else { return [] }
-            let lastVisible = first + UInt64(visibleCount - 1)
-            switch direction {
-            case .forwards:
-                let from: UInt64 = switch cursor {
-                case .start: first
-                case .end: lastVisible
-                case .at(let v): max(v, first)
-                }
-                guard from <= lastVisible else { return [] }
-                let lower = Int(from - first)
-                let upper = min(visibleCount, lower + limit)
-                return Array(state.positions[lower..<upper])
-            case .backwards:
-                let from: UInt64 = switch cursor {
-                case .start: first
-                case .end: lastVisible
-                case .at(let v): min(v, lastVisible)
-                }
-                guard from >= first else { return [] }
-                let upper = Int(from - first)
-                let lower = max(0, upper - limit + 1)
-                return Array(state.positions[lower...upper].reversed())
-            }
-        }
-        guard let positions else {
-            throw RingstoreError(.streamNotFound, "stream \"\(stream)\" has no events", stream: stream)
-        }
-        let events = try positions.map { position in try journal.readEvent(at: position) }
-        guard let last = events.last else { return ([], nil) }
-        switch direction {
-        case .forwards: return (events, .at(last.version + 1))
-        case .backwards: return (events, last.version == 0 ? nil : .at(last.version - 1))
-        }
-    }
-
-    private func readAllPage(cursor: EventSequence.Cursor, direction: ReadDirection,
-                             limit: Int) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {
-        let visible = journal.writer.acknowledged
-        let positions: [UInt64] = journal.writer.state.withLock { s in
-            let all = s.index.eventPositions
-            // Acknowledged records form a prefix of the journal.
-            let visibleCount = all.partitioningIndex { $0 >= visible }
-            guard visibleCount > 0 else { return [] }
-            switch direction {
-            case .forwards:
-                let lower: Int = switch cursor {
-                case .start: 0
-                case .end: visibleCount - 1
-                case .at(let p): all.partitioningIndex { $0 >= p }
-                }
-                guard lower < visibleCount else { return [] }
-                return Array(all[lower..<min(visibleCount, lower + limit)])
-            case .backwards:
-                let upper: Int = switch cursor {
-                case .start: -1
-                case .end: visibleCount - 1
-                case .at(let p): min(visibleCount, all.partitioningIndex { $0 > p }) - 1
-                }
-                guard upper >= 0 else { return [] }
-                return Array(all[max(0, upper - limit + 1)...upper].reversed())
-            }
-        }
-        let events = try positions.map { position in try journal.readEvent(at: position) }
-        guard let last = events.last else { return ([], nil) }
-        switch direction {
-        case .forwards: return (events, .at(last.position + 1))
-        case .backwards: return (events, last.position == 0 ? nil : .at(last.position - 1))
-        }
-    }
-
-    // MARK: - Status
-
-    /// A snapshot of the journal's cursors and counters.
-    public func stats() -> StoreStats {
-        let writer = journal.writer
-        let (reserved, checkpoint, streams, ringEvents) = writer.state.withLock {
-            ($0.reserved, $0.checkpoint, $0.index.streams.count, $0.index.eventPositions.count)
-        }
-        return StoreStats(
-            reservedPosition: reserved,
-            writtenPosition: writer.written.load(ordering: .acquiring),
-            durablePosition: writer.durable.load(ordering: .acquiring),
-            checkpointPosition: checkpoint,
-            journalCapacity: journal.ring.capacity,
-            streamCount: streams,
-            eventsInJournal: ringEvents,
-            appendsAcknowledged: writer.acknowledger.appendCount.load(ordering: .relaxed),
-            eventsAcknowledged: writer.acknowledger.eventCount.load(ordering: .relaxed),
-            flushes: writer.flushCount.load(ordering: .relaxed),
-            recoveredEvents: journal.recovery.eventCount,
-            recoveryStopReason: journal.recovery.stopReason)
-    }
-
-    private func checkOpen() throws {
+    func checkOpen() throws {
         if closed.load(ordering: .acquiring) {
             throw RingstoreError(.storeClosed, "the store at \(directory) is closed", path: directory)
         }

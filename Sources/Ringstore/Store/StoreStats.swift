@@ -1,7 +1,8 @@
 /// The journal's cursors and the store's counters at one moment.
 ///
 /// Cursors are logical journal positions and satisfy
-/// `checkpoint ≤ durable ≤ written ≤ reserved`.
+/// `checkpoint ≤ split ≤ written ≤ reserved` and `checkpoint ≤ durable ≤ written`
+/// (in durable mode also `split ≤ durable`).
 public struct StoreStats: Sendable, Hashable {
     /// End of the space handed to appends (some may still be being copied).
     public var reservedPosition: UInt64
@@ -9,6 +10,8 @@ public struct StoreStats: Sendable, Hashable {
     public var writtenPosition: UInt64
     /// End of the records flushed to stable storage.
     public var durablePosition: UInt64
+    /// End of the records copied into stream files (readers read up to here).
+    public var splitPosition: UInt64
     /// Records before this are in durable stream files; their ring space may be reused.
     public var checkpointPosition: UInt64
     /// The ring's size in bytes.
@@ -23,6 +26,16 @@ public struct StoreStats: Sendable, Hashable {
     public var eventsAcknowledged: UInt64
     /// Journal flushes (`fdatasync`) since the store was opened.
     public var flushes: UInt64
+    /// Events copied into stream files since the store was opened.
+    public var eventsSplit: UInt64
+    /// Checkpoints written since the store was opened.
+    public var checkpoints: UInt64
+    /// Stream files open now.
+    public var openStreamFiles: Int
+    /// Stream reads that had to wait for the splitter, since the store was opened.
+    public var readerWaits: Int
+    /// 99th percentile of those waits, in milliseconds (0 if none).
+    public var readerWaitP99Milliseconds: Double
     /// Events recovery found in the journal at open.
     public var recoveredEvents: Int
     /// Why recovery stopped scanning at open.
@@ -30,4 +43,6 @@ public struct StoreStats: Sendable, Hashable {
 
     /// Bytes of the ring in use (not yet reusable).
     public var journalBytesInUse: UInt64 { reservedPosition - checkpointPosition }
+    /// Bytes acknowledged but not yet copied into stream files.
+    public var splitLag: UInt64 { durablePosition > splitPosition ? durablePosition - splitPosition : 0 }
 }

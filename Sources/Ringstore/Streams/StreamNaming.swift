@@ -6,8 +6,11 @@ import SystemPackage
 /// with an avalanche finish) and written as 32 lowercase hex digits, so no
 /// stream name can reach outside the store (`../x` is just bytes to hash), no
 /// two names differ only by case on disk, and every name fits the file system's
-/// limits. The first two bytes pick two levels of sub-folders (256 × 256), so a
-/// million streams put about fifteen files in each folder. The stream file's
+/// limits. The first byte picks one of 256 sub-folders, so a million streams put
+/// about 3,900 streams in each (ext4's hashed directories look names up in
+/// constant time at that size). One level rather than two because creating a
+/// folder costs an inode allocation like a file, and a deeper tree would make
+/// most new streams pay for a folder of their own. The stream file's
 /// header holds the real name: should two names ever share a hash, the second
 /// gets the suffix `-1` (then `-2`, …), found by probing.
 enum StreamNaming {
@@ -29,7 +32,7 @@ enum StreamNaming {
     static func relativePath(_ stream: String, probe: Int = 0) -> FilePath {
         let h = hash(stream)
         let name = probe == 0 ? "\(h).\(fileExtension)" : "\(h)-\(probe).\(fileExtension)"
-        return FilePath(folder).appending(String(h.prefix(2))).appending(String(h.dropFirst(2).prefix(2))).appending(name)
+        return FilePath(folder).appending(String(h.prefix(2))).appending(name)
     }
 
     private static func mix(_ value: UInt64) -> UInt64 {

@@ -32,6 +32,7 @@ struct Torture: AsyncParsableCommand {
             defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
             var configuration = Configuration()
             configuration.journalCapacity = journalMb << 20
+            configuration.maxEventSize = Int(min(UInt64(configuration.maxEventSize), configuration.journalCapacity / 4))
             let executable = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : Bundle.main.executablePath!
             var random = SeededRandom(seed: seed)
             var totals = (acknowledged: 0, verified: 0, unacknowledged: 0, problems: 0)
@@ -73,6 +74,7 @@ struct Torture: AsyncParsableCommand {
         func run() async throws {
             var configuration = Configuration()
             configuration.journalCapacity = journalMb << 20
+            configuration.maxEventSize = Int(min(UInt64(configuration.maxEventSize), configuration.journalCapacity / 4))
             if relaxed { configuration.durability = .relaxed }
             try await CrashWriter.run(directory: dir, configuration: configuration, writers: writers, streams: streams,
                                       maxBatch: maxBatch, seed: seed)

@@ -1,0 +1,258 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Synchronization
+
+/// Copies records from the journal into per-stream files, in the background,
+/// and moves the journal's checkpoint once those files are durable.
+///
+/// The path of a record after it is acknowledged:
+/// 1. **Split round** (on the splitter thread): scan the journal from the split
+///    cursor towards the acknowledged cursor (up to `roundBytes`), group the
+///    events by stream, append each stream's events to its file with one write,
+///    append their global-index entries with one write, then publish the new
+///    split cursor to readers.
+/// 2. **Checkpoint round** (when a quarter of the ring is split but not yet
+///    checkpointed, when writers are short of space, every second while there
+///    is anything to checkpoint, and on close): make every stream file written
+///    since the last checkpoint durable (batched: see
+///    ``StreamDirectory/syncAll(dirty:)``), then the catalog and the global
+///    index, and only then write the new checkpoint into the journal header,
+///    which lets writers reuse that ring space.
+///
+/// Everything it does is idempotent: after a crash it replays from the
+/// checkpoint; stream files skip versions they already hold and the global
+/// index is cut back to the checkpoint first. A reader waiting for a stream
+/// asks for it to be split ahead of the main pass.
+final class Splitter: Sendable {
+    let journal: Journal
+    let directory: StreamDirectory
+    let catalog: StreamCatalog
+    let globalIndex: GlobalIndex
+    let readers: ReaderTable
+    let compress: Bool
+    let roundBytes: UInt64
+    /// The flusher rings it when the acknowledged cursor moves; readers ring it when they wait.
+    var doorbell: Doorbell { journal.writer.advanced }
+
+    private struct Control: ~Copyable {
+        var stopping = false
+        var abandoning = false
+        var paused = false
+        var stopped = false
+        var onStopped: [CheckedContinuation<Void, Never>] = []
+        var failure: RingstoreError?
+    }
+    private let control = Mutex(Control())
+    /// Bytes of journal this splitter has copied (stats).
+    let splitEvents = Atomic<UInt64>(0)
+    let checkpoints = Atomic<UInt64>(0)
+    /// How long stream reads waited for the splitter.
+    let readerWaits = WaitRecorder()
+
+    init(journal: Journal, directory: StreamDirectory, catalog: StreamCatalog, globalIndex: GlobalIndex,
+         compress: Bool) {
+        self.journal = journal
+        self.directory = directory
+        self.catalog = catalog
+        self.globalIndex = globalIndex
+        self.compress = compress
+        self.roundBytes = max(64 << 10, journal.ring.capacity / 4)
+        let checkpoint = journal.writer.state.withLock { $0.checkpoint }
+        self.readers = ReaderTable(splitPosition: checkpoint)
+        BackgroundThread.start { [self] in run() }
+    }
+
+    /// The cursor the splitter chases: durable, or written in relaxed mode
+    /// (readers then need not wait for the flush interval; the checkpoint still
+    /// never passes the durable cursor).
+    var target: UInt64 { journal.writer.acknowledged }
+
+    var failure: RingstoreError? { control.withLock { $0.failure } }
+
+    // MARK: - Control
+
+    /// Stops splitting (tests use this to make readers and writers wait).
+    func pause() { control.withLock { $0.paused = true } }
+
+    func resume() {
+        control.withLock { $0.paused = false }
+        doorbell.ring()
+    }
+
+    /// Stops at once without splitting or checkpointing anything more, as a crash
+    /// would (tests simulate crashes with it).
+    func abandon() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let stopped = control.withLock { c in
+                c.abandoning = true
+                c.paused = false
+                if c.stopped { return true }
+                c.onStopped.append(continuation)
+                return false
+            }
+            if stopped { continuation.resume() } else { doorbell.ring() }
+        }
+    }
+
+    /// Splits everything acknowledged, checkpoints, and stops.
+    func stop() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let stopped = control.withLock { c in
+                c.stopping = true
+                c.paused = false
+                if c.stopped { return true }
+                c.onStopped.append(continuation)
+                return false
+            }
+            if stopped { continuation.resume() } else { doorbell.ring() }
+        }
+    }
+
+    // MARK: - The loop
+
+    private func run() {
+        var dirty: [String: StreamDirectory.Handle] = [:]
+        var lastCheckpoint = monotonicNanoseconds()
+        while true {
+            let (stopping, paused, abandoning) = control.withLock { ($0.stopping, $0.paused, $0.abandoning) }
+            if abandoning {
+                finish(failure: nil)
+                return
+            }
+            do {
+                if paused {
+                    doorbell.wait(timeoutNanoseconds: 5_000_000) { true }
+                    continue
+                }
+                var worked = try splitRequestedStreams(into: &dirty)
+                worked = try splitRound(into: &dirty) || worked
+                let split = readers.splitPosition.load(ordering: .acquiring)
+                let (checkpoint, reserved) = journal.writer.state.withLock { ($0.checkpoint, $0.reserved) }
+                let capacity = journal.ring.capacity
+                let caughtUp = split >= target
+                let due = split > checkpoint && (
+                    split - checkpoint >= capacity / 4
+                        || reserved - checkpoint >= capacity / 2
+                        || monotonicNanoseconds() - lastCheckpoint >= 1_000_000_000
+                        || (stopping && caughtUp))
+                if due {
+                    try writeCheckpoint(at: split, dirty: Array(dirty.values), streams: dirty.keys)
+                    dirty.removeAll(keepingCapacity: true)
+                    lastCheckpoint = monotonicNanoseconds()
+                    worked = true
+                }
+                if stopping && caughtUp && journal.writer.isStopped && split == journal.writer.state.withLock({ $0.checkpoint }) {
+                    finish(failure: nil)
+                    return
+                }
+                if !worked {
+                    doorbell.wait(timeoutNanoseconds: 100_000_000) { readers.splitPosition.load(ordering: .acquiring) >= target }
+                }
+            } catch {
+                let failure = (error as? RingstoreError) ?? RingstoreError(.ioError, "splitter failed: \(error)")
+                // Nothing is lost: the checkpoint has not moved past anything unsplit. Retry
+                // after a pause (a full disk may clear); stop if asked to.
+                control.withLock { $0.failure = failure }
+                if stopping {
+                    finish(failure: failure)
+                    return
+                }
+                doorbell.wait(timeoutNanoseconds: 100_000_000) { true }
+            }
+        }
+    }
+
+    private func finish(failure: RingstoreError?) {
+        let waiters = control.withLock { c in
+            c.stopped = true
+            if let failure { c.failure = failure }
+            defer { c.onStopped.removeAll() }
+            return c.onStopped
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// One pass over the journal from the split cursor: returns whether anything was split.
+    private func splitRound(into dirty: inout [String: StreamDirectory.Handle]) throws -> Bool {
+        let start = readers.splitPosition.load(ordering: .acquiring)
+        let end = target
+        guard start < end else { return false }
+        let ring = journal.ring
+        var position = start
+        var order: [String] = []
+        var groups: [String: [RecordedEvent]] = [:]
+        var entries: [GlobalIndex.Entry] = []
+        while position < end && position - start < roundBytes {
+            let toEnd = ring.bytesToEnd(from: position)
+            if toEnd < UInt64(JournalRecord.paddingSize) {
+                position += toEnd
+                continue
+            }
+            let physical = ring.physical(position)
+            let here = position
+            let step: Result<(RecordedEvent?, Int), RingstoreError> = ring.withMappedBytes(physical: physical, count: Int(toEnd)) { bytes in
+                switch JournalRecord.inspect(bytes, expectedPosition: here) {
+                case .event(let header): return .success((JournalRecord.decodeEvent(bytes, header), header.length))
+                case .padding(let length, _): return .success((nil, length))
+                case .invalid(let reason):
+                    return .failure(RingstoreError(.corruptData, "journal record at position \(here), below the acknowledged cursor, is damaged: \(reason)",
+                                                   path: ring.file.path.string, offset: RingFile.headerAreaSize + physical))
+                }
+            }
+            let (event, length) = try step.get()
+            if let event {
+                if groups[event.stream] == nil { order.append(event.stream) }
+                groups[event.stream, default: []].append(event)
+                entries.append(.init(position: event.position, version: event.version, stream: catalog.register(event.stream)))
+            }
+            position += UInt64(length)
+        }
+        for stream in order {
+            guard let handle = try directory.handle(for: stream, create: true) else { continue }
+            try handle.withFile { try $0.append(groups[stream]!, compress: compress) }
+            dirty[stream] = handle
+        }
+        try catalog.write()
+        try globalIndex.append(entries)
+        readers.splitPosition.store(position, ordering: .releasing)
+        readers.forgetAhead(order)
+        splitEvents.add(UInt64(entries.count), ordering: .relaxed)
+        return true
+    }
+
+    /// Splits ahead of the main pass the streams readers are waiting for.
+    private func splitRequestedStreams(into dirty: inout [String: StreamDirectory.Handle]) throws -> Bool {
+        let requested = readers.takeRequests()
+        guard !requested.isEmpty else { return false }
+        let split = readers.splitPosition.load(ordering: .acquiring)
+        let end = target
+        var worked = false
+        for stream in requested {
+            let positions: [UInt64] = journal.writer.state.withLock { s in
+                guard let state = s.index.streams[stream] else { return [] }
+                return state.positions.filter { $0 >= split && $0 < end }
+            }
+            guard !positions.isEmpty, let handle = try directory.handle(for: stream, create: true) else { continue }
+            let events = try positions.map { try journal.readEvent(at: $0) }
+            try handle.withFile { try $0.append(events, compress: compress) }
+            dirty[stream] = handle
+            readers.recordAhead(stream, nextVersion: events.last!.version + 1)
+            worked = true
+        }
+        return worked
+    }
+
+    /// Makes everything split so far durable, then moves the journal's checkpoint to `split`.
+    private func writeCheckpoint(at split: UInt64, dirty: [StreamDirectory.Handle], streams: some Collection<String>) throws {
+        // The checkpoint never passes the durable cursor (relaxed mode may split past it).
+        try journal.writer.syncNow(upTo: split)
+        try directory.syncAll(dirty: dirty)
+        try catalog.sync()
+        try globalIndex.sync()
+        try journal.advanceCheckpoint(to: split, streams: streams)
+        checkpoints.add(1, ordering: .relaxed)
+    }
+}

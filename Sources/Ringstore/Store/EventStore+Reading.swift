@@ -1,0 +1,271 @@
+/// Reads: one stream from its stream file, or every stream in global order.
+///
+/// A stream read sees exactly the events acknowledged when its page is
+/// fetched. If some of them are still only in the journal, the reader asks the
+/// splitter to copy that stream first and waits (polling every millisecond) up
+/// to `readerWait`, then fails with ``RingstoreError/Code/readerTimeout``
+/// rather than return a short result. `$all` reads take split events from the
+/// global index and stream files, and the rest straight from the ring.
+extension EventStore {
+    /// The events of `stream` from `revision` on, in `direction`, at most `maxCount`.
+    ///
+    /// Iterating throws ``RingstoreError/Code/streamNotFound`` if the stream has no
+    /// events, and ``RingstoreError/Code/readerTimeout`` if the splitter does not
+    /// catch up with the stream within `readerWait`.
+    public func read(stream: String, from revision: StreamRevision = .start, direction: ReadDirection = .forwards,
+                     maxCount: Int = .max) -> EventSequence {
+        let start: EventSequence.Cursor = switch revision {
+        case .start: .start
+        case .end: .end
+        case .version(let v): .at(v)
+        }
+        return EventSequence(start: start, maxCount: max(0, maxCount)) { [self] cursor, limit in
+            try checkOpen()
+            try Naming.validateStreamName(stream, allowReserved: true)
+            return try await readStreamPage(stream: stream, cursor: cursor, direction: direction, limit: limit)
+        }
+    }
+
+    /// Every event in global (journal) order from `position` on, in `direction`, at most `maxCount`.
+    public func readAll(from position: LogPosition = .start, direction: ReadDirection = .forwards,
+                        maxCount: Int = .max) -> EventSequence {
+        let start: EventSequence.Cursor = switch position {
+        case .start: .start
+        case .end: .end
+        case .position(let p): .at(p)
+        }
+        return EventSequence(start: start, maxCount: max(0, maxCount)) { [self] cursor, limit in
+            try checkOpen()
+            return try readAllPage(cursor: cursor, direction: direction, limit: limit)
+        }
+    }
+
+    /// The stream's last acknowledged version, or nil if it has no events.
+    public func currentVersion(of stream: String) throws -> UInt64? {
+        try checkOpen()
+        try Naming.validateStreamName(stream, allowReserved: true)
+        return try visibleTail(of: stream)?.lastVersion
+    }
+
+    // MARK: - Streams
+
+    /// What is visible of a stream: its last acknowledged version and, if that
+    /// event is still in the ring, its position.
+    struct StreamTail {
+        var lastVersion: UInt64
+        var lastPositionInRing: UInt64?
+    }
+
+    func visibleTail(of stream: String) throws -> StreamTail? {
+        let visible = journal.writer.acknowledged
+        enum Known { case tail(StreamTail?), unknown }
+        let known: Known = journal.writer.state.withLock { s in
+            guard let state = s.index.streams[stream] else { return .unknown }
+            // Acknowledged records are a prefix of the stream's ring positions.
+            let visibleCount = state.positions.partitioningIndex { $0 >= visible }
+            if visibleCount > 0 {
+                return .tail(StreamTail(lastVersion: state.ringFirstVersion + UInt64(visibleCount - 1),
+                                        lastPositionInRing: state.positions[visibleCount - 1]))
+            }
+            return .tail(state.ringFirstVersion == 0 ? nil : StreamTail(lastVersion: state.ringFirstVersion - 1, lastPositionInRing: nil))
+        }
+        switch known {
+        case .tail(let tail): return tail
+        case .unknown:
+            let next = try streams.handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
+            return next == 0 ? nil : StreamTail(lastVersion: next - 1, lastPositionInRing: nil)
+        }
+    }
+
+    private func readStreamPage(stream: String, cursor: EventSequence.Cursor, direction: ReadDirection,
+                                limit: Int) async throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {
+        guard let tail = try visibleTail(of: stream) else {
+            throw RingstoreError(.streamNotFound, "stream \"\(stream)\" has no events", stream: stream)
+        }
+        if let position = tail.lastPositionInRing { try await waitForSplit(of: stream, version: tail.lastVersion, position: position) }
+        guard let handle = try streams.handle(for: stream, create: false) else {
+            throw RingstoreError(.corruptData, "stream \"\(stream)\" has acknowledged events but no stream file", stream: stream)
+        }
+        let last = tail.lastVersion
+        let from: UInt64 = switch cursor {
+        case .start: direction == .forwards ? 0 : 0
+        case .end: last
+        case .at(let v): v
+        }
+        if direction == .forwards && from > last { return ([], nil) }
+        let start = min(from, last)
+        var events = try handle.withFile { try $0.read(from: start, direction: direction, maxCount: limit) }
+        if direction == .forwards { events = events.filter { $0.version <= last } }
+        guard let end = events.last else { return ([], nil) }
+        switch direction {
+        case .forwards: return (events, end.version >= last ? nil : .at(end.version + 1))
+        case .backwards: return (events, end.version == 0 ? nil : .at(end.version - 1))
+        }
+    }
+
+    /// Waits until the stream's events up to `version` (at journal `position`) are in its file.
+    private func waitForSplit(of stream: String, version: UInt64, position: UInt64) async throws {
+        let readers = splitter.readers
+        func covered() -> Bool {
+            readers.splitPosition.load(ordering: .acquiring) > position || readers.aheadNextVersion(of: stream) > version
+        }
+        if covered() { return }
+        readers.request(stream)
+        splitter.doorbell.ring()
+        let started = ContinuousClock.now
+        let deadline = started + configuration.readerWait
+        while !covered() {
+            if ContinuousClock.now >= deadline {
+                let lag = journal.writer.acknowledged - readers.splitPosition.load(ordering: .acquiring)
+                throw RingstoreError(
+                    .readerTimeout,
+                    "reading stream \"\(stream)\": waited \(configuration.readerWait) for the splitter to copy it up to version \(version) into its stream file (split lag \(lag) bytes); raise readerWait or check the splitter\(splitter.failure.map { " (it reports: \($0.message))" } ?? "")",
+                    stream: stream)
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        splitter.readerWaits.record(ContinuousClock.now - started)
+    }
+
+    // MARK: - $all
+
+    private func readAllPage(cursor: EventSequence.Cursor, direction: ReadDirection,
+                             limit: Int) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {
+        // A ring record can be reused once the checkpoint passes it; if that happens
+        // between finding and reading it, the index holds it by then: try again.
+        for attempt in 0..<3 {
+            do {
+                return try readAllPageOnce(cursor: cursor, direction: direction, limit: limit)
+            } catch let error as RingstoreError where error.code == .corruptData && attempt < 2 {
+                continue
+            }
+        }
+        return try readAllPageOnce(cursor: cursor, direction: direction, limit: limit)
+    }
+
+    private func readAllPageOnce(cursor: EventSequence.Cursor, direction: ReadDirection,
+                                 limit: Int) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {
+        let visible = journal.writer.acknowledged
+        let split = splitter.readers.splitPosition.load(ordering: .acquiring)
+        let events: [RecordedEvent]
+        switch direction {
+        case .forwards:
+            let from: UInt64 = switch cursor {
+            case .start: 0
+            case .end: lastVisiblePosition(below: visible) ?? visible
+            case .at(let p): p
+            }
+            if from < split {
+                let first = try globalIndex.firstIndex(atOrAfter: from)
+                let entries = try globalIndex.entries(from: first, count: limit).filter { $0.position < split }
+                events = entries.isEmpty ? try ringEvents(from: split, below: visible, limit: limit, backwards: false)
+                    : try eventsFromFiles(entries)
+            } else {
+                events = try ringEvents(from: from, below: visible, limit: limit, backwards: false)
+            }
+            guard let last = events.last else { return ([], nil) }
+            return (events, .at(last.position + 1))
+        case .backwards:
+            let from: UInt64 = switch cursor {
+            case .start: 0
+            case .end: visible == 0 ? 0 : visible - 1
+            case .at(let p): p
+            }
+            var found = from >= split ? try ringEvents(from: from, below: visible, limit: limit, backwards: true) : []
+            if found.isEmpty {
+                let upper = try globalIndex.firstIndex(atOrAfter: min(from, split - (split > 0 ? 0 : 0)) &+ (from < split ? 1 : 0))
+                let end = from < split ? upper : globalIndex.entryCount
+                let start = max(0, end - limit)
+                found = try eventsFromFiles(try globalIndex.entries(from: start, count: end - start).reversed())
+            }
+            events = found
+            guard let last = events.last else { return ([], nil) }
+            return (events, last.position == 0 ? nil : .at(last.position - 1))
+        }
+    }
+
+    private func lastVisiblePosition(below visible: UInt64) -> UInt64? {
+        journal.writer.state.withLock { s in
+            let count = s.index.eventPositions.partitioningIndex { $0 >= visible }
+            return count > 0 ? s.index.eventPositions[count - 1] : nil
+        }
+    }
+
+    /// Events still in the ring: forwards from `from`, or backwards from `from` inclusive.
+    private func ringEvents(from: UInt64, below visible: UInt64, limit: Int, backwards: Bool) throws -> [RecordedEvent] {
+        let positions: [UInt64] = journal.writer.state.withLock { s in
+            let all = s.index.eventPositions
+            let visibleCount = all.partitioningIndex { $0 >= visible }
+            if backwards {
+                let upper = min(visibleCount, all.partitioningIndex { $0 > from })
+                return Array(all[max(0, upper - limit)..<upper].reversed())
+            }
+            let lower = all.partitioningIndex { $0 >= from }
+            return lower < visibleCount ? Array(all[lower..<min(visibleCount, lower + limit)]) : []
+        }
+        return try positions.map { try journal.readEvent(at: $0) }
+    }
+
+    /// Reads the events global-index entries name, one file read per run of the same stream.
+    private func eventsFromFiles(_ entries: some Collection<GlobalIndex.Entry>) throws -> [RecordedEvent] {
+        var result: [RecordedEvent] = []
+        result.reserveCapacity(entries.count)
+        var pending = Array(entries)[...]
+        while let first = pending.first {
+            // A run: consecutive entries of one stream with consecutive versions (either direction).
+            var run = 1
+            let step: Int64 = pending.count > 1 && pending[pending.startIndex + 1].version < first.version ? -1 : 1
+            while run < pending.count {
+                let next = pending[pending.startIndex + run]
+                guard next.stream == first.stream, Int64(bitPattern: next.version) == Int64(bitPattern: first.version) + step * Int64(run) else { break }
+                run += 1
+            }
+            guard let name = catalog.name(of: first.stream) else {
+                throw RingstoreError(.corruptData, "global index names stream number \(first.stream), which the catalog does not know",
+                                     path: globalIndex.path)
+            }
+            guard let handle = try streams.handle(for: name, create: false) else {
+                throw RingstoreError(.corruptData, "stream \"\(name)\" is in the global index but has no stream file", stream: name)
+            }
+            let events = try handle.withFile {
+                try $0.read(from: first.version, direction: step > 0 ? ReadDirection.forwards : ReadDirection.backwards, maxCount: run)
+            }
+            guard events.count == run else {
+                throw RingstoreError(.corruptData, "stream \"\(name)\" file lacks versions \(first.version)… that the global index lists",
+                                     stream: name, path: handle.path.string)
+            }
+            result += events
+            pending = pending.dropFirst(run)
+        }
+        return result
+    }
+
+    // MARK: - Status
+
+    /// A snapshot of the journal's cursors and the store's counters.
+    public func stats() -> StoreStats {
+        let writer = journal.writer
+        let (reserved, checkpoint, streamCount, ringEvents) = writer.state.withLock {
+            ($0.reserved, $0.checkpoint, $0.index.streams.count, $0.index.eventPositions.count)
+        }
+        return StoreStats(
+            reservedPosition: reserved,
+            writtenPosition: writer.written.load(ordering: .acquiring),
+            durablePosition: writer.durable.load(ordering: .acquiring),
+            splitPosition: splitter.readers.splitPosition.load(ordering: .acquiring),
+            checkpointPosition: checkpoint,
+            journalCapacity: journal.ring.capacity,
+            streamCount: max(streamCount, catalog.count),
+            eventsInJournal: ringEvents,
+            appendsAcknowledged: writer.acknowledger.appendCount.load(ordering: .relaxed),
+            eventsAcknowledged: writer.acknowledger.eventCount.load(ordering: .relaxed),
+            flushes: writer.flushCount.load(ordering: .relaxed),
+            eventsSplit: splitter.splitEvents.load(ordering: .relaxed),
+            checkpoints: splitter.checkpoints.load(ordering: .relaxed),
+            openStreamFiles: streams.openFileCount,
+            readerWaits: splitter.readerWaits.count,
+            readerWaitP99Milliseconds: splitter.readerWaits.p99Milliseconds,
+            recoveredEvents: journal.recovery.eventCount,
+            recoveryStopReason: journal.recovery.stopReason)
+    }
+}

@@ -1,0 +1,215 @@
+import CLZ4
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The codec for one stream-file block: a run of consecutive versions of one
+/// stream, LZ4-compressed when that pays, with its own checksum.
+///
+/// Block layout (little-endian):
+///
+///     offset size  field
+///      0     4     magic "RSB1"
+///      4     4     flags (1: stored bytes are LZ4-compressed)
+///      8     8     first version
+///     16     8     journal position of the first event (tells a block the
+///                  journal can still rebuild from one it cannot)
+///     24     4     event count
+///     28     4     raw (uncompressed) length
+///     32     4     stored length
+///     36     4     CRC32C of bytes [0, 36): the header alone
+///     40     4     CRC32C of the stored bytes
+///     44     4     reserved
+///     48     …     stored bytes
+///
+/// Raw payload: the events back to back, each
+/// `[entry length u32][position u64][id 16][timestamp i64][flags u8 (1: JSON)]
+/// [type length u8][reserved u16][metadata length u32][data length u32][type][metadata][data]`;
+/// versions are implied (first version + index).
+///
+/// Decoding never trusts a length from disk: every size is checked against the
+/// buffer it claims to describe and against ``maxRawLength`` before anything is
+/// allocated, so damaged or hostile bytes make it throw, never trap.
+enum StreamBlock {
+    static let headerSize = 48
+    static let magic: UInt32 = 0x3142_5352  // "RSB1"
+    static let flagCompressed: UInt32 = 1
+    static let entryHeaderSize = 48
+    /// A block never holds more raw bytes than this (appends are split).
+    static let maxRawLength = 1 << 20
+    /// Largest raw length a decoder accepts (an event may exceed `maxRawLength` alone).
+    static let decodeLimit = 64 << 20
+
+    /// The parsed fixed header of a block.
+    struct Header: Equatable {
+        var compressed: Bool
+        var firstVersion: UInt64
+        var firstPosition: UInt64
+        var count: Int
+        var rawLength: Int
+        var storedLength: Int
+        var payloadCRC: UInt32
+
+        var totalLength: Int { StreamBlock.headerSize + storedLength }
+    }
+
+    enum DecodeError: Error, Equatable {
+        case badMagic, badLengths, checksumMismatch, decompressionFailed, badEntry(Int)
+    }
+
+    // MARK: - Encoding
+
+    /// Encodes `events` (consecutive versions) as one block appended to `output`.
+    static func encode(_ events: ArraySlice<RecordedEvent>, compress: Bool, into output: inout [UInt8]) {
+        var raw = [UInt8]()
+        raw.reserveCapacity(events.reduce(0) { $0 + entryHeaderSize + $1.type.utf8.count + $1.metadata.count + $1.data.count })
+        for event in events {
+            let type = Array(event.type.utf8.prefix(255))
+            let length = entryHeaderSize + type.count + event.metadata.count + event.data.count
+            var header = [UInt8](repeating: 0, count: entryHeaderSize)
+            header.withUnsafeMutableBytes { h in
+                h.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 0, as: UInt32.self)
+                h.storeBytes(of: event.position.littleEndian, toByteOffset: 4, as: UInt64.self)
+                withUnsafeBytes(of: event.id.uuid) { h.baseAddress!.advanced(by: 12).copyMemory(from: $0.baseAddress!, byteCount: 16) }
+                h.storeBytes(of: event.timestampNanoseconds.littleEndian, toByteOffset: 28, as: Int64.self)
+                h.storeBytes(of: UInt8(event.contentType == .json ? 1 : 0), toByteOffset: 36, as: UInt8.self)
+                h.storeBytes(of: UInt8(type.count), toByteOffset: 37, as: UInt8.self)
+                h.storeBytes(of: UInt32(event.metadata.count).littleEndian, toByteOffset: 40, as: UInt32.self)
+                h.storeBytes(of: UInt32(event.data.count).littleEndian, toByteOffset: 44, as: UInt32.self)
+            }
+            raw += header
+            raw += type
+            raw += event.metadata
+            raw += event.data
+        }
+        var stored = raw
+        var flags: UInt32 = 0
+        if compress, raw.count >= 64 {
+            let bound = Int(LZ4_compressBound(Int32(raw.count)))
+            var compressed = [UInt8](repeating: 0, count: bound)
+            let size = raw.withUnsafeBytes { source in
+                compressed.withUnsafeMutableBytes { destination in
+                    LZ4_compress_default(source.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                         destination.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                         Int32(raw.count), Int32(bound))
+                }
+            }
+            // Keep it only if it saves at least a tenth: decompressing costs reads time.
+            if size > 0, Int(size) < raw.count - raw.count / 10 {
+                compressed.removeLast(bound - Int(size))
+                stored = compressed
+                flags = flagCompressed
+            }
+        }
+        var header = [UInt8](repeating: 0, count: headerSize)
+        header.withUnsafeMutableBytes { h in
+            h.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+            h.storeBytes(of: flags.littleEndian, toByteOffset: 4, as: UInt32.self)
+            h.storeBytes(of: events.first!.version.littleEndian, toByteOffset: 8, as: UInt64.self)
+            h.storeBytes(of: events.first!.position.littleEndian, toByteOffset: 16, as: UInt64.self)
+            h.storeBytes(of: UInt32(events.count).littleEndian, toByteOffset: 24, as: UInt32.self)
+            h.storeBytes(of: UInt32(raw.count).littleEndian, toByteOffset: 28, as: UInt32.self)
+            h.storeBytes(of: UInt32(stored.count).littleEndian, toByteOffset: 32, as: UInt32.self)
+            h.storeBytes(of: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: h[0..<36])).littleEndian, toByteOffset: 36, as: UInt32.self)
+            h.storeBytes(of: CRC32C.checksum(stored).littleEndian, toByteOffset: 40, as: UInt32.self)
+        }
+        output += header
+        output += stored
+    }
+
+    // MARK: - Decoding
+
+    /// Parses and checks a block header (not the stored bytes).
+    static func parseHeader(_ bytes: some Collection<UInt8>) -> Result<Header, DecodeError> {
+        guard bytes.count >= headerSize else { return .failure(.badLengths) }
+        let b = Array(bytes.prefix(headerSize))
+        return b.withUnsafeBytes { h in
+            guard UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == magic else { return .failure(.badMagic) }
+            guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: h[0..<36])) == UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 36, as: UInt32.self)) else {
+                return .failure(.checksumMismatch)
+            }
+            let flags = UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+            let header = Header(
+                compressed: flags & flagCompressed != 0,
+                firstVersion: UInt64(littleEndian: h.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                firstPosition: UInt64(littleEndian: h.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                count: Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 24, as: UInt32.self))),
+                rawLength: Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 28, as: UInt32.self))),
+                storedLength: Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 32, as: UInt32.self))),
+                payloadCRC: UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 40, as: UInt32.self)))
+            guard flags & ~flagCompressed == 0, header.count > 0, header.rawLength <= decodeLimit,
+                  header.rawLength >= header.count * entryHeaderSize,
+                  header.compressed || header.storedLength == header.rawLength,
+                  header.storedLength <= Int(LZ4_compressBound(Int32(min(header.rawLength, decodeLimit)))) + 16
+            else { return .failure(.badLengths) }
+            return .success(header)
+        }
+    }
+
+    /// Decodes a whole block (header and stored bytes) into its events, for `stream`.
+    static func decode(_ block: [UInt8], stream: String) -> Result<[RecordedEvent], DecodeError> {
+        let header: Header
+        switch parseHeader(block) {
+        case .success(let h): header = h
+        case .failure(let e): return .failure(e)
+        }
+        guard block.count == header.totalLength else { return .failure(.badLengths) }
+        let stored = block[headerSize...]
+        guard CRC32C.checksum(Array(stored)) == header.payloadCRC else {
+            return .failure(.checksumMismatch)
+        }
+        var raw: [UInt8]
+        if header.compressed {
+            raw = [UInt8](repeating: 0, count: header.rawLength)
+            let size = stored.withUnsafeBytes { source in
+                raw.withUnsafeMutableBytes { destination in
+                    LZ4_decompress_safe(source.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                        destination.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                        Int32(source.count), Int32(destination.count))
+                }
+            }
+            guard size == Int32(header.rawLength) else { return .failure(.decompressionFailed) }
+        } else {
+            raw = Array(stored)
+        }
+        return parseEntries(raw, header: header, stream: stream)
+    }
+
+    private static func parseEntries(_ raw: [UInt8], header: Header, stream: String) -> Result<[RecordedEvent], DecodeError> {
+        raw.withUnsafeBytes { r in
+            var events: [RecordedEvent] = []
+            events.reserveCapacity(header.count)
+            var offset = 0
+            for i in 0..<header.count {
+                guard offset + entryHeaderSize <= r.count else { return .failure(.badEntry(i)) }
+                let length = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                let typeCount = Int(r[offset + 37])
+                let metadataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 40, as: UInt32.self)))
+                let dataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 44, as: UInt32.self)))
+                guard length == entryHeaderSize + typeCount + metadataCount + dataCount, offset + length <= r.count else {
+                    return .failure(.badEntry(i))
+                }
+                var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: r[(offset + 12)..<(offset + 28)])) }
+                var cursor = offset + entryHeaderSize
+                func take(_ count: Int) -> UnsafeRawBufferPointer {
+                    defer { cursor += count }
+                    return UnsafeRawBufferPointer(rebasing: r[cursor..<(cursor + count)])
+                }
+                let type = String(decoding: take(typeCount), as: UTF8.self)
+                let metadata = [UInt8](take(metadataCount))
+                let data = [UInt8](take(dataCount))
+                events.append(RecordedEvent(
+                    stream: stream, version: header.firstVersion + UInt64(i),
+                    position: UInt64(littleEndian: r.loadUnaligned(fromByteOffset: offset + 4, as: UInt64.self)),
+                    id: UUID(uuid: uuid), type: type, data: data, metadata: metadata,
+                    contentType: r[offset + 36] & 1 != 0 ? .json : .binary,
+                    timestampNanoseconds: Int64(littleEndian: r.loadUnaligned(fromByteOffset: offset + 28, as: Int64.self))))
+                offset += length
+            }
+            return offset == r.count ? .success(events) : .failure(.badEntry(header.count))
+        }
+    }
+}

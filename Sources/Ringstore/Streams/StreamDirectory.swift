@@ -1,0 +1,173 @@
+import CRingstoreSupport
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// Maps stream names to their files and keeps a bounded number of them open.
+///
+/// Files are found by ``StreamNaming`` (hash of the name, two folder levels,
+/// collision probing verified against the name in each file's header). At most
+/// `maxOpenFiles` files are kept open, least recently used closed first. A
+/// handle stays valid for whoever holds it even after eviction: the file is
+/// closed when the last holder lets go.
+final class StreamDirectory: StoredStreams {
+    /// One open stream file, used by the splitter (appends) and readers (reads)
+    /// one at a time under its lock.
+    final class Handle: Sendable {
+        let stream: String
+        let path: FilePath
+        private let file: Mutex<StreamFile>
+
+        init(stream: String, path: FilePath, file: StreamFile) {
+            self.stream = stream
+            self.path = path
+            self.file = Mutex(file)
+        }
+
+        deinit { file.withLock { $0.close() } }
+
+        func withFile<R>(_ body: (StreamFile) throws -> R) rethrows -> R {
+            try file.withLock { try body($0) }
+        }
+    }
+
+    private struct Cache: ~Copyable {
+        var handles: [String: (handle: Handle, lastUse: UInt64)] = [:]
+        var clock: UInt64 = 0
+        var createdFolders: Set<String> = []
+        /// Files that were closed (evicted) while holding unsynced appends.
+        var evictedDirty = false
+    }
+
+    let root: FilePath
+    let maxOpenFiles: Int
+    private let cache = Mutex(Cache())
+    /// The journal checkpoint when the store was opened: stream-file blocks from
+    /// there on can be rebuilt by the splitter's replay, so a torn one may be cut.
+    let replayFrom = Atomic<UInt64>(0)
+
+    init(root: FilePath, maxOpenFiles: Int) throws {
+        self.root = root
+        self.maxOpenFiles = maxOpenFiles
+        try StorageDirectory.create(root.appending(StreamNaming.folder))
+    }
+
+    var openFileCount: Int { cache.withLock { $0.handles.count } }
+
+    /// The open handle for `stream`, opening its file (or, with `create`,
+    /// creating it) if needed. Returns nil when the stream has no file and
+    /// `create` is false.
+    func handle(for stream: String, create: Bool) throws -> Handle? {
+        if let cached = cache.withLock({ c -> Handle? in
+            guard let entry = c.handles[stream] else { return nil }
+            c.clock += 1
+            c.handles[stream]!.lastUse = c.clock
+            return entry.handle
+        }) { return cached }
+
+        var probe = 0
+        while true {
+            let relative = StreamNaming.relativePath(stream, probe: probe)
+            let path = root.appending(relative.components)
+            if StorageDirectory.exists(path) {
+                if try Self.neverWritten(path) {
+                    // Created, then the process died before its header was written: it held nothing.
+                    StorageDirectory.remove(path)
+                    continue
+                }
+                let file = try StreamFile.open(at: path, replayFrom: replayFrom.load(ordering: .acquiring))
+                if file.streamName == stream { return insert(Handle(stream: stream, path: path, file: file)) }
+                file.close()  // another stream with the same hash: try the next slot
+                probe += 1
+                continue
+            }
+            guard create else { return nil }
+            try createFolders(for: relative)
+            let file = try StreamFile.create(at: path, stream: stream)
+            return insert(Handle(stream: stream, path: path, file: file))
+        }
+    }
+
+    func storedNextVersion(of stream: String) throws -> UInt64 {
+        try handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
+    }
+
+    func storedEvents(of stream: String, from version: UInt64, count: Int) throws -> [RecordedEvent] {
+        try handle(for: stream, create: false)?.withFile { try $0.read(from: version, direction: .forwards, maxCount: count) } ?? []
+    }
+
+    /// A stream file shorter than its smallest possible header, or whose first
+    /// bytes are all zero, was created but never written.
+    private static func neverWritten(_ path: FilePath) throws -> Bool {
+        let file = try StorageFile.open(path)
+        defer { file.close() }
+        var head = [UInt8](repeating: 0, count: 24)
+        let count = try head.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
+        return count < 24 || head.allSatisfy { $0 == 0 }
+    }
+
+    /// True (and reset) if a file with unsynced appends was closed since the last call.
+    func takeEvictedDirty() -> Bool {
+        cache.withLock { c in
+            defer { c.evictedDirty = false }
+            return c.evictedDirty
+        }
+    }
+
+    /// Every stream file currently open.
+    func openHandles() -> [Handle] { cache.withLock { $0.handles.values.map(\.handle) } }
+
+    private func insert(_ handle: Handle) -> Handle {
+        var evicted: [Handle] = []
+        let result = cache.withLock { c -> Handle in
+            if let existing = c.handles[handle.stream] { return existing.handle }  // lost a race: use the first
+            c.clock += 1
+            c.handles[handle.stream] = (handle, c.clock)
+            while c.handles.count > maxOpenFiles {
+                let oldest = c.handles.min { $0.value.lastUse < $1.value.lastUse }!
+                c.handles[oldest.key] = nil
+                evicted.append(oldest.value.handle)
+            }
+            if !evicted.isEmpty { c.evictedDirty = true }
+            return handle
+        }
+        evicted.removeAll()  // closed here, outside the lock, unless a reader still holds one
+        return result
+    }
+
+    private func createFolders(for relative: FilePath) throws {
+        let folder = relative.removingLastComponent()
+        let key = folder.string
+        if cache.withLock({ $0.createdFolders.contains(key) }) { return }
+        var path = root
+        for component in folder.components {
+            path.append(component)
+            try StorageDirectory.create(path)
+        }
+        cache.withLock { _ = $0.createdFolders.insert(key) }
+    }
+
+    /// Makes every stream file's data durable: one `syncfs` for the whole file
+    /// system when many files are dirty or some were closed unsynced, else one
+    /// `fdatasync` per dirty open file. Per-file syncs of thousands of small
+    /// files cost a journal commit each; `syncfs` costs one, at the price of
+    /// also flushing unrelated dirty files on the same file system.
+    func syncAll(dirty: [Handle]) throws {
+        if takeEvictedDirty() || dirty.count > 64 {
+            let fd = open(root.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw RingstoreError(.ioError, "cannot open \(root) to sync it: \(Errno(rawValue: errno))", path: root.string)
+            }
+            defer { close(fd) }
+            while rs_syncfs(fd) != 0 {
+                let code = Errno(rawValue: errno)
+                if code == .interrupted { continue }
+                throw RingstoreError(.ioError, "syncfs for \(root) failed: \(code)", path: root.string, cause: code)
+            }
+        } else {
+            for handle in dirty { try handle.withFile { try $0.sync() } }
+            // New files' directory entries: sync the folders they were created in.
+            for folder in Set(dirty.map { $0.path.removingLastComponent() }) { try StorageDirectory.sync(folder) }
+        }
+    }
+}

@@ -1,0 +1,386 @@
+import SystemPackage
+
+/// One stream's events, in an append-only file of ``StreamBlock``s, with a
+/// sidecar index so that a version is found without scanning the file.
+///
+/// Data file:
+///
+///     offset size  field
+///      0     8     magic "RSSTRM01"
+///      8     4     format version (1)
+///     12     4     stream name length n (1-1024)
+///     16     n     stream name (the file name is only its hash)
+///     …            zero padding to a multiple of 8
+///     …      4     CRC32C of everything before it
+///     …      4     reserved
+///     …            blocks, back to back
+///
+/// Index file (same path + `.idx`): 16-byte entries `[first version u64][block
+/// offset u64]`, one per block, in order. It is created only once the stream
+/// has ``indexThreshold`` blocks: below that, opening hops the few block headers
+/// instead, which spares most streams a second inode (creating files is the
+/// dominant cost of a new stream). The data file is the truth: on open
+/// the index is checked against it (a short, damaged or missing index is
+/// rebuilt by hopping block headers), blocks written after the last index entry
+/// are picked up, and a torn last block is cut off — but only if the journal
+/// can rebuild it: its header is unreadable (the signature of an interrupted
+/// write) or names a first journal position at or after the journal's
+/// checkpoint (`replayFrom`), so the splitter will copy those events again. A
+/// damaged block the journal no longer holds is never cut: reading it throws
+/// ``RingstoreError/Code/corruptData`` naming the file and the block's offset.
+///
+/// Not thread-safe by itself: ``StreamDirectory/Handle`` serialises every use
+/// of an open file under its lock, which is what makes the `@unchecked
+/// Sendable` below sound.
+final class StreamFile: @unchecked Sendable {
+    static let magic: [UInt8] = Array("RSSTRM01".utf8)
+    static let formatVersion: UInt32 = 1
+    static let indexEntrySize = 16
+    /// Blocks from which on the sidecar index file is kept.
+    static let indexThreshold = 16
+
+    let path: FilePath
+    let streamName: String
+    private let data: StorageFile
+    private var index: StorageFile?
+    /// In-memory copy of the index: (first version, offset) per block.
+    private var blocks: [(firstVersion: UInt64, offset: UInt64)] = []
+    private var dataEnd: UInt64
+    private(set) var nextVersion: UInt64
+    /// The most recently decoded block (sequential and `$all` reads revisit it).
+    private var cachedBlock: (offset: UInt64, events: [RecordedEvent])?
+
+    var firstVersion: UInt64 { blocks.first?.firstVersion ?? nextVersion }
+
+    private init(path: FilePath, streamName: String, data: StorageFile, index: StorageFile?, dataEnd: UInt64) {
+        self.path = path
+        self.streamName = streamName
+        self.data = data
+        self.index = index
+        self.dataEnd = dataEnd
+        self.nextVersion = 0
+    }
+
+    static func indexPath(for path: FilePath) -> FilePath { FilePath(path.string + ".idx") }
+
+    // MARK: - Creating and opening
+
+    /// Creates the file for `stream` (which must not exist yet). Not synced:
+    /// the splitter syncs files (and their folders) before each checkpoint.
+    static func create(at path: FilePath, stream: String) throws -> StreamFile {
+        let name = Array(stream.utf8)
+        var header = magic
+        withUnsafeBytes(of: formatVersion.littleEndian) { header += $0 }
+        withUnsafeBytes(of: UInt32(name.count).littleEndian) { header += $0 }
+        header += name
+        header += [UInt8](repeating: 0, count: (8 - header.count % 8) % 8)
+        withUnsafeBytes(of: CRC32C.checksum(header).littleEndian) { header += $0 }
+        header += [0, 0, 0, 0]
+        let data = try StorageFile.open(path, create: true, exclusive: true)
+        do {
+            try header.withUnsafeBytes { try data.write($0, at: 0) }
+            StorageDirectory.remove(indexPath(for: path))  // a leftover from a stream file lost before it was synced
+        } catch {
+            data.close()
+            StorageDirectory.remove(path)
+            throw error
+        }
+        return StreamFile(path: path, streamName: stream, data: data, index: nil, dataEnd: UInt64(header.count))
+    }
+
+    /// Opens an existing stream file, checking its header and index and cutting
+    /// a torn last block whose events the journal still holds (from `replayFrom` on).
+    static func open(at path: FilePath, replayFrom: UInt64) throws -> StreamFile {
+        let data = try StorageFile.open(path)
+        let index: StorageFile?
+        let name: String
+        let headerLength: UInt64
+        do {
+            (name, headerLength) = try readHeader(data, path: path)
+            index = StorageDirectory.exists(indexPath(for: path)) ? try StorageFile.open(indexPath(for: path)) : nil
+        } catch {
+            data.close()
+            throw error
+        }
+        let file = StreamFile(path: path, streamName: name, data: data, index: index, dataEnd: headerLength)
+        do {
+            try file.recover(headerLength: headerLength, replayFrom: replayFrom)
+        } catch {
+            file.close()
+            throw error
+        }
+        return file
+    }
+
+    private static func readHeader(_ data: StorageFile, path: FilePath) throws -> (String, UInt64) {
+        var fixed = [UInt8](repeating: 0, count: 16)
+        let got = try fixed.withUnsafeMutableBytes { try data.read(into: $0, at: 0) }
+        func damaged(_ why: String) -> RingstoreError {
+            RingstoreError(.corruptData, "stream file \(path) has a damaged header: \(why)", path: path.string, offset: 0)
+        }
+        guard got == 16, Array(fixed[0..<8]) == magic else { throw damaged("bad magic") }
+        let (version, count) = fixed.withUnsafeBytes {
+            (UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
+             Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 12, as: UInt32.self))))
+        }
+        guard version == formatVersion else {
+            throw RingstoreError(.incompatibleFormat, "stream file \(path) has format version \(version); this build reads \(formatVersion)", path: path.string)
+        }
+        guard count >= 1, count <= Naming.maxStreamNameBytes else { throw damaged("stream name length \(count)") }
+        let padded = 16 + count + (8 - (16 + count) % 8) % 8
+        var header = [UInt8](repeating: 0, count: padded + 8)
+        guard try header.withUnsafeMutableBytes({ try data.read(into: $0, at: 0) }) == header.count else { throw damaged("truncated") }
+        let stored = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: padded, as: UInt32.self)) }
+        guard CRC32C.checksum(Array(header[0..<padded])) == stored else { throw damaged("checksum mismatch") }
+        return (String(decoding: header[16..<(16 + count)], as: UTF8.self), UInt64(header.count))
+    }
+
+    /// Loads the index, checks it against the data file, indexes blocks written
+    /// after it, and cuts a torn last block.
+    private func recover(headerLength: UInt64, replayFrom: UInt64) throws {
+        let fileSize = try data.size()
+        let indexSize = try index?.size() ?? 0
+        var entries = [UInt8](repeating: 0, count: Int(indexSize) / Self.indexEntrySize * Self.indexEntrySize)
+        if let index { _ = try entries.withUnsafeMutableBytes { try index.read(into: $0, at: 0) } }
+        var loaded: [(firstVersion: UInt64, offset: UInt64)] = []
+        loaded.reserveCapacity(entries.count / Self.indexEntrySize)
+        entries.withUnsafeBytes { e in
+            for i in 0..<(e.count / Self.indexEntrySize) {
+                let version = UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * 16, as: UInt64.self))
+                let offset = UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * 16 + 8, as: UInt64.self))
+                // Entries must run forward; stop trusting the index where they do not.
+                if let last = loaded.last, version <= last.firstVersion || offset <= last.offset { break }
+                if loaded.isEmpty && offset != headerLength { break }
+                loaded.append((version, offset))
+            }
+        }
+        // Trust entries up to the last one whose block header agrees with it and lies within the file.
+        while let last = loaded.last {
+            if let header = try? readBlockHeader(at: last.offset), header.firstVersion == last.firstVersion,
+               last.offset + UInt64(header.totalLength) <= fileSize {
+                break
+            }
+            loaded.removeLast()
+        }
+        blocks = loaded
+        var end = headerLength
+        var next: UInt64 = 0
+        if let last = loaded.last, let header = try readBlockHeaderOrNil(at: last.offset) {
+            end = last.offset + UInt64(header.totalLength)
+            next = header.firstVersion + UInt64(header.count)
+        }
+        // Pick up blocks written after the last index entry (or all of them, rebuilding the index).
+        var indexedCount = loaded.count
+        while end < fileSize {
+            guard let header = try readBlockHeaderOrNil(at: end), blocks.isEmpty || header.firstVersion == next else {
+                // An unreadable header is an interrupted write only if nothing valid follows it.
+                if let later = try nextValidHeader(after: end, fileSize: fileSize) {
+                    throw RingstoreError(.corruptData, "stream file \(path) has a damaged block header at offset \(end) (a valid block follows at \(later))",
+                                         stream: streamName, path: path.string, offset: end)
+                }
+                break
+            }
+            let complete = end + UInt64(header.totalLength) <= fileSize
+            let isLast = end + UInt64(header.totalLength) >= fileSize
+            if isLast, !complete || (try? readBlock(at: end, header: header)) == nil {
+                // A bad final block: cut it if the journal will supply it again, else keep it for reads to report.
+                if header.firstPosition >= replayFrom { break }
+                guard complete else {
+                    throw RingstoreError(.corruptData, "stream file \(path) ends inside a block at offset \(end) whose events the journal no longer holds",
+                                         stream: streamName, path: path.string, offset: end)
+                }
+            }
+            blocks.append((header.firstVersion, end))
+            end += UInt64(header.totalLength)
+            next = header.firstVersion + UInt64(header.count)
+        }
+        if end < fileSize { try data.truncate(to: end) }
+        dataEnd = end
+        nextVersion = next
+        if let index, indexedCount != Int(indexSize) / Self.indexEntrySize || Int(indexSize) % Self.indexEntrySize != 0 {
+            // Cut the index back to its trusted prefix; the rest is rewritten below.
+            try index.truncate(to: UInt64(indexedCount * Self.indexEntrySize))
+        }
+        if index == nil { indexedCount = 0 }
+        try writeIndexEntries(from: indexedCount)
+    }
+
+    /// The offset of the first valid block header after `offset`, if any (a slow
+    /// byte-by-byte search, used only when a header is damaged).
+    private func nextValidHeader(after offset: UInt64, fileSize: UInt64) throws -> UInt64? {
+        guard fileSize > offset + 1 else { return nil }
+        var rest = [UInt8](repeating: 0, count: Int(fileSize - offset - 1))
+        _ = try rest.withUnsafeMutableBytes { try data.read(into: $0, at: offset + 1) }
+        let magic = withUnsafeBytes(of: StreamBlock.magic.littleEndian) { Array($0) }
+        var i = 0
+        while i + StreamBlock.headerSize <= rest.count {
+            if rest[i] == magic[0], rest[i + 1] == magic[1], rest[i + 2] == magic[2], rest[i + 3] == magic[3],
+               (try? StreamBlock.parseHeader(rest[i..<(i + StreamBlock.headerSize)]).get()) != nil {
+                return offset + 1 + UInt64(i)
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    func close() {
+        data.close()
+        index?.close()
+    }
+
+    // MARK: - Writing
+
+    /// Appends `events` (consecutive versions) as one or more blocks with one
+    /// write to the data file and one to the index. Events whose version is
+    /// already stored are skipped, so replaying the journal after a crash never
+    /// stores a version twice; a gap throws.
+    func append(_ events: [RecordedEvent], compress: Bool) throws {
+        guard let firstNew = events.firstIndex(where: { $0.version >= nextVersion }) else { return }
+        let fresh = events[firstNew...]
+        guard fresh.first!.version == nextVersion || (blocks.isEmpty && nextVersion == 0) else {
+            throw RingstoreError(.corruptData,
+                                 "stream \"\(streamName)\" file ends before version \(nextVersion) but the next event to store is version \(fresh.first!.version)",
+                                 stream: streamName, path: path.string)
+        }
+        for (a, b) in zip(fresh, fresh.dropFirst()) where b.version != a.version + 1 {
+            throw RingstoreError(.invalidArgument, "events appended to stream file \(path) are not consecutive (\(a.version) then \(b.version))",
+                                 stream: streamName, path: path.string)
+        }
+        var output: [UInt8] = []
+        var newBlocks: [(UInt64, UInt64)] = []
+        var start = fresh.startIndex
+        while start < fresh.endIndex {
+            // Cut blocks at about maxRawLength of raw bytes (a single larger event gets a block of its own).
+            var end = start
+            var raw = 0
+            while end < fresh.endIndex {
+                let size = StreamBlock.entryHeaderSize + fresh[end].type.utf8.count + fresh[end].metadata.count + fresh[end].data.count
+                if end > start && raw + size > StreamBlock.maxRawLength { break }
+                raw += size
+                end += 1
+            }
+            newBlocks.append((fresh[start].version, dataEnd + UInt64(output.count)))
+            StreamBlock.encode(fresh[start..<end], compress: compress, into: &output)
+            start = end
+        }
+        try output.withUnsafeBytes { try data.write($0, at: dataEnd) }
+        let indexedBefore = blocks.count
+        blocks += newBlocks.map { (firstVersion: $0.0, offset: $0.1) }
+        dataEnd += UInt64(output.count)
+        nextVersion = fresh.last!.version + 1
+        try writeIndexEntries(from: indexedBefore)
+    }
+
+    /// Writes index entries from block `first` on — all of them when the index
+    /// file is created on reaching ``indexThreshold`` blocks.
+    private func writeIndexEntries(from first: Int) throws {
+        var first = first
+        if index == nil {
+            guard blocks.count >= Self.indexThreshold else { return }
+            let created = try StorageFile.open(Self.indexPath(for: path), create: true)
+            try created.truncate(to: 0)
+            index = created
+            first = 0
+        }
+        guard let index, first < blocks.count else { return }
+        var bytes = [UInt8](repeating: 0, count: (blocks.count - first) * Self.indexEntrySize)
+        bytes.withUnsafeMutableBytes { b in
+            for (i, block) in blocks[first...].enumerated() {
+                b.storeBytes(of: block.firstVersion.littleEndian, toByteOffset: i * 16, as: UInt64.self)
+                b.storeBytes(of: block.offset.littleEndian, toByteOffset: i * 16 + 8, as: UInt64.self)
+            }
+        }
+        try bytes.withUnsafeBytes { try index.write($0, at: UInt64(first * Self.indexEntrySize)) }
+    }
+
+    /// Makes the data and the index durable.
+    func sync() throws {
+        try data.syncData()
+        try index?.syncData()
+    }
+
+    /// Bytes in the data and index files.
+    var storedBytes: UInt64 { dataEnd + UInt64(blocks.count * Self.indexEntrySize) }
+
+    // MARK: - Reading
+
+    /// Up to `maxCount` events from version `version` (inclusive), forwards or backwards.
+    /// `version` is clamped into the stored range.
+    func read(from version: UInt64, direction: ReadDirection, maxCount: Int) throws -> [RecordedEvent] {
+        guard maxCount > 0, !blocks.isEmpty, nextVersion > firstVersion else { return [] }
+        var wanted = min(max(version, firstVersion), nextVersion - 1)
+        if direction == .forwards && version >= nextVersion { return [] }
+        var result: [RecordedEvent] = []
+        var blockIndex = blockContaining(wanted)
+        while result.count < maxCount, blockIndex >= 0, blockIndex < blocks.count {
+            let events = try eventsOfBlock(blockIndex)
+            let base = blocks[blockIndex].firstVersion
+            switch direction {
+            case .forwards:
+                let from = Int(wanted - base)
+                let slice = events[from...].prefix(maxCount - result.count)
+                result += slice
+                wanted = base + UInt64(events.count)
+                blockIndex += 1
+            case .backwards:
+                let from = Int(wanted - base)
+                let slice = events[...from].reversed().prefix(maxCount - result.count)
+                result += slice
+                if base == 0 { return result }
+                wanted = base - 1
+                blockIndex -= 1
+            }
+        }
+        return result
+    }
+
+    /// Index of the block holding `version` (which must be stored).
+    private func blockContaining(_ version: UInt64) -> Int {
+        var low = 0
+        var high = blocks.count
+        while low < high {
+            let middle = (low + high) / 2
+            if blocks[middle].firstVersion > version { high = middle } else { low = middle + 1 }
+        }
+        return low - 1
+    }
+
+    private func eventsOfBlock(_ i: Int) throws -> [RecordedEvent] {
+        let offset = blocks[i].offset
+        if let cached = cachedBlock, cached.offset == offset { return cached.events }
+        let header = try readBlockHeader(at: offset)
+        let events = try readBlock(at: offset, header: header)
+        guard UInt64(events.count) == (i + 1 < blocks.count ? blocks[i + 1].firstVersion : nextVersion) - blocks[i].firstVersion else {
+            throw damaged(at: offset, "block holds \(events.count) events, the index expects otherwise")
+        }
+        cachedBlock = (offset, events)
+        return events
+    }
+
+    private func readBlockHeader(at offset: UInt64) throws -> StreamBlock.Header {
+        guard let header = try readBlockHeaderOrNil(at: offset) else { throw damaged(at: offset, "bad block header") }
+        return header
+    }
+
+    private func readBlockHeaderOrNil(at offset: UInt64) throws -> StreamBlock.Header? {
+        var bytes = [UInt8](repeating: 0, count: StreamBlock.headerSize)
+        guard try bytes.withUnsafeMutableBytes({ try data.read(into: $0, at: offset) }) == bytes.count else { return nil }
+        return try? StreamBlock.parseHeader(bytes).get()
+    }
+
+    private func readBlock(at offset: UInt64, header: StreamBlock.Header) throws -> [RecordedEvent] {
+        var bytes = [UInt8](repeating: 0, count: header.totalLength)
+        guard try bytes.withUnsafeMutableBytes({ try data.read(into: $0, at: offset) }) == bytes.count else {
+            throw damaged(at: offset, "block runs past the end of the file")
+        }
+        switch StreamBlock.decode(bytes, stream: streamName) {
+        case .success(let events): return events
+        case .failure(let error): throw damaged(at: offset, "\(error)")
+        }
+    }
+
+    private func damaged(at offset: UInt64, _ why: String) -> RingstoreError {
+        RingstoreError(.corruptData, "stream file \(path) is damaged at offset \(offset): \(why)",
+                       stream: streamName, path: path.string, offset: offset)
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+@testable import Ringstore
+
+@Suite struct SplitterTests {
+    @Test func tenThousandStreamsReadableFromStreamFilesAfterManyWraps() async throws {
+        let dir = TemporaryDirectory()
+        var config = Configuration.testing(capacity: 256 << 10)
+        config.maxOpenFiles = 64
+        config.journalFullWait = .seconds(60)  // debug builds split slowly; this test is about correctness
+        let store = try await EventStore.open(at: dir.path, configuration: config)
+        let streams = 10_000
+        // Every stream gets 3 events from 3 appends, from 16 concurrent writers.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<16 {
+                group.addTask {
+                    for round in 0..<3 {
+                        for s in stride(from: writer, to: streams, by: 16) {
+                            try await store.append(to: "s-\(s)", expectedVersion: round == 0 ? .noStream : .exact(UInt64(round - 1)),
+                                                   events: [EventData(type: "T", json: "{\"s\":\(s),\"r\":\(round)}")])
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let stats = store.stats()
+        #expect(stats.durablePosition > 8 * stats.journalCapacity, "the ring wrapped many times")
+        #expect(stats.checkpoints > 8)
+        #expect(stats.openStreamFiles <= 64)
+        for s in 0..<streams {
+            let events = try await store.read(stream: "s-\(s)").collect()
+            #expect(events.map(\.version) == [0, 1, 2], "s-\(s)")
+            #expect(events.map(text) == (0..<3).map { "{\"s\":\(s),\"r\":\($0)}" }, "s-\(s)")
+        }
+        for s in [0, 4321, 9999] {
+            #expect(try await store.read(stream: "s-\(s)", from: .end, direction: .backwards).collect().map(\.version) == [2, 1, 0])
+            #expect(try await store.read(stream: "s-\(s)", from: .version(1), maxCount: 1).collect().map(\.version) == [1])
+            #expect(try await store.read(stream: "s-\(s)", from: .version(1), direction: .backwards).collect().map(\.version) == [1, 0])
+        }
+        let all = try await store.readAll().collect()
+        #expect(all.count == 3 * streams)
+        #expect(Set(all.map(\.id)).count == all.count)
+        #expect(zip(all, all.dropFirst()).allSatisfy { $0.position < $1.position })
+        try await store.close()
+
+        let reopened = try await EventStore.open(at: dir.path, configuration: config)
+        #expect(try await reopened.readAll().collect().map(\.id) == all.map(\.id))
+        #expect(try reopened.currentVersion(of: "s-77") == 2)
+        #expect(try await reopened.append(to: "s-77", expectedVersion: .exact(2), events: [event("x")]).firstVersion == 3)
+        let after = reopened.stats()
+        #expect(after.recoveredEvents == 0, "a clean close leaves nothing to replay")
+        try await reopened.close()
+    }
+
+    @Test func readerWaitsForTheSplitterThenSeesTheEvents() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        store.splitter.pause()
+        try await store.append(to: "late", events: [event("1"), event("2")])
+        let reader = Task { try await store.read(stream: "late").collect() }
+        try await Task.sleep(for: .milliseconds(50))
+        store.splitter.resume()
+        let events = try await reader.value
+        #expect(events.map(text) == ["{\"v\":\"1\"}", "{\"v\":\"2\"}"])
+        #expect(store.stats().readerWaits >= 1)
+        try await store.close()
+    }
+
+    @Test func readerTimesOutWhileTheSplitterIsHeldBack() async throws {
+        let dir = TemporaryDirectory()
+        var config = Configuration.testing()
+        config.readerWait = .milliseconds(100)
+        let store = try await EventStore.open(at: dir.path, configuration: config)
+        store.splitter.pause()
+        try await store.append(to: "stuck", events: [event("1")])
+        let error = await ringstoreError { _ = try await store.read(stream: "stuck").collect() }
+        #expect(error?.code == .readerTimeout)
+        #expect(error?.message.contains("waited") == true)
+        #expect(error?.stream == "stuck")
+        // $all reads do not wait: what is not split yet comes from the journal.
+        #expect(try await store.readAll().collect().count == 1)
+        store.splitter.resume()
+        #expect(try await store.read(stream: "stuck").collect().count == 1)
+        try await store.close()
+    }
+
+    @Test func damagedStreamFileBlockIsReportedWithFileAndOffset() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            try await store.append(to: "victim", events: (0..<20).map { event("event number \($0) with some payload") })
+            try await store.close()
+        }
+        let path = dir.path + "/" + StreamNaming.relativePath("victim").string
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        // Flip a byte near the end of the file: inside the (only) block's stored bytes.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(data.count - 10))
+        try handle.write(contentsOf: [data[data.count - 10] ^ 0xFF])
+        try handle.close()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let error = await ringstoreError { _ = try await store.read(stream: "victim").collect() }
+        #expect(error?.code == .corruptData)
+        #expect(error?.path == path)
+        #expect(error?.offset != nil)
+        try await store.close()
+    }
+
+    @Test func cursorsLineUpAfterAQuietPeriodAndAfterClose() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        for i in 0..<100 { try await store.append(to: "c-\(i % 7)", events: [event("\(i)")]) }
+        // The splitter checkpoints within a second of going quiet.
+        var stats = store.stats()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while stats.checkpointPosition < stats.durablePosition && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            stats = store.stats()
+        }
+        #expect(stats.splitPosition == stats.durablePosition)
+        #expect(stats.checkpointPosition == stats.durablePosition)
+        #expect(stats.eventsInJournal == 0)
+        #expect(stats.splitLag == 0)
+        #expect(stats.eventsSplit == 100)
+        try await store.close()
+    }
+}
