@@ -40,6 +40,7 @@ final class StreamDirectory: StoredStreams {
     }
 
     let root: FilePath
+    private let streamsFolder: String
     let maxOpenFiles: Int
     private let cache = Mutex(Cache())
     /// The journal checkpoint when the store was opened: stream-file blocks from
@@ -48,8 +49,9 @@ final class StreamDirectory: StoredStreams {
 
     init(root: FilePath, maxOpenFiles: Int) throws {
         self.root = root
+        self.streamsFolder = root.string + "/" + StreamNaming.folder
         self.maxOpenFiles = maxOpenFiles
-        try StorageDirectory.create(root.appending(StreamNaming.folder))
+        try StorageDirectory.create(FilePath(streamsFolder))
     }
 
     var openFileCount: Int { cache.withLock { $0.handles.count } }
@@ -67,23 +69,26 @@ final class StreamDirectory: StoredStreams {
 
         var probe = 0
         while true {
-            let relative = StreamNaming.relativePath(stream, probe: probe)
-            let path = root.appending(relative.components)
+            let (folder, name) = StreamNaming.location(stream, probe: probe)
+            let folderPath = streamsFolder + "/" + folder
+            let pathString = folderPath + "/" + name
+            let path = FilePath(pathString)
             if StorageDirectory.exists(path) {
-                if try Self.neverWritten(path) {
-                    // Created, then the process died before its header was written: it held nothing.
+                let file: StreamFile
+                do {
+                    file = try StreamFile.open(at: pathString, replayFrom: replayFrom.load(ordering: .acquiring))
+                } catch is StreamFile.NeverWritten {
                     StorageDirectory.remove(path)
                     continue
                 }
-                let file = try StreamFile.open(at: path, replayFrom: replayFrom.load(ordering: .acquiring))
                 if file.streamName == stream { return insert(Handle(stream: stream, path: path, file: file)) }
                 file.close()  // another stream with the same hash: try the next slot
                 probe += 1
                 continue
             }
             guard create else { return nil }
-            try createFolders(for: relative)
-            let file = try StreamFile.create(at: path, stream: stream)
+            try createFolder(folderPath)
+            let file = try StreamFile.create(at: pathString, stream: stream)
             return insert(Handle(stream: stream, path: path, file: file))
         }
     }
@@ -94,16 +99,6 @@ final class StreamDirectory: StoredStreams {
 
     func storedEvents(of stream: String, from version: UInt64, count: Int) throws -> [RecordedEvent] {
         try handle(for: stream, create: false)?.withFile { try $0.read(from: version, direction: .forwards, maxCount: count) } ?? []
-    }
-
-    /// A stream file shorter than its smallest possible header, or whose first
-    /// bytes are all zero, was created but never written.
-    private static func neverWritten(_ path: FilePath) throws -> Bool {
-        let file = try StorageFile.open(path)
-        defer { file.close() }
-        var head = [UInt8](repeating: 0, count: 24)
-        let count = try head.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
-        return count < 24 || head.allSatisfy { $0 == 0 }
     }
 
     /// True (and reset) if a file with unsynced appends was closed since the last call.
@@ -135,16 +130,10 @@ final class StreamDirectory: StoredStreams {
         return result
     }
 
-    private func createFolders(for relative: FilePath) throws {
-        let folder = relative.removingLastComponent()
-        let key = folder.string
-        if cache.withLock({ $0.createdFolders.contains(key) }) { return }
-        var path = root
-        for component in folder.components {
-            path.append(component)
-            try StorageDirectory.create(path)
-        }
-        cache.withLock { _ = $0.createdFolders.insert(key) }
+    private func createFolder(_ folder: String) throws {
+        if cache.withLock({ $0.createdFolders.contains(folder) }) { return }
+        try StorageDirectory.create(FilePath(folder))
+        cache.withLock { _ = $0.createdFolders.insert(folder) }
     }
 
     /// Makes every stream file's data durable: one `syncfs` for the whole file

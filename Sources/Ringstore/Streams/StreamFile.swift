@@ -40,6 +40,8 @@ final class StreamFile: @unchecked Sendable {
     static let indexThreshold = 16
 
     let path: FilePath
+    /// `path` as a string, kept because converting a `FilePath` is not free.
+    let pathString: String
     let streamName: String
     private let data: StorageFile
     private var index: StorageFile?
@@ -54,6 +56,7 @@ final class StreamFile: @unchecked Sendable {
 
     private init(path: FilePath, streamName: String, data: StorageFile, index: StorageFile?, dataEnd: UInt64) {
         self.path = path
+        self.pathString = path.string
         self.streamName = streamName
         self.data = data
         self.index = index
@@ -61,13 +64,18 @@ final class StreamFile: @unchecked Sendable {
         self.nextVersion = 0
     }
 
-    static func indexPath(for path: FilePath) -> FilePath { FilePath(path.string + ".idx") }
+    static func indexPath(for path: String) -> FilePath { FilePath(path + ".idx") }
+
+    /// Thrown by ``open(at:replayFrom:)`` for a file that was created but whose
+    /// header never reached the disk (the process died in between): it held nothing.
+    struct NeverWritten: Error {}
 
     // MARK: - Creating and opening
 
     /// Creates the file for `stream` (which must not exist yet). Not synced:
     /// the splitter syncs files (and their folders) before each checkpoint.
-    static func create(at path: FilePath, stream: String) throws -> StreamFile {
+    static func create(at pathString: String, stream: String) throws -> StreamFile {
+        let path = FilePath(pathString)
         let name = Array(stream.utf8)
         var header = magic
         withUnsafeBytes(of: formatVersion.littleEndian) { header += $0 }
@@ -79,7 +87,7 @@ final class StreamFile: @unchecked Sendable {
         let data = try StorageFile.open(path, create: true, exclusive: true)
         do {
             try header.withUnsafeBytes { try data.write($0, at: 0) }
-            StorageDirectory.remove(indexPath(for: path))  // a leftover from a stream file lost before it was synced
+            StorageDirectory.remove(indexPath(for: pathString))  // a leftover from a stream file lost before it was synced
         } catch {
             data.close()
             StorageDirectory.remove(path)
@@ -90,14 +98,16 @@ final class StreamFile: @unchecked Sendable {
 
     /// Opens an existing stream file, checking its header and index and cutting
     /// a torn last block whose events the journal still holds (from `replayFrom` on).
-    static func open(at path: FilePath, replayFrom: UInt64) throws -> StreamFile {
+    static func open(at pathString: String, replayFrom: UInt64) throws -> StreamFile {
+        let path = FilePath(pathString)
         let data = try StorageFile.open(path)
+        let indexPath = indexPath(for: pathString)
         let index: StorageFile?
         let name: String
         let headerLength: UInt64
         do {
-            (name, headerLength) = try readHeader(data, path: path)
-            index = StorageDirectory.exists(indexPath(for: path)) ? try StorageFile.open(indexPath(for: path)) : nil
+            (name, headerLength) = try readHeader(data, path: pathString)
+            index = StorageDirectory.exists(indexPath) ? try StorageFile.open(indexPath) : nil
         } catch {
             data.close()
             throw error
@@ -112,19 +122,21 @@ final class StreamFile: @unchecked Sendable {
         return file
     }
 
-    private static func readHeader(_ data: StorageFile, path: FilePath) throws -> (String, UInt64) {
+    private static func readHeader(_ data: StorageFile, path pathString: String) throws -> (String, UInt64) {
+        let path = pathString
         var fixed = [UInt8](repeating: 0, count: 16)
         let got = try fixed.withUnsafeMutableBytes { try data.read(into: $0, at: 0) }
         func damaged(_ why: String) -> RingstoreError {
-            RingstoreError(.corruptData, "stream file \(path) has a damaged header: \(why)", path: path.string, offset: 0)
+            RingstoreError(.corruptData, "stream file \(path) has a damaged header: \(why)", path: pathString, offset: 0)
         }
-        guard got == 16, Array(fixed[0..<8]) == magic else { throw damaged("bad magic") }
+        if got < 16 || fixed.allSatisfy({ $0 == 0 }) { throw NeverWritten() }
+        guard Array(fixed[0..<8]) == magic else { throw damaged("bad magic") }
         let (version, count) = fixed.withUnsafeBytes {
             (UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
              Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 12, as: UInt32.self))))
         }
         guard version == formatVersion else {
-            throw RingstoreError(.incompatibleFormat, "stream file \(path) has format version \(version); this build reads \(formatVersion)", path: path.string)
+            throw RingstoreError(.incompatibleFormat, "stream file \(path) has format version \(version); this build reads \(formatVersion)", path: pathString)
         }
         guard count >= 1, count <= Naming.maxStreamNameBytes else { throw damaged("stream name length \(count)") }
         let padded = 16 + count + (8 - (16 + count) % 8) % 8
@@ -176,7 +188,7 @@ final class StreamFile: @unchecked Sendable {
                 // An unreadable header is an interrupted write only if nothing valid follows it.
                 if let later = try nextValidHeader(after: end, fileSize: fileSize) {
                     throw RingstoreError(.corruptData, "stream file \(path) has a damaged block header at offset \(end) (a valid block follows at \(later))",
-                                         stream: streamName, path: path.string, offset: end)
+                                         stream: streamName, path: pathString, offset: end)
                 }
                 break
             }
@@ -187,7 +199,7 @@ final class StreamFile: @unchecked Sendable {
                 if header.firstPosition >= replayFrom { break }
                 guard complete else {
                     throw RingstoreError(.corruptData, "stream file \(path) ends inside a block at offset \(end) whose events the journal no longer holds",
-                                         stream: streamName, path: path.string, offset: end)
+                                         stream: streamName, path: pathString, offset: end)
                 }
             }
             blocks.append((header.firstVersion, end))
@@ -240,11 +252,11 @@ final class StreamFile: @unchecked Sendable {
         guard fresh.first!.version == nextVersion || (blocks.isEmpty && nextVersion == 0) else {
             throw RingstoreError(.corruptData,
                                  "stream \"\(streamName)\" file ends before version \(nextVersion) but the next event to store is version \(fresh.first!.version)",
-                                 stream: streamName, path: path.string)
+                                 stream: streamName, path: pathString)
         }
         for (a, b) in zip(fresh, fresh.dropFirst()) where b.version != a.version + 1 {
             throw RingstoreError(.invalidArgument, "events appended to stream file \(path) are not consecutive (\(a.version) then \(b.version))",
-                                 stream: streamName, path: path.string)
+                                 stream: streamName, path: pathString)
         }
         var output: [UInt8] = []
         var newBlocks: [(UInt64, UInt64)] = []
@@ -277,7 +289,7 @@ final class StreamFile: @unchecked Sendable {
         var first = first
         if index == nil {
             guard blocks.count >= Self.indexThreshold else { return }
-            let created = try StorageFile.open(Self.indexPath(for: path), create: true)
+            let created = try StorageFile.open(Self.indexPath(for: pathString), create: true)
             try created.truncate(to: 0)
             index = created
             first = 0
@@ -381,6 +393,6 @@ final class StreamFile: @unchecked Sendable {
 
     private func damaged(at offset: UInt64, _ why: String) -> RingstoreError {
         RingstoreError(.corruptData, "stream file \(path) is damaged at offset \(offset): \(why)",
-                       stream: streamName, path: path.string, offset: offset)
+                       stream: streamName, path: pathString, offset: offset)
     }
 }
