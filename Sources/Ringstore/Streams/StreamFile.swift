@@ -311,8 +311,8 @@ final class StreamFile: @unchecked Sendable {
         try index?.syncData()
     }
 
-    /// Bytes in the data and index files.
-    var storedBytes: UInt64 { dataEnd + UInt64(blocks.count * Self.indexEntrySize) }
+    /// Bytes in the data file and, if it exists, the index file.
+    var storedBytes: UInt64 { dataEnd + (index == nil ? 0 : UInt64(blocks.count * Self.indexEntrySize)) }
 
     // MARK: - Reading
 
