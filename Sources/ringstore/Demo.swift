@@ -73,6 +73,7 @@ struct Demo: AsyncParsableCommand {
         // Read samples back and check them.
         var sampled = 0
         var sampleEvents = 0
+        let readStarted = ContinuousClock.now
         for index in stride(from: 0, to: streams, by: max(1, streams / 100)) {
             let stream = "device-\(index)"
             guard (try store.currentVersion(of: stream)) != nil else { continue }
@@ -83,6 +84,18 @@ struct Demo: AsyncParsableCommand {
             sampled += 1
             sampleEvents += read.count
         }
+        let streamReadSeconds = (ContinuousClock.now - readStarted).seconds
+        // Every event once, in global order.
+        let allStarted = ContinuousClock.now
+        var allCount = 0
+        var lastPosition: UInt64?
+        for try await event in store.readAll() {
+            if let last = lastPosition, event.position <= last { throw ValidationError("verification failed: $all out of order at \(event.position)") }
+            lastPosition = event.position
+            allCount += 1
+        }
+        let allSeconds = (ContinuousClock.now - allStarted).seconds
+        guard allCount >= events else { throw ValidationError("verification failed: $all returned \(allCount) of \(events) events") }
         try await store.close()
         let onDisk = ProcessMetrics.diskUsage(of: directory)
 
@@ -99,6 +112,8 @@ struct Demo: AsyncParsableCommand {
             ("peak memory (RSS)", megabytes(ProcessMetrics.peakResidentBytes)),
             ("streams", grouped(stats.streamCount)),
             ("verified", "\(grouped(sampleEvents)) events in \(sampled) sampled streams: all present, in order, intact"),
+            ("stream reads", grouped(Int(Double(sampleEvents) / max(streamReadSeconds, 1e-6))) + " events/s (first read of each stream)"),
+            ("$all read", "\(grouped(allCount)) events in order, " + grouped(Int(Double(allCount) / max(allSeconds, 1e-6))) + " events/s"),
         ]))
     }
 }

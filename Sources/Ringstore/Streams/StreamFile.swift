@@ -7,7 +7,7 @@ import SystemPackage
 ///
 ///     offset size  field
 ///      0     8     magic "RSSTRM01"
-///      8     4     format version (1)
+///      8     4     format version (2: blocks with 48-byte headers)
 ///     12     4     stream name length n (1-1024)
 ///     16     n     stream name (the file name is only its hash)
 ///     …            zero padding to a multiple of 8
@@ -34,7 +34,7 @@ import SystemPackage
 /// Sendable` below sound.
 final class StreamFile: @unchecked Sendable {
     static let magic: [UInt8] = Array("RSSTRM01".utf8)
-    static let formatVersion: UInt32 = 1
+    static let formatVersion: UInt32 = 2
     static let indexEntrySize = 16
     /// Blocks from which on the sidecar index file is kept.
     static let indexThreshold = 16
