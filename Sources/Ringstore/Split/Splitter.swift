@@ -84,24 +84,15 @@ final class Splitter: Sendable {
 
     /// Stops at once without splitting or checkpointing anything more, as a crash
     /// would (tests simulate crashes with it).
-    func abandon() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let stopped = control.withLock { c in
-                c.abandoning = true
-                c.paused = false
-                if c.stopped { return true }
-                c.onStopped.append(continuation)
-                return false
-            }
-            if stopped { continuation.resume() } else { doorbell.ring() }
-        }
-    }
+    func abandon() async { await requestStop { $0.abandoning = true } }
 
     /// Splits everything acknowledged, checkpoints, and stops.
-    func stop() async {
+    func stop() async { await requestStop { $0.stopping = true } }
+
+    private func requestStop(_ mark: (inout Control) -> Void) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let stopped = control.withLock { c in
-                c.stopping = true
+                mark(&c)
                 c.paused = false
                 if c.stopped { return true }
                 c.onStopped.append(continuation)
