@@ -173,8 +173,8 @@ extension EventStore {
             }
             var found = from >= split ? try ringEvents(from: from, below: visible, limit: limit, backwards: true) : []
             if found.isEmpty {
-                let upper = try globalIndex.firstIndex(atOrAfter: min(from, split - (split > 0 ? 0 : 0)) &+ (from < split ? 1 : 0))
-                let end = from < split ? upper : globalIndex.entryCount
+                // Index entries at or before `from` (all of them are before the split cursor).
+                let end = from < split ? try globalIndex.firstIndex(atOrAfter: from + 1) : globalIndex.entryCount
                 let start = max(0, end - limit)
                 found = try eventsFromFiles(try globalIndex.entries(from: start, count: end - start).reversed())
             }
