@@ -32,14 +32,23 @@ final class ReaderTable: Sendable {
         ahead.withLock { table in for stream in streams { table[stream] = nil } }
     }
 
+    /// Set while requests are waiting: checked between streams in a split round.
+    let hasRequests = Atomic<Bool>(false)
+
     /// A reader asks for `stream` to be split first.
     func request(_ stream: String) {
-        _ = requests.withLock { $0.insert(stream) }
+        requests.withLock { r in
+            r.insert(stream)
+            hasRequests.store(true, ordering: .releasing)
+        }
     }
 
     func takeRequests() -> Set<String> {
         requests.withLock { r in
-            defer { r.removeAll() }
+            defer {
+                r.removeAll()
+                hasRequests.store(false, ordering: .releasing)
+            }
             return r
         }
     }

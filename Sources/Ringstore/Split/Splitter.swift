@@ -202,6 +202,8 @@ final class Splitter: Sendable {
             position += UInt64(length)
         }
         for stream in order {
+            // A reader waiting for its stream should not wait for the whole round.
+            if readers.hasRequests.load(ordering: .acquiring) { _ = try splitRequestedStreams(into: &dirty) }
             guard let handle = try directory.handle(for: stream, create: true) else { continue }
             try handle.withFile { try $0.append(groups[stream]!, compress: compress) }
             dirty[stream] = handle
