@@ -1,0 +1,46 @@
+import Testing
+@testable import Ringstore
+
+@Suite struct ConfigurationTests {
+    @Test func everySettingParses() throws {
+        let configuration = try Configuration.fromEnvironment([
+            "RINGSTORE_JOURNAL_MB": "16", "RINGSTORE_DURABILITY": "relaxed", "RINGSTORE_FLUSH_INTERVAL_MS": "250",
+            "RINGSTORE_MAX_EVENT_BYTES": "4096", "RINGSTORE_JOURNAL_FULL_WAIT_MS": "100", "RINGSTORE_READER_WAIT_MS": "50",
+            "RINGSTORE_MAX_OPEN_FILES": "64", "RINGSTORE_COMPRESSION": "off", "RINGSTORE_IDEMPOTENCY_WINDOW": "7",
+            "RINGSTORE_TOKEN": "secret", "PATH": "/usr/bin",
+        ])
+        #expect(configuration.journalCapacity == 16 << 20)
+        #expect(configuration.durability == .relaxed(flushInterval: .milliseconds(250)))
+        #expect(configuration.maxEventSize == 4096)
+        #expect(configuration.journalFullWait == .milliseconds(100))
+        #expect(configuration.readerWait == .milliseconds(50))
+        #expect(configuration.maxOpenFiles == 64)
+        #expect(configuration.compression == false)
+        #expect(configuration.idempotencyWindow == 7)
+        #expect(try Configuration.fromEnvironment(["RINGSTORE_MAX_FLUSH_DELAY_MS": "5"]).durability == .durable(maxFlushDelay: .milliseconds(5)))
+        #expect(try Configuration.fromEnvironment([:]) == Configuration())
+    }
+
+    @Test func badValuesAreRejectedNamingTheVariable() {
+        let cases: [([String: String], String)] = [
+            (["RINGSTORE_JOURNAL_MB": "lots"], "RINGSTORE_JOURNAL_MB=lots"),
+            (["RINGSTORE_JOURNAL_MB": "0"], "RINGSTORE_JOURNAL_MB=0"),
+            (["RINGSTORE_DURABILITY": "sometimes"], "must be one of: durable, relaxed"),
+            (["RINGSTORE_FLUSH_INTERVAL_MS": "-5"], "RINGSTORE_FLUSH_INTERVAL_MS=-5"),
+            (["RINGSTORE_COMPRESSION": "yes"], "RINGSTORE_COMPRESSION=yes"),
+            (["RINGSTORE_JOURNAL_MBB": "64"], "unknown setting RINGSTORE_JOURNAL_MBB"),
+            (["RINGSTORE_JOURNAL_MB": "1", "RINGSTORE_MAX_EVENT_BYTES": "1000000"], "maxEventSize"),
+        ]
+        for (environment, expected) in cases {
+            do {
+                _ = try Configuration.fromEnvironment(environment)
+                Issue.record("accepted \(environment)")
+            } catch let error as RingstoreError {
+                #expect(error.code == .invalidArgument)
+                #expect(error.message.contains(expected), "\(error.message)")
+            } catch {
+                Issue.record("unexpected \(error)")
+            }
+        }
+    }
+}
