@@ -47,6 +47,18 @@ extension EventStore {
         return try visibleTail(of: stream)?.lastVersion
     }
 
+    /// The names of every stream with at least one acknowledged event, sorted.
+    public func streamNames() throws -> [String] {
+        try checkOpen()
+        let visible = journal.writer.acknowledged
+        let inRing: [String] = journal.writer.state.withLock { s in
+            s.index.streams.compactMap { name, state in
+                (state.ringFirstVersion > 0 || state.positions.first.map { $0 < visible } == true) ? name : nil
+            }
+        }
+        return Array(Set(inRing).union(catalog.allNames())).sorted()
+    }
+
     // MARK: - Streams
 
     /// What is visible of a stream: its last acknowledged version and, if that

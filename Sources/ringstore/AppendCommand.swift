@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import Ringstore
+
+/// `ringstore append`: appends one event and prints where it landed.
+struct AppendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append", abstract: "Append one event to a stream; prints its version and position as JSON.")
+
+    @OptionGroup var store: StoreOptions
+    @Option(help: "Stream name.") var stream: String
+    @Option(help: "Event type.") var type: String
+    @Option(help: "Event data: JSON (default) or, with --binary, text stored as bytes.") var json: String = "{}"
+    @Flag(help: "Store the data as opaque bytes, not JSON.") var binary = false
+    @Option(help: "Expected version: any, no-stream, exists, or a number.") var expectedVersion = "any"
+    @Option(help: "Event ID (default: a new one).") var id: String?
+
+    func run() async throws {
+        let expected = try parseExpectedVersion(expectedVersion)
+        let bytes = Array(json.utf8)
+        if !binary, (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) == nil {
+            throw ValidationError("--json is not valid JSON (use --binary for other data)")
+        }
+        var event = EventData(type: type, data: bytes, contentType: binary ? .binary : .json)
+        if let id {
+            guard let uuid = UUID(uuidString: id) else { throw ValidationError("--id \(id) is not a UUID") }
+            event.id = uuid
+        }
+        try await reportingErrors {
+            let result = try await store.withStore { try await $0.append(to: stream, expectedVersion: expected, events: [event]) }
+            print("{\"stream\":\(EventJSON.quoted(stream)),\"id\":\"\(event.id.uuidString.lowercased())\",\"version\":\(result.firstVersion),\"position\":\(result.firstPosition)}")
+        }
+    }
+}
+
+func parseExpectedVersion(_ text: String) throws -> ExpectedVersion {
+    switch text {
+    case "any": return .any
+    case "no-stream": return .noStream
+    case "exists": return .streamExists
+    default:
+        guard let version = UInt64(text) else {
+            throw ValidationError("expected version \"\(text)\" must be any, no-stream, exists, or a number")
+        }
+        return .exact(version)
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Ringstore
+
+/// `ringstore read`: prints a stream's events (or `$all`) as JSON Lines.
+struct ReadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read", abstract: "Print a stream's events, or every event with --all, as JSON Lines.")
+
+    @OptionGroup var store: StoreOptions
+    @Option(help: "Stream name.") var stream: String?
+    @Flag(help: "Read every stream in global order.") var all = false
+    @Option(help: "Start at this version (or, with --all, position); default the start (or the end with --backwards).") var from: UInt64?
+    @Flag(help: "Read backwards.") var backwards = false
+    @Option(help: "At most this many events.") var count: Int = .max
+
+    func validate() throws {
+        guard (stream != nil) != all else { throw ValidationError("give either --stream NAME or --all") }
+        guard count >= 0 else { throw ValidationError("--count must not be negative") }
+    }
+
+    func run() async throws {
+        let direction: ReadDirection = backwards ? .backwards : .forwards
+        try await reportingErrors {
+            try await store.withStore(create: false) { store in
+                let events: EventSequence
+                if let stream {
+                    events = store.read(stream: stream, from: from.map { .version($0) } ?? (backwards ? .end : .start),
+                                        direction: direction, maxCount: count)
+                } else {
+                    events = store.readAll(from: from.map { .position($0) } ?? (backwards ? .end : .start),
+                                           direction: direction, maxCount: count)
+                }
+                var output = ""
+                for try await event in events {
+                    output += EventJSON.line(event) + "\n"
+                    if output.utf8.count > 1 << 16 {
+                        FileHandle.standardOutput.write(Data(output.utf8))
+                        output = ""
+                    }
+                }
+                FileHandle.standardOutput.write(Data(output.utf8))
+            }
+        }
+    }
+}

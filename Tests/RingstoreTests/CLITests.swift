@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+@testable import Ringstore
+
+/// The `ringstore` command, run as a user would, through the built binary.
+@Suite struct CLITests {
+    struct Run {
+        var status: Int32
+        var output: String
+        var errors: String
+    }
+
+    static var executable: String {
+        CrashTests.tortureExecutable.replacingOccurrences(of: "ringstore-torture", with: "ringstore")
+    }
+
+    func ringstore(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RINGSTORE_") }
+        env.merge(environment) { $1 }
+        process.environment = env
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
+                   errors: String(decoding: errors, as: UTF8.self))
+    }
+
+    func json(_ line: Substring) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+
+    @Test func appendReadStreamsAndStats() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "build ringstore first")
+        let dir = TemporaryDirectory()
+        let data = dir.child("store")
+        var run = try ringstore(["append", "--data", data, "--stream", "order 1", "--type", "Placed", "--json", #"{"total":42}"#])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(try json(run.output.split(separator: "\n")[0])["version"] as? Int == 0)
+        run = try ringstore(["append", "--data", data, "--stream", "order 1", "--type", "Paid", "--json", "true", "--expected-version", "0"])
+        #expect(run.status == 0, "\(run.errors)")
+        run = try ringstore(["append", "--data", data, "--stream", "raw", "--type", "Blob", "--json", "not json", "--binary"])
+        #expect(run.status == 0, "\(run.errors)")
+
+        run = try ringstore(["read", "--data", data, "--stream", "order 1"])
+        let lines = run.output.split(separator: "\n")
+        #expect(lines.count == 2)
+        let first = try json(lines[0])
+        #expect(first["type"] as? String == "Placed" && (first["data"] as? [String: Any])?["total"] as? Int == 42)
+        #expect(try json(lines[1])["data"] as? Bool == true)
+        run = try ringstore(["read", "--data", data, "--all", "--backwards", "--count", "1"])
+        let last = try json(run.output.split(separator: "\n")[0])
+        #expect(last["stream"] as? String == "raw")
+        #expect(last["dataBase64"] as? String == Data("not json".utf8).base64EncodedString())
+
+        run = try ringstore(["streams", "--data", data])
+        #expect(run.output == "order 1\t1\nraw\t0\n")
+        run = try ringstore(["stats", "--data", data])
+        #expect(run.status == 0 && run.output.contains("streams"))
+    }
+
+    @Test func mistakesGetClearMessagesAndNonZeroExits() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "build ringstore first")
+        let dir = TemporaryDirectory()
+        let data = dir.child("store")
+        _ = try ringstore(["append", "--data", data, "--stream", "s", "--type", "T"])
+
+        var run = try ringstore(["append", "--data", data, "--stream", "s", "--type", "T", "--expected-version", "7"])
+        #expect(run.status == 3)
+        #expect(run.errors.contains("expected version 7, but the stream is at version 0"))
+        run = try ringstore(["append", "--data", data, "--stream", "s", "--type", "T", "--expected-version", "maybe"])
+        #expect(run.status != 0 && run.errors.contains("must be any, no-stream, exists, or a number"))
+        run = try ringstore(["append", "--data", data, "--stream", "s", "--type", "T", "--json", "{oops"])
+        #expect(run.status != 0 && run.errors.contains("not valid JSON"))
+        run = try ringstore(["append", "--data", data, "--stream", "$system", "--type", "T"])
+        #expect(run.status != 0 && run.errors.contains("reserved"))
+        run = try ringstore(["read", "--data", data])
+        #expect(run.status != 0 && run.errors.contains("--stream NAME or --all"))
+        run = try ringstore(["read", "--data", dir.child("missing"), "--all"])
+        #expect(run.status != 0 && run.errors.contains("no store at"))
+        run = try ringstore(["read", "--data", data, "--stream", "nothing"])
+        #expect(run.status != 0 && run.errors.contains("has no events"))
+        run = try ringstore(["stats", "--data", data], environment: ["RINGSTORE_JOURNAL_MB": "big"])
+        #expect(run.status != 0 && run.errors.contains("RINGSTORE_JOURNAL_MB=big"))
+        run = try ringstore(["frobnicate"])
+        #expect(run.status != 0)
+
+        // A store open elsewhere: the error names the holder.
+        let store = try await EventStore.open(at: data, configuration: .testing())
+        run = try ringstore(["read", "--data", data, "--all"])
+        #expect(run.status != 0 && run.errors.contains("locked by process \(getpid())"), "\(run.errors)")
+        try await store.close()
+    }
+}
