@@ -6,5 +6,6 @@ struct RingstoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ringstore",
         abstract: "Ringstore: an event store built around one memory-mapped ring journal.",
-        subcommands: [Demo.self, AppendCommand.self, ReadCommand.self, StreamsCommand.self, StatsCommand.self])
+        subcommands: [Demo.self, AppendCommand.self, ReadCommand.self, StreamsCommand.self, StatsCommand.self,
+                      ImportCommand.self, ExportCommand.self])
 }

@@ -1,0 +1,178 @@
+import ArgumentParser
+import Foundation
+import Ringstore
+
+/// `ringstore import`: appends events read as JSON Lines from standard input.
+///
+/// Each line: `{"stream", "type", "data" (any JSON value) | "dataBase64",
+/// "metadata"? | "metadataBase64"?, "id"?, "expectedVersion"?}`; other members
+/// (such as `version` and `position` from `export`) are ignored. Lines of one
+/// stream are appended in order (consecutive lines of a stream without an
+/// expected version go in one append, except with `--acks`); different streams
+/// are appended concurrently, up to 64 appends in flight.
+struct ImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import", abstract: "Append events read as JSON Lines from standard input.")
+
+    @OptionGroup var store: StoreOptions
+    @Flag(help: "Print {\"id\",\"stream\",\"version\",\"position\"} for each event once it is durable.") var acks = false
+    @Flag(help: "Stop at the first malformed line instead of reporting it and going on.") var strict = false
+
+    func run() async throws {
+        try await reportingErrors {
+            try await store.withStore { store in
+                let importer = Importer(store: store, acks: acks)
+                var lineNumber = 0
+                var malformed = 0
+                var batch: Importer.Batch?
+                while let line = readLine(strippingNewline: true) {
+                    lineNumber += 1
+                    if line.allSatisfy(\.isWhitespace) { continue }
+                    let parsed: Importer.Item
+                    do {
+                        parsed = try Importer.Item(line: line, number: lineNumber)
+                    } catch {
+                        malformed += 1
+                        FileHandle.standardError.write(Data("ringstore import: line \(lineNumber): \(error)\n".utf8))
+                        if strict { throw ExitCode(1) }
+                        continue
+                    }
+                    // With --acks every event needs its own position, which one append per event gives.
+                    if !acks, var current = batch, current.stream == parsed.stream, parsed.expected == nil, current.items.count < 100 {
+                        current.items.append(parsed)
+                        batch = current
+                    } else {
+                        if let current = batch { try await importer.submit(current) }
+                        batch = Importer.Batch(stream: parsed.stream, expected: parsed.expected, items: [parsed])
+                    }
+                }
+                if let current = batch { try await importer.submit(current) }
+                let (events, failures) = try await importer.finish()
+                FileHandle.standardError.write(Data("ringstore import: \(events) events appended, \(malformed) malformed lines, \(failures) appends refused\n".utf8))
+                if malformed + failures > 0 { throw ExitCode(1) }
+            }
+        }
+    }
+}
+
+/// Runs imported appends concurrently across streams, in order within each.
+actor Importer {
+    struct Item: Sendable {
+        var stream: String
+        var expected: ExpectedVersion?
+        var event: EventData
+        var number: Int
+
+        init(line: String, number: Int) throws {
+            let json = try JSONLine(Array(line.utf8))
+            guard let stream = try json.string("stream") else { throw JSONLine.ParseError(description: "missing \"stream\"") }
+            guard let type = try json.string("type") else { throw JSONLine.ParseError(description: "missing \"type\"") }
+            let data: [UInt8]
+            var contentType = ContentType.json
+            if let raw = json.members["data"] {
+                data = Array(raw)
+            } else if let base64 = try json.string("dataBase64") {
+                guard let decoded = Data(base64Encoded: base64) else { throw JSONLine.ParseError(description: "\"dataBase64\" is not base64") }
+                data = Array(decoded)
+                contentType = .binary
+            } else {
+                throw JSONLine.ParseError(description: "missing \"data\" or \"dataBase64\"")
+            }
+            var metadata: [UInt8] = []
+            if let raw = json.members["metadata"] {
+                metadata = Array(raw)
+            } else if let base64 = try json.string("metadataBase64") {
+                guard let decoded = Data(base64Encoded: base64) else { throw JSONLine.ParseError(description: "\"metadataBase64\" is not base64") }
+                metadata = Array(decoded)
+            }
+            var event = EventData(type: type, data: data, metadata: metadata, contentType: contentType)
+            if let id = try json.string("id") {
+                guard let uuid = UUID(uuidString: id) else { throw JSONLine.ParseError(description: "\"id\" \(id) is not a UUID") }
+                event.id = uuid
+            }
+            self.stream = stream
+            self.event = event
+            self.number = number
+            if let text = try json.scalarText("expectedVersion") {
+                do { expected = try parseExpectedVersion(text) } catch { throw JSONLine.ParseError(description: "\(error)") }
+            }
+        }
+    }
+
+    struct Batch: Sendable {
+        var stream: String
+        var expected: ExpectedVersion?
+        var items: [Item]
+    }
+
+    let store: EventStore
+    let acks: Bool
+    private var previous: [String: Task<Void, Never>] = [:]
+    private var inFlight: [Task<Void, Never>] = []
+    private var events = 0
+    private var failures = 0
+
+    init(store: EventStore, acks: Bool) {
+        self.store = store
+        self.acks = acks
+    }
+
+    func submit(_ batch: Batch) async throws {
+        if inFlight.count >= 64 {
+            await inFlight.removeFirst().value
+        }
+        let before = previous[batch.stream]
+        let task = Task {
+            await before?.value  // keep each stream's appends in input order
+            await self.run(batch)
+        }
+        previous[batch.stream] = task
+        inFlight.append(task)
+    }
+
+    private func run(_ batch: Batch) async {
+        do {
+            let result = try await store.append(to: batch.stream, expectedVersion: batch.expected ?? .any, events: batch.items.map(\.event))
+            events += batch.items.count
+            if acks, let item = batch.items.first {  // with --acks, batches hold one event
+                let line = "{\"id\":\"\(item.event.id.uuidString.lowercased())\",\"stream\":\(EventJSON.quoted(batch.stream)),\"version\":\(result.firstVersion),\"position\":\(result.firstPosition)}\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            }
+        } catch {
+            failures += 1
+            let message = (error as? RingstoreError)?.message ?? "\(error)"
+            FileHandle.standardError.write(Data("ringstore import: line \(batch.items[0].number): \(message)\n".utf8))
+        }
+    }
+
+    func finish() async throws -> (events: Int, failures: Int) {
+        for task in inFlight { await task.value }
+        return (events, failures)
+    }
+}
+
+/// `ringstore export`: prints a store (or one stream) as JSON Lines in global order, as `import` reads them.
+struct ExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Print every event (or one stream's) as JSON Lines in global order, for import.")
+
+    @OptionGroup var store: StoreOptions
+    @Option(help: "Only this stream.") var stream: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            try await store.withStore(create: false) { store in
+                let events = stream.map { store.read(stream: $0) } ?? store.readAll()
+                var output = ""
+                for try await event in events {
+                    output += EventJSON.line(event) + "\n"
+                    if output.utf8.count > 1 << 16 {
+                        FileHandle.standardOutput.write(Data(output.utf8))
+                        output = ""
+                    }
+                }
+                FileHandle.standardOutput.write(Data(output.utf8))
+            }
+        }
+    }
+}
