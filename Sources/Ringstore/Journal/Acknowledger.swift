@@ -31,6 +31,8 @@ final class Acknowledger: Sendable {
     let eventCount = Atomic<UInt64>(0)
     /// Set once `.finish` has been handled: everything submitted before it is done.
     let finished = Atomic<Bool>(false)
+    /// Woken after every batch of acknowledgements: subscriptions wait on it.
+    let changes = ChangeNotifier()
 
     init() {
         BackgroundThread.start { [self] in run() }
@@ -64,6 +66,7 @@ final class Acknowledger: Sendable {
                     appendCount.add(UInt64(waiters.count), ordering: .relaxed)
                     eventCount.add(events, ordering: .relaxed)
                     for waiter in waiters { waiter.continuation.resume(returning: .appended(waiter.result)) }
+                    changes.notify()
                 case .fail(let waiters, let error):
                     for waiter in waiters { waiter.continuation.resume(throwing: error) }
                 case .notify(let body):

@@ -74,6 +74,7 @@ public final class EventStore: Sendable {
     public func close() async throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         defer { lock.release() }
+        journal.writer.acknowledger.changes.notify()  // subscribers see the store closing and end
         await journal.writer.close()
         await splitter.stop()
         if let failure = splitter.failure { throw failure }
@@ -147,6 +148,9 @@ public final class EventStore: Sendable {
         try checkOpen()
         try await journal.writer.flush()
     }
+
+    /// True once `close()` has begun.
+    var isClosed: Bool { closed.load(ordering: .acquiring) }
 
     func checkOpen() throws {
         if closed.load(ordering: .acquiring) {
