@@ -7,12 +7,15 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "Store folder (an embedded store; created if missing).")
     var data: String
 
-    /// Opens the store with settings from RINGSTORE_* variables, runs `body`, and always closes it.
-    func withStore<T>(create: Bool = true, _ body: (EventStore) async throws -> T) async throws -> T {
+    /// Opens the store with settings from RINGSTORE_* variables, runs `body`, and always closes it
+    /// (on SIGINT or SIGTERM too, then exiting with `exitStatusOnSignal`, by default 128 + the signal).
+    func withStore<T>(create: Bool = true, exitStatusOnSignal: Int32? = nil, _ body: (EventStore) async throws -> T) async throws -> T {
         guard create || FileManager.default.fileExists(atPath: data) else {
             throw ValidationError("no store at \(data)")
         }
         let store = try await EventStore.open(at: data, configuration: try Configuration.fromEnvironment())
+        let signals = GracefulShutdown(closing: store, exitStatusOnSignal: exitStatusOnSignal)
+        defer { signals.cancel() }
         do {
             let result = try await body(store)
             try await store.close()
@@ -31,5 +34,35 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     } catch let error as RingstoreError {
         FileHandle.standardError.write(Data("ringstore: \(error.message)\n".utf8))
         throw ExitCode(error.code == .wrongExpectedVersion ? 3 : 1)
+    }
+}
+
+/// Closes the store cleanly on SIGINT or SIGTERM (flush, finish the split,
+/// checkpoint, release the lock), then exits with the conventional status
+/// (130 or 143) — or 0 for commands, like `tail`, that run until interrupted.
+final class GracefulShutdown: @unchecked Sendable {
+    // @unchecked Sendable: the sources are set once in init and only cancelled
+    // afterwards; DispatchSource itself is thread-safe.
+    private let sources: [any DispatchSourceSignal]
+
+    init(closing store: EventStore, exitStatusOnSignal: Int32? = nil) {
+        var sources: [any DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                Task {
+                    try? await store.close()
+                    exit(exitStatusOnSignal ?? 128 + signalNumber)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    func cancel() {
+        for source in sources { source.cancel() }
     }
 }
