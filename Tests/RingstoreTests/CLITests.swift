@@ -168,4 +168,29 @@ import Testing
         run = try ringstore(["import", "--data", dir.child("strict"), "--strict"], input: input)
         #expect(run.status == 1 && run.errors.contains("line 2:") && !run.errors.contains("line 3:"))
     }
+
+    @Test func tailFollowsAndSIGTERMClosesTheStoreCleanly() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "build ringstore first")
+        let dir = TemporaryDirectory()
+        let data = dir.child("store")
+        for i in 0..<3 { _ = try ringstore(["append", "--data", data, "--stream", "t", "--type", "T", "--json", "\(i)"]) }
+        let run = try ringstore(["tail", "--data", data, "--stream", "t", "--from-start", "--count", "2"])
+        #expect(run.status == 0)
+        #expect(try run.output.split(separator: "\n").map { try json($0)["data"] as? Int } == [0, 1])
+
+        // A tail runs until interrupted; SIGTERM closes the store cleanly.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = ["tail", "--data", data, "--all"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        try await Task.sleep(for: .milliseconds(500))
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        let store = try await EventStore.open(at: data, configuration: .testing())
+        #expect(store.stats().recoveredEvents == 0)
+        #expect(try await store.read(stream: "t").collect().count == 3)
+        try await store.close()
+    }
 }
