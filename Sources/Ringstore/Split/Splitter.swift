@@ -105,7 +105,7 @@ final class Splitter: Sendable {
     // MARK: - The loop
 
     private func run() {
-        var dirty: [String: StreamDirectory.Handle] = [:]
+        var dirty = Set<String>()
         var lastCheckpoint = monotonicNanoseconds()
         while true {
             let (stopping, paused, abandoning) = control.withLock { ($0.stopping, $0.paused, $0.abandoning) }
@@ -130,7 +130,7 @@ final class Splitter: Sendable {
                         || monotonicNanoseconds() - lastCheckpoint >= 1_000_000_000
                         || (stopping && caughtUp))
                 if due {
-                    try writeCheckpoint(at: split, dirty: Array(dirty.values), streams: dirty.keys)
+                    try writeCheckpoint(at: split, dirty: dirty)
                     dirty.removeAll(keepingCapacity: true)
                     lastCheckpoint = monotonicNanoseconds()
                     worked = true
@@ -167,7 +167,7 @@ final class Splitter: Sendable {
     }
 
     /// One pass over the journal from the split cursor: returns whether anything was split.
-    private func splitRound(into dirty: inout [String: StreamDirectory.Handle]) throws -> Bool {
+    private func splitRound(into dirty: inout Set<String>) throws -> Bool {
         let start = readers.splitPosition.load(ordering: .acquiring)
         let end = target
         guard start < end else { return false }
@@ -206,7 +206,7 @@ final class Splitter: Sendable {
             if readers.hasRequests.load(ordering: .acquiring) { _ = try splitRequestedStreams(into: &dirty) }
             guard let handle = try directory.handle(for: stream, create: true) else { continue }
             try handle.withFile { try $0.append(groups[stream]!, compress: compress) }
-            dirty[stream] = handle
+            dirty.insert(stream)
         }
         try catalog.write()
         try globalIndex.append(entries)
@@ -217,7 +217,7 @@ final class Splitter: Sendable {
     }
 
     /// Splits ahead of the main pass the streams readers are waiting for.
-    private func splitRequestedStreams(into dirty: inout [String: StreamDirectory.Handle]) throws -> Bool {
+    private func splitRequestedStreams(into dirty: inout Set<String>) throws -> Bool {
         let requested = readers.takeRequests()
         guard !requested.isEmpty else { return false }
         let split = readers.splitPosition.load(ordering: .acquiring)
@@ -231,7 +231,7 @@ final class Splitter: Sendable {
             guard !positions.isEmpty, let handle = try directory.handle(for: stream, create: true) else { continue }
             let events = try positions.map { try journal.readEvent(at: $0) }
             try handle.withFile { try $0.append(events, compress: compress) }
-            dirty[stream] = handle
+            dirty.insert(stream)
             readers.recordAhead(stream, nextVersion: events.last!.version + 1)
             worked = true
         }
@@ -239,13 +239,13 @@ final class Splitter: Sendable {
     }
 
     /// Makes everything split so far durable, then moves the journal's checkpoint to `split`.
-    private func writeCheckpoint(at split: UInt64, dirty: [StreamDirectory.Handle], streams: some Collection<String>) throws {
+    private func writeCheckpoint(at split: UInt64, dirty: Set<String>) throws {
         // The checkpoint never passes the durable cursor (relaxed mode may split past it).
         try journal.writer.syncNow(upTo: split)
         try directory.syncAll(dirty: dirty)
         try catalog.sync()
         try globalIndex.sync()
-        try journal.advanceCheckpoint(to: split, streams: streams)
+        try journal.advanceCheckpoint(to: split, streams: dirty)
         checkpoints.add(1, ordering: .relaxed)
     }
 }

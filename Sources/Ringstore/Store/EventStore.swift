@@ -109,7 +109,16 @@ public final class EventStore: Sendable {
     public func append(to stream: String, expectedVersion: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
         try checkOpen()
         let prepared = try prepare(stream: stream, expectedVersion: expectedVersion, events: events)
-        return try await journal.writer.append(prepared)
+        do {
+            return try await journal.writer.append(prepared)
+        } catch var error as RingstoreError where error.code == .journalFull {
+            // Say why the ring is not draining, if the splitter knows.
+            if let failure = splitter.failure {
+                error.message += "; the splitter reports: \(failure.message)"
+                error.cause = failure
+            }
+            throw error
+        }
     }
 
     private func prepare(stream: String, expectedVersion: ExpectedVersion, events: [EventData]) throws -> JournalWriter.PreparedAppend {

@@ -136,27 +136,33 @@ final class StreamDirectory: StoredStreams {
         cache.withLock { _ = $0.createdFolders.insert(folder) }
     }
 
-    /// Makes every stream file's data durable: one `syncfs` for the whole file
-    /// system when many files are dirty or some were closed unsynced, else one
-    /// `fdatasync` per dirty open file. Per-file syncs of thousands of small
-    /// files cost a journal commit each; `syncfs` costs one, at the price of
-    /// also flushing unrelated dirty files on the same file system.
-    func syncAll(dirty: [Handle]) throws {
-        if takeEvictedDirty() || dirty.count > 64 {
-            let fd = open(root.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    /// Makes the files of `dirty` streams durable: one `syncfs` for the whole
+    /// file system when many are dirty or some were closed (evicted) while
+    /// dirty, else one `fdatasync` per file plus its folder. Per-file syncs of
+    /// thousands of small files cost a journal commit each; `syncfs` costs one,
+    /// at the price of also flushing unrelated dirty files on the same file
+    /// system. Takes names, not open files, so that being dirty never keeps a
+    /// file open past the `maxOpenFiles` bound.
+    func syncAll(dirty: some Collection<String>) throws {
+        let open: [Handle]? = cache.withLock { c in
+            let handles = dirty.compactMap { c.handles[$0]?.handle }
+            return handles.count == dirty.count ? handles : nil  // nil: some dirty file was closed
+        }
+        if takeEvictedDirty() || dirty.count > 64 || open == nil {
+            let fd = Glibc.open(root.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else {
                 throw RingstoreError(.ioError, "cannot open \(root) to sync it: \(Errno(rawValue: errno))", path: root.string)
             }
-            defer { close(fd) }
+            defer { Glibc.close(fd) }
             while rs_syncfs(fd) != 0 {
                 let code = Errno(rawValue: errno)
                 if code == .interrupted { continue }
                 throw RingstoreError(.ioError, "syncfs for \(root) failed: \(code)", path: root.string, cause: code)
             }
-        } else {
-            for handle in dirty { try handle.withFile { try $0.sync() } }
+        } else if let open {
+            for handle in open { try handle.withFile { try $0.sync() } }
             // New files' directory entries: sync the folders they were created in.
-            for folder in Set(dirty.map { $0.path.removingLastComponent() }) { try StorageDirectory.sync(folder) }
+            for folder in Set(open.map { $0.path.removingLastComponent() }) { try StorageDirectory.sync(folder) }
         }
     }
 }
