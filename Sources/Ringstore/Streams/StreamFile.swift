@@ -45,14 +45,18 @@ final class StreamFile: @unchecked Sendable {
     let streamName: String
     private let data: StorageFile
     private var index: StorageFile?
-    /// In-memory copy of the index: (first version, offset) per block.
-    private var blocks: [(firstVersion: UInt64, offset: UInt64)] = []
+    /// In-memory copy of the index, (first version, offset) per block — loaded
+    /// only when a read needs it: opening a file to append to it (what the
+    /// splitter does, over and over, for thousands of streams) reads just the
+    /// index's last entry, so its cost does not grow with the stream.
+    private var loadedBlocks: [(firstVersion: UInt64, offset: UInt64)]?
+    private var blockCount = 0
+    private var headerLength: UInt64 = 0
     private var dataEnd: UInt64
     private(set) var nextVersion: UInt64
     /// The most recently decoded block (sequential and `$all` reads revisit it).
     private var cachedBlock: (offset: UInt64, events: [RecordedEvent])?
 
-    var firstVersion: UInt64 { blocks.first?.firstVersion ?? nextVersion }
 
     private init(path: FilePath, streamName: String, data: StorageFile, index: StorageFile?, dataEnd: UInt64) {
         self.path = path
@@ -93,7 +97,10 @@ final class StreamFile: @unchecked Sendable {
             StorageDirectory.remove(path)
             throw error
         }
-        return StreamFile(path: path, streamName: stream, data: data, index: nil, dataEnd: UInt64(header.count))
+        let file = StreamFile(path: path, streamName: stream, data: data, index: nil, dataEnd: UInt64(header.count))
+        file.headerLength = UInt64(header.count)
+        file.loadedBlocks = []  // no index file: the block list is always in memory
+        return file
     }
 
     /// Opens an existing stream file, checking its header and index and cutting
@@ -113,8 +120,11 @@ final class StreamFile: @unchecked Sendable {
             throw error
         }
         let file = StreamFile(path: path, streamName: name, data: data, index: index, dataEnd: headerLength)
+        file.headerLength = headerLength
         do {
-            try file.recover(headerLength: headerLength, replayFrom: replayFrom)
+            if try !file.openQuickly() {
+                try file.recover(headerLength: headerLength, replayFrom: replayFrom)
+            }
         } catch {
             file.close()
             throw error
@@ -147,6 +157,54 @@ final class StreamFile: @unchecked Sendable {
         return (String(decoding: header[16..<(16 + count)], as: UTF8.self), UInt64(header.count))
     }
 
+    /// The common case: the index's last entry names a whole, valid last block
+    /// that ends exactly at the end of the data file. Then nothing else needs
+    /// checking or loading. Returns false when the full `recover` must run.
+    private func openQuickly() throws -> Bool {
+        guard let index else { return false }
+        let indexSize = try index.size()
+        guard indexSize >= UInt64(Self.indexEntrySize), indexSize % UInt64(Self.indexEntrySize) == 0 else { return false }
+        var entry = [UInt8](repeating: 0, count: Self.indexEntrySize)
+        guard try entry.withUnsafeMutableBytes({ try index.read(into: $0, at: indexSize - UInt64(Self.indexEntrySize)) }) == entry.count else { return false }
+        let (version, offset) = entry.withUnsafeBytes {
+            (UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+             UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        }
+        let fileSize = try data.size()
+        guard let header = try readBlockHeaderOrNil(at: offset), header.firstVersion == version,
+              offset + UInt64(header.totalLength) == fileSize,
+              (try? readBlock(at: offset, header: header)) != nil
+        else { return false }
+        blockCount = Int(indexSize) / Self.indexEntrySize
+        loadedBlocks = nil
+        dataEnd = fileSize
+        nextVersion = header.firstVersion + UInt64(header.count)
+        return true
+    }
+
+    /// Every block's (first version, offset), loading the index file if needed.
+    private func blockList() throws -> [(firstVersion: UInt64, offset: UInt64)] {
+        if let loadedBlocks { return loadedBlocks }
+        var list: [(firstVersion: UInt64, offset: UInt64)] = []
+        list.reserveCapacity(blockCount)
+        if let index {
+            var entries = [UInt8](repeating: 0, count: blockCount * Self.indexEntrySize)
+            _ = try entries.withUnsafeMutableBytes { try index.read(into: $0, at: 0) }
+            entries.withUnsafeBytes { e in
+                for i in 0..<blockCount {
+                    list.append((UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * 16, as: UInt64.self)),
+                                 UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * 16 + 8, as: UInt64.self))))
+                }
+            }
+        }
+        guard list.count == blockCount, list.first?.offset == headerLength || blockCount == 0 else {
+            throw RingstoreError(.corruptData, "stream file index \(pathString).idx does not match its data file",
+                                 stream: streamName, path: pathString + ".idx")
+        }
+        loadedBlocks = list
+        return list
+    }
+
     /// Loads the index, checks it against the data file, indexes blocks written
     /// after it, and cuts a torn last block.
     private func recover(headerLength: UInt64, replayFrom: UInt64) throws {
@@ -174,7 +232,7 @@ final class StreamFile: @unchecked Sendable {
             }
             loaded.removeLast()
         }
-        blocks = loaded
+        var blocks = loaded
         var end = headerLength
         var next: UInt64 = 0
         if let last = loaded.last, let header = try readBlockHeaderOrNil(at: last.offset) {
@@ -209,12 +267,14 @@ final class StreamFile: @unchecked Sendable {
         if end < fileSize { try data.truncate(to: end) }
         dataEnd = end
         nextVersion = next
+        loadedBlocks = blocks
+        blockCount = blocks.count
         if let index, indexedCount != Int(indexSize) / Self.indexEntrySize || Int(indexSize) % Self.indexEntrySize != 0 {
             // Cut the index back to its trusted prefix; the rest is rewritten below.
             try index.truncate(to: UInt64(indexedCount * Self.indexEntrySize))
         }
         if index == nil { indexedCount = 0 }
-        try writeIndexEntries(from: indexedCount)
+        try writeIndexEntries(blocks[indexedCount...], from: indexedCount)
     }
 
     /// The offset of the first valid block header after `offset`, if any (a slow
@@ -249,7 +309,7 @@ final class StreamFile: @unchecked Sendable {
     func append(_ events: [RecordedEvent], compress: Bool) throws {
         guard let firstNew = events.firstIndex(where: { $0.version >= nextVersion }) else { return }
         let fresh = events[firstNew...]
-        guard fresh.first!.version == nextVersion || (blocks.isEmpty && nextVersion == 0) else {
+        guard fresh.first!.version == nextVersion || (blockCount == 0 && nextVersion == 0) else {
             throw RingstoreError(.corruptData,
                                  "stream \"\(streamName)\" file ends before version \(nextVersion) but the next event to store is version \(fresh.first!.version)",
                                  stream: streamName, path: pathString)
@@ -276,33 +336,38 @@ final class StreamFile: @unchecked Sendable {
             start = end
         }
         try output.withUnsafeBytes { try data.write($0, at: dataEnd) }
-        let indexedBefore = blocks.count
-        blocks += newBlocks.map { (firstVersion: $0.0, offset: $0.1) }
+        let indexedBefore = blockCount
+        let added = newBlocks.map { (firstVersion: $0.0, offset: $0.1) }
+        loadedBlocks? += added
+        blockCount += added.count
         dataEnd += UInt64(output.count)
         nextVersion = fresh.last!.version + 1
-        try writeIndexEntries(from: indexedBefore)
+        try writeIndexEntries(added[...], from: indexedBefore)
     }
 
-    /// Writes index entries from block `first` on — all of them when the index
-    /// file is created on reaching ``indexThreshold`` blocks.
-    private func writeIndexEntries(from first: Int) throws {
-        var first = first
+    /// Writes the index entries of `newBlocks`, which are blocks `first…` — or,
+    /// on reaching ``indexThreshold`` blocks, creates the index file with every
+    /// entry (the whole list is loaded whenever there is no index file).
+    private func writeIndexEntries(_ newBlocks: ArraySlice<(firstVersion: UInt64, offset: UInt64)>, from first: Int) throws {
+        var entries = newBlocks
+        var start = first
         if index == nil {
-            guard blocks.count >= Self.indexThreshold else { return }
+            guard blockCount >= Self.indexThreshold, let all = loadedBlocks else { return }
             let created = try StorageFile.open(Self.indexPath(for: pathString), create: true)
             try created.truncate(to: 0)
             index = created
-            first = 0
+            entries = all[...]
+            start = 0
         }
-        guard let index, first < blocks.count else { return }
-        var bytes = [UInt8](repeating: 0, count: (blocks.count - first) * Self.indexEntrySize)
+        guard let index, !entries.isEmpty else { return }
+        var bytes = [UInt8](repeating: 0, count: entries.count * Self.indexEntrySize)
         bytes.withUnsafeMutableBytes { b in
-            for (i, block) in blocks[first...].enumerated() {
+            for (i, block) in entries.enumerated() {
                 b.storeBytes(of: block.firstVersion.littleEndian, toByteOffset: i * 16, as: UInt64.self)
                 b.storeBytes(of: block.offset.littleEndian, toByteOffset: i * 16 + 8, as: UInt64.self)
             }
         }
-        try bytes.withUnsafeBytes { try index.write($0, at: UInt64(first * Self.indexEntrySize)) }
+        try bytes.withUnsafeBytes { try index.write($0, at: UInt64(start * Self.indexEntrySize)) }
     }
 
     /// Makes the data and the index durable.
@@ -312,20 +377,21 @@ final class StreamFile: @unchecked Sendable {
     }
 
     /// Bytes in the data file and, if it exists, the index file.
-    var storedBytes: UInt64 { dataEnd + (index == nil ? 0 : UInt64(blocks.count * Self.indexEntrySize)) }
+    var storedBytes: UInt64 { dataEnd + (index == nil ? 0 : UInt64(blockCount * Self.indexEntrySize)) }
 
     // MARK: - Reading
 
     /// Up to `maxCount` events from version `version` (inclusive), forwards or backwards.
     /// `version` is clamped into the stored range.
     func read(from version: UInt64, direction: ReadDirection, maxCount: Int) throws -> [RecordedEvent] {
-        guard maxCount > 0, !blocks.isEmpty, nextVersion > firstVersion else { return [] }
-        var wanted = min(max(version, firstVersion), nextVersion - 1)
+        let blocks = try blockList()
+        guard maxCount > 0, let first = blocks.first?.firstVersion, nextVersion > first else { return [] }
+        var wanted = min(max(version, first), nextVersion - 1)
         if direction == .forwards && version >= nextVersion { return [] }
         var result: [RecordedEvent] = []
-        var blockIndex = blockContaining(wanted)
+        var blockIndex = blockContaining(wanted, in: blocks)
         while result.count < maxCount, blockIndex >= 0, blockIndex < blocks.count {
-            let events = try eventsOfBlock(blockIndex)
+            let events = try eventsOfBlock(blockIndex, in: blocks)
             let base = blocks[blockIndex].firstVersion
             switch direction {
             case .forwards:
@@ -347,7 +413,7 @@ final class StreamFile: @unchecked Sendable {
     }
 
     /// Index of the block holding `version` (which must be stored).
-    private func blockContaining(_ version: UInt64) -> Int {
+    private func blockContaining(_ version: UInt64, in blocks: [(firstVersion: UInt64, offset: UInt64)]) -> Int {
         var low = 0
         var high = blocks.count
         while low < high {
@@ -357,7 +423,7 @@ final class StreamFile: @unchecked Sendable {
         return low - 1
     }
 
-    private func eventsOfBlock(_ i: Int) throws -> [RecordedEvent] {
+    private func eventsOfBlock(_ i: Int, in blocks: [(firstVersion: UInt64, offset: UInt64)]) throws -> [RecordedEvent] {
         let offset = blocks[i].offset
         if let cached = cachedBlock, cached.offset == offset { return cached.events }
         let header = try readBlockHeader(at: offset)
