@@ -119,6 +119,25 @@ import Testing
         try await store.close()
     }
 
+    @Test func retriesAreRecognisedAfterTheEventsLeftTheRing() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let loose = [event("x"), event("y")]
+        let exact = [event("e")]
+        let first = try await store.append(to: "gone", events: loose)
+        let second = try await store.append(to: "gone", expectedVersion: .exact(1), events: exact)
+        // Wait until the splitter has checkpointed them out of the ring.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while store.stats().eventsInJournal > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(store.stats().eventsInJournal == 0)
+        #expect(try await store.append(to: "gone", events: loose) == first)
+        #expect(try await store.append(to: "gone", expectedVersion: .exact(1), events: exact) == second)
+        let error = await ringstoreError { try await store.append(to: "gone", events: [loose[0], event("other")]) }
+        #expect(error?.code == .idempotencyConflict)
+        #expect(try await store.read(stream: "gone").collect().count == 3)
+        try await store.close()
+    }
+
     @Test func retryIsRecognisedAfterReopen() async throws {
         let dir = TemporaryDirectory()
         let batch = [event("a"), event("b")]

@@ -45,6 +45,8 @@ final class JournalWriter: Sendable {
         case journalFull(needed: Int)
         /// The stream is not in the index yet: its version must be loaded from its file first.
         case unknownStream
+        /// A retry of an append whose events have left the ring: compare its IDs with the stream file's.
+        case retryOfStored(firstVersion: UInt64)
     }
 
     struct State: ~Copyable {
@@ -144,6 +146,12 @@ final class JournalWriter: Sendable {
                 return result
             case .unknownStream:
                 introduce(append.stream, nextVersion: try stored.storedNextVersion(of: append.stream))
+            case .retryOfStored(let firstVersion):
+                if let result = try storedRetry(append, firstVersion: firstVersion) { return result }
+                throw RingstoreError(
+                    .idempotencyConflict,
+                    "event \(append.events[0].id) was already appended to stream \"\(append.stream)\" at version \(firstVersion) in an append that this one does not repeat exactly",
+                    stream: append.stream)
             case .journalFull(let needed):
                 let now = monotonicNanoseconds()
                 if deadline == nil { deadline = now + journalFullWaitNanoseconds }
@@ -166,6 +174,11 @@ final class JournalWriter: Sendable {
         case .any, .streamExists: return nil
         }
         guard let current, current >= first + UInt64(append.events.count - 1) else { return nil }
+        return try storedRetry(append, firstVersion: first)
+    }
+
+    /// The first append's result if the stream file holds exactly this append's IDs from `first` on.
+    private func storedRetry(_ append: PreparedAppend, firstVersion first: UInt64) throws -> AppendResult? {
         let stored = try self.stored.storedEvents(of: append.stream, from: first, count: append.events.count)
         guard stored.count == append.events.count, stored.first?.version == first,
               stored.map(\.id) == append.events.map(\.id)
@@ -208,6 +221,8 @@ final class JournalWriter: Sendable {
                 return .wakeFlusher(wasIdle)
             case .reject(let error):
                 return .resume(.failure(error))
+            case .checkStored(let firstVersion):
+                return .resume(.success(.retryOfStored(firstVersion: firstVersion)))
             }
 
             // Space: a record never straddles the ring's end, so pad the tail if needed.
@@ -276,6 +291,7 @@ final class JournalWriter: Sendable {
     private enum VersionCheck {
         case proceed
         case duplicate(AppendResult)
+        case checkStored(firstVersion: UInt64)
         case reject(RingstoreError)
     }
 
@@ -301,8 +317,12 @@ final class JournalWriter: Sendable {
         }
         func windowRetry() -> VersionCheck? {
             guard let entry = s.window.lookup(append.events[0].id) else { return nil }
-            if entry.stream == append.stream, entry.count == count, let result = retry(from: entry.firstVersion) {
-                return .duplicate(result)
+            if entry.stream == append.stream, entry.count == count {
+                if let result = retry(from: entry.firstVersion) { return .duplicate(result) }
+                // The first append's events have left the ring (they are durable in the stream file).
+                if let state = s.index.streams[append.stream], entry.firstVersion < state.ringFirstVersion {
+                    return .checkStored(firstVersion: entry.firstVersion)
+                }
             }
             return .reject(RingstoreError(
                 .idempotencyConflict,
