@@ -41,7 +41,9 @@ struct Demo: AsyncParsableCommand {
             while !Task.isCancelled {
                 let done = progress.value
                 let seconds = (ContinuousClock.now - started).seconds
-                bar.update(done, detail: "\(grouped(Int(Double(done) / max(seconds, 0.001)))) events/s")
+                let stats = store.stats()
+                let ring = Int(100 * stats.journalBytesInUse / max(1, stats.journalCapacity))
+                bar.update(done, detail: "\(grouped(Int(Double(done) / max(seconds, 0.001)))) events/s, ring \(ring)% in use, split lag \(megabytes(stats.splitLag))")
                 if done >= events { break }
                 try? await Task.sleep(for: .milliseconds(200))
             }

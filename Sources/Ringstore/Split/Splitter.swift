@@ -166,7 +166,17 @@ final class Splitter: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// An event record found in the ring during a split round: where it is and its fixed fields.
+    private struct FoundRecord {
+        var physical: UInt64
+        var header: JournalRecord.EventHeader
+    }
+
     /// One pass over the journal from the split cursor: returns whether anything was split.
+    ///
+    /// Records are transcoded straight from the mapped ring into each stream's
+    /// block (no object per event), streams get their catalog numbers once per
+    /// round, and each stream's file gets one write.
     private func splitRound(into dirty: inout Set<String>) throws -> Bool {
         let start = readers.splitPosition.load(ordering: .acquiring)
         let end = target
@@ -174,8 +184,9 @@ final class Splitter: Sendable {
         let ring = journal.ring
         var position = start
         var order: [String] = []
-        var groups: [String: [RecordedEvent]] = [:]
-        var entries: [GlobalIndex.Entry] = []
+        var groupOf: [String: Int] = [:]
+        var groups: [[FoundRecord]] = []
+        var entries: [(position: UInt64, version: UInt64, group: Int)] = []
         while position < end && position - start < roundBytes {
             let toEnd = ring.bytesToEnd(from: position)
             if toEnd < UInt64(JournalRecord.paddingSize) {
@@ -184,36 +195,76 @@ final class Splitter: Sendable {
             }
             let physical = ring.physical(position)
             let here = position
-            let step: Result<(RecordedEvent?, Int), RingstoreError> = ring.withMappedBytes(physical: physical, count: Int(toEnd)) { bytes in
+            let step: Result<(String, JournalRecord.EventHeader)?, RingstoreError> = ring.withMappedBytes(physical: physical, count: Int(toEnd)) { bytes in
                 switch JournalRecord.inspect(bytes, expectedPosition: here) {
-                case .event(let header): return .success((JournalRecord.decodeEvent(bytes, header), header.length))
-                case .padding(let length, _): return .success((nil, length))
+                case .event(let header): return .success((JournalRecord.streamName(bytes, header), header))
+                case .padding: return .success(nil)
                 case .invalid(let reason):
                     return .failure(RingstoreError(.corruptData, "journal record at position \(here), below the acknowledged cursor, is damaged: \(reason)",
                                                    path: ring.file.path.string, offset: RingFile.headerAreaSize + physical))
                 }
             }
-            let (event, length) = try step.get()
-            if let event {
-                if groups[event.stream] == nil { order.append(event.stream) }
-                groups[event.stream, default: []].append(event)
-                entries.append(.init(position: event.position, version: event.version, stream: catalog.register(event.stream)))
+            if let (stream, header) = try step.get() {
+                let group: Int
+                if let existing = groupOf[stream] {
+                    group = existing
+                } else {
+                    group = groups.count
+                    groupOf[stream] = group
+                    order.append(stream)
+                    groups.append([])
+                }
+                groups[group].append(FoundRecord(physical: physical, header: header))
+                entries.append((header.position, header.version, group))
+                position += UInt64(header.length)
+            } else {
+                position += toEnd  // padding fills the rest of the lap
             }
-            position += UInt64(length)
         }
-        for stream in order {
+        for (group, stream) in order.enumerated() {
             // A reader waiting for its stream should not wait for the whole round.
             if readers.hasRequests.load(ordering: .acquiring) { _ = try splitRequestedStreams(into: &dirty) }
             guard let handle = try directory.handle(for: stream, create: true) else { continue }
-            try handle.withFile { try $0.append(groups[stream]!, compress: compress) }
+            try handle.withFile { file in
+                try file.append(blocks: buildBlocks(groups[group], from: file.nextVersion), compress: compress)
+            }
             dirty.insert(stream)
         }
+        let numbers = order.map { catalog.register($0) }
         try catalog.write()
-        try globalIndex.append(entries)
+        try globalIndex.append(entries.map { .init(position: $0.position, version: $0.version, stream: numbers[$0.group]) })
         readers.splitPosition.store(position, ordering: .releasing)
         readers.forgetAhead(order)
         splitEvents.add(UInt64(entries.count), ordering: .relaxed)
         return true
+    }
+
+    /// The blocks for a stream's records from version `next` on (earlier ones are
+    /// already in its file: a replay after a crash), copied from the ring.
+    private func buildBlocks(_ records: [FoundRecord], from next: UInt64) -> [StreamBlock.RawBlock] {
+        var blocks: [StreamBlock.RawBlock] = []
+        var current = StreamBlock.RawBlock()
+        for record in records where record.header.version >= next {
+            let h = record.header
+            let size = StreamBlock.entryHeaderSize + h.typeCount + h.metadataCount + h.dataCount
+            if current.count > 0 && current.raw.count + size > StreamBlock.maxRawLength {
+                blocks.append(current)
+                current = StreamBlock.RawBlock()
+            }
+            if current.count == 0 { current.raw.reserveCapacity(min(StreamBlock.maxRawLength, size * records.count)) }
+            journal.ring.withMappedBytes(physical: record.physical, count: h.length) { bytes in
+                let typeStart = JournalRecord.eventHeaderSize + h.streamCount
+                let metadataStart = typeStart + h.typeCount
+                let dataStart = metadataStart + h.metadataCount
+                current.add(version: h.version, position: h.position, id: h.id, timestampNanoseconds: h.timestampNanoseconds,
+                            json: h.json,
+                            type: UnsafeRawBufferPointer(rebasing: bytes[typeStart..<metadataStart]),
+                            metadata: UnsafeRawBufferPointer(rebasing: bytes[metadataStart..<dataStart]),
+                            data: UnsafeRawBufferPointer(rebasing: bytes[dataStart..<(dataStart + h.dataCount)]))
+            }
+        }
+        if current.count > 0 { blocks.append(current) }
+        return blocks
     }
 
     /// Splits ahead of the main pass the streams readers are waiting for.

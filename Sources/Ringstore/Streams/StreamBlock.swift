@@ -61,29 +61,66 @@ enum StreamBlock {
 
     // MARK: - Encoding
 
+    /// The raw (uncompressed) payload of one block being built: events are
+    /// added straight from their bytes, so the splitter can transcode journal
+    /// records without making an object per event.
+    struct RawBlock {
+        var raw: [UInt8] = []
+        var firstVersion: UInt64 = 0
+        var firstPosition: UInt64 = 0
+        var count = 0
+
+        /// Adds the next event (its version must follow the previous one).
+        mutating func add(version: UInt64, position: UInt64, id: UUID, timestampNanoseconds: Int64, json: Bool,
+                          type: UnsafeRawBufferPointer, metadata: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer) {
+            if count == 0 {
+                firstVersion = version
+                firstPosition = position
+            }
+            count += 1
+            let typeCount = min(type.count, 255)
+            let length = StreamBlock.entryHeaderSize + typeCount + metadata.count + data.count
+            let start = raw.count
+            raw.append(contentsOf: repeatElement(0, count: StreamBlock.entryHeaderSize))
+            raw.withUnsafeMutableBytes { r in
+                let h = UnsafeMutableRawBufferPointer(rebasing: r[start...])
+                h.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 0, as: UInt32.self)
+                h.storeBytes(of: position.littleEndian, toByteOffset: 4, as: UInt64.self)
+                withUnsafeBytes(of: id.uuid) { h.baseAddress!.advanced(by: 12).copyMemory(from: $0.baseAddress!, byteCount: 16) }
+                h.storeBytes(of: timestampNanoseconds.littleEndian, toByteOffset: 28, as: Int64.self)
+                h.storeBytes(of: UInt8(json ? 1 : 0), toByteOffset: 36, as: UInt8.self)
+                h.storeBytes(of: UInt8(typeCount), toByteOffset: 37, as: UInt8.self)
+                h.storeBytes(of: UInt32(metadata.count).littleEndian, toByteOffset: 40, as: UInt32.self)
+                h.storeBytes(of: UInt32(data.count).littleEndian, toByteOffset: 44, as: UInt32.self)
+            }
+            raw.append(contentsOf: UnsafeRawBufferPointer(rebasing: type[..<typeCount]))
+            raw.append(contentsOf: metadata)
+            raw.append(contentsOf: data)
+        }
+    }
+
     /// Encodes `events` (consecutive versions) as one block appended to `output`.
     static func encode(_ events: ArraySlice<RecordedEvent>, compress: Bool, into output: inout [UInt8]) {
-        var raw = [UInt8]()
-        raw.reserveCapacity(events.reduce(0) { $0 + entryHeaderSize + $1.type.utf8.count + $1.metadata.count + $1.data.count })
+        var block = RawBlock()
+        block.raw.reserveCapacity(events.reduce(0) { $0 + entryHeaderSize + $1.type.utf8.count + $1.metadata.count + $1.data.count })
         for event in events {
-            let type = Array(event.type.utf8.prefix(255))
-            let length = entryHeaderSize + type.count + event.metadata.count + event.data.count
-            var header = [UInt8](repeating: 0, count: entryHeaderSize)
-            header.withUnsafeMutableBytes { h in
-                h.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 0, as: UInt32.self)
-                h.storeBytes(of: event.position.littleEndian, toByteOffset: 4, as: UInt64.self)
-                withUnsafeBytes(of: event.id.uuid) { h.baseAddress!.advanced(by: 12).copyMemory(from: $0.baseAddress!, byteCount: 16) }
-                h.storeBytes(of: event.timestampNanoseconds.littleEndian, toByteOffset: 28, as: Int64.self)
-                h.storeBytes(of: UInt8(event.contentType == .json ? 1 : 0), toByteOffset: 36, as: UInt8.self)
-                h.storeBytes(of: UInt8(type.count), toByteOffset: 37, as: UInt8.self)
-                h.storeBytes(of: UInt32(event.metadata.count).littleEndian, toByteOffset: 40, as: UInt32.self)
-                h.storeBytes(of: UInt32(event.data.count).littleEndian, toByteOffset: 44, as: UInt32.self)
+            var type = event.type
+            type.withUTF8 { typeBytes in
+                event.metadata.withUnsafeBytes { metadata in
+                    event.data.withUnsafeBytes { data in
+                        block.add(version: event.version, position: event.position, id: event.id,
+                                  timestampNanoseconds: event.timestampNanoseconds, json: event.contentType == .json,
+                                  type: UnsafeRawBufferPointer(typeBytes), metadata: metadata, data: data)
+                    }
+                }
             }
-            raw += header
-            raw += type
-            raw += event.metadata
-            raw += event.data
         }
+        encode(block, compress: compress, into: &output)
+    }
+
+    /// Encodes a built block (compressing it when that pays) and appends it to `output`.
+    static func encode(_ block: RawBlock, compress: Bool, into output: inout [UInt8]) {
+        let raw = block.raw
         var stored = raw
         var flags: UInt32 = 0
         if compress, raw.count >= 64 {
@@ -107,9 +144,9 @@ enum StreamBlock {
         header.withUnsafeMutableBytes { h in
             h.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
             h.storeBytes(of: flags.littleEndian, toByteOffset: 4, as: UInt32.self)
-            h.storeBytes(of: events.first!.version.littleEndian, toByteOffset: 8, as: UInt64.self)
-            h.storeBytes(of: events.first!.position.littleEndian, toByteOffset: 16, as: UInt64.self)
-            h.storeBytes(of: UInt32(events.count).littleEndian, toByteOffset: 24, as: UInt32.self)
+            h.storeBytes(of: block.firstVersion.littleEndian, toByteOffset: 8, as: UInt64.self)
+            h.storeBytes(of: block.firstPosition.littleEndian, toByteOffset: 16, as: UInt64.self)
+            h.storeBytes(of: UInt32(block.count).littleEndian, toByteOffset: 24, as: UInt32.self)
             h.storeBytes(of: UInt32(raw.count).littleEndian, toByteOffset: 28, as: UInt32.self)
             h.storeBytes(of: UInt32(stored.count).littleEndian, toByteOffset: 32, as: UInt32.self)
             h.storeBytes(of: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: h[0..<36])).littleEndian, toByteOffset: 36, as: UInt32.self)

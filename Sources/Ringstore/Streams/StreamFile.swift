@@ -309,39 +309,61 @@ final class StreamFile: @unchecked Sendable {
     func append(_ events: [RecordedEvent], compress: Bool) throws {
         guard let firstNew = events.firstIndex(where: { $0.version >= nextVersion }) else { return }
         let fresh = events[firstNew...]
-        guard fresh.first!.version == nextVersion || (blockCount == 0 && nextVersion == 0) else {
-            throw RingstoreError(.corruptData,
-                                 "stream \"\(streamName)\" file ends before version \(nextVersion) but the next event to store is version \(fresh.first!.version)",
-                                 stream: streamName, path: pathString)
-        }
         for (a, b) in zip(fresh, fresh.dropFirst()) where b.version != a.version + 1 {
             throw RingstoreError(.invalidArgument, "events appended to stream file \(path) are not consecutive (\(a.version) then \(b.version))",
                                  stream: streamName, path: pathString)
         }
-        var output: [UInt8] = []
-        var newBlocks: [(UInt64, UInt64)] = []
-        var start = fresh.startIndex
-        while start < fresh.endIndex {
+        var blocks: [StreamBlock.RawBlock] = []
+        var current = StreamBlock.RawBlock()
+        for event in fresh {
             // Cut blocks at about maxRawLength of raw bytes (a single larger event gets a block of its own).
-            var end = start
-            var raw = 0
-            while end < fresh.endIndex {
-                let size = StreamBlock.entryHeaderSize + fresh[end].type.utf8.count + fresh[end].metadata.count + fresh[end].data.count
-                if end > start && raw + size > StreamBlock.maxRawLength { break }
-                raw += size
-                end += 1
+            let size = StreamBlock.entryHeaderSize + event.type.utf8.count + event.metadata.count + event.data.count
+            if current.count > 0 && current.raw.count + size > StreamBlock.maxRawLength {
+                blocks.append(current)
+                current = StreamBlock.RawBlock()
             }
-            newBlocks.append((fresh[start].version, dataEnd + UInt64(output.count)))
-            StreamBlock.encode(fresh[start..<end], compress: compress, into: &output)
-            start = end
+            var type = event.type
+            type.withUTF8 { typeBytes in
+                event.metadata.withUnsafeBytes { metadata in
+                    event.data.withUnsafeBytes { data in
+                        current.add(version: event.version, position: event.position, id: event.id,
+                                    timestampNanoseconds: event.timestampNanoseconds, json: event.contentType == .json,
+                                    type: UnsafeRawBufferPointer(typeBytes), metadata: metadata, data: data)
+                    }
+                }
+            }
+        }
+        blocks.append(current)
+        try append(blocks: blocks, compress: compress)
+    }
+
+    /// Appends built blocks, whose versions must continue the file's exactly,
+    /// with one write to the data file and one to the index.
+    func append(blocks: [StreamBlock.RawBlock], compress: Bool) throws {
+        guard let first = blocks.first, first.count > 0 else { return }
+        guard first.firstVersion == nextVersion || (blockCount == 0 && nextVersion == 0) else {
+            throw RingstoreError(.corruptData,
+                                 "stream \"\(streamName)\" file ends before version \(nextVersion) but the next event to store is version \(first.firstVersion)",
+                                 stream: streamName, path: pathString)
+        }
+        var output: [UInt8] = []
+        var added: [(firstVersion: UInt64, offset: UInt64)] = []
+        var expected = first.firstVersion
+        for block in blocks where block.count > 0 {
+            guard block.firstVersion == expected else {
+                throw RingstoreError(.invalidArgument, "blocks appended to stream file \(pathString) are not consecutive",
+                                     stream: streamName, path: pathString)
+            }
+            added.append((block.firstVersion, dataEnd + UInt64(output.count)))
+            StreamBlock.encode(block, compress: compress, into: &output)
+            expected = block.firstVersion + UInt64(block.count)
         }
         try output.withUnsafeBytes { try data.write($0, at: dataEnd) }
         let indexedBefore = blockCount
-        let added = newBlocks.map { (firstVersion: $0.0, offset: $0.1) }
         loadedBlocks? += added
         blockCount += added.count
         dataEnd += UInt64(output.count)
-        nextVersion = fresh.last!.version + 1
+        nextVersion = expected
         try writeIndexEntries(added[...], from: indexedBefore)
     }
 
