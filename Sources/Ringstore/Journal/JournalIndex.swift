@@ -14,6 +14,8 @@ struct StreamState: Sendable {
     var positions: [UInt64] = []
     /// Event IDs of the same versions (for recognising retried appends).
     var ids: [UUID] = []
+    /// Hard-deleted (tombstoned): every append is refused with `.streamDeleted`.
+    var deleted = false
 
     /// The last version, or nil if the stream has no events.
     var currentVersion: UInt64? { nextVersion == 0 ? nil : nextVersion - 1 }

@@ -82,6 +82,8 @@ final class JournalWriter: Sendable {
     let advanced = Doorbell()
     /// The stream files, for streams whose records have left the ring.
     let stored: any StoredStreams
+    /// Tells whether a stream not yet in the index was hard-deleted (the store installs it at open).
+    let deletions = DeletionLookup()
 
     /// True once the flusher has stopped (closed or failed).
     var isStopped: Bool { state.withLock { $0.stopped } }
@@ -118,13 +120,15 @@ final class JournalWriter: Sendable {
         /// Encoded record length of each event.
         var lengths: [Int]
         var totalLength: Int
+        /// Set when this append is a tombstone: it hard-deletes that stream.
+        var tombstone: TombstoneTarget? = nil
     }
 
     /// Adds a stream whose records have all left the ring (or that has none) to the index.
-    func introduce(_ stream: String, nextVersion: UInt64) {
+    func introduce(_ stream: String, nextVersion: UInt64, deleted: Bool = false) {
         state.withLock { s in
             if s.index.streams[stream] == nil {
-                s.index.streams[stream] = StreamState(nextVersion: nextVersion, ringFirstVersion: nextVersion)
+                s.index.streams[stream] = StreamState(nextVersion: nextVersion, ringFirstVersion: nextVersion, deleted: deleted)
             }
         }
     }
@@ -145,7 +149,8 @@ final class JournalWriter: Sendable {
             case .appended(let result):
                 return result
             case .unknownStream:
-                introduce(append.stream, nextVersion: try stored.storedNextVersion(of: append.stream))
+                introduce(append.stream, nextVersion: try stored.storedNextVersion(of: append.stream),
+                          deleted: try deletions.isDeleted(append.stream))
             case .retryOfStored(let firstVersion):
                 if let result = try storedRetry(append, firstVersion: firstVersion) { return result }
                 throw RingstoreError(
@@ -209,6 +214,7 @@ final class JournalWriter: Sendable {
             // One hash lookup; the entry is then read and updated in place (copying it
             // out would make the next append to its arrays copy them whole).
             guard let slot = s.index.streams.index(forKey: append.stream) else { return .resume(.success(.unknownStream)) }
+            if s.index.streams.values[slot].deleted { return .resume(.failure(deletedError(append.stream))) }
             let current = s.index.streams.values[slot].currentVersion
             switch checkExpectedVersion(append, current: current, state: &s) {
             case .proceed:
@@ -231,6 +237,12 @@ final class JournalWriter: Sendable {
             let padding = tail < UInt64(append.totalLength) ? tail : 0
             guard start + padding + UInt64(append.totalLength) <= s.checkpoint + ring.capacity else {
                 return .resume(.success(.journalFull(needed: Int(padding) + append.totalLength)))
+            }
+            if let tombstone = append.tombstone {
+                // The deleted stream and this metadata stream close in the same lock
+                // section that stages the tombstone: no append can land after it.
+                if let error = markDeleted(tombstone, state: &s) { return .resume(.failure(error)) }
+                s.index.streams.values[slot].deleted = true
             }
             if padding >= UInt64(JournalRecord.paddingSize) {
                 let pointer = s.staging.reserve(JournalRecord.paddingSize, at: start)

@@ -9,8 +9,10 @@
 extension EventStore {
     /// The events of `stream` from `revision` on, in `direction`, at most `maxCount`.
     ///
-    /// Iterating throws ``RingstoreError/Code/streamNotFound`` if the stream has no
-    /// events, and ``RingstoreError/Code/readerTimeout`` if the splitter does not
+    /// Only events the stream's metadata leaves visible are returned (see
+    /// ``StreamMetadata``). Iterating throws ``RingstoreError/Code/streamNotFound``
+    /// if the stream has no events or was soft-deleted and not written since,
+    /// ``RingstoreError/Code/streamDeleted`` if it was tombstoned, and ``RingstoreError/Code/readerTimeout`` if the splitter does not
     /// catch up with the stream within `readerWait`.
     public func read(stream: String, from revision: StreamRevision = .start, direction: ReadDirection = .forwards,
                      maxCount: Int = .max) -> EventSequence {
@@ -27,6 +29,11 @@ extension EventStore {
     }
 
     /// Every event in global (journal) order from `position` on, in `direction`, at most `maxCount`.
+    ///
+    /// It shows what reads of each stream show: events of system streams
+    /// (`$…`: metadata, snapshots) and events hidden by their stream's
+    /// metadata (deleted, truncated, beyond `maxCount`, older than `maxAge`)
+    /// are left out. Positions are those of the journal, so they have gaps.
     public func readAll(from position: LogPosition = .start, direction: ReadDirection = .forwards,
                         maxCount: Int = .max) -> EventSequence {
         let start: EventSequence.Cursor = switch position {
@@ -36,7 +43,8 @@ extension EventStore {
         }
         return EventSequence(start: start, maxCount: max(0, maxCount)) { [self] cursor, limit in
             try checkOpen()
-            return try readAllPage(cursor: cursor, direction: direction, limit: limit)
+            let page = try readAllVisiblePage(cursor: cursor, direction: direction, limit: limit)
+            return (page.events, page.next)
         }
     }
 
@@ -47,7 +55,8 @@ extension EventStore {
         return try visibleTail(of: stream)?.lastVersion
     }
 
-    /// The names of every stream with at least one acknowledged event, sorted.
+    /// The names of every user stream with at least one acknowledged event,
+    /// sorted; system streams (`$…`) and deleted streams are left out.
     public func streamNames() throws -> [String] {
         try checkOpen()
         let visible = journal.writer.acknowledged
@@ -56,7 +65,13 @@ extension EventStore {
                 (state.ringFirstVersion > 0 || state.positions.first.map { $0 < visible } == true) ? name : nil
             }
         }
-        return Array(Set(inRing).union(catalog.allNames())).sorted()
+        let names = Set(inRing).union(catalog.allNames())
+        return try names.filter { name in
+            if SystemStreams.isSystem(name) { return false }
+            // Only streams with a metadata stream can be deleted.
+            guard names.contains(SystemStreams.metadataStream(of: name)) else { return true }
+            return try allVisibility(of: name) != nil
+        }.sorted()
     }
 
     // MARK: - Streams
@@ -91,7 +106,10 @@ extension EventStore {
 
     private func readStreamPage(stream: String, cursor: EventSequence.Cursor, direction: ReadDirection,
                                 limit: Int) async throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {
-        guard let tail = try visibleTail(of: stream) else {
+        let tail = try visibleTail(of: stream)
+        // Metadata first: a tombstoned stream says so even when it has no events.
+        let visibility = try visibility(of: stream, lastVersion: tail?.lastVersion)
+        guard let tail else {
             throw RingstoreError(.streamNotFound, "stream \"\(stream)\" has no events", stream: stream)
         }
         if let position = tail.lastPositionInRing { try await waitForSplit(of: stream, version: tail.lastVersion, position: position) }
@@ -99,19 +117,43 @@ extension EventStore {
             throw RingstoreError(.corruptData, "stream \"\(stream)\" has acknowledged events but no stream file", stream: stream)
         }
         let last = tail.lastVersion
-        let from: UInt64 = switch cursor {
-        case .start: direction == .forwards ? 0 : 0
+        let first = visibility.firstVersion
+        var from: UInt64 = switch cursor {
+        case .start: first
         case .end: last
         case .at(let v): v
         }
-        if direction == .forwards && from > last { return ([], nil) }
-        let start = min(from, last)
-        var events = try handle.withFile { try $0.read(from: start, direction: direction, maxCount: limit) }
-        if direction == .forwards { events = events.filter { $0.version <= last } }
-        guard let end = events.last else { return ([], nil) }
-        switch direction {
-        case .forwards: return (events, end.version >= last ? nil : .at(end.version + 1))
-        case .backwards: return (events, end.version == 0 ? nil : .at(end.version - 1))
+        // Pages whose events are all hidden (maxAge) are skipped, so an empty page means the end.
+        while true {
+            switch direction {
+            case .forwards:
+                from = max(from, first)
+                if from > last { return ([], nil) }
+            case .backwards:
+                from = min(from, last)
+                if from < first { return ([], nil) }
+            }
+            let start = from
+            var events = try handle.withFile { try $0.read(from: start, direction: direction, maxCount: limit) }
+            if direction == .forwards { events = events.filter { $0.version <= last } }
+            guard let end = events.last else { return ([], nil) }
+            var next: UInt64? = switch direction {
+            case .forwards: end.version >= last ? nil : end.version + 1
+            case .backwards: end.version <= first ? nil : end.version - 1
+            }
+            if direction == .backwards, end.version < first { events = events.filter { $0.version >= first } }
+            if let notBefore = visibility.notBefore {
+                if direction == .forwards {
+                    events = events.filter { $0.timestampNanoseconds >= notBefore }
+                } else if let expired = events.firstIndex(where: { $0.timestampNanoseconds < notBefore }) {
+                    // Older events are older still: the read ends here.
+                    events.removeSubrange(expired...)
+                    next = nil
+                }
+            }
+            if !events.isEmpty { return (events, next.map { .at($0) }) }
+            guard let next else { return ([], nil) }
+            from = next
         }
     }
 
@@ -140,6 +182,24 @@ extension EventStore {
     }
 
     // MARK: - $all
+
+    /// A page of `$all` as reads show it (see ``visibleInAll(_:)``), skipping
+    /// pages whose events are all hidden. `scanned` is where the next page
+    /// continues (after the last event examined, shown or not); nil if none was.
+    func readAllVisiblePage(cursor: EventSequence.Cursor, direction: ReadDirection, limit: Int)
+        throws -> (events: [RecordedEvent], next: EventSequence.Cursor?, scanned: EventSequence.Cursor?) {
+        var cursor = cursor
+        var scanned: EventSequence.Cursor?
+        while true {
+            let (raw, next) = try readAllPage(cursor: cursor, direction: direction, limit: limit)
+            if raw.isEmpty { return ([], nil, scanned) }
+            scanned = next ?? scanned
+            let events = try visibleInAll(raw)
+            if !events.isEmpty { return (events, next, scanned) }
+            guard let next else { return ([], nil, scanned) }
+            cursor = next
+        }
+    }
 
     private func readAllPage(cursor: EventSequence.Cursor, direction: ReadDirection,
                              limit: Int) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {

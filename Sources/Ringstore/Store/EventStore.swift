@@ -21,6 +21,8 @@ public final class EventStore: Sendable {
     let catalog: StreamCatalog
     let globalIndex: GlobalIndex
     let splitter: Splitter
+    /// Current metadata of recently used streams (see ``StreamMetadataCache``).
+    let metadataCache = StreamMetadataCache()
     private let lock: StoreLock
     private let closed = Atomic<Bool>(false)
 
@@ -59,8 +61,10 @@ public final class EventStore: Sendable {
             let checkpoint = journal.writer.state.withLock { $0.checkpoint }
             try globalIndex.truncate(from: checkpoint)
             streams.replayFrom.store(checkpoint, ordering: .releasing)
-            return EventStore(directory: directory, configuration: configuration, journal: journal, streams: streams,
-                              catalog: catalog, globalIndex: globalIndex, lock: lock)
+            let store = EventStore(directory: directory, configuration: configuration, journal: journal, streams: streams,
+                                   catalog: catalog, globalIndex: globalIndex, lock: lock)
+            try store.startEnforcingDeletions()
+            return store
         } catch {
             lock.release()
             throw error
@@ -108,7 +112,11 @@ public final class EventStore: Sendable {
     @discardableResult
     public func append(to stream: String, expectedVersion: ExpectedVersion = .any, events: [EventData]) async throws -> AppendResult {
         try checkOpen()
-        let prepared = try prepare(stream: stream, expectedVersion: expectedVersion, events: events)
+        return try await appendPrepared(prepare(stream: stream, expectedVersion: expectedVersion, events: events))
+    }
+
+    /// Appends a validated append (user or system stream).
+    func appendPrepared(_ prepared: JournalWriter.PreparedAppend) async throws -> AppendResult {
         do {
             return try await journal.writer.append(prepared)
         } catch var error as RingstoreError where error.code == .journalFull {
@@ -121,8 +129,10 @@ public final class EventStore: Sendable {
         }
     }
 
-    private func prepare(stream: String, expectedVersion: ExpectedVersion, events: [EventData]) throws -> JournalWriter.PreparedAppend {
-        try Naming.validateStreamName(stream)
+    /// Validates an append; system streams (`$…`) only with `allowReserved`.
+    func prepare(stream: String, expectedVersion: ExpectedVersion, events: [EventData],
+                 allowReserved: Bool = false) throws -> JournalWriter.PreparedAppend {
+        try Naming.validateStreamName(stream, allowReserved: allowReserved)
         guard !events.isEmpty else {
             throw RingstoreError(.invalidArgument, "an append needs at least one event", stream: stream)
         }

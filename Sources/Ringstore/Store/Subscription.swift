@@ -76,15 +76,30 @@ public struct Subscription: AsyncSequence, Sendable {
         private mutating func fetch() async throws -> [RecordedEvent] {
             switch target {
             case .stream(let name, let next):
+                // A tombstoned stream ends the subscription with `.streamDeleted`.
+                if try store.metadataState(of: name).tombstoned { throw store.journal.writer.deletedError(name) }
                 guard let tail = try store.visibleTail(of: name), tail.lastVersion >= next else { return [] }
-                let events = try await store.read(stream: name, from: .version(next), maxCount: EventSequence.pageSize).collect()
+                let events: [RecordedEvent]
+                do {
+                    events = try await store.read(stream: name, from: .version(next), maxCount: EventSequence.pageSize).collect()
+                } catch let error as RingstoreError where error.code == .streamNotFound {
+                    return []  // soft-deleted: wait for the stream to be written again
+                }
                 if let last = events.last { target = .stream(name, next: last.version + 1) }
                 return events
-            case .all(let next):
-                let events = try await store.readAll(from: next.map { .position($0) } ?? .start, maxCount: EventSequence.pageSize).collect()
-                guard let last = events.last else { return [] }
-                target = .all(next: last.position + 1)
-                return filter.map { filter in events.filter(filter.matches) } ?? events
+            case .all(var next):
+                // Pages whose events the filter rejects are skipped: an empty result means the end.
+                while true {
+                    try store.checkOpen()
+                    let page = try store.readAllVisiblePage(cursor: next.map { .at($0) } ?? .start, direction: .forwards,
+                                                            limit: EventSequence.pageSize)
+                    // Continue after everything examined, hidden events included.
+                    guard case .at(let scanned) = page.scanned else { return [] }
+                    next = scanned
+                    target = .all(next: scanned)
+                    let events = filter.map { filter in page.events.filter(filter.matches) } ?? page.events
+                    if !events.isEmpty || Task.isCancelled { return events }
+                }
             }
         }
     }

@@ -10,7 +10,7 @@ public struct RingstoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
             case invalidArgument, invalidStreamName, eventTooLarge, appendTooLarge
-            case wrongExpectedVersion, streamNotFound, idempotencyConflict
+            case wrongExpectedVersion, streamNotFound, streamDeleted, idempotencyConflict
             case journalFull, readerTimeout, storeLocked, storeClosed, storeFailed
             case corruptData, ioError, incompatibleFormat
         }
@@ -27,8 +27,10 @@ public struct RingstoreError: Error, Sendable, CustomStringConvertible {
         public static let appendTooLarge = Code(.appendTooLarge)
         /// The stream is not at the expected version; see ``RingstoreError/currentVersion``.
         public static let wrongExpectedVersion = Code(.wrongExpectedVersion)
-        /// The stream has no events.
+        /// The stream has no events, or was soft-deleted and not written since.
         public static let streamNotFound = Code(.streamNotFound)
+        /// The stream was hard-deleted (tombstoned): it can never be written again.
+        public static let streamDeleted = Code(.streamDeleted)
         /// Some, but not all, event IDs of an append match an earlier append.
         public static let idempotencyConflict = Code(.idempotencyConflict)
         /// The journal stayed full for longer than the configured wait bound.
