@@ -11,7 +11,7 @@ public struct RingstoreError: Error, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
             case invalidArgument, invalidStreamName, eventTooLarge, appendTooLarge
             case wrongExpectedVersion, streamNotFound, streamDeleted, idempotencyConflict
-            case journalFull, readerTimeout, storeLocked, storeClosed, storeFailed
+            case journalFull, readerTimeout, storeLocked, storeClosed, storeFailed, storeNotFound
             case corruptData, ioError, incompatibleFormat
         }
         private let base: Base
@@ -41,6 +41,8 @@ public struct RingstoreError: Error, Sendable, CustomStringConvertible {
         public static let storeLocked = Code(.storeLocked)
         /// The store was closed.
         public static let storeClosed = Code(.storeClosed)
+        /// No store of that name exists (or is open) under a ``StoreManager``'s root.
+        public static let storeNotFound = Code(.storeNotFound)
         /// A write or flush failed; the store accepts no more appends until reopened.
         public static let storeFailed = Code(.storeFailed)
         /// Stored bytes fail their checksum or structure checks.
