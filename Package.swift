@@ -4,8 +4,8 @@ import PackageDescription
 /// Ringstore: an event store built around one memory-mapped ring journal.
 ///
 /// The library target (`Ringstore`) stays lean: liblz4 from the system, a tiny C
-/// helper for CRC32C, and small Apple packages. Command-line tools, servers and
-/// benchmarks live in their own targets (benchmarks in their own package under
+/// helper for CRC32C, and small Apple packages (swift-system, swift-log,
+/// swift-metrics). Command-line tools, servers and benchmarks live in their own targets (benchmarks in their own package under
 /// `Benchmarks/`, so that `swift test` never builds the benchmark harness).
 let package = Package(
     name: "Ringstore",
@@ -17,6 +17,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -31,6 +33,8 @@ let package = Package(
                 "CLZ4",
                 "CRingstoreSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),
@@ -39,6 +43,7 @@ let package = Package(
             dependencies: [
                 "Ringstore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Crash testing: the killed writer, the kill loop and the verifier, shared
@@ -59,7 +64,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RingstoreTests",
-            dependencies: ["Ringstore", "CRingstoreSupport", "RingstoreCrashTesting"]
+            dependencies: [
+                "Ringstore", "CRingstoreSupport", "RingstoreCrashTesting",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
         ),
     ]
 )

@@ -29,7 +29,7 @@ struct Demo: AsyncParsableCommand {
         base.journalFullWait = .seconds(30)
         let configuration = try Configuration.fromEnvironment(base: base)
 
-        let store = try await EventStore.open(at: directory, configuration: configuration)
+        let store = try await EventStore.open(at: directory, configuration: configuration, logger: .commandLine)
         let mode = if case .relaxed = configuration.durability { "relaxed" } else { "durable" }
         print("Ringstore demo: \(grouped(events)) events of \(eventSize) bytes over \(grouped(streams)) streams from \(writers) writers, \(mode) appends")
         print("store: \(directory)")

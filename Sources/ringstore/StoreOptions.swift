@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Ringstore
 
 /// `--data DIR`: the embedded store a subcommand works on.
@@ -13,7 +14,7 @@ struct StoreOptions: ParsableArguments {
         guard create || FileManager.default.fileExists(atPath: data) else {
             throw ValidationError("no store at \(data)")
         }
-        let store = try await EventStore.open(at: data, configuration: try Configuration.fromEnvironment())
+        let store = try await EventStore.open(at: data, configuration: try Configuration.fromEnvironment(), logger: .commandLine)
         let signals = GracefulShutdown(closing: store, exitStatusOnSignal: exitStatusOnSignal)
         defer { signals.cancel() }
         do {
@@ -64,5 +65,15 @@ final class GracefulShutdown: @unchecked Sendable {
 
     func cancel() {
         for source in sources { source.cancel() }
+    }
+}
+
+extension Logger {
+    /// The store's log for a command: warnings only (journal full, splitter
+    /// failures), on standard error, so that output stays clean.
+    static var commandLine: Logger {
+        var logger = Logger(label: "ringstore")
+        logger.logLevel = .warning
+        return logger
     }
 }

@@ -84,6 +84,10 @@ final class JournalWriter: Sendable {
     let stored: any StoredStreams
     /// Tells whether a stream not yet in the index was hard-deleted (the store installs it at open).
     let deletions = DeletionLookup()
+    /// Times each flush (the store installs a metrics timer at open).
+    let flushObserver = FlushObserver()
+    /// Appends that had to wait for ring space (sampled for logs and metrics).
+    let journalFullWaits = Atomic<UInt64>(0)
 
     /// True once the flusher has stopped (closed or failed).
     var isStopped: Bool { state.withLock { $0.stopped } }
@@ -159,7 +163,10 @@ final class JournalWriter: Sendable {
                     stream: append.stream)
             case .journalFull(let needed):
                 let now = monotonicNanoseconds()
-                if deadline == nil { deadline = now + journalFullWaitNanoseconds }
+                if deadline == nil {
+                    deadline = now + journalFullWaitNanoseconds
+                    journalFullWaits.add(1, ordering: .relaxed)
+                }
                 if now >= deadline! { throw journalFullError(needed: needed) }
                 // Ring space frees up only as the splitter checkpoints, which takes
                 // milliseconds; polling at that pace keeps the common path free of
@@ -408,8 +415,10 @@ final class JournalWriter: Sendable {
                     }
                     if due {
                         let target = written.load(ordering: .relaxed)
+                        let syncStarted = monotonicNanoseconds()
                         try ring.sync()
                         advanceDurable(to: target)
+                        flushObserver.flushed(nanoseconds: monotonicNanoseconds() - syncStarted)
                         lastSync = monotonicNanoseconds()
                         synced = true
                     }

@@ -178,7 +178,9 @@ extension EventStore {
             }
             try await Task.sleep(for: .milliseconds(1))
         }
-        splitter.readerWaits.record(ContinuousClock.now - started)
+        let waited = ContinuousClock.now - started
+        splitter.readerWaits.record(waited)
+        observability.readerWaited(waited)
     }
 
     // MARK: - $all

@@ -1,3 +1,4 @@
+import Logging
 import SystemPackage
 import Synchronization
 
@@ -23,12 +24,17 @@ public final class EventStore: Sendable {
     let splitter: Splitter
     /// Current metadata of recently used streams (see ``StreamMetadataCache``).
     let metadataCache = StreamMetadataCache()
+    /// Logging and metrics (see ``StoreObservability``).
+    let observability: StoreObservability
+    /// Publishes metrics about once a second while the store is open.
+    let sampler = Mutex<Task<Void, Never>?>(nil)
     private let lock: StoreLock
     private let closed = Atomic<Bool>(false)
 
     private init(directory: FilePath, configuration: Configuration, journal: Journal, streams: StreamDirectory,
-                 catalog: StreamCatalog, globalIndex: GlobalIndex, lock: StoreLock) {
+                 catalog: StreamCatalog, globalIndex: GlobalIndex, lock: StoreLock, logger: Logger) {
         self.directory = directory.string
+        self.observability = StoreObservability(directory: directory.string, logger: logger)
         self.configuration = configuration
         self.journal = journal
         self.streams = streams
@@ -41,7 +47,11 @@ public final class EventStore: Sendable {
 
     /// Opens the store in `path`, creating the directory (but not its parents)
     /// and the journal if they do not exist, and recovering after a crash.
-    public static func open(at path: String, configuration: Configuration = Configuration()) async throws -> EventStore {
+    ///
+    /// `logger` receives a line when the store opens and closes and warnings
+    /// when the journal fills up or the splitter fails; nothing per event.
+    public static func open(at path: String, configuration: Configuration = Configuration(),
+                            logger: Logger = Logger(label: "ringstore")) async throws -> EventStore {
         try configuration.validate()
         let directory = FilePath(path)
         let parent = directory.removingLastComponent()
@@ -62,8 +72,9 @@ public final class EventStore: Sendable {
             try globalIndex.truncate(from: checkpoint)
             streams.replayFrom.store(checkpoint, ordering: .releasing)
             let store = EventStore(directory: directory, configuration: configuration, journal: journal, streams: streams,
-                                   catalog: catalog, globalIndex: globalIndex, lock: lock)
+                                   catalog: catalog, globalIndex: globalIndex, lock: lock, logger: logger)
             try store.startEnforcingDeletions()
+            store.startObserving()
             return store
         } catch {
             lock.release()
@@ -81,6 +92,7 @@ public final class EventStore: Sendable {
         journal.writer.acknowledger.changes.notify()  // subscribers see the store closing and end
         await journal.writer.close()
         await splitter.stop()
+        stopObserving()
         if let failure = splitter.failure { throw failure }
         try journal.recordCleanClose()
     }
@@ -93,6 +105,7 @@ public final class EventStore: Sendable {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await splitter.abandon()
         await journal.writer.close()
+        sampler.withLock { $0?.cancel() }
         lock.release()
     }
 

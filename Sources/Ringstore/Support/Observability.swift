@@ -1,0 +1,118 @@
+import CoreMetrics
+import Logging
+import Synchronization
+
+/// A store's logging and metrics (swift-log, swift-metrics), kept off the hot path.
+///
+/// Nothing is logged or measured per event or per append. The flusher times
+/// each flush (one clock read and one timer call per flush); reader waits are
+/// counted as they end (they are rare). Everything else is sampled: about once
+/// a second, and at close, ``publish(_:)`` turns the store's own counters
+/// (``StoreStats``) into counter increments and gauge values, and logs a
+/// warning when appends waited for ring space or the splitter reported a
+/// failure since the last sample.
+///
+/// Logging: `.info` when a store opens (with what recovery found) and closes,
+/// `.warning` for journal-full waits and splitter failures, nothing else.
+/// Metrics carry the dimension `store` (the store directory's last component,
+/// which is the store's name under a ``StoreManager``).
+final class StoreObservability: Sendable {
+    let logger: Logger
+    let storeName: String
+
+    let appends: Counter
+    let eventsAppended: Counter
+    let flushes: Counter
+    let flushDuration: CoreMetrics.Timer
+    let eventsSplit: Counter
+    let checkpoints: Counter
+    let splitLag: Gauge
+    let ringUsed: Gauge
+    let journalFullWaits: Counter
+    let readerWaits: Counter
+    let readerWaitDuration: CoreMetrics.Timer
+
+    /// The counters as last published, to publish increments.
+    private struct Published: ~Copyable {
+        var appends: UInt64 = 0
+        var events: UInt64 = 0
+        var flushes: UInt64 = 0
+        var eventsSplit: UInt64 = 0
+        var checkpoints: UInt64 = 0
+        var journalFullWaits: UInt64 = 0
+        var splitterFailure: String?
+    }
+    private let published = Mutex(Published())
+
+    init(directory: String, logger: Logger) {
+        let name = directory.split(separator: "/").last.map(String.init) ?? directory
+        var logger = logger
+        logger[metadataKey: "store"] = "\(directory)"
+        self.logger = logger
+        self.storeName = name
+        let dimensions = [("store", name)]
+        appends = Counter(label: "ringstore_appends_total", dimensions: dimensions)
+        eventsAppended = Counter(label: "ringstore_events_appended_total", dimensions: dimensions)
+        flushes = Counter(label: "ringstore_flushes_total", dimensions: dimensions)
+        flushDuration = CoreMetrics.Timer(label: "ringstore_flush_duration", dimensions: dimensions)
+        eventsSplit = Counter(label: "ringstore_events_split_total", dimensions: dimensions)
+        checkpoints = Counter(label: "ringstore_checkpoints_total", dimensions: dimensions)
+        splitLag = Gauge(label: "ringstore_split_lag_bytes", dimensions: dimensions)
+        ringUsed = Gauge(label: "ringstore_ring_used_ratio", dimensions: dimensions)
+        journalFullWaits = Counter(label: "ringstore_journal_full_waits_total", dimensions: dimensions)
+        readerWaits = Counter(label: "ringstore_reader_waits_total", dimensions: dimensions)
+        readerWaitDuration = CoreMetrics.Timer(label: "ringstore_reader_wait_duration", dimensions: dimensions)
+    }
+
+    /// Publishes one sample of the store's counters and cursors; warns about
+    /// journal-full waits and new splitter failures since the last sample.
+    func publish(_ stats: StoreStats, journalFullWaits waits: UInt64, splitterFailure: RingstoreError?) {
+        let (deltas, newFailure) = published.withLock { p -> ([UInt64], Bool) in
+            func advance(_ value: UInt64, _ last: inout UInt64) -> UInt64 {
+                defer { last = max(last, value) }
+                return value > last ? value - last : 0
+            }
+            let deltas = [advance(stats.appendsAcknowledged, &p.appends), advance(stats.eventsAcknowledged, &p.events),
+                          advance(stats.flushes, &p.flushes), advance(stats.eventsSplit, &p.eventsSplit),
+                          advance(UInt64(stats.checkpoints), &p.checkpoints), advance(waits, &p.journalFullWaits)]
+            let failure = splitterFailure?.message
+            defer { p.splitterFailure = failure }
+            return (deltas, failure != nil && failure != p.splitterFailure)
+        }
+        for (counter, delta) in zip([appends, eventsAppended, flushes, eventsSplit, checkpoints, journalFullWaits], deltas) where delta > 0 {
+            counter.increment(by: Int64(clamping: delta))
+        }
+        splitLag.record(Double(stats.splitLag))
+        let used = Double(stats.journalBytesInUse) / Double(max(1, stats.journalCapacity))
+        ringUsed.record(used)
+        if deltas[5] > 0 {
+            logger.warning("journal full: appends waited for ring space", metadata: [
+                "appendsWaiting": "\(deltas[5])", "ringUsed": "\(Int(used * 100))%", "splitLagBytes": "\(stats.splitLag)",
+                "hint": "the splitter is not keeping up with the stream files; a larger journal absorbs longer bursts",
+            ])
+        }
+        if newFailure, let splitterFailure {
+            logger.warning("splitter failed; retrying every 100 ms (nothing is lost while the checkpoint waits)", metadata: [
+                "error": "\(splitterFailure.message)", "path": "\(splitterFailure.path ?? "")",
+            ])
+        }
+    }
+
+    /// A stream read waited for the splitter for `duration`.
+    func readerWaited(_ duration: Duration) {
+        readerWaits.increment()
+        readerWaitDuration.recordNanoseconds(duration.nanoseconds)
+    }
+}
+
+/// Receives the duration of each journal flush on the flusher thread. The
+/// store installs its timer at open; until then flushes are not timed.
+final class FlushObserver: Sendable {
+    private let timer = Mutex<CoreMetrics.Timer?>(nil)
+
+    func install(_ newTimer: CoreMetrics.Timer) { timer.withLock { $0 = newTimer } }
+
+    func flushed(nanoseconds: Int64) {
+        timer.withLock { $0 }?.recordNanoseconds(nanoseconds)
+    }
+}
