@@ -15,7 +15,7 @@ import Testing
     }()
 
     /// A store in a folder with a unique name, so its metrics are told apart by the `store` dimension.
-    private func openStore(_ dir: TemporaryDirectory, configuration: Configuration = .testing(),
+    private func openStore(_ dir: TemporaryDirectory, configuration: Configuration = .patientTesting(),
                            logger: Logger = Logger(label: "ringstore")) async throws -> (EventStore, [(String, String)]) {
         _ = Self.metrics
         let name = "store-\(UUID().uuidString.prefix(8))"
@@ -79,7 +79,9 @@ import Testing
         let dir = TemporaryDirectory()
         let handler = InMemoryLogHandler()
         let logger = Logger(label: "ringstore") { _ in handler }
-        let (store, dimensions) = try await openStore(dir, configuration: .testing(capacity: 64 << 10), logger: logger)
+        var configuration = Configuration.patientTesting(capacity: 64 << 10)
+        configuration.journalFullWait = .milliseconds(200)
+        let (store, dimensions) = try await openStore(dir, configuration: configuration, logger: logger)
         store.splitter.pause()
         let payload = [UInt8](repeating: 1, count: 2000)
         let error = await ringstoreError {
@@ -91,7 +93,10 @@ import Testing
         #expect(try #require(try Self.metrics.expectGauge("ringstore_ring_used_ratio", dimensions).lastValue) > 0.9)
         let warning = try #require(handler.entries.first { $0.level == .warning })
         #expect(warning.message.description.contains("journal full"))
+        // More waits in the same episode: counted, but no second warning within the interval.
+        #expect(await ringstoreError { try await store.append(to: "full", events: [EventData(type: "Big", data: payload)]) }?.code == .journalFull)
         store.publishMetrics()
+        #expect(try Self.metrics.expectCounter("ringstore_journal_full_waits_total", dimensions).totalValue == 2)
         #expect(handler.entries.filter { $0.level == .warning }.count == 1, "one warning per episode, not per sample")
         store.splitter.resume()
         try await store.close()

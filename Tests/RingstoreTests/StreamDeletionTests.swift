@@ -13,7 +13,7 @@ import Testing
 
     @Test func softDeletedStreamReadsAsNotFoundAndIsRecreatedAtItsNextVersion() async throws {
         let dir = TemporaryDirectory()
-        var store = try await EventStore.open(at: dir.path, configuration: .testing())
+        var store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         for i in 0..<5 { try await store.append(to: "cart", events: [event("\(i)")]) }
         try await store.append(to: "other", events: [event("x")])
         try await store.setStreamMetadata(StreamMetadata(maxCount: 3), for: "cart")
@@ -30,7 +30,7 @@ import Testing
 
         // Survives a restart.
         try await store.close()
-        store = try await EventStore.open(at: dir.path, configuration: .testing())
+        store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         #expect(await readError(store, "cart") == .streamNotFound)
 
         // Written again: continues at the next version, old events stay hidden.
@@ -39,14 +39,14 @@ import Testing
         #expect(try await versions(store, "cart") == [5])
         #expect(try store.streamNames() == ["cart", "other"])
         try await store.close()
-        store = try await EventStore.open(at: dir.path, configuration: .testing())
+        store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         #expect(try await versions(store, "cart") == [5])
         try await store.close()
     }
 
     @Test func tombstonedStreamRefusesWritesAndSaysDeletedAcrossRestarts() async throws {
         let dir = TemporaryDirectory()
-        var store = try await EventStore.open(at: dir.path, configuration: .testing())
+        var store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         for i in 0..<3 { try await store.append(to: "gone", events: [event("\(i)")]) }
         let wrong = await ringstoreError { try await store.tombstoneStream("gone", expectedVersion: .exact(1)) }
         #expect(wrong?.code == .wrongExpectedVersion)
@@ -66,20 +66,20 @@ import Testing
         }
         await expectDeleted(store)
         try await store.close()
-        store = try await EventStore.open(at: dir.path, configuration: .testing())
+        store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         await expectDeleted(store)
         try await store.close()
     }
 
     @Test func tombstonesWrittenJustBeforeACrashHoldAfterRecovery() async throws {
         let dir = TemporaryDirectory()
-        var store = try await EventStore.open(at: dir.path, configuration: .testing())
+        var store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         try await store.append(to: "t", events: [event("0")])
         try await store.tombstoneStream("t")
         try await store.tombstoneStream("never-written")
         await store.abandonForTesting()
         // Recovery finds the streams and their tombstones in the ring.
-        store = try await EventStore.open(at: dir.path, configuration: .testing())
+        store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         #expect(await ringstoreError { try await store.append(to: "t", events: [event("1")]) }?.code == .streamDeleted)
         #expect(await ringstoreError { try await store.append(to: "never-written", events: [event("1")]) }?.code == .streamDeleted)
         #expect(await readError(store, "never-written") == .streamDeleted)
@@ -88,7 +88,7 @@ import Testing
 
     @Test func deletesHoldAfterTheJournalWrapped() async throws {
         let dir = TemporaryDirectory()
-        let configuration = Configuration.testing(capacity: 256 << 10)
+        let configuration = Configuration.patientTesting(capacity: 256 << 10)
         var store = try await EventStore.open(at: dir.path, configuration: configuration)
         for i in 0..<4 {
             try await store.append(to: "soft", events: [event("\(i)")])
@@ -114,7 +114,7 @@ import Testing
 
     @Test func concurrentAppendsNeverLandAfterATombstone() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         try await store.append(to: "race", events: [event("first")])
         let accepted = Counter()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -149,7 +149,7 @@ import Testing
 
     @Test func streamSubscriptionsWaitOutASoftDeleteAndEndOnATombstone() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         try await store.append(to: "live", events: [event("0"), event("1")])
         try await store.deleteStream("live")
         let subscription = try store.subscribe(to: "live")

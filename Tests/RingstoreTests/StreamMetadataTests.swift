@@ -2,6 +2,18 @@ import Foundation
 import Testing
 @testable import Ringstore
 
+extension Configuration {
+    /// `.testing`, but readers and writers wait up to 10 s for the splitter:
+    /// these tests check what reads show, not how fast the splitter is on a
+    /// busy machine.
+    static func patientTesting(capacity: UInt64 = 1 << 20) -> Configuration {
+        var configuration = Configuration.testing(capacity: capacity)
+        configuration.readerWait = .seconds(10)
+        configuration.journalFullWait = .seconds(10)
+        return configuration
+    }
+}
+
 @Suite struct StreamMetadataTests {
     private func versions(_ store: EventStore, _ stream: String, direction: ReadDirection = .forwards,
                           from: StreamRevision = .start) async throws -> [UInt64] {
@@ -21,7 +33,7 @@ import Testing
 
     @Test func maxCountAndTruncateBeforeHideEventsAtOnce() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         for i in 0..<10 { try await store.append(to: "s", events: [event("\(i)")]) }
         #expect(try store.streamMetadata(of: "s") == StreamMetadata())
 
@@ -51,7 +63,7 @@ import Testing
 
     @Test func maxAgeHidesOldEvents() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         for i in 0..<600 { try await store.append(to: "aged", events: [event("old \(i)")]) }  // more than a page
         try await Task.sleep(for: .milliseconds(400))
         try await store.append(to: "aged", events: [event("new")])
@@ -65,17 +77,17 @@ import Testing
 
     @Test func metadataSurvivesRestartsAndJournalWraps() async throws {
         let dir = TemporaryDirectory()
-        var store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 256 << 10))
+        var store = try await EventStore.open(at: dir.path, configuration: .patientTesting(capacity: 256 << 10))
         for i in 0..<10 { try await store.append(to: "kept", events: [event("\(i)")]) }
         try await store.setStreamMetadata(StreamMetadata(maxCount: 4, truncateBefore: 2), for: "kept")
         try await store.close()
 
-        store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 256 << 10))
+        store = try await EventStore.open(at: dir.path, configuration: .patientTesting(capacity: 256 << 10))
         #expect(try await versions(store, "kept") == [6, 7, 8, 9])
         try await Self.wrapJournal(store)
         try await store.close()
 
-        store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 256 << 10))
+        store = try await EventStore.open(at: dir.path, configuration: .patientTesting(capacity: 256 << 10))
         #expect(try store.streamMetadata(of: "kept") == StreamMetadata(maxCount: 4, truncateBefore: 2))
         #expect(try await versions(store, "kept") == [6, 7, 8, 9])
         // A change after the restart replaces it, and continues the metadata stream's versions.
@@ -87,18 +99,18 @@ import Testing
 
     @Test func metadataWrittenJustBeforeACrashIsHonouredAfterRecovery() async throws {
         let dir = TemporaryDirectory()
-        var store = try await EventStore.open(at: dir.path, configuration: .testing())
+        var store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         for i in 0..<5 { try await store.append(to: "c", events: [event("\(i)")]) }
         try await store.setStreamMetadata(StreamMetadata(truncateBefore: 3), for: "c")
         await store.abandonForTesting()
-        store = try await EventStore.open(at: dir.path, configuration: .testing())
+        store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         #expect(try await versions(store, "c") == [3, 4])
         try await store.close()
     }
 
     @Test func allReadsAndSubscriptionsShowWhatStreamReadsShow() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         for i in 0..<6 {
             try await store.append(to: "a", events: [event("a\(i)")])
             try await store.append(to: "b", events: [event("b\(i)")])
@@ -112,14 +124,19 @@ import Testing
 
         // A subscription from the start skips the hidden events and the metadata stream, then goes live.
         let subscription = try store.subscribeToAll(filter: .streamPrefix("a"))
+        let received = Counter()
         let reader = Task { () -> [UInt64] in
             var seen: [UInt64] = []
             for try await event in subscription {
                 seen.append(event.version)
+                received.add()
                 if seen.count == 3 { break }
             }
             return seen
         }
+        // Once caught up (a4, a5), a new event arrives live. (Appended earlier, it
+        // would have hidden a4 before the subscriber got to it: maxCount is 2.)
+        while received.value < 2 { try await Task.sleep(for: .milliseconds(1)) }
         try await store.append(to: "a", events: [event("a6")])
         #expect(try await reader.value == [4, 5, 6])
         #expect(try store.streamNames() == ["a", "b"])
@@ -128,7 +145,7 @@ import Testing
 
     @Test func badMetadataAndSystemNamesAreRefused() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
         let zero = await ringstoreError { try await store.setStreamMetadata(StreamMetadata(maxCount: 0), for: "s") }
         #expect(zero?.code == .invalidArgument)
         #expect(zero?.message.contains("maxCount") == true)
@@ -138,6 +155,13 @@ import Testing
         #expect(system?.code == .invalidStreamName)
         let append = await ringstoreError { try await store.append(to: "$$s", events: [event("x")]) }
         #expect(append?.code == .invalidStreamName)
+        let long = String(repeating: "l", count: 1023)
+        try await store.append(to: long, events: [event("x")])
+        let tooLong = await ringstoreError { try await store.setStreamMetadata(StreamMetadata(maxCount: 1), for: long) }
+        #expect(tooLong?.code == .invalidStreamName)
+        #expect(tooLong?.message.contains("1022 bytes") == true)
+        #expect(await ringstoreError { try await store.tombstoneStream(long) }?.code == .invalidStreamName)
+        #expect(try await store.read(stream: long).collect().count == 1)
         try await store.close()
     }
 

@@ -26,6 +26,7 @@ extension EventStore {
     public func deleteStream(_ stream: String, expectedVersion: ExpectedVersion = .any) async throws {
         try checkOpen()
         try Naming.validateStreamName(stream)
+        _ = try SystemStreams.writableMetadataStream(of: stream)
         var attempt = 0
         while true {
             // After a conflict with a concurrent metadata write, read the metadata stream afresh.
@@ -70,7 +71,7 @@ extension EventStore {
         try checkOpen()
         try Naming.validateStreamName(stream)
         if try metadataState(of: stream).tombstoned { throw journal.writer.deletedError(stream) }
-        let metadataStream = SystemStreams.metadataStream(of: stream)
+        let metadataStream = try SystemStreams.writableMetadataStream(of: stream)
         // The writer checks and marks the stream in its index: bring both in.
         try ensureIndexed(stream)
         try ensureIndexed(metadataStream)

@@ -39,7 +39,7 @@ extension EventStore {
     @discardableResult
     func writeMetadata(_ metadata: StreamMetadata, for stream: String, expected: ExpectedVersion) async throws -> AppendResult {
         let event = EventData(type: SystemStreams.metadataEventType, data: try metadata.encodedJSON())
-        let prepared = try prepare(stream: SystemStreams.metadataStream(of: stream), expectedVersion: expected,
+        let prepared = try prepare(stream: try SystemStreams.writableMetadataStream(of: stream), expectedVersion: expected,
                                    events: [event], allowReserved: true)
         let result = try await appendPrepared(prepared)
         metadataCache.storeWritten(StreamMetadataState(metadata: metadata, version: result.lastVersion), for: stream)

@@ -129,6 +129,18 @@ enum SystemStreams {
     static let snapshotEventType = "$snapshot"
 
     static func metadataStream(of stream: String) -> String { metadataPrefix + stream }
+
+    /// The metadata stream's name, for writing: throws if it would exceed the
+    /// stream-name limit (user names longer than 1022 bytes can have no metadata).
+    static func writableMetadataStream(of stream: String) throws -> String {
+        let name = metadataStream(of: stream)
+        guard name.utf8.count <= Naming.maxStreamNameBytes else {
+            throw RingstoreError(.invalidStreamName,
+                                 "streams with names longer than \(Naming.maxStreamNameBytes - metadataPrefix.utf8.count) bytes cannot have metadata or be deleted (the metadata stream's name adds \"\(metadataPrefix)\")",
+                                 stream: String(stream.prefix(64)))
+        }
+        return name
+    }
     static func snapshotStream(of stream: String) -> String { snapshotPrefix + stream }
 
     /// True for names reserved for the system (beginning with `$`).

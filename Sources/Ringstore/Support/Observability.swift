@@ -9,8 +9,8 @@ import Synchronization
 /// counted as they end (they are rare). Everything else is sampled: about once
 /// a second, and at close, ``publish(_:)`` turns the store's own counters
 /// (``StoreStats``) into counter increments and gauge values, and logs a
-/// warning when appends waited for ring space or the splitter reported a
-/// failure since the last sample.
+/// warning when appends waited for ring space (at most one every 30 s, with
+/// the count since the last) or the splitter reports a new failure.
 ///
 /// Logging: `.info` when a store opens (with what recovery found) and closes,
 /// `.warning` for journal-full waits and splitter failures, nothing else.
@@ -41,7 +41,12 @@ final class StoreObservability: Sendable {
         var checkpoints: UInt64 = 0
         var journalFullWaits: UInt64 = 0
         var splitterFailure: String?
+        /// Journal-full waits not yet reported in a warning, and when the last one went out.
+        var unreportedWaits: UInt64 = 0
+        var lastWaitWarning: Int64?
     }
+    /// At most one journal-full warning per this interval.
+    static let warningInterval: Int64 = 30_000_000_000
     private let published = Mutex(Published())
 
     init(directory: String, logger: Logger) {
@@ -67,7 +72,8 @@ final class StoreObservability: Sendable {
     /// Publishes one sample of the store's counters and cursors; warns about
     /// journal-full waits and new splitter failures since the last sample.
     func publish(_ stats: StoreStats, journalFullWaits waits: UInt64, splitterFailure: RingstoreError?) {
-        let (deltas, newFailure) = published.withLock { p -> ([UInt64], Bool) in
+        let now = monotonicNanoseconds()
+        let (deltas, newFailure, waitsToReport) = published.withLock { p -> ([UInt64], Bool, UInt64) in
             func advance(_ value: UInt64, _ last: inout UInt64) -> UInt64 {
                 defer { last = max(last, value) }
                 return value > last ? value - last : 0
@@ -77,7 +83,15 @@ final class StoreObservability: Sendable {
                           advance(UInt64(stats.checkpoints), &p.checkpoints), advance(waits, &p.journalFullWaits)]
             let failure = splitterFailure?.message
             defer { p.splitterFailure = failure }
-            return (deltas, failure != nil && failure != p.splitterFailure)
+            // Warn at the first wait, then at most once per interval (with the count since).
+            var report: UInt64 = 0
+            p.unreportedWaits += deltas[5]
+            if p.unreportedWaits > 0, p.lastWaitWarning.map({ now - $0 >= Self.warningInterval }) ?? true {
+                report = p.unreportedWaits
+                p.unreportedWaits = 0
+                p.lastWaitWarning = now
+            }
+            return (deltas, failure != nil && failure != p.splitterFailure, report)
         }
         for (counter, delta) in zip([appends, eventsAppended, flushes, eventsSplit, checkpoints, journalFullWaits], deltas) where delta > 0 {
             counter.increment(by: Int64(clamping: delta))
@@ -85,9 +99,9 @@ final class StoreObservability: Sendable {
         splitLag.record(Double(stats.splitLag))
         let used = Double(stats.journalBytesInUse) / Double(max(1, stats.journalCapacity))
         ringUsed.record(used)
-        if deltas[5] > 0 {
+        if waitsToReport > 0 {
             logger.warning("journal full: appends waited for ring space", metadata: [
-                "appendsWaiting": "\(deltas[5])", "ringUsed": "\(Int(used * 100))%", "splitLagBytes": "\(stats.splitLag)",
+                "appendsWaited": "\(waitsToReport)", "ringUsed": "\(Int(used * 100))%", "splitLagBytes": "\(stats.splitLag)",
                 "hint": "the splitter is not keeping up with the stream files; a larger journal absorbs longer bursts",
             ])
         }
