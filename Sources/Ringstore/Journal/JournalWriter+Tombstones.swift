@@ -67,12 +67,20 @@ extension JournalWriter {
 /// and for tests that build a journal alone, nothing is deleted.
 final class DeletionLookup: Sendable {
     typealias Check = @Sendable (String) throws -> Bool
-    private let check = Mutex<Check?>(nil)
 
-    func install(_ newCheck: @escaping Check) { check.withLock { $0 = newCheck } }
+    /// The closure lives in a class: a closure stored directly in a `Mutex` is
+    /// re-wrapped in reabstraction thunks by every `withLock` (the inout access
+    /// writes it back), so each call would grow a chain of thunks without end.
+    private final class Box: Sendable {
+        let check: Check
+        init(_ check: @escaping Check) { self.check = check }
+    }
+    private let box = Mutex<Box?>(nil)
+
+    func install(_ check: @escaping Check) { box.withLock { $0 = Box(check) } }
 
     func isDeleted(_ stream: String) throws -> Bool {
-        guard let current = check.withLock({ $0 }) else { return false }
-        return try current(stream)
+        guard let current = box.withLock({ $0 }) else { return false }
+        return try current.check(stream)
     }
 }
