@@ -62,7 +62,7 @@ final class Splitter: Sendable {
         self.roundBytes = max(64 << 10, journal.ring.capacity / 4)
         let checkpoint = journal.writer.state.withLock { $0.checkpoint }
         self.readers = ReaderTable(splitPosition: checkpoint)
-        BackgroundThread.start { [self] in run() }
+        BackgroundThread.start(name: "rs-splitter") { [self] in run() }
     }
 
     /// The cursor the splitter chases: durable, or written in relaxed mode

@@ -16,15 +16,27 @@ final class StreamDirectory: StoredStreams {
     final class Handle: Sendable {
         let stream: String
         let path: FilePath
+        let probe: Int
         private let file: Mutex<StreamFile>
+        /// Told where the file ended when it closes, so that reopening it is cheap.
+        private let onClose: @Sendable (String, Int, StreamFile.ResumePoint) -> Void
 
-        init(stream: String, path: FilePath, file: StreamFile) {
+        init(stream: String, path: FilePath, probe: Int, file: StreamFile,
+             onClose: @escaping @Sendable (String, Int, StreamFile.ResumePoint) -> Void) {
             self.stream = stream
             self.path = path
+            self.probe = probe
             self.file = Mutex(file)
+            self.onClose = onClose
         }
 
-        deinit { file.withLock { $0.close() } }
+        deinit {
+            let resume = file.withLock { f in
+                f.close()
+                return f.resumePoint
+            }
+            onClose(stream, probe, resume)
+        }
 
         func withFile<R>(_ body: (StreamFile) throws -> R) rethrows -> R {
             try file.withLock { try body($0) }
@@ -37,7 +49,15 @@ final class StreamDirectory: StoredStreams {
         var createdFolders: Set<String> = []
         /// Files that were closed (evicted) while holding unsynced appends.
         var evictedDirty = false
+        /// Where closed files ended, by stream: with thousands of streams and a
+        /// few hundred open files the splitter reopens files all the time, and
+        /// this spares it reading and checking each one again. Bounded by
+        /// ``StreamDirectory/maxRememberedFiles``.
+        var closed: [String: (probe: Int, resume: StreamFile.ResumePoint)] = [:]
     }
+
+    /// How many closed files' resume points are remembered (about 100 bytes each).
+    static let maxRememberedFiles = 1 << 17
 
     let root: FilePath
     private let streamsFolder: String
@@ -67,6 +87,13 @@ final class StreamDirectory: StoredStreams {
             return entry.handle
         }) { return cached }
 
+        if let known = cache.withLock({ $0.closed[stream] }) {
+            let (folder, name) = StreamNaming.location(stream, probe: known.probe)
+            let pathString = streamsFolder + "/" + folder + "/" + name
+            if let file = try StreamFile.reopen(at: pathString, stream: stream, resume: known.resume) {
+                return insert(makeHandle(stream: stream, path: FilePath(pathString), probe: known.probe, file: file))
+            }
+        }
         var probe = 0
         while true {
             let (folder, name) = StreamNaming.location(stream, probe: probe)
@@ -81,7 +108,7 @@ final class StreamDirectory: StoredStreams {
                     StorageDirectory.remove(path)
                     continue
                 }
-                if file.streamName == stream { return insert(Handle(stream: stream, path: path, file: file)) }
+                if file.streamName == stream { return insert(makeHandle(stream: stream, path: path, probe: probe, file: file)) }
                 file.close()  // another stream with the same hash: try the next slot
                 probe += 1
                 continue
@@ -89,7 +116,26 @@ final class StreamDirectory: StoredStreams {
             guard create else { return nil }
             try createFolder(folderPath)
             let file = try StreamFile.create(at: pathString, stream: stream)
-            return insert(Handle(stream: stream, path: path, file: file))
+            return insert(makeHandle(stream: stream, path: path, probe: probe, file: file))
+        }
+    }
+
+    private func makeHandle(stream: String, path: FilePath, probe: Int, file: StreamFile) -> Handle {
+        Handle(stream: stream, path: path, probe: probe, file: file) { [weak self] stream, probe, resume in
+            self?.remember(stream, probe: probe, resume: resume)
+        }
+    }
+
+    /// Records where a closed file ended. A handle closed late (a reader held it)
+    /// may report an older end than one closed since: the larger end wins, and
+    /// `StreamFile.reopen` checks the file's size anyway.
+    private func remember(_ stream: String, probe: Int, resume: StreamFile.ResumePoint) {
+        cache.withLock { c in
+            if let known = c.closed[stream], known.resume.dataEnd > resume.dataEnd { return }
+            if c.closed[stream] == nil, c.closed.count >= Self.maxRememberedFiles {
+                c.closed.remove(at: c.closed.startIndex)
+            }
+            c.closed[stream] = (probe, resume)
         }
     }
 
