@@ -33,6 +33,8 @@ struct Demo: AsyncParsableCommand {
         let mode = if case .relaxed = configuration.durability { "relaxed" } else { "durable" }
         print("Ringstore demo: \(grouped(events)) events of \(eventSize) bytes over \(grouped(streams)) streams from \(writers) writers, \(mode) appends")
         print("store: \(directory)")
+        let journalBefore = store.stats().writtenPosition
+        let filesBefore = ProcessMetrics.fileBytes(of: directory, excluding: "journal.ring")
         let perWriter = (events + writers - 1) / writers
         let progress = ProgressCounter()
         let started = ContinuousClock.now
@@ -104,15 +106,17 @@ struct Demo: AsyncParsableCommand {
         try await store.close()
         let onDisk = ProcessMetrics.diskUsage(of: directory)
 
-        let journalBytes = stats.writtenPosition
+        let journalBytes = stats.writtenPosition - journalBefore
+        let streamBytes = ProcessMetrics.fileBytes(of: directory, excluding: "journal.ring") - filesBefore
         let payloadBytes = UInt64(events * eventSize)
+        func perPayloadByte(_ bytes: UInt64) -> String { (Double(bytes) / Double(payloadBytes)).formatted(2) }
         print(table([
             ("events appended", grouped(Int(stats.eventsAcknowledged))),
             ("appends", grouped(Int(stats.appendsAcknowledged))),
             ("elapsed", elapsed.formatted(2) + " s"),
             ("throughput", grouped(Int(Double(stats.eventsAcknowledged) / elapsed)) + " events/s, " + (Double(payloadBytes) / 1_048_576 / elapsed).formatted(1) + " MiB/s of payload"),
             ("flushes", "\(grouped(Int(stats.flushes))) (\((Double(stats.appendsAcknowledged) / Double(max(1, stats.flushes))).formatted(1)) appends per flush)"),
-            ("journal written", megabytes(journalBytes) + " (\((Double(journalBytes) / Double(payloadBytes)).formatted(2)) bytes per payload byte)"),
+            ("bytes written", megabytes(journalBytes + streamBytes) + " = \(perPayloadByte(journalBytes + streamBytes)) per payload byte (journal \(perPayloadByte(journalBytes)), stream files and indexes \(perPayloadByte(streamBytes)))"),
             ("store on disk", megabytes(onDisk)),
             ("peak memory (RSS)", megabytes(ProcessMetrics.peakResidentBytes)),
             ("streams", grouped(stats.streamCount)),

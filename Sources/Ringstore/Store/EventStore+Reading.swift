@@ -236,6 +236,11 @@ extension EventStore {
                 throw RingstoreError(.corruptData, "global index names stream number \(first.stream), which the catalog does not know",
                                      path: globalIndex.path)
             }
+            if let cached = streams.cachedEvents(of: name, from: first.version, direction: step > 0 ? .forwards : .backwards, count: run) {
+                result += cached
+                pending = pending.dropFirst(run)
+                continue
+            }
             guard let handle = try streams.handle(for: name, create: false) else {
                 throw RingstoreError(.corruptData, "stream \"\(name)\" is in the global index but has no stream file", stream: name)
             }

@@ -45,6 +45,11 @@ final class StreamDirectory: StoredStreams {
 
     private struct Cache: ~Copyable {
         var handles: [String: (handle: Handle, lastUse: UInt64)] = [:]
+        /// Eviction candidates, oldest first, each with the use it was queued at
+        /// (entries before `head` are done). A candidate used since it was queued
+        /// goes to the back again: least recently used, approximately, in O(1).
+        var queue: [(stream: String, use: UInt64)] = []
+        var head = 0
         var clock: UInt64 = 0
         var createdFolders: Set<String> = []
         /// Files that were closed (evicted) while holding unsynced appends.
@@ -67,8 +72,12 @@ final class StreamDirectory: StoredStreams {
     /// there on can be rebuilt by the splitter's replay, so a torn one may be cut.
     let replayFrom = Atomic<UInt64>(0)
 
-    init(root: FilePath, maxOpenFiles: Int) throws {
+    /// Decoded blocks shared by all readers (see ``BlockCache``).
+    let blockCache: BlockCache
+
+    init(root: FilePath, maxOpenFiles: Int, blockCacheBytes: Int = 32 << 20) throws {
         self.root = root
+        self.blockCache = BlockCache(budgetBytes: blockCacheBytes)
         self.streamsFolder = root.string + "/" + StreamNaming.folder
         self.maxOpenFiles = maxOpenFiles
         try StorageDirectory.create(FilePath(streamsFolder))
@@ -121,7 +130,8 @@ final class StreamDirectory: StoredStreams {
     }
 
     private func makeHandle(stream: String, path: FilePath, probe: Int, file: StreamFile) -> Handle {
-        Handle(stream: stream, path: path, probe: probe, file: file) { [weak self] stream, probe, resume in
+        file.blockCache = blockCache
+        return Handle(stream: stream, path: path, probe: probe, file: file) { [weak self] stream, probe, resume in
             self?.remember(stream, probe: probe, resume: resume)
         }
     }
@@ -137,6 +147,30 @@ final class StreamDirectory: StoredStreams {
             }
             c.closed[stream] = (probe, resume)
         }
+    }
+
+    /// `count` consecutive events of `stream` from `version` on (forwards or
+    /// backwards) if the block cache holds them all, else nil: a hit touches no file.
+    func cachedEvents(of stream: String, from version: UInt64, direction: ReadDirection, count: Int) -> [RecordedEvent]? {
+        var result: [RecordedEvent] = []
+        result.reserveCapacity(count)
+        var wanted = version
+        while result.count < count {
+            guard let (first, events) = blockCache.block(of: stream, containing: wanted) else { return nil }
+            let i = Int(wanted - first)
+            switch direction {
+            case .forwards:
+                result += events[i...].prefix(count - result.count)
+                wanted = first + UInt64(events.count)
+            case .backwards:
+                result += events[...i].reversed().prefix(count - result.count)
+                if result.count < count {
+                    guard first > 0 else { return nil }
+                    wanted = first - 1
+                }
+            }
+        }
+        return result
     }
 
     func storedNextVersion(of stream: String) throws -> UInt64 {
@@ -164,10 +198,21 @@ final class StreamDirectory: StoredStreams {
             if let existing = c.handles[handle.stream] { return existing.handle }  // lost a race: use the first
             c.clock += 1
             c.handles[handle.stream] = (handle, c.clock)
-            while c.handles.count > maxOpenFiles {
-                let oldest = c.handles.min { $0.value.lastUse < $1.value.lastUse }!
-                c.handles[oldest.key] = nil
-                evicted.append(oldest.value.handle)
+            c.queue.append((handle.stream, c.clock))
+            while c.handles.count > maxOpenFiles, c.head < c.queue.count {
+                let candidate = c.queue[c.head]
+                c.head += 1
+                guard let entry = c.handles[candidate.stream] else { continue }
+                if entry.lastUse > candidate.use {
+                    c.queue.append((candidate.stream, entry.lastUse))  // used since: another chance
+                } else {
+                    c.handles[candidate.stream] = nil
+                    evicted.append(entry.handle)
+                }
+            }
+            if c.head > 1024, c.head * 2 > c.queue.count {
+                c.queue.removeFirst(c.head)
+                c.head = 0
             }
             if !evicted.isEmpty { c.evictedDirty = true }
             return handle

@@ -54,8 +54,10 @@ final class StreamFile: @unchecked Sendable {
     private var headerLength: UInt64 = 0
     private var dataEnd: UInt64
     private(set) var nextVersion: UInt64
-    /// The most recently decoded block (sequential and `$all` reads revisit it).
+    /// The most recently decoded block (sequential reads revisit it).
     private var cachedBlock: (offset: UInt64, events: [RecordedEvent])?
+    /// The store's shared cache of decoded blocks, if any (set by ``StreamDirectory``).
+    var blockCache: BlockCache?
 
 
     private init(path: FilePath, streamName: String, data: StorageFile, index: StorageFile?, dataEnd: UInt64) {
@@ -139,11 +141,15 @@ final class StreamFile: @unchecked Sendable {
         var dataEnd: UInt64
         var nextVersion: UInt64
         var blockCount: Int
+        /// The block list of a file without an index, when it was in memory:
+        /// spares reads the hop over every block header after reopening.
+        var blocks: [(firstVersion: UInt64, offset: UInt64)]?
     }
 
     /// Where appends to this file would continue.
     var resumePoint: ResumePoint {
-        ResumePoint(headerLength: headerLength, dataEnd: dataEnd, nextVersion: nextVersion, blockCount: blockCount)
+        ResumePoint(headerLength: headerLength, dataEnd: dataEnd, nextVersion: nextVersion, blockCount: blockCount,
+                    blocks: index == nil ? loadedBlocks : nil)
     }
 
     /// Reopens a file this process wrote and closed (its header, index and last
@@ -172,7 +178,8 @@ final class StreamFile: @unchecked Sendable {
         file.headerLength = resume.headerLength
         file.nextVersion = resume.nextVersion
         file.blockCount = resume.blockCount
-        file.loadedBlocks = nil  // loaded (from the index, or by hopping block headers) when a read needs it
+        // Else loaded (from the index, or by hopping block headers) when a read needs it.
+        file.loadedBlocks = index == nil && resume.blocks?.count == resume.blockCount ? resume.blocks : nil
         return file
     }
 
@@ -501,12 +508,18 @@ final class StreamFile: @unchecked Sendable {
     private func eventsOfBlock(_ i: Int, in blocks: [(firstVersion: UInt64, offset: UInt64)]) throws -> [RecordedEvent] {
         let offset = blocks[i].offset
         if let cached = cachedBlock, cached.offset == offset { return cached.events }
+        let firstVersion = blocks[i].firstVersion
+        if let shared = blockCache?.block(of: streamName, containing: firstVersion), shared.firstVersion == firstVersion {
+            cachedBlock = (offset, shared.events)
+            return shared.events
+        }
         let header = try readBlockHeader(at: offset)
         let events = try readBlock(at: offset, header: header)
         guard UInt64(events.count) == (i + 1 < blocks.count ? blocks[i + 1].firstVersion : nextVersion) - blocks[i].firstVersion else {
             throw damaged(at: offset, "block holds \(events.count) events, the index expects otherwise")
         }
         cachedBlock = (offset, events)
+        blockCache?.insert(stream: streamName, firstVersion: firstVersion, events: events)
         return events
     }
 
