@@ -50,9 +50,11 @@ final class Splitter: Sendable {
         var failure: RingstoreError?
     }
     private let control = Mutex(Control())
-    /// Bytes of journal this splitter has copied (stats).
+    /// Events this splitter has scanned (stats).
     let splitEvents = Atomic<UInt64>(0)
-    let checkpoints = Atomic<UInt64>(0)
+    /// Syncs the stream files and moves the checkpoint, off this thread.
+    let checkpointer: Checkpointer
+    var checkpoints: UInt64 { checkpointer.completed.load(ordering: .relaxed) }
     /// How long stream reads waited for the splitter.
     let readerWaits = WaitRecorder()
 
@@ -63,9 +65,13 @@ final class Splitter: Sendable {
         self.catalog = catalog
         self.globalIndex = globalIndex
         self.compress = compress
-        self.roundBytes = max(64 << 10, journal.ring.capacity / 4)
+        // Small scan rounds keep the splitter quick to answer readers (requests are served between rounds).
+        self.roundBytes = max(64 << 10, min(1 << 20, journal.ring.capacity / 4))
         let checkpoint = journal.writer.state.withLock { $0.checkpoint }
         self.readers = ReaderTable(splitPosition: checkpoint)
+        let bell = journal.writer.advanced
+        self.checkpointer = Checkpointer(journal: journal, directory: directory, catalog: catalog, globalIndex: globalIndex,
+                                         finished: { bell.ring() })
         BackgroundThread.start(name: "rs-splitter") { [self] in run() }
     }
 
@@ -74,7 +80,7 @@ final class Splitter: Sendable {
     /// never passes the durable cursor).
     var target: UInt64 { journal.writer.acknowledged }
 
-    var failure: RingstoreError? { control.withLock { $0.failure } }
+    var failure: RingstoreError? { control.withLock { $0.failure } ?? checkpointer.failure }
 
     // MARK: - Control
 
@@ -88,10 +94,16 @@ final class Splitter: Sendable {
 
     /// Stops at once without splitting or checkpointing anything more, as a crash
     /// would (tests simulate crashes with it).
-    func abandon() async { await requestStop { $0.abandoning = true } }
+    func abandon() async {
+        await requestStop { $0.abandoning = true }
+        await checkpointer.abandon()
+    }
 
     /// Splits everything acknowledged, checkpoints, and stops.
-    func stop() async { await requestStop { $0.stopping = true } }
+    func stop() async {
+        await requestStop { $0.stopping = true }
+        await checkpointer.stop()
+    }
 
     private func requestStop(_ mark: (inout Control) -> Void) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -147,7 +159,12 @@ final class Splitter: Sendable {
                 let (checkpoint, reserved) = journal.writer.state.withLock { ($0.checkpoint, $0.reserved) }
                 let capacity = journal.ring.capacity
                 let caughtUp = pending.scanned >= target
-                let due = pending.scanned > checkpoint && (
+                let busy = checkpointer.isBusy
+                if stopping, busy, let failure = checkpointer.failure {
+                    finish(failure: failure)  // the final checkpoint cannot be written
+                    return
+                }
+                let due = !busy && pending.scanned > checkpoint && (
                     pending.scanned - checkpoint >= capacity / 4
                         || reserved - checkpoint >= capacity / 2
                         || monotonicNanoseconds() - lastCheckpoint >= 1_000_000_000
@@ -157,12 +174,14 @@ final class Splitter: Sendable {
                     lastCheckpoint = monotonicNanoseconds()
                     worked = true
                 }
-                if stopping && caughtUp && journal.writer.isStopped && pending.scanned == journal.writer.state.withLock({ $0.checkpoint }) {
+                if stopping && caughtUp && !checkpointer.isBusy && journal.writer.isStopped
+                    && pending.scanned == journal.writer.state.withLock({ $0.checkpoint }) {
                     finish(failure: nil)
                     return
                 }
                 if !worked {
-                    doorbell.wait(timeoutNanoseconds: 100_000_000) { pending.scanned >= target && !readers.hasRequests.load(ordering: .acquiring) }
+                    let idleTimeout: Int64 = stopping ? 1_000_000 : 100_000_000
+                    doorbell.wait(timeoutNanoseconds: idleTimeout) { pending.scanned >= target && !readers.hasRequests.load(ordering: .acquiring) }
                 }
             } catch {
                 let failure = (error as? RingstoreError) ?? RingstoreError(.ioError, "splitter failed: \(error)")
@@ -317,7 +336,8 @@ final class Splitter: Sendable {
     }
 
     /// Writes every pending record, publishes the new split cursor to readers,
-    /// makes the stream files durable, then moves the journal's checkpoint there.
+    /// and hands the checkpoint to the ``Checkpointer``, which makes the stream
+    /// files durable and then moves the journal's checkpoint there.
     private func writeCheckpoint(_ pending: inout Pending) throws {
         for stream in Array(pending.streams.keys) {
             // A reader waiting for its stream should not wait for the whole flush.
@@ -327,13 +347,7 @@ final class Splitter: Sendable {
         let split = pending.scanned
         readers.splitPosition.store(split, ordering: .releasing)
         readers.forgetAhead(pending.dirty)
-        // The checkpoint never passes the durable cursor (relaxed mode may split past it).
-        try journal.writer.syncNow(upTo: split)
-        try directory.syncAll(dirty: pending.dirty)
-        try catalog.sync()
-        try globalIndex.sync()
-        try journal.advanceCheckpoint(to: split, streams: pending.dirty)
+        checkpointer.submit(.init(split: split, dirty: pending.dirty))
         pending.dirty.removeAll(keepingCapacity: true)
-        checkpoints.add(1, ordering: .relaxed)
     }
 }

@@ -278,7 +278,7 @@ extension EventStore {
             eventsAcknowledged: writer.acknowledger.eventCount.load(ordering: .relaxed),
             flushes: writer.flushCount.load(ordering: .relaxed),
             eventsSplit: splitter.splitEvents.load(ordering: .relaxed),
-            checkpoints: splitter.checkpoints.load(ordering: .relaxed),
+            checkpoints: splitter.checkpoints,
             openStreamFiles: streams.openFileCount,
             readerWaits: splitter.readerWaits.count,
             readerWaitP99Milliseconds: splitter.readerWaits.p99Milliseconds,
