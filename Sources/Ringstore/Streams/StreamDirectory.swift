@@ -61,8 +61,10 @@ final class StreamDirectory: StoredStreams {
         var closed: [String: (probe: Int, resume: StreamFile.ResumePoint)] = [:]
     }
 
-    /// How many closed files' resume points are remembered (about 100 bytes each).
+    /// How many closed files' resume points are remembered (about 60 bytes each).
     static let maxRememberedFiles = 1 << 17
+    /// Block lists (a few dozen bytes more each) are remembered for this many files only.
+    static let maxRememberedBlockLists = 1 << 14
 
     let root: FilePath
     private let streamsFolder: String
@@ -75,7 +77,7 @@ final class StreamDirectory: StoredStreams {
     /// Decoded blocks shared by all readers (see ``BlockCache``).
     let blockCache: BlockCache
 
-    init(root: FilePath, maxOpenFiles: Int, blockCacheBytes: Int = 32 << 20) throws {
+    init(root: FilePath, maxOpenFiles: Int, blockCacheBytes: Int = 16 << 20) throws {
         self.root = root
         self.blockCache = BlockCache(budgetBytes: blockCacheBytes)
         self.streamsFolder = root.string + "/" + StreamNaming.folder
@@ -140,7 +142,9 @@ final class StreamDirectory: StoredStreams {
     /// may report an older end than one closed since: the larger end wins, and
     /// `StreamFile.reopen` checks the file's size anyway.
     private func remember(_ stream: String, probe: Int, resume: StreamFile.ResumePoint) {
+        var resume = resume
         cache.withLock { c in
+            if c.closed.count >= Self.maxRememberedBlockLists { resume.blocks = nil }
             if let known = c.closed[stream], known.resume.dataEnd > resume.dataEnd { return }
             if c.closed[stream] == nil, c.closed.count >= Self.maxRememberedFiles {
                 c.closed.remove(at: c.closed.startIndex)
