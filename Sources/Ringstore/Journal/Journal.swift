@@ -80,15 +80,17 @@ final class Journal: Sendable {
     func advanceCheckpoint(to position: UInt64, streams: some Collection<String>) throws {
         let durable = writer.durable.load(ordering: .acquiring)
         precondition(position <= durable, "the checkpoint cannot pass the durable cursor")
-        let encoded: ([UInt8], UInt64)? = header.withLock { h in
+        let encoded: ([UInt8], UInt64, UInt64)? = header.withLock { h in
             guard position > h.checkpoint else { return nil }
+            let previous = h.checkpoint
             h.sequence += 1
             h.checkpoint = position
-            return (h.encoded(), h.slotOffset)
+            return (h.encoded(), h.slotOffset, previous)
         }
         guard let encoded else { return }
         try ring.writeHeader(encoded.0, at: encoded.1)
         writer.releaseSpace(before: position, streams: streams)
+        ring.releasePages(from: encoded.2, to: position)
     }
 
     /// The event whose record starts at `position`, read through the mapping.

@@ -134,6 +134,23 @@ final class RingFile: @unchecked Sendable {
     }
 
     /// Makes every write so far durable.
+    /// Drops this process's mapping of the pages wholly inside the logical
+    /// range (they stay in the page cache; a later read maps them again). Called
+    /// for ring space the checkpoint has passed, so that the process's resident
+    /// memory holds the unsplit part of the ring rather than all of it.
+    func releasePages(from start: UInt64, to end: UInt64) {
+        guard end > start else { return }
+        let count = min(end - start, capacity)
+        let (first, second) = segments(from: start, count: count)
+        for range in [first] + (second.map { [$0] } ?? []) {
+            let pageSize: UInt64 = 4096
+            let from = (Self.headerAreaSize + range.lowerBound + pageSize - 1) / pageSize * pageSize
+            let to = (Self.headerAreaSize + range.upperBound) / pageSize * pageSize
+            guard to > from else { continue }
+            _ = madvise(UnsafeMutableRawPointer(mutating: base + Int(from)), Int(to - from), MADV_DONTNEED)
+        }
+    }
+
     func sync() throws {
         try file.syncData()
     }
