@@ -31,6 +31,9 @@ final class Journal: Sendable {
         // process leaves its unsynced writes there): make it durable before anyone
         // is told about it.
         try ring.sync()
+        // What lies ahead of the end is an earlier lap's, to be overwritten (see `RingFile.dropCache`).
+        ring.dropCache(from: outcome.end, to: header.checkpoint + ring.capacity)
+        ring.releasePages(from: outcome.end, to: header.checkpoint + ring.capacity)
 
         // A new session: an epoch above every one in the ring (the header's own may
         // be older if its newest slot was damaged), written durably before any record.
@@ -91,6 +94,7 @@ final class Journal: Sendable {
         try ring.writeHeader(encoded.0, at: encoded.1)
         writer.releaseSpace(before: position, streams: streams)
         ring.releasePages(from: encoded.2, to: position)
+        ring.dropCache(from: encoded.2, to: position)
     }
 
     /// The event whose record starts at `position`, read through the mapping.
