@@ -74,7 +74,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RingstoreTests",
-            dependencies: ["Ringstore", "CRingstoreSupport", "RingstoreCrashTesting"]
+            dependencies: ["Ringstore", "CRingstoreSupport", "RingstoreCrashTesting", "RingstoreBench"]
         ),
     ]
 )

@@ -1,9 +1,10 @@
-/// The events' JSON payloads: `{"seq":0000000042,"pad":"xxx…"}`, exactly the
+/// The events' JSON payloads: `{"seq":"0000000042","pad":"xxx…"}`, exactly the
 /// workload's event size, with a fixed-width sequence number so that every
-/// payload is distinct and made by one copy and ten byte stores.
+/// payload is distinct and made by one copy and ten byte stores (a string,
+/// since JSON numbers may not have leading zeros).
 struct BenchPayload: Sendable {
-    private static let head = Array(#"{"seq":"#.utf8)
-    private static let middle = Array(#","pad":""#.utf8)
+    private static let head = Array(#"{"seq":""#.utf8)
+    private static let middle = Array(#"","pad":""#.utf8)
     private static let tail = Array(#""}"#.utf8)
     private static let digits = 10
 

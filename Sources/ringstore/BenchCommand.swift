@@ -84,7 +84,7 @@ struct BenchCommand: AsyncParsableCommand {
         if !json {
             let bound = [workload.events.map { "\(grouped($0)) events" }, workload.duration.map { "\($0) s" }]
                 .compactMap { $0 }.joined(separator: " or ")
-            print("ringstore bench: \(bound) of \(workload.eventSize) bytes over \(grouped(workload.streams)) streams, "
+            print("ringstore bench: \(bound), \(workload.eventSize)-byte events over \(grouped(workload.streams)) streams, "
                 + "\(workload.writers) writers, \(workload.batch) per append, \(workload.durability.rawValue)"
                 + (compare.map { " — compared with \($0.rawValue) (\(peerEvents.map { grouped($0) + " events" } ?? "same duration"))" } ?? ""))
         }
