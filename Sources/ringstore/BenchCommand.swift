@@ -72,15 +72,6 @@ struct BenchCommand: AsyncParsableCommand {
         defer { cleanup.remove() }
         let workload = workload
 
-        var base = Configuration()
-        base.journalFullWait = .seconds(30)
-        var configuration = try Configuration.fromEnvironment(base: base)
-        switch (workload.durability, configuration.durability) {
-        case (.durable, .durable), (.relaxed, .relaxed): break  // keep the environment's delay or interval
-        case (.durable, _): configuration.durability = .durable
-        case (.relaxed, _): configuration.durability = .relaxed
-        }
-
         if !json {
             let bound = [workload.events.map { "\(grouped($0)) events" }, workload.duration.map { "\($0) s" }]
                 .compactMap { $0 }.joined(separator: " or ")
@@ -92,6 +83,7 @@ struct BenchCommand: AsyncParsableCommand {
         var results: [SystemResult] = []
         try await reportingErrors {
             do {
+                let configuration = try storeConfiguration(durability: workload.durability)
                 let ringstore = try await RingstoreSystem.open(at: root + "/ringstore", configuration: configuration)
                 let signals = GracefulShutdown(closing: ringstore.store, afterClose: cleanup.remove)
                 defer { signals.cancel() }
@@ -109,6 +101,21 @@ struct BenchCommand: AsyncParsableCommand {
         let report = BenchReport(workload: workload, compare: compare?.rawValue, compareEvents: peerEvents, results: results)
         print(json ? try report.json() : report.table())
         if !json, dir != nil { print("stores kept in \(root)") }
+    }
+
+    /// Settings from RINGSTORE_* variables, with the bench's durability (keeping the
+    /// environment's flush delay or interval when it names the same mode) and a
+    /// 30 s wait for ring space, so that a burst waits for the splitter rather than fail.
+    private func storeConfiguration(durability: Workload.Durability) throws -> Configuration {
+        var base = Configuration()
+        base.journalFullWait = .seconds(30)
+        var configuration = try Configuration.fromEnvironment(base: base)
+        switch (durability, configuration.durability) {
+        case (.durable, .durable), (.relaxed, .relaxed): break
+        case (.durable, _): configuration.durability = .durable
+        case (.relaxed, _): configuration.durability = .relaxed
+        }
+        return configuration
     }
 
     /// Runs `workload` on `system` with a progress bar on stderr, and closes the system whatever happens.
