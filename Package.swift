@@ -17,6 +17,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -34,10 +36,23 @@ let package = Package(
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),
+        // `ringstore bench`: the workload driver, latency recording, the SQLite peer
+        // (GRDB) and the report. Kept out of `Ringstore` so the library never links SQLite.
+        .target(
+            name: "RingstoreBench",
+            dependencies: [
+                "Ringstore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+        ),
         .executableTarget(
             name: "ringstore",
             dependencies: [
                 "Ringstore",
+                "RingstoreBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -59,7 +74,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RingstoreTests",
-            dependencies: ["Ringstore", "CRingstoreSupport", "RingstoreCrashTesting"]
+            dependencies: ["Ringstore", "CRingstoreSupport", "RingstoreCrashTesting", "RingstoreBench"]
         ),
     ]
 )
