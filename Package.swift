@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -38,10 +40,23 @@ let package = Package(
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),
+        // `ringstore bench`: the workload driver, latency recording, the SQLite peer
+        // (GRDB) and the report. Kept out of `Ringstore` so the library never links SQLite.
+        .target(
+            name: "RingstoreBench",
+            dependencies: [
+                "Ringstore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+        ),
         .executableTarget(
             name: "ringstore",
             dependencies: [
                 "Ringstore",
+                "RingstoreBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -65,7 +80,7 @@ let package = Package(
         .testTarget(
             name: "RingstoreTests",
             dependencies: [
-                "Ringstore", "CRingstoreSupport", "RingstoreCrashTesting",
+                "Ringstore", "CRingstoreSupport", "RingstoreCrashTesting", "RingstoreBench",
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

@@ -20,5 +20,50 @@ let package = Package(
                 .plugin(name: "BenchmarkPlugin", package: "benchmark"),
             ]
         ),
+        // Shared by the targets below: temporary stores, payloads, the fill loop.
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [
+                .product(name: "Ringstore", package: "Ringstore"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "BenchmarkSupport"
+        ),
+        .executableTarget(
+            name: "SplitAndRead",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "Ringstore", package: "Ringstore"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "SplitAndRead",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]
+        ),
+        .executableTarget(
+            name: "Subscription",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "Ringstore", package: "Ringstore"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Subscription",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]
+        ),
+        .executableTarget(
+            name: "Codec",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "Ringstore", package: "Ringstore"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Codec",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]
+        ),
     ]
 )

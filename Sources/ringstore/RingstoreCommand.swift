@@ -7,5 +7,5 @@ struct RingstoreCommand: AsyncParsableCommand {
         commandName: "ringstore",
         abstract: "Ringstore: an event store built around one memory-mapped ring journal.",
         subcommands: [Demo.self, AppendCommand.self, ReadCommand.self, StreamsCommand.self, StatsCommand.self,
-                      ImportCommand.self, ExportCommand.self, TailCommand.self])
+                      ImportCommand.self, ExportCommand.self, TailCommand.self, BenchCommand.self])
 }

@@ -46,7 +46,8 @@ final class GracefulShutdown: @unchecked Sendable {
     // afterwards; DispatchSource itself is thread-safe.
     private let sources: [any DispatchSourceSignal]
 
-    init(closing store: EventStore, exitStatusOnSignal: Int32? = nil) {
+    /// `afterClose` runs once the store is closed, just before exiting (e.g. to remove a temporary folder).
+    init(closing store: EventStore, exitStatusOnSignal: Int32? = nil, afterClose: @escaping @Sendable () -> Void = {}) {
         var sources: [any DispatchSourceSignal] = []
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber, SIG_IGN)
@@ -54,6 +55,7 @@ final class GracefulShutdown: @unchecked Sendable {
             source.setEventHandler {
                 Task {
                     try? await store.close()
+                    afterClose()
                     exit(exitStatusOnSignal ?? 128 + signalNumber)
                 }
             }

@@ -49,6 +49,37 @@ import Testing
         reopened.close()
     }
 
+    /// The splitter reopens files it closed from what it remembers of them; the
+    /// block list is then rebuilt only when a read needs it (from the index, or by
+    /// hopping headers), crossing the index threshold still writes every entry,
+    /// and a file that changed size since falls back to the full open.
+    @Test func reopeningFromAResumePointAppendsAndReadsLikeAFullOpen() throws {
+        let dir = TemporaryDirectory()
+        var file = try StreamFile.create(at: path(dir), stream: "s")
+        var version: UInt64 = 0
+        for _ in 0..<(StreamFile.indexThreshold + 4) {
+            let resume = file.resumePoint
+            file.close()
+            file = try #require(try StreamFile.reopen(at: path(dir), stream: "s", resume: resume))
+            if version == 3 {  // a read in between loads the block list by hopping headers
+                #expect(try file.read(from: 0, direction: .forwards, maxCount: 100).map(\.version) == Array(0..<3))
+            }
+            try file.append(events(version..<(version + 3)), compress: true)
+            version += 3
+        }
+        #expect(StorageDirectory.exists(StreamFile.indexPath(for: path(dir))))
+        #expect(try file.read(from: 0, direction: .forwards, maxCount: 1000).map(\.version) == Array(0..<version))
+        let resume = file.resumePoint
+        file.close()
+        let full = try StreamFile.open(at: path(dir), replayFrom: 0)
+        #expect(full.nextVersion == version)
+        #expect(try full.read(from: version - 1, direction: .backwards, maxCount: 1000).map(\.version) == Array((0..<version).reversed()))
+        try full.append(events(version..<(version + 1)), compress: true)
+        full.close()
+        // The file grew since `resume` was taken: reopening from it is refused.
+        #expect(try StreamFile.reopen(at: path(dir), stream: "s", resume: resume) == nil)
+    }
+
     @Test func replayedVersionsAreSkippedAndGapsRejected() throws {
         let dir = TemporaryDirectory()
         let file = try StreamFile.create(at: path(dir), stream: "s")

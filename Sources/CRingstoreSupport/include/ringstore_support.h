@@ -29,6 +29,10 @@ int rs_crc32c_hardware_available(void);
 /// Declared here because the Swift Glibc module does not export it.
 int rs_syncfs(int fd);
 
+/// Names the calling thread (the first 15 bytes of `name`), for `top -H`,
+/// `perf` and debuggers. Declared here for the same reason as `rs_syncfs`.
+void rs_set_thread_name(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

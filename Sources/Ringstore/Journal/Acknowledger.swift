@@ -35,7 +35,7 @@ final class Acknowledger: Sendable {
     let changes = ChangeNotifier()
 
     init() {
-        BackgroundThread.start { [self] in run() }
+        BackgroundThread.start(name: "rs-acknowledger") { [self] in run() }
     }
 
     func submit(_ item: Item) {

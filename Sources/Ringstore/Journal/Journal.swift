@@ -31,6 +31,9 @@ final class Journal: Sendable {
         // process leaves its unsynced writes there): make it durable before anyone
         // is told about it.
         try ring.sync()
+        // What lies ahead of the end is an earlier lap's, to be overwritten (see `RingFile.dropCache`).
+        ring.dropCache(from: outcome.end, to: header.checkpoint + ring.capacity)
+        ring.releasePages(from: outcome.end, to: header.checkpoint + ring.capacity)
 
         // A new session: an epoch above every one in the ring (the header's own may
         // be older if its newest slot was damaged), written durably before any record.
@@ -80,15 +83,18 @@ final class Journal: Sendable {
     func advanceCheckpoint(to position: UInt64, streams: some Collection<String>) throws {
         let durable = writer.durable.load(ordering: .acquiring)
         precondition(position <= durable, "the checkpoint cannot pass the durable cursor")
-        let encoded: ([UInt8], UInt64)? = header.withLock { h in
+        let encoded: ([UInt8], UInt64, UInt64)? = header.withLock { h in
             guard position > h.checkpoint else { return nil }
+            let previous = h.checkpoint
             h.sequence += 1
             h.checkpoint = position
-            return (h.encoded(), h.slotOffset)
+            return (h.encoded(), h.slotOffset, previous)
         }
         guard let encoded else { return }
         try ring.writeHeader(encoded.0, at: encoded.1)
         writer.releaseSpace(before: position, streams: streams)
+        ring.releasePages(from: encoded.2, to: position)
+        ring.dropCache(from: encoded.2, to: position)
     }
 
     /// The event whose record starts at `position`, read through the mapping.

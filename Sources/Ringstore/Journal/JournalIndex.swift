@@ -87,8 +87,15 @@ extension StreamState {
     fileprivate mutating func forget(before position: UInt64) {
         let dropped = positions.partitioningIndex { $0 >= position }
         guard dropped > 0 else { return }
-        positions.removeFirst(dropped)
-        ids.removeFirst(dropped)
+        if dropped == positions.count {
+            // Release the storage: with 100,000 streams, emptied arrays that keep
+            // their capacity would hold tens of megabytes for nothing.
+            positions = []
+            ids = []
+        } else {
+            positions.removeFirst(dropped)
+            ids.removeFirst(dropped)
+        }
         ringFirstVersion += UInt64(dropped)
     }
 

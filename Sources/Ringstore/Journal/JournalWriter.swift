@@ -103,7 +103,7 @@ final class JournalWriter: Sendable {
         self.durable = Atomic(end)
         self.state = Mutex(State(index: recovered, window: IdempotencyWindow(capacity: idempotencyWindow),
                                  reserved: end, checkpoint: checkpoint))
-        BackgroundThread.start { [self] in self.runFlusher() }
+        BackgroundThread.start(name: "rs-flusher") { [self] in self.runFlusher() }
     }
 
     /// The cursor acknowledgements (and readers) follow: durable, or written in relaxed mode.

@@ -9,23 +9,27 @@ import Synchronization
 /// and moves the journal's checkpoint once those files are durable.
 ///
 /// The path of a record after it is acknowledged:
-/// 1. **Split round** (on the splitter thread): scan the journal from the split
-///    cursor towards the acknowledged cursor (up to `roundBytes`), group the
-///    events by stream, append each stream's events to its file with one write,
-///    append their global-index entries with one write, then publish the new
-///    split cursor to readers.
-/// 2. **Checkpoint round** (when a quarter of the ring is split but not yet
+/// 1. **Scan** (on the splitter thread): read the journal from the scan cursor
+///    towards the acknowledged cursor (up to `roundBytes` at a time), file each
+///    record's ring position under its stream (see `Pending` for why records
+///    wait there), and append their global-index entries with one write. A
+///    stream with a good block's worth pending (``eagerBlockBytes``) is written
+///    at once.
+/// 2. **Checkpoint** (when a quarter of the ring is scanned but not yet
 ///    checkpointed, when writers are short of space, every second while there
-///    is anything to checkpoint, and on close): make every stream file written
-///    since the last checkpoint durable (batched: see
-///    ``StreamDirectory/syncAll(dirty:)``), then the catalog and the global
-///    index, and only then write the new checkpoint into the journal header,
-///    which lets writers reuse that ring space.
+///    is anything to checkpoint, and on close): write every stream's pending
+///    records to its file (one write per stream), publish the new split cursor
+///    to readers, make every stream file written since the last checkpoint
+///    durable (batched: see ``StreamDirectory/syncAll(dirty:)``), then the
+///    catalog and the global index, and only then write the new checkpoint
+///    into the journal header, which lets writers reuse that ring space.
+///
+/// A reader waiting for a stream asks for it to be written ahead of all this;
+/// its wait ends as soon as that stream's file holds what it needs.
 ///
 /// Everything it does is idempotent: after a crash it replays from the
 /// checkpoint; stream files skip versions they already hold and the global
-/// index is cut back to the checkpoint first. A reader waiting for a stream
-/// asks for it to be split ahead of the main pass.
+/// index is cut back to the checkpoint first.
 final class Splitter: Sendable {
     let journal: Journal
     let directory: StreamDirectory
@@ -46,9 +50,11 @@ final class Splitter: Sendable {
         var failure: RingstoreError?
     }
     private let control = Mutex(Control())
-    /// Bytes of journal this splitter has copied (stats).
+    /// Events this splitter has scanned (stats).
     let splitEvents = Atomic<UInt64>(0)
-    let checkpoints = Atomic<UInt64>(0)
+    /// Syncs the stream files and moves the checkpoint, off this thread.
+    let checkpointer: Checkpointer
+    var checkpoints: UInt64 { checkpointer.completed.load(ordering: .relaxed) }
     /// How long stream reads waited for the splitter.
     let readerWaits = WaitRecorder()
 
@@ -59,10 +65,14 @@ final class Splitter: Sendable {
         self.catalog = catalog
         self.globalIndex = globalIndex
         self.compress = compress
-        self.roundBytes = max(64 << 10, journal.ring.capacity / 4)
+        // Small scan rounds keep the splitter quick to answer readers (requests are served between rounds).
+        self.roundBytes = max(64 << 10, min(1 << 20, journal.ring.capacity / 4))
         let checkpoint = journal.writer.state.withLock { $0.checkpoint }
         self.readers = ReaderTable(splitPosition: checkpoint)
-        BackgroundThread.start { [self] in run() }
+        let bell = journal.writer.advanced
+        self.checkpointer = Checkpointer(journal: journal, directory: directory, catalog: catalog, globalIndex: globalIndex,
+                                         finished: { bell.ring() })
+        BackgroundThread.start(name: "rs-splitter") { [self] in run() }
     }
 
     /// The cursor the splitter chases: durable, or written in relaxed mode
@@ -70,7 +80,7 @@ final class Splitter: Sendable {
     /// never passes the durable cursor).
     var target: UInt64 { journal.writer.acknowledged }
 
-    var failure: RingstoreError? { control.withLock { $0.failure } }
+    var failure: RingstoreError? { control.withLock { $0.failure } ?? checkpointer.failure }
 
     // MARK: - Control
 
@@ -84,10 +94,16 @@ final class Splitter: Sendable {
 
     /// Stops at once without splitting or checkpointing anything more, as a crash
     /// would (tests simulate crashes with it).
-    func abandon() async { await requestStop { $0.abandoning = true } }
+    func abandon() async {
+        await requestStop { $0.abandoning = true }
+        await checkpointer.abandon()
+    }
 
     /// Splits everything acknowledged, checkpoints, and stops.
-    func stop() async { await requestStop { $0.stopping = true } }
+    func stop() async {
+        await requestStop { $0.stopping = true }
+        await checkpointer.stop()
+    }
 
     private func requestStop(_ mark: (inout Control) -> Void) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -104,8 +120,28 @@ final class Splitter: Sendable {
 
     // MARK: - The loop
 
-    private func run() {
+    /// Records scanned but not yet written to their stream files, by stream.
+    ///
+    /// Why defer: a split round covers whatever became durable since the last
+    /// one, often a few kilobytes, so writing each round at once gave streams
+    /// blocks of one or two events: poor compression, many index entries, and
+    /// one block to decode per event when reading `$all`. Holding a stream's
+    /// records (as ring positions: the records stay in the ring until the
+    /// checkpoint passes them) until the checkpoint, or until the stream has a
+    /// good block's worth, gives blocks that span a whole checkpoint interval.
+    private struct Pending {
+        /// Records before it have been scanned: each is in its stream file or in `streams`.
+        var scanned: UInt64
+        var streams: [String: (positions: [UInt64], rawBytes: Int)] = [:]
+        /// Stream files written since the last checkpoint.
         var dirty = Set<String>()
+    }
+
+    /// A stream's pending records are written as soon as they make a block this large.
+    static let eagerBlockBytes = 64 << 10
+
+    private func run() {
+        var pending = Pending(scanned: readers.splitPosition.load(ordering: .acquiring))
         var lastCheckpoint = monotonicNanoseconds()
         while true {
             let (stopping, paused, abandoning) = control.withLock { ($0.stopping, $0.paused, $0.abandoning) }
@@ -118,29 +154,34 @@ final class Splitter: Sendable {
                     doorbell.wait(timeoutNanoseconds: 5_000_000) { true }
                     continue
                 }
-                var worked = try splitRequestedStreams(into: &dirty)
-                worked = try splitRound(into: &dirty) || worked
-                let split = readers.splitPosition.load(ordering: .acquiring)
+                var worked = try scan(&pending)
+                worked = try serveRequests(&pending) || worked
                 let (checkpoint, reserved) = journal.writer.state.withLock { ($0.checkpoint, $0.reserved) }
                 let capacity = journal.ring.capacity
-                let caughtUp = split >= target
-                let due = split > checkpoint && (
-                    split - checkpoint >= capacity / 4
+                let caughtUp = pending.scanned >= target
+                let busy = checkpointer.isBusy
+                if stopping, busy, let failure = checkpointer.failure {
+                    finish(failure: failure)  // the final checkpoint cannot be written
+                    return
+                }
+                let due = !busy && pending.scanned > checkpoint && (
+                    pending.scanned - checkpoint >= capacity / 4
                         || reserved - checkpoint >= capacity / 2
                         || monotonicNanoseconds() - lastCheckpoint >= 1_000_000_000
                         || (stopping && caughtUp))
                 if due {
-                    try writeCheckpoint(at: split, dirty: dirty)
-                    dirty.removeAll(keepingCapacity: true)
+                    try writeCheckpoint(&pending)
                     lastCheckpoint = monotonicNanoseconds()
                     worked = true
                 }
-                if stopping && caughtUp && journal.writer.isStopped && split == journal.writer.state.withLock({ $0.checkpoint }) {
+                if stopping && caughtUp && !checkpointer.isBusy && journal.writer.isStopped
+                    && pending.scanned == journal.writer.state.withLock({ $0.checkpoint }) {
                     finish(failure: nil)
                     return
                 }
                 if !worked {
-                    doorbell.wait(timeoutNanoseconds: 100_000_000) { readers.splitPosition.load(ordering: .acquiring) >= target }
+                    let idleTimeout: Int64 = stopping ? 1_000_000 : 100_000_000
+                    doorbell.wait(timeoutNanoseconds: idleTimeout) { pending.scanned >= target && !readers.hasRequests.load(ordering: .acquiring) }
                 }
             } catch {
                 let failure = (error as? RingstoreError) ?? RingstoreError(.ioError, "splitter failed: \(error)")
@@ -166,27 +207,18 @@ final class Splitter: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// An event record found in the ring during a split round: where it is and its fixed fields.
-    private struct FoundRecord {
-        var physical: UInt64
-        var header: JournalRecord.EventHeader
-    }
-
-    /// One pass over the journal from the split cursor: returns whether anything was split.
-    ///
-    /// Records are transcoded straight from the mapped ring into each stream's
-    /// block (no object per event), streams get their catalog numbers once per
-    /// round, and each stream's file gets one write.
-    private func splitRound(into dirty: inout Set<String>) throws -> Bool {
-        let start = readers.splitPosition.load(ordering: .acquiring)
+    /// Scans the journal from the scan cursor towards the acknowledged cursor (up
+    /// to `roundBytes`): files each event record under its stream, appends the
+    /// global-index entries (one write), and writes the streams that now have a
+    /// block's worth. Returns whether anything was scanned.
+    private func scan(_ pending: inout Pending) throws -> Bool {
+        let start = pending.scanned
         let end = target
         guard start < end else { return false }
         let ring = journal.ring
         var position = start
-        var order: [String] = []
-        var groupOf: [String: Int] = [:]
-        var groups: [[FoundRecord]] = []
-        var entries: [(position: UInt64, version: UInt64, group: Int)] = []
+        var full: [String] = []
+        var entries: [(position: UInt64, version: UInt64, stream: String)] = []
         while position < end && position - start < roundBytes {
             let toEnd = ring.bytesToEnd(from: position)
             if toEnd < UInt64(JournalRecord.paddingSize) {
@@ -199,60 +231,70 @@ final class Splitter: Sendable {
                 switch JournalRecord.inspect(bytes, expectedPosition: here) {
                 case .event(let header): return .success((JournalRecord.streamName(bytes, header), header))
                 case .padding: return .success(nil)
-                case .invalid(let reason):
-                    return .failure(RingstoreError(.corruptData, "journal record at position \(here), below the acknowledged cursor, is damaged: \(reason)",
-                                                   path: ring.file.path.string, offset: RingFile.headerAreaSize + physical))
+                case .invalid(let reason): return .failure(damagedRecord(at: here, reason))
                 }
             }
             if let (stream, header) = try step.get() {
-                let group: Int
-                if let existing = groupOf[stream] {
-                    group = existing
-                } else {
-                    group = groups.count
-                    groupOf[stream] = group
-                    order.append(stream)
-                    groups.append([])
-                }
-                groups[group].append(FoundRecord(physical: physical, header: header))
-                entries.append((header.position, header.version, group))
+                let size = StreamBlock.entryHeaderSize + header.typeCount + header.metadataCount + header.dataCount
+                let bytes = pending.streams[stream, default: ([], 0)].rawBytes + size
+                pending.streams[stream, default: ([], 0)].positions.append(header.position)
+                pending.streams[stream]!.rawBytes = bytes
+                if bytes >= Self.eagerBlockBytes && bytes - size < Self.eagerBlockBytes { full.append(stream) }
+                entries.append((header.position, header.version, stream))
                 position += UInt64(header.length)
             } else {
                 position += toEnd  // padding fills the rest of the lap
             }
         }
-        for (group, stream) in order.enumerated() {
-            // A reader waiting for its stream should not wait for the whole round.
-            if readers.hasRequests.load(ordering: .acquiring) { _ = try splitRequestedStreams(into: &dirty) }
-            guard let handle = try directory.handle(for: stream, create: true) else { continue }
-            try handle.withFile { file in
-                try file.append(blocks: buildBlocks(groups[group], from: file.nextVersion), compress: compress)
-            }
-            dirty.insert(stream)
-        }
-        let numbers = order.map { catalog.register($0) }
+        // Catalog numbers once per stream per round, and one write for the global index.
+        var numbers: [String: UInt32] = [:]
+        for entry in entries where numbers[entry.stream] == nil { numbers[entry.stream] = catalog.register(entry.stream) }
         try catalog.write()
-        try globalIndex.append(entries.map { .init(position: $0.position, version: $0.version, stream: numbers[$0.group]) })
-        readers.splitPosition.store(position, ordering: .releasing)
-        readers.forgetAhead(order)
+        try globalIndex.append(entries.map { .init(position: $0.position, version: $0.version, stream: numbers[$0.stream]!) })
+        pending.scanned = position
         splitEvents.add(UInt64(entries.count), ordering: .relaxed)
+        for stream in full { try write(stream, &pending) }
         return true
     }
 
-    /// The blocks for a stream's records from version `next` on (earlier ones are
-    /// already in its file: a replay after a crash), copied from the ring.
-    private func buildBlocks(_ records: [FoundRecord], from next: UInt64) -> [StreamBlock.RawBlock] {
+    private func damagedRecord(at position: UInt64, _ reason: String) -> RingstoreError {
+        let physical = journal.ring.physical(position)
+        return RingstoreError(.corruptData, "journal record at position \(position), below the acknowledged cursor, is damaged: \(reason)",
+                              path: journal.ring.file.path.string, offset: RingFile.headerAreaSize + physical)
+    }
+
+    /// Writes `stream`'s pending records to its file, with one write.
+    private func write(_ stream: String, _ pending: inout Pending) throws {
+        // Forgotten only once written: after a failed write the next attempt starts over.
+        guard let positions = pending.streams[stream]?.positions, !positions.isEmpty else { return }
+        guard let handle = try directory.handle(for: stream, create: true) else { return }
+        try handle.withFile { file in
+            try file.append(blocks: try buildBlocks(positions, from: file.nextVersion), compress: compress)
+        }
+        pending.streams[stream] = nil
+        pending.dirty.insert(stream)
+    }
+
+    /// The blocks for records at `positions` (one stream's, in order) from version
+    /// `next` on (earlier ones are already in its file: a replay after a crash,
+    /// or a reader's request), copied from the ring.
+    private func buildBlocks(_ positions: [UInt64], from next: UInt64) throws -> [StreamBlock.RawBlock] {
         var blocks: [StreamBlock.RawBlock] = []
         var current = StreamBlock.RawBlock()
-        for record in records where record.header.version >= next {
-            let h = record.header
-            let size = StreamBlock.entryHeaderSize + h.typeCount + h.metadataCount + h.dataCount
-            if current.count > 0 && current.raw.count + size > StreamBlock.maxRawLength {
-                blocks.append(current)
-                current = StreamBlock.RawBlock()
-            }
-            if current.count == 0 { current.raw.reserveCapacity(min(StreamBlock.maxRawLength, size * records.count)) }
-            journal.ring.withMappedBytes(physical: record.physical, count: h.length) { bytes in
+        let ring = journal.ring
+        for position in positions {
+            let physical = ring.physical(position)
+            try ring.withMappedBytes(physical: physical, count: Int(ring.bytesToEnd(from: position))) { bytes in
+                guard case .event(let h) = JournalRecord.inspect(bytes, expectedPosition: position) else {
+                    throw damagedRecord(at: position, "it changed after it was scanned")
+                }
+                guard h.version >= next else { return }
+                let size = StreamBlock.entryHeaderSize + h.typeCount + h.metadataCount + h.dataCount
+                if current.count > 0 && current.raw.count + size > StreamBlock.maxRawLength {
+                    blocks.append(current)
+                    current = StreamBlock.RawBlock()
+                }
+                if current.count == 0 { current.raw.reserveCapacity(min(StreamBlock.maxRawLength, size * positions.count)) }
                 let typeStart = JournalRecord.eventHeaderSize + h.streamCount
                 let metadataStart = typeStart + h.typeCount
                 let dataStart = metadataStart + h.metadataCount
@@ -267,36 +309,45 @@ final class Splitter: Sendable {
         return blocks
     }
 
-    /// Splits ahead of the main pass the streams readers are waiting for.
-    private func splitRequestedStreams(into dirty: inout Set<String>) throws -> Bool {
+    /// Writes at once the streams readers are waiting for: their pending records
+    /// and those not scanned yet, up to the acknowledged cursor.
+    private func serveRequests(_ pending: inout Pending) throws -> Bool {
+        guard readers.hasRequests.load(ordering: .acquiring) else { return false }
         let requested = readers.takeRequests()
-        guard !requested.isEmpty else { return false }
-        let split = readers.splitPosition.load(ordering: .acquiring)
         let end = target
         var worked = false
         for stream in requested {
-            let positions: [UInt64] = journal.writer.state.withLock { s in
+            let unscanned: [UInt64] = journal.writer.state.withLock { s in
                 guard let state = s.index.streams[stream] else { return [] }
-                return state.positions.filter { $0 >= split && $0 < end }
+                return state.positions.filter { $0 >= pending.scanned && $0 < end }
             }
+            let positions = (pending.streams[stream]?.positions ?? []) + unscanned
             guard !positions.isEmpty, let handle = try directory.handle(for: stream, create: true) else { continue }
-            let events = try positions.map { try journal.readEvent(at: $0) }
-            try handle.withFile { try $0.append(events, compress: compress) }
-            dirty.insert(stream)
-            readers.recordAhead(stream, nextVersion: events.last!.version + 1)
+            let next = try handle.withFile { file in
+                try file.append(blocks: try buildBlocks(positions, from: file.nextVersion), compress: compress)
+                return file.nextVersion
+            }
+            pending.streams[stream] = nil
+            pending.dirty.insert(stream)
+            readers.recordAhead(stream, nextVersion: next)
             worked = true
         }
         return worked
     }
 
-    /// Makes everything split so far durable, then moves the journal's checkpoint to `split`.
-    private func writeCheckpoint(at split: UInt64, dirty: Set<String>) throws {
-        // The checkpoint never passes the durable cursor (relaxed mode may split past it).
-        try journal.writer.syncNow(upTo: split)
-        try directory.syncAll(dirty: dirty)
-        try catalog.sync()
-        try globalIndex.sync()
-        try journal.advanceCheckpoint(to: split, streams: dirty)
-        checkpoints.add(1, ordering: .relaxed)
+    /// Writes every pending record, publishes the new split cursor to readers,
+    /// and hands the checkpoint to the ``Checkpointer``, which makes the stream
+    /// files durable and then moves the journal's checkpoint there.
+    private func writeCheckpoint(_ pending: inout Pending) throws {
+        for stream in Array(pending.streams.keys) {
+            // A reader waiting for its stream should not wait for the whole flush.
+            if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
+            try write(stream, &pending)
+        }
+        let split = pending.scanned
+        readers.splitPosition.store(split, ordering: .releasing)
+        readers.forgetAhead(pending.dirty)
+        checkpointer.submit(.init(split: split, dirty: pending.dirty))
+        pending.dirty.removeAll(keepingCapacity: true)
     }
 }

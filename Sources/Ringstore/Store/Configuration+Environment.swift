@@ -17,6 +17,7 @@ extension Configuration {
         ("RINGSTORE_MAX_OPEN_FILES", "stream files kept open at most (default 256)"),
         ("RINGSTORE_COMPRESSION", "on or off: LZ4 for stream files (default on)"),
         ("RINGSTORE_IDEMPOTENCY_WINDOW", "recent appends remembered for retries with .any (default 20000)"),
+        ("RINGSTORE_BLOCK_CACHE_MB", "memory for decoded stream-file blocks shared by readers, in MiB (default 16; 0 turns it off)"),
     ]
 
     /// Variables that belong to other parts of Ringstore (the server) and are not store settings.
@@ -68,6 +69,7 @@ extension Configuration {
         if let files = try integer("RINGSTORE_MAX_OPEN_FILES", in: 4...1_000_000) { configuration.maxOpenFiles = Int(files) }
         if let value = try choice("RINGSTORE_COMPRESSION", ["on", "off"]) { configuration.compression = value == "on" }
         if let window = try integer("RINGSTORE_IDEMPOTENCY_WINDOW", in: 0...10_000_000) { configuration.idempotencyWindow = Int(window) }
+        if let megabytes = try integer("RINGSTORE_BLOCK_CACHE_MB", in: 0...(1 << 20)) { configuration.blockCacheBytes = Int(megabytes) << 20 }
         try configuration.validate()
         return configuration
     }

@@ -40,6 +40,11 @@ public struct Configuration: Sendable, Hashable {
     /// Retries with ``ExpectedVersion/exact(_:)`` or ``ExpectedVersion/noStream``
     /// are recognised whatever their age.
     public var idempotencyWindow: Int = 20_000
+    /// Memory for decoded stream-file blocks shared by all readers (default
+    /// 16 MiB). Reading `$all` across many streams decodes each block once when
+    /// this holds about a quarter of the journal's worth of events; 0 turns the
+    /// cache off.
+    public var blockCacheBytes: Int = 16 << 20
 
     public init() {}
 
@@ -53,6 +58,9 @@ public struct Configuration: Sendable, Hashable {
         }
         guard idempotencyWindow >= 0 else {
             throw RingstoreError(.invalidArgument, "idempotencyWindow must not be negative (got \(idempotencyWindow))")
+        }
+        guard blockCacheBytes >= 0 else {
+            throw RingstoreError(.invalidArgument, "blockCacheBytes must not be negative (got \(blockCacheBytes))")
         }
         guard maxOpenFiles >= 4 else {
             throw RingstoreError(.invalidArgument, "maxOpenFiles must be at least 4 (got \(maxOpenFiles))")

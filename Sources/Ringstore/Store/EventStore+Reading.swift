@@ -298,6 +298,11 @@ extension EventStore {
                 throw RingstoreError(.corruptData, "global index names stream number \(first.stream), which the catalog does not know",
                                      path: globalIndex.path)
             }
+            if let cached = streams.cachedEvents(of: name, from: first.version, direction: step > 0 ? .forwards : .backwards, count: run) {
+                result += cached
+                pending = pending.dropFirst(run)
+                continue
+            }
             guard let handle = try streams.handle(for: name, create: false) else {
                 throw RingstoreError(.corruptData, "stream \"\(name)\" is in the global index but has no stream file", stream: name)
             }
@@ -335,7 +340,7 @@ extension EventStore {
             eventsAcknowledged: writer.acknowledger.eventCount.load(ordering: .relaxed),
             flushes: writer.flushCount.load(ordering: .relaxed),
             eventsSplit: splitter.splitEvents.load(ordering: .relaxed),
-            checkpoints: splitter.checkpoints.load(ordering: .relaxed),
+            checkpoints: splitter.checkpoints,
             openStreamFiles: streams.openFileCount,
             readerWaits: splitter.readerWaits.count,
             readerWaitP99Milliseconds: splitter.readerWaits.p99Milliseconds,

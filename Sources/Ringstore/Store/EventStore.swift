@@ -63,7 +63,8 @@ public final class EventStore: Sendable {
         }
         let lock = try StoreLock(directory: directory)
         do {
-            let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles)
+            let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles,
+                                              blockCacheBytes: configuration.blockCacheBytes)
             let journal = try Journal(directory: directory, configuration: configuration, stored: streams)
             let catalog = try StreamCatalog(directory: directory)
             let globalIndex = try GlobalIndex(directory: directory)

@@ -16,15 +16,27 @@ final class StreamDirectory: StoredStreams {
     final class Handle: Sendable {
         let stream: String
         let path: FilePath
+        let probe: Int
         private let file: Mutex<StreamFile>
+        /// Told where the file ended when it closes, so that reopening it is cheap.
+        private let onClose: @Sendable (String, Int, StreamFile.ResumePoint) -> Void
 
-        init(stream: String, path: FilePath, file: StreamFile) {
+        init(stream: String, path: FilePath, probe: Int, file: StreamFile,
+             onClose: @escaping @Sendable (String, Int, StreamFile.ResumePoint) -> Void) {
             self.stream = stream
             self.path = path
+            self.probe = probe
             self.file = Mutex(file)
+            self.onClose = onClose
         }
 
-        deinit { file.withLock { $0.close() } }
+        deinit {
+            let resume = file.withLock { f in
+                f.close()
+                return f.resumePoint
+            }
+            onClose(stream, probe, resume)
+        }
 
         func withFile<R>(_ body: (StreamFile) throws -> R) rethrows -> R {
             try file.withLock { try body($0) }
@@ -33,11 +45,26 @@ final class StreamDirectory: StoredStreams {
 
     private struct Cache: ~Copyable {
         var handles: [String: (handle: Handle, lastUse: UInt64)] = [:]
+        /// Eviction candidates, oldest first, each with the use it was queued at
+        /// (entries before `head` are done). A candidate used since it was queued
+        /// goes to the back again: least recently used, approximately, in O(1).
+        var queue: [(stream: String, use: UInt64)] = []
+        var head = 0
         var clock: UInt64 = 0
         var createdFolders: Set<String> = []
         /// Files that were closed (evicted) while holding unsynced appends.
         var evictedDirty = false
+        /// Where closed files ended, by stream: with thousands of streams and a
+        /// few hundred open files the splitter reopens files all the time, and
+        /// this spares it reading and checking each one again. Bounded by
+        /// ``StreamDirectory/maxRememberedFiles``.
+        var closed: [String: (probe: Int, resume: StreamFile.ResumePoint)] = [:]
     }
+
+    /// How many closed files' resume points are remembered (about 60 bytes each).
+    static let maxRememberedFiles = 1 << 17
+    /// Block lists (a few dozen bytes more each) are remembered for this many files only.
+    static let maxRememberedBlockLists = 1 << 14
 
     let root: FilePath
     private let streamsFolder: String
@@ -47,8 +74,12 @@ final class StreamDirectory: StoredStreams {
     /// there on can be rebuilt by the splitter's replay, so a torn one may be cut.
     let replayFrom = Atomic<UInt64>(0)
 
-    init(root: FilePath, maxOpenFiles: Int) throws {
+    /// Decoded blocks shared by all readers (see ``BlockCache``).
+    let blockCache: BlockCache
+
+    init(root: FilePath, maxOpenFiles: Int, blockCacheBytes: Int = 16 << 20) throws {
         self.root = root
+        self.blockCache = BlockCache(budgetBytes: blockCacheBytes)
         self.streamsFolder = root.string + "/" + StreamNaming.folder
         self.maxOpenFiles = maxOpenFiles
         try StorageDirectory.create(FilePath(streamsFolder))
@@ -67,6 +98,13 @@ final class StreamDirectory: StoredStreams {
             return entry.handle
         }) { return cached }
 
+        if let known = cache.withLock({ $0.closed[stream] }) {
+            let (folder, name) = StreamNaming.location(stream, probe: known.probe)
+            let pathString = streamsFolder + "/" + folder + "/" + name
+            if let file = try StreamFile.reopen(at: pathString, stream: stream, resume: known.resume) {
+                return insert(makeHandle(stream: stream, path: FilePath(pathString), probe: known.probe, file: file))
+            }
+        }
         var probe = 0
         while true {
             let (folder, name) = StreamNaming.location(stream, probe: probe)
@@ -81,7 +119,7 @@ final class StreamDirectory: StoredStreams {
                     StorageDirectory.remove(path)
                     continue
                 }
-                if file.streamName == stream { return insert(Handle(stream: stream, path: path, file: file)) }
+                if file.streamName == stream { return insert(makeHandle(stream: stream, path: path, probe: probe, file: file)) }
                 file.close()  // another stream with the same hash: try the next slot
                 probe += 1
                 continue
@@ -89,8 +127,54 @@ final class StreamDirectory: StoredStreams {
             guard create else { return nil }
             try createFolder(folderPath)
             let file = try StreamFile.create(at: pathString, stream: stream)
-            return insert(Handle(stream: stream, path: path, file: file))
+            return insert(makeHandle(stream: stream, path: path, probe: probe, file: file))
         }
+    }
+
+    private func makeHandle(stream: String, path: FilePath, probe: Int, file: StreamFile) -> Handle {
+        file.blockCache = blockCache
+        return Handle(stream: stream, path: path, probe: probe, file: file) { [weak self] stream, probe, resume in
+            self?.remember(stream, probe: probe, resume: resume)
+        }
+    }
+
+    /// Records where a closed file ended. A handle closed late (a reader held it)
+    /// may report an older end than one closed since: the larger end wins, and
+    /// `StreamFile.reopen` checks the file's size anyway.
+    private func remember(_ stream: String, probe: Int, resume: StreamFile.ResumePoint) {
+        var resume = resume
+        cache.withLock { c in
+            if c.closed.count >= Self.maxRememberedBlockLists { resume.blocks = nil }
+            if let known = c.closed[stream], known.resume.dataEnd > resume.dataEnd { return }
+            if c.closed[stream] == nil, c.closed.count >= Self.maxRememberedFiles {
+                c.closed.remove(at: c.closed.startIndex)
+            }
+            c.closed[stream] = (probe, resume)
+        }
+    }
+
+    /// `count` consecutive events of `stream` from `version` on (forwards or
+    /// backwards) if the block cache holds them all, else nil: a hit touches no file.
+    func cachedEvents(of stream: String, from version: UInt64, direction: ReadDirection, count: Int) -> [RecordedEvent]? {
+        var result: [RecordedEvent] = []
+        result.reserveCapacity(count)
+        var wanted = version
+        while result.count < count {
+            guard let (first, events) = blockCache.block(of: stream, containing: wanted) else { return nil }
+            let i = Int(wanted - first)
+            switch direction {
+            case .forwards:
+                result += events[i...].prefix(count - result.count)
+                wanted = first + UInt64(events.count)
+            case .backwards:
+                result += events[...i].reversed().prefix(count - result.count)
+                if result.count < count {
+                    guard first > 0 else { return nil }
+                    wanted = first - 1
+                }
+            }
+        }
+        return result
     }
 
     func storedNextVersion(of stream: String) throws -> UInt64 {
@@ -118,10 +202,21 @@ final class StreamDirectory: StoredStreams {
             if let existing = c.handles[handle.stream] { return existing.handle }  // lost a race: use the first
             c.clock += 1
             c.handles[handle.stream] = (handle, c.clock)
-            while c.handles.count > maxOpenFiles {
-                let oldest = c.handles.min { $0.value.lastUse < $1.value.lastUse }!
-                c.handles[oldest.key] = nil
-                evicted.append(oldest.value.handle)
+            c.queue.append((handle.stream, c.clock))
+            while c.handles.count > maxOpenFiles, c.head < c.queue.count {
+                let candidate = c.queue[c.head]
+                c.head += 1
+                guard let entry = c.handles[candidate.stream] else { continue }
+                if entry.lastUse > candidate.use {
+                    c.queue.append((candidate.stream, entry.lastUse))  // used since: another chance
+                } else {
+                    c.handles[candidate.stream] = nil
+                    evicted.append(entry.handle)
+                }
+            }
+            if c.head > 1024, c.head * 2 > c.queue.count {
+                c.queue.removeFirst(c.head)
+                c.head = 0
             }
             if !evicted.isEmpty { c.evictedDirty = true }
             return handle

@@ -54,8 +54,10 @@ final class StreamFile: @unchecked Sendable {
     private var headerLength: UInt64 = 0
     private var dataEnd: UInt64
     private(set) var nextVersion: UInt64
-    /// The most recently decoded block (sequential and `$all` reads revisit it).
+    /// The most recently decoded block (sequential reads revisit it).
     private var cachedBlock: (offset: UInt64, events: [RecordedEvent])?
+    /// The store's shared cache of decoded blocks, if any (set by ``StreamDirectory``).
+    var blockCache: BlockCache?
 
 
     private init(path: FilePath, streamName: String, data: StorageFile, index: StorageFile?, dataEnd: UInt64) {
@@ -132,6 +134,55 @@ final class StreamFile: @unchecked Sendable {
         return file
     }
 
+    /// What this process knows about a stream file it closed: enough to reopen
+    /// it for appending without reading or checking anything in it again.
+    struct ResumePoint: Sendable {
+        var headerLength: UInt64
+        var dataEnd: UInt64
+        var nextVersion: UInt64
+        var blockCount: Int
+        /// The block list of a file without an index, when it was in memory:
+        /// spares reads the hop over every block header after reopening.
+        var blocks: [(firstVersion: UInt64, offset: UInt64)]?
+    }
+
+    /// Where appends to this file would continue.
+    var resumePoint: ResumePoint {
+        ResumePoint(headerLength: headerLength, dataEnd: dataEnd, nextVersion: nextVersion, blockCount: blockCount,
+                    blocks: index == nil ? loadedBlocks : nil)
+    }
+
+    /// Reopens a file this process wrote and closed (its header, index and last
+    /// block were checked when it was first opened). Returns nil, so that the
+    /// caller falls back to ``open(at:replayFrom:)``, unless the data file (and
+    /// the index, when there is one) still ends exactly where it ended then: a
+    /// write that failed half-way or anything else unexpected takes the full path.
+    static func reopen(at pathString: String, stream: String, resume: ResumePoint) throws -> StreamFile? {
+        let path = FilePath(pathString)
+        guard let data = try? StorageFile.open(path) else { return nil }
+        var index: StorageFile?
+        let expectsIndex = resume.blockCount >= indexThreshold
+        guard (try? data.size()) == resume.dataEnd else {
+            data.close()
+            return nil
+        }
+        if expectsIndex {
+            index = try? StorageFile.open(indexPath(for: pathString))
+            guard let index, (try? index.size()) == UInt64(resume.blockCount * indexEntrySize) else {
+                index?.close()
+                data.close()
+                return nil
+            }
+        }
+        let file = StreamFile(path: path, streamName: stream, data: data, index: index, dataEnd: resume.dataEnd)
+        file.headerLength = resume.headerLength
+        file.nextVersion = resume.nextVersion
+        file.blockCount = resume.blockCount
+        // Else loaded (from the index, or by hopping block headers) when a read needs it.
+        file.loadedBlocks = index == nil && resume.blocks?.count == resume.blockCount ? resume.blocks : nil
+        return file
+    }
+
     private static func readHeader(_ data: StorageFile, path pathString: String) throws -> (String, UInt64) {
         let path = pathString
         var fixed = [UInt8](repeating: 0, count: 16)
@@ -187,7 +238,15 @@ final class StreamFile: @unchecked Sendable {
         if let loadedBlocks { return loadedBlocks }
         var list: [(firstVersion: UInt64, offset: UInt64)] = []
         list.reserveCapacity(blockCount)
-        if let index {
+        if index == nil {
+            // A small file reopened by `reopen`: hop its few block headers.
+            var offset = headerLength
+            while offset < dataEnd {
+                let header = try readBlockHeader(at: offset)
+                list.append((header.firstVersion, offset))
+                offset += UInt64(header.totalLength)
+            }
+        } else if let index {
             var entries = [UInt8](repeating: 0, count: blockCount * Self.indexEntrySize)
             _ = try entries.withUnsafeMutableBytes { try index.read(into: $0, at: 0) }
             entries.withUnsafeBytes { e in
@@ -374,7 +433,8 @@ final class StreamFile: @unchecked Sendable {
         var entries = newBlocks
         var start = first
         if index == nil {
-            guard blockCount >= Self.indexThreshold, let all = loadedBlocks else { return }
+            guard blockCount >= Self.indexThreshold else { return }
+            let all = try blockList()
             let created = try StorageFile.open(Self.indexPath(for: pathString), create: true)
             try created.truncate(to: 0)
             index = created
@@ -448,12 +508,18 @@ final class StreamFile: @unchecked Sendable {
     private func eventsOfBlock(_ i: Int, in blocks: [(firstVersion: UInt64, offset: UInt64)]) throws -> [RecordedEvent] {
         let offset = blocks[i].offset
         if let cached = cachedBlock, cached.offset == offset { return cached.events }
+        let firstVersion = blocks[i].firstVersion
+        if let shared = blockCache?.block(of: streamName, containing: firstVersion), shared.firstVersion == firstVersion {
+            cachedBlock = (offset, shared.events)
+            return shared.events
+        }
         let header = try readBlockHeader(at: offset)
         let events = try readBlock(at: offset, header: header)
         guard UInt64(events.count) == (i + 1 < blocks.count ? blocks[i + 1].firstVersion : nextVersion) - blocks[i].firstVersion else {
             throw damaged(at: offset, "block holds \(events.count) events, the index expects otherwise")
         }
         cachedBlock = (offset, events)
+        blockCache?.insert(stream: streamName, firstVersion: firstVersion, events: events)
         return events
     }
 

@@ -1,0 +1,110 @@
+// What the SplitAndRead, Subscription and Codec benchmarks share: a store in a
+// temporary folder, 200-byte JSON events, stream names, a cheap generator, and
+// the concurrent append loop that fills a store.
+
+import Benchmark
+import Foundation
+import Ringstore
+import Synchronization
+
+/// A store in a fresh temporary folder, removed by ``close()``.
+public final class TemporaryStore: Sendable {
+    public let directory: URL
+    public let store: EventStore
+
+    private init(directory: URL, store: EventStore) {
+        self.directory = directory
+        self.store = store
+    }
+
+    /// Opens a new store; waits for ring space up to 30 s so a benchmark's burst never fails on it.
+    public static func open(durability: Configuration.Durability = .relaxed, journalCapacity: UInt64 = 64 << 20) async throws -> TemporaryStore {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("ringstore-bench-\(getpid())-\(UUID().uuidString)", isDirectory: true)
+        var configuration = Configuration()
+        configuration.journalCapacity = journalCapacity
+        configuration.durability = durability
+        configuration.journalFullWait = .seconds(30)
+        configuration.readerWait = .seconds(30)
+        return TemporaryStore(directory: directory, store: try await EventStore.open(at: directory.path, configuration: configuration))
+    }
+
+    public func close() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await store.close()
+    }
+
+    /// Waits until the splitter has copied everything written (the stream files hold every event).
+    public func waitForSplit() async throws {
+        try await store.flush()
+        while true {
+            let stats = store.stats()
+            if stats.splitPosition >= stats.writtenPosition { return }
+            try await Task.sleep(for: .microseconds(200))
+        }
+    }
+
+    /// Appends `appends` appends of `eventsPerAppend` events with `writers`
+    /// concurrent tasks, each to a stream drawn from `streams` (`.any` expected version).
+    public func fill(appends: Int, eventsPerAppend: Int, streams: [String], writers: Int = 64, seed: UInt64 = 1) async throws {
+        let counter = AppendCounter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    var random = XorShift(seed: seed &* 1_000 &+ UInt64(writer))
+                    while counter.next.add(1, ordering: .relaxed).oldValue < appends {
+                        let stream = streams[Int(random.next() % UInt64(streams.count))]
+                        let events = (0..<eventsPerAppend).map { _ in EventData(type: "Reading", data: eventPayload) }
+                        _ = try await self.store.append(to: stream, expectedVersion: .any, events: events)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}
+
+/// The counter concurrent writers claim appends with.
+final class AppendCounter: Sendable {
+    let next = Atomic<Int>(0)
+}
+
+/// Benchmarks' stores by benchmark name: set up in `setup`, used in the closure, closed in `teardown`.
+public let temporaryStores = Mutex<[String: TemporaryStore]>([:])
+
+/// Stream names `stream-0` … `stream-(count-1)`.
+public func streamNames(_ count: Int) -> [String] { (0..<count).map { "stream-\($0)" } }
+
+/// Size of each event's JSON payload in bytes.
+public let eventSize = 200
+
+/// A 200-byte JSON document: `{"sensor":"…","seq":…,"celsius":…,"pad":"xxx…"}`.
+public let eventPayload: [UInt8] = {
+    let head = #"{"sensor":"sensor-0042","seq":123456789,"celsius":21.375,"pad":""#
+    let tail = #""}"#
+    let bytes = Array((head + String(repeating: "x", count: eventSize - head.utf8.count - tail.utf8.count) + tail).utf8)
+    precondition(bytes.count == eventSize)
+    return bytes
+}()
+
+/// A xorshift64* generator: cheap, deterministic.
+public struct XorShift: Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+    public mutating func next() -> UInt64 {
+        state ^= state >> 12
+        state ^= state << 25
+        state ^= state >> 27
+        return state &* 0x2545_F491_4F6C_DD1D
+    }
+}
+
+/// Events handled per second of wall clock, one sample per iteration.
+public let eventsPerSecond = BenchmarkMetric.custom("eventsPerSecond", polarity: .prefersLarger, useScalingFactor: false)
+
+extension Duration {
+    public var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}

@@ -1,0 +1,142 @@
+import Synchronization
+
+/// Makes the stream files the splitter wrote durable and then moves the
+/// journal's checkpoint, on a thread of its own.
+///
+/// Why a thread of its own: a checkpoint ends in `syncfs` or a batch of
+/// `fdatasync`s that can take tens of milliseconds (far more on an SD card).
+/// Done by the splitter, every reader that asked for its stream in that time
+/// would wait for it. Handed over here, the splitter goes on scanning the
+/// journal and serving readers while the disk catches up.
+///
+/// One job at a time: the splitter submits the next checkpoint only after the
+/// previous one is done. A failed job (an I/O error) is retried after a pause,
+/// never skipped: the checkpoint must not pass data that is not durable.
+final class Checkpointer: Sendable {
+    /// A checkpoint to write: everything before `split` is in stream files, and
+    /// `dirty` names the files written since the previous checkpoint.
+    struct Job: Sendable {
+        var split: UInt64
+        var dirty: Set<String>
+    }
+
+    private struct State: ~Copyable {
+        var job: Job?
+        var stopping = false
+        var abandoning = false
+        var stopped = false
+        var failure: RingstoreError?
+        var onStopped: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let journal: Journal
+    private let directory: StreamDirectory
+    private let catalog: StreamCatalog
+    private let globalIndex: GlobalIndex
+    private let state = Mutex(State())
+    private let doorbell = Doorbell()
+    /// Rung after each job (or failed attempt), so the splitter can submit the next.
+    private let finished: @Sendable () -> Void
+    /// Checkpoints written (stats).
+    let completed = Atomic<UInt64>(0)
+
+    init(journal: Journal, directory: StreamDirectory, catalog: StreamCatalog, globalIndex: GlobalIndex,
+         finished: @escaping @Sendable () -> Void) {
+        self.journal = journal
+        self.directory = directory
+        self.catalog = catalog
+        self.globalIndex = globalIndex
+        self.finished = finished
+        BackgroundThread.start(name: "rs-checkpoint") { [self] in run() }
+    }
+
+    /// True while a job waits or runs.
+    var isBusy: Bool { state.withLock { $0.job != nil } }
+
+    /// The last failure, if the current job has failed at least once.
+    var failure: RingstoreError? { state.withLock { $0.failure } }
+
+    /// Queues a checkpoint; the caller must have seen ``isBusy`` false.
+    func submit(_ job: Job) {
+        state.withLock { s in
+            precondition(s.job == nil, "a checkpoint is already in progress")
+            s.job = job
+        }
+        doorbell.ring()
+    }
+
+    /// Finishes the job in progress (retrying while it fails, unless `abandon`
+    /// is called meanwhile) and stops.
+    func stop() async { await requestStop { $0.stopping = true } }
+
+    /// Stops without starting another step of the job in progress, as a crash
+    /// would (the step running, if any, completes first).
+    func abandon() async { await requestStop { $0.abandoning = true } }
+
+    private func requestStop(_ mark: (inout State) -> Void) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let stopped = state.withLock { s in
+                mark(&s)
+                if s.stopped { return true }
+                s.onStopped.append(continuation)
+                return false
+            }
+            if stopped { continuation.resume() } else { doorbell.ring() }
+        }
+    }
+
+    private func run() {
+        while true {
+            let (job, stopping, abandoning) = state.withLock { ($0.job, $0.stopping, $0.abandoning) }
+            if abandoning || (stopping && job == nil) {
+                let waiters = state.withLock { s in
+                    s.stopped = true
+                    defer { s.onStopped.removeAll() }
+                    return s.onStopped
+                }
+                for waiter in waiters { waiter.resume() }
+                return
+            }
+            guard let job else {
+                doorbell.wait(timeoutNanoseconds: 100_000_000) { state.withLock { $0.job == nil && !$0.stopping && !$0.abandoning } }
+                continue
+            }
+            do {
+                guard try write(job) else { continue }  // abandoned part-way
+                state.withLock { s in
+                    s.job = nil
+                    s.failure = nil
+                }
+                completed.add(1, ordering: .relaxed)
+                finished()
+            } catch {
+                let failure = (error as? RingstoreError) ?? RingstoreError(.ioError, "checkpoint failed: \(error)")
+                // Closing gives up (the store reports the failure; the journal still holds
+                // everything, so the next open replays it); otherwise retry after a pause,
+                // as a full disk may clear.
+                let giveUp = state.withLock { s in
+                    s.failure = failure
+                    if s.stopping { s.abandoning = true }
+                    return s.stopping
+                }
+                finished()
+                if !giveUp { doorbell.wait(timeoutNanoseconds: 100_000_000) { !state.withLock { $0.abandoning } } }
+            }
+        }
+    }
+
+    /// Returns false if abandoned part-way.
+    private func write(_ job: Job) throws -> Bool {
+        let aborted = { self.state.withLock { $0.abandoning } }
+        // The checkpoint never passes the durable cursor (relaxed mode may split past it).
+        try journal.writer.syncNow(upTo: job.split)
+        if aborted() { return false }
+        try directory.syncAll(dirty: job.dirty)
+        if aborted() { return false }
+        try catalog.sync()
+        try globalIndex.sync()
+        if aborted() { return false }
+        try journal.advanceCheckpoint(to: job.split, streams: job.dirty)
+        return true
+    }
+}

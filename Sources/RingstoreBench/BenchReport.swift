@@ -1,0 +1,154 @@
+import Foundation
+
+/// The measurements of one system's run. Encoded as one element of the report's `results`.
+public struct SystemResult: Sendable, Codable, Hashable {
+    /// Append latency percentiles, in milliseconds.
+    public struct Latency: Sendable, Codable, Hashable {
+        public var p50: Double
+        public var p99: Double
+        public var p999: Double
+    }
+
+    public var system: String
+    /// Events appended (all acknowledged).
+    public var events: Int
+    public var appends: Int
+    /// Wall-clock seconds of the ingest, from the first append to the last acknowledgement.
+    public var seconds: Double
+    public var eventsPerSecond: Double
+    /// Payload megabytes (10^6 bytes) appended per second.
+    public var megabytesPerSecond: Double
+    public var latencyMs: Latency
+    /// 99th percentile of the reader probe: how long a read of the stream just appended to took to see the append.
+    public var readerWaitMsP99: Double
+    /// How many reader probes ran.
+    public var readerProbes: Int
+    public var flushes: UInt64
+    public var flushesPerSecond: Double
+    /// Events × event size.
+    public var payloadBytes: UInt64
+    /// Bytes the system wrote into its files, as it counts them (see the README).
+    public var bytesWritten: UInt64
+    public var bytesWrittenPerPayloadByte: Double
+    /// `/proc/self/io` `write_bytes` growth over the ingest and settle (nil where unavailable).
+    public var storageWriteBytes: UInt64?
+    public var storageWriteBytesPerPayloadByte: Double?
+    /// Peak resident set size during this system's run.
+    public var peakRSSBytes: UInt64
+    /// Read-back rates (with `--read`).
+    public var read: ReadResult?
+}
+
+/// Read-back after the ingest: every stream from its start, then `$all`.
+public struct ReadResult: Sendable, Codable, Hashable {
+    public var streams: Int
+    public var streamEvents: Int
+    public var streamEventsPerSecond: Double
+    public var allEvents: Int
+    public var allEventsPerSecond: Double
+}
+
+/// The whole bench: the workload, one result per system, and Ringstore's events/s over the peer's.
+public struct BenchReport: Sendable, Codable {
+    /// The knobs as run. `events` and `durationSeconds` are the bounds asked for;
+    /// `compareEvents` is the peer's event bound.
+    public struct WorkloadSummary: Sendable, Codable, Hashable {
+        public var streams: Int
+        public var events: Int?
+        public var eventSize: Int
+        public var writers: Int
+        public var batch: Int
+        public var durability: String
+        public var durationSeconds: Double?
+        public var read: Bool
+        public var compare: String?
+        public var compareEvents: Int?
+    }
+
+    public var workload: WorkloadSummary
+    public var results: [SystemResult]
+
+    public init(workload: Workload, compare: String?, compareEvents: Int?, results: [SystemResult]) {
+        self.workload = WorkloadSummary(
+            streams: workload.streams, events: workload.events, eventSize: workload.eventSize, writers: workload.writers,
+            batch: workload.batch, durability: workload.durability.rawValue, durationSeconds: workload.duration,
+            read: workload.read, compare: compare, compareEvents: compare == nil ? nil : compareEvents)
+        self.results = results
+    }
+
+    /// Ringstore's events/s over the first peer's; nil without a peer.
+    public var ratio: Double? {
+        guard let ours = results.first(where: { $0.system == "ringstore" }),
+              let peer = results.first(where: { $0.system != "ringstore" }), peer.eventsPerSecond > 0 else { return nil }
+        return ours.eventsPerSecond / peer.eventsPerSecond
+    }
+
+    private enum CodingKeys: String, CodingKey { case workload, results, ratio }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        workload = try container.decode(WorkloadSummary.self, forKey: .workload)
+        results = try container.decode([SystemResult].self, forKey: .results)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(workload, forKey: .workload)
+        try container.encode(results, forKey: .results)
+        // Always present, null without a peer, so that machines find the key.
+        if let ratio { try container.encode(ratio, forKey: .ratio) } else { try container.encodeNil(forKey: .ratio) }
+    }
+
+    /// One line of JSON.
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// A table for people: one row per measurement, one column per system.
+    public func table() -> String {
+        func row(_ label: String, _ value: (SystemResult) -> String) -> [String] { [label] + results.map(value) }
+        var rows: [[String]] = [[""] + results.map(\.system)]
+        rows.append(row("events") { Self.grouped($0.events) })
+        rows.append(row("appends") { Self.grouped($0.appends) })
+        rows.append(row("elapsed") { Self.fixed($0.seconds, 2) + " s" })
+        rows.append(row("events/s") { Self.grouped(Int($0.eventsPerSecond.rounded())) })
+        rows.append(row("MB/s (payload)") { Self.fixed($0.megabytesPerSecond, 1) })
+        rows.append(row("append p50") { Self.fixed($0.latencyMs.p50, 3) + " ms" })
+        rows.append(row("append p99") { Self.fixed($0.latencyMs.p99, 3) + " ms" })
+        rows.append(row("append p99.9") { Self.fixed($0.latencyMs.p999, 3) + " ms" })
+        rows.append(row("reader wait p99") { Self.fixed($0.readerWaitMsP99, 3) + " ms" })
+        rows.append(row("flushes/s") { Self.grouped(Int($0.flushesPerSecond.rounded())) })
+        rows.append(row("bytes written / payload byte") { Self.fixed($0.bytesWrittenPerPayloadByte, 2) })
+        rows.append(row("disk writes / payload byte") { $0.storageWriteBytesPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })
+        rows.append(row("peak RSS") { Self.fixed(Double($0.peakRSSBytes) / 1_048_576, 1) + " MiB" })
+        if results.contains(where: { $0.read != nil }) {
+            rows.append(row("stream reads") { $0.read.map { Self.grouped(Int($0.streamEventsPerSecond.rounded())) + " events/s" } ?? "" })
+            rows.append(row("$all reads") { $0.read.map { Self.grouped(Int($0.allEventsPerSecond.rounded())) + " events/s" } ?? "" })
+        }
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        var lines = rows.map { cells in
+            cells.enumerated().map { column, cell in
+                column == 0 ? cell.padding(toLength: widths[0], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[column] - cell.count) + cell
+            }.joined(separator: "   ")
+        }
+        if let ratio, let peer = results.first(where: { $0.system != "ringstore" }) {
+            lines.append("ratio (ringstore events/s over \(peer.system)'s): \(Self.fixed(ratio, 1))×")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+    static func grouped(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, ch) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(ch)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+}

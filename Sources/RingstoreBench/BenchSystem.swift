@@ -1,0 +1,40 @@
+import Ringstore
+
+/// A store the workload runs against: Ringstore itself, or a peer such as SQLite.
+///
+/// Every call may come from many tasks at once. An append must check the expected
+/// version for real and be atomic, as `EventStore.append` is.
+public protocol BenchSystem: Sendable {
+    /// The name in the report: `"ringstore"` or `"sqlite"`.
+    var name: String { get }
+    /// Appends `events` to `stream`, which must be at `expectedVersion` (nil: the stream must not exist).
+    func append(stream: String, expectedVersion: UInt64?, events: [EventData]) async throws
+    /// The newest version of `stream` a reader sees now (nil: no events).
+    func latestVersion(of stream: String) async throws -> UInt64?
+    /// Counters for the report, read before and after the run.
+    func counters() async throws -> SystemCounters
+    /// A few words for the progress line (ring use, split lag, …).
+    func progressDetail() -> String
+    /// Waits until background work caused by the appends is done (Ringstore: the
+    /// split of every appended event), so that bytes written cover it.
+    func settle() async throws
+    /// Reads `stream` from its start; returns how many events it has.
+    func readStream(_ stream: String) async throws -> Int
+    /// Reads every event in global order; returns how many there are.
+    func readAll() async throws -> Int
+    /// Releases the store.
+    func close() async throws
+}
+
+/// What a system has done so far, as counted by itself.
+public struct SystemCounters: Sendable, Hashable {
+    /// Flushes to stable storage (`fdatasync`/`fsync`).
+    public var flushes: UInt64
+    /// Bytes the system wrote into its files (see the README for what each system counts).
+    public var bytesWritten: UInt64
+
+    public init(flushes: UInt64, bytesWritten: UInt64) {
+        self.flushes = flushes
+        self.bytesWritten = bytesWritten
+    }
+}

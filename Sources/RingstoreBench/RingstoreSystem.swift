@@ -1,0 +1,90 @@
+import Foundation
+import Ringstore
+
+/// Ringstore, embedded, as a ``BenchSystem``.
+public final class RingstoreSystem: BenchSystem {
+    public let name = "ringstore"
+    public let store: EventStore
+
+    private init(store: EventStore) {
+        self.store = store
+    }
+
+    /// Opens (or creates) the store at `directory`.
+    public static func open(at directory: String, configuration: Configuration) async throws -> RingstoreSystem {
+        RingstoreSystem(store: try await EventStore.open(at: directory, configuration: configuration))
+    }
+
+    public func append(stream: String, expectedVersion: UInt64?, events: [EventData]) async throws {
+        _ = try await store.append(to: stream, expectedVersion: expectedVersion.map { .exact($0) } ?? .noStream, events: events)
+    }
+
+    public func latestVersion(of stream: String) async throws -> UInt64? {
+        // A real read through the stream file: waits for the splitter if the
+        // stream's newest acknowledged events are still only in the journal.
+        do {
+            var newest = store.read(stream: stream, from: .end, direction: .backwards, maxCount: 1).makeAsyncIterator()
+            return try await newest.next()?.version
+        } catch let error as RingstoreError where error.code == .streamNotFound {
+            return nil
+        }
+    }
+
+    /// Flushes: journal flushes (group commits). Bytes written: the journal's
+    /// durable cursor (every record, header and padding the ring received) plus
+    /// the sizes of every other file in the store (stream files, their indexes,
+    /// the global index, the catalog), which only grow.
+    public func counters() async throws -> SystemCounters {
+        let stats = store.stats()
+        let files = FileSizes.total(under: store.directory, excluding: ["journal.ring"])
+        return SystemCounters(flushes: stats.flushes, bytesWritten: stats.durablePosition + files)
+    }
+
+    public func progressDetail() -> String {
+        let stats = store.stats()
+        let ring = 100 * stats.journalBytesInUse / max(1, stats.journalCapacity)
+        return "ring \(ring)% in use, split lag \(String(format: "%.1f", Double(stats.splitLag) / 1_048_576)) MiB"
+    }
+
+    /// Flushes, then waits (up to 2 minutes) until the splitter has copied every written record.
+    public func settle() async throws {
+        try await store.flush()
+        let deadline = ContinuousClock.now + .seconds(120)
+        while true {
+            let stats = store.stats()
+            if stats.splitPosition >= stats.writtenPosition { return }
+            guard ContinuousClock.now < deadline else {
+                throw BenchError("the splitter did not catch up within 2 minutes (split lag \(stats.writtenPosition - stats.splitPosition) bytes)")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    public func readStream(_ stream: String) async throws -> Int {
+        var count = 0
+        for try await event in store.read(stream: stream) {
+            guard event.version == UInt64(count) else {
+                throw BenchError("ringstore: \(stream) returned version \(event.version) where \(count) was expected")
+            }
+            count += 1
+        }
+        return count
+    }
+
+    public func readAll() async throws -> Int {
+        var count = 0
+        var last: UInt64?
+        for try await event in store.readAll() {
+            if let last, event.position <= last {
+                throw BenchError("ringstore: $all went backwards at position \(event.position)")
+            }
+            last = event.position
+            count += 1
+        }
+        return count
+    }
+
+    public func close() async throws {
+        try await store.close()
+    }
+}

@@ -1,0 +1,89 @@
+/// What `ringstore bench` asks of each system: the same writers, streams, event
+/// sizes and batching, so that two systems' rows can be compared.
+///
+/// Each writer owns the streams whose number is congruent to its own modulo
+/// `writers`, so it knows every owned stream's version and appends with an exact
+/// expected version (`.noStream` for the first append): both systems check a real
+/// expected version on every append.
+public struct Workload: Sendable, Codable, Hashable {
+    /// When an append is acknowledged: after a flush, or once written.
+    public enum Durability: String, Sendable, Codable, Hashable, CaseIterable {
+        /// Ringstore `.durable`; SQLite `synchronous=FULL`.
+        case durable
+        /// Ringstore `.relaxed`; SQLite `synchronous=NORMAL`.
+        case relaxed
+    }
+
+    /// Streams the events are spread over.
+    public var streams: Int
+    /// Events to append in all (nil: until `duration` has passed).
+    public var events: Int?
+    /// Bytes of each event's JSON payload.
+    public var eventSize: Int
+    /// Concurrent writer tasks.
+    public var writers: Int
+    /// Events per append.
+    public var batch: Int
+    public var durability: Durability
+    /// Seconds to append for (nil: until `events` are appended). With both, whichever comes first.
+    public var duration: Double?
+    /// After ingest, read every stream and then `$all` back, and report read rates.
+    public var read: Bool
+
+    public init(streams: Int = 10_000, events: Int? = 1_000_000, eventSize: Int = 200, writers: Int = 64, batch: Int = 1,
+                durability: Durability = .durable, duration: Double? = nil, read: Bool = false) {
+        self.streams = streams
+        self.events = events
+        self.eventSize = eventSize
+        self.writers = writers
+        self.batch = batch
+        self.durability = durability
+        self.duration = duration
+        self.read = read
+    }
+
+    /// Largest event payload the workload accepts (Ringstore's default `maxEventSize`).
+    public static let maxEventSize = 1 << 20
+
+    /// Throws naming the first knob that is out of range.
+    public func validate() throws(BenchError) {
+        func check(_ condition: Bool, _ message: @autoclosure () -> String) throws(BenchError) {
+            if !condition { throw BenchError(message()) }
+        }
+        try check(writers >= 1, "--writers must be at least 1 (got \(writers))")
+        try check(streams >= writers, "--streams must be at least --writers, since each writer owns its streams (got \(streams) streams for \(writers) writers)")
+        try check(streams <= 100_000_000, "--streams must be at most 100,000,000 (got \(streams))")
+        try check(batch >= 1, "--batch must be at least 1 (got \(batch))")
+        try check(eventSize >= BenchPayload.minimumSize && eventSize <= Self.maxEventSize,
+                  "--event-size must be between \(BenchPayload.minimumSize) and \(Self.maxEventSize) bytes (got \(eventSize))")
+        if let events { try check(events >= 1, "--events must be at least 1 (got \(events))") }
+        if let duration { try check(duration > 0 && duration.isFinite, "--duration must be a positive number of seconds (got \(duration))") }
+        try check(events != nil || duration != nil, "give --events or --duration")
+    }
+
+    /// The same workload bounded by `limit` events instead (for a slower peer).
+    public func limited(toEvents limit: Int?) -> Workload {
+        var copy = self
+        copy.events = limit
+        return copy
+    }
+
+    /// The name of stream number `index`.
+    public static func streamName(_ index: Int) -> String { "stream-\(index)" }
+
+    /// The stream numbers writer `writer` owns.
+    func ownedStreams(of writer: Int) -> [Int] { Array(stride(from: writer, to: streams, by: writers)) }
+
+    /// How many events writer `writer` appends (nil: no count bound). Shares differ by at most one.
+    func quota(of writer: Int) -> Int? {
+        guard let events else { return nil }
+        return events / writers + (writer < events % writers ? 1 : 0)
+    }
+}
+
+/// A bench failure or a bad knob, with a message naming what was wrong.
+public struct BenchError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,263 @@
+import Foundation
+import Ringstore
+import Synchronization
+
+/// Runs a ``Workload`` against one ``BenchSystem`` and measures it.
+///
+/// `writers` tasks append concurrently, each to its own streams with exact
+/// expected versions; every append's latency goes into the writer's
+/// ``LatencyRecorder``. Meanwhile a reader probe, every 2 ms, reads the newest
+/// event of the stream most recently appended to and records how long it took
+/// to see it (for Ringstore this includes waiting for the splitter). After the
+/// ingest the system settles (Ringstore finishes the split), the bytes written
+/// are counted, and with `read` every stream and then `$all` are read back and
+/// their counts checked against what was appended.
+public struct WorkloadRunner: Sendable {
+    public var workload: Workload
+    /// Called about five times a second during the ingest, and once at its end.
+    public var onProgress: @Sendable (BenchProgress) -> Void
+
+    public init(workload: Workload, onProgress: @escaping @Sendable (BenchProgress) -> Void = { _ in }) {
+        self.workload = workload
+        self.onProgress = onProgress
+    }
+
+    public func run(_ system: some BenchSystem) async throws -> SystemResult {
+        try workload.validate()
+        ProcessMeter.resetPeakResident()
+        let countersBefore = try await system.counters()
+        let storageBefore = ProcessMeter.storageWriteBytes
+        let shared = RunState()
+        let clock = ContinuousClock()
+        let started = clock.now
+        let deadline = workload.duration.map { started + .milliseconds(Int64($0 * 1000)) }
+
+        let ticker = Task {
+            while !shared.stopped.load(ordering: .relaxed) {
+                onProgress(progress(system, shared, since: started, finished: false))
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        let probe = Task { () throws -> LatencyRecorder in
+            try await probeReads(system, shared)
+        }
+        let outcomes: [WriterOutcome]
+        do {
+            outcomes = try await withThrowingTaskGroup(of: WriterOutcome.self) { group in
+                for writer in 0..<workload.writers {
+                    group.addTask { try await append(system, writer: writer, shared: shared, deadline: deadline) }
+                }
+                var outcomes: [WriterOutcome] = []
+                for try await outcome in group { outcomes.append(outcome) }
+                return outcomes
+            }
+        } catch {
+            shared.stopped.store(true, ordering: .relaxed)
+            _ = await ticker.value
+            _ = try? await probe.value
+            throw error
+        }
+        let elapsed = started.duration(to: clock.now)
+        shared.stopped.store(true, ordering: .relaxed)
+        _ = await ticker.value
+        let readerWaits = try await probe.value
+        onProgress(progress(system, shared, since: started, finished: true))
+
+        var latencies = LatencyRecorder()
+        var streamVersions: [Int: UInt64] = [:]
+        for outcome in outcomes {
+            latencies.merge(outcome.latencies)
+            streamVersions.merge(outcome.lastVersions) { $1 }
+        }
+        let events = outcomes.reduce(0) { $0 + $1.events }
+        let appends = outcomes.reduce(0) { $0 + $1.appends }
+        if let requested = workload.events, workload.duration == nil, events != requested {
+            throw BenchError("\(system.name): appended \(events) events, \(requested) were asked for")
+        }
+
+        try await system.settle()
+        let countersAfter = try await system.counters()
+        let storageAfter = ProcessMeter.storageWriteBytes
+        let reads = workload.read ? try await readBack(system, streamVersions: streamVersions, events: events) : nil
+        let peakRSS = ProcessMeter.peakResidentBytes
+
+        let seconds = elapsed.seconds
+        let payloadBytes = UInt64(events) * UInt64(workload.eventSize)
+        let bytesWritten = countersAfter.bytesWritten - countersBefore.bytesWritten
+        let storageWrites = storageBefore.flatMap { before in storageAfter.map { $0 >= before ? $0 - before : 0 } }
+        let flushes = countersAfter.flushes - countersBefore.flushes
+        return SystemResult(
+            system: system.name, events: events, appends: appends, seconds: seconds,
+            eventsPerSecond: Double(events) / seconds,
+            megabytesPerSecond: Double(payloadBytes) / 1_000_000 / seconds,
+            latencyMs: .init(p50: latencies.milliseconds(atPercentile: 50), p99: latencies.milliseconds(atPercentile: 99),
+                             p999: latencies.milliseconds(atPercentile: 99.9)),
+            readerWaitMsP99: readerWaits.milliseconds(atPercentile: 99), readerProbes: Int(readerWaits.count),
+            flushes: flushes, flushesPerSecond: Double(flushes) / seconds,
+            payloadBytes: payloadBytes, bytesWritten: bytesWritten,
+            bytesWrittenPerPayloadByte: payloadBytes == 0 ? 0 : Double(bytesWritten) / Double(payloadBytes),
+            storageWriteBytes: storageWrites,
+            storageWriteBytesPerPayloadByte: storageWrites.map { payloadBytes == 0 ? 0 : Double($0) / Double(payloadBytes) },
+            peakRSSBytes: peakRSS, read: reads)
+    }
+
+    // MARK: - Writers
+
+    private struct WriterOutcome: Sendable {
+        var latencies: LatencyRecorder
+        var appends: Int
+        var events: Int
+        /// Last version appended, by stream number.
+        var lastVersions: [Int: UInt64]
+    }
+
+    private func append(_ system: some BenchSystem, writer: Int, shared: RunState,
+                        deadline: ContinuousClock.Instant?) async throws -> WriterOutcome {
+        let owned = workload.ownedStreams(of: writer)
+        let names = owned.map(Workload.streamName)
+        var versions = [UInt64?](repeating: nil, count: owned.count)
+        var random = WorkloadRandom(seed: UInt64(writer) &+ 1)
+        let payload = BenchPayload(size: workload.eventSize)
+        let quota = workload.quota(of: writer)
+        let clock = ContinuousClock()
+        var latencies = LatencyRecorder()
+        var written = 0
+        var appends = 0
+        while !shared.stopped.load(ordering: .relaxed) {
+            var count = workload.batch
+            if let quota {
+                guard written < quota else { break }
+                count = min(count, quota - written)
+            }
+            if let deadline, clock.now >= deadline { break }
+            let k = Int(random.next() % UInt64(owned.count))
+            let events = (0..<count).map { i in
+                EventData(type: "Reading", data: payload.make(sequence: writer &* 100_000_000 &+ written &+ i))
+            }
+            let start = clock.now
+            try await system.append(stream: names[k], expectedVersion: versions[k], events: events)
+            latencies.record(start.duration(to: clock.now))
+            let last = (versions[k].map { $0 + 1 } ?? 0) + UInt64(count - 1)
+            versions[k] = last
+            written += count
+            appends += 1
+            shared.appended.add(count, ordering: .relaxed)
+            shared.newest.store(RunState.pack(stream: owned[k], version: last), ordering: .relaxed)
+        }
+        var lastVersions: [Int: UInt64] = [:]
+        for (k, version) in versions.enumerated() {
+            if let version { lastVersions[owned[k]] = version }
+        }
+        return WriterOutcome(latencies: latencies, appends: appends, events: written, lastVersions: lastVersions)
+    }
+
+    // MARK: - Reader probe
+
+    private func probeReads(_ system: some BenchSystem, _ shared: RunState) async throws -> LatencyRecorder {
+        var waits = LatencyRecorder()
+        let clock = ContinuousClock()
+        while !shared.stopped.load(ordering: .relaxed) {
+            if let (stream, version) = RunState.unpack(shared.newest.load(ordering: .relaxed)) {
+                let name = Workload.streamName(stream)
+                let start = clock.now
+                let seen = try await system.latestVersion(of: name)
+                waits.record(start.duration(to: clock.now))
+                guard let seen, seen >= version else {
+                    throw BenchError("\(system.name): a reader saw \(name) at version \(seen.map(String.init) ?? "none") after version \(version) was acknowledged")
+                }
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        return waits
+    }
+
+    // MARK: - Reads after the ingest
+
+    private func readBack(_ system: some BenchSystem, streamVersions: [Int: UInt64], events: Int) async throws -> ReadResult {
+        let clock = ContinuousClock()
+        let streamsStarted = clock.now
+        var streamEvents = 0
+        for (stream, last) in streamVersions.sorted(by: { $0.key < $1.key }) {
+            let name = Workload.streamName(stream)
+            let count = try await system.readStream(name)
+            guard count == Int(last) + 1 else {
+                throw BenchError("\(system.name): reading \(name) returned \(count) events, \(last + 1) were appended")
+            }
+            streamEvents += count
+        }
+        let streamSeconds = streamsStarted.duration(to: clock.now).seconds
+        let allStarted = clock.now
+        let allEvents = try await system.readAll()
+        let allSeconds = allStarted.duration(to: clock.now).seconds
+        guard allEvents == events else {
+            throw BenchError("\(system.name): reading $all returned \(allEvents) events, \(events) were appended")
+        }
+        return ReadResult(streams: streamVersions.count, streamEvents: streamEvents,
+                          streamEventsPerSecond: Double(streamEvents) / max(streamSeconds, 1e-9),
+                          allEvents: allEvents, allEventsPerSecond: Double(allEvents) / max(allSeconds, 1e-9))
+    }
+
+    private func progress(_ system: some BenchSystem, _ shared: RunState, since started: ContinuousClock.Instant,
+                          finished: Bool) -> BenchProgress {
+        BenchProgress(system: system.name, events: shared.appended.load(ordering: .relaxed),
+                      totalEvents: workload.events, duration: workload.duration,
+                      elapsed: started.duration(to: .now).seconds, detail: system.progressDetail(), finished: finished)
+    }
+}
+
+/// Where a run stands, for a progress display.
+public struct BenchProgress: Sendable {
+    public var system: String
+    public var events: Int
+    /// The event bound, if any.
+    public var totalEvents: Int?
+    /// The time bound in seconds, if any.
+    public var duration: Double?
+    public var elapsed: Double
+    public var detail: String
+    public var finished: Bool
+
+    /// How far along the run is, 0 to 1, by whichever bound is nearer.
+    public var fraction: Double {
+        let byEvents = totalEvents.map { Double(events) / Double(max(1, $0)) } ?? 0
+        let byTime = duration.map { elapsed / $0 } ?? 0
+        return finished ? 1 : min(1, max(byEvents, byTime))
+    }
+}
+
+/// State the writers, the probe and the progress display share.
+private final class RunState: Sendable {
+    let appended = Atomic<Int>(0)
+    /// The stream most recently appended to and its last acknowledged version, packed; 0 for none yet.
+    let newest = Atomic<UInt64>(0)
+    let stopped = Atomic<Bool>(false)
+
+    /// Stream number in the high 32 bits, version + 1 in the low 32 (versions past 2^32 - 2 saturate).
+    static func pack(stream: Int, version: UInt64) -> UInt64 {
+        UInt64(stream) << 32 | min(version + 1, 0xFFFF_FFFF)
+    }
+
+    static func unpack(_ packed: UInt64) -> (stream: Int, version: UInt64)? {
+        packed == 0 ? nil : (Int(packed >> 32), (packed & 0xFFFF_FFFF) - 1)
+    }
+}
+
+/// xorshift64*: cheap, deterministic per writer. `SystemRandomNumberGenerator`
+/// makes a system call per number, which would show in the profile.
+struct WorkloadRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+    mutating func next() -> UInt64 {
+        state ^= state >> 12
+        state ^= state << 25
+        state ^= state >> 27
+        return state &* 0x2545_F491_4F6C_DD1D
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}

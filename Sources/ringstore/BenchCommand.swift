@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import Ringstore
+import RingstoreBench
+import Synchronization
+
+/// `ringstore bench`: drives a reproducible append workload against an embedded
+/// store (and, with `--compare sqlite`, the same workload against SQLite) and
+/// prints throughput, latency, write amplification and memory.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark appends (and reads) on an embedded store, optionally side by side with SQLite.",
+        discussion: """
+            Each writer owns the streams numbered writer, writer + writers, …, and appends to one of them at random \
+            with an exact expected version. Store settings other than durability come from RINGSTORE_* variables. \
+            The table goes to stdout (one JSON object with --json), progress to stderr.
+            """)
+
+    enum DurabilityOption: String, ExpressibleByArgument, CaseIterable {
+        case durable, relaxed
+    }
+
+    enum Peer: String, ExpressibleByArgument, CaseIterable {
+        case sqlite
+    }
+
+    @Option(help: "Streams to spread events over (each writer owns streams/writers of them).") var streams = 10_000
+    @Option(help: "Events to append (default 1,000,000; without --duration).") var events: Int?
+    @Option(help: "Bytes of each event's JSON payload.") var eventSize = 200
+    @Option(help: "Concurrent writers.") var writers = 64
+    @Option(help: "Events per append.") var batch = 1
+    @Option(help: "When appends are acknowledged: durable (after a flush) or relaxed.") var durability = DurabilityOption.durable
+    @Option(help: "Append for this many seconds (with --events too: whichever comes first).") var duration: Double?
+    @Flag(help: "After the ingest, read every stream and then $all back and report read rates.") var read = false
+    @Option(help: "Run the same workload against a peer in the same run: sqlite.") var compare: Peer?
+    @Option(help: "Events for the peer (default: --events, at most 100,000, since SQLite is much slower).") var compareEvents: Int?
+    @Flag(help: "Print one JSON object instead of the table.") var json = false
+    @Option(help: "Folder for the stores (must not exist; kept afterwards). Default: a temporary folder, removed afterwards.") var dir: String?
+
+    /// The workload as asked for: a count bound unless only a duration is given.
+    var workload: Workload {
+        Workload(streams: streams, events: events ?? (duration == nil ? 1_000_000 : nil), eventSize: eventSize,
+                 writers: writers, batch: batch, durability: durability == .durable ? .durable : .relaxed,
+                 duration: duration, read: read)
+    }
+
+    /// The peer's event bound: `--compare-events`, else the workload's, at most 100,000.
+    var peerEvents: Int? {
+        compareEvents ?? workload.events.map { min($0, 100_000) }
+    }
+
+    func validate() throws {
+        do {
+            try workload.validate()
+        } catch {
+            throw ValidationError(error.message)
+        }
+        if let compareEvents {
+            guard compare != nil else { throw ValidationError("--compare-events needs --compare sqlite") }
+            guard compareEvents >= 1 else { throw ValidationError("--compare-events must be at least 1 (got \(compareEvents))") }
+        }
+        if let dir, FileManager.default.fileExists(atPath: dir) {
+            throw ValidationError("--dir \(dir) already exists; give a new folder (the bench needs empty stores)")
+        }
+    }
+
+    func run() async throws {
+        let root = dir ?? NSTemporaryDirectory() + "ringstore-bench-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let cleanup = TemporaryFolderCleanup(path: dir == nil ? root : nil)
+        defer { cleanup.remove() }
+        let workload = workload
+
+        if !json {
+            let bound = [workload.events.map { "\(grouped($0)) events" }, workload.duration.map { "\($0) s" }]
+                .compactMap { $0 }.joined(separator: " or ")
+            print("ringstore bench: \(bound), \(workload.eventSize)-byte events over \(grouped(workload.streams)) streams, "
+                + "\(workload.writers) writers, \(workload.batch) per append, \(workload.durability.rawValue)"
+                + (compare.map { " — compared with \($0.rawValue) (\(peerEvents.map { grouped($0) + " events" } ?? "same duration"))" } ?? ""))
+        }
+
+        var results: [SystemResult] = []
+        try await reportingErrors {
+            do {
+                let configuration = try storeConfiguration(durability: workload.durability)
+                let ringstore = try await RingstoreSystem.open(at: root + "/ringstore", configuration: configuration)
+                let signals = GracefulShutdown(closing: ringstore.store, afterClose: cleanup.remove)
+                defer { signals.cancel() }
+                results.append(try await runClosing(ringstore, workload: workload))
+                if compare == .sqlite {
+                    try FileManager.default.createDirectory(atPath: root + "/sqlite", withIntermediateDirectories: true)
+                    let sqlite = try SQLitePeer.create(at: root + "/sqlite/events.sqlite", durability: workload.durability)
+                    results.append(try await runClosing(sqlite, workload: workload.limited(toEvents: peerEvents)))
+                }
+            } catch let error as BenchError {
+                FileHandle.standardError.write(Data("ringstore bench: \(error.message)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+        let report = BenchReport(workload: workload, compare: compare?.rawValue, compareEvents: peerEvents, results: results)
+        print(json ? try report.json() : report.table())
+        if !json, dir != nil { print("stores kept in \(root)") }
+    }
+
+    /// Settings from RINGSTORE_* variables, with the bench's durability (keeping the
+    /// environment's flush delay or interval when it names the same mode) and a
+    /// 30 s wait for ring space, so that a burst waits for the splitter rather than fail.
+    private func storeConfiguration(durability: Workload.Durability) throws -> Configuration {
+        var base = Configuration()
+        base.journalFullWait = .seconds(30)
+        var configuration = try Configuration.fromEnvironment(base: base)
+        switch (durability, configuration.durability) {
+        case (.durable, .durable), (.relaxed, .relaxed): break
+        case (.durable, _): configuration.durability = .durable
+        case (.relaxed, _): configuration.durability = .relaxed
+        }
+        return configuration
+    }
+
+    /// Runs `workload` on `system` with a progress bar on stderr, and closes the system whatever happens.
+    private func runClosing(_ system: some BenchSystem, workload: Workload) async throws -> SystemResult {
+        let bar = Mutex(Progress(total: 1000, label: system.name))
+        let runner = WorkloadRunner(workload: workload) { progress in
+            let rate = Double(progress.events) / max(progress.elapsed, 0.001)
+            bar.withLock { bar in
+                bar.update(Int(progress.fraction * 1000),
+                           detail: "\(grouped(progress.events)) events, \(grouped(Int(rate))) events/s, \(progress.detail)")
+                if progress.finished { bar.finish() }
+            }
+        }
+        do {
+            let result = try await runner.run(system)
+            try await system.close()
+            return result
+        } catch {
+            try? await system.close()
+            throw error
+        }
+    }
+}
+
+/// Removes the bench's temporary folder once, at the end or on a signal.
+final class TemporaryFolderCleanup: Sendable {
+    private let path: Mutex<String?>
+
+    init(path: String?) { self.path = Mutex(path) }
+
+    func remove() {
+        if let path = path.withLock({ p in defer { p = nil }; return p }) {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+}

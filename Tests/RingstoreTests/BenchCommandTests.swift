@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+/// `ringstore bench` through the built binary: the JSON report parses and its counts add up.
+@Suite struct BenchCommandTests {
+    let cli = CLITests()
+
+    func report(_ arguments: [String]) throws -> [String: Any] {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable), "build ringstore first")
+        let run = try cli.ringstore(["bench", "--json"] + arguments)
+        try #require(run.status == 0, "bench failed: \(run.errors)")
+        let lines = run.output.split(separator: "\n")
+        try #require(lines.count == 1, "expected one JSON line, got: \(run.output)")
+        return try cli.json(lines[0])
+    }
+
+    func results(_ report: [String: Any]) throws -> [[String: Any]] {
+        try #require(report["results"] as? [[String: Any]])
+    }
+
+    @Test func jsonCountsAddUp() throws {
+        let report = try report(["--events", "2000", "--streams", "50", "--writers", "8", "--batch", "3", "--read"])
+        let workload = try #require(report["workload"] as? [String: Any])
+        #expect(workload["events"] as? Int == 2000 && workload["streams"] as? Int == 50 && workload["writers"] as? Int == 8)
+        #expect(workload["batch"] as? Int == 3 && workload["durability"] as? String == "durable" && workload["eventSize"] as? Int == 200)
+        #expect(report.keys.contains("ratio") && report["ratio"] is NSNull)
+        let results = try results(report)
+        try #require(results.count == 1)
+        let ringstore = results[0]
+        #expect(ringstore["system"] as? String == "ringstore")
+        #expect(ringstore["events"] as? Int == 2000)
+        // Each writer appends 250 events, 3 at a time: 83 appends of 3 and one of 1.
+        #expect(ringstore["appends"] as? Int == 8 * 84)
+        #expect(ringstore["payloadBytes"] as? Int == 2000 * 200)
+        let seconds = try #require(ringstore["seconds"] as? Double)
+        let rate = try #require(ringstore["eventsPerSecond"] as? Double)
+        #expect(seconds > 0 && abs(rate - 2000 / seconds) <= rate * 1e-9)
+        let latency = try #require(ringstore["latencyMs"] as? [String: Double])
+        let (p50, p99, p999) = (try #require(latency["p50"]), try #require(latency["p99"]), try #require(latency["p999"]))
+        #expect(p50 > 0 && p50 <= p99 && p99 <= p999)
+        // The journal alone holds more than the payload: bytes written per payload byte exceeds 1.
+        let written = try #require(ringstore["bytesWritten"] as? Int)
+        #expect(written > 2000 * 200)
+        #expect(abs(try #require(ringstore["bytesWrittenPerPayloadByte"] as? Double) - Double(written) / 400_000) < 1e-9)
+        #expect((ringstore["flushes"] as? Int ?? 0) >= 1 && (ringstore["peakRSSBytes"] as? Int ?? 0) > 1 << 20)
+        #expect(ringstore["readerWaitMsP99"] is Double && ringstore["flushesPerSecond"] is Double)
+        let read = try #require(ringstore["read"] as? [String: Any])
+        #expect(read["streamEvents"] as? Int == 2000 && read["allEvents"] as? Int == 2000)
+        #expect((read["streams"] as? Int ?? 0) >= 8 && (read["streams"] as? Int ?? 0) <= 50)
+    }
+
+    @Test func compareWithSQLiteGivesBothRowsAndTheirRatio() throws {
+        let report = try report(["--events", "1200", "--streams", "40", "--writers", "4", "--batch", "2",
+                                 "--durability", "relaxed", "--compare", "sqlite", "--compare-events", "600", "--read"])
+        let workload = try #require(report["workload"] as? [String: Any])
+        #expect(workload["compare"] as? String == "sqlite" && workload["compareEvents"] as? Int == 600)
+        let results = try results(report)
+        try #require(results.count == 2)
+        #expect(results.map { $0["system"] as? String } == ["ringstore", "sqlite"])
+        #expect(results[0]["events"] as? Int == 1200 && results[1]["events"] as? Int == 600)
+        #expect(results[1]["appends"] as? Int == 300)
+        let sqliteRead = try #require(results[1]["read"] as? [String: Any])
+        #expect(sqliteRead["streamEvents"] as? Int == 600 && sqliteRead["allEvents"] as? Int == 600)
+        // SQLite's WAL holds whole pages per commit: far more than the payload.
+        #expect((results[1]["bytesWrittenPerPayloadByte"] as? Double ?? 0) > 1)
+        let ours = try #require(results[0]["eventsPerSecond"] as? Double)
+        let theirs = try #require(results[1]["eventsPerSecond"] as? Double)
+        let ratio = try #require(report["ratio"] as? Double)
+        #expect(abs(ratio - ours / theirs) <= ratio * 1e-9)
+    }
+
+    @Test func durationBoundsTheRun() throws {
+        let report = try report(["--duration", "0.3", "--streams", "20", "--writers", "4", "--durability", "relaxed"])
+        let workload = try #require(report["workload"] as? [String: Any])
+        #expect(workload["events"] == nil && workload["durationSeconds"] as? Double == 0.3)
+        let ringstore = try #require(try results(report).first)
+        #expect((ringstore["events"] as? Int ?? 0) > 0)
+        let seconds = try #require(ringstore["seconds"] as? Double)
+        #expect(seconds >= 0.3 && seconds < 30)
+    }
+
+    @Test func tableNamesEveryMeasurement() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable), "build ringstore first")
+        let run = try cli.ringstore(["bench", "--events", "300", "--streams", "10", "--writers", "2"])
+        #expect(run.status == 0, "\(run.errors)")
+        for label in ["events/s", "MB/s (payload)", "append p50", "append p99", "append p99.9", "reader wait p99",
+                      "flushes/s", "bytes written / payload byte", "peak RSS"] {
+            #expect(run.output.contains(label), "missing \(label) in \(run.output)")
+        }
+        #expect(run.output.contains("300"))
+    }
+
+    @Test func badFlagsGetClearMessages() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable), "build ringstore first")
+        let existing = TemporaryDirectory()
+        let cases: [([String], String)] = [
+            (["--streams", "4", "--writers", "8"], "--streams must be at least --writers"),
+            (["--event-size", "5"], "--event-size must be between"),
+            (["--batch", "0"], "--batch must be at least 1"),
+            (["--events", "0"], "--events must be at least 1"),
+            (["--duration", "0"], "--duration must be a positive number"),
+            (["--durability", "sometimes"], "durable"),
+            (["--compare", "postgres"], "sqlite"),
+            (["--compare-events", "10"], "--compare-events needs --compare sqlite"),
+            (["--dir", existing.path], "already exists"),
+        ]
+        for (arguments, message) in cases {
+            let run = try cli.ringstore(["bench"] + arguments)
+            #expect(run.status != 0, "\(arguments) should fail")
+            #expect(run.errors.contains(message), "\(arguments): \(run.errors)")
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+@testable import Ringstore
+
+@Suite struct BlockCacheTests {
+    func block(_ stream: String, _ versions: Range<UInt64>, size: Int = 100) -> [RecordedEvent] {
+        versions.map { v in
+            RecordedEvent(stream: stream, version: v, position: v * 1000, id: UUID(), type: "T", data: Array(repeating: 1, count: size),
+                          metadata: [], contentType: .binary, timestampNanoseconds: 0)
+        }
+    }
+
+    @Test func findsTheBlockHoldingAVersionAndEvictsOldestFirstWithinTheBudget() {
+        let one = block("a", 0..<10)
+        let cost = BlockCache.cost(of: one)
+        let cache = BlockCache(budgetBytes: cost * 4)
+        cache.insert(stream: "a", firstVersion: 0, events: one)
+        cache.insert(stream: "a", firstVersion: 10, events: block("a", 10..<20))
+        cache.insert(stream: "b", firstVersion: 0, events: block("b", 0..<10))
+        #expect(cache.block(of: "a", containing: 15)?.firstVersion == 10)
+        #expect(cache.block(of: "a", containing: 3)?.events.map(\.version) == Array(0..<10))
+        #expect(cache.block(of: "a", containing: 20) == nil)
+        #expect(cache.block(of: "c", containing: 0) == nil)
+        // Two more blocks: the budget holds four, so the first one inserted goes.
+        cache.insert(stream: "c", firstVersion: 0, events: block("c", 0..<10))
+        cache.insert(stream: "c", firstVersion: 10, events: block("c", 10..<20))
+        #expect(cache.block(of: "a", containing: 3) == nil)
+        #expect(cache.block(of: "a", containing: 12) != nil && cache.block(of: "c", containing: 19) != nil)
+        #expect(cache.counters.bytes <= cost * 4)
+    }
+
+    @Test func aBlockLargerThanAQuarterOfTheBudgetIsNotCachedAndAZeroBudgetCachesNothing() {
+        let big = block("a", 0..<10, size: 1000)
+        let cache = BlockCache(budgetBytes: BlockCache.cost(of: big) * 3)
+        cache.insert(stream: "a", firstVersion: 0, events: big)
+        #expect(cache.block(of: "a", containing: 0) == nil)
+        let off = BlockCache(budgetBytes: 0)
+        off.insert(stream: "a", firstVersion: 0, events: block("a", 0..<1))
+        #expect(off.block(of: "a", containing: 0) == nil && off.counters.bytes == 0)
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+@testable import RingstoreBench
+
+/// The bench workload's arithmetic: writers own disjoint streams, quotas add up, payloads are exact.
+@Suite struct WorkloadTests {
+    @Test(arguments: [(10_000, 64), (50, 8), (7, 7), (100, 3)])
+    func writersOwnEveryStreamExactlyOnce(streams: Int, writers: Int) {
+        let workload = Workload(streams: streams, writers: writers)
+        let owned = (0..<writers).flatMap { workload.ownedStreams(of: $0) }
+        #expect(owned.sorted() == Array(0..<streams))
+        #expect((0..<writers).allSatisfy { !workload.ownedStreams(of: $0).isEmpty })
+    }
+
+    @Test(arguments: [1, 7, 2000, 1_000_001])
+    func quotasAddUpToTheEvents(events: Int) {
+        let workload = Workload(streams: 100, events: events, writers: 8)
+        let quotas = (0..<8).map { workload.quota(of: $0) ?? -1 }
+        #expect(quotas.reduce(0, +) == events)
+        #expect(quotas.max()! - quotas.min()! <= 1)
+        #expect(Workload(events: nil, duration: 1).quota(of: 0) == nil)
+    }
+
+    @Test func payloadsAreValidJSONOfExactlyTheEventSize() throws {
+        for size in [BenchPayload.minimumSize, 200, 4096] {
+            let payload = BenchPayload(size: size)
+            let bytes = payload.make(sequence: 1_234_567)
+            #expect(bytes.count == size)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+            #expect(object["seq"] as? String == "0001234567")
+            #expect(payload.make(sequence: 1) != payload.make(sequence: 2))
+        }
+    }
+
+    @Test func validationNamesTheKnob() {
+        let cases: [(Workload, String)] = [
+            (Workload(streams: 4, writers: 8), "--streams"),
+            (Workload(batch: 0), "--batch"),
+            (Workload(eventSize: 10), "--event-size"),
+            (Workload(events: 0), "--events"),
+            (Workload(events: nil, duration: nil), "--events or --duration"),
+            (Workload(duration: .infinity), "--duration"),
+        ]
+        for (workload, knob) in cases {
+            #expect { try workload.validate() } throws: { ($0 as? BenchError)?.message.contains(knob) == true }
+        }
+        #expect(throws: Never.self) { try Workload().validate() }
+    }
+
+    @Test func latencyPercentilesAreOrderedAndNearTheValues() {
+        var recorder = LatencyRecorder()
+        for microseconds in 1...1000 { recorder.record(.microseconds(microseconds)) }
+        var other = LatencyRecorder()
+        other.record(.seconds(2))
+        recorder.merge(other)
+        #expect(recorder.count == 1001)
+        let p50 = recorder.milliseconds(atPercentile: 50)
+        #expect(abs(p50 - 0.5) < 0.01)
+        #expect(recorder.milliseconds(atPercentile: 99) < 1.01)
+        #expect(abs(recorder.milliseconds(atPercentile: 100) - 2000) < 20)
+        #expect(LatencyRecorder().milliseconds(atPercentile: 99) == 0)
+    }
+}
