@@ -46,11 +46,6 @@ extension JournalWriter {
         }
     }
 
-    /// True if `stream` is in the index and marked deleted.
-    func isMarkedDeleted(_ stream: String) -> Bool {
-        state.withLock { $0.index.streams[stream]?.deleted ?? false }
-    }
-
     /// True if `stream` is in the index.
     func isIndexed(_ stream: String) -> Bool {
         state.withLock { $0.index.streams[stream] != nil }

@@ -10,10 +10,11 @@ extension EventStore {
     /// The events of `stream` from `revision` on, in `direction`, at most `maxCount`.
     ///
     /// Only events the stream's metadata leaves visible are returned (see
-    /// ``StreamMetadata``). Iterating throws ``RingstoreError/Code/streamNotFound``
-    /// if the stream has no events or was soft-deleted and not written since,
-    /// ``RingstoreError/Code/streamDeleted`` if it was tombstoned, and ``RingstoreError/Code/readerTimeout`` if the splitter does not
-    /// catch up with the stream within `readerWait`.
+    /// ``StreamMetadata``). Iterating throws
+    /// ``RingstoreError/Code/streamNotFound`` if the stream has no events or was
+    /// soft-deleted and not written since, ``RingstoreError/Code/streamDeleted``
+    /// if it was tombstoned, and ``RingstoreError/Code/readerTimeout`` if the
+    /// splitter does not catch up with the stream within `readerWait`.
     public func read(stream: String, from revision: StreamRevision = .start, direction: ReadDirection = .forwards,
                      maxCount: Int = .max) -> EventSequence {
         let start: EventSequence.Cursor = switch revision {

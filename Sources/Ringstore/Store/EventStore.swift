@@ -74,7 +74,12 @@ public final class EventStore: Sendable {
             streams.replayFrom.store(checkpoint, ordering: .releasing)
             let store = EventStore(directory: directory, configuration: configuration, journal: journal, streams: streams,
                                    catalog: catalog, globalIndex: globalIndex, lock: lock, logger: logger)
-            try store.startEnforcingDeletions()
+            do {
+                try store.startEnforcingDeletions()
+            } catch {
+                await store.abandon()  // its threads are running already
+                throw error
+            }
             store.startObserving()
             return store
         } catch {
@@ -102,7 +107,11 @@ public final class EventStore: Sendable {
     /// checkpoint, no clean-close mark — and releases the lock. What the
     /// flusher had staged is written (as a killed process's writes survive in
     /// the page cache).
-    func abandonForTesting() async {
+    func abandonForTesting() async { await abandon() }
+
+    /// Stops the threads without a final split or checkpoint (a crash, as far
+    /// as the files are concerned) and releases the lock.
+    func abandon() async {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await splitter.abandon()
         await journal.writer.close()
