@@ -143,6 +143,23 @@ extension Configuration {
         try await store.close()
     }
 
+    @Test func theCacheHoldsOnlyStreamsWithMetadata() async throws {
+        let dir = TemporaryDirectory()
+        var store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        for stream in ["plain", "ruled"] { try await store.append(to: stream, events: [event("0"), event("1")]) }
+        try await store.setStreamMetadata(StreamMetadata(maxCount: 1), for: "ruled")
+        try await store.close()
+        store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        #expect(try await store.read(stream: "plain").collect().count == 2)
+        #expect(try await store.read(stream: "ruled").collect().map(\.version) == [1])
+        #expect(store.metadataCache.lookup("plain") == nil)
+        #expect(store.metadataCache.lookup("ruled")?.metadata == StreamMetadata(maxCount: 1))
+        // A stream given metadata after the scan is known at once.
+        try await store.setStreamMetadata(StreamMetadata(truncateBefore: 1), for: "plain")
+        #expect(try await store.read(stream: "plain").collect().map(\.version) == [1])
+        try await store.close()
+    }
+
     @Test func badMetadataAndSystemNamesAreRefused() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())

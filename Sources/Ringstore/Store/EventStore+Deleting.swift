@@ -79,6 +79,7 @@ extension EventStore {
                                    events: [EventData(type: SystemStreams.tombstoneEventType, json: "{}")],
                                    allowReserved: true)
         prepared.tombstone = .init(stream: stream, expected: expectedVersion)
+        metadataCache.noteMetadata(of: stream)
         let result = try await appendPrepared(prepared)
         metadataCache.storeWritten(StreamMetadataState(tombstoned: true, version: result.lastVersion), for: stream)
     }

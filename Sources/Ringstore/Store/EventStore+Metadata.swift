@@ -41,6 +41,7 @@ extension EventStore {
         let event = EventData(type: SystemStreams.metadataEventType, data: try metadata.encodedJSON())
         let prepared = try prepare(stream: try SystemStreams.writableMetadataStream(of: stream), expectedVersion: expected,
                                    events: [event], allowReserved: true)
+        metadataCache.noteMetadata(of: stream)
         let result = try await appendPrepared(prepared)
         metadataCache.storeWritten(StreamMetadataState(metadata: metadata, version: result.lastVersion), for: stream)
         return result
@@ -52,6 +53,7 @@ extension EventStore {
     /// System streams have none.
     func metadataState(of stream: String) throws -> StreamMetadataState {
         if SystemStreams.isSystem(stream) { return .none }
+        guard metadataCache.mayHaveMetadata(stream, scan: streamsWithMetadata) else { return .none }
         if let cached = metadataCache.lookup(stream) { return cached }
         let generation = metadataCache.generation
         let loaded = try loadMetadataState(of: stream)
@@ -59,12 +61,19 @@ extension EventStore {
         return loaded
     }
 
+    /// Every stream with a metadata stream the store knows of: split ones (the
+    /// catalog) and those in the ring or written this session (the writer's index).
+    private func streamsWithMetadata() -> [String] {
+        let prefix = SystemStreams.metadataPrefix
+        let inIndex = journal.writer.state.withLock { s in s.index.streams.keys.filter { $0.hasPrefix(prefix) } }
+        return (catalog.allNames().filter { $0.hasPrefix(prefix) } + inIndex).map { String($0.dropFirst(prefix.count)) }
+    }
+
     /// Reads the last acknowledged event of the stream's metadata stream.
     func loadMetadataState(of stream: String) throws -> StreamMetadataState {
         let metadataStream = SystemStreams.metadataStream(of: stream)
-        // Most streams have no metadata: answer from memory (the catalog names
-        // every split stream, the writer's index every stream written this
-        // session or still in the ring) without touching the disk.
+        // The catalog names every split stream, the writer's index every stream
+        // written this session or still in the ring.
         guard catalog.number(of: metadataStream) != nil || journal.writer.isIndexed(metadataStream),
               let event = try lastEvent(of: metadataStream)
         else { return .none }

@@ -10,15 +10,44 @@ import Synchronization
 /// again. Two rules keep it from going back in time: an entry is replaced only
 /// by one from a later metadata event, and a load started before a drop is not
 /// stored after it (the generation counter).
+///
+/// It also knows which streams have a metadata stream at all, so that the
+/// common case — a stream without metadata — costs one set lookup and no
+/// cache entry: the set is built on first use from the names the store knows
+/// (catalog and writer's index) and extended before each metadata write.
 final class StreamMetadataCache: Sendable {
     private struct State: ~Copyable {
         var entries: [String: StreamMetadataState] = [:]
         var generation: UInt64 = 0
+        /// Streams that have a metadata stream, once scanned (nil before).
+        var withMetadata: Set<String>?
+        /// Streams given metadata in this session (kept apart so that a scan cannot miss them).
+        var givenMetadata: Set<String> = []
     }
     private let state = Mutex(State())
     let capacity: Int
 
     init(capacity: Int = 65_536) { self.capacity = capacity }
+
+    /// Whether `stream` may have metadata; `scan` lists the streams with a
+    /// metadata stream and runs once, outside the lock, on first use.
+    func mayHaveMetadata(_ stream: String, scan: () -> [String]) -> Bool {
+        let known: Bool? = state.withLock { s in
+            if s.givenMetadata.contains(stream) { return true }
+            return s.withMetadata.map { $0.contains(stream) }
+        }
+        if let known { return known }
+        let scanned = Set(scan())
+        return state.withLock { s in
+            if s.withMetadata == nil { s.withMetadata = scanned }
+            return s.withMetadata!.contains(stream) || s.givenMetadata.contains(stream)
+        }
+    }
+
+    /// Records that `stream` is getting a metadata stream (call before writing it).
+    func noteMetadata(of stream: String) {
+        state.withLock { s in _ = s.givenMetadata.insert(stream) }
+    }
 
     /// The cached state, if any.
     func lookup(_ stream: String) -> StreamMetadataState? { state.withLock { $0.entries[stream] } }
