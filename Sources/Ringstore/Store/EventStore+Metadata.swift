@@ -143,20 +143,26 @@ extension EventStore {
     /// The events of a `$all` page that reads of their streams would show:
     /// system streams (`$…`) and events hidden by their stream's metadata are left out.
     func visibleInAll(_ events: [RecordedEvent]) throws -> [RecordedEvent] {
+        // Runs of one stream share one lookup; events are reached by index (no
+        // copies), and the page is copied only if something is hidden.
         var kept: [RecordedEvent]?
-        var runStream: String?
+        var runStart = -1
         var runVisibility: StreamVisibility?
-        for (index, event) in events.enumerated() {
-            if event.stream != runStream {
-                runStream = event.stream
-                runVisibility = SystemStreams.isSystem(event.stream) ? nil : try allVisibility(of: event.stream)
+        for index in events.indices {
+            if runStart < 0 || events[index].stream != events[runStart].stream {
+                runStart = index
+                let stream = events[index].stream
+                runVisibility = SystemStreams.isSystem(stream) ? nil : try allVisibility(of: stream)
             }
-            let shown = runVisibility?.shows(event) ?? false
+            let shown = runVisibility.map { visibility in
+                events[index].version >= visibility.firstVersion
+                    && visibility.notBefore.map { events[index].timestampNanoseconds >= $0 } ?? true
+            } ?? false
             if kept == nil {
                 if shown { continue }
                 kept = Array(events[..<index])
             } else if shown {
-                kept!.append(event)
+                kept!.append(events[index])
             }
         }
         return kept ?? events
