@@ -69,6 +69,25 @@ import Testing
         try await store.close()
     }
 
+    /// A stream with a block's worth pending is written before the checkpoint;
+    /// a reader asking for it then must be answered from its file at once, not
+    /// left waiting for the checkpoint to publish the split cursor.
+    @Test func readerOfAStreamWrittenAheadOfTheCheckpointDoesNotWaitForIt() async throws {
+        let dir = TemporaryDirectory()
+        var config = Configuration.testing(capacity: 4 << 20)  // a checkpoint is due after 1 MiB or 1 s
+        config.readerWait = .milliseconds(300)
+        let store = try await EventStore.open(at: dir.path, configuration: config)
+        let payload = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
+        let events = (0..<100).map { _ in EventData(type: "T", data: payload, contentType: .binary) }
+        try await store.append(to: "big", events: events)  // about 100 KiB: written eagerly
+        let started = ContinuousClock.now
+        for _ in 0..<3 {
+            #expect(try await store.read(stream: "big").collect().map(\.id) == events.map(\.id))
+        }
+        #expect(ContinuousClock.now - started < .milliseconds(900))
+        try await store.close()
+    }
+
     @Test func readerTimesOutWhileTheSplitterIsHeldBack() async throws {
         let dir = TemporaryDirectory()
         var config = Configuration.testing()

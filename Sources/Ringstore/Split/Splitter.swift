@@ -169,6 +169,13 @@ final class Splitter: Sendable {
                         || reserved - checkpoint >= capacity / 2
                         || monotonicNanoseconds() - lastCheckpoint >= 1_000_000_000
                         || (stopping && caughtUp))
+                if busy && !worked && reserved - checkpoint >= capacity / 2 && !pending.streams.isEmpty {
+                    // Writers are short of space and the checkpoint in progress is still
+                    // syncing: write what is pending now, so the next checkpoint can
+                    // follow at once (smaller blocks, but the ring frees up sooner).
+                    try writePending(&pending)
+                    worked = true
+                }
                 if due {
                     try writeCheckpoint(&pending)
                     lastCheckpoint = monotonicNanoseconds()
@@ -322,7 +329,15 @@ final class Splitter: Sendable {
                 return state.positions.filter { $0 >= pending.scanned && $0 < end }
             }
             let positions = (pending.streams[stream]?.positions ?? []) + unscanned
-            guard !positions.isEmpty, let handle = try directory.handle(for: stream, create: true) else { continue }
+            if positions.isEmpty {
+                // Already written (eagerly, or before a checkpoint) but not yet published
+                // by one: tell the reader what the file holds.
+                if let next = try directory.handle(for: stream, create: false)?.withFile({ $0.nextVersion }) {
+                    readers.recordAhead(stream, nextVersion: next)
+                }
+                continue
+            }
+            guard let handle = try directory.handle(for: stream, create: true) else { continue }
             let next = try handle.withFile { file in
                 try file.append(blocks: try buildBlocks(positions, from: file.nextVersion), compress: compress)
                 return file.nextVersion
@@ -335,15 +350,20 @@ final class Splitter: Sendable {
         return worked
     }
 
-    /// Writes every pending record, publishes the new split cursor to readers,
-    /// and hands the checkpoint to the ``Checkpointer``, which makes the stream
-    /// files durable and then moves the journal's checkpoint there.
-    private func writeCheckpoint(_ pending: inout Pending) throws {
+    /// Writes every stream's pending records to its file.
+    private func writePending(_ pending: inout Pending) throws {
         for stream in Array(pending.streams.keys) {
             // A reader waiting for its stream should not wait for the whole flush.
             if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
             try write(stream, &pending)
         }
+    }
+
+    /// Writes every pending record, publishes the new split cursor to readers,
+    /// and hands the checkpoint to the ``Checkpointer``, which makes the stream
+    /// files durable and then moves the journal's checkpoint there.
+    private func writeCheckpoint(_ pending: inout Pending) throws {
+        try writePending(&pending)
         let split = pending.scanned
         readers.splitPosition.store(split, ordering: .releasing)
         readers.forgetAhead(pending.dirty)
