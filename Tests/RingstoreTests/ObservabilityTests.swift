@@ -47,7 +47,7 @@ import Testing
         #expect(try metrics.expectCounter("ringstore_reader_waits_total", dimensions).totalValue == 1)
         #expect(try metrics.expectTimer("ringstore_reader_wait_duration", dimensions).values.first.map { $0 >= 20_000_000 } == true)
         let used = try #require(try metrics.expectGauge("ringstore_ring_used_ratio", dimensions).lastValue)
-        #expect(used > 0 && used < 0.1)
+        #expect(used >= 0 && used < 0.1)  // 0 once a checkpoint (due every second) has passed everything
         #expect(try metrics.expectGauge("ringstore_split_lag_bytes", dimensions).lastValue != nil)
 
         // Publishing again without new appends adds nothing; closing publishes a last sample.
