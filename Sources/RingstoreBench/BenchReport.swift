@@ -37,6 +37,8 @@ public struct SystemResult: Sendable, Codable, Hashable {
     public var peakRSSBytes: UInt64
     /// Read-back rates (with `--read`).
     public var read: ReadResult?
+    /// Live subscribers (with `--subscribers`, Ringstore only).
+    public var subscription: SubscriptionResult?
 }
 
 /// Read-back after the ingest: every stream from its start, then `$all`.
@@ -61,6 +63,7 @@ public struct BenchReport: Sendable, Codable {
         public var durability: String
         public var durationSeconds: Double?
         public var read: Bool
+        public var subscribers: Int
         public var compare: String?
         public var compareEvents: Int?
     }
@@ -72,7 +75,7 @@ public struct BenchReport: Sendable, Codable {
         self.workload = WorkloadSummary(
             streams: workload.streams, events: workload.events, eventSize: workload.eventSize, writers: workload.writers,
             batch: workload.batch, durability: workload.durability.rawValue, durationSeconds: workload.duration,
-            read: workload.read, compare: compare, compareEvents: compare == nil ? nil : compareEvents)
+            read: workload.read, subscribers: workload.subscribers, compare: compare, compareEvents: compare == nil ? nil : compareEvents)
         self.results = results
     }
 
@@ -126,6 +129,14 @@ public struct BenchReport: Sendable, Codable {
         if results.contains(where: { $0.read != nil }) {
             rows.append(row("stream reads") { $0.read.map { Self.grouped(Int($0.streamEventsPerSecond.rounded())) + " events/s" } ?? "" })
             rows.append(row("$all reads") { $0.read.map { Self.grouped(Int($0.allEventsPerSecond.rounded())) + " events/s" } ?? "" })
+        }
+        if results.contains(where: { $0.subscription != nil }) {
+            rows.append(row("subscription delivery") {
+                $0.subscription.map { Self.grouped(Int($0.eventsPerSecondPerSubscriber.rounded())) + " events/s each (\($0.subscribers))" } ?? "n/a"
+            })
+            rows.append(row("ack → delivery p50/p99") {
+                $0.subscription.map { Self.fixed($0.liveLatencyMs.p50, 3) + " / " + Self.fixed($0.liveLatencyMs.p99, 3) + " ms" } ?? "n/a"
+            })
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         var lines = rows.map { cells in

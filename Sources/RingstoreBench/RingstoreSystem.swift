@@ -1,10 +1,13 @@
 import Foundation
 import Ringstore
+import Synchronization
 
 /// Ringstore, embedded, as a ``BenchSystem``.
 public final class RingstoreSystem: BenchSystem {
     public let name = "ringstore"
     public let store: EventStore
+    /// Set while live subscribers run: told of each acknowledged append.
+    let probe = Mutex<SubscriptionProbe?>(nil)
 
     private init(store: EventStore) {
         self.store = store
@@ -16,7 +19,8 @@ public final class RingstoreSystem: BenchSystem {
     }
 
     public func append(stream: String, expectedVersion: UInt64?, events: [EventData]) async throws {
-        _ = try await store.append(to: stream, expectedVersion: expectedVersion.map { .exact($0) } ?? .noStream, events: events)
+        let result = try await store.append(to: stream, expectedVersion: expectedVersion.map { .exact($0) } ?? .noStream, events: events)
+        if let probe = probe.withLock({ $0 }) { probe.acknowledged(lastPosition: result.lastPosition) }
     }
 
     public func latestVersion(of stream: String) async throws -> UInt64? {
@@ -86,5 +90,15 @@ public final class RingstoreSystem: BenchSystem {
 
     public func close() async throws {
         try await store.close()
+    }
+}
+
+extension RingstoreSystem {
+    /// Starts `count` live `$all` subscribers measured by a new probe.
+    func startSubscribers(_ count: Int) throws -> (SubscriptionProbe, [Task<Void, Never>]) {
+        let probe = SubscriptionProbe()
+        let tasks = try probe.start(count, on: store)
+        self.probe.withLock { $0 = probe }
+        return (probe, tasks)
     }
 }

@@ -29,9 +29,11 @@ public struct Workload: Sendable, Codable, Hashable {
     public var duration: Double?
     /// After ingest, read every stream and then `$all` back, and report read rates.
     public var read: Bool
+    /// Live `$all` subscribers during the ingest (Ringstore only).
+    public var subscribers: Int
 
     public init(streams: Int = 10_000, events: Int? = 1_000_000, eventSize: Int = 200, writers: Int = 64, batch: Int = 1,
-                durability: Durability = .durable, duration: Double? = nil, read: Bool = false) {
+                durability: Durability = .durable, duration: Double? = nil, read: Bool = false, subscribers: Int = 0) {
         self.streams = streams
         self.events = events
         self.eventSize = eventSize
@@ -40,6 +42,7 @@ public struct Workload: Sendable, Codable, Hashable {
         self.durability = durability
         self.duration = duration
         self.read = read
+        self.subscribers = subscribers
     }
 
     /// Largest event payload the workload accepts (Ringstore's default `maxEventSize`).
@@ -54,6 +57,7 @@ public struct Workload: Sendable, Codable, Hashable {
         try check(streams >= writers, "--streams must be at least --writers, since each writer owns its streams (got \(streams) streams for \(writers) writers)")
         try check(streams <= 100_000_000, "--streams must be at most 100,000,000 (got \(streams))")
         try check(batch >= 1, "--batch must be at least 1 (got \(batch))")
+        try check(subscribers >= 0 && subscribers <= 64, "--subscribers must be between 0 and 64 (got \(subscribers))")
         try check(eventSize >= BenchPayload.minimumSize && eventSize <= Self.maxEventSize,
                   "--event-size must be between \(BenchPayload.minimumSize) and \(Self.maxEventSize) bytes (got \(eventSize))")
         if let events { try check(events >= 1, "--events must be at least 1 (got \(events))") }

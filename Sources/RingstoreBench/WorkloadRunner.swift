@@ -41,6 +41,7 @@ public struct WorkloadRunner: Sendable {
         let probe = Task { () throws -> LatencyRecorder in
             try await probeReads(system, shared)
         }
+        let subscribers = workload.subscribers > 0 ? try (system as? RingstoreSystem)?.startSubscribers(workload.subscribers) : nil
         let outcomes: [WriterOutcome]
         do {
             outcomes = try await withThrowingTaskGroup(of: WriterOutcome.self) { group in
@@ -58,6 +59,7 @@ public struct WorkloadRunner: Sendable {
             throw error
         }
         let elapsed = started.duration(to: clock.now)
+        let deliveredDuringIngest = subscribers?.0.eventsDelivered ?? 0
         shared.stopped.store(true, ordering: .relaxed)
         _ = await ticker.value
         let readerWaits = try await probe.value
@@ -70,6 +72,21 @@ public struct WorkloadRunner: Sendable {
             streamVersions.merge(outcome.lastVersions) { $1 }
         }
         let events = outcomes.reduce(0) { $0 + $1.events }
+        var subscription: SubscriptionResult?
+        if let (probe, tasks) = subscribers {
+            // Let the subscribers receive the last appends too (for the latency sample), then stop them.
+            let patience = clock.now + .seconds(5)
+            while probe.eventsDelivered < events * tasks.count, clock.now < patience { try await Task.sleep(for: .milliseconds(2)) }
+            for task in tasks { task.cancel() }
+            let latencies = probe.latencies
+            subscription = SubscriptionResult(
+                subscribers: tasks.count,
+                eventsPerSecondPerSubscriber: Double(deliveredDuringIngest) / Double(tasks.count) / elapsed.seconds,
+                eventsDelivered: probe.eventsDelivered,
+                liveLatencyMs: .init(p50: latencies.milliseconds(atPercentile: 50), p99: latencies.milliseconds(atPercentile: 99),
+                                     p999: latencies.milliseconds(atPercentile: 99.9)),
+                latencySamples: Int(latencies.count))
+        }
         let appends = outcomes.reduce(0) { $0 + $1.appends }
         if let requested = workload.events, workload.duration == nil, events != requested {
             throw BenchError("\(system.name): appended \(events) events, \(requested) were asked for")
@@ -98,7 +115,7 @@ public struct WorkloadRunner: Sendable {
             bytesWrittenPerPayloadByte: payloadBytes == 0 ? 0 : Double(bytesWritten) / Double(payloadBytes),
             storageWriteBytes: storageWrites,
             storageWriteBytesPerPayloadByte: storageWrites.map { payloadBytes == 0 ? 0 : Double($0) / Double(payloadBytes) },
-            peakRSSBytes: peakRSS, read: reads)
+            peakRSSBytes: peakRSS, read: reads, subscription: subscription)
     }
 
     // MARK: - Writers

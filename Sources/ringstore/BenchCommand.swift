@@ -33,6 +33,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "When appends are acknowledged: durable (after a flush) or relaxed.") var durability = DurabilityOption.durable
     @Option(help: "Append for this many seconds (with --events too: whichever comes first).") var duration: Double?
     @Flag(help: "After the ingest, read every stream and then $all back and report read rates.") var read = false
+    @Option(help: "Live $all subscribers during the ingest (Ringstore only): delivery rate and latency from acknowledgement to delivery.") var subscribers = 0
     @Option(help: "Run the same workload against a peer in the same run: sqlite.") var compare: Peer?
     @Option(help: "Events for the peer (default: --events, at most 100,000, since SQLite is much slower).") var compareEvents: Int?
     @Flag(help: "Print one JSON object instead of the table.") var json = false
@@ -42,7 +43,7 @@ struct BenchCommand: AsyncParsableCommand {
     var workload: Workload {
         Workload(streams: streams, events: events ?? (duration == nil ? 1_000_000 : nil), eventSize: eventSize,
                  writers: writers, batch: batch, durability: durability == .durable ? .durable : .relaxed,
-                 duration: duration, read: read)
+                 duration: duration, read: read, subscribers: subscribers)
     }
 
     /// The peer's event bound: `--compare-events`, else the workload's, at most 100,000.

@@ -49,6 +49,20 @@ import Testing
         #expect((read["streams"] as? Int ?? 0) >= 8 && (read["streams"] as? Int ?? 0) <= 50)
     }
 
+    /// Live subscribers see every event appended during the ingest.
+    @Test func subscribersReportDeliveryAndLatency() throws {
+        let report = try report(["--events", "3000", "--streams", "30", "--writers", "6", "--subscribers", "2"])
+        #expect((report["workload"] as? [String: Any])?["subscribers"] as? Int == 2)
+        let ringstore = try #require(try results(report).first)
+        let subscription = try #require(ringstore["subscription"] as? [String: Any])
+        #expect(subscription["subscribers"] as? Int == 2)
+        #expect(try #require(subscription["eventsPerSecondPerSubscriber"] as? Double) > 0)
+        #expect(try #require(subscription["eventsDelivered"] as? Int) >= 2 * 3000)
+        let latency = try #require(subscription["liveLatencyMs"] as? [String: Double])
+        #expect(try #require(latency["p50"]) <= (try #require(latency["p99"])))
+        #expect((subscription["latencySamples"] as? Int ?? 0) > 0)
+    }
+
     @Test func compareWithSQLiteGivesBothRowsAndTheirRatio() throws {
         let report = try report(["--events", "1200", "--streams", "40", "--writers", "4", "--batch", "2",
                                  "--durability", "relaxed", "--compare", "sqlite", "--compare-events", "600", "--read"])
