@@ -41,6 +41,10 @@ final class StoreLock: Sendable {
     /// file; it only matters while the file is locked.
     func release() {
         file.withLock { file in
+            // Unlock before closing: a process spawned at this moment holds a copy of
+            // the descriptor until it execs, and closing ours alone would leave the
+            // lock held by that copy (a reopen right after would see `storeLocked`).
+            file?.unlock()
             file?.close()
             file = nil
         }

@@ -92,6 +92,12 @@ struct StorageFile: Sendable {
         return true
     }
 
+    /// Releases a `flock` (on the open file description, so also for any copy
+    /// of the descriptor a child process briefly holds between fork and exec).
+    func unlock() {
+        _ = flock(descriptor.rawValue, LOCK_UN)
+    }
+
     /// Sets the file's size (`ftruncate`).
     func truncate(to size: UInt64) throws {
         do {
