@@ -59,7 +59,23 @@ final class StreamDirectory: StoredStreams {
         /// this spares it reading and checking each one again. Bounded by
         /// ``StreamDirectory/maxRememberedFiles``.
         var closed: [String: (probe: Int, resume: StreamFile.ResumePoint)] = [:]
+        /// Handles evicted while someone still held them: the next opener of the
+        /// stream takes the same handle back rather than opening the file twice.
+        var evictedAlive: [String: WeakHandle] = [:]
     }
+
+    private struct WeakHandle {
+        weak var handle: Handle?
+    }
+
+    /// Opening, creating or taking back a stream's file happens under one of
+    /// these locks (chosen by the file's name), so that a stream never has two
+    /// open `StreamFile`s in a process: while one appends, a second opening the
+    /// same file could read the half-written block as torn and cut it off.
+    private final class OpenLock: Sendable {
+        let mutex = Mutex(())
+    }
+    private let openLocks: [OpenLock] = (0..<64).map { _ in OpenLock() }
 
     /// How many closed files' resume points are remembered (about 60 bytes each).
     static let maxRememberedFiles = 1 << 17
@@ -91,13 +107,27 @@ final class StreamDirectory: StoredStreams {
     /// creating it) if needed. Returns nil when the stream has no file and
     /// `create` is false.
     func handle(for stream: String, create: Bool) throws -> Handle? {
-        if let cached = cache.withLock({ c -> Handle? in
+        if let cached = cachedHandle(stream) { return cached }
+        let lock = openLocks[Int(truncatingIfNeeded: UInt(bitPattern: StreamNaming.hash(stream).hashValue) % UInt(openLocks.count))]
+        return try lock.mutex.withLock { _ throws(any Error) -> Handle? in
+            // Opened meanwhile by another thread, or evicted but still held: use that one.
+            if let cached = cachedHandle(stream) { return cached }
+            if let alive = cache.withLock({ $0.evictedAlive.removeValue(forKey: stream)?.handle }) { return insert(alive) }
+            return try openOrCreate(stream, create: create)
+        }
+    }
+
+    private func cachedHandle(_ stream: String) -> Handle? {
+        cache.withLock { c -> Handle? in
             guard let entry = c.handles[stream] else { return nil }
             c.clock += 1
             c.handles[stream]!.lastUse = c.clock
             return entry.handle
-        }) { return cached }
+        }
+    }
 
+    /// The slow path of ``handle(for:create:)``, under the stream's open lock.
+    private func openOrCreate(_ stream: String, create: Bool) throws -> Handle? {
         if let known = cache.withLock({ $0.closed[stream] }) {
             let (folder, name) = StreamNaming.location(stream, probe: known.probe)
             let pathString = streamsFolder + "/" + folder + "/" + name
@@ -144,6 +174,7 @@ final class StreamDirectory: StoredStreams {
     private func remember(_ stream: String, probe: Int, resume: StreamFile.ResumePoint) {
         var resume = resume
         cache.withLock { c in
+            if c.evictedAlive[stream] != nil, c.evictedAlive[stream]?.handle == nil { c.evictedAlive[stream] = nil }
             if c.closed.count >= Self.maxRememberedBlockLists { resume.blocks = nil }
             if let known = c.closed[stream], known.resume.dataEnd > resume.dataEnd { return }
             if c.closed[stream] == nil, c.closed.count >= Self.maxRememberedFiles {
@@ -211,6 +242,7 @@ final class StreamDirectory: StoredStreams {
                     c.queue.append((candidate.stream, entry.lastUse))  // used since: another chance
                 } else {
                     c.handles[candidate.stream] = nil
+                    c.evictedAlive[candidate.stream] = WeakHandle(handle: entry.handle)
                     evicted.append(entry.handle)
                 }
             }

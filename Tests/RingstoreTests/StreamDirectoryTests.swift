@@ -1,0 +1,33 @@
+import Foundation
+import SystemPackage
+import Testing
+@testable import Ringstore
+
+@Suite struct StreamDirectoryTests {
+    /// A stream never has two open files in one process: a handle evicted while
+    /// someone holds it is taken back by the next opener, and one that was let go
+    /// is reopened from where it ended, appends and all.
+    @Test func anEvictedHandleStillHeldIsTakenBackNotOpenedTwice() throws {
+        let dir = TemporaryDirectory()
+        let directory = try StreamDirectory(root: FilePath(dir.path), maxOpenFiles: 4)
+        let held = try #require(try directory.handle(for: "held", create: true))
+        let event = RecordedEvent(stream: "held", version: 0, position: 0, id: UUID(), type: "T", data: [1, 2, 3],
+                                  metadata: [], contentType: .binary, timestampNanoseconds: 0)
+        try held.withFile { try $0.append([event], compress: false) }
+        for i in 0..<10 { _ = try directory.handle(for: "other-\(i)", create: true) }
+        #expect(directory.openFileCount == 4)
+        let again = try #require(try directory.handle(for: "held", create: false))
+        #expect(again === held)
+
+        // Let go of it, evict it again: the next open continues where it ended.
+        let next = RecordedEvent(stream: "held", version: 1, position: 8, id: UUID(), type: "T", data: [4],
+                                 metadata: [], contentType: .binary, timestampNanoseconds: 0)
+        _ = consume again
+        _ = consume held
+        for i in 10..<20 { _ = try directory.handle(for: "other-\(i)", create: true) }
+        let reopened = try #require(try directory.handle(for: "held", create: false))
+        #expect(reopened.withFile { $0.nextVersion } == 1)
+        try reopened.withFile { try $0.append([next], compress: false) }
+        #expect(try reopened.withFile { try $0.read(from: 0, direction: .forwards, maxCount: 10) }.map(\.data) == [[1, 2, 3], [4]])
+    }
+}
