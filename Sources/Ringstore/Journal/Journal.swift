@@ -80,14 +80,18 @@ final class Journal: Sendable {
     func advanceCheckpoint(to position: UInt64, streams: some Collection<String>) throws {
         let durable = writer.durable.load(ordering: .acquiring)
         precondition(position <= durable, "the checkpoint cannot pass the durable cursor")
-        let encoded: ([UInt8], UInt64)? = header.withLock { h in
+        // The in-memory header changes only once the new one is written, so that a
+        // failed write is retried as a whole by the next call.
+        let next: JournalHeader? = header.withLock { h in
             guard position > h.checkpoint else { return nil }
-            h.sequence += 1
-            h.checkpoint = position
-            return (h.encoded(), h.slotOffset)
+            var next = h
+            next.sequence += 1
+            next.checkpoint = position
+            return next
         }
-        guard let encoded else { return }
-        try ring.writeHeader(encoded.0, at: encoded.1)
+        guard let next else { return }
+        try ring.writeHeader(next.encoded(), at: next.slotOffset)
+        header.withLock { $0 = next }
         writer.releaseSpace(before: position, streams: streams)
     }
 

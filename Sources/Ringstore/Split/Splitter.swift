@@ -107,6 +107,7 @@ final class Splitter: Sendable {
     private func run() {
         var dirty = Set<String>()
         var lastCheckpoint = monotonicNanoseconds()
+        var consecutiveFailures = 0
         while true {
             let (stopping, paused, abandoning) = control.withLock { ($0.stopping, $0.paused, $0.abandoning) }
             if abandoning {
@@ -135,6 +136,10 @@ final class Splitter: Sendable {
                     lastCheckpoint = monotonicNanoseconds()
                     worked = true
                 }
+                if consecutiveFailures > 0 {
+                    consecutiveFailures = 0
+                    control.withLock { $0.failure = nil }  // recovered: a past failure no longer explains anything
+                }
                 if stopping && caughtUp && journal.writer.isStopped && split == journal.writer.state.withLock({ $0.checkpoint }) {
                     finish(failure: nil)
                     return
@@ -144,14 +149,20 @@ final class Splitter: Sendable {
                 }
             } catch {
                 let failure = (error as? RingstoreError) ?? RingstoreError(.ioError, "splitter failed: \(error)")
-                // Nothing is lost: the checkpoint has not moved past anything unsplit. Retry
-                // after a pause (a full disk may clear); stop if asked to.
+                // Nothing is lost: the checkpoint has not moved past anything unsplit, and
+                // `dirty` keeps every file written since it. Retry the same work with
+                // backoff (10 ms doubling to 1 s; a full disk may clear); stop if asked to.
                 control.withLock { $0.failure = failure }
                 if stopping {
                     finish(failure: failure)
                     return
                 }
-                doorbell.wait(timeoutNanoseconds: 100_000_000) { true }
+                consecutiveFailures += 1
+                let until = monotonicNanoseconds() + min(1_000_000_000, 10_000_000 << Int64(min(consecutiveFailures - 1, 7)))
+                while case let now = monotonicNanoseconds(), now < until,
+                      !control.withLock({ $0.stopping || $0.abandoning }) {
+                    doorbell.wait(timeoutNanoseconds: until - now) { true }
+                }
             }
         }
     }

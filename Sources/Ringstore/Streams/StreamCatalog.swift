@@ -89,12 +89,14 @@ final class StreamCatalog: Sendable {
 
     /// Writes the entries registered since the last call (not synced).
     func write() throws {
-        let (bytes, offset) = state.withLock { s -> ([UInt8], UInt64) in
-            defer { s.fileEnd += UInt64(s.pending.count); s.pending.removeAll(keepingCapacity: true) }
-            return (s.pending, s.fileEnd)
-        }
+        let (bytes, offset) = state.withLock { s -> ([UInt8], UInt64) in (s.pending, s.fileEnd) }
         guard !bytes.isEmpty else { return }
         try bytes.withUnsafeBytes { try file.write($0, at: offset) }
+        // Only once written: after a failed write the same entries are written again.
+        state.withLock { s in
+            s.fileEnd += UInt64(bytes.count)
+            s.pending.removeFirst(bytes.count)
+        }
     }
 
     func sync() throws { try file.syncData() }

@@ -149,16 +149,7 @@ final class StreamDirectory: StoredStreams {
             return handles.count == dirty.count ? handles : nil  // nil: some dirty file was closed
         }
         if takeEvictedDirty() || dirty.count > 64 || open == nil {
-            let fd = Glibc.open(root.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw RingstoreError(.ioError, "cannot open \(root) to sync it: \(Errno(rawValue: errno))", path: root.string)
-            }
-            defer { Glibc.close(fd) }
-            while rs_syncfs(fd) != 0 {
-                let code = Errno(rawValue: errno)
-                if code == .interrupted { continue }
-                throw RingstoreError(.ioError, "syncfs for \(root) failed: \(code)", path: root.string, cause: code)
-            }
+            try StorageDirectory.syncFileSystem(containing: root)
         } else if let open {
             for handle in open { try handle.withFile { try $0.sync() } }
             // New files' directory entries: sync the folders they were created in.

@@ -359,12 +359,23 @@ final class StreamFile: @unchecked Sendable {
             expected = block.firstVersion + UInt64(block.count)
         }
         try output.withUnsafeBytes { try data.write($0, at: dataEnd) }
-        let indexedBefore = blockCount
+        let before = (loadedBlocks: loadedBlocks, blockCount: blockCount, dataEnd: dataEnd, nextVersion: nextVersion, hadIndex: index != nil)
         loadedBlocks? += added
         blockCount += added.count
         dataEnd += UInt64(output.count)
         nextVersion = expected
-        try writeIndexEntries(added[...], from: indexedBefore)
+        do {
+            try writeIndexEntries(added[...], from: before.blockCount)
+        } catch {
+            // Undo, so that the retry writes these blocks and their index entries
+            // again at the same offsets (an index with a hole would misplace reads).
+            (loadedBlocks, blockCount, dataEnd, nextVersion) = (before.loadedBlocks, before.blockCount, before.dataEnd, before.nextVersion)
+            if !before.hadIndex, let created = index {
+                created.close()
+                index = nil  // created just now: made again, whole, next time
+            }
+            throw error
+        }
     }
 
     /// Writes the index entries of `newBlocks`, which are blocks `first…` — or,
