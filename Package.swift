@@ -34,10 +34,13 @@ let package = Package(
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),
+        // The JSON Lines reader of `ringstore import`, in a library of its own so the fuzz targets can reach it.
+        .target(name: "RingstoreJSONLines"),
         .executableTarget(
             name: "ringstore",
             dependencies: [
                 "Ringstore",
+                "RingstoreJSONLines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -185,11 +185,14 @@ final class JournalWriter: Sendable {
     private func retryOfStoredAppend(_ append: PreparedAppend, current: UInt64?) throws -> AppendResult? {
         let first: UInt64
         switch append.expected {
-        case .exact(let expected): first = expected + 1
+        case .exact(let expected):
+            guard expected < .max else { return nil }  // no version follows it: not a retry (and no overflow)
+            first = expected + 1
         case .noStream: first = 0
         case .any, .streamExists: return nil
         }
-        guard let current, current >= first + UInt64(append.events.count - 1) else { return nil }
+        let (last, overflow) = first.addingReportingOverflow(UInt64(append.events.count - 1))
+        guard let current, !overflow, current >= last else { return nil }
         return try storedRetry(append, firstVersion: first)
     }
 
