@@ -12,6 +12,8 @@ let package = Package(
     products: [
         .library(name: "Ringstore", targets: ["Ringstore"]),
         .executable(name: "ringstore", targets: ["ringstore"]),
+        // Only for the fuzz targets in tools/fuzz; not a supported API.
+        .library(name: "RingstoreJSONLines", targets: ["RingstoreJSONLines"]),
         .executable(name: "ringstore-torture", targets: ["ringstore-torture"]),
     ],
     dependencies: [
@@ -62,7 +64,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RingstoreTests",
-            dependencies: ["Ringstore", "CRingstoreSupport", "RingstoreCrashTesting"]
+            dependencies: ["Ringstore", "CRingstoreSupport", "RingstoreCrashTesting", "RingstoreJSONLines"]
         ),
     ]
 )
