@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import RingstoreCrashTesting
 import Testing
 @testable import Ringstore
 
@@ -104,5 +105,37 @@ final class SmallFileSystem: Sendable {
             #expect(versions == Array(0..<UInt64(versions.count)), "stream \(stream)")
         }
         try await reopened.close()
+    }
+
+    /// The same promises where nothing can be mounted: a child process limits its
+    /// file sizes (`RLIMIT_FSIZE`), so the stream file's writes fail with `EFBIG`
+    /// while the preallocated journal keeps working, then lifts the limit.
+    @Test func fileSizeLimitDuringIngestLosesNothingAndRecoversWhenLifted() async throws {
+        let executable = CrashTests.tortureExecutable
+        try #require(FileManager.default.isExecutableFile(atPath: executable), "build ringstore-torture first: \(executable)")
+        let dir = TemporaryDirectory()
+        let store = dir.child("store")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["file-size-limit", "--dir", store, "--limit-bytes", "\(3 << 20)"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let errors = text.split(separator: "\n").filter { $0.hasPrefix("ERROR ") }
+        #expect(!errors.isEmpty, "the limit was never reached")
+        for error in errors { #expect(error.contains("File too large"), "the error names the cause: \(error)") }
+        #expect(text.contains("RECOVERED"), "appends work again once the limit is lifted")
+        let acknowledgements = Acknowledgement.parse(text)
+        #expect(acknowledgements.count > 100)
+        var configuration = Configuration()
+        configuration.journalCapacity = 1 << 20
+        configuration.maxEventSize = 64 << 10
+        let report = try await CrashVerifier.verify(directory: store, configuration: configuration, acknowledgements: acknowledgements)
+        #expect(report.lostEvents == 0)
+        #expect(report.problems.isEmpty, "\(report.problems.prefix(5))")
     }
 }

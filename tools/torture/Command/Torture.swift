@@ -10,7 +10,7 @@ struct Torture: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ringstore-torture",
         abstract: "Kill a writing process with SIGKILL at random moments and verify the store afterwards.",
-        subcommands: [Run.self, Writer.self],
+        subcommands: [Run.self, Writer.self, FileSizeLimit.self],
         defaultSubcommand: Run.self)
 
     struct Run: AsyncParsableCommand {
@@ -93,6 +93,19 @@ struct Torture: AsyncParsableCommand {
             if relaxed { configuration.durability = .relaxed }
             try await CrashWriter.run(directory: dir, configuration: configuration, writers: writers, streams: streams,
                                       maxBatch: maxBatch, seed: seed)
+        }
+    }
+
+    struct FileSizeLimit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "file-size-limit",
+            abstract: "Ingest under RLIMIT_FSIZE until stream files hit the limit, lift it, and go on (the disk-full test's child process).")
+
+        @Option(help: "Store folder.") var dir: String
+        @Option(help: "Largest file this process may write, in bytes (above the journal's size).") var limitBytes: UInt64 = 3 << 20
+
+        func run() async throws {
+            try await FileSizeLimitScenario.run(directory: dir, limitBytes: limitBytes)
         }
     }
 }
