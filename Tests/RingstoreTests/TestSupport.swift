@@ -3,6 +3,14 @@ import Synchronization
 import Testing
 @testable import Ringstore
 
+/// How many times slower timing expectations may be in a ThreadSanitizer build
+/// (`-Xswiftc -DRINGSTORE_TSAN`, see the README), which runs everything 5-20 times slower.
+#if RINGSTORE_TSAN
+let timingSlowdown = 10
+#else
+let timingSlowdown = 1
+#endif
+
 /// A temporary directory for one test, removed when the test ends.
 final class TemporaryDirectory: Sendable {
     let path: String
