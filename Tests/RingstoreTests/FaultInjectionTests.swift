@@ -119,6 +119,47 @@ func eventually<R>(timeout: Duration = .seconds(10), _ body: () async throws -> 
         try await reopened.close()
     }
 
+    /// If the unflushed records cannot be read back intact after a failed flush (the
+    /// kernel dropped the page and what is there now is something else), nothing
+    /// after them can be made durable: the store fails into `.storeFailed` rather
+    /// than acknowledge appends that recovery would cut off.
+    @Test func unflushedRecordsLostAfterAFailedFlushStopTheStore() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let kept = event("kept")
+        try await store.append(to: "a", events: [kept])
+        store.splitter.pause()
+        let journalPath = dir.child("journal.ring")
+        let lostAt = store.stats().durablePosition
+        await withFault(.flush, on: journalPath, .fail(.ioError)) { _ in
+            let error = await ringstoreError { try await store.append(to: "a", events: [event("lost")]) }
+            #expect(error?.code == .ioError)
+            // Overwrite the unflushed record, as if the page had been dropped and reread from disk
+            // (again if a rewrite the flusher had in flight put it back).
+            let ring = try! StorageFile.open(FilePath(journalPath))
+            let offset = RingFile.headerAreaSize + lostAt % store.stats().journalCapacity
+            let garbage = [UInt8](repeating: 0xAB, count: 64)
+            var current = [UInt8](repeating: 0, count: 64)
+            repeat {
+                try! garbage.withUnsafeBytes { try ring.write($0, at: offset) }
+                try? await Task.sleep(for: .milliseconds(30))
+                _ = try! current.withUnsafeMutableBytes { try ring.read(into: $0, at: offset) }
+            } while current != garbage && store.journal.writer.failure == nil
+            ring.close()
+        }
+        // The flusher's next attempt finds the record damaged: this append (waiting for it) fails.
+        let after = await ringstoreError { try await store.append(to: "b", events: [event("after")]) }
+        #expect(after?.code == .storeFailed)
+        #expect(await ringstoreError { try await store.append(to: "b", events: [event("later")]) }?.code == .storeFailed)
+        #expect(after?.detailedDescription().contains("could not be read back intact") == true, "\(String(describing: after?.detailedDescription()))")
+        #expect(store.stats().durablePosition == lostAt, "nothing after the lost record counts as durable")
+        try? await store.close()
+
+        let reopened = try await EventStore.open(at: dir.path, configuration: .testing())
+        #expect(try await reopened.read(stream: "a").collect().map(\.id) == [kept.id], "what was acknowledged survives")
+        try await reopened.close()
+    }
+
     @Test func failedJournalWriteIsWrittenAgainBeforeAnythingNewer() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing())
