@@ -276,6 +276,57 @@ func eventually<R>(timeout: Duration = .seconds(10), _ body: () async throws -> 
         #expect(try reopened.read(from: UInt64(blocksBefore), direction: .forwards, maxCount: 1).map(\.version) == [UInt64(blocksBefore)])
     }
 
+    /// After a failed flush, the next sync of a stream file, the global index or the
+    /// catalog writes the unsynced bytes again before flushing (a failed `fdatasync`
+    /// may have left them clean in the page cache but not on disk); syncs that follow
+    /// a good one write nothing.
+    @Test(arguments: ["stream file", "global index", "catalog"])
+    func syncAfterAFailedSyncWritesTheUnsyncedBytesAgain(kind: String) throws {
+        let dir = TemporaryDirectory()
+        let path: String
+        let addSome: (Int) throws -> Void
+        let sync: () throws -> Void
+        switch kind {
+        case "stream file":
+            path = dir.child("s.stream")
+            let file = try StreamFile.create(at: path, stream: "s")
+            let events = StreamFileTests().events(0..<30)
+            addSome = { round in try file.append(Array(events[(round * 10)..<(round * 10 + 10)]), compress: true) }
+            sync = { try file.sync() }
+        case "global index":
+            path = dir.child(GlobalIndex.fileName)
+            let index = try GlobalIndex(directory: FilePath(dir.path))
+            addSome = { round in
+                try index.append((0..<10).map { GlobalIndex.Entry(position: UInt64(round * 1000 + $0 * 64), version: UInt64($0), stream: 0) })
+            }
+            sync = { try index.sync() }
+        default:
+            path = dir.child(StreamCatalog.fileName)
+            let catalog = try StreamCatalog(directory: FilePath(dir.path))
+            addSome = { round in
+                for i in 0..<10 { _ = catalog.register("stream-\(round)-\(i)") }
+                try catalog.write()
+            }
+            sync = { try catalog.sync() }
+        }
+        try addSome(0)
+        try sync()
+        try addSome(1)
+        let failing = FaultInjection.install(.init(operation: .flush, pathContains: path, effect: .fail(.ioError), count: 1))
+        #expect(throws: RingstoreError.self) { try sync() }
+        FaultInjection.remove(failing)
+        let writes = FaultInjection.install(.init(operation: .write, pathContains: path, effect: .delay(.zero), count: nil))
+        defer { FaultInjection.remove(writes) }
+        try sync()
+        #expect(FaultInjection.hits(writes) >= 1, "the unsynced bytes were written again")
+        let afterRewrite = FaultInjection.hits(writes)
+        try addSome(2)
+        let appended = FaultInjection.hits(writes)
+        try sync()
+        #expect(FaultInjection.hits(writes) == appended, "a sync after a good one writes nothing again")
+        #expect(afterRewrite <= appended)
+    }
+
     @Test func slowFlushesDelayAppendsButLoseNothing() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing())

@@ -54,6 +54,11 @@ final class StreamFile: @unchecked Sendable {
     private var headerLength: UInt64 = 0
     private var dataEnd: UInt64
     private(set) var nextVersion: UInt64
+    /// Data and index bytes known durable, and whether a sync failed since: then
+    /// the next sync writes everything after them again first (see ``StorageFile/rewrite(from:to:)``).
+    private var syncedDataEnd: UInt64 = 0
+    private var syncedIndexEnd: UInt64 = 0
+    private var syncFailed = false
     /// The most recently decoded block (sequential and `$all` reads revisit it).
     private var cachedBlock: (offset: UInt64, events: [RecordedEvent])?
 
@@ -125,6 +130,8 @@ final class StreamFile: @unchecked Sendable {
             if try !file.openQuickly() {
                 try file.recover(headerLength: headerLength, replayFrom: replayFrom)
             }
+            file.syncedDataEnd = file.dataEnd
+            file.syncedIndexEnd = file.indexEnd
         } catch {
             file.close()
             throw error
@@ -389,6 +396,7 @@ final class StreamFile: @unchecked Sendable {
             let created = try StorageFile.open(Self.indexPath(for: pathString), create: true)
             try created.truncate(to: 0)
             index = created
+            syncedIndexEnd = 0
             entries = all[...]
             start = 0
         }
@@ -403,10 +411,34 @@ final class StreamFile: @unchecked Sendable {
         try bytes.withUnsafeBytes { try index.write($0, at: UInt64(start * Self.indexEntrySize)) }
     }
 
-    /// Makes the data and the index durable.
+    /// Bytes of the index file in use.
+    private var indexEnd: UInt64 { index == nil ? 0 : UInt64(blockCount * Self.indexEntrySize) }
+
+    /// Makes the data and the index durable (after a failed sync, writing the
+    /// unsynced bytes again first).
     func sync() throws {
-        try data.syncData()
-        try index?.syncData()
+        try rewriteIfSyncFailed()
+        do {
+            try data.syncData()
+            try index?.syncData()
+        } catch {
+            syncFailed = true
+            throw error
+        }
+        syncFailed = false
+        syncedDataEnd = dataEnd
+        syncedIndexEnd = indexEnd
+    }
+
+    /// Records that a sync covering this file failed elsewhere (a `syncfs`).
+    func markSyncFailed() { syncFailed = true }
+
+    /// After a failed sync, writes the bytes not known durable again (a `syncfs`
+    /// or the next ``sync()`` then covers them).
+    func rewriteIfSyncFailed() throws {
+        guard syncFailed else { return }
+        try data.rewrite(from: min(syncedDataEnd, dataEnd), to: dataEnd)
+        if let index { try index.rewrite(from: min(syncedIndexEnd, indexEnd), to: indexEnd) }
     }
 
     /// Bytes in the data file and, if it exists, the index file.

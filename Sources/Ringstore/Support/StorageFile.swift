@@ -78,6 +78,23 @@ struct StorageFile: Sendable {
         }
     }
 
+    /// Writes `[start, end)` again with the bytes the file holds there (read back
+    /// through the page cache), so that the next flush covers them: after a failed
+    /// `fdatasync`, Linux may have marked those pages clean without writing them,
+    /// and a later flush would then succeed without them.
+    func rewrite(from start: UInt64, to end: UInt64) throws {
+        guard start < end else { return }
+        var buffer = [UInt8](repeating: 0, count: Int(min(UInt64(1 << 20), end - start)))
+        var at = start
+        while at < end {
+            let count = Int(min(UInt64(buffer.count), end - at))
+            let got = try buffer.withUnsafeMutableBytes { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<count]), at: at) }
+            guard got > 0 else { return }  // shorter than expected: nothing more to write again
+            try buffer.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[0..<got]), at: at) }
+            at += UInt64(got)
+        }
+    }
+
     /// The file's size in bytes.
     func size() throws -> UInt64 {
         var info = stat()
