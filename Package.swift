@@ -12,6 +12,8 @@ let package = Package(
     products: [
         .library(name: "Ringstore", targets: ["Ringstore"]),
         .executable(name: "ringstore", targets: ["ringstore"]),
+        // Only for the fuzz targets in tools/fuzz; not a supported API.
+        .library(name: "RingstoreJSONLines", targets: ["RingstoreJSONLines"]),
         .executable(name: "ringstore-torture", targets: ["ringstore-torture"]),
     ],
     dependencies: [
@@ -52,11 +54,14 @@ let package = Package(
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),
+        // The JSON Lines reader of `ringstore import`, in a library of its own so the fuzz targets can reach it.
+        .target(name: "RingstoreJSONLines"),
         .executableTarget(
             name: "ringstore",
             dependencies: [
                 "Ringstore",
                 "RingstoreBench",
+                "RingstoreJSONLines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,7 +85,7 @@ let package = Package(
         .testTarget(
             name: "RingstoreTests",
             dependencies: [
-                "Ringstore", "CRingstoreSupport", "RingstoreCrashTesting", "RingstoreBench",
+                "Ringstore", "CRingstoreSupport", "RingstoreCrashTesting", "RingstoreBench", "RingstoreJSONLines",
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

@@ -12,7 +12,7 @@ struct AppendCommand: AsyncParsableCommand {
     @Option(help: "Event type.") var type: String
     @Option(help: "Event data: JSON (default) or, with --binary, text stored as bytes.") var json: String = "{}"
     @Flag(help: "Store the data as opaque bytes, not JSON.") var binary = false
-    @Option(help: "Expected version: any, no-stream, exists, or a number.") var expectedVersion = "any"
+    @Option(parsing: .unconditional, help: "Expected version: any, no-stream, exists, or a number.") var expectedVersion = "any"
     @Option(help: "Event ID (default: a new one).") var id: String?
 
     func run() async throws {
@@ -40,8 +40,21 @@ func parseExpectedVersion(_ text: String) throws -> ExpectedVersion {
     case "exists": return .streamExists
     default:
         guard let version = UInt64(text) else {
-            throw ValidationError("expected version \"\(text)\" must be any, no-stream, exists, or a number")
+            throw ValidationError("expected version \"\(text)\" must be any, no-stream, exists, or a number from 0 to \(UInt64.max)")
         }
         return .exact(version)
+    }
+}
+
+/// Throws if any command-line argument is not valid UTF-8. Swift decodes
+/// arguments with repair (invalid bytes become U+FFFD), which would silently
+/// turn a bad stream name into a different, valid one.
+func rejectArgumentsThatAreNotUTF8() throws {
+    for i in 1..<Int(CommandLine.argc) {
+        guard let pointer = CommandLine.unsafeArgv[i] else { continue }
+        let bytes = UnsafeBufferPointer(start: pointer, count: strlen(pointer)).lazy.map { UInt8(bitPattern: $0) }
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw ValidationError("argument \(i) (\(CommandLine.arguments[i])) is not valid UTF-8")
+        }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ringstore
+import RingstoreJSONLines
 
 /// `ringstore import`: appends events read as JSON Lines from standard input.
 ///
@@ -25,9 +26,9 @@ struct ImportCommand: AsyncParsableCommand {
                 var lineNumber = 0
                 var malformed = 0
                 var batch: Importer.Batch?
-                while let line = readLine(strippingNewline: true) {
+                for line in InputLines() {
                     lineNumber += 1
-                    if line.allSatisfy(\.isWhitespace) { continue }
+                    if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                     let parsed: Importer.Item
                     do {
                         parsed = try Importer.Item(line: line, number: lineNumber)
@@ -63,8 +64,8 @@ actor Importer {
         var event: EventData
         var number: Int
 
-        init(line: String, number: Int) throws {
-            let json = try JSONLine(Array(line.utf8))
+        init(line: [UInt8], number: Int) throws {
+            let json = try JSONLine(line)
             guard let stream = try json.string("stream") else { throw JSONLine.ParseError(description: "missing \"stream\"") }
             guard let type = try json.string("type") else { throw JSONLine.ParseError(description: "missing \"type\"") }
             let data: [UInt8]

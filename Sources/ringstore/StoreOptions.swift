@@ -11,6 +11,7 @@ struct StoreOptions: ParsableArguments {
     /// Opens the store with settings from RINGSTORE_* variables, runs `body`, and always closes it
     /// (on SIGINT or SIGTERM too, then exiting with `exitStatusOnSignal`, by default 128 + the signal).
     func withStore<T>(create: Bool = true, exitStatusOnSignal: Int32? = nil, _ body: (EventStore) async throws -> T) async throws -> T {
+        try rejectArgumentsThatAreNotUTF8()
         guard create || FileManager.default.fileExists(atPath: data) else {
             throw ValidationError("no store at \(data)")
         }

@@ -14,20 +14,29 @@ import Testing
         CrashTests.tortureExecutable.replacingOccurrences(of: "ringstore-torture", with: "ringstore")
     }
 
-    func ringstore(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> Run {
+    /// Runs `ringstore` with `arguments` — or, with `shellScript`, runs that script
+    /// through `/bin/sh` with the binary in `$RS` (for arguments a Swift string cannot carry).
+    func ringstore(_ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+                   inputData: Data? = nil, shellScript: String? = nil) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = arguments
+        if let shellScript {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", shellScript]
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.executable)
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RINGSTORE_") }
+        env["RS"] = Self.executable
         env.merge(environment) { $1 }
         process.environment = env
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        let inputFile = input.map { text -> URL in
+        let inputFile = (inputData ?? input.map { Data($0.utf8) }).map { bytes -> URL in
             let url = FileManager.default.temporaryDirectory.appendingPathComponent("ringstore-cli-input-\(UUID().uuidString)")
-            FileManager.default.createFile(atPath: url.path, contents: Data(text.utf8))
+            FileManager.default.createFile(atPath: url.path, contents: bytes)
             return url
         }
         defer { inputFile.map { try? FileManager.default.removeItem(at: $0) } }

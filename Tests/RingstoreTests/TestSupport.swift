@@ -3,6 +3,15 @@ import Synchronization
 import Testing
 @testable import Ringstore
 
+/// How many times slower timing expectations may be in a ThreadSanitizer build
+/// (`-Xswiftc -DRINGSTORE_TSAN`, see the README), which runs everything 5-20 times
+/// slower, and more when several suites run at once on few cores.
+#if RINGSTORE_TSAN
+let timingSlowdown = 25
+#else
+let timingSlowdown = 1
+#endif
+
 /// A temporary directory for one test, removed when the test ends.
 final class TemporaryDirectory: Sendable {
     let path: String
@@ -26,8 +35,8 @@ extension Configuration {
         var configuration = Configuration()
         configuration.journalCapacity = capacity
         configuration.durability = durability
-        configuration.journalFullWait = .milliseconds(200)
-        configuration.readerWait = .milliseconds(200)
+        configuration.journalFullWait = .milliseconds(200) * timingSlowdown
+        configuration.readerWait = .milliseconds(200) * timingSlowdown
         configuration.maxEventSize = Int(capacity / 4)
         return configuration
     }

@@ -83,18 +83,21 @@ final class Journal: Sendable {
     func advanceCheckpoint(to position: UInt64, streams: some Collection<String>) throws {
         let durable = writer.durable.load(ordering: .acquiring)
         precondition(position <= durable, "the checkpoint cannot pass the durable cursor")
-        let encoded: ([UInt8], UInt64, UInt64)? = header.withLock { h in
+        // The in-memory header changes only once the new one is written, so that a
+        // failed write is retried as a whole by the next call.
+        let next: (header: JournalHeader, previous: UInt64)? = header.withLock { h in
             guard position > h.checkpoint else { return nil }
-            let previous = h.checkpoint
-            h.sequence += 1
-            h.checkpoint = position
-            return (h.encoded(), h.slotOffset, previous)
+            var next = h
+            next.sequence += 1
+            next.checkpoint = position
+            return (next, h.checkpoint)
         }
-        guard let encoded else { return }
-        try ring.writeHeader(encoded.0, at: encoded.1)
+        guard let next else { return }
+        try ring.writeHeader(next.header.encoded(), at: next.header.slotOffset)
+        header.withLock { $0 = next.header }
         writer.releaseSpace(before: position, streams: streams)
-        ring.releasePages(from: encoded.2, to: position)
-        ring.dropCache(from: encoded.2, to: position)
+        ring.releasePages(from: next.previous, to: position)
+        ring.dropCache(from: next.previous, to: position)
     }
 
     /// The event whose record starts at `position`, read through the mapping.

@@ -57,6 +57,8 @@ struct JournalHeader: Sendable, Equatable {
         case badMagic
         case badChecksum
         case unsupportedVersion(UInt32)
+        /// A whole slot whose values cannot be right (capacity, checkpoint).
+        case implausible(String)
     }
 
     /// Decodes one slot.
@@ -69,13 +71,20 @@ struct JournalHeader: Sendable, Equatable {
             guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<60])) == crc else { return .failure(.badChecksum) }
             let version = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
             guard version == formatVersion else { return .failure(.unsupportedVersion(version)) }
-            return .success(JournalHeader(
+            let header = JournalHeader(
                 sequence: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
                 capacity: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 24, as: UInt64.self)),
                 checkpoint: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 32, as: UInt64.self)),
                 epoch: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 40, as: UInt32.self)),
                 closedCleanly: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 44, as: UInt32.self)) & 1 != 0,
-                endAtClose: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 48, as: UInt64.self))))
+                endAtClose: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 48, as: UInt64.self)))
+            // The CRC only proves the slot is as written; a capacity of 0 would divide by
+            // zero in every position calculation, and positions must not overflow.
+            guard header.capacity >= 64 << 10, header.capacity % 4096 == 0, header.capacity <= 1 << 44 else {
+                return .failure(.implausible("ring capacity \(header.capacity)"))
+            }
+            guard header.checkpoint <= UInt64.max / 2 else { return .failure(.implausible("checkpoint \(header.checkpoint)")) }
+            return .success(header)
         }
     }
 

@@ -23,10 +23,19 @@ import Synchronization
 ///    append its cursor now covers. Records are always copied before the flush
 ///    that acknowledges them starts.
 ///
-/// Any write or flush failure poisons the writer: the data's state on disk is
-/// unknown (a failed `fdatasync` may have dropped dirty pages), so every waiting
-/// and later append fails with ``RingstoreError/Code/storeFailed`` until the
-/// store is reopened and recovery establishes what is durable.
+/// A failed write or flush does not stop the store. The appends that the
+/// failed attempt covered get an ``RingstoreError/Code/ioError`` saying their
+/// outcome is unknown (their records stay in the ring and become durable once a
+/// flush succeeds, so a retry with the same event IDs is recognised as a
+/// duplicate); the flusher then retries with backoff (5 ms doubling to 0.5 s).
+/// Because a failed `fdatasync` on Linux may have marked the dirty pages clean
+/// without writing them, a retry never trusts the page cache: it first writes
+/// the whole unflushed range again (copied from the mapping, each record's
+/// checksum and position verified) and only then flushes. Appends staged
+/// meanwhile wait for the next attempt. Only if the unflushed records can no
+/// longer be read back intact, or a flush fails while the store is closing, is
+/// the writer poisoned: every later append fails with
+/// ``RingstoreError/Code/storeFailed`` until the store is reopened.
 final class JournalWriter: Sendable {
     enum Mode: Sendable {
         case durable(maxFlushDelayNanoseconds: Int64)
@@ -76,7 +85,14 @@ final class JournalWriter: Sendable {
     let written: Atomic<UInt64>
     /// Records flushed to stable storage end here.
     let durable: Atomic<UInt64>
+    /// Serialises every `fdatasync` of the ring (flusher, splitter, `flush()`), so
+    /// that a failure is seen by exactly one caller and recorded before the next
+    /// sync: a later sync of the same file can succeed without having written
+    /// the pages the failed one dropped.
+    private let ringSync = Mutex(RingSyncState())
     let flushCount = Atomic<UInt64>(0)
+    /// Times the unflushed range was written again after a failed flush (tests).
+    let rewriteCount = Atomic<UInt64>(0)
     let acknowledger = Acknowledger()
     /// Rung (on the flusher thread) whenever the acknowledged cursor moves: the splitter waits on it.
     let advanced = Doorbell()
@@ -181,11 +197,14 @@ final class JournalWriter: Sendable {
     private func retryOfStoredAppend(_ append: PreparedAppend, current: UInt64?) throws -> AppendResult? {
         let first: UInt64
         switch append.expected {
-        case .exact(let expected): first = expected + 1
+        case .exact(let expected):
+            guard expected < .max else { return nil }  // no version follows it: not a retry (and no overflow)
+            first = expected + 1
         case .noStream: first = 0
         case .any, .streamExists: return nil
         }
-        guard let current, current >= first + UInt64(append.events.count - 1) else { return nil }
+        let (last, overflow) = first.addingReportingOverflow(UInt64(append.events.count - 1))
+        guard let current, !overflow, current >= last else { return nil }
         return try storedRetry(append, firstVersion: first)
     }
 
@@ -371,11 +390,15 @@ final class JournalWriter: Sendable {
         var pending: [Waiter] = []
         var oldestUnsynced: Int64 = 0
         var lastSync = monotonicNanoseconds()
+        // A batch whose `pwrite` failed: written again before anything newer is taken.
+        var unwritten: StagingBuffer?
+        var consecutiveFailures = 0
         while true {
             // Take everything staged, and every waiter registered so far.
             var closing = false
             let batch: (buffer: StagingBuffer, waiters: [Waiter])? = state.withLock { s in
                 closing = s.closing
+                if unwritten != nil { return nil }  // `spare` still holds it
                 if s.staging.isEmpty && s.waiters.isEmpty {
                     s.flusherIdle = !s.closing
                     return nil
@@ -388,19 +411,19 @@ final class JournalWriter: Sendable {
             var wroteBytes = false
             var synced = false
             do {
-                if let batch {
-                    if !batch.buffer.isEmpty {
-                        wroteBytes = true
-                        for segment in batch.buffer.segments {
-                            try ring.write(batch.buffer.bytes(of: segment), at: segment.position)
-                        }
-                        if written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) {
-                            oldestUnsynced = monotonicNanoseconds()
-                        }
-                        written.store(batch.buffer.endPosition, ordering: .releasing)
-                        batch.buffer.reset()
+                if let batch { pending.append(contentsOf: batch.waiters) }
+                if let buffer = unwritten ?? batch?.buffer, !buffer.isEmpty {
+                    wroteBytes = true
+                    unwritten = buffer
+                    for segment in buffer.segments {
+                        try ring.write(buffer.bytes(of: segment), at: segment.position)
                     }
-                    pending.append(contentsOf: batch.waiters)
+                    unwritten = nil
+                    if written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) {
+                        oldestUnsynced = monotonicNanoseconds()
+                    }
+                    written.store(buffer.endPosition, ordering: .releasing)
+                    buffer.reset()
                 }
                 let unsynced = written.load(ordering: .relaxed) > durable.load(ordering: .relaxed)
                 if unsynced {
@@ -414,18 +437,29 @@ final class JournalWriter: Sendable {
                         due = closing || now - lastSync >= interval
                     }
                     if due {
-                        let target = written.load(ordering: .relaxed)
                         let syncStarted = monotonicNanoseconds()
-                        try ring.sync()
-                        advanceDurable(to: target)
+                        try syncFromFlusher()
                         flushObserver.flushed(nanoseconds: monotonicNanoseconds() - syncStarted)
                         lastSync = monotonicNanoseconds()
                         synced = true
                     }
                 }
+                consecutiveFailures = 0
             } catch {
-                fail(with: error, pending: pending)
-                return
+                if closing || error is LostJournalBytes {
+                    fail(with: error, pending: pending)
+                    return
+                }
+                // Not acknowledged, outcome unknown: tell the waiting appends now rather
+                // than holding them through the backoff, then retry.
+                if !pending.isEmpty {
+                    acknowledger.submit(.fail(pending, unknownOutcomeError(error)))
+                    pending.removeAll()
+                }
+                consecutiveFailures += 1
+                let backoff = min(500_000_000, 5_000_000 << min(consecutiveFailures - 1, 10))
+                _ = wake.wait(timeout: .now() + .nanoseconds(backoff))  // `close()` signals to cut it short
+                continue
             }
             if !pending.isEmpty { resumeAcknowledged(&pending) }
             if wroteBytes || synced { advanced.ring() }
@@ -453,6 +487,14 @@ final class JournalWriter: Sendable {
         }
     }
 
+    /// The error for appends whose write or flush failed.
+    private func unknownOutcomeError(_ error: any Error) -> RingstoreError {
+        RingstoreError(
+            .ioError,
+            "the journal write or flush for this append failed, so it is not acknowledged; its events may or may not be stored. The store keeps retrying the flush: retry the append with the same event IDs (a retry of a stored append is recognised and succeeds without writing twice)",
+            path: ring.file.path.string, cause: error as? RingstoreError)
+    }
+
     /// Hands every waiter the acknowledged cursor now covers to the acknowledger.
     private func resumeAcknowledged(_ pending: inout [Waiter]) {
         let cursor = acknowledged
@@ -470,7 +512,7 @@ final class JournalWriter: Sendable {
         let failure = RingstoreError(
             .storeFailed,
             "the journal could not be written or flushed; no further appends are accepted until the store is reopened",
-            path: ring.file.path.string, cause: error as? RingstoreError)
+            path: ring.file.path.string, cause: (error as? LostJournalBytes)?.error ?? error as? RingstoreError)
         let (queued, stoppedWaiters) = state.withLock { s in
             s.failure = failure
             s.stopped = true
@@ -536,6 +578,7 @@ final class JournalWriter: Sendable {
         let target = state.withLock { $0.reserved }
         while durable.load(ordering: .acquiring) < target {
             if let failure { throw failure }
+            if let error = ringSync.withLock({ $0.lastError }) { throw error }
             if case .relaxed = mode {
                 // Ask the flusher for an interval flush now.
                 try await forceSync(upTo: target)
@@ -549,10 +592,8 @@ final class JournalWriter: Sendable {
     /// calling thread: the splitter uses it before a checkpoint in relaxed mode.
     func syncNow(upTo target: UInt64) throws {
         guard durable.load(ordering: .acquiring) < target else { return }
-        let reached = written.load(ordering: .acquiring)
-        precondition(reached >= target, "cannot sync past the written cursor")
-        try ring.sync()
-        advanceDurable(to: reached)
+        precondition(written.load(ordering: .acquiring) >= target, "cannot sync past the written cursor")
+        try syncFromOutside()
     }
 
     /// Relaxed mode: make everything up to `target` durable now.
@@ -563,9 +604,114 @@ final class JournalWriter: Sendable {
         }
         // The flusher owns fdatasync for the ring, but an extra fdatasync from here
         // is harmless: it only makes more data durable than the cursor claims.
-        let reached = written.load(ordering: .acquiring)
-        try ring.sync()
-        advanceDurable(to: reached)
+        try syncFromOutside()
+    }
+
+    /// The state of the ring's flushes, under ``ringSync``.
+    struct RingSyncState {
+        /// A flush failed: the unflushed range must be written again before a flush may count.
+        var needsRewrite = false
+        /// The last flush failure, until a flush succeeds.
+        var lastError: RingstoreError?
+    }
+
+    /// Thrown when the unflushed records cannot be read back intact for rewriting.
+    struct LostJournalBytes: Error {
+        var error: RingstoreError
+    }
+
+    /// The flusher's sync: after a failed one, first writes the unflushed range again.
+    private func syncFromFlusher() throws {
+        try ringSync.withLock { (s: inout RingSyncState) throws in
+            let target = written.load(ordering: .relaxed)
+            do {
+                if s.needsRewrite {
+                    try rewriteUnflushed(from: durable.load(ordering: .acquiring), to: target)
+                    rewriteCount.add(1, ordering: .relaxed)
+                }
+                try ring.sync()
+            } catch let lost as LostJournalBytes {
+                throw lost
+            } catch {
+                s.needsRewrite = true
+                s.lastError = error as? RingstoreError ?? RingstoreError(.ioError, "journal flush failed: \(error)")
+                throw error
+            }
+            s.needsRewrite = false
+            s.lastError = nil
+            advanceDurable(to: target)
+        }
+    }
+
+    /// A sync from another thread (the splitter, `flush()` in relaxed mode). While
+    /// the flusher has a rewrite to do, it refuses rather than let a sync that
+    /// covers nothing move the durable cursor.
+    private func syncFromOutside() throws {
+        do {
+            try ringSync.withLock { (s: inout RingSyncState) throws in
+                if let error = s.lastError, s.needsRewrite { throw error }
+                let reached = written.load(ordering: .acquiring)
+                do {
+                    try ring.sync()
+                } catch {
+                    s.needsRewrite = true
+                    s.lastError = error as? RingstoreError ?? RingstoreError(.ioError, "journal flush failed: \(error)")
+                    throw error
+                }
+                advanceDurable(to: reached)
+            }
+        } catch {
+            wake.signal()  // let the flusher repair
+            throw error
+        }
+    }
+
+    /// Writes the records in `[start, end)` again, copied from the mapping, so
+    /// that the next flush covers them whatever a failed one left behind.
+    /// Throws ``LostJournalBytes`` if any record there is not intact (the kernel
+    /// dropped the page): then nothing after it can be made durable.
+    private func rewriteUnflushed(from start: UInt64, to end: UInt64) throws {
+        var position = start
+        var runStart = start
+        var copy = [UInt8](repeating: 0, count: 1 << 20)
+        func writeRun(to runEnd: UInt64) throws {
+            var at = runStart
+            while at < runEnd {
+                let count = Int(min(UInt64(copy.count), runEnd - at))
+                ring.withMappedBytes(physical: ring.physical(at), count: count) { bytes in
+                    copy.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+                }
+                try copy.withUnsafeBytes { try ring.write(UnsafeRawBufferPointer(rebasing: $0[0..<count]), at: at) }
+                at += UInt64(count)
+            }
+        }
+        while position < end {
+            let toEnd = ring.bytesToEnd(from: position)
+            if toEnd < UInt64(JournalRecord.paddingSize) {
+                try writeRun(to: position)
+                position += toEnd
+                runStart = position
+                continue
+            }
+            let here = position
+            let inspection = ring.withMappedBytes(physical: ring.physical(here), count: Int(toEnd)) {
+                JournalRecord.inspect($0, expectedPosition: here)
+            }
+            switch inspection {
+            case .event(let header) where header.epoch == epoch:
+                position += UInt64(header.length)
+            case .padding(let length, let recordEpoch) where recordEpoch == epoch:
+                try writeRun(to: position + UInt64(JournalRecord.paddingSize))  // only the padding header was ever written
+                position += UInt64(length)
+                runStart = position
+            default:
+                throw LostJournalBytes(error: RingstoreError(
+                    .storeFailed,
+                    "after a failed journal flush, the unflushed record at position \(here) could not be read back intact, so it cannot be written again; reopen the store",
+                    path: ring.file.path.string, offset: RingFile.headerAreaSize + ring.physical(here)))
+            }
+        }
+        try writeRun(to: position)
     }
 
     /// Moves the durable cursor forward to `target` (never backward: the flusher

@@ -143,6 +143,7 @@ final class Splitter: Sendable {
     private func run() {
         var pending = Pending(scanned: readers.splitPosition.load(ordering: .acquiring))
         var lastCheckpoint = monotonicNanoseconds()
+        var consecutiveFailures = 0
         while true {
             let (stopping, paused, abandoning) = control.withLock { ($0.stopping, $0.paused, $0.abandoning) }
             if abandoning {
@@ -181,6 +182,10 @@ final class Splitter: Sendable {
                     lastCheckpoint = monotonicNanoseconds()
                     worked = true
                 }
+                if consecutiveFailures > 0 {
+                    consecutiveFailures = 0
+                    control.withLock { $0.failure = nil }  // recovered: a past failure no longer explains anything
+                }
                 if stopping && caughtUp && !checkpointer.isBusy && journal.writer.isStopped
                     && pending.scanned == journal.writer.state.withLock({ $0.checkpoint }) {
                     finish(failure: nil)
@@ -192,14 +197,20 @@ final class Splitter: Sendable {
                 }
             } catch {
                 let failure = (error as? RingstoreError) ?? RingstoreError(.ioError, "splitter failed: \(error)")
-                // Nothing is lost: the checkpoint has not moved past anything unsplit. Retry
-                // after a pause (a full disk may clear); stop if asked to.
+                // Nothing is lost: the checkpoint has not moved past anything unsplit, and
+                // `pending` keeps every record and file not yet checkpointed. Retry the same work with
+                // backoff (10 ms doubling to 1 s; a full disk may clear); stop if asked to.
                 control.withLock { $0.failure = failure }
                 if stopping {
                     finish(failure: failure)
                     return
                 }
-                doorbell.wait(timeoutNanoseconds: 100_000_000) { true }
+                consecutiveFailures += 1
+                let until = monotonicNanoseconds() + min(1_000_000_000, 10_000_000 << Int64(min(consecutiveFailures - 1, 7)))
+                while case let now = monotonicNanoseconds(), now < until,
+                      !control.withLock({ $0.stopping || $0.abandoning }) {
+                    doorbell.wait(timeoutNanoseconds: until - now) { true }
+                }
             }
         }
     }
@@ -224,8 +235,10 @@ final class Splitter: Sendable {
         guard start < end else { return false }
         let ring = journal.ring
         var position = start
-        var full: [String] = []
-        var entries: [(position: UInt64, version: UInt64, stream: String)] = []
+        // Nothing is filed under `pending` until the round's global-index entries are
+        // written: a round that fails is scanned again whole, and must not file its
+        // records twice.
+        var entries: [(position: UInt64, version: UInt64, stream: String, size: Int)] = []
         while position < end && position - start < roundBytes {
             let toEnd = ring.bytesToEnd(from: position)
             if toEnd < UInt64(JournalRecord.paddingSize) {
@@ -243,11 +256,7 @@ final class Splitter: Sendable {
             }
             if let (stream, header) = try step.get() {
                 let size = StreamBlock.entryHeaderSize + header.typeCount + header.metadataCount + header.dataCount
-                let bytes = pending.streams[stream, default: ([], 0)].rawBytes + size
-                pending.streams[stream, default: ([], 0)].positions.append(header.position)
-                pending.streams[stream]!.rawBytes = bytes
-                if bytes >= Self.eagerBlockBytes && bytes - size < Self.eagerBlockBytes { full.append(stream) }
-                entries.append((header.position, header.version, stream))
+                entries.append((header.position, header.version, stream, size))
                 position += UInt64(header.length)
             } else {
                 position += toEnd  // padding fills the rest of the lap
@@ -258,6 +267,13 @@ final class Splitter: Sendable {
         for entry in entries where numbers[entry.stream] == nil { numbers[entry.stream] = catalog.register(entry.stream) }
         try catalog.write()
         try globalIndex.append(entries.map { .init(position: $0.position, version: $0.version, stream: numbers[$0.stream]!) })
+        var full: [String] = []
+        for entry in entries {
+            let bytes = pending.streams[entry.stream, default: ([], 0)].rawBytes + entry.size
+            pending.streams[entry.stream, default: ([], 0)].positions.append(entry.position)
+            pending.streams[entry.stream]!.rawBytes = bytes
+            if bytes >= Self.eagerBlockBytes && bytes - entry.size < Self.eagerBlockBytes { full.append(entry.stream) }
+        }
         pending.scanned = position
         splitEvents.add(UInt64(entries.count), ordering: .relaxed)
         for stream in full { try write(stream, &pending) }
@@ -289,13 +305,19 @@ final class Splitter: Sendable {
         var blocks: [StreamBlock.RawBlock] = []
         var current = StreamBlock.RawBlock()
         let ring = journal.ring
+        var expected = next
         for position in positions {
             let physical = ring.physical(position)
             try ring.withMappedBytes(physical: physical, count: Int(ring.bytesToEnd(from: position))) { bytes in
                 guard case .event(let h) = JournalRecord.inspect(bytes, expectedPosition: position) else {
                     throw damagedRecord(at: position, "it changed after it was scanned")
                 }
-                guard h.version >= next else { return }
+                guard h.version >= expected else { return }  // already in the file
+                guard h.version == expected else {
+                    throw RingstoreError(.corruptData, "stream \"\(JournalRecord.streamName(bytes, h))\": the journal record at position \(position) has version \(h.version) where \(expected) was expected next",
+                                         path: ring.file.path.string, offset: RingFile.headerAreaSize + physical)
+                }
+                expected += 1
                 let size = StreamBlock.entryHeaderSize + h.typeCount + h.metadataCount + h.dataCount
                 if current.count > 0 && current.raw.count + size > StreamBlock.maxRawLength {
                     blocks.append(current)

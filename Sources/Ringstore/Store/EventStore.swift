@@ -128,7 +128,10 @@ public final class EventStore: Sendable {
     ///   (carrying ``RingstoreError/currentVersion``) when the stream is not as
     ///   expected; `.invalidStreamName`, `.eventTooLarge`, `.appendTooLarge` or
     ///   `.invalidArgument` for bad input; `.journalFull` when the ring stayed full
-    ///   past `journalFullWait`.
+    ///   past `journalFullWait`; `.ioError` when the journal write or flush for
+    ///   this append failed (not acknowledged, but the events may still be stored:
+    ///   retry with the same event IDs); `.storeFailed` once the store cannot go on
+    ///   without being reopened.
     ///
     /// Sending the same event IDs again at the same expected version (a retry)
     /// succeeds and returns the first append's result without writing anything.

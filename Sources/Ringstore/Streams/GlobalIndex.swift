@@ -24,6 +24,8 @@ final class GlobalIndex: Sendable {
     private let file: StorageFile
     /// Number of entries in the file (all whole and valid).
     private let count: Atomic<Int>
+    /// Bytes known durable, and whether a sync failed since (then the next one writes the rest again first).
+    private let synced: Mutex<(end: UInt64, failed: Bool)>
     let path: String
 
     init(directory: FilePath) throws {
@@ -42,6 +44,7 @@ final class GlobalIndex: Sendable {
         }
         if UInt64(entries * Self.entrySize) != size { try file.truncate(to: UInt64(entries * Self.entrySize)) }
         count = Atomic(entries)
+        synced = Mutex((UInt64(entries * Self.entrySize), false))
     }
 
     deinit { file.close() }
@@ -54,6 +57,7 @@ final class GlobalIndex: Sendable {
         guard keep < entryCount else { return }
         try file.truncate(to: UInt64(keep * Self.entrySize))
         count.store(keep, ordering: .releasing)
+        synced.withLock { $0.end = min($0.end, UInt64(keep * Self.entrySize)) }
     }
 
     /// Appends entries (in position order, after every existing one) with one write.
@@ -75,7 +79,20 @@ final class GlobalIndex: Sendable {
         count.store(start + entries.count, ordering: .releasing)
     }
 
-    func sync() throws { try file.syncData() }
+    /// Makes the entries durable (after a failed sync, writing the unsynced ones again first).
+    func sync() throws {
+        let end = UInt64(entryCount * Self.entrySize)
+        try synced.withLock { (s: inout (end: UInt64, failed: Bool)) throws in
+            if s.failed { try file.rewrite(from: min(s.end, end), to: end) }
+            do {
+                try file.syncData()
+            } catch {
+                s.failed = true
+                throw error
+            }
+            s = (end, false)
+        }
+    }
 
     /// Reads entries `[from, from + count)`, throwing `.corruptData` naming the file and offset of a damaged one.
     func entries(from index: Int, count wanted: Int) throws -> [Entry] {

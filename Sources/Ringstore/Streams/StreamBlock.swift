@@ -179,7 +179,12 @@ enum StreamBlock {
             guard flags & ~flagCompressed == 0, header.count > 0, header.rawLength <= decodeLimit,
                   header.rawLength >= header.count * entryHeaderSize,
                   header.compressed || header.storedLength == header.rawLength,
-                  header.storedLength <= Int(LZ4_compressBound(Int32(min(header.rawLength, decodeLimit)))) + 16
+                  header.storedLength <= Int(LZ4_compressBound(Int32(min(header.rawLength, decodeLimit)))) + 16,
+                  // LZ4 expands at most 255-fold: a larger claim is damage, and believing it
+                  // would allocate up to decodeLimit for a few stored bytes.
+                  !header.compressed || header.rawLength <= header.storedLength * 256 + 64,
+                  // Every event's version (first + index) must exist.
+                  header.firstVersion <= UInt64.max - UInt64(header.count)
             else { return .failure(.badLengths) }
             return .success(header)
         }

@@ -19,6 +19,9 @@ final class StreamCatalog: Sendable {
         var numbers: [String: UInt32] = [:]
         var pending: [UInt8] = []
         var fileEnd: UInt64 = 0
+        /// Bytes known durable, and whether a sync failed since (then the next one writes the rest again first).
+        var syncedEnd: UInt64 = 0
+        var syncFailed = false
     }
 
     private let file: StorageFile
@@ -50,6 +53,7 @@ final class StreamCatalog: Sendable {
         }
         if offset < bytes.count { try file.truncate(to: UInt64(offset)) }
         loaded.fileEnd = UInt64(offset)
+        loaded.syncedEnd = UInt64(offset)
         state = Mutex(loaded)
     }
 
@@ -89,13 +93,29 @@ final class StreamCatalog: Sendable {
 
     /// Writes the entries registered since the last call (not synced).
     func write() throws {
-        let (bytes, offset) = state.withLock { s -> ([UInt8], UInt64) in
-            defer { s.fileEnd += UInt64(s.pending.count); s.pending.removeAll(keepingCapacity: true) }
-            return (s.pending, s.fileEnd)
-        }
+        let (bytes, offset) = state.withLock { s -> ([UInt8], UInt64) in (s.pending, s.fileEnd) }
         guard !bytes.isEmpty else { return }
         try bytes.withUnsafeBytes { try file.write($0, at: offset) }
+        // Only once written: after a failed write the same entries are written again.
+        state.withLock { s in
+            s.fileEnd += UInt64(bytes.count)
+            s.pending.removeFirst(bytes.count)
+        }
     }
 
-    func sync() throws { try file.syncData() }
+    /// Makes the written entries durable (after a failed sync, writing the unsynced ones again first).
+    func sync() throws {
+        let (from, end, failed) = state.withLock { ($0.syncedEnd, $0.fileEnd, $0.syncFailed) }
+        if failed { try file.rewrite(from: min(from, end), to: end) }
+        do {
+            try file.syncData()
+        } catch {
+            state.withLock { $0.syncFailed = true }
+            throw error
+        }
+        state.withLock { s in
+            s.syncedEnd = end
+            s.syncFailed = false
+        }
+    }
 }

@@ -54,6 +54,11 @@ final class StreamFile: @unchecked Sendable {
     private var headerLength: UInt64 = 0
     private var dataEnd: UInt64
     private(set) var nextVersion: UInt64
+    /// Data and index bytes known durable, and whether a sync failed since: then
+    /// the next sync writes everything after them again first (see ``StorageFile/rewrite(from:to:)``).
+    private var syncedDataEnd: UInt64 = 0
+    private var syncedIndexEnd: UInt64 = 0
+    private var syncFailed = false
     /// The most recently decoded block (sequential reads revisit it).
     private var cachedBlock: (offset: UInt64, events: [RecordedEvent])?
     /// The store's shared cache of decoded blocks, if any (set by ``StreamDirectory``).
@@ -127,6 +132,8 @@ final class StreamFile: @unchecked Sendable {
             if try !file.openQuickly() {
                 try file.recover(headerLength: headerLength, replayFrom: replayFrom)
             }
+            file.syncedDataEnd = file.dataEnd
+            file.syncedIndexEnd = file.indexEnd
         } catch {
             file.close()
             throw error
@@ -144,12 +151,18 @@ final class StreamFile: @unchecked Sendable {
         /// The block list of a file without an index, when it was in memory:
         /// spares reads the hop over every block header after reopening.
         var blocks: [(firstVersion: UInt64, offset: UInt64)]?
+        /// What was known durable, so that a sync failure before the close is
+        /// still made good by the next sync after reopening.
+        var syncedDataEnd: UInt64 = 0
+        var syncedIndexEnd: UInt64 = 0
+        var syncFailed = false
     }
 
     /// Where appends to this file would continue.
     var resumePoint: ResumePoint {
         ResumePoint(headerLength: headerLength, dataEnd: dataEnd, nextVersion: nextVersion, blockCount: blockCount,
-                    blocks: index == nil ? loadedBlocks : nil)
+                    blocks: index == nil ? loadedBlocks : nil,
+                    syncedDataEnd: syncedDataEnd, syncedIndexEnd: syncedIndexEnd, syncFailed: syncFailed)
     }
 
     /// Reopens a file this process wrote and closed (its header, index and last
@@ -178,6 +191,9 @@ final class StreamFile: @unchecked Sendable {
         file.headerLength = resume.headerLength
         file.nextVersion = resume.nextVersion
         file.blockCount = resume.blockCount
+        file.syncedDataEnd = resume.syncedDataEnd
+        file.syncedIndexEnd = resume.syncedIndexEnd
+        file.syncFailed = resume.syncFailed
         // Else loaded (from the index, or by hopping block headers) when a read needs it.
         file.loadedBlocks = index == nil && resume.blocks?.count == resume.blockCount ? resume.blocks : nil
         return file
@@ -418,12 +434,23 @@ final class StreamFile: @unchecked Sendable {
             expected = block.firstVersion + UInt64(block.count)
         }
         try output.withUnsafeBytes { try data.write($0, at: dataEnd) }
-        let indexedBefore = blockCount
+        let before = (loadedBlocks: loadedBlocks, blockCount: blockCount, dataEnd: dataEnd, nextVersion: nextVersion, hadIndex: index != nil)
         loadedBlocks? += added
         blockCount += added.count
         dataEnd += UInt64(output.count)
         nextVersion = expected
-        try writeIndexEntries(added[...], from: indexedBefore)
+        do {
+            try writeIndexEntries(added[...], from: before.blockCount)
+        } catch {
+            // Undo, so that the retry writes these blocks and their index entries
+            // again at the same offsets (an index with a hole would misplace reads).
+            (loadedBlocks, blockCount, dataEnd, nextVersion) = (before.loadedBlocks, before.blockCount, before.dataEnd, before.nextVersion)
+            if !before.hadIndex, let created = index {
+                created.close()
+                index = nil  // created just now: made again, whole, next time
+            }
+            throw error
+        }
     }
 
     /// Writes the index entries of `newBlocks`, which are blocks `first…` — or,
@@ -438,6 +465,7 @@ final class StreamFile: @unchecked Sendable {
             let created = try StorageFile.open(Self.indexPath(for: pathString), create: true)
             try created.truncate(to: 0)
             index = created
+            syncedIndexEnd = 0
             entries = all[...]
             start = 0
         }
@@ -452,10 +480,34 @@ final class StreamFile: @unchecked Sendable {
         try bytes.withUnsafeBytes { try index.write($0, at: UInt64(start * Self.indexEntrySize)) }
     }
 
-    /// Makes the data and the index durable.
+    /// Bytes of the index file in use.
+    private var indexEnd: UInt64 { index == nil ? 0 : UInt64(blockCount * Self.indexEntrySize) }
+
+    /// Makes the data and the index durable (after a failed sync, writing the
+    /// unsynced bytes again first).
     func sync() throws {
-        try data.syncData()
-        try index?.syncData()
+        try rewriteIfSyncFailed()
+        do {
+            try data.syncData()
+            try index?.syncData()
+        } catch {
+            syncFailed = true
+            throw error
+        }
+        syncFailed = false
+        syncedDataEnd = dataEnd
+        syncedIndexEnd = indexEnd
+    }
+
+    /// Records that a sync covering this file failed elsewhere (a `syncfs`).
+    func markSyncFailed() { syncFailed = true }
+
+    /// After a failed sync, writes the bytes not known durable again (a `syncfs`
+    /// or the next ``sync()`` then covers them).
+    func rewriteIfSyncFailed() throws {
+        guard syncFailed else { return }
+        try data.rewrite(from: min(syncedDataEnd, dataEnd), to: dataEnd)
+        if let index { try index.rewrite(from: min(syncedIndexEnd, indexEnd), to: indexEnd) }
     }
 
     /// Bytes in the data file and, if it exists, the index file.

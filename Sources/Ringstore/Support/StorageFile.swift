@@ -1,3 +1,4 @@
+import CRingstoreSupport
 import Glibc
 import SystemPackage
 
@@ -16,6 +17,7 @@ struct StorageFile: Sendable {
         if create { options.insert(.create) }
         if exclusive { options.insert(.exclusiveCreate) }
         do {
+            try FaultInjection.check(.open, path)
             let fd = try FileDescriptor.open(
                 path, .readWrite, options: options,
                 permissions: create ? [.ownerReadWrite, .groupRead, .otherRead] : nil,
@@ -33,6 +35,7 @@ struct StorageFile: Sendable {
     /// Writes all of `bytes` at `offset` (`pwrite`, repeated until complete).
     func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
         do {
+            try FaultInjection.check(.write, path)
             _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes)
         } catch {
             throw RingstoreError(.ioError, "write of \(bytes.count) bytes to \(path) at offset \(offset) failed: \(error)",
@@ -63,10 +66,32 @@ struct StorageFile: Sendable {
     ///
     /// The corresponding C function is `fdatasync`.
     func syncData() throws {
+        do {
+            try FaultInjection.check(.flush, path)
+        } catch {
+            throw RingstoreError(.ioError, "fdatasync of \(path) failed: \(error)", path: path.string, cause: error)
+        }
         while fdatasync(descriptor.rawValue) != 0 {
             let code = Errno(rawValue: errno)
             if code == .interrupted { continue }
             throw RingstoreError(.ioError, "fdatasync of \(path) failed: \(code)", path: path.string, cause: code)
+        }
+    }
+
+    /// Writes `[start, end)` again with the bytes the file holds there (read back
+    /// through the page cache), so that the next flush covers them: after a failed
+    /// `fdatasync`, Linux may have marked those pages clean without writing them,
+    /// and a later flush would then succeed without them.
+    func rewrite(from start: UInt64, to end: UInt64) throws {
+        guard start < end else { return }
+        var buffer = [UInt8](repeating: 0, count: Int(min(UInt64(1 << 20), end - start)))
+        var at = start
+        while at < end {
+            let count = Int(min(UInt64(buffer.count), end - at))
+            let got = try buffer.withUnsafeMutableBytes { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<count]), at: at) }
+            guard got > 0 else { return }  // shorter than expected: nothing more to write again
+            try buffer.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[0..<got]), at: at) }
+            at += UInt64(got)
         }
     }
 
@@ -101,6 +126,7 @@ struct StorageFile: Sendable {
     /// Sets the file's size (`ftruncate`).
     func truncate(to size: UInt64) throws {
         do {
+            try FaultInjection.check(.write, path)
             try descriptor.resize(to: Int64(size), retryOnInterrupt: true)
         } catch {
             throw RingstoreError(.ioError, "resizing \(path) to \(size) bytes failed: \(error)", path: path.string, cause: error)
@@ -112,6 +138,11 @@ struct StorageFile: Sendable {
 /// so that a new or renamed entry survives power loss.
 enum StorageDirectory {
     static func create(_ path: FilePath) throws {
+        do {
+            try FaultInjection.check(.open, path)
+        } catch {
+            throw RingstoreError(.ioError, "cannot create directory \(path): \(error)", path: path.string, cause: error)
+        }
         if mkdir(path.string, 0o755) != 0 {
             let code = Errno(rawValue: errno)
             if code == .fileExists { return }
@@ -131,6 +162,11 @@ enum StorageDirectory {
 
     /// Renames `from` to `to`, replacing `to` atomically.
     static func rename(_ from: FilePath, to: FilePath) throws {
+        do {
+            try FaultInjection.check(.rename, from)
+        } catch {
+            throw RingstoreError(.ioError, "cannot rename \(from) to \(to): \(error)", path: from.string, cause: error)
+        }
         if Glibc.rename(from.string, to.string) != 0 {
             let code = Errno(rawValue: errno)
             throw RingstoreError(.ioError, "cannot rename \(from) to \(to): \(code)", path: from.string, cause: code)
@@ -149,10 +185,36 @@ enum StorageDirectory {
             throw RingstoreError(.ioError, "cannot open directory \(path) to sync it: \(code)", path: path.string, cause: code)
         }
         defer { _ = Glibc.close(fd) }
+        do {
+            try FaultInjection.check(.flush, path)
+        } catch {
+            throw RingstoreError(.ioError, "fsync of directory \(path) failed: \(error)", path: path.string, cause: error)
+        }
         while fsync(fd) != 0 {
             let code = Errno(rawValue: errno)
             if code == .interrupted { continue }
             throw RingstoreError(.ioError, "fsync of directory \(path) failed: \(code)", path: path.string, cause: code)
+        }
+    }
+
+    /// Flushes every dirty file on the file system holding `path` (one call for
+    /// thousands of files). The corresponding C function is `syncfs`.
+    static func syncFileSystem(containing path: FilePath) throws {
+        let fd = Glibc.open(path.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = Errno(rawValue: errno)
+            throw RingstoreError(.ioError, "cannot open \(path) to sync it: \(code)", path: path.string, cause: code)
+        }
+        defer { _ = Glibc.close(fd) }
+        do {
+            try FaultInjection.check(.flush, path)
+        } catch {
+            throw RingstoreError(.ioError, "syncfs for \(path) failed: \(error)", path: path.string, cause: error)
+        }
+        while rs_syncfs(fd) != 0 {
+            let code = Errno(rawValue: errno)
+            if code == .interrupted { continue }
+            throw RingstoreError(.ioError, "syncfs for \(path) failed: \(code)", path: path.string, cause: code)
         }
     }
 }

@@ -10,11 +10,19 @@ struct Torture: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ringstore-torture",
         abstract: "Kill a writing process with SIGKILL at random moments and verify the store afterwards.",
-        subcommands: [Run.self, Writer.self],
+        subcommands: [Run.self, Writer.self, FileSizeLimit.self],
         defaultSubcommand: Run.self)
 
     struct Run: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run crash rounds and report rounds, events acknowledged and verified, and any loss.")
+        static let configuration = CommandConfiguration(
+            abstract: "Run crash rounds and report rounds, events acknowledged and verified, and any loss.",
+            discussion: """
+                Each round starts a writer process, lets it append for a random time and kills it \
+                with SIGKILL; the store is then reopened and checked against every acknowledged \
+                append. The default 1 MiB journal wraps many times per round, so kills land while \
+                the splitter is copying records into stream files and checkpointing. (There is no \
+                compaction yet to cover.)
+                """)
 
         @Option(help: "Number of kill-and-verify rounds.") var rounds = 100
         @Option(help: "Concurrent writers in the killed process.") var writers = 32
@@ -23,7 +31,8 @@ struct Torture: AsyncParsableCommand {
         @Option(help: "Longest run before a kill, in milliseconds.") var maxKillDelayMs = 500
         @Option(help: "Rounds that share one store before a fresh one is made.") var roundsPerStore = 5
         @Option(help: "Seed for the kill schedule and the writers.") var seed: UInt64 = 1
-        @Option(help: "Journal size in MiB.") var journalMb: UInt64 = 64
+        @Option(help: "Journal size in MiB (small, so the ring wraps and the splitter checkpoints during every round).") var journalMb: UInt64 = 1
+        @Flag(help: "Run the writer in relaxed durability mode.") var relaxed = false
         @Option(help: "Folder for the stores (default: a new temporary folder, removed afterwards).") var dir: String?
 
         func run() async throws {
@@ -35,7 +44,8 @@ struct Torture: AsyncParsableCommand {
             configuration.maxEventSize = Int(min(UInt64(configuration.maxEventSize), configuration.journalCapacity / 4))
             let executable = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : Bundle.main.executablePath!
             var random = SeededRandom(seed: seed)
-            var totals = (acknowledged: 0, verified: 0, unacknowledged: 0, problems: 0)
+            var totals = (acknowledged: 0, verified: 0, unacknowledged: 0, lost: 0, problems: 0, replayed: 0)
+            var maxLaps = 0.0
             var acknowledgements: [Acknowledgement] = []
             for round in 0..<rounds {
                 let store = "\(root)/store-\(round / roundsPerStore)"
@@ -44,7 +54,8 @@ struct Torture: AsyncParsableCommand {
                 let outcome = try CrashRound.run(
                     executable: executable,
                     arguments: ["writer", "--dir", store, "--writers", "\(writers)", "--streams", "\(streams)",
-                                "--max-batch", "\(maxBatch)", "--seed", "\(random.next())", "--journal-mb", "\(journalMb)"],
+                                "--max-batch", "\(maxBatch)", "--seed", "\(random.next())", "--journal-mb", "\(journalMb)"]
+                        + (relaxed ? ["--relaxed"] : []),
                     killDelay: delay, scratch: root)
                 acknowledgements += outcome.acknowledgements
                 let report = try await CrashVerifier.verify(directory: store, configuration: configuration, acknowledgements: acknowledgements)
@@ -52,10 +63,14 @@ struct Torture: AsyncParsableCommand {
                 totals.verified += report.acknowledgedEvents
                 totals.unacknowledged += report.unacknowledgedEvents
                 totals.problems += report.problems.count
-                print("round \(round + 1)/\(rounds): killed after \(outcome.killedAfter), \(outcome.acknowledgements.count) appends acknowledged, store holds \(report.storedEvents) events, \(report.problems.count) problems")
+                totals.lost += report.lostEvents
+                totals.replayed += report.recoveredEvents
+                let laps = Double(report.journalEnd) / Double(report.journalCapacity)
+                maxLaps = max(maxLaps, laps)
+                print("round \(round + 1)/\(rounds): killed after \(outcome.killedAfter), \(outcome.acknowledgements.count) appends acknowledged, store holds \(report.storedEvents) events, journal at \(String(format: "%.1f", laps)) laps, \(report.recoveredEvents) events replayed, \(report.problems.count) problems")
                 for problem in report.problems.prefix(10) { print("  PROBLEM: \(problem)") }
             }
-            print("rounds: \(rounds), events acknowledged: \(totals.acknowledged), acknowledged events verified (cumulative per store): \(totals.verified), present but unacknowledged: \(totals.unacknowledged), problems: \(totals.problems)")
+            print("rounds: \(rounds), events acknowledged: \(totals.acknowledged), acknowledged events verified (cumulative per store): \(totals.verified), acknowledged events lost: \(totals.lost), present but unacknowledged: \(totals.unacknowledged), events replayed by recovery: \(totals.replayed), journal laps (largest store): \(String(format: "%.1f", maxLaps)), problems: \(totals.problems)")
             if totals.problems > 0 { throw ExitCode(1) }
         }
     }
@@ -78,6 +93,19 @@ struct Torture: AsyncParsableCommand {
             if relaxed { configuration.durability = .relaxed }
             try await CrashWriter.run(directory: dir, configuration: configuration, writers: writers, streams: streams,
                                       maxBatch: maxBatch, seed: seed)
+        }
+    }
+
+    struct FileSizeLimit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "file-size-limit",
+            abstract: "Ingest under RLIMIT_FSIZE until stream files hit the limit, lift it, and go on (the disk-full test's child process).")
+
+        @Option(help: "Store folder.") var dir: String
+        @Option(help: "Largest file this process may write, in bytes (above the journal's size).") var limitBytes: UInt64 = 3 << 20
+
+        func run() async throws {
+            try await FileSizeLimitScenario.run(directory: dir, limitBytes: limitBytes)
         }
     }
 }

@@ -8,8 +8,15 @@ public enum CrashVerifier {
         public var storedEvents = 0
         /// Stored events that were never acknowledged (written, but the writer died before hearing back): allowed.
         public var unacknowledgedEvents = 0
+        /// Acknowledged events not found at all (lost).
+        public var lostEvents = 0
         /// Every broken promise, in words. Empty when the store kept all of them.
         public var problems: [String] = []
+        /// The journal's end at verification, and its capacity: how many times the ring has wrapped.
+        public var journalEnd: UInt64 = 0
+        public var journalCapacity: UInt64 = 1
+        /// Events the reopened store replayed from the journal (split again after the crash).
+        public var recoveredEvents = 0
     }
 
     /// Opens the store, reads every stream and `$all`, and checks that every
@@ -31,6 +38,10 @@ public enum CrashVerifier {
 
     private static func check(_ store: EventStore, _ acknowledgements: [Acknowledgement]) async throws -> Report {
         var report = Report()
+        let stats = store.stats()
+        report.journalEnd = stats.durablePosition
+        report.journalCapacity = stats.journalCapacity
+        report.recoveredEvents = stats.recoveredEvents
         let all = try await store.readAll().collect()
         report.storedEvents = all.count
 
@@ -53,6 +64,7 @@ public enum CrashVerifier {
                 report.acknowledgedEvents += 1
                 acknowledgedIDs.insert(id)
                 guard let stored = byID[id] else {
+                    report.lostEvents += 1
                     report.problems.append("acknowledged event \(id) (\(ack.stream) version \(ack.firstVersion + UInt64(offset))) is missing")
                     continue
                 }

@@ -4,16 +4,25 @@ import Foundation
 /// exact bytes of its value. `import` needs the raw text of `data` so that an
 /// event's JSON is stored byte for byte as it was exported (parsing and
 /// re-serialising would reorder keys and change number formatting).
-struct JSONLine {
+///
+/// The whole line is checked: valid UTF-8, and valid JSON down to every string
+/// escape and number (a value stored as JSON must be JSON). Nesting is limited
+/// to 512 levels, so no input can exhaust the stack.
+public struct JSONLine: Sendable {
     /// Top-level member name → the raw UTF-8 bytes of its value.
-    var members: [String: ArraySlice<UInt8>]
+    public var members: [String: ArraySlice<UInt8>]
 
-    struct ParseError: Error, CustomStringConvertible {
-        var description: String
+    /// Why a line was rejected, in words that point at the problem.
+    public struct ParseError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+        public init(description: String) { self.description = description }
     }
 
-    init(_ line: some Collection<UInt8>) throws {
+    public init(_ line: some Collection<UInt8>) throws {
         let bytes = Array(line)
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw ParseError(description: "the line is not valid UTF-8")
+        }
         var scanner = Scanner(bytes: bytes)
         members = [:]
         scanner.skipSpace()
@@ -43,19 +52,46 @@ struct JSONLine {
     }
 
     /// A member that must be a JSON string.
-    func string(_ name: String) throws -> String? {
+    public func string(_ name: String) throws -> String? {
         guard let raw = members[name] else { return nil }
         guard raw.first == UInt8(ascii: "\"") else { throw ParseError(description: "\"\(name)\" must be a string") }
         return try JSONLine.decodeString(raw)
     }
 
     /// A member that must be a JSON string or number, as text.
-    func scalarText(_ name: String) throws -> String? {
+    public func scalarText(_ name: String) throws -> String? {
         guard let raw = members[name] else { return nil }
         if raw.first == UInt8(ascii: "\"") { return try JSONLine.decodeString(raw) }
-        let text = String(decoding: raw, as: UTF8.self)
-        guard Double(text) != nil else { throw ParseError(description: "\"\(name)\" must be a string or a number") }
-        return text
+        guard JSONLine.isNumber(raw) else { throw ParseError(description: "\"\(name)\" must be a string or a number") }
+        return String(decoding: raw, as: UTF8.self)
+    }
+
+    /// True if `token` is a JSON number: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    static func isNumber(_ token: some Collection<UInt8>) -> Bool {
+        var i = token.startIndex
+        @inline(__always) func peek() -> UInt8? { i < token.endIndex ? token[i] : nil }
+        @inline(__always) func isDigit(_ b: UInt8?) -> Bool { b.map { $0 >= 0x30 && $0 <= 0x39 } ?? false }
+        @inline(__always) func digits() -> Int {
+            var n = 0
+            while isDigit(peek()) { i = token.index(after: i); n += 1 }
+            return n
+        }
+        if peek() == UInt8(ascii: "-") { i = token.index(after: i) }
+        if peek() == UInt8(ascii: "0") {
+            i = token.index(after: i)
+        } else if digits() == 0 {
+            return false
+        }
+        if peek() == UInt8(ascii: ".") {
+            i = token.index(after: i)
+            guard digits() > 0 else { return false }
+        }
+        if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
+            i = token.index(after: i)
+            if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { i = token.index(after: i) }
+            guard digits() > 0 else { return false }
+        }
+        return i == token.endIndex
     }
 
     static func decodeString(_ raw: ArraySlice<UInt8>) throws -> String {
@@ -86,7 +122,31 @@ struct JSONLine {
             try expect(UInt8(ascii: "\""))
             while let b = peek {
                 index += 1
-                if b == UInt8(ascii: "\\") { index += 1 } else if b == UInt8(ascii: "\"") { return }
+                switch b {
+                case UInt8(ascii: "\""):
+                    return
+                case UInt8(ascii: "\\"):
+                    guard let escaped = peek else { break }
+                    index += 1
+                    switch escaped {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                         UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                        continue
+                    case UInt8(ascii: "u"):
+                        for _ in 0..<4 {
+                            guard let h = peek, (h >= 0x30 && h <= 0x39) || (h | 0x20 >= 0x61 && h | 0x20 <= 0x66) else {
+                                throw ParseError(description: "bad \\u escape at byte \(index + 1)")
+                            }
+                            index += 1
+                        }
+                    default:
+                        throw ParseError(description: "bad escape at byte \(index)")
+                    }
+                case 0..<0x20:
+                    throw ParseError(description: "control character in a string at byte \(index)")
+                default:
+                    continue
+                }
             }
             throw ParseError(description: "unterminated string")
         }
@@ -119,9 +179,11 @@ struct JSONLine {
             case .some:
                 let start = index
                 while let b = peek, !(b == UInt8(ascii: ",") || b == UInt8(ascii: "}") || b == UInt8(ascii: "]") || b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D) { index += 1 }
-                let token = String(decoding: bytes[start..<index], as: UTF8.self)
-                guard token == "true" || token == "false" || token == "null" || Double(token) != nil else {
-                    throw ParseError(description: "bad value \"\(token.prefix(20))\" at byte \(start + 1)")
+                let token = bytes[start..<index]
+                guard token.elementsEqual("true".utf8) || token.elementsEqual("false".utf8) || token.elementsEqual("null".utf8)
+                        || JSONLine.isNumber(token) else {
+                    let text = String(decoding: token.prefix(20), as: UTF8.self)
+                    throw ParseError(description: text.isEmpty ? "missing value at byte \(start + 1)" : "bad value \"\(text)\" at byte \(start + 1)")
                 }
             case nil:
                 throw ParseError(description: "unexpected end of line")

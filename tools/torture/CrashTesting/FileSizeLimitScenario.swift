@@ -1,0 +1,74 @@
+import Foundation
+import Glibc
+import Ringstore
+
+/// A full disk without mounting anything: the process limits the size of the
+/// files it may write (`RLIMIT_FSIZE`), ingests into one stream until its
+/// stream file hits the limit (writes fail with `EFBIG`), then lifts the limit
+/// and checks that the same store takes appends again.
+///
+/// It changes a process-wide limit, so it runs in a child process of its own
+/// (`ringstore-torture file-size-limit`); the test reads the child's output:
+/// an `ACK` line per acknowledged append (see ``Acknowledgement``), an
+/// `ERROR <message>` line per refused append, and `RECOVERED` once appends
+/// work again.
+public enum FileSizeLimitScenario {
+    public static func run(directory: String, limitBytes: UInt64) async throws {
+        signal(SIGXFSZ, SIG_IGN)  // exceeding the limit then fails the write with EFBIG instead of killing the process
+        try setLimit(limitBytes)
+        var configuration = Configuration()
+        configuration.journalCapacity = 1 << 20
+        configuration.maxEventSize = 64 << 10
+        configuration.journalFullWait = .milliseconds(300)
+        let store = try await EventStore.open(at: directory, configuration: configuration)
+        var random = SeededRandom(seed: 11)
+        func event(_ sequence: Int) -> EventData {
+            // Hex is poorly compressible, so the stream file grows about as fast as the journal.
+            let pad = (0..<1000).map { _ in String(random.next() & 0xFF, radix: 16) }.joined()
+            return EventData(type: "Fill", json: #"{"stream":"fill","seq":\#(sequence),"pad":"\#(pad)"}"#)
+        }
+        var errors = 0
+        var sequence = 0
+        while errors < 3 && sequence < 50_000 {
+            sequence += 1
+            let e = event(sequence)
+            do {
+                let result = try await store.append(to: "fill", events: [e])
+                CrashWriter.writeLine(Acknowledgement(stream: "fill", firstVersion: result.firstVersion, firstPosition: result.firstPosition, ids: [e.id]).line)
+            } catch {
+                errors += 1
+                CrashWriter.writeLine("ERROR \(String(describing: error).replacingOccurrences(of: "\n", with: " "))\n")
+            }
+        }
+        try setLimit(UInt64.max)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(30)
+        var recovered = 0
+        while recovered < 10 {
+            sequence += 1
+            let e = event(sequence)
+            do {
+                let result = try await store.append(to: "fill", events: [e])
+                CrashWriter.writeLine(Acknowledgement(stream: "fill", firstVersion: result.firstVersion, firstPosition: result.firstPosition, ids: [e.id]).line)
+                recovered += 1
+            } catch {
+                if clock.now > deadline { throw error }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        CrashWriter.writeLine("RECOVERED\n")
+        try await store.close()
+    }
+
+    /// Sets the soft limit (the hard limit stays as it is, so lifting it again needs no privilege).
+    private static func setLimit(_ bytes: UInt64) throws {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0 else {
+            throw RingstoreError(.ioError, "getrlimit(RLIMIT_FSIZE) failed: \(String(cString: strerror(errno)))")
+        }
+        limit.rlim_cur = min(rlim_t(bytes), limit.rlim_max)
+        guard setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0 else {
+            throw RingstoreError(.ioError, "setrlimit(RLIMIT_FSIZE, \(bytes)) failed: \(String(cString: strerror(errno)))")
+        }
+    }
+}
