@@ -261,10 +261,10 @@ private final class RunState: Sendable {
 
 /// xorshift64*: cheap, deterministic per writer. `SystemRandomNumberGenerator`
 /// makes a system call per number, which would show in the profile.
-struct WorkloadRandom: RandomNumberGenerator {
+public struct WorkloadRandom: RandomNumberGenerator {
     var state: UInt64
-    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+    public mutating func next() -> UInt64 {
         state ^= state >> 12
         state ^= state << 25
         state ^= state >> 27

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ringstore
+import RingstoreBench
 
 /// `ringstore demo`: ingest a realistic workload into an embedded store, read
 /// samples back, verify them, and print a summary.
@@ -55,7 +56,7 @@ struct Demo: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for writer in 0..<writers {
                 group.addTask {
-                    var random = FastRandom(seed: UInt64(writer) &+ 1)
+                    var random = WorkloadRandom(seed: UInt64(writer) &+ 1)
                     var written = 0
                     let quota = min(perWriter, events - writer * perWriter)
                     while written < quota {
@@ -166,18 +167,5 @@ extension Duration {
     var seconds: Double {
         let (s, atto) = components
         return Double(s) + Double(atto) / 1e18
-    }
-}
-
-/// xorshift64*: the demo's workload generator. `SystemRandomNumberGenerator`
-/// makes a system call per number, which would dominate the demo's own profile.
-struct FastRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 0x2545_F491_4F6C_DD1D
     }
 }
