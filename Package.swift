@@ -51,6 +51,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),
@@ -70,7 +71,7 @@ let package = Package(
         // by `ringstore-torture` and the test suite.
         .target(
             name: "RingstoreCrashTesting",
-            dependencies: ["Ringstore"],
+            dependencies: ["Ringstore", .product(name: "Logging", package: "swift-log")],
             path: "tools/torture/CrashTesting"
         ),
         .executableTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Ringstore
 import Synchronization
 
@@ -14,8 +15,9 @@ public final class RingstoreSystem: BenchSystem {
     }
 
     /// Opens (or creates) the store at `directory`.
-    public static func open(at directory: String, configuration: Configuration) async throws -> RingstoreSystem {
-        RingstoreSystem(store: try await EventStore.open(at: directory, configuration: configuration))
+    public static func open(at directory: String, configuration: Configuration,
+                            logger: Logger = Logger(label: "ringstore")) async throws -> RingstoreSystem {
+        RingstoreSystem(store: try await EventStore.open(at: directory, configuration: configuration, logger: logger))
     }
 
     public func append(stream: String, expectedVersion: UInt64?, events: [EventData]) async throws {

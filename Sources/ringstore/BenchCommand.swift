@@ -85,7 +85,7 @@ struct BenchCommand: AsyncParsableCommand {
         try await reportingErrors {
             do {
                 let configuration = try storeConfiguration(durability: workload.durability)
-                let ringstore = try await RingstoreSystem.open(at: root + "/ringstore", configuration: configuration)
+                let ringstore = try await RingstoreSystem.open(at: root + "/ringstore", configuration: configuration, logger: .commandLine)
                 let signals = GracefulShutdown(closing: ringstore.store, afterClose: cleanup.remove)
                 defer { signals.cancel() }
                 results.append(try await runClosing(ringstore, workload: workload))

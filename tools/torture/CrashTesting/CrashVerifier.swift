@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import Ringstore
 
@@ -25,7 +26,7 @@ public enum CrashVerifier {
     /// appears twice; and that every event's payload is whole.
     public static func verify(directory: String, configuration: Configuration,
                               acknowledgements: [Acknowledgement]) async throws -> Report {
-        let store = try await EventStore.open(at: directory, configuration: configuration)
+        let store = try await EventStore.open(at: directory, configuration: configuration, logger: .crashTesting)
         do {
             let report = try await check(store, acknowledgements)
             try await store.close()

@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import Ringstore
 
@@ -13,7 +14,7 @@ public enum CrashWriter {
 
     public static func run(directory: String, configuration: Configuration, writers: Int, streams: Int,
                            maxBatch: Int, seed: UInt64) async throws -> Never {
-        let store = try await EventStore.open(at: directory, configuration: configuration)
+        let store = try await EventStore.open(at: directory, configuration: configuration, logger: .crashTesting)
         writeLine("READY\n")
         await withTaskGroup(of: Void.self) { group in
             for writer in 0..<writers {

@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import Glibc
 import Ringstore
@@ -20,7 +21,7 @@ public enum FileSizeLimitScenario {
         configuration.journalCapacity = 1 << 20
         configuration.maxEventSize = 64 << 10
         configuration.journalFullWait = .milliseconds(300)
-        let store = try await EventStore.open(at: directory, configuration: configuration)
+        let store = try await EventStore.open(at: directory, configuration: configuration, logger: .crashTesting)
         var random = SeededRandom(seed: 11)
         func event(_ sequence: Int) -> EventData {
             // Hex is poorly compressible, so the stream file grows about as fast as the journal.
