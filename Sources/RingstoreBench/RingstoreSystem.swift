@@ -1,14 +1,13 @@
 import Foundation
 import Logging
 import Ringstore
-import Synchronization
 
 /// Ringstore, embedded, as a ``BenchSystem``.
 public final class RingstoreSystem: BenchSystem {
     public let name = "ringstore"
     public let store: EventStore
-    /// Set while live subscribers run: told of each acknowledged append.
-    let probe = Mutex<SubscriptionProbe?>(nil)
+    /// Told of each acknowledged append while live subscribers run.
+    let probe = SubscriptionProbe()
 
     private init(store: EventStore) {
         self.store = store
@@ -22,7 +21,7 @@ public final class RingstoreSystem: BenchSystem {
 
     public func append(stream: String, expectedVersion: UInt64?, events: [EventData]) async throws {
         let result = try await store.append(to: stream, expectedVersion: expectedVersion.map { .exact($0) } ?? .noStream, events: events)
-        if let probe = probe.withLock({ $0 }) { probe.acknowledged(lastPosition: result.lastPosition) }
+        probe.acknowledged(lastPosition: result.lastPosition)
     }
 
     public func latestVersion(of stream: String) async throws -> UInt64? {
@@ -96,11 +95,8 @@ public final class RingstoreSystem: BenchSystem {
 }
 
 extension RingstoreSystem {
-    /// Starts `count` live `$all` subscribers measured by a new probe.
+    /// Starts `count` live `$all` subscribers measured by the probe.
     func startSubscribers(_ count: Int) throws -> (SubscriptionProbe, [Task<Void, Never>]) {
-        let probe = SubscriptionProbe()
-        let tasks = try probe.start(count, on: store)
-        self.probe.withLock { $0 = probe }
-        return (probe, tasks)
+        (probe, try probe.start(count, on: store))
     }
 }

@@ -19,6 +19,8 @@ public final class SubscriptionProbe: Sendable {
 
     private let pending = Mutex(Pending())
     private let delivered = Atomic<Int>(0)
+    /// Off until subscribers start: acknowledgements cost one atomic load then.
+    private let active = Atomic<Bool>(false)
 
     public init() {}
 
@@ -27,7 +29,7 @@ public final class SubscriptionProbe: Sendable {
 
     /// A writer's append whose last event is at `lastPosition` was just acknowledged.
     func acknowledged(lastPosition: UInt64) {
-        guard Self.sampled(lastPosition) else { return }
+        guard Self.sampled(lastPosition), active.load(ordering: .relaxed) else { return }
         let now = ContinuousClock.now
         pending.withLock { p in
             if p.deliveredEarly.remove(lastPosition) != nil {
@@ -54,7 +56,8 @@ public final class SubscriptionProbe: Sendable {
     /// Runs `count` `$all` subscriptions from the store's newest event until
     /// cancelled; the first one feeds the latency sample.
     func start(_ count: Int, on store: EventStore) throws -> [Task<Void, Never>] {
-        try (0..<count).map { index in
+        active.store(true, ordering: .relaxed)
+        return try (0..<count).map { index in
             let subscription = try store.subscribeToAll(from: .end)
             return Task {
                 do {

@@ -151,7 +151,11 @@ enum JournalRecord {
 
     /// Validates the record at the start of `bytes` (which runs to the end of the
     /// ring), expected at logical `position`: length, position, checksum, structure.
-    static func inspect(_ bytes: UnsafeRawBufferPointer, expectedPosition position: UInt64) -> Inspection {
+    /// `verifyChecksum: false` is for a record already checked once in this
+    /// session (the splitter rereading what it scanned): its position still
+    /// tells it from anything written over it since.
+    static func inspect(_ bytes: UnsafeRawBufferPointer, expectedPosition position: UInt64,
+                        verifyChecksum: Bool = true) -> Inspection {
         guard bytes.count >= paddingSize else { return .invalid(reason: "only \(bytes.count) bytes left before the ring's end") }
         let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
         if length == 0 { return .invalid(reason: "length is 0 (no record written here)") }
@@ -176,7 +180,7 @@ enum JournalRecord {
             return .padding(length: length, epoch: epoch)
         case kindEvent:
             guard length >= eventHeaderSize else { return .invalid(reason: "event record of \(length) bytes is shorter than its header") }
-            guard checksum(bytes.baseAddress!, covered: length) == storedCRC else {
+            guard !verifyChecksum || checksum(bytes.baseAddress!, covered: length) == storedCRC else {
                 return .invalid(reason: "event record checksum mismatch")
             }
             let typeCount = Int(bytes[17])

@@ -147,14 +147,8 @@ final class RingFile: @unchecked Sendable {
     /// (flash wear) by a hundred. Dropped, the pages are brought back by the
     /// next lap's writes in folios the size of those writes.
     func dropCache(from start: UInt64, to end: UInt64) {
-        guard end > start else { return }
-        let (first, second) = segments(from: start, count: min(end - start, capacity))
-        for range in [first] + (second.map { [$0] } ?? []) {
-            let pageSize: UInt64 = 4096
-            let from = (Self.headerAreaSize + range.lowerBound + pageSize - 1) / pageSize * pageSize
-            let to = (Self.headerAreaSize + range.upperBound) / pageSize * pageSize
-            guard to > from else { continue }
-            _ = posix_fadvise(file.descriptor.rawValue, Int(from), Int(to - from), POSIX_FADV_DONTNEED)
+        forEachWholePageRun(from: start, to: end) { fileOffset, count in
+            _ = posix_fadvise(file.descriptor.rawValue, Int(fileOffset), count, POSIX_FADV_DONTNEED)
         }
     }
 
@@ -163,15 +157,21 @@ final class RingFile: @unchecked Sendable {
     /// for ring space the checkpoint has passed, so that the process's resident
     /// memory holds the unsplit part of the ring rather than all of it.
     func releasePages(from start: UInt64, to end: UInt64) {
+        forEachWholePageRun(from: start, to: end) { fileOffset, count in
+            _ = madvise(UnsafeMutableRawPointer(mutating: base + Int(fileOffset)), count, MADV_DONTNEED)
+        }
+    }
+
+    /// Calls `body` with (file offset, byte count) of each run of whole 4 KiB
+    /// pages inside the logical range (at most two: the range may wrap).
+    private func forEachWholePageRun(from start: UInt64, to end: UInt64, _ body: (UInt64, Int) -> Void) {
         guard end > start else { return }
-        let count = min(end - start, capacity)
-        let (first, second) = segments(from: start, count: count)
+        let (first, second) = segments(from: start, count: min(end - start, capacity))
+        let pageSize: UInt64 = 4096
         for range in [first] + (second.map { [$0] } ?? []) {
-            let pageSize: UInt64 = 4096
             let from = (Self.headerAreaSize + range.lowerBound + pageSize - 1) / pageSize * pageSize
             let to = (Self.headerAreaSize + range.upperBound) / pageSize * pageSize
-            guard to > from else { continue }
-            _ = madvise(UnsafeMutableRawPointer(mutating: base + Int(from)), Int(to - from), MADV_DONTNEED)
+            if to > from { body(from, Int(to - from)) }
         }
     }
 

@@ -132,9 +132,22 @@ final class Splitter: Sendable {
     private struct Pending {
         /// Records before it have been scanned: each is in its stream file or in `streams`.
         var scanned: UInt64
-        var streams: [String: (positions: [UInt64], rawBytes: Int)] = [:]
+        var streams: [String: PendingStream] = [:]
         /// Stream files written since the last checkpoint.
         var dirty = Set<String>()
+    }
+
+    /// One stream's scanned records, as ring positions, and their size in a block.
+    private struct PendingStream {
+        var positions: [UInt64] = []
+        var rawBytes = 0
+
+        /// Adds a record; true when this one makes the stream a block's worth.
+        mutating func add(position: UInt64, size: Int) -> Bool {
+            positions.append(position)
+            rawBytes += size
+            return rawBytes >= Splitter.eagerBlockBytes && rawBytes - size < Splitter.eagerBlockBytes
+        }
     }
 
     /// A stream's pending records are written as soon as they make a block this large.
@@ -264,15 +277,19 @@ final class Splitter: Sendable {
         }
         // Catalog numbers once per stream per round, and one write for the global index.
         var numbers: [String: UInt32] = [:]
-        for entry in entries where numbers[entry.stream] == nil { numbers[entry.stream] = catalog.register(entry.stream) }
+        let indexEntries = entries.map { entry -> GlobalIndex.Entry in
+            let number = numbers[entry.stream] ?? {
+                let registered = catalog.register(entry.stream)
+                numbers[entry.stream] = registered
+                return registered
+            }()
+            return .init(position: entry.position, version: entry.version, stream: number)
+        }
         try catalog.write()
-        try globalIndex.append(entries.map { .init(position: $0.position, version: $0.version, stream: numbers[$0.stream]!) })
+        try globalIndex.append(indexEntries)
         var full: [String] = []
-        for entry in entries {
-            let bytes = pending.streams[entry.stream, default: ([], 0)].rawBytes + entry.size
-            pending.streams[entry.stream, default: ([], 0)].positions.append(entry.position)
-            pending.streams[entry.stream]!.rawBytes = bytes
-            if bytes >= Self.eagerBlockBytes && bytes - entry.size < Self.eagerBlockBytes { full.append(entry.stream) }
+        for entry in entries where pending.streams[entry.stream, default: PendingStream()].add(position: entry.position, size: entry.size) {
+            full.append(entry.stream)
         }
         pending.scanned = position
         splitEvents.add(UInt64(entries.count), ordering: .relaxed)
@@ -309,7 +326,8 @@ final class Splitter: Sendable {
         for position in positions {
             let physical = ring.physical(position)
             try ring.withMappedBytes(physical: physical, count: Int(ring.bytesToEnd(from: position))) { bytes in
-                guard case .event(let h) = JournalRecord.inspect(bytes, expectedPosition: position) else {
+                // Checksummed when scanned; below checkpoint + capacity nothing writes over it.
+                guard case .event(let h) = JournalRecord.inspect(bytes, expectedPosition: position, verifyChecksum: false) else {
                     throw damagedRecord(at: position, "it changed after it was scanned")
                 }
                 guard h.version >= expected else { return }  // already in the file
