@@ -38,4 +38,32 @@ import Testing
         off.insert(stream: "a", firstVersion: 0, events: block("a", 0..<1))
         #expect(off.block(of: "a", containing: 0) == nil && off.counters.bytes == 0)
     }
+
+    /// Through the store: each block is read from its file once (one miss), then
+    /// served from the cache, and the counters in `stats()` say so.
+    @Test func aStoreReadsEachBlockFromItsFileOnceAndCountsHitsAndMisses() async throws {
+        let dir = TemporaryDirectory()
+        var written: [String] = []
+        for session in 0..<3 {  // each session's close writes one block
+            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            for i in 0..<10 {
+                written.append("\(session)-\(i)")
+                try await store.append(to: "s", events: [event(written.last!)])
+            }
+            try await store.close()
+        }
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let first = try await store.read(stream: "s").collect()
+        #expect(first.map(text) == written.map { "{\"v\":\"\($0)\"}" })
+        #expect(store.stats().blockCacheMisses == 3)
+        #expect(store.stats().blockCacheHits == 0)
+        let again = try await store.read(stream: "s").collect()
+        let all = try await store.readAll().collect()
+        #expect(again.map(\.id) == first.map(\.id) && all.map(\.id) == first.map(\.id))
+        let stats = store.stats()
+        #expect(stats.blockCacheMisses == 3, "every later read is a hit")
+        #expect(stats.blockCacheHits >= 6)
+        #expect(stats.blockCacheBytes > 0)
+        try await store.close()
+    }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import Ringstore
 
@@ -20,6 +21,16 @@ import Testing
         #expect(configuration.blockCacheBytes == 3 << 20)
         #expect(try Configuration.fromEnvironment(["RINGSTORE_MAX_FLUSH_DELAY_MS": "5"]).durability == .durable(maxFlushDelay: .milliseconds(5)))
         #expect(try Configuration.fromEnvironment([:]) == Configuration())
+    }
+
+    @Test func theOpenFileDefaultIsHalfTheSoftLimitWithinBounds() throws {
+        #expect(Configuration.defaultMaxOpenFiles(softLimit: 1024) == 512)
+        #expect(Configuration.defaultMaxOpenFiles(softLimit: 100) == 256)
+        #expect(Configuration.defaultMaxOpenFiles(softLimit: 20_000) == 10_000)
+        #expect(Configuration.defaultMaxOpenFiles(softLimit: .max) == 65_536)
+        var limit = rlimit()
+        try #require(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        #expect(Configuration().maxOpenFiles == Configuration.defaultMaxOpenFiles(softLimit: UInt64(limit.rlim_cur)))
     }
 
     @Test func badValuesAreRejectedNamingTheVariable() {

@@ -1,3 +1,4 @@
+import Glibc
 /// How a store is opened. Every field has a default suited to a small ARM box.
 public struct Configuration: Sendable, Hashable {
     /// When an append is acknowledged.
@@ -31,8 +32,16 @@ public struct Configuration: Sendable, Hashable {
     /// How long a reader waits for its stream to catch up before failing with
     /// ``RingstoreError/Code/readerTimeout`` (default 5 s).
     public var readerWait: Duration = .seconds(5)
-    /// Most stream files kept open at once (default 256).
-    public var maxOpenFiles: Int = 256
+    /// Most stream files kept open at once. The default is half the process's
+    /// open-file limit (the soft `RLIMIT_NOFILE`), at least 256 and at most
+    /// 65,536: 512 under the usual soft limit of 1,024, 65,536 for a process
+    /// that raised its limit (the `ringstore` command raises its soft limit to
+    /// the hard one). Why so many: readers of `$all` and the splitter visit the
+    /// streams round-robin, and with more streams than open files every visit
+    /// reopens (and later closes) a file, three system calls that cost more than
+    /// reading the block. The other half of the limit is left to the rest of the
+    /// process (sockets, other stores).
+    public var maxOpenFiles: Int = Configuration.defaultMaxOpenFiles
     /// Compress stream-file blocks with LZ4 (default on).
     public var compression: Bool = true
     /// How many recent appends are remembered so that a retry with
@@ -47,6 +56,17 @@ public struct Configuration: Sendable, Hashable {
     public var blockCacheBytes: Int = 16 << 20
 
     public init() {}
+
+    /// Half the soft open-file limit, clamped to 256...65,536 (see ``maxOpenFiles``).
+    public static var defaultMaxOpenFiles: Int {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 256 }
+        return defaultMaxOpenFiles(softLimit: UInt64(limit.rlim_cur))
+    }
+
+    static func defaultMaxOpenFiles(softLimit: UInt64) -> Int {
+        Int(min(max(softLimit / 2, 256), 65_536))  // RLIM_INFINITY is the largest value: 65,536
+    }
 
     /// Checks the values against each other; throws naming the first bad one.
     func validate() throws {

@@ -28,7 +28,10 @@ public struct EventSequence: AsyncSequence, Sendable {
         var page: [RecordedEvent] = []
         var index = 0
 
-        public mutating func next() async throws -> RecordedEvent? {
+        /// Called by `for try await` with the caller's isolation: the loop stays on
+        /// the caller's executor (a main-actor loop does not hop to the global pool
+        /// and back for every event); only fetching a page may leave it.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> RecordedEvent? {
             if index == page.count {
                 guard let current = cursor, remaining > 0 else { return nil }
                 let (events, next) = try await fetch(current, Swift.min(remaining, EventSequence.pageSize))
@@ -40,6 +43,10 @@ public struct EventSequence: AsyncSequence, Sendable {
             remaining -= 1
             defer { index += 1 }
             return page[index]
+        }
+
+        public mutating func next() async throws -> RecordedEvent? {
+            try await next(isolation: nil)
         }
     }
 

@@ -328,6 +328,7 @@ extension EventStore {
         let (reserved, checkpoint, streamCount, ringEvents) = writer.state.withLock {
             ($0.reserved, $0.checkpoint, $0.index.streams.count, $0.index.eventPositions.count)
         }
+        let cache = streams.blockCache.counters
         return StoreStats(
             reservedPosition: reserved,
             writtenPosition: writer.written.load(ordering: .acquiring),
@@ -345,6 +346,9 @@ extension EventStore {
             openStreamFiles: streams.openFileCount,
             readerWaits: splitter.readerWaits.count,
             readerWaitP99Milliseconds: splitter.readerWaits.p99Milliseconds,
+            blockCacheHits: cache.hits,
+            blockCacheMisses: cache.misses,
+            blockCacheBytes: cache.bytes,
             recoveredEvents: journal.recovery.eventCount,
             recoveryStopReason: journal.recovery.stopReason)
     }

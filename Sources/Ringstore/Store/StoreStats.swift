@@ -36,6 +36,13 @@ public struct StoreStats: Sendable, Hashable {
     public var readerWaits: Int
     /// 99th percentile of those waits, in milliseconds (0 if none).
     public var readerWaitP99Milliseconds: Double
+    /// Stream reads answered from the decoded-block cache without touching a
+    /// file, since the store was opened (see `Configuration.blockCacheBytes`).
+    public var blockCacheHits: UInt64
+    /// Stream reads that had to read and decode a block from a file.
+    public var blockCacheMisses: UInt64
+    /// Memory held by the decoded-block cache now, approximately, in bytes.
+    public var blockCacheBytes: Int
     /// Events recovery found in the journal at open.
     public var recoveredEvents: Int
     /// Why recovery stopped scanning at open.

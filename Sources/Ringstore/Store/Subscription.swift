@@ -52,7 +52,9 @@ public struct Subscription: AsyncSequence, Sendable {
         var page: [RecordedEvent] = []
         var index = 0
 
-        public mutating func next() async throws -> RecordedEvent? {
+        /// Called by `for try await` with the caller's isolation, so that handing
+        /// out a buffered event does not hop executors (see ``EventSequence``).
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> RecordedEvent? {
             while true {
                 if index < page.count {
                     defer { index += 1 }
@@ -61,7 +63,7 @@ public struct Subscription: AsyncSequence, Sendable {
                 if Task.isCancelled || store.isClosed { return nil }
                 let seen = store.journal.writer.acknowledger.changes.generation
                 do {
-                    page = try await fetch()
+                    page = try await fetch(isolation: actor)
                 } catch let error as RingstoreError where error.code == .storeClosed {
                     return nil
                 }
@@ -72,8 +74,12 @@ public struct Subscription: AsyncSequence, Sendable {
             }
         }
 
+        public mutating func next() async throws -> RecordedEvent? {
+            try await next(isolation: nil)
+        }
+
         /// The next page from the cursor (possibly empty), advancing the cursor past it.
-        private mutating func fetch() async throws -> [RecordedEvent] {
+        private mutating func fetch(isolation actor: isolated (any Actor)?) async throws -> [RecordedEvent] {
             switch target {
             case .stream(let name, let next):
                 // A tombstoned stream ends the subscription with `.streamDeleted`.

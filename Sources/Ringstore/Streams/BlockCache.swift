@@ -44,12 +44,14 @@ final class BlockCache: Sendable {
     }
 
     /// The cached block of `stream` holding `version`: its events and the first one's version.
-    func block(of stream: String, containing version: UInt64) -> (firstVersion: UInt64, events: [RecordedEvent])? {
+    /// A lookup that will be followed by another before the file is read passes
+    /// `countMiss: false`, so that one file read counts as one miss.
+    func block(of stream: String, containing version: UInt64, countMiss: Bool = true) -> (firstVersion: UInt64, events: [RecordedEvent])? {
         state.withLock { s in
             guard let blocks = s.blocks[stream],
                   let block = blocks.first(where: { version >= $0.firstVersion && version < $0.firstVersion + UInt64($0.events.count) })
             else {
-                s.misses += 1
+                if countMiss { s.misses += 1 }
                 return nil
             }
             s.hits += 1

@@ -162,7 +162,7 @@ final class StreamDirectory: StoredStreams {
     }
 
     private func makeHandle(stream: String, path: FilePath, probe: Int, file: StreamFile) -> Handle {
-        file.blockCache = blockCache
+        file.blockCache = blockCache.budgetBytes > 0 ? blockCache : nil
         return Handle(stream: stream, path: path, probe: probe, file: file) { [weak self] stream, probe, resume in
             self?.remember(stream, probe: probe, resume: resume)
         }
@@ -191,7 +191,7 @@ final class StreamDirectory: StoredStreams {
         result.reserveCapacity(count)
         var wanted = version
         while result.count < count {
-            guard let (first, events) = blockCache.block(of: stream, containing: wanted) else { return nil }
+            guard let (first, events) = blockCache.block(of: stream, containing: wanted, countMiss: false) else { return nil }
             let i = Int(wanted - first)
             switch direction {
             case .forwards:

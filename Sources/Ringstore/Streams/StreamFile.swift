@@ -59,10 +59,17 @@ final class StreamFile: @unchecked Sendable {
     private var syncedDataEnd: UInt64 = 0
     private var syncedIndexEnd: UInt64 = 0
     private var syncFailed = false
-    /// The most recently decoded block (sequential reads revisit it).
+    /// The most recently decoded block (sequential reads revisit it), kept only
+    /// when there is no shared ``blockCache``: with thousands of files open,
+    /// one decoded block each would hold far more memory than the shared budget.
     private var cachedBlock: (offset: UInt64, events: [RecordedEvent])?
     /// The store's shared cache of decoded blocks, if any (set by ``StreamDirectory``).
     var blockCache: BlockCache?
+    /// A small file's bytes, read whole while ``recover(headerLength:replayFrom:)``
+    /// hops its block headers: one read instead of one per block.
+    private var readAhead: (offset: UInt64, bytes: [UInt8])?
+    /// Files up to this size are read whole when opened without an index.
+    static let readAheadLimit: UInt64 = 256 << 10
 
 
     private init(path: FilePath, streamName: String, data: StorageFile, index: StorageFile?, dataEnd: UInt64) {
@@ -284,6 +291,12 @@ final class StreamFile: @unchecked Sendable {
     /// after it, and cuts a torn last block.
     private func recover(headerLength: UInt64, replayFrom: UInt64) throws {
         let fileSize = try data.size()
+        if fileSize > headerLength && fileSize - headerLength <= Self.readAheadLimit {
+            var bytes = [UInt8](repeating: 0, count: Int(fileSize - headerLength))
+            let got = try bytes.withUnsafeMutableBytes { try data.read(into: $0, at: headerLength) }
+            readAhead = (headerLength, Array(bytes.prefix(got)))
+        }
+        defer { readAhead = nil }
         let indexSize = try index?.size() ?? 0
         var entries = [UInt8](repeating: 0, count: Int(indexSize) / Self.indexEntrySize * Self.indexEntrySize)
         if let index { _ = try entries.withUnsafeMutableBytes { try index.read(into: $0, at: 0) } }
@@ -530,8 +543,11 @@ final class StreamFile: @unchecked Sendable {
             switch direction {
             case .forwards:
                 let from = Int(wanted - base)
-                let slice = events[from...].prefix(maxCount - result.count)
-                result += slice
+                if result.isEmpty && from == 0 && events.count <= maxCount {
+                    result = events  // the whole block: share its storage rather than copy every event
+                } else {
+                    result += events[from...].prefix(maxCount - result.count)
+                }
                 wanted = base + UInt64(events.count)
                 blockIndex += 1
             case .backwards:
@@ -562,16 +578,25 @@ final class StreamFile: @unchecked Sendable {
         if let cached = cachedBlock, cached.offset == offset { return cached.events }
         let firstVersion = blocks[i].firstVersion
         if let shared = blockCache?.block(of: streamName, containing: firstVersion), shared.firstVersion == firstVersion {
-            cachedBlock = (offset, shared.events)
             return shared.events
         }
-        let header = try readBlockHeader(at: offset)
-        let events = try readBlock(at: offset, header: header)
+        // The block's length is known from where the next one starts: one read for
+        // header and body. Should the header disagree, read it as the header says.
+        let end = i + 1 < blocks.count ? blocks[i + 1].offset : dataEnd
+        let events: [RecordedEvent]
+        if let whole = try readWholeBlock(at: offset, length: end - offset) {
+            events = whole
+        } else {
+            events = try readBlock(at: offset, header: try readBlockHeader(at: offset))
+        }
         guard UInt64(events.count) == (i + 1 < blocks.count ? blocks[i + 1].firstVersion : nextVersion) - blocks[i].firstVersion else {
             throw damaged(at: offset, "block holds \(events.count) events, the index expects otherwise")
         }
-        cachedBlock = (offset, events)
-        blockCache?.insert(stream: streamName, firstVersion: firstVersion, events: events)
+        if let blockCache {
+            blockCache.insert(stream: streamName, firstVersion: firstVersion, events: events)
+        } else {
+            cachedBlock = (offset, events)
+        }
         return events
     }
 
@@ -580,15 +605,45 @@ final class StreamFile: @unchecked Sendable {
         return header
     }
 
+    /// Reads `bytes.count` bytes at `offset` (fewer at the end of the file), from
+    /// ``readAhead`` when it holds them.
+    private func read(into bytes: inout [UInt8], at offset: UInt64) throws -> Int {
+        if let ahead = readAhead, offset >= ahead.offset, offset - ahead.offset <= UInt64(ahead.bytes.count) {
+            let start = Int(offset - ahead.offset)
+            let count = min(bytes.count, ahead.bytes.count - start)
+            bytes.withUnsafeMutableBytes { target in
+                ahead.bytes.withUnsafeBytes { source in
+                    target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[start..<(start + count)]))
+                }
+            }
+            return count
+        }
+        return try bytes.withUnsafeMutableBytes { try data.read(into: $0, at: offset) }
+    }
+
     private func readBlockHeaderOrNil(at offset: UInt64) throws -> StreamBlock.Header? {
         var bytes = [UInt8](repeating: 0, count: StreamBlock.headerSize)
-        guard try bytes.withUnsafeMutableBytes({ try data.read(into: $0, at: offset) }) == bytes.count else { return nil }
+        guard try read(into: &bytes, at: offset) == bytes.count else { return nil }
         return try? StreamBlock.parseHeader(bytes).get()
+    }
+
+    /// The block at `offset` read with one `pread` of `length` bytes, or nil if
+    /// its header does not say it is that long (the caller reads it the slow way).
+    private func readWholeBlock(at offset: UInt64, length: UInt64) throws -> [RecordedEvent]? {
+        guard length >= UInt64(StreamBlock.headerSize), length <= UInt64(StreamBlock.headerSize + StreamBlock.maxRawLength + 1024) else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(length))
+        guard try read(into: &bytes, at: offset) == bytes.count,
+              case .success(let header) = StreamBlock.parseHeader(bytes[..<StreamBlock.headerSize]),
+              UInt64(header.totalLength) == length else { return nil }
+        switch StreamBlock.decode(bytes, stream: streamName) {
+        case .success(let events): return events
+        case .failure(let error): throw damaged(at: offset, "\(error)")
+        }
     }
 
     private func readBlock(at offset: UInt64, header: StreamBlock.Header) throws -> [RecordedEvent] {
         var bytes = [UInt8](repeating: 0, count: header.totalLength)
-        guard try bytes.withUnsafeMutableBytes({ try data.read(into: $0, at: offset) }) == bytes.count else {
+        guard try read(into: &bytes, at: offset) == bytes.count else {
             throw damaged(at: offset, "block runs past the end of the file")
         }
         switch StreamBlock.decode(bytes, stream: streamName) {
