@@ -94,6 +94,19 @@ public struct JSONLine: Sendable {
         return i == token.endIndex
     }
 
+    /// True if `bytes` are exactly one JSON value (whitespace around it allowed):
+    /// valid UTF-8, and valid JSON down to every escape and number, nested at most
+    /// 512 deep — a value `import` would take as `data`. One pass, no allocation
+    /// for valid input, so `export` can afford it for every event it prints.
+    public static func isValidJSONValue(_ bytes: [UInt8]) -> Bool {
+        guard bytes.withUnsafeBufferPointer({ UTF8Validation.isValid($0) }) else { return false }
+        var scanner = Scanner(bytes: bytes)
+        scanner.skipSpace()
+        do { try scanner.skipValue(depth: 0) } catch { return false }
+        scanner.skipSpace()
+        return scanner.index == bytes.count
+    }
+
     static func decodeString(_ raw: ArraySlice<UInt8>) throws -> String {
         guard let value = try? JSONSerialization.jsonObject(with: Data(raw), options: [.fragmentsAllowed]) as? String else {
             throw ParseError(description: "bad string \(String(decoding: raw.prefix(40), as: UTF8.self))")
