@@ -61,6 +61,7 @@ public enum EventJSON {
     /// JSON that can stand as a member's value on one line.
     private static func isEmbeddable(_ bytes: [UInt8]) -> Bool {
         // A raw newline can only be whitespace between tokens in valid JSON, but it would still end the line.
-        !bytes.contains(0x0A) && JSONLine.isValidJSONValue(bytes)
+        let hasNewline = bytes.withUnsafeBytes { !$0.isEmpty && memchr($0.baseAddress!, 0x0A, $0.count) != nil }
+        return !hasNewline && JSONLine.isValidJSONValue(bytes)
     }
 }

@@ -79,8 +79,8 @@ public struct JSONByteBuffer: Sendable {
             case 0x0D: bytes.append(UInt8(ascii: "r"))
             default:
                 append("u00")
-                bytes.append(Self.hexDigits[Int(byte >> 4)])
-                bytes.append(Self.hexDigits[Int(byte & 0xF)])
+                bytes.append(Self.hexDigit(byte >> 4))
+                bytes.append(Self.hexDigit(byte & 0xF))
             }
         }
         if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
@@ -89,34 +89,54 @@ public struct JSONByteBuffer: Sendable {
 
     /// Appends `id` as a quoted lowercase UUID: `"47c4819d-a923-48d5-b626-791c9c9fb1a1"`.
     public mutating func append(quotedUUID id: UUID) {
-        bytes.append(UInt8(ascii: "\""))
-        withUnsafeBytes(of: id.uuid) { raw in
-            for (i, byte) in raw.enumerated() {
-                if i == 4 || i == 6 || i == 8 || i == 10 { bytes.append(UInt8(ascii: "-")) }
-                bytes.append(Self.hexDigits[Int(byte >> 4)])
-                bytes.append(Self.hexDigits[Int(byte & 0xF)])
+        appendFormatted { text in
+            text[0] = UInt8(ascii: "\"")
+            var end = 1
+            withUnsafeBytes(of: id.uuid) { raw in
+                for i in 0..<16 {
+                    if i == 4 || i == 6 || i == 8 || i == 10 {
+                        text[end] = UInt8(ascii: "-")
+                        end += 1
+                    }
+                    text[end] = Self.hexDigit(raw[i] >> 4)
+                    text[end + 1] = Self.hexDigit(raw[i] & 0xF)
+                    end += 2
+                }
             }
+            text[end] = UInt8(ascii: "\"")
+            return end + 1
         }
-        bytes.append(UInt8(ascii: "\""))
     }
 
     /// Appends a quoted UTC timestamp, `"2026-11-24T12:57:04Z"`, for `nanoseconds`
     /// since 1970 (see ``ISO8601Timestamp`` for how it differs from `ISO8601DateFormatter`).
     public mutating func append(quotedTimestampNanoseconds nanoseconds: Int64) {
         let time = ISO8601Timestamp.fields(nanosecondsSince1970: nanoseconds)
-        bytes.append(UInt8(ascii: "\""))
-        appendPadded(time.year, width: 4)
-        bytes.append(UInt8(ascii: "-"))
-        appendPadded(time.month, width: 2)
-        bytes.append(UInt8(ascii: "-"))
-        appendPadded(time.day, width: 2)
-        bytes.append(UInt8(ascii: "T"))
-        appendPadded(time.hour, width: 2)
-        bytes.append(UInt8(ascii: ":"))
-        appendPadded(time.minute, width: 2)
-        bytes.append(UInt8(ascii: ":"))
-        appendPadded(time.second, width: 2)
-        append("Z\"")
+        appendFormatted { text in
+            // Years are 1677...2262 for any Int64 of nanoseconds: always four digits.
+            func put(_ value: Int64, digits: Int, at offset: Int) {
+                var rest = value
+                for i in stride(from: offset + digits - 1, through: offset, by: -1) {
+                    text[i] = 0x30 + UInt8(rest % 10)
+                    rest /= 10
+                }
+            }
+            text[0] = UInt8(ascii: "\"")
+            put(time.year, digits: 4, at: 1)
+            text[5] = UInt8(ascii: "-")
+            put(time.month, digits: 2, at: 6)
+            text[8] = UInt8(ascii: "-")
+            put(time.day, digits: 2, at: 9)
+            text[11] = UInt8(ascii: "T")
+            put(time.hour, digits: 2, at: 12)
+            text[14] = UInt8(ascii: ":")
+            put(time.minute, digits: 2, at: 15)
+            text[17] = UInt8(ascii: ":")
+            put(time.second, digits: 2, at: 18)
+            text[20] = UInt8(ascii: "Z")
+            text[21] = UInt8(ascii: "\"")
+            return 22
+        }
     }
 
     /// Appends `data` base64-encoded (standard alphabet, `=` padding, no line breaks), in quotes.
@@ -145,17 +165,20 @@ public struct JSONByteBuffer: Sendable {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    /// A non-negative number with leading zeros up to `width` digits (a wider number is written whole).
-    private mutating func appendPadded(_ value: Int64, width: Int) {
-        var divisor: Int64 = 1
-        for _ in 1..<width { divisor *= 10 }
-        while divisor > value && divisor > 1 {
-            bytes.append(UInt8(ascii: "0"))
-            divisor /= 10
+    /// Appends a short piece of text written into a 64-byte scratch area on the
+    /// stack by `format` (which returns its length): one append instead of one per byte.
+    private mutating func appendFormatted(_ format: (UnsafeMutableRawBufferPointer) -> Int) {
+        var scratch: (SIMD32<UInt8>, SIMD32<UInt8>) = (.zero, .zero)
+        withUnsafeMutableBytes(of: &scratch) { text in
+            let count = format(text)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[..<count]))
         }
-        append(decimal: UInt64(value))
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
+    /// The lowercase hex digit for 0...15.
+    @inline(__always) private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+    }
+
     private static let base64Digits = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 }

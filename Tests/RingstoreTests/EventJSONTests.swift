@@ -148,7 +148,7 @@ import Testing
         }
     }
 
-    @Test func validJSONValuesAreThoseJSONSerializationAccepts() {
+    @Test func validJSONValuesAreStrictRFC8259Values() {
         let valid = ["0", "-1", "1.5", "1e10", "-0.0E-7", "true", "false", "null", "\"\"", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u12aF\"",
                      "[]", "{}", "[[],[{}]]", " {\"a\" : [1, 2]} ", "\"😀\""]
         let invalid = ["", " ", "01", "1.", ".5", "+1", "1e", "-", "tru", "nulll", "[1,]", "{\"a\"}", "{\"a\":1,}", "{a:1}", "[1 2]",
@@ -159,7 +159,10 @@ import Testing
         }
         for text in invalid {
             #expect(!JSONLine.isValidJSONValue(Array(text.utf8)), "\(text)")
-            #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) == nil, "\(text)")
+            // JSONSerialization takes trailing commas, which `import` (rightly) refuses: such data now goes base64.
+            if !text.contains(",]") && !text.contains(",}") {
+                #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) == nil, "\(text)")
+            }
         }
         #expect(!JSONLine.isValidJSONValue([0x22, 0xC3, 0x22]))  // truncated UTF-8 inside a string
         #expect(JSONLine.isValidJSONValue(Array((String(repeating: "[", count: 500) + String(repeating: "]", count: 500)).utf8)))
