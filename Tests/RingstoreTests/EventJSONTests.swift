@@ -148,6 +148,30 @@ import Testing
         }
     }
 
+    @Test func everyLineIsOneLineImportReadsBackToTheSameBytes() throws {
+        // Payloads from JSON's own characters, so that many are JSON and many nearly are.
+        let alphabet = Array("{}[]:,\"\\ \n\t0123456789-+.eEtrufalsn/".utf8) + [0x00, 0x1F, 0x7F, 0xC3, 0xA9, 0xFF]
+        var random = SplitMix64(seed: 1_000_003)
+        var embedded = 0
+        for i in 0..<3000 {
+            let data = (0..<Int(random.next() % 12)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
+            let stream = String(decoding: (0..<Int(random.next() % 6 + 1)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count - 3))] }, as: UTF8.self)
+            let line = EventJSON.line(event(stream: stream, data: data, metadata: i % 2 == 0 ? data : []))
+            #expect(!line.contains("\n"))
+            let parsed = try JSONLine(Array(line.utf8))
+            #expect(try parsed.string("stream") == stream)
+            if let raw = parsed.members["data"] {
+                // `import` keeps a value's bytes, not whitespace around it.
+                let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+                #expect(Array(raw) == Array(data.drop(while: isSpace).reversed().drop(while: isSpace).reversed()))
+                embedded += 1
+            } else {
+                #expect(try parsed.string("dataBase64").flatMap { Data(base64Encoded: $0) } == Data(data))
+            }
+        }
+        #expect(embedded > 50, "the alphabet makes valid JSON often enough to test embedding")
+    }
+
     @Test func validJSONValuesAreStrictRFC8259Values() {
         let valid = ["0", "-1", "1.5", "1e10", "-0.0E-7", "true", "false", "null", "\"\"", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u12aF\"",
                      "[]", "{}", "[[],[{}]]", " {\"a\" : [1, 2]} ", "\"😀\""]
