@@ -26,11 +26,6 @@ public struct JSONByteBuffer: Sendable {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    /// Appends one byte, unescaped.
-    public mutating func append(byte: UInt8) {
-        bytes.append(byte)
-    }
-
     /// Appends bytes as they are (they must already be JSON text).
     public mutating func append(raw: [UInt8]) {
         bytes.append(contentsOf: raw)
