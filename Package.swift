@@ -55,8 +55,8 @@ let package = Package(
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),
-        // The JSON Lines reader of `ringstore import`, in a library of its own so the fuzz targets can reach it.
-        .target(name: "RingstoreJSONLines"),
+        // The JSON Lines reader of `ringstore import` and writer of `read`/`export`, in a library of its own so the fuzz targets can reach it.
+        .target(name: "RingstoreJSONLines", dependencies: ["Ringstore"]),
         .executableTarget(
             name: "ringstore",
             dependencies: [

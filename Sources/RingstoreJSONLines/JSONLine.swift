@@ -94,6 +94,19 @@ public struct JSONLine: Sendable {
         return i == token.endIndex
     }
 
+    /// True if `bytes` are exactly one JSON value (whitespace around it allowed):
+    /// valid UTF-8, and valid JSON down to every escape and number, nested at most
+    /// 512 deep — a value `import` would take as `data`. One pass, no allocation
+    /// for valid input, so `export` can afford it for every event it prints.
+    public static func isValidJSONValue(_ bytes: [UInt8]) -> Bool {
+        guard bytes.withUnsafeBufferPointer({ UTF8Validation.isValid($0) }) else { return false }
+        var scanner = Scanner(bytes: bytes)
+        scanner.skipSpace()
+        do { try scanner.skipValue(depth: 0) } catch { return false }
+        scanner.skipSpace()
+        return scanner.index == bytes.count
+    }
+
     static func decodeString(_ raw: ArraySlice<UInt8>) throws -> String {
         guard let value = try? JSONSerialization.jsonObject(with: Data(raw), options: [.fragmentsAllowed]) as? String else {
             throw ParseError(description: "bad string \(String(decoding: raw.prefix(40), as: UTF8.self))")
@@ -120,8 +133,11 @@ public struct JSONLine: Sendable {
 
         mutating func skipString() throws {
             try expect(UInt8(ascii: "\""))
-            while let b = peek {
+            while index < bytes.count {
+                let b = bytes[index]
                 index += 1
+                // Most bytes of a string are plain: skip them before the switch.
+                if b >= 0x20 && b != UInt8(ascii: "\"") && b != UInt8(ascii: "\\") { continue }
                 switch b {
                 case UInt8(ascii: "\""):
                     return
@@ -180,8 +196,13 @@ public struct JSONLine: Sendable {
                 let start = index
                 while let b = peek, !(b == UInt8(ascii: ",") || b == UInt8(ascii: "}") || b == UInt8(ascii: "]") || b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D) { index += 1 }
                 let token = bytes[start..<index]
-                guard token.elementsEqual("true".utf8) || token.elementsEqual("false".utf8) || token.elementsEqual("null".utf8)
-                        || JSONLine.isNumber(token) else {
+                let valid = switch token.first {
+                case UInt8(ascii: "t"): token.elementsEqual("true".utf8)
+                case UInt8(ascii: "f"): token.elementsEqual("false".utf8)
+                case UInt8(ascii: "n"): token.elementsEqual("null".utf8)
+                default: JSONLine.isNumber(token)
+                }
+                guard valid else {
                     let text = String(decoding: token.prefix(20), as: UTF8.self)
                     throw ParseError(description: text.isEmpty ? "missing value at byte \(start + 1)" : "bad value \"\(text)\" at byte \(start + 1)")
                 }

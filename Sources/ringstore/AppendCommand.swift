@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ringstore
+import RingstoreJSONLines
 
 /// `ringstore append`: appends one event and prints where it landed.
 struct AppendCommand: AsyncParsableCommand {
@@ -18,7 +19,8 @@ struct AppendCommand: AsyncParsableCommand {
     func run() async throws {
         let expected = try parseExpectedVersion(expectedVersion)
         let bytes = Array(json.utf8)
-        if !binary, (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) == nil {
+        // The check `export` makes before embedding data as JSON, and the JSON `import` accepts.
+        if !binary, !JSONLine.isValidJSONValue(bytes) {
             throw ValidationError("--json is not valid JSON (use --binary for other data)")
         }
         var event = EventData(type: type, data: bytes, contentType: binary ? .binary : .json)

@@ -164,15 +164,12 @@ struct ExportCommand: AsyncParsableCommand {
         try await reportingErrors {
             try await store.withStore(create: false) { store in
                 let events = stream.map { store.read(stream: $0) } ?? store.readAll()
-                var output = ""
+                var output = StandardOutput()
                 for try await event in events {
-                    output += EventJSON.line(event) + "\n"
-                    if output.utf8.count > 1 << 16 {
-                        FileHandle.standardOutput.write(Data(output.utf8))
-                        output = ""
-                    }
+                    EventJSON.appendLine(event, to: &output.buffer)
+                    try output.flushIfFull()
                 }
-                FileHandle.standardOutput.write(Data(output.utf8))
+                try output.flush()
             }
         }
     }

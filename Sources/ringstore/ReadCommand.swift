@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ringstore
+import RingstoreJSONLines
 
 /// `ringstore read`: prints a stream's events (or `$all`) as JSON Lines.
 struct ReadCommand: AsyncParsableCommand {
@@ -31,15 +32,12 @@ struct ReadCommand: AsyncParsableCommand {
                     events = store.readAll(from: from.map { .position($0) } ?? (backwards ? .end : .start),
                                            direction: direction, maxCount: count)
                 }
-                var output = ""
+                var output = StandardOutput()
                 for try await event in events {
-                    output += EventJSON.line(event) + "\n"
-                    if output.utf8.count > 1 << 16 {
-                        FileHandle.standardOutput.write(Data(output.utf8))
-                        output = ""
-                    }
+                    EventJSON.appendLine(event, to: &output.buffer)
+                    try output.flushIfFull()
                 }
-                FileHandle.standardOutput.write(Data(output.utf8))
+                try output.flush()
             }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ringstore
+import RingstoreJSONLines
 
 /// `ringstore tail`: follows a stream, or every stream, live.
 struct TailCommand: AsyncParsableCommand {
@@ -29,8 +30,11 @@ struct TailCommand: AsyncParsableCommand {
                     try store.subscribeToAll(from: fromStart ? .start : .end, filter: streamPrefix.map { .streamPrefix($0) })
                 }
                 var printed = 0
+                var output = StandardOutput()
                 for try await event in subscription {
-                    FileHandle.standardOutput.write(Data((EventJSON.line(event) + "\n").utf8))
+                    // A live follower prints each event as it comes: one write per event.
+                    EventJSON.appendLine(event, to: &output.buffer)
+                    try output.flush()
                     printed += 1
                     if printed >= count { break }
                 }

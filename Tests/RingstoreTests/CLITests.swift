@@ -157,6 +157,17 @@ import Testing
         }
     }
 
+    @Test func outputThatCannotBeWrittenIsAnError() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "build ringstore first")
+        let dir = TemporaryDirectory()
+        let data = dir.child("store")
+        _ = try ringstore(["append", "--data", data, "--stream", "s", "--type", "T"])
+        for command in ["read --all", "export"] {
+            let run = try ringstore([], shellScript: "\"$RS\" \(command) --data '\(data)' > /dev/full")
+            #expect(run.status == 1 && run.errors.contains("cannot write to standard output: No space left on device"), "\(command): \(run.errors)")
+        }
+    }
+
     @Test func malformedImportLinesAreReportedByLineAndSkipped() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "build ringstore first")
         let dir = TemporaryDirectory()
