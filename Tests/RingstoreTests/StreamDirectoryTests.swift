@@ -30,4 +30,36 @@ import Testing
         try reopened.withFile { try $0.append([next], compress: false) }
         #expect(try reopened.withFile { try $0.read(from: 0, direction: .forwards, maxCount: 10) }.map(\.data) == [[1, 2, 3], [4]])
     }
+
+    /// The bound counts descriptors: a stream with an index file holds two.
+    @Test func theOpenFileBoundCountsIndexFilesToo() throws {
+        let dir = TemporaryDirectory()
+        let directory = try StreamDirectory(root: FilePath(dir.path), maxOpenFiles: 6)
+        let big = try #require(try directory.handle(for: "big", create: true))
+        for version in 0..<UInt64(StreamFile.indexThreshold) {  // one block per append: the last one creates the index
+            let event = RecordedEvent(stream: "big", version: version, position: version * 100, id: UUID(), type: "T", data: [1],
+                                      metadata: [], contentType: .binary, timestampNanoseconds: 0)
+            try big.withFile { try $0.append([event], compress: false) }
+        }
+        #expect(big.withFile { $0.descriptorCount } == 2)
+        #expect(directory.openFileCount == 2)
+        for i in 0..<4 { _ = try directory.handle(for: "small-\(i)", create: true) }
+        #expect(directory.openFileCount == 6, "big (2) and four small files (1 each)")
+        _ = try directory.handle(for: "small-4", create: true)
+        #expect(directory.openFileCount <= 6)
+    }
+
+    /// Running out of descriptors (`EMFILE`, whoever used them up) closes half the
+    /// cached files and retries, rather than failing the open.
+    @Test func runningOutOfDescriptorsShedsCachedFilesAndRetries() throws {
+        let dir = TemporaryDirectory()
+        let directory = try StreamDirectory(root: FilePath(dir.path), maxOpenFiles: 100)
+        for i in 0..<20 { _ = try directory.handle(for: "s-\(i)", create: true) }
+        #expect(directory.openFileCount == 20)
+        let token = FaultInjection.install(.init(operation: .open, pathContains: dir.path, effect: .fail(.tooManyOpenFiles), count: 1))
+        defer { FaultInjection.remove(token) }
+        let handle = try #require(try directory.handle(for: "new", create: true))
+        #expect(handle.withFile { $0.nextVersion } == 0)
+        #expect(directory.openFileCount <= 11, "half of the 20 closed (without the failure it would be 21), then the new one opened")
+    }
 }

@@ -210,6 +210,9 @@ final class Splitter: Sendable {
                 }
             } catch {
                 let failure = (error as? RingstoreError) ?? RingstoreError(.ioError, "splitter failed: \(error)")
+                // Out of descriptors (something else in the process uses many): close
+                // half the cached stream files before retrying.
+                if failure.isOutOfDescriptors { directory.shed() }
                 // Nothing is lost: the checkpoint has not moved past anything unsplit, and
                 // `pending` keeps every record and file not yet checkpointed. Retry the same work with
                 // backoff (10 ms doubling to 1 s; a full disk may clear); stop if asked to.

@@ -32,15 +32,18 @@ public struct Configuration: Sendable, Hashable {
     /// How long a reader waits for its stream to catch up before failing with
     /// ``RingstoreError/Code/readerTimeout`` (default 5 s).
     public var readerWait: Duration = .seconds(5)
-    /// Most stream files kept open at once. The default is half the process's
-    /// open-file limit (the soft `RLIMIT_NOFILE`), at least 256 and at most
-    /// 65,536: 512 under the usual soft limit of 1,024, 65,536 for a process
+    /// Most stream files kept open at once, counting each stream's index file
+    /// (a stream past 16 blocks has one) as a file. The default is half the
+    /// process's open-file limit (the soft `RLIMIT_NOFILE`), at least 256 and at
+    /// most 65,536: 512 under the usual soft limit of 1,024, more for a process
     /// that raised its limit (the `ringstore` command raises its soft limit to
-    /// the hard one). Why so many: readers of `$all` and the splitter visit the
-    /// streams round-robin, and with more streams than open files every visit
-    /// reopens (and later closes) a file, three system calls that cost more than
-    /// reading the block. The other half of the limit is left to the rest of the
-    /// process (sockets, other stores).
+    /// the hard one). Why so many: the splitter (at each checkpoint) and `$all`
+    /// readers visit the streams round-robin, and with more streams than open
+    /// files every visit reopens (and later closes) a file, three system calls
+    /// that cost more than writing or reading the block. The other half of the
+    /// limit is left to the rest of the process: running out of descriptors
+    /// crashes parts of the runtime (libdispatch), and should the store meet
+    /// `EMFILE` anyway it closes half its files and retries.
     public var maxOpenFiles: Int = Configuration.defaultMaxOpenFiles
     /// Compress stream-file blocks with LZ4 (default on).
     public var compression: Bool = true

@@ -21,13 +21,21 @@ final class StreamDirectory: StoredStreams {
         /// Told where the file ended when it closes, so that reopening it is cheap.
         private let onClose: @Sendable (String, Int, StreamFile.ResumePoint) -> Void
 
+        /// Told the file's new descriptor count when it changes (it created its index).
+        private let onDescriptorsChanged: @Sendable (String, Int) -> Void
+        /// Descriptors the file held after the last use (see ``StreamFile/descriptorCount``).
+        let descriptors: Atomic<Int>
+
         init(stream: String, path: FilePath, probe: Int, file: StreamFile,
-             onClose: @escaping @Sendable (String, Int, StreamFile.ResumePoint) -> Void) {
+             onClose: @escaping @Sendable (String, Int, StreamFile.ResumePoint) -> Void,
+             onDescriptorsChanged: @escaping @Sendable (String, Int) -> Void) {
             self.stream = stream
             self.path = path
             self.probe = probe
+            self.descriptors = Atomic(file.descriptorCount)
             self.file = Mutex(file)
             self.onClose = onClose
+            self.onDescriptorsChanged = onDescriptorsChanged
         }
 
         deinit {
@@ -39,12 +47,23 @@ final class StreamDirectory: StoredStreams {
         }
 
         func withFile<R>(_ body: (StreamFile) throws -> R) rethrows -> R {
-            try file.withLock { try body($0) }
+            var count = 0
+            defer {
+                // Outside the file's lock: the directory takes its own.
+                if descriptors.exchange(count, ordering: .relaxed) != count { onDescriptorsChanged(stream, count) }
+            }
+            return try file.withLock { f in
+                defer { count = f.descriptorCount }
+                return try body(f)
+            }
         }
     }
 
     private struct Cache: ~Copyable {
-        var handles: [String: (handle: Handle, lastUse: UInt64)] = [:]
+        /// Each with the descriptors it was counted for in `descriptors`.
+        var handles: [String: (handle: Handle, lastUse: UInt64, counted: Int)] = [:]
+        /// File descriptors the cached handles hold (data files and indexes).
+        var descriptors = 0
         /// Eviction candidates, oldest first, each with the use it was queued at
         /// (entries before `head` are done). A candidate used since it was queued
         /// goes to the back again: least recently used, approximately, in O(1).
@@ -101,7 +120,8 @@ final class StreamDirectory: StoredStreams {
         try StorageDirectory.create(FilePath(streamsFolder))
     }
 
-    var openFileCount: Int { cache.withLock { $0.handles.count } }
+    /// Stream files (data and index) open in the cache now.
+    var openFileCount: Int { cache.withLock { $0.descriptors } }
 
     /// The open handle for `stream`, opening its file (or, with `create`,
     /// creating it) if needed. Returns nil when the stream has no file and
@@ -113,7 +133,12 @@ final class StreamDirectory: StoredStreams {
             // Opened meanwhile by another thread, or evicted but still held: use that one.
             if let cached = cachedHandle(stream) { return cached }
             if let alive = cache.withLock({ $0.evictedAlive.removeValue(forKey: stream)?.handle }) { return insert(alive) }
-            return try openOrCreate(stream, create: create)
+            do {
+                return try openOrCreate(stream, create: create)
+            } catch let error as RingstoreError where error.isOutOfDescriptors {
+                shed()
+                return try openOrCreate(stream, create: create)
+            }
         }
     }
 
@@ -163,9 +188,23 @@ final class StreamDirectory: StoredStreams {
 
     private func makeHandle(stream: String, path: FilePath, probe: Int, file: StreamFile) -> Handle {
         file.blockCache = blockCache.budgetBytes > 0 ? blockCache : nil
-        return Handle(stream: stream, path: path, probe: probe, file: file) { [weak self] stream, probe, resume in
+        return Handle(stream: stream, path: path, probe: probe, file: file, onClose: { [weak self] stream, probe, resume in
             self?.remember(stream, probe: probe, resume: resume)
+        }, onDescriptorsChanged: { [weak self] stream, count in
+            self?.descriptorsChanged(stream, to: count)
+        })
+    }
+
+    /// A cached file opened or closed its index: count it, and evict if over the bound.
+    private func descriptorsChanged(_ stream: String, to count: Int) {
+        var evicted: [Handle] = []
+        cache.withLock { c in
+            guard let counted = c.handles[stream]?.counted else { return }  // evicted meanwhile: no longer counted
+            c.descriptors += count - counted
+            c.handles[stream]!.counted = count
+            evict(&c, into: &evicted)
         }
+        evicted.removeAll()
     }
 
     /// Records where a closed file ended. A handle closed late (a reader held it)
@@ -232,29 +271,48 @@ final class StreamDirectory: StoredStreams {
         let result = cache.withLock { c -> Handle in
             if let existing = c.handles[handle.stream] { return existing.handle }  // lost a race: use the first
             c.clock += 1
-            c.handles[handle.stream] = (handle, c.clock)
+            let counted = handle.descriptors.load(ordering: .relaxed)
+            c.handles[handle.stream] = (handle, c.clock, counted)
+            c.descriptors += counted
             c.queue.append((handle.stream, c.clock))
-            while c.handles.count > maxOpenFiles, c.head < c.queue.count {
-                let candidate = c.queue[c.head]
-                c.head += 1
-                guard let entry = c.handles[candidate.stream] else { continue }
-                if entry.lastUse > candidate.use {
-                    c.queue.append((candidate.stream, entry.lastUse))  // used since: another chance
-                } else {
-                    c.handles[candidate.stream] = nil
-                    c.evictedAlive[candidate.stream] = WeakHandle(handle: entry.handle)
-                    evicted.append(entry.handle)
-                }
-            }
-            if c.head > 1024, c.head * 2 > c.queue.count {
-                c.queue.removeFirst(c.head)
-                c.head = 0
-            }
-            if !evicted.isEmpty { c.evictedDirty = true }
+            evict(&c, into: &evicted)
             return handle
         }
         evicted.removeAll()  // closed here, outside the lock, unless a reader still holds one
         return result
+    }
+
+    /// Evicts least recently used handles until the cache holds at most `limit`
+    /// descriptors (``maxOpenFiles`` unless given), keeping at least one handle.
+    private func evict(_ c: inout Cache, into evicted: inout [Handle], limit: Int? = nil) {
+        let limit = limit ?? maxOpenFiles
+        while c.descriptors > limit, c.handles.count > 1, c.head < c.queue.count {
+            let candidate = c.queue[c.head]
+            c.head += 1
+            guard let entry = c.handles[candidate.stream] else { continue }
+            if entry.lastUse > candidate.use {
+                c.queue.append((candidate.stream, entry.lastUse))  // used since: another chance
+            } else {
+                c.handles[candidate.stream] = nil
+                c.descriptors -= entry.counted
+                c.evictedAlive[candidate.stream] = WeakHandle(handle: entry.handle)
+                evicted.append(entry.handle)
+            }
+        }
+        if c.head > 1024, c.head * 2 > c.queue.count {
+            c.queue.removeFirst(c.head)
+            c.head = 0
+        }
+        if !evicted.isEmpty { c.evictedDirty = true }
+    }
+
+    /// Closes the least recently used half of the cached files: called when the
+    /// process ran out of descriptors (`EMFILE`/`ENFILE`), whoever used them up,
+    /// so that opening can be retried rather than failing the splitter for good.
+    func shed() {
+        var evicted: [Handle] = []
+        cache.withLock { c in evict(&c, into: &evicted, limit: c.descriptors / 2) }
+        evicted.removeAll()
     }
 
     private func createFolder(_ folder: String) throws {

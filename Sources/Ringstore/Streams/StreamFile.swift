@@ -84,6 +84,9 @@ final class StreamFile: @unchecked Sendable {
 
     static func indexPath(for path: String) -> FilePath { FilePath(path + ".idx") }
 
+    /// File descriptors this file holds open: the data file, and the index once there is one.
+    var descriptorCount: Int { index == nil ? 1 : 2 }
+
     /// Thrown by ``open(at:replayFrom:)`` for a file that was created but whose
     /// header never reached the disk (the process died in between): it held nothing.
     struct NeverWritten: Error {}

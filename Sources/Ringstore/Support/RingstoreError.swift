@@ -1,3 +1,4 @@
+import SystemPackage
 /// The one error type the library throws.
 ///
 /// Modelled on NIOFS's `FileSystemError`: a stable, matchable ``Code`` (an opaque
@@ -121,5 +122,18 @@ public struct RingstoreError: Error, Sendable, CustomStringConvertible {
             }
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension RingstoreError {
+    /// True when the process (or the system) ran out of file descriptors
+    /// (`EMFILE`, `ENFILE`), here or in an error that caused this one.
+    var isOutOfDescriptors: Bool {
+        var current: (any Error)? = self
+        while let error = current {
+            if let errno = error as? Errno, errno == .tooManyOpenFiles || errno == .tooManyOpenFilesInSystem { return true }
+            current = (error as? RingstoreError)?.cause
+        }
+        return false
     }
 }
