@@ -146,4 +146,15 @@ import Testing
         #expect(stats.eventsSplit == 100)
         try await store.close()
     }
+
+    /// A checkpoint waits for more of the ring when many streams have records
+    /// pending (each costs a block write), never for more than half of it.
+    @Test func theCheckpointIntervalGrowsWithPendingStreamsUpToHalfTheRing() {
+        let capacity: UInt64 = 64 << 20
+        #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 0) == capacity / 4)
+        #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 640) == capacity / 4)
+        #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 8_000) == 8_000 * 3 << 10)
+        #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 10_000) == 30_000 << 10)
+        #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 100_000) == capacity / 2)
+    }
 }

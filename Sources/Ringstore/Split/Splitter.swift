@@ -16,8 +16,10 @@ import Synchronization
 ///    stream with a good block's worth pending (``eagerBlockBytes``) is written
 ///    at once.
 /// 2. **Checkpoint** (when a quarter of the ring is scanned but not yet
-///    checkpointed, when writers are short of space, every second while there
-///    is anything to checkpoint, and on close): write every stream's pending
+///    checkpointed — up to half with many streams pending, see
+///    ``checkpointBytes(capacity:pendingStreams:)`` — when writers are short of
+///    space, a second after the journal goes quiet, at least every ten seconds,
+///    and on close): write every stream's pending
 ///    records to its file (one write per stream), publish the new split cursor
 ///    to readers, make every stream file written since the last checkpoint
 ///    durable (batched: see ``StreamDirectory/syncAll(dirty:)``), then the
@@ -153,9 +155,25 @@ final class Splitter: Sendable {
     /// A stream's pending records are written as soon as they make a block this large.
     static let eagerBlockBytes = 64 << 10
 
+    /// How much scanned journal makes a checkpoint due: a quarter of the ring,
+    /// or up to half of it while many streams have records pending.
+    ///
+    /// Why: a checkpoint writes one block to every stream with pending records,
+    /// so its cost grows with the number of those streams, not with the bytes.
+    /// With one-event appends spread over 10,000 streams, a quarter of a 64 MiB
+    /// ring gave blocks of about six events, and the splitter spent its time in
+    /// ten thousand small writes (and index entries) per checkpoint. Waiting for
+    /// about 3 KiB per pending stream, up to half the ring, makes those blocks
+    /// larger; with few streams (large appends) nothing changes. Half the ring
+    /// still leaves the other half for appends while the checkpoint is written.
+    static func checkpointBytes(capacity: UInt64, pendingStreams: Int) -> UInt64 {
+        max(capacity / 4, min(capacity / 2, UInt64(pendingStreams) * 3 << 10))
+    }
+
     private func run() {
         var pending = Pending(scanned: readers.splitPosition.load(ordering: .acquiring))
         var lastCheckpoint = monotonicNanoseconds()
+        var lastScanned = lastCheckpoint  // when the scan last found new records
         var consecutiveFailures = 0
         while true {
             let (stopping, paused, abandoning) = control.withLock { ($0.stopping, $0.paused, $0.abandoning) }
@@ -169,6 +187,7 @@ final class Splitter: Sendable {
                     continue
                 }
                 var worked = try scan(&pending)
+                if worked { lastScanned = monotonicNanoseconds() }
                 worked = try serveRequests(&pending) || worked
                 let (checkpoint, reserved) = journal.writer.state.withLock { ($0.checkpoint, $0.reserved) }
                 let capacity = journal.ring.capacity
@@ -178,10 +197,12 @@ final class Splitter: Sendable {
                     finish(failure: failure)  // the final checkpoint cannot be written
                     return
                 }
+                let now = monotonicNanoseconds()
                 let due = !busy && pending.scanned > checkpoint && (
-                    pending.scanned - checkpoint >= capacity / 4
+                    pending.scanned - checkpoint >= Self.checkpointBytes(capacity: capacity, pendingStreams: pending.streams.count)
                         || reserved - checkpoint >= capacity / 2
-                        || monotonicNanoseconds() - lastCheckpoint >= 1_000_000_000
+                        || now - lastScanned >= 1_000_000_000  // quiet for a second
+                        || now - lastCheckpoint >= 10_000_000_000
                         || (stopping && caughtUp))
                 if busy && !worked && reserved - checkpoint >= capacity / 2 && !pending.streams.isEmpty {
                     // Writers are short of space and the checkpoint in progress is still
