@@ -144,11 +144,16 @@ final class Splitter: Sendable {
         var positions: [UInt64] = []
         var rawBytes = 0
 
-        /// Adds a record; true when this one makes the stream a block's worth.
-        mutating func add(position: UInt64, size: Int) -> Bool {
-            positions.append(position)
-            rawBytes += size
-            return rawBytes >= Splitter.eagerBlockBytes && rawBytes - size < Splitter.eagerBlockBytes
+        /// Adds a run of the stream's records; calls `becameFull` when they make
+        /// the stream a block's worth.
+        mutating func addRun(_ records: ArraySlice<(position: UInt64, version: UInt64, stream: String, size: Int)>,
+                             becameFull: () -> Void) {
+            let before = rawBytes
+            for record in records {
+                positions.append(record.position)
+                rawBytes += record.size
+            }
+            if rawBytes >= Splitter.eagerBlockBytes && before < Splitter.eagerBlockBytes { becameFull() }
         }
     }
 
@@ -299,21 +304,36 @@ final class Splitter: Sendable {
                 position += toEnd  // padding fills the rest of the lap
             }
         }
+        // Records come in runs of one stream (an append's events are contiguous):
+        // one catalog and one pending-table lookup per run, not per record.
+        var runs: [Range<Int>] = []
+        var runStart = 0
+        for i in entries.indices.dropFirst() where entries[i].stream != entries[i - 1].stream {
+            runs.append(runStart..<i)
+            runStart = i
+        }
+        if !entries.isEmpty { runs.append(runStart..<entries.count) }
         // Catalog numbers once per stream per round, and one write for the global index.
         var numbers: [String: UInt32] = [:]
-        let indexEntries = entries.map { entry -> GlobalIndex.Entry in
-            let number = numbers[entry.stream] ?? {
-                let registered = catalog.register(entry.stream)
-                numbers[entry.stream] = registered
+        var indexEntries: [GlobalIndex.Entry] = []
+        indexEntries.reserveCapacity(entries.count)
+        for run in runs {
+            let stream = entries[run.lowerBound].stream
+            let number = numbers[stream] ?? {
+                let registered = catalog.register(stream)
+                numbers[stream] = registered
                 return registered
             }()
-            return .init(position: entry.position, version: entry.version, stream: number)
+            for entry in entries[run] { indexEntries.append(.init(position: entry.position, version: entry.version, stream: number)) }
         }
         try catalog.write()
         try globalIndex.append(indexEntries)
         var full: [String] = []
-        for entry in entries where pending.streams[entry.stream, default: PendingStream()].add(position: entry.position, size: entry.size) {
-            full.append(entry.stream)
+        for run in runs {
+            let stream = entries[run.lowerBound].stream
+            var becameFull = false
+            pending.streams[stream, default: PendingStream()].addRun(entries[run]) { becameFull = true }
+            if becameFull { full.append(stream) }
         }
         pending.scanned = position
         splitEvents.add(UInt64(entries.count), ordering: .relaxed)
