@@ -28,10 +28,12 @@ import Testing
 
     @Test func hardwareAndPortableAgreeOnEveryLengthAndAlignment() {
         var generator = SplitMix64(seed: 42)
-        let bytes = (0..<4096).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        let bytes = (0..<40_000).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
         bytes.withUnsafeBytes { buffer in
             for offset in 0..<9 {
-                for length in [0, 1, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 255, 1000, 4000] {
+                // Around the three-lane thresholds (192 bytes and 3 KiB) and their multiples.
+                for length in [0, 1, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 191, 192, 193, 199, 255, 383, 384, 385, 1000,
+                               3071, 3072, 3073, 3264, 4000, 6143, 6144, 6145, 6337, 39_000] {
                     let base = buffer.baseAddress! + offset
                     let portable = rs_crc32c_portable(0x1234_5678, base, length)
                     let dispatched = rs_crc32c(0x1234_5678, base, length)
