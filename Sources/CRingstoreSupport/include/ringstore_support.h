@@ -33,6 +33,11 @@ int rs_syncfs(int fd);
 /// `perf` and debuggers. Declared here for the same reason as `rs_syncfs`.
 void rs_set_thread_name(const char *name);
 
+/// A number never returned before in this process: each thread takes blocks
+/// of 1,024 from one shared counter and hands them out one by one, so that
+/// threads generating event IDs do not contend for one atomic per ID.
+uint64_t rs_next_unique(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,8 +3,8 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import CRingstoreSupport
 import Glibc
-import Synchronization
 
 extension UUID {
     /// A fresh event ID, unique without a system call per ID.
@@ -14,12 +14,14 @@ extension UUID {
     /// per event that shows up in profiles. Event IDs must be unique, not
     /// unpredictable, so this takes 64 random bits once per process and 64 bits
     /// from a counter (started at a random value) passed through a bijective
-    /// mixer (the SplitMix64 finalizer): unique within the process by construction, and across
+    /// mixer (the SplitMix64 finalizer): unique within the process by construction
+    /// (the counter hands each thread blocks of numbers, so that threads do not
+    /// contend for it on every ID), and across
     /// processes as unlikely to collide as two random 58-bit prefixes. The
     /// result is laid out as an RFC 4122 version-4 UUID.
     @usableFromInline
     static func newEventID() -> UUID {
-        let n = EventIDSource.counter.add(1, ordering: .relaxed).newValue &+ EventIDSource.counterSalt
+        let n = rs_next_unique() &+ EventIDSource.counterSalt
         var z = n &* 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
@@ -43,7 +45,6 @@ enum EventIDSource {
         withUnsafeMutableBytes(of: &bits) { arc4random_buf($0.baseAddress!, 8) }
         return bits
     }()
-    static let counter = Atomic<UInt64>(0)
     /// Random start for the counter, so that no two processes share the second half either.
     static let counterSalt: UInt64 = {
         var bits: UInt64 = 0
