@@ -35,6 +35,8 @@ public struct SystemResult: Sendable, Codable, Hashable {
     public var storageWriteBytesPerPayloadByte: Double?
     /// Peak resident set size during this system's run.
     public var peakRSSBytes: UInt64
+    /// Appends that found the journal full and waited (Ringstore only; 0 means the ring never filled).
+    public var journalFullWaits: UInt64?
     /// Read-back rates (with `--read`).
     public var read: ReadResult?
     /// Live subscribers (with `--subscribers`, Ringstore only).
@@ -64,6 +66,8 @@ public struct BenchReport: Sendable, Codable {
         public var durationSeconds: Double?
         public var read: Bool
         public var subscribers: Int
+        /// Offered events per second (nil: as fast as possible).
+        public var rate: Double?
         public var compare: String?
         public var compareEvents: Int?
     }
@@ -75,7 +79,8 @@ public struct BenchReport: Sendable, Codable {
         self.workload = WorkloadSummary(
             streams: workload.streams, events: workload.events, eventSize: workload.eventSize, writers: workload.writers,
             batch: workload.batch, durability: workload.durability.rawValue, durationSeconds: workload.duration,
-            read: workload.read, subscribers: workload.subscribers, compare: compare, compareEvents: compare == nil ? nil : compareEvents)
+            read: workload.read, subscribers: workload.subscribers, rate: workload.rate, compare: compare,
+            compareEvents: compare == nil ? nil : compareEvents)
         self.results = results
     }
 
@@ -126,6 +131,7 @@ public struct BenchReport: Sendable, Codable {
         rows.append(row("bytes written / payload byte") { Self.fixed($0.bytesWrittenPerPayloadByte, 2) })
         rows.append(row("disk writes / payload byte") { $0.storageWriteBytesPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })
         rows.append(row("peak RSS") { Self.fixed(Double($0.peakRSSBytes) / 1_048_576, 1) + " MiB" })
+        rows.append(row("journal-full waits") { $0.journalFullWaits.map { Self.grouped(Int($0)) } ?? "n/a" })
         if results.contains(where: { $0.read != nil }) {
             rows.append(row("stream reads") { $0.read.map { Self.grouped(Int($0.streamEventsPerSecond.rounded())) + " events/s" } ?? "" })
             rows.append(row("$all reads") { $0.read.map { Self.grouped(Int($0.allEventsPerSecond.rounded())) + " events/s" } ?? "" })

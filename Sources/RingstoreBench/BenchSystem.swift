@@ -32,9 +32,12 @@ public struct SystemCounters: Sendable, Hashable {
     public var flushes: UInt64
     /// Bytes the system wrote into its files (see the README for what each system counts).
     public var bytesWritten: UInt64
+    /// Appends that waited because the journal was full (Ringstore; nil for a peer without one).
+    public var journalFullWaits: UInt64?
 
-    public init(flushes: UInt64, bytesWritten: UInt64) {
+    public init(flushes: UInt64, bytesWritten: UInt64, journalFullWaits: UInt64? = nil) {
         self.flushes = flushes
         self.bytesWritten = bytesWritten
+        self.journalFullWaits = journalFullWaits
     }
 }

@@ -42,7 +42,8 @@ public final class RingstoreSystem: BenchSystem {
     public func counters() async throws -> SystemCounters {
         let stats = store.stats()
         let files = FileSizes.total(under: store.directory, excluding: ["journal.ring"])
-        return SystemCounters(flushes: stats.flushes, bytesWritten: stats.durablePosition + files)
+        return SystemCounters(flushes: stats.flushes, bytesWritten: stats.durablePosition + files,
+                              journalFullWaits: stats.appendsWaitedForSpace)
     }
 
     public func progressDetail() -> String {

@@ -31,9 +31,15 @@ public struct Workload: Sendable, Codable, Hashable {
     public var read: Bool
     /// Live `$all` subscribers during the ingest (Ringstore only).
     public var subscribers: Int
+    /// Events per second to offer in all (nil: as fast as the system takes them).
+    /// Each writer appends on a fixed schedule (its share of the rate); latency
+    /// is measured from when an append was due, so a system that falls behind
+    /// is charged for the wait (no coordinated omission).
+    public var rate: Double?
 
     public init(streams: Int = 10_000, events: Int? = 1_000_000, eventSize: Int = 200, writers: Int = 64, batch: Int = 1,
-                durability: Durability = .durable, duration: Double? = nil, read: Bool = false, subscribers: Int = 0) {
+                durability: Durability = .durable, duration: Double? = nil, read: Bool = false, subscribers: Int = 0,
+                rate: Double? = nil) {
         self.streams = streams
         self.events = events
         self.eventSize = eventSize
@@ -43,6 +49,7 @@ public struct Workload: Sendable, Codable, Hashable {
         self.duration = duration
         self.read = read
         self.subscribers = subscribers
+        self.rate = rate
     }
 
     /// Largest event payload the workload accepts (Ringstore's default `maxEventSize`).
@@ -62,6 +69,7 @@ public struct Workload: Sendable, Codable, Hashable {
                   "--event-size must be between \(BenchPayload.minimumSize) and \(Self.maxEventSize) bytes (got \(eventSize))")
         if let events { try check(events >= 1, "--events must be at least 1 (got \(events))") }
         if let duration { try check(duration > 0 && duration.isFinite, "--duration must be a positive number of seconds (got \(duration))") }
+        if let rate { try check(rate > 0 && rate.isFinite, "--rate must be a positive number of events per second (got \(rate))") }
         try check(events != nil || duration != nil, "give --events or --duration")
     }
 

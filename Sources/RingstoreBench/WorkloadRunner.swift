@@ -46,7 +46,7 @@ public struct WorkloadRunner: Sendable {
         do {
             outcomes = try await withThrowingTaskGroup(of: WriterOutcome.self) { group in
                 for writer in 0..<workload.writers {
-                    group.addTask { try await append(system, writer: writer, shared: shared, deadline: deadline) }
+                    group.addTask { try await append(system, writer: writer, shared: shared, started: started, deadline: deadline) }
                 }
                 var outcomes: [WriterOutcome] = []
                 for try await outcome in group { outcomes.append(outcome) }
@@ -115,7 +115,9 @@ public struct WorkloadRunner: Sendable {
             bytesWrittenPerPayloadByte: payloadBytes == 0 ? 0 : Double(bytesWritten) / Double(payloadBytes),
             storageWriteBytes: storageWrites,
             storageWriteBytesPerPayloadByte: storageWrites.map { payloadBytes == 0 ? 0 : Double($0) / Double(payloadBytes) },
-            peakRSSBytes: peakRSS, read: reads, subscription: subscription)
+            peakRSSBytes: peakRSS,
+            journalFullWaits: countersAfter.journalFullWaits.flatMap { after in countersBefore.journalFullWaits.map { after - $0 } },
+            read: reads, subscription: subscription)
     }
 
     // MARK: - Writers
@@ -128,8 +130,12 @@ public struct WorkloadRunner: Sendable {
         var lastVersions: [Int: UInt64]
     }
 
-    private func append(_ system: some BenchSystem, writer: Int, shared: RunState,
+    private func append(_ system: some BenchSystem, writer: Int, shared: RunState, started: ContinuousClock.Instant,
                         deadline: ContinuousClock.Instant?) async throws -> WriterOutcome {
+        // With a rate, this writer's appends are due every `interval`, from a
+        // per-writer offset so that writers do not all start at once.
+        let interval = workload.rate.map { Duration.seconds(Double(workload.batch * workload.writers) / $0) }
+        var due = started + (interval.map { $0 * (Double(writer) / Double(workload.writers)) } ?? .zero)
         let owned = workload.ownedStreams(of: writer)
         let names = owned.map(Workload.streamName)
         var versions = [UInt64?](repeating: nil, count: owned.count)
@@ -151,7 +157,12 @@ public struct WorkloadRunner: Sendable {
             let events = (0..<count).map { i in
                 EventData(type: "Reading", data: payload.make(sequence: writer &* 100_000_000 &+ written &+ i))
             }
-            let start = clock.now
+            var start = clock.now
+            if let interval {
+                if start < due { try await Task.sleep(until: due, clock: clock) }
+                start = due  // latency counts from when the append was due
+                due = due + interval
+            }
             try await system.append(stream: names[k], expectedVersion: versions[k], events: events)
             latencies.record(start.duration(to: clock.now))
             let last = (versions[k].map { $0 + 1 } ?? 0) + UInt64(count - 1)

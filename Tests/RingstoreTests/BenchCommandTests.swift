@@ -93,12 +93,25 @@ import Testing
         #expect(seconds >= 0.3 && seconds < 30)
     }
 
+    /// With `--rate`, writers append on a schedule: 4 writers, 100 events each at
+    /// 2,000 events/s in all, so each writer's last append is due 198 ms or more
+    /// after the start. The small ring never fills.
+    @Test func rateTimesTheAppendsAndTheRingNeverFills() throws {
+        let report = try report(["--events", "400", "--streams", "8", "--writers", "4", "--rate", "2000"])
+        #expect((report["workload"] as? [String: Any])?["rate"] as? Double == 2000)
+        let ringstore = try #require(try results(report).first)
+        #expect(ringstore["events"] as? Int == 400)
+        let seconds = try #require(ringstore["seconds"] as? Double)
+        #expect(seconds >= 0.198 && seconds < 30)
+        #expect(ringstore["journalFullWaits"] as? Int == 0)
+    }
+
     @Test func tableNamesEveryMeasurement() throws {
         try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable), "build ringstore first")
         let run = try cli.ringstore(["bench", "--events", "300", "--streams", "10", "--writers", "2"])
         #expect(run.status == 0, "\(run.errors)")
         for label in ["events/s", "MB/s (payload)", "append p50", "append p99", "append p99.9", "reader wait p99",
-                      "flushes/s", "bytes written / payload byte", "peak RSS"] {
+                      "flushes/s", "bytes written / payload byte", "peak RSS", "journal-full waits"] {
             #expect(run.output.contains(label), "missing \(label) in \(run.output)")
         }
         #expect(run.output.contains("300"))
@@ -113,6 +126,7 @@ import Testing
             (["--batch", "0"], "--batch must be at least 1"),
             (["--events", "0"], "--events must be at least 1"),
             (["--duration", "0"], "--duration must be a positive number"),
+            (["--rate", "0"], "--rate must be a positive number"),
             (["--durability", "sometimes"], "durable"),
             (["--compare", "postgres"], "sqlite"),
             (["--compare-events", "10"], "--compare-events needs --compare sqlite"),

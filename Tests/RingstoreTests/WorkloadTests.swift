@@ -40,6 +40,7 @@ import Testing
             (Workload(events: 0), "--events"),
             (Workload(events: nil, duration: nil), "--events or --duration"),
             (Workload(duration: .infinity), "--duration"),
+            (Workload(rate: 0), "--rate"),
         ]
         for (workload, knob) in cases {
             #expect { try workload.validate() } throws: { ($0 as? BenchError)?.message.contains(knob) == true }

@@ -344,6 +344,7 @@ extension EventStore {
             eventsSplit: splitter.splitEvents.load(ordering: .relaxed),
             checkpoints: splitter.checkpoints,
             openStreamFiles: streams.openFileCount,
+            appendsWaitedForSpace: writer.journalFullWaits.load(ordering: .relaxed),
             readerWaits: splitter.readerWaits.count,
             readerWaitP99Milliseconds: splitter.readerWaits.p99Milliseconds,
             blockCacheHits: cache.hits,

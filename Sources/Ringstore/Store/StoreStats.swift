@@ -32,6 +32,9 @@ public struct StoreStats: Sendable, Hashable {
     public var checkpoints: UInt64
     /// Stream files open now.
     public var openStreamFiles: Int
+    /// Appends that found the journal full and waited for ring space (backpressure),
+    /// since the store was opened.
+    public var appendsWaitedForSpace: UInt64
     /// Stream reads that had to wait for the splitter, since the store was opened.
     public var readerWaits: Int
     /// 99th percentile of those waits, in milliseconds (0 if none).
