@@ -68,6 +68,8 @@ public struct BenchReport: Sendable, Codable {
         public var subscribers: Int
         /// Offered events per second (nil: as fast as possible).
         public var rate: Double?
+        /// Whether every stream got one unmeasured event first.
+        public var warmUp: Bool
         public var compare: String?
         public var compareEvents: Int?
     }
@@ -79,7 +81,7 @@ public struct BenchReport: Sendable, Codable {
         self.workload = WorkloadSummary(
             streams: workload.streams, events: workload.events, eventSize: workload.eventSize, writers: workload.writers,
             batch: workload.batch, durability: workload.durability.rawValue, durationSeconds: workload.duration,
-            read: workload.read, subscribers: workload.subscribers, rate: workload.rate, compare: compare,
+            read: workload.read, subscribers: workload.subscribers, rate: workload.rate, warmUp: workload.warmUp, compare: compare,
             compareEvents: compare == nil ? nil : compareEvents)
         self.results = results
     }

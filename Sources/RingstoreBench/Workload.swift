@@ -36,10 +36,14 @@ public struct Workload: Sendable, Codable, Hashable {
     /// is measured from when an append was due, so a system that falls behind
     /// is charged for the wait (no coordinated omission).
     public var rate: Double?
+    /// Before the measured run, append one event to every stream (not measured),
+    /// so that the run starts with streams (and their files) that exist, as in a
+    /// store that has been running, rather than paying for creating them.
+    public var warmUp: Bool
 
     public init(streams: Int = 10_000, events: Int? = 1_000_000, eventSize: Int = 200, writers: Int = 64, batch: Int = 1,
                 durability: Durability = .durable, duration: Double? = nil, read: Bool = false, subscribers: Int = 0,
-                rate: Double? = nil) {
+                rate: Double? = nil, warmUp: Bool = false) {
         self.streams = streams
         self.events = events
         self.eventSize = eventSize
@@ -50,6 +54,7 @@ public struct Workload: Sendable, Codable, Hashable {
         self.read = read
         self.subscribers = subscribers
         self.rate = rate
+        self.warmUp = warmUp
     }
 
     /// Largest event payload the workload accepts (Ringstore's default `maxEventSize`).

@@ -24,6 +24,8 @@ public struct WorkloadRunner: Sendable {
 
     public func run(_ system: some BenchSystem) async throws -> SystemResult {
         try workload.validate()
+        let warmedUp = workload.warmUp ? try await warmUp(system) : [:]
+        let warmUpEvents = warmedUp.count
         ProcessMeter.resetPeakResident()
         let countersBefore = try await system.counters()
         let storageBefore = ProcessMeter.storageWriteBytes
@@ -46,7 +48,9 @@ public struct WorkloadRunner: Sendable {
         do {
             outcomes = try await withThrowingTaskGroup(of: WriterOutcome.self) { group in
                 for writer in 0..<workload.writers {
-                    group.addTask { try await append(system, writer: writer, shared: shared, started: started, deadline: deadline) }
+                    group.addTask {
+                        try await append(system, writer: writer, shared: shared, started: started, deadline: deadline, existing: warmedUp)
+                    }
                 }
                 var outcomes: [WriterOutcome] = []
                 for try await outcome in group { outcomes.append(outcome) }
@@ -66,7 +70,7 @@ public struct WorkloadRunner: Sendable {
         onProgress(progress(system, shared, since: started, finished: true))
 
         var latencies = LatencyRecorder()
-        var streamVersions: [Int: UInt64] = [:]
+        var streamVersions: [Int: UInt64] = warmedUp
         for outcome in outcomes {
             latencies.merge(outcome.latencies)
             streamVersions.merge(outcome.lastVersions) { $1 }
@@ -95,7 +99,7 @@ public struct WorkloadRunner: Sendable {
         try await system.settle()
         let countersAfter = try await system.counters()
         let storageAfter = ProcessMeter.storageWriteBytes
-        let reads = workload.read ? try await readBack(system, streamVersions: streamVersions, events: events) : nil
+        let reads = workload.read ? try await readBack(system, streamVersions: streamVersions, events: events + warmUpEvents) : nil
         let peakRSS = ProcessMeter.peakResidentBytes
 
         let seconds = elapsed.seconds
@@ -130,15 +134,35 @@ public struct WorkloadRunner: Sendable {
         var lastVersions: [Int: UInt64]
     }
 
+    /// Appends one event to every stream, as fast as the writers go; returns each stream's version (0).
+    private func warmUp(_ system: some BenchSystem) async throws -> [Int: UInt64] {
+        try await withThrowingTaskGroup(of: [Int].self) { group in
+            for writer in 0..<workload.writers {
+                group.addTask {
+                    let payload = BenchPayload(size: workload.eventSize)
+                    let owned = workload.ownedStreams(of: writer)
+                    for stream in owned {
+                        let event = EventData(type: "Reading", data: payload.make(sequence: 9_000_000_000 + stream))
+                        try await system.append(stream: Workload.streamName(stream), expectedVersion: nil, events: [event])
+                    }
+                    return owned
+                }
+            }
+            var versions: [Int: UInt64] = [:]
+            for try await owned in group { for stream in owned { versions[stream] = 0 } }
+            return versions
+        }
+    }
+
     private func append(_ system: some BenchSystem, writer: Int, shared: RunState, started: ContinuousClock.Instant,
-                        deadline: ContinuousClock.Instant?) async throws -> WriterOutcome {
+                        deadline: ContinuousClock.Instant?, existing: [Int: UInt64]) async throws -> WriterOutcome {
         // With a rate, this writer's appends are due every `interval`, from a
         // per-writer offset so that writers do not all start at once.
         let interval = workload.rate.map { Duration.seconds(Double(workload.batch * workload.writers) / $0) }
         var due = started + (interval.map { $0 * (Double(writer) / Double(workload.writers)) } ?? .zero)
         let owned = workload.ownedStreams(of: writer)
         let names = owned.map(Workload.streamName)
-        var versions = [UInt64?](repeating: nil, count: owned.count)
+        var versions = owned.map { existing[$0] }
         var random = WorkloadRandom(seed: UInt64(writer) &+ 1)
         let payload = BenchPayload(size: workload.eventSize)
         let quota = workload.quota(of: writer)

@@ -106,6 +106,18 @@ import Testing
         #expect(ringstore["journalFullWaits"] as? Int == 0)
     }
 
+    /// `--warm-up` gives every stream one unmeasured event first: the measured
+    /// counts are the asked-for events, and reading back finds both.
+    @Test func warmUpAppendsOneUnmeasuredEventPerStream() throws {
+        let report = try report(["--events", "300", "--streams", "20", "--writers", "4", "--warm-up", "--read"])
+        #expect((report["workload"] as? [String: Any])?["warmUp"] as? Bool == true)
+        let ringstore = try #require(try results(report).first)
+        #expect(ringstore["events"] as? Int == 300)
+        #expect(ringstore["payloadBytes"] as? Int == 300 * 200)
+        let read = try #require(ringstore["read"] as? [String: Any])
+        #expect(read["allEvents"] as? Int == 320 && read["streamEvents"] as? Int == 320 && read["streams"] as? Int == 20)
+    }
+
     @Test func tableNamesEveryMeasurement() throws {
         try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable), "build ringstore first")
         let run = try cli.ringstore(["bench", "--events", "300", "--streams", "10", "--writers", "2"])
