@@ -148,7 +148,7 @@ final class JournalWriter: Sendable {
     func introduce(_ stream: String, nextVersion: UInt64, deleted: Bool = false) {
         state.withLock { s in
             if s.index.streams[stream] == nil {
-                s.index.streams[stream] = StreamState(nextVersion: nextVersion, ringFirstVersion: nextVersion, deleted: deleted)
+                s.index.streams[stream] = StreamState(nextVersion: nextVersion, deleted: deleted)
             }
         }
     }

@@ -366,7 +366,7 @@ final class Splitter: Sendable {
         for stream in requested {
             let unscanned: [UInt64] = journal.writer.state.withLock { s in
                 guard let state = s.index.streams[stream] else { return [] }
-                return state.positions.filter { $0 >= pending.scanned && $0 < end }
+                return state.entries.compactMap { $0.position >= pending.scanned && $0.position < end ? $0.position : nil }
             }
             let positions = (pending.streams[stream]?.positions ?? []) + unscanned
             if positions.isEmpty {
@@ -408,6 +408,8 @@ final class Splitter: Sendable {
         readers.splitPosition.store(split, ordering: .releasing)
         readers.forgetAhead(pending.dirty)
         checkpointer.submit(.init(split: split, dirty: pending.dirty))
-        pending.dirty.removeAll(keepingCapacity: true)
+        // Not `removeAll(keepingCapacity:)`: the job shares this storage, so keeping
+        // the capacity would allocate a second set as large while the job runs.
+        pending.dirty = []
     }
 }
