@@ -17,16 +17,32 @@ struct StreamState: Sendable {
         var id: UUID
     }
 
-    /// Number of versions assigned so far: the next event gets this version.
-    var nextVersion: UInt64
+    /// The next version in the low 63 bits, the deleted flag in the top one: 16
+    /// bytes a stream instead of 24 (a version never reaches 2^63).
+    private var packed: UInt64
     /// Versions `ringFirstVersion..<nextVersion`, in version order.
     var entries: [RingEntry] = []
-    /// Hard-deleted (tombstoned): every append is refused with `.streamDeleted`.
-    var deleted = false
+
+    private static let deletedBit: UInt64 = 1 << 63
 
     init(nextVersion: UInt64, deleted: Bool = false) {
-        self.nextVersion = nextVersion
-        self.deleted = deleted
+        precondition(nextVersion < Self.deletedBit, "stream version out of range")
+        packed = nextVersion | (deleted ? Self.deletedBit : 0)
+    }
+
+    /// Number of versions assigned so far: the next event gets this version.
+    var nextVersion: UInt64 {
+        get { packed & ~Self.deletedBit }
+        set {
+            precondition(newValue < Self.deletedBit, "stream version out of range")
+            packed = newValue | (packed & Self.deletedBit)
+        }
+    }
+
+    /// Hard-deleted (tombstoned): every append is refused with `.streamDeleted`.
+    var deleted: Bool {
+        get { packed & Self.deletedBit != 0 }
+        set { packed = newValue ? packed | Self.deletedBit : packed & ~Self.deletedBit }
     }
 
     /// Version of the first event whose record is still indexed in the ring.

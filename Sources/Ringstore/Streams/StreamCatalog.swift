@@ -15,8 +15,7 @@ final class StreamCatalog: Sendable {
     static let fileName = "streams.catalog"
 
     private struct State: ~Copyable {
-        var names: [String] = []
-        var numbers: [String: UInt32] = [:]
+        var streams = StreamNumberTable()
         var pending: [UInt8] = []
         var fileEnd: UInt64 = 0
         /// Bytes known durable, and whether a sync failed since (then the next one writes the rest again first).
@@ -44,11 +43,10 @@ final class StreamCatalog: Sendable {
             }
             guard length >= 4, offset + 8 + length <= bytes.count,
                   CRC32C.checksum(Array(bytes[(offset + 8)..<(offset + 8 + length)])) == crc,
-                  number == UInt32(loaded.names.count)
+                  number == UInt32(loaded.streams.count)
             else { break }
             let name = String(decoding: bytes[(offset + 12)..<(offset + 8 + length)], as: UTF8.self)
-            loaded.numbers[name] = number
-            loaded.names.append(name)
+            _ = loaded.streams.append(name)
             offset += 8 + length
         }
         if offset < bytes.count { try file.truncate(to: UInt64(offset)) }
@@ -59,24 +57,20 @@ final class StreamCatalog: Sendable {
 
     deinit { file.close() }
 
-    var count: Int { state.withLock { $0.names.count } }
+    var count: Int { state.withLock { $0.streams.count } }
 
-    func number(of stream: String) -> UInt32? { state.withLock { $0.numbers[stream] } }
+    func number(of stream: String) -> UInt32? { state.withLock { $0.streams.number(of: stream) } }
 
-    func name(of number: UInt32) -> String? {
-        state.withLock { Int(number) < $0.names.count ? $0.names[Int(number)] : nil }
-    }
+    func name(of number: UInt32) -> String? { state.withLock { $0.streams.name(of: number) } }
 
     /// All stream names, in order of first split.
-    func allNames() -> [String] { state.withLock { $0.names } }
+    func allNames() -> [String] { state.withLock { $0.streams.names } }
 
     /// The stream's number, registering it (in memory, written by ``write()``) if new.
     func register(_ stream: String) -> UInt32 {
         state.withLock { s in
-            if let number = s.numbers[stream] { return number }
-            let number = UInt32(s.names.count)
-            s.names.append(stream)
-            s.numbers[stream] = number
+            if let number = s.streams.number(of: stream) { return number }
+            let number = s.streams.append(stream)
             let name = Array(stream.utf8)
             var record = [UInt8](repeating: 0, count: 12)
             record.withUnsafeMutableBytes { r in
