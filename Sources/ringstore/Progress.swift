@@ -43,7 +43,7 @@ extension Double {
 }
 
 /// `n` with thousands separators ("1,234,567"). Not `NumberFormatter`: it loads
-/// ICU's locale data, about 5 MiB of resident memory for a progress line.
+/// ICU's locale data, about 3 MiB of resident memory for a progress line.
 func grouped(_ n: Int) -> String { BenchReport.grouped(n) }
 
 func megabytes(_ bytes: UInt64) -> String { (Double(bytes) / 1_048_576).formatted(1) + " MiB" }
