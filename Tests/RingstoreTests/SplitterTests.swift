@@ -146,4 +146,25 @@ import Testing
         #expect(stats.eventsSplit == 100)
         try await store.close()
     }
+
+    /// A long stream name is one heap object shared by the writer's index and the
+    /// catalog (and so by the splitter's tables), not a copy decoded from each record.
+    @Test func aLongStreamNameIsKeptOnceBetweenIndexAndCatalog() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let name = "building-7/floor-3/device-" + String(repeating: "x", count: 40)
+        for i in 0..<3 { try await store.append(to: name, events: [event("e\(i)")]) }
+        _ = try await store.read(stream: name).collect()  // waits for the splitter
+        func storage(_ string: String) -> UnsafeRawPointer? {
+            string.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil
+        }
+        let indexKey = try #require(store.journal.writer.state.withLock { s in
+            s.index.streams.index(forKey: name).map { s.index.streams.keys[$0] }
+        })
+        let catalogued = try #require(store.catalog.entry(of: name)).name
+        #expect(catalogued == name)
+        let shared = storage(indexKey)
+        #expect(shared != nil && shared == storage(catalogued))
+        try await store.close()
+    }
 }

@@ -61,6 +61,11 @@ final class StreamCatalog: Sendable {
 
     func number(of stream: String) -> UInt32? { state.withLock { $0.streams.number(of: stream) } }
 
+    /// The stream's number and the catalog's copy of its name, if registered.
+    func entry(of stream: String) -> (number: UInt32, name: String)? {
+        state.withLock { s in s.streams.number(of: stream).map { ($0, s.streams.names[Int($0)]) } }
+    }
+
     func name(of number: UInt32) -> String? { state.withLock { $0.streams.name(of: number) } }
 
     /// All stream names, in order of first split.
