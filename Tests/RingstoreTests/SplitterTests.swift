@@ -158,13 +158,24 @@ import Testing
         func storage(_ string: String) -> UnsafeRawPointer? {
             string.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil
         }
-        let indexKey = try #require(store.journal.writer.state.withLock { s in
-            s.index.streams.index(forKey: name).map { s.index.streams.keys[$0] }
-        })
-        let catalogued = try #require(store.catalog.entry(of: name)).name
-        #expect(catalogued == name)
-        let shared = storage(indexKey)
-        #expect(shared != nil && shared == storage(catalogued))
+        func expectShared(_ store: EventStore) throws {
+            let indexKey = try #require(store.journal.writer.state.withLock { s in
+                s.index.streams.index(forKey: name).map { s.index.streams.keys[$0] }
+            })
+            let catalogued = try #require(store.catalog.entry(of: name)).name
+            #expect(catalogued == name)
+            let shared = storage(indexKey)
+            #expect(shared != nil && shared == storage(catalogued))
+        }
+        try expectShared(store)
         try await store.close()
+        // Reopened, the catalog's copy comes from its file: replaced by the writer's once the stream is split again.
+        let reopened = try await EventStore.open(at: dir.path, configuration: .testing())
+        let again = String(name.utf8)  // the caller's own copy, as after a restart
+        try await reopened.append(to: again, events: [event("e3")])
+        #expect(try await reopened.read(stream: name).collect().count == 4)
+        try expectShared(reopened)
+        #expect(try #require(reopened.catalog.entry(of: name)).shareable == false)
+        try await reopened.close()
     }
 }

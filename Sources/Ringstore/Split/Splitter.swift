@@ -303,30 +303,40 @@ final class Splitter: Sendable {
     /// Why the copy matters: a name longer than 15 bytes is a heap object of its
     /// own, and a name decoded from the journal is a new one each time, so each
     /// table keyed by stream would otherwise hold its own copy (80 bytes and more
-    /// each, at 100,000 streams megabytes). The catalog keeps one copy per stream;
-    /// a new stream's is the writer's index key (which exists, since the record
-    /// was appended). A copy is shared only if its bytes are identical, since a
-    /// name's bytes choose its file.
+    /// each, at 100,000 streams megabytes). The catalog keeps one copy per stream,
+    /// the writer's index key (which exists, since the record was appended): a
+    /// new stream's is registered with it, and a name read from the catalog file
+    /// at open is replaced by it the first time the stream is split again. A copy
+    /// is shared only if its bytes are identical, since a name's bytes choose its file.
     private func catalogued(_ names: some Sequence<String>) -> [String: (number: UInt32, name: String)] {
         var result: [String: (number: UInt32, name: String)] = [:]
         var new: [String] = []
+        var loaded: [(number: UInt32, name: String)] = []
         for name in names where result[name] == nil {
             if let known = catalog.entry(of: name), known.name.utf8.elementsEqual(name.utf8) {
-                result[name] = known
+                result[name] = (known.number, known.name)
+                if known.shareable { loaded.append((known.number, known.name)) }
             } else {
                 result[name] = (0, name)  // numbered below
                 new.append(name)
             }
         }
-        guard !new.isEmpty else { return result }
-        let shared: [String] = journal.writer.state.withLock { s in
-            new.map { name in
-                guard let slot = s.index.streams.index(forKey: name) else { return name }
+        guard !new.isEmpty || !loaded.isEmpty else { return result }
+        // Once per new stream, and once per stream read from the catalog file: not a
+        // lock taken on every round.
+        let (newKeys, loadedKeys): ([String], [String?]) = journal.writer.state.withLock { s in
+            func key(_ name: String) -> String? {
+                guard let slot = s.index.streams.index(forKey: name) else { return nil }
                 let key = s.index.streams.keys[slot]
-                return key.utf8.elementsEqual(name.utf8) ? key : name
+                return key.utf8.elementsEqual(name.utf8) ? key : nil
             }
+            return (new.map { key($0) ?? $0 }, loaded.map { key($0.name) })
         }
-        for name in shared { result[name] = (catalog.register(name), name) }
+        for name in newKeys { result[name] = (catalog.register(name), name) }
+        for (entry, key) in zip(loaded, loadedKeys) {
+            catalog.share(key ?? entry.name, as: entry.number)  // marks it done even without a key
+            if let key { result[key] = (entry.number, key) }
+        }
         return result
     }
 

@@ -21,6 +21,10 @@ final class StreamCatalog: Sendable {
         /// Bytes known durable, and whether a sync failed since (then the next one writes the rest again first).
         var syncedEnd: UInt64 = 0
         var syncFailed = false
+        /// Names read from the file at open: their copies are replaced, once each,
+        /// by the writer's (see ``share(_:as:)``). One bit per name, set once done.
+        var loadedCount = 0
+        var shared: [UInt64] = []
     }
 
     private let file: StorageFile
@@ -50,6 +54,8 @@ final class StreamCatalog: Sendable {
             offset += 8 + length
         }
         if offset < bytes.count { try file.truncate(to: UInt64(offset)) }
+        loaded.loadedCount = loaded.streams.count
+        loaded.shared = [UInt64](repeating: 0, count: (loaded.loadedCount + 63) / 64)
         loaded.fileEnd = UInt64(offset)
         loaded.syncedEnd = UInt64(offset)
         state = Mutex(loaded)
@@ -61,9 +67,26 @@ final class StreamCatalog: Sendable {
 
     func number(of stream: String) -> UInt32? { state.withLock { $0.streams.number(of: stream) } }
 
-    /// The stream's number and the catalog's copy of its name, if registered.
-    func entry(of stream: String) -> (number: UInt32, name: String)? {
-        state.withLock { s in s.streams.number(of: stream).map { ($0, s.streams.names[Int($0)]) } }
+    /// The stream's number and the catalog's copy of its name, if registered,
+    /// and whether that copy is one read from the file that could be shared
+    /// with the writer's (a name of at most 15 bytes is stored inline: nothing to share).
+    func entry(of stream: String) -> (number: UInt32, name: String, shareable: Bool)? {
+        state.withLock { s in
+            guard let number = s.streams.number(of: stream) else { return nil }
+            let n = Int(number)
+            let shareable = n < s.loadedCount && s.shared[n / 64] & (1 << UInt64(n % 64)) == 0 && stream.utf8.count > 15
+            return (number, s.streams.names[n], shareable)
+        }
+    }
+
+    /// Keeps `name` (the same bytes) as the copy of stream `number`'s name, so that
+    /// the catalog and the writer's index share one; done once per name read from the file.
+    func share(_ name: String, as number: UInt32) {
+        state.withLock { s in
+            let n = Int(number)
+            if n < s.loadedCount { s.shared[n / 64] |= 1 << UInt64(n % 64) }
+            if s.streams.names[n].utf8.elementsEqual(name.utf8) { s.streams.share(name, as: number) }
+        }
     }
 
     func name(of number: UInt32) -> String? { state.withLock { $0.streams.name(of: number) } }

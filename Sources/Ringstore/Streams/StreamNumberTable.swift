@@ -39,6 +39,13 @@ struct StreamNumberTable {
         return number
     }
 
+    /// Keeps `name` as the copy of stream `number`'s name; its bytes must be the
+    /// stored name's (so its hash, and its slot, are the same).
+    mutating func share(_ name: String, as number: UInt32) {
+        precondition(names[Int(number)].utf8.elementsEqual(name.utf8), "a different name for stream \(number)")
+        names[Int(number)] = name
+    }
+
     private mutating func insert(_ number: UInt32) {
         var slot = names[Int(number)].hashValue & mask
         while slots[slot] != 0 { slot = (slot + 1) & mask }
