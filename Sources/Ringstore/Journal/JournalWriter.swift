@@ -312,7 +312,8 @@ final class JournalWriter: Sendable {
                 firstVersion: firstVersion, lastVersion: firstVersion + UInt64(lastIndex),
                 firstPosition: positions[0], lastPosition: positions[lastIndex])
             s.index.record(stream: append.stream, at: slot, positions: positions, ids: ids)
-            s.window.remember(ids[0], .init(stream: append.stream, firstVersion: firstVersion, count: ids.count))
+            // The index's copy of the name: the caller's may be a heap object of its own.
+            s.window.remember(ids[0], .init(stream: s.index.streams.keys[slot], firstVersion: firstVersion, count: ids.count))
             s.waiters.append(Waiter(lastPosition: result.lastPosition, result: result, continuation: continuation))
             let wasIdle = s.flusherIdle
             s.flusherIdle = false
