@@ -448,7 +448,15 @@ final class Splitter: Sendable {
     private func writeCheckpoint(_ pending: inout Pending) throws {
         try writePending(&pending)
         let split = pending.scanned
+        let previousSplit = readers.splitPosition.load(ordering: .acquiring)
         readers.splitPosition.store(split, ordering: .releasing)
+        // Every record before `split` is in its stream file now: this process no
+        // longer needs those ring pages mapped (readers of split events go to the
+        // files). Dropped here rather than at the checkpoint, which follows only
+        // once the files are synced (a `syncfs` over thousands of files can take
+        // seconds), so the ring's resident part is the unsplit part. The pages stay
+        // in the page cache; an occasional read maps them again.
+        journal.ring.releasePages(from: previousSplit, to: split)
         readers.forgetAhead(pending.dirty)
         checkpointer.submit(.init(split: split, dirty: pending.dirty))
         // Not `removeAll(keepingCapacity:)`: the job shares this storage, so keeping
