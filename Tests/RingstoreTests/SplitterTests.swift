@@ -185,12 +185,15 @@ import Testing
     @Test func splitRingPagesLeaveTheMappingBeforeTheCheckpoint() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))
+        // Everything is appended first, so that the splitter's first checkpoint covers all of it.
+        store.splitter.pause()
+        let payload = String(repeating: "x", count: 2_000)
+        for i in 0..<400 { try await store.append(to: "s-\(i % 4)", events: [event(payload + "\(i)")]) }
+        let end = store.stats().durablePosition
         // Stream-file syncs fail, so the checkpoint cannot move (a few files: synced one by one).
         try await withFault(.flush, on: dir.child("streams"), .fail(.ioError)) { _ in
-            let payload = String(repeating: "x", count: 2_000)
-            for i in 0..<400 { try await store.append(to: "s-\(i % 4)", events: [event(payload + "\(i)")]) }
-            let end = store.stats().durablePosition
-            try await eventually { if store.stats().splitPosition < end { throw CancellationError() } }
+            store.splitter.resume()
+            try await eventually(timeout: .seconds(30)) { if store.stats().splitPosition < end { throw CancellationError() } }
             let stats = store.stats()
             #expect(stats.checkpointPosition < 64 << 10, "the checkpoint is held back")
             let resident = try #require(try Self.residentBytes(ofMapping: "journal.ring", in: dir.path))
@@ -199,7 +202,7 @@ import Testing
         }
         // The fault cleared: the checkpointer's retry succeeds, then the store closes cleanly.
         let split = store.stats().splitPosition
-        try await eventually { if store.stats().checkpointPosition < split { throw CancellationError() } }
+        try await eventually(timeout: .seconds(30)) { if store.stats().checkpointPosition < split { throw CancellationError() } }
         try await store.close()
     }
 
