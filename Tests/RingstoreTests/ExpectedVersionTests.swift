@@ -239,3 +239,34 @@ import Testing
         try await b.close()
     }
 }
+
+@Suite struct StreamStateTests {
+    /// The deleted flag shares a word with the next version: each keeps its value when the other changes.
+    @Test func versionAndDeletedFlagAreIndependent() {
+        var state = StreamState(nextVersion: 5)
+        #expect(state.nextVersion == 5 && !state.deleted && state.currentVersion == 4 && state.ringFirstVersion == 5)
+        state.deleted = true
+        #expect(state.nextVersion == 5 && state.deleted)
+        state.nextVersion = (1 << 63) - 1
+        #expect(state.deleted && state.nextVersion == (1 << 63) - 1)
+        state.deleted = false
+        #expect(!state.deleted && state.nextVersion == (1 << 63) - 1)
+        #expect(StreamState(nextVersion: 0, deleted: true).currentVersion == nil)
+        #expect(MemoryLayout<StreamState>.stride == 16)
+    }
+
+    /// Releasing a stream's ring entries once they all left the ring frees their storage.
+    @Test func forgettingEveryRingEntryReleasesTheStorage() {
+        var index = JournalIndex()
+        index.record(stream: "s", at: nil, positions: [100, 200, 300], ids: [UUID(), UUID(), UUID()])
+        index.record(stream: "t", at: nil, positions: [400], ids: [UUID()])
+        #expect(index.streams["s"]?.ringFirstVersion == 0 && index.position(of: "s", version: 2) == 300)
+        index.forget(before: 250, streams: ["s", "t"])
+        #expect(index.streams["s"]?.ringFirstVersion == 2 && index.position(of: "s", version: 1) == nil)
+        #expect(index.position(of: "s", version: 2) == 300 && index.eventPositions == [300, 400])
+        index.forget(before: 500, streams: ["s", "t"])
+        #expect(index.streams["s"]?.entries.capacity == 0 && index.streams["t"]?.entries.capacity == 0)
+        #expect(index.streams["s"]?.nextVersion == 3 && index.streams["s"]?.ringFirstVersion == 3)
+        #expect(index.eventPositions.isEmpty)
+    }
+}

@@ -157,4 +157,82 @@ import Testing
         #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 10_000) == 30_000 << 10)
         #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 100_000) == capacity / 2)
     }
+
+    /// A long stream name is one heap object shared by the writer's index and the
+    /// catalog (and so by the splitter's tables), not a copy decoded from each record.
+    @Test func aLongStreamNameIsKeptOnceBetweenIndexAndCatalog() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let name = "building-7/floor-3/device-" + String(repeating: "x", count: 40)
+        for i in 0..<3 { try await store.append(to: name, events: [event("e\(i)")]) }
+        _ = try await store.read(stream: name).collect()  // waits for the splitter
+        func storage(_ string: String) -> UnsafeRawPointer? {
+            string.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil
+        }
+        func expectShared(_ store: EventStore) throws {
+            let indexKey = try #require(store.journal.writer.state.withLock { s in
+                s.index.streams.index(forKey: name).map { s.index.streams.keys[$0] }
+            })
+            let catalogued = try #require(store.catalog.entry(of: name)).name
+            #expect(catalogued == name)
+            let shared = storage(indexKey)
+            #expect(shared != nil && shared == storage(catalogued))
+        }
+        try expectShared(store)
+        try await store.close()
+        // Reopened, the catalog's copy comes from its file: replaced by the writer's once the stream is split again.
+        let reopened = try await EventStore.open(at: dir.path, configuration: .testing())
+        let again = String(name.utf8)  // the caller's own copy, as after a restart
+        try await reopened.append(to: again, events: [event("e3")])
+        #expect(try await reopened.read(stream: name).collect().count == 4)
+        try expectShared(reopened)
+        #expect(try #require(reopened.catalog.entry(of: name)).shareable == false)
+        try await reopened.close()
+    }
+
+    /// Ring pages whose records are in stream files leave the process's mapping
+    /// once split, not only once the checkpoint (which waits for the files to be
+    /// synced) passes them: resident memory holds the unsplit part of the ring.
+    @Test func splitRingPagesLeaveTheMappingBeforeTheCheckpoint() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))
+        // Everything is appended first, so that the splitter's first checkpoint covers all of it.
+        store.splitter.pause()
+        let payload = String(repeating: "x", count: 2_000)
+        for i in 0..<400 { try await store.append(to: "s-\(i % 4)", events: [event(payload + "\(i)")]) }
+        let end = store.stats().durablePosition
+        // Stream-file syncs fail, so the checkpoint cannot move (a few files: synced one by one).
+        try await withFault(.flush, on: dir.child("streams"), .fail(.ioError)) { _ in
+            store.splitter.resume()
+            try await eventually(timeout: .seconds(30)) { if store.stats().splitPosition < end { throw CancellationError() } }
+            let stats = store.stats()
+            #expect(stats.checkpointPosition < 64 << 10, "the checkpoint is held back")
+            let resident = try #require(try Self.residentBytes(ofMapping: "journal.ring", in: dir.path))
+            // 800 KB were scanned (mapped); what stays is a few pages at the edges.
+            #expect(resident <= 32 << 10, "\(resident) bytes of the ring still mapped")
+        }
+        // The fault cleared: the checkpointer's retry succeeds, then the store closes cleanly.
+        let split = store.stats().splitPosition
+        try await eventually(timeout: .seconds(30)) { if store.stats().checkpointPosition < split { throw CancellationError() } }
+        try await store.close()
+    }
+
+    /// The resident size (Rss) of this process's mapping of `file` in `folder`, from /proc/self/smaps.
+    static func residentBytes(ofMapping file: String, in folder: String) throws -> Int? {
+        // Read to the end: /proc files report a size of 0.
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/smaps"))
+        defer { try? handle.close() }
+        let smaps = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        let folderName = folder.split(separator: "/").last.map(String.init) ?? folder
+        var inMapping = false
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 5, fields[0].contains("-"), fields[0].allSatisfy({ $0.isHexDigit || $0 == "-" }) {
+                inMapping = line.hasSuffix("/" + file) && line.contains(folderName)
+            } else if inMapping, fields.first == "Rss:", fields.count >= 2 {
+                return Int(fields[1]).map { $0 * 1024 }
+            }
+        }
+        return nil
+    }
 }

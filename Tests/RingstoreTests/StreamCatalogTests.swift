@@ -102,3 +102,30 @@ import Testing
         }
     }
 }
+
+@Suite struct StreamNumberTableTests {
+    /// Numbers follow registration order and every name is found again across
+    /// the table's growth (long names, near-identical ones, and the empty table).
+    @Test func findsEveryNameAcrossGrowth() {
+        var table = StreamNumberTable()
+        #expect(table.number(of: "a") == nil && table.name(of: 0) == nil)
+        let names = (0..<5_000).map { i in i % 3 == 0 ? "device-\(i)" : i % 3 == 1 ? "Device-\(i)" : String(repeating: "long-name-", count: 4) + "\(i)" }
+        for (i, name) in names.enumerated() { #expect(table.append(name) == UInt32(i)) }
+        #expect(table.count == names.count && table.names == names)
+        for (i, name) in names.enumerated() {
+            #expect(table.number(of: name) == UInt32(i))
+            #expect(table.name(of: UInt32(i)) == name)
+        }
+        #expect(table.number(of: "device-1") == nil && table.number(of: "device-5000") == nil)
+        #expect(table.name(of: 5_000) == nil)
+    }
+
+    /// A name appended twice (only a damaged catalog holds one) is found under its first number.
+    @Test func aNameAddedTwiceIsFoundUnderItsFirstNumber() {
+        var table = StreamNumberTable()
+        for i in 0..<2_000 { _ = table.append("s\(i)") }
+        #expect(table.append("s7") == 2_000)
+        for i in 0..<2_000 { _ = table.append("t\(i)") }  // grows again: the order must survive the rebuild
+        #expect(table.number(of: "s7") == 7 && table.name(of: 2_000) == "s7")
+    }
+}

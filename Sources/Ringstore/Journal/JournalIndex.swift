@@ -5,17 +5,48 @@ import Foundation
 #endif
 
 /// One stream's state as the writer sees it.
+///
+/// Kept small because there is one per stream the store has seen this session
+/// (100,000 streams are 100,000 of these): the versions still in the ring are
+/// one array of (position, ID) pairs — one allocation per stream, none once its
+/// records have left the ring — and the first of them is derived from the count.
 struct StreamState: Sendable {
+    /// One event still in the ring: where its record is, and its ID (for recognising retried appends).
+    struct RingEntry: Sendable {
+        var position: UInt64
+        var id: UUID
+    }
+
+    /// The next version in the low 63 bits, the deleted flag in the top one: 16
+    /// bytes a stream instead of 24 (a version never reaches 2^63).
+    private var packed: UInt64
+    /// Versions `ringFirstVersion..<nextVersion`, in version order.
+    var entries: [RingEntry] = []
+
+    private static let deletedBit: UInt64 = 1 << 63
+
+    init(nextVersion: UInt64, deleted: Bool = false) {
+        precondition(nextVersion < Self.deletedBit, "stream version out of range")
+        packed = nextVersion | (deleted ? Self.deletedBit : 0)
+    }
+
     /// Number of versions assigned so far: the next event gets this version.
-    var nextVersion: UInt64
-    /// Version of the first event whose record is still indexed in the ring.
-    var ringFirstVersion: UInt64
-    /// Journal positions of versions `ringFirstVersion...`, in version order.
-    var positions: [UInt64] = []
-    /// Event IDs of the same versions (for recognising retried appends).
-    var ids: [UUID] = []
+    var nextVersion: UInt64 {
+        get { packed & ~Self.deletedBit }
+        set {
+            precondition(newValue < Self.deletedBit, "stream version out of range")
+            packed = newValue | (packed & Self.deletedBit)
+        }
+    }
+
     /// Hard-deleted (tombstoned): every append is refused with `.streamDeleted`.
-    var deleted = false
+    var deleted: Bool {
+        get { packed & Self.deletedBit != 0 }
+        set { packed = newValue ? packed | Self.deletedBit : packed & ~Self.deletedBit }
+    }
+
+    /// Version of the first event whose record is still indexed in the ring.
+    var ringFirstVersion: UInt64 { nextVersion - UInt64(entries.count) }
 
     /// The last version, or nil if the stream has no events.
     var currentVersion: UInt64? { nextVersion == 0 ? nil : nextVersion - 1 }
@@ -37,18 +68,18 @@ struct JournalIndex: Sendable {
     }
 
     /// The IDs at versions `[first, first + count)`, or nil if any of them is not indexed.
-    func ids(of stream: String, from first: UInt64, count: Int) -> ArraySlice<UUID>? {
+    func ids(of stream: String, from first: UInt64, count: Int) -> LazyMapCollection<ArraySlice<StreamState.RingEntry>, UUID>? {
         guard let state = streams[stream], first >= state.ringFirstVersion,
               first + UInt64(count) <= state.nextVersion
         else { return nil }
         let start = Int(first - state.ringFirstVersion)
-        return state.ids[start..<(start + count)]
+        return state.entries[start..<(start + count)].lazy.map(\.id)
     }
 
     /// The position of `version` in `stream`, if indexed.
     func position(of stream: String, version: UInt64) -> UInt64? {
         guard let state = streams[stream], version >= state.ringFirstVersion, version < state.nextVersion else { return nil }
-        return state.positions[Int(version - state.ringFirstVersion)]
+        return state.entries[Int(version - state.ringFirstVersion)].position
     }
 
     /// Drops the entries of records before `position` (they have left the ring).
@@ -70,14 +101,14 @@ struct JournalIndex: Sendable {
         if let slot {
             streams.values[slot].append(positions: positions, ids: ids)
         } else {
-            streams[stream, default: StreamState(nextVersion: 0, ringFirstVersion: 0)].append(positions: positions, ids: ids)
+            streams[stream, default: StreamState(nextVersion: 0)].append(positions: positions, ids: ids)
         }
         eventPositions.append(contentsOf: positions)
     }
 
     /// Adds events found by recovery: `firstVersion` is where the stream's events in the ring begin.
     mutating func recordRecovered(stream: String, firstVersion: UInt64, positions: [UInt64], ids: [UUID]) {
-        streams[stream, default: StreamState(nextVersion: firstVersion, ringFirstVersion: firstVersion)]
+        streams[stream, default: StreamState(nextVersion: firstVersion)]
             .append(positions: positions, ids: ids)
         eventPositions.append(contentsOf: positions)
     }
@@ -85,23 +116,20 @@ struct JournalIndex: Sendable {
 
 extension StreamState {
     fileprivate mutating func forget(before position: UInt64) {
-        let dropped = positions.partitioningIndex { $0 >= position }
+        let dropped = entries.partitioningIndex { $0.position >= position }
         guard dropped > 0 else { return }
-        if dropped == positions.count {
+        if dropped == entries.count {
             // Release the storage: with 100,000 streams, emptied arrays that keep
             // their capacity would hold tens of megabytes for nothing.
-            positions = []
-            ids = []
+            entries = []
         } else {
-            positions.removeFirst(dropped)
-            ids.removeFirst(dropped)
+            entries.removeFirst(dropped)
         }
-        ringFirstVersion += UInt64(dropped)
     }
 
     fileprivate mutating func append(positions newPositions: [UInt64], ids newIDs: [UUID]) {
-        positions.append(contentsOf: newPositions)
-        ids.append(contentsOf: newIDs)
+        if entries.isEmpty { entries.reserveCapacity(newPositions.count) }
+        for (position, id) in zip(newPositions, newIDs) { entries.append(RingEntry(position: position, id: id)) }
         nextVersion += UInt64(newPositions.count)
     }
 }

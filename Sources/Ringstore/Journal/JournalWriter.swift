@@ -148,7 +148,7 @@ final class JournalWriter: Sendable {
     func introduce(_ stream: String, nextVersion: UInt64, deleted: Bool = false) {
         state.withLock { s in
             if s.index.streams[stream] == nil {
-                s.index.streams[stream] = StreamState(nextVersion: nextVersion, ringFirstVersion: nextVersion, deleted: deleted)
+                s.index.streams[stream] = StreamState(nextVersion: nextVersion, deleted: deleted)
             }
         }
     }
@@ -312,7 +312,8 @@ final class JournalWriter: Sendable {
                 firstVersion: firstVersion, lastVersion: firstVersion + UInt64(lastIndex),
                 firstPosition: positions[0], lastPosition: positions[lastIndex])
             s.index.record(stream: append.stream, at: slot, positions: positions, ids: ids)
-            s.window.remember(ids[0], .init(stream: append.stream, firstVersion: firstVersion, count: ids.count))
+            // The index's copy of the name: the caller's may be a heap object of its own.
+            s.window.remember(ids[0], .init(stream: s.index.streams.keys[slot], firstVersion: firstVersion, count: ids.count))
             s.waiters.append(Waiter(lastPosition: result.lastPosition, result: result, continuation: continuation))
             let wasIdle = s.flusherIdle
             s.flusherIdle = false

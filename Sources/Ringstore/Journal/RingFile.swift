@@ -154,8 +154,9 @@ final class RingFile: @unchecked Sendable {
 
     /// Drops this process's mapping of the pages wholly inside the logical
     /// range (they stay in the page cache; a later read maps them again). Called
-    /// for ring space the checkpoint has passed, so that the process's resident
-    /// memory holds the unsplit part of the ring rather than all of it.
+    /// for records the splitter has written to stream files and again for ring
+    /// space the checkpoint has passed, so that the process's resident memory
+    /// holds the unsplit part of the ring rather than all of it.
     func releasePages(from start: UInt64, to end: UInt64) {
         forEachWholePageRun(from: start, to: end) { fileOffset, count in
             _ = madvise(UnsafeMutableRawPointer(mutating: base + Int(fileOffset)), count, MADV_DONTNEED)

@@ -314,31 +314,71 @@ final class Splitter: Sendable {
         }
         if !entries.isEmpty { runs.append(runStart..<entries.count) }
         // Catalog numbers once per stream per round, and one write for the global index.
-        var numbers: [String: UInt32] = [:]
+        let streams = catalogued(runs.lazy.map { entries[$0.lowerBound].stream })
         var indexEntries: [GlobalIndex.Entry] = []
         indexEntries.reserveCapacity(entries.count)
         for run in runs {
-            let stream = entries[run.lowerBound].stream
-            let number = numbers[stream] ?? {
-                let registered = catalog.register(stream)
-                numbers[stream] = registered
-                return registered
-            }()
+            let number = streams[entries[run.lowerBound].stream]!.number
             for entry in entries[run] { indexEntries.append(.init(position: entry.position, version: entry.version, stream: number)) }
         }
         try catalog.write()
         try globalIndex.append(indexEntries)
         var full: [String] = []
         for run in runs {
-            let stream = entries[run.lowerBound].stream
+            // Filed under the shared copy of the name (see `catalogued`): the pending
+            // table, the dirty set and the open-file cache's memo then hold no copy of their own.
+            let name = streams[entries[run.lowerBound].stream]!.name
             var becameFull = false
-            pending.streams[stream, default: PendingStream()].addRun(entries[run]) { becameFull = true }
-            if becameFull { full.append(stream) }
+            pending.streams[name, default: PendingStream()].addRun(entries[run]) { becameFull = true }
+            if becameFull { full.append(name) }
         }
         pending.scanned = position
         splitEvents.add(UInt64(entries.count), ordering: .relaxed)
         for stream in full { try write(stream, &pending) }
         return true
+    }
+
+    /// The catalog number of each stream in `names` (registering new ones, in
+    /// order of first appearance) and the copy of its name to keep.
+    ///
+    /// Why the copy matters: a name longer than 15 bytes is a heap object of its
+    /// own, and a name decoded from the journal is a new one each time, so each
+    /// table keyed by stream would otherwise hold its own copy (80 bytes and more
+    /// each, at 100,000 streams megabytes). The catalog keeps one copy per stream,
+    /// the writer's index key (which exists, since the record was appended): a
+    /// new stream's is registered with it, and a name read from the catalog file
+    /// at open is replaced by it the first time the stream is split again. A copy
+    /// is shared only if its bytes are identical, since a name's bytes choose its file.
+    private func catalogued(_ names: some Sequence<String>) -> [String: (number: UInt32, name: String)] {
+        var result: [String: (number: UInt32, name: String)] = [:]
+        var new: [String] = []
+        var loaded: [(number: UInt32, name: String)] = []
+        for name in names where result[name] == nil {
+            if let known = catalog.entry(of: name), known.name.utf8.elementsEqual(name.utf8) {
+                result[name] = (known.number, known.name)
+                if known.shareable { loaded.append((known.number, known.name)) }
+            } else {
+                result[name] = (0, name)  // numbered below
+                new.append(name)
+            }
+        }
+        guard !new.isEmpty || !loaded.isEmpty else { return result }
+        // Once per new stream, and once per stream read from the catalog file: not a
+        // lock taken on every round.
+        let (newKeys, loadedKeys): ([String], [String?]) = journal.writer.state.withLock { s in
+            func key(_ name: String) -> String? {
+                guard let slot = s.index.streams.index(forKey: name) else { return nil }
+                let key = s.index.streams.keys[slot]
+                return key.utf8.elementsEqual(name.utf8) ? key : nil
+            }
+            return (new.map { key($0) ?? $0 }, loaded.map { key($0.name) })
+        }
+        for name in newKeys { result[name] = (catalog.register(name), name) }
+        for (entry, key) in zip(loaded, loadedKeys) {
+            catalog.share(key ?? entry.name, as: entry.number)  // marks it done even without a key
+            if let key { result[key] = (entry.number, key) }
+        }
+        return result
     }
 
     private func damagedRecord(at position: UInt64, _ reason: String) -> RingstoreError {
@@ -410,7 +450,7 @@ final class Splitter: Sendable {
         for stream in requested {
             let unscanned: [UInt64] = journal.writer.state.withLock { s in
                 guard let state = s.index.streams[stream] else { return [] }
-                return state.positions.filter { $0 >= pending.scanned && $0 < end }
+                return state.entries.compactMap { $0.position >= pending.scanned && $0.position < end ? $0.position : nil }
             }
             let positions = (pending.streams[stream]?.positions ?? []) + unscanned
             if positions.isEmpty {
@@ -449,9 +489,19 @@ final class Splitter: Sendable {
     private func writeCheckpoint(_ pending: inout Pending) throws {
         try writePending(&pending)
         let split = pending.scanned
+        let previousSplit = readers.splitPosition.load(ordering: .acquiring)
         readers.splitPosition.store(split, ordering: .releasing)
+        // Every record before `split` is in its stream file now: this process no
+        // longer needs those ring pages mapped (readers of split events go to the
+        // files). Dropped here rather than at the checkpoint, which follows only
+        // once the files are synced (a `syncfs` over thousands of files can take
+        // seconds), so the ring's resident part is the unsplit part. The pages stay
+        // in the page cache; an occasional read maps them again.
+        journal.ring.releasePages(from: previousSplit, to: split)
         readers.forgetAhead(pending.dirty)
         checkpointer.submit(.init(split: split, dirty: pending.dirty))
-        pending.dirty.removeAll(keepingCapacity: true)
+        // Not `removeAll(keepingCapacity:)`: the job shares this storage, so keeping
+        // the capacity would allocate a second set as large while the job runs.
+        pending.dirty = []
     }
 }

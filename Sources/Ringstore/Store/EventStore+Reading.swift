@@ -63,7 +63,7 @@ extension EventStore {
         let visible = journal.writer.acknowledged
         let inRing: [String] = journal.writer.state.withLock { s in
             s.index.streams.compactMap { name, state in
-                (state.ringFirstVersion > 0 || state.positions.first.map { $0 < visible } == true) ? name : nil
+                (state.ringFirstVersion > 0 || state.entries.first.map { $0.position < visible } == true) ? name : nil
             }
         }
         let names = Set(inRing).union(catalog.allNames())
@@ -90,10 +90,10 @@ extension EventStore {
         let known: Known = journal.writer.state.withLock { s in
             guard let state = s.index.streams[stream] else { return .unknown }
             // Acknowledged records are a prefix of the stream's ring positions.
-            let visibleCount = state.positions.partitioningIndex { $0 >= visible }
+            let visibleCount = state.entries.partitioningIndex { $0.position >= visible }
             if visibleCount > 0 {
                 return .tail(StreamTail(lastVersion: state.ringFirstVersion + UInt64(visibleCount - 1),
-                                        lastPositionInRing: state.positions[visibleCount - 1]))
+                                        lastPositionInRing: state.entries[visibleCount - 1].position))
             }
             return .tail(state.ringFirstVersion == 0 ? nil : StreamTail(lastVersion: state.ringFirstVersion - 1, lastPositionInRing: nil))
         }

@@ -15,13 +15,16 @@ final class StreamCatalog: Sendable {
     static let fileName = "streams.catalog"
 
     private struct State: ~Copyable {
-        var names: [String] = []
-        var numbers: [String: UInt32] = [:]
+        var streams = StreamNumberTable()
         var pending: [UInt8] = []
         var fileEnd: UInt64 = 0
         /// Bytes known durable, and whether a sync failed since (then the next one writes the rest again first).
         var syncedEnd: UInt64 = 0
         var syncFailed = false
+        /// Names read from the file at open: their copies are replaced, once each,
+        /// by the writer's (see ``share(_:as:)``). One bit per name, set once done.
+        var loadedCount = 0
+        var shared: [UInt64] = []
     }
 
     private let file: StorageFile
@@ -44,14 +47,15 @@ final class StreamCatalog: Sendable {
             }
             guard length >= 4, offset + 8 + length <= bytes.count,
                   CRC32C.checksum(Array(bytes[(offset + 8)..<(offset + 8 + length)])) == crc,
-                  number == UInt32(loaded.names.count)
+                  number == UInt32(loaded.streams.count)
             else { break }
             let name = String(decoding: bytes[(offset + 12)..<(offset + 8 + length)], as: UTF8.self)
-            loaded.numbers[name] = number
-            loaded.names.append(name)
+            _ = loaded.streams.append(name)
             offset += 8 + length
         }
         if offset < bytes.count { try file.truncate(to: UInt64(offset)) }
+        loaded.loadedCount = loaded.streams.count
+        loaded.shared = [UInt64](repeating: 0, count: (loaded.loadedCount + 63) / 64)
         loaded.fileEnd = UInt64(offset)
         loaded.syncedEnd = UInt64(offset)
         state = Mutex(loaded)
@@ -59,24 +63,42 @@ final class StreamCatalog: Sendable {
 
     deinit { file.close() }
 
-    var count: Int { state.withLock { $0.names.count } }
+    var count: Int { state.withLock { $0.streams.count } }
 
-    func number(of stream: String) -> UInt32? { state.withLock { $0.numbers[stream] } }
+    func number(of stream: String) -> UInt32? { state.withLock { $0.streams.number(of: stream) } }
 
-    func name(of number: UInt32) -> String? {
-        state.withLock { Int(number) < $0.names.count ? $0.names[Int(number)] : nil }
+    /// The stream's number and the catalog's copy of its name, if registered,
+    /// and whether that copy is one read from the file that could be shared
+    /// with the writer's (a name of at most 15 bytes is stored inline: nothing to share).
+    func entry(of stream: String) -> (number: UInt32, name: String, shareable: Bool)? {
+        state.withLock { s in
+            guard let number = s.streams.number(of: stream) else { return nil }
+            let n = Int(number)
+            let shareable = n < s.loadedCount && s.shared[n / 64] & (1 << UInt64(n % 64)) == 0 && stream.utf8.count > 15
+            return (number, s.streams.names[n], shareable)
+        }
     }
 
+    /// Keeps `name` (the same bytes) as the copy of stream `number`'s name, so that
+    /// the catalog and the writer's index share one; done once per name read from the file.
+    func share(_ name: String, as number: UInt32) {
+        state.withLock { s in
+            let n = Int(number)
+            if n < s.loadedCount { s.shared[n / 64] |= 1 << UInt64(n % 64) }
+            if s.streams.names[n].utf8.elementsEqual(name.utf8) { s.streams.share(name, as: number) }
+        }
+    }
+
+    func name(of number: UInt32) -> String? { state.withLock { $0.streams.name(of: number) } }
+
     /// All stream names, in order of first split.
-    func allNames() -> [String] { state.withLock { $0.names } }
+    func allNames() -> [String] { state.withLock { $0.streams.names } }
 
     /// The stream's number, registering it (in memory, written by ``write()``) if new.
     func register(_ stream: String) -> UInt32 {
         state.withLock { s in
-            if let number = s.numbers[stream] { return number }
-            let number = UInt32(s.names.count)
-            s.names.append(stream)
-            s.numbers[stream] = number
+            if let number = s.streams.number(of: stream) { return number }
+            let number = s.streams.append(stream)
             let name = Array(stream.utf8)
             var record = [UInt8](repeating: 0, count: 12)
             record.withUnsafeMutableBytes { r in

@@ -73,11 +73,8 @@ final class StreamDirectory: StoredStreams {
         var createdFolders: Set<String> = []
         /// Files that were closed (evicted) while holding unsynced appends.
         var evictedDirty = false
-        /// Where closed files ended, by stream: with thousands of streams and a
-        /// few hundred open files the splitter reopens files all the time, and
-        /// this spares it reading and checking each one again. Bounded by
-        /// ``StreamDirectory/maxRememberedFiles``.
-        var closed: [String: (probe: Int, resume: StreamFile.ResumePoint)] = [:]
+        /// Where closed files ended, so that reopening them is cheap.
+        var closed = ClosedFileMemo()
         /// Handles evicted while someone still held them: the next opener of the
         /// stream takes the same handle back rather than opening the file twice.
         var evictedAlive: [String: WeakHandle] = [:]
@@ -95,11 +92,6 @@ final class StreamDirectory: StoredStreams {
         let mutex = Mutex(())
     }
     private let openLocks: [OpenLock] = (0..<64).map { _ in OpenLock() }
-
-    /// How many closed files' resume points are remembered (about 60 bytes each).
-    static let maxRememberedFiles = 1 << 17
-    /// Block lists (a few dozen bytes more each) are remembered for this many files only.
-    static let maxRememberedBlockLists = 1 << 14
 
     let root: FilePath
     private let streamsFolder: String
@@ -153,7 +145,7 @@ final class StreamDirectory: StoredStreams {
 
     /// The slow path of ``handle(for:create:)``, under the stream's open lock.
     private func openOrCreate(_ stream: String, create: Bool) throws -> Handle? {
-        if let known = cache.withLock({ $0.closed[stream] }) {
+        if let known = cache.withLock({ $0.closed.resumePoint(of: stream) }) {
             let (folder, name) = StreamNaming.location(stream, probe: known.probe)
             let pathString = streamsFolder + "/" + folder + "/" + name
             if let file = try StreamFile.reopen(at: pathString, stream: stream, resume: known.resume) {
@@ -207,19 +199,11 @@ final class StreamDirectory: StoredStreams {
         evicted.removeAll()
     }
 
-    /// Records where a closed file ended. A handle closed late (a reader held it)
-    /// may report an older end than one closed since: the larger end wins, and
-    /// `StreamFile.reopen` checks the file's size anyway.
+    /// Records where a closed file ended (see ``ClosedFileMemo``).
     private func remember(_ stream: String, probe: Int, resume: StreamFile.ResumePoint) {
-        var resume = resume
         cache.withLock { c in
             if c.evictedAlive[stream] != nil, c.evictedAlive[stream]?.handle == nil { c.evictedAlive[stream] = nil }
-            if c.closed.count >= Self.maxRememberedBlockLists { resume.blocks = nil }
-            if let known = c.closed[stream], known.resume.dataEnd > resume.dataEnd { return }
-            if c.closed[stream] == nil, c.closed.count >= Self.maxRememberedFiles {
-                c.closed.remove(at: c.closed.startIndex)
-            }
-            c.closed[stream] = (probe, resume)
+            c.closed.remember(stream, probe: probe, resume: resume)
         }
     }
 
