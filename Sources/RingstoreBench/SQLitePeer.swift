@@ -34,7 +34,12 @@ public final class SQLitePeer: BenchSystem {
         guard !FileManager.default.fileExists(atPath: path) else {
             throw BenchError("sqlite: \(path) already exists; give a new path")
         }
-        let pool = try DatabasePool(path: path)
+        var configuration = GRDB.Configuration()
+        // A reader connection rebuilding the WAL index (after a WAL restart) holds
+        // a lock for a moment; without a busy timeout the writer's BEGIN IMMEDIATE
+        // then failed with "database is locked" instead of waiting.
+        configuration.busyMode = .timeout(10)
+        let pool = try DatabasePool(path: path, configuration: configuration)
         let synchronous = durability == .durable ? "FULL" : "NORMAL"
         let counter = WALCounter()
         let pageSize: Int = try pool.writeWithoutTransaction { db in
