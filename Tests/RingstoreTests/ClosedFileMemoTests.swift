@@ -4,10 +4,10 @@ import Testing
 @Suite struct ClosedFileMemoTests {
     func resume(dataEnd: UInt64 = 10_000, nextVersion: UInt64 = 42, blockCount: Int = 3,
                 blocks: [(firstVersion: UInt64, offset: UInt64)]? = nil, syncedDataEnd: UInt64 = 9_000,
-                syncedIndexEnd: UInt64 = 0, syncFailed: Bool = false) -> StreamFile.ResumePoint {
+                syncedIndexEnd: UInt64 = 0, syncFailed: Bool = false, hasIndex: Bool = false) -> StreamFile.ResumePoint {
         StreamFile.ResumePoint(headerLength: 77, dataEnd: dataEnd, nextVersion: nextVersion, blockCount: blockCount,
                                blocks: blocks, syncedDataEnd: syncedDataEnd, syncedIndexEnd: syncedIndexEnd,
-                               syncFailed: syncFailed)
+                               syncFailed: syncFailed, hasIndex: hasIndex)
     }
 
     /// Packing into 32 bytes loses nothing a reopen needs.
@@ -16,14 +16,14 @@ import Testing
         let blocks: [(firstVersion: UInt64, offset: UInt64)] = [(0, 77), (20, 3_000), (35, 7_000)]
         memo.remember("a", probe: 2, resume: resume(dataEnd: 5 << 32, nextVersion: 1 << 40, blocks: blocks,
                                                     syncedDataEnd: (5 << 32) - 1_000, syncedIndexEnd: 0, syncFailed: true))
-        memo.remember("b", probe: 0, resume: resume(blockCount: 40, syncedIndexEnd: 32 * UInt64(StreamFile.indexEntrySize)))
+        memo.remember("b", probe: 0, resume: resume(blockCount: 40, syncedIndexEnd: 32 * UInt64(StreamFile.indexEntrySize), hasIndex: true))
         let a = try #require(memo.resumePoint(of: "a"))
         #expect(a.probe == 2)
         #expect(a.resume.headerLength == 77 && a.resume.dataEnd == 5 << 32 && a.resume.nextVersion == 1 << 40)
-        #expect(a.resume.blockCount == 3 && a.resume.syncedDataEnd == (5 << 32) - 1_000 && a.resume.syncFailed)
+        #expect(a.resume.blockCount == 3 && a.resume.syncedDataEnd == (5 << 32) - 1_000 && a.resume.syncFailed && !a.resume.hasIndex)
         #expect(a.resume.blocks?.map(\.firstVersion) == [0, 20, 35] && a.resume.blocks?.map(\.offset) == [77, 3_000, 7_000])
         let b = try #require(memo.resumePoint(of: "b"))
-        #expect(b.probe == 0 && b.resume.blockCount == 40 && b.resume.blocks == nil && !b.resume.syncFailed)
+        #expect(b.probe == 0 && b.resume.blockCount == 40 && b.resume.blocks == nil && !b.resume.syncFailed && b.resume.hasIndex)
         #expect(b.resume.syncedIndexEnd == 32 * UInt64(StreamFile.indexEntrySize) && b.resume.syncedDataEnd == 9_000)
         #expect(memo.resumePoint(of: "c") == nil)
     }

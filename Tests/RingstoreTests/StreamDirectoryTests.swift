@@ -36,7 +36,7 @@ import Testing
         let dir = TemporaryDirectory()
         let directory = try StreamDirectory(root: FilePath(dir.path), maxOpenFiles: 6)
         let big = try #require(try directory.handle(for: "big", create: true))
-        for version in 0..<UInt64(StreamFile.indexThreshold) {  // one block per append: the last one creates the index
+        for version in 0..<UInt64(StreamFile.indexThreshold(for: "big")) {  // one block per append: the last one creates the index
             let event = RecordedEvent(stream: "big", version: version, position: version * 100, id: UUID(), type: "T", data: [1],
                                       metadata: [], contentType: .binary, timestampNanoseconds: 0)
             try big.withFile { try $0.append([event], compress: false) }

@@ -49,6 +49,17 @@ import Testing
         reopened.close()
     }
 
+    /// Streams get their index files at different block counts (16 to 63), so
+    /// that streams written at one pace do not all create theirs in one checkpoint.
+    @Test func indexThresholdsSpreadOverStreams() {
+        let thresholds = (0..<10_000).map { StreamFile.indexThreshold(for: "stream-\($0)") }
+        #expect(thresholds.allSatisfy { (16...63).contains($0) })
+        let counts = Dictionary(grouping: thresholds, by: { $0 }).mapValues(\.count)
+        #expect(counts.count == 48, "every threshold is used")
+        #expect(counts.values.max()! < 10_000 / 48 * 2, "no threshold takes twice its share")
+        #expect(StreamFile.indexThreshold(for: "s") == StreamFile.indexThreshold(for: "s"))
+    }
+
     /// The splitter reopens files it closed from what it remembers of them; the
     /// block list is then rebuilt only when a read needs it (from the index, or by
     /// hopping headers), crossing the index threshold still writes every entry,
@@ -57,7 +68,7 @@ import Testing
         let dir = TemporaryDirectory()
         var file = try StreamFile.create(at: path(dir), stream: "s")
         var version: UInt64 = 0
-        for _ in 0..<(StreamFile.indexThreshold + 4) {
+        for _ in 0..<(StreamFile.indexThreshold(for: "s") + 4) {
             let resume = file.resumePoint
             file.close()
             file = try #require(try StreamFile.reopen(at: path(dir), stream: "s", resume: resume))

@@ -25,7 +25,8 @@ struct ClosedFileMemo {
         var headerLength: UInt16
         /// The collision probe of the file's name (see ``StreamNaming``).
         var probe: UInt8
-        var syncFailed: Bool
+        /// Bit 0: a sync failed since the data was last known durable; bit 1: the file has an index.
+        var flags: UInt8
     }
 
     static let defaultCapacity = (1 << 17) / 4 * 3
@@ -52,7 +53,7 @@ struct ClosedFileMemo {
             blockCount: Int(entry.blockCount), blocks: blockLists[stream],
             syncedDataEnd: entry.dataEnd - UInt64(entry.unsyncedDataBytes),
             syncedIndexEnd: UInt64(entry.syncedIndexEntries) * UInt64(StreamFile.indexEntrySize),
-            syncFailed: entry.syncFailed)
+            syncFailed: entry.flags & 1 != 0, hasIndex: entry.flags & 2 != 0)
         return (Int(entry.probe), resume)
     }
 
@@ -78,7 +79,7 @@ struct ClosedFileMemo {
         }
         entries[stream] = Entry(dataEnd: resume.dataEnd, nextVersion: resume.nextVersion, unsyncedDataBytes: unsynced,
                                 blockCount: blockCount, syncedIndexEntries: syncedIndexEntries, headerLength: headerLength,
-                                probe: packedProbe, syncFailed: resume.syncFailed)
+                                probe: packedProbe, flags: (resume.syncFailed ? 1 : 0) | (resume.hasIndex ? 2 : 0))
         if let blocks = resume.blocks, blockLists[stream] != nil || blockLists.count < blockListCapacity {
             blockLists[stream] = blocks
         } else {

@@ -17,7 +17,7 @@ import SystemPackage
 ///
 /// Index file (same path + `.idx`): 16-byte entries `[first version u64][block
 /// offset u64]`, one per block, in order. It is created only once the stream
-/// has ``indexThreshold`` blocks: below that, opening hops the few block headers
+/// has ``indexThreshold(for:)`` blocks (16 to 63): below that, opening hops the few block headers
 /// instead, which spares most streams a second inode (creating files is the
 /// dominant cost of a new stream). The data file is the truth: on open
 /// the index is checked against it (a short, damaged or missing index is
@@ -36,8 +36,21 @@ final class StreamFile: @unchecked Sendable {
     static let magic: [UInt8] = Array("RSSTRM01".utf8)
     static let formatVersion: UInt32 = 2
     static let indexEntrySize = 16
-    /// Blocks from which on the sidecar index file is kept.
+    /// Fewest blocks from which on the sidecar index file is kept.
     static let indexThreshold = 16
+
+    /// Blocks from which on `stream`'s file gets its index: 16 to 63, by a hash of
+    /// the name. Why not the same for all: streams written at the same pace reach
+    /// any one number of blocks together, and thousands of index files created
+    /// in one checkpoint stalled the splitter for seconds (creating a file is the
+    /// costly part); spread over 48 checkpoints they are not noticed. Reads of a
+    /// file without an index hop its block headers (a file this small is read
+    /// whole when first opened).
+    static func indexThreshold(for stream: String) -> Int {
+        var hash: UInt32 = 2_166_136_261
+        for byte in stream.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        return indexThreshold + Int(hash % 48)
+    }
 
     let path: FilePath
     /// `path` as a string, kept because converting a `FilePath` is not free.
@@ -169,13 +182,16 @@ final class StreamFile: @unchecked Sendable {
         var syncedDataEnd: UInt64 = 0
         var syncedIndexEnd: UInt64 = 0
         var syncFailed = false
+        /// Whether the file had its index file (see ``indexThreshold(for:)``).
+        var hasIndex = false
     }
 
     /// Where appends to this file would continue.
     var resumePoint: ResumePoint {
         ResumePoint(headerLength: headerLength, dataEnd: dataEnd, nextVersion: nextVersion, blockCount: blockCount,
                     blocks: index == nil ? loadedBlocks : nil,
-                    syncedDataEnd: syncedDataEnd, syncedIndexEnd: syncedIndexEnd, syncFailed: syncFailed)
+                    syncedDataEnd: syncedDataEnd, syncedIndexEnd: syncedIndexEnd, syncFailed: syncFailed,
+                    hasIndex: index != nil)
     }
 
     /// Reopens a file this process wrote and closed (its header, index and last
@@ -187,7 +203,7 @@ final class StreamFile: @unchecked Sendable {
         let path = FilePath(pathString)
         guard let data = try? StorageFile.open(path) else { return nil }
         var index: StorageFile?
-        let expectsIndex = resume.blockCount >= indexThreshold
+        let expectsIndex = resume.hasIndex
         guard (try? data.size()) == resume.dataEnd else {
             data.close()
             return nil
@@ -479,7 +495,7 @@ final class StreamFile: @unchecked Sendable {
         var entries = newBlocks
         var start = first
         if index == nil {
-            guard blockCount >= Self.indexThreshold else { return }
+            guard blockCount >= Self.indexThreshold(for: streamName) else { return }
             let all = try blockList()
             let created = try StorageFile.open(Self.indexPath(for: pathString), create: true)
             try created.truncate(to: 0)
