@@ -55,14 +55,16 @@ import Testing
         let store = try await EventStore.open(at: dir.path, configuration: .testing())
         let first = try await store.read(stream: "s").collect()
         #expect(first.map(text) == written.map { "{\"v\":\"\($0)\"}" })
-        #expect(store.stats().blockCacheMisses == 3)
+        // At least one block per session (more if a checkpoint fell inside one).
+        let blocks = store.stats().blockCacheMisses
+        #expect(blocks >= 3)
         #expect(store.stats().blockCacheHits == 0)
         let again = try await store.read(stream: "s").collect()
         let all = try await store.readAll().collect()
         #expect(again.map(\.id) == first.map(\.id) && all.map(\.id) == first.map(\.id))
         let stats = store.stats()
-        #expect(stats.blockCacheMisses == 3, "every later read is a hit")
-        #expect(stats.blockCacheHits >= 6)
+        #expect(stats.blockCacheMisses == blocks, "every later read is a hit")
+        #expect(stats.blockCacheHits >= 2 * blocks)
         #expect(stats.blockCacheBytes > 0)
         try await store.close()
     }
