@@ -49,7 +49,7 @@ public final class RingstoreSystem: BenchSystem {
     public func progressDetail() -> String {
         let stats = store.stats()
         let ring = 100 * stats.journalBytesInUse / max(1, stats.journalCapacity)
-        return "ring \(ring)% in use, split lag \(String(format: "%.1f", Double(stats.splitLag) / 1_048_576)) MiB"
+        return "ring \(ring)% in use, split lag \(String(format: "%.1f", Double(stats.splitLag) / 1_048_576)) MiB, longest checkpoint \(Int(stats.checkpointMaxMilliseconds)) ms"
     }
 
     /// Flushes, then waits (up to 2 minutes) until the splitter has copied every written record.

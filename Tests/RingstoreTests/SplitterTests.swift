@@ -144,6 +144,7 @@ import Testing
         #expect(stats.eventsInJournal == 0)
         #expect(stats.splitLag == 0)
         #expect(stats.eventsSplit == 100)
+        #expect(stats.checkpoints >= 1 && stats.checkpointMaxMilliseconds > 0)
         try await store.close()
     }
 

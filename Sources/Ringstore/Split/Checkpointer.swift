@@ -22,6 +22,7 @@ final class Checkpointer: Sendable {
 
     private struct State: ~Copyable {
         var job: Job?
+        var submitted: ContinuousClock.Instant?
         var stopping = false
         var abandoning = false
         var stopped = false
@@ -39,6 +40,8 @@ final class Checkpointer: Sendable {
     private let finished: @Sendable () -> Void
     /// Checkpoints written (stats).
     let completed = Atomic<UInt64>(0)
+    /// How long each checkpoint took, from its submission to the header write (stats).
+    let durations = WaitRecorder()
 
     init(journal: Journal, directory: StreamDirectory, catalog: StreamCatalog, globalIndex: GlobalIndex,
          finished: @escaping @Sendable () -> Void) {
@@ -61,6 +64,7 @@ final class Checkpointer: Sendable {
         state.withLock { s in
             precondition(s.job == nil, "a checkpoint is already in progress")
             s.job = job
+            s.submitted = .now
         }
         doorbell.ring()
     }
@@ -103,10 +107,12 @@ final class Checkpointer: Sendable {
             }
             do {
                 guard try write(job) else { continue }  // abandoned part-way
-                state.withLock { s in
+                let submitted = state.withLock { s in
                     s.job = nil
                     s.failure = nil
+                    return s.submitted
                 }
+                if let submitted { durations.record(submitted.duration(to: .now)) }
                 completed.add(1, ordering: .relaxed)
                 finished()
             } catch {

@@ -1,11 +1,13 @@
 import Synchronization
 
-/// Keeps the most recent reader waits (a bounded sample) for percentiles in `stats()`.
+/// Keeps the most recent durations (a bounded sample) for percentiles in
+/// `stats()`, and the longest since the store opened.
 final class WaitRecorder: Sendable {
     private struct Samples: ~Copyable {
         var values: [Double] = []
         var next = 0
         var total = 0
+        var longest = 0.0
     }
     private let samples = Mutex(Samples())
     private let capacity = 4096
@@ -16,10 +18,13 @@ final class WaitRecorder: Sendable {
             if s.values.count < capacity { s.values.append(milliseconds) } else { s.values[s.next] = milliseconds }
             s.next = (s.next + 1) % capacity
             s.total += 1
+            s.longest = max(s.longest, milliseconds)
         }
     }
 
     var count: Int { samples.withLock { $0.total } }
+
+    var maxMilliseconds: Double { samples.withLock { $0.longest } }
 
     var p99Milliseconds: Double {
         let values = samples.withLock { $0.values }.sorted()

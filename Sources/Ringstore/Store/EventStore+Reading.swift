@@ -350,6 +350,7 @@ extension EventStore {
             blockCacheHits: cache.hits,
             blockCacheMisses: cache.misses,
             blockCacheBytes: cache.bytes,
+            checkpointMaxMilliseconds: splitter.checkpointer.durations.maxMilliseconds,
             recoveredEvents: journal.recovery.eventCount,
             recoveryStopReason: journal.recovery.stopReason)
     }

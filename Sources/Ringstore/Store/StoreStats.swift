@@ -46,6 +46,11 @@ public struct StoreStats: Sendable, Hashable {
     public var blockCacheMisses: UInt64
     /// Memory held by the decoded-block cache now, approximately, in bytes.
     public var blockCacheBytes: Int
+    /// The longest checkpoint since the store was opened, in milliseconds: from
+    /// handing it over (stream files written) to the journal header write, which
+    /// frees the ring space. Longer than the ring's headroom at the ingest rate
+    /// means appends wait.
+    public var checkpointMaxMilliseconds: Double
     /// Events recovery found in the journal at open.
     public var recoveredEvents: Int
     /// Why recovery stopped scanning at open.
