@@ -137,6 +137,10 @@ final class Splitter: Sendable {
         var streams: [String: PendingStream] = [:]
         /// Stream files written since the last checkpoint.
         var dirty = Set<String>()
+        /// Streams a reader had written ahead of the scan, with the position of the
+        /// last record written: their readers' "ahead" entries must outlive any
+        /// checkpoint that does not yet publish that far.
+        var servedBeyondScan: [String: UInt64] = [:]
     }
 
     /// One stream's scanned records, as ring positions, and their size in a block.
@@ -488,6 +492,7 @@ final class Splitter: Sendable {
             }
             pending.streams[stream] = nil
             pending.dirty.insert(stream)
+            if let last = unscanned.last { pending.servedBeyondScan[stream] = max(last, pending.servedBeyondScan[stream] ?? 0) }
             readers.recordAhead(stream, nextVersion: next)
             worked = true
         }
@@ -518,7 +523,10 @@ final class Splitter: Sendable {
         // seconds), so the ring's resident part is the unsplit part. The pages stay
         // in the page cache; an occasional read maps them again.
         journal.ring.releasePages(from: previousSplit, to: split)
-        readers.forgetAhead(pending.dirty)
+        // A stream written ahead past `split` keeps its entry: forgetting it would
+        // leave its reader waiting for the next checkpoint (it did, up to a second).
+        readers.forgetAhead(pending.dirty.filter { (pending.servedBeyondScan[$0] ?? 0) < split })
+        pending.servedBeyondScan = pending.servedBeyondScan.filter { $0.value >= split }
         checkpointer.submit(.init(split: split, dirty: pending.dirty))
         // Not `removeAll(keepingCapacity:)`: the job shares this storage, so keeping
         // the capacity would allocate a second set as large while the job runs.
