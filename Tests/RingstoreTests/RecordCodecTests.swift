@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SystemPackage
 @testable import Ringstore
 
 @Suite struct RecordCodecTests {
@@ -141,5 +142,39 @@ import Testing
         #expect(ids.allSatisfy { $0.uuidString.dropFirst(14).first == "4" })
         #expect(ids.allSatisfy { "89AB".contains($0.uuidString.dropFirst(19).first!) })
         #expect(EventData(type: "T", data: []).id != EventData(type: "T", data: []).id)
+    }
+}
+
+@Suite struct RingZeroFillTests {
+    /// A flush ending inside a page fills the rest of that page with zeros (so the
+    /// kernel never reads an uncached page to merge a partial write), but never
+    /// past the end of the free space, and not at all when it ends on a page boundary.
+    @Test func writesFillTheirLastPageWithZerosWithinTheFreeSpace() throws {
+        let dir = TemporaryDirectory()
+        let capacity: UInt64 = 64 << 10
+        let ring = try RingFile.create(at: FilePath(dir.child("ring")), capacity: capacity, header: [UInt8](repeating: 7, count: 64))
+        func bytes(_ position: UInt64, _ count: Int) throws -> [UInt8] {
+            let file = try StorageFile.open(FilePath(dir.child("ring")))
+            defer { file.close() }
+            var out = [UInt8](repeating: 0, count: count)
+            _ = try out.withUnsafeMutableBytes { try file.read(into: $0, at: RingFile.headerAreaSize + position % capacity) }
+            return out
+        }
+        let ones = [UInt8](repeating: 1, count: 5000)
+        // Old bytes (a previous lap) everywhere, then a write ending at 5000, inside the second page.
+        try [UInt8](repeating: 9, count: Int(capacity)).withUnsafeBytes { try ring.write($0, at: 0) }
+        try ones.withUnsafeBytes { try ring.write($0, at: 0, zeroFillingPageBefore: capacity) }
+        #expect(try bytes(0, 5000) == ones)
+        #expect(try bytes(5000, 8192 - 5000).allSatisfy { $0 == 0 }, "the rest of the page is zeros")
+        #expect(try bytes(8192, 16).allSatisfy { $0 == 9 }, "the next page is left alone")
+        // The free space ends at 6000: the fill stops there.
+        try ones.withUnsafeBytes { try ring.write($0, at: 8192, zeroFillingPageBefore: 8192 + 5000 + 1000) }
+        #expect(try bytes(8192 + 5000, 1000).allSatisfy { $0 == 0 })
+        #expect(try bytes(8192 + 6000, 16).allSatisfy { $0 == 9 }, "not past the free space")
+        // Ending on a page boundary, across the ring's end: nothing is filled.
+        try [UInt8](repeating: 2, count: 8192).withUnsafeBytes { try ring.write($0, at: capacity - 4096, zeroFillingPageBefore: 10 * capacity) }
+        #expect(try bytes(capacity - 4096, 16).allSatisfy { $0 == 2 } && bytes(0, 4096).allSatisfy { $0 == 2 })
+        #expect(try bytes(4096, 16).allSatisfy { $0 == 1 }, "the page after the end is left alone")
+        _ = ring  // unmapped and closed when released
     }
 }

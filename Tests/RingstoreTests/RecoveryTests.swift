@@ -25,6 +25,20 @@ struct JournalSurgeon {
         try handle.write(contentsOf: [byte])
     }
 
+    func read(at position: UInt64, count: Int) throws -> [UInt8] {
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seek(toOffset: fileOffset(ofPosition: position))
+        return [UInt8](try handle.read(upToCount: count) ?? Data())
+    }
+
+    func write(_ bytes: [UInt8], at position: UInt64) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seek(toOffset: fileOffset(ofPosition: position))
+        try handle.write(contentsOf: bytes)
+    }
+
     func zero(from position: UInt64, plus delta: Int, count: Int) throws {
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
         defer { try? handle.close() }
@@ -116,6 +130,7 @@ struct JournalSurgeon {
         let results = try await fill(dir, count: 3)
         let surgeon = JournalSurgeon(directory: dir.path, capacity: capacity)
         try surgeon.modify(at: results[1].firstPosition, plus: 90) { $0 ^= 0x01 }
+        let c = try surgeon.read(at: results[2].firstPosition, count: 1024)
         // Session 2 recovers A, then writes D exactly where B was and as long as B,
         // so that C — intact, at the right position — directly follows D.
         do {
@@ -126,6 +141,9 @@ struct JournalSurgeon {
             #expect(d.firstPosition == results[1].firstPosition)
             await store.abandonForTesting()
         }
+        // The flush that wrote D zero-filled the rest of its page, over C; a crash
+        // can tear that fill, so put C back as session 1 left it.
+        try surgeon.write(c, at: results[2].firstPosition)
         // C was written by session 1, after D's session began: it must not come back.
         let (store, events) = try await reopen(dir)
         #expect(events.count == 2)

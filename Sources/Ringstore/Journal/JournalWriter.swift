@@ -416,8 +416,14 @@ final class JournalWriter: Sendable {
                 if let buffer = unwritten ?? batch?.buffer, !buffer.isEmpty {
                     wroteBytes = true
                     unwritten = buffer
-                    for segment in buffer.segments {
-                        try ring.write(buffer.bytes(of: segment), at: segment.position)
+                    let freeEnd = state.withLock { $0.checkpoint } + ring.capacity
+                    let segments = buffer.segments
+                    for (i, segment) in segments.enumerated() {
+                        if i == segments.count - 1 {
+                            try ring.write(buffer.bytes(of: segment), at: segment.position, zeroFillingPageBefore: freeEnd)
+                        } else {
+                            try ring.write(buffer.bytes(of: segment), at: segment.position)
+                        }
                     }
                     unwritten = nil
                     if written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) {

@@ -43,6 +43,43 @@ struct StorageFile: Sendable {
         }
     }
 
+    /// A page of zeros, for ``write(_:followedByZeros:at:)``.
+    static let zeroPage = [UInt8](repeating: 0, count: 4096)
+
+    /// Writes `bytes` and then `zeroCount` (at most 4096) zero bytes at `offset`,
+    /// with one `pwritev` (what it leaves unwritten is written with `pwrite`).
+    func write(_ bytes: UnsafeRawBufferPointer, followedByZeros zeroCount: Int, at offset: UInt64) throws {
+        precondition(zeroCount >= 0 && zeroCount <= Self.zeroPage.count, "at most a page of zeros")
+        guard zeroCount > 0, let base = bytes.baseAddress else { return try write(bytes, at: offset) }
+        do {
+            try FaultInjection.check(.write, path)
+            let total = bytes.count + zeroCount
+            var written = -1
+            repeat {
+                written = Self.zeroPage.withUnsafeBytes { zeros in
+                    var vectors = [iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: bytes.count),
+                                   iovec(iov_base: UnsafeMutableRawPointer(mutating: zeros.baseAddress!), iov_len: zeroCount)]
+                    return Glibc.pwritev(descriptor.rawValue, &vectors, 2, off_t(offset))
+                }
+            } while written < 0 && errno == EINTR
+            if written < 0 { throw Errno(rawValue: errno) }
+            if written < bytes.count {
+                _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset) + Int64(written),
+                                            UnsafeRawBufferPointer(rebasing: bytes[written...]))
+            }
+            if written < total {
+                let zerosDone = max(0, written - bytes.count)
+                try Self.zeroPage.withUnsafeBytes { zeros in
+                    _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset) + Int64(bytes.count + zerosDone),
+                                                UnsafeRawBufferPointer(rebasing: zeros[zerosDone..<zeroCount]))
+                }
+            }
+        } catch {
+            throw RingstoreError(.ioError, "write of \(bytes.count) bytes to \(path) at offset \(offset) failed: \(error)",
+                                 path: path.string, offset: offset, cause: error)
+        }
+    }
+
     /// Reads up to `buffer.count` bytes at `offset`; returns how many were read (fewer only at end of file).
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         var done = 0
