@@ -84,7 +84,10 @@ import Testing
         for _ in 0..<3 {
             #expect(try await store.read(stream: "big").collect().map(\.id) == events.map(\.id))
         }
-        #expect(ContinuousClock.now - started < .milliseconds(900))
+        // Waiting for a checkpoint (a second after appends go quiet) would exceed the
+        // 300 ms reader wait and throw; the bound below only catches something far
+        // slower, with room for a machine busy with other tests' syncs.
+        #expect(ContinuousClock.now - started < .seconds(3))
         try await store.close()
     }
 
