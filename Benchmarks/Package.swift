@@ -12,6 +12,7 @@ let package = Package(
         .executableTarget(
             name: "JournalAppend",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "Ringstore", package: "Ringstore"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],

@@ -25,6 +25,7 @@
 // benchmark) if the ring would not have room for it.
 
 import Benchmark
+import BenchmarkSupport
 import Foundation
 import Ringstore
 import Synchronization
@@ -35,23 +36,11 @@ import Synchronization
 let writerCount = 64
 /// Streams the writers spread their appends over.
 let streamCount = 10_000
-/// Size of each event's JSON payload in bytes.
-let eventSize = 200
 /// Bytes of ring one event takes: 64-byte header + stream name + type + data,
 /// rounded up to 8 (an upper bound for the names used here).
 let journalBytesPerEvent = 64 + 12 + 7 + eventSize + 8
 
-let streamNames: [String] = (0..<streamCount).map { "stream-\($0)" }
-
-/// A 200-byte JSON document: `{"sensor":"…","seq":…,"celsius":…,"pad":"xxx…"}`.
-let eventPayload: [UInt8] = {
-    let head = #"{"sensor":"sensor-0042","seq":123456789,"celsius":21.375,"pad":""#
-    let tail = #""}"#
-    let pad = String(repeating: "x", count: eventSize - head.utf8.count - tail.utf8.count)
-    let bytes = Array((head + pad + tail).utf8)
-    precondition(bytes.count == eventSize)
-    return bytes
-}()
+let streamNames: [String] = BenchmarkSupport.streamNames(streamCount)
 
 // MARK: - Benchmark state
 
@@ -83,18 +72,6 @@ final class StoreFixture: Sendable {
 
 /// The fixtures of the benchmarks set up in this process, by benchmark name.
 let fixtures = Mutex<[String: StoreFixture]>([:])
-
-/// A xorshift64* generator: cheap, deterministic per writer.
-struct XorShift {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 0x2545_F491_4F6C_DD1D
-    }
-}
 
 /// The appends of one round, built before measuring, and the counter writers
 /// claim them with.

@@ -419,11 +419,8 @@ final class JournalWriter: Sendable {
                     let freeEnd = state.withLock { $0.checkpoint } + ring.capacity
                     let segments = buffer.segments
                     for (i, segment) in segments.enumerated() {
-                        if i == segments.count - 1 {
-                            try ring.write(buffer.bytes(of: segment), at: segment.position, zeroFillingPageBefore: freeEnd)
-                        } else {
-                            try ring.write(buffer.bytes(of: segment), at: segment.position)
-                        }
+                        try ring.write(buffer.bytes(of: segment), at: segment.position,
+                                       zeroFillingPageBefore: i == segments.count - 1 ? freeEnd : nil)
                     }
                     unwritten = nil
                     if written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) {

@@ -126,40 +126,29 @@ final class RingFile: @unchecked Sendable {
 
     // MARK: - I/O
 
-    /// Writes the bytes of logical range `[position, position + bytes.count)` into the ring.
-    func write(_ bytes: UnsafeRawBufferPointer, at position: UInt64) throws {
-        let (first, second) = segments(from: position, count: UInt64(bytes.count))
-        let firstCount = Int(first.count)
-        try file.write(UnsafeRawBufferPointer(rebasing: bytes[0..<firstCount]), at: Self.headerAreaSize + first.lowerBound)
-        if let second {
-            try file.write(UnsafeRawBufferPointer(rebasing: bytes[firstCount...]), at: Self.headerAreaSize + second.lowerBound)
-        }
-    }
-
-    /// Writes the bytes of logical range `[position, position + bytes.count)` and,
-    /// when they end inside a page, zeros to that page's end — but not at or past
-    /// `freeEnd` (the end of the free space: checkpoint + capacity).
+    /// Writes the bytes of logical range `[position, position + bytes.count)`
+    /// into the ring and, given `zeroFillingPageBefore` (the end of the free
+    /// space: checkpoint + capacity), zeros from their end to the end of that
+    /// page, but not at or past it.
     ///
-    /// Why: behind the checkpoint the ring's pages leave the page cache (see
-    /// ``dropCache(from:to:)``), so on the next lap a write ending inside a page
-    /// made the kernel read that page from the disk first (a write that covers
-    /// only part of an uncached page must). Filling the page makes the write
-    /// cover it whole; the zeros lie in free space, and the next flush writes
-    /// records over them. Recovery stops at them as at any unwritten space.
-    func write(_ bytes: UnsafeRawBufferPointer, at position: UInt64, zeroFillingPageBefore freeEnd: UInt64) throws {
+    /// Why the zeros: behind the checkpoint the ring's pages leave the page cache
+    /// (see ``dropCache(from:to:)``), so on the next lap a write ending inside a
+    /// page made the kernel read that page from the disk first (a write that
+    /// covers only part of an uncached page must). Filling the page makes the
+    /// write cover it whole; the zeros lie in free space, and the next flush
+    /// writes records over them. Recovery stops at them as at any unwritten space.
+    func write(_ bytes: UnsafeRawBufferPointer, at position: UInt64, zeroFillingPageBefore freeEnd: UInt64? = nil) throws {
         let end = position + UInt64(bytes.count)
         let intoPage = physical(end) % 4096
-        let fill = intoPage == 0 ? 0 : min(4096 - intoPage, freeEnd > end ? freeEnd - end : 0)
-        guard fill > 0 else { return try write(bytes, at: position) }
+        let fill = freeEnd.map { freeEnd in intoPage == 0 ? 0 : min(4096 - intoPage, freeEnd > end ? freeEnd - end : 0) } ?? 0
         let (first, second) = segments(from: position, count: UInt64(bytes.count))
         let firstCount = Int(first.count)
-        if let second {
+        let last = second ?? first
+        let lastBytes = UnsafeRawBufferPointer(rebasing: bytes[(second == nil ? 0 : firstCount)...])
+        if second != nil {
             try file.write(UnsafeRawBufferPointer(rebasing: bytes[0..<firstCount]), at: Self.headerAreaSize + first.lowerBound)
-            try file.write(UnsafeRawBufferPointer(rebasing: bytes[firstCount...]), followedByZeros: Int(fill),
-                           at: Self.headerAreaSize + second.lowerBound)
-        } else {
-            try file.write(bytes, followedByZeros: Int(fill), at: Self.headerAreaSize + first.lowerBound)
         }
+        try file.write(lastBytes, followedByZeros: Int(fill), at: Self.headerAreaSize + last.lowerBound)
     }
 
     /// Makes every write so far durable.

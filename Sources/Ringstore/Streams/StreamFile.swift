@@ -316,7 +316,8 @@ final class StreamFile: @unchecked Sendable {
         if fileSize > headerLength && fileSize - headerLength <= Self.readAheadLimit {
             var bytes = [UInt8](repeating: 0, count: Int(fileSize - headerLength))
             let got = try bytes.withUnsafeMutableBytes { try data.read(into: $0, at: headerLength) }
-            readAhead = (headerLength, Array(bytes.prefix(got)))
+            bytes.removeLast(bytes.count - got)
+            readAhead = (headerLength, bytes)
         }
         defer { readAhead = nil }
         let indexSize = try index?.size() ?? 0
@@ -657,10 +658,7 @@ final class StreamFile: @unchecked Sendable {
         guard try read(into: &bytes, at: offset) == bytes.count,
               case .success(let header) = StreamBlock.parseHeader(bytes[..<StreamBlock.headerSize]),
               UInt64(header.totalLength) == length else { return nil }
-        switch StreamBlock.decode(bytes, stream: streamName) {
-        case .success(let events): return events
-        case .failure(let error): throw damaged(at: offset, "\(error)")
-        }
+        return try decode(bytes, at: offset)
     }
 
     private func readBlock(at offset: UInt64, header: StreamBlock.Header) throws -> [RecordedEvent] {
@@ -668,7 +666,11 @@ final class StreamFile: @unchecked Sendable {
         guard try read(into: &bytes, at: offset) == bytes.count else {
             throw damaged(at: offset, "block runs past the end of the file")
         }
-        switch StreamBlock.decode(bytes, stream: streamName) {
+        return try decode(bytes, at: offset)
+    }
+
+    private func decode(_ block: [UInt8], at offset: UInt64) throws -> [RecordedEvent] {
+        switch StreamBlock.decode(block, stream: streamName) {
         case .success(let events): return events
         case .failure(let error): throw damaged(at: offset, "\(error)")
         }
