@@ -35,7 +35,7 @@ final class SplitSegments: Sendable {
         /// The newest entry.
         var link: Link
         /// The version after the newest entry's last.
-        var nextVersion: UInt64
+        var segmentNext: UInt64
         /// The first version of the oldest entry not yet moved (a lower bound
         /// once some were moved: the stream file then holds those below it).
         var oldestVersion: UInt64
@@ -121,16 +121,16 @@ final class SplitSegments: Sendable {
     private static func record(_ heads: inout [Head], stream: UInt32, link: Link, header: StreamBlock.Header) {
         let index = Int(stream)
         if index >= heads.count {
-            heads.append(contentsOf: repeatElement(Head(link: .none, nextVersion: 0, oldestVersion: 0, rawBytes: 0, entries: 0),
+            heads.append(contentsOf: repeatElement(Head(link: .none, segmentNext: 0, oldestVersion: 0, rawBytes: 0, entries: 0),
                                                    count: index + 1 - heads.count))
         }
         let next = header.firstVersion + UInt64(header.count)
         if heads[index].link.isNone {
-            heads[index] = Head(link: link, nextVersion: next, oldestVersion: header.firstVersion,
+            heads[index] = Head(link: link, segmentNext: next, oldestVersion: header.firstVersion,
                                 rawBytes: UInt32(clamping: header.rawLength), entries: 1)
         } else {
             heads[index].link = link
-            heads[index].nextVersion = next
+            heads[index].segmentNext = next
             heads[index].rawBytes = heads[index].rawBytes.addingReportingOverflow(UInt32(clamping: header.rawLength)).overflow
                 ? .max : heads[index].rawBytes + UInt32(clamping: header.rawLength)
             heads[index].entries += 1
@@ -240,7 +240,7 @@ final class SplitSegments: Sendable {
     }
 
     /// The version after the last one the segments hold of stream `number` (0: none).
-    func nextVersion(of number: UInt32) -> UInt64 { head(of: number)?.nextVersion ?? 0 }
+    func nextVersion(of number: UInt32) -> UInt64 { head(of: number)?.segmentNext ?? 0 }
 
     private func segment(_ number: UInt32) -> SplitSegment? { state.withLock { $0.segments[number] } }
 
@@ -248,7 +248,7 @@ final class SplitSegments: Sendable {
     /// below are in its stream file), oldest first: the chain is walked from the
     /// newest entry back to the first one that starts at or before `floor`.
     func entries(of number: UInt32, from floor: UInt64) throws -> [SplitSegment.Entry] {
-        guard let head = head(of: number), head.nextVersion > floor else { return [] }
+        guard let head = head(of: number), head.segmentNext > floor else { return [] }
         var result: [SplitSegment.Entry] = []
         var link = head.link
         while !link.isNone {
@@ -281,17 +281,26 @@ final class SplitSegments: Sendable {
     /// The boundary of the last completed checkpoint.
     var checkpointedBoundary: Link { state.withLock { $0.checkpointed } }
 
-    /// Streams with entries in segment `number`, by walking it (the mover's list of work).
+    /// Streams with entries in segment `number` (the mover's list of work).
     func streams(in number: UInt32) throws -> Set<UInt32> {
-        guard let segment = segment(number) else { return [] }
-        var streams = Set<UInt32>()
+        Set(try lastVersions(in: number).keys)
+    }
+
+    /// The last version segment `number` holds of each stream in it, by walking it.
+    func lastVersions(in number: UInt32) throws -> [UInt32: UInt64] {
+        guard let segment = segment(number) else { return [:] }
+        var last: [UInt32: UInt64] = [:]
         let end = state.withLock { _ in segment.end }
-        _ = try segment.scan { offset, envelope, _ in
+        let reached = try segment.scan { offset, envelope, header in
             guard offset < end else { return false }
-            streams.insert(envelope.stream)
+            let version = header.firstVersion + UInt64(header.count) - 1
+            last[envelope.stream] = max(last[envelope.stream] ?? 0, version)
             return true
         }
-        return streams
+        guard reached >= end else {
+            throw segment.damaged(at: reached, "entry below the segment's end cannot be read")
+        }
+        return last
     }
 
     /// Forgets stream `number`'s entries up to and including `link` (`rawBytes`
@@ -302,7 +311,7 @@ final class SplitSegments: Sendable {
             let index = Int(number)
             guard index < s.heads.count, !s.heads[index].link.isNone else { return }
             if s.heads[index].link == link {
-                s.heads[index] = Head(link: .none, nextVersion: 0, oldestVersion: 0, rawBytes: 0, entries: 0)
+                s.heads[index] = Head(link: .none, segmentNext: 0, oldestVersion: 0, rawBytes: 0, entries: 0)
             } else {
                 s.heads[index].oldestVersion = max(s.heads[index].oldestVersion, movedTo)
                 s.heads[index].rawBytes -= min(s.heads[index].rawBytes, rawBytes)

@@ -600,7 +600,11 @@ final class StreamFile: @unchecked Sendable {
         let offset = blocks[i].offset
         if let cached = cachedBlock, cached.offset == offset { return cached.events }
         let firstVersion = blocks[i].firstVersion
-        if let shared = blockCache?.block(of: streamName, containing: firstVersion), shared.firstVersion == firstVersion {
+        let expectedCount = (i + 1 < blocks.count ? blocks[i + 1].firstVersion : nextVersion) - firstVersion
+        // The cache may also hold a split segment's block of the same stream starting at the
+        // same version (the same events, cut differently): only a block of this one's length will do.
+        if let shared = blockCache?.block(of: streamName, containing: firstVersion), shared.firstVersion == firstVersion,
+           UInt64(shared.events.count) == expectedCount {
             return shared.events
         }
         // The block's length is known from where the next one starts: one read for
