@@ -96,13 +96,47 @@ import Testing
             #expect(reopened.nextVersion(of: 4) == 2)
             #expect(reopened.segmentSizes().first?.bytes == ends[1])
         }
-        // A flipped byte in the second entry's payload: cut there too (the journal holds it again).
+        // A flipped byte in the second entry's payload, before the checkpoint: kept
+        // (the journal no longer holds it) and reported, never cut.
         var damaged = try Data(contentsOf: URL(fileURLWithPath: path))
         damaged[Int(ends[1]) - 3] ^= 0x40
         try damaged.write(to: URL(fileURLWithPath: path))
         let again = try SplitSegments(root: root, checkpoint: .max / 4)
-        #expect(again.nextVersion(of: 4) == 1)
+        #expect(again.nextVersion(of: 4) == 2)
+        #expect(again.damagedEntries == [SplitSegment.Link(segment: 1, offset: UInt32(ends[0]))])
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64 == ends[1])
+        let entries = try again.entries(of: 4, from: 0)
+        #expect(entries.count == 2)
+        #expect(throws: StreamBlock.DecodeError.self) { try StreamBlock.decode(entries[1].block, stream: "s").get() }
+        // The same damage after the checkpoint is the replayed part, torn: cut.
+        let replayed = try SplitSegments(root: root, checkpoint: 5)
+        #expect(replayed.nextVersion(of: 4) == 1)
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64 == ends[0])
+    }
+
+    @Test func damageInTheMiddleIsSkippedOverAndTheEntriesAfterItStayReadable() throws {
+        let dir = TemporaryDirectory()
+        let root = FilePath(dir.path)
+        var offsets: [UInt64] = []
+        do {
+            let segments = try SplitSegments(root: root, checkpoint: 0)
+            for stream in UInt32(0)..<3 {
+                offsets.append(UInt64(segments.end.offset == 0 ? UInt32(SplitSegment.headerSize) : segments.end.offset))
+                try segments.append([.init(stream: stream, blocks: [block(0..<2, stream: stream) { 100 * UInt64(stream) + $0 }])],
+                                    compress: true)
+            }
+            try segments.sync()
+        }
+        // Wreck the second entry's envelope: its length is unknown, the walk finds the third by its magic.
+        let path = dir.child("split/" + SplitSegment.fileName(of: 1))
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        for i in 0..<8 { data[Int(offsets[1]) + i] = 0xEE }
+        try data.write(to: URL(fileURLWithPath: path))
+        let reopened = try SplitSegments(root: root, checkpoint: .max / 4)
+        #expect(reopened.damagedEntries == [SplitSegment.Link(segment: 1, offset: UInt32(offsets[1]))])
+        #expect(reopened.nextVersion(of: 0) == 2 && reopened.nextVersion(of: 2) == 2)
+        #expect(reopened.nextVersion(of: 1) == 0, "the damaged entry's stream is not known from it")
+        #expect(try versions(reopened.entries(of: 2, from: 0)) == [0, 1])
     }
 
     @Test func segmentsRotateChainsCrossThemAndMovedSegmentsGo() throws {

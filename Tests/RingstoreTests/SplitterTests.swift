@@ -145,6 +145,10 @@ import Testing
             let store = try await EventStore.open(at: dir.path, configuration: .testing())
             try await store.append(to: "victim", events: (0..<20).map { event("event number \($0) with some payload") })
             try await store.close()
+            // Into its stream file (a small stream is split into a segment first).
+            let again = try await EventStore.open(at: dir.path, configuration: .testing())
+            try again.splitter.mover.moveEverything()
+            try await again.close()
         }
         let path = dir.path + "/" + StreamNaming.relativePath("victim").string
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -158,6 +162,32 @@ import Testing
         #expect(error?.code == .corruptData)
         #expect(error?.path == path)
         #expect(error?.offset != nil)
+        try await store.close()
+    }
+
+    @Test func damagedSplitSegmentEntryIsReportedWithFileAndOffset() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            try await store.append(to: "other", events: [event("before")])
+            try await store.append(to: "victim", events: (0..<20).map { event("event number \($0) with some payload") })
+            try await store.append(to: "other", events: [event("after")])
+            try await store.close()
+        }
+        let path = dir.path + "/split/" + SplitSegment.fileName(of: 1)
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        // The victim's entry is the largest: flip a byte in the middle of the file, inside it.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(data.count / 2))
+        try handle.write(contentsOf: [data[data.count / 2] ^ 0xFF])
+        try handle.close()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let error = await ringstoreError { _ = try await store.read(stream: "victim").collect() }
+        #expect(error?.code == .corruptData)
+        #expect(error?.path == path)
+        #expect(error?.offset != nil)
+        // Other streams in the same segment read fine.
+        #expect(try await store.read(stream: "other").collect().count == 2)
         try await store.close()
     }
 

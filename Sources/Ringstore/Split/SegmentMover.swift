@@ -96,7 +96,7 @@ final class SegmentMover: Sendable {
         while !stopping {
             do {
                 let paused = state.withLock { $0.paused }
-                let worked = paused ? false : try moveOldestSegmentIfDue()
+                let worked = paused ? false : try moveRipeStreams() || moveOldestSegmentIfDue()
                 if consecutiveFailures > 0 {
                     consecutiveFailures = 0
                     state.withLock { $0.failure = nil }
@@ -118,6 +118,33 @@ final class SegmentMover: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// Moves the chains that reached a block's worth (``SplitSegments/ripeBytes``)
+    /// into their files. Returns whether it moved any. (Moving entries a
+    /// checkpoint does not cover yet is safe: should the journal replay them,
+    /// the splitter skips versions the stream file holds.)
+    func moveRipeStreams() throws -> Bool {
+        let ripe = store.segments.takeRipe()
+        guard !ripe.isEmpty else { return false }
+        var names: [String] = []
+        var moved = false
+        for number in ripe.sorted() {
+            guard let name = store.catalog.name(of: number),
+                  let head = store.segments.head(of: number), head.rawBytes >= SplitSegments.ripeBytes
+            else { continue }
+            if try store.move(stream: name, number: number) { names.append(name) }
+            if names.count >= policy.batch {
+                try store.directory.syncAll(dirty: names)
+                names.removeAll()
+                moved = true
+            }
+        }
+        if !names.isEmpty {
+            try store.directory.syncAll(dirty: names)
+            moved = true
+        }
+        return moved
+    }
+
     /// Moves and deletes the oldest segment if the segments are over budget and
     /// a checkpoint covers it. Returns whether it did.
     func moveOldestSegmentIfDue() throws -> Bool {
@@ -128,6 +155,12 @@ final class SegmentMover: Sendable {
         guard total > policy.budgetBytes, let oldest = sizes.first, oldest.number < boundary.segment else { return false }
         try moveSegment(oldest.number, urgent: total > 2 * policy.budgetBytes)
         return true
+    }
+
+    /// Moves every segment, the current one too, into stream files and deletes
+    /// them (tests use it to put everything in stream files).
+    func moveEverything() throws {
+        for (number, _) in store.segments.segmentSizes() { try moveSegment(number) }
     }
 
     /// Moves every stream with entries in segment `number` into its file, syncs
@@ -146,7 +179,7 @@ final class SegmentMover: Sendable {
                     throw RingstoreError(.corruptData, "split segment \(SplitSegment.fileName(of: number)) holds entries of stream number \(stream), which the catalog does not name",
                                          path: segments.folder.appending(SplitSegment.fileName(of: number)).string)
                 }
-                if try store.move(stream: name, number: stream) { names.append(name) }
+                if try store.move(stream: name, number: stream, throughSegment: number) { names.append(name) }
             }
             try store.directory.syncAll(dirty: names)
             start += batch.count

@@ -34,8 +34,9 @@ import Synchronization
 /// index is cut back to the checkpoint first.
 final class Splitter: Sendable {
     let journal: Journal
-    let directory: StreamDirectory
-    let catalog: StreamCatalog
+    let split: SplitStore
+    var directory: StreamDirectory { split.directory }
+    var catalog: StreamCatalog { split.catalog }
     let globalIndex: GlobalIndex
     let readers: ReaderTable
     let compress: Bool
@@ -59,12 +60,12 @@ final class Splitter: Sendable {
     var checkpoints: UInt64 { checkpointer.completed.load(ordering: .relaxed) }
     /// How long stream reads waited for the splitter.
     let readerWaits = WaitRecorder()
+    /// Moves segment entries into stream files in the background.
+    let mover: SegmentMover
 
-    init(journal: Journal, directory: StreamDirectory, catalog: StreamCatalog, globalIndex: GlobalIndex,
-         compress: Bool) {
+    init(journal: Journal, split: SplitStore, globalIndex: GlobalIndex, compress: Bool, moverPolicy: SegmentMover.Policy) {
         self.journal = journal
-        self.directory = directory
-        self.catalog = catalog
+        self.split = split
         self.globalIndex = globalIndex
         self.compress = compress
         // Small scan rounds keep the splitter quick to answer readers (requests are served between rounds).
@@ -72,8 +73,10 @@ final class Splitter: Sendable {
         let checkpoint = journal.writer.state.withLock { $0.checkpoint }
         self.readers = ReaderTable(splitPosition: checkpoint)
         let bell = journal.writer.advanced
-        self.checkpointer = Checkpointer(journal: journal, directory: directory, catalog: catalog, globalIndex: globalIndex,
-                                         finished: { bell.ring() })
+        let mover = SegmentMover(store: split, policy: moverPolicy)
+        self.mover = mover
+        self.checkpointer = Checkpointer(journal: journal, split: split, globalIndex: globalIndex,
+                                         finished: { bell.ring() }, checkpointed: { mover.wake() })
         BackgroundThread.start(name: "rs-splitter") { [self] in run() }
     }
 
@@ -99,12 +102,14 @@ final class Splitter: Sendable {
     func abandon() async {
         await requestStop { $0.abandoning = true }
         await checkpointer.abandon()
+        await mover.stop()
     }
 
     /// Splits everything acknowledged, checkpoints, and stops.
     func stop() async {
         await requestStop { $0.stopping = true }
         await checkpointer.stop()
+        await mover.stop()
     }
 
     private func requestStop(_ mark: (inout Control) -> Void) async {
@@ -135,8 +140,11 @@ final class Splitter: Sendable {
         /// Records before it have been scanned: each is in its stream file or in `streams`.
         var scanned: UInt64
         var streams: [String: PendingStream] = [:]
-        /// Stream files written since the last checkpoint.
+        /// Stream files written since the last checkpoint (the checkpoint syncs them).
         var dirty = Set<String>()
+        /// Streams whose records were written (to their files or the segments)
+        /// since the last checkpoint: the checkpoint releases their ring entries.
+        var touched = Set<String>()
         /// Streams a reader had written ahead of the scan, with the position of the
         /// last record written: their readers' "ahead" entries must outlive any
         /// checkpoint that does not yet publish that far.
@@ -145,6 +153,8 @@ final class Splitter: Sendable {
 
     /// One stream's scanned records, as ring positions, and their size in a block.
     private struct PendingStream {
+        /// The stream's catalog number.
+        var number: UInt32
         var positions: [UInt64] = []
         var rawBytes = 0
 
@@ -353,7 +363,8 @@ final class Splitter: Sendable {
             // table, the dirty set and the open-file cache's memo then hold no copy of their own.
             let name = streams[entries[run.lowerBound].stream]!.name
             var becameFull = false
-            pending.streams[name, default: PendingStream()].addRun(entries[run]) { becameFull = true }
+            pending.streams[name, default: PendingStream(number: streams[entries[run.lowerBound].stream]!.number)]
+                .addRun(entries[run]) { becameFull = true }
             if becameFull { full.append(name) }
         }
         pending.scanned = position
@@ -411,16 +422,22 @@ final class Splitter: Sendable {
                               path: journal.ring.file.path.string, offset: RingFile.headerAreaSize + physical)
     }
 
-    /// Writes `stream`'s pending records to its file, with one write.
+    /// Writes `stream`'s pending records with one write: into its own file, or,
+    /// if the stream has entries in the split segments, as one more entry there
+    /// (moving its whole chain with them could copy megabytes at once; the mover
+    /// moves chains that have a block's worth on its own schedule).
     private func write(_ stream: String, _ pending: inout Pending) throws {
         // Forgotten only once written: after a failed write the next attempt starts over.
-        guard let positions = pending.streams[stream]?.positions, !positions.isEmpty else { return }
-        guard let handle = try directory.handle(for: stream, create: true) else { return }
-        try handle.withFile { file in
-            try file.append(blocks: try buildBlocks(positions, from: file.nextVersion), compress: compress)
+        guard let entry = pending.streams[stream], !entry.positions.isEmpty else { return }
+        let blocks = try buildBlocks(entry.positions, from: try split.splitNext(of: stream, number: entry.number))
+        if split.segments.head(of: entry.number) != nil {
+            try split.appendToSegments([.init(number: entry.number, blocks: blocks)])
+        } else {
+            try split.writeToFile(stream: stream, number: entry.number, blocks: blocks)
+            pending.dirty.insert(stream)
         }
         pending.streams[stream] = nil
-        pending.dirty.insert(stream)
+        pending.touched.insert(stream)
     }
 
     /// The blocks for records at `positions` (one stream's, in order) from version
@@ -465,12 +482,16 @@ final class Splitter: Sendable {
     }
 
     /// Writes at once the streams readers are waiting for: their pending records
-    /// and those not scanned yet, up to the acknowledged cursor.
+    /// and those not scanned yet, up to the acknowledged cursor, as one entry
+    /// each in the split segments (a small sequential write, not one into the
+    /// stream's file).
     private func serveRequests(_ pending: inout Pending) throws -> Bool {
         guard readers.hasRequests.load(ordering: .acquiring) else { return false }
         let requested = readers.takeRequests()
         let end = target
         var worked = false
+        var items: [SplitStore.Item] = []
+        var served: [(stream: String, next: UInt64, lastUnscanned: UInt64?)] = []
         for stream in requested {
             let unscanned: [UInt64] = journal.writer.state.withLock { s in
                 guard let state = s.index.streams[stream] else { return [] }
@@ -478,34 +499,76 @@ final class Splitter: Sendable {
             }
             let positions = (pending.streams[stream]?.positions ?? []) + unscanned
             if positions.isEmpty {
-                // Already written (eagerly, or before a checkpoint) but not yet published
-                // by one: tell the reader what the file holds.
-                if let next = try directory.handle(for: stream, create: false)?.withFile({ $0.nextVersion }) {
-                    readers.recordAhead(stream, nextVersion: next)
-                }
+                // Already written (into its file or the segments) but not yet published
+                // by a checkpoint: tell the reader what is stored.
+                let next = try split.nextVersion(of: stream)
+                if next > 0 { readers.recordAhead(stream, nextVersion: next) }
                 continue
             }
-            guard let handle = try directory.handle(for: stream, create: true) else { continue }
-            let next = try handle.withFile { file in
-                try file.append(blocks: try buildBlocks(positions, from: file.nextVersion), compress: compress)
-                return file.nextVersion
-            }
+            let number = pending.streams[stream]?.number ?? catalog.register(stream)
+            let blocks = try buildBlocks(positions, from: try split.splitNext(of: stream, number: number))
+            let next = try blocks.last.map { $0.firstVersion + UInt64($0.count) } ?? split.nextVersion(of: stream)
+            if !blocks.isEmpty { items.append(.init(number: number, blocks: blocks)) }
+            served.append((stream, next, unscanned.last))
+        }
+        guard !served.isEmpty else { return false }
+        try catalog.write()  // a stream seen first here: its number is named before the checkpoint syncs both
+        try split.appendToSegments(items)
+        for (stream, next, lastUnscanned) in served {
             pending.streams[stream] = nil
-            pending.dirty.insert(stream)
-            if let last = unscanned.last { pending.servedBeyondScan[stream] = max(last, pending.servedBeyondScan[stream] ?? 0) }
+            pending.touched.insert(stream)
+            if let last = lastUnscanned { pending.servedBeyondScan[stream] = max(last, pending.servedBeyondScan[stream] ?? 0) }
             readers.recordAhead(stream, nextVersion: next)
             worked = true
         }
         return worked
     }
 
-    /// Writes every stream's pending records to its file.
+    /// Raw bytes pending from which on a stream's records go to its own file at
+    /// a checkpoint rather than to the split segments (unless it has entries there).
+    static let directBlockBytes = 16 << 10
+    /// Streams written to their own files at one checkpoint at most (the
+    /// largest first): each costs a random write and its metadata.
+    static let maxDirectWrites = 256
+    /// Raw bytes of blocks built for one segment write (bounds the memory a
+    /// checkpoint over thousands of streams holds at once).
+    static let segmentWriteBytes = 4 << 20
+
+    /// Writes every stream's pending records: the few streams with a good
+    /// block's worth into their own files, all others into the split segments
+    /// (sequential writes of up to ``segmentWriteBytes``).
     private func writePending(_ pending: inout Pending) throws {
-        for stream in Array(pending.streams.keys) {
+        let direct = pending.streams.filter { $0.value.rawBytes >= Self.directBlockBytes && split.segments.head(of: $0.value.number) == nil }
+            .sorted { $0.value.rawBytes > $1.value.rawBytes }.prefix(Self.maxDirectWrites).map(\.key)
+        for stream in direct {
             // A reader waiting for its stream should not wait for the whole flush.
             if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
             try write(stream, &pending)
         }
+        var items: [SplitStore.Item] = []
+        var names: [String] = []
+        var bytes = 0
+        func flush(_ pending: inout Pending) throws {
+            try split.appendToSegments(items)
+            for name in names {
+                pending.streams[name] = nil
+                pending.touched.insert(name)
+            }
+            items.removeAll()
+            names.removeAll()
+            bytes = 0
+        }
+        for (stream, entry) in pending.streams where !entry.positions.isEmpty {
+            let blocks = try buildBlocks(entry.positions, from: try split.splitNext(of: stream, number: entry.number))
+            if !blocks.isEmpty { items.append(.init(number: entry.number, blocks: blocks)) }
+            names.append(stream)
+            bytes += entry.rawBytes
+            if bytes >= Self.segmentWriteBytes {
+                try flush(&pending)
+                if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
+            }
+        }
+        try flush(&pending)
     }
 
     /// Writes every pending record, publishes the new split cursor to readers,
@@ -516,7 +579,7 @@ final class Splitter: Sendable {
         let split = pending.scanned
         let previousSplit = readers.splitPosition.load(ordering: .acquiring)
         readers.splitPosition.store(split, ordering: .releasing)
-        // Every record before `split` is in its stream file now: this process no
+        // Every record before `split` is in its stream file or a segment now: this process no
         // longer needs those ring pages mapped (readers of split events go to the
         // files). Dropped here rather than at the checkpoint, which follows only
         // once the files are synced (a `syncfs` over thousands of files can take
@@ -525,11 +588,13 @@ final class Splitter: Sendable {
         journal.ring.releasePages(from: previousSplit, to: split)
         // A stream written ahead past `split` keeps its entry: forgetting it would
         // leave its reader waiting for the next checkpoint (it did, up to a second).
-        readers.forgetAhead(pending.dirty.filter { (pending.servedBeyondScan[$0] ?? 0) < split })
+        readers.forgetAhead(pending.touched.filter { (pending.servedBeyondScan[$0] ?? 0) < split })
         pending.servedBeyondScan = pending.servedBeyondScan.filter { $0.value >= split }
-        checkpointer.submit(.init(split: split, dirty: pending.dirty))
+        checkpointer.submit(.init(split: split, dirty: pending.dirty, touched: pending.touched,
+                                  segmentBoundary: self.split.segments.end))
         // Not `removeAll(keepingCapacity:)`: the job shares this storage, so keeping
         // the capacity would allocate a second set as large while the job runs.
         pending.dirty = []
+        pending.touched = []
     }
 }

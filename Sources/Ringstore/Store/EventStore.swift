@@ -18,8 +18,10 @@ public final class EventStore: Sendable {
     public let directory: String
     public let configuration: Configuration
     let journal: Journal
-    let streams: StreamDirectory
-    let catalog: StreamCatalog
+    /// Where split events are: stream files and split segments.
+    let split: SplitStore
+    var streams: StreamDirectory { split.directory }
+    var catalog: StreamCatalog { split.catalog }
     let globalIndex: GlobalIndex
     let splitter: Splitter
     /// Current metadata of recently used streams (see ``StreamMetadataCache``).
@@ -31,18 +33,17 @@ public final class EventStore: Sendable {
     private let lock: StoreLock
     private let closed = Atomic<Bool>(false)
 
-    private init(directory: FilePath, configuration: Configuration, journal: Journal, streams: StreamDirectory,
-                 catalog: StreamCatalog, globalIndex: GlobalIndex, lock: StoreLock, logger: Logger) {
+    private init(directory: FilePath, configuration: Configuration, journal: Journal, split: SplitStore,
+                 globalIndex: GlobalIndex, lock: StoreLock, logger: Logger) {
         self.directory = directory.string
         self.observability = StoreObservability(directory: directory.string, logger: logger)
         self.configuration = configuration
         self.journal = journal
-        self.streams = streams
-        self.catalog = catalog
+        self.split = split
         self.globalIndex = globalIndex
         self.lock = lock
-        self.splitter = Splitter(journal: journal, directory: streams, catalog: catalog, globalIndex: globalIndex,
-                                 compress: configuration.compression)
+        self.splitter = Splitter(journal: journal, split: split, globalIndex: globalIndex, compress: configuration.compression,
+                                 moverPolicy: .init(budgetBytes: configuration.effectiveSplitSegmentBudget))
     }
 
     /// Opens the store in `path`, creating the directory (but not its parents)
@@ -65,15 +66,19 @@ public final class EventStore: Sendable {
         do {
             let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles,
                                               blockCacheBytes: configuration.blockCacheBytes)
-            let journal = try Journal(directory: directory, configuration: configuration, stored: streams)
             let catalog = try StreamCatalog(directory: directory)
+            // Segment entries from the checkpoint on are split again as the splitter replays the journal.
+            let segments = try SplitSegments(root: directory, checkpoint: try Journal.checkpoint(in: directory),
+                                             segmentBytes: max(256 << 10, configuration.effectiveSplitSegmentBudget / 8))
+            let split = SplitStore(directory: streams, segments: segments, catalog: catalog, compress: configuration.compression)
+            let journal = try Journal(directory: directory, configuration: configuration, stored: split)
             let globalIndex = try GlobalIndex(directory: directory)
             // Entries from the checkpoint on are derived again as the splitter replays the journal.
             let checkpoint = journal.writer.state.withLock { $0.checkpoint }
             try globalIndex.truncate(from: checkpoint)
             streams.replayFrom.store(checkpoint, ordering: .releasing)
-            let store = EventStore(directory: directory, configuration: configuration, journal: journal, streams: streams,
-                                   catalog: catalog, globalIndex: globalIndex, lock: lock, logger: logger)
+            let store = EventStore(directory: directory, configuration: configuration, journal: journal, split: split,
+                                   globalIndex: globalIndex, lock: lock, logger: logger)
             do {
                 try store.startEnforcingDeletions()
             } catch {

@@ -214,6 +214,12 @@ final class SplitSegment: @unchecked Sendable {
         var envelope: Envelope
         var header: StreamBlock.Header
         var block: [UInt8]
+        /// Where it was read: the segment, its path and the entry's offset there.
+        var segment: UInt32
+        var path: String
+        var offset: UInt64
+
+        var link: Link { Link(segment: segment, offset: UInt32(offset)) }
     }
 
     /// Reads the entry at `offset` with one `pread` of its envelope and block
@@ -233,17 +239,27 @@ final class SplitSegment: @unchecked Sendable {
         let blockStart = offset + UInt64(Self.envelopeSize)
         let read = try block.withUnsafeMutableBytes { try file.read(into: $0, at: blockStart) }
         guard read == block.count else { throw damaged(at: offset, "entry runs past the end of the file") }
-        return Entry(envelope: envelope, header: header, block: block)
+        return Entry(envelope: envelope, header: header, block: block, segment: number, path: path.string, offset: offset)
     }
 
-    /// Walks the entries from the start, calling `body` with each one's offset,
-    /// envelope and block header (the block's payload checksum is checked too),
-    /// until `body` returns false or an entry is not whole and intact. Returns
-    /// the offset where the walk stopped: the end of the intact entries it visited.
+    /// What ``walk(_:)`` finds, in file order.
+    enum Visit {
+        /// An entry whose envelope and block header are whole; `intact` tells
+        /// whether its stored bytes match their checksum too.
+        case entry(offset: UInt64, envelope: Envelope, header: StreamBlock.Header, intact: Bool)
+        /// Bytes at `offset` that are no entry, with a whole entry again at `next`.
+        case damaged(offset: UInt64, next: UInt64)
+    }
+
+    /// Walks the file from its first entry to its end, calling `body` for each
+    /// entry and each damaged stretch between entries, until `body` returns
+    /// false. Returns where the walk ended: where `body` stopped it, the end of
+    /// the file, or the start of a torn tail (bytes that are no whole entry,
+    /// with no whole entry after them: an interrupted write).
     ///
     /// Reads the file in large sequential chunks: opening a store walks every
     /// segment, and one `pread` per entry would be thousands of small reads.
-    func scan(_ body: (UInt64, Envelope, StreamBlock.Header) throws -> Bool) throws -> UInt64 {
+    func walk(_ body: (Visit) throws -> Bool) throws -> UInt64 {
         let size = try file.size()
         var offset = UInt64(Self.headerSize)
         var chunk: [UInt8] = []
@@ -260,22 +276,68 @@ final class SplitSegment: @unchecked Sendable {
             if got < length { chunk.removeLast(length - got) }
             return got >= count
         }
-        while try ensure(offset, Self.envelopeSize + StreamBlock.headerSize) {
-            let start = Int(offset - chunkStart)
+        /// The envelope and block header at `at` if they are whole and the entry fits in the file.
+        func whole(at: UInt64) throws -> (Envelope, StreamBlock.Header)? {
+            guard try ensure(at, Self.envelopeSize + StreamBlock.headerSize) else { return nil }
+            let start = Int(at - chunkStart)
             guard let envelope = chunk.withUnsafeBytes({ Self.parseEnvelope(UnsafeRawBufferPointer(rebasing: $0[start...])) }),
                   case .success(let header) = StreamBlock.parseHeader(chunk[(start + Self.envelopeSize)...]),
                   header.totalLength == envelope.blockLength,
-                  try ensure(offset, Self.envelopeSize + envelope.blockLength)
-            else { break }
+                  at + UInt64(Self.envelopeSize + envelope.blockLength) <= size
+            else { return nil }
+            return (envelope, header)
+        }
+        while offset < size {
+            guard let (envelope, header) = try whole(at: offset) else {
+                // Damage, or a torn tail: which one depends on whether a whole entry follows.
+                var next: UInt64? = nil
+                var probe = offset + 1
+                while probe + UInt64(Self.envelopeSize + StreamBlock.headerSize) <= size {
+                    if try ensure(probe, 4) {
+                        let at = Int(probe - chunkStart)
+                        let magic = chunk.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
+                        if magic == Self.envelopeMagic, try whole(at: probe) != nil {
+                            next = probe
+                            break
+                        }
+                    }
+                    probe += 1
+                }
+                guard let next else { return offset }  // a torn tail
+                guard try body(.damaged(offset: offset, next: next)) else { return offset }
+                offset = next
+                continue
+            }
+            _ = try ensure(offset, Self.envelopeSize + envelope.blockLength)
             let storedStart = Int(offset - chunkStart) + Self.envelopeSize + StreamBlock.headerSize
-            let payloadOK = chunk.withUnsafeBytes { c in
+            let intact = chunk.withUnsafeBytes { c in
                 CRC32C.checksum(UnsafeRawBufferPointer(rebasing: c[storedStart..<(storedStart + header.storedLength)])) == header.payloadCRC
             }
-            guard payloadOK else { break }
-            guard try body(offset, envelope, header) else { break }
+            guard try body(.entry(offset: offset, envelope: envelope, header: header, intact: intact)) else { return offset }
             offset += UInt64(Self.envelopeSize + envelope.blockLength)
         }
         return offset
+    }
+
+    /// Walks the intact entries from the start (see ``walk(_:)``), stopping at
+    /// the first that is not, or where `body` returns false. Returns the offset
+    /// where it stopped.
+    func scan(_ body: (UInt64, Envelope, StreamBlock.Header) throws -> Bool) throws -> UInt64 {
+        var stoppedAt: UInt64? = nil
+        let end = try walk { visit in
+            switch visit {
+            case .entry(let offset, let envelope, let header, let intact):
+                guard intact, try body(offset, envelope, header) else {
+                    stoppedAt = offset
+                    return false
+                }
+                return true
+            case .damaged(let offset, _):
+                stoppedAt = offset
+                return false
+            }
+        }
+        return stoppedAt ?? end
     }
 
     func damaged(at offset: UInt64, _ why: String) -> RingstoreError {

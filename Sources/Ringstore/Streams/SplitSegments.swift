@@ -61,6 +61,10 @@ final class SplitSegments: Sendable {
         /// Entries before it are covered by a completed checkpoint (durable and
         /// never cut at open): the mover may move them.
         var checkpointed = Link(segment: 0, offset: 0)
+        /// Damaged entries found at open (kept: reads of their streams report them).
+        var damage: [Link] = []
+        /// Streams whose chains reached ``ripeBytes`` since the mover last asked.
+        var ripe: Set<UInt32> = []
     }
 
     let folder: FilePath
@@ -97,17 +101,35 @@ final class SplitSegments: Sendable {
                 continue
             }
             let size = try segment.file.size()
-            let end = try segment.scan { offset, envelope, header in
-                guard header.firstPosition < checkpoint else { return false }
-                Self.record(&s.heads, stream: envelope.stream, link: Link(segment: number, offset: UInt32(offset)),
-                            header: header)
+            // Entries from the checkpoint on are replayed: cut at the first. Damage in
+            // entries before it is kept for reads to report (the journal no longer
+            // holds those records); only a torn tail, with nothing whole after it, is cut.
+            var cutAt: UInt64? = nil
+            var damagedStretch: UInt64? = nil  // damage just before the current entry
+            let walked = try segment.walk { visit in
+                switch visit {
+                case .entry(let offset, let envelope, let header, let intact):
+                    guard header.firstPosition < checkpoint else {
+                        // Damage right before the replayed part is the start of that part, torn.
+                        cutAt = damagedStretch ?? offset
+                        return false
+                    }
+                    if let stretch = damagedStretch { s.damage.append(Link(segment: number, offset: UInt32(stretch))) }
+                    damagedStretch = nil
+                    if !intact { s.damage.append(Link(segment: number, offset: UInt32(offset))) }
+                    Self.record(&s.heads, stream: envelope.stream, link: Link(segment: number, offset: UInt32(offset)), header: header)
+                case .damaged(let offset, _):
+                    damagedStretch = offset
+                }
                 return true
             }
-            if end < size {
-                try segment.truncate(to: end)
+            let kept = cutAt ?? walked
+            if kept < size {
+                try segment.truncate(to: kept)
                 try segment.sync()
                 cut = true
             }
+            let end = kept
             segment.end = end
             segment.syncedEnd = end
             s.segments[number] = segment
@@ -116,6 +138,18 @@ final class SplitSegments: Sendable {
         if removed { try StorageDirectory.sync(folder) }
         s.checkpointed = s.current.map { Link(segment: $0.number, offset: UInt32($0.end)) } ?? Link(segment: 0, offset: 0)
         state = Mutex(s)
+    }
+
+    /// Raw bytes from which on a stream's chain has a block's worth: the mover
+    /// moves it into the stream's file without waiting for the budget.
+    static let ripeBytes: UInt32 = 64 << 10
+
+    /// Streams whose chains reached ``ripeBytes`` since the last call.
+    func takeRipe() -> Set<UInt32> {
+        state.withLock { s in
+            defer { s.ripe = [] }
+            return s.ripe
+        }
     }
 
     private static func record(_ heads: inout [Head], stream: UInt32, link: Link, header: StreamBlock.Header) {
@@ -178,7 +212,10 @@ final class SplitSegments: Sendable {
             }
             _ = try segment.append(output)
             bytesWritten.add(UInt64(output.count), ordering: .relaxed)
-            for update in updates { Self.record(&s.heads, stream: update.stream, link: update.link, header: update.header) }
+            for update in updates {
+                Self.record(&s.heads, stream: update.stream, link: update.link, header: update.header)
+                if s.heads[Int(update.stream)].rawBytes >= Self.ripeBytes { s.ripe.insert(update.stream) }
+            }
         }
     }
 
@@ -277,6 +314,9 @@ final class SplitSegments: Sendable {
     func segmentSizes() -> [(number: UInt32, bytes: UInt64)] {
         state.withLock { s in s.segments.values.map { ($0.number, $0.end) }.sorted { $0.number < $1.number } }
     }
+
+    /// Damaged entries found when the segments were opened.
+    var damagedEntries: [Link] { state.withLock { $0.damage } }
 
     /// The boundary of the last completed checkpoint.
     var checkpointedBoundary: Link { state.withLock { $0.checkpointed } }

@@ -127,15 +127,15 @@ final class SplitStore: StoredStreams, Sendable {
         for entry in ordered {
             let first = entry.header.firstVersion
             let events: [RecordedEvent]
-            if let cached = directory.blockCache.block(of: stream, containing: max(first, floor), countMiss: false),
+            if let cached = directory.blockCache.block(of: stream, containing: max(first, floor)),
                cached.firstVersion == first, cached.events.count == entry.header.count {
                 events = cached.events
             } else {
                 switch StreamBlock.decode(entry.block, stream: stream) {
                 case .success(let decoded): events = decoded
                 case .failure(let error):
-                    throw RingstoreError(.corruptData, "split segment entry of stream \"\(stream)\" (version \(first)) is damaged: \(error)",
-                                         stream: stream)
+                    throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(first) does not decode (\(error))",
+                                         stream: stream, path: entry.path, offset: entry.offset)
                 }
                 if directory.blockCache.budgetBytes > 0 {
                     directory.blockCache.insert(stream: stream, firstVersion: first, events: events)
@@ -216,28 +216,34 @@ final class SplitStore: StoredStreams, Sendable {
         }
     }
 
-    /// Moves `stream`'s segment entries into its file. Returns false when there
-    /// was nothing to move. Not synced.
+    /// Moves `stream`'s segment entries into its file: all of them, or those in
+    /// segments up to `lastSegment` (the mover empties the oldest segment
+    /// without copying what the stream has in newer ones, so that moving needs
+    /// at most one segment's worth of free space). Returns false when there was
+    /// nothing to move. Not synced.
     @discardableResult
-    func move(stream: String, number: UInt32) throws -> Bool {
+    func move(stream: String, number: UInt32, throughSegment lastSegment: UInt32 = .max) throws -> Bool {
         guard let head = segments.head(of: number) else { return false }
         return try withStripe(number) {
-            // A stream file that does not exist yet is created only if there is something to move.
             let fileNext = try directory.handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
             guard head.segmentNext > fileNext else {
                 segments.moved(stream: number, through: head.link, movedTo: fileNext, rawBytes: head.rawBytes, entries: head.entries)
                 return false
             }
-            guard let handle = try directory.handle(for: stream, create: true) else { return false }
-            let next = try handle.withFile { file -> UInt64 in
-                if let moved = try moveEntries(of: stream, number: number, into: file) {
-                    segments.moved(stream: number, through: moved.link, movedTo: file.nextVersion,
-                                   rawBytes: moved.rawBytes, entries: moved.entries)
+            // A stream file that does not exist yet is created only if there is something to move.
+            guard let oldest = try segments.entries(of: number, from: fileNext).first, oldest.segment <= lastSegment,
+                  let handle = try directory.handle(for: stream, create: true)
+            else { return false }
+            let (next, moved) = try handle.withFile { file -> (UInt64, Bool) in
+                guard let moved = try moveEntries(of: stream, number: number, into: file, throughSegment: lastSegment) else {
+                    return (file.nextVersion, false)
                 }
-                return file.nextVersion
+                segments.moved(stream: number, through: moved.link, movedTo: file.nextVersion,
+                               rawBytes: moved.rawBytes, entries: moved.entries)
+                return (file.nextVersion, true)
             }
             remember(number, next: next)
-            return true
+            return moved
         }
     }
 
@@ -251,17 +257,19 @@ final class SplitStore: StoredStreams, Sendable {
     /// Appends to `file` the stream's segment entries from the file's end on,
     /// joined into blocks of about ``movedBlockBytes``. The caller tells the
     /// segments (``SplitSegments/moved(stream:through:movedTo:rawBytes:entries:)``) once it is done.
-    private func moveEntries(of stream: String, number: UInt32?, into file: StreamFile) throws -> Moved? {
+    private func moveEntries(of stream: String, number: UInt32?, into file: StreamFile,
+                             throughSegment lastSegment: UInt32 = .max) throws -> Moved? {
         guard let number, let head = segments.head(of: number), head.segmentNext > file.nextVersion else { return nil }
-        let entries = try segments.entries(of: number, from: file.nextVersion)
+        // Oldest first, so those up to `lastSegment` are a prefix.
+        let entries = try segments.entries(of: number, from: file.nextVersion).prefix { $0.segment <= lastSegment }
         var blocks: [StreamBlock.RawBlock] = []
         var current = StreamBlock.RawBlock()
         var expected = file.nextVersion
         for entry in entries {
             guard case .success(let raw) = StreamBlock.rawBlock(from: entry.block),
                   let rest = raw.dropping(below: expected) else {
-                throw RingstoreError(.corruptData, "split segment entry of stream \"\(stream)\" (version \(entry.header.firstVersion)) is damaged",
-                                     stream: stream)
+                throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(entry.header.firstVersion) does not decode",
+                                     stream: stream, path: entry.path, offset: entry.offset)
             }
             guard rest.count > 0 else { continue }
             guard rest.firstVersion == expected else {
@@ -276,10 +284,11 @@ final class SplitStore: StoredStreams, Sendable {
             expected = rest.firstVersion + UInt64(rest.count)
         }
         if current.count > 0 { blocks.append(current) }
-        guard !blocks.isEmpty else { return nil }
-        try file.append(blocks: blocks, compress: compress)
+        guard let last = entries.last else { return nil }
+        if !blocks.isEmpty { try file.append(blocks: blocks, compress: compress) }
         movedEntries.add(UInt64(entries.count), ordering: .relaxed)
-        return Moved(number: number, link: head.link, rawBytes: head.rawBytes, entries: head.entries)
+        let rawBytes = entries.reduce(UInt64(0)) { $0 + UInt64($1.header.rawLength) }
+        return Moved(number: number, link: last.link, rawBytes: UInt32(clamping: rawBytes), entries: UInt32(entries.count))
     }
 
     /// The next version the split storage takes for `stream` (for the splitter:
