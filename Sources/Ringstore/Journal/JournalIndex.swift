@@ -67,15 +67,6 @@ struct JournalIndex: Sendable {
         streams[stream]?.currentVersion
     }
 
-    /// The IDs at versions `[first, first + count)`, or nil if any of them is not indexed.
-    func ids(of stream: String, from first: UInt64, count: Int) -> LazyMapCollection<ArraySlice<StreamState.RingEntry>, UUID>? {
-        guard let state = streams[stream], first >= state.ringFirstVersion,
-              first + UInt64(count) <= state.nextVersion
-        else { return nil }
-        let start = Int(first - state.ringFirstVersion)
-        return state.entries[start..<(start + count)].lazy.map(\.id)
-    }
-
     /// The position of `version` in `stream`, if indexed.
     func position(of stream: String, version: UInt64) -> UInt64? {
         guard let state = streams[stream], version >= state.ringFirstVersion, version < state.nextVersion else { return nil }
