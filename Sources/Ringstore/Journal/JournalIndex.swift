@@ -124,38 +124,3 @@ extension StreamState {
         nextVersion += UInt64(newPositions.count)
     }
 }
-
-/// The first event IDs of the most recent appends, so that a retried append
-/// with ``ExpectedVersion/any`` (or `.streamExists`) is recognised.
-struct IdempotencyWindow: Sendable {
-    struct Entry: Sendable {
-        var stream: String
-        var firstVersion: UInt64
-        var count: Int
-    }
-
-    let capacity: Int
-    private var entries: [UUID: Entry] = [:]
-    private var order: [UUID] = []
-    private var next = 0
-
-    init(capacity: Int) {
-        self.capacity = capacity
-        entries.reserveCapacity(min(capacity, 1 << 16))
-    }
-
-    func lookup(_ firstID: UUID) -> Entry? { entries[firstID] }
-
-    mutating func remember(_ firstID: UUID, _ entry: Entry) {
-        guard capacity > 0 else { return }
-        if order.count < capacity {
-            order.append(firstID)
-        } else {
-            let evicted = order[next]
-            entries[evicted] = nil
-            order[next] = firstID
-            next = (next + 1) % capacity
-        }
-        entries[firstID] = entry
-    }
-}

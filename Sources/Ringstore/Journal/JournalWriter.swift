@@ -123,7 +123,7 @@ final class JournalWriter: Sendable {
     /// True once the flusher has stopped (closed or failed).
     var isStopped: Bool { state.withLock { $0.stopped } }
 
-    init(ring: RingFile, epoch: UInt32, mode: Mode, journalFullWait: Duration, idempotencyWindow: Int,
+    init(ring: RingFile, epoch: UInt32, mode: Mode, journalFullWait: Duration, window: IdempotencyWindow,
          recovered: JournalIndex, end: UInt64, checkpoint: UInt64, stored: any StoredStreams) {
         self.ring = ring
         self.stored = stored
@@ -132,7 +132,7 @@ final class JournalWriter: Sendable {
         self.journalFullWaitNanoseconds = journalFullWait.nanoseconds
         self.written = Atomic(end)
         self.durable = Atomic(end)
-        self.state = Mutex(State(index: recovered, window: IdempotencyWindow(capacity: idempotencyWindow),
+        self.state = Mutex(State(index: recovered, window: window,
                                  reserved: end, checkpoint: checkpoint))
         BackgroundThread.start(name: "rs-flusher") { [self] in self.runFlusher() }
     }
