@@ -26,7 +26,12 @@ final class Journal: Sendable {
                                    epoch: 0, closedCleanly: true, endAtClose: 0)
             ring = try RingFile.create(at: path, capacity: configuration.journalCapacity, header: header.encoded())
         }
-        let outcome = JournalRecovery.scan(ring, checkpoint: header.checkpoint)
+        var outcome = JournalRecovery.scan(ring, checkpoint: header.checkpoint, keepingAppends: configuration.idempotencyWindow)
+        // Before the ring's free space leaves the page cache below: the appends it
+        // still holds from before the checkpoint refill the window too.
+        let window = JournalHistory.window(capacity: configuration.idempotencyWindow, ring: ring,
+                                           checkpoint: header.checkpoint, end: outcome.end, recovered: outcome.recentAppends)
+        outcome.recentAppends = []
         // Whatever recovery accepted may still be only in the page cache (a killed
         // process leaves its unsynced writes there): make it durable before anyone
         // is told about it.
@@ -51,7 +56,7 @@ final class Journal: Sendable {
         self.header = Mutex(header)
         self.writer = JournalWriter(
             ring: ring, epoch: header.epoch, mode: mode, journalFullWait: configuration.journalFullWait,
-            idempotencyWindow: configuration.idempotencyWindow, recovered: outcome.index,
+            window: window, recovered: outcome.index,
             end: outcome.end, checkpoint: header.checkpoint, stored: stored)
     }
 

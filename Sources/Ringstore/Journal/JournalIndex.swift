@@ -67,15 +67,6 @@ struct JournalIndex: Sendable {
         streams[stream]?.currentVersion
     }
 
-    /// The IDs at versions `[first, first + count)`, or nil if any of them is not indexed.
-    func ids(of stream: String, from first: UInt64, count: Int) -> LazyMapCollection<ArraySlice<StreamState.RingEntry>, UUID>? {
-        guard let state = streams[stream], first >= state.ringFirstVersion,
-              first + UInt64(count) <= state.nextVersion
-        else { return nil }
-        let start = Int(first - state.ringFirstVersion)
-        return state.entries[start..<(start + count)].lazy.map(\.id)
-    }
-
     /// The position of `version` in `stream`, if indexed.
     func position(of stream: String, version: UInt64) -> UInt64? {
         guard let state = streams[stream], version >= state.ringFirstVersion, version < state.nextVersion else { return nil }
@@ -131,40 +122,5 @@ extension StreamState {
         if entries.isEmpty { entries.reserveCapacity(newPositions.count) }
         for (position, id) in zip(newPositions, newIDs) { entries.append(RingEntry(position: position, id: id)) }
         nextVersion += UInt64(newPositions.count)
-    }
-}
-
-/// The first event IDs of the most recent appends, so that a retried append
-/// with ``ExpectedVersion/any`` (or `.streamExists`) is recognised.
-struct IdempotencyWindow: Sendable {
-    struct Entry: Sendable {
-        var stream: String
-        var firstVersion: UInt64
-        var count: Int
-    }
-
-    let capacity: Int
-    private var entries: [UUID: Entry] = [:]
-    private var order: [UUID] = []
-    private var next = 0
-
-    init(capacity: Int) {
-        self.capacity = capacity
-        entries.reserveCapacity(min(capacity, 1 << 16))
-    }
-
-    func lookup(_ firstID: UUID) -> Entry? { entries[firstID] }
-
-    mutating func remember(_ firstID: UUID, _ entry: Entry) {
-        guard capacity > 0 else { return }
-        if order.count < capacity {
-            order.append(firstID)
-        } else {
-            let evicted = order[next]
-            entries[evicted] = nil
-            order[next] = firstID
-            next = (next + 1) % capacity
-        }
-        entries[firstID] = entry
     }
 }

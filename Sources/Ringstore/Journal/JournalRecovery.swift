@@ -26,12 +26,19 @@ struct JournalRecovery {
         var eventCount: Int
         /// Epoch of the last record seen (0 if none).
         var lastEpoch: UInt32
+        /// The last appends recovered (as many as asked for), oldest first: they
+        /// refill the idempotency window. The first may be the second part of an
+        /// append that the checkpoint fell inside (see ``JournalHistory``).
+        var recentAppends: [RecentAppend] = []
     }
 
     /// Scans `ring` from `checkpoint`. `baseVersions` gives, for streams whose
-    /// earlier events have left the ring, the version their next event must have.
-    static func scan(_ ring: RingFile, checkpoint: UInt64, baseVersions: [String: UInt64] = [:]) -> Outcome {
+    /// earlier events have left the ring, the version their next event must have;
+    /// the last `keepingAppends` appends are listed in the outcome.
+    static func scan(_ ring: RingFile, checkpoint: UInt64, baseVersions: [String: UInt64] = [:],
+                     keepingAppends: Int = 0) -> Outcome {
         var index = JournalIndex()
+        var recent = RecentAppends(capacity: keepingAppends)
         var position = checkpoint
         var end = checkpoint
         var lastEpoch: UInt32 = 0
@@ -97,6 +104,8 @@ struct JournalRecovery {
                 position += UInt64(header.length)
                 if header.endOfAppend {
                     index.recordRecovered(stream: stream, firstVersion: groupFirstVersion, positions: groupPositions, ids: groupIDs)
+                    recent.add(RecentAppend(firstID: groupIDs[0], stream: stream, firstVersion: groupFirstVersion,
+                                            count: groupIDs.count))
                     eventCount += groupPositions.count
                     end = position
                     groupStream = nil
@@ -106,6 +115,7 @@ struct JournalRecovery {
             }
         }
         if groupStream != nil { stopReason += "; dropped an incomplete append of \(groupPositions.count) events" }
-        return Outcome(index: index, end: end, stopReason: stopReason, eventCount: eventCount, lastEpoch: lastEpoch)
+        return Outcome(index: index, end: end, stopReason: stopReason, eventCount: eventCount, lastEpoch: lastEpoch,
+                       recentAppends: recent.ordered)
     }
 }

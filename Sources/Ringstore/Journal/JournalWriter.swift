@@ -54,8 +54,23 @@ final class JournalWriter: Sendable {
         case journalFull(needed: Int)
         /// The stream is not in the index yet: its version must be loaded from its file first.
         case unknownStream
-        /// A retry of an append whose events have left the ring: compare its IDs with the stream file's.
-        case retryOfStored(firstVersion: UInt64)
+        /// A retry of an append whose first events have left the ring: compare their IDs with the stream file's.
+        case retryOfStored(StoredRetry)
+    }
+
+    /// A possible retry of an append whose first events have left the ring
+    /// (all of them, or those before a checkpoint that fell inside it): its
+    /// events still in the ring were compared under the writer's lock and
+    /// matched; those before ``ringFirstVersion`` are compared with the stream
+    /// file, which holds every version that has left the ring.
+    struct StoredRetry: Sendable {
+        var firstVersion: UInt64
+        /// The first version of the append compared in the ring (one past its last if none was).
+        var ringFirstVersion: UInt64
+        /// The append's last event's position, if that event is in the ring.
+        var lastPositionInRing: UInt64?
+        /// What to throw if the stream file's IDs differ: the append is then no retry.
+        var otherwise: RingstoreError
     }
 
     struct State: ~Copyable {
@@ -108,7 +123,7 @@ final class JournalWriter: Sendable {
     /// True once the flusher has stopped (closed or failed).
     var isStopped: Bool { state.withLock { $0.stopped } }
 
-    init(ring: RingFile, epoch: UInt32, mode: Mode, journalFullWait: Duration, idempotencyWindow: Int,
+    init(ring: RingFile, epoch: UInt32, mode: Mode, journalFullWait: Duration, window: IdempotencyWindow,
          recovered: JournalIndex, end: UInt64, checkpoint: UInt64, stored: any StoredStreams) {
         self.ring = ring
         self.stored = stored
@@ -117,7 +132,7 @@ final class JournalWriter: Sendable {
         self.journalFullWaitNanoseconds = journalFullWait.nanoseconds
         self.written = Atomic(end)
         self.durable = Atomic(end)
-        self.state = Mutex(State(index: recovered, window: IdempotencyWindow(capacity: idempotencyWindow),
+        self.state = Mutex(State(index: recovered, window: window,
                                  reserved: end, checkpoint: checkpoint))
         BackgroundThread.start(name: "rs-flusher") { [self] in self.runFlusher() }
     }
@@ -156,14 +171,8 @@ final class JournalWriter: Sendable {
     func append(_ append: PreparedAppend) async throws -> AppendResult {
         var deadline: Int64?
         while true {
-            let outcome: Outcome
-            do {
-                outcome = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Outcome, any Error>) in
-                    stage(append, continuation: continuation)
-                }
-            } catch let error as RingstoreError where error.code == .wrongExpectedVersion {
-                if let result = try retryOfStoredAppend(append, current: error.currentVersion) { return result }
-                throw error
+            let outcome = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Outcome, any Error>) in
+                stage(append, continuation: continuation)
             }
             switch outcome {
             case .appended(let result):
@@ -171,12 +180,9 @@ final class JournalWriter: Sendable {
             case .unknownStream:
                 introduce(append.stream, nextVersion: try stored.storedNextVersion(of: append.stream),
                           deleted: try deletions.isDeleted(append.stream))
-            case .retryOfStored(let firstVersion):
-                if let result = try storedRetry(append, firstVersion: firstVersion) { return result }
-                throw RingstoreError(
-                    .idempotencyConflict,
-                    "event \(append.events[0].id) was already appended to stream \"\(append.stream)\" at version \(firstVersion) in an append that this one does not repeat exactly",
-                    stream: append.stream)
+            case .retryOfStored(let check):
+                if let result = try storedRetry(append, check) { return result }
+                throw check.otherwise
             case .journalFull(let needed):
                 let now = monotonicNanoseconds()
                 if deadline == nil {
@@ -192,30 +198,18 @@ final class JournalWriter: Sendable {
         }
     }
 
-    /// A retry of an append whose events have left the ring: the same IDs at the
-    /// versions the append would have taken, read from the stream file (so durable).
-    private func retryOfStoredAppend(_ append: PreparedAppend, current: UInt64?) throws -> AppendResult? {
-        let first: UInt64
-        switch append.expected {
-        case .exact(let expected):
-            guard expected < .max else { return nil }  // no version follows it: not a retry (and no overflow)
-            first = expected + 1
-        case .noStream: first = 0
-        case .any, .streamExists: return nil
-        }
-        let (last, overflow) = first.addingReportingOverflow(UInt64(append.events.count - 1))
-        guard let current, !overflow, current >= last else { return nil }
-        return try storedRetry(append, firstVersion: first)
-    }
-
-    /// The first append's result if the stream file holds exactly this append's IDs from `first` on.
-    private func storedRetry(_ append: PreparedAppend, firstVersion first: UInt64) throws -> AppendResult? {
-        let stored = try self.stored.storedEvents(of: append.stream, from: first, count: append.events.count)
-        guard stored.count == append.events.count, stored.first?.version == first,
-              stored.map(\.id) == append.events.map(\.id)
+    /// The first append's result if the stream file holds this append's IDs
+    /// from `check.firstVersion` up to where the ring's part (already compared) begins.
+    private func storedRetry(_ append: PreparedAppend, _ check: StoredRetry) throws -> AppendResult? {
+        let first = check.firstVersion
+        let storedCount = Int(check.ringFirstVersion - first)
+        let stored = try self.stored.storedEvents(of: append.stream, from: first, count: storedCount)
+        guard stored.count == storedCount, stored.first?.version == first,
+              stored.lazy.map(\.id).elementsEqual(append.events[..<storedCount].lazy.map(\.id))
         else { return nil }
-        return AppendResult(firstVersion: first, lastVersion: stored.last!.version,
-                            firstPosition: stored.first!.position, lastPosition: stored.last!.position)
+        return AppendResult(firstVersion: first, lastVersion: first + UInt64(append.events.count - 1),
+                            firstPosition: stored[0].position,
+                            lastPosition: check.lastPositionInRing ?? stored[storedCount - 1].position)
     }
 
     private func journalFullError(needed: Int) -> RingstoreError {
@@ -253,8 +247,8 @@ final class JournalWriter: Sendable {
                 return .wakeFlusher(wasIdle)
             case .reject(let error):
                 return .resume(.failure(error))
-            case .checkStored(let firstVersion):
-                return .resume(.success(.retryOfStored(firstVersion: firstVersion)))
+            case .checkStored(let check):
+                return .resume(.success(.retryOfStored(check)))
             }
 
             // Space: a record never straddles the ring's end, so pad the tail if needed.
@@ -330,7 +324,7 @@ final class JournalWriter: Sendable {
     private enum VersionCheck {
         case proceed
         case duplicate(AppendResult)
-        case checkStored(firstVersion: UInt64)
+        case checkStored(StoredRetry)
         case reject(RingstoreError)
     }
 
@@ -338,50 +332,69 @@ final class JournalWriter: Sendable {
     /// append (same event IDs at the same versions) as a success that writes nothing.
     private func checkExpectedVersion(_ append: PreparedAppend, current: UInt64?, state s: inout State) -> VersionCheck {
         let count = append.events.count
-        func retry(from firstVersion: UInt64) -> AppendResult? {
-            guard let stored = s.index.ids(of: append.stream, from: firstVersion, count: count),
-                  stored.elementsEqual(append.events.lazy.map(\.id)),
-                  let first = s.index.position(of: append.stream, version: firstVersion),
-                  let last = s.index.position(of: append.stream, version: firstVersion + UInt64(count - 1))
-            else { return nil }
-            return AppendResult(firstVersion: firstVersion, lastVersion: firstVersion + UInt64(count - 1),
-                                firstPosition: first, lastPosition: last)
-        }
-        func wrong() -> VersionCheck {
+        func wrong() -> RingstoreError {
             let currentText = current.map { "is at version \($0)" } ?? "does not exist"
-            return .reject(RingstoreError(
+            return RingstoreError(
                 .wrongExpectedVersion,
                 "append to stream \"\(append.stream)\" expected \(append.expected.text), but the stream \(currentText)",
-                stream: append.stream, currentVersion: current))
+                stream: append.stream, currentVersion: current)
+        }
+        /// Whether this append repeats the one that took versions from
+        /// `firstVersion` on: its IDs there are compared with the ring's, and with
+        /// the stream file's for versions that have left the ring (a checkpoint
+        /// may have fallen inside that append, leaving part in each). Nil if it
+        /// cannot be a retry; `.checkStored` when the file must confirm it.
+        func retry(from firstVersion: UInt64, otherwise: RingstoreError) -> VersionCheck? {
+            guard let slot = s.index.streams.index(forKey: append.stream) else { return nil }
+            let nextVersion = s.index.streams.values[slot].nextVersion
+            let ringFirst = s.index.streams.values[slot].ringFirstVersion
+            // All of its versions must exist.
+            guard firstVersion < nextVersion, nextVersion - firstVersion >= UInt64(count) else { return nil }
+            let last = firstVersion + UInt64(count - 1)
+            let inRingFrom = max(firstVersion, ringFirst)
+            var lastPosition: UInt64?
+            if inRingFrom <= last {
+                let skipped = Int(inRingFrom - firstVersion)
+                let start = Int(inRingFrom - ringFirst)
+                let end = Int(last - ringFirst)
+                let entries = s.index.streams.values[slot].entries[start...end]
+                guard entries.lazy.map(\.id).elementsEqual(append.events[skipped...].lazy.map(\.id)) else { return nil }
+                lastPosition = entries.last!.position
+                if skipped == 0 {
+                    return .duplicate(AppendResult(firstVersion: firstVersion, lastVersion: last,
+                                                   firstPosition: entries.first!.position, lastPosition: entries.last!.position))
+                }
+            }
+            return .checkStored(StoredRetry(firstVersion: firstVersion, ringFirstVersion: min(inRingFrom, last + 1),
+                                            lastPositionInRing: lastPosition, otherwise: otherwise))
         }
         func windowRetry() -> VersionCheck? {
             guard let entry = s.window.lookup(append.events[0].id) else { return nil }
-            if entry.stream == append.stream, entry.count == count {
-                if let result = retry(from: entry.firstVersion) { return .duplicate(result) }
-                // The first append's events have left the ring (they are durable in the stream file).
-                if let state = s.index.streams[append.stream], entry.firstVersion < state.ringFirstVersion {
-                    return .checkStored(firstVersion: entry.firstVersion)
-                }
-            }
-            return .reject(RingstoreError(
+            let conflict = RingstoreError(
                 .idempotencyConflict,
                 "event \(append.events[0].id) was already appended to stream \"\(entry.stream)\" at version \(entry.firstVersion) in an append of \(entry.count) events that this one does not repeat exactly",
-                stream: append.stream))
+                stream: append.stream)
+            if entry.stream == append.stream, entry.count == count,
+               let check = retry(from: entry.firstVersion, otherwise: conflict) {
+                return check
+            }
+            return .reject(conflict)
         }
         switch append.expected {
         case .any:
             return windowRetry() ?? .proceed
         case .streamExists:
             if let check = windowRetry() { return check }
-            return current == nil ? wrong() : .proceed
+            return current == nil ? .reject(wrong()) : .proceed
         case .noStream:
             guard current != nil else { return .proceed }
-            return retry(from: 0).map(VersionCheck.duplicate) ?? wrong()
+            return retry(from: 0, otherwise: wrong()) ?? .reject(wrong())
         case .exact(let expected):
-            guard let current else { return wrong() }
+            guard let current else { return .reject(wrong()) }
             if current == expected { return .proceed }
-            if current > expected, let result = retry(from: expected + 1) { return .duplicate(result) }
-            return wrong()
+            // `expected < current` here, so `expected + 1` cannot overflow.
+            if current > expected, let check = retry(from: expected + 1, otherwise: wrong()) { return check }
+            return .reject(wrong())
         }
     }
 

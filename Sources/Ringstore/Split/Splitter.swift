@@ -59,6 +59,8 @@ final class Splitter: Sendable {
     var checkpoints: UInt64 { checkpointer.completed.load(ordering: .relaxed) }
     /// How long stream reads waited for the splitter.
     let readerWaits = WaitRecorder()
+    /// Tests only: hold the scan, force a checkpoint (see ``SplitterTestControls``).
+    let testing = SplitterTestControls()
 
     init(journal: Journal, directory: StreamDirectory, catalog: StreamCatalog, globalIndex: GlobalIndex,
          compress: Bool) {
@@ -84,6 +86,9 @@ final class Splitter: Sendable {
 
     var failure: RingstoreError? { control.withLock { $0.failure } ?? checkpointer.failure }
 
+    /// True once the splitter's thread has finished.
+    var isStopped: Bool { control.withLock { $0.stopped } }
+
     // MARK: - Control
 
     /// Stops splitting (tests use this to make readers and writers wait).
@@ -103,6 +108,7 @@ final class Splitter: Sendable {
 
     /// Splits everything acknowledged, checkpoints, and stops.
     func stop() async {
+        testing.scanLimit.store(.max, ordering: .relaxed)  // a close splits everything
         await requestStop { $0.stopping = true }
         await checkpointer.stop()
     }
@@ -226,13 +232,15 @@ final class Splitter: Sendable {
                     return
                 }
                 let now = monotonicNanoseconds()
+                let forced = testing.checkpointWanted(scanned: pending.scanned, checkpoint: checkpoint)
                 let due = !busy && pending.scanned > checkpoint && (
                     pending.scanned - checkpoint >= Self.checkpointBytes(capacity: capacity, pendingStreams: pending.streams.count,
                                                                          bytesPerSecond: bytesPerSecond)
                         || reserved - checkpoint >= capacity / 2
                         || now - lastScanned >= 1_000_000_000  // quiet for a second
                         || now - lastCheckpoint >= 10_000_000_000
-                        || (stopping && caughtUp))
+                        || (stopping && caughtUp)
+                        || forced)
                 if busy && !worked && reserved - checkpoint >= capacity / 2 && !pending.streams.isEmpty {
                     // Writers are short of space and the checkpoint in progress is still
                     // syncing: write what is pending now, so the next checkpoint can
@@ -256,7 +264,7 @@ final class Splitter: Sendable {
                 }
                 if !worked {
                     let idleTimeout: Int64 = stopping ? 1_000_000 : 100_000_000
-                    doorbell.wait(timeoutNanoseconds: idleTimeout) { pending.scanned >= target && !readers.hasRequests.load(ordering: .acquiring) }
+                    doorbell.wait(timeoutNanoseconds: idleTimeout) { pending.scanned >= testing.scanEnd(target) && !readers.hasRequests.load(ordering: .acquiring) }
                 }
             } catch {
                 let failure = (error as? RingstoreError) ?? RingstoreError(.ioError, "splitter failed: \(error)")
@@ -289,6 +297,7 @@ final class Splitter: Sendable {
             return c.onStopped
         }
         for waiter in waiters { waiter.resume() }
+        testing.resumeAll()
     }
 
     /// Scans the journal from the scan cursor towards the acknowledged cursor (up
@@ -297,7 +306,7 @@ final class Splitter: Sendable {
     /// block's worth. Returns whether anything was scanned.
     private func scan(_ pending: inout Pending) throws -> Bool {
         let start = pending.scanned
-        let end = target
+        let end = testing.scanEnd(target)
         guard start < end else { return false }
         let ring = journal.ring
         var position = start

@@ -28,6 +28,10 @@ public final class EventStore: Sendable {
     let observability: StoreObservability
     /// Publishes metrics about once a second while the store is open.
     let sampler = Mutex<Task<Void, Never>?>(nil)
+    /// Tests only: reached by each `$all` page read right after it has loaded the
+    /// acknowledged and split cursors, before it looks at the ring or the global
+    /// index (so a test can make a checkpoint or an append happen in between).
+    let allPageCursorsLoaded = TestHook()
     private let lock: StoreLock
     private let closed = Atomic<Bool>(false)
 
