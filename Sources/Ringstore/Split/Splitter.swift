@@ -59,9 +59,10 @@ final class Splitter: Sendable {
     var checkpoints: UInt64 { checkpointer.completed.load(ordering: .relaxed) }
     /// How long stream reads waited for the splitter.
     let readerWaits = WaitRecorder()
+    private let thread: BackgroundThread
 
     init(journal: Journal, directory: StreamDirectory, catalog: StreamCatalog, globalIndex: GlobalIndex,
-         compress: Bool) {
+         compress: Bool) throws {
         self.journal = journal
         self.directory = directory
         self.catalog = catalog
@@ -72,9 +73,15 @@ final class Splitter: Sendable {
         let checkpoint = journal.writer.state.withLock { $0.checkpoint }
         self.readers = ReaderTable(splitPosition: checkpoint)
         let bell = journal.writer.advanced
-        self.checkpointer = Checkpointer(journal: journal, directory: directory, catalog: catalog, globalIndex: globalIndex,
+        self.checkpointer = try Checkpointer(journal: journal, directory: directory, catalog: catalog, globalIndex: globalIndex,
                                          finished: { bell.ring() })
-        BackgroundThread.start(name: "rs-splitter") { [self] in run() }
+        thread = BackgroundThread(name: "rs-splitter", owner: journal.ring.file.path.string)
+        do {
+            try thread.start { [self] in run() }
+        } catch {
+            checkpointer.abandonAndWait()
+            throw error
+        }
     }
 
     /// The cursor the splitter chases: durable, or written in relaxed mode
@@ -99,12 +106,14 @@ final class Splitter: Sendable {
     func abandon() async {
         await requestStop { $0.abandoning = true }
         await checkpointer.abandon()
+        await thread.exited()
     }
 
     /// Splits everything acknowledged, checkpoints, and stops.
     func stop() async {
         await requestStop { $0.stopping = true }
         await checkpointer.stop()
+        await thread.exited()
     }
 
     private func requestStop(_ mark: (inout Control) -> Void) async {
