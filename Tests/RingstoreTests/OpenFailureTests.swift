@@ -86,4 +86,35 @@ func mappings(under directory: String) -> [String] {
         #expect(openDescriptors(under: dir.path).isEmpty, "a closed store, once released, keeps no descriptor: \(openDescriptors(under: dir.path))")
         #expect(mappings(under: dir.path).isEmpty, "\(mappings(under: dir.path))")
     }
+
+    /// The catalog and the global index cut a torn tail when they are opened; if
+    /// that write fails, the open fails — and must close the file it had just
+    /// opened (a throw before an object is whole skips its `deinit`), besides
+    /// stopping the journal's threads.
+    @Test(arguments: ["streams.catalog", "global.index"])
+    func aFailedRepairOfTheCatalogOrIndexAtOpenClosesItsFile(file: String) async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            try await store.append(to: "s", events: [event("kept")])
+            try await store.close()
+        }
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: dir.child(file)))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: [1, 2, 3, 4, 5])  // a torn tail, cut at open
+        try handle.close()
+
+        let error = await withFault(.write, on: dir.child(file), .fail(.noSpace)) { _ in
+            await ringstoreError { _ = try await EventStore.open(at: dir.path, configuration: .testing()) }
+        }
+        #expect(error?.code == .ioError)
+        #expect(error?.path == dir.child(file))
+        #expect(openDescriptors(under: dir.path).isEmpty, "\(openDescriptors(under: dir.path))")
+        #expect(mappings(under: dir.path).isEmpty, "\(mappings(under: dir.path))")
+        #expect(BackgroundThread.running(ownedBy: dir.child(Journal.fileName)) == 0)
+
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        #expect(try await store.read(stream: "s").collect().count == 1)
+        try await store.close()
+    }
 }
