@@ -25,8 +25,16 @@ struct StreamState: Sendable {
 
     private static let deletedBit: UInt64 = 1 << 63
 
+    /// The largest `nextVersion` a stream can have (so versions stay below it).
+    ///
+    /// Versions are read from disk (journal records, stream files), so whatever
+    /// builds a `StreamState` checks against this first — recovery ends at a
+    /// record past it, an append that would pass it is refused — and the
+    /// preconditions below only guard that promise.
+    static let versionLimit: UInt64 = deletedBit - 1
+
     init(nextVersion: UInt64, deleted: Bool = false) {
-        precondition(nextVersion < Self.deletedBit, "stream version out of range")
+        precondition(nextVersion <= Self.versionLimit, "stream version out of range")
         packed = nextVersion | (deleted ? Self.deletedBit : 0)
     }
 
@@ -34,7 +42,7 @@ struct StreamState: Sendable {
     var nextVersion: UInt64 {
         get { packed & ~Self.deletedBit }
         set {
-            precondition(newValue < Self.deletedBit, "stream version out of range")
+            precondition(newValue <= Self.versionLimit, "stream version out of range")
             packed = newValue | (packed & Self.deletedBit)
         }
     }

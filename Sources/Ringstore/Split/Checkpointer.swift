@@ -40,17 +40,19 @@ final class Checkpointer: Sendable {
     private let finished: @Sendable () -> Void
     /// Checkpoints written (stats).
     let completed = Atomic<UInt64>(0)
+    private let thread: BackgroundThread
     /// How long each checkpoint took, from its submission to the header write (stats).
     let durations = WaitRecorder()
 
     init(journal: Journal, directory: StreamDirectory, catalog: StreamCatalog, globalIndex: GlobalIndex,
-         finished: @escaping @Sendable () -> Void) {
+         finished: @escaping @Sendable () -> Void) throws {
         self.journal = journal
         self.directory = directory
         self.catalog = catalog
         self.globalIndex = globalIndex
         self.finished = finished
-        BackgroundThread.start(name: "rs-checkpoint") { [self] in run() }
+        thread = BackgroundThread(name: "rs-checkpoint", owner: journal.ring.file.path.string)
+        try thread.start { [self] in run() }
     }
 
     /// True while a job waits or runs.
@@ -71,11 +73,25 @@ final class Checkpointer: Sendable {
 
     /// Finishes the job in progress (retrying while it fails, unless `abandon`
     /// is called meanwhile) and stops.
-    func stop() async { await requestStop { $0.stopping = true } }
+    func stop() async {
+        await requestStop { $0.stopping = true }
+        await thread.exited()
+    }
 
     /// Stops without starting another step of the job in progress, as a crash
     /// would (the step running, if any, completes first).
-    func abandon() async { await requestStop { $0.abandoning = true } }
+    func abandon() async {
+        await requestStop { $0.abandoning = true }
+        await thread.exited()
+    }
+
+    /// Stops at once and blocks until the thread has exited: for a splitter
+    /// whose own thread could not start (the checkpointer has no job yet).
+    func abandonAndWait() {
+        state.withLock { $0.abandoning = true }
+        doorbell.ring()
+        thread.waitUntilExited()
+    }
 
     private func requestStop(_ mark: (inout State) -> Void) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -61,9 +61,10 @@ final class Splitter: Sendable {
     let readerWaits = WaitRecorder()
     /// Tests only: hold the scan, force a checkpoint (see ``SplitterTestControls``).
     let testing = SplitterTestControls()
+    private let thread: BackgroundThread
 
     init(journal: Journal, directory: StreamDirectory, catalog: StreamCatalog, globalIndex: GlobalIndex,
-         compress: Bool) {
+         compress: Bool) throws {
         self.journal = journal
         self.directory = directory
         self.catalog = catalog
@@ -74,9 +75,15 @@ final class Splitter: Sendable {
         let checkpoint = journal.writer.state.withLock { $0.checkpoint }
         self.readers = ReaderTable(splitPosition: checkpoint)
         let bell = journal.writer.advanced
-        self.checkpointer = Checkpointer(journal: journal, directory: directory, catalog: catalog, globalIndex: globalIndex,
+        self.checkpointer = try Checkpointer(journal: journal, directory: directory, catalog: catalog, globalIndex: globalIndex,
                                          finished: { bell.ring() })
-        BackgroundThread.start(name: "rs-splitter") { [self] in run() }
+        thread = BackgroundThread(name: "rs-splitter", owner: journal.ring.file.path.string)
+        do {
+            try thread.start { [self] in run() }
+        } catch {
+            checkpointer.abandonAndWait()
+            throw error
+        }
     }
 
     /// The cursor the splitter chases: durable, or written in relaxed mode
@@ -104,6 +111,7 @@ final class Splitter: Sendable {
     func abandon() async {
         await requestStop { $0.abandoning = true }
         await checkpointer.abandon()
+        await thread.exited()
     }
 
     /// Splits everything acknowledged, checkpoints, and stops.
@@ -111,6 +119,7 @@ final class Splitter: Sendable {
         testing.scanLimit.store(.max, ordering: .relaxed)  // a close splits everything
         await requestStop { $0.stopping = true }
         await checkpointer.stop()
+        await thread.exited()
     }
 
     private func requestStop(_ mark: (inout Control) -> Void) async {

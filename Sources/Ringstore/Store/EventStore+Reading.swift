@@ -374,8 +374,8 @@ extension EventStore {
         let cache = streams.blockCache.counters
         return StoreStats(
             reservedPosition: reserved,
-            writtenPosition: writer.written.load(ordering: .acquiring),
-            durablePosition: writer.durable.load(ordering: .acquiring),
+            writtenPosition: writer.written,
+            durablePosition: writer.durable,
             splitPosition: splitter.readers.splitPosition.load(ordering: .acquiring),
             checkpointPosition: checkpoint,
             journalCapacity: journal.ring.capacity,

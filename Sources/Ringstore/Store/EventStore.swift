@@ -36,7 +36,7 @@ public final class EventStore: Sendable {
     private let closed = Atomic<Bool>(false)
 
     private init(directory: FilePath, configuration: Configuration, journal: Journal, streams: StreamDirectory,
-                 catalog: StreamCatalog, globalIndex: GlobalIndex, lock: StoreLock, logger: Logger) {
+                 catalog: StreamCatalog, globalIndex: GlobalIndex, lock: StoreLock, logger: Logger) throws {
         self.directory = directory.string
         self.observability = StoreObservability(directory: directory.string, logger: logger)
         self.configuration = configuration
@@ -45,7 +45,7 @@ public final class EventStore: Sendable {
         self.catalog = catalog
         self.globalIndex = globalIndex
         self.lock = lock
-        self.splitter = Splitter(journal: journal, directory: streams, catalog: catalog, globalIndex: globalIndex,
+        self.splitter = try Splitter(journal: journal, directory: streams, catalog: catalog, globalIndex: globalIndex,
                                  compress: configuration.compression)
     }
 
@@ -54,6 +54,10 @@ public final class EventStore: Sendable {
     ///
     /// `logger` receives a line when the store opens and closes and warnings
     /// when the journal fills up or the splitter fails; nothing per event.
+    ///
+    /// An open that fails part-way gives back everything it had taken: the
+    /// threads it started are stopped (and have exited), the journal's mapping
+    /// and the files it opened are closed, and the lock is released.
     public static func open(at path: String, configuration: Configuration = Configuration(),
                             logger: Logger = Logger(label: "ringstore")) async throws -> EventStore {
         try configuration.validate()
@@ -66,27 +70,34 @@ public final class EventStore: Sendable {
             try StorageDirectory.create(directory)
         }
         let lock = try StoreLock(directory: directory)
+        // Once the journal is open its writer's threads run (and hold it, and so the
+        // ring's mapping and descriptor): a later failure must stop them.
+        var openedJournal: Journal?
         do {
             let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles,
                                               blockCacheBytes: configuration.blockCacheBytes)
             let journal = try Journal(directory: directory, configuration: configuration, stored: streams)
+            openedJournal = journal
             let catalog = try StreamCatalog(directory: directory)
             let globalIndex = try GlobalIndex(directory: directory)
             // Entries from the checkpoint on are derived again as the splitter replays the journal.
             let checkpoint = journal.writer.state.withLock { $0.checkpoint }
             try globalIndex.truncate(from: checkpoint)
             streams.replayFrom.store(checkpoint, ordering: .releasing)
-            let store = EventStore(directory: directory, configuration: configuration, journal: journal, streams: streams,
+            let store = try EventStore(directory: directory, configuration: configuration, journal: journal, streams: streams,
                                    catalog: catalog, globalIndex: globalIndex, lock: lock, logger: logger)
             do {
                 try store.startEnforcingDeletions()
             } catch {
-                await store.abandon()  // its threads are running already
+                await store.abandon()  // the splitter's threads are running already
                 throw error
             }
             store.startObserving()
             return store
         } catch {
+            // Nothing was appended, so closing writes nothing; it returns once the
+            // threads have exited. (After `abandon` it has nothing left to do.)
+            await openedJournal?.writer.close()
             lock.release()
             throw error
         }
