@@ -69,7 +69,7 @@ func eventually<R>(timeout: Duration = .seconds(10), _ body: () async throws -> 
         // again before the flush that made them durable.
         let later = try await store.append(to: "b", events: [event("4")])
         #expect(later.firstVersion == 0)
-        #expect(store.journal.writer.rewriteCount.load(ordering: .relaxed) >= 1)
+        #expect(store.journal.writer.ringSync.rewriteCount.load(ordering: .relaxed) >= 1)
         // A retry of the failed append is recognised: same versions, nothing written twice.
         let retried = try await store.append(to: "a", expectedVersion: .exact(0), events: failedEvents)
         #expect(retried.firstVersion == 1 && retried.lastVersion == 2)

@@ -93,6 +93,25 @@ import Testing
         #expect(payloadVersions(try f.store.read(stream: "s", from: 12, direction: .forwards, maxCount: 9), of: "s") == [12, 13])
     }
 
+    /// A move that takes only the oldest segment's entries leaves the stream's
+    /// next version where the segments end, not where the file now ends (it once
+    /// remembered the file's end, and after a reopen the stream's last events
+    /// seemed not to exist).
+    @Test func aPartialMoveLeavesTheStreamsNextVersionAtTheSegmentsEnd() throws {
+        let f = try Fixture(segmentBytes: 64)
+        let s = f.number("s")
+        try f.store.appendToSegments([.init(number: s, blocks: [block("s", 0..<2)])])
+        try f.store.appendToSegments([.init(number: s, blocks: [block("s", 2..<3)])])
+        let sizes = f.store.segments.segmentSizes()
+        #expect(sizes.count == 2)
+        // What a reopened store knows: nothing remembered yet.
+        let fresh = SplitStore(directory: f.store.directory, segments: f.store.segments, catalog: f.store.catalog, compress: true)
+        #expect(try fresh.move(stream: "s", number: s, throughSegment: sizes[0].number))
+        #expect(try fresh.fileNextVersion(of: "s") == 2)
+        #expect(try fresh.nextVersion(of: "s") == 3)
+        #expect(payloadVersions(try fresh.read(stream: "s", from: 0, direction: .forwards, maxCount: 10), of: "s") == [0, 1, 2])
+    }
+
     @Test func theMoverEmptiesTheOldestSegmentIntoStreamFilesAndDeletesIt() async throws {
         let f = try Fixture(segmentBytes: 2048)
         let names = (0..<20).map { "stream-\($0)" }
@@ -107,7 +126,7 @@ import Testing
         let before = f.store.segments.segmentSizes()
         #expect(before.count >= 3)
         // Not covered by a checkpoint yet: nothing moves.
-        let mover = SegmentMover(store: f.store, policy: .init(budgetBytes: 1))
+        let mover = try SegmentMover(store: f.store, policy: .init(budgetBytes: 1), owner: f.dir.path)
         mover.pause()
         #expect(try mover.moveOldestSegmentIfDue() == false)
         f.store.segments.checkpointCompleted(through: f.store.segments.end)

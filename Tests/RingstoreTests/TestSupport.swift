@@ -70,3 +70,12 @@ final class Counter: Sendable {
     func add(_ n: Int = 1) { storage.add(n, ordering: .relaxed) }
     var value: Int { storage.load(ordering: .relaxed) }
 }
+
+/// Opens the closed store in `path`, moves everything its split segments hold
+/// into stream files, and closes it: for tests about stream files themselves
+/// (a small stream is split into a segment first).
+func moveSegmentsIntoStreamFiles(_ path: String, configuration: Configuration = .testing()) async throws {
+    let store = try await EventStore.open(at: path, configuration: configuration)
+    try store.splitter.mover.moveEverything()
+    try await store.close()
+}

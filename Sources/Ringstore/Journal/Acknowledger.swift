@@ -29,13 +29,22 @@ final class Acknowledger: Sendable {
     private let wake = DispatchSemaphore(value: 0)
     let appendCount = Atomic<UInt64>(0)
     let eventCount = Atomic<UInt64>(0)
-    /// Set once `.finish` has been handled: everything submitted before it is done.
-    let finished = Atomic<Bool>(false)
     /// Woken after every batch of acknowledgements: subscriptions wait on it.
     let changes = ChangeNotifier()
+    /// The thread that resumes the appends.
+    let thread: BackgroundThread
 
-    init() {
-        BackgroundThread.start(name: "rs-acknowledger") { [self] in run() }
+    /// Starts the thread; `owner` is the journal's path (see ``BackgroundThread/owner``).
+    init(owner: String) throws {
+        thread = BackgroundThread(name: "rs-acknowledger", owner: owner)
+        try thread.start { [self] in run() }
+    }
+
+    /// Stops the thread (after everything submitted so far) and blocks until it
+    /// has exited: for a writer whose own thread could not start.
+    func finishAndWait() {
+        submit(.finish)
+        thread.waitUntilExited()
     }
 
     func submit(_ item: Item) {
@@ -72,8 +81,7 @@ final class Acknowledger: Sendable {
                 case .notify(let body):
                     body()
                 case .finish:
-                    finished.store(true, ordering: .releasing)
-                    return
+                    return  // the thread exits: everything submitted before is done
                 }
             }
             batch.removeAll(keepingCapacity: true)

@@ -61,6 +61,24 @@ struct JournalHeader: Sendable, Equatable {
         case implausible(String)
     }
 
+    /// Checks what decoding cannot: that this header leaves room for the
+    /// session an open starts (the sequence and session number are incremented,
+    /// and no session number may pass `UInt32.max`). `offset` is the slot it was
+    /// read from. Such values are never written, so they are damage (or a
+    /// crafted file) that happened to keep a valid CRC.
+    func checkRoomForAnotherSession(path: String, offset: UInt64) throws {
+        // Each header write adds one to the sequence; half the range is more than any store will ever write.
+        guard sequence <= UInt64.max / 2 else {
+            throw RingstoreError(.corruptData, "journal \(path): the header slot at offset \(offset) has sequence number \(sequence), which no journal reaches",
+                                 path: path, offset: offset)
+        }
+        // The next session is epoch + 1, and its records may be one more past the header (see `JournalRecovery`).
+        guard epoch < UInt32.max - 1 else {
+            throw RingstoreError(.corruptData, "journal \(path): the header slot at offset \(offset) has session number \(epoch), which leaves no room for another session",
+                                 path: path, offset: offset)
+        }
+    }
+
     /// Decodes one slot.
     static func decode(_ slot: ArraySlice<UInt8>) -> Result<JournalHeader, SlotError> {
         guard slot.count >= slotSize else { return .failure(.empty) }
@@ -90,17 +108,22 @@ struct JournalHeader: Sendable, Equatable {
 
     /// The newest whole header in a journal's header area.
     static func newest(in area: [UInt8], path: String) throws -> JournalHeader {
-        var candidates: [JournalHeader] = []
+        try newestSlot(in: area, path: path).header
+    }
+
+    /// The newest whole header in a journal's header area, and the offset of the slot it was read from.
+    static func newestSlot(in area: [UInt8], path: String) throws -> (header: JournalHeader, offset: UInt64) {
+        var candidates: [(header: JournalHeader, offset: UInt64)] = []
         var problems: [String] = []
         for offset in slotOffsets {
             let start = Int(offset)
             let slot = start < area.count ? area[start..<min(area.count, start + slotSize)] : []
             switch decode(slot) {
-            case .success(let header): candidates.append(header)
+            case .success(let header): candidates.append((header, offset))
             case .failure(let error): problems.append("slot at offset \(offset): \(error)")
             }
         }
-        if let best = candidates.max(by: { $0.sequence < $1.sequence }) { return best }
+        if let best = candidates.max(by: { $0.header.sequence < $1.header.sequence }) { return best }
         if problems.contains(where: { $0.contains("unsupportedVersion") }) {
             throw RingstoreError(.incompatibleFormat, "journal \(path) has an unsupported format version (\(problems.joined(separator: "; ")))", path: path)
         }

@@ -25,8 +25,16 @@ struct StreamState: Sendable {
 
     private static let deletedBit: UInt64 = 1 << 63
 
+    /// The largest `nextVersion` a stream can have (so versions stay below it).
+    ///
+    /// Versions are read from disk (journal records, stream files), so whatever
+    /// builds a `StreamState` checks against this first — recovery ends at a
+    /// record past it, an append that would pass it is refused — and the
+    /// preconditions below only guard that promise.
+    static let versionLimit: UInt64 = deletedBit - 1
+
     init(nextVersion: UInt64, deleted: Bool = false) {
-        precondition(nextVersion < Self.deletedBit, "stream version out of range")
+        precondition(nextVersion <= Self.versionLimit, "stream version out of range")
         packed = nextVersion | (deleted ? Self.deletedBit : 0)
     }
 
@@ -34,7 +42,7 @@ struct StreamState: Sendable {
     var nextVersion: UInt64 {
         get { packed & ~Self.deletedBit }
         set {
-            precondition(newValue < Self.deletedBit, "stream version out of range")
+            precondition(newValue <= Self.versionLimit, "stream version out of range")
             packed = newValue | (packed & Self.deletedBit)
         }
     }
@@ -65,15 +73,6 @@ struct JournalIndex: Sendable {
 
     func currentVersion(of stream: String) -> UInt64? {
         streams[stream]?.currentVersion
-    }
-
-    /// The IDs at versions `[first, first + count)`, or nil if any of them is not indexed.
-    func ids(of stream: String, from first: UInt64, count: Int) -> LazyMapCollection<ArraySlice<StreamState.RingEntry>, UUID>? {
-        guard let state = streams[stream], first >= state.ringFirstVersion,
-              first + UInt64(count) <= state.nextVersion
-        else { return nil }
-        let start = Int(first - state.ringFirstVersion)
-        return state.entries[start..<(start + count)].lazy.map(\.id)
     }
 
     /// The position of `version` in `stream`, if indexed.
@@ -131,40 +130,5 @@ extension StreamState {
         if entries.isEmpty { entries.reserveCapacity(newPositions.count) }
         for (position, id) in zip(newPositions, newIDs) { entries.append(RingEntry(position: position, id: id)) }
         nextVersion += UInt64(newPositions.count)
-    }
-}
-
-/// The first event IDs of the most recent appends, so that a retried append
-/// with ``ExpectedVersion/any`` (or `.streamExists`) is recognised.
-struct IdempotencyWindow: Sendable {
-    struct Entry: Sendable {
-        var stream: String
-        var firstVersion: UInt64
-        var count: Int
-    }
-
-    let capacity: Int
-    private var entries: [UUID: Entry] = [:]
-    private var order: [UUID] = []
-    private var next = 0
-
-    init(capacity: Int) {
-        self.capacity = capacity
-        entries.reserveCapacity(min(capacity, 1 << 16))
-    }
-
-    func lookup(_ firstID: UUID) -> Entry? { entries[firstID] }
-
-    mutating func remember(_ firstID: UUID, _ entry: Entry) {
-        guard capacity > 0 else { return }
-        if order.count < capacity {
-            order.append(firstID)
-        } else {
-            let evicted = order[next]
-            entries[evicted] = nil
-            order[next] = firstID
-            next = (next + 1) % capacity
-        }
-        entries[firstID] = entry
     }
 }

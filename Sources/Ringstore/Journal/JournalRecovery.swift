@@ -7,31 +7,51 @@ import Foundation
 /// Rebuilds the journal's in-memory state after an open, clean or not.
 ///
 /// Scans forward from the checkpoint, validating every record (length,
-/// position, checksum, structure, non-decreasing epoch, contiguous versions),
-/// and stops at the first record that fails. Events count only when their whole
+/// position, checksum, structure, non-decreasing epoch no more than one past
+/// the header's, contiguous versions below ``StreamState/versionLimit``), and
+/// stops at the first record that fails. Events count only when their whole
 /// append is present (its last record carries the end-of-append flag), so an
 /// append torn by a crash disappears entirely. The journal's end is the end of
 /// the last whole append; the writer continues from there, and because every
 /// session writes a higher epoch, bytes left beyond that end by the crashed
 /// session can never be mistaken for records of a later one.
 struct JournalRecovery {
-    /// What recovery found.
+    /// What recovery found. The index is handed to the writer, which owns it
+    /// from then on; only the ``Summary`` is kept (a second owner of the index
+    /// would make the writer's first append copy it whole, and keep both).
     struct Outcome {
         var index: JournalIndex
         /// End of the last whole append: where the writer continues.
         var end: UInt64
+        /// Epoch of the last record seen (0 if none).
+        var lastEpoch: UInt32
+        var summary: Summary
+        /// The last appends recovered (as many as asked for), oldest first: they
+        /// refill the idempotency window. The first may be the second part of an
+        /// append that the checkpoint fell inside (see ``JournalHistory``).
+        var recentAppends: [RecentAppend] = []
+    }
+
+    /// What recovery found, for stats and logs.
+    struct Summary: Sendable {
         /// Why the scan stopped (for logs and `verify`).
         var stopReason: String
         /// Events recovered.
         var eventCount: Int
-        /// Epoch of the last record seen (0 if none).
-        var lastEpoch: UInt32
     }
 
-    /// Scans `ring` from `checkpoint`. `baseVersions` gives, for streams whose
-    /// earlier events have left the ring, the version their next event must have.
-    static func scan(_ ring: RingFile, checkpoint: UInt64, baseVersions: [String: UInt64] = [:]) -> Outcome {
+    /// Scans `ring` from `checkpoint`. `headerEpoch` is the session number in
+    /// the header: no record can be more than one session newer (the newest
+    /// header slot, if damaged, falls back to the slot before, written at most
+    /// one session earlier). `baseVersions` gives, for streams whose earlier
+    /// events have left the ring, the version their next event must have; the
+    /// last `keepingAppends` appends are listed in the outcome.
+    static func scan(_ ring: RingFile, checkpoint: UInt64, headerEpoch: UInt32,
+                     baseVersions: [String: UInt64] = [:], keepingAppends: Int = 0) -> Outcome {
+        // Records from later sessions than this cannot be the journal's.
+        let epochLimit = headerEpoch == .max ? headerEpoch : headerEpoch + 1
         var index = JournalIndex()
+        var recent = RecentAppends(capacity: keepingAppends)
         var position = checkpoint
         var end = checkpoint
         var lastEpoch: UInt32 = 0
@@ -59,6 +79,10 @@ struct JournalRecovery {
                 stopReason = "position \(position): \(reason)"
                 break scanning
             case .padding(let length, let epoch):
+                guard epoch <= epochLimit else {
+                    stopReason = "position \(position): padding from session \(epoch), but the header is at session \(headerEpoch)"
+                    break scanning
+                }
                 guard epoch >= lastEpoch else {
                     stopReason = "position \(position): padding from session \(epoch) after session \(lastEpoch) (left over from before a truncation)"
                     break scanning
@@ -70,6 +94,14 @@ struct JournalRecovery {
                 lastEpoch = epoch
                 position += UInt64(length)
             case .event(let header):
+                guard header.epoch <= epochLimit else {
+                    stopReason = "position \(position): record from session \(header.epoch), but the header is at session \(headerEpoch)"
+                    break scanning
+                }
+                guard header.version < StreamState.versionLimit else {
+                    stopReason = "position \(position): version \(header.version) leaves no room for a next one (the limit is \(StreamState.versionLimit - 1))"
+                    break scanning
+                }
                 guard header.epoch >= lastEpoch else {
                     stopReason = "position \(position): record from session \(header.epoch) after session \(lastEpoch) (left over from before a truncation)"
                     break scanning
@@ -97,6 +129,8 @@ struct JournalRecovery {
                 position += UInt64(header.length)
                 if header.endOfAppend {
                     index.recordRecovered(stream: stream, firstVersion: groupFirstVersion, positions: groupPositions, ids: groupIDs)
+                    recent.add(RecentAppend(firstID: groupIDs[0], stream: stream, firstVersion: groupFirstVersion,
+                                            count: groupIDs.count))
                     eventCount += groupPositions.count
                     end = position
                     groupStream = nil
@@ -106,6 +140,7 @@ struct JournalRecovery {
             }
         }
         if groupStream != nil { stopReason += "; dropped an incomplete append of \(groupPositions.count) events" }
-        return Outcome(index: index, end: end, stopReason: stopReason, eventCount: eventCount, lastEpoch: lastEpoch)
+        return Outcome(index: index, end: end, lastEpoch: lastEpoch,
+                       summary: Summary(stopReason: stopReason, eventCount: eventCount), recentAppends: recent.ordered)
     }
 }

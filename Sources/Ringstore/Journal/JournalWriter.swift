@@ -29,13 +29,19 @@ import Synchronization
 /// flush succeeds, so a retry with the same event IDs is recognised as a
 /// duplicate); the flusher then retries with backoff (5 ms doubling to 0.5 s).
 /// Because a failed `fdatasync` on Linux may have marked the dirty pages clean
-/// without writing them, a retry never trusts the page cache: it first writes
-/// the whole unflushed range again (copied from the mapping, each record's
-/// checksum and position verified) and only then flushes. Appends staged
-/// meanwhile wait for the next attempt. Only if the unflushed records can no
-/// longer be read back intact, or a flush fails while the store is closing, is
-/// the writer poisoned: every later append fails with
+/// without writing them, the next sync never trusts the page cache: ``RingSync``,
+/// through which every sync of the ring goes (header writes included), first
+/// writes the whole unflushed range again (copied from the mapping, each
+/// record's checksum and position verified) and only then flushes. Appends
+/// staged meanwhile wait for the next attempt. Only if the unflushed records can
+/// no longer be read back intact, or a flush fails while the store is closing,
+/// is the writer poisoned: every later append fails with
 /// ``RingstoreError/Code/storeFailed`` until the store is reopened.
+///
+/// The flusher sleeps in one place only (``sleepIfIdle(_:)``): it marks itself
+/// idle, under the writer lock, only after finding nothing staged, and an
+/// append that finds it idle wakes it. Every other wait (the backoff after a
+/// failure) has a timeout.
 final class JournalWriter: Sendable {
     enum Mode: Sendable {
         case durable(maxFlushDelayNanoseconds: Int64)
@@ -54,8 +60,23 @@ final class JournalWriter: Sendable {
         case journalFull(needed: Int)
         /// The stream is not in the index yet: its version must be loaded from its file first.
         case unknownStream
-        /// A retry of an append whose events have left the ring: compare its IDs with the stream file's.
-        case retryOfStored(firstVersion: UInt64)
+        /// A retry of an append whose first events have left the ring: compare their IDs with the stream file's.
+        case retryOfStored(StoredRetry)
+    }
+
+    /// A possible retry of an append whose first events have left the ring
+    /// (all of them, or those before a checkpoint that fell inside it): its
+    /// events still in the ring were compared under the writer's lock and
+    /// matched; those before ``ringFirstVersion`` are compared with the stream
+    /// file, which holds every version that has left the ring.
+    struct StoredRetry: Sendable {
+        var firstVersion: UInt64
+        /// The first version of the append compared in the ring (one past its last if none was).
+        var ringFirstVersion: UInt64
+        /// The append's last event's position, if that event is in the ring.
+        var lastPositionInRing: UInt64?
+        /// What to throw if the stream file's IDs differ: the append is then no retry.
+        var otherwise: RingstoreError
     }
 
     struct State: ~Copyable {
@@ -81,19 +102,16 @@ final class JournalWriter: Sendable {
     let state: Mutex<State>
     private let wake = DispatchSemaphore(value: 0)
 
+    /// Every sync of the ring, and the written and durable cursors (see ``RingSync``).
+    let ringSync: RingSync
     /// Records `pwrite`n into the ring (the page cache) end here.
-    let written: Atomic<UInt64>
+    var written: UInt64 { ringSync.written.load(ordering: .acquiring) }
     /// Records flushed to stable storage end here.
-    let durable: Atomic<UInt64>
-    /// Serialises every `fdatasync` of the ring (flusher, splitter, `flush()`), so
-    /// that a failure is seen by exactly one caller and recorded before the next
-    /// sync: a later sync of the same file can succeed without having written
-    /// the pages the failed one dropped.
-    private let ringSync = Mutex(RingSyncState())
+    var durable: UInt64 { ringSync.durable.load(ordering: .acquiring) }
+    /// The ring's flushes made for appends and checkpoints (not the open's or header writes') (stats).
     let flushCount = Atomic<UInt64>(0)
-    /// Times the unflushed range was written again after a failed flush (tests).
-    let rewriteCount = Atomic<UInt64>(0)
-    let acknowledger = Acknowledger()
+    let acknowledger: Acknowledger
+    private let flusherThread: BackgroundThread
     /// Rung (on the flusher thread) whenever the acknowledged cursor moves: the splitter waits on it.
     let advanced = Doorbell()
     /// The stream files, for streams whose records have left the ring.
@@ -108,25 +126,36 @@ final class JournalWriter: Sendable {
     /// True once the flusher has stopped (closed or failed).
     var isStopped: Bool { state.withLock { $0.stopped } }
 
-    init(ring: RingFile, epoch: UInt32, mode: Mode, journalFullWait: Duration, idempotencyWindow: Int,
-         recovered: JournalIndex, end: UInt64, checkpoint: UInt64, stored: any StoredStreams) {
+    /// Starts the acknowledger and flusher threads; if one cannot start, stops
+    /// the other before throwing. `recovered` is consumed: the writer's copy is
+    /// the only one (see ``JournalRecovery/Outcome``).
+    init(ringSync: RingSync, mode: Mode, journalFullWait: Duration, window: IdempotencyWindow,
+         recovered: consuming JournalIndex, checkpoint: UInt64, stored: any StoredStreams) throws {
+        let ring = ringSync.ring
         self.ring = ring
+        self.ringSync = ringSync
         self.stored = stored
-        self.epoch = epoch
+        self.epoch = ringSync.epoch
         self.mode = mode
         self.journalFullWaitNanoseconds = journalFullWait.nanoseconds
-        self.written = Atomic(end)
-        self.durable = Atomic(end)
-        self.state = Mutex(State(index: recovered, window: IdempotencyWindow(capacity: idempotencyWindow),
+        self.acknowledger = try Acknowledger(owner: ring.file.path.string)
+        self.flusherThread = BackgroundThread(name: "rs-flusher", owner: ring.file.path.string)
+        let end = ringSync.written.load(ordering: .acquiring)
+        self.state = Mutex(State(index: recovered, window: window,
                                  reserved: end, checkpoint: checkpoint))
-        BackgroundThread.start(name: "rs-flusher") { [self] in self.runFlusher() }
+        do {
+            try flusherThread.start { [self] in self.runFlusher() }
+        } catch {
+            acknowledger.finishAndWait()
+            throw error
+        }
     }
 
     /// The cursor acknowledgements (and readers) follow: durable, or written in relaxed mode.
     var acknowledged: UInt64 {
         switch mode {
-        case .durable: durable.load(ordering: .acquiring)
-        case .relaxed: written.load(ordering: .acquiring)
+        case .durable: durable
+        case .relaxed: written
         }
     }
 
@@ -144,8 +173,14 @@ final class JournalWriter: Sendable {
         var tombstone: TombstoneTarget? = nil
     }
 
-    /// Adds a stream whose records have all left the ring (or that has none) to the index.
-    func introduce(_ stream: String, nextVersion: UInt64, deleted: Bool = false) {
+    /// Adds a stream whose records have all left the ring (or that has none) to
+    /// the index. `nextVersion` comes from its stream file: one past
+    /// ``StreamState/versionLimit`` is damage, reported rather than stored.
+    func introduce(_ stream: String, nextVersion: UInt64, deleted: Bool = false) throws {
+        guard nextVersion <= StreamState.versionLimit else {
+            throw RingstoreError(.corruptData, "stream \"\(stream)\" is stored with \(nextVersion) events, more than a stream can have (\(StreamState.versionLimit))",
+                                 stream: stream)
+        }
         state.withLock { s in
             if s.index.streams[stream] == nil {
                 s.index.streams[stream] = StreamState(nextVersion: nextVersion, deleted: deleted)
@@ -156,27 +191,18 @@ final class JournalWriter: Sendable {
     func append(_ append: PreparedAppend) async throws -> AppendResult {
         var deadline: Int64?
         while true {
-            let outcome: Outcome
-            do {
-                outcome = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Outcome, any Error>) in
-                    stage(append, continuation: continuation)
-                }
-            } catch let error as RingstoreError where error.code == .wrongExpectedVersion {
-                if let result = try retryOfStoredAppend(append, current: error.currentVersion) { return result }
-                throw error
+            let outcome = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Outcome, any Error>) in
+                stage(append, continuation: continuation)
             }
             switch outcome {
             case .appended(let result):
                 return result
             case .unknownStream:
-                introduce(append.stream, nextVersion: try stored.storedNextVersion(of: append.stream),
-                          deleted: try deletions.isDeleted(append.stream))
-            case .retryOfStored(let firstVersion):
-                if let result = try storedRetry(append, firstVersion: firstVersion) { return result }
-                throw RingstoreError(
-                    .idempotencyConflict,
-                    "event \(append.events[0].id) was already appended to stream \"\(append.stream)\" at version \(firstVersion) in an append that this one does not repeat exactly",
-                    stream: append.stream)
+                try introduce(append.stream, nextVersion: try stored.storedNextVersion(of: append.stream),
+                              deleted: try deletions.isDeleted(append.stream))
+            case .retryOfStored(let check):
+                if let result = try storedRetry(append, check) { return result }
+                throw check.otherwise
             case .journalFull(let needed):
                 let now = monotonicNanoseconds()
                 if deadline == nil {
@@ -192,30 +218,18 @@ final class JournalWriter: Sendable {
         }
     }
 
-    /// A retry of an append whose events have left the ring: the same IDs at the
-    /// versions the append would have taken, read from the stream file (so durable).
-    private func retryOfStoredAppend(_ append: PreparedAppend, current: UInt64?) throws -> AppendResult? {
-        let first: UInt64
-        switch append.expected {
-        case .exact(let expected):
-            guard expected < .max else { return nil }  // no version follows it: not a retry (and no overflow)
-            first = expected + 1
-        case .noStream: first = 0
-        case .any, .streamExists: return nil
-        }
-        let (last, overflow) = first.addingReportingOverflow(UInt64(append.events.count - 1))
-        guard let current, !overflow, current >= last else { return nil }
-        return try storedRetry(append, firstVersion: first)
-    }
-
-    /// The first append's result if the stream file holds exactly this append's IDs from `first` on.
-    private func storedRetry(_ append: PreparedAppend, firstVersion first: UInt64) throws -> AppendResult? {
-        let stored = try self.stored.storedEvents(of: append.stream, from: first, count: append.events.count)
-        guard stored.count == append.events.count, stored.first?.version == first,
-              stored.map(\.id) == append.events.map(\.id)
+    /// The first append's result if the stream file holds this append's IDs
+    /// from `check.firstVersion` up to where the ring's part (already compared) begins.
+    private func storedRetry(_ append: PreparedAppend, _ check: StoredRetry) throws -> AppendResult? {
+        let first = check.firstVersion
+        let storedCount = Int(check.ringFirstVersion - first)
+        let stored = try self.stored.storedEvents(of: append.stream, from: first, count: storedCount)
+        guard stored.count == storedCount, stored.first?.version == first,
+              stored.lazy.map(\.id).elementsEqual(append.events[..<storedCount].lazy.map(\.id))
         else { return nil }
-        return AppendResult(firstVersion: first, lastVersion: stored.last!.version,
-                            firstPosition: stored.first!.position, lastPosition: stored.last!.position)
+        return AppendResult(firstVersion: first, lastVersion: first + UInt64(append.events.count - 1),
+                            firstPosition: stored[0].position,
+                            lastPosition: check.lastPositionInRing ?? stored[storedCount - 1].position)
     }
 
     private func journalFullError(needed: Int) -> RingstoreError {
@@ -253,8 +267,17 @@ final class JournalWriter: Sendable {
                 return .wakeFlusher(wasIdle)
             case .reject(let error):
                 return .resume(.failure(error))
-            case .checkStored(let firstVersion):
-                return .resume(.success(.retryOfStored(firstVersion: firstVersion)))
+            case .checkStored(let check):
+                return .resume(.success(.retryOfStored(check)))
+            }
+
+            let firstVersion = current.map { $0 + 1 } ?? 0
+            // Versions come from disk (recovery, stream files): a stream there may have no room left.
+            guard UInt64(append.events.count) <= StreamState.versionLimit - firstVersion else {
+                return .resume(.failure(RingstoreError(
+                    .corruptData,
+                    "stream \"\(append.stream)\" is at version \(current.map { "\($0)" } ?? "none"): \(append.events.count) more events would pass the largest version a stream can have (\(StreamState.versionLimit - 1)); its stored versions cannot be right",
+                    stream: append.stream)))
             }
 
             // Space: a record never straddles the ring's end, so pad the tail if needed.
@@ -274,7 +297,6 @@ final class JournalWriter: Sendable {
                 let pointer = s.staging.reserve(JournalRecord.paddingSize, at: start)
                 JournalRecord.encodePadding(into: pointer, length: Int(padding), position: start, epoch: epoch)
             }
-            let firstVersion = current.map { $0 + 1 } ?? 0
             let timestamp = wallClockNanoseconds()
             var position = start + padding
             var positions = [UInt64]()
@@ -330,7 +352,7 @@ final class JournalWriter: Sendable {
     private enum VersionCheck {
         case proceed
         case duplicate(AppendResult)
-        case checkStored(firstVersion: UInt64)
+        case checkStored(StoredRetry)
         case reject(RingstoreError)
     }
 
@@ -338,54 +360,96 @@ final class JournalWriter: Sendable {
     /// append (same event IDs at the same versions) as a success that writes nothing.
     private func checkExpectedVersion(_ append: PreparedAppend, current: UInt64?, state s: inout State) -> VersionCheck {
         let count = append.events.count
-        func retry(from firstVersion: UInt64) -> AppendResult? {
-            guard let stored = s.index.ids(of: append.stream, from: firstVersion, count: count),
-                  stored.elementsEqual(append.events.lazy.map(\.id)),
-                  let first = s.index.position(of: append.stream, version: firstVersion),
-                  let last = s.index.position(of: append.stream, version: firstVersion + UInt64(count - 1))
-            else { return nil }
-            return AppendResult(firstVersion: firstVersion, lastVersion: firstVersion + UInt64(count - 1),
-                                firstPosition: first, lastPosition: last)
-        }
-        func wrong() -> VersionCheck {
+        func wrong() -> RingstoreError {
             let currentText = current.map { "is at version \($0)" } ?? "does not exist"
-            return .reject(RingstoreError(
+            return RingstoreError(
                 .wrongExpectedVersion,
                 "append to stream \"\(append.stream)\" expected \(append.expected.text), but the stream \(currentText)",
-                stream: append.stream, currentVersion: current))
+                stream: append.stream, currentVersion: current)
+        }
+        /// Whether this append repeats the one that took versions from
+        /// `firstVersion` on: its IDs there are compared with the ring's, and with
+        /// the stream file's for versions that have left the ring (a checkpoint
+        /// may have fallen inside that append, leaving part in each). Nil if it
+        /// cannot be a retry; `.checkStored` when the file must confirm it.
+        func retry(from firstVersion: UInt64, otherwise: RingstoreError) -> VersionCheck? {
+            guard let slot = s.index.streams.index(forKey: append.stream) else { return nil }
+            let nextVersion = s.index.streams.values[slot].nextVersion
+            let ringFirst = s.index.streams.values[slot].ringFirstVersion
+            // All of its versions must exist.
+            guard firstVersion < nextVersion, nextVersion - firstVersion >= UInt64(count) else { return nil }
+            let last = firstVersion + UInt64(count - 1)
+            let inRingFrom = max(firstVersion, ringFirst)
+            var lastPosition: UInt64?
+            if inRingFrom <= last {
+                let skipped = Int(inRingFrom - firstVersion)
+                let start = Int(inRingFrom - ringFirst)
+                let end = Int(last - ringFirst)
+                let entries = s.index.streams.values[slot].entries[start...end]
+                guard entries.lazy.map(\.id).elementsEqual(append.events[skipped...].lazy.map(\.id)) else { return nil }
+                lastPosition = entries.last!.position
+                if skipped == 0 {
+                    return .duplicate(AppendResult(firstVersion: firstVersion, lastVersion: last,
+                                                   firstPosition: entries.first!.position, lastPosition: entries.last!.position))
+                }
+            }
+            return .checkStored(StoredRetry(firstVersion: firstVersion, ringFirstVersion: min(inRingFrom, last + 1),
+                                            lastPositionInRing: lastPosition, otherwise: otherwise))
         }
         func windowRetry() -> VersionCheck? {
             guard let entry = s.window.lookup(append.events[0].id) else { return nil }
-            if entry.stream == append.stream, entry.count == count {
-                if let result = retry(from: entry.firstVersion) { return .duplicate(result) }
-                // The first append's events have left the ring (they are durable in the stream file).
-                if let state = s.index.streams[append.stream], entry.firstVersion < state.ringFirstVersion {
-                    return .checkStored(firstVersion: entry.firstVersion)
-                }
-            }
-            return .reject(RingstoreError(
+            let conflict = RingstoreError(
                 .idempotencyConflict,
                 "event \(append.events[0].id) was already appended to stream \"\(entry.stream)\" at version \(entry.firstVersion) in an append of \(entry.count) events that this one does not repeat exactly",
-                stream: append.stream))
+                stream: append.stream)
+            if entry.stream == append.stream, entry.count == count,
+               let check = retry(from: entry.firstVersion, otherwise: conflict) {
+                return check
+            }
+            return .reject(conflict)
         }
         switch append.expected {
         case .any:
             return windowRetry() ?? .proceed
         case .streamExists:
             if let check = windowRetry() { return check }
-            return current == nil ? wrong() : .proceed
+            return current == nil ? .reject(wrong()) : .proceed
         case .noStream:
             guard current != nil else { return .proceed }
-            return retry(from: 0).map(VersionCheck.duplicate) ?? wrong()
+            return retry(from: 0, otherwise: wrong()) ?? .reject(wrong())
         case .exact(let expected):
-            guard let current else { return wrong() }
+            guard let current else { return .reject(wrong()) }
             if current == expected { return .proceed }
-            if current > expected, let result = retry(from: expected + 1) { return .duplicate(result) }
-            return wrong()
+            // `expected < current` here, so `expected + 1` cannot overflow.
+            if current > expected, let check = retry(from: expected + 1, otherwise: wrong()) { return check }
+            return .reject(wrong())
         }
     }
 
     // MARK: - Flushing
+
+    /// What the flusher found when it looked under the lock.
+    private enum Work {
+        /// Nothing staged and no waiter registered.
+        case none
+        /// A batch whose `pwrite` failed is still owed: nothing newer is taken until it is written.
+        case retry
+        /// The staged batch, swapped out, and the waiters registered with it.
+        case batch(StagingBuffer, [Waiter])
+
+        var isNone: Bool {
+            if case .none = self { return true }
+            return false
+        }
+    }
+
+    /// How long the flusher may sleep once a pass is done.
+    private enum Sleep {
+        /// Until an append, `close()` or a failed outside sync wakes it.
+        case untilWoken
+        /// Until then (monotonic nanoseconds) at the latest: the relaxed flush interval.
+        case until(Int64)
+    }
 
     private func runFlusher() {
         var pending: [Waiter] = []
@@ -394,26 +458,33 @@ final class JournalWriter: Sendable {
         // A batch whose `pwrite` failed: written again before anything newer is taken.
         var unwritten: StagingBuffer?
         var consecutiveFailures = 0
+        // The acknowledged cursor when the splitter was last told.
+        var announced = acknowledged
         while true {
-            // Take everything staged, and every waiter registered so far.
             var closing = false
-            let batch: (buffer: StagingBuffer, waiters: [Waiter])? = state.withLock { s in
+            let work: Work = state.withLock { s in
                 closing = s.closing
-                if unwritten != nil { return nil }  // `spare` still holds it
-                if s.staging.isEmpty && s.waiters.isEmpty {
-                    s.flusherIdle = !s.closing
-                    return nil
-                }
+                s.flusherIdle = false  // awake; only `sleepIfIdle` sets it
+                if unwritten != nil { return .retry }  // `spare` still holds it
+                if s.staging.isEmpty && s.waiters.isEmpty { return .none }
                 swap(&s.staging, &s.spare)
                 let waiters = s.waiters
                 s.waiters.removeAll(keepingCapacity: true)
-                return (s.spare, waiters)
+                return .batch(s.spare, waiters)
             }
             var wroteBytes = false
-            var synced = false
             do {
-                if let batch { pending.append(contentsOf: batch.waiters) }
-                if let buffer = unwritten ?? batch?.buffer, !buffer.isEmpty {
+                let buffer: StagingBuffer?
+                switch work {
+                case .none:
+                    buffer = nil
+                case .retry:
+                    buffer = unwritten
+                case .batch(let taken, let waiters):
+                    pending.append(contentsOf: waiters)
+                    buffer = taken
+                }
+                if let buffer, !buffer.isEmpty {
                     wroteBytes = true
                     unwritten = buffer
                     let freeEnd = state.withLock { $0.checkpoint } + ring.capacity
@@ -423,34 +494,32 @@ final class JournalWriter: Sendable {
                                        zeroFillingPageBefore: i == segments.count - 1 ? freeEnd : nil)
                     }
                     unwritten = nil
-                    if written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) {
-                        oldestUnsynced = monotonicNanoseconds()
-                    }
-                    written.store(buffer.endPosition, ordering: .releasing)
+                    if written == durable { oldestUnsynced = monotonicNanoseconds() }
+                    ringSync.written.store(buffer.endPosition, ordering: .releasing)
                     buffer.reset()
                 }
-                let unsynced = written.load(ordering: .relaxed) > durable.load(ordering: .relaxed)
-                if unsynced {
+                let repair = ringSync.needsRepair
+                if repair || written > durable {
                     let now = monotonicNanoseconds()
                     let due: Bool
                     switch mode {
                     case .durable(let delay):
                         // Sync when nothing more is queued, or when the oldest unsynced write has waited long enough.
-                        due = !wroteBytes || now - oldestUnsynced >= delay
+                        due = repair || !wroteBytes || now - oldestUnsynced >= delay
                     case .relaxed(let interval):
-                        due = closing || now - lastSync >= interval
+                        due = repair || closing || now - lastSync >= interval
                     }
                     if due {
                         let syncStarted = monotonicNanoseconds()
-                        try syncFromFlusher()
+                        try ringSync.sync()
+                        flushCount.add(1, ordering: .relaxed)
                         flushObserver.flushed(nanoseconds: monotonicNanoseconds() - syncStarted)
                         lastSync = monotonicNanoseconds()
-                        synced = true
                     }
                 }
                 consecutiveFailures = 0
             } catch {
-                if closing || error is LostJournalBytes {
+                if closing || ringSync.lost != nil {
                     fail(with: error, pending: pending)
                     return
                 }
@@ -466,28 +535,53 @@ final class JournalWriter: Sendable {
                 continue
             }
             if !pending.isEmpty { resumeAcknowledged(&pending) }
-            if wroteBytes || synced { advanced.ring() }
-            if batch == nil {
-                if closing && written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) && pending.isEmpty {
-                    stop()
-                    return
-                }
-                if !closing && pending.isEmpty { sleep(lastSync: lastSync) }
+            // Also when another thread's sync (a checkpoint's header write) moved the cursor.
+            let cursor = acknowledged
+            if cursor != announced {
+                announced = cursor
+                advanced.ring()
+            }
+            if case .none = work, closing, written == durable, pending.isEmpty {
+                stop()
+                return
+            }
+            if let sleep = idleSleep(tookWork: !(work.isNone), pending: !pending.isEmpty, closing: closing, lastSync: lastSync) {
+                sleepIfIdle(sleep)
             }
         }
     }
 
-    private func sleep(lastSync: Int64) {
+    /// How long the flusher may sleep after a pass, or nil if it has more to do at once.
+    private func idleSleep(tookWork: Bool, pending: Bool, closing: Bool, lastSync: Int64) -> Sleep? {
+        // More may have been staged meanwhile; and a durable batch is synced once nothing more is queued.
+        if tookWork || pending || closing || ringSync.needsRepair { return nil }
+        guard written > durable else { return .untilWoken }
         switch mode {
         case .durable:
-            if written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) { wake.wait() }
+            return nil
         case .relaxed(let interval):
-            if written.load(ordering: .relaxed) == durable.load(ordering: .relaxed) {
-                wake.wait()
-            } else {
-                let remaining = max(0, lastSync + interval - monotonicNanoseconds())
-                _ = wake.wait(timeout: .now() + .nanoseconds(Int(min(remaining, Int64(Int.max)))))
-            }
+            let deadline = lastSync + interval
+            return deadline > monotonicNanoseconds() ? .until(deadline) : nil
+        }
+    }
+
+    /// The flusher's only sleep that an append must end: it marks itself idle
+    /// under the writer lock, and only if nothing is staged, so an append staged
+    /// after that look finds it idle and wakes it (see `stage`). A stray wake
+    /// (a signal from a stage that raced a timeout) only costs one empty pass.
+    private func sleepIfIdle(_ sleep: Sleep) {
+        let idle = state.withLock { s in
+            guard s.staging.isEmpty && s.waiters.isEmpty && !s.closing else { return false }
+            s.flusherIdle = true
+            return true
+        }
+        guard idle else { return }
+        switch sleep {
+        case .untilWoken:
+            wake.wait()
+        case .until(let deadline):
+            let remaining = max(0, deadline - monotonicNanoseconds())
+            _ = wake.wait(timeout: .now() + .nanoseconds(Int(min(remaining, Int64(Int.max)))))
         }
     }
 
@@ -516,7 +610,7 @@ final class JournalWriter: Sendable {
         let failure = RingstoreError(
             .storeFailed,
             "the journal could not be written or flushed; no further appends are accepted until the store is reopened",
-            path: ring.file.path.string, cause: (error as? LostJournalBytes)?.error ?? error as? RingstoreError)
+            path: ring.file.path.string, cause: error as? RingstoreError)
         let (queued, stoppedWaiters) = state.withLock { s in
             s.failure = failure
             s.stopped = true
@@ -546,7 +640,9 @@ final class JournalWriter: Sendable {
     // MARK: - Closing
 
     /// Refuses new appends, writes and flushes everything staged, and returns
-    /// once the flusher has stopped. Appends already staged are acknowledged.
+    /// once the flusher has stopped and both threads have exited (so that what
+    /// they held, the ring's mapping included, can go). Appends already staged
+    /// are acknowledged.
     func close() async {
         state.withLock { $0.closing = true }
         wake.signal()
@@ -559,8 +655,9 @@ final class JournalWriter: Sendable {
             if stopped { continuation.resume() }
         }
         // Every acknowledgement (or failure) handed over before the stop has been delivered
-        // once the acknowledger has handled its finish notice.
-        while !acknowledger.finished.load(ordering: .acquiring) { try? await Task.sleep(for: .milliseconds(1)) }
+        // once the acknowledger has handled its finish notice and exited.
+        await acknowledger.thread.exited()
+        await flusherThread.exited()
     }
 
     /// Lets appends reuse ring space before `position` (already checkpointed
@@ -580,14 +677,17 @@ final class JournalWriter: Sendable {
     func flush() async throws {
         // An append of nothing would need a record; instead wait for the cursor.
         let target = state.withLock { $0.reserved }
-        while durable.load(ordering: .acquiring) < target {
+        guard durable < target else { return }
+        if let failure { throw failure }
+        if case .relaxed = mode {
+            // Sync now rather than wait for the interval (after a failed sync, this
+            // one writes the unflushed range again first).
+            try await forceSync(upTo: target)
+            return
+        }
+        while durable < target {
             if let failure { throw failure }
-            if let error = ringSync.withLock({ $0.lastError }) { throw error }
-            if case .relaxed = mode {
-                // Ask the flusher for an interval flush now.
-                try await forceSync(upTo: target)
-                return
-            }
+            if let error = ringSync.lastError { throw error }
             try await Task.sleep(for: .microseconds(100))
         }
     }
@@ -595,139 +695,42 @@ final class JournalWriter: Sendable {
     /// Makes the journal durable at least up to `target` (≤ written), from the
     /// calling thread: the splitter uses it before a checkpoint in relaxed mode.
     func syncNow(upTo target: UInt64) throws {
-        guard durable.load(ordering: .acquiring) < target else { return }
-        precondition(written.load(ordering: .acquiring) >= target, "cannot sync past the written cursor")
+        guard durable < target else { return }
+        precondition(written >= target, "cannot sync past the written cursor")
         try syncFromOutside()
     }
 
     /// Relaxed mode: make everything up to `target` durable now.
     private func forceSync(upTo target: UInt64) async throws {
-        while written.load(ordering: .acquiring) < target {
+        while written < target {
             if let failure { throw failure }
             try await Task.sleep(for: .microseconds(100))
         }
-        // The flusher owns fdatasync for the ring, but an extra fdatasync from here
-        // is harmless: it only makes more data durable than the cursor claims.
+        // The flusher owns the written cursor, not the syncs: any sync of the ring
+        // goes through `RingSync`, which serialises them.
         try syncFromOutside()
     }
 
-    /// The state of the ring's flushes, under ``ringSync``.
-    struct RingSyncState {
-        /// A flush failed: the unflushed range must be written again before a flush may count.
-        var needsRewrite = false
-        /// The last flush failure, until a flush succeeds.
-        var lastError: RingstoreError?
-    }
-
-    /// Thrown when the unflushed records cannot be read back intact for rewriting.
-    struct LostJournalBytes: Error {
-        var error: RingstoreError
-    }
-
-    /// The flusher's sync: after a failed one, first writes the unflushed range again.
-    private func syncFromFlusher() throws {
-        try ringSync.withLock { (s: inout RingSyncState) throws in
-            let target = written.load(ordering: .relaxed)
-            do {
-                if s.needsRewrite {
-                    try rewriteUnflushed(from: durable.load(ordering: .acquiring), to: target)
-                    rewriteCount.add(1, ordering: .relaxed)
-                }
-                try ring.sync()
-            } catch let lost as LostJournalBytes {
-                throw lost
-            } catch {
-                s.needsRewrite = true
-                s.lastError = error as? RingstoreError ?? RingstoreError(.ioError, "journal flush failed: \(error)")
-                throw error
-            }
-            s.needsRewrite = false
-            s.lastError = nil
-            advanceDurable(to: target)
-        }
-    }
-
-    /// A sync from another thread (the splitter, `flush()` in relaxed mode). While
-    /// the flusher has a rewrite to do, it refuses rather than let a sync that
-    /// covers nothing move the durable cursor.
-    private func syncFromOutside() throws {
+    /// Writes a header slot of the journal and syncs it (through ``RingSync``:
+    /// the header's sync is a sync of the ring like any other).
+    func writeHeader(_ bytes: [UInt8], at offset: UInt64) throws {
         do {
-            try ringSync.withLock { (s: inout RingSyncState) throws in
-                if let error = s.lastError, s.needsRewrite { throw error }
-                let reached = written.load(ordering: .acquiring)
-                do {
-                    try ring.sync()
-                } catch {
-                    s.needsRewrite = true
-                    s.lastError = error as? RingstoreError ?? RingstoreError(.ioError, "journal flush failed: \(error)")
-                    throw error
-                }
-                advanceDurable(to: reached)
-            }
+            try ringSync.writeHeader(bytes, at: offset)
         } catch {
-            wake.signal()  // let the flusher repair
+            wake.signal()  // a failed sync leaves a repair (or a lost record) for the flusher
             throw error
         }
     }
 
-    /// Writes the records in `[start, end)` again, copied from the mapping, so
-    /// that the next flush covers them whatever a failed one left behind.
-    /// Throws ``LostJournalBytes`` if any record there is not intact (the kernel
-    /// dropped the page): then nothing after it can be made durable.
-    private func rewriteUnflushed(from start: UInt64, to end: UInt64) throws {
-        var position = start
-        var runStart = start
-        var copy = [UInt8](repeating: 0, count: 1 << 20)
-        func writeRun(to runEnd: UInt64) throws {
-            var at = runStart
-            while at < runEnd {
-                let count = Int(min(UInt64(copy.count), runEnd - at))
-                ring.withMappedBytes(physical: ring.physical(at), count: count) { bytes in
-                    copy.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
-                }
-                try copy.withUnsafeBytes { try ring.write(UnsafeRawBufferPointer(rebasing: $0[0..<count]), at: at) }
-                at += UInt64(count)
-            }
+    /// A sync from another thread (the splitter, `flush()` in relaxed mode).
+    private func syncFromOutside() throws {
+        do {
+            try ringSync.sync()
+            flushCount.add(1, ordering: .relaxed)
+        } catch {
+            wake.signal()  // a failed sync leaves a repair (or a lost record) for the flusher
+            throw error
         }
-        while position < end {
-            let toEnd = ring.bytesToEnd(from: position)
-            if toEnd < UInt64(JournalRecord.paddingSize) {
-                try writeRun(to: position)
-                position += toEnd
-                runStart = position
-                continue
-            }
-            let here = position
-            let inspection = ring.withMappedBytes(physical: ring.physical(here), count: Int(toEnd)) {
-                JournalRecord.inspect($0, expectedPosition: here)
-            }
-            switch inspection {
-            case .event(let header) where header.epoch == epoch:
-                position += UInt64(header.length)
-            case .padding(let length, let recordEpoch) where recordEpoch == epoch:
-                try writeRun(to: position + UInt64(JournalRecord.paddingSize))  // only the padding header was ever written
-                position += UInt64(length)
-                runStart = position
-            default:
-                throw LostJournalBytes(error: RingstoreError(
-                    .storeFailed,
-                    "after a failed journal flush, the unflushed record at position \(here) could not be read back intact, so it cannot be written again; reopen the store",
-                    path: ring.file.path.string, offset: RingFile.headerAreaSize + ring.physical(here)))
-            }
-        }
-        try writeRun(to: position)
-    }
-
-    /// Moves the durable cursor forward to `target` (never backward: the flusher
-    /// and `flush()` may both sync).
-    private func advanceDurable(to target: UInt64) {
-        var current = durable.load(ordering: .relaxed)
-        while current < target {
-            let (exchanged, original) = durable.compareExchange(expected: current, desired: target, ordering: .acquiringAndReleasing)
-            if exchanged { break }
-            current = original
-        }
-        flushCount.add(1, ordering: .relaxed)
     }
 }
 

@@ -151,7 +151,6 @@ final class RingFile: @unchecked Sendable {
         try file.write(lastBytes, followedByZeros: Int(fill), at: Self.headerAreaSize + last.lowerBound)
     }
 
-    /// Makes every write so far durable.
     /// Drops the page cache of the (clean) pages wholly inside the logical range,
     /// which the next lap of the ring will overwrite.
     ///
@@ -191,15 +190,17 @@ final class RingFile: @unchecked Sendable {
         }
     }
 
+    /// `fdatasync`s the ring's descriptor. Only ``RingSync`` calls it: a sync
+    /// made anywhere else could take the writeback error a flush needs to see.
     func sync() throws {
         try file.syncData()
     }
 
-    /// Writes header slot bytes at `offset` within the header area and syncs them.
-    func writeHeader(_ bytes: [UInt8], at offset: UInt64) throws {
+    /// Writes header slot bytes at `offset` within the header area (not synced:
+    /// ``RingSync/writeHeader(_:at:)`` syncs them).
+    func writeHeaderSlot(_ bytes: [UInt8], at offset: UInt64) throws {
         precondition(offset + UInt64(bytes.count) <= Self.headerAreaSize)
         try bytes.withUnsafeBytes { buffer in try file.write(buffer, at: offset) }
-        try file.syncData()
     }
 
     /// Calls `body` with the mapped bytes of physical ring range `[offset, offset + count)`.

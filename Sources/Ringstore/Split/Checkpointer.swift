@@ -48,17 +48,19 @@ final class Checkpointer: Sendable {
     private let checkpointed: @Sendable () -> Void
     /// Checkpoints written (stats).
     let completed = Atomic<UInt64>(0)
+    private let thread: BackgroundThread
     /// How long each checkpoint took, from its submission to the header write (stats).
     let durations = WaitRecorder()
 
     init(journal: Journal, split: SplitStore, globalIndex: GlobalIndex,
-         finished: @escaping @Sendable () -> Void, checkpointed: @escaping @Sendable () -> Void) {
+         finished: @escaping @Sendable () -> Void, checkpointed: @escaping @Sendable () -> Void) throws {
         self.journal = journal
         self.split = split
         self.globalIndex = globalIndex
         self.finished = finished
         self.checkpointed = checkpointed
-        BackgroundThread.start(name: "rs-checkpoint") { [self] in run() }
+        thread = BackgroundThread(name: "rs-checkpoint", owner: journal.ring.file.path.string)
+        try thread.start { [self] in run() }
     }
 
     /// True while a job waits or runs.
@@ -79,11 +81,25 @@ final class Checkpointer: Sendable {
 
     /// Finishes the job in progress (retrying while it fails, unless `abandon`
     /// is called meanwhile) and stops.
-    func stop() async { await requestStop { $0.stopping = true } }
+    func stop() async {
+        await requestStop { $0.stopping = true }
+        await thread.exited()
+    }
 
     /// Stops without starting another step of the job in progress, as a crash
     /// would (the step running, if any, completes first).
-    func abandon() async { await requestStop { $0.abandoning = true } }
+    func abandon() async {
+        await requestStop { $0.abandoning = true }
+        await thread.exited()
+    }
+
+    /// Stops at once and blocks until the thread has exited: for a splitter
+    /// whose own thread could not start (the checkpointer has no job yet).
+    func abandonAndWait() {
+        state.withLock { $0.abandoning = true }
+        doorbell.ring()
+        thread.waitUntilExited()
+    }
 
     private func requestStop(_ mark: (inout State) -> Void) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -45,21 +45,22 @@ final class SegmentMover: Sendable {
 
     private struct State: ~Copyable {
         var stopping = false
-        var stopped = false
         var paused = false
-        var onStopped: [CheckedContinuation<Void, Never>] = []
         var failure: RingstoreError?
     }
     private let state = Mutex(State())
     private let doorbell = Doorbell()
+    private let thread: BackgroundThread
 
     /// Segments deleted (stats).
     let segmentsDeleted = Atomic<UInt64>(0)
 
-    init(store: SplitStore, policy: Policy) {
+    /// Starts the mover's thread; `owner` names the store in thread errors.
+    init(store: SplitStore, policy: Policy, owner: String) throws {
         self.store = store
         self.policy = policy
-        BackgroundThread.start(name: "rs-mover") { [self] in run() }
+        thread = BackgroundThread(name: "rs-mover", owner: owner)
+        try thread.start { [self] in run() }
     }
 
     /// The last failure, until a segment is moved successfully.
@@ -76,17 +77,18 @@ final class SegmentMover: Sendable {
         doorbell.ring()
     }
 
-    /// Finishes the batch in progress and stops.
+    /// Finishes the batch in progress and stops; returns once its thread has exited.
     func stop() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let stopped = state.withLock { s in
-                s.stopping = true
-                if s.stopped { return true }
-                s.onStopped.append(continuation)
-                return false
-            }
-            if stopped { continuation.resume() } else { doorbell.ring() }
-        }
+        state.withLock { $0.stopping = true }
+        doorbell.ring()
+        await thread.exited()
+    }
+
+    /// ``stop()`` from a thread that may block (a failed open).
+    func stopAndWait() {
+        state.withLock { $0.stopping = true }
+        doorbell.ring()
+        thread.waitUntilExited()
     }
 
     private var stopping: Bool { state.withLock { $0.stopping } }
@@ -110,12 +112,6 @@ final class SegmentMover: Sendable {
                 doorbell.wait(timeoutNanoseconds: pause) { !stopping }
             }
         }
-        let waiters = state.withLock { s in
-            s.stopped = true
-            defer { s.onStopped.removeAll() }
-            return s.onStopped
-        }
-        for waiter in waiters { waiter.resume() }
     }
 
     /// Moves the chains that reached a block's worth (``SplitSegments/ripeBytes``)

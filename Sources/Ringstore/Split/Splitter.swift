@@ -62,8 +62,12 @@ final class Splitter: Sendable {
     let readerWaits = WaitRecorder()
     /// Moves segment entries into stream files in the background.
     let mover: SegmentMover
+    /// Tests only: hold the scan, force a checkpoint (see ``SplitterTestControls``).
+    let testing = SplitterTestControls()
+    private let thread: BackgroundThread
 
-    init(journal: Journal, split: SplitStore, globalIndex: GlobalIndex, compress: Bool, moverPolicy: SegmentMover.Policy) {
+    init(journal: Journal, split: SplitStore, globalIndex: GlobalIndex, compress: Bool,
+         moverPolicy: SegmentMover.Policy) throws {
         self.journal = journal
         self.split = split
         self.globalIndex = globalIndex
@@ -73,11 +77,23 @@ final class Splitter: Sendable {
         let checkpoint = journal.writer.state.withLock { $0.checkpoint }
         self.readers = ReaderTable(splitPosition: checkpoint)
         let bell = journal.writer.advanced
-        let mover = SegmentMover(store: split, policy: moverPolicy)
+        let mover = try SegmentMover(store: split, policy: moverPolicy, owner: journal.ring.file.path.string)
         self.mover = mover
-        self.checkpointer = Checkpointer(journal: journal, split: split, globalIndex: globalIndex,
-                                         finished: { bell.ring() }, checkpointed: { mover.wake() })
-        BackgroundThread.start(name: "rs-splitter") { [self] in run() }
+        do {
+            self.checkpointer = try Checkpointer(journal: journal, split: split, globalIndex: globalIndex,
+                                                 finished: { bell.ring() }, checkpointed: { mover.wake() })
+        } catch {
+            mover.stopAndWait()
+            throw error
+        }
+        thread = BackgroundThread(name: "rs-splitter", owner: journal.ring.file.path.string)
+        do {
+            try thread.start { [self] in run() }
+        } catch {
+            checkpointer.abandonAndWait()
+            mover.stopAndWait()
+            throw error
+        }
     }
 
     /// The cursor the splitter chases: durable, or written in relaxed mode
@@ -86,6 +102,9 @@ final class Splitter: Sendable {
     var target: UInt64 { journal.writer.acknowledged }
 
     var failure: RingstoreError? { control.withLock { $0.failure } ?? checkpointer.failure }
+
+    /// True once the splitter's thread has finished.
+    var isStopped: Bool { control.withLock { $0.stopped } }
 
     // MARK: - Control
 
@@ -103,13 +122,16 @@ final class Splitter: Sendable {
         await requestStop { $0.abandoning = true }
         await checkpointer.abandon()
         await mover.stop()
+        await thread.exited()
     }
 
     /// Splits everything acknowledged, checkpoints, and stops.
     func stop() async {
+        testing.scanLimit.store(.max, ordering: .relaxed)  // a close splits everything
         await requestStop { $0.stopping = true }
         await checkpointer.stop()
         await mover.stop()
+        await thread.exited()
     }
 
     private func requestStop(_ mark: (inout Control) -> Void) async {
@@ -236,13 +258,15 @@ final class Splitter: Sendable {
                     return
                 }
                 let now = monotonicNanoseconds()
+                let forced = testing.checkpointWanted(scanned: pending.scanned, checkpoint: checkpoint)
                 let due = !busy && pending.scanned > checkpoint && (
                     pending.scanned - checkpoint >= Self.checkpointBytes(capacity: capacity, pendingStreams: pending.streams.count,
                                                                          bytesPerSecond: bytesPerSecond)
                         || reserved - checkpoint >= capacity / 2
                         || now - lastScanned >= 1_000_000_000  // quiet for a second
                         || now - lastCheckpoint >= 10_000_000_000
-                        || (stopping && caughtUp))
+                        || (stopping && caughtUp)
+                        || forced)
                 if busy && !worked && reserved - checkpoint >= capacity / 2 && !pending.streams.isEmpty {
                     // Writers are short of space and the checkpoint in progress is still
                     // syncing: write what is pending now, so the next checkpoint can
@@ -266,7 +290,7 @@ final class Splitter: Sendable {
                 }
                 if !worked {
                     let idleTimeout: Int64 = stopping ? 1_000_000 : 100_000_000
-                    doorbell.wait(timeoutNanoseconds: idleTimeout) { pending.scanned >= target && !readers.hasRequests.load(ordering: .acquiring) }
+                    doorbell.wait(timeoutNanoseconds: idleTimeout) { pending.scanned >= testing.scanEnd(target) && !readers.hasRequests.load(ordering: .acquiring) }
                 }
             } catch {
                 let failure = (error as? RingstoreError) ?? RingstoreError(.ioError, "splitter failed: \(error)")
@@ -299,6 +323,7 @@ final class Splitter: Sendable {
             return c.onStopped
         }
         for waiter in waiters { waiter.resume() }
+        testing.resumeAll()
     }
 
     /// Scans the journal from the scan cursor towards the acknowledged cursor (up
@@ -307,7 +332,7 @@ final class Splitter: Sendable {
     /// block's worth. Returns whether anything was scanned.
     private func scan(_ pending: inout Pending) throws -> Bool {
         let start = pending.scanned
-        let end = target
+        let end = testing.scanEnd(target)
         guard start < end else { return false }
         let ring = journal.ring
         var position = start

@@ -48,7 +48,10 @@ public struct Configuration: Sendable, Hashable {
     /// Compress stream-file blocks with LZ4 (default on).
     public var compression: Bool = true
     /// How many recent appends are remembered so that a retry with
-    /// ``ExpectedVersion/any`` is recognised and not written twice (default 20,000).
+    /// ``ExpectedVersion/any`` (or `.streamExists`) is recognised and not written
+    /// twice (default 20,000). Rebuilt from the journal when the store opens:
+    /// after a restart it covers the last this-many appends among those within
+    /// the journal's last `journalCapacity` bytes.
     /// Retries with ``ExpectedVersion/exact(_:)`` or ``ExpectedVersion/noStream``
     /// are recognised whatever their age.
     public var idempotencyWindow: Int = 20_000

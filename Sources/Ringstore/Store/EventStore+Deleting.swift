@@ -88,8 +88,8 @@ extension EventStore {
     private func ensureIndexed(_ stream: String) throws {
         let writer = journal.writer
         guard !writer.isIndexed(stream) else { return }
-        writer.introduce(stream, nextVersion: try split.storedNextVersion(of: stream),
-                         deleted: try writer.deletions.isDeleted(stream))
+        try writer.introduce(stream, nextVersion: try split.storedNextVersion(of: stream),
+                             deleted: try writer.deletions.isDeleted(stream))
     }
 
     /// At open: teaches the writer which streams are tombstoned.

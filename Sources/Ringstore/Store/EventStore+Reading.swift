@@ -206,22 +206,36 @@ extension EventStore {
 
     private func readAllPage(cursor: EventSequence.Cursor, direction: ReadDirection,
                              limit: Int) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {
-        // A ring record can be reused once the checkpoint passes it; if that happens
-        // between finding and reading it, the index holds it by then: try again.
-        for attempt in 0..<3 {
+        var damagedAttempts = 0
+        while true {
             do {
-                return try readAllPageOnce(cursor: cursor, direction: direction, limit: limit)
-            } catch let error as RingstoreError where error.code == .corruptData && attempt < 2 {
-                continue
+                if let page = try readAllPageOnce(cursor: cursor, direction: direction, limit: limit) { return page }
+                // A checkpoint released ring records this page needed after it loaded the
+                // split cursor: read it again; the released part now comes from the index.
+                // Each round needs another checkpoint to finish in that instant, so this ends.
+            } catch let error as RingstoreError where error.code == .corruptData && damagedAttempts < 2 {
+                // A ring record can be reused once the checkpoint passes it; if that happens
+                // between finding and reading it, the index holds it by then: try again.
+                damagedAttempts += 1
             }
         }
-        return try readAllPageOnce(cursor: cursor, direction: direction, limit: limit)
     }
 
+    /// One page of `$all`, or nil if the ring no longer held where the page
+    /// had to start in it (see ``ringEvents(from:below:limit:backwards:)``).
+    ///
+    /// Why the check: the split cursor is loaded first and the ring's index
+    /// read later, under the writer's lock. A checkpoint finishing in between
+    /// drops the ring entries below its new cursor — beyond the split cursor
+    /// this read loaded — and reading the ring from the old split cursor would
+    /// silently skip the events in between. Every event before the ring's start
+    /// (the checkpoint, read under the same lock) is in its stream file and the
+    /// global index, so the retry finds them there.
     private func readAllPageOnce(cursor: EventSequence.Cursor, direction: ReadDirection,
-                                 limit: Int) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {
+                                 limit: Int) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?)? {
         let visible = journal.writer.acknowledged
         let split = splitter.readers.splitPosition.load(ordering: .acquiring)
+        allPageCursorsLoaded.reached()
         let events: [RecordedEvent]
         switch direction {
         case .forwards:
@@ -231,12 +245,20 @@ extension EventStore {
             case .at(let p): p
             }
             if from < split {
+                // Index entries before the split cursor: their events are in stream files.
                 let first = try globalIndex.firstIndex(atOrAfter: from)
                 let entries = try globalIndex.entries(from: first, count: limit).filter { $0.position < split }
-                events = entries.isEmpty ? try ringEvents(from: split, below: visible, limit: limit, backwards: false)
-                    : try eventsFromFiles(entries)
+                if !entries.isEmpty {
+                    events = try eventsFromFiles(entries)
+                } else {
+                    let ring = try ringEvents(from: split, below: visible, limit: limit, backwards: false)
+                    guard ring.start <= split else { return nil }
+                    events = ring.events
+                }
             } else {
-                events = try ringEvents(from: from, below: visible, limit: limit, backwards: false)
+                let ring = try ringEvents(from: from, below: visible, limit: limit, backwards: false)
+                guard ring.start <= from else { return nil }
+                events = ring.events
             }
             guard let last = events.last else { return ([], nil) }
             return (events, .at(last.position + 1))
@@ -246,17 +268,33 @@ extension EventStore {
             case .end: visible == 0 ? 0 : visible - 1
             case .at(let p): p
             }
-            var found = from >= split ? try ringEvents(from: from, below: visible, limit: limit, backwards: true) : []
-            if found.isEmpty {
-                // Index entries at or before `from` (all of them are before the split cursor).
-                let end = from < split ? try globalIndex.firstIndex(atOrAfter: from + 1) : globalIndex.entryCount
-                let start = max(0, end - limit)
-                found = try eventsFromFiles(try globalIndex.entries(from: start, count: end - start).reversed())
+            let upTo = from == .max ? from : from + 1  // entries before this one qualify
+            if from < split {
+                // Entries at or before `from`: all before the split cursor, so in stream files.
+                events = try indexedEventsBackwards(before: upTo, limit: limit)
+            } else {
+                let ring = try ringEvents(from: from, below: visible, limit: limit, backwards: true)
+                if !ring.events.isEmpty {
+                    // The ring holds every event from its start on: these are the latest at or before `from`.
+                    events = ring.events
+                } else {
+                    // No visible event in the ring at or before `from`: the next ones down are
+                    // before the ring's start, so checkpointed into stream files. The index
+                    // may hold entries beyond them (scanned, not yet in files): never those.
+                    events = try indexedEventsBackwards(before: min(upTo, visible, ring.start), limit: limit)
+                }
             }
-            events = found
             guard let last = events.last else { return ([], nil) }
             return (events, last.position == 0 ? nil : .at(last.position - 1))
         }
+    }
+
+    /// The last `limit` events whose index entries lie before `position`, newest
+    /// first. The caller guarantees they are all in stream files.
+    private func indexedEventsBackwards(before position: UInt64, limit: Int) throws -> [RecordedEvent] {
+        let end = try globalIndex.firstIndex(atOrAfter: position)
+        let start = max(0, end - limit)
+        return try eventsFromFiles(try globalIndex.entries(from: start, count: end - start).reversed())
     }
 
     private func lastVisiblePosition(below visible: UInt64) -> UInt64? {
@@ -266,19 +304,24 @@ extension EventStore {
         }
     }
 
-    /// Events still in the ring: forwards from `from`, or backwards from `from` inclusive.
-    private func ringEvents(from: UInt64, below visible: UInt64, limit: Int, backwards: Bool) throws -> [RecordedEvent] {
-        let positions: [UInt64] = journal.writer.state.withLock { s in
+    /// Events still in the ring: forwards from `from`, or backwards from `from`
+    /// inclusive, below `visible`. `start` is where the ring's events began when
+    /// they were looked up (the writer's checkpoint, read under the same lock):
+    /// every event from there on was in the ring, none before it. A forward
+    /// read from below `start` would miss events, so callers check it.
+    private func ringEvents(from: UInt64, below visible: UInt64, limit: Int,
+                            backwards: Bool) throws -> (events: [RecordedEvent], start: UInt64) {
+        let (positions, start): ([UInt64], UInt64) = journal.writer.state.withLock { s in
             let all = s.index.eventPositions
             let visibleCount = all.partitioningIndex { $0 >= visible }
             if backwards {
                 let upper = min(visibleCount, all.partitioningIndex { $0 > from })
-                return Array(all[max(0, upper - limit)..<upper].reversed())
+                return (Array(all[max(0, upper - limit)..<upper].reversed()), s.checkpoint)
             }
             let lower = all.partitioningIndex { $0 >= from }
-            return lower < visibleCount ? Array(all[lower..<min(visibleCount, lower + limit)]) : []
+            return (lower < visibleCount ? Array(all[lower..<min(visibleCount, lower + limit)]) : [], s.checkpoint)
         }
-        return try positions.map { try journal.readEvent(at: $0) }
+        return (try positions.map { try journal.readEvent(at: $0) }, start)
     }
 
     /// Reads the events global-index entries name, one file read per run of the same stream.
@@ -327,8 +370,8 @@ extension EventStore {
         let cache = streams.blockCache.counters
         return StoreStats(
             reservedPosition: reserved,
-            writtenPosition: writer.written.load(ordering: .acquiring),
-            durablePosition: writer.durable.load(ordering: .acquiring),
+            writtenPosition: writer.written,
+            durablePosition: writer.durable,
             splitPosition: splitter.readers.splitPosition.load(ordering: .acquiring),
             checkpointPosition: checkpoint,
             journalCapacity: journal.ring.capacity,

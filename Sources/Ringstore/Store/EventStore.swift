@@ -30,11 +30,15 @@ public final class EventStore: Sendable {
     let observability: StoreObservability
     /// Publishes metrics about once a second while the store is open.
     let sampler = Mutex<Task<Void, Never>?>(nil)
+    /// Tests only: reached by each `$all` page read right after it has loaded the
+    /// acknowledged and split cursors, before it looks at the ring or the global
+    /// index (so a test can make a checkpoint or an append happen in between).
+    let allPageCursorsLoaded = TestHook()
     private let lock: StoreLock
     private let closed = Atomic<Bool>(false)
 
     private init(directory: FilePath, configuration: Configuration, journal: Journal, split: SplitStore,
-                 globalIndex: GlobalIndex, lock: StoreLock, logger: Logger) {
+                 globalIndex: GlobalIndex, lock: StoreLock, logger: Logger) throws {
         self.directory = directory.string
         self.observability = StoreObservability(directory: directory.string, logger: logger)
         self.configuration = configuration
@@ -42,8 +46,8 @@ public final class EventStore: Sendable {
         self.split = split
         self.globalIndex = globalIndex
         self.lock = lock
-        self.splitter = Splitter(journal: journal, split: split, globalIndex: globalIndex, compress: configuration.compression,
-                                 moverPolicy: .init(budgetBytes: configuration.effectiveSplitSegmentBudget))
+        self.splitter = try Splitter(journal: journal, split: split, globalIndex: globalIndex, compress: configuration.compression,
+                                     moverPolicy: .init(budgetBytes: configuration.effectiveSplitSegmentBudget))
     }
 
     /// Opens the store in `path`, creating the directory (but not its parents)
@@ -51,6 +55,10 @@ public final class EventStore: Sendable {
     ///
     /// `logger` receives a line when the store opens and closes and warnings
     /// when the journal fills up or the splitter fails; nothing per event.
+    ///
+    /// An open that fails part-way gives back everything it had taken: the
+    /// threads it started are stopped (and have exited), the journal's mapping
+    /// and the files it opened are closed, and the lock is released.
     public static func open(at path: String, configuration: Configuration = Configuration(),
                             logger: Logger = Logger(label: "ringstore")) async throws -> EventStore {
         try configuration.validate()
@@ -63,6 +71,9 @@ public final class EventStore: Sendable {
             try StorageDirectory.create(directory)
         }
         let lock = try StoreLock(directory: directory)
+        // Once the journal is open its writer's threads run (and hold it, and so the
+        // ring's mapping and descriptor): a later failure must stop them.
+        var openedJournal: Journal?
         do {
             let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles,
                                               blockCacheBytes: configuration.blockCacheBytes)
@@ -72,22 +83,26 @@ public final class EventStore: Sendable {
                                              segmentBytes: max(256 << 10, configuration.effectiveSplitSegmentBudget / 8))
             let split = SplitStore(directory: streams, segments: segments, catalog: catalog, compress: configuration.compression)
             let journal = try Journal(directory: directory, configuration: configuration, stored: split)
+            openedJournal = journal
             let globalIndex = try GlobalIndex(directory: directory)
             // Entries from the checkpoint on are derived again as the splitter replays the journal.
             let checkpoint = journal.writer.state.withLock { $0.checkpoint }
             try globalIndex.truncate(from: checkpoint)
             streams.replayFrom.store(checkpoint, ordering: .releasing)
-            let store = EventStore(directory: directory, configuration: configuration, journal: journal, split: split,
-                                   globalIndex: globalIndex, lock: lock, logger: logger)
+            let store = try EventStore(directory: directory, configuration: configuration, journal: journal, split: split,
+                                       globalIndex: globalIndex, lock: lock, logger: logger)
             do {
                 try store.startEnforcingDeletions()
             } catch {
-                await store.abandon()  // its threads are running already
+                await store.abandon()  // the splitter's threads are running already
                 throw error
             }
             store.startObserving()
             return store
         } catch {
+            // Nothing was appended, so closing writes nothing; it returns once the
+            // threads have exited. (After `abandon` it has nothing left to do.)
+            await openedJournal?.writer.close()
             lock.release()
             throw error
         }

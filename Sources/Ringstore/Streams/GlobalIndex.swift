@@ -33,6 +33,9 @@ final class GlobalIndex: Sendable {
         self.path = path.string
         let file = try StorageFile.open(path, create: true)
         self.file = file
+        // A throw before every property is set skips `deinit`: close the file then.
+        var initialized = false
+        defer { if !initialized { file.close() } }
         let size = try file.size()
         var entries = Int(size) / Self.entrySize
         // Cut a torn tail: check entries from the end back to the last valid one.
@@ -45,6 +48,7 @@ final class GlobalIndex: Sendable {
         if UInt64(entries * Self.entrySize) != size { try file.truncate(to: UInt64(entries * Self.entrySize)) }
         count = Atomic(entries)
         synced = Mutex((UInt64(entries * Self.entrySize), false))
+        initialized = true
     }
 
     deinit { file.close() }

@@ -234,16 +234,16 @@ final class SplitStore: StoredStreams, Sendable {
             guard let oldest = try segments.entries(of: number, from: fileNext).first, oldest.segment <= lastSegment,
                   let handle = try directory.handle(for: stream, create: true)
             else { return false }
-            let (next, moved) = try handle.withFile { file -> (UInt64, Bool) in
+            // Not remembered as the stream's next version: after a partial move the
+            // segments still hold versions beyond the file's end.
+            return try handle.withFile { file -> Bool in
                 guard let moved = try moveEntries(of: stream, number: number, into: file, throughSegment: lastSegment) else {
-                    return (file.nextVersion, false)
+                    return false
                 }
                 segments.moved(stream: number, through: moved.link, movedTo: file.nextVersion,
                                rawBytes: moved.rawBytes, entries: moved.entries)
-                return (file.nextVersion, true)
+                return true
             }
-            remember(number, next: next)
-            return moved
         }
     }
 

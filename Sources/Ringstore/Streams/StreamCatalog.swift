@@ -34,6 +34,9 @@ final class StreamCatalog: Sendable {
         let path = directory.appending(Self.fileName)
         let file = try StorageFile.open(path, create: true)
         self.file = file
+        // A throw before every property is set skips `deinit`: close the file then.
+        var initialized = false
+        defer { if !initialized { file.close() } }
         let size = try file.size()
         var bytes = [UInt8](repeating: 0, count: Int(size))
         _ = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
@@ -59,6 +62,7 @@ final class StreamCatalog: Sendable {
         loaded.fileEnd = UInt64(offset)
         loaded.syncedEnd = UInt64(offset)
         state = Mutex(loaded)
+        initialized = true
     }
 
     deinit { file.close() }

@@ -161,8 +161,11 @@ final class StreamDirectory: StoredStreams {
             if StorageDirectory.exists(path) {
                 let file: StreamFile
                 do {
-                    file = try StreamFile.open(at: pathString, replayFrom: replayFrom.load(ordering: .acquiring))
+                    file = try StreamFile.open(at: pathString, replayFrom: replayFrom.load(ordering: .acquiring),
+                                               expecting: stream)
                 } catch is StreamFile.NeverWritten {
+                    // Empty or header-only (see `NeverWritten`); anything else that cannot be
+                    // opened is thrown, and the file kept for whoever repairs it.
                     StorageDirectory.remove(path)
                     continue
                 }

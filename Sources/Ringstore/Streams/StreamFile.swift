@@ -100,9 +100,23 @@ final class StreamFile: @unchecked Sendable {
     /// File descriptors this file holds open: the data file, and the index once there is one.
     var descriptorCount: Int { index == nil ? 1 : 2 }
 
-    /// Thrown by ``open(at:replayFrom:)`` for a file that was created but whose
-    /// header never reached the disk (the process died in between): it held nothing.
+    /// Thrown by ``open(at:replayFrom:expecting:)`` for a file that was created
+    /// but whose header never reached the disk (the process or the power died
+    /// in between), when nothing else can have been written to it either: it is
+    /// empty, shorter than any header, or no longer than the expected stream's
+    /// header and holding no intact one (all zeros, or a torn header write).
+    /// Such a file held nothing and may be created again.
+    ///
+    /// Anything larger whose header is unreadable is damage, however its first
+    /// bytes look: it is kept and reported (``RingstoreError/Code/corruptData``
+    /// with its path and offset 0), never removed, since it may hold events
+    /// that exist nowhere else.
     struct NeverWritten: Error {}
+
+    /// Bytes of the header of a file for a stream whose name has `nameBytes` bytes.
+    static func headerLength(nameBytes: Int) -> UInt64 {
+        UInt64(16 + nameBytes + (8 - (16 + nameBytes) % 8) % 8 + 8)
+    }
 
     // MARK: - Creating and opening
 
@@ -138,7 +152,9 @@ final class StreamFile: @unchecked Sendable {
 
     /// Opens an existing stream file, checking its header and index and cutting
     /// a torn last block whose events the journal still holds (from `replayFrom` on).
-    static func open(at pathString: String, replayFrom: UInt64) throws -> StreamFile {
+    /// `expecting` names the stream looked for at this path: a file no longer
+    /// than its header that holds no intact header throws ``NeverWritten``.
+    static func open(at pathString: String, replayFrom: UInt64, expecting stream: String? = nil) throws -> StreamFile {
         let path = FilePath(pathString)
         let data = try StorageFile.open(path)
         let indexPath = indexPath(for: pathString)
@@ -146,7 +162,8 @@ final class StreamFile: @unchecked Sendable {
         let name: String
         let headerLength: UInt64
         do {
-            (name, headerLength) = try readHeader(data, path: pathString)
+            let headerOnly = stream.map { Self.headerLength(nameBytes: $0.utf8.count) } ?? 0
+            (name, headerLength) = try readHeader(data, path: pathString, headerOnlyUpTo: headerOnly)
             index = StorageDirectory.exists(indexPath) ? try StorageFile.open(indexPath) : nil
         } catch {
             data.close()
@@ -228,15 +245,28 @@ final class StreamFile: @unchecked Sendable {
         return file
     }
 
-    private static func readHeader(_ data: StorageFile, path pathString: String) throws -> (String, UInt64) {
+    /// Reads and checks the header. A file of at most `headerOnlyUpTo` bytes
+    /// (the header's length for the stream expected here) without an intact
+    /// header throws ``NeverWritten``; a larger one throws `.corruptData`.
+    private static func readHeader(_ data: StorageFile, path pathString: String,
+                                   headerOnlyUpTo limit: UInt64) throws -> (String, UInt64) {
         let path = pathString
         var fixed = [UInt8](repeating: 0, count: 16)
         let got = try fixed.withUnsafeMutableBytes { try data.read(into: $0, at: 0) }
-        func damaged(_ why: String) -> RingstoreError {
-            RingstoreError(.corruptData, "stream file \(path) has a damaged header: \(why)", path: pathString, offset: 0)
+        // Shorter than any header (at least 32 bytes): at most a torn header was written.
+        if got < 16 { throw NeverWritten() }
+        func damaged(_ why: String) throws -> any Error {
+            // No longer than the header: nothing else can have been written, so the
+            // file is created again (a lost or torn header write before any sync).
+            let size = try data.size()
+            if size <= limit { return NeverWritten() }
+            return RingstoreError(.corruptData, "stream file \(path) has a damaged header: \(why); the file (\(size) bytes) is kept as it is",
+                                  path: pathString, offset: 0)
         }
-        if got < 16 || fixed.allSatisfy({ $0 == 0 }) { throw NeverWritten() }
-        guard Array(fixed[0..<8]) == magic else { throw damaged("bad magic") }
+        // A header that never reached the disk (or only in part): the file held
+        // nothing if it is no longer than the header; else it is damage.
+        if fixed.allSatisfy({ $0 == 0 }) { throw try damaged("its first 16 bytes are zero") }
+        guard Array(fixed[0..<8]) == magic else { throw try damaged("bad magic") }
         let (version, count) = fixed.withUnsafeBytes {
             (UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
              Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 12, as: UInt32.self))))
@@ -244,12 +274,12 @@ final class StreamFile: @unchecked Sendable {
         guard version == formatVersion else {
             throw RingstoreError(.incompatibleFormat, "stream file \(path) has format version \(version); this build reads \(formatVersion)", path: pathString)
         }
-        guard count >= 1, count <= Naming.maxStreamNameBytes else { throw damaged("stream name length \(count)") }
+        guard count >= 1, count <= Naming.maxStreamNameBytes else { throw try damaged("stream name length \(count)") }
         let padded = 16 + count + (8 - (16 + count) % 8) % 8
         var header = [UInt8](repeating: 0, count: padded + 8)
-        guard try header.withUnsafeMutableBytes({ try data.read(into: $0, at: 0) }) == header.count else { throw damaged("truncated") }
+        guard try header.withUnsafeMutableBytes({ try data.read(into: $0, at: 0) }) == header.count else { throw try damaged("truncated") }
         let stored = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: padded, as: UInt32.self)) }
-        guard CRC32C.checksum(Array(header[0..<padded])) == stored else { throw damaged("checksum mismatch") }
+        guard CRC32C.checksum(Array(header[0..<padded])) == stored else { throw try damaged("checksum mismatch") }
         return (String(decoding: header[16..<(16 + count)], as: UTF8.self), UInt64(header.count))
     }
 

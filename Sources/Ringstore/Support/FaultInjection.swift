@@ -3,7 +3,8 @@ import Synchronization
 import SystemPackage
 
 /// Test-only faults in the engine's file I/O: ``StorageFile`` and
-/// ``StorageDirectory`` consult it before every open, write, flush and rename.
+/// ``StorageDirectory`` consult it before every open, write, flush and rename,
+/// and ``BackgroundThread`` before it starts a thread.
 ///
 /// Internal on purpose: only tests (through `@testable import`) can install
 /// rules, so a user cannot switch it on by accident. With no rules installed it
@@ -15,6 +16,8 @@ enum FaultInjection {
     /// The file operations a rule can target.
     enum Operation: Sendable, Hashable, CustomStringConvertible {
         case open, write, flush, rename
+        /// Starting a thread; the path is the thread's owner and name (`<journal path>/rs-flusher`).
+        case startThread
 
         var description: String {
             switch self {
@@ -22,6 +25,7 @@ enum FaultInjection {
             case .write: "write"
             case .flush: "flush"
             case .rename: "rename"
+            case .startThread: "start thread"
             }
         }
     }

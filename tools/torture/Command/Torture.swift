@@ -10,7 +10,7 @@ struct Torture: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ringstore-torture",
         abstract: "Kill a writing process with SIGKILL at random moments and verify the store afterwards.",
-        subcommands: [Run.self, Writer.self, FileSizeLimit.self],
+        subcommands: [Run.self, Writer.self, FileSizeLimit.self, FailedOpen.self],
         defaultSubcommand: Run.self)
 
     struct Run: AsyncParsableCommand {
@@ -106,6 +106,19 @@ struct Torture: AsyncParsableCommand {
 
         func run() async throws {
             try await FileSizeLimitScenario.run(directory: dir, limitBytes: limitBytes)
+        }
+    }
+
+    struct FailedOpen: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "failed-open",
+            abstract: "Open a store whose catalog is a directory many times and report threads, descriptors and mappings before and after (the failed-open test's child process).")
+
+        @Option(help: "Store folder.") var dir: String
+        @Option(help: "Failed opens to make.") var attempts = 20
+
+        func run() async throws {
+            try await FailedOpenScenario.run(directory: dir, attempts: attempts)
         }
     }
 }

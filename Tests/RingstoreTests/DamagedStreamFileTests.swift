@@ -1,0 +1,97 @@
+import Foundation
+import SystemPackage
+import Testing
+@testable import Ringstore
+
+/// A stream file whose header reads as zeros: recreated only if nothing but a
+/// header can ever have been written to it; otherwise kept and reported.
+@Suite struct DamagedStreamFileTests {
+    private func streamFilePath(_ dir: TemporaryDirectory, _ stream: String) -> String {
+        dir.path + "/" + StreamNaming.relativePath(stream).string
+    }
+
+    private func overwrite(_ path: String, at offset: UInt64, with bytes: [UInt8]) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: offset)
+        try handle.write(contentsOf: bytes)
+        try handle.close()
+    }
+
+    /// Events in the file, then its first 16 bytes zeroed (a damaged sector):
+    /// the file used to be deleted as "never written" whatever its size, and the
+    /// stream silently lost its events. It is damage: the file stays as it was,
+    /// and reads of the stream fail with `.corruptData` naming it and offset 0.
+    @Test func aZeroedHeaderBeforeEventsIsReportedAndTheFileKept() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            try await store.append(to: "kept", events: (0..<20).map { event("e\($0)") })
+            try await store.close()  // split and checkpointed: the journal no longer holds them
+        }
+        try await moveSegmentsIntoStreamFiles(dir.path)
+        let path = streamFilePath(dir, "kept")
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64)
+        #expect(size > StreamFile.headerLength(nameBytes: 4))
+        try overwrite(path, at: 0, with: [UInt8](repeating: 0, count: 16))
+        let damaged = try Data(contentsOf: URL(fileURLWithPath: path))
+
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let error = await ringstoreError { _ = try await store.read(stream: "kept").collect() }
+        #expect(error?.code == .corruptData)
+        #expect(error?.path == path)
+        #expect(error?.offset == 0)
+        #expect(error?.message.contains("first 16 bytes are zero") == true)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == damaged, "the file is kept, unchanged")
+        // Other streams are not affected.
+        try await store.append(to: "fine", events: [event("x")])
+        #expect(try await store.read(stream: "fine").collect().count == 1)
+        try await store.close()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == damaged)
+    }
+
+    /// A file no longer than its header with no intact header (created, then the
+    /// header write was lost: zeros, or only part of it) held nothing: it is
+    /// created again and the stream works.
+    @Test(arguments: ["zeros", "torn"])
+    func aHeaderOnlyFileWithoutAnIntactHeaderIsCreatedAgain(kind: String) async throws {
+        let dir = TemporaryDirectory()
+        let stream = String(repeating: "n", count: 600)  // a header of more than one 512-byte sector
+        let path = streamFilePath(dir, stream)
+        let headerLength = StreamFile.headerLength(nameBytes: stream.utf8.count)
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        switch kind {
+        case "zeros":
+            FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength)))
+        default:
+            // The header's first sector written, its second lost.
+            let file = try StreamFile.create(at: path, stream: stream)
+            file.close()
+            try overwrite(path, at: 512, with: [UInt8](repeating: 0, count: Int(headerLength) - 512))
+        }
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        try await store.append(to: stream, events: [event("a"), event("b")])
+        #expect(try await store.read(stream: stream).collect().map(text) == ["{\"v\":\"a\"}", "{\"v\":\"b\"}"])
+        try await store.close()
+        try await moveSegmentsIntoStreamFiles(dir.path)
+        let reopened = try StreamFile.open(at: path, replayFrom: 0, expecting: stream)
+        #expect(reopened.streamName == stream && reopened.nextVersion == 2)
+        reopened.close()
+    }
+
+    /// The same rule for the file itself: one byte more than the header, or a
+    /// zero header opened without knowing whose file it is, is damage.
+    @Test func theRuleAtTheFileLevel() throws {
+        let dir = TemporaryDirectory()
+        let headerLength = StreamFile.headerLength(nameBytes: 1)
+        let path = dir.child("f.stream")
+        FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength)))
+        #expect(throws: StreamFile.NeverWritten.self) { _ = try StreamFile.open(at: path, replayFrom: 0, expecting: "s") }
+        FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength) + 1))
+        #expect(throws: RingstoreError.self) { _ = try StreamFile.open(at: path, replayFrom: 0, expecting: "s") }
+        FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength)))
+        #expect(throws: RingstoreError.self) { _ = try StreamFile.open(at: path, replayFrom: 0) }
+        // Shorter than any header: at most a torn header.
+        FileManager.default.createFile(atPath: path, contents: Data([0x52, 0x53]))
+        #expect(throws: StreamFile.NeverWritten.self) { _ = try StreamFile.open(at: path, replayFrom: 0) }
+    }
+}
