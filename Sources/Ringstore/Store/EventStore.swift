@@ -75,12 +75,15 @@ public final class EventStore: Sendable {
         // ring's mapping and descriptor): a later failure must stop them.
         var openedJournal: Journal?
         do {
-            let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles,
-                                              blockCacheBytes: configuration.blockCacheBytes)
             let catalog = try StreamCatalog(directory: directory)
             // Segment entries from the checkpoint on are split again as the splitter replays the journal.
             let segments = try SplitSegments(root: directory, checkpoint: try Journal.checkpoint(in: directory),
                                              segmentBytes: max(256 << 10, configuration.effectiveSplitSegmentBudget / 8))
+            let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles,
+                                              blockCacheBytes: configuration.blockCacheBytes,
+                                              segmentsHoldFrom: { stream in
+                                                  catalog.number(of: stream).flatMap { segments.head(of: $0)?.oldestVersion } ?? .max
+                                              })
             let split = SplitStore(directory: streams, segments: segments, catalog: catalog, compress: configuration.compression)
             let journal = try Journal(directory: directory, configuration: configuration, stored: split)
             openedJournal = journal

@@ -103,9 +103,15 @@ final class StreamDirectory: StoredStreams {
 
     /// Decoded blocks shared by all readers (see ``BlockCache``).
     let blockCache: BlockCache
+    /// The lowest version of a stream that the split segments still hold
+    /// (`UInt64.max`: none): a torn block from there on may be cut too, since
+    /// moving the segment's entries writes it again.
+    private let segmentsHoldFrom: @Sendable (String) -> UInt64
 
-    init(root: FilePath, maxOpenFiles: Int, blockCacheBytes: Int = 16 << 20) throws {
+    init(root: FilePath, maxOpenFiles: Int, blockCacheBytes: Int = 16 << 20,
+         segmentsHoldFrom: @escaping @Sendable (String) -> UInt64 = { _ in .max }) throws {
         self.root = root
+        self.segmentsHoldFrom = segmentsHoldFrom
         self.blockCache = BlockCache(budgetBytes: blockCacheBytes)
         self.streamsFolder = root.string + "/" + StreamNaming.folder
         self.maxOpenFiles = maxOpenFiles
@@ -162,6 +168,7 @@ final class StreamDirectory: StoredStreams {
                 let file: StreamFile
                 do {
                     file = try StreamFile.open(at: pathString, replayFrom: replayFrom.load(ordering: .acquiring),
+                                               segmentsHoldFrom: segmentsHoldFrom(stream),
                                                expecting: stream)
                 } catch is StreamFile.NeverWritten {
                     // Empty or header-only (see `NeverWritten`); anything else that cannot be

@@ -78,7 +78,7 @@ final class StreamFile: @unchecked Sendable {
     private var cachedBlock: (offset: UInt64, events: [RecordedEvent])?
     /// The store's shared cache of decoded blocks, if any (set by ``StreamDirectory``).
     var blockCache: BlockCache?
-    /// A small file's bytes, read whole while ``recover(headerLength:replayFrom:)``
+    /// A small file's bytes, read whole while ``recover(headerLength:replayFrom:segmentsHoldFrom:)``
     /// hops its block headers: one read instead of one per block.
     private var readAhead: (offset: UInt64, bytes: [UInt8])?
     /// Files up to this size are read whole when opened without an index.
@@ -151,10 +151,13 @@ final class StreamFile: @unchecked Sendable {
     }
 
     /// Opens an existing stream file, checking its header and index and cutting
-    /// a torn last block whose events the journal still holds (from `replayFrom` on).
+    /// a torn last block whose events the journal still holds (first journal
+    /// position from `replayFrom` on) or the split segments do (first version
+    /// from `segmentsHoldFrom` on: a move was interrupted).
     /// `expecting` names the stream looked for at this path: a file no longer
     /// than its header that holds no intact header throws ``NeverWritten``.
-    static func open(at pathString: String, replayFrom: UInt64, expecting stream: String? = nil) throws -> StreamFile {
+    static func open(at pathString: String, replayFrom: UInt64, segmentsHoldFrom: UInt64 = .max,
+                     expecting stream: String? = nil) throws -> StreamFile {
         let path = FilePath(pathString)
         let data = try StorageFile.open(path)
         let indexPath = indexPath(for: pathString)
@@ -173,7 +176,7 @@ final class StreamFile: @unchecked Sendable {
         file.headerLength = headerLength
         do {
             if try !file.openQuickly() {
-                try file.recover(headerLength: headerLength, replayFrom: replayFrom)
+                try file.recover(headerLength: headerLength, replayFrom: replayFrom, segmentsHoldFrom: segmentsHoldFrom)
             }
             file.syncedDataEnd = file.dataEnd
             file.syncedIndexEnd = file.indexEnd
@@ -341,7 +344,7 @@ final class StreamFile: @unchecked Sendable {
 
     /// Loads the index, checks it against the data file, indexes blocks written
     /// after it, and cuts a torn last block.
-    private func recover(headerLength: UInt64, replayFrom: UInt64) throws {
+    private func recover(headerLength: UInt64, replayFrom: UInt64, segmentsHoldFrom: UInt64) throws {
         let fileSize = try data.size()
         if fileSize > headerLength && fileSize - headerLength <= Self.readAheadLimit {
             var bytes = [UInt8](repeating: 0, count: Int(fileSize - headerLength))
@@ -394,8 +397,9 @@ final class StreamFile: @unchecked Sendable {
             let complete = end + UInt64(header.totalLength) <= fileSize
             let isLast = end + UInt64(header.totalLength) >= fileSize
             if isLast, !complete || (try? readBlock(at: end, header: header)) == nil {
-                // A bad final block: cut it if the journal will supply it again, else keep it for reads to report.
-                if header.firstPosition >= replayFrom { break }
+                // A bad final block: cut it if the journal or the split segments will supply
+                // it again, else keep it for reads to report.
+                if header.firstPosition >= replayFrom || header.firstVersion >= segmentsHoldFrom { break }
                 guard complete else {
                     throw RingstoreError(.corruptData, "stream file \(path) ends inside a block at offset \(end) whose events the journal no longer holds",
                                          stream: streamName, path: pathString, offset: end)
