@@ -73,7 +73,7 @@ func withFault<R>(_ operation: FaultInjection.Operation, on path: String, _ effe
         try await reopened.close()
     }
 
-    @Test(arguments: [Errno.ioError, Errno.noSpace])
+    @Test(.timeLimit(.minutes(2)), arguments: [Errno.ioError, Errno.noSpace])
     func persistentJournalFaultFailsEveryAppendUntilItClears(code: Errno) async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing())
@@ -85,11 +85,11 @@ func withFault<R>(_ operation: FaultInjection.Operation, on path: String, _ effe
         }
         store.splitter.pause()
         await withFault(.flush, on: dir.child("journal.ring"), .fail(code)) { token in
+            // Each append fails with the flush that covers it: held until a flush
+            // succeeded, it would wait for good (the time limit catches that).
             for i in 0..<3 {
-                let start = ContinuousClock.now
                 let error = await ringstoreError { try await store.append(to: "s", events: [event("failing \(i)")]) }
                 #expect(error?.code == .ioError)
-                #expect(ContinuousClock.now - start < .seconds(2) * timingSlowdown, "a failing flush is reported promptly")
             }
             let flushError = await ringstoreError { try await store.flush() }
             #expect(flushError?.code == .ioError)

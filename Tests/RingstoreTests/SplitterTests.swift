@@ -76,20 +76,23 @@ import Testing
     /// left waiting for the checkpoint to publish the split cursor.
     @Test func readerOfAStreamWrittenAheadOfTheCheckpointDoesNotWaitForIt() async throws {
         let dir = TemporaryDirectory()
-        var config = Configuration.testing(capacity: 4 << 20)  // a checkpoint is due after 1 MiB or 1 s
-        // The subject: waiting for the checkpoint (a second after appends go quiet)
-        // exceeds this and throws; one round of the splitter to answer does not.
-        config.readerWait = .milliseconds(300) * timingSlowdown
-        let store = try await EventStore.open(at: dir.path, configuration: config)
-        let payload = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
-        let events = (0..<100).map { _ in EventData(type: "T", data: payload, contentType: .binary) }
-        try await store.append(to: "big", events: events)  // about 100 KiB: written eagerly
-        // However slow the machine, the eager write is done before the reads start.
-        try await waitUntil("the splitter to write the stream ahead of the checkpoint") {
-            try store.streams.handle(for: "big", create: false)?.withFile { $0.nextVersion } == 100
-        }
-        for _ in 0..<3 {
-            #expect(try await store.read(stream: "big").collect().map(\.id) == events.map(\.id))
+        let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))
+        // No checkpoint can publish a split cursor while "blocker"'s file cannot be
+        // written: a checkpoint writes every pending stream first. A reader waiting
+        // for one would wait until its readerWait ran out.
+        let blocker = dir.path + "/" + StreamNaming.relativePath("blocker").string
+        try await withFault(.write, on: blocker, .fail(.noSpace)) { _ in
+            try await store.append(to: "blocker", events: [event("held back")])
+            let payload = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
+            let events = (0..<100).map { _ in EventData(type: "T", data: payload, contentType: .binary) }
+            try await store.append(to: "big", events: events)  // about 100 KiB: written eagerly
+            try await waitUntil("the splitter to write the stream ahead of the checkpoint") {
+                try store.streams.handle(for: "big", create: false)?.withFile { $0.nextVersion } == 100
+            }
+            for _ in 0..<3 {
+                #expect(try await store.read(stream: "big").collect().map(\.id) == events.map(\.id))
+            }
+            #expect(store.stats().splitPosition == 0, "answered from the file, with no checkpoint published")
         }
         try await store.close()
     }
@@ -97,28 +100,39 @@ import Testing
     /// A stream written ahead of the scan for a reader stays readable when a
     /// checkpoint publishes a split cursor short of it. (Before, that checkpoint
     /// forgot the stream's "ahead" entry and its reader waited for the split
-    /// cursor to pass it: at load, up to a second.) Slow checkpoint syncs make
-    /// the old behaviour take over 3 s here.
+    /// cursor to pass it: at load, up to a second.)
     @Test func aStreamWrittenAheadStaysReadableAcrossACheckpointShortOfIt() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))  // scan rounds and checkpoints of 1 MiB
+        // Slow stream-file syncs: each checkpoint job takes over a second, so the
+        // next split cursor is published long after the first.
         try await withFault(.flush, on: dir.child("streams/"), .delay(.milliseconds(500))) { _ in
             store.splitter.pause()
             let filler = [UInt8](repeating: UInt8(ascii: "f"), count: 10_000)
             for i in 0..<300 {
                 try await store.append(to: "filler-\(i % 2)", events: [EventData(type: "T", data: filler, contentType: .binary)])
             }
-            try await store.append(to: "wanted", events: [event("at the end")])  // about 3 MiB past the scan cursor
-            let started = ContinuousClock.now
+            let wanted = try await store.append(to: "wanted", events: [event("at the end")])  // about 3 MiB past the scan cursor
             async let read = store.read(stream: "wanted").collect()
             // The request is in before the splitter runs (paused, it takes none).
             try await waitUntil("the reader to ask for its stream") { store.splitter.readers.hasRequests.load(ordering: .acquiring) }
             store.splitter.resume()
             #expect(try await read.map(text) == ["{\"v\":\"at the end\"}"])
-            // Fixed: one slow sync at most (the reader may wait for "wanted"'s own file
-            // lock during it), about 0.5-1 s. The old behaviour waited for two more
-            // checkpoints of slow syncs: over 3 s.
-            #expect(ContinuousClock.now - started < .seconds(2) * timingSlowdown)
+            // Answered once written ahead, long before the main pass gets there (two more
+            // checkpoints of slow syncs), not when the split cursor passed it.
+            #expect(store.stats().splitPosition <= wanted.firstPosition, "the reader waited for the split cursor")
+            // Hold the splitter once the first checkpoint has published a split cursor
+            // (after the first 1 MiB round, short of "wanted").
+            try await waitUntil("a checkpoint to publish a split cursor") { store.stats().splitPosition > 0 }
+            store.splitter.pause()
+            try #require(store.stats().splitPosition <= wanted.firstPosition, "the split cursor passed \"wanted\" before the splitter was held")
+            // Its "ahead" entry outlived that checkpoint: with the splitter held, a reader
+            // is answered at once, without waiting.
+            #expect(store.splitter.readers.aheadNextVersion(of: "wanted") == 1)
+            let waits = store.stats().readerWaits
+            #expect(try await store.read(stream: "wanted").collect().map(text) == ["{\"v\":\"at the end\"}"])
+            #expect(store.stats().readerWaits == waits, "the second read did not wait")
+            store.splitter.resume()
         }
         try await store.close()
     }

@@ -4,17 +4,6 @@ import Synchronization
 import Testing
 @testable import Ringstore
 
-/// How many times slower timing expectations may be in a ThreadSanitizer build
-/// (`-Xswiftc -DRINGSTORE_TSAN`, see the README), which runs everything 5-20 times
-/// slower, and more when several suites run at once on few cores. Only tests of
-/// timeouts and of promptness have tight bounds to scale; every other wait is
-/// generous already (see ``generousWait``).
-#if RINGSTORE_TSAN
-let timingSlowdown = 25
-#else
-let timingSlowdown = 1
-#endif
-
 /// The bound on waits that end with a readiness signal or a condition: long
 /// enough never to end a test that works on a loaded machine (the suite runs
 /// its tests in parallel, beside other builds), short enough that a test that
