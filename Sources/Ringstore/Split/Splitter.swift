@@ -91,6 +91,9 @@ final class Splitter: Sendable {
     /// never passes the durable cursor).
     var target: UInt64 { journal.writer.acknowledged }
 
+    /// Why the checkpoint cannot move, if something failed: the splitter's last
+    /// failure, reported until everything it held back is written (see `run`), or
+    /// else the checkpointer's, reported until its job succeeds.
     var failure: RingstoreError? { control.withLock { $0.failure } ?? checkpointer.failure }
 
     /// True once the splitter's thread has finished.
@@ -208,6 +211,7 @@ final class Splitter: Sendable {
         var paceWindow = (start: lastCheckpoint, scanned: pending.scanned)
         var bytesPerSecond = 0.0
         var consecutiveFailures = 0
+        var reportingFailure = false
         while true {
             let (stopping, paused, abandoning) = control.withLock { ($0.stopping, $0.paused, $0.abandoning) }
             if abandoning {
@@ -262,8 +266,14 @@ final class Splitter: Sendable {
                     lastCheckpoint = monotonicNanoseconds()
                     worked = true
                 }
-                if consecutiveFailures > 0 {
-                    consecutiveFailures = 0
+                consecutiveFailures = 0
+                // A failure stays reported until every record held back is in its file:
+                // until then it still explains why the checkpoint (and so the ring) is
+                // stuck. Cleared after any pass that threw nothing, it flickered while
+                // the disk was full (a scan or a small write succeeds between failed
+                // stream writes), and a journal-full error raised then named no cause.
+                if reportingFailure && pending.streams.isEmpty {
+                    reportingFailure = false
                     control.withLock { $0.failure = nil }  // recovered: a past failure no longer explains anything
                 }
                 if stopping && caughtUp && !checkpointer.isBusy && journal.writer.isStopped
@@ -284,6 +294,7 @@ final class Splitter: Sendable {
                 // `pending` keeps every record and file not yet checkpointed. Retry the same work with
                 // backoff (10 ms doubling to 1 s; a full disk may clear); stop if asked to.
                 control.withLock { $0.failure = failure }
+                reportingFailure = true
                 if stopping {
                     finish(failure: failure)
                     return

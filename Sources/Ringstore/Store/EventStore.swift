@@ -34,6 +34,9 @@ public final class EventStore: Sendable {
     let allPageCursorsLoaded = TestHook()
     private let lock: StoreLock
     private let closed = Atomic<Bool>(false)
+    /// Tests only: when not 0, the time (nanoseconds since 1970) from which
+    /// `maxAge` is measured back, instead of the wall clock at each read.
+    let maxAgeNowForTesting = Atomic<Int64>(0)
 
     private init(directory: FilePath, configuration: Configuration, journal: Journal, streams: StreamDirectory,
                  catalog: StreamCatalog, globalIndex: GlobalIndex, lock: StoreLock, logger: Logger) throws {
@@ -158,16 +161,9 @@ public final class EventStore: Sendable {
 
     /// Appends a validated append (user or system stream).
     func appendPrepared(_ prepared: JournalWriter.PreparedAppend) async throws -> AppendResult {
-        do {
-            return try await journal.writer.append(prepared)
-        } catch var error as RingstoreError where error.code == .journalFull {
-            // Say why the ring is not draining, if the splitter knows.
-            if let failure = splitter.failure {
-                error.message += "; the splitter reports: \(failure.message)"
-                error.cause = failure
-            }
-            throw error
-        }
+        // A journal-full error says why the ring is not draining, if the splitter knows
+        // (asked when the wait ends: its failure stays reported until it has recovered).
+        try await journal.writer.append(prepared, whyFull: { splitter.failure })
     }
 
     /// Validates an append; system streams (`$…`) only with `allowReserved`.
