@@ -28,11 +28,14 @@ import Testing
         #expect(rows == 301 && (streams ?? 0) >= 4 && (streams ?? 99) <= 20 && gapFree)
     }
 
+    /// The writers stop at the deadline (a loaded machine may start them after
+    /// it, so no event count is promised); what they appended is all there, as
+    /// `run` checks the table before it returns.
     @Test func aDurationBoundsTheRun() async throws {
         let folder = TemporaryDirectory()
         let result = try await SQLiteMinimal.run(Workload(streams: 8, events: nil, writers: 2, durability: .relaxed, duration: 0.2),
                                                  at: folder.child("events.sqlite"))
-        #expect(result.events > 0 && result.seconds >= 0.2)
+        #expect(result.seconds >= 0.2 && result.appends == result.events)
     }
 
     /// The writer connection commits at the asked level: FULL (2) syncs the WAL
