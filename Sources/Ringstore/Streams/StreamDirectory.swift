@@ -97,8 +97,10 @@ final class StreamDirectory: StoredStreams {
     private let streamsFolder: String
     let maxOpenFiles: Int
     private let cache = Mutex(Cache())
-    /// The journal checkpoint when the store was opened: stream-file blocks from
-    /// there on can be rebuilt by the splitter's replay, so a torn one may be cut.
+    /// The journal's checkpoint (set at open, moved by each checkpoint): blocks
+    /// before it are durable; blocks from there on may be torn or lost by a power
+    /// cut, and the journal can rebuild them, so opening a file checks them and
+    /// cuts a bad one (see ``StreamFile``).
     let replayFrom = Atomic<UInt64>(0)
 
     /// Decoded blocks shared by all readers (see ``BlockCache``).

@@ -155,7 +155,7 @@ final class StreamFile: @unchecked Sendable {
         let file = StreamFile(path: path, streamName: name, data: data, index: index, dataEnd: headerLength)
         file.headerLength = headerLength
         do {
-            if try !file.openQuickly() {
+            if try !file.openQuickly(replayFrom: replayFrom) {
                 try file.recover(headerLength: headerLength, replayFrom: replayFrom)
             }
             file.syncedDataEnd = file.dataEnd
@@ -254,28 +254,55 @@ final class StreamFile: @unchecked Sendable {
     }
 
     /// The common case: the index's last entry names a whole, valid last block
-    /// that ends exactly at the end of the data file. Then nothing else needs
-    /// checking or loading. Returns false when the full `recover` must run.
-    private func openQuickly() throws -> Bool {
+    /// that ends exactly at the end of the data file, and every block the
+    /// journal could still rebuild (from `replayFrom` on: not known durable, see
+    /// ``recover(headerLength:replayFrom:)``) checks out. Then nothing else
+    /// needs checking or loading. Returns false when the full `recover` must run.
+    private func openQuickly(replayFrom: UInt64) throws -> Bool {
         guard let index else { return false }
         let indexSize = try index.size()
         guard indexSize >= UInt64(Self.indexEntrySize), indexSize % UInt64(Self.indexEntrySize) == 0 else { return false }
+        let count = Int(indexSize) / Self.indexEntrySize
+        let fileSize = try data.size()
+        // From the last block back to the first one below `replayFrom` (usually
+        // just the last): each whole, valid, and ending where the next begins.
+        var nextOffset = fileSize
+        var nextFirstVersion: UInt64?
+        var last: StreamBlock.Header?
+        for i in stride(from: count - 1, through: 0, by: -1) {
+            guard let (version, offset) = try indexEntry(i), offset < nextOffset,
+                  let header = try readBlockHeaderOrNil(at: offset), header.firstVersion == version,
+                  offset + UInt64(header.totalLength) == nextOffset,
+                  nextFirstVersion.map({ header.firstVersion + UInt64(header.count) == $0 }) ?? true
+            else { return false }
+            if last == nil {
+                guard (try? readBlock(at: offset, header: header)) != nil else { return false }
+                last = header
+            } else if header.firstPosition >= replayFrom {
+                guard (try? readBlock(at: offset, header: header)) != nil else { return false }
+            }
+            if header.firstPosition < replayFrom { break }
+            if i == 0 && offset != headerLength { return false }
+            nextOffset = offset
+            nextFirstVersion = header.firstVersion
+        }
+        guard let last else { return false }
+        blockCount = count
+        loadedBlocks = nil
+        dataEnd = fileSize
+        nextVersion = last.firstVersion + UInt64(last.count)
+        return true
+    }
+
+    /// Index entry `i`: (first version, block offset).
+    private func indexEntry(_ i: Int) throws -> (UInt64, UInt64)? {
+        guard let index else { return nil }
         var entry = [UInt8](repeating: 0, count: Self.indexEntrySize)
-        guard try entry.withUnsafeMutableBytes({ try index.read(into: $0, at: indexSize - UInt64(Self.indexEntrySize)) }) == entry.count else { return false }
-        let (version, offset) = entry.withUnsafeBytes {
+        guard try entry.withUnsafeMutableBytes({ try index.read(into: $0, at: UInt64(i * Self.indexEntrySize)) }) == entry.count else { return nil }
+        return entry.withUnsafeBytes {
             (UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
              UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
         }
-        let fileSize = try data.size()
-        guard let header = try readBlockHeaderOrNil(at: offset), header.firstVersion == version,
-              offset + UInt64(header.totalLength) == fileSize,
-              (try? readBlock(at: offset, header: header)) != nil
-        else { return false }
-        blockCount = Int(indexSize) / Self.indexEntrySize
-        loadedBlocks = nil
-        dataEnd = fileSize
-        nextVersion = header.firstVersion + UInt64(header.count)
-        return true
     }
 
     /// Every block's (first version, offset), loading the index file if needed.
@@ -310,7 +337,18 @@ final class StreamFile: @unchecked Sendable {
     }
 
     /// Loads the index, checks it against the data file, indexes blocks written
-    /// after it, and cuts a torn last block.
+    /// after it, and cuts a torn or damaged tail.
+    ///
+    /// What a power cut can leave: the blocks written since the file's last sync
+    /// may each be whole, missing (zeros, or nothing) or torn (some 512-byte
+    /// sectors written, others not), in any combination, later ones whole after
+    /// earlier ones lost; the index file likewise. Every such block names a
+    /// first journal position at or after `replayFrom` (the checkpoint: it never
+    /// passes a block that is not durable), and the journal holds all its events.
+    /// So blocks from the first one at or after `replayFrom` on are checked
+    /// whole (header and body), and the file is cut at the first that fails:
+    /// the splitter writes those events again. Blocks before it are durable and
+    /// trusted as they are; damage there is kept and reported by reads, never cut.
     private func recover(headerLength: UInt64, replayFrom: UInt64) throws {
         let fileSize = try data.size()
         if fileSize > headerLength && fileSize - headerLength <= Self.readAheadLimit {
@@ -343,6 +381,12 @@ final class StreamFile: @unchecked Sendable {
             }
             loaded.removeLast()
         }
+        // Blocks the journal can rebuild are checked one by one below, not taken from the index.
+        let firstReplayable = loaded.partitioningIndex { entry in
+            guard let header = (try? readBlockHeaderOrNil(at: entry.offset)) ?? nil, header.firstVersion == entry.firstVersion else { return true }
+            return header.firstPosition >= replayFrom
+        }
+        loaded.removeLast(loaded.count - firstReplayable)
         var blocks = loaded
         var end = headerLength
         var next: UInt64 = 0
@@ -354,8 +398,9 @@ final class StreamFile: @unchecked Sendable {
         var indexedCount = loaded.count
         while end < fileSize {
             guard let header = try readBlockHeaderOrNil(at: end), blocks.isEmpty || header.firstVersion == next else {
-                // An unreadable header is an interrupted write only if nothing valid follows it.
-                if let later = try nextValidHeader(after: end, fileSize: fileSize) {
+                // A block that does not follow on: cut there if what comes after it is
+                // replayable (a block lost or torn by a power cut, later ones kept).
+                if let (later, laterHeader) = try nextValidHeader(after: end, fileSize: fileSize), laterHeader.firstPosition < replayFrom {
                     throw RingstoreError(.corruptData, "stream file \(path) has a damaged block header at offset \(end) (a valid block follows at \(later))",
                                          stream: streamName, path: pathString, offset: end)
                 }
@@ -363,13 +408,15 @@ final class StreamFile: @unchecked Sendable {
             }
             let complete = end + UInt64(header.totalLength) <= fileSize
             let isLast = end + UInt64(header.totalLength) >= fileSize
-            if isLast, !complete || (try? readBlock(at: end, header: header)) == nil {
-                // A bad final block: cut it if the journal will supply it again, else keep it for reads to report.
-                if header.firstPosition >= replayFrom { break }
+            let replayable = header.firstPosition >= replayFrom
+            if replayable || isLast, !complete || (try? readBlock(at: end, header: header)) == nil {
+                // A bad block the journal will supply again: cut it, and everything after it.
+                if replayable { break }
                 guard complete else {
                     throw RingstoreError(.corruptData, "stream file \(path) ends inside a block at offset \(end) whose events the journal no longer holds",
                                          stream: streamName, path: pathString, offset: end)
                 }
+                // Durable but damaged: kept, for reads to report.
             }
             blocks.append((header.firstVersion, end))
             end += UInt64(header.totalLength)
@@ -390,7 +437,7 @@ final class StreamFile: @unchecked Sendable {
 
     /// The offset of the first valid block header after `offset`, if any (a slow
     /// byte-by-byte search, used only when a header is damaged).
-    private func nextValidHeader(after offset: UInt64, fileSize: UInt64) throws -> UInt64? {
+    private func nextValidHeader(after offset: UInt64, fileSize: UInt64) throws -> (UInt64, StreamBlock.Header)? {
         guard fileSize > offset + 1 else { return nil }
         var rest = [UInt8](repeating: 0, count: Int(fileSize - offset - 1))
         _ = try rest.withUnsafeMutableBytes { try data.read(into: $0, at: offset + 1) }
@@ -398,8 +445,8 @@ final class StreamFile: @unchecked Sendable {
         var i = 0
         while i + StreamBlock.headerSize <= rest.count {
             if rest[i] == magic[0], rest[i + 1] == magic[1], rest[i + 2] == magic[2], rest[i + 3] == magic[3],
-               (try? StreamBlock.parseHeader(rest[i..<(i + StreamBlock.headerSize)]).get()) != nil {
-                return offset + 1 + UInt64(i)
+               let header = try? StreamBlock.parseHeader(rest[i..<(i + StreamBlock.headerSize)]).get() {
+                return (offset + 1 + UInt64(i), header)
             }
             i += 1
         }
