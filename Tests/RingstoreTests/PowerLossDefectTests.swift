@@ -106,4 +106,28 @@ import Testing
         #expect(failure.message.contains("version 1") && failure.stream == "s", "\(failure)")
         await store.abandonForTesting()
     }
+
+    /// A checkpoint relies on new stream files, their new folders, the catalog
+    /// and the global index: their names must be durable before it is written
+    /// (an `fdatasync` covers a file's bytes, not its name).
+    @Test func newFilesAndFoldersSurviveACutThatDropsEveryUnsyncedDirectoryEntry() async throws {
+        let scene = try Scene()
+        let store = try await EventStore.open(at: scene.root, configuration: .testing())
+        var ids: [String: [UUID]] = [:]
+        for i in 0..<3 {
+            let events = (0..<5).map { event("e\(i)-\($0)") }
+            try await store.append(to: "stream-\(i)", events: events)
+            ids["stream-\(i)"] = events.map(\.id)
+        }
+        try await store.close()  // the final checkpoint moves past every event
+        let after = try await scene.cut(store, profile: PowerLossProfile(writeSurvival: 0, tearing: 0, directorySurvival: 0))
+
+        let reopened = try await EventStore.open(at: after, configuration: .testing())
+        for (stream, expected) in ids {
+            let stored = try await reopened.read(stream: stream).collect()
+            #expect(stored.map(\.id) == expected, "\(stream)")
+        }
+        #expect(try await reopened.readAll().collect().count == 15)
+        try await reopened.close()
+    }
 }

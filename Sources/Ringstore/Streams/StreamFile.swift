@@ -72,6 +72,11 @@ final class StreamFile: @unchecked Sendable {
     private var syncedDataEnd: UInt64 = 0
     private var syncedIndexEnd: UInt64 = 0
     private var syncFailed = false
+    /// Directory entries this file created (the data file, its index file), and
+    /// how many of them a sync of the folder is known to cover: a file's own
+    /// `fdatasync` does not make its name durable (see ``StreamDirectory/syncAll(dirty:)``).
+    private(set) var entriesCreated = 0
+    var entriesSynced = 0
     /// The most recently decoded block (sequential reads revisit it), kept only
     /// when there is no shared ``blockCache``: with thousands of files open,
     /// one decoded block each would hold far more memory than the shared budget.
@@ -133,6 +138,7 @@ final class StreamFile: @unchecked Sendable {
         let file = StreamFile(path: path, streamName: stream, data: data, index: nil, dataEnd: UInt64(header.count))
         file.headerLength = UInt64(header.count)
         file.loadedBlocks = []  // no index file: the block list is always in memory
+        file.entriesCreated = 1
         return file
     }
 
@@ -548,6 +554,7 @@ final class StreamFile: @unchecked Sendable {
             let created = try StorageFile.open(Self.indexPath(for: pathString), create: true)
             try created.truncate(to: 0)
             index = created
+            entriesCreated += 1
             syncedIndexEnd = 0
             entries = all[...]
             start = 0
