@@ -316,15 +316,7 @@ final class StreamFile: @unchecked Sendable {
         if let loadedBlocks { return loadedBlocks }
         var list: [(firstVersion: UInt64, offset: UInt64)] = []
         list.reserveCapacity(blockCount)
-        if index == nil {
-            // A small file reopened by `reopen`: hop its few block headers.
-            var offset = headerLength
-            while offset < dataEnd {
-                let header = try readBlockHeader(at: offset)
-                list.append((header.firstVersion, offset))
-                offset += UInt64(header.totalLength)
-            }
-        } else if let index {
+        if let index {
             var entries = [UInt8](repeating: 0, count: blockCount * Self.indexEntrySize)
             _ = try entries.withUnsafeMutableBytes { try index.read(into: $0, at: 0) }
             entries.withUnsafeBytes { e in
@@ -333,6 +325,22 @@ final class StreamFile: @unchecked Sendable {
                                  UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * 16 + 8, as: UInt64.self))))
                 }
             }
+            if !Self.isPlausible(list, headerLength: headerLength, dataEnd: dataEnd) {
+                // An index file written since its last sync can come back from a power
+                // cut with holes (zeros) before a good last entry, which is all that
+                // opening checks: the data file is the truth, so rebuild from it.
+                list = try hopBlockHeaders()
+                guard list.count == blockCount else {
+                    throw RingstoreError(.corruptData, "stream file \(pathString) holds \(list.count) blocks where \(blockCount) were expected",
+                                         stream: streamName, path: pathString)
+                }
+                try index.truncate(to: 0)
+                syncedIndexEnd = 0
+                try writeIndexEntries(list[...], from: 0)
+            }
+        } else {
+            // A small file reopened by `reopen`: hop its few block headers.
+            list = try hopBlockHeaders()
         }
         guard list.count == blockCount, list.first?.offset == headerLength || blockCount == 0 else {
             throw RingstoreError(.corruptData, "stream file index \(pathString).idx does not match its data file",
@@ -340,6 +348,29 @@ final class StreamFile: @unchecked Sendable {
         }
         loadedBlocks = list
         return list
+    }
+
+    /// Every block's (first version, offset), from the block headers of the data file.
+    private func hopBlockHeaders() throws -> [(firstVersion: UInt64, offset: UInt64)] {
+        var list: [(firstVersion: UInt64, offset: UInt64)] = []
+        var offset = headerLength
+        while offset < dataEnd {
+            let header = try readBlockHeader(at: offset)
+            list.append((header.firstVersion, offset))
+            offset += UInt64(header.totalLength)
+        }
+        return list
+    }
+
+    /// Whether index entries can be right: the first block right after the
+    /// header, versions and offsets rising, every block inside the data.
+    private static func isPlausible(_ list: [(firstVersion: UInt64, offset: UInt64)], headerLength: UInt64, dataEnd: UInt64) -> Bool {
+        guard let first = list.first else { return true }
+        guard first.offset == headerLength, list.last!.offset < dataEnd else { return false }
+        for (a, b) in zip(list, list.dropFirst()) where b.firstVersion <= a.firstVersion || b.offset <= a.offset {
+            return false
+        }
+        return true
     }
 
     /// Loads the index, checks it against the data file, indexes blocks written
