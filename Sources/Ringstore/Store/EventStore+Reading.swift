@@ -218,10 +218,12 @@ extension EventStore {
         return try readAllPageOnce(cursor: cursor, direction: direction, limit: limit)
     }
 
-    private func readAllPageOnce(cursor: EventSequence.Cursor, direction: ReadDirection,
-                                 limit: Int) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {
+    /// `loadedSplit`: tests pass a split cursor loaded earlier, to stand for a
+    /// checkpoint that completes between the load and the ring read.
+    func readAllPageOnce(cursor: EventSequence.Cursor, direction: ReadDirection, limit: Int,
+                         loadedSplit: UInt64? = nil) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {
         let visible = journal.writer.acknowledged
-        let split = splitter.readers.splitPosition.load(ordering: .acquiring)
+        let split = loadedSplit ?? splitter.readers.splitPosition.load(ordering: .acquiring)
         let events: [RecordedEvent]
         switch direction {
         case .forwards:
@@ -230,13 +232,26 @@ extension EventStore {
             case .end: lastVisiblePosition(below: visible) ?? visible
             case .at(let p): p
             }
+            // The ring index must still hold everything from where it is read: a
+            // checkpoint that completed since `split` was loaded has dropped the
+            // records before it, and reading on would skip them. Then read again
+            // (the split cursor has moved past them: they come from the files).
             if from < split {
                 let first = try globalIndex.firstIndex(atOrAfter: from)
                 let entries = try globalIndex.entries(from: first, count: limit).filter { $0.position < split }
-                events = entries.isEmpty ? try ringEvents(from: split, below: visible, limit: limit, backwards: false)
-                    : try eventsFromFiles(entries)
+                if entries.isEmpty {
+                    guard let ring = try ringEvents(from: split, below: visible, limit: limit) else {
+                        return try readAllPageOnce(cursor: cursor, direction: direction, limit: limit)
+                    }
+                    events = ring
+                } else {
+                    events = try eventsFromFiles(entries)
+                }
             } else {
-                events = try ringEvents(from: from, below: visible, limit: limit, backwards: false)
+                guard let ring = try ringEvents(from: from, below: visible, limit: limit) else {
+                    return try readAllPageOnce(cursor: cursor, direction: direction, limit: limit)
+                }
+                events = ring
             }
             guard let last = events.last else { return ([], nil) }
             return (events, .at(last.position + 1))
@@ -246,7 +261,7 @@ extension EventStore {
             case .end: visible == 0 ? 0 : visible - 1
             case .at(let p): p
             }
-            var found = from >= split ? try ringEvents(from: from, below: visible, limit: limit, backwards: true) : []
+            var found = from >= split ? try ringEventsBackwards(from: from, below: visible, limit: limit) : []
             if found.isEmpty {
                 // Index entries at or before `from` (all of them are before the split cursor).
                 let end = from < split ? try globalIndex.firstIndex(atOrAfter: from + 1) : globalIndex.entryCount
@@ -266,17 +281,27 @@ extension EventStore {
         }
     }
 
-    /// Events still in the ring: forwards from `from`, or backwards from `from` inclusive.
-    private func ringEvents(from: UInt64, below visible: UInt64, limit: Int, backwards: Bool) throws -> [RecordedEvent] {
+    /// Events still in the ring forwards from `from`, or nil if the ring no longer
+    /// holds them all (the checkpoint has passed `from`).
+    private func ringEvents(from: UInt64, below visible: UInt64, limit: Int) throws -> [RecordedEvent]? {
+        let positions: [UInt64]? = journal.writer.state.withLock { s in
+            guard from >= s.checkpoint else { return nil }
+            let all = s.index.eventPositions
+            let visibleCount = all.partitioningIndex { $0 >= visible }
+            let lower = all.partitioningIndex { $0 >= from }
+            return lower < visibleCount ? Array(all[lower..<min(visibleCount, lower + limit)]) : []
+        }
+        return try positions?.map { try journal.readEvent(at: $0) }
+    }
+
+    /// Events still in the ring backwards from `from` inclusive (fewer if the
+    /// checkpoint has dropped some: the next page then reads them from the files).
+    private func ringEventsBackwards(from: UInt64, below visible: UInt64, limit: Int) throws -> [RecordedEvent] {
         let positions: [UInt64] = journal.writer.state.withLock { s in
             let all = s.index.eventPositions
             let visibleCount = all.partitioningIndex { $0 >= visible }
-            if backwards {
-                let upper = min(visibleCount, all.partitioningIndex { $0 > from })
-                return Array(all[max(0, upper - limit)..<upper].reversed())
-            }
-            let lower = all.partitioningIndex { $0 >= from }
-            return lower < visibleCount ? Array(all[lower..<min(visibleCount, lower + limit)]) : []
+            let upper = min(visibleCount, all.partitioningIndex { $0 > from })
+            return Array(all[max(0, upper - limit)..<upper].reversed())
         }
         return try positions.map { try journal.readEvent(at: $0) }
     }
