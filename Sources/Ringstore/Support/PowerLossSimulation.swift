@@ -50,8 +50,9 @@ public final class PowerLossSimulation: Sendable {
     struct State: ~Copyable {
         var disk = SimulatedDisk()
         var cut = false
-        /// The operation the cut happened at, if a trigger cut it.
+        /// The operation the cut happened at, if a trigger cut it, and when.
         var cutAt: Operation?
+        var cutTime: ContinuousClock.Instant?
         var operations = 0
         var trigger: Trigger?
         var waiters: [Int: CheckedContinuation<Bool, Never>] = [:]
@@ -146,6 +147,9 @@ public final class PowerLossSimulation: Sendable {
     /// The operation a trigger cut the power at, if any.
     public var cutOperation: Operation? { state.withLock { $0.cutAt } }
 
+    /// When the power was cut.
+    public var cutTime: ContinuousClock.Instant? { state.withLock { $0.cutTime } }
+
     /// Operations seen so far (writes, truncates, creations, directory changes, syncs).
     public var operationCount: Int { state.withLock { $0.operations } }
 
@@ -185,6 +189,7 @@ public final class PowerLossSimulation: Sendable {
         guard !s.cut else { return [] }
         s.cut = true
         s.cutAt = operation
+        s.cutTime = .now
         s.trigger = nil
         defer { s.waiters.removeAll() }
         return Array(s.waiters.values)
