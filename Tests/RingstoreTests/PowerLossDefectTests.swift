@@ -162,4 +162,31 @@ import Testing
         #expect(page.events.first?.position == firstAppend.firstPosition)
         try await store.close()
     }
+    /// A stream file created but never written (its header lost) is removed and
+    /// made again. When the removal failed (here: after a power cut every change
+    /// fails), opening found the same file again, forever, holding the stream's
+    /// open lock: the splitter spun and the store's close never returned. It
+    /// must fail instead, for the splitter to retry after a pause.
+    @Test func aNeverWrittenFileThatCannotBeRemovedFailsTheOpenInsteadOfSpinning() async throws {
+        let scene = try Scene()
+        let directory = try StreamDirectory(root: FilePath(scene.root), maxOpenFiles: 8)
+        let (folder, name) = StreamNaming.location("s")
+        try StorageDirectory.create(FilePath(scene.root + "/streams/" + folder))
+        let file = try StorageFile.open(FilePath(scene.root + "/streams/" + folder + "/" + name), create: true)
+        file.close()
+        scene.simulation.cut()
+        let outcome = Counter()  // 1: threw, 2: returned
+        Task.detached {
+            do {
+                _ = try directory.handle(for: "s", create: true)
+                outcome.add(2)
+            } catch {
+                outcome.add(1)
+            }
+        }
+        try await eventually {
+            guard outcome.value != 0 else { throw RingstoreError(.ioError, "still opening") }
+        }
+        #expect(outcome.value == 1)
+    }
 }

@@ -167,7 +167,9 @@ final class StreamDirectory: StoredStreams {
                 do {
                     file = try StreamFile.open(at: pathString, replayFrom: replayFrom.load(ordering: .acquiring))
                 } catch is StreamFile.NeverWritten {
-                    StorageDirectory.remove(path)
+                    // Must be gone before looking again: a removal that failed silently
+                    // found the same file again, forever, holding the open lock.
+                    try StorageDirectory.removeFile(path)
                     continue
                 }
                 if file.streamName == stream { return insert(makeHandle(stream: stream, path: path, probe: probe, file: file)) }

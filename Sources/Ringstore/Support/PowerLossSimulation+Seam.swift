@@ -8,9 +8,8 @@ import SystemPackage
 /// exactly as the kernel's would. Paths outside every simulation's root pass
 /// straight through.
 ///
-/// Once the power is cut, changes are refused with `EIO` (an unlink is dropped
-/// silently, as ``StorageDirectory/remove(_:)`` ignores errors) and never reach
-/// the files, so nothing the still-running store does later counts.
+/// Once the power is cut, changes are refused with `EIO` and never reach the
+/// files, so nothing the still-running store does later counts.
 extension PowerLossSimulation {
     /// Counts the operation, fires an armed trigger, and refuses it if the power is cut.
     private static func begin(_ s: inout State, _ operation: Operation) throws(Errno) {
@@ -133,15 +132,14 @@ extension PowerLossSimulation {
         }
     }
 
-    /// `unlink`; after the cut it is dropped.
-    static func remove(_ path: FilePath, _ perform: () -> Bool) {
-        guard let (simulation, relative) = covering(path.string) else { _ = perform(); return }
-        simulation.state.withLock { s in
-            guard (try? begin(&s, Operation(kind: .remove, path: relative))) != nil else { return }
+    /// `unlink`; `perform` returns whether it removed a name (false: there was none).
+    static func remove(_ path: FilePath, _ perform: () throws -> Bool) throws {
+        guard let (simulation, relative) = covering(path.string) else { _ = try perform(); return }
+        try simulation.state.withLock { s throws in
+            try begin(&s, Operation(kind: .remove, path: relative))
             var info = stat()
-            guard lstat(path.string, &info) == 0 else { return }
-            let id = s.disk.file(SimulatedDisk.Inode(info))
-            if perform(), let id { s.disk.record(.unlink(relative, file: id)) }
+            let id = lstat(path.string, &info) == 0 ? s.disk.file(SimulatedDisk.Inode(info)) : nil
+            if try perform(), let id { s.disk.record(.unlink(relative, file: id)) }
         }
     }
 

@@ -249,12 +249,26 @@ enum StorageDirectory {
         }
     }
 
-    /// Removes a file's name (`unlink`), ignoring failure (a missing file is what the caller wants).
+    /// Removes a file's name (`unlink`), ignoring failure: for cleaning up after
+    /// another failure, where a leftover file is harmless.
     static func remove(_ path: FilePath) {
-        if PowerLossSimulation.isActive {
-            PowerLossSimulation.remove(path) { unlink(path.string) == 0 }
-        } else {
-            _ = unlink(path.string)
+        try? removeFile(path)
+    }
+
+    /// Removes a file's name (`unlink`); a file that is not there is no error.
+    /// For callers that go on as if the file were gone, and would otherwise
+    /// find it again (and again).
+    static func removeFile(_ path: FilePath) throws {
+        func remove() throws -> Bool {
+            if unlink(path.string) == 0 { return true }
+            let code = Errno(rawValue: errno)
+            if code == .noSuchFileOrDirectory { return false }
+            throw code
+        }
+        do {
+            if PowerLossSimulation.isActive { try PowerLossSimulation.remove(path, remove) } else { _ = try remove() }
+        } catch {
+            throw RingstoreError(.ioError, "cannot remove \(path): \(error)", path: path.string, cause: error)
         }
     }
 
