@@ -12,8 +12,8 @@ import Testing
     func acknowledgedEventsSurvivePowerCuts(relaxed: Bool) async throws {
         let root = TemporaryDirectory()
         var options = PowerLossRounds.Options()
-        options.rounds = 4
-        options.roundsPerStore = 4
+        options.rounds = 3
+        options.roundsPerStore = 3
         options.relaxed = relaxed
         options.seed = relaxed ? 31 : 17
         options.workload.writers = 4
