@@ -116,6 +116,29 @@ import Testing
     }
 }
 
+extension GlobalIndexTests {
+    /// After a power cut the entries written since the last sync can come back
+    /// with holes (a lost sector reads as zeros) and good entries after them.
+    /// All are at or after the checkpoint; truncating there must not trip over
+    /// a hole (a binary search did, and the store would not open).
+    @Test func truncatingAtTheCheckpointSkipsHolesLeftByAPowerCut() throws {
+        let dir = TemporaryDirectory()
+        let entries = (0..<1000).map { GlobalIndex.Entry(position: UInt64($0) * 100 + 64, version: UInt64($0), stream: 0) }
+        do {
+            let index = try GlobalIndex(directory: FilePath(dir.path))
+            try index.append(entries)
+        }
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: dir.child(GlobalIndex.fileName)))
+        try handle.seek(toOffset: UInt64(500 * GlobalIndex.entrySize))
+        try handle.write(contentsOf: [UInt8](repeating: 0, count: 512))
+        try handle.close()
+        let index = try GlobalIndex(directory: FilePath(dir.path))
+        try index.truncate(from: entries[400].position)
+        #expect(index.entryCount == 400)
+        #expect(try index.entries(from: 390, count: 20) == Array(entries[390..<400]))
+    }
+}
+
 @Suite struct StreamNumberTableTests {
     /// Numbers follow registration order and every name is found again across
     /// the table's growth (long names, near-identical ones, and the empty table).

@@ -159,6 +159,9 @@ final class Checkpointer: Sendable {
         try globalIndex.sync()
         if aborted() { return false }
         try journal.advanceCheckpoint(to: job.split, streams: job.dirty)
+        // Stream-file blocks before the checkpoint are durable now: opening a file
+        // checks only blocks from here on (see `StreamFile.recover`).
+        directory.replayFrom.store(job.split, ordering: .releasing)
         return true
     }
 }

@@ -443,23 +443,46 @@ final class Splitter: Sendable {
     /// Writes `stream`'s pending records to its file, with one write.
     private func write(_ stream: String, _ pending: inout Pending) throws {
         // Forgotten only once written: after a failed write the next attempt starts over.
-        guard let positions = pending.streams[stream]?.positions, !positions.isEmpty else { return }
+        guard let positions = pending.streams[stream]?.positions, let last = positions.last else { return }
+        try makeJournalDurable(through: last)
         guard let handle = try directory.handle(for: stream, create: true) else { return }
         try handle.withFile { file in
-            try file.append(blocks: try buildBlocks(positions, from: file.nextVersion), compress: compress)
+            try file.append(blocks: try buildBlocks(positions, for: file), compress: compress)
         }
         pending.streams[stream] = nil
         pending.dirty.insert(stream)
     }
 
-    /// The blocks for records at `positions` (one stream's, in order) from version
-    /// `next` on (earlier ones are already in its file: a replay after a crash,
-    /// or a reader's request), copied from the ring.
-    private func buildBlocks(_ positions: [UInt64], from next: UInt64) throws -> [StreamBlock.RawBlock] {
+    /// Makes the journal durable through the record at `position` before any of
+    /// it goes into a stream file.
+    ///
+    /// Why: in relaxed mode the splitter (for readers, and in its main pass)
+    /// follows the written cursor, ahead of the durable one. A stream file must
+    /// never hold a record the journal does not durably hold — not even in the
+    /// page cache, since the kernel writes pages back in no promised order and
+    /// the checkpoint syncs the file: after a power cut the journal would lack
+    /// event X at version v while the file held it, the next append would be
+    /// given v again, and the file would shadow it. One sync covers everything
+    /// written so far, so this costs at most one flush per batch of appends (and
+    /// nothing in durable mode, where the splitter only sees durable records).
+    private func makeJournalDurable(through position: UInt64) throws {
+        try journal.writer.syncNow(upTo: position + 1)
+    }
+
+    /// The blocks for records at `positions` (one stream's, in order) from the
+    /// file's next version on, copied from the ring.
+    ///
+    /// Records of versions the file already holds (a replay after a crash, or a
+    /// reader's request that wrote them ahead) are skipped — but only once the
+    /// file is seen to hold exactly those events (same ID and journal position):
+    /// a file holding another event at such a version is ahead of the journal,
+    /// and skipping would hide the journal's event behind it for good.
+    private func buildBlocks(_ positions: [UInt64], for file: StreamFile) throws -> [StreamBlock.RawBlock] {
         var blocks: [StreamBlock.RawBlock] = []
         var current = StreamBlock.RawBlock()
         let ring = journal.ring
-        var expected = next
+        var expected = file.nextVersion
+        var skipped: [(version: UInt64, id: UUID, position: UInt64)] = []
         for position in positions {
             let physical = ring.physical(position)
             try ring.withMappedBytes(physical: physical, count: Int(ring.bytesToEnd(from: position))) { bytes in
@@ -467,7 +490,10 @@ final class Splitter: Sendable {
                 guard case .event(let h) = JournalRecord.inspect(bytes, expectedPosition: position, verifyChecksum: false) else {
                     throw damagedRecord(at: position, "it changed after it was scanned")
                 }
-                guard h.version >= expected else { return }  // already in the file
+                guard h.version >= expected else {  // already in the file, to be checked below
+                    skipped.append((h.version, h.id, h.position))
+                    return
+                }
                 guard h.version == expected else {
                     throw RingstoreError(.corruptData, "stream \"\(JournalRecord.streamName(bytes, h))\": the journal record at position \(position) has version \(h.version) where \(expected) was expected next",
                                          path: ring.file.path.string, offset: RingFile.headerAreaSize + physical)
@@ -490,6 +516,18 @@ final class Splitter: Sendable {
             }
         }
         if current.count > 0 { blocks.append(current) }
+        if let first = skipped.first {
+            let stored = try file.read(from: first.version, direction: .forwards, maxCount: skipped.count)
+            for record in skipped {
+                let held = stored.first { $0.version == record.version }
+                guard let held, held.id == record.id, held.position == record.position else {
+                    let what = held.map { "event \($0.id) (journal position \($0.position))" } ?? "no event"
+                    throw RingstoreError(.corruptData,
+                                         "stream \"\(file.streamName)\": its file holds \(what) at version \(record.version), but the journal holds event \(record.id) there (position \(record.position)): the file is ahead of the journal",
+                                         stream: file.streamName, path: file.pathString)
+                }
+            }
+        }
         return blocks
     }
 
@@ -506,7 +544,7 @@ final class Splitter: Sendable {
                 return state.entries.compactMap { $0.position >= pending.scanned && $0.position < end ? $0.position : nil }
             }
             let positions = (pending.streams[stream]?.positions ?? []) + unscanned
-            if positions.isEmpty {
+            guard let last = positions.last else {
                 // Already written (eagerly, or before a checkpoint) but not yet published
                 // by one: tell the reader what the file holds.
                 if let next = try directory.handle(for: stream, create: false)?.withFile({ $0.nextVersion }) {
@@ -514,9 +552,10 @@ final class Splitter: Sendable {
                 }
                 continue
             }
+            try makeJournalDurable(through: last)
             guard let handle = try directory.handle(for: stream, create: true) else { continue }
             let next = try handle.withFile { file in
-                try file.append(blocks: try buildBlocks(positions, from: file.nextVersion), compress: compress)
+                try file.append(blocks: try buildBlocks(positions, for: file), compress: compress)
                 return file.nextVersion
             }
             pending.streams[stream] = nil

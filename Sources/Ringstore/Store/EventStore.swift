@@ -71,6 +71,8 @@ public final class EventStore: Sendable {
                 throw RingstoreError(.invalidArgument, "cannot create store \(path): its parent folder \(parent) does not exist", path: path)
             }
             try StorageDirectory.create(directory)
+            // The store's own name must survive a power cut before anything in it counts.
+            try StorageDirectory.sync(parent.isEmpty ? FilePath(".") : parent)
         }
         let lock = try StoreLock(directory: directory)
         // Once the journal is open its writer's threads run (and hold it, and so the
@@ -83,6 +85,10 @@ public final class EventStore: Sendable {
             openedJournal = journal
             let catalog = try StreamCatalog(directory: directory)
             let globalIndex = try GlobalIndex(directory: directory)
+            // The names of `streams/`, the catalog and the global index (created above
+            // if new) must be durable before a checkpoint relies on them: a file's
+            // `fdatasync` does not cover its name.
+            try StorageDirectory.sync(directory)
             // Entries from the checkpoint on are derived again as the splitter replays the journal.
             let checkpoint = journal.writer.state.withLock { $0.checkpoint }
             try globalIndex.truncate(from: checkpoint)
