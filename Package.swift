@@ -48,6 +48,7 @@ let package = Package(
             name: "RingstoreBench",
             dependencies: [
                 "Ringstore",
+                "CRingstoreSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -89,6 +90,7 @@ let package = Package(
                 "Ringstore", "CRingstoreSupport", "RingstoreCrashTesting", "RingstoreBench", "RingstoreJSONLines",
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
     ]

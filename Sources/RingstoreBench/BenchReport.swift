@@ -1,6 +1,10 @@
 import Foundation
 
 /// The measurements of one system's run. Encoded as one element of the report's `results`.
+///
+/// Ringstore and the SQLite peer fill every measurement; the minimal SQLite
+/// program (``SQLiteMinimal``) measures only time, so its latency, reader,
+/// flush and bytes-written fields are nil (absent from the JSON).
 public struct SystemResult: Sendable, Codable, Hashable {
     /// Append latency percentiles, in milliseconds.
     public struct Latency: Sendable, Codable, Hashable {
@@ -18,18 +22,18 @@ public struct SystemResult: Sendable, Codable, Hashable {
     public var eventsPerSecond: Double
     /// Payload megabytes (10^6 bytes) appended per second.
     public var megabytesPerSecond: Double
-    public var latencyMs: Latency
+    public var latencyMs: Latency?
     /// 99th percentile of the reader probe: how long a read of the stream just appended to took to see the append.
-    public var readerWaitMsP99: Double
+    public var readerWaitMsP99: Double?
     /// How many reader probes ran.
-    public var readerProbes: Int
-    public var flushes: UInt64
-    public var flushesPerSecond: Double
+    public var readerProbes: Int?
+    public var flushes: UInt64?
+    public var flushesPerSecond: Double?
     /// Events × event size.
     public var payloadBytes: UInt64
     /// Bytes the system wrote into its files, as it counts them (see the README).
-    public var bytesWritten: UInt64
-    public var bytesWrittenPerPayloadByte: Double
+    public var bytesWritten: UInt64?
+    public var bytesWrittenPerPayloadByte: Double?
     /// `/proc/self/io` `write_bytes` growth over the ingest and settle (nil where unavailable).
     public var storageWriteBytes: UInt64?
     public var storageWriteBytesPerPayloadByte: Double?
@@ -72,28 +76,38 @@ public struct BenchReport: Sendable, Codable {
         public var warmUp: Bool
         public var compare: String?
         public var compareEvents: Int?
+        /// Whether the minimal SQLite program ran after the peer (`--peer-check`).
+        public var peerCheck: Bool
     }
 
     public var workload: WorkloadSummary
     public var results: [SystemResult]
 
-    public init(workload: Workload, compare: String?, compareEvents: Int?, results: [SystemResult]) {
+    public init(workload: Workload, compare: String?, compareEvents: Int?, peerCheck: Bool = false, results: [SystemResult]) {
         self.workload = WorkloadSummary(
             streams: workload.streams, events: workload.events, eventSize: workload.eventSize, writers: workload.writers,
             batch: workload.batch, durability: workload.durability.rawValue, durationSeconds: workload.duration,
             read: workload.read, subscribers: workload.subscribers, rate: workload.rate, warmUp: workload.warmUp, compare: compare,
-            compareEvents: compare == nil ? nil : compareEvents)
+            compareEvents: compare == nil ? nil : compareEvents, peerCheck: peerCheck)
         self.results = results
     }
 
-    /// Ringstore's events/s over the first peer's; nil without a peer.
+    /// Ringstore's events/s over the peer's (the one `--compare` names); nil without a peer.
     public var ratio: Double? {
         guard let ours = results.first(where: { $0.system == "ringstore" }),
-              let peer = results.first(where: { $0.system != "ringstore" }), peer.eventsPerSecond > 0 else { return nil }
+              let peer = results.first(where: { $0.system == workload.compare }), peer.eventsPerSecond > 0 else { return nil }
         return ours.eventsPerSecond / peer.eventsPerSecond
     }
 
-    private enum CodingKeys: String, CodingKey { case workload, results, ratio }
+    /// The SQLite peer's events/s over the minimal SQLite program's (`--peer-check`);
+    /// near 1 when the peer costs SQLite nothing beyond what SQLite itself costs.
+    public var peerRatio: Double? {
+        guard let peer = results.first(where: { $0.system == workload.compare }),
+              let minimal = results.first(where: { $0.system == SQLiteMinimal.name }), minimal.eventsPerSecond > 0 else { return nil }
+        return peer.eventsPerSecond / minimal.eventsPerSecond
+    }
+
+    private enum CodingKeys: String, CodingKey { case workload, results, ratio, peerRatio }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -107,6 +121,7 @@ public struct BenchReport: Sendable, Codable {
         try container.encode(results, forKey: .results)
         // Always present, null without a peer, so that machines find the key.
         if let ratio { try container.encode(ratio, forKey: .ratio) } else { try container.encodeNil(forKey: .ratio) }
+        try container.encodeIfPresent(peerRatio, forKey: .peerRatio)
     }
 
     /// One line of JSON.
@@ -125,12 +140,12 @@ public struct BenchReport: Sendable, Codable {
         rows.append(row("elapsed") { Self.fixed($0.seconds, 2) + " s" })
         rows.append(row("events/s") { Self.grouped(Int($0.eventsPerSecond.rounded())) })
         rows.append(row("MB/s (payload)") { Self.fixed($0.megabytesPerSecond, 1) })
-        rows.append(row("append p50") { Self.fixed($0.latencyMs.p50, 3) + " ms" })
-        rows.append(row("append p99") { Self.fixed($0.latencyMs.p99, 3) + " ms" })
-        rows.append(row("append p99.9") { Self.fixed($0.latencyMs.p999, 3) + " ms" })
-        rows.append(row("reader wait p99") { Self.fixed($0.readerWaitMsP99, 3) + " ms" })
-        rows.append(row("flushes/s") { Self.grouped(Int($0.flushesPerSecond.rounded())) })
-        rows.append(row("bytes written / payload byte") { Self.fixed($0.bytesWrittenPerPayloadByte, 2) })
+        rows.append(row("append p50") { $0.latencyMs.map { Self.fixed($0.p50, 3) + " ms" } ?? "n/a" })
+        rows.append(row("append p99") { $0.latencyMs.map { Self.fixed($0.p99, 3) + " ms" } ?? "n/a" })
+        rows.append(row("append p99.9") { $0.latencyMs.map { Self.fixed($0.p999, 3) + " ms" } ?? "n/a" })
+        rows.append(row("reader wait p99") { $0.readerWaitMsP99.map { Self.fixed($0, 3) + " ms" } ?? "n/a" })
+        rows.append(row("flushes/s") { $0.flushesPerSecond.map { Self.grouped(Int($0.rounded())) } ?? "n/a" })
+        rows.append(row("bytes written / payload byte") { $0.bytesWrittenPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })
         rows.append(row("disk writes / payload byte") { $0.storageWriteBytesPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })
         rows.append(row("peak RSS") { Self.fixed(Double($0.peakRSSBytes) / 1_048_576, 1) + " MiB" })
         rows.append(row("journal-full waits") { $0.journalFullWaits.map { Self.grouped(Int($0)) } ?? "n/a" })
@@ -153,8 +168,11 @@ public struct BenchReport: Sendable, Codable {
                     : String(repeating: " ", count: widths[column] - cell.count) + cell
             }.joined(separator: "   ")
         }
-        if let ratio, let peer = results.first(where: { $0.system != "ringstore" }) {
-            lines.append("ratio (ringstore events/s over \(peer.system)'s): \(Self.fixed(ratio, 1))×")
+        if let ratio, let peer = workload.compare {
+            lines.append("ratio (ringstore events/s over \(peer)'s): \(Self.fixed(ratio, 1))×")
+        }
+        if let peerRatio, let peer = workload.compare {
+            lines.append("peer check (\(peer) events/s over \(SQLiteMinimal.name)'s): \(Self.fixed(peerRatio, 2))×")
         }
         return lines.joined(separator: "\n")
     }

@@ -5,8 +5,10 @@ import RingstoreBench
 import Synchronization
 
 /// `ringstore bench`: drives a reproducible append workload against an embedded
-/// store (and, with `--compare sqlite`, the same workload against SQLite) and
-/// prints throughput, latency, write amplification and memory.
+/// store (and, with `--compare sqlite`, the same workload against SQLite; with
+/// `--peer-check` also the minimal GRDB program) and prints throughput, latency,
+/// write amplification and memory. Each system starts once the previous one is
+/// closed and its file system synced, so that none pays for another's writeback.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -38,6 +40,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Live $all subscribers during the ingest (Ringstore only): delivery rate and latency from acknowledgement to delivery.") var subscribers = 0
     @Option(help: "Run the same workload against a peer in the same run: sqlite.") var compare: Peer?
     @Option(help: "Events for the peer (default: --events, at most 100,000, since SQLite is much slower).") var compareEvents: Int?
+    @Flag(help: "With --compare sqlite: then run the simplest GRDB program doing the same appends (sqlite-minimal), and print the peer's events/s over its.") var peerCheck = false
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Option(help: "Folder for the stores (must not exist; kept afterwards). Default: a temporary folder, removed afterwards.") var dir: String?
 
@@ -63,6 +66,7 @@ struct BenchCommand: AsyncParsableCommand {
             guard compare != nil else { throw ValidationError("--compare-events needs --compare sqlite") }
             guard compareEvents >= 1 else { throw ValidationError("--compare-events must be at least 1 (got \(compareEvents))") }
         }
+        if peerCheck, compare == nil { throw ValidationError("--peer-check needs --compare sqlite") }
         if let dir, FileManager.default.fileExists(atPath: dir) {
             throw ValidationError("--dir \(dir) already exists; give a new folder (the bench needs empty stores)")
         }
@@ -80,7 +84,7 @@ struct BenchCommand: AsyncParsableCommand {
                 .compactMap { $0 }.joined(separator: " or ")
             print("ringstore bench: \(bound), \(workload.eventSize)-byte events over \(grouped(workload.streams)) streams, "
                 + "\(workload.writers) writers, \(workload.batch) per append, \(workload.durability.rawValue)"
-                + (compare.map { " — compared with \($0.rawValue) (\(peerEvents.map { grouped($0) + " events" } ?? "same duration"))" } ?? ""))
+                + (compare.map { " — compared with \($0.rawValue)\(peerCheck ? " and \(SQLiteMinimal.name)" : "") (\(peerEvents.map { grouped($0) + " events" } ?? "same duration"))" } ?? ""))
         }
 
         var results: [SystemResult] = []
@@ -92,16 +96,23 @@ struct BenchCommand: AsyncParsableCommand {
                 defer { signals.cancel() }
                 results.append(try await runClosing(ringstore, workload: workload))
                 if compare == .sqlite {
+                    try FileSystemSync.sync(root)
                     try FileManager.default.createDirectory(atPath: root + "/sqlite", withIntermediateDirectories: true)
                     let sqlite = try SQLitePeer.create(at: root + "/sqlite/events.sqlite", durability: workload.durability)
                     results.append(try await runClosing(sqlite, workload: workload.limited(toEvents: peerEvents)))
+                }
+                if peerCheck {
+                    try FileSystemSync.sync(root)
+                    try FileManager.default.createDirectory(atPath: root + "/sqlite-minimal", withIntermediateDirectories: true)
+                    if !json { FileHandle.standardError.write(Data("\(SQLiteMinimal.name): running…\n".utf8)) }
+                    results.append(try await SQLiteMinimal.run(workload.limited(toEvents: peerEvents), at: root + "/sqlite-minimal/events.sqlite"))
                 }
             } catch let error as BenchError {
                 FileHandle.standardError.write(Data("ringstore bench: \(error.message)\n".utf8))
                 throw ExitCode.failure
             }
         }
-        let report = BenchReport(workload: workload, compare: compare?.rawValue, compareEvents: peerEvents, results: results)
+        let report = BenchReport(workload: workload, compare: compare?.rawValue, compareEvents: peerEvents, peerCheck: peerCheck, results: results)
         print(json ? try report.json() : report.table())
         if !json, dir != nil { print("stores kept in \(root)") }
     }

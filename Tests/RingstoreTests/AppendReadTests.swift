@@ -88,5 +88,8 @@ import Testing
         try await store.close()
         let error = await ringstoreError { try await store.append(to: "a", events: [event("x")]) }
         #expect(error?.code == .storeClosed)
+        #expect(await ringstoreError { _ = try await store.read(stream: "a").collect() }?.code == .storeClosed)
+        #expect(await ringstoreError { _ = try await store.readAll().collect() }?.code == .storeClosed)
+        #expect(await ringstoreError { _ = try store.subscribeToAll() }?.code == .storeClosed)
     }
 }

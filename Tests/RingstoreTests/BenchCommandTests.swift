@@ -83,6 +83,46 @@ import Testing
         #expect(abs(ratio - ours / theirs) <= ratio * 1e-9)
     }
 
+    /// `--peer-check` runs the minimal GRDB program after the peer, on the peer's
+    /// event count: a third result with only what it measures, and the peer's
+    /// events/s over its as `peerRatio`; `ratio` stays Ringstore over the peer.
+    @Test func peerCheckRunsTheMinimalProgramAfterThePeer() throws {
+        let report = try report(["--events", "600", "--streams", "40", "--writers", "4", "--batch", "2",
+                                 "--compare", "sqlite", "--compare-events", "300", "--peer-check"])
+        let workload = try #require(report["workload"] as? [String: Any])
+        #expect(workload["compare"] as? String == "sqlite" && workload["peerCheck"] as? Bool == true)
+        let results = try results(report)
+        try #require(results.count == 3)
+        #expect(results.map { $0["system"] as? String } == ["ringstore", "sqlite", "sqlite-minimal"])
+        let minimal = results[2]
+        #expect(minimal["events"] as? Int == 300 && results[1]["events"] as? Int == 300)
+        // 4 writers of 75 events, 2 per append: 37 appends of 2 and one of 1 each.
+        #expect(minimal["appends"] as? Int == 4 * 38 && results[1]["appends"] as? Int == 4 * 38)
+        #expect(minimal["payloadBytes"] as? Int == 300 * 200)
+        #expect((minimal["seconds"] as? Double ?? 0) > 0 && (minimal["peakRSSBytes"] as? Int ?? 0) > 0)
+        // It measures time only: no latency, reader, flush or bytes-written figures.
+        for key in ["latencyMs", "readerWaitMsP99", "flushesPerSecond", "bytesWrittenPerPayloadByte"] {
+            #expect(minimal[key] == nil, "\(key) should be absent")
+            #expect(results[1][key] != nil, "the peer should report \(key)")
+        }
+        let rates = try results.map { try #require($0["eventsPerSecond"] as? Double) }
+        let ratio = try #require(report["ratio"] as? Double)
+        #expect(abs(ratio - rates[0] / rates[1]) <= ratio * 1e-9)
+        let peerRatio = try #require(report["peerRatio"] as? Double)
+        #expect(abs(peerRatio - rates[1] / rates[2]) <= peerRatio * 1e-9)
+    }
+
+    @Test func peerCheckShowsInTheTable() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable), "build ringstore first")
+        let run = try cli.ringstore(["bench", "--events", "200", "--streams", "10", "--writers", "2",
+                                     "--compare", "sqlite", "--compare-events", "100", "--peer-check"])
+        #expect(run.status == 0, "\(run.errors)")
+        let header = try #require(run.output.split(separator: "\n").first { $0.contains("sqlite-minimal") && $0.contains("ringstore") })
+        #expect(header.contains("sqlite"))
+        #expect(run.output.contains("peer check (sqlite events/s over sqlite-minimal's): "))
+        #expect(run.output.contains("ratio (ringstore events/s over sqlite's): "))
+    }
+
     @Test func durationBoundsTheRun() throws {
         let report = try report(["--duration", "0.3", "--streams", "20", "--writers", "4", "--durability", "relaxed"])
         let workload = try #require(report["workload"] as? [String: Any])
@@ -142,6 +182,7 @@ import Testing
             (["--durability", "sometimes"], "durable"),
             (["--compare", "postgres"], "sqlite"),
             (["--compare-events", "10"], "--compare-events needs --compare sqlite"),
+            (["--peer-check"], "--peer-check needs --compare sqlite"),
             (["--dir", existing.path], "already exists"),
         ]
         for (arguments, message) in cases {

@@ -36,7 +36,7 @@ import Testing
         process.standardError = err
         let inputFile = (inputData ?? input.map { Data($0.utf8) }).map { bytes -> URL in
             let url = FileManager.default.temporaryDirectory.appendingPathComponent("ringstore-cli-input-\(UUID().uuidString)")
-            FileManager.default.createFile(atPath: url.path, contents: bytes)
+            _ = FileManager.default.createFile(atPath: url.path, contents: bytes)
             return url
         }
         defer { inputFile.map { try? FileManager.default.removeItem(at: $0) } }
@@ -201,10 +201,17 @@ import Testing
         // A tail runs until interrupted; SIGTERM closes the store cleanly.
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["tail", "--data", data, "--all"]
-        process.standardOutput = FileHandle.nullDevice
+        process.arguments = ["tail", "--data", data, "--all", "--from-start"]
+        let printed = dir.child("tail.out")
+        _ = FileManager.default.createFile(atPath: printed, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: printed))
         try process.run()
-        try await Task.sleep(for: .milliseconds(500))
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        // Having printed the three events, it has the store open and its signal
+        // handlers installed, and follows live.
+        try await waitUntil("the tail to print the stored events") {
+            (try? String(contentsOfFile: printed, encoding: .utf8))?.split(separator: "\n").count == 3
+        }
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         #expect(process.terminationReason == .exit && process.terminationStatus == 0)

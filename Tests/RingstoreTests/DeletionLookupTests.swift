@@ -12,6 +12,6 @@ import Testing
         var deleted = 0
         for i in 0..<1_000_000 where try lookup.isDeleted(i == 999_999 ? "gone" : "s") { deleted += 1 }
         #expect(deleted == 1)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < generousWait, "growing thunks would make this quadratic: hours, or a stack overflow")
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import RingstoreCrashTesting
 import Testing
-@testable import Ringstore
+@_spi(FaultTesting) @testable import Ringstore
 
 /// A small tmpfs mounted for one test, unmounted (lazily) when it ends.
 final class SmallFileSystem: Sendable {
@@ -38,9 +38,13 @@ final class SmallFileSystem: Sendable {
         let ballast = fs.path + "/ballast"
         #expect(FileManager.default.createFile(atPath: ballast, contents: Data(count: 3 << 20)))
         let storePath = fs.path + "/store"
-        var config = Configuration.testing(capacity: 1 << 20)
-        config.journalFullWait = .milliseconds(300)
+        let config = Configuration.testing(capacity: 1 << 20)
         let store = try await EventStore.open(at: storePath, configuration: config)
+        // Appends wait for ring space as long as a loaded machine's splitter may need,
+        // until it reports the full disk; then 300 ms. So every append refused is
+        // refused because of the disk, and must say so.
+        let watch = DiskFullWatch.start(store, thenWait: .milliseconds(300))
+        defer { watch.cancel() }
 
         var random = SplitMix64(seed: 7)
         func payload(_ stream: String, _ n: Int) -> [UInt8] {
@@ -63,6 +67,9 @@ final class SmallFileSystem: Sendable {
             }
         }
         try #require(!errors.isEmpty, "the disk never filled (\(n) appends)")
+        watch.cancel()  // it returns what it saw, if anything
+        let reported = await watch.value
+        #expect(reported?.description.contains("No space left on device") == true, "\(String(describing: reported))")
         for error in errors {
             #expect(error.code == .journalFull || error.code == .ioError, "\(error)")
             #expect(error.description.contains("No space left on device"), "the error names the cause: \(error.detailedDescription())")
@@ -76,17 +83,19 @@ final class SmallFileSystem: Sendable {
             if let ack = acknowledged[event.id] { #expect(event.data == ack.data && event.stream == ack.stream) }
         }
 
-        // Space returns: the same store catches up and takes appends again.
+        // Space returns: the same store catches up and takes appends again (waiting
+        // for ring space as long as that takes).
         try FileManager.default.removeItem(atPath: ballast)
+        store.setJournalFullWait(generousWait)
         for i in 0..<10 {
             let stream = "after-\(i)"
             let data = payload(stream, i)
             let e = EventData(type: "After", data: data, contentType: .binary)
-            let result = try await eventually(timeout: .seconds(20)) { try await store.append(to: stream, events: [e]) }
+            let result = try await eventually { try await store.append(to: stream, events: [e]) }
             acknowledged[e.id] = (stream, result.firstVersion, data)
         }
-        try await eventually(timeout: .seconds(20)) { () async throws -> Void in
-            if store.splitter.failure != nil || store.stats().checkpointPosition < stuck.durablePosition { throw CancellationError() }
+        try await waitUntil("the splitter to recover and the checkpoint to pass what was stuck") {
+            store.splitter.failure == nil && store.stats().checkpointPosition >= stuck.durablePosition
         }
         try await store.close()
 
@@ -128,6 +137,8 @@ final class SmallFileSystem: Sendable {
         let errors = text.split(separator: "\n").filter { $0.hasPrefix("ERROR ") }
         #expect(!errors.isEmpty, "the limit was never reached")
         for error in errors { #expect(error.contains("File too large"), "the error names the cause: \(error)") }
+        let splitter = text.split(separator: "\n").filter { $0.hasPrefix("SPLITTER ") }
+        #expect(splitter.count == 1 && splitter.allSatisfy { $0.contains("File too large") }, "the splitter reported the limit: \(splitter)")
         #expect(text.contains("RECOVERED"), "appends work again once the limit is lifted")
         let acknowledgements = Acknowledgement.parse(text)
         #expect(acknowledgements.count > 100)

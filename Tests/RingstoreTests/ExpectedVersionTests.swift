@@ -26,8 +26,8 @@ import Testing
         #expect(try await store.append(to: "s", expectedVersion: .streamExists, events: [event("c")]).firstVersion == 2)
         #expect(try await store.append(to: "s", expectedVersion: .exact(2), events: [event("d")]).firstVersion == 3)
         #expect(try await store.append(to: "s", expectedVersion: .any, events: [event("e")]).firstVersion == 4)
-        #expect(try await store.currentVersion(of: "s") == 4)
-        #expect(try await store.currentVersion(of: "other") == nil)
+        #expect(try store.currentVersion(of: "s") == 4)
+        #expect(try store.currentVersion(of: "other") == nil)
         try await store.close()
     }
 
@@ -67,17 +67,23 @@ import Testing
         let store = try await EventStore.open(at: dir.path, configuration: .testing())
         try await store.append(to: "one", events: [event("seed")])
         let winners = Counter()
+        let losers = Counter()
         await withTaskGroup(of: Void.self) { group in
             for task in 0..<64 {
                 group.addTask {
-                    if (try? await store.append(to: "one", expectedVersion: .exact(0), events: [event("\(task)")])) != nil {
+                    do {
+                        try await store.append(to: "one", expectedVersion: .exact(0), events: [event("\(task)")])
                         winners.add()
+                    } catch let error as RingstoreError where error.code == .wrongExpectedVersion && error.currentVersion == 1 {
+                        losers.add()  // refused for the right reason, seeing the winner's version
+                    } catch {
+                        Issue.record("unexpected \(error)")
                     }
                 }
             }
         }
-        #expect(winners.value == 1)
-        #expect(try await store.read(stream: "one").collect().count == 2)
+        #expect(winners.value == 1 && losers.value == 63)
+        #expect(try await store.read(stream: "one").collect().map(\.version) == [0, 1])
         try await store.close()
     }
 }
@@ -127,9 +133,7 @@ import Testing
         let first = try await store.append(to: "gone", events: loose)
         let second = try await store.append(to: "gone", expectedVersion: .exact(1), events: exact)
         // Wait until the splitter has checkpointed them out of the ring.
-        let deadline = ContinuousClock.now + .seconds(10)
-        while store.stats().eventsInJournal > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(store.stats().eventsInJournal == 0)
+        try await waitUntil("the checkpoint to take the events out of the ring") { store.stats().eventsInJournal == 0 }
         #expect(try await store.append(to: "gone", events: loose) == first)
         #expect(try await store.append(to: "gone", expectedVersion: .exact(1), events: exact) == second)
         let error = await ringstoreError { try await store.append(to: "gone", events: [loose[0], event("other")]) }
@@ -158,8 +162,9 @@ import Testing
     @Test func invalidStreamNamesAreRejectedWithReasons() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        // Each refusal names its reason.
         let cases: [(String, String)] = [
-            ("", "empty"),
+            ("", "must not be empty"),
             (String(repeating: "x", count: 1025), "1025 bytes"),
             ("a\u{0}b", "NUL"),
             ("$system", "reserved"),
@@ -167,11 +172,19 @@ import Testing
         for (name, reason) in cases {
             let error = await ringstoreError { try await store.append(to: name, events: [event("x")]) }
             #expect(error?.code == .invalidStreamName, "\(reason)")
+            #expect(error?.message.contains(reason) == true, "\(String(describing: error?.message))")
         }
-        // Exactly 1024 bytes, non-ASCII, and path-like names are fine.
-        try await store.append(to: String(repeating: "é", count: 512), events: [event("x")])
-        try await store.append(to: "../x", events: [event("x")])
+        // Exactly 1024 bytes, non-ASCII, and path-like names are fine, and read back.
+        let long = String(repeating: "é", count: 512)
+        #expect(long.utf8.count == 1024)
+        try await store.append(to: long, events: [event("long")])
+        try await store.append(to: "../x", events: [event("path")])
         #expect(store.stats().streamCount == 2)
+        #expect(try await store.read(stream: long).collect().map(text) == ["{\"v\":\"long\"}"])
+        #expect(try await store.read(stream: "../x").collect().map(text) == ["{\"v\":\"path\"}"])
+        // Nothing of the refused appends was stored.
+        #expect(try await store.readAll().collect().map(\.stream) == [long, "../x"])
+        #expect(try store.streamNames().sorted() == ["../x", long])
         try await store.close()
     }
 

@@ -5,7 +5,7 @@ import Testing
 @Suite struct SnapshotTests {
     @Test func theLastSnapshotIsLoadedAcrossRestartsAndJournalWraps() async throws {
         let dir = TemporaryDirectory()
-        let configuration = Configuration.patientTesting(capacity: 256 << 10)
+        let configuration = Configuration.testing(capacity: 256 << 10)
         var store = try await EventStore.open(at: dir.path, configuration: configuration)
         #expect(try store.loadSnapshot(of: "account") == nil)
         for i in 0..<10 { try await store.append(to: "account", events: [event("\(i)")]) }
@@ -44,7 +44,7 @@ import Testing
 
     @Test func snapshotsOfMissingVersionsDeletedStreamsAndOversizeStatesAreRefused() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
         #expect(await ringstoreError { try await store.saveSnapshot(of: "none", version: 0, data: []) }?.code == .streamNotFound)
         try await store.append(to: "s", events: [event("0"), event("1")])
         let ahead = await ringstoreError { try await store.saveSnapshot(of: "s", version: 2, data: []) }

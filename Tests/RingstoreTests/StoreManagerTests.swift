@@ -5,7 +5,7 @@ import Testing
 @Suite struct StoreManagerTests {
     @Test func twoStoresOpenAtOnceKeepTheirOwnEvents() async throws {
         let dir = TemporaryDirectory()
-        let manager = try StoreManager(root: dir.child("stores"), configuration: .patientTesting())
+        let manager = try StoreManager(root: dir.child("stores"), configuration: .testing())
         let orders = try await manager.open("orders")
         let users = try await manager.open("users")
         #expect(try await manager.open("orders") === orders, "opening an open store returns it")
@@ -29,7 +29,7 @@ import Testing
         // Reopened (by another manager, after closing all): the data is there.
         try await manager.closeAll()
         #expect(try await manager.list().allSatisfy { !$0.isOpen })
-        let again = try StoreManager(root: dir.child("stores"), configuration: .patientTesting())
+        let again = try StoreManager(root: dir.child("stores"), configuration: .testing())
         let reopened = try await again.open("orders", create: false)
         #expect(try await reopened.read(stream: "s").collect().count == 1)
         try await again.closeAll()
@@ -37,7 +37,7 @@ import Testing
 
     @Test func concurrentOpensOfOneNameShareOneStore() async throws {
         let dir = TemporaryDirectory()
-        let manager = try StoreManager(root: dir.path, configuration: .patientTesting())
+        let manager = try StoreManager(root: dir.path, configuration: .testing())
         let stores = try await withThrowingTaskGroup(of: EventStore.self) { group in
             for _ in 0..<8 { group.addTask { try await manager.open("shared") } }
             return try await group.reduce(into: [EventStore]()) { $0.append($1) }
@@ -48,7 +48,7 @@ import Testing
 
     @Test func badNamesAndMissingStoresGetClearErrors() async throws {
         let dir = TemporaryDirectory()
-        let manager = try StoreManager(root: dir.path, configuration: .patientTesting())
+        let manager = try StoreManager(root: dir.path, configuration: .testing())
         for bad in ["", "..", "../x", "a/b", ".hidden", "sp ace", "naïve", String(repeating: "x", count: 129)] {
             let error = await ringstoreError { _ = try await manager.open(bad) }
             #expect(error?.code == .invalidArgument, "\(bad)")
@@ -58,7 +58,7 @@ import Testing
         #expect(try await manager.list().isEmpty)
         #expect(await ringstoreError { _ = try StoreManager(root: dir.child("no/such/parent")) }?.code == .invalidArgument)
         // Another process (here: a store opened directly) holding a store's lock.
-        let direct = try await EventStore.open(at: dir.child("taken"), configuration: .patientTesting())
+        let direct = try await EventStore.open(at: dir.child("taken"), configuration: .testing())
         #expect(await ringstoreError { _ = try await manager.open("taken") }?.code == .storeLocked)
         try await direct.close()
         #expect(try await manager.list().map(\.name) == ["taken"])

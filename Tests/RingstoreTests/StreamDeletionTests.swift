@@ -13,7 +13,7 @@ import Testing
 
     @Test func softDeletedStreamReadsAsNotFoundAndIsRecreatedAtItsNextVersion() async throws {
         let dir = TemporaryDirectory()
-        var store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        var store = try await EventStore.open(at: dir.path, configuration: .testing())
         for i in 0..<5 { try await store.append(to: "cart", events: [event("\(i)")]) }
         try await store.append(to: "other", events: [event("x")])
         try await store.setStreamMetadata(StreamMetadata(maxCount: 3), for: "cart")
@@ -30,7 +30,7 @@ import Testing
 
         // Survives a restart.
         try await store.close()
-        store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        store = try await EventStore.open(at: dir.path, configuration: .testing())
         #expect(await readError(store, "cart") == .streamNotFound)
 
         // Written again: continues at the next version, old events stay hidden.
@@ -39,14 +39,14 @@ import Testing
         #expect(try await versions(store, "cart") == [5])
         #expect(try store.streamNames() == ["cart", "other"])
         try await store.close()
-        store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        store = try await EventStore.open(at: dir.path, configuration: .testing())
         #expect(try await versions(store, "cart") == [5])
         try await store.close()
     }
 
     @Test func tombstonedStreamRefusesWritesAndSaysDeletedAcrossRestarts() async throws {
         let dir = TemporaryDirectory()
-        var store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        var store = try await EventStore.open(at: dir.path, configuration: .testing())
         for i in 0..<3 { try await store.append(to: "gone", events: [event("\(i)")]) }
         let wrong = await ringstoreError { try await store.tombstoneStream("gone", expectedVersion: .exact(1)) }
         #expect(wrong?.code == .wrongExpectedVersion)
@@ -66,20 +66,20 @@ import Testing
         }
         await expectDeleted(store)
         try await store.close()
-        store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        store = try await EventStore.open(at: dir.path, configuration: .testing())
         await expectDeleted(store)
         try await store.close()
     }
 
     @Test func tombstonesWrittenJustBeforeACrashHoldAfterRecovery() async throws {
         let dir = TemporaryDirectory()
-        var store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        var store = try await EventStore.open(at: dir.path, configuration: .testing())
         try await store.append(to: "t", events: [event("0")])
         try await store.tombstoneStream("t")
         try await store.tombstoneStream("never-written")
         await store.abandonForTesting()
         // Recovery finds the streams and their tombstones in the ring.
-        store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        store = try await EventStore.open(at: dir.path, configuration: .testing())
         #expect(await ringstoreError { try await store.append(to: "t", events: [event("1")]) }?.code == .streamDeleted)
         #expect(await ringstoreError { try await store.append(to: "never-written", events: [event("1")]) }?.code == .streamDeleted)
         #expect(await readError(store, "never-written") == .streamDeleted)
@@ -88,7 +88,7 @@ import Testing
 
     @Test func deletesHoldAfterTheJournalWrapped() async throws {
         let dir = TemporaryDirectory()
-        let configuration = Configuration.patientTesting(capacity: 256 << 10)
+        let configuration = Configuration.testing(capacity: 256 << 10)
         var store = try await EventStore.open(at: dir.path, configuration: configuration)
         for i in 0..<4 {
             try await store.append(to: "soft", events: [event("\(i)")])
@@ -114,32 +114,36 @@ import Testing
 
     @Test func concurrentAppendsNeverLandAfterATombstone() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
         try await store.append(to: "race", events: [event("first")])
         let accepted = Counter()
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        // Each writer appends until it is refused: so every one of them has an append
+        // that comes after the tombstone, whatever the scheduling.
+        let refused = try await withThrowingTaskGroup(of: Bool.self) { group in
             for writer in 0..<8 {
                 group.addTask {
-                    for i in 0..<50 {
+                    for i in 0..<100_000 {
                         do {
                             try await store.append(to: "race", events: [event("w\(writer)-\(i)")])
                             accepted.add()
                         } catch let error as RingstoreError where error.code == .streamDeleted {
-                            return
+                            return true
                         }
                     }
+                    return false
                 }
             }
             group.addTask {
-                while accepted.value < 20 { try await Task.sleep(for: .milliseconds(1)) }
+                try await waitUntil("20 appends to be accepted") { accepted.value >= 20 }
                 try await store.tombstoneStream("race")
+                return true
             }
-            try await group.waitForAll()
+            return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
         }
+        #expect(refused == 9, "every writer was refused once the tombstone was written")
         // Every acknowledged append is before the tombstone in the journal.
         let tombstone = try #require(try store.lastEvent(of: "$$race"))
         #expect(tombstone.type == "$streamDeleted")
-        #expect(accepted.value < 400, "some appends came after the tombstone")
         #expect(try store.currentVersion(of: "race") == UInt64(accepted.value))
         // (lastEvent reads the ring or the stream file, ignoring the deletion.)
         let lastRace = try #require(try store.lastEvent(of: "race"))
@@ -150,21 +154,27 @@ import Testing
 
     @Test func streamSubscriptionsWaitOutASoftDeleteAndEndOnATombstone() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
         try await store.append(to: "live", events: [event("0"), event("1")])
         try await store.deleteStream("live")
         let subscription = try store.subscribe(to: "live")
-        let reader = Task { () -> [UInt64] in
-            var seen: [UInt64] = []
-            for try await event in subscription { seen.append(event.version) }
-            return seen
+        let seen = Recorder<String>()
+        let reader = Task {
+            for try await event in subscription { seen.append("\(event.version) \(text(of: event))") }
         }
-        try await Task.sleep(for: .milliseconds(20))
+        let changes = store.journal.writer.acknowledger.changes
+        // It waits out the soft delete: the deleted events 0 and 1 are not shown.
+        try await waitUntil("the subscriber to wait on the deleted stream") { changes.waiterCount == 1 }
+        #expect(seen.values.isEmpty)
+        // Written again: the new event is delivered live.
         try await store.append(to: "live", events: [event("2")])
-        try await Task.sleep(for: .milliseconds(50))
+        try await waitUntil("the subscriber to receive the new event and wait again") { seen.values.count == 1 && changes.waiterCount == 1 }
+        // A tombstone ends it with an error.
         try await store.tombstoneStream("live")
-        let ended = await ringstoreError { _ = try await reader.value }
+        let ended = await ringstoreError { try await reader.value }
         #expect(ended?.code == .streamDeleted)
+        #expect(ended?.stream == "live")
+        #expect(seen.values == ["2 {\"v\":\"2\"}"], "only the event written after the soft delete, once")
         try await store.close()
     }
 }

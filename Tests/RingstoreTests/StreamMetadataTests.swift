@@ -2,18 +2,6 @@ import Foundation
 import Testing
 @testable import Ringstore
 
-extension Configuration {
-    /// `.testing`, but readers and writers wait up to 10 s for the splitter:
-    /// these tests check what reads show, not how fast the splitter is on a
-    /// busy machine.
-    static func patientTesting(capacity: UInt64 = 1 << 20) -> Configuration {
-        var configuration = Configuration.testing(capacity: capacity)
-        configuration.readerWait = .seconds(10)
-        configuration.journalFullWait = .seconds(10)
-        return configuration
-    }
-}
-
 @Suite struct StreamMetadataTests {
     private func versions(_ store: EventStore, _ stream: String, direction: ReadDirection = .forwards,
                           from: StreamRevision = .start) async throws -> [UInt64] {
@@ -33,7 +21,7 @@ extension Configuration {
 
     @Test func maxCountAndTruncateBeforeHideEventsAtOnce() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
         for i in 0..<10 { try await store.append(to: "s", events: [event("\(i)")]) }
         #expect(try store.streamMetadata(of: "s") == StreamMetadata())
 
@@ -63,11 +51,16 @@ extension Configuration {
 
     @Test func maxAgeHidesOldEvents() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
         for i in 0..<600 { try await store.append(to: "aged", events: [event("old \(i)")]) }  // more than a page
-        try await Task.sleep(for: .milliseconds(400))
+        let lastOld = try #require(try store.lastEvent(of: "aged")).timestampNanoseconds
+        try await waitUntil("the clock to pass the last old event") { wallClockNanoseconds() > lastOld }
         try await store.append(to: "aged", events: [event("new")])
+        let new = try #require(try store.lastEvent(of: "aged")).timestampNanoseconds
         try await store.setStreamMetadata(StreamMetadata(maxAge: .milliseconds(300)), for: "aged")
+        // Reads measure maxAge back from exactly 300 ms after "new" was stamped, however
+        // long they take: "new" is the oldest event shown, everything before it is hidden.
+        store.maxAgeNowForTesting.store(new + 300_000_000, ordering: .relaxed)
         #expect(try await versions(store, "aged") == [600])
         #expect(try await versions(store, "aged", direction: .backwards, from: .end) == [600])
         #expect(try store.streamMetadata(of: "aged").maxAge == .milliseconds(300))
@@ -77,17 +70,17 @@ extension Configuration {
 
     @Test func metadataSurvivesRestartsAndJournalWraps() async throws {
         let dir = TemporaryDirectory()
-        var store = try await EventStore.open(at: dir.path, configuration: .patientTesting(capacity: 256 << 10))
+        var store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 256 << 10))
         for i in 0..<10 { try await store.append(to: "kept", events: [event("\(i)")]) }
         try await store.setStreamMetadata(StreamMetadata(maxCount: 4, truncateBefore: 2), for: "kept")
         try await store.close()
 
-        store = try await EventStore.open(at: dir.path, configuration: .patientTesting(capacity: 256 << 10))
+        store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 256 << 10))
         #expect(try await versions(store, "kept") == [6, 7, 8, 9])
         try await Self.wrapJournal(store)
         try await store.close()
 
-        store = try await EventStore.open(at: dir.path, configuration: .patientTesting(capacity: 256 << 10))
+        store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 256 << 10))
         #expect(try store.streamMetadata(of: "kept") == StreamMetadata(maxCount: 4, truncateBefore: 2))
         #expect(try await versions(store, "kept") == [6, 7, 8, 9])
         // A change after the restart replaces it, and continues the metadata stream's versions.
@@ -99,18 +92,18 @@ extension Configuration {
 
     @Test func metadataWrittenJustBeforeACrashIsHonouredAfterRecovery() async throws {
         let dir = TemporaryDirectory()
-        var store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        var store = try await EventStore.open(at: dir.path, configuration: .testing())
         for i in 0..<5 { try await store.append(to: "c", events: [event("\(i)")]) }
         try await store.setStreamMetadata(StreamMetadata(truncateBefore: 3), for: "c")
         await store.abandonForTesting()
-        store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        store = try await EventStore.open(at: dir.path, configuration: .testing())
         #expect(try await versions(store, "c") == [3, 4])
         try await store.close()
     }
 
     @Test func allReadsAndSubscriptionsShowWhatStreamReadsShow() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
         for i in 0..<6 {
             try await store.append(to: "a", events: [event("a\(i)")])
             try await store.append(to: "b", events: [event("b\(i)")])
@@ -136,7 +129,7 @@ extension Configuration {
         }
         // Once caught up (a4, a5), a new event arrives live. (Appended earlier, it
         // would have hidden a4 before the subscriber got to it: maxCount is 2.)
-        while received.value < 2 { try await Task.sleep(for: .milliseconds(1)) }
+        try await waitUntil("the subscriber to catch up") { received.value >= 2 }
         try await store.append(to: "a", events: [event("a6")])
         #expect(try await reader.value == [4, 5, 6])
         #expect(try store.streamNames() == ["a", "b"])
@@ -145,11 +138,11 @@ extension Configuration {
 
     @Test func theCacheHoldsOnlyStreamsWithMetadata() async throws {
         let dir = TemporaryDirectory()
-        var store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        var store = try await EventStore.open(at: dir.path, configuration: .testing())
         for stream in ["plain", "ruled"] { try await store.append(to: stream, events: [event("0"), event("1")]) }
         try await store.setStreamMetadata(StreamMetadata(maxCount: 1), for: "ruled")
         try await store.close()
-        store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        store = try await EventStore.open(at: dir.path, configuration: .testing())
         #expect(try await store.read(stream: "plain").collect().count == 2)
         #expect(try await store.read(stream: "ruled").collect().map(\.version) == [1])
         #expect(store.metadataCache.lookup("plain") == nil)
@@ -162,7 +155,7 @@ extension Configuration {
 
     @Test func badMetadataAndSystemNamesAreRefused() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .patientTesting())
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
         let zero = await ringstoreError { try await store.setStreamMetadata(StreamMetadata(maxCount: 0), for: "s") }
         #expect(zero?.code == .invalidArgument)
         #expect(zero?.message.contains("maxCount") == true)

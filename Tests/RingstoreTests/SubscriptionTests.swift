@@ -66,34 +66,38 @@ import Testing
         let all = try store.subscribeToAll(from: .end)
         let streamTask = Task { () -> RecordedEvent? in for try await e in stream { return e }; return nil }
         let allTask = Task { () -> RecordedEvent? in for try await e in all { return e }; return nil }
-        try await Task.sleep(for: .milliseconds(20))
+        // Where they start was fixed when they were made: the new event comes after it,
+        // whenever the tasks get to run.
         try await store.append(to: "s", events: [event("new")])
         #expect(try await streamTask.value.map(text) == "{\"v\":\"new\"}")
         #expect(try await allTask.value.map(text) == "{\"v\":\"new\"}")
         try await store.close()
     }
 
-    @Test func cancellationAndClosingEndSubscriptionsPromptly() async throws {
+    /// Nothing else wakes these subscribers: without working cancellation and
+    /// close they would wait forever, which the time limit turns into a failure.
+    @Test(.timeLimit(.minutes(1))) func cancellationAndClosingEndSubscriptionsPromptly() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let changes = store.journal.writer.acknowledger.changes
         let waiting = Task { () -> Int in
             var count = 0
             for try await _ in try store.subscribe(to: "quiet") { count += 1 }
             return count
         }
-        try await Task.sleep(for: .milliseconds(20))
-        let started = ContinuousClock.now
+        // Cancelled while it waits for appends (nothing else would ever wake it).
+        try await waitUntil("the subscriber to wait for appends") { changes.waiterCount == 1 }
         waiting.cancel()
         #expect(try await waiting.value == 0)
-        #expect(ContinuousClock.now - started < .seconds(3) * timingSlowdown)  // generous: the suite runs in parallel on busy machines
 
+        let received = Counter()
         let live = Task { () -> Int in
-            var count = 0
-            for try await _ in try store.subscribeToAll() { count += 1 }
-            return count
+            for try await _ in try store.subscribeToAll() { received.add() }
+            return received.value
         }
         try await store.append(to: "x", events: [event("1")])
-        try await Task.sleep(for: .milliseconds(50))
+        // Closed while it waits for more, having delivered the one event.
+        try await waitUntil("the subscriber to receive the event and wait for more") { received.value == 1 && changes.waiterCount == 1 }
         try await store.close()
         #expect(try await live.value == 1)
     }

@@ -1,22 +1,34 @@
 import Foundation
+import Logging
 import Synchronization
 import Testing
 @testable import Ringstore
 
-/// How many times slower timing expectations may be in a ThreadSanitizer build
-/// (`-Xswiftc -DRINGSTORE_TSAN`, see the README), which runs everything 5-20 times
-/// slower, and more when several suites run at once on few cores.
-#if RINGSTORE_TSAN
-let timingSlowdown = 25
-#else
-let timingSlowdown = 1
-#endif
+/// The bound on waits that end with a readiness signal or a condition: long
+/// enough never to end a test that works on a loaded machine (the suite runs
+/// its tests in parallel, beside other builds), short enough that a test that
+/// hangs fails with a message.
+let generousWait: Duration = .seconds(60)
+
+/// Stores log at `warning` in tests: the `info` lines each store writes when it
+/// opens and closes add up to thousands across the suite. A test that inspects
+/// the log passes a logger of its own to `EventStore.open`. Bootstrapping is
+/// process-wide and allowed once: the helpers every test uses to set up
+/// (``TemporaryDirectory``, ``Configuration/testing(capacity:durability:)``) do it.
+let quietTestLogging: Void = {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = .warning
+        return handler
+    }
+}()
 
 /// A temporary directory for one test, removed when the test ends.
 final class TemporaryDirectory: Sendable {
     let path: String
 
     init(_ name: String = #function) {
+        _ = quietTestLogging
         let base = FileManager.default.temporaryDirectory.path
         let safe = name.filter { $0.isLetter || $0.isNumber }
         path = "\(base)/ringstore-test-\(safe)-\(UUID().uuidString.prefix(8))"
@@ -30,15 +42,53 @@ final class TemporaryDirectory: Sendable {
 }
 
 extension Configuration {
-    /// A small store for tests: 1 MiB ring, short waits.
+    /// A small store for tests: 1 MiB ring, and appends and readers that wait
+    /// for the splitter as long as ``generousWait``: tests check what the store
+    /// does, not how fast a loaded machine splits. Tests of the journal-full
+    /// and reader timeouts set tight waits of their own.
     static func testing(capacity: UInt64 = 1 << 20, durability: Durability = .durable) -> Configuration {
+        _ = quietTestLogging
         var configuration = Configuration()
         configuration.journalCapacity = capacity
         configuration.durability = durability
-        configuration.journalFullWait = .milliseconds(200) * timingSlowdown
-        configuration.readerWait = .milliseconds(200) * timingSlowdown
+        configuration.journalFullWait = generousWait
+        configuration.readerWait = generousWait
         configuration.maxEventSize = Int(capacity / 4)
         return configuration
+    }
+}
+
+/// Thrown when ``waitUntil(_:timeout:sourceLocation:_:)`` gives up.
+struct WaitTimedOut: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Waits until `condition` holds, looking every 2 ms, for up to `timeout`;
+/// records an issue naming `what` and throws if it never does. For readiness
+/// that has no signal of its own to await (a cursor or counter of the store
+/// reaching a value, another task reaching a point).
+func waitUntil(_ what: String, timeout: Duration = generousWait, sourceLocation: SourceLocation = #_sourceLocation,
+               _ condition: () throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("waited \(timeout) for \(what)", sourceLocation: sourceLocation)
+            throw WaitTimedOut(description: "waited \(timeout) for \(what)")
+        }
+        try await Task.sleep(for: .milliseconds(2))
+    }
+}
+
+/// Retries `body` until it succeeds or `timeout` passes, then throws its last
+/// error (for "works again once the fault clears").
+@discardableResult
+func eventually<R>(timeout: Duration = generousWait, _ body: () async throws -> R) async throws -> R {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        do { return try await body() } catch {
+            if ContinuousClock.now >= deadline { throw error }
+            try await Task.sleep(for: .milliseconds(20))
+        }
     }
 }
 
@@ -78,4 +128,15 @@ func moveSegmentsIntoStreamFiles(_ path: String, configuration: Configuration = 
     let store = try await EventStore.open(at: path, configuration: configuration)
     try store.splitter.mover.moveEverything()
     try await store.close()
+}
+
+/// A list that concurrent tasks can share (what a subscriber has seen so far).
+/// Locked with `NSLock`, which ThreadSanitizer sees (it cannot see
+/// `Synchronization.Mutex` on Linux, and the name `Mutex` is ambiguous in a
+/// ThreadSanitizer build, where the library brings its own).
+final class Recorder<Element: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Element] = []
+    func append(_ element: Element) { lock.withLock { storage.append(element) } }
+    var values: [Element] { lock.withLock { storage } }
 }

@@ -15,6 +15,9 @@ final class ChangeNotifier: Sendable {
 
     var generation: UInt64 { state.withLock { $0.generation } }
 
+    /// Subscribers waiting right now (tests wait for one to be waiting before acting).
+    var waiterCount: Int { state.withLock { $0.waiters.count } }
+
     /// Wakes every waiter (called after each batch of acknowledged appends).
     func notify() {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in

@@ -98,7 +98,11 @@ final class JournalWriter: Sendable {
     let ring: RingFile
     let epoch: UInt32
     let mode: Mode
-    let journalFullWaitNanoseconds: Int64
+    /// How long an append waits for ring space (`journalFullWait`). Atomic so that
+    /// tests can shorten it once the condition they test has set in (see
+    /// `EventStore.setJournalFullWait`); an append already waiting uses the new
+    /// value from its next look at the ring.
+    let journalFullWaitNanoseconds: Atomic<Int64>
     let state: Mutex<State>
     private let wake = DispatchSemaphore(value: 0)
 
@@ -137,7 +141,7 @@ final class JournalWriter: Sendable {
         self.stored = stored
         self.epoch = ringSync.epoch
         self.mode = mode
-        self.journalFullWaitNanoseconds = journalFullWait.nanoseconds
+        self.journalFullWaitNanoseconds = Atomic(journalFullWait.nanoseconds)
         self.acknowledger = try Acknowledger(owner: ring.file.path.string)
         self.flusherThread = BackgroundThread(name: "rs-flusher", owner: ring.file.path.string)
         let end = ringSync.written.load(ordering: .acquiring)
@@ -188,8 +192,10 @@ final class JournalWriter: Sendable {
         }
     }
 
-    func append(_ append: PreparedAppend) async throws -> AppendResult {
-        var deadline: Int64?
+    /// Appends; `whyFull` says why the ring is not draining, if anything is known
+    /// (the splitter's or checkpointer's failure), for the journal-full error.
+    func append(_ append: PreparedAppend, whyFull: () -> RingstoreError? = { nil }) async throws -> AppendResult {
+        var waitingSince: Int64?
         while true {
             let outcome = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Outcome, any Error>) in
                 stage(append, continuation: continuation)
@@ -205,11 +211,12 @@ final class JournalWriter: Sendable {
                 throw check.otherwise
             case .journalFull(let needed):
                 let now = monotonicNanoseconds()
-                if deadline == nil {
-                    deadline = now + journalFullWaitNanoseconds
+                if waitingSince == nil {
+                    waitingSince = now
                     journalFullWaits.add(1, ordering: .relaxed)
                 }
-                if now >= deadline! { throw journalFullError(needed: needed) }
+                let wait = journalFullWaitNanoseconds.load(ordering: .relaxed)
+                if now - waitingSince! >= wait { throw journalFullError(needed: needed, waited: wait, cause: whyFull()) }
                 // Ring space frees up only as the splitter checkpoints, which takes
                 // milliseconds; polling at that pace keeps the common path free of
                 // any bookkeeping for waiters.
@@ -232,14 +239,19 @@ final class JournalWriter: Sendable {
                             lastPosition: check.lastPositionInRing ?? stored[storedCount - 1].position)
     }
 
-    private func journalFullError(needed: Int) -> RingstoreError {
+    /// The error of an append that waited `waited` nanoseconds for ring space.
+    /// With a `cause` (the splitter cannot write the stream files, e.g. the disk is
+    /// full) the message names it, since no longer wait or larger ring would help.
+    private func journalFullError(needed: Int, waited: Int64, cause: RingstoreError?) -> RingstoreError {
         let (reserved, checkpoint) = state.withLock { ($0.reserved, $0.checkpoint) }
         let used = reserved - checkpoint
-        let waited = Double(journalFullWaitNanoseconds) / 1e9
+        let seconds = Double(waited) / 1e9
+        let why = cause.map { "the checkpoint cannot move, the splitter reports: \($0.message)" }
+            ?? "stream files are not keeping up — raise journalFullWait or the journal capacity"
         return RingstoreError(
             .journalFull,
-            "journal full: waited \(waited) s for \(needed) bytes of ring space (\(used) of \(ring.capacity) bytes in use, checkpoint at \(checkpoint)); stream files are not keeping up — raise journalFullWait or the journal capacity",
-            path: ring.file.path.string)
+            "journal full: waited \(seconds) s for \(needed) bytes of ring space (\(used) of \(ring.capacity) bytes in use, checkpoint at \(checkpoint)); \(why)",
+            path: ring.file.path.string, cause: cause)
     }
 
     /// The single locked section of an append. Resumes `continuation` at once

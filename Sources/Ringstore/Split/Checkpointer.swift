@@ -169,6 +169,9 @@ final class Checkpointer: Sendable {
         if aborted() { return false }
         try journal.advanceCheckpoint(to: job.split, streams: job.touched)
         split.segments.checkpointCompleted(through: job.segmentBoundary)
+        // Stream-file blocks before the checkpoint are durable now: opening a file
+        // checks only blocks from here on (see `StreamFile.recover`).
+        split.directory.replayFrom.store(job.split, ordering: .releasing)
         checkpointed()
         return true
     }

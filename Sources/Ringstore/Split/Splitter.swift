@@ -101,6 +101,9 @@ final class Splitter: Sendable {
     /// never passes the durable cursor).
     var target: UInt64 { journal.writer.acknowledged }
 
+    /// Why the checkpoint cannot move, if something failed: the splitter's last
+    /// failure, reported until everything it held back is written (see `run`), or
+    /// else the checkpointer's, reported until its job succeeds.
     var failure: RingstoreError? { control.withLock { $0.failure } ?? checkpointer.failure }
 
     /// True once the splitter's thread has finished.
@@ -225,6 +228,7 @@ final class Splitter: Sendable {
         var paceWindow = (start: lastCheckpoint, scanned: pending.scanned)
         var bytesPerSecond = 0.0
         var consecutiveFailures = 0
+        var reportingFailure = false
         while true {
             let (stopping, paused, abandoning) = control.withLock { ($0.stopping, $0.paused, $0.abandoning) }
             if abandoning {
@@ -279,8 +283,14 @@ final class Splitter: Sendable {
                     lastCheckpoint = monotonicNanoseconds()
                     worked = true
                 }
-                if consecutiveFailures > 0 {
-                    consecutiveFailures = 0
+                consecutiveFailures = 0
+                // A failure stays reported until every record held back is in its file:
+                // until then it still explains why the checkpoint (and so the ring) is
+                // stuck. Cleared after any pass that threw nothing, it flickered while
+                // the disk was full (a scan or a small write succeeds between failed
+                // stream writes), and a journal-full error raised then named no cause.
+                if reportingFailure && pending.streams.isEmpty {
+                    reportingFailure = false
                     control.withLock { $0.failure = nil }  // recovered: a past failure no longer explains anything
                 }
                 if stopping && caughtUp && !checkpointer.isBusy && journal.writer.isStopped
@@ -301,6 +311,7 @@ final class Splitter: Sendable {
                 // `pending` keeps every record and file not yet checkpointed. Retry the same work with
                 // backoff (10 ms doubling to 1 s; a full disk may clear); stop if asked to.
                 control.withLock { $0.failure = failure }
+                reportingFailure = true
                 if stopping {
                     finish(failure: failure)
                     return
@@ -453,8 +464,9 @@ final class Splitter: Sendable {
     /// moves chains that have a block's worth on its own schedule).
     private func write(_ stream: String, _ pending: inout Pending) throws {
         // Forgotten only once written: after a failed write the next attempt starts over.
-        guard let entry = pending.streams[stream], !entry.positions.isEmpty else { return }
-        let blocks = try buildBlocks(entry.positions, from: try split.splitNext(of: stream, number: entry.number))
+        guard let entry = pending.streams[stream], let last = entry.positions.last else { return }
+        try makeJournalDurable(through: last)
+        let blocks = try buildBlocks(entry.positions, of: stream, from: try split.splitNext(of: stream, number: entry.number))
         if split.segments.head(of: entry.number) != nil {
             try split.appendToSegments([.init(number: entry.number, blocks: blocks)])
         } else {
@@ -465,14 +477,37 @@ final class Splitter: Sendable {
         pending.touched.insert(stream)
     }
 
+    /// Makes the journal durable through the record at `position` before any of
+    /// it goes into a stream file.
+    ///
+    /// Why: in relaxed mode the splitter (for readers, and in its main pass)
+    /// follows the written cursor, ahead of the durable one. A stream file must
+    /// never hold a record the journal does not durably hold — not even in the
+    /// page cache, since the kernel writes pages back in no promised order and
+    /// the checkpoint syncs the file: after a power cut the journal would lack
+    /// event X at version v while the file held it, the next append would be
+    /// given v again, and the file would shadow it. One sync covers everything
+    /// written so far, so this costs at most one flush per batch of appends (and
+    /// nothing in durable mode, where the splitter only sees durable records).
+    private func makeJournalDurable(through position: UInt64) throws {
+        try journal.writer.syncNow(upTo: position + 1)
+    }
+
     /// The blocks for records at `positions` (one stream's, in order) from version
-    /// `next` on (earlier ones are already in its file: a replay after a crash,
-    /// or a reader's request), copied from the ring.
-    private func buildBlocks(_ positions: [UInt64], from next: UInt64) throws -> [StreamBlock.RawBlock] {
+    /// `next` on, copied from the ring.
+    ///
+    /// Records of versions the split storage already holds (a replay after a
+    /// crash, or a reader's request that wrote them ahead) are skipped — but only
+    /// once the stored events are seen to be exactly those (same ID and journal
+    /// position): a stream file or segment holding another event at such a
+    /// version is ahead of the journal, and skipping would hide the journal's
+    /// event behind it for good.
+    private func buildBlocks(_ positions: [UInt64], of stream: String, from next: UInt64) throws -> [StreamBlock.RawBlock] {
         var blocks: [StreamBlock.RawBlock] = []
         var current = StreamBlock.RawBlock()
         let ring = journal.ring
         var expected = next
+        var skipped: [(version: UInt64, id: UUID, position: UInt64)] = []
         for position in positions {
             let physical = ring.physical(position)
             try ring.withMappedBytes(physical: physical, count: Int(ring.bytesToEnd(from: position))) { bytes in
@@ -480,7 +515,10 @@ final class Splitter: Sendable {
                 guard case .event(let h) = JournalRecord.inspect(bytes, expectedPosition: position, verifyChecksum: false) else {
                     throw damagedRecord(at: position, "it changed after it was scanned")
                 }
-                guard h.version >= expected else { return }  // already in the file
+                guard h.version >= expected else {  // already in the file, to be checked below
+                    skipped.append((h.version, h.id, h.position))
+                    return
+                }
                 guard h.version == expected else {
                     throw RingstoreError(.corruptData, "stream \"\(JournalRecord.streamName(bytes, h))\": the journal record at position \(position) has version \(h.version) where \(expected) was expected next",
                                          path: ring.file.path.string, offset: RingFile.headerAreaSize + physical)
@@ -503,6 +541,18 @@ final class Splitter: Sendable {
             }
         }
         if current.count > 0 { blocks.append(current) }
+        if let first = skipped.first {
+            let stored = try split.read(stream: stream, from: first.version, direction: .forwards, maxCount: skipped.count)
+            for record in skipped {
+                let held = stored.first { $0.version == record.version }
+                guard let held, held.id == record.id, held.position == record.position else {
+                    let what = held.map { "event \($0.id) (journal position \($0.position))" } ?? "no event"
+                    throw RingstoreError(.corruptData,
+                                         "stream \"\(stream)\": its split storage holds \(what) at version \(record.version), but the journal holds event \(record.id) there (position \(record.position)): the stored events are ahead of the journal",
+                                         stream: stream)
+                }
+            }
+        }
         return blocks
     }
 
@@ -523,15 +573,16 @@ final class Splitter: Sendable {
                 return state.entries.compactMap { $0.position >= pending.scanned && $0.position < end ? $0.position : nil }
             }
             let positions = (pending.streams[stream]?.positions ?? []) + unscanned
-            if positions.isEmpty {
+            guard let last = positions.last else {
                 // Already written (into its file or the segments) but not yet published
                 // by a checkpoint: tell the reader what is stored.
                 let next = try split.nextVersion(of: stream)
                 if next > 0 { readers.recordAhead(stream, nextVersion: next) }
                 continue
             }
+            try makeJournalDurable(through: last)
             let number = pending.streams[stream]?.number ?? catalog.register(stream)
-            let blocks = try buildBlocks(positions, from: try split.splitNext(of: stream, number: number))
+            let blocks = try buildBlocks(positions, of: stream, from: try split.splitNext(of: stream, number: number))
             let next = try blocks.last.map { $0.firstVersion + UInt64($0.count) } ?? split.nextVersion(of: stream)
             if !blocks.isEmpty { items.append(.init(number: number, blocks: blocks)) }
             served.append((stream, next, unscanned.last))
@@ -563,6 +614,7 @@ final class Splitter: Sendable {
     /// block's worth into their own files, all others into the split segments
     /// (sequential writes of up to ``segmentWriteBytes``).
     private func writePending(_ pending: inout Pending) throws {
+        if pending.scanned > 0 { try makeJournalDurable(through: pending.scanned - 1) }
         let direct = pending.streams.filter { $0.value.rawBytes >= Self.directBlockBytes && split.segments.head(of: $0.value.number) == nil }
             .sorted { $0.value.rawBytes > $1.value.rawBytes }.prefix(Self.maxDirectWrites).map(\.key)
         for stream in direct {
@@ -584,7 +636,7 @@ final class Splitter: Sendable {
             bytes = 0
         }
         for (stream, entry) in pending.streams where !entry.positions.isEmpty {
-            let blocks = try buildBlocks(entry.positions, from: try split.splitNext(of: stream, number: entry.number))
+            let blocks = try buildBlocks(entry.positions, of: stream, from: try split.splitNext(of: stream, number: entry.number))
             if !blocks.isEmpty { items.append(.init(number: entry.number, blocks: blocks)) }
             names.append(stream)
             bytes += entry.rawBytes

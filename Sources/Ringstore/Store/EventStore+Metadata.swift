@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Stream metadata: stored as events of the metadata stream `$$<stream>`
 /// (KurrentDB's layout), written through the ordinary append path — so it is
 /// durable, recovered after a crash and copied into stream files like any
@@ -117,6 +119,12 @@ extension EventStore {
         }
     }
 
+    /// The time `maxAge` is measured back from: now, unless a test fixed it.
+    private func maxAgeNow() -> Int64 {
+        let fixed = maxAgeNowForTesting.load(ordering: .relaxed)
+        return fixed != 0 ? fixed : wallClockNanoseconds()
+    }
+
     /// What reads of `stream` (whose last version is `lastVersion`) may show.
     ///
     /// - Throws: `.streamDeleted` if it was tombstoned; `.streamNotFound` if it
@@ -136,7 +144,7 @@ extension EventStore {
             throw RingstoreError(.streamNotFound, "stream \"\(stream)\" was deleted and has not been written since", stream: stream)
         }
         return StreamVisibility(firstVersion: first,
-                                notBefore: metadata.maxAge.map { wallClockNanoseconds() - $0.nanoseconds })
+                                notBefore: metadata.maxAge.map { maxAgeNow() - $0.nanoseconds })
     }
 
     /// The events of a `$all` page that reads of their streams would show:

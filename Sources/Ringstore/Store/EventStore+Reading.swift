@@ -244,6 +244,10 @@ extension EventStore {
             case .end: lastVisiblePosition(below: visible) ?? visible
             case .at(let p): p
             }
+            // The ring index must still hold everything from where it is read: a
+            // checkpoint that completed since `split` was loaded has dropped the
+            // records before it, and reading on would skip them. Then read again
+            // (the split cursor has moved past them: they come from the files).
             if from < split {
                 // Index entries before the split cursor: their events are in stream files.
                 let first = try globalIndex.firstIndex(atOrAfter: from)

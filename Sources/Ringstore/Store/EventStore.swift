@@ -36,6 +36,9 @@ public final class EventStore: Sendable {
     let allPageCursorsLoaded = TestHook()
     private let lock: StoreLock
     private let closed = Atomic<Bool>(false)
+    /// Tests only: when not 0, the time (nanoseconds since 1970) from which
+    /// `maxAge` is measured back, instead of the wall clock at each read.
+    let maxAgeNowForTesting = Atomic<Int64>(0)
 
     private init(directory: FilePath, configuration: Configuration, journal: Journal, split: SplitStore,
                  globalIndex: GlobalIndex, lock: StoreLock, logger: Logger) throws {
@@ -69,6 +72,8 @@ public final class EventStore: Sendable {
                 throw RingstoreError(.invalidArgument, "cannot create store \(path): its parent folder \(parent) does not exist", path: path)
             }
             try StorageDirectory.create(directory)
+            // The store's own name must survive a power cut before anything in it counts.
+            try StorageDirectory.sync(parent.isEmpty ? FilePath(".") : parent)
         }
         let lock = try StoreLock(directory: directory)
         // Once the journal is open its writer's threads run (and hold it, and so the
@@ -88,6 +93,10 @@ public final class EventStore: Sendable {
             let journal = try Journal(directory: directory, configuration: configuration, stored: split)
             openedJournal = journal
             let globalIndex = try GlobalIndex(directory: directory)
+            // The names of `streams/`, the catalog and the global index (created above
+            // if new) must be durable before a checkpoint relies on them: a file's
+            // `fdatasync` does not cover its name.
+            try StorageDirectory.sync(directory)
             // Entries from the checkpoint on are derived again as the splitter replays the journal.
             let checkpoint = journal.writer.state.withLock { $0.checkpoint }
             try globalIndex.truncate(from: checkpoint)
@@ -166,16 +175,9 @@ public final class EventStore: Sendable {
 
     /// Appends a validated append (user or system stream).
     func appendPrepared(_ prepared: JournalWriter.PreparedAppend) async throws -> AppendResult {
-        do {
-            return try await journal.writer.append(prepared)
-        } catch var error as RingstoreError where error.code == .journalFull {
-            // Say why the ring is not draining, if the splitter knows.
-            if let failure = splitter.failure {
-                error.message += "; the splitter reports: \(failure.message)"
-                error.cause = failure
-            }
-            throw error
-        }
+        // A journal-full error says why the ring is not draining, if the splitter knows
+        // (asked when the wait ends: its failure stays reported until it has recovered).
+        try await journal.writer.append(prepared, whyFull: { splitter.failure })
     }
 
     /// Validates an append; system streams (`$…`) only with `allowReserved`.

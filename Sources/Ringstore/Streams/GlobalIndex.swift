@@ -10,7 +10,8 @@ import SystemPackage
 /// splitter once per round and synced with each checkpoint round. On open, a
 /// torn or damaged tail is cut at the first bad entry; entries past the
 /// journal's checkpoint are re-derived when the splitter replays the journal,
-/// and entries at or after the replay start are dropped first so none repeats.
+/// and entries at or after the replay start (with any damaged ones among them)
+/// are dropped first so none repeats.
 final class GlobalIndex: Sendable {
     static let fileName = "global.index"
     static let entrySize = 24
@@ -55,10 +56,34 @@ final class GlobalIndex: Sendable {
 
     var entryCount: Int { count.load(ordering: .acquiring) }
 
-    /// Drops every entry at or after `position` (before the splitter replays from there).
+    /// Drops every entry at or after `position` (before the splitter replays
+    /// from there, `position` being the journal's checkpoint), and every damaged
+    /// entry after the last good one before it.
+    ///
+    /// Scans back from the end rather than searching: after a power cut the
+    /// entries written since the last sync can come back with holes (a lost
+    /// sector reads as zeros) followed by good entries. All of them are at or
+    /// after the checkpoint (the checkpoint never passes an unsynced entry), so
+    /// everything from the last good entry before the checkpoint on goes; a
+    /// search could land on a hole and fail the open.
     func truncate(from position: UInt64) throws {
-        let keep = try firstIndex(atOrAfter: position)
-        guard keep < entryCount else { return }
+        let total = entryCount
+        var keep = total
+        let chunk = 4096
+        scanning: while keep > 0 {
+            let start = max(0, keep - chunk)
+            var bytes = [UInt8](repeating: 0, count: (keep - start) * Self.entrySize)
+            _ = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: UInt64(start * Self.entrySize)) }
+            for i in (start..<keep).reversed() {
+                let offset = (i - start) * Self.entrySize
+                if let entry = Self.decode(bytes[offset..<(offset + Self.entrySize)]), entry.position < position {
+                    keep = i + 1
+                    break scanning
+                }
+            }
+            keep = start
+        }
+        guard keep < total else { return }
         try file.truncate(to: UInt64(keep * Self.entrySize))
         count.store(keep, ordering: .releasing)
         synced.withLock { $0.end = min($0.end, UInt64(keep * Self.entrySize)) }

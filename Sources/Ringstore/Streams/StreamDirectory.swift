@@ -71,6 +71,8 @@ final class StreamDirectory: StoredStreams {
         var head = 0
         var clock: UInt64 = 0
         var createdFolders: Set<String> = []
+        /// Folders whose new entries (sub-folders of `streams/`) no sync has covered yet.
+        var unsyncedFolders: Set<String> = []
         /// Files that were closed (evicted) while holding unsynced appends.
         var evictedDirty = false
         /// Where closed files ended, so that reopening them is cheap.
@@ -97,8 +99,10 @@ final class StreamDirectory: StoredStreams {
     private let streamsFolder: String
     let maxOpenFiles: Int
     private let cache = Mutex(Cache())
-    /// The journal checkpoint when the store was opened: stream-file blocks from
-    /// there on can be rebuilt by the splitter's replay, so a torn one may be cut.
+    /// The journal's checkpoint (set at open, moved by each checkpoint): blocks
+    /// before it are durable; blocks from there on may be torn or lost by a power
+    /// cut, and the journal can rebuild them, so opening a file checks them and
+    /// cuts a bad one (see ``StreamFile``).
     let replayFrom = Atomic<UInt64>(0)
 
     /// Decoded blocks shared by all readers (see ``BlockCache``).
@@ -172,8 +176,10 @@ final class StreamDirectory: StoredStreams {
                                                expecting: stream)
                 } catch is StreamFile.NeverWritten {
                     // Empty or header-only (see `NeverWritten`); anything else that cannot be
-                    // opened is thrown, and the file kept for whoever repairs it.
-                    StorageDirectory.remove(path)
+                    // opened is thrown, and the file kept for whoever repairs it. The removal
+                    // must succeed before looking again: one that failed silently found the
+                    // same file again, forever, holding the open lock.
+                    try StorageDirectory.removeFile(path)
                     continue
                 }
                 if file.streamName == stream { return insert(makeHandle(stream: stream, path: path, probe: probe, file: file)) }
@@ -312,33 +318,62 @@ final class StreamDirectory: StoredStreams {
     private func createFolder(_ folder: String) throws {
         if cache.withLock({ $0.createdFolders.contains(folder) }) { return }
         try StorageDirectory.create(FilePath(folder))
-        cache.withLock { _ = $0.createdFolders.insert(folder) }
+        cache.withLock { c in
+            c.createdFolders.insert(folder)
+            c.unsyncedFolders.insert(streamsFolder)  // the new folder's own entry (or one found there: harmless)
+        }
     }
 
-    /// Makes the files of `dirty` streams durable: one `syncfs` for the whole
-    /// file system when many are dirty or some were closed (evicted) while
-    /// dirty, else one `fdatasync` per file plus its folder. Per-file syncs of
-    /// thousands of small files cost a journal commit each; `syncfs` costs one,
-    /// at the price of also flushing unrelated dirty files on the same file
-    /// system. Takes names, not open files, so that being dirty never keeps a
-    /// file open past the `maxOpenFiles` bound.
+    /// Makes the files of `dirty` streams durable, and the directory entries the
+    /// checkpoint relies on: new stream and index files, and new sub-folders of
+    /// `streams/`. One `syncfs` for the whole file system (files and directory
+    /// entries alike) when many are dirty or some were closed (evicted) while
+    /// dirty; else one `fdatasync` per file, then an `fsync` of each folder that
+    /// gained an entry since its last sync. Per-file syncs of thousands of small
+    /// files cost a journal commit each; `syncfs` costs one, at the price of also
+    /// flushing unrelated dirty files on the same file system. Takes names, not
+    /// open files, so that being dirty never keeps a file open past the
+    /// `maxOpenFiles` bound.
+    ///
+    /// Why the folders: an `fdatasync` makes a file's bytes durable, not its
+    /// name. Without the folder's `fsync`, a power cut after the checkpoint that
+    /// relies on a new stream file could leave its bytes on the disk and no name
+    /// for them, and the journal no longer holding its events.
     func syncAll(dirty: some Collection<String>) throws {
         let openDirty: [Handle] = cache.withLock { c in dirty.compactMap { c.handles[$0]?.handle } }
         let open: [Handle]? = openDirty.count == dirty.count ? openDirty : nil  // nil: some dirty file was closed
+        let newFolders = cache.withLock { $0.unsyncedFolders }
         if takeEvictedDirty() || dirty.count > 64 || open == nil {
             // After a failed sync, open files write their unsynced bytes again first; a
             // file closed since cannot (a known limit, see docs/ARCHITECTURE.md).
-            for handle in openDirty { try handle.withFile { try $0.rewriteIfSyncFailed() } }
+            let created = try openDirty.map { handle in
+                try handle.withFile { file in
+                    try file.rewriteIfSyncFailed()
+                    return file.entriesCreated
+                }
+            }
             do {
                 try StorageDirectory.syncFileSystem(containing: root)
             } catch {
                 for handle in openDirty { handle.withFile { $0.markSyncFailed() } }
                 throw error
             }
+            for (handle, count) in zip(openDirty, created) { handle.withFile { $0.entriesSynced = max($0.entriesSynced, count) } }
         } else if let open {
-            for handle in open { try handle.withFile { try $0.sync() } }
-            // New files' directory entries: sync the folders they were created in.
-            for folder in Set(open.map { $0.path.removingLastComponent() }) { try StorageDirectory.sync(folder) }
+            var folders = newFolders
+            var created: [(handle: Handle, count: Int)] = []
+            for handle in open {
+                try handle.withFile { file in
+                    try file.sync()
+                    if file.entriesCreated > file.entriesSynced {
+                        created.append((handle, file.entriesCreated))
+                        folders.insert(handle.path.removingLastComponent().string)
+                    }
+                }
+            }
+            for folder in folders.sorted() { try StorageDirectory.sync(FilePath(folder)) }
+            for (handle, count) in created { handle.withFile { $0.entriesSynced = max($0.entriesSynced, count) } }
         }
+        cache.withLock { $0.unsyncedFolders.subtract(newFolders) }
     }
 }

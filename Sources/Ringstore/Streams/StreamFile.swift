@@ -72,6 +72,11 @@ final class StreamFile: @unchecked Sendable {
     private var syncedDataEnd: UInt64 = 0
     private var syncedIndexEnd: UInt64 = 0
     private var syncFailed = false
+    /// Directory entries this file created (the data file, its index file), and
+    /// how many of them a sync of the folder is known to cover: a file's own
+    /// `fdatasync` does not make its name durable (see ``StreamDirectory/syncAll(dirty:)``).
+    private(set) var entriesCreated = 0
+    var entriesSynced = 0
     /// The most recently decoded block (sequential reads revisit it), kept only
     /// when there is no shared ``blockCache``: with thousands of files open,
     /// one decoded block each would hold far more memory than the shared budget.
@@ -107,7 +112,11 @@ final class StreamFile: @unchecked Sendable {
     /// header and holding no intact one (all zeros, or a torn header write).
     /// Such a file held nothing and may be created again.
     ///
-    /// Anything larger whose header is unreadable is damage, however its first
+    /// Also thrown for a larger file whose header is lost when everything
+    /// readable in it is still held by the journal or the split segments (a
+    /// power cut kept later block writes and lost the header's; see
+    /// ``holdsOnlyRebuildableBlocks(_:path:stream:headerLength:indexPath:replayFrom:segmentsHoldFrom:)``).
+    /// Anything else larger whose header is unreadable is damage, however its first
     /// bytes look: it is kept and reported (``RingstoreError/Code/corruptData``
     /// with its path and offset 0), never removed, since it may hold events
     /// that exist nowhere else.
@@ -147,6 +156,7 @@ final class StreamFile: @unchecked Sendable {
         let file = StreamFile(path: path, streamName: stream, data: data, index: nil, dataEnd: UInt64(header.count))
         file.headerLength = UInt64(header.count)
         file.loadedBlocks = []  // no index file: the block list is always in memory
+        file.entriesCreated = 1
         return file
     }
 
@@ -166,7 +176,19 @@ final class StreamFile: @unchecked Sendable {
         let headerLength: UInt64
         do {
             let headerOnly = stream.map { Self.headerLength(nameBytes: $0.utf8.count) } ?? 0
-            (name, headerLength) = try readHeader(data, path: pathString, headerOnlyUpTo: headerOnly)
+            do {
+                (name, headerLength) = try readHeader(data, path: pathString, headerOnlyUpTo: headerOnly)
+            } catch let error as RingstoreError where error.code == .corruptData && headerOnly > 0 {
+                // A lost header write with later block writes kept (a power cut before the
+                // file's first sync): every block then is one the journal or the segments
+                // will supply again.
+                if try Self.holdsOnlyRebuildableBlocks(data, path: path, stream: stream!, headerLength: headerOnly,
+                                                       indexPath: indexPath, replayFrom: replayFrom,
+                                                       segmentsHoldFrom: segmentsHoldFrom) {
+                    throw NeverWritten()
+                }
+                throw error
+            }
             index = StorageDirectory.exists(indexPath) ? try StorageFile.open(indexPath) : nil
         } catch {
             data.close()
@@ -175,7 +197,7 @@ final class StreamFile: @unchecked Sendable {
         let file = StreamFile(path: path, streamName: name, data: data, index: index, dataEnd: headerLength)
         file.headerLength = headerLength
         do {
-            if try !file.openQuickly() {
+            if try !file.openQuickly(replayFrom: replayFrom, segmentsHoldFrom: segmentsHoldFrom) {
                 try file.recover(headerLength: headerLength, replayFrom: replayFrom, segmentsHoldFrom: segmentsHoldFrom)
             }
             file.syncedDataEnd = file.dataEnd
@@ -248,6 +270,65 @@ final class StreamFile: @unchecked Sendable {
         return file
     }
 
+    /// Whether a file whose header is damaged holds nothing that exists only
+    /// here: every block readable at the offsets its header length, its index
+    /// file and its block lengths lead to names a first journal position from
+    /// `replayFrom` on or a first version from `segmentsHoldFrom` on, and at
+    /// least one does (or the file holds only zeros past the header).
+    ///
+    /// Why this is the test: the checkpoint syncs a stream file before it moves
+    /// past the file's blocks, and that sync covers the header written when the
+    /// file was created. So a header lost in a power cut means the file was never
+    /// synced, and all it holds is still in the journal (or, for blocks the mover
+    /// copied, in the split segments). A durable file damaged later (the medium
+    /// failing) holds blocks older than both, and is kept and reported.
+    private static func holdsOnlyRebuildableBlocks(_ data: StorageFile, path: FilePath, stream: String, headerLength: UInt64,
+                                                   indexPath: FilePath, replayFrom: UInt64,
+                                                   segmentsHoldFrom: UInt64) throws -> Bool {
+        let size = try data.size()
+        let probe = StreamFile(path: path, streamName: stream, data: data, index: nil, dataEnd: size)
+        probe.headerLength = headerLength
+        func rebuildable(_ header: StreamBlock.Header) -> Bool {
+            header.firstPosition >= replayFrom || header.firstVersion >= segmentsHoldFrom
+        }
+        var offsets: [UInt64] = []
+        if StorageDirectory.exists(indexPath), let index = try? StorageFile.open(indexPath) {
+            defer { index.close() }
+            let count = Int(min(try index.size(), 1 << 24)) / indexEntrySize
+            var entries = [UInt8](repeating: 0, count: count * indexEntrySize)
+            let got = try entries.withUnsafeMutableBytes { try index.read(into: $0, at: 0) }
+            entries.withUnsafeBytes { e in
+                for i in 0..<(got / indexEntrySize) {
+                    offsets.append(UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * indexEntrySize + 8, as: UInt64.self)))
+                }
+            }
+        }
+        var sawRebuildable = false
+        var offset = headerLength
+        while offset < size, let header = try probe.readBlockHeaderOrNil(at: offset) {
+            guard rebuildable(header) else { return false }
+            sawRebuildable = true
+            offset += UInt64(header.totalLength)
+        }
+        for offset in offsets where offset >= headerLength && offset < size {
+            guard let header = try probe.readBlockHeaderOrNil(at: offset) else { continue }
+            guard rebuildable(header) else { return false }
+            sawRebuildable = true
+        }
+        if sawRebuildable { return true }
+        // No block to tell by: only a file holding nothing but zeros past its
+        // header (every write after the header lost) is surely empty.
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var at = headerLength
+        while at < size {
+            let got = try chunk.withUnsafeMutableBytes { try data.read(into: $0, at: at) }
+            guard got > 0 else { break }
+            guard chunk[..<got].allSatisfy({ $0 == 0 }) else { return false }
+            at += UInt64(got)
+        }
+        return true
+    }
+
     /// Reads and checks the header. A file of at most `headerOnlyUpTo` bytes
     /// (the header's length for the stream expected here) without an intact
     /// header throws ``NeverWritten``; a larger one throws `.corruptData`.
@@ -287,28 +368,56 @@ final class StreamFile: @unchecked Sendable {
     }
 
     /// The common case: the index's last entry names a whole, valid last block
-    /// that ends exactly at the end of the data file. Then nothing else needs
-    /// checking or loading. Returns false when the full `recover` must run.
-    private func openQuickly() throws -> Bool {
+    /// that ends exactly at the end of the data file, and every block the
+    /// journal or the split segments could still rebuild (from `replayFrom` or
+    /// `segmentsHoldFrom` on: not known durable, see
+    /// ``recover(headerLength:replayFrom:segmentsHoldFrom:)``) checks out. Then nothing else
+    /// needs checking or loading. Returns false when the full `recover` must run.
+    private func openQuickly(replayFrom: UInt64, segmentsHoldFrom: UInt64) throws -> Bool {
         guard let index else { return false }
         let indexSize = try index.size()
         guard indexSize >= UInt64(Self.indexEntrySize), indexSize % UInt64(Self.indexEntrySize) == 0 else { return false }
+        let count = Int(indexSize) / Self.indexEntrySize
+        let fileSize = try data.size()
+        // From the last block back to the first one below `replayFrom` (usually
+        // just the last): each whole, valid, and ending where the next begins.
+        var nextOffset = fileSize
+        var nextFirstVersion: UInt64?
+        var last: StreamBlock.Header?
+        for i in stride(from: count - 1, through: 0, by: -1) {
+            guard let (version, offset) = try indexEntry(i), offset < nextOffset,
+                  let header = try readBlockHeaderOrNil(at: offset), header.firstVersion == version,
+                  offset + UInt64(header.totalLength) == nextOffset,
+                  nextFirstVersion.map({ header.firstVersion + UInt64(header.count) == $0 }) ?? true
+            else { return false }
+            if last == nil {
+                guard (try? readBlock(at: offset, header: header)) != nil else { return false }
+                last = header
+            } else if header.firstPosition >= replayFrom || header.firstVersion >= segmentsHoldFrom {
+                guard (try? readBlock(at: offset, header: header)) != nil else { return false }
+            }
+            if header.firstPosition < replayFrom && header.firstVersion < segmentsHoldFrom { break }
+            if i == 0 && offset != headerLength { return false }
+            nextOffset = offset
+            nextFirstVersion = header.firstVersion
+        }
+        guard let last else { return false }
+        blockCount = count
+        loadedBlocks = nil
+        dataEnd = fileSize
+        nextVersion = last.firstVersion + UInt64(last.count)
+        return true
+    }
+
+    /// Index entry `i`: (first version, block offset).
+    private func indexEntry(_ i: Int) throws -> (UInt64, UInt64)? {
+        guard let index else { return nil }
         var entry = [UInt8](repeating: 0, count: Self.indexEntrySize)
-        guard try entry.withUnsafeMutableBytes({ try index.read(into: $0, at: indexSize - UInt64(Self.indexEntrySize)) }) == entry.count else { return false }
-        let (version, offset) = entry.withUnsafeBytes {
+        guard try entry.withUnsafeMutableBytes({ try index.read(into: $0, at: UInt64(i * Self.indexEntrySize)) }) == entry.count else { return nil }
+        return entry.withUnsafeBytes {
             (UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
              UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
         }
-        let fileSize = try data.size()
-        guard let header = try readBlockHeaderOrNil(at: offset), header.firstVersion == version,
-              offset + UInt64(header.totalLength) == fileSize,
-              (try? readBlock(at: offset, header: header)) != nil
-        else { return false }
-        blockCount = Int(indexSize) / Self.indexEntrySize
-        loadedBlocks = nil
-        dataEnd = fileSize
-        nextVersion = header.firstVersion + UInt64(header.count)
-        return true
     }
 
     /// Every block's (first version, offset), loading the index file if needed.
@@ -316,15 +425,7 @@ final class StreamFile: @unchecked Sendable {
         if let loadedBlocks { return loadedBlocks }
         var list: [(firstVersion: UInt64, offset: UInt64)] = []
         list.reserveCapacity(blockCount)
-        if index == nil {
-            // A small file reopened by `reopen`: hop its few block headers.
-            var offset = headerLength
-            while offset < dataEnd {
-                let header = try readBlockHeader(at: offset)
-                list.append((header.firstVersion, offset))
-                offset += UInt64(header.totalLength)
-            }
-        } else if let index {
+        if let index {
             var entries = [UInt8](repeating: 0, count: blockCount * Self.indexEntrySize)
             _ = try entries.withUnsafeMutableBytes { try index.read(into: $0, at: 0) }
             entries.withUnsafeBytes { e in
@@ -333,6 +434,22 @@ final class StreamFile: @unchecked Sendable {
                                  UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * 16 + 8, as: UInt64.self))))
                 }
             }
+            if !Self.isPlausible(list, headerLength: headerLength, dataEnd: dataEnd) {
+                // An index file written since its last sync can come back from a power
+                // cut with holes (zeros) before a good last entry, which is all that
+                // opening checks: the data file is the truth, so rebuild from it.
+                list = try hopBlockHeaders()
+                guard list.count == blockCount else {
+                    throw RingstoreError(.corruptData, "stream file \(pathString) holds \(list.count) blocks where \(blockCount) were expected",
+                                         stream: streamName, path: pathString)
+                }
+                try index.truncate(to: 0)
+                syncedIndexEnd = 0
+                try writeIndexEntries(list[...], from: 0)
+            }
+        } else {
+            // A small file reopened by `reopen`: hop its few block headers.
+            list = try hopBlockHeaders()
         }
         guard list.count == blockCount, list.first?.offset == headerLength || blockCount == 0 else {
             throw RingstoreError(.corruptData, "stream file index \(pathString).idx does not match its data file",
@@ -342,8 +459,44 @@ final class StreamFile: @unchecked Sendable {
         return list
     }
 
+    /// Every block's (first version, offset), from the block headers of the data file.
+    private func hopBlockHeaders() throws -> [(firstVersion: UInt64, offset: UInt64)] {
+        var list: [(firstVersion: UInt64, offset: UInt64)] = []
+        var offset = headerLength
+        while offset < dataEnd {
+            let header = try readBlockHeader(at: offset)
+            list.append((header.firstVersion, offset))
+            offset += UInt64(header.totalLength)
+        }
+        return list
+    }
+
+    /// Whether index entries can be right: the first block right after the
+    /// header, versions and offsets rising, every block inside the data.
+    private static func isPlausible(_ list: [(firstVersion: UInt64, offset: UInt64)], headerLength: UInt64, dataEnd: UInt64) -> Bool {
+        guard let first = list.first else { return true }
+        guard first.offset == headerLength, list.last!.offset < dataEnd else { return false }
+        for (a, b) in zip(list, list.dropFirst()) where b.firstVersion <= a.firstVersion || b.offset <= a.offset {
+            return false
+        }
+        return true
+    }
+
     /// Loads the index, checks it against the data file, indexes blocks written
-    /// after it, and cuts a torn last block.
+    /// after it, and cuts a torn or damaged tail.
+    ///
+    /// What a power cut can leave: the blocks written since the file's last sync
+    /// may each be whole, missing (zeros, or nothing) or torn (some 512-byte
+    /// sectors written, others not), in any combination, later ones whole after
+    /// earlier ones lost; the index file likewise. Every such block names a
+    /// first journal position at or after `replayFrom` (the checkpoint: it never
+    /// passes a block that is not durable), and the journal holds all its events;
+    /// so do blocks from `segmentsHoldFrom` on (the split segments still hold
+    /// their versions: a move from them was interrupted).
+    /// So blocks from the first one at or after `replayFrom` on are checked
+    /// whole (header and body), and the file is cut at the first that fails:
+    /// the splitter writes those events again. Blocks before it are durable and
+    /// trusted as they are; damage there is kept and reported by reads, never cut.
     private func recover(headerLength: UInt64, replayFrom: UInt64, segmentsHoldFrom: UInt64) throws {
         let fileSize = try data.size()
         if fileSize > headerLength && fileSize - headerLength <= Self.readAheadLimit {
@@ -376,6 +529,12 @@ final class StreamFile: @unchecked Sendable {
             }
             loaded.removeLast()
         }
+        // Blocks the journal can rebuild are checked one by one below, not taken from the index.
+        let firstReplayable = loaded.partitioningIndex { entry in
+            guard let header = (try? readBlockHeaderOrNil(at: entry.offset)) ?? nil, header.firstVersion == entry.firstVersion else { return true }
+            return header.firstPosition >= replayFrom
+        }
+        loaded.removeLast(loaded.count - firstReplayable)
         var blocks = loaded
         var end = headerLength
         var next: UInt64 = 0
@@ -387,8 +546,9 @@ final class StreamFile: @unchecked Sendable {
         var indexedCount = loaded.count
         while end < fileSize {
             guard let header = try readBlockHeaderOrNil(at: end), blocks.isEmpty || header.firstVersion == next else {
-                // An unreadable header is an interrupted write only if nothing valid follows it.
-                if let later = try nextValidHeader(after: end, fileSize: fileSize) {
+                // A block that does not follow on: cut there if what comes after it is
+                // replayable (a block lost or torn by a power cut, later ones kept).
+                if let (later, laterHeader) = try nextValidHeader(after: end, fileSize: fileSize), laterHeader.firstPosition < replayFrom {
                     throw RingstoreError(.corruptData, "stream file \(path) has a damaged block header at offset \(end) (a valid block follows at \(later))",
                                          stream: streamName, path: pathString, offset: end)
                 }
@@ -396,14 +556,16 @@ final class StreamFile: @unchecked Sendable {
             }
             let complete = end + UInt64(header.totalLength) <= fileSize
             let isLast = end + UInt64(header.totalLength) >= fileSize
-            if isLast, !complete || (try? readBlock(at: end, header: header)) == nil {
-                // A bad final block: cut it if the journal or the split segments will supply
-                // it again, else keep it for reads to report.
-                if header.firstPosition >= replayFrom || header.firstVersion >= segmentsHoldFrom { break }
+            let replayable = header.firstPosition >= replayFrom || header.firstVersion >= segmentsHoldFrom
+            if replayable || isLast, !complete || (try? readBlock(at: end, header: header)) == nil {
+                // A bad block the journal or the split segments will supply again: cut it,
+                // and everything after it.
+                if replayable { break }
                 guard complete else {
                     throw RingstoreError(.corruptData, "stream file \(path) ends inside a block at offset \(end) whose events the journal no longer holds",
                                          stream: streamName, path: pathString, offset: end)
                 }
+                // Durable but damaged: kept, for reads to report.
             }
             blocks.append((header.firstVersion, end))
             end += UInt64(header.totalLength)
@@ -424,7 +586,7 @@ final class StreamFile: @unchecked Sendable {
 
     /// The offset of the first valid block header after `offset`, if any (a slow
     /// byte-by-byte search, used only when a header is damaged).
-    private func nextValidHeader(after offset: UInt64, fileSize: UInt64) throws -> UInt64? {
+    private func nextValidHeader(after offset: UInt64, fileSize: UInt64) throws -> (UInt64, StreamBlock.Header)? {
         guard fileSize > offset + 1 else { return nil }
         var rest = [UInt8](repeating: 0, count: Int(fileSize - offset - 1))
         _ = try rest.withUnsafeMutableBytes { try data.read(into: $0, at: offset + 1) }
@@ -432,8 +594,8 @@ final class StreamFile: @unchecked Sendable {
         var i = 0
         while i + StreamBlock.headerSize <= rest.count {
             if rest[i] == magic[0], rest[i + 1] == magic[1], rest[i + 2] == magic[2], rest[i + 3] == magic[3],
-               (try? StreamBlock.parseHeader(rest[i..<(i + StreamBlock.headerSize)]).get()) != nil {
-                return offset + 1 + UInt64(i)
+               let header = try? StreamBlock.parseHeader(rest[i..<(i + StreamBlock.headerSize)]).get() {
+                return (offset + 1 + UInt64(i), header)
             }
             i += 1
         }
@@ -535,6 +697,7 @@ final class StreamFile: @unchecked Sendable {
             let created = try StorageFile.open(Self.indexPath(for: pathString), create: true)
             try created.truncate(to: 0)
             index = created
+            entriesCreated += 1
             syncedIndexEnd = 0
             entries = all[...]
             start = 0

@@ -6,7 +6,8 @@ import SystemPackage
 ///
 /// Every method retries `EINTR`, completes short writes, and turns a failing
 /// system call into a ``RingstoreError`` that names the file and offset. Keeping
-/// all calls here gives tests one seam to inject faults into.
+/// all calls here gives tests one seam to inject faults into (``FaultInjection``)
+/// and to simulate power cuts at (``PowerLossSimulation``).
 struct StorageFile: Sendable {
     let descriptor: FileDescriptor
     let path: FilePath
@@ -18,10 +19,13 @@ struct StorageFile: Sendable {
         if exclusive { options.insert(.exclusiveCreate) }
         do {
             try FaultInjection.check(.open, path)
-            let fd = try FileDescriptor.open(
-                path, .readWrite, options: options,
-                permissions: create ? [.ownerReadWrite, .groupRead, .otherRead] : nil,
-                retryOnInterrupt: true)
+            let open = {
+                try FileDescriptor.open(
+                    path, .readWrite, options: options,
+                    permissions: create ? [.ownerReadWrite, .groupRead, .otherRead] : nil,
+                    retryOnInterrupt: true)
+            }
+            let fd = PowerLossSimulation.isActive ? try PowerLossSimulation.open(path, create: create, open) : try open()
             return StorageFile(descriptor: fd, path: path)
         } catch {
             throw RingstoreError(.ioError, "cannot open \(path): \(error)", path: path.string, cause: error)
@@ -36,7 +40,13 @@ struct StorageFile: Sendable {
     func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
         do {
             try FaultInjection.check(.write, path)
-            _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes)
+            if PowerLossSimulation.isActive {
+                try PowerLossSimulation.write(descriptor, path, at: offset, [bytes]) {
+                    _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes)
+                }
+            } else {
+                _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes)
+            }
         } catch {
             throw RingstoreError(.ioError, "write of \(bytes.count) bytes to \(path) at offset \(offset) failed: \(error)",
                                  path: path.string, offset: offset, cause: error)
@@ -50,33 +60,48 @@ struct StorageFile: Sendable {
     /// with one `pwritev` (what it leaves unwritten is written with `pwrite`).
     func write(_ bytes: UnsafeRawBufferPointer, followedByZeros zeroCount: Int, at offset: UInt64) throws {
         precondition(zeroCount >= 0 && zeroCount <= Self.zeroPage.count, "at most a page of zeros")
-        guard zeroCount > 0, let base = bytes.baseAddress else { return try write(bytes, at: offset) }
+        guard zeroCount > 0, bytes.baseAddress != nil else { return try write(bytes, at: offset) }
         do {
             try FaultInjection.check(.write, path)
-            let total = bytes.count + zeroCount
-            var written = -1
-            repeat {
-                written = Self.zeroPage.withUnsafeBytes { zeros in
-                    var vectors = [iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: bytes.count),
-                                   iovec(iov_base: UnsafeMutableRawPointer(mutating: zeros.baseAddress!), iov_len: zeroCount)]
-                    return Glibc.pwritev(descriptor.rawValue, &vectors, 2, off_t(offset))
-                }
-            } while written < 0 && errno == EINTR
-            if written < 0 { throw Errno(rawValue: errno) }
-            if written < bytes.count {
-                _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset) + Int64(written),
-                                            UnsafeRawBufferPointer(rebasing: bytes[written...]))
-            }
-            if written < total {
-                let zerosDone = max(0, written - bytes.count)
+            if PowerLossSimulation.isActive {
                 try Self.zeroPage.withUnsafeBytes { zeros in
-                    _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset) + Int64(bytes.count + zerosDone),
-                                                UnsafeRawBufferPointer(rebasing: zeros[zerosDone..<zeroCount]))
+                    let parts = [bytes, UnsafeRawBufferPointer(rebasing: zeros[0..<zeroCount])]
+                    try PowerLossSimulation.write(descriptor, path, at: offset, parts) {
+                        try writeVector(bytes, followedByZeros: zeroCount, at: offset)
+                    }
                 }
+            } else {
+                try writeVector(bytes, followedByZeros: zeroCount, at: offset)
             }
         } catch {
             throw RingstoreError(.ioError, "write of \(bytes.count) bytes to \(path) at offset \(offset) failed: \(error)",
                                  path: path.string, offset: offset, cause: error)
+        }
+    }
+
+    /// The `pwritev` of ``write(_:followedByZeros:at:)``, completed with `pwrite`.
+    private func writeVector(_ bytes: UnsafeRawBufferPointer, followedByZeros zeroCount: Int, at offset: UInt64) throws {
+        let base = bytes.baseAddress!
+        let total = bytes.count + zeroCount
+        var written = -1
+        repeat {
+            written = Self.zeroPage.withUnsafeBytes { zeros in
+                var vectors = [iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: bytes.count),
+                               iovec(iov_base: UnsafeMutableRawPointer(mutating: zeros.baseAddress!), iov_len: zeroCount)]
+                return Glibc.pwritev(descriptor.rawValue, &vectors, 2, off_t(offset))
+            }
+        } while written < 0 && errno == EINTR
+        if written < 0 { throw Errno(rawValue: errno) }
+        if written < bytes.count {
+            _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset) + Int64(written),
+                                        UnsafeRawBufferPointer(rebasing: bytes[written...]))
+        }
+        if written < total {
+            let zerosDone = max(0, written - bytes.count)
+            try Self.zeroPage.withUnsafeBytes { zeros in
+                _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset) + Int64(bytes.count + zerosDone),
+                                            UnsafeRawBufferPointer(rebasing: zeros[zerosDone..<zeroCount]))
+            }
         }
     }
 
@@ -105,6 +130,7 @@ struct StorageFile: Sendable {
     func syncData() throws {
         do {
             try FaultInjection.check(.flush, path)
+            if PowerLossSimulation.isActive, try PowerLossSimulation.syncFile(descriptor, path) { return }
         } catch {
             throw RingstoreError(.ioError, "fdatasync of \(path) failed: \(error)", path: path.string, cause: error)
         }
@@ -164,7 +190,13 @@ struct StorageFile: Sendable {
     func truncate(to size: UInt64) throws {
         do {
             try FaultInjection.check(.write, path)
-            try descriptor.resize(to: Int64(size), retryOnInterrupt: true)
+            if PowerLossSimulation.isActive {
+                try PowerLossSimulation.truncate(descriptor, path, to: size) {
+                    try descriptor.resize(to: Int64(size), retryOnInterrupt: true)
+                }
+            } else {
+                try descriptor.resize(to: Int64(size), retryOnInterrupt: true)
+            }
         } catch {
             throw RingstoreError(.ioError, "resizing \(path) to \(size) bytes failed: \(error)", path: path.string, cause: error)
         }
@@ -175,15 +207,22 @@ struct StorageFile: Sendable {
 /// so that a new or renamed entry survives power loss.
 enum StorageDirectory {
     static func create(_ path: FilePath) throws {
+        /// True if it created the directory, false if one was there.
+        func makeDirectory() throws -> Bool {
+            if mkdir(path.string, 0o755) == 0 { return true }
+            let code = Errno(rawValue: errno)
+            if code == .fileExists { return false }
+            throw code
+        }
         do {
             try FaultInjection.check(.open, path)
+            if PowerLossSimulation.isActive {
+                try PowerLossSimulation.makeDirectory(path, makeDirectory)
+            } else {
+                _ = try makeDirectory()
+            }
         } catch {
             throw RingstoreError(.ioError, "cannot create directory \(path): \(error)", path: path.string, cause: error)
-        }
-        if mkdir(path.string, 0o755) != 0 {
-            let code = Errno(rawValue: errno)
-            if code == .fileExists { return }
-            throw RingstoreError(.ioError, "cannot create directory \(path): \(code)", path: path.string, cause: code)
         }
     }
 
@@ -199,19 +238,38 @@ enum StorageDirectory {
 
     /// Renames `from` to `to`, replacing `to` atomically.
     static func rename(_ from: FilePath, to: FilePath) throws {
+        func rename() throws {
+            if Glibc.rename(from.string, to.string) != 0 { throw Errno(rawValue: errno) }
+        }
         do {
             try FaultInjection.check(.rename, from)
+            if PowerLossSimulation.isActive { try PowerLossSimulation.rename(from, to: to, rename) } else { try rename() }
         } catch {
             throw RingstoreError(.ioError, "cannot rename \(from) to \(to): \(error)", path: from.string, cause: error)
         }
-        if Glibc.rename(from.string, to.string) != 0 {
-            let code = Errno(rawValue: errno)
-            throw RingstoreError(.ioError, "cannot rename \(from) to \(to): \(code)", path: from.string, cause: code)
-        }
     }
 
+    /// Removes a file's name (`unlink`), ignoring failure: for cleaning up after
+    /// another failure, where a leftover file is harmless.
     static func remove(_ path: FilePath) {
-        _ = unlink(path.string)
+        try? removeFile(path)
+    }
+
+    /// Removes a file's name (`unlink`); a file that is not there is no error.
+    /// For callers that go on as if the file were gone, and would otherwise
+    /// find it again (and again).
+    static func removeFile(_ path: FilePath) throws {
+        func remove() throws -> Bool {
+            if unlink(path.string) == 0 { return true }
+            let code = Errno(rawValue: errno)
+            if code == .noSuchFileOrDirectory { return false }
+            throw code
+        }
+        do {
+            if PowerLossSimulation.isActive { try PowerLossSimulation.remove(path, remove) } else { _ = try remove() }
+        } catch {
+            throw RingstoreError(.ioError, "cannot remove \(path): \(error)", path: path.string, cause: error)
+        }
     }
 
     /// Makes the directory's entries durable (`fsync` on the directory).
@@ -224,6 +282,7 @@ enum StorageDirectory {
         defer { _ = Glibc.close(fd) }
         do {
             try FaultInjection.check(.flush, path)
+            if PowerLossSimulation.isActive, try PowerLossSimulation.syncDirectory(path) { return }
         } catch {
             throw RingstoreError(.ioError, "fsync of directory \(path) failed: \(error)", path: path.string, cause: error)
         }
@@ -245,6 +304,7 @@ enum StorageDirectory {
         defer { _ = Glibc.close(fd) }
         do {
             try FaultInjection.check(.flush, path)
+            if PowerLossSimulation.isActive, try PowerLossSimulation.syncFileSystem(path) { return }
         } catch {
             throw RingstoreError(.ioError, "syncfs for \(path) failed: \(error)", path: path.string, cause: error)
         }

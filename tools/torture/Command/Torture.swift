@@ -4,19 +4,29 @@ import Ringstore
 import RingstoreCrashTesting
 
 /// Crash torture for Ringstore: kills a writing process with SIGKILL at random
-/// moments and checks that every acknowledged event survives exactly once.
+/// moments, or (`--power-loss`) cuts a simulated power supply under an
+/// in-process store, and checks that every acknowledged event survives exactly once.
 @main
 struct Torture: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ringstore-torture",
-        abstract: "Kill a writing process with SIGKILL at random moments and verify the store afterwards.",
+        abstract: "Kill a writing process with SIGKILL (or cut a simulated power supply) at random moments and verify the store afterwards.",
         subcommands: [Run.self, Writer.self, FileSizeLimit.self, FailedOpen.self],
         defaultSubcommand: Run.self)
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run crash rounds and report rounds, events acknowledged and verified, and any loss.",
+            abstract: "Run crash (or power-loss) rounds and report rounds, events acknowledged and verified, and any loss.",
             discussion: """
+                With --power-loss, each round runs writers and readers in this process under a \
+                simulated disk, cuts the power at a random moment of ingest, split, checkpoint or close \
+                (unsynced writes lost whole, torn at 512-byte sectors, or kept while earlier ones are \
+                lost; unsynced directory entries lost), reopens the store from what the cut left and \
+                checks it: in durable mode no acknowledged event may be missing, in relaxed mode only \
+                those the journal had not yet made durable. Rounds chain over one store \
+                (--rounds-per-store, default 10 there).
+
+
                 Each round starts a writer process, lets it append for a random time and kills it \
                 with SIGKILL; the store is then reopened and checked against every acknowledged \
                 append. The default 1 MiB journal wraps many times per round, so kills land while \
@@ -25,20 +35,25 @@ struct Torture: AsyncParsableCommand {
                 """)
 
         @Option(help: "Number of kill-and-verify rounds.") var rounds = 100
-        @Option(help: "Concurrent writers in the killed process.") var writers = 32
+        @Option(help: "Concurrent writers in the killed process (default 32; 6 with --power-loss).") var writers: Int?
         @Option(help: "Streams to spread appends over.") var streams = 50
         @Option(help: "Most events in one append.") var maxBatch = 5
         @Option(help: "Longest run before a kill, in milliseconds.") var maxKillDelayMs = 500
-        @Option(help: "Rounds that share one store before a fresh one is made.") var roundsPerStore = 5
+        @Option(help: "Rounds that share one store before a fresh one is made (default 5; 10 with --power-loss).") var roundsPerStore: Int?
         @Option(help: "Seed for the kill schedule and the writers.") var seed: UInt64 = 1
         @Option(help: "Journal size in MiB (small, so the ring wraps and the splitter checkpoints during every round).") var journalMb: UInt64 = 1
         @Flag(help: "Run the writer in relaxed durability mode.") var relaxed = false
+        @Flag(help: "Simulate power cuts in this process instead of killing a writer process.") var powerLoss = false
+        @Option(help: "With --power-loss: seconds a round may wait for the ring to wrap, for its cut, or for the store to close before it reports a hang.") var roundTimeout = 60
         @Option(help: "Folder for the stores (default: a new temporary folder, removed afterwards).") var dir: String?
 
         func run() async throws {
             let root = dir ?? NSTemporaryDirectory() + "ringstore-torture-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
             defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
+            if powerLoss { return try await runPowerLoss(root: root) }
+            let writers = self.writers ?? 32
+            let roundsPerStore = self.roundsPerStore ?? 5
             var configuration = Configuration()
             configuration.journalCapacity = journalMb << 20
             configuration.maxEventSize = Int(min(UInt64(configuration.maxEventSize), configuration.journalCapacity / 4))
@@ -72,6 +87,24 @@ struct Torture: AsyncParsableCommand {
             }
             print("rounds: \(rounds), events acknowledged: \(totals.acknowledged), acknowledged events verified (cumulative per store): \(totals.verified), acknowledged events lost: \(totals.lost), present but unacknowledged: \(totals.unacknowledged), events replayed by recovery: \(totals.replayed), journal laps (largest store): \(String(format: "%.1f", maxLaps)), problems: \(totals.problems)")
             if totals.problems > 0 { throw ExitCode(1) }
+        }
+        /// `--power-loss`: rounds of simulated power cuts (see ``PowerLossRounds``).
+        func runPowerLoss(root: String) async throws {
+            var options = PowerLossRounds.Options()
+            options.rounds = rounds
+            options.relaxed = relaxed
+            options.journalCapacity = journalMb << 20
+            options.roundsPerStore = roundsPerStore ?? 10
+            options.seed = seed
+            options.workload.writers = writers ?? 6
+            options.workload.maxBatch = maxBatch
+            options.timeout = .seconds(roundTimeout)
+            // Written at once (not through stdio's buffer), so a redirected run shows each round as it ends.
+            func line(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+            let totals = try await PowerLossRounds.run(options, root: root) { line($0) }
+            for problem in totals.problems.prefix(50) { line("PROBLEM: \(problem)") }
+            line("power loss, \(relaxed ? "relaxed" : "durable") mode, seed \(seed): \(totals.summary)")
+            if !totals.problems.isEmpty { throw ExitCode(1) }
         }
     }
 

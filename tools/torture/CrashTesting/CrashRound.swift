@@ -27,10 +27,10 @@ public enum CrashRound {
         process.standardError = FileHandle.nullDevice
         try process.run()
 
-        // Wait for the first acknowledgement (or give up after 20 s), then let it run.
+        // Wait for the first acknowledgement (or give up after 120 s: a loaded machine can take long to start it), then let it run.
         let clock = ContinuousClock()
         let startWait = clock.now
-        while clock.now - startWait < .seconds(20), process.isRunning {
+        while clock.now - startWait < .seconds(120), process.isRunning {
             if let text = try? String(contentsOfFile: output, encoding: .utf8), text.contains("ACK ") { break }
             usleep(2_000)
         }

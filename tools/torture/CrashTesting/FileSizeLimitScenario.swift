@@ -1,7 +1,7 @@
 import Logging
 import Foundation
 import Glibc
-import Ringstore
+@_spi(FaultTesting) import Ringstore
 
 /// A full disk without mounting anything: the process limits the size of the
 /// files it may write (`RLIMIT_FSIZE`), ingests into one stream until its
@@ -11,8 +11,12 @@ import Ringstore
 /// It changes a process-wide limit, so it runs in a child process of its own
 /// (`ringstore-torture file-size-limit`); the test reads the child's output:
 /// an `ACK` line per acknowledged append (see ``Acknowledgement``), an
-/// `ERROR <message>` line per refused append, and `RECOVERED` once appends
-/// work again.
+/// `ERROR <message>` line per refused append, `SPLITTER <message>` with the
+/// splitter's failure, and `RECOVERED` once appends work again.
+///
+/// Appends wait long for ring space until the splitter reports the failure
+/// (see ``DiskFullWatch``), so every refused append is refused because of the
+/// limit, whatever the machine's load.
 public enum FileSizeLimitScenario {
     public static func run(directory: String, limitBytes: UInt64) async throws {
         signal(SIGXFSZ, SIG_IGN)  // exceeding the limit then fails the write with EFBIG instead of killing the process
@@ -20,8 +24,9 @@ public enum FileSizeLimitScenario {
         var configuration = Configuration()
         configuration.journalCapacity = 1 << 20
         configuration.maxEventSize = 64 << 10
-        configuration.journalFullWait = .milliseconds(300)
+        configuration.journalFullWait = .seconds(60)
         let store = try await EventStore.open(at: directory, configuration: configuration, logger: .crashTesting)
+        let watch = DiskFullWatch.start(store, thenWait: .milliseconds(300))
         var random = SeededRandom(seed: 11)
         func event(_ sequence: Int) -> EventData {
             // Hex is poorly compressible, so the stream file grows about as fast as the journal.
@@ -41,9 +46,14 @@ public enum FileSizeLimitScenario {
                 CrashWriter.writeLine("ERROR \(String(describing: error).replacingOccurrences(of: "\n", with: " "))\n")
             }
         }
+        watch.cancel()
+        if let failure = await watch.value {
+            CrashWriter.writeLine("SPLITTER \(String(describing: failure).replacingOccurrences(of: "\n", with: " "))\n")
+        }
         try setLimit(UInt64.max)
+        store.setJournalFullWait(.seconds(60))  // appends now wait for the splitter to catch up
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(30)
+        let deadline = clock.now + .seconds(120)
         var recovered = 0
         while recovered < 10 {
             sequence += 1

@@ -9,3 +9,13 @@ extension Logger {
         return logger
     }
 }
+
+extension Logger {
+    /// Power-loss rounds cut the power under running stores, whose every later
+    /// write then fails: their warnings would bury the rounds' report.
+    static var powerLossTesting: Logger {
+        var logger = Logger(label: "ringstore")
+        logger.logLevel = .error
+        return logger
+    }
+}

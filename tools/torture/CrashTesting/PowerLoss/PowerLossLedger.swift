@@ -1,0 +1,90 @@
+import Foundation
+import Ringstore
+import Synchronization
+
+/// What a chain of power-loss rounds expects of its store.
+///
+/// `confirmed`: per stream, the event IDs the last verification found, in
+/// version order. They were read back after a reopen, and reopening makes
+/// everything it recovered durable, so every later cut must keep them.
+/// `attempts`: the appends of the round since, acknowledged or not.
+public struct PowerLossLedger: Sendable {
+    public var confirmed: [String: [UUID]] = [:]
+    public var attempts: [PowerLossAttempt] = []
+    /// The journal's durable cursor when the power was cut: in relaxed mode,
+    /// an acknowledged append that ends before it must survive.
+    public var durableAtCut: UInt64 = 0
+    /// When the round learned of the cut (relaxed mode reports how old a lost event was).
+    public var cutAt: ContinuousClock.Instant?
+
+    public init() {}
+}
+
+/// One append of a round.
+public struct PowerLossAttempt: Sendable {
+    public var stream: String
+    public var events: [EventData]
+    public var expected: ExpectedVersion
+    /// Set once acknowledged; nil if it failed or never returned.
+    public var result: AppendResult?
+    public var acknowledgedAt: ContinuousClock.Instant?
+}
+
+/// The round's attempts, recorded by concurrent writers: each is registered
+/// before its append is sent, so one that never returns is still known.
+public final class PowerLossRecorder: Sendable {
+    private let attempts = Mutex<[PowerLossAttempt]>([])
+    private let acknowledgedBytes = Atomic<UInt64>(0)
+    private let waiter = Mutex<(target: UInt64, continuation: CheckedContinuation<Void, Never>?)>((.max, nil))
+
+    public init() {}
+
+    /// Registers an append about to be sent; returns its number.
+    public func begin(stream: String, events: [EventData], expected: ExpectedVersion) -> Int {
+        attempts.withLock { list in
+            list.append(PowerLossAttempt(stream: stream, events: events, expected: expected))
+            return list.count - 1
+        }
+    }
+
+    public func acknowledged(_ number: Int, _ result: AppendResult) {
+        let now = ContinuousClock.now
+        attempts.withLock { list in
+            list[number].result = result
+            list[number].acknowledgedAt = now
+        }
+        let reached = result.lastPosition
+        let continuation: CheckedContinuation<Void, Never>? = waiter.withLock { w in
+            guard reached >= w.target, let c = w.continuation else { return nil }
+            w = (.max, nil)
+            return c
+        }
+        continuation?.resume()
+    }
+
+    /// Waits until an acknowledged append ends at or past journal position `position`.
+    public func waitForAcknowledgement(past position: UInt64) async {
+        let reached = attempts.withLock { list in list.contains { ($0.result?.lastPosition ?? 0) >= position } }
+        if reached { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let already = waiter.withLock { w -> Bool in
+                let reached = attempts.withLock { list in list.contains { ($0.result?.lastPosition ?? 0) >= position } }
+                if reached { return true }
+                w = (position, continuation)
+                return false
+            }
+            if already { continuation.resume() }
+        }
+    }
+
+    /// Wakes a ``waitForAcknowledgement(past:)`` that can no longer be satisfied (the round is ending).
+    public func cancelWait() {
+        let continuation = waiter.withLock { w in
+            defer { w = (.max, nil) }
+            return w.continuation
+        }
+        continuation?.resume()
+    }
+
+    public var all: [PowerLossAttempt] { attempts.withLock { $0 } }
+}
