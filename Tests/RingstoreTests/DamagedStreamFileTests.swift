@@ -126,5 +126,14 @@ import Testing
         #expect(throws: StreamFile.NeverWritten.self) {
             _ = try StreamFile.open(at: path, replayFrom: 1 << 40, segmentsHoldFrom: 0, expecting: "s")
         }
+        // The first sector of the first block lost too: no block can be read any more.
+        let torn = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try torn.write(contentsOf: Data(count: 512))
+        try torn.close()
+        #expect(throws: RingstoreError.self) { _ = try StreamFile.open(at: path, replayFrom: 5000, expecting: "s") }
+        // Then only the journal can tell: it holds the stream from version 0.
+        #expect(throws: StreamFile.NeverWritten.self) {
+            _ = try StreamFile.open(at: path, replayFrom: 5000, expecting: "s", heldElsewhere: { true })
+        }
     }
 }

@@ -92,6 +92,11 @@ public final class EventStore: Sendable {
             let split = SplitStore(directory: streams, segments: segments, catalog: catalog, compress: configuration.compression)
             let journal = try Journal(directory: directory, configuration: configuration, stored: split)
             openedJournal = journal
+            streams.journalHoldsWholeStream.withLock {
+                $0 = { [writer = journal.writer] stream in
+                    writer.state.withLock { s in s.index.streams[stream].map { !$0.entries.isEmpty && $0.ringFirstVersion == 0 } ?? false }
+                }
+            }
             let globalIndex = try GlobalIndex(directory: directory)
             // The names of `streams/`, the catalog and the global index (created above
             // if new) must be durable before a checkpoint relies on them: a file's

@@ -166,8 +166,10 @@ final class StreamFile: @unchecked Sendable {
     /// from `segmentsHoldFrom` on: a move was interrupted).
     /// `expecting` names the stream looked for at this path: a file no longer
     /// than its header that holds no intact header throws ``NeverWritten``.
+    /// `heldElsewhere` says whether the journal or the segments hold every
+    /// version of that stream from 0 on (asked only when the header is damaged).
     static func open(at pathString: String, replayFrom: UInt64, segmentsHoldFrom: UInt64 = .max,
-                     expecting stream: String? = nil) throws -> StreamFile {
+                     expecting stream: String? = nil, heldElsewhere: () -> Bool = { false }) throws -> StreamFile {
         let path = FilePath(pathString)
         let data = try StorageFile.open(path)
         let indexPath = indexPath(for: pathString)
@@ -181,8 +183,10 @@ final class StreamFile: @unchecked Sendable {
             } catch let error as RingstoreError where error.code == .corruptData && headerOnly > 0 {
                 // A lost header write with later block writes kept (a power cut before the
                 // file's first sync): every block then is one the journal or the segments
-                // will supply again.
-                if try Self.holdsOnlyRebuildableBlocks(data, path: path, stream: stream!, headerLength: headerOnly,
+                // will supply again. Known at once when they hold the stream from version
+                // 0; else told by the blocks that can still be read.
+                if try segmentsHoldFrom == 0 || heldElsewhere()
+                    || Self.holdsOnlyRebuildableBlocks(data, path: path, stream: stream!, headerLength: headerOnly,
                                                        indexPath: indexPath, replayFrom: replayFrom,
                                                        segmentsHoldFrom: segmentsHoldFrom) {
                     throw NeverWritten()
