@@ -23,6 +23,15 @@ import Testing
         #expect(try Configuration.fromEnvironment([:]) == Configuration())
     }
 
+    /// A 1 MiB journal chosen without an event size gets the largest event it
+    /// can hold instead of an open that fails on the 1 MiB default.
+    @Test func aSmallJournalWithoutAnEventSizeGetsOneThatFits() throws {
+        let configuration = try Configuration.fromEnvironment(["RINGSTORE_JOURNAL_MB": "1"])
+        #expect(configuration.maxEventSize == 256 << 10)
+        try configuration.validate()
+        #expect(try Configuration.fromEnvironment(["RINGSTORE_JOURNAL_MB": "1", "RINGSTORE_MAX_EVENT_BYTES": "1000"]).maxEventSize == 1000)
+    }
+
     @Test func theOpenFileDefaultIsHalfTheSoftLimitWithinBounds() throws {
         #expect(Configuration.defaultMaxOpenFiles(softLimit: 1024) == 512)
         #expect(Configuration.defaultMaxOpenFiles(softLimit: 100) == 256)

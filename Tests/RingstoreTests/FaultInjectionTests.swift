@@ -174,7 +174,7 @@ func withFault<R>(_ operation: FaultInjection.Operation, on path: String, _ effe
     /// The splitter's checkpoint flush fails for as long as the fault lasts: the
     /// checkpoint stays put, the ring fills, appends get `.journalFull` naming the
     /// splitter's failure; once the fault clears the same store carries on.
-    @Test(arguments: ["/streams/", "/global.index", "/streams.catalog"])
+    @Test(arguments: ["/split/", "/global.index", "/streams.catalog"])
     func failedCheckpointFlushIsRetriedAndNeverSkipped(fragment: String) async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 256 << 10))

@@ -77,11 +77,11 @@ import Testing
     @Test func readerOfAStreamWrittenAheadOfTheCheckpointDoesNotWaitForIt() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))
-        // No checkpoint can publish a split cursor while "blocker"'s file cannot be
-        // written: a checkpoint writes every pending stream first. A reader waiting
-        // for one would wait until its readerWait ran out.
-        let blocker = dir.path + "/" + StreamNaming.relativePath("blocker").string
-        try await withFault(.write, on: blocker, .fail(.noSpace)) { _ in
+        // No checkpoint can publish a split cursor while the split segments cannot be
+        // written: a checkpoint writes every pending stream first, and a small one
+        // such as "blocker" goes to a segment. A reader waiting for one would wait
+        // until its readerWait ran out.
+        try await withFault(.write, on: dir.child("split/"), .fail(.noSpace)) { _ in
             try await store.append(to: "blocker", events: [event("held back")])
             let payload = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
             let events = (0..<100).map { _ in EventData(type: "T", data: payload, contentType: .binary) }
@@ -164,6 +164,7 @@ import Testing
             try await store.append(to: "victim", events: (0..<20).map { event("event number \($0) with some payload") })
             try await store.close()
         }
+        try await moveSegmentsIntoStreamFiles(dir.path)
         let path = dir.path + "/" + StreamNaming.relativePath("victim").string
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         // Flip a byte near the end of the file: inside the (only) block's stored bytes.
@@ -176,6 +177,32 @@ import Testing
         #expect(error?.code == .corruptData)
         #expect(error?.path == path)
         #expect(error?.offset != nil)
+        try await store.close()
+    }
+
+    @Test func damagedSplitSegmentEntryIsReportedWithFileAndOffset() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            try await store.append(to: "other", events: [event("before")])
+            try await store.append(to: "victim", events: (0..<20).map { event("event number \($0) with some payload") })
+            try await store.append(to: "other", events: [event("after")])
+            try await store.close()
+        }
+        let path = dir.path + "/split/" + SplitSegment.fileName(of: 1)
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        // The victim's entry is the largest: flip a byte in the middle of the file, inside it.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(data.count / 2))
+        try handle.write(contentsOf: [data[data.count / 2] ^ 0xFF])
+        try handle.close()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let error = await ringstoreError { _ = try await store.read(stream: "victim").collect() }
+        #expect(error?.code == .corruptData)
+        #expect(error?.path == path)
+        #expect(error?.offset != nil)
+        // Other streams in the same segment read fine.
+        #expect(try await store.read(stream: "other").collect().count == 2)
         try await store.close()
     }
 

@@ -121,6 +121,15 @@ final class Counter: Sendable {
     var value: Int { storage.load(ordering: .relaxed) }
 }
 
+/// Opens the closed store in `path`, moves everything its split segments hold
+/// into stream files, and closes it: for tests about stream files themselves
+/// (a small stream is split into a segment first).
+func moveSegmentsIntoStreamFiles(_ path: String, configuration: Configuration = .testing()) async throws {
+    let store = try await EventStore.open(at: path, configuration: configuration)
+    try store.splitter.mover.moveEverything()
+    try await store.close()
+}
+
 /// A list that concurrent tasks can share (what a subscriber has seen so far).
 /// Locked with `NSLock`, which ThreadSanitizer sees (it cannot see
 /// `Synchronization.Mutex` on Linux, and the name `Mutex` is ambiguous in a

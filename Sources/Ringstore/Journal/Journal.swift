@@ -12,6 +12,15 @@ final class Journal: Sendable {
     let recovery: JournalRecovery.Summary
     private let header: Mutex<JournalHeader>
 
+    /// The checkpoint recorded in the journal in `directory` (0 if there is no
+    /// journal yet): opening reads it before the journal itself, since the split
+    /// segments are cut back to it.
+    static func checkpoint(in directory: FilePath) throws -> UInt64 {
+        let path = directory.appending(fileName)
+        guard StorageDirectory.exists(path) else { return 0 }
+        return try JournalHeader.newest(in: RingFile.readHeaderArea(at: path), path: path.string).checkpoint
+    }
+
     /// Opens the journal in `directory`, creating it with `configuration`'s
     /// capacity if there is none, and recovers it.
     ///

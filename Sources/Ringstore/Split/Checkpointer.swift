@@ -17,7 +17,14 @@ final class Checkpointer: Sendable {
     /// `dirty` names the files written since the previous checkpoint.
     struct Job: Sendable {
         var split: UInt64
+        /// Stream files written since the previous checkpoint: synced by this one.
         var dirty: Set<String>
+        /// Streams whose records were written anywhere since the previous
+        /// checkpoint: their ring entries are released by this one.
+        var touched: Set<String>
+        /// The split segments' end when the job was submitted: every entry
+        /// before it holds only records before `split`.
+        var segmentBoundary: SplitSegment.Link
     }
 
     private struct State: ~Copyable {
@@ -31,26 +38,27 @@ final class Checkpointer: Sendable {
     }
 
     private let journal: Journal
-    private let directory: StreamDirectory
-    private let catalog: StreamCatalog
+    private let split: SplitStore
     private let globalIndex: GlobalIndex
     private let state = Mutex(State())
     private let doorbell = Doorbell()
     /// Rung after each job (or failed attempt), so the splitter can submit the next.
     private let finished: @Sendable () -> Void
+    /// Called after each checkpoint is written (wakes the segment mover).
+    private let checkpointed: @Sendable () -> Void
     /// Checkpoints written (stats).
     let completed = Atomic<UInt64>(0)
     private let thread: BackgroundThread
     /// How long each checkpoint took, from its submission to the header write (stats).
     let durations = WaitRecorder()
 
-    init(journal: Journal, directory: StreamDirectory, catalog: StreamCatalog, globalIndex: GlobalIndex,
-         finished: @escaping @Sendable () -> Void) throws {
+    init(journal: Journal, split: SplitStore, globalIndex: GlobalIndex,
+         finished: @escaping @Sendable () -> Void, checkpointed: @escaping @Sendable () -> Void) throws {
         self.journal = journal
-        self.directory = directory
-        self.catalog = catalog
+        self.split = split
         self.globalIndex = globalIndex
         self.finished = finished
+        self.checkpointed = checkpointed
         thread = BackgroundThread(name: "rs-checkpoint", owner: journal.ring.file.path.string)
         try thread.start { [self] in run() }
     }
@@ -153,15 +161,18 @@ final class Checkpointer: Sendable {
         // The checkpoint never passes the durable cursor (relaxed mode may split past it).
         try journal.writer.syncNow(upTo: job.split)
         if aborted() { return false }
-        try directory.syncAll(dirty: job.dirty)
+        try split.directory.syncAll(dirty: job.dirty)
+        try split.segments.sync()
         if aborted() { return false }
-        try catalog.sync()
+        try split.catalog.sync()
         try globalIndex.sync()
         if aborted() { return false }
-        try journal.advanceCheckpoint(to: job.split, streams: job.dirty)
+        try journal.advanceCheckpoint(to: job.split, streams: job.touched)
+        split.segments.checkpointCompleted(through: job.segmentBoundary)
         // Stream-file blocks before the checkpoint are durable now: opening a file
         // checks only blocks from here on (see `StreamFile.recover`).
-        directory.replayFrom.store(job.split, ordering: .releasing)
+        split.directory.replayFrom.store(job.split, ordering: .releasing)
+        checkpointed()
         return true
     }
 }

@@ -34,8 +34,9 @@ import Synchronization
 /// index is cut back to the checkpoint first.
 final class Splitter: Sendable {
     let journal: Journal
-    let directory: StreamDirectory
-    let catalog: StreamCatalog
+    let split: SplitStore
+    var directory: StreamDirectory { split.directory }
+    var catalog: StreamCatalog { split.catalog }
     let globalIndex: GlobalIndex
     let readers: ReaderTable
     let compress: Bool
@@ -59,15 +60,16 @@ final class Splitter: Sendable {
     var checkpoints: UInt64 { checkpointer.completed.load(ordering: .relaxed) }
     /// How long stream reads waited for the splitter.
     let readerWaits = WaitRecorder()
+    /// Moves segment entries into stream files in the background.
+    let mover: SegmentMover
     /// Tests only: hold the scan, force a checkpoint (see ``SplitterTestControls``).
     let testing = SplitterTestControls()
     private let thread: BackgroundThread
 
-    init(journal: Journal, directory: StreamDirectory, catalog: StreamCatalog, globalIndex: GlobalIndex,
-         compress: Bool) throws {
+    init(journal: Journal, split: SplitStore, globalIndex: GlobalIndex, compress: Bool,
+         moverPolicy: SegmentMover.Policy) throws {
         self.journal = journal
-        self.directory = directory
-        self.catalog = catalog
+        self.split = split
         self.globalIndex = globalIndex
         self.compress = compress
         // Small scan rounds keep the splitter quick to answer readers (requests are served between rounds).
@@ -75,13 +77,21 @@ final class Splitter: Sendable {
         let checkpoint = journal.writer.state.withLock { $0.checkpoint }
         self.readers = ReaderTable(splitPosition: checkpoint)
         let bell = journal.writer.advanced
-        self.checkpointer = try Checkpointer(journal: journal, directory: directory, catalog: catalog, globalIndex: globalIndex,
-                                         finished: { bell.ring() })
+        let mover = try SegmentMover(store: split, policy: moverPolicy, owner: journal.ring.file.path.string)
+        self.mover = mover
+        do {
+            self.checkpointer = try Checkpointer(journal: journal, split: split, globalIndex: globalIndex,
+                                                 finished: { bell.ring() }, checkpointed: { mover.wake() })
+        } catch {
+            mover.stopAndWait()
+            throw error
+        }
         thread = BackgroundThread(name: "rs-splitter", owner: journal.ring.file.path.string)
         do {
             try thread.start { [self] in run() }
         } catch {
             checkpointer.abandonAndWait()
+            mover.stopAndWait()
             throw error
         }
     }
@@ -114,6 +124,7 @@ final class Splitter: Sendable {
     func abandon() async {
         await requestStop { $0.abandoning = true }
         await checkpointer.abandon()
+        await mover.stop()
         await thread.exited()
     }
 
@@ -122,6 +133,7 @@ final class Splitter: Sendable {
         testing.scanLimit.store(.max, ordering: .relaxed)  // a close splits everything
         await requestStop { $0.stopping = true }
         await checkpointer.stop()
+        await mover.stop()
         await thread.exited()
     }
 
@@ -153,8 +165,11 @@ final class Splitter: Sendable {
         /// Records before it have been scanned: each is in its stream file or in `streams`.
         var scanned: UInt64
         var streams: [String: PendingStream] = [:]
-        /// Stream files written since the last checkpoint.
+        /// Stream files written since the last checkpoint (the checkpoint syncs them).
         var dirty = Set<String>()
+        /// Streams whose records were written (to their files or the segments)
+        /// since the last checkpoint: the checkpoint releases their ring entries.
+        var touched = Set<String>()
         /// Streams a reader had written ahead of the scan, with the position of the
         /// last record written: their readers' "ahead" entries must outlive any
         /// checkpoint that does not yet publish that far.
@@ -163,6 +178,8 @@ final class Splitter: Sendable {
 
     /// One stream's scanned records, as ring positions, and their size in a block.
     private struct PendingStream {
+        /// The stream's catalog number.
+        var number: UInt32
         var positions: [UInt64] = []
         var rawBytes = 0
 
@@ -382,7 +399,8 @@ final class Splitter: Sendable {
             // table, the dirty set and the open-file cache's memo then hold no copy of their own.
             let name = streams[entries[run.lowerBound].stream]!.name
             var becameFull = false
-            pending.streams[name, default: PendingStream()].addRun(entries[run]) { becameFull = true }
+            pending.streams[name, default: PendingStream(number: streams[entries[run.lowerBound].stream]!.number)]
+                .addRun(entries[run]) { becameFull = true }
             if becameFull { full.append(name) }
         }
         pending.scanned = position
@@ -440,17 +458,23 @@ final class Splitter: Sendable {
                               path: journal.ring.file.path.string, offset: RingFile.headerAreaSize + physical)
     }
 
-    /// Writes `stream`'s pending records to its file, with one write.
+    /// Writes `stream`'s pending records with one write: into its own file, or,
+    /// if the stream has entries in the split segments, as one more entry there
+    /// (moving its whole chain with them could copy megabytes at once; the mover
+    /// moves chains that have a block's worth on its own schedule).
     private func write(_ stream: String, _ pending: inout Pending) throws {
         // Forgotten only once written: after a failed write the next attempt starts over.
-        guard let positions = pending.streams[stream]?.positions, let last = positions.last else { return }
+        guard let entry = pending.streams[stream], let last = entry.positions.last else { return }
         try makeJournalDurable(through: last)
-        guard let handle = try directory.handle(for: stream, create: true) else { return }
-        try handle.withFile { file in
-            try file.append(blocks: try buildBlocks(positions, for: file), compress: compress)
+        let blocks = try buildBlocks(entry.positions, of: stream, from: try split.splitNext(of: stream, number: entry.number))
+        if split.segments.head(of: entry.number) != nil {
+            try split.appendToSegments([.init(number: entry.number, blocks: blocks)])
+        } else {
+            try split.writeToFile(stream: stream, number: entry.number, blocks: blocks)
+            pending.dirty.insert(stream)
         }
         pending.streams[stream] = nil
-        pending.dirty.insert(stream)
+        pending.touched.insert(stream)
     }
 
     /// Makes the journal durable through the record at `position` before any of
@@ -469,19 +493,20 @@ final class Splitter: Sendable {
         try journal.writer.syncNow(upTo: position + 1)
     }
 
-    /// The blocks for records at `positions` (one stream's, in order) from the
-    /// file's next version on, copied from the ring.
+    /// The blocks for records at `positions` (one stream's, in order) from version
+    /// `next` on, copied from the ring.
     ///
-    /// Records of versions the file already holds (a replay after a crash, or a
-    /// reader's request that wrote them ahead) are skipped — but only once the
-    /// file is seen to hold exactly those events (same ID and journal position):
-    /// a file holding another event at such a version is ahead of the journal,
-    /// and skipping would hide the journal's event behind it for good.
-    private func buildBlocks(_ positions: [UInt64], for file: StreamFile) throws -> [StreamBlock.RawBlock] {
+    /// Records of versions the split storage already holds (a replay after a
+    /// crash, or a reader's request that wrote them ahead) are skipped — but only
+    /// once the stored events are seen to be exactly those (same ID and journal
+    /// position): a stream file or segment holding another event at such a
+    /// version is ahead of the journal, and skipping would hide the journal's
+    /// event behind it for good.
+    private func buildBlocks(_ positions: [UInt64], of stream: String, from next: UInt64) throws -> [StreamBlock.RawBlock] {
         var blocks: [StreamBlock.RawBlock] = []
         var current = StreamBlock.RawBlock()
         let ring = journal.ring
-        var expected = file.nextVersion
+        var expected = next
         var skipped: [(version: UInt64, id: UUID, position: UInt64)] = []
         for position in positions {
             let physical = ring.physical(position)
@@ -517,14 +542,14 @@ final class Splitter: Sendable {
         }
         if current.count > 0 { blocks.append(current) }
         if let first = skipped.first {
-            let stored = try file.read(from: first.version, direction: .forwards, maxCount: skipped.count)
+            let stored = try split.read(stream: stream, from: first.version, direction: .forwards, maxCount: skipped.count)
             for record in skipped {
                 let held = stored.first { $0.version == record.version }
                 guard let held, held.id == record.id, held.position == record.position else {
                     let what = held.map { "event \($0.id) (journal position \($0.position))" } ?? "no event"
                     throw RingstoreError(.corruptData,
-                                         "stream \"\(file.streamName)\": its file holds \(what) at version \(record.version), but the journal holds event \(record.id) there (position \(record.position)): the file is ahead of the journal",
-                                         stream: file.streamName, path: file.pathString)
+                                         "stream \"\(stream)\": its split storage holds \(what) at version \(record.version), but the journal holds event \(record.id) there (position \(record.position)): the stored events are ahead of the journal",
+                                         stream: stream)
                 }
             }
         }
@@ -532,12 +557,16 @@ final class Splitter: Sendable {
     }
 
     /// Writes at once the streams readers are waiting for: their pending records
-    /// and those not scanned yet, up to the acknowledged cursor.
+    /// and those not scanned yet, up to the acknowledged cursor, as one entry
+    /// each in the split segments (a small sequential write, not one into the
+    /// stream's file).
     private func serveRequests(_ pending: inout Pending) throws -> Bool {
         guard readers.hasRequests.load(ordering: .acquiring) else { return false }
         let requested = readers.takeRequests()
         let end = target
         var worked = false
+        var items: [SplitStore.Item] = []
+        var served: [(stream: String, next: UInt64, lastUnscanned: UInt64?)] = []
         for stream in requested {
             let unscanned: [UInt64] = journal.writer.state.withLock { s in
                 guard let state = s.index.streams[stream] else { return [] }
@@ -545,35 +574,78 @@ final class Splitter: Sendable {
             }
             let positions = (pending.streams[stream]?.positions ?? []) + unscanned
             guard let last = positions.last else {
-                // Already written (eagerly, or before a checkpoint) but not yet published
-                // by one: tell the reader what the file holds.
-                if let next = try directory.handle(for: stream, create: false)?.withFile({ $0.nextVersion }) {
-                    readers.recordAhead(stream, nextVersion: next)
-                }
+                // Already written (into its file or the segments) but not yet published
+                // by a checkpoint: tell the reader what is stored.
+                let next = try split.nextVersion(of: stream)
+                if next > 0 { readers.recordAhead(stream, nextVersion: next) }
                 continue
             }
             try makeJournalDurable(through: last)
-            guard let handle = try directory.handle(for: stream, create: true) else { continue }
-            let next = try handle.withFile { file in
-                try file.append(blocks: try buildBlocks(positions, for: file), compress: compress)
-                return file.nextVersion
-            }
+            let number = pending.streams[stream]?.number ?? catalog.register(stream)
+            let blocks = try buildBlocks(positions, of: stream, from: try split.splitNext(of: stream, number: number))
+            let next = try blocks.last.map { $0.firstVersion + UInt64($0.count) } ?? split.nextVersion(of: stream)
+            if !blocks.isEmpty { items.append(.init(number: number, blocks: blocks)) }
+            served.append((stream, next, unscanned.last))
+        }
+        guard !served.isEmpty else { return false }
+        try catalog.write()  // a stream seen first here: its number is named before the checkpoint syncs both
+        try split.appendToSegments(items)
+        for (stream, next, lastUnscanned) in served {
             pending.streams[stream] = nil
-            pending.dirty.insert(stream)
-            if let last = unscanned.last { pending.servedBeyondScan[stream] = max(last, pending.servedBeyondScan[stream] ?? 0) }
+            pending.touched.insert(stream)
+            if let last = lastUnscanned { pending.servedBeyondScan[stream] = max(last, pending.servedBeyondScan[stream] ?? 0) }
             readers.recordAhead(stream, nextVersion: next)
             worked = true
         }
         return worked
     }
 
-    /// Writes every stream's pending records to its file.
+    /// Raw bytes pending from which on a stream's records go to its own file at
+    /// a checkpoint rather than to the split segments (unless it has entries there).
+    static let directBlockBytes = 16 << 10
+    /// Streams written to their own files at one checkpoint at most (the
+    /// largest first): each costs a random write and its metadata.
+    static let maxDirectWrites = 256
+    /// Raw bytes of blocks built for one segment write (bounds the memory a
+    /// checkpoint over thousands of streams holds at once).
+    static let segmentWriteBytes = 4 << 20
+
+    /// Writes every stream's pending records: the few streams with a good
+    /// block's worth into their own files, all others into the split segments
+    /// (sequential writes of up to ``segmentWriteBytes``).
     private func writePending(_ pending: inout Pending) throws {
-        for stream in Array(pending.streams.keys) {
+        if pending.scanned > 0 { try makeJournalDurable(through: pending.scanned - 1) }
+        let direct = pending.streams.filter { $0.value.rawBytes >= Self.directBlockBytes && split.segments.head(of: $0.value.number) == nil }
+            .sorted { $0.value.rawBytes > $1.value.rawBytes }.prefix(Self.maxDirectWrites).map(\.key)
+        for stream in direct {
             // A reader waiting for its stream should not wait for the whole flush.
             if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
             try write(stream, &pending)
         }
+        var items: [SplitStore.Item] = []
+        var names: [String] = []
+        var bytes = 0
+        func flush(_ pending: inout Pending) throws {
+            try split.appendToSegments(items)
+            for name in names {
+                pending.streams[name] = nil
+                pending.touched.insert(name)
+            }
+            items.removeAll()
+            names.removeAll()
+            bytes = 0
+        }
+        for (stream, entry) in pending.streams where !entry.positions.isEmpty {
+            let blocks = try buildBlocks(entry.positions, of: stream, from: try split.splitNext(of: stream, number: entry.number))
+            if !blocks.isEmpty { items.append(.init(number: entry.number, blocks: blocks)) }
+            names.append(stream)
+            bytes += entry.rawBytes
+            if bytes >= Self.segmentWriteBytes {
+                try flush(&pending)
+                if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
+            }
+        }
+        try flush(&pending)
     }
 
     /// Writes every pending record, publishes the new split cursor to readers,
@@ -584,7 +656,7 @@ final class Splitter: Sendable {
         let split = pending.scanned
         let previousSplit = readers.splitPosition.load(ordering: .acquiring)
         readers.splitPosition.store(split, ordering: .releasing)
-        // Every record before `split` is in its stream file now: this process no
+        // Every record before `split` is in its stream file or a segment now: this process no
         // longer needs those ring pages mapped (readers of split events go to the
         // files). Dropped here rather than at the checkpoint, which follows only
         // once the files are synced (a `syncfs` over thousands of files can take
@@ -593,11 +665,13 @@ final class Splitter: Sendable {
         journal.ring.releasePages(from: previousSplit, to: split)
         // A stream written ahead past `split` keeps its entry: forgetting it would
         // leave its reader waiting for the next checkpoint (it did, up to a second).
-        readers.forgetAhead(pending.dirty.filter { (pending.servedBeyondScan[$0] ?? 0) < split })
+        readers.forgetAhead(pending.touched.filter { (pending.servedBeyondScan[$0] ?? 0) < split })
         pending.servedBeyondScan = pending.servedBeyondScan.filter { $0.value >= split }
-        checkpointer.submit(.init(split: split, dirty: pending.dirty))
+        checkpointer.submit(.init(split: split, dirty: pending.dirty, touched: pending.touched,
+                                  segmentBoundary: self.split.segments.end))
         // Not `removeAll(keepingCapacity:)`: the job shares this storage, so keeping
         // the capacity would allocate a second set as large while the job runs.
         pending.dirty = []
+        pending.touched = []
     }
 }

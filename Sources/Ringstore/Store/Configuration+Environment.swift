@@ -63,7 +63,12 @@ extension Configuration {
             case .relaxed(let current): configuration.durability = .relaxed(flushInterval: interval.map { .milliseconds($0) } ?? current)
             }
         }
-        if let bytes = try integer("RINGSTORE_MAX_EVENT_BYTES", in: 1...(1 << 30)) { configuration.maxEventSize = Int(bytes) }
+        if let bytes = try integer("RINGSTORE_MAX_EVENT_BYTES", in: 1...(1 << 30)) {
+            configuration.maxEventSize = Int(bytes)
+        } else if UInt64(configuration.maxEventSize) > configuration.journalCapacity / 4 {
+            // A small journal chosen without an event size: the largest event it can hold.
+            configuration.maxEventSize = Int(configuration.journalCapacity / 4)
+        }
         if let ms = try integer("RINGSTORE_JOURNAL_FULL_WAIT_MS", in: 0...86_400_000) { configuration.journalFullWait = .milliseconds(ms) }
         if let ms = try integer("RINGSTORE_READER_WAIT_MS", in: 0...86_400_000) { configuration.readerWait = .milliseconds(ms) }
         if let files = try integer("RINGSTORE_MAX_OPEN_FILES", in: 4...1_000_000) { configuration.maxOpenFiles = Int(files) }

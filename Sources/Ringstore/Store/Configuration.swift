@@ -60,6 +60,16 @@ public struct Configuration: Sendable, Hashable {
     /// this holds about a quarter of the journal's worth of events; 0 turns the
     /// cache off.
     public var blockCacheBytes: Int = 16 << 20
+    /// Bytes the split segments may hold before the oldest is moved into stream
+    /// files (default: four times ``journalCapacity``). Streams without a block's
+    /// worth of new events are split into shared segments, written sequentially,
+    /// rather than into their own files: on flash, thousands of small writes per
+    /// checkpoint would stall the journal. A larger budget moves each stream less
+    /// often (larger blocks, fewer random writes) at the cost of disk space.
+    public var splitSegmentBudget: UInt64? = nil
+
+    /// The split segments' budget in effect (see ``splitSegmentBudget``).
+    var effectiveSplitSegmentBudget: UInt64 { splitSegmentBudget ?? journalCapacity * 4 }
 
     public init() {}
 
@@ -87,6 +97,9 @@ public struct Configuration: Sendable, Hashable {
         }
         guard blockCacheBytes >= 0 else {
             throw RingstoreError(.invalidArgument, "blockCacheBytes must not be negative (got \(blockCacheBytes))")
+        }
+        if let budget = splitSegmentBudget, budget < 64 << 10 {
+            throw RingstoreError(.invalidArgument, "splitSegmentBudget must be at least 64 KiB (got \(budget))")
         }
         guard maxOpenFiles >= 4 else {
             throw RingstoreError(.invalidArgument, "maxOpenFiles must be at least 4 (got \(maxOpenFiles))")

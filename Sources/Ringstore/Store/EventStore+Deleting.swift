@@ -88,7 +88,7 @@ extension EventStore {
     private func ensureIndexed(_ stream: String) throws {
         let writer = journal.writer
         guard !writer.isIndexed(stream) else { return }
-        try writer.introduce(stream, nextVersion: try streams.storedNextVersion(of: stream),
+        try writer.introduce(stream, nextVersion: try split.storedNextVersion(of: stream),
                              deleted: try writer.deletions.isDeleted(stream))
     }
 

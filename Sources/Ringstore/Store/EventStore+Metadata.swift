@@ -93,9 +93,8 @@ extension EventStore {
            let event = try? journal.readEvent(at: position), event.stream == stream, event.version == tail.lastVersion {
             return event
         }
-        // Not in the ring (any more): the checkpoint passed it, so its stream file holds it.
-        guard let handle = try streams.handle(for: stream, create: false),
-              let event = try handle.withFile({ try $0.read(from: tail.lastVersion, direction: .forwards, maxCount: 1) }).first,
+        // Not in the ring (any more): the checkpoint passed it, so its stream file or a split segment holds it.
+        guard let event = try split.read(stream: stream, from: tail.lastVersion, direction: .forwards, maxCount: 1).first,
               event.version == tail.lastVersion
         else {
             throw RingstoreError(.corruptData, "stream \"\(stream)\" has acknowledged version \(tail.lastVersion) but neither the journal nor its stream file holds it",

@@ -100,7 +100,7 @@ extension EventStore {
         switch known {
         case .tail(let tail): return tail
         case .unknown:
-            let next = try streams.handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
+            let next = try split.nextVersion(of: stream)
             return next == 0 ? nil : StreamTail(lastVersion: next - 1, lastPositionInRing: nil)
         }
     }
@@ -114,9 +114,6 @@ extension EventStore {
             throw RingstoreError(.streamNotFound, "stream \"\(stream)\" has no events", stream: stream)
         }
         if let position = tail.lastPositionInRing { try await waitForSplit(of: stream, version: tail.lastVersion, position: position) }
-        guard let handle = try streams.handle(for: stream, create: false) else {
-            throw RingstoreError(.corruptData, "stream \"\(stream)\" has acknowledged events but no stream file", stream: stream)
-        }
         let last = tail.lastVersion
         let first = visibility.firstVersion
         var from: UInt64 = switch cursor {
@@ -135,9 +132,12 @@ extension EventStore {
                 if from < first { return ([], nil) }
             }
             let start = from
-            var events = try handle.withFile { try $0.read(from: start, direction: direction, maxCount: limit) }
+            var events = try split.read(stream: stream, from: start, direction: direction, maxCount: limit)
             if direction == .forwards { events = events.filter { $0.version <= last } }
-            guard let end = events.last else { return ([], nil) }
+            guard let end = events.last else {
+                throw RingstoreError(.corruptData, "stream \"\(stream)\" has acknowledged version \(last) but its stream file and split segments hold nothing from version \(start)",
+                                     stream: stream)
+            }
             var next: UInt64? = switch direction {
             case .forwards: end.version >= last ? nil : end.version + 1
             case .backwards: end.version <= first ? nil : end.version - 1
@@ -346,20 +346,16 @@ extension EventStore {
                 throw RingstoreError(.corruptData, "global index names stream number \(first.stream), which the catalog does not know",
                                      path: globalIndex.path)
             }
-            if let cached = streams.cachedEvents(of: name, from: first.version, direction: step > 0 ? .forwards : .backwards, count: run) {
+            if let cached = split.cachedEvents(of: name, from: first.version, direction: step > 0 ? .forwards : .backwards, count: run) {
                 result += cached
                 pending = pending.dropFirst(run)
                 continue
             }
-            guard let handle = try streams.handle(for: name, create: false) else {
-                throw RingstoreError(.corruptData, "stream \"\(name)\" is in the global index but has no stream file", stream: name)
-            }
-            let events = try handle.withFile {
-                try $0.read(from: first.version, direction: step > 0 ? ReadDirection.forwards : ReadDirection.backwards, maxCount: run)
-            }
+            let events = try split.read(stream: name, from: first.version,
+                                        direction: step > 0 ? ReadDirection.forwards : ReadDirection.backwards, maxCount: run)
             guard events.count == run else {
-                throw RingstoreError(.corruptData, "stream \"\(name)\" file lacks versions \(first.version)… that the global index lists",
-                                     stream: name, path: handle.path.string)
+                throw RingstoreError(.corruptData, "stream \"\(name)\": its stream file and split segments lack versions \(first.version)… that the global index lists",
+                                     stream: name, path: globalIndex.path)
             }
             result += events
             pending = pending.dropFirst(run)

@@ -18,8 +18,10 @@ public final class EventStore: Sendable {
     public let directory: String
     public let configuration: Configuration
     let journal: Journal
-    let streams: StreamDirectory
-    let catalog: StreamCatalog
+    /// Where split events are: stream files and split segments.
+    let split: SplitStore
+    var streams: StreamDirectory { split.directory }
+    var catalog: StreamCatalog { split.catalog }
     let globalIndex: GlobalIndex
     let splitter: Splitter
     /// Current metadata of recently used streams (see ``StreamMetadataCache``).
@@ -38,18 +40,17 @@ public final class EventStore: Sendable {
     /// `maxAge` is measured back, instead of the wall clock at each read.
     let maxAgeNowForTesting = Atomic<Int64>(0)
 
-    private init(directory: FilePath, configuration: Configuration, journal: Journal, streams: StreamDirectory,
-                 catalog: StreamCatalog, globalIndex: GlobalIndex, lock: StoreLock, logger: Logger) throws {
+    private init(directory: FilePath, configuration: Configuration, journal: Journal, split: SplitStore,
+                 globalIndex: GlobalIndex, lock: StoreLock, logger: Logger) throws {
         self.directory = directory.string
         self.observability = StoreObservability(directory: directory.string, logger: logger)
         self.configuration = configuration
         self.journal = journal
-        self.streams = streams
-        self.catalog = catalog
+        self.split = split
         self.globalIndex = globalIndex
         self.lock = lock
-        self.splitter = try Splitter(journal: journal, directory: streams, catalog: catalog, globalIndex: globalIndex,
-                                 compress: configuration.compression)
+        self.splitter = try Splitter(journal: journal, split: split, globalIndex: globalIndex, compress: configuration.compression,
+                                     moverPolicy: .init(budgetBytes: configuration.effectiveSplitSegmentBudget))
     }
 
     /// Opens the store in `path`, creating the directory (but not its parents)
@@ -79,11 +80,23 @@ public final class EventStore: Sendable {
         // ring's mapping and descriptor): a later failure must stop them.
         var openedJournal: Journal?
         do {
-            let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles,
-                                              blockCacheBytes: configuration.blockCacheBytes)
-            let journal = try Journal(directory: directory, configuration: configuration, stored: streams)
-            openedJournal = journal
             let catalog = try StreamCatalog(directory: directory)
+            // Segment entries from the checkpoint on are split again as the splitter replays the journal.
+            let segments = try SplitSegments(root: directory, checkpoint: try Journal.checkpoint(in: directory),
+                                             segmentBytes: max(256 << 10, configuration.effectiveSplitSegmentBudget / 8))
+            let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles,
+                                              blockCacheBytes: configuration.blockCacheBytes,
+                                              segmentsHoldFrom: { stream in
+                                                  catalog.number(of: stream).flatMap { segments.head(of: $0)?.oldestVersion } ?? .max
+                                              })
+            let split = SplitStore(directory: streams, segments: segments, catalog: catalog, compress: configuration.compression)
+            let journal = try Journal(directory: directory, configuration: configuration, stored: split)
+            openedJournal = journal
+            streams.journalHoldsWholeStream.withLock {
+                $0 = { [writer = journal.writer] stream in
+                    writer.state.withLock { s in s.index.streams[stream].map { !$0.entries.isEmpty && $0.ringFirstVersion == 0 } ?? false }
+                }
+            }
             let globalIndex = try GlobalIndex(directory: directory)
             // The names of `streams/`, the catalog and the global index (created above
             // if new) must be durable before a checkpoint relies on them: a file's
@@ -93,8 +106,8 @@ public final class EventStore: Sendable {
             let checkpoint = journal.writer.state.withLock { $0.checkpoint }
             try globalIndex.truncate(from: checkpoint)
             streams.replayFrom.store(checkpoint, ordering: .releasing)
-            let store = try EventStore(directory: directory, configuration: configuration, journal: journal, streams: streams,
-                                   catalog: catalog, globalIndex: globalIndex, lock: lock, logger: logger)
+            let store = try EventStore(directory: directory, configuration: configuration, journal: journal, split: split,
+                                       globalIndex: globalIndex, lock: lock, logger: logger)
             do {
                 try store.startEnforcingDeletions()
             } catch {

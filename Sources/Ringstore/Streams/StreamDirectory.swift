@@ -107,9 +107,19 @@ final class StreamDirectory: StoredStreams {
 
     /// Decoded blocks shared by all readers (see ``BlockCache``).
     let blockCache: BlockCache
+    /// The lowest version of a stream that the split segments still hold
+    /// (`UInt64.max`: none): a torn block from there on may be cut too, since
+    /// moving the segment's entries writes it again.
+    private let segmentsHoldFrom: @Sendable (String) -> UInt64
+    /// Whether the journal (from the checkpoint on) holds a stream from its
+    /// version 0, so that its file holds nothing found nowhere else. Set once the
+    /// journal is open (it is opened after this directory).
+    let journalHoldsWholeStream = Mutex<(@Sendable (String) -> Bool)?>(nil)
 
-    init(root: FilePath, maxOpenFiles: Int, blockCacheBytes: Int = 16 << 20) throws {
+    init(root: FilePath, maxOpenFiles: Int, blockCacheBytes: Int = 16 << 20,
+         segmentsHoldFrom: @escaping @Sendable (String) -> UInt64 = { _ in .max }) throws {
         self.root = root
+        self.segmentsHoldFrom = segmentsHoldFrom
         self.blockCache = BlockCache(budgetBytes: blockCacheBytes)
         self.streamsFolder = root.string + "/" + StreamNaming.folder
         self.maxOpenFiles = maxOpenFiles
@@ -166,7 +176,9 @@ final class StreamDirectory: StoredStreams {
                 let file: StreamFile
                 do {
                     file = try StreamFile.open(at: pathString, replayFrom: replayFrom.load(ordering: .acquiring),
-                                               expecting: stream)
+                                               segmentsHoldFrom: segmentsHoldFrom(stream),
+                                               expecting: stream,
+                                               heldElsewhere: { self.journalHoldsWholeStream.withLock { $0 }?(stream) ?? false })
                 } catch is StreamFile.NeverWritten {
                     // Empty or header-only (see `NeverWritten`); anything else that cannot be
                     // opened is thrown, and the file kept for whoever repairs it. The removal

@@ -83,7 +83,7 @@ final class StreamFile: @unchecked Sendable {
     private var cachedBlock: (offset: UInt64, events: [RecordedEvent])?
     /// The store's shared cache of decoded blocks, if any (set by ``StreamDirectory``).
     var blockCache: BlockCache?
-    /// A small file's bytes, read whole while ``recover(headerLength:replayFrom:)``
+    /// A small file's bytes, read whole while ``recover(headerLength:replayFrom:segmentsHoldFrom:)``
     /// hops its block headers: one read instead of one per block.
     private var readAhead: (offset: UInt64, bytes: [UInt8])?
     /// Files up to this size are read whole when opened without an index.
@@ -112,7 +112,11 @@ final class StreamFile: @unchecked Sendable {
     /// header and holding no intact one (all zeros, or a torn header write).
     /// Such a file held nothing and may be created again.
     ///
-    /// Anything larger whose header is unreadable is damage, however its first
+    /// Also thrown for a larger file whose header is lost when everything
+    /// readable in it is still held by the journal or the split segments (a
+    /// power cut kept later block writes and lost the header's; see
+    /// ``holdsOnlyRebuildableBlocks(_:path:stream:headerLength:indexPath:replayFrom:segmentsHoldFrom:)``).
+    /// Anything else larger whose header is unreadable is damage, however its first
     /// bytes look: it is kept and reported (``RingstoreError/Code/corruptData``
     /// with its path and offset 0), never removed, since it may hold events
     /// that exist nowhere else.
@@ -157,10 +161,15 @@ final class StreamFile: @unchecked Sendable {
     }
 
     /// Opens an existing stream file, checking its header and index and cutting
-    /// a torn last block whose events the journal still holds (from `replayFrom` on).
+    /// a torn last block whose events the journal still holds (first journal
+    /// position from `replayFrom` on) or the split segments do (first version
+    /// from `segmentsHoldFrom` on: a move was interrupted).
     /// `expecting` names the stream looked for at this path: a file no longer
     /// than its header that holds no intact header throws ``NeverWritten``.
-    static func open(at pathString: String, replayFrom: UInt64, expecting stream: String? = nil) throws -> StreamFile {
+    /// `heldElsewhere` says whether the journal or the segments hold every
+    /// version of that stream from 0 on (asked only when the header is damaged).
+    static func open(at pathString: String, replayFrom: UInt64, segmentsHoldFrom: UInt64 = .max,
+                     expecting stream: String? = nil, heldElsewhere: () -> Bool = { false }) throws -> StreamFile {
         let path = FilePath(pathString)
         let data = try StorageFile.open(path)
         let indexPath = indexPath(for: pathString)
@@ -169,7 +178,21 @@ final class StreamFile: @unchecked Sendable {
         let headerLength: UInt64
         do {
             let headerOnly = stream.map { Self.headerLength(nameBytes: $0.utf8.count) } ?? 0
-            (name, headerLength) = try readHeader(data, path: pathString, headerOnlyUpTo: headerOnly)
+            do {
+                (name, headerLength) = try readHeader(data, path: pathString, headerOnlyUpTo: headerOnly)
+            } catch let error as RingstoreError where error.code == .corruptData && headerOnly > 0 {
+                // A lost header write with later block writes kept (a power cut before the
+                // file's first sync): every block then is one the journal or the segments
+                // will supply again. Known at once when they hold the stream from version
+                // 0; else told by the blocks that can still be read.
+                if try segmentsHoldFrom == 0 || heldElsewhere()
+                    || Self.holdsOnlyRebuildableBlocks(data, path: path, stream: stream!, headerLength: headerOnly,
+                                                       indexPath: indexPath, replayFrom: replayFrom,
+                                                       segmentsHoldFrom: segmentsHoldFrom) {
+                    throw NeverWritten()
+                }
+                throw error
+            }
             index = StorageDirectory.exists(indexPath) ? try StorageFile.open(indexPath) : nil
         } catch {
             data.close()
@@ -178,8 +201,8 @@ final class StreamFile: @unchecked Sendable {
         let file = StreamFile(path: path, streamName: name, data: data, index: index, dataEnd: headerLength)
         file.headerLength = headerLength
         do {
-            if try !file.openQuickly(replayFrom: replayFrom) {
-                try file.recover(headerLength: headerLength, replayFrom: replayFrom)
+            if try !file.openQuickly(replayFrom: replayFrom, segmentsHoldFrom: segmentsHoldFrom) {
+                try file.recover(headerLength: headerLength, replayFrom: replayFrom, segmentsHoldFrom: segmentsHoldFrom)
             }
             file.syncedDataEnd = file.dataEnd
             file.syncedIndexEnd = file.indexEnd
@@ -251,6 +274,65 @@ final class StreamFile: @unchecked Sendable {
         return file
     }
 
+    /// Whether a file whose header is damaged holds nothing that exists only
+    /// here: every block readable at the offsets its header length, its index
+    /// file and its block lengths lead to names a first journal position from
+    /// `replayFrom` on or a first version from `segmentsHoldFrom` on, and at
+    /// least one does (or the file holds only zeros past the header).
+    ///
+    /// Why this is the test: the checkpoint syncs a stream file before it moves
+    /// past the file's blocks, and that sync covers the header written when the
+    /// file was created. So a header lost in a power cut means the file was never
+    /// synced, and all it holds is still in the journal (or, for blocks the mover
+    /// copied, in the split segments). A durable file damaged later (the medium
+    /// failing) holds blocks older than both, and is kept and reported.
+    private static func holdsOnlyRebuildableBlocks(_ data: StorageFile, path: FilePath, stream: String, headerLength: UInt64,
+                                                   indexPath: FilePath, replayFrom: UInt64,
+                                                   segmentsHoldFrom: UInt64) throws -> Bool {
+        let size = try data.size()
+        let probe = StreamFile(path: path, streamName: stream, data: data, index: nil, dataEnd: size)
+        probe.headerLength = headerLength
+        func rebuildable(_ header: StreamBlock.Header) -> Bool {
+            header.firstPosition >= replayFrom || header.firstVersion >= segmentsHoldFrom
+        }
+        var offsets: [UInt64] = []
+        if StorageDirectory.exists(indexPath), let index = try? StorageFile.open(indexPath) {
+            defer { index.close() }
+            let count = Int(min(try index.size(), 1 << 24)) / indexEntrySize
+            var entries = [UInt8](repeating: 0, count: count * indexEntrySize)
+            let got = try entries.withUnsafeMutableBytes { try index.read(into: $0, at: 0) }
+            entries.withUnsafeBytes { e in
+                for i in 0..<(got / indexEntrySize) {
+                    offsets.append(UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * indexEntrySize + 8, as: UInt64.self)))
+                }
+            }
+        }
+        var sawRebuildable = false
+        var offset = headerLength
+        while offset < size, let header = try probe.readBlockHeaderOrNil(at: offset) {
+            guard rebuildable(header) else { return false }
+            sawRebuildable = true
+            offset += UInt64(header.totalLength)
+        }
+        for offset in offsets where offset >= headerLength && offset < size {
+            guard let header = try probe.readBlockHeaderOrNil(at: offset) else { continue }
+            guard rebuildable(header) else { return false }
+            sawRebuildable = true
+        }
+        if sawRebuildable { return true }
+        // No block to tell by: only a file holding nothing but zeros past its
+        // header (every write after the header lost) is surely empty.
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var at = headerLength
+        while at < size {
+            let got = try chunk.withUnsafeMutableBytes { try data.read(into: $0, at: at) }
+            guard got > 0 else { break }
+            guard chunk[..<got].allSatisfy({ $0 == 0 }) else { return false }
+            at += UInt64(got)
+        }
+        return true
+    }
+
     /// Reads and checks the header. A file of at most `headerOnlyUpTo` bytes
     /// (the header's length for the stream expected here) without an intact
     /// header throws ``NeverWritten``; a larger one throws `.corruptData`.
@@ -291,10 +373,11 @@ final class StreamFile: @unchecked Sendable {
 
     /// The common case: the index's last entry names a whole, valid last block
     /// that ends exactly at the end of the data file, and every block the
-    /// journal could still rebuild (from `replayFrom` on: not known durable, see
-    /// ``recover(headerLength:replayFrom:)``) checks out. Then nothing else
+    /// journal or the split segments could still rebuild (from `replayFrom` or
+    /// `segmentsHoldFrom` on: not known durable, see
+    /// ``recover(headerLength:replayFrom:segmentsHoldFrom:)``) checks out. Then nothing else
     /// needs checking or loading. Returns false when the full `recover` must run.
-    private func openQuickly(replayFrom: UInt64) throws -> Bool {
+    private func openQuickly(replayFrom: UInt64, segmentsHoldFrom: UInt64) throws -> Bool {
         guard let index else { return false }
         let indexSize = try index.size()
         guard indexSize >= UInt64(Self.indexEntrySize), indexSize % UInt64(Self.indexEntrySize) == 0 else { return false }
@@ -314,10 +397,10 @@ final class StreamFile: @unchecked Sendable {
             if last == nil {
                 guard (try? readBlock(at: offset, header: header)) != nil else { return false }
                 last = header
-            } else if header.firstPosition >= replayFrom {
+            } else if header.firstPosition >= replayFrom || header.firstVersion >= segmentsHoldFrom {
                 guard (try? readBlock(at: offset, header: header)) != nil else { return false }
             }
-            if header.firstPosition < replayFrom { break }
+            if header.firstPosition < replayFrom && header.firstVersion < segmentsHoldFrom { break }
             if i == 0 && offset != headerLength { return false }
             nextOffset = offset
             nextFirstVersion = header.firstVersion
@@ -411,12 +494,14 @@ final class StreamFile: @unchecked Sendable {
     /// sectors written, others not), in any combination, later ones whole after
     /// earlier ones lost; the index file likewise. Every such block names a
     /// first journal position at or after `replayFrom` (the checkpoint: it never
-    /// passes a block that is not durable), and the journal holds all its events.
+    /// passes a block that is not durable), and the journal holds all its events;
+    /// so do blocks from `segmentsHoldFrom` on (the split segments still hold
+    /// their versions: a move from them was interrupted).
     /// So blocks from the first one at or after `replayFrom` on are checked
     /// whole (header and body), and the file is cut at the first that fails:
     /// the splitter writes those events again. Blocks before it are durable and
     /// trusted as they are; damage there is kept and reported by reads, never cut.
-    private func recover(headerLength: UInt64, replayFrom: UInt64) throws {
+    private func recover(headerLength: UInt64, replayFrom: UInt64, segmentsHoldFrom: UInt64) throws {
         let fileSize = try data.size()
         if fileSize > headerLength && fileSize - headerLength <= Self.readAheadLimit {
             var bytes = [UInt8](repeating: 0, count: Int(fileSize - headerLength))
@@ -475,9 +560,10 @@ final class StreamFile: @unchecked Sendable {
             }
             let complete = end + UInt64(header.totalLength) <= fileSize
             let isLast = end + UInt64(header.totalLength) >= fileSize
-            let replayable = header.firstPosition >= replayFrom
+            let replayable = header.firstPosition >= replayFrom || header.firstVersion >= segmentsHoldFrom
             if replayable || isLast, !complete || (try? readBlock(at: end, header: header)) == nil {
-                // A bad block the journal will supply again: cut it, and everything after it.
+                // A bad block the journal or the split segments will supply again: cut it,
+                // and everything after it.
                 if replayable { break }
                 guard complete else {
                     throw RingstoreError(.corruptData, "stream file \(path) ends inside a block at offset \(end) whose events the journal no longer holds",
@@ -715,7 +801,11 @@ final class StreamFile: @unchecked Sendable {
         let offset = blocks[i].offset
         if let cached = cachedBlock, cached.offset == offset { return cached.events }
         let firstVersion = blocks[i].firstVersion
-        if let shared = blockCache?.block(of: streamName, containing: firstVersion), shared.firstVersion == firstVersion {
+        let expectedCount = (i + 1 < blocks.count ? blocks[i + 1].firstVersion : nextVersion) - firstVersion
+        // The cache may also hold a split segment's block of the same stream starting at the
+        // same version (the same events, cut differently): only a block of this one's length will do.
+        if let shared = blockCache?.block(of: streamName, containing: firstVersion), shared.firstVersion == firstVersion,
+           UInt64(shared.events.count) == expectedCount {
             return shared.events
         }
         // The block's length is known from where the next one starts: one read for

@@ -78,6 +78,7 @@ public enum PowerLossRounds {
         var current = "\(root)/chain-0-round-0"
         var storeLaps = 0.0
         var maxOpenFiles = 256
+        let lastCut = "\(root)/last-cut"
         try FileManager.default.createDirectory(atPath: current, withIntermediateDirectories: false)
         let mode = options.relaxed ? "relaxed" : "durable"
 
@@ -98,6 +99,9 @@ public enum PowerLossRounds {
             configuration.journalCapacity = options.journalCapacity
             configuration.maxEventSize = Int(options.journalCapacity / 8)
             configuration.maxOpenFiles = maxOpenFiles
+            // Small split-segment budgets: the mover moves segments into stream files and
+            // deletes them within the round, so cuts land in those moves too.
+            configuration.splitSegmentBudget = [64 << 10, 256 << 10, nil].randomElement(using: &random)!
             // Short: after the cut the splitter is dead, and readers and appends waiting
             // for it would hold up the round for this long (before it, a timeout is
             // only counted, not a problem).
@@ -123,6 +127,12 @@ public enum PowerLossRounds {
             var verified = ""
             if roundInChain > 0 {
                 let outcome = await verify(store, ledger: &ledger, relaxed: options.relaxed, totals: &totals, problems: &problems)
+                if !outcome.problems.isEmpty || !problems.isEmpty {
+                    let kept = "\(root)/as-cut-before-round-\(round + 1)"
+                    if (try? FileManager.default.moveItem(atPath: lastCut, toPath: kept)) != nil {
+                        problems.append("the store as the cut left it is kept in \(kept)")
+                    }
+                }
                 verified = "reopened: \(outcome.storedEvents) events stored, \(outcome.acknowledgedEvents) acknowledged checked, \(outcome.lostEvents) lost"
                     + (options.relaxed ? ", \(outcome.missingAllowed) missing but never durable" : "")
                     + ", \(outcome.unacknowledgedPresent) unacknowledged present; "
@@ -179,7 +189,11 @@ public enum PowerLossRounds {
             totals.mostJournalLaps = max(totals.mostJournalLaps, storeLaps)
 
             let next = "\(root)/chain-\(chain)-round-\(round + 1)"
-            let report = try simulation.materialise(into: next, seed: random.next())
+            let cutSeed = random.next()
+            let report = try simulation.materialise(into: next, seed: cutSeed)
+            // A second copy of what the cut left, kept if the next round finds a problem.
+            try? FileManager.default.removeItem(atPath: lastCut)
+            _ = try simulation.materialise(into: lastCut, seed: cutSeed)
             simulation.uninstall()
             if totals.dropped == nil { totals.dropped = report } else { totals.dropped!.add(report) }
             try? FileManager.default.removeItem(atPath: current)
@@ -202,8 +216,8 @@ public enum PowerLossRounds {
             simulation.cut(afterOperations: Int(random.next() % 400) + 1) { $0.kind == .write && $0.path == "journal.ring" }
         case .split:
             simulation.cut(afterOperations: Int(random.next() % 200) + 1) { op in
-                [.write, .truncate, .create, .makeDirectory].contains(op.kind)
-                    && (op.path.hasPrefix("streams/") || op.path == "global.index" || op.path == "streams.catalog")
+                [.write, .truncate, .create, .makeDirectory, .remove].contains(op.kind)
+                    && (op.path.hasPrefix("streams/") || op.path.hasPrefix("split/") || op.path == "global.index" || op.path == "streams.catalog")
             }
         case .checkpoint:
             simulation.cut(afterOperations: Int(random.next() % 25) + 1) { op in

@@ -1,0 +1,211 @@
+import Synchronization
+
+/// Moves stream entries out of the split segments into their stream files, in
+/// the background and paced, and deletes each segment once everything in it
+/// is in durable stream files.
+///
+/// Why paced: moving a segment writes into the file of every stream it holds
+/// (thousands of small random writes and their file-system metadata). On flash
+/// those writes queue in the device in front of the journal's flushes, so the
+/// mover keeps its own share of the time it spends on I/O to ``Policy/busyShare``
+/// (sleeping after each batch in proportion to how long the batch took), unless
+/// the segments have grown to twice their budget: then the disk's free space
+/// comes first and it moves without pausing.
+///
+/// Which segments: the oldest, once the segments together exceed
+/// ``Policy/budgetBytes``, and only when a completed checkpoint covers all of
+/// it (its entries are durable and will not be cut at the next open).
+///
+/// The order of writes and syncs for one segment, and what a crash between
+/// them leaves:
+/// 1. each stream's entries are appended to its file (not synced) — a crash
+///    leaves the segment intact; a torn block at a file's end is cut at open
+///    (the segment still holds its versions), a whole one is kept and the
+///    segment's copies of it are skipped by readers;
+/// 2. the files of a batch are synced (`fdatasync` each and their folders, or
+///    one `syncfs`);
+/// 3. once every stream of the segment is moved and synced, and each entry of
+///    the segment is checked to lie below its stream file's end, the segment
+///    is unlinked; its folder is synced with the next checkpoint's segment
+///    sync — if that is lost, the segment comes back at open, holding only
+///    versions its streams' files already hold (skipped), and is deleted again.
+final class SegmentMover: Sendable {
+    /// When and how fast to move.
+    struct Policy: Sendable {
+        /// The segments may hold this many bytes before the oldest is moved.
+        var budgetBytes: UInt64
+        /// Share of the time the mover spends on I/O while under twice its budget.
+        var busyShare: Double = 0.25
+        /// Streams moved between two syncs.
+        var batch: Int = 64
+    }
+
+    let store: SplitStore
+    let policy: Policy
+
+    private struct State: ~Copyable {
+        var stopping = false
+        var paused = false
+        var failure: RingstoreError?
+    }
+    private let state = Mutex(State())
+    private let doorbell = Doorbell()
+    private let thread: BackgroundThread
+
+    /// Segments deleted (stats).
+    let segmentsDeleted = Atomic<UInt64>(0)
+
+    /// Starts the mover's thread; `owner` names the store in thread errors.
+    init(store: SplitStore, policy: Policy, owner: String) throws {
+        self.store = store
+        self.policy = policy
+        thread = BackgroundThread(name: "rs-mover", owner: owner)
+        try thread.start { [self] in run() }
+    }
+
+    /// The last failure, until a segment is moved successfully.
+    var failure: RingstoreError? { state.withLock { $0.failure } }
+
+    /// Looks for work now (the checkpointer rings after each checkpoint).
+    func wake() { doorbell.ring() }
+
+    /// Stops moving (tests use it to keep segments around).
+    func pause() { state.withLock { $0.paused = true } }
+
+    func resume() {
+        state.withLock { $0.paused = false }
+        doorbell.ring()
+    }
+
+    /// Finishes the batch in progress and stops; returns once its thread has exited.
+    func stop() async {
+        state.withLock { $0.stopping = true }
+        doorbell.ring()
+        await thread.exited()
+    }
+
+    /// ``stop()`` from a thread that may block (a failed open).
+    func stopAndWait() {
+        state.withLock { $0.stopping = true }
+        doorbell.ring()
+        thread.waitUntilExited()
+    }
+
+    private var stopping: Bool { state.withLock { $0.stopping } }
+
+    private func run() {
+        var consecutiveFailures = 0
+        while !stopping {
+            do {
+                let paused = state.withLock { $0.paused }
+                let worked = paused ? false : try moveRipeStreams() || moveOldestSegmentIfDue()
+                if consecutiveFailures > 0 {
+                    consecutiveFailures = 0
+                    state.withLock { $0.failure = nil }
+                }
+                if !worked { doorbell.wait(timeoutNanoseconds: 1_000_000_000) { !stopping } }
+            } catch {
+                // Nothing is lost: a segment is deleted only after everything in it is durable elsewhere.
+                state.withLock { $0.failure = (error as? RingstoreError) ?? RingstoreError(.ioError, "moving split segments failed: \(error)") }
+                consecutiveFailures += 1
+                let pause: Int64 = min(1_000_000_000, 10_000_000 << Int64(min(consecutiveFailures - 1, 7)))
+                doorbell.wait(timeoutNanoseconds: pause) { !stopping }
+            }
+        }
+    }
+
+    /// Moves the chains that reached a block's worth (``SplitSegments/ripeBytes``)
+    /// into their files. Returns whether it moved any. (Moving entries a
+    /// checkpoint does not cover yet is safe: should the journal replay them,
+    /// the splitter skips versions the stream file holds.)
+    func moveRipeStreams() throws -> Bool {
+        let ripe = store.segments.takeRipe()
+        guard !ripe.isEmpty else { return false }
+        var names: [String] = []
+        var moved = false
+        for number in ripe.sorted() {
+            guard let name = store.catalog.name(of: number),
+                  let head = store.segments.head(of: number), head.rawBytes >= SplitSegments.ripeBytes
+            else { continue }
+            if try store.move(stream: name, number: number) { names.append(name) }
+            if names.count >= policy.batch {
+                try store.directory.syncAll(dirty: names)
+                names.removeAll()
+                moved = true
+            }
+        }
+        if !names.isEmpty {
+            try store.directory.syncAll(dirty: names)
+            moved = true
+        }
+        return moved
+    }
+
+    /// Moves and deletes the oldest segment if the segments are over budget and
+    /// a checkpoint covers it. Returns whether it did.
+    func moveOldestSegmentIfDue() throws -> Bool {
+        let segments = store.segments
+        let sizes = segments.segmentSizes()
+        let total = sizes.reduce(0) { $0 + $1.bytes }
+        let boundary = segments.checkpointedBoundary
+        guard total > policy.budgetBytes, let oldest = sizes.first, oldest.number < boundary.segment else { return false }
+        try moveSegment(oldest.number, urgent: total > 2 * policy.budgetBytes)
+        return true
+    }
+
+    /// Moves every segment, the current one too, into stream files and deletes
+    /// them (tests use it to put everything in stream files).
+    func moveEverything() throws {
+        for (number, _) in store.segments.segmentSizes() { try moveSegment(number) }
+    }
+
+    /// Moves every stream with entries in segment `number` into its file, syncs
+    /// them, checks nothing in the segment is left behind, and deletes it.
+    func moveSegment(_ number: UInt32, urgent: Bool = true) throws {
+        let segments = store.segments
+        let streams = try segments.streams(in: number).sorted()
+        var start = 0
+        while start < streams.count {
+            if stopping { return }
+            let batchStarted = monotonicNanoseconds()
+            let batch = streams[start..<min(streams.count, start + policy.batch)]
+            var names: [String] = []
+            for stream in batch {
+                guard let name = store.catalog.name(of: stream) else {
+                    throw RingstoreError(.corruptData, "split segment \(SplitSegment.fileName(of: number)) holds entries of stream number \(stream), which the catalog does not name",
+                                         path: segments.folder.appending(SplitSegment.fileName(of: number)).string)
+                }
+                if try store.move(stream: name, number: stream, throughSegment: number) { names.append(name) }
+            }
+            try store.directory.syncAll(dirty: names)
+            start += batch.count
+            if !urgent && start < streams.count {
+                let busy = Double(monotonicNanoseconds() - batchStarted)
+                let pause = Int64(min(1e9, busy * (1 / policy.busyShare - 1)))
+                if pause > 0 { doorbell.wait(timeoutNanoseconds: pause) { !stopping } }
+            }
+        }
+        try checkMoved(number)
+        segments.remove(number)
+        segmentsDeleted.add(1, ordering: .relaxed)
+    }
+
+    /// Throws unless every entry of segment `number` lies below its stream file's end.
+    private func checkMoved(_ number: UInt32) throws {
+        var fileEnds: [UInt32: UInt64] = [:]
+        for (stream, lastVersion) in try store.segments.lastVersions(in: number) {
+            let end: UInt64
+            if let known = fileEnds[stream] {
+                end = known
+            } else {
+                guard let name = store.catalog.name(of: stream) else { continue }
+                end = try store.fileNextVersion(of: name)
+                fileEnds[stream] = end
+            }
+            guard lastVersion < end else {
+                throw RingstoreError(.ioError, "split segment \(SplitSegment.fileName(of: number)) still holds version \(lastVersion) of stream \"\(store.catalog.name(of: stream) ?? "#\(stream)")\" after moving it; keeping the segment",
+                                     path: store.segments.folder.appending(SplitSegment.fileName(of: number)).string)
+            }
+        }
+    }
+}

@@ -1,0 +1,347 @@
+import SystemPackage
+
+/// One split segment: an append-only file of stream blocks from many streams,
+/// written sequentially by the splitter (see ``SplitSegments`` for why).
+///
+/// File layout (little-endian):
+///
+///     offset size  field
+///      0     8     magic "RSSEG001"
+///      8     4     format version (1)
+///     12     4     segment number
+///     16     4     CRC32C of bytes [0, 16)
+///     20     4     reserved
+///     24     …     entries, back to back
+///
+/// Entry: a 32-byte envelope, then one ``StreamBlock`` (which carries its own
+/// first version, first journal position, header CRC and payload CRC):
+///
+///     offset size  field
+///      0     4     magic "RSG1"
+///      4     4     stream number (the catalog's)
+///      8     4     segment of the stream's previous entry (0xFFFFFFFF: none)
+///     12     4     offset of the stream's previous entry
+///     16     4     block length in bytes (the block follows the envelope)
+///     20     4     reserved
+///     24     4     reserved
+///     28     4     CRC32C of bytes [0, 28)
+///
+/// The previous-entry link chains each stream's entries newest to oldest, so
+/// the store keeps only each stream's newest entry in memory (``SegmentChains``).
+///
+/// Not thread-safe for appends: ``SplitSegments`` serialises them. Reads
+/// (`pread`) may run on any thread at any time: bytes below ``end`` never
+/// change until the segment is deleted.
+final class SplitSegment: @unchecked Sendable {
+    // @unchecked Sendable: `end`, `syncedEnd` and `syncFailed` change only under
+    // the lock of the owning `SplitSegments`; everything else is immutable.
+
+    static let headerSize = 24
+    static let envelopeSize = 32
+    static let formatVersion: UInt32 = 1
+    static let fileMagic: [UInt8] = Array("RSSEG001".utf8)
+    static let envelopeMagic: UInt32 = 0x3147_5352  // "RSG1"
+    /// A link to no entry.
+    static let noSegment = UInt32.max
+
+    /// Where an entry starts: segment number and byte offset.
+    struct Link: Hashable, Sendable, Comparable {
+        var segment: UInt32
+        var offset: UInt32
+
+        static let none = Link(segment: SplitSegment.noSegment, offset: 0)
+        var isNone: Bool { segment == SplitSegment.noSegment }
+
+        static func < (a: Link, b: Link) -> Bool { (a.segment, a.offset) < (b.segment, b.offset) }
+    }
+
+    /// A parsed entry envelope.
+    struct Envelope: Equatable, Sendable {
+        var stream: UInt32
+        var previous: Link
+        var blockLength: Int
+    }
+
+    let number: UInt32
+    let path: FilePath
+    let file: StorageFile
+    /// End of the entries written (the file may be longer after a failed write).
+    var end: UInt64
+    /// End of the entries known durable.
+    var syncedEnd: UInt64
+    /// A sync failed: the bytes after `syncedEnd` must be written again before the next one counts.
+    var syncFailed = false
+
+    private init(number: UInt32, path: FilePath, file: StorageFile, end: UInt64) {
+        self.number = number
+        self.path = path
+        self.file = file
+        self.end = end
+        self.syncedEnd = end
+    }
+
+    deinit { file.close() }
+
+    /// The file name of segment `number`: 8 hex digits, so names sort by number.
+    static func fileName(of number: UInt32) -> String {
+        let hex = String(number, radix: 16)
+        return String(repeating: "0", count: max(0, 8 - hex.count)) + hex + ".seg"
+    }
+
+    /// The segment number a file name stands for, or nil if it is not a segment's name.
+    static func number(inFileName name: String) -> UInt32? {
+        guard name.hasSuffix(".seg"), name.utf8.count == 12 else { return nil }
+        return UInt32(name.prefix(8), radix: 16)
+    }
+
+    // MARK: - Creating and opening
+
+    /// Creates segment `number` in `folder` with its header written (not synced:
+    /// the checkpoint that first relies on it syncs it and the folder).
+    static func create(number: UInt32, in folder: FilePath) throws -> SplitSegment {
+        let path = folder.appending(fileName(of: number))
+        let file = try StorageFile.open(path, create: true, exclusive: true)
+        var header = fileMagic
+        withUnsafeBytes(of: formatVersion.littleEndian) { header += $0 }
+        withUnsafeBytes(of: number.littleEndian) { header += $0 }
+        withUnsafeBytes(of: CRC32C.checksum(header).littleEndian) { header += $0 }
+        header += [0, 0, 0, 0]
+        do {
+            try header.withUnsafeBytes { try file.write($0, at: 0) }
+        } catch {
+            file.close()
+            StorageDirectory.remove(path)
+            throw error
+        }
+        let segment = SplitSegment(number: number, path: path, file: file, end: UInt64(headerSize))
+        segment.syncedEnd = 0
+        return segment
+    }
+
+    /// Opens segment `number`, checks its header, and finds where its whole
+    /// entries end (``scan(_:)``); `end` is set there. A file whose header never
+    /// reached the disk is reported as `nil` (it held nothing).
+    static func open(number: UInt32, in folder: FilePath) throws -> SplitSegment? {
+        let path = folder.appending(fileName(of: number))
+        let file = try StorageFile.open(path)
+        var header = [UInt8](repeating: 0, count: headerSize)
+        let got: Int
+        do { got = try header.withUnsafeMutableBytes { try file.read(into: $0, at: 0) } } catch { file.close(); throw error }
+        if got < headerSize && header[..<got].allSatisfy({ $0 == 0 }) || header.allSatisfy({ $0 == 0 }) {
+            file.close()
+            return nil
+        }
+        let valid = got == headerSize && Array(header[0..<8]) == fileMagic && header.withUnsafeBytes { h in
+            UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) == formatVersion
+                && UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 12, as: UInt32.self)) == number
+                && UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 16, as: UInt32.self)) == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: h[0..<16]))
+        }
+        guard valid else {
+            file.close()
+            throw RingstoreError(.corruptData, "split segment \(path) has a damaged header", path: path.string, offset: 0)
+        }
+        return SplitSegment(number: number, path: path, file: file, end: UInt64(headerSize))
+    }
+
+    // MARK: - Envelopes
+
+    static func encodeEnvelope(_ envelope: Envelope, into output: inout [UInt8]) {
+        let start = output.count
+        output.append(contentsOf: repeatElement(0, count: envelopeSize))
+        output.withUnsafeMutableBytes { o in
+            let e = UnsafeMutableRawBufferPointer(rebasing: o[start...])
+            e.storeBytes(of: envelopeMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
+            e.storeBytes(of: envelope.stream.littleEndian, toByteOffset: 4, as: UInt32.self)
+            e.storeBytes(of: envelope.previous.segment.littleEndian, toByteOffset: 8, as: UInt32.self)
+            e.storeBytes(of: envelope.previous.offset.littleEndian, toByteOffset: 12, as: UInt32.self)
+            e.storeBytes(of: UInt32(envelope.blockLength).littleEndian, toByteOffset: 16, as: UInt32.self)
+            e.storeBytes(of: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: e[0..<28])).littleEndian, toByteOffset: 28, as: UInt32.self)
+        }
+    }
+
+    /// Parses an envelope; nil if the bytes are not a whole, intact one.
+    static func parseEnvelope(_ bytes: UnsafeRawBufferPointer) -> Envelope? {
+        guard bytes.count >= envelopeSize,
+              UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == envelopeMagic,
+              UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
+                == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<28]))
+        else { return nil }
+        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
+        guard length >= StreamBlock.headerSize, length <= StreamBlock.headerSize + StreamBlock.decodeLimit + (StreamBlock.decodeLimit >> 7) else { return nil }
+        return Envelope(
+            stream: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
+            previous: Link(segment: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
+                           offset: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))),
+            blockLength: length)
+    }
+
+    // MARK: - Writing
+
+    /// Writes `bytes` (whole entries) at the end; returns the offset they start at.
+    func append(_ bytes: [UInt8]) throws -> UInt64 {
+        let offset = end
+        try bytes.withUnsafeBytes { try file.write($0, at: offset) }
+        end += UInt64(bytes.count)
+        return offset
+    }
+
+    /// Makes the entries durable (after a failed sync, writing the unsynced bytes again first).
+    func sync() throws {
+        let target = end
+        guard syncedEnd < target || syncFailed else { return }
+        if syncFailed { try file.rewrite(from: syncedEnd, to: target) }
+        do {
+            try file.syncData()
+        } catch {
+            syncFailed = true
+            throw error
+        }
+        syncFailed = false
+        syncedEnd = target
+    }
+
+    /// Cuts the file at `offset` (a crash left entries there that the journal will supply again).
+    func truncate(to offset: UInt64) throws {
+        try file.truncate(to: offset)
+        end = offset
+        syncedEnd = min(syncedEnd, offset)
+    }
+
+    // MARK: - Reading
+
+    /// One entry read back: its envelope, its block's header and the whole block's bytes.
+    struct Entry {
+        var envelope: Envelope
+        var header: StreamBlock.Header
+        var block: [UInt8]
+        /// Where it was read: the segment, its path and the entry's offset there.
+        var segment: UInt32
+        var path: String
+        var offset: UInt64
+
+        var link: Link { Link(segment: segment, offset: UInt32(offset)) }
+    }
+
+    /// Reads the entry at `offset` with one `pread` of its envelope and block
+    /// header, and one of the rest. Throws `.corruptData` naming the file and
+    /// offset if it is not a whole, intact entry.
+    func entry(at offset: UInt64) throws -> Entry {
+        var head = [UInt8](repeating: 0, count: Self.envelopeSize + StreamBlock.headerSize)
+        let got = try head.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
+        guard got == head.count, let envelope = head.withUnsafeBytes({ Self.parseEnvelope($0) }) else {
+            throw damaged(at: offset, "bad entry envelope")
+        }
+        guard case .success(let header) = StreamBlock.parseHeader(head[Self.envelopeSize...]),
+              header.totalLength == envelope.blockLength else {
+            throw damaged(at: offset, "bad block header")
+        }
+        var block = [UInt8](repeating: 0, count: envelope.blockLength)
+        let blockStart = offset + UInt64(Self.envelopeSize)
+        let read = try block.withUnsafeMutableBytes { try file.read(into: $0, at: blockStart) }
+        guard read == block.count else { throw damaged(at: offset, "entry runs past the end of the file") }
+        return Entry(envelope: envelope, header: header, block: block, segment: number, path: path.string, offset: offset)
+    }
+
+    /// What ``walk(_:)`` finds, in file order.
+    enum Visit {
+        /// An entry whose envelope and block header are whole; `intact` tells
+        /// whether its stored bytes match their checksum too.
+        case entry(offset: UInt64, envelope: Envelope, header: StreamBlock.Header, intact: Bool)
+        /// Bytes at `offset` that are no entry, with a whole entry again at `next`.
+        case damaged(offset: UInt64, next: UInt64)
+    }
+
+    /// Walks the file from its first entry to its end, calling `body` for each
+    /// entry and each damaged stretch between entries, until `body` returns
+    /// false. Returns where the walk ended: where `body` stopped it, the end of
+    /// the file, or the start of a torn tail (bytes that are no whole entry,
+    /// with no whole entry after them: an interrupted write).
+    ///
+    /// Reads the file in large sequential chunks: opening a store walks every
+    /// segment, and one `pread` per entry would be thousands of small reads.
+    func walk(_ body: (Visit) throws -> Bool) throws -> UInt64 {
+        let size = try file.size()
+        var offset = UInt64(Self.headerSize)
+        var chunk: [UInt8] = []
+        var chunkStart: UInt64 = 0
+        let chunkSize = 1 << 20
+        /// Makes `[at, at + count)` available in `chunk`; false if the file is shorter.
+        func ensure(_ at: UInt64, _ count: Int) throws -> Bool {
+            guard at + UInt64(count) <= size else { return false }
+            if at >= chunkStart, at + UInt64(count) <= chunkStart + UInt64(chunk.count) { return true }
+            let length = Int(min(size - at, UInt64(max(chunkSize, count))))
+            chunk = [UInt8](repeating: 0, count: length)
+            let got = try chunk.withUnsafeMutableBytes { try file.read(into: $0, at: at) }
+            chunkStart = at
+            if got < length { chunk.removeLast(length - got) }
+            return got >= count
+        }
+        /// The envelope and block header at `at` if they are whole and the entry fits in the file.
+        func whole(at: UInt64) throws -> (Envelope, StreamBlock.Header)? {
+            guard try ensure(at, Self.envelopeSize + StreamBlock.headerSize) else { return nil }
+            let start = Int(at - chunkStart)
+            guard let envelope = chunk.withUnsafeBytes({ Self.parseEnvelope(UnsafeRawBufferPointer(rebasing: $0[start...])) }),
+                  case .success(let header) = StreamBlock.parseHeader(chunk[(start + Self.envelopeSize)...]),
+                  header.totalLength == envelope.blockLength,
+                  at + UInt64(Self.envelopeSize + envelope.blockLength) <= size
+            else { return nil }
+            return (envelope, header)
+        }
+        while offset < size {
+            guard let (envelope, header) = try whole(at: offset) else {
+                // Damage, or a torn tail: which one depends on whether a whole entry follows.
+                var next: UInt64? = nil
+                var probe = offset + 1
+                while probe + UInt64(Self.envelopeSize + StreamBlock.headerSize) <= size {
+                    if try ensure(probe, 4) {
+                        let at = Int(probe - chunkStart)
+                        let magic = chunk.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
+                        if magic == Self.envelopeMagic, try whole(at: probe) != nil {
+                            next = probe
+                            break
+                        }
+                    }
+                    probe += 1
+                }
+                guard let next else { return offset }  // a torn tail
+                guard try body(.damaged(offset: offset, next: next)) else { return offset }
+                offset = next
+                continue
+            }
+            _ = try ensure(offset, Self.envelopeSize + envelope.blockLength)
+            let storedStart = Int(offset - chunkStart) + Self.envelopeSize + StreamBlock.headerSize
+            let intact = chunk.withUnsafeBytes { c in
+                CRC32C.checksum(UnsafeRawBufferPointer(rebasing: c[storedStart..<(storedStart + header.storedLength)])) == header.payloadCRC
+            }
+            guard try body(.entry(offset: offset, envelope: envelope, header: header, intact: intact)) else { return offset }
+            offset += UInt64(Self.envelopeSize + envelope.blockLength)
+        }
+        return offset
+    }
+
+    /// Walks the intact entries from the start (see ``walk(_:)``), stopping at
+    /// the first that is not, or where `body` returns false. Returns the offset
+    /// where it stopped.
+    func scan(_ body: (UInt64, Envelope, StreamBlock.Header) throws -> Bool) throws -> UInt64 {
+        var stoppedAt: UInt64? = nil
+        let end = try walk { visit in
+            switch visit {
+            case .entry(let offset, let envelope, let header, let intact):
+                guard intact, try body(offset, envelope, header) else {
+                    stoppedAt = offset
+                    return false
+                }
+                return true
+            case .damaged(let offset, _):
+                stoppedAt = offset
+                return false
+            }
+        }
+        return stoppedAt ?? end
+    }
+
+    func damaged(at offset: UInt64, _ why: String) -> RingstoreError {
+        RingstoreError(.corruptData, "split segment \(path) is damaged at offset \(offset): \(why)",
+                       path: path.string, offset: offset)
+    }
+}

@@ -1,0 +1,373 @@
+import Synchronization
+import SystemPackage
+
+/// The split segments of a store (`split/*.seg`): where the splitter puts the
+/// records of streams that do not yet have a block's worth, with one
+/// sequential write per checkpoint instead of one write per stream file.
+///
+/// Why: on flash (an SD card or eMMC serves about a thousand small writes a
+/// second) a checkpoint that writes a small block into the file of each of
+/// 10,000 streams costs 10,000 random writes and their file-system metadata,
+/// seconds during which the journal's flushes wait behind them in the
+/// device's queue. Appending those blocks to one segment costs a few large
+/// writes. The blocks reach their stream files later (``SegmentMover``), a
+/// stream at a time once it has a block's worth or once its entries sit in the
+/// oldest segment, paced so that the journal keeps the device.
+///
+/// Each stream's entries are chained newest to oldest (each envelope links to
+/// the stream's previous entry), so memory holds one ``Head`` per stream that
+/// has entries, whatever their number. What the segments hold of a stream
+/// continues its stream file: versions below the file's next version were
+/// moved already and are skipped by readers (the chain walk stops there).
+///
+/// Crash safety: segments are synced (and the folder, when a segment was
+/// created) by the checkpointer before the journal's checkpoint moves, so
+/// every entry before the checkpoint's boundary is durable. Entries after it
+/// hold only records at or after the checkpoint, which the journal replays:
+/// opening cuts the segments at the first entry whose first journal position
+/// is at or after the checkpoint (or that is torn), so a version is never
+/// stored twice.
+final class SplitSegments: Sendable {
+    typealias Link = SplitSegment.Link
+
+    /// What the segments hold of one stream.
+    struct Head: Sendable, Equatable {
+        /// The newest entry.
+        var link: Link
+        /// The version after the newest entry's last.
+        var segmentNext: UInt64
+        /// The first version of the oldest entry not yet moved (a lower bound
+        /// once some were moved: the stream file then holds those below it).
+        var oldestVersion: UInt64
+        /// Raw (uncompressed) bytes and entries in the chain since the last move.
+        var rawBytes: UInt32
+        var entries: UInt32
+    }
+
+    /// One stream's blocks to append.
+    struct Item {
+        var stream: UInt32
+        var blocks: [StreamBlock.RawBlock]
+    }
+
+    private struct State: ~Copyable {
+        var segments: [UInt32: SplitSegment] = [:]
+        var current: SplitSegment?
+        var nextNumber: UInt32 = 1
+        /// By stream number; `link.isNone` for streams without entries.
+        var heads: [Head] = []
+        /// A segment was created (or removed) since the folder was last synced.
+        var folderDirty = false
+        /// Entries before it are covered by a completed checkpoint (durable and
+        /// never cut at open): the mover may move them.
+        var checkpointed = Link(segment: 0, offset: 0)
+        /// Damaged entries found at open (kept: reads of their streams report them).
+        var damage: [Link] = []
+        /// Streams whose chains reached ``ripeBytes`` since the mover last asked.
+        var ripe: Set<UInt32> = []
+    }
+
+    let folder: FilePath
+    /// A segment past this size is closed and the next entries go to a new one.
+    let segmentBytes: UInt64
+    private let state: Mutex<State>
+
+    /// Bytes appended (stats) and entries written.
+    let bytesWritten = Atomic<UInt64>(0)
+
+    /// Opens the store's segments (creating the folder if needed), cuts what
+    /// follows the checkpoint, and rebuilds every stream's ``Head``.
+    init(root: FilePath, checkpoint: UInt64, segmentBytes: UInt64 = 64 << 20) throws {
+        folder = root.appending("split")
+        self.segmentBytes = segmentBytes
+        var s = State()
+        if !StorageDirectory.isDirectory(folder) {
+            try StorageDirectory.create(folder)
+            try StorageDirectory.sync(root)
+        }
+        let numbers = try StorageDirectory.entries(of: folder).compactMap(SplitSegment.number(inFileName:)).sorted()
+        var cut = false  // past the checkpoint: later segments hold nothing durable
+        var removed = false
+        for number in numbers {
+            s.nextNumber = max(s.nextNumber, number &+ 1)
+            if cut {
+                StorageDirectory.remove(folder.appending(SplitSegment.fileName(of: number)))
+                removed = true
+                continue
+            }
+            guard let segment = try SplitSegment.open(number: number, in: folder) else {
+                StorageDirectory.remove(folder.appending(SplitSegment.fileName(of: number)))
+                removed = true
+                continue
+            }
+            let size = try segment.file.size()
+            // Entries from the checkpoint on are replayed: cut at the first. Damage in
+            // entries before it is kept for reads to report (the journal no longer
+            // holds those records); only a torn tail, with nothing whole after it, is cut.
+            var cutAt: UInt64? = nil
+            var damagedStretch: UInt64? = nil  // damage just before the current entry
+            let walked = try segment.walk { visit in
+                switch visit {
+                case .entry(let offset, let envelope, let header, let intact):
+                    guard header.firstPosition < checkpoint else {
+                        // Damage right before the replayed part is the start of that part, torn.
+                        cutAt = damagedStretch ?? offset
+                        return false
+                    }
+                    if let stretch = damagedStretch { s.damage.append(Link(segment: number, offset: UInt32(stretch))) }
+                    damagedStretch = nil
+                    if !intact { s.damage.append(Link(segment: number, offset: UInt32(offset))) }
+                    Self.record(&s.heads, stream: envelope.stream, link: Link(segment: number, offset: UInt32(offset)), header: header)
+                case .damaged(let offset, _):
+                    damagedStretch = offset
+                }
+                return true
+            }
+            let kept = cutAt ?? walked
+            if kept < size {
+                try segment.truncate(to: kept)
+                try segment.sync()
+                cut = true
+            }
+            let end = kept
+            segment.end = end
+            segment.syncedEnd = end
+            s.segments[number] = segment
+            s.current = segment
+        }
+        if removed { try StorageDirectory.sync(folder) }
+        s.checkpointed = s.current.map { Link(segment: $0.number, offset: UInt32($0.end)) } ?? Link(segment: 0, offset: 0)
+        state = Mutex(s)
+    }
+
+    /// Raw bytes from which on a stream's chain has a block's worth: the mover
+    /// moves it into the stream's file without waiting for the budget.
+    static let ripeBytes: UInt32 = 64 << 10
+
+    /// Streams whose chains reached ``ripeBytes`` since the last call.
+    func takeRipe() -> Set<UInt32> {
+        state.withLock { s in
+            defer { s.ripe = [] }
+            return s.ripe
+        }
+    }
+
+    private static func record(_ heads: inout [Head], stream: UInt32, link: Link, header: StreamBlock.Header) {
+        let index = Int(stream)
+        if index >= heads.count {
+            heads.append(contentsOf: repeatElement(Head(link: .none, segmentNext: 0, oldestVersion: 0, rawBytes: 0, entries: 0),
+                                                   count: index + 1 - heads.count))
+        }
+        let next = header.firstVersion + UInt64(header.count)
+        if heads[index].link.isNone {
+            heads[index] = Head(link: link, segmentNext: next, oldestVersion: header.firstVersion,
+                                rawBytes: UInt32(clamping: header.rawLength), entries: 1)
+        } else {
+            heads[index].link = link
+            heads[index].segmentNext = next
+            heads[index].rawBytes = heads[index].rawBytes.addingReportingOverflow(UInt32(clamping: header.rawLength)).overflow
+                ? .max : heads[index].rawBytes + UInt32(clamping: header.rawLength)
+            heads[index].entries += 1
+        }
+    }
+
+    // MARK: - Writing
+
+    /// Appends each item's blocks (whose versions must continue what the stream
+    /// holds) with one write, chaining them to each stream's previous entry.
+    /// Not synced: see ``sync()``.
+    func append(_ items: [Item], compress: Bool) throws {
+        guard items.contains(where: { !$0.blocks.isEmpty }) else { return }
+        try state.withLock { s in
+            if s.current == nil || s.current!.end >= segmentBytes {
+                let segment = try SplitSegment.create(number: s.nextNumber, in: folder)
+                s.nextNumber += 1
+                s.segments[segment.number] = segment
+                s.current = segment
+                s.folderDirty = true
+            }
+            let segment = s.current!
+            var output: [UInt8] = []
+            // Links and heads are computed first and applied only once the write succeeded.
+            var updates: [(stream: UInt32, link: Link, header: StreamBlock.Header)] = []
+            var previous: [UInt32: Link] = [:]
+            for item in items {
+                for block in item.blocks where block.count > 0 {
+                    let offset = segment.end + UInt64(output.count)
+                    guard offset < UInt64(UInt32.max) else {
+                        throw RingstoreError(.invalidArgument, "split segment \(segment.path) would pass 4 GiB", path: segment.path.string)
+                    }
+                    let link = Link(segment: segment.number, offset: UInt32(offset))
+                    let before = previous[item.stream] ?? (Int(item.stream) < s.heads.count ? s.heads[Int(item.stream)].link : .none)
+                    var blockBytes: [UInt8] = []
+                    StreamBlock.encode(block, compress: compress, into: &blockBytes)
+                    SplitSegment.encodeEnvelope(.init(stream: item.stream, previous: before, blockLength: blockBytes.count), into: &output)
+                    output += blockBytes
+                    previous[item.stream] = link
+                    guard case .success(let header) = StreamBlock.parseHeader(blockBytes) else {
+                        preconditionFailure("a block just encoded must parse")
+                    }
+                    updates.append((item.stream, link, header))
+                }
+            }
+            _ = try segment.append(output)
+            bytesWritten.add(UInt64(output.count), ordering: .relaxed)
+            for update in updates {
+                Self.record(&s.heads, stream: update.stream, link: update.link, header: update.header)
+                if s.heads[Int(update.stream)].rawBytes >= Self.ripeBytes { s.ripe.insert(update.stream) }
+            }
+        }
+    }
+
+    /// Where the next entry will start: a checkpoint's boundary, taken by the
+    /// splitter when it submits the checkpoint (every entry before it holds
+    /// only records before the checkpoint's split cursor).
+    var end: Link {
+        state.withLock { s in s.current.map { Link(segment: $0.number, offset: UInt32($0.end)) } ?? Link(segment: s.nextNumber, offset: 0) }
+    }
+
+    /// Makes every entry appended so far durable (and the folder, if a segment
+    /// was created or removed since it was last synced).
+    func sync() throws {
+        let (unsynced, folderDirty): ([SplitSegment], Bool) = state.withLock { s in
+            (s.segments.values.filter { $0.syncedEnd < $0.end || $0.syncFailed }.sorted { $0.number < $1.number },
+             s.folderDirty)
+        }
+        // Appends happen on the splitter thread, syncs on the checkpointer's: a
+        // segment's own state is only touched under the lock.
+        for segment in unsynced {
+            let (target, rewriteFrom): (UInt64, UInt64?) = state.withLock { _ in
+                (segment.end, segment.syncFailed ? segment.syncedEnd : nil)
+            }
+            if let rewriteFrom { try segment.file.rewrite(from: rewriteFrom, to: target) }
+            do {
+                try segment.file.syncData()
+            } catch {
+                state.withLock { _ in segment.syncFailed = true }
+                throw error
+            }
+            state.withLock { _ in
+                segment.syncFailed = false
+                segment.syncedEnd = max(segment.syncedEnd, target)
+            }
+        }
+        if folderDirty {
+            state.withLock { $0.folderDirty = false }
+            do { try StorageDirectory.sync(folder) } catch {
+                state.withLock { $0.folderDirty = true }
+                throw error
+            }
+        }
+    }
+
+    /// Records that the journal's checkpoint now covers every entry before `boundary`.
+    func checkpointCompleted(through boundary: Link) {
+        state.withLock { s in if s.checkpointed < boundary { s.checkpointed = boundary } }
+    }
+
+    // MARK: - Reading
+
+    /// What the segments hold of stream `number`, if anything.
+    func head(of number: UInt32) -> Head? {
+        state.withLock { s in
+            let index = Int(number)
+            guard index < s.heads.count, !s.heads[index].link.isNone else { return nil }
+            return s.heads[index]
+        }
+    }
+
+    /// The version after the last one the segments hold of stream `number` (0: none).
+    func nextVersion(of number: UInt32) -> UInt64 { head(of: number)?.segmentNext ?? 0 }
+
+    private func segment(_ number: UInt32) -> SplitSegment? { state.withLock { $0.segments[number] } }
+
+    /// Stream `number`'s entries holding versions at or after `floor` (those
+    /// below are in its stream file), oldest first: the chain is walked from the
+    /// newest entry back to the first one that starts at or before `floor`.
+    func entries(of number: UInt32, from floor: UInt64) throws -> [SplitSegment.Entry] {
+        guard let head = head(of: number), head.segmentNext > floor else { return [] }
+        var result: [SplitSegment.Entry] = []
+        var link = head.link
+        while !link.isNone {
+            guard let segment = segment(link.segment) else {
+                throw RingstoreError(.corruptData, "split segment \(SplitSegment.fileName(of: link.segment)) is missing but stream number \(number) still needs it (versions from \(floor))",
+                                     path: folder.appending(SplitSegment.fileName(of: link.segment)).string)
+            }
+            let entry = try segment.entry(at: UInt64(link.offset))
+            guard entry.envelope.stream == number else {
+                throw segment.damaged(at: UInt64(link.offset), "entry belongs to stream number \(entry.envelope.stream), the chain of \(number) leads here")
+            }
+            if entry.header.firstVersion + UInt64(entry.header.count) > floor { result.append(entry) }
+            if entry.header.firstVersion <= floor { break }
+            guard entry.envelope.previous < link else {
+                throw segment.damaged(at: UInt64(link.offset), "entry links forward, to \(entry.envelope.previous)")
+            }
+            link = entry.envelope.previous
+        }
+        result.reverse()
+        return result
+    }
+
+    // MARK: - Housekeeping
+
+    /// The live segments' numbers and sizes, oldest first.
+    func segmentSizes() -> [(number: UInt32, bytes: UInt64)] {
+        state.withLock { s in s.segments.values.map { ($0.number, $0.end) }.sorted { $0.number < $1.number } }
+    }
+
+    /// Damaged entries found when the segments were opened.
+    var damagedEntries: [Link] { state.withLock { $0.damage } }
+
+    /// The boundary of the last completed checkpoint.
+    var checkpointedBoundary: Link { state.withLock { $0.checkpointed } }
+
+    /// Streams with entries in segment `number` (the mover's list of work).
+    func streams(in number: UInt32) throws -> Set<UInt32> {
+        Set(try lastVersions(in: number).keys)
+    }
+
+    /// The last version segment `number` holds of each stream in it, by walking it.
+    func lastVersions(in number: UInt32) throws -> [UInt32: UInt64] {
+        guard let segment = segment(number) else { return [:] }
+        var last: [UInt32: UInt64] = [:]
+        let end = state.withLock { _ in segment.end }
+        let reached = try segment.scan { offset, envelope, header in
+            guard offset < end else { return false }
+            let version = header.firstVersion + UInt64(header.count) - 1
+            last[envelope.stream] = max(last[envelope.stream] ?? 0, version)
+            return true
+        }
+        guard reached >= end else {
+            throw segment.damaged(at: reached, "entry below the segment's end cannot be read")
+        }
+        return last
+    }
+
+    /// Forgets stream `number`'s entries up to and including `link` (`rawBytes`
+    /// and `entries` in all) now that its stream file holds every version below
+    /// `movedTo`: the head is cleared if nothing newer was appended meanwhile.
+    func moved(stream number: UInt32, through link: Link, movedTo: UInt64, rawBytes: UInt32, entries: UInt32) {
+        state.withLock { s in
+            let index = Int(number)
+            guard index < s.heads.count, !s.heads[index].link.isNone else { return }
+            if s.heads[index].link == link {
+                s.heads[index] = Head(link: .none, segmentNext: 0, oldestVersion: 0, rawBytes: 0, entries: 0)
+            } else {
+                s.heads[index].oldestVersion = max(s.heads[index].oldestVersion, movedTo)
+                s.heads[index].rawBytes -= min(s.heads[index].rawBytes, rawBytes)
+                s.heads[index].entries -= min(s.heads[index].entries, entries)
+            }
+        }
+    }
+
+    /// Deletes segment `number` (every entry in it was moved and the stream
+    /// files holding them are durable). Readers holding it finish their reads.
+    func remove(_ number: UInt32) {
+        state.withLock { s in
+            guard let segment = s.segments.removeValue(forKey: number) else { return }
+            if s.current === segment { s.current = nil }
+            StorageDirectory.remove(segment.path)
+            s.folderDirty = true
+        }
+    }
+}

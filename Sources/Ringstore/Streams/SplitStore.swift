@@ -1,0 +1,300 @@
+import Synchronization
+import SystemPackage
+
+/// Where split events are stored: each stream's file, continued by the
+/// stream's entries in the split segments. Readers, the journal writer (for
+/// retries and streams that left the ring) and the splitter go through it, so
+/// none of them needs to know which of the two holds a version.
+///
+/// A stream's history is always a prefix in its file (versions below the
+/// file's next version) followed by its segment chain (from there to the
+/// chain's next version); the chain may also hold versions below the file's
+/// end — entries already moved, or written again by a replay — which are
+/// skipped. Moving a stream's entries into its file (``move(stream:number:)``,
+/// ``writeToFile(stream:number:blocks:)``) and reading a stream are serialised
+/// per stream (``stripes``), so a reader never sees the file's end from before
+/// a move and the chain from after it.
+final class SplitStore: StoredStreams, Sendable {
+    let directory: StreamDirectory
+    let segments: SplitSegments
+    let catalog: StreamCatalog
+    let compress: Bool
+
+    private final class Stripe: Sendable { let lock = Mutex(()) }
+    /// Per-stream serialisation of moves and reads, by stream number.
+    private let stripes: [Stripe] = (0..<64).map { _ in Stripe() }
+    /// By stream number: the version the split storage takes next for that
+    /// stream (file and segments together), or `unknown` until it was first
+    /// looked up this session. Spares the splitter opening the file of every
+    /// stream it writes to the segments at every checkpoint.
+    private let known = Mutex<[UInt64]>([])
+    private static let unknown = UInt64.max
+
+    /// Raw bytes a block moved from the segments into a stream file holds at
+    /// most: large enough to compress well, small enough that reading one
+    /// event does not decode much more.
+    static let movedBlockBytes = 64 << 10
+
+    /// Stream entries moved from the segments into stream files (stats).
+    let movedEntries = Atomic<UInt64>(0)
+
+    init(directory: StreamDirectory, segments: SplitSegments, catalog: StreamCatalog, compress: Bool) {
+        self.directory = directory
+        self.segments = segments
+        self.catalog = catalog
+        self.compress = compress
+    }
+
+    private func withStripe<R>(_ number: UInt32?, _ body: () throws -> R) rethrows -> R {
+        guard let number else { return try body() }
+        return try stripes[Int(number % UInt32(stripes.count))].lock.withLock { _ in try body() }
+    }
+
+    private func remember(_ number: UInt32, next: UInt64) {
+        known.withLock { k in
+            let index = Int(number)
+            if index >= k.count { k.append(contentsOf: repeatElement(Self.unknown, count: max(index + 1 - k.count, k.count / 2))) }
+            if k[index] == Self.unknown || k[index] < next { k[index] = next }
+        }
+    }
+
+    private func knownNext(_ number: UInt32) -> UInt64? {
+        known.withLock { k in
+            let index = Int(number)
+            return index < k.count && k[index] != Self.unknown ? k[index] : nil
+        }
+    }
+
+    // MARK: - Reading
+
+    /// The version after the last one stored for `stream` (0: none), in its file or the segments.
+    func nextVersion(of stream: String) throws -> UInt64 {
+        let number = catalog.number(of: stream)
+        if let number, let next = knownNext(number) { return next }
+        let next = try withStripe(number) {
+            let fileNext = try directory.handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
+            return max(fileNext, number.map { segments.nextVersion(of: $0) } ?? 0)
+        }
+        if let number { remember(number, next: next) }
+        return next
+    }
+
+    /// Up to `maxCount` stored events of `stream` from `version` on (clamped
+    /// into what is stored), forwards or backwards.
+    func read(stream: String, from version: UInt64, direction: ReadDirection, maxCount: Int) throws -> [RecordedEvent] {
+        guard maxCount > 0 else { return [] }
+        let number = catalog.number(of: stream)
+        return try withStripe(number) {
+            let handle = try directory.handle(for: stream, create: false)
+            let fileNext = try handle?.withFile { $0.nextVersion } ?? 0
+            let segmentNext = number.map { segments.nextVersion(of: $0) } ?? 0
+            let end = max(fileNext, segmentNext)
+            guard end > 0 else { return [] }
+            var result: [RecordedEvent] = []
+            switch direction {
+            case .forwards:
+                guard version < end else { return [] }
+                if version < fileNext, let handle {
+                    result = try handle.withFile { try $0.read(from: version, direction: .forwards, maxCount: maxCount) }
+                }
+                if result.count < maxCount, segmentNext > fileNext, let number {
+                    let from = max(version, fileNext)
+                    result += try segmentEvents(of: stream, number: number, floor: fileNext, from: from,
+                                                direction: .forwards, maxCount: maxCount - result.count)
+                }
+            case .backwards:
+                let start = min(version, end - 1)
+                if start >= fileNext, let number {
+                    result = try segmentEvents(of: stream, number: number, floor: fileNext, from: start,
+                                               direction: .backwards, maxCount: maxCount)
+                }
+                if result.count < maxCount, fileNext > 0, let handle {
+                    let from = min(start, fileNext - 1)
+                    result += try handle.withFile { try $0.read(from: from, direction: .backwards, maxCount: maxCount - result.count) }
+                }
+            }
+            return result
+        }
+    }
+
+    /// Events from the segment chain of stream `number`, whose file ends at `floor`.
+    private func segmentEvents(of stream: String, number: UInt32, floor: UInt64, from version: UInt64,
+                               direction: ReadDirection, maxCount: Int) throws -> [RecordedEvent] {
+        let lowest = direction == .forwards ? version : floor
+        var result: [RecordedEvent] = []
+        let entries = try segments.entries(of: number, from: lowest)
+        let ordered = direction == .forwards ? entries : entries.reversed()
+        for entry in ordered {
+            let first = entry.header.firstVersion
+            let events: [RecordedEvent]
+            if let cached = directory.blockCache.block(of: stream, containing: max(first, floor)),
+               cached.firstVersion == first, cached.events.count == entry.header.count {
+                events = cached.events
+            } else {
+                switch StreamBlock.decode(entry.block, stream: stream) {
+                case .success(let decoded): events = decoded
+                case .failure(let error):
+                    throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(first) does not decode (\(error))",
+                                         stream: stream, path: entry.path, offset: entry.offset)
+                }
+                if directory.blockCache.budgetBytes > 0 {
+                    directory.blockCache.insert(stream: stream, firstVersion: first, events: events)
+                }
+            }
+            for event in direction == .forwards ? events : events.reversed() {
+                guard event.version >= floor else { continue }
+                switch direction {
+                case .forwards: if event.version < version { continue }
+                case .backwards: if event.version > version { continue }
+                }
+                result.append(event)
+                if result.count == maxCount { return result }
+            }
+        }
+        return result
+    }
+
+    /// The version after the last one `stream`'s file holds (0: no file).
+    func fileNextVersion(of stream: String) throws -> UInt64 {
+        try withStripe(catalog.number(of: stream)) {
+            try directory.handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
+        }
+    }
+
+    /// `count` consecutive events of `stream` from `version` on if the block
+    /// cache holds them all, else nil (see ``StreamDirectory/cachedEvents(of:from:direction:count:)``).
+    func cachedEvents(of stream: String, from version: UInt64, direction: ReadDirection, count: Int) -> [RecordedEvent]? {
+        directory.cachedEvents(of: stream, from: version, direction: direction, count: count)
+    }
+
+    func storedNextVersion(of stream: String) throws -> UInt64 { try nextVersion(of: stream) }
+
+    func storedEvents(of stream: String, from version: UInt64, count: Int) throws -> [RecordedEvent] {
+        try read(stream: stream, from: version, direction: .forwards, maxCount: count)
+    }
+
+    // MARK: - Writing (the splitter)
+
+    /// One stream's blocks for the segments.
+    struct Item {
+        var number: UInt32
+        var blocks: [StreamBlock.RawBlock]
+    }
+
+    /// Appends each item's blocks (which continue what its stream holds) to
+    /// the segments with one write. Not synced: the checkpoint syncs them.
+    func appendToSegments(_ items: [Item]) throws {
+        try segments.append(items.map { .init(stream: $0.number, blocks: $0.blocks) }, compress: compress)
+        for item in items {
+            if let last = item.blocks.last(where: { $0.count > 0 }) { remember(item.number, next: last.firstVersion + UInt64(last.count)) }
+        }
+    }
+
+    /// Writes into `stream`'s file its segment entries not there yet, then
+    /// `blocks` (whose versions continue them; any below the file's new end are
+    /// dropped), and returns the file's next version. Not synced.
+    @discardableResult
+    func writeToFile(stream: String, number: UInt32?, blocks: [StreamBlock.RawBlock]) throws -> UInt64 {
+        try withStripe(number) {
+            guard let handle = try directory.handle(for: stream, create: true) else {
+                throw RingstoreError(.ioError, "cannot create the stream file of \"\(stream)\"", stream: stream)
+            }
+            let next = try handle.withFile { file in
+                let moved = try moveEntries(of: stream, number: number, into: file)
+                var output: [StreamBlock.RawBlock] = []
+                for block in blocks {
+                    guard let rest = block.dropping(below: file.nextVersion), rest.count > 0 else { continue }
+                    output.append(rest)
+                }
+                try file.append(blocks: output, compress: compress)
+                if let moved { segments.moved(stream: moved.number, through: moved.link, movedTo: file.nextVersion,
+                                              rawBytes: moved.rawBytes, entries: moved.entries) }
+                return file.nextVersion
+            }
+            if let number { remember(number, next: next) }
+            return next
+        }
+    }
+
+    /// Moves `stream`'s segment entries into its file: all of them, or those in
+    /// segments up to `lastSegment` (the mover empties the oldest segment
+    /// without copying what the stream has in newer ones, so that moving needs
+    /// at most one segment's worth of free space). Returns false when there was
+    /// nothing to move. Not synced.
+    @discardableResult
+    func move(stream: String, number: UInt32, throughSegment lastSegment: UInt32 = .max) throws -> Bool {
+        guard let head = segments.head(of: number) else { return false }
+        return try withStripe(number) {
+            let fileNext = try directory.handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
+            guard head.segmentNext > fileNext else {
+                segments.moved(stream: number, through: head.link, movedTo: fileNext, rawBytes: head.rawBytes, entries: head.entries)
+                return false
+            }
+            // A stream file that does not exist yet is created only if there is something to move.
+            guard let oldest = try segments.entries(of: number, from: fileNext).first, oldest.segment <= lastSegment,
+                  let handle = try directory.handle(for: stream, create: true)
+            else { return false }
+            // Not remembered as the stream's next version: after a partial move the
+            // segments still hold versions beyond the file's end.
+            return try handle.withFile { file -> Bool in
+                guard let moved = try moveEntries(of: stream, number: number, into: file, throughSegment: lastSegment) else {
+                    return false
+                }
+                segments.moved(stream: number, through: moved.link, movedTo: file.nextVersion,
+                               rawBytes: moved.rawBytes, entries: moved.entries)
+                return true
+            }
+        }
+    }
+
+    private struct Moved {
+        var number: UInt32
+        var link: SplitSegment.Link
+        var rawBytes: UInt32
+        var entries: UInt32
+    }
+
+    /// Appends to `file` the stream's segment entries from the file's end on,
+    /// joined into blocks of about ``movedBlockBytes``. The caller tells the
+    /// segments (``SplitSegments/moved(stream:through:movedTo:rawBytes:entries:)``) once it is done.
+    private func moveEntries(of stream: String, number: UInt32?, into file: StreamFile,
+                             throughSegment lastSegment: UInt32 = .max) throws -> Moved? {
+        guard let number, let head = segments.head(of: number), head.segmentNext > file.nextVersion else { return nil }
+        // Oldest first, so those up to `lastSegment` are a prefix.
+        let entries = try segments.entries(of: number, from: file.nextVersion).prefix { $0.segment <= lastSegment }
+        var blocks: [StreamBlock.RawBlock] = []
+        var current = StreamBlock.RawBlock()
+        var expected = file.nextVersion
+        for entry in entries {
+            guard case .success(let raw) = StreamBlock.rawBlock(from: entry.block),
+                  let rest = raw.dropping(below: expected) else {
+                throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(entry.header.firstVersion) does not decode",
+                                     stream: stream, path: entry.path, offset: entry.offset)
+            }
+            guard rest.count > 0 else { continue }
+            guard rest.firstVersion == expected else {
+                throw RingstoreError(.corruptData, "stream \"\(stream)\": its split segment entries skip from version \(expected) to \(rest.firstVersion)",
+                                     stream: stream)
+            }
+            if current.count > 0 && current.raw.count + rest.raw.count > Self.movedBlockBytes {
+                blocks.append(current)
+                current = StreamBlock.RawBlock()
+            }
+            current.append(rest)
+            expected = rest.firstVersion + UInt64(rest.count)
+        }
+        if current.count > 0 { blocks.append(current) }
+        guard let last = entries.last else { return nil }
+        if !blocks.isEmpty { try file.append(blocks: blocks, compress: compress) }
+        movedEntries.add(UInt64(entries.count), ordering: .relaxed)
+        let rawBytes = entries.reduce(UInt64(0)) { $0 + UInt64($1.header.rawLength) }
+        return Moved(number: number, link: last.link, rawBytes: UInt32(clamping: rawBytes), entries: UInt32(entries.count))
+    }
+
+    /// The next version the split storage takes for `stream` (for the splitter:
+    /// records below it are already stored, by a replay after a crash or a reader's request).
+    func splitNext(of stream: String, number: UInt32?) throws -> UInt64 {
+        if let number, let next = knownNext(number) { return next }
+        return try nextVersion(of: stream)
+    }
+}

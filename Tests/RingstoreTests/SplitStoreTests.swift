@@ -1,0 +1,149 @@
+import Foundation
+import SystemPackage
+import Testing
+@testable import Ringstore
+
+/// Reading and writing through ``SplitStore``: a stream's file continued by its
+/// segment chain, moves into the file, and the mover deleting moved segments.
+@Suite struct SplitStoreTests {
+    struct Fixture {
+        let dir = TemporaryDirectory("SplitStoreTests")
+        let store: SplitStore
+
+        init(segmentBytes: UInt64 = 64 << 20, blockCacheBytes: Int = 16 << 20) throws {
+            let root = FilePath(dir.path)
+            let directory = try StreamDirectory(root: root, maxOpenFiles: 64, blockCacheBytes: blockCacheBytes)
+            store = SplitStore(directory: directory, segments: try SplitSegments(root: root, checkpoint: 0, segmentBytes: segmentBytes),
+                               catalog: try StreamCatalog(directory: root), compress: true)
+        }
+
+        func number(_ stream: String) -> UInt32 { store.catalog.register(stream) }
+    }
+
+    /// A raw block of `versions` of `stream` whose payload names the version.
+    func block(_ stream: String, _ versions: Range<UInt64>) -> StreamBlock.RawBlock {
+        var block = StreamBlock.RawBlock()
+        for v in versions {
+            let data = Array("{\"stream\":\"\(stream)\",\"version\":\(v)}".utf8)
+            data.withUnsafeBytes { d in
+                Array("Type".utf8).withUnsafeBytes { type in
+                    block.add(version: v, position: 1000 * v, id: UUID(), timestampNanoseconds: Int64(v), json: true,
+                              type: type, metadata: UnsafeRawBufferPointer(start: nil, count: 0), data: d)
+                }
+            }
+        }
+        return block
+    }
+
+    func payloadVersions(_ events: [RecordedEvent], of stream: String) -> [UInt64] {
+        events.map { event in
+            #expect(String(decoding: event.data, as: UTF8.self) == "{\"stream\":\"\(stream)\",\"version\":\(event.version)}")
+            #expect(event.stream == stream)
+            return event.version
+        }
+    }
+
+    @Test func aStreamReadsAcrossItsFileAndItsSegmentChainBothWays() throws {
+        let f = try Fixture()
+        let a = f.number("a")
+        try f.store.writeToFile(stream: "a", number: a, blocks: [block("a", 0..<4)])
+        try f.store.appendToSegments([.init(number: a, blocks: [block("a", 4..<6)])])
+        try f.store.appendToSegments([.init(number: a, blocks: [block("a", 6..<7), block("a", 7..<9)])])
+        #expect(try f.store.nextVersion(of: "a") == 9)
+        #expect(try f.store.fileNextVersion(of: "a") == 4)
+        func read(_ from: UInt64, _ direction: ReadDirection, _ max: Int) throws -> [UInt64] {
+            payloadVersions(try f.store.read(stream: "a", from: from, direction: direction, maxCount: max), of: "a")
+        }
+        #expect(try read(0, .forwards, 100) == Array(0..<9))
+        #expect(try read(2, .forwards, 3) == [2, 3, 4])
+        #expect(try read(5, .forwards, 100) == [5, 6, 7, 8])
+        #expect(try read(9, .forwards, 100) == [])
+        #expect(try read(100, .backwards, 3) == [8, 7, 6])
+        #expect(try read(5, .backwards, 100) == [5, 4, 3, 2, 1, 0])
+        #expect(try read(3, .backwards, 2) == [3, 2])
+        // A stream that is only in the segments (no file at all).
+        let b = f.number("b")
+        try f.store.appendToSegments([.init(number: b, blocks: [block("b", 0..<3)])])
+        #expect(payloadVersions(try f.store.read(stream: "b", from: 1, direction: .forwards, maxCount: 10), of: "b") == [1, 2])
+        #expect(try f.store.fileNextVersion(of: "b") == 0)
+        #expect(try f.store.read(stream: "nothing", from: 0, direction: .forwards, maxCount: 10).isEmpty)
+    }
+
+    @Test func writingToTheFileMovesTheChainFirstAndReadsAgreeBeforeAndAfter() throws {
+        let f = try Fixture(blockCacheBytes: 0)
+        let s = f.number("s")
+        for round in 0..<5 {
+            let v = UInt64(round * 2)
+            try f.store.appendToSegments([.init(number: s, blocks: [block("s", v..<(v + 2))])])
+        }
+        let before = try f.store.read(stream: "s", from: 0, direction: .forwards, maxCount: 100)
+        // The file gets the chain's ten versions joined, then the new ones; a block
+        // overlapping what is stored is trimmed.
+        let next = try f.store.writeToFile(stream: "s", number: s, blocks: [block("s", 10..<13)])
+        #expect(next == 13)
+        #expect(try f.store.fileNextVersion(of: "s") == 13)
+        #expect(f.store.segments.head(of: s) == nil, "the whole chain moved")
+        let after = try f.store.read(stream: "s", from: 0, direction: .forwards, maxCount: 100)
+        #expect(after.map(\.id) == before.map(\.id) + after.suffix(3).map(\.id))
+        #expect(payloadVersions(after, of: "s") == Array(0..<13))
+        // Moving again finds nothing.
+        #expect(try f.store.move(stream: "s", number: s) == false)
+        try f.store.appendToSegments([.init(number: s, blocks: [block("s", 13..<14)])])
+        #expect(try f.store.move(stream: "s", number: s))
+        #expect(payloadVersions(try f.store.read(stream: "s", from: 12, direction: .forwards, maxCount: 9), of: "s") == [12, 13])
+    }
+
+    /// A move that takes only the oldest segment's entries leaves the stream's
+    /// next version where the segments end, not where the file now ends (it once
+    /// remembered the file's end, and after a reopen the stream's last events
+    /// seemed not to exist).
+    @Test func aPartialMoveLeavesTheStreamsNextVersionAtTheSegmentsEnd() throws {
+        let f = try Fixture(segmentBytes: 64)
+        let s = f.number("s")
+        try f.store.appendToSegments([.init(number: s, blocks: [block("s", 0..<2)])])
+        try f.store.appendToSegments([.init(number: s, blocks: [block("s", 2..<3)])])
+        let sizes = f.store.segments.segmentSizes()
+        #expect(sizes.count == 2)
+        // What a reopened store knows: nothing remembered yet.
+        let fresh = SplitStore(directory: f.store.directory, segments: f.store.segments, catalog: f.store.catalog, compress: true)
+        #expect(try fresh.move(stream: "s", number: s, throughSegment: sizes[0].number))
+        #expect(try fresh.fileNextVersion(of: "s") == 2)
+        #expect(try fresh.nextVersion(of: "s") == 3)
+        #expect(payloadVersions(try fresh.read(stream: "s", from: 0, direction: .forwards, maxCount: 10), of: "s") == [0, 1, 2])
+    }
+
+    @Test func theMoverEmptiesTheOldestSegmentIntoStreamFilesAndDeletesIt() async throws {
+        let f = try Fixture(segmentBytes: 2048)
+        let names = (0..<20).map { "stream-\($0)" }
+        let numbers = names.map(f.number)
+        var ids: [String: [UUID]] = [:]
+        for round in 0..<6 {
+            let v = UInt64(round)
+            try f.store.appendToSegments(zip(names, numbers).map { .init(number: $1, blocks: [block($0, v..<(v + 1))]) })
+        }
+        try f.store.segments.sync()
+        for name in names { ids[name] = try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) }
+        let before = f.store.segments.segmentSizes()
+        #expect(before.count >= 3)
+        // Not covered by a checkpoint yet: nothing moves.
+        let mover = try SegmentMover(store: f.store, policy: .init(budgetBytes: 1), owner: f.dir.path)
+        mover.pause()
+        #expect(try mover.moveOldestSegmentIfDue() == false)
+        f.store.segments.checkpointCompleted(through: f.store.segments.end)
+        #expect(try mover.moveOldestSegmentIfDue())
+        let after = f.store.segments.segmentSizes()
+        #expect(after.map(\.number) == Array(before.map(\.number).dropFirst()))
+        #expect(!FileManager.default.fileExists(atPath: f.dir.child("split/" + SplitSegment.fileName(of: before[0].number))))
+        for name in names {
+            #expect(try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) == ids[name])
+            #expect(try f.store.fileNextVersion(of: name) >= 1)
+        }
+        // Every segment moved: all reads come from the files.
+        while try mover.moveOldestSegmentIfDue() {}
+        #expect(f.store.segments.segmentSizes().count == 1, "the current segment stays")
+        for name in names {
+            #expect(try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) == ids[name])
+        }
+        await mover.stop()
+    }
+}
