@@ -136,4 +136,33 @@ import Testing
             _ = try StreamFile.open(at: path, replayFrom: 5000, expecting: "s", heldElsewhere: { true })
         }
     }
+
+    /// Found by the power-loss rounds: the mover copied a stream's segment
+    /// entries into its file (blocks naming journal positions the checkpoint
+    /// passed long ago) and the power failed before that file's sync: a middle
+    /// block lost, a later one kept. The segments still hold those versions, so
+    /// the file is cut at the hole; without them the hole is damage, reported.
+    @Test func aHoleLeftByAnUnsyncedMoveIsCutWhenTheSegmentsHoldItsVersions() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.child("f.stream")
+        let file = try StreamFile.create(at: path, stream: "s")
+        for first in stride(from: 0, to: 30, by: 10) {
+            try file.append((first..<(first + 10)).map { v in
+                RecordedEvent(stream: "s", version: UInt64(v), position: 100 + UInt64(v) * 100, id: UUID(), type: "T",
+                              data: Array("event \(v) \(String(repeating: "p", count: v * 7))".utf8), metadata: [],
+                              contentType: .json, timestampNanoseconds: 1)
+            }, compress: true)
+        }
+        let offsets = try file.blockOffsetsForTesting()
+        file.close()
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: offsets[1])
+        try handle.write(contentsOf: Data(count: 64))  // the middle block's header lost
+        try handle.close()
+        let error = try #require(throws: RingstoreError.self) { _ = try StreamFile.open(at: path, replayFrom: 1 << 40, expecting: "s") }
+        #expect(error.code == .corruptData && error.offset == offsets[1])
+        let cut = try StreamFile.open(at: path, replayFrom: 1 << 40, segmentsHoldFrom: 10, expecting: "s")
+        #expect(cut.nextVersion == 10)
+        cut.close()
+    }
 }

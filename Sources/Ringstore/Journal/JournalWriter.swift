@@ -204,6 +204,9 @@ final class JournalWriter: Sendable {
             case .appended(let result):
                 return result
             case .unknownStream:
+                if let stored = stored.storedName(equivalentTo: append.stream), !Naming.sameStream(stored, append.stream) {
+                    throw Naming.equivalentNameError(append.stream, stored: stored)
+                }
                 try introduce(append.stream, nextVersion: try stored.storedNextVersion(of: append.stream),
                               deleted: try deletions.isDeleted(append.stream))
             case .retryOfStored(let check):
@@ -266,6 +269,11 @@ final class JournalWriter: Sendable {
             // One hash lookup; the entry is then read and updated in place (copying it
             // out would make the next append to its arrays copy them whole).
             guard let slot = s.index.streams.index(forKey: append.stream) else { return .resume(.success(.unknownStream)) }
+            // The table's `String` keys equate Unicode-equivalent names; streams are their bytes.
+            let key = s.index.streams.keys[slot]
+            guard Naming.sameStream(key, append.stream) else {
+                return .resume(.failure(Naming.equivalentNameError(append.stream, stored: key)))
+            }
             if s.index.streams.values[slot].deleted { return .resume(.failure(deletedError(append.stream))) }
             let current = s.index.streams.values[slot].currentVersion
             switch checkExpectedVersion(append, current: current, state: &s) {

@@ -26,6 +26,7 @@ extension EventStore {
     public func deleteStream(_ stream: String, expectedVersion: ExpectedVersion = .any) async throws {
         try checkOpen()
         try Naming.validateStreamName(stream)
+        try requireExactStreamName(stream)
         _ = try SystemStreams.writableMetadataStream(of: stream)
         var attempt = 0
         while true {
@@ -70,6 +71,7 @@ extension EventStore {
     public func tombstoneStream(_ stream: String, expectedVersion: ExpectedVersion = .any) async throws {
         try checkOpen()
         try Naming.validateStreamName(stream)
+        try requireExactStreamName(stream)
         if try metadataState(of: stream).tombstoned { throw journal.writer.deletedError(stream) }
         let metadataStream = try SystemStreams.writableMetadataStream(of: stream)
         // The writer checks and marks the stream in its index: bring both in.

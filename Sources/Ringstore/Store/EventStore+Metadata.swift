@@ -12,6 +12,7 @@ extension EventStore {
     public func streamMetadata(of stream: String) throws -> StreamMetadata {
         try checkOpen()
         try Naming.validateStreamName(stream)
+        try requireExactStreamName(stream)
         let state = try metadataState(of: stream)
         if state.tombstoned { throw journal.writer.deletedError(stream) }
         return state.metadata
@@ -32,6 +33,7 @@ extension EventStore {
                                   expectedMetadataVersion: ExpectedVersion = .any) async throws -> AppendResult {
         try checkOpen()
         try Naming.validateStreamName(stream)
+        try requireExactStreamName(stream)
         try metadata.validate(stream: stream)
         if try metadataState(of: stream).tombstoned { throw journal.writer.deletedError(stream) }
         return try await writeMetadata(metadata, for: stream, expected: expectedMetadataVersion)

@@ -25,6 +25,7 @@ extension EventStore {
         return EventSequence(start: start, maxCount: max(0, maxCount)) { [self] cursor, limit in
             try checkOpen()
             try Naming.validateStreamName(stream, allowReserved: true)
+            try requireExactStreamName(stream)
             return try await readStreamPage(stream: stream, cursor: cursor, direction: direction, limit: limit)
         }
     }
@@ -53,6 +54,7 @@ extension EventStore {
     public func currentVersion(of stream: String) throws -> UInt64? {
         try checkOpen()
         try Naming.validateStreamName(stream, allowReserved: true)
+        try requireExactStreamName(stream)
         return try visibleTail(of: stream)?.lastVersion
     }
 

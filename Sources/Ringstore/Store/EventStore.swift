@@ -93,8 +93,9 @@ public final class EventStore: Sendable {
             let journal = try Journal(directory: directory, configuration: configuration, stored: split)
             openedJournal = journal
             streams.journalHoldsWholeStream.withLock {
-                $0 = { [writer = journal.writer] stream in
-                    writer.state.withLock { s in s.index.streams[stream].map { !$0.entries.isEmpty && $0.ringFirstVersion == 0 } ?? false }
+                // Weak: the writer holds the split store, which holds this directory.
+                $0 = { [weak writer = journal.writer] stream in
+                    writer?.state.withLock { s in s.index.streams[stream].map { !$0.entries.isEmpty && $0.ringFirstVersion == 0 } ?? false } ?? false
                 }
             }
             let globalIndex = try GlobalIndex(directory: directory)

@@ -25,6 +25,29 @@ enum Naming {
         }
     }
 
+    /// Whether two names are the same stream: the same bytes. Swift's `String`
+    /// equality (which the store's tables use) also equates canonically
+    /// equivalent names ("caf\u{E9}" and "cafe\u{301}"), while file names are
+    /// made from the bytes; so a store holds at most one name of each such
+    /// family, and every operation checks that the name it was given is that
+    /// one, byte for byte (see ``equivalentNameError(_:stored:)``).
+    static func sameStream(_ a: String, _ b: String) -> Bool {
+        a.utf8.elementsEqual(b.utf8)
+    }
+
+    /// The error for a name that is canonically equivalent to a stream the
+    /// store holds but not byte-identical to it.
+    static func equivalentNameError(_ name: String, stored: String) -> RingstoreError {
+        RingstoreError(.invalidStreamName,
+                       "stream name \"\(name)\" (UTF-8 \(hex(name))) is Unicode-equivalent to the stored stream \"\(stored)\" (UTF-8 \(hex(stored))) but not the same bytes; stream names are compared byte for byte, and one store cannot hold both: use the stored name's bytes",
+                       stream: name)
+    }
+
+    private static func hex(_ name: String) -> String {
+        name.utf8.prefix(48).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+            + (name.utf8.count > 48 ? "…" : "")
+    }
+
     /// Throws unless `type` is 1-255 bytes of UTF-8 without NUL.
     static func validateEventType(_ type: String, stream: String) throws {
         let count = type.utf8.count

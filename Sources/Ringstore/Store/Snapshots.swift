@@ -34,6 +34,7 @@ extension EventStore {
     public func saveSnapshot(of stream: String, version: UInt64, data: [UInt8]) async throws {
         try checkOpen()
         try Naming.validateStreamName(stream)
+        try requireExactStreamName(stream)
         let snapshotStream = try Self.snapshotStream(of: stream)
         let header = Array("{\"$version\":\(version)}".utf8)
         guard data.count + header.count <= configuration.maxEventSize else {
@@ -63,6 +64,7 @@ extension EventStore {
     public func loadSnapshot(of stream: String) throws -> Snapshot? {
         try checkOpen()
         try Naming.validateStreamName(stream)
+        try requireExactStreamName(stream)
         let snapshotStream = try Self.snapshotStream(of: stream)
         let state = try metadataState(of: stream)
         if state.tombstoned { throw journal.writer.deletedError(stream) }

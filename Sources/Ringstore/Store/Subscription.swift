@@ -121,6 +121,7 @@ extension EventStore {
     public func subscribe(to stream: String, from revision: StreamRevision = .start) throws -> Subscription {
         try checkOpen()
         try Naming.validateStreamName(stream, allowReserved: true)
+        try requireExactStreamName(stream)
         let next: UInt64 = switch revision {
         case .start: 0
         case .version(let v): v

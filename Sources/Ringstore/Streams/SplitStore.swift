@@ -169,6 +169,8 @@ final class SplitStore: StoredStreams, Sendable {
 
     func storedNextVersion(of stream: String) throws -> UInt64 { try nextVersion(of: stream) }
 
+    func storedName(equivalentTo stream: String) -> String? { catalog.entry(of: stream)?.name }
+
     func storedEvents(of stream: String, from version: UInt64, count: Int) throws -> [RecordedEvent] {
         try read(stream: stream, from: version, direction: .forwards, maxCount: count)
     }

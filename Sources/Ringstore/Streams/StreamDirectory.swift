@@ -256,6 +256,9 @@ final class StreamDirectory: StoredStreams {
         try handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
     }
 
+    /// Not known here (file names are made from the bytes): nil.
+    func storedName(equivalentTo stream: String) -> String? { nil }
+
     func storedEvents(of stream: String, from version: UInt64, count: Int) throws -> [RecordedEvent] {
         try handle(for: stream, create: false)?.withFile { try $0.read(from: version, direction: .forwards, maxCount: count) } ?? []
     }

@@ -425,6 +425,9 @@ final class StreamFile: @unchecked Sendable {
     }
 
     /// Every block's (first version, offset), loading the index file if needed.
+    /// Every block's offset (tests: to damage a chosen block).
+    func blockOffsetsForTesting() throws -> [UInt64] { try blockList().map(\.offset) }
+
     private func blockList() throws -> [(firstVersion: UInt64, offset: UInt64)] {
         if let loadedBlocks { return loadedBlocks }
         var list: [(firstVersion: UInt64, offset: UInt64)] = []
@@ -551,8 +554,12 @@ final class StreamFile: @unchecked Sendable {
         while end < fileSize {
             guard let header = try readBlockHeaderOrNil(at: end), blocks.isEmpty || header.firstVersion == next else {
                 // A block that does not follow on: cut there if what comes after it is
-                // replayable (a block lost or torn by a power cut, later ones kept).
-                if let (later, laterHeader) = try nextValidHeader(after: end, fileSize: fileSize), laterHeader.firstPosition < replayFrom {
+                // replayable (a block lost or torn by a power cut, later ones kept): its
+                // records are in the journal, or the split segments hold every version
+                // from the missing one on (the mover's copy was not synced yet).
+                if next < segmentsHoldFrom,
+                   let (later, laterHeader) = try nextValidHeader(after: end, fileSize: fileSize),
+                   laterHeader.firstPosition < replayFrom && laterHeader.firstVersion < segmentsHoldFrom {
                     throw RingstoreError(.corruptData, "stream file \(path) has a damaged block header at offset \(end) (a valid block follows at \(later))",
                                          stream: streamName, path: pathString, offset: end)
                 }

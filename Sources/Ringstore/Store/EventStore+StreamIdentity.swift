@@ -1,0 +1,17 @@
+extension EventStore {
+    /// Throws if `stream` is Unicode-equivalent to a stream this store holds
+    /// but not the same bytes (see ``Naming/sameStream(_:_:)``): reading,
+    /// subscribing to, deleting or describing it would otherwise reach the
+    /// other stream through the `String`-keyed tables.
+    ///
+    /// Appends check the same in the journal writer, where the stream's entry
+    /// is looked up anyway.
+    func requireExactStreamName(_ stream: String) throws {
+        let inRing: String? = journal.writer.state.withLock { s in
+            s.index.streams.index(forKey: stream).map { s.index.streams.keys[$0] }
+        }
+        if let stored = inRing ?? split.storedName(equivalentTo: stream), !Naming.sameStream(stored, stream) {
+            throw Naming.equivalentNameError(stream, stored: stored)
+        }
+    }
+}
