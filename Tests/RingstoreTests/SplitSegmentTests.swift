@@ -74,6 +74,33 @@ import Testing
         #expect(size.count == 1)
     }
 
+    /// Found by the relaxed power-loss rounds: an entry written for a reader
+    /// holds records beyond the scan, and the checkpoint's own entries follow
+    /// it with earlier positions. Opening used to cut at the first entry from
+    /// the checkpoint on, taking the later, needed ones with it (their records
+    /// had left the journal): versions were missing for good. Now everything up
+    /// to the last needed entry stays, across segments too.
+    @Test func entriesBeforeTheCheckpointAfterOneBeyondItAreKept() throws {
+        let dir = TemporaryDirectory()
+        let root = FilePath(dir.path)
+        do {
+            let segments = try SplitSegments(root: root, checkpoint: 0, segmentBytes: 300)
+            try segments.append([.init(stream: 1, blocks: [block(0..<2, stream: 1) { 1000 + $0 }])], compress: true)
+            // For a reader: stream 2's records beyond the checkpoint to come.
+            try segments.append([.init(stream: 2, blocks: [block(0..<2, stream: 2) { 2500 + $0 }])], compress: true)
+            // The checkpoint's entries, positions before it (2000), in the next segment.
+            try segments.append([.init(stream: 3, blocks: [block(0..<1, stream: 3) { 1900 + $0 }])], compress: true)
+            // After the checkpoint: replayed, so cut.
+            try segments.append([.init(stream: 1, blocks: [block(2..<3, stream: 1) { 2600 + $0 }])], compress: true)
+            try segments.sync()
+            #expect(segments.segmentSizes().count >= 2, "the entries span segments")
+        }
+        let reopened = try SplitSegments(root: root, checkpoint: 2000, segmentBytes: 300)
+        #expect(try versions(reopened.entries(of: 3, from: 0)) == [0], "needed: the journal no longer holds it")
+        #expect(try versions(reopened.entries(of: 2, from: 0)) == [0, 1], "intact and before a needed entry: kept")
+        #expect(try versions(reopened.entries(of: 1, from: 0)) == [0, 1], "after the last needed entry: cut")
+    }
+
     @Test func aTornOrDamagedTailIsCutAtOpen() throws {
         let dir = TemporaryDirectory()
         let root = FilePath(dir.path)

@@ -86,52 +86,65 @@ final class SplitSegments: Sendable {
             try StorageDirectory.sync(root)
         }
         let numbers = try StorageDirectory.entries(of: folder).compactMap(SplitSegment.number(inFileName:)).sorted()
-        var cut = false  // past the checkpoint: later segments hold nothing durable
+        // Entries are not in journal order: one written for a reader holds records
+        // beyond the scan, and the checkpoint's own entries may follow it with
+        // positions before it. So what to keep is decided over all segments first:
+        // everything up to the end of the last entry the journal no longer holds
+        // (first position before the checkpoint; durable, since the checkpoint
+        // synced it), and nothing after it — only replayable entries (from the
+        // checkpoint on) or a torn tail lie there. Intact replayable entries before
+        // that point are kept: they hold what the journal holds (the splitter makes
+        // the journal durable before writing any entry), and the replay skips
+        // their versions after comparing IDs and positions.
+        var opened: [(segment: SplitSegment, visits: [SplitSegment.Visit], walked: UInt64, size: UInt64)] = []
+        var lastNeeded: (index: Int, end: UInt64)? = nil
         var removed = false
         for number in numbers {
             s.nextNumber = max(s.nextNumber, number &+ 1)
-            if cut {
-                StorageDirectory.remove(folder.appending(SplitSegment.fileName(of: number)))
-                removed = true
-                continue
-            }
             guard let segment = try SplitSegment.open(number: number, in: folder) else {
                 StorageDirectory.remove(folder.appending(SplitSegment.fileName(of: number)))
                 removed = true
                 continue
             }
-            let size = try segment.file.size()
-            // Entries from the checkpoint on are replayed: cut at the first. Damage in
-            // entries before it is kept for reads to report (the journal no longer
-            // holds those records); only a torn tail, with nothing whole after it, is cut.
-            var cutAt: UInt64? = nil
-            var damagedStretch: UInt64? = nil  // damage just before the current entry
+            var visits: [SplitSegment.Visit] = []
             let walked = try segment.walk { visit in
-                switch visit {
-                case .entry(let offset, let envelope, let header, let intact):
-                    guard header.firstPosition < checkpoint else {
-                        // Damage right before the replayed part is the start of that part, torn.
-                        cutAt = damagedStretch ?? offset
-                        return false
-                    }
-                    if let stretch = damagedStretch { s.damage.append(Link(segment: number, offset: UInt32(stretch))) }
-                    damagedStretch = nil
-                    if !intact { s.damage.append(Link(segment: number, offset: UInt32(offset))) }
-                    Self.record(&s.heads, stream: envelope.stream, link: Link(segment: number, offset: UInt32(offset)), header: header)
-                case .damaged(let offset, _):
-                    damagedStretch = offset
+                visits.append(visit)
+                if case .entry(let offset, let envelope, let header, _) = visit, header.firstPosition < checkpoint {
+                    lastNeeded = (opened.count, offset + UInt64(SplitSegment.envelopeSize + envelope.blockLength))
                 }
                 return true
             }
-            let kept = cutAt ?? walked
-            if kept < size {
+            opened.append((segment, visits, walked, try segment.file.size()))
+        }
+        for (index, item) in opened.enumerated() {
+            let segment = item.segment
+            let number = segment.number
+            guard index <= (lastNeeded?.index ?? 0) else {
+                segment.file.close()
+                StorageDirectory.remove(segment.path)
+                removed = true
+                continue
+            }
+            // Where this segment ends: the last needed entry's end in its segment, the
+            // walk's end before it; with nothing needed at all, right after the header.
+            let kept = lastNeeded.map { index == $0.index ? $0.end : item.walked } ?? UInt64(SplitSegment.headerSize)
+            for visit in item.visits {
+                switch visit {
+                case .entry(let offset, let envelope, let header, let intact):
+                    guard offset < kept else { break }
+                    if !intact { s.damage.append(Link(segment: number, offset: UInt32(offset))) }
+                    Self.record(&s.heads, stream: envelope.stream, link: Link(segment: number, offset: UInt32(offset)), header: header)
+                case .damaged(let offset, _):
+                    // Damage among durable entries is kept for reads to report.
+                    if offset < kept { s.damage.append(Link(segment: number, offset: UInt32(offset))) }
+                }
+            }
+            if kept < item.size {
                 try segment.truncate(to: kept)
                 try segment.sync()
-                cut = true
             }
-            let end = kept
-            segment.end = end
-            segment.syncedEnd = end
+            segment.end = kept
+            segment.syncedEnd = kept
             s.segments[number] = segment
             s.current = segment
         }
