@@ -101,6 +101,25 @@ import Testing
         #expect(try versions(reopened.entries(of: 1, from: 0)) == [0, 1], "after the last needed entry: cut")
     }
 
+    /// Found by the relaxed power-loss rounds: a chain moved whole into its
+    /// file was forgotten before the file was synced, so the next entry linked
+    /// nowhere; a power cut then took the copies from the file and every read of
+    /// the stream failed ("entry links forward"). The link stays until the sync.
+    @Test func anEntryAfterAnUnsyncedMoveChainsBackToTheMovedOnes() throws {
+        let dir = TemporaryDirectory()
+        let segments = try SplitSegments(root: FilePath(dir.path), checkpoint: 0)
+        try segments.append([.init(stream: 4, blocks: [block(0..<2, stream: 4) { 10 + $0 }])], compress: true)
+        let head = try #require(segments.head(of: 4))
+        segments.moved(stream: 4, through: head.link, movedTo: 2, rawBytes: head.rawBytes, entries: head.entries)
+        try segments.append([.init(stream: 4, blocks: [block(2..<3, stream: 4) { 20 + $0 }])], compress: true)
+        // The file lost its copies (floor 0): the chain still leads to them.
+        #expect(try versions(segments.entries(of: 4, from: 0)) == [0, 1, 2])
+        // Synced: the moved entries are no longer needed, the new one stays.
+        segments.forgetMoved([4])
+        #expect(segments.head(of: 4)?.entries == 1)
+        #expect(try versions(segments.entries(of: 4, from: 2)) == [2])
+    }
+
     @Test func aTornOrDamagedTailIsCutAtOpen() throws {
         let dir = TemporaryDirectory()
         let root = FilePath(dir.path)
@@ -185,6 +204,8 @@ import Testing
         // the oldest segment can go; a later read starts at the file's end.
         let head0 = try #require(segments.head(of: 0))
         segments.moved(stream: 0, through: head0.link, movedTo: 6, rawBytes: head0.rawBytes, entries: head0.entries)
+        #expect(segments.head(of: 0)?.entries == 0, "kept until the file is synced")
+        segments.forgetMoved([0])
         #expect(segments.head(of: 0) == nil)
         segments.remove(sizes[0].number)
         #expect(!FileManager.default.fileExists(atPath: dir.child("split/" + SplitSegment.fileName(of: sizes[0].number))))

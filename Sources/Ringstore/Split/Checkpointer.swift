@@ -162,6 +162,8 @@ final class Checkpointer: Sendable {
         try journal.writer.syncNow(upTo: job.split)
         if aborted() { return false }
         try split.directory.syncAll(dirty: job.dirty)
+        // Chains the splitter moved whole into these files (a direct write) may go now.
+        split.segments.forgetMoved(job.dirty.compactMap { split.catalog.number(of: $0) })
         try split.segments.sync()
         if aborted() { return false }
         try split.catalog.sync()

@@ -129,13 +129,13 @@ final class SegmentMover: Sendable {
             else { continue }
             if try store.move(stream: name, number: number) { names.append(name) }
             if names.count >= policy.batch {
-                try store.directory.syncAll(dirty: names)
+                try syncMoved(names)
                 names.removeAll()
                 moved = true
             }
         }
         if !names.isEmpty {
-            try store.directory.syncAll(dirty: names)
+            try syncMoved(names)
             moved = true
         }
         return moved
@@ -177,7 +177,7 @@ final class SegmentMover: Sendable {
                 }
                 if try store.move(stream: name, number: stream, throughSegment: number) { names.append(name) }
             }
-            try store.directory.syncAll(dirty: names)
+            try syncMoved(names)
             start += batch.count
             if !urgent && start < streams.count {
                 let busy = Double(monotonicNanoseconds() - batchStarted)
@@ -188,6 +188,12 @@ final class SegmentMover: Sendable {
         try checkMoved(number)
         segments.remove(number)
         segmentsDeleted.add(1, ordering: .relaxed)
+    }
+
+    /// Syncs the files moved into, then lets the segments forget chains moved whole.
+    private func syncMoved(_ names: [String]) throws {
+        try store.directory.syncAll(dirty: names)
+        store.segments.forgetMoved(names.compactMap { store.catalog.number(of: $0) })
     }
 
     /// Throws unless every entry of segment `number` lies below its stream file's end.

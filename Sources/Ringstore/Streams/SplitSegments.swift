@@ -65,6 +65,9 @@ final class SplitSegments: Sendable {
         var damage: [Link] = []
         /// Streams whose chains reached ``ripeBytes`` since the mover last asked.
         var ripe: Set<UInt32> = []
+        /// Streams whose every entry was copied into their files, not yet synced:
+        /// their heads keep the last link until ``forgetMoved(_:)``.
+        var movedUnsynced: Set<UInt32> = []
     }
 
     let folder: FilePath
@@ -358,17 +361,42 @@ final class SplitSegments: Sendable {
 
     /// Forgets stream `number`'s entries up to and including `link` (`rawBytes`
     /// and `entries` in all) now that its stream file holds every version below
-    /// `movedTo`: the head is cleared if nothing newer was appended meanwhile.
+    /// `movedTo` (not yet synced).
+    ///
+    /// When that was every entry, the head still keeps its link until
+    /// ``forgetMoved(_:)`` is told the file is synced: an entry appended in
+    /// between must chain back to the moved ones, since a power cut before the
+    /// sync can take the copies from the file, and a reader (or the next open)
+    /// then finds those versions only by following the chain into the segment,
+    /// which is deleted only after the sync. (Clearing the head at once left such
+    /// an entry linking nowhere: "entry links forward" on every read of the stream.)
     func moved(stream number: UInt32, through link: Link, movedTo: UInt64, rawBytes: UInt32, entries: UInt32) {
         state.withLock { s in
             let index = Int(number)
             guard index < s.heads.count, !s.heads[index].link.isNone else { return }
             if s.heads[index].link == link {
-                s.heads[index] = Head(link: .none, segmentNext: 0, oldestVersion: 0, rawBytes: 0, entries: 0)
+                s.heads[index].oldestVersion = max(s.heads[index].oldestVersion, movedTo)
+                s.heads[index].rawBytes = 0
+                s.heads[index].entries = 0
+                s.movedUnsynced.insert(number)
             } else {
                 s.heads[index].oldestVersion = max(s.heads[index].oldestVersion, movedTo)
                 s.heads[index].rawBytes -= min(s.heads[index].rawBytes, rawBytes)
                 s.heads[index].entries -= min(s.heads[index].entries, entries)
+            }
+        }
+    }
+
+    /// Clears the heads of `numbers` whose every entry was moved, now that their
+    /// files are synced (unless entries were appended since).
+    func forgetMoved(_ numbers: some Sequence<UInt32>) {
+        state.withLock { s in
+            guard !s.movedUnsynced.isEmpty else { return }
+            for number in numbers where s.movedUnsynced.remove(number) != nil {
+                let index = Int(number)
+                if index < s.heads.count, s.heads[index].entries == 0 {
+                    s.heads[index] = Head(link: .none, segmentNext: 0, oldestVersion: 0, rawBytes: 0, entries: 0)
+                }
             }
         }
     }

@@ -221,16 +221,19 @@ final class SplitStore: StoredStreams, Sendable {
     /// Moves `stream`'s segment entries into its file: all of them, or those in
     /// segments up to `lastSegment` (the mover empties the oldest segment
     /// without copying what the stream has in newer ones, so that moving needs
-    /// at most one segment's worth of free space). Returns false when there was
-    /// nothing to move. Not synced.
+    /// at most one segment's worth of free space). Returns whether the file
+    /// must be synced (then ``SplitSegments/forgetMoved(_:)`` called): false
+    /// when there was nothing to move. Not synced.
     @discardableResult
     func move(stream: String, number: UInt32, throughSegment lastSegment: UInt32 = .max) throws -> Bool {
         guard let head = segments.head(of: number) else { return false }
         return try withStripe(number) {
             let fileNext = try directory.handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
             guard head.segmentNext > fileNext else {
+                // The file holds them already (a replay, or a move whose sync is pending):
+                // true, so that the caller syncs the file before the chain is forgotten.
                 segments.moved(stream: number, through: head.link, movedTo: fileNext, rawBytes: head.rawBytes, entries: head.entries)
-                return false
+                return true
             }
             // A stream file that does not exist yet is created only if there is something to move.
             guard let oldest = try segments.entries(of: number, from: fileNext).first, oldest.segment <= lastSegment,
