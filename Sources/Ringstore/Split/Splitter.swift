@@ -468,6 +468,7 @@ final class Splitter: Sendable {
         try makeJournalDurable(through: last)
         let blocks = try buildBlocks(entry.positions, of: stream, from: try split.splitNext(of: stream, number: entry.number))
         if split.segments.head(of: entry.number) != nil {
+            try checkSegmentRoom()
             try split.appendToSegments([.init(number: entry.number, blocks: blocks)])
         } else {
             try split.writeToFile(stream: stream, number: entry.number, blocks: blocks)
@@ -475,6 +476,22 @@ final class Splitter: Sendable {
         }
         pending.streams[stream] = nil
         pending.touched.insert(stream)
+    }
+
+    /// Keeps the split segments bounded. While the mover cannot empty them (a
+    /// stream file it must write cannot grow: the disk is full, a file-size
+    /// limit) and they hold over twice their budget, nothing more goes into
+    /// them: the splitter fails with the mover's error and retries, the ring
+    /// fills, and appends wait and then fail naming the cause, as they do when
+    /// the stream files themselves cannot be written. Without this the segments
+    /// grew without bound and the cause stayed hidden.
+    private func checkSegmentRoom() throws {
+        guard let failure = mover.failure else { return }
+        let total = split.segments.segmentSizes().reduce(UInt64(0)) { $0 + $1.bytes }
+        guard total > 2 * mover.policy.budgetBytes else { return }
+        throw RingstoreError(failure.code,
+                             "the split segments hold \(total) bytes, over twice their budget, and cannot be moved into stream files: \(failure.message)",
+                             stream: failure.stream, path: failure.path, offset: failure.offset, cause: failure)
     }
 
     /// Makes the journal durable through the record at `position` before any of
@@ -589,6 +606,7 @@ final class Splitter: Sendable {
         }
         guard !served.isEmpty else { return false }
         try catalog.write()  // a stream seen first here: its number is named before the checkpoint syncs both
+        try checkSegmentRoom()
         try split.appendToSegments(items)
         for (stream, next, lastUnscanned) in served {
             pending.streams[stream] = nil
@@ -626,6 +644,7 @@ final class Splitter: Sendable {
         var names: [String] = []
         var bytes = 0
         func flush(_ pending: inout Pending) throws {
+            if !items.isEmpty { try checkSegmentRoom() }
             try split.appendToSegments(items)
             for name in names {
                 pending.streams[name] = nil

@@ -35,6 +35,15 @@ public enum FileSizeLimitScenario {
         }
         var errors = 0
         var sequence = 0
+        // A first event read back at once: the splitter writes it for the reader into
+        // a split segment, so the stream's records go through the segments and the
+        // mover from then on — the path where only the mover meets the limit and
+        // the segments must stop growing (see `Splitter.checkSegmentRoom`).
+        sequence += 1
+        let first = event(sequence)
+        let firstResult = try await store.append(to: "fill", events: [first])
+        CrashWriter.writeLine(Acknowledgement(stream: "fill", firstVersion: firstResult.firstVersion, firstPosition: firstResult.firstPosition, ids: [first.id]).line)
+        _ = try await store.read(stream: "fill").collect()
         while errors < 3 && sequence < 50_000 {
             sequence += 1
             let e = event(sequence)
