@@ -11,6 +11,8 @@ public struct SystemResult: Sendable, Codable, Hashable {
         public var p50: Double
         public var p99: Double
         public var p999: Double
+        /// The longest append: the longest stall any writer saw.
+        public var max: Double? = nil
     }
 
     public var system: String
@@ -45,6 +47,8 @@ public struct SystemResult: Sendable, Codable, Hashable {
     public var read: ReadResult?
     /// Live subscribers (with `--subscribers`, Ringstore only).
     public var subscription: SubscriptionResult?
+    /// The longest checkpoint since the store opened (Ringstore only), in milliseconds.
+    public var longestCheckpointMs: Double? = nil
 }
 
 /// Read-back after the ingest: every stream from its start, then `$all`.
@@ -143,12 +147,14 @@ public struct BenchReport: Sendable, Codable {
         rows.append(row("append p50") { $0.latencyMs.map { Self.fixed($0.p50, 3) + " ms" } ?? "n/a" })
         rows.append(row("append p99") { $0.latencyMs.map { Self.fixed($0.p99, 3) + " ms" } ?? "n/a" })
         rows.append(row("append p99.9") { $0.latencyMs.map { Self.fixed($0.p999, 3) + " ms" } ?? "n/a" })
+        rows.append(row("longest append") { $0.latencyMs?.max.map { Self.fixed($0, 1) + " ms" } ?? "n/a" })
         rows.append(row("reader wait p99") { $0.readerWaitMsP99.map { Self.fixed($0, 3) + " ms" } ?? "n/a" })
         rows.append(row("flushes/s") { $0.flushesPerSecond.map { Self.grouped(Int($0.rounded())) } ?? "n/a" })
         rows.append(row("bytes written / payload byte") { $0.bytesWrittenPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })
         rows.append(row("disk writes / payload byte") { $0.storageWriteBytesPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })
         rows.append(row("peak RSS") { Self.fixed(Double($0.peakRSSBytes) / 1_048_576, 1) + " MiB" })
         rows.append(row("journal-full waits") { $0.journalFullWaits.map { Self.grouped(Int($0)) } ?? "n/a" })
+        rows.append(row("longest checkpoint") { $0.longestCheckpointMs.map { Self.fixed($0, 0) + " ms" } ?? "n/a" })
         if results.contains(where: { $0.read != nil }) {
             rows.append(row("stream reads") { $0.read.map { Self.grouped(Int($0.streamEventsPerSecond.rounded())) + " events/s" } ?? "" })
             rows.append(row("$all reads") { $0.read.map { Self.grouped(Int($0.allEventsPerSecond.rounded())) + " events/s" } ?? "" })

@@ -34,10 +34,13 @@ public struct SystemCounters: Sendable, Hashable {
     public var bytesWritten: UInt64
     /// Appends that waited because the journal was full (Ringstore; nil for a peer without one).
     public var journalFullWaits: UInt64?
+    /// The longest checkpoint since the store opened, in milliseconds (Ringstore).
+    public var longestCheckpointMs: Double?
 
-    public init(flushes: UInt64, bytesWritten: UInt64, journalFullWaits: UInt64? = nil) {
+    public init(flushes: UInt64, bytesWritten: UInt64, journalFullWaits: UInt64? = nil, longestCheckpointMs: Double? = nil) {
         self.flushes = flushes
         self.bytesWritten = bytesWritten
         self.journalFullWaits = journalFullWaits
+        self.longestCheckpointMs = longestCheckpointMs
     }
 }

@@ -30,4 +30,9 @@ public struct LatencyRecorder: Sendable {
     public func milliseconds(atPercentile percentile: Double) -> Double {
         histogram.totalCount == 0 ? 0 : Double(histogram.valueAtPercentile(percentile)) / 1_000_000
     }
+
+    /// The longest latency in milliseconds (the longest stall an append saw); 0 if none.
+    public var maxMilliseconds: Double {
+        histogram.totalCount == 0 ? 0 : Double(histogram.max) / 1_000_000
+    }
 }

@@ -43,7 +43,8 @@ public final class RingstoreSystem: BenchSystem {
         let stats = store.stats()
         let files = FileSizes.total(under: store.directory, excluding: ["journal.ring"])
         return SystemCounters(flushes: stats.flushes, bytesWritten: stats.durablePosition + files,
-                              journalFullWaits: stats.appendsWaitedForSpace)
+                              journalFullWaits: stats.appendsWaitedForSpace,
+                              longestCheckpointMs: stats.checkpointMaxMilliseconds)
     }
 
     public func progressDetail() -> String {

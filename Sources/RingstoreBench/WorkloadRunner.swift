@@ -115,7 +115,7 @@ public struct WorkloadRunner: Sendable {
             eventsPerSecond: Double(events) / seconds,
             megabytesPerSecond: Double(payloadBytes) / 1_000_000 / seconds,
             latencyMs: .init(p50: latencies.milliseconds(atPercentile: 50), p99: latencies.milliseconds(atPercentile: 99),
-                             p999: latencies.milliseconds(atPercentile: 99.9)),
+                             p999: latencies.milliseconds(atPercentile: 99.9), max: latencies.maxMilliseconds),
             readerWaitMsP99: readerWaits.milliseconds(atPercentile: 99), readerProbes: Int(readerWaits.count),
             flushes: flushes, flushesPerSecond: Double(flushes) / seconds,
             payloadBytes: payloadBytes, bytesWritten: bytesWritten,
@@ -124,7 +124,7 @@ public struct WorkloadRunner: Sendable {
             storageWriteBytesPerPayloadByte: storageWrites.map { payloadBytes == 0 ? 0 : Double($0) / Double(payloadBytes) },
             peakRSSBytes: peakRSS,
             journalFullWaits: countersAfter.journalFullWaits.flatMap { after in countersBefore.journalFullWaits.map { after - $0 } },
-            read: reads, subscription: subscription)
+            read: reads, subscription: subscription, longestCheckpointMs: countersAfter.longestCheckpointMs)
     }
 
     // MARK: - Writers
