@@ -105,6 +105,19 @@ struct JournalIndex: Sendable {
         eventPositions.append(contentsOf: positions)
     }
 
+    /// Makes room in stream `slot`'s entries for `count` more events (an append's).
+    mutating func reserve(_ count: Int, at slot: Dictionary<String, StreamState>.Index) {
+        streams.values[slot].reserve(count)
+    }
+
+    /// Adds one event of an append to stream `slot`, at its next version. An
+    /// append's events are recorded one by one as they are encoded (no arrays
+    /// of positions and IDs per append).
+    mutating func record(at slot: Dictionary<String, StreamState>.Index, position: UInt64, id: UUID) {
+        streams.values[slot].append(position: position, id: id)
+        eventPositions.append(position)
+    }
+
     /// Adds events found by recovery: `firstVersion` is where the stream's events in the ring begin.
     mutating func recordRecovered(stream: String, firstVersion: UInt64, positions: [UInt64], ids: [UUID]) {
         streams[stream, default: StreamState(nextVersion: firstVersion)]
@@ -127,8 +140,16 @@ extension StreamState {
     }
 
     fileprivate mutating func append(positions newPositions: [UInt64], ids newIDs: [UUID]) {
-        if entries.isEmpty { entries.reserveCapacity(newPositions.count) }
-        for (position, id) in zip(newPositions, newIDs) { entries.append(RingEntry(position: position, id: id)) }
-        nextVersion += UInt64(newPositions.count)
+        reserve(newPositions.count)
+        for (position, id) in zip(newPositions, newIDs) { append(position: position, id: id) }
+    }
+
+    fileprivate mutating func reserve(_ count: Int) {
+        if entries.isEmpty { entries.reserveCapacity(count) }
+    }
+
+    fileprivate mutating func append(position: UInt64, id: UUID) {
+        entries.append(RingEntry(position: position, id: id))
+        nextVersion += 1
     }
 }
