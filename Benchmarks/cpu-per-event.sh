@@ -80,6 +80,18 @@ count() {  # count N: runs the workload with N events, prints the instructions c
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/$workload-$n.valgrind"
 }
 
+checkpoints() {  # checkpoints N: how many checkpoints the run with N events wrote (calls of Checkpointer.write)
+    callgrind_annotate --tree=calling --threshold=100 "$out/$workload-$1.callgrind" 2>/dev/null \
+        | sed -n 's/.*> .*CheckpointerC5write.*(\([0-9,]*\)x).*/\1/p' | head -1 | tr -d ,
+}
+
 i1=$(count "$n1")
 i2=$(count "$n2")
 echo "$workload: $i1 instructions with $n1 events, $i2 with $n2: $(( (i2 - i1) / (n2 - n1) )) per event"
+if [[ $workload == store ]]; then
+    # The splitter checkpoints at least every 10 s of wall clock, and under callgrind a
+    # run is ~50 times slower than natively, so a slow (busy) machine can add a
+    # checkpoint, each of which writes a block for every stream with pending records:
+    # compare runs with the same difference.
+    echo "store: checkpoints: $(checkpoints "$n1") with $n1 events, $(checkpoints "$n2") with $n2"
+fi
