@@ -21,6 +21,15 @@ let package = Package(
                 .plugin(name: "BenchmarkPlugin", package: "benchmark"),
             ]
         ),
+        // A fixed JournalAppend workload for counting instructions with callgrind
+        // (cpu-per-event.sh); no harness, so that the count is the store's.
+        .executableTarget(
+            name: "JournalCPU",
+            dependencies: [
+                .product(name: "Ringstore", package: "Ringstore"),
+            ],
+            path: "JournalCPU"
+        ),
         // Shared by the targets below: temporary stores, payloads, the fill loop.
         .target(
             name: "BenchmarkSupport",

@@ -89,8 +89,8 @@ struct JournalIndex: Sendable {
         let dropped = eventPositions.partitioningIndex { $0 >= position }
         guard dropped > 0 else { return }
         eventPositions.removeFirst(dropped)
-        for key in touched where streams[key] != nil {
-            streams[key]!.forget(before: position)
+        for key in touched {
+            if let slot = streams.index(forKey: key) { streams.values[slot].forget(before: position) }  // one lookup, not two
         }
     }
 
@@ -103,6 +103,19 @@ struct JournalIndex: Sendable {
             streams[stream, default: StreamState(nextVersion: 0)].append(positions: positions, ids: ids)
         }
         eventPositions.append(contentsOf: positions)
+    }
+
+    /// Makes room in stream `slot`'s entries for `count` more events (an append's).
+    mutating func reserve(_ count: Int, at slot: Dictionary<String, StreamState>.Index) {
+        streams.values[slot].reserve(count)
+    }
+
+    /// Adds one event of an append to stream `slot`, at its next version. An
+    /// append's events are recorded one by one as they are encoded (no arrays
+    /// of positions and IDs per append).
+    mutating func record(at slot: Dictionary<String, StreamState>.Index, position: UInt64, id: UUID) {
+        streams.values[slot].append(position: position, id: id)
+        eventPositions.append(position)
     }
 
     /// Adds events found by recovery: `firstVersion` is where the stream's events in the ring begin.
@@ -127,8 +140,16 @@ extension StreamState {
     }
 
     fileprivate mutating func append(positions newPositions: [UInt64], ids newIDs: [UUID]) {
-        if entries.isEmpty { entries.reserveCapacity(newPositions.count) }
-        for (position, id) in zip(newPositions, newIDs) { entries.append(RingEntry(position: position, id: id)) }
-        nextVersion += UInt64(newPositions.count)
+        reserve(newPositions.count)
+        for (position, id) in zip(newPositions, newIDs) { append(position: position, id: id) }
+    }
+
+    fileprivate mutating func reserve(_ count: Int) {
+        if entries.isEmpty { entries.reserveCapacity(count) }
+    }
+
+    fileprivate mutating func append(position: UInt64, id: UUID) {
+        entries.append(RingEntry(position: position, id: id))
+        nextVersion += 1
     }
 }

@@ -209,7 +209,20 @@ enum JournalRecord {
 
     /// The stream name of a valid event record.
     static func streamName(_ bytes: UnsafeRawBufferPointer, _ header: EventHeader) -> String {
-        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[eventHeaderSize..<(eventHeaderSize + header.streamCount)]), as: UTF8.self)
+        String(decoding: streamNameBytes(bytes, header), as: UTF8.self)
+    }
+
+    /// The stream name's bytes of a valid event record.
+    static func streamNameBytes(_ bytes: UnsafeRawBufferPointer, _ header: EventHeader) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[eventHeaderSize..<(eventHeaderSize + header.streamCount)])
+    }
+
+    /// Whether a valid event record's stream name has exactly the bytes of
+    /// `name` (compared without decoding the record's name into a string).
+    static func streamName(_ bytes: UnsafeRawBufferPointer, _ header: EventHeader, is name: String) -> Bool {
+        var name = name
+        guard name.utf8.count == header.streamCount else { return false }
+        return name.withUTF8 { UnsafeRawBufferPointer($0).elementsEqual(streamNameBytes(bytes, header)) }
     }
 
     /// The whole event of a valid event record.

@@ -164,7 +164,7 @@ final class Splitter: Sendable {
     private struct Pending {
         /// Records before it have been scanned: each is in its stream file or in `streams`.
         var scanned: UInt64
-        var streams: [String: PendingStream] = [:]
+        var streams = PendingStreams()
         /// Stream files written since the last checkpoint (the checkpoint syncs them).
         var dirty = Set<String>()
         /// Streams whose records were written (to their files or the segments)
@@ -174,26 +174,6 @@ final class Splitter: Sendable {
         /// last record written: their readers' "ahead" entries must outlive any
         /// checkpoint that does not yet publish that far.
         var servedBeyondScan: [String: UInt64] = [:]
-    }
-
-    /// One stream's scanned records, as ring positions, and their size in a block.
-    private struct PendingStream {
-        /// The stream's catalog number.
-        var number: UInt32
-        var positions: [UInt64] = []
-        var rawBytes = 0
-
-        /// Adds a run of the stream's records; calls `becameFull` when they make
-        /// the stream a block's worth.
-        mutating func addRun(_ records: ArraySlice<(position: UInt64, version: UInt64, stream: String, size: Int)>,
-                             becameFull: () -> Void) {
-            let before = rawBytes
-            for record in records {
-                positions.append(record.position)
-                rawBytes += record.size
-            }
-            if rawBytes >= Splitter.eagerBlockBytes && before < Splitter.eagerBlockBytes { becameFull() }
-        }
     }
 
     /// A stream's pending records are written as soon as they make a block this large.
@@ -350,67 +330,73 @@ final class Splitter: Sendable {
         // Nothing is filed under `pending` until the round's global-index entries are
         // written: a round that fails is scanned again whole, and must not file its
         // records twice.
-        var entries: [(position: UInt64, version: UInt64, stream: String, size: Int)] = []
+        var records: [(position: UInt64, version: UInt64, size: Int)] = []
+        // Records come in runs of one stream (an append's events are contiguous): a
+        // run's name is decoded, and its catalog number looked up, once, not per
+        // record; a record joins the run when its name has the run's bytes.
+        var runNames: [String] = []
+        var runEnds: [Int] = []
         while position < end && position - start < roundBytes {
             let toEnd = ring.bytesToEnd(from: position)
             if toEnd < UInt64(JournalRecord.paddingSize) {
                 position += toEnd
                 continue
             }
-            let physical = ring.physical(position)
             let here = position
-            let step: Result<(String, JournalRecord.EventHeader)?, RingstoreError> = ring.withMappedBytes(physical: physical, count: Int(toEnd)) { bytes in
+            let length = try ring.withMappedBytes(physical: ring.physical(position), count: Int(toEnd)) { bytes throws(RingstoreError) -> UInt64? in
                 switch JournalRecord.inspect(bytes, expectedPosition: here) {
-                case .event(let header): return .success((JournalRecord.streamName(bytes, header), header))
-                case .padding: return .success(nil)
-                case .invalid(let reason): return .failure(damagedRecord(at: here, reason))
+                case .event(let header):
+                    if let name = runNames.last, JournalRecord.streamName(bytes, header, is: name) {
+                        runEnds[runEnds.count - 1] += 1
+                    } else {
+                        runNames.append(JournalRecord.streamName(bytes, header))
+                        runEnds.append(records.count + 1)
+                    }
+                    let size = StreamBlock.entryHeaderSize + header.typeCount + header.metadataCount + header.dataCount
+                    records.append((header.position, header.version, size))
+                    return UInt64(header.length)
+                case .padding:
+                    return nil  // padding fills the rest of the lap
+                case .invalid(let reason):
+                    throw damagedRecord(at: here, reason)
                 }
             }
-            if let (stream, header) = try step.get() {
-                let size = StreamBlock.entryHeaderSize + header.typeCount + header.metadataCount + header.dataCount
-                entries.append((header.position, header.version, stream, size))
-                position += UInt64(header.length)
-            } else {
-                position += toEnd  // padding fills the rest of the lap
-            }
+            position += length ?? toEnd
         }
-        // Records come in runs of one stream (an append's events are contiguous):
-        // one catalog and one pending-table lookup per run, not per record.
-        var runs: [Range<Int>] = []
-        var runStart = 0
-        for i in entries.indices.dropFirst() where entries[i].stream != entries[i - 1].stream {
-            runs.append(runStart..<i)
-            runStart = i
-        }
-        if !entries.isEmpty { runs.append(runStart..<entries.count) }
-        // Catalog numbers once per stream per round, and one write for the global index.
-        let streams = catalogued(runs.lazy.map { entries[$0.lowerBound].stream })
+        // Catalog numbers once per run, and one write for the global index.
+        let streams = catalogued(runNames)
         var indexEntries: [GlobalIndex.Entry] = []
-        indexEntries.reserveCapacity(entries.count)
-        for run in runs {
-            let number = streams[entries[run.lowerBound].stream]!.number
-            for entry in entries[run] { indexEntries.append(.init(position: entry.position, version: entry.version, stream: number)) }
+        indexEntries.reserveCapacity(records.count)
+        var runStart = 0
+        for (stream, runEnd) in zip(streams, runEnds) {
+            for record in records[runStart..<runEnd] {
+                indexEntries.append(.init(position: record.position, version: record.version, stream: stream.number))
+            }
+            runStart = runEnd
         }
         try catalog.write()
         try globalIndex.append(indexEntries)
-        var full: [String] = []
-        for run in runs {
+        var full: [UInt32] = []
+        runStart = 0
+        for (stream, runEnd) in zip(streams, runEnds) {
             // Filed under the shared copy of the name (see `catalogued`): the pending
             // table, the dirty set and the open-file cache's memo then hold no copy of their own.
-            let name = streams[entries[run.lowerBound].stream]!.name
-            var becameFull = false
-            pending.streams[name, default: PendingStream(number: streams[entries[run.lowerBound].stream]!.number)]
-                .addRun(entries[run]) { becameFull = true }
-            if becameFull { full.append(name) }
+            let run = records[runStart..<runEnd]
+            if pending.streams.add(number: stream.number, name: stream.name, positions: run.lazy.map(\.position),
+                                   rawBytes: run.reduce(0) { $0 + $1.size }, fullBytes: Self.eagerBlockBytes) {
+                full.append(stream.number)
+            }
+            runStart = runEnd
         }
         pending.scanned = position
-        splitEvents.add(UInt64(entries.count), ordering: .relaxed)
+        splitEvents.add(UInt64(records.count), ordering: .relaxed)
         for stream in full { try write(stream, &pending) }
         return true
     }
 
     /// The catalog number of each stream in `names` (registering new ones, in
-    /// order of first appearance) and the copy of its name to keep.
+    /// order of first appearance) and the copy of its name to keep, in the order
+    /// of `names`.
     ///
     /// Why the copy matters: a name longer than 15 bytes is a heap object of its
     /// own, and a name decoded from the journal is a new one each time, so each
@@ -420,35 +406,53 @@ final class Splitter: Sendable {
     /// new stream's is registered with it, and a name read from the catalog file
     /// at open is replaced by it the first time the stream is split again. A copy
     /// is shared only if its bytes are identical, since a name's bytes choose its file.
-    private func catalogued(_ names: some Sequence<String>) -> [String: (number: UInt32, name: String)] {
-        var result: [String: (number: UInt32, name: String)] = [:]
+    ///
+    /// A stream registered and shared already (every stream after its first split
+    /// this session) costs one catalog lookup; only the others go through the
+    /// writer's lock, once per round.
+    private func catalogued(_ names: [String]) -> [(number: UInt32, name: String)] {
+        var result: [(number: UInt32, name: String)] = []
+        result.reserveCapacity(names.count)
+        var slow: [Int] = []
+        for (i, name) in names.enumerated() {
+            if let known = catalog.entry(of: name), !known.shareable, known.name.hasSameUTF8(as: name) {
+                result.append((known.number, known.name))
+            } else {
+                result.append((0, name))  // numbered below
+                slow.append(i)
+            }
+        }
+        guard !slow.isEmpty else { return result }
+        var first: [String: Int] = [:]  // where each of these names first appears
         var new: [String] = []
         var loaded: [(number: UInt32, name: String)] = []
-        for name in names where result[name] == nil {
-            if let known = catalog.entry(of: name), known.name.utf8.elementsEqual(name.utf8) {
-                result[name] = (known.number, known.name)
-                if known.shareable { loaded.append((known.number, known.name)) }
+        for i in slow where first[names[i]] == nil {
+            let name = names[i]
+            first[name] = i
+            if let known = catalog.entry(of: name), known.name.hasSameUTF8(as: name) {
+                result[i] = (known.number, known.name)
+                loaded.append((known.number, known.name))  // read from the file: shareable
             } else {
-                result[name] = (0, name)  // numbered below
                 new.append(name)
             }
         }
-        guard !new.isEmpty || !loaded.isEmpty else { return result }
         // Once per new stream, and once per stream read from the catalog file: not a
         // lock taken on every round.
         let (newKeys, loadedKeys): ([String], [String?]) = journal.writer.state.withLock { s in
             func key(_ name: String) -> String? {
                 guard let slot = s.index.streams.index(forKey: name) else { return nil }
                 let key = s.index.streams.keys[slot]
-                return key.utf8.elementsEqual(name.utf8) ? key : nil
+                return key.hasSameUTF8(as: name) ? key : nil
             }
             return (new.map { key($0) ?? $0 }, loaded.map { key($0.name) })
         }
-        for name in newKeys { result[name] = (catalog.register(name), name) }
+        var resolved: [String: (number: UInt32, name: String)] = [:]
+        for name in newKeys { resolved[name] = (catalog.register(name), name) }
         for (entry, key) in zip(loaded, loadedKeys) {
             catalog.share(key ?? entry.name, as: entry.number)  // marks it done even without a key
-            if let key { result[key] = (entry.number, key) }
+            if let key { resolved[key] = (entry.number, key) }
         }
+        for i in slow { result[i] = resolved[names[i]] ?? result[first[names[i]]!] }
         return result
     }
 
@@ -462,9 +466,10 @@ final class Splitter: Sendable {
     /// if the stream has entries in the split segments, as one more entry there
     /// (moving its whole chain with them could copy megabytes at once; the mover
     /// moves chains that have a block's worth on its own schedule).
-    private func write(_ stream: String, _ pending: inout Pending) throws {
+    private func write(_ number: UInt32, _ pending: inout Pending) throws {
         // Forgotten only once written: after a failed write the next attempt starts over.
-        guard let entry = pending.streams[stream], let last = entry.positions.last else { return }
+        guard let entry = pending.streams[number], let last = entry.positions.last else { return }
+        let stream = entry.name
         try makeJournalDurable(through: last)
         let blocks = try buildBlocks(entry.positions, of: stream, from: try split.splitNext(of: stream, number: entry.number))
         if split.segments.head(of: entry.number) != nil {
@@ -474,7 +479,7 @@ final class Splitter: Sendable {
             try split.writeToFile(stream: stream, number: entry.number, blocks: blocks)
             pending.dirty.insert(stream)
         }
-        pending.streams[stream] = nil
+        pending.streams.remove(number)
         pending.touched.insert(stream)
     }
 
@@ -583,13 +588,14 @@ final class Splitter: Sendable {
         let end = target
         var worked = false
         var items: [SplitStore.Item] = []
-        var served: [(stream: String, next: UInt64, lastUnscanned: UInt64?)] = []
+        var served: [(stream: String, number: UInt32, next: UInt64, lastUnscanned: UInt64?)] = []
         for stream in requested {
             let unscanned: [UInt64] = journal.writer.state.withLock { s in
                 guard let state = s.index.streams[stream] else { return [] }
                 return state.entries.compactMap { $0.position >= pending.scanned && $0.position < end ? $0.position : nil }
             }
-            let positions = (pending.streams[stream]?.positions ?? []) + unscanned
+            let waiting = catalog.number(of: stream).flatMap { pending.streams[$0] }
+            let positions = (waiting?.positions ?? []) + unscanned
             guard let last = positions.last else {
                 // Already written (into its file or the segments) but not yet published
                 // by a checkpoint: tell the reader what is stored.
@@ -598,18 +604,18 @@ final class Splitter: Sendable {
                 continue
             }
             try makeJournalDurable(through: last)
-            let number = pending.streams[stream]?.number ?? catalog.register(stream)
+            let number = waiting?.number ?? catalog.register(stream)
             let blocks = try buildBlocks(positions, of: stream, from: try split.splitNext(of: stream, number: number))
             let next = try blocks.last.map { $0.firstVersion + UInt64($0.count) } ?? split.nextVersion(of: stream)
             if !blocks.isEmpty { items.append(.init(number: number, blocks: blocks)) }
-            served.append((stream, next, unscanned.last))
+            served.append((stream, number, next, unscanned.last))
         }
         guard !served.isEmpty else { return false }
         try catalog.write()  // a stream seen first here: its number is named before the checkpoint syncs both
         try checkSegmentRoom()
         try split.appendToSegments(items)
-        for (stream, next, lastUnscanned) in served {
-            pending.streams[stream] = nil
+        for (stream, number, next, lastUnscanned) in served {
+            pending.streams.remove(number)
             pending.touched.insert(stream)
             if let last = lastUnscanned { pending.servedBeyondScan[stream] = max(last, pending.servedBeyondScan[stream] ?? 0) }
             readers.recordAhead(stream, nextVersion: next)
@@ -633,31 +639,33 @@ final class Splitter: Sendable {
     /// (sequential writes of up to ``segmentWriteBytes``).
     private func writePending(_ pending: inout Pending) throws {
         if pending.scanned > 0 { try makeJournalDurable(through: pending.scanned - 1) }
-        let direct = pending.streams.filter { $0.value.rawBytes >= Self.directBlockBytes && split.segments.head(of: $0.value.number) == nil }
-            .sorted { $0.value.rawBytes > $1.value.rawBytes }.prefix(Self.maxDirectWrites).map(\.key)
+        let direct = pending.streams.list.filter { $0.rawBytes >= Self.directBlockBytes && split.segments.head(of: $0.number) == nil }
+            .sorted { $0.rawBytes > $1.rawBytes }.prefix(Self.maxDirectWrites).map(\.number)
         for stream in direct {
             // A reader waiting for its stream should not wait for the whole flush.
             if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
             try write(stream, &pending)
         }
         var items: [SplitStore.Item] = []
-        var names: [String] = []
+        var written: [(number: UInt32, name: String)] = []
         var bytes = 0
         func flush(_ pending: inout Pending) throws {
             if !items.isEmpty { try checkSegmentRoom() }
             try split.appendToSegments(items)
-            for name in names {
-                pending.streams[name] = nil
+            for (number, name) in written {
+                pending.streams.remove(number)
                 pending.touched.insert(name)
             }
             items.removeAll()
-            names.removeAll()
+            written.removeAll()
             bytes = 0
         }
-        for (stream, entry) in pending.streams where !entry.positions.isEmpty {
-            let blocks = try buildBlocks(entry.positions, of: stream, from: try split.splitNext(of: stream, number: entry.number))
+        // Over the streams pending when the pass starts: one a reader's request wrote
+        // meanwhile finds nothing left to write (its versions are stored) and is only forgotten.
+        for entry in pending.streams.list where !entry.positions.isEmpty {
+            let blocks = try buildBlocks(entry.positions, of: entry.name, from: try split.splitNext(of: entry.name, number: entry.number))
             if !blocks.isEmpty { items.append(.init(number: entry.number, blocks: blocks)) }
-            names.append(stream)
+            written.append((entry.number, entry.name))
             bytes += entry.rawBytes
             if bytes >= Self.segmentWriteBytes {
                 try flush(&pending)

@@ -194,8 +194,6 @@ public final class EventStore: Sendable {
             throw RingstoreError(.invalidArgument, "an append needs at least one event", stream: stream)
         }
         let streamCount = stream.utf8.count
-        var lengths = [Int]()
-        lengths.reserveCapacity(events.count)
         var total = 0
         for event in events {
             try Naming.validateEventType(event.type, stream: stream)
@@ -207,7 +205,6 @@ public final class EventStore: Sendable {
             }
             let length = JournalRecord.eventLength(streamCount: streamCount, typeCount: event.type.utf8.count,
                                                    metadataCount: event.metadata.count, dataCount: event.data.count)
-            lengths.append(length)
             total += length
         }
         let limit = Int(journal.ring.capacity / 2)
@@ -216,7 +213,7 @@ public final class EventStore: Sendable {
                                  "an append of \(events.count) events needs \(total) bytes of journal; one append may use at most half the journal (\(limit) bytes): split it or raise journalCapacity",
                                  stream: stream)
         }
-        return .init(stream: stream, expected: expectedVersion, events: events, lengths: lengths, totalLength: total)
+        return .init(stream: stream, expected: expectedVersion, events: events, totalLength: total)
     }
 
     /// Makes everything appended so far durable (useful in relaxed mode).

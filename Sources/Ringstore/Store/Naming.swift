@@ -15,7 +15,7 @@ enum Naming {
                                  "stream name is \(count) bytes; the limit is \(maxStreamNameBytes) bytes of UTF-8",
                                  stream: String(name.prefix(64)) + "…")
         }
-        guard !name.utf8.contains(0) else {
+        guard !containsNUL(name) else {
             throw RingstoreError(.invalidStreamName, "stream name contains a NUL byte", stream: name)
         }
         if !allowReserved, name.utf8.first == UInt8(ascii: "$") {
@@ -56,8 +56,15 @@ enum Naming {
                                  "event type must be 1-\(maxEventTypeBytes) bytes of UTF-8 (got \(count) bytes)",
                                  stream: stream)
         }
-        guard !type.utf8.contains(0) else {
+        guard !containsNUL(type) else {
             throw RingstoreError(.invalidArgument, "event type contains a NUL byte", stream: stream)
         }
+    }
+
+    /// Whether `text` holds a NUL byte, searched in its contiguous UTF-8 (every
+    /// native string has it): going through the `utf8` view byte by byte cost
+    /// about 35 instructions a byte, on every append.
+    private static func containsNUL(_ text: String) -> Bool {
+        text.utf8.withContiguousStorageIfAvailable { $0.contains(0) } ?? text.utf8.contains(0)
     }
 }

@@ -1,0 +1,75 @@
+/// One stream's records scanned but not yet written, as ring positions, and
+/// their size in a block.
+struct PendingStream {
+    /// The stream's catalog number.
+    var number: UInt32
+    /// The shared copy of its name (see `Splitter.catalogued`).
+    var name: String
+    var positions: [UInt64] = []
+    var rawBytes = 0
+}
+
+/// The splitter's scanned records not yet written, by stream number (see
+/// `Splitter.Pending` for why they wait).
+///
+/// Why by number: every scanned record is filed here, so with one-event
+/// appends this is one lookup per event. Keyed by stream name it was a SipHash
+/// of the name per lookup (and several lookups per record). Catalog numbers
+/// are dense (0, 1, 2, … in order of first split), so a table by number is an
+/// array of indices into the list of pending streams: no hashing at all, 4
+/// bytes per stream the splitter has seen.
+///
+/// Streams are kept in the order they first got records since the last write
+/// (a removal moves the last stream into the gap).
+struct PendingStreams {
+    /// The pending streams.
+    private(set) var list: [PendingStream] = []
+    /// By stream number: its index in `list`, or -1.
+    private var slots: [Int32] = []
+
+    var count: Int { list.count }
+    var isEmpty: Bool { list.isEmpty }
+
+    subscript(number: UInt32) -> PendingStream? {
+        guard let index = index(of: number) else { return nil }
+        return list[index]
+    }
+
+    private func index(of number: UInt32) -> Int? {
+        let n = Int(number)
+        guard n < slots.count, slots[n] >= 0 else { return nil }
+        return Int(slots[n])
+    }
+
+    /// Files records of stream `number` (named `name`) at `positions`, holding
+    /// `rawBytes` in a block; returns true if they make the stream reach
+    /// `fullBytes`.
+    mutating func add(number: UInt32, name: String, positions: some Sequence<UInt64>, rawBytes: Int, fullBytes: Int) -> Bool {
+        let index: Int
+        if let existing = self.index(of: number) {
+            index = existing
+        } else {
+            let n = Int(number)
+            if n >= slots.count { slots.append(contentsOf: repeatElement(-1, count: max(n + 1 - slots.count, slots.count / 2))) }
+            index = list.count
+            slots[n] = Int32(index)
+            list.append(PendingStream(number: number, name: name))
+        }
+        let before = list[index].rawBytes
+        list[index].positions.append(contentsOf: positions)
+        list[index].rawBytes += rawBytes
+        return list[index].rawBytes >= fullBytes && before < fullBytes
+    }
+
+    /// Forgets stream `number`'s pending records (written, or about to be).
+    mutating func remove(_ number: UInt32) {
+        guard let index = index(of: number) else { return }
+        slots[Int(number)] = -1
+        let last = list.count - 1
+        if index != last {
+            list.swapAt(index, last)
+            slots[Int(list[index].number)] = Int32(index)
+        }
+        list.removeLast()
+    }
+}
