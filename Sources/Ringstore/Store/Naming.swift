@@ -32,7 +32,7 @@ enum Naming {
     /// family, and every operation checks that the name it was given is that
     /// one, byte for byte (see ``equivalentNameError(_:stored:)``).
     static func sameStream(_ a: String, _ b: String) -> Bool {
-        a.utf8.elementsEqual(b.utf8)
+        a.hasSameUTF8(as: b)
     }
 
     /// The error for a name that is canonically equivalent to a stream the
