@@ -136,6 +136,7 @@ let package = Package(
             name: "RingstoreServerTests",
             dependencies: [
                 "Ringstore", "RingstoreServer", "RingstoreHTTPClient", "RingstoreJSONLines",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
     ]

@@ -29,7 +29,8 @@ enum EventInput {
                 }
                 return events
             case UInt8(ascii: "{"):
-                return [try event(JSONLine(body))]
+                let json = try JSONLine(body)
+                do { return [try event(json)] } catch let error as JSONLine.ParseError { throw APIError.badRequest("the event: \(error.description)") }
             case nil:
                 throw APIError.badRequest("the body is empty: send an event object or an array of them")
             default:

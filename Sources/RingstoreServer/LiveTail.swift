@@ -44,7 +44,7 @@ extension RingstoreAPI {
             _ = try store.streamMetadata(of: stream)  // a tombstoned stream: 410 now, not an error event later
             return try store.subscribe(to: stream, from: from)
         }
-        return live(subscription, store: store, context: context, id: { $0.version }, after: nil, accept: nil)
+        return live(subscription, store: store, context: context, id: { $0.version }, after: nil, accept: nil, startsAtEnd: from == .end)
     }
 
     func subscribeAll(_ request: Request, _ context: ServerContext) async throws -> Response {
@@ -63,7 +63,7 @@ extension RingstoreAPI {
         // The library takes one filter; with both, the event type is checked here.
         var accept: (@Sendable (RecordedEvent) -> Bool)?
         if streamPrefix != nil, let eventType { accept = { event in event.type == eventType } }
-        return live(subscription, store: store, context: context, id: { $0.position }, after: lastSeen, accept: accept)
+        return live(subscription, store: store, context: context, id: { $0.position }, after: lastSeen, accept: accept, startsAtEnd: from == .end)
     }
 
     /// `Last-Event-ID`, if sent: the id of the last event the client received.
@@ -93,7 +93,7 @@ extension RingstoreAPI {
     }
 
     private func live(_ subscription: Subscription, store: EventStore, context: ServerContext, id: @escaping @Sendable (RecordedEvent) -> UInt64,
-                      after: UInt64?, accept: (@Sendable (RecordedEvent) -> Bool)?) -> Response {
+                      after: UInt64?, accept: (@Sendable (RecordedEvent) -> Bool)?, startsAtEnd: Bool) -> Response {
         let maxLag = configuration.liveMaxLagBytes ?? store.configuration.journalCapacity
         let writeTimeout = configuration.liveWriteTimeout
         let heartbeat = min(Duration.seconds(15), writeTimeout / 2)
@@ -141,7 +141,8 @@ extension RingstoreAPI {
                         flags.writeStarted.store(0, ordering: .relaxed)
                     }
                     try await send(Array(": ringstore live tail\nretry: 1000\n\n".utf8))
-                    var caughtUp = false
+                    // A tail from the end starts caught up; one from further back once it comes within the bound.
+                    var caughtUp = startsAtEnd
                     var sinceCheck = 0
                     var buffer = JSONByteBuffer(capacity: 1024)
                     loop: for await item in items {

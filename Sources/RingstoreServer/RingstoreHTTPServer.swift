@@ -70,8 +70,11 @@ public struct RingstoreHTTPServer: Sendable {
             logger: logger)
     }
 
-    /// Waits until every store found at start is open.
+    /// Waits until every store found at start is open, or opening one failed (then ``isReady`` is false).
     public func waitUntilReady() async { await stores.waitUntilReady() }
+
+    /// True while the server is ready: its stores open, no shutdown begun.
+    public var isReady: Bool { stores.isReady }
 
     static func addRoutes(to router: Router<ServerContext>, api: RingstoreAPI, registry: PrometheusCollectorRegistry) {
         router.get("/") { _, _ in RingstoreAPI.resource("index.html", type: "text/html; charset=utf-8") }

@@ -25,6 +25,7 @@ public final class StoreService: Service, Sendable {
 
     private struct State {
         var ready = false
+        var failed = false
         var closing = false
         var stores: [String: EventStore] = [:]
         var readyWaiters: [CheckedContinuation<Void, Never>] = []
@@ -41,11 +42,21 @@ public final class StoreService: Service, Sendable {
     /// True once the stores found at start have been opened (even if closing since).
     var hasStarted: Bool { state.withLock { $0.ready } }
 
-    /// Waits until the stores found at start are open.
+    private func releaseWaiters(ready: Bool) {
+        let waiters = state.withLock { s in
+            s.ready = ready
+            s.failed = !ready
+            defer { s.readyWaiters = [] }
+            return s.readyWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Waits until the stores found at start are open, or opening one failed.
     func waitUntilReady() async {
         await withCheckedContinuation { continuation in
             let ready = state.withLock { s in
-                if s.ready { return true }
+                if s.ready || s.failed { return true }
                 s.readyWaiters.append(continuation)
                 return false
             }
@@ -80,18 +91,20 @@ public final class StoreService: Service, Sendable {
     var storeNames: [String] { state.withLock { $0.stores.keys.sorted() } }
 
     public func run() async throws {
-        for info in try await manager.list() {
-            let store = try await manager.open(info.name, create: false)
-            state.withLock { $0.stores[info.name] = store }
-            let stats = store.stats()
-            logger.info("store opened", metadata: ["store": "\(info.name)", "recoveredEvents": "\(stats.recoveredEvents)"])
+        do {
+            for info in try await manager.list() {
+                let store = try await manager.open(info.name, create: false)
+                state.withLock { $0.stores[info.name] = store }
+                let stats = store.stats()
+                logger.info("store opened", metadata: ["store": "\(info.name)", "recoveredEvents": "\(stats.recoveredEvents)"])
+            }
+        } catch {
+            // Waiters learn it failed (not ready) rather than waiting for ever; the service group stops.
+            releaseWaiters(ready: false)
+            try? await manager.closeAll()
+            throw error
         }
-        let waiters = state.withLock { s in
-            s.ready = true
-            defer { s.readyWaiters = [] }
-            return s.readyWaiters
-        }
-        for waiter in waiters { waiter.resume() }
+        releaseWaiters(ready: true)
         // Until the service group shuts down (after the HTTP server has finished).
         try? await gracefulShutdown()
         state.withLock { $0.closing = true }

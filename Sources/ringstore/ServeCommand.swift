@@ -52,7 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
                 Self.say("ringstore: listening on http://\(host):\(port)")
                 Task {
                     await server.waitUntilReady()
-                    Self.say("ringstore: ready")
+                    if server.isReady { Self.say("ringstore: ready") }
                 }
             }
             let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
