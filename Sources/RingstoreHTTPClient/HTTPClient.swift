@@ -41,6 +41,7 @@ public struct HTTPClientResponse: Sendable {
 /// Why a request got no answer.
 public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// One open connection: send a request, then read its answer, before the next.
