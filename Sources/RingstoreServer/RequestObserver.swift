@@ -17,12 +17,23 @@ struct RequestObserver: RouterMiddleware {
 
     let metrics: RequestMetrics
     let retryAfter: Int
+    let routes: RouteTable
 
     func handle(_ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response) async throws -> Response {
         let start = DispatchTime.now().uptimeNanoseconds
         var response: Response
         do {
             response = try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // No route for this method: 405 with the methods the path has, if it has any.
+            let allowed = routes.methods(for: request.uri.path)
+            if allowed.isEmpty {
+                response = Self.errorResponse(error, retryAfter: retryAfter)
+            } else {
+                let list = allowed.map(\.rawValue).joined(separator: ", ")
+                response = APIError(.methodNotAllowed, "methodNotAllowed", "\(request.method.rawValue) is not allowed here; use \(list)").response
+                response.headers[.allow] = list
+            }
         } catch {
             response = Self.errorResponse(error, retryAfter: retryAfter)
         }
@@ -128,5 +139,25 @@ struct BearerToken: RouterMiddleware {
         var difference: UInt8 = 0
         for i in a.indices { difference |= a[i] ^ b[i] }
         return difference == 0
+    }
+}
+
+/// The route patterns, to tell "no such path" (404) from "not with this method" (405).
+struct RouteTable: Sendable {
+    private let routes: [(method: HTTPRequest.Method, segments: [Substring])]
+
+    init(_ routes: [(method: HTTPRequest.Method, path: String)]) {
+        self.routes = routes.map { ($0.method, $0.path.split(separator: "/")) }
+    }
+
+    /// The methods some route with a pattern matching `path` takes.
+    func methods(for path: String) -> [HTTPRequest.Method] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        var methods: [HTTPRequest.Method] = []
+        for route in routes where route.segments.count == segments.count {
+            let matches = zip(route.segments, segments).allSatisfy { pattern, segment in pattern.hasPrefix("{") || pattern == segment }
+            if matches, !methods.contains(route.method) { methods.append(route.method) }
+        }
+        return methods
     }
 }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
@@ -57,7 +58,8 @@ public struct RingstoreHTTPServer: Sendable {
     public func makeService(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some Service {
         let api = RingstoreAPI(stores: stores, configuration: configuration)
         let router = Router(context: ServerContext.self)
-        router.add(middleware: RequestObserver(metrics: RequestMetrics(factory: metricsFactory), retryAfter: configuration.retryAfterSeconds))
+        router.add(middleware: RequestObserver(metrics: RequestMetrics(factory: metricsFactory), retryAfter: configuration.retryAfterSeconds,
+                                               routes: RouteTable(Self.routes)))
         if let token = configuration.token {
             router.add(middleware: BearerToken(token: Array(token.utf8)))
         }
@@ -76,24 +78,46 @@ public struct RingstoreHTTPServer: Sendable {
     /// True while the server is ready: its stores open, no shutdown begun.
     public var isReady: Bool { stores.isReady }
 
+    /// Every route: method and path pattern (also what a 405's `Allow` header lists).
+    static let routes: [(method: HTTPRequest.Method, path: String)] = [
+        (.get, "/"), (.get, "/openapi.json"), (.get, "/health"), (.get, "/metrics"),
+        (.get, "/stores"), (.put, "/stores/{store}"),
+        (.get, "/stores/{store}/streams"), (.get, "/stores/{store}/stats"),
+        (.get, "/stores/{store}/all"), (.get, "/stores/{store}/all/subscribe"),
+        (.post, "/stores/{store}/streams/{stream}"), (.get, "/stores/{store}/streams/{stream}"),
+        (.delete, "/stores/{store}/streams/{stream}"), (.get, "/stores/{store}/streams/{stream}/subscribe"),
+        (.get, "/stores/{store}/streams/{stream}/metadata"), (.put, "/stores/{store}/streams/{stream}/metadata"),
+        (.get, "/stores/{store}/streams/{stream}/snapshot"), (.put, "/stores/{store}/streams/{stream}/snapshot"),
+    ]
+
     static func addRoutes(to router: Router<ServerContext>, api: RingstoreAPI, registry: PrometheusCollectorRegistry) {
-        router.get("/") { _, _ in RingstoreAPI.resource("index.html", type: "text/html; charset=utf-8") }
-        router.get("/openapi.json") { _, _ in RingstoreAPI.resource("openapi.json", type: "application/json") }
-        router.get("/health", use: api.health)
-        router.get("/metrics") { _, _ in api.metrics(registry) }
-        router.get("/stores", use: api.listStores)
-        router.put("/stores/{store}", use: api.createStore)
-        router.get("/stores/{store}/streams", use: api.listStreams)
-        router.get("/stores/{store}/stats", use: api.stats)
-        router.get("/stores/{store}/all", use: api.readAll)
-        router.get("/stores/{store}/all/subscribe", use: api.subscribeAll)
-        router.post("/stores/{store}/streams/{stream}", use: api.append)
-        router.get("/stores/{store}/streams/{stream}", use: api.readStream)
-        router.delete("/stores/{store}/streams/{stream}", use: api.delete)
-        router.get("/stores/{store}/streams/{stream}/subscribe", use: api.subscribeStream)
-        router.get("/stores/{store}/streams/{stream}/metadata", use: api.metadata)
-        router.put("/stores/{store}/streams/{stream}/metadata", use: api.setMetadata)
-        router.get("/stores/{store}/streams/{stream}/snapshot", use: api.snapshot)
-        router.put("/stores/{store}/streams/{stream}/snapshot", use: api.saveSnapshot)
+        for (method, path) in routes {
+            router.on(RouterPath(path), method: method, use: handler(method, path, api: api, registry: registry))
+        }
+    }
+
+    private static func handler(_ method: HTTPRequest.Method, _ path: String, api: RingstoreAPI,
+                                registry: PrometheusCollectorRegistry) -> @Sendable (Request, ServerContext) async throws -> Response {
+        switch (method, path) {
+        case (.get, "/"): { _, _ in RingstoreAPI.resource("index.html", type: "text/html; charset=utf-8") }
+        case (.get, "/openapi.json"): { _, _ in RingstoreAPI.resource("openapi.json", type: "application/json") }
+        case (.get, "/health"): api.health
+        case (.get, "/metrics"): { _, _ in api.metrics(registry) }
+        case (.get, "/stores"): api.listStores
+        case (.put, "/stores/{store}"): api.createStore
+        case (.get, "/stores/{store}/streams"): api.listStreams
+        case (.get, "/stores/{store}/stats"): api.stats
+        case (.get, "/stores/{store}/all"): api.readAll
+        case (.get, "/stores/{store}/all/subscribe"): api.subscribeAll
+        case (.post, "/stores/{store}/streams/{stream}"): api.append
+        case (.get, "/stores/{store}/streams/{stream}"): api.readStream
+        case (.delete, "/stores/{store}/streams/{stream}"): api.delete
+        case (.get, "/stores/{store}/streams/{stream}/subscribe"): api.subscribeStream
+        case (.get, "/stores/{store}/streams/{stream}/metadata"): api.metadata
+        case (.put, "/stores/{store}/streams/{stream}/metadata"): api.setMetadata
+        case (.get, "/stores/{store}/streams/{stream}/snapshot"): api.snapshot
+        case (.put, "/stores/{store}/streams/{stream}/snapshot"): api.saveSnapshot
+        default: { _, _ in throw APIError(.notFound, "notFound", "no such route") }
+        }
     }
 }

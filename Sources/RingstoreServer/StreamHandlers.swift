@@ -116,8 +116,8 @@ extension RingstoreAPI {
             case "truncateBefore": metadata.truncateBefore = try Self.unsigned(raw, key)
             case "maxAge":
                 guard raw.first != UInt8(ascii: "\""), let seconds = Double(String(decoding: raw, as: UTF8.self)),
-                      seconds.isFinite, seconds > 0, seconds < 1e15 else {
-                    throw APIError.badRequest("\"maxAge\" must be a positive number of seconds")
+                      seconds.isFinite, seconds > 0, seconds <= 1e14 else {
+                    throw APIError.badRequest("\"maxAge\" must be a positive number of seconds, at most 1e14")
                 }
                 metadata.maxAge = .milliseconds(Int64((seconds * 1000).rounded(.up)))
             case "softDeleted", "metadataVersion": continue  // as GET returns them; not settable
@@ -174,14 +174,27 @@ extension RingstoreAPI {
             version = number
         } catch let error as JSONLine.ParseError { throw APIError.badRequest(error.description) }
         let data: [UInt8]
-        if let raw = json.members["data"] {
+        switch (json.members["data"], json.members["dataBase64"]) {
+        case (let raw?, nil):
             data = Array(raw)
-        } else if let base64 = try? json.string("dataBase64"), let decoded = Data(base64Encoded: base64) {
+        case (nil, .some):
+            guard let base64 = try? json.string("dataBase64"), let decoded = Data(base64Encoded: base64) else {
+                throw APIError.badRequest("\"dataBase64\" must be base64 text")
+            }
             data = Array(decoded)
-        } else {
+        case (.some, .some):
+            throw APIError.badRequest("give \"data\" or \"dataBase64\", not both")
+        case (nil, nil):
             throw APIError.badRequest("a snapshot needs \"data\" (any JSON value) or \"dataBase64\" (base64 text)")
         }
-        try await calling { try await store.saveSnapshot(of: stream, version: version, data: data) }
+        do {
+            try await store.saveSnapshot(of: stream, version: version, data: data)
+        } catch let error as RingstoreError where error.code == .invalidArgument && error.currentVersion != nil {
+            // A version the stream does not have yet: a conflict with its state, like a wrong expected version.
+            throw APIError(.conflict, "snapshotAheadOfStream", error.message, stream: stream, currentVersion: .some(error.currentVersion))
+        } catch let error as RingstoreError {
+            throw APIError(error, retryAfter: retryAfter)
+        }
         return Response(status: .noContent)
     }
 

@@ -22,6 +22,10 @@ import Testing
         #expect(badEscape.status == 400)
         let noRoute = try await server.get("/nothing/here")
         #expect(noRoute.status == 404 && noRoute.errorCode == "notFound")
+        // A path that exists with another method: 405 and the methods it takes.
+        let wrongMethod = try await server.request(.PATCH, "/stores/orders/streams/x")
+        #expect(wrongMethod.status == 405 && wrongMethod.headers["Allow"].first == "POST, GET, DELETE")
+        #expect(try await server.request(.POST, "/health").headers["Allow"].first == "GET")
         try await server.stop()
     }
 
@@ -137,7 +141,10 @@ import Testing
         #expect(try await server.put("/stores/s/streams/m/snapshot", json: #"{"version":4,"data":{"sum":10}}"#).status == 204)
         let snapshot = try await server.get("/stores/s/streams/m/snapshot").json()
         #expect(snapshot["version"] as? Int == 4 && (snapshot["data"] as? [String: Any])?["sum"] as? Int == 10)
-        #expect(try await server.put("/stores/s/streams/m/snapshot", json: #"{"version":9,"data":1}"#).status == 400)
+        let ahead = try await server.put("/stores/s/streams/m/snapshot", json: #"{"version":9,"data":1}"#)
+        let aheadBody = try ahead.json()
+        #expect(ahead.status == 409 && ahead.errorCode == "snapshotAheadOfStream" && aheadBody["currentVersion"] as? Int == 4)
+        #expect(try await server.put("/stores/s/streams/m/snapshot", json: #"{"version":4,"data":1,"dataBase64":"AA=="}"#).status == 400)
         #expect(try await server.put("/stores/s/streams/m/snapshot", json: #"{"data":1}"#).status == 400)
 
         // Soft delete: 204, then reads say 404; an append brings the stream back.
@@ -194,5 +201,19 @@ import Testing
         #expect(response.headers["Retry-After"].first == "1")
         store.splitter.testing.scanLimit.store(.max, ordering: .relaxed)
         try await server.stop()
+    }
+}
+
+/// The OpenAPI description and the router list the same routes.
+@Suite struct OpenAPIDescriptionTests {
+    @Test func describesExactlyTheRoutesTheServerHas() throws {
+        let description = try #require(try JSONSerialization.jsonObject(with: Data(ServerResources.load("openapi.json"))) as? [String: Any])
+        let paths = try #require(description["paths"] as? [String: [String: Any]])
+        var described: Set<String> = []
+        for (path, operations) in paths {
+            for method in operations.keys { described.insert("\(method.uppercased()) \(path)") }
+        }
+        let served = Set(RingstoreHTTPServer.routes.map { "\($0.method.rawValue) \($0.path)" })
+        #expect(described == served)
     }
 }
