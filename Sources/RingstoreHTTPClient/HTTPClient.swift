@@ -34,6 +34,12 @@ public struct HTTPClientResponse: Sendable {
     public var headers: HTTPHeaders
     public var body: [UInt8]
 
+    public init(status: Int, headers: HTTPHeaders, body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
     /// The body as text.
     public var text: String { String(decoding: body, as: UTF8.self) }
 }

@@ -89,48 +89,7 @@ extension HTTPClientResponse {
     var errorCode: String? { (try? json())?["code"] as? String }
 }
 
-/// Server-Sent Events read from a response as they arrive.
-struct SSEReader {
-    struct Event: Equatable {
-        var name: String?
-        var id: String?
-        var data: String
-    }
-
-    let connection: HTTPConnection
-    private var pending: [UInt8] = []
-
-    init(connection: HTTPConnection) {
-        self.connection = connection
-    }
-
-    /// The next event, or nil when the stream ends. Comments are skipped.
-    mutating func next() async throws -> Event? {
-        while true {
-            if let end = Self.blankLine(in: pending) {
-                let block = String(decoding: pending[..<end.start], as: UTF8.self)
-                pending.removeFirst(end.end)
-                var event = Event(name: nil, id: nil, data: "")
-                var hasData = false
-                for line in block.split(separator: "\n", omittingEmptySubsequences: false) {
-                    if line.hasPrefix("data: ") { event.data += (hasData ? "\n" : "") + line.dropFirst(6); hasData = true }
-                    else if line.hasPrefix("id: ") { event.id = String(line.dropFirst(4)) }
-                    else if line.hasPrefix("event: ") { event.name = String(line.dropFirst(7)) }
-                }
-                if hasData { return event }
-                continue
-            }
-            guard let chunk = try await connection.nextChunk() else { return nil }
-            pending += chunk
-        }
-    }
-
-    private static func blankLine(in bytes: [UInt8]) -> (start: Int, end: Int)? {
-        guard bytes.count >= 2 else { return nil }
-        for i in 0..<(bytes.count - 1) where bytes[i] == 0x0A && bytes[i + 1] == 0x0A { return (i, i + 2) }
-        return nil
-    }
-}
+typealias SSEReader = ServerSentEvents
 
 /// The `ringstore` binary built next to the tests.
 enum BuiltBinary {
