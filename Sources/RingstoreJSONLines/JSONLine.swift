@@ -108,6 +108,12 @@ public struct JSONLine: Sendable {
     }
 
     static func decodeString(_ raw: ArraySlice<UInt8>) throws -> String {
+        // Most strings (member names, types, stream names) have no escape: their bytes between
+        // the quotes are the text (already checked as UTF-8 and free of control characters).
+        if raw.count >= 2, raw.first == UInt8(ascii: "\""), raw.last == UInt8(ascii: "\""),
+           !raw.contains(UInt8(ascii: "\\")) {
+            return String(decoding: raw.dropFirst().dropLast(), as: UTF8.self)
+        }
         guard let value = try? JSONSerialization.jsonObject(with: Data(raw), options: [.fragmentsAllowed]) as? String else {
             throw ParseError(description: "bad string \(String(decoding: raw.prefix(40), as: UTF8.self))")
         }
