@@ -37,7 +37,7 @@ public struct RingstoreHTTPServer: Sendable {
         self.metricsFactory = Self.makeFactory(registry)
         self.logger = logger
         let manager = try StoreManager(root: configuration.dataRoot, configuration: configuration.storeConfiguration)
-        self.stores = StoreService(manager: manager, logger: logger)
+        self.stores = StoreService(manager: manager, logger: logger, beforeOpening: configuration.beforeOpeningStores)
     }
 
     /// The factory to bootstrap swift-metrics with so the stores' metrics reach `/metrics`;

@@ -27,6 +27,10 @@ public struct ServerConfiguration: Sendable {
     /// stores still opening or closing.
     public var retryAfterSeconds: Int = 1
 
+    /// Tests only: awaited before the stores are opened, so a test can look at the
+    /// server while it is still starting.
+    var beforeOpeningStores: (@Sendable () async -> Void)?
+
     public init(dataRoot: String) {
         self.dataRoot = dataRoot
     }

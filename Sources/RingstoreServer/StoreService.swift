@@ -21,6 +21,7 @@ public final class StoreService: Service, Sendable {
 
     let manager: StoreManager
     private let logger: Logger
+    private let beforeOpening: (@Sendable () async -> Void)?
     private let state = Mutex<State>(State())
 
     private struct State {
@@ -31,9 +32,10 @@ public final class StoreService: Service, Sendable {
         var readyWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    init(manager: StoreManager, logger: Logger) {
+    init(manager: StoreManager, logger: Logger, beforeOpening: (@Sendable () async -> Void)? = nil) {
         self.manager = manager
         self.logger = logger
+        self.beforeOpening = beforeOpening
     }
 
     /// True once every store found at start has been opened (recovery finished), until shutdown begins.
@@ -91,6 +93,7 @@ public final class StoreService: Service, Sendable {
     var storeNames: [String] { state.withLock { $0.stores.keys.sorted() } }
 
     public func run() async throws {
+        await beforeOpening?()
         do {
             for info in try await manager.list() {
                 let store = try await manager.open(info.name, create: false)

@@ -217,3 +217,40 @@ import Testing
         #expect(described == served)
     }
 }
+
+/// `/health` says "starting" (503, Retry-After) until every store is open, and the store routes wait the same way.
+@Suite struct ReadinessTests {
+    @Test func notReadyUntilTheStoresAreOpen() async throws {
+        let directory = TemporaryDirectory()
+        // A store that exists before the server starts.
+        try FileManager.default.createDirectory(atPath: directory.path + "/stores", withIntermediateDirectories: true)
+        let existing = try await EventStore.open(at: directory.path + "/stores/old")
+        _ = try await existing.append(to: "x", events: [EventData(type: "T", json: "1")])
+        try await existing.close()
+
+        let (gate, open) = AsyncStream<Void>.makeStream()
+        var configuration = ServerConfiguration(dataRoot: directory.path + "/stores")
+        configuration.port = 0
+        configuration.beforeOpeningStores = { for await _ in gate {} }
+        let server = try RingstoreHTTPServer(configuration: configuration)
+        let (ports, listening) = AsyncStream<Int>.makeStream()
+        let service = server.makeService { listening.yield($0) }
+        let running = Task { try await service.run() }
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        func get(_ path: String) async throws -> HTTPClientResponse {
+            try await HTTPClient.withConnection(host: "127.0.0.1", port: port) { try await $0.execute(.GET, path) }
+        }
+        let starting = try await get("/health")
+        #expect(starting.status == 503 && starting.text == #"{"status":"starting"}"# && starting.headers["Retry-After"].first == "1")
+        let early = try await get("/stores/old/streams/x")
+        #expect(early.status == 503 && early.errorCode == "notReady")
+
+        open.finish()
+        await server.waitUntilReady()
+        #expect(try await get("/health").status == 200)
+        #expect(try await get("/stores/old/streams/x").status == 200)
+        running.cancel()
+        _ = try? await running.value
+    }
+}
