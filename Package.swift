@@ -102,8 +102,6 @@ let package = Package(
                 "RingstoreJSONLines",
                 "RingstoreServer",
                 "RingstoreHTTPClient",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

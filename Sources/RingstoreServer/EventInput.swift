@@ -79,7 +79,9 @@ enum EventInput {
 
     /// The `Expected-Version` header: `any` (also when absent), `no-stream`, `exists` or a version number.
     static func expectedVersion(_ header: String?) throws(APIError) -> ExpectedVersion {
-        guard let text = header?.trimmingCharacters(in: .whitespaces) else { return .any }
+        guard let header else { return .any }
+        let text = header.utf8.contains(UInt8(ascii: " ")) || header.utf8.contains(UInt8(ascii: "\t"))
+            ? header.trimmingCharacters(in: .whitespaces) : header
         switch text {
         case "any": return .any
         case "no-stream": return .noStream

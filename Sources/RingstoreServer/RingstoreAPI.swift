@@ -89,13 +89,26 @@ struct RingstoreAPI: Sendable {
         }
     }
 
-    /// Refuses a body that is not declared as JSON (415).
+    /// Refuses a body that is not declared as JSON (415): `application/json`, any
+    /// case, parameters (`; charset=utf-8`) allowed. Compared as bytes, on every append.
     static func requireJSON(_ request: Request) throws(APIError) {
-        let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
-        guard type == "application/json" else {
-            throw APIError(.unsupportedMediaType, "unsupportedMediaType",
-                           "the body must be JSON, sent with Content-Type: application/json (got \(type.map { "\"\($0)\"" } ?? "none"))")
+        let header = request.headers[.contentType]
+        if let header, isJSONMediaType(header) { return }
+        throw APIError(.unsupportedMediaType, "unsupportedMediaType",
+                       "the body must be JSON, sent with Content-Type: application/json (got \(header.map { "\"\($0)\"" } ?? "none"))")
+    }
+
+    static func isJSONMediaType(_ header: String) -> Bool {
+        let expected = Array("application/json".utf8)
+        var utf8 = Substring(header).utf8[...]
+        while utf8.first == UInt8(ascii: " ") || utf8.first == UInt8(ascii: "\t") { utf8 = utf8.dropFirst() }
+        guard utf8.count >= expected.count else { return false }
+        for (byte, wanted) in zip(utf8.prefix(expected.count), expected) {
+            let lowered = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            if lowered != wanted { return false }
         }
+        let rest = utf8.dropFirst(expected.count).drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        return rest.isEmpty || rest.first == UInt8(ascii: ";")
     }
 
     /// The largest body an append to `store` may have: its largest append (half

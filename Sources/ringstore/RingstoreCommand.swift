@@ -1,6 +1,4 @@
 import ArgumentParser
-import NIOCore
-import NIOPosix
 
 /// The `ringstore` command line.
 @main
@@ -14,11 +12,6 @@ struct RingstoreCommand: AsyncParsableCommand {
     /// Raises the open-file limit before running the subcommand (see ``OpenFileLimit``).
     static func main() async {
         OpenFileLimit.raiseToHardLimit()
-        if CommandLine.arguments.dropFirst().first == "serve" {
-            // The server's tasks then run on SwiftNIO's event loops instead of hopping
-            // between them and Swift's own pool for every request (see ServeCommand).
-            _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
