@@ -11,8 +11,13 @@ import Testing
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
     static var required: Bool { chromium != nil || ProcessInfo.processInfo.environment["CI"] != nil }
 
-    func runChromium(_ arguments: [String]) throws -> String {
+    /// Runs chromium off the cooperative pool (see ``offThePool(_:)``): the page it loads is served by this process.
+    func runChromium(_ arguments: [String]) async throws -> String {
         let path = try #require(Self.chromium, "chromium is not installed (apt-get install chromium)")
+        return try await offThePool { try Self.run(path, arguments) }
+    }
+
+    static func run(_ path: String, _ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
@@ -37,7 +42,7 @@ import Testing
         }
         let url = "http://127.0.0.1:\(server.port)/?token=page-token&store=shop&stream=order-42"
 
-        let dom = try runChromium(["--dump-dom", url])
+        let dom = try await runChromium(["--dump-dom", url])
         #expect(dom.contains("order-17") && dom.contains("order-42") && dom.contains("customer-7"), "\(dom.prefix(2000))")
         #expect(dom.contains(">v4<") && dom.contains(">v2<") && dom.contains(">v1<"))  // the streams' versions
         #expect(dom.contains("Event4"))  // the opened stream's events
@@ -47,7 +52,7 @@ import Testing
         try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
         let screenshot = artifacts.appendingPathComponent("ringstore-page.png")
         try? FileManager.default.removeItem(at: screenshot)
-        _ = try runChromium(["--screenshot=\(screenshot.path)", "--window-size=1280,860", url])
+        _ = try await runChromium(["--screenshot=\(screenshot.path)", "--window-size=1280,860", url])
         let png = try Data(contentsOf: screenshot)
         #expect(png.count > 10_000 && png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
         try await server.stop()

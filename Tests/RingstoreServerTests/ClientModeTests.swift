@@ -5,13 +5,18 @@ import Testing
 /// `ringstore append|read|tail|streams|stats|import|export --url`: against a
 /// server, the same output as against the store's folder.
 @Suite struct ClientModeTests {
-    struct Run {
+    struct Run: Sendable {
         var status: Int32
         var output: String
         var errors: String
     }
 
-    func ringstore(_ arguments: [String], input: String? = nil) throws -> Run {
+    /// Runs the built `ringstore` with `arguments` (off the cooperative pool, see ``offThePool(_:)``).
+    func ringstore(_ arguments: [String], input: String? = nil) async throws -> Run {
+        try await offThePool { try Self.run(arguments, input: input) }
+    }
+
+    static func run(_ arguments: [String], input: String?) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: BuiltBinary.ringstore)
         process.arguments = arguments
@@ -42,14 +47,14 @@ import Testing
         let url = "http://127.0.0.1:\(server.port)/stores/s"
         let remote = ["--url", url, "--token", "tok"]
 
-        let appended = try ringstore(["append"] + remote + ["--stream", "order/1", "--type", "Placed", "--json", #"{"total": 42}"#])
+        let appended = try await ringstore(["append"] + remote + ["--stream", "order/1", "--type", "Placed", "--json", #"{"total": 42}"#])
         #expect(appended.status == 0, "\(appended.errors)")
         #expect(appended.output.hasPrefix(#"{"stream":"order/1","id":""#) && appended.output.contains(#""version":0,"position":0}"#))
-        let conflict = try ringstore(["append"] + remote + ["--stream", "order/1", "--type", "T", "--expected-version", "no-stream"])
+        let conflict = try await ringstore(["append"] + remote + ["--stream", "order/1", "--type", "T", "--expected-version", "no-stream"])
         #expect(conflict.status == 3 && conflict.errors.contains("expected no stream"))
-        let unauthorized = try ringstore(["streams", "--url", url])
+        let unauthorized = try await ringstore(["streams", "--url", url])
         #expect(unauthorized.status == 1 && unauthorized.errors.contains("token"))
-        let noStore = try ringstore(["streams", "--url", "http://127.0.0.1:\(server.port)/stores/none", "--token", "tok"])
+        let noStore = try await ringstore(["streams", "--url", "http://127.0.0.1:\(server.port)/stores/none", "--token", "tok"])
         #expect(noStore.status == 1 && noStore.errors.contains("no store named"))
 
         let lines = [
@@ -59,12 +64,12 @@ import Testing
             "not json",
             #"{"stream":"order/2","type":"Shipped","data":null}"#,
         ]
-        let imported = try ringstore(["import"] + remote + ["--acks"], input: lines.joined(separator: "\n") + "\n")
+        let imported = try await ringstore(["import"] + remote + ["--acks"], input: lines.joined(separator: "\n") + "\n")
         #expect(imported.status == 1 && imported.errors.contains("line 4"), "\(imported.errors)")
         #expect(imported.output.split(separator: "\n").count == 4)
         #expect(imported.output.contains(#"{"id":"6f1e2d3c-0000-4000-8000-0000000000aa","stream":"blob","version":0,"#))
 
-        let tail = try ringstore(["tail"] + remote + ["--stream", "order/1", "--from-start", "--count", "2"])
+        let tail = try await ringstore(["tail"] + remote + ["--stream", "order/1", "--from-start", "--count", "2"])
         #expect(tail.status == 0)
 
         let commands: [[String]] = [
@@ -73,22 +78,22 @@ import Testing
         ]
         var remoteOutputs: [String] = []
         for command in commands {
-            let run = try ringstore(command + remote)
+            let run = try await ringstore(command + remote)
             #expect(run.status == 0, "\(command): \(run.errors)")
             remoteOutputs.append(run.output)
         }
-        let remoteStats = try ringstore(["stats"] + remote)
+        let remoteStats = try await ringstore(["stats"] + remote)
         #expect(remoteStats.status == 0 && remoteStats.output.contains("journal capacity"))
         #expect(tail.output == remoteOutputs[0])
         try await server.stop()
 
         let folder = server.directory.path + "/stores/s"
         for (command, remoteOutput) in zip(commands, remoteOutputs) {
-            let local = try ringstore(command + ["--data", folder])
+            let local = try await ringstore(command + ["--data", folder])
             #expect(local.status == 0)
             #expect(local.output == remoteOutput, "\(command)")
         }
-        let localStats = try ringstore(["stats", "--data", folder])
+        let localStats = try await ringstore(["stats", "--data", folder])
         #expect(localStats.output.split(separator: "\n").map { $0.prefix(24) } == remoteStats.output.split(separator: "\n").map { $0.prefix(24) })
         #expect(remoteOutputs[1].split(separator: "\n").count == 5)
     }

@@ -23,8 +23,8 @@ import Testing
             process.standardOutput = output
             try process.run()
             self.process = process
-            // Read lines until "ready" (on a thread: the read blocks).
-            let lines = try await Task.detached {
+            // Read lines until "ready" (on a thread of its own: the read blocks).
+            let lines = try await offThePool {
                 var text = ""
                 while !text.contains("ringstore: ready\n") {
                     let data = output.fileHandleForReading.availableData
@@ -32,7 +32,7 @@ import Testing
                     text += String(decoding: data, as: UTF8.self)
                 }
                 return text
-            }.value
+            }
             guard lines.contains("ringstore: ready"), let portText = lines.split(separator: "\n").first?.split(separator: ":").last,
                   let port = Int(portText) else {
                 process.terminate()
@@ -44,10 +44,10 @@ import Testing
         /// Sends SIGTERM and waits for the exit status.
         func terminate() async -> Int32 {
             kill(process.processIdentifier, SIGTERM)
-            return await Task.detached { [process] in
+            return (try? await offThePool { [process] in
                 process.waitUntilExit()
                 return process.terminationStatus
-            }.value
+            }) ?? -1
         }
     }
 

@@ -102,3 +102,17 @@ enum BuiltBinary {
         return directory.appendingPathComponent("ringstore").path
     }
 }
+
+/// Runs blocking work (waiting for a child process, reading its pipes) on a
+/// thread of its own, never on one of Swift's cooperative threads: the servers
+/// these tests start run their handlers on that small pool (two threads on a
+/// two-core machine), so a test that blocked two of them while a child process
+/// waited for an answer from the server would wait for ever.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+        }
+        thread.start()
+    }
+}
