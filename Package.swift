@@ -23,6 +23,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // The server (`ringstore serve`) and its HTTP client (`--url`); no trait of Hummingbird's
+        // is needed, and leaving out swift-configuration shortens a clean build.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
     ],
     targets: [
         .systemLibrary(
@@ -58,12 +65,46 @@ let package = Package(
         ),
         // The JSON Lines reader of `ringstore import` and writer of `read`/`export`, in a library of its own so the fuzz targets can reach it.
         .target(name: "RingstoreJSONLines", dependencies: ["Ringstore"]),
+        // `ringstore serve`: the HTTP/JSON API, Server-Sent Events, metrics, the browser
+        // page and the OpenAPI description, on Hummingbird. Kept out of `Ringstore` so the
+        // library never links a server.
+        .target(
+            name: "RingstoreServer",
+            dependencies: [
+                "Ringstore",
+                "RingstoreJSONLines",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+            ],
+            // Embedded in the binary: the server needs no files beside it.
+            resources: [.embedInCode("Resources/openapi.json"), .embedInCode("Resources/index.html")],
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+        ),
+        // A small HTTP/1.1 client on SwiftNIO for `ringstore … --url` and the server's
+        // tests (async-http-client would bring TLS and HTTP/2 into every build).
+        .target(
+            name: "RingstoreHTTPClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+        ),
         .executableTarget(
             name: "ringstore",
             dependencies: [
                 "Ringstore",
                 "RingstoreBench",
                 "RingstoreJSONLines",
+                "RingstoreServer",
+                "RingstoreHTTPClient",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -91,6 +132,13 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(
+            name: "RingstoreServerTests",
+            dependencies: [
+                "Ringstore", "RingstoreServer", "RingstoreHTTPClient", "RingstoreJSONLines",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
     ]

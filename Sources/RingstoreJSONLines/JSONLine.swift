@@ -108,13 +108,19 @@ public struct JSONLine: Sendable {
     }
 
     static func decodeString(_ raw: ArraySlice<UInt8>) throws -> String {
+        // Most strings (member names, types, stream names) have no escape: their bytes between
+        // the quotes are the text (already checked as UTF-8 and free of control characters).
+        if raw.count >= 2, raw.first == UInt8(ascii: "\""), raw.last == UInt8(ascii: "\""),
+           !raw.contains(UInt8(ascii: "\\")) {
+            return String(decoding: raw.dropFirst().dropLast(), as: UTF8.self)
+        }
         guard let value = try? JSONSerialization.jsonObject(with: Data(raw), options: [.fragmentsAllowed]) as? String else {
             throw ParseError(description: "bad string \(String(decoding: raw.prefix(40), as: UTF8.self))")
         }
         return value
     }
 
-    private struct Scanner {
+    fileprivate struct Scanner {
         let bytes: [UInt8]
         var index = 0
 
@@ -210,5 +216,37 @@ public struct JSONLine: Sendable {
                 throw ParseError(description: "unexpected end of line")
             }
         }
+    }
+}
+
+extension JSONLine {
+    /// The elements of `bytes`, which must be exactly one JSON array (whitespace
+    /// around it allowed), each as the exact bytes of its value. The same checks as
+    /// a line's (valid UTF-8, every value valid JSON, nesting at most 512 deep); the
+    /// server splits an append's body with it and parses each element as a ``JSONLine``.
+    public static func arrayElements(_ bytes: [UInt8]) throws -> [ArraySlice<UInt8>] {
+        guard bytes.withUnsafeBufferPointer({ UTF8Validation.isValid($0) }) else {
+            throw ParseError(description: "the body is not valid UTF-8")
+        }
+        var scanner = Scanner(bytes: bytes)
+        var elements: [ArraySlice<UInt8>] = []
+        scanner.skipSpace()
+        try scanner.expect(UInt8(ascii: "["))
+        scanner.skipSpace()
+        if scanner.peek == UInt8(ascii: "]") { scanner.index += 1 } else {
+            while true {
+                scanner.skipSpace()
+                let start = scanner.index
+                try scanner.skipValue(depth: 1)
+                elements.append(bytes[start..<scanner.index])
+                scanner.skipSpace()
+                if scanner.peek == UInt8(ascii: ",") { scanner.index += 1; continue }
+                try scanner.expect(UInt8(ascii: "]"))
+                break
+            }
+        }
+        scanner.skipSpace()
+        guard scanner.index == bytes.count else { throw ParseError(description: "unexpected text after the array at byte \(scanner.index + 1)") }
+        return elements
     }
 }

@@ -29,7 +29,21 @@ struct AppendCommand: AsyncParsableCommand {
             event.id = uuid
         }
         try await reportingErrors {
-            let result = try await store.withStore { try await $0.append(to: stream, expectedVersion: expected, events: [event]) }
+            let result: (firstVersion: UInt64, firstPosition: UInt64)
+            if let remote = try store.remote() {
+                let answer = try await remote.withConnection { connection in
+                    try JSONLine(try await connection.call(.POST, RemoteStore.streamPath(stream), body: RemoteStore.body(of: event).bytes,
+                                                           extraHeaders: [("Expected-Version", RemoteStore.header(expected))], expected: 201))
+                }
+                guard let version = try answer.scalarText("firstVersion").flatMap(UInt64.init),
+                      let position = try answer.scalarText("firstPosition").flatMap(UInt64.init) else {
+                    throw RingstoreError(.corruptData, "the server's answer has no firstVersion or firstPosition")
+                }
+                result = (version, position)
+            } else {
+                let appended = try await store.withStore { try await $0.append(to: stream, expectedVersion: expected, events: [event]) }
+                result = (appended.firstVersion, appended.firstPosition)
+            }
             print("{\"stream\":\(EventJSON.quoted(stream)),\"id\":\"\(event.id.uuidString.lowercased())\",\"version\":\(result.firstVersion),\"position\":\(result.firstPosition)}")
         }
     }

@@ -21,43 +21,58 @@ struct ImportCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            if let remote = try store.remote() {
+                try await importLines(into: RemoteImporter(remote: remote, acks: acks))
+                return
+            }
             try await store.withStore { store in
-                let importer = Importer(store: store, acks: acks)
-                var lineNumber = 0
-                var malformed = 0
-                var batch: Importer.Batch?
-                for line in InputLines() {
-                    lineNumber += 1
-                    if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-                    let parsed: Importer.Item
-                    do {
-                        parsed = try Importer.Item(line: line, number: lineNumber)
-                    } catch {
-                        malformed += 1
-                        FileHandle.standardError.write(Data("ringstore import: line \(lineNumber): \(error)\n".utf8))
-                        if strict { throw ExitCode(1) }
-                        continue
-                    }
-                    // With --acks every event needs its own position, which one append per event gives.
-                    if !acks, var current = batch, current.stream == parsed.stream, parsed.expected == nil, current.items.count < 100 {
-                        current.items.append(parsed)
-                        batch = current
-                    } else {
-                        if let current = batch { try await importer.submit(current) }
-                        batch = Importer.Batch(stream: parsed.stream, expected: parsed.expected, items: [parsed])
-                    }
-                }
-                if let current = batch { try await importer.submit(current) }
-                let (events, failures) = try await importer.finish()
-                FileHandle.standardError.write(Data("ringstore import: \(events) events appended, \(malformed) malformed lines, \(failures) appends refused\n".utf8))
-                if malformed + failures > 0 { throw ExitCode(1) }
+                try await importLines(into: Importer(store: store, acks: acks))
             }
         }
     }
+
+    /// Reads standard input and hands the events to `importer`, batched per stream.
+    private func importLines(into importer: some ImportSink) async throws {
+        var lineNumber = 0
+        var malformed = 0
+        var batch: Importer.Batch?
+        for line in InputLines() {
+            lineNumber += 1
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            let parsed: Importer.Item
+            do {
+                parsed = try Importer.Item(line: line, number: lineNumber)
+            } catch {
+                malformed += 1
+                FileHandle.standardError.write(Data("ringstore import: line \(lineNumber): \(error)\n".utf8))
+                if strict { throw ExitCode(1) }
+                continue
+            }
+            // With --acks every event needs its own position, which one append per event gives.
+            if !acks, var current = batch, current.stream == parsed.stream, parsed.expected == nil, current.items.count < 100 {
+                current.items.append(parsed)
+                batch = current
+            } else {
+                if let current = batch { try await importer.submit(current) }
+                batch = Importer.Batch(stream: parsed.stream, expected: parsed.expected, items: [parsed])
+            }
+        }
+        if let current = batch { try await importer.submit(current) }
+        let (events, failures) = try await importer.finish()
+        FileHandle.standardError.write(Data("ringstore import: \(events) events appended, \(malformed) malformed lines, \(failures) appends refused\n".utf8))
+        if malformed + failures > 0 { throw ExitCode(1) }
+    }
+}
+
+/// Where `import` sends its batches: the store itself or a server.
+protocol ImportSink: Sendable {
+    func submit(_ batch: Importer.Batch) async throws
+    /// Waits for every batch; the events appended and the appends refused.
+    func finish() async throws -> (events: Int, failures: Int)
 }
 
 /// Runs imported appends concurrently across streams, in order within each.
-actor Importer {
+actor Importer: ImportSink {
     struct Item: Sendable {
         var stream: String
         var expected: ExpectedVersion?
@@ -136,8 +151,7 @@ actor Importer {
             let result = try await store.append(to: batch.stream, expectedVersion: batch.expected ?? .any, events: batch.items.map(\.event))
             events += batch.items.count
             if acks, let item = batch.items.first {  // with --acks, batches hold one event
-                let line = "{\"id\":\"\(item.event.id.uuidString.lowercased())\",\"stream\":\(EventJSON.quoted(batch.stream)),\"version\":\(result.firstVersion),\"position\":\(result.firstPosition)}\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
+                Self.printAck(item, version: result.firstVersion, position: result.firstPosition)
             }
         } catch {
             failures += 1
@@ -149,6 +163,12 @@ actor Importer {
     func finish() async throws -> (events: Int, failures: Int) {
         for task in inFlight { await task.value }
         return (events, failures)
+    }
+
+    /// `--acks`: `{"id","stream","version","position"}` for an event once it is durable.
+    static func printAck(_ item: Item, version: UInt64, position: UInt64) {
+        let line = "{\"id\":\"\(item.event.id.uuidString.lowercased())\",\"stream\":\(EventJSON.quoted(item.stream)),\"version\":\(version),\"position\":\(position)}\n"
+        FileHandle.standardOutput.write(Data(line.utf8))
     }
 }
 
@@ -162,6 +182,20 @@ struct ExportCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            if let remote = try store.remote() {
+                var output = StandardOutput()
+                try await remote.withConnection { connection in
+                    try await connection.events(stream.map(RemoteStore.streamPath) ?? "/all", query: [], from: nil, limit: .max) { events in
+                        for event in events {
+                            output.buffer.append(raw: Array(event))
+                            output.buffer.append("\n")
+                            try output.flushIfFull()
+                        }
+                    }
+                }
+                try output.flush()
+                return
+            }
             try await store.withStore(create: false) { store in
                 let events = stream.map { store.read(stream: $0) } ?? store.readAll()
                 var output = StandardOutput()

@@ -3,10 +3,32 @@ import Foundation
 import Logging
 import Ringstore
 
-/// `--data DIR`: the embedded store a subcommand works on.
+/// `--data DIR` (an embedded store) or `--url http://HOST:PORT/stores/NAME`
+/// (a store of a running `ringstore serve`): what a subcommand works on.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: "Store folder (an embedded store; created if missing).")
-    var data: String
+    @Option(name: .customLong("data"), help: "Store folder (an embedded store; created if missing).")
+    var dataOption: String?
+
+    @Option(name: .customLong("url"), help: "A store of a running server: http://HOST:PORT/stores/NAME.")
+    var url: String?
+
+    @Option(help: "With --url: the server's bearer token (default: $RINGSTORE_TOKEN).")
+    var token: String?
+
+    func validate() throws {
+        guard (dataOption != nil) != (url != nil) else { throw ValidationError("give either --data DIR or --url http://HOST:PORT/stores/NAME") }
+        if token != nil, url == nil { throw ValidationError("--token goes with --url") }
+    }
+
+    /// The folder (only called when `--url` is absent; `validate()` makes sure one of them is given).
+    var data: String { dataOption ?? "" }
+
+    /// The server's store, when `--url` is given.
+    func remote() throws -> RemoteStore? {
+        guard let url else { return nil }
+        let environmentToken = ProcessInfo.processInfo.environment["RINGSTORE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        return try RemoteStore(url: url, token: token ?? environmentToken)
+    }
 
     /// Opens the store with settings from RINGSTORE_* variables, runs `body`, and always closes it
     /// (on SIGINT or SIGTERM too, then exiting with `exitStatusOnSignal`, by default 128 + the signal).

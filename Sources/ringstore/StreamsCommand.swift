@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ringstore
+import RingstoreJSONLines
 
 /// `ringstore streams`: lists stream names with their current versions.
 struct StreamsCommand: AsyncParsableCommand {
@@ -10,6 +11,21 @@ struct StreamsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            if let remote = try store.remote() {
+                try await remote.withConnection { connection in
+                    var after: String?
+                    repeat {
+                        let query = RemoteStore.query([("count", "10000")] + (after.map { [("after", $0)] } ?? []))
+                        let page = try JSONLine(try await connection.call(.GET, "/streams" + query))
+                        for element in try JSONLine.arrayElements(Array(page.members["streams"] ?? [])) {
+                            let entry = try JSONLine(element)
+                            print("\(try entry.string("name") ?? "")\t\(try entry.scalarText("version") ?? "-")")
+                        }
+                        after = try page.members["next"].flatMap { $0.first == UInt8(ascii: "\"") ? try page.string("next") : nil }
+                    } while after != nil
+                }
+                return
+            }
             try await store.withStore(create: false) { store in
                 for name in try store.streamNames() {
                     print("\(name)\t\(try store.currentVersion(of: name).map(String.init) ?? "-")")
@@ -27,18 +43,42 @@ struct StatsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            if let remote = try store.remote() {
+                let json = try await remote.withConnection { try JSONLine(try await $0.call(.GET, "/stats")) }
+                func number(_ name: String) throws -> UInt64 {
+                    guard let value = try json.scalarText(name).flatMap(UInt64.init) else {
+                        throw RingstoreError(.corruptData, "the server's stats have no \(name)")
+                    }
+                    return value
+                }
+                print(Self.table(capacity: try number("journalCapacity"), written: try number("writtenPosition"),
+                                 durable: try number("durablePosition"), split: try number("splitPosition"),
+                                 checkpoint: try number("checkpointPosition"), inUse: try number("journalBytesInUse"),
+                                 streams: Int(try number("streams")), inJournal: Int(try number("eventsInJournal")),
+                                 recovered: Int(try number("recoveredEvents")), stopReason: try json.string("recoveryStopReason") ?? ""))
+                return
+            }
             try await store.withStore(create: false) { store in
                 let s = store.stats()
-                print(table([
-                    ("journal capacity", megabytes(s.journalCapacity)),
-                    ("written / durable", "\(s.writtenPosition) / \(s.durablePosition)"),
-                    ("split / checkpoint", "\(s.splitPosition) / \(s.checkpointPosition)"),
-                    ("journal in use", megabytes(s.journalBytesInUse)),
-                    ("streams", grouped(s.streamCount)),
-                    ("events still in journal", grouped(s.eventsInJournal)),
-                    ("recovered at open", "\(grouped(s.recoveredEvents)) events (\(s.recoveryStopReason))"),
-                ]))
+                print(Self.table(capacity: s.journalCapacity, written: s.writtenPosition, durable: s.durablePosition,
+                                 split: s.splitPosition, checkpoint: s.checkpointPosition, inUse: s.journalBytesInUse,
+                                 streams: s.streamCount, inJournal: s.eventsInJournal, recovered: s.recoveredEvents,
+                                 stopReason: s.recoveryStopReason))
             }
         }
+    }
+
+    /// The table both modes print.
+    static func table(capacity: UInt64, written: UInt64, durable: UInt64, split: UInt64, checkpoint: UInt64, inUse: UInt64,
+                      streams: Int, inJournal: Int, recovered: Int, stopReason: String) -> String {
+        ringstore.table([
+            ("journal capacity", megabytes(capacity)),
+            ("written / durable", "\(written) / \(durable)"),
+            ("split / checkpoint", "\(split) / \(checkpoint)"),
+            ("journal in use", megabytes(inUse)),
+            ("streams", grouped(streams)),
+            ("events still in journal", grouped(inJournal)),
+            ("recovered at open", "\(grouped(recovered)) events (\(stopReason))"),
+        ])
     }
 }
