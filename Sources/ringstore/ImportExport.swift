@@ -82,30 +82,7 @@ actor Importer: ImportSink {
         init(line: [UInt8], number: Int) throws {
             let json = try JSONLine(line)
             guard let stream = try json.string("stream") else { throw JSONLine.ParseError(description: "missing \"stream\"") }
-            guard let type = try json.string("type") else { throw JSONLine.ParseError(description: "missing \"type\"") }
-            let data: [UInt8]
-            var contentType = ContentType.json
-            if let raw = json.members["data"] {
-                data = Array(raw)
-            } else if let base64 = try json.string("dataBase64") {
-                guard let decoded = Data(base64Encoded: base64) else { throw JSONLine.ParseError(description: "\"dataBase64\" is not base64") }
-                data = Array(decoded)
-                contentType = .binary
-            } else {
-                throw JSONLine.ParseError(description: "missing \"data\" or \"dataBase64\"")
-            }
-            var metadata: [UInt8] = []
-            if let raw = json.members["metadata"] {
-                metadata = Array(raw)
-            } else if let base64 = try json.string("metadataBase64") {
-                guard let decoded = Data(base64Encoded: base64) else { throw JSONLine.ParseError(description: "\"metadataBase64\" is not base64") }
-                metadata = Array(decoded)
-            }
-            var event = EventData(type: type, data: data, metadata: metadata, contentType: contentType)
-            if let id = try json.string("id") {
-                guard let uuid = UUID(uuidString: id) else { throw JSONLine.ParseError(description: "\"id\" \(id) is not a UUID") }
-                event.id = uuid
-            }
+            let event = try EventJSON.eventData(from: json)
             self.stream = stream
             self.event = event
             self.number = number
