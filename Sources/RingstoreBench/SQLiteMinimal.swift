@@ -36,17 +36,7 @@ public enum SQLiteMinimal {
         let synchronous = durability == .durable ? 2 : 1
         do {
             try await pool.writeWithoutTransaction { db in
-                try db.execute(sql: """
-                    CREATE TABLE events (
-                        position INTEGER PRIMARY KEY,
-                        stream TEXT NOT NULL,
-                        version INTEGER NOT NULL,
-                        id BLOB NOT NULL,
-                        type TEXT NOT NULL,
-                        data BLOB NOT NULL,
-                        metadata BLOB NOT NULL,
-                        UNIQUE (stream, version))
-                    """)
+                try db.execute(sql: SQLitePeer.createEventsTable)
                 try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
                 let level = try Int.fetchOne(db, sql: "PRAGMA synchronous")
                 guard level == synchronous else {

@@ -14,6 +14,19 @@ import Synchronization
 /// `DatabasePool` has one writer connection, so appends serialize, which is
 /// exactly what is being compared; reads go through its reader connections.
 public final class SQLitePeer: BenchSystem {
+    /// The event table both SQLite programs use (the peer and `sqlite-minimal`).
+    static let createEventsTable = """
+        CREATE TABLE events (
+            position INTEGER PRIMARY KEY,
+            stream TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            id BLOB NOT NULL,
+            type TEXT NOT NULL,
+            data BLOB NOT NULL,
+            metadata BLOB NOT NULL,
+            UNIQUE (stream, version))
+        """
+
     public let name = "sqlite"
     public let path: String
     private let pool: DatabasePool
@@ -43,17 +56,7 @@ public final class SQLitePeer: BenchSystem {
         let synchronous = durability == .durable ? "FULL" : "NORMAL"
         let counter = WALCounter()
         let pageSize: Int = try pool.writeWithoutTransaction { db in
-            try db.execute(sql: """
-                CREATE TABLE events (
-                    position INTEGER PRIMARY KEY,
-                    stream TEXT NOT NULL,
-                    version INTEGER NOT NULL,
-                    id BLOB NOT NULL,
-                    type TEXT NOT NULL,
-                    data BLOB NOT NULL,
-                    metadata BLOB NOT NULL,
-                    UNIQUE (stream, version))
-                """)
+            try db.execute(sql: Self.createEventsTable)
             // The pool sets synchronous=NORMAL on its writer when it enables WAL;
             // the writer connection is the only one that commits, so set it there.
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
