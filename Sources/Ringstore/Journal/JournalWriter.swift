@@ -89,6 +89,9 @@ final class JournalWriter: Sendable {
         var reserved: UInt64
         var checkpoint: UInt64
         var flusherIdle = false
+        /// False while the flusher gathers a batch (see ``GroupCommitPolicy``): the
+        /// appends staged meanwhile wait for its deadline rather than wake it.
+        var flusherWokenByAppends = true
         var closing = false
         var stopped = false
         var failure: RingstoreError?
@@ -303,9 +306,7 @@ final class JournalWriter: Sendable {
             case .duplicate(let result):
                 if result.lastPosition < acknowledged { return .resume(.success(.appended(result))) }
                 s.waiters.append(Waiter(lastPosition: result.lastPosition, result: result, continuation: continuation))
-                let wasIdle = s.flusherIdle
-                s.flusherIdle = false
-                return .wakeFlusher(wasIdle)
+                return .wakeFlusher(Self.wakesFlusher(&s))
             case .reject(let error):
                 return .resume(.failure(error))
             case .checkStored(let check):
@@ -378,9 +379,7 @@ final class JournalWriter: Sendable {
             // The index's copy of the name: the caller's may be a heap object of its own.
             s.window.remember(append.events[0].id, .init(stream: s.index.streams.keys[slot], firstVersion: firstVersion, count: append.events.count))
             s.waiters.append(Waiter(lastPosition: result.lastPosition, result: result, continuation: continuation))
-            let wasIdle = s.flusherIdle
-            s.flusherIdle = false
-            return .wakeFlusher(wasIdle)
+            return .wakeFlusher(Self.wakesFlusher(&s))
         }
         switch next {
         case .wakeFlusher(let wasIdle):
@@ -501,7 +500,11 @@ final class JournalWriter: Sendable {
         var consecutiveFailures = 0
         // The acknowledged cursor when the splitter was last rung.
         var announced = acknowledged
+        var groupCommit: GroupCommitPolicy? = nil
+        if case .durable(let delay) = mode { groupCommit = GroupCommitPolicy(maxDelayNanoseconds: delay) }
         while true {
+            // Set when this pass leaves a batch unsynced to let more appends join it.
+            var gatherUntil: Int64? = nil
             var closing = false
             var checkpoint: UInt64 = 0
             let work: Work = state.withLock { s in
@@ -549,8 +552,16 @@ final class JournalWriter: Sendable {
                     let due: Bool
                     switch mode {
                     case .durable(let delay):
-                        // Sync when nothing more is queued, or when the oldest unsynced write has waited long enough.
-                        due = repair || !wroteBytes || now - oldestUnsynced >= delay
+                        // Sync when nothing more is queued (and no more appends are about to join:
+                        // see GroupCommitPolicy), or when the oldest unsynced write has waited long enough.
+                        if repair || closing || now - oldestUnsynced >= delay {
+                            due = true
+                        } else if wroteBytes {
+                            due = false
+                        } else {
+                            gatherUntil = groupCommit?.gatherUntil(lastSync: lastSync, now: now)
+                            due = gatherUntil == nil
+                        }
                     case .relaxed(let interval):
                         due = repair || closing || now - lastSync >= interval
                     }
@@ -558,7 +569,9 @@ final class JournalWriter: Sendable {
                         let syncStarted = monotonicNanoseconds()
                         try ringSync.sync()
                         flushCount.add(1, ordering: .relaxed)
-                        flushObserver.flushed(nanoseconds: monotonicNanoseconds() - syncStarted)
+                        let took = monotonicNanoseconds() - syncStarted
+                        groupCommit?.synced(nanoseconds: took)
+                        flushObserver.flushed(nanoseconds: took)
                         lastSync = monotonicNanoseconds()
                     }
                 }
@@ -590,7 +603,10 @@ final class JournalWriter: Sendable {
                 stop()
                 return
             }
-            if let sleep = idleSleep(tookWork: !(work.isNone), pending: !pending.isEmpty, closing: closing, lastSync: lastSync) {
+            if let gatherUntil {
+                // Appends staged meanwhile do not wake it: they join the batch at the deadline.
+                sleepIfIdle(.until(gatherUntil), wakeForAppends: false)
+            } else if let sleep = idleSleep(tookWork: !(work.isNone), pending: !pending.isEmpty, closing: closing, lastSync: lastSync) {
                 sleepIfIdle(sleep)
             }
         }
@@ -610,14 +626,23 @@ final class JournalWriter: Sendable {
         }
     }
 
+    /// Whether the append just staged must wake the flusher (then no longer idle):
+    /// not while it gathers a batch until a deadline.
+    private static func wakesFlusher(_ s: inout State) -> Bool {
+        guard s.flusherIdle, s.flusherWokenByAppends else { return false }
+        s.flusherIdle = false
+        return true
+    }
+
     /// The flusher's only sleep that an append must end: it marks itself idle
     /// under the writer lock, and only if nothing is staged, so an append staged
     /// after that look finds it idle and wakes it (see `stage`). A stray wake
     /// (a signal from a stage that raced a timeout) only costs one empty pass.
-    private func sleepIfIdle(_ sleep: Sleep) {
+    private func sleepIfIdle(_ sleep: Sleep, wakeForAppends: Bool = true) {
         let idle = state.withLock { s in
             guard s.staging.isEmpty && s.waiters.isEmpty && !s.closing else { return false }
             s.flusherIdle = true
+            s.flusherWokenByAppends = wakeForAppends
             return true
         }
         guard idle else { return }
