@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -10,6 +11,15 @@ int rs_syncfs(int fd) {
 #else
     (void)fd;
     sync();
+    return 0;
+#endif
+}
+
+int rs_start_writeback(int fd, int64_t offset, int64_t count) {
+#if defined(__linux__)
+    return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd; (void)offset; (void)count;
     return 0;
 #endif
 }

@@ -29,6 +29,11 @@ int rs_crc32c_hardware_available(void);
 /// Declared here because the Swift Glibc module does not export it.
 int rs_syncfs(int fd);
 
+/// `sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE)`: starts writing
+/// back that range's dirty pages without waiting for them (a hint: it makes
+/// nothing durable). Declared here for the same reason as `rs_syncfs`.
+int rs_start_writeback(int fd, int64_t offset, int64_t count);
+
 /// Names the calling thread (the first 15 bytes of `name`), for `top -H`,
 /// `perf` and debuggers. Declared here for the same reason as `rs_syncfs`.
 void rs_set_thread_name(const char *name);

@@ -27,6 +27,8 @@ final class GlobalIndex: Sendable {
     private let count: Atomic<Int>
     /// Bytes known durable, and whether a sync failed since (then the next one writes the rest again first).
     private let synced: Mutex<(end: UInt64, failed: Bool)>
+    /// Starts writing entries back as they accumulate, so a checkpoint's sync finds few left.
+    private let writeback: Mutex<SequentialWriteback>
     let path: String
 
     init(directory: FilePath) throws {
@@ -49,6 +51,7 @@ final class GlobalIndex: Sendable {
         if UInt64(entries * Self.entrySize) != size { try file.truncate(to: UInt64(entries * Self.entrySize)) }
         count = Atomic(entries)
         synced = Mutex((UInt64(entries * Self.entrySize), false))
+        writeback = Mutex(SequentialWriteback(from: UInt64(entries * Self.entrySize)))
         initialized = true
     }
 
@@ -86,6 +89,7 @@ final class GlobalIndex: Sendable {
         guard keep < total else { return }
         try file.truncate(to: UInt64(keep * Self.entrySize))
         count.store(keep, ordering: .releasing)
+        writeback.withLock { $0.truncated(to: UInt64(keep * Self.entrySize)) }
         synced.withLock { $0.end = min($0.end, UInt64(keep * Self.entrySize)) }
     }
 
@@ -106,6 +110,7 @@ final class GlobalIndex: Sendable {
         let start = entryCount
         try bytes.withUnsafeBytes { try file.write($0, at: UInt64(start * Self.entrySize)) }
         count.store(start + entries.count, ordering: .releasing)
+        writeback.withLock { $0.written(upTo: UInt64((start + entries.count) * Self.entrySize), of: file) }
     }
 
     /// Makes the entries durable (after a failed sync, writing the unsynced ones again first).

@@ -33,8 +33,8 @@ import SystemPackage
 /// (`pread`) may run on any thread at any time: bytes below ``end`` never
 /// change until the segment is deleted.
 final class SplitSegment: @unchecked Sendable {
-    // @unchecked Sendable: `end`, `syncedEnd` and `syncFailed` change only under
-    // the lock of the owning `SplitSegments`; everything else is immutable.
+    // @unchecked Sendable: `end`, `syncedEnd`, `syncFailed` and `writeback` change
+    // only under the lock of the owning `SplitSegments`; everything else is immutable.
 
     static let headerSize = 24
     static let envelopeSize = 32
@@ -71,6 +71,8 @@ final class SplitSegment: @unchecked Sendable {
     var syncedEnd: UInt64
     /// A sync failed: the bytes after `syncedEnd` must be written again before the next one counts.
     var syncFailed = false
+    /// Starts writing entries back as they accumulate, so a checkpoint's sync finds few left.
+    private var writeback: SequentialWriteback
 
     private init(number: UInt32, path: FilePath, file: StorageFile, end: UInt64) {
         self.number = number
@@ -78,6 +80,7 @@ final class SplitSegment: @unchecked Sendable {
         self.file = file
         self.end = end
         self.syncedEnd = end
+        self.writeback = SequentialWriteback(from: end)
     }
 
     deinit { file.close() }
@@ -182,6 +185,7 @@ final class SplitSegment: @unchecked Sendable {
         let offset = end
         try bytes.withUnsafeBytes { try file.write($0, at: offset) }
         end += UInt64(bytes.count)
+        writeback.written(upTo: end, of: file)
         return offset
     }
 
@@ -205,6 +209,7 @@ final class SplitSegment: @unchecked Sendable {
         try file.truncate(to: offset)
         end = offset
         syncedEnd = min(syncedEnd, offset)
+        writeback.truncated(to: offset)
     }
 
     // MARK: - Reading

@@ -158,6 +158,16 @@ struct StorageFile: Sendable {
         }
     }
 
+    /// Starts writing back `count` bytes from `offset` (`sync_file_range` with
+    /// `SYNC_FILE_RANGE_WRITE`) without waiting for them, so that the next sync
+    /// finds little left to write. A hint: it makes nothing durable, and a
+    /// failure is ignored (the sync that follows reports any I/O error). The
+    /// power-loss simulation skips it, since it changes nothing it models.
+    func startWriteback(from offset: UInt64, count: UInt64) {
+        guard count > 0, !PowerLossSimulation.isActive else { return }
+        _ = rs_start_writeback(descriptor.rawValue, Int64(offset), Int64(count))
+    }
+
     /// The file's size in bytes.
     func size() throws -> UInt64 {
         var info = stat()
