@@ -11,35 +11,44 @@
 /// write waits for the device's next slot (measured: stalls of 75 ms every
 /// 100 ms, append p99 60-80 ms, at 17,000 appends a second from 64 writers).
 ///
-/// So the policy watches for such a stall (a sync at least ``stallNanoseconds``
-/// long and four times as long as the usual one) and then paces the syncs:
-/// after a stall, a batch gathers until a window has passed since the last
-/// sync ended, a window which opens to `maxFlushDelay` (the contract's bound on that wait) and
-/// narrows by 1/2048 at every sync without a stall. On a card that keeps the
-/// flusher at a few hundred full batches a second; on a fast disk an odd slow
-/// sync costs a few hundred paced syncs (a fraction of a second) and it then
-/// syncs at once again.
+/// So the policy watches for such stalls (a sync at least ``stallNanoseconds``
+/// long and four times as long as the usual one) and, when two come within
+/// ``stallSpacingNanoseconds`` (a device out of writes stalls again and again;
+/// a fast disk has an odd slow sync now and then: under load here about one
+/// in 15 s past 20 ms, while the card stalled every 100 ms), paces the syncs:
+/// a batch then gathers until a window has passed since the last sync ended,
+/// a window which opens to `maxFlushDelay` (the contract's bound on that
+/// wait) and narrows by 1/2048 at every sync without a stall. On the card
+/// that keeps the flusher at a few hundred full batches a second; elsewhere
+/// the flusher syncs as soon as nothing more is staged.
 ///
 /// Pure value logic, so that it is tested without threads or a disk.
 struct GroupCommitPolicy: Sendable {
-    /// A sync at least this slow (and four times the usual) shows a device out of writes.
-    static let stallNanoseconds: Int64 = 4_000_000
+    /// A sync at least this slow (and four times the usual) is a stall.
+    static let stallNanoseconds: Int64 = 20_000_000
+    /// Two stalls at most this far apart show a device out of writes.
+    static let stallSpacingNanoseconds: Int64 = 1_000_000_000
     /// The longest an unsynced write may wait (the durability mode's `maxFlushDelay`).
     let maxDelayNanoseconds: Int64
     /// A smoothed duration of the recent syncs that were no stall (an exponential average, weight 1/8).
     private(set) var syncNanoseconds: Int64 = 0
     /// How long a batch gathers now: opened by a stall, narrowed by every other sync.
     private(set) var windowNanoseconds: Int64 = 0
+    /// When the last stall ended (monotonic nanoseconds), if there was one.
+    private var lastStall: Int64?
 
     init(maxDelayNanoseconds: Int64) {
         self.maxDelayNanoseconds = max(0, maxDelayNanoseconds)
     }
 
-    /// Records a sync that took `nanoseconds`.
-    mutating func synced(nanoseconds: Int64) {
+    /// Records a sync that took `nanoseconds` and ended at `endedAt` (monotonic nanoseconds).
+    mutating func synced(nanoseconds: Int64, endedAt: Int64) {
         let took = max(0, nanoseconds)
         if syncNanoseconds > 0 && took >= Self.stallNanoseconds && took >= 4 * syncNanoseconds {
-            windowNanoseconds = maxDelayNanoseconds
+            if let lastStall, endedAt - took - lastStall <= Self.stallSpacingNanoseconds {
+                windowNanoseconds = maxDelayNanoseconds
+            }
+            lastStall = endedAt
         } else {
             windowNanoseconds -= (windowNanoseconds + 2047) / 2048
             syncNanoseconds = syncNanoseconds == 0 ? took : syncNanoseconds + (took - syncNanoseconds) / 8

@@ -117,6 +117,8 @@ final class JournalWriter: Sendable {
     var durable: UInt64 { ringSync.durable.load(ordering: .acquiring) }
     /// The ring's flushes made for appends and checkpoints (not the open's or header writes') (stats).
     let flushCount = Atomic<UInt64>(0)
+    /// Times the flusher let a batch gather after a device stall (see ``GroupCommitPolicy``).
+    let gatheredBatches = Atomic<UInt64>(0)
     let acknowledger: Acknowledger
     private let flusherThread: BackgroundThread
     /// Rung (on the flusher thread) each time the acknowledged cursor has moved
@@ -569,10 +571,10 @@ final class JournalWriter: Sendable {
                         let syncStarted = monotonicNanoseconds()
                         try ringSync.sync()
                         flushCount.add(1, ordering: .relaxed)
-                        let took = monotonicNanoseconds() - syncStarted
-                        groupCommit?.synced(nanoseconds: took)
-                        flushObserver.flushed(nanoseconds: took)
                         lastSync = monotonicNanoseconds()
+                        let took = lastSync - syncStarted
+                        groupCommit?.synced(nanoseconds: took, endedAt: lastSync)
+                        flushObserver.flushed(nanoseconds: took)
                     }
                 }
                 consecutiveFailures = 0
@@ -604,6 +606,7 @@ final class JournalWriter: Sendable {
                 return
             }
             if let gatherUntil {
+                gatheredBatches.add(1, ordering: .relaxed)
                 // Appends staged meanwhile do not wake it: they join the batch at the deadline.
                 sleepIfIdle(.until(gatherUntil), wakeForAppends: false)
             } else if let sleep = idleSleep(tookWork: !(work.isNone), pending: !pending.isEmpty, closing: closing, lastSync: lastSync) {

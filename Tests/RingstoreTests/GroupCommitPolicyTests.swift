@@ -1,0 +1,127 @@
+import Foundation
+import SystemPackage
+import Testing
+@testable import Ringstore
+
+/// When the flusher lets a batch gather (device stalls) and when it syncs at once.
+@Suite struct GroupCommitPolicyTests {
+    let ms: Int64 = 1_000_000
+
+    /// A policy that has seen `count` ordinary 300 µs syncs, ending at `start`, `start + 1 ms`, ….
+    func warmed(maxDelay: Int64 = 2_000_000, count: Int = 10, start: Int64 = 0) -> GroupCommitPolicy {
+        var policy = GroupCommitPolicy(maxDelayNanoseconds: maxDelay)
+        for i in 0..<count { policy.synced(nanoseconds: 300_000, endedAt: start + Int64(i) * ms) }
+        return policy
+    }
+
+    @Test func ordinarySyncsNeverGather() {
+        let policy = warmed(count: 1_000)
+        #expect(policy.windowNanoseconds == 0)
+        #expect(policy.gatherUntil(lastSync: 5 * ms, now: 5 * ms) == nil)
+    }
+
+    @Test func oneStallAloneDoesNotGather() {
+        var policy = warmed()
+        policy.synced(nanoseconds: 80 * ms, endedAt: 100 * ms)
+        #expect(policy.gatherUntil(lastSync: 100 * ms, now: 100 * ms) == nil)
+        // The next stall more than a second later: still an odd one.
+        policy.synced(nanoseconds: 80 * ms, endedAt: 1_300 * ms)
+        #expect(policy.gatherUntil(lastSync: 1_300 * ms, now: 1_300 * ms) == nil)
+    }
+
+    @Test func twoStallsWithinASecondGatherForAtMostTheFlushDelay() {
+        var policy = warmed()
+        policy.synced(nanoseconds: 75 * ms, endedAt: 100 * ms)
+        policy.synced(nanoseconds: 75 * ms, endedAt: 200 * ms)
+        #expect(policy.windowNanoseconds == 2 * ms)
+        #expect(policy.gatherUntil(lastSync: 200 * ms, now: 200 * ms + 1) == 202 * ms)
+        // Past the window: sync now.
+        #expect(policy.gatherUntil(lastSync: 200 * ms, now: 202 * ms) == nil)
+    }
+
+    @Test func theWindowNarrowsWithOrdinarySyncsUntilItCloses() {
+        var policy = warmed()
+        policy.synced(nanoseconds: 75 * ms, endedAt: 100 * ms)
+        policy.synced(nanoseconds: 75 * ms, endedAt: 200 * ms)
+        var previous = policy.windowNanoseconds
+        var syncs = 0
+        while policy.windowNanoseconds > 0 {
+            policy.synced(nanoseconds: 300_000, endedAt: 201 * ms + Int64(syncs) * ms)
+            #expect(policy.windowNanoseconds < previous)
+            previous = policy.windowNanoseconds
+            syncs += 1
+        }
+        #expect(syncs > 1_000, "narrows slowly: a paced device stays paced for a while")
+        #expect(syncs < 50_000)
+        #expect(policy.gatherUntil(lastSync: 10_000 * ms, now: 10_000 * ms) == nil)
+    }
+
+    @Test func aUniformlySlowDeviceIsNotStalling() {
+        // Every sync 30 ms: slow, but no sync stands out from the usual.
+        var policy = GroupCommitPolicy(maxDelayNanoseconds: 2 * ms)
+        for i in 0..<100 { policy.synced(nanoseconds: 30 * ms, endedAt: Int64(i) * 31 * ms) }
+        #expect(policy.windowNanoseconds == 0)
+    }
+
+    @Test func noFlushDelayMeansNoGathering() {
+        var policy = warmed(maxDelay: 0)
+        policy.synced(nanoseconds: 75 * ms, endedAt: 100 * ms)
+        policy.synced(nanoseconds: 75 * ms, endedAt: 200 * ms)
+        #expect(policy.gatherUntil(lastSync: 200 * ms, now: 200 * ms) == nil)
+    }
+
+    /// End to end: ring flushes that stall (an SD card out of writes) make the
+    /// flusher gather, and appends are still all acknowledged and stored.
+    @Test func stallingFlushesMakeTheFlusherGatherAndEveryAppendCompletes() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(
+            at: dir.path, configuration: .testing(durability: .durable(maxFlushDelay: .milliseconds(2))))
+        for i in 0..<5 { try await store.append(to: "warm", events: [event("w\(i)")]) }  // ordinary syncs first
+        await withFault(.flush, on: dir.child(Journal.fileName), .delay(.milliseconds(200)), count: 4) { _ in
+            for i in 0..<4 { try? await store.append(to: "stalled", events: [event("s\(i)")]) }
+        }
+        let done = await finishes(within: .seconds(60)) {
+            await withTaskGroup(of: Void.self) { group in
+                for writer in 0..<8 {
+                    group.addTask {
+                        for i in 0..<25 {
+                            do { try await store.append(to: "paced-\(writer)", events: [event("p\(writer)-\(i)")]) } catch {
+                                Issue.record("append while paced: \(error)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(done, "appends while the flusher gathers never completed")
+        #expect(store.journal.writer.gatheredBatches.load(ordering: .relaxed) > 0, "the stalls did not make the flusher gather")
+        try await store.close()
+        let reopened = try await EventStore.open(at: dir.path, configuration: .testing())
+        #expect(try await reopened.read(stream: "stalled").collect().count == 4)
+        for writer in 0..<8 {
+            #expect(try await reopened.read(stream: "paced-\(writer)").collect().map(\.version) == Array(0..<25))
+        }
+        try await reopened.close()
+    }
+}
+
+/// The bookkeeping of the writeback started behind a growing file.
+@Suite struct SequentialWritebackTests {
+    @Test func startsOnlyOnceAChunkIsWrittenAndRestartsAfterACut() throws {
+        let dir = TemporaryDirectory()
+        let file = try StorageFile.open(FilePath(dir.child("grow")), create: true)
+        defer { file.close() }
+        let chunk = SequentialWriteback.chunkBytes
+        var writeback = SequentialWriteback(from: 100)
+        writeback.written(upTo: 100 + chunk - 1, of: file)
+        #expect(writeback.startedBefore == 100)
+        writeback.written(upTo: 100 + chunk, of: file)
+        #expect(writeback.startedBefore == 100 + chunk)
+        writeback.written(upTo: 100 + 3 * chunk + 5, of: file)
+        #expect(writeback.startedBefore == 100 + 3 * chunk + 5)
+        writeback.truncated(to: 50)
+        #expect(writeback.startedBefore == 50)
+        writeback.truncated(to: 10_000_000)
+        #expect(writeback.startedBefore == 50)
+    }
+}
