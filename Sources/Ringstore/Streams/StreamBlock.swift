@@ -127,11 +127,7 @@ enum StreamBlock {
             let bound = Int(LZ4_compressBound(Int32(raw.count)))
             var compressed = [UInt8](repeating: 0, count: bound)
             let size = raw.withUnsafeBytes { source in
-                compressed.withUnsafeMutableBytes { destination in
-                    LZ4_compress_default(source.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                         destination.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                         Int32(raw.count), Int32(bound))
-                }
+                compressed.withUnsafeMutableBytes { LZ4Compressor.compress(source, into: $0) }
             }
             // Keep it only if it saves at least a tenth: decompressing costs reads time.
             if size > 0, Int(size) < raw.count - raw.count / 10 {
