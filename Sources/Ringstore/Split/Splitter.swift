@@ -74,8 +74,7 @@ final class Splitter: Sendable {
         self.compress = compress
         // Small scan rounds keep the splitter quick to answer readers (requests are served between rounds).
         self.roundBytes = max(64 << 10, min(1 << 20, journal.ring.capacity / 4))
-        let checkpoint = journal.writer.state.withLock { $0.checkpoint }
-        self.readers = ReaderTable(splitPosition: checkpoint)
+        self.readers = ReaderTable(splitPosition: journal.checkpoint)
         let bell = journal.writer.advanced
         let mover = try SegmentMover(store: split, policy: moverPolicy, owner: journal.ring.file.path.string)
         self.mover = mover
@@ -233,7 +232,7 @@ final class Splitter: Sendable {
                     paceWindow = (monotonicNanoseconds(), pending.scanned)
                 }
                 worked = try serveRequests(&pending) || worked
-                let (checkpoint, reserved) = journal.writer.state.withLock { ($0.checkpoint, $0.reserved) }
+                let (reserved, checkpoint) = journal.spaceInUse
                 let capacity = journal.ring.capacity
                 let caughtUp = pending.scanned >= target
                 let busy = checkpointer.isBusy
@@ -274,7 +273,7 @@ final class Splitter: Sendable {
                     control.withLock { $0.failure = nil }  // recovered: a past failure no longer explains anything
                 }
                 if stopping && caughtUp && !checkpointer.isBusy && journal.writer.isStopped
-                    && pending.scanned == journal.writer.state.withLock({ $0.checkpoint }) {
+                    && pending.scanned == journal.checkpoint {
                     finish(failure: nil)
                     return
                 }
@@ -438,14 +437,9 @@ final class Splitter: Sendable {
         }
         // Once per new stream, and once per stream read from the catalog file: not a
         // lock taken on every round.
-        let (newKeys, loadedKeys): ([String], [String?]) = journal.writer.state.withLock { s in
-            func key(_ name: String) -> String? {
-                guard let slot = s.index.streams.index(forKey: name) else { return nil }
-                let key = s.index.streams.keys[slot]
-                return key.hasSameUTF8(as: name) ? key : nil
-            }
-            return (new.map { key($0) ?? $0 }, loaded.map { key($0.name) })
-        }
+        let keys = journal.sharedNames(of: new + loaded.map(\.name))
+        let newKeys = zip(new, keys).map { name, key in key ?? name }
+        let loadedKeys = Array(keys[new.count...])
         var resolved: [String: (number: UInt32, name: String)] = [:]
         for name in newKeys { resolved[name] = (catalog.register(name), name) }
         for (entry, key) in zip(loaded, loadedKeys) {
@@ -590,10 +584,7 @@ final class Splitter: Sendable {
         var items: [SplitStore.Item] = []
         var served: [(stream: String, number: UInt32, next: UInt64, lastUnscanned: UInt64?)] = []
         for stream in requested {
-            let unscanned: [UInt64] = journal.writer.state.withLock { s in
-                guard let state = s.index.streams[stream] else { return [] }
-                return state.entries.compactMap { $0.position >= pending.scanned && $0.position < end ? $0.position : nil }
-            }
+            let unscanned = pending.scanned < end ? journal.positions(of: stream, in: pending.scanned..<end) : []
             let waiting = catalog.number(of: stream).flatMap { pending.streams[$0] }
             let positions = (waiting?.positions ?? []) + unscanned
             guard let last = positions.last else {

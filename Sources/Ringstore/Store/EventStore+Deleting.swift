@@ -103,9 +103,7 @@ extension EventStore {
         // Streams recovery found in the ring are indexed already, so the lookup
         // above never sees them. If one was tombstoned, the tombstone (written
         // after its last event) is in the ring too, in its metadata stream.
-        let metadataStreams = journal.writer.state.withLock { s in
-            s.index.streams.keys.filter { $0.hasPrefix(SystemStreams.metadataPrefix) }
-        }
+        let metadataStreams = journal.indexedStreams(withPrefix: SystemStreams.metadataPrefix)
         var deleted: [String] = []
         for metadataStream in metadataStreams {
             let owner = String(metadataStream.dropFirst(SystemStreams.metadataPrefix.count))

@@ -69,7 +69,7 @@ extension EventStore {
     /// catalog) and those in the ring or written this session (the writer's index).
     private func streamsWithMetadata() -> [String] {
         let prefix = SystemStreams.metadataPrefix
-        let inIndex = journal.writer.state.withLock { s in s.index.streams.keys.filter { $0.hasPrefix(prefix) } }
+        let inIndex = journal.indexedStreams(withPrefix: prefix)
         return (catalog.allNames().filter { $0.hasPrefix(prefix) } + inIndex).map { String($0.dropFirst(prefix.count)) }
     }
 

@@ -7,10 +7,7 @@ extension EventStore {
     /// Appends check the same in the journal writer, where the stream's entry
     /// is looked up anyway.
     func requireExactStreamName(_ stream: String) throws {
-        let inRing: String? = journal.writer.state.withLock { s in
-            s.index.streams.index(forKey: stream).map { s.index.streams.keys[$0] }
-        }
-        if let stored = inRing ?? split.storedName(equivalentTo: stream), !Naming.sameStream(stored, stream) {
+        if let stored = journal.indexedName(equivalentTo: stream) ?? split.storedName(equivalentTo: stream), !Naming.sameStream(stored, stream) {
             throw Naming.equivalentNameError(stream, stored: stored)
         }
     }
