@@ -8,34 +8,11 @@ import Synchronization
 /// The splitter thread's loop: scan, serve readers, write ahead when writers
 /// are short of space, checkpoint when one is due, retry after a failure.
 extension Splitter {
-    /// How much scanned journal makes a checkpoint due: a quarter of the ring,
-    /// or up to half of it while many streams have records pending.
-    ///
-    /// Why: a checkpoint writes one block to every stream with pending records,
-    /// so its cost grows with the number of those streams, not with the bytes.
-    /// With one-event appends spread over 10,000 streams, a quarter of a 64 MiB
-    /// ring gave blocks of about six events, and the splitter spent its time in
-    /// ten thousand small writes (and index entries) per checkpoint. Waiting for
-    /// about 3 KiB per pending stream, up to half the ring, makes those blocks
-    /// larger; with few streams (large appends) nothing changes. Half the ring
-    /// still leaves the other half for appends while the checkpoint is written
-    /// — but not when the journal fills fast: at a pace that fills a quarter of
-    /// the ring in under half a second, a checkpoint writing thousands of streams
-    /// would take longer than the rest of the ring lasts (this filled the ring
-    /// right after 10,000 streams were created at 850,000 events/s), so it starts
-    /// at a quarter.
-    static func checkpointBytes(capacity: UInt64, pendingStreams: Int, bytesPerSecond: Double) -> UInt64 {
-        guard bytesPerSecond * 0.5 < Double(capacity / 4) else { return capacity / 4 }
-        return max(capacity / 4, min(capacity / 2, UInt64(pendingStreams) * 3 << 10))
-    }
-
     func run() {
         var pending = Pending(scanned: readers.splitPosition.load(ordering: .acquiring))
         var lastCheckpoint = monotonicNanoseconds()
         var lastScanned = lastCheckpoint  // when the scan last found new records
-        // The journal's recent pace, measured over windows of at least 100 ms.
-        var paceWindow = (start: lastCheckpoint, scanned: pending.scanned)
-        var bytesPerSecond = 0.0
+        var pace = CheckpointPolicy.Pace(now: lastCheckpoint, scanned: pending.scanned)
         var consecutiveFailures = 0
         var reportingFailure = false
         while true {
@@ -50,20 +27,11 @@ extension Splitter {
                     continue
                 }
                 var worked = try scan(&pending)
-                if worked {
-                    lastScanned = monotonicNanoseconds()
-                    let window = lastScanned - paceWindow.start
-                    if window >= 100_000_000 {
-                        bytesPerSecond = Double(pending.scanned - paceWindow.scanned) * 1e9 / Double(window)
-                        paceWindow = (lastScanned, pending.scanned)
-                    }
-                } else if monotonicNanoseconds() - paceWindow.start >= 1_000_000_000 {
-                    bytesPerSecond = 0  // idle: the pace is what comes next
-                    paceWindow = (monotonicNanoseconds(), pending.scanned)
-                }
+                let scanned = monotonicNanoseconds()
+                if worked { lastScanned = scanned }
+                pace.update(now: scanned, scanned: pending.scanned, found: worked)
                 worked = try serveRequests(&pending) || worked
                 let (reserved, checkpoint) = journal.spaceInUse
-                let capacity = journal.ring.capacity
                 let caughtUp = pending.scanned >= target
                 let busy = checkpointer.isBusy
                 if stopping, busy, let failure = checkpointer.failure {
@@ -71,19 +39,15 @@ extension Splitter {
                     return
                 }
                 let now = monotonicNanoseconds()
-                let forced = testing.checkpointWanted(scanned: pending.scanned, checkpoint: checkpoint)
-                let due = !busy && pending.scanned > checkpoint && (
-                    pending.scanned - checkpoint >= Self.checkpointBytes(capacity: capacity, pendingStreams: pending.streams.count,
-                                                                         bytesPerSecond: bytesPerSecond)
-                        || reserved - checkpoint >= capacity / 2
-                        || now - lastScanned >= 1_000_000_000  // quiet for a second
-                        || now - lastCheckpoint >= 10_000_000_000
-                        || (stopping && caughtUp)
-                        || forced)
-                if busy && !worked && reserved - checkpoint >= capacity / 2 && !pending.streams.isEmpty {
-                    // Writers are short of space and the checkpoint in progress is still
-                    // syncing: write what is pending now, so the next checkpoint can
-                    // follow at once (smaller blocks, but the ring frees up sooner).
+                let pass = CheckpointPolicy.Pass(
+                    scanned: pending.scanned, checkpoint: checkpoint, reserved: reserved, capacity: journal.ring.capacity,
+                    pendingStreams: pending.streams.count, bytesPerSecond: pace.bytesPerSecond,
+                    nanosecondsSinceScan: now - lastScanned, nanosecondsSinceCheckpoint: now - lastCheckpoint,
+                    stopping: stopping, caughtUp: caughtUp,
+                    forced: testing.checkpointWanted(scanned: pending.scanned, checkpoint: checkpoint),
+                    checkpointerBusy: busy)
+                let due = CheckpointPolicy.isDue(pass)
+                if CheckpointPolicy.writeAhead(pass, passDidWork: worked) {
                     try writePending(&pending)
                     worked = true
                 }

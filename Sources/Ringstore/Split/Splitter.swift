@@ -17,7 +17,7 @@ import Synchronization
 ///    at once.
 /// 2. **Checkpoint** (when a quarter of the ring is scanned but not yet
 ///    checkpointed — up to half with many streams pending, see
-///    ``checkpointBytes(capacity:pendingStreams:)`` — when writers are short of
+///    ``CheckpointPolicy/checkpointBytes(capacity:pendingStreams:bytesPerSecond:)`` — when writers are short of
 ///    space, a second after the journal goes quiet, at least every ten seconds,
 ///    and on close): write every stream's pending
 ///    records to its file (one write per stream), publish the new split cursor
