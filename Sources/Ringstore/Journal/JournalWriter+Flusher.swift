@@ -199,12 +199,9 @@ extension JournalWriter {
             path: ring.file.path.string, cause: error as? RingstoreError)
         let (queued, stoppedWaiters) = state.withLock { s in
             s.failure = failure
-            s.stopped = true
             let queued = s.waiters
             s.waiters.removeAll()
-            let stoppedWaiters = s.onStopped
-            s.onStopped.removeAll()
-            return (queued, stoppedWaiters)
+            return (queued, s.stop.finish())
         }
         acknowledger.submit(.fail(pending + queued, failure))
         acknowledger.submit(.notify { for waiter in stoppedWaiters { waiter.resume() } })
@@ -212,12 +209,7 @@ extension JournalWriter {
     }
 
     private func stop() {
-        let waiters = state.withLock { s in
-            s.stopped = true
-            let waiters = s.onStopped
-            s.onStopped.removeAll()
-            return waiters
-        }
+        let waiters = state.withLock { $0.stop.finish() }
         // After every acknowledgement already handed over.
         acknowledger.submit(.notify { for waiter in waiters { waiter.resume() } })
         acknowledger.submit(.finish)

@@ -81,9 +81,9 @@ final class JournalWriter: Sendable {
         var checkpoint: UInt64
         var flusherIdle = false
         var closing = false
-        var stopped = false
+        /// The flusher's stop, which `close()` waits for.
+        var stop = StopHandshake()
         var failure: RingstoreError?
-        var onStopped: [CheckedContinuation<Void, Never>] = []
     }
 
     let ring: RingFile
@@ -132,7 +132,7 @@ final class JournalWriter: Sendable {
     let journalFullWaits = Atomic<UInt64>(0)
 
     /// True once the flusher has stopped (closed or failed).
-    var isStopped: Bool { state.withLock { $0.stopped } }
+    var isStopped: Bool { state.withLock { $0.stop.stopped } }
 
     /// Starts the acknowledger and flusher threads; if one cannot start, stops
     /// the other before throwing. `recovered` is consumed: the writer's copy is
@@ -175,14 +175,7 @@ final class JournalWriter: Sendable {
     func close() async {
         state.withLock { $0.closing = true }
         wake.signal()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let stopped = state.withLock { s in
-                if s.stopped { return true }
-                s.onStopped.append(continuation)
-                return false
-            }
-            if stopped { continuation.resume() }
-        }
+        await StopHandshake.stop(request: { continuation in state.withLock { $0.stop.register(continuation) } })
         // Every acknowledgement (or failure) handed over before the stop has been delivered
         // once the acknowledger has handled its finish notice and exited.
         await acknowledger.thread.exited()

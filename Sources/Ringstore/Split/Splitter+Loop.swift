@@ -101,10 +101,8 @@ extension Splitter {
 
     private func finish(failure: RingstoreError?) {
         let waiters = control.withLock { c in
-            c.stopped = true
             if let failure { c.failure = failure }
-            defer { c.onStopped.removeAll() }
-            return c.onStopped
+            return c.stop.finish()
         }
         for waiter in waiters { waiter.resume() }
         testing.resumeAll()

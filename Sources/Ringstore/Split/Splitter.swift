@@ -52,8 +52,7 @@ final class Splitter: Sendable {
         var stopping = false
         var abandoning = false
         var paused = false
-        var stopped = false
-        var onStopped: [CheckedContinuation<Void, Never>] = []
+        var stop = StopHandshake()
         var failure: RingstoreError?
     }
     let control = Mutex(Control())
@@ -110,7 +109,7 @@ final class Splitter: Sendable {
     var failure: RingstoreError? { control.withLock { $0.failure } ?? checkpointer.failure }
 
     /// True once the splitter's thread has finished.
-    var isStopped: Bool { control.withLock { $0.stopped } }
+    var isStopped: Bool { control.withLock { $0.stop.stopped } }
 
     // MARK: - Control
 
@@ -141,15 +140,12 @@ final class Splitter: Sendable {
     }
 
     private func requestStop(_ mark: (inout Control) -> Void) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let stopped = control.withLock { c in
+        await StopHandshake.stop(request: { continuation in
+            control.withLock { c in
                 mark(&c)
                 c.paused = false
-                if c.stopped { return true }
-                c.onStopped.append(continuation)
-                return false
+                return c.stop.register(continuation)
             }
-            if stopped { continuation.resume() } else { doorbell.ring() }
-        }
+        }, wake: { doorbell.ring() })
     }
 }
