@@ -71,8 +71,7 @@ extension Splitter {
     /// version is ahead of the journal, and skipping would hide the journal's
     /// event behind it for good.
     func buildBlocks(_ positions: [UInt64], of stream: String, from next: UInt64) throws -> [StreamBlock.RawBlock] {
-        var blocks: [StreamBlock.RawBlock] = []
-        var current = StreamBlock.RawBlock()
+        var builder = StreamBlock.Builder()
         let ring = journal.ring
         var expected = next
         var skipped: [(version: UInt64, id: UUID, position: UInt64)] = []
@@ -93,22 +92,18 @@ extension Splitter {
                 }
                 expected += 1
                 let size = StreamBlock.entryHeaderSize + h.typeCount + h.metadataCount + h.dataCount
-                if current.count > 0 && current.raw.count + size > StreamBlock.maxRawLength {
-                    blocks.append(current)
-                    current = StreamBlock.RawBlock()
-                }
-                if current.count == 0 { current.raw.reserveCapacity(min(StreamBlock.maxRawLength, size * positions.count)) }
+                if builder.room(for: size) { builder.current.raw.reserveCapacity(min(builder.limit, size * positions.count)) }
                 let typeStart = JournalRecord.eventHeaderSize + h.streamCount
                 let metadataStart = typeStart + h.typeCount
                 let dataStart = metadataStart + h.metadataCount
-                current.add(version: h.version, position: h.position, id: h.id, timestampNanoseconds: h.timestampNanoseconds,
+                builder.current.add(version: h.version, position: h.position, id: h.id, timestampNanoseconds: h.timestampNanoseconds,
                             json: h.json,
                             type: UnsafeRawBufferPointer(rebasing: bytes[typeStart..<metadataStart]),
                             metadata: UnsafeRawBufferPointer(rebasing: bytes[metadataStart..<dataStart]),
                             data: UnsafeRawBufferPointer(rebasing: bytes[dataStart..<(dataStart + h.dataCount)]))
             }
         }
-        if current.count > 0 { blocks.append(current) }
+        let blocks = builder.finish()
         if let first = skipped.first {
             let stored = try split.read(stream: stream, from: first.version, direction: .forwards, maxCount: skipped.count)
             for record in skipped {

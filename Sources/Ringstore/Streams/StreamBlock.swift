@@ -101,21 +101,11 @@ enum StreamBlock {
 
     /// Encodes `events` (consecutive versions) as one block appended to `output`.
     static func encode(_ events: ArraySlice<RecordedEvent>, compress: Bool, into output: inout [UInt8]) {
-        var block = RawBlock()
-        block.raw.reserveCapacity(events.reduce(0) { $0 + entryHeaderSize + $1.type.utf8.count + $1.metadata.count + $1.data.count })
-        for event in events {
-            var type = event.type
-            type.withUTF8 { typeBytes in
-                event.metadata.withUnsafeBytes { metadata in
-                    event.data.withUnsafeBytes { data in
-                        block.add(version: event.version, position: event.position, id: event.id,
-                                  timestampNanoseconds: event.timestampNanoseconds, json: event.contentType == .json,
-                                  type: UnsafeRawBufferPointer(typeBytes), metadata: metadata, data: data)
-                    }
-                }
-            }
-        }
-        encode(block, compress: compress, into: &output)
+        // One block whatever its size: no limit to cut at.
+        var builder = Builder(limit: .max)
+        builder.current.raw.reserveCapacity(events.reduce(0) { $0 + entryHeaderSize + $1.type.utf8.count + $1.metadata.count + $1.data.count })
+        for event in events { builder.add(event) }
+        encode(builder.finish().first ?? RawBlock(), compress: compress, into: &output)
     }
 
     /// Encodes a built block (compressing it when that pays) and appends it to `output`.

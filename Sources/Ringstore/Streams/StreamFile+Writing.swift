@@ -13,28 +13,9 @@ extension StreamFile {
             throw RingstoreError(.invalidArgument, "events appended to stream file \(path) are not consecutive (\(a.version) then \(b.version))",
                                  stream: streamName, path: pathString)
         }
-        var blocks: [StreamBlock.RawBlock] = []
-        var current = StreamBlock.RawBlock()
-        for event in fresh {
-            // Cut blocks at about maxRawLength of raw bytes (a single larger event gets a block of its own).
-            let size = StreamBlock.entryHeaderSize + event.type.utf8.count + event.metadata.count + event.data.count
-            if current.count > 0 && current.raw.count + size > StreamBlock.maxRawLength {
-                blocks.append(current)
-                current = StreamBlock.RawBlock()
-            }
-            var type = event.type
-            type.withUTF8 { typeBytes in
-                event.metadata.withUnsafeBytes { metadata in
-                    event.data.withUnsafeBytes { data in
-                        current.add(version: event.version, position: event.position, id: event.id,
-                                    timestampNanoseconds: event.timestampNanoseconds, json: event.contentType == .json,
-                                    type: UnsafeRawBufferPointer(typeBytes), metadata: metadata, data: data)
-                    }
-                }
-            }
-        }
-        blocks.append(current)
-        try append(blocks: blocks, compress: compress)
+        var builder = StreamBlock.Builder()
+        for event in fresh { builder.add(event) }
+        try append(blocks: builder.finish(), compress: compress)
     }
 
     /// Appends built blocks, whose versions must continue the file's exactly,
