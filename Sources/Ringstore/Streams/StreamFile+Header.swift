@@ -14,11 +14,11 @@ extension StreamFile {
         let path = FilePath(pathString)
         let name = Array(stream.utf8)
         var header = magic
-        withUnsafeBytes(of: formatVersion.littleEndian) { header += $0 }
-        withUnsafeBytes(of: UInt32(name.count).littleEndian) { header += $0 }
+        LittleEndian.append(formatVersion, to: &header)
+        LittleEndian.append(UInt32(name.count), to: &header)
         header += name
         header += [UInt8](repeating: 0, count: (8 - header.count % 8) % 8)
-        withUnsafeBytes(of: CRC32C.checksum(header).littleEndian) { header += $0 }
+        LittleEndian.append(CRC32C.checksum(header), to: &header)
         header += [0, 0, 0, 0]
         let data = try StorageFile.open(path, create: true, exclusive: true)
         do {
@@ -62,8 +62,8 @@ extension StreamFile {
         if fixed.allSatisfy({ $0 == 0 }) { throw try damaged("its first 16 bytes are zero") }
         guard Array(fixed[0..<8]) == magic else { throw try damaged("bad magic") }
         let (version, count) = fixed.withUnsafeBytes {
-            (UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
-             Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 12, as: UInt32.self))))
+            (LittleEndian.load(UInt32.self, from: $0, at: 8),
+             Int(LittleEndian.load(UInt32.self, from: $0, at: 12)))
         }
         guard version == formatVersion else {
             throw RingstoreError(.incompatibleFormat, "stream file \(path) has format version \(version); this build reads \(formatVersion)", path: pathString)
@@ -72,7 +72,7 @@ extension StreamFile {
         let padded = 16 + count + (8 - (16 + count) % 8) % 8
         var header = [UInt8](repeating: 0, count: padded + 8)
         guard try header.withUnsafeMutableBytes({ try data.read(into: $0, at: 0) }) == header.count else { throw try damaged("truncated") }
-        let stored = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: padded, as: UInt32.self)) }
+        let stored = header.withUnsafeBytes { LittleEndian.load(UInt32.self, from: $0, at: padded) }
         guard CRC32C.checksum(Array(header[0..<padded])) == stored else { throw try damaged("checksum mismatch") }
         return (String(decoding: header[16..<(16 + count)], as: UTF8.self), UInt64(header.count))
     }

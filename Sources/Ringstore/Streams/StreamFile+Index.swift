@@ -22,8 +22,8 @@ extension StreamFile {
         var entry = [UInt8](repeating: 0, count: Self.indexEntrySize)
         guard try entry.withUnsafeMutableBytes({ try index.read(into: $0, at: UInt64(i * Self.indexEntrySize)) }) == entry.count else { return nil }
         return entry.withUnsafeBytes {
-            (UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-             UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            (LittleEndian.load(UInt64.self, from: $0, at: 0),
+             LittleEndian.load(UInt64.self, from: $0, at: 8))
         }
     }
 
@@ -40,8 +40,8 @@ extension StreamFile {
             _ = try entries.withUnsafeMutableBytes { try index.read(into: $0, at: 0) }
             entries.withUnsafeBytes { e in
                 for i in 0..<blockCount {
-                    list.append((UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * 16, as: UInt64.self)),
-                                 UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * 16 + 8, as: UInt64.self))))
+                    list.append((LittleEndian.load(UInt64.self, from: e, at: i * 16),
+                                 LittleEndian.load(UInt64.self, from: e, at: i * 16 + 8)))
                 }
             }
             if !Self.isPlausible(list, headerLength: headerLength, dataEnd: dataEnd) {
@@ -113,8 +113,8 @@ extension StreamFile {
         var bytes = [UInt8](repeating: 0, count: entries.count * Self.indexEntrySize)
         bytes.withUnsafeMutableBytes { b in
             for (i, block) in entries.enumerated() {
-                b.storeBytes(of: block.firstVersion.littleEndian, toByteOffset: i * 16, as: UInt64.self)
-                b.storeBytes(of: block.offset.littleEndian, toByteOffset: i * 16 + 8, as: UInt64.self)
+                LittleEndian.store(block.firstVersion, into: b, at: i * 16)
+                LittleEndian.store(block.offset, into: b, at: i * 16 + 8)
             }
         }
         try bytes.withUnsafeBytes { try index.write($0, at: UInt64(start * Self.indexEntrySize)) }

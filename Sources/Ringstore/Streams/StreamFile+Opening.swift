@@ -130,8 +130,8 @@ extension StreamFile {
         loaded.reserveCapacity(entries.count / Self.indexEntrySize)
         entries.withUnsafeBytes { e in
             for i in 0..<(e.count / Self.indexEntrySize) {
-                let version = UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * 16, as: UInt64.self))
-                let offset = UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * 16 + 8, as: UInt64.self))
+                let version = LittleEndian.load(UInt64.self, from: e, at: i * 16)
+                let offset = LittleEndian.load(UInt64.self, from: e, at: i * 16 + 8)
                 // Entries must run forward; stop trusting the index where they do not.
                 if let last = loaded.last, version <= last.firstVersion || offset <= last.offset { break }
                 if loaded.isEmpty && offset != headerLength { break }
@@ -252,7 +252,7 @@ extension StreamFile {
             let got = try entries.withUnsafeMutableBytes { try index.read(into: $0, at: 0) }
             entries.withUnsafeBytes { e in
                 for i in 0..<(got / indexEntrySize) {
-                    offsets.append(UInt64(littleEndian: e.loadUnaligned(fromByteOffset: i * indexEntrySize + 8, as: UInt64.self)))
+                    offsets.append(LittleEndian.load(UInt64.self, from: e, at: i * indexEntrySize + 8))
                 }
             }
         }
