@@ -167,8 +167,9 @@ extension JournalWriter {
                 s.index.streams.values[slot].deleted = true
             }
             if padding >= UInt64(JournalRecord.paddingSize) {
-                let pointer = s.staging.reserve(JournalRecord.paddingSize, at: start)
-                JournalRecord.encodePadding(into: pointer, length: Int(padding), position: start, epoch: epoch)
+                s.staging.reserve(JournalRecord.paddingSize, at: start) { header in
+                    JournalRecord.encodePadding(into: header.baseAddress!, length: Int(padding), position: start, epoch: epoch)
+                }
             }
             let timestamp = wallClockNanoseconds()
             var position = start + padding
@@ -182,19 +183,20 @@ extension JournalWriter {
             streamName.withUTF8 { streamBytes in
                 for i in append.events.indices {
                     let length = append.recordLength(of: append.events[i])
-                    let pointer = s.staging.reserve(length, at: position)
                     let fields = JournalRecord.EventFields(
                         position: position, epoch: epoch, version: firstVersion + UInt64(i), id: append.events[i].id,
                         timestampNanoseconds: timestamp, json: append.events[i].contentType == .json, endOfAppend: i == lastIndex)
                     var type = append.events[i].type
-                    type.withUTF8 { typeBytes in
-                        append.events[i].metadata.withUnsafeBytes { metadata in
-                            append.events[i].data.withUnsafeBytes { data in
-                                JournalRecord.encodeEvent(
-                                    into: pointer, length: length, fields: fields,
-                                    stream: UnsafeRawBufferPointer(streamBytes),
-                                    type: UnsafeRawBufferPointer(typeBytes),
-                                    metadata: metadata, data: data)
+                    s.staging.reserve(length, at: position) { record in
+                        type.withUTF8 { typeBytes in
+                            append.events[i].metadata.withUnsafeBytes { metadata in
+                                append.events[i].data.withUnsafeBytes { data in
+                                    JournalRecord.encodeEvent(
+                                        into: record.baseAddress!, length: length, fields: fields,
+                                        stream: UnsafeRawBufferPointer(streamBytes),
+                                        type: UnsafeRawBufferPointer(typeBytes),
+                                        metadata: metadata, data: data)
+                                }
                             }
                         }
                     }
