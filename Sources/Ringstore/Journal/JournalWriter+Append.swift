@@ -57,13 +57,13 @@ extension JournalWriter {
             case .appended(let result):
                 return result
             case .unknownStream:
-                if let stored = stored.storedName(equivalentTo: append.stream), !Naming.sameStream(stored, append.stream) {
-                    throw Naming.equivalentNameError(append.stream, stored: stored)
+                if let stored = stored.storedName(equivalentTo: append.stream), !NameRules.sameStream(stored, append.stream) {
+                    throw NameRules.equivalentNameError(append.stream, stored: stored)
                 }
                 try introduce(append.stream, nextVersion: try stored.storedNextVersion(of: append.stream),
                               deleted: try deletions.isDeleted(append.stream))
-            case .retryOfStored(let check):
-                if let result = try storedRetry(append, check) { return result }
+            case .storedRetry(let check):
+                if let result = try confirmStoredRetry(append, check) { return result }
                 throw check.otherwise
             case .journalFull(let needed):
                 let now = monotonicNanoseconds()
@@ -83,7 +83,7 @@ extension JournalWriter {
 
     /// The first append's result if the stream file holds this append's IDs
     /// from `check.firstVersion` up to where the ring's part (already compared) begins.
-    private func storedRetry(_ append: PreparedAppend, _ check: StoredRetry) throws -> AppendResult? {
+    private func confirmStoredRetry(_ append: PreparedAppend, _ check: StoredRetry) throws -> AppendResult? {
         let first = check.firstVersion
         let storedCount = Int(check.ringFirstVersion - first)
         let stored = try self.stored.storedEvents(of: append.stream, from: first, count: storedCount)
@@ -112,7 +112,7 @@ extension JournalWriter {
 
     /// The single locked section of an append. Resumes `continuation` at once
     /// unless the append was staged (or is a retry of one not yet acknowledged),
-    /// in which case the flusher resumes it.
+    /// in which case it is resumed once acknowledged (the flusher hands it to the ``Acknowledger``).
     private func stage(_ append: PreparedAppend, continuation: UnsafeContinuation<Outcome, any Error>) {
         enum Next { case wakeFlusher(Bool), resume(Result<Outcome, any Error>) }
         let next: Next = state.withLock { s in
@@ -124,8 +124,8 @@ extension JournalWriter {
             guard let slot = s.index.streams.index(forKey: append.stream) else { return .resume(.success(.unknownStream)) }
             // The table's `String` keys equate Unicode-equivalent names; streams are their bytes.
             let key = s.index.streams.keys[slot]
-            guard Naming.sameStream(key, append.stream) else {
-                return .resume(.failure(Naming.equivalentNameError(append.stream, stored: key)))
+            guard NameRules.sameStream(key, append.stream) else {
+                return .resume(.failure(NameRules.equivalentNameError(append.stream, stored: key)))
             }
             if s.index.streams.values[slot].deleted { return .resume(.failure(deletedError(append.stream))) }
             let current = s.index.streams.values[slot].currentVersion
@@ -140,8 +140,8 @@ extension JournalWriter {
                 return .wakeFlusher(wasIdle)
             case .reject(let error):
                 return .resume(.failure(error))
-            case .checkStored(let check):
-                return .resume(.success(.retryOfStored(check)))
+            case .storedRetry(let check):
+                return .resume(.success(.storedRetry(check)))
             }
 
             let firstVersion = current.map { $0 + 1 } ?? 0

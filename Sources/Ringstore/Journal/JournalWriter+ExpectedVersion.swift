@@ -28,7 +28,7 @@ extension JournalWriter {
     enum VersionCheck {
         case proceed
         case duplicate(AppendResult)
-        case checkStored(StoredRetry)
+        case storedRetry(StoredRetry)
         case reject(RingstoreError)
     }
 
@@ -47,7 +47,7 @@ extension JournalWriter {
         /// `firstVersion` on: its IDs there are compared with the ring's, and with
         /// the stream file's for versions that have left the ring (a checkpoint
         /// may have fallen inside that append, leaving part in each). Nil if it
-        /// cannot be a retry; `.checkStored` when the file must confirm it.
+        /// cannot be a retry; `.storedRetry` when the file must confirm it.
         func retry(from firstVersion: UInt64, otherwise: RingstoreError) -> VersionCheck? {
             guard let slot = s.index.streams.index(forKey: append.stream) else { return nil }
             let nextVersion = s.index.streams.values[slot].nextVersion
@@ -69,7 +69,7 @@ extension JournalWriter {
                                                    firstPosition: entries.first!.position, lastPosition: entries.last!.position))
                 }
             }
-            return .checkStored(StoredRetry(firstVersion: firstVersion, ringFirstVersion: min(inRingFrom, last + 1),
+            return .storedRetry(StoredRetry(firstVersion: firstVersion, ringFirstVersion: min(inRingFrom, last + 1),
                                             lastPositionInRing: lastPosition, otherwise: otherwise))
         }
         func windowRetry() -> VersionCheck? {

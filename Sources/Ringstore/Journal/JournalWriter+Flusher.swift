@@ -125,7 +125,7 @@ extension JournalWriter {
             let cursor = acknowledged
             if cursor >= announced + splitterWakeBytes {
                 announced = cursor
-                advanced.ring()
+                splitterDoorbell.ring()
             }
             if case .none = work, closing, written == durable, pending.isEmpty {
                 stop()

@@ -19,9 +19,9 @@ import Synchronization
 ///    syncs at once when nothing more is queued; while appends keep arriving it
 ///    keeps writing and syncs when the oldest unsynced write is `maxFlushDelay`
 ///    old, so one flush covers many appends.
-/// 3. After the flush (durable) or the write (relaxed), the flusher resumes every
-///    append its cursor now covers. Records are always copied before the flush
-///    that acknowledges them starts.
+/// 3. After the flush (durable) or the write (relaxed), the flusher hands every
+///    append its cursor now covers to the ``Acknowledger``, whose thread resumes
+///    them. Records are always copied before the flush that acknowledges them starts.
 ///
 /// A failed write or flush does not stop the store. The appends that the
 /// failed attempt covered get an ``RingstoreError/Code/ioError`` saying their
@@ -67,7 +67,7 @@ final class JournalWriter: Sendable {
         /// The stream is not in the index yet: its version must be loaded from its file first.
         case unknownStream
         /// A retry of an append whose first events have left the ring: compare their IDs with the stream file's.
-        case retryOfStored(StoredRetry)
+        case storedRetry(StoredRetry)
     }
 
     struct State: ~Copyable {
@@ -108,9 +108,10 @@ final class JournalWriter: Sendable {
     let acknowledger: Acknowledger
     private let flusherThread: BackgroundThread
     /// Rung (on the flusher thread) each time the acknowledged cursor has moved
-    /// ``splitterWakeBytes`` since the last ring: the splitter waits on it.
-    let advanced = Doorbell()
-    /// How far the acknowledged cursor moves between two rings of ``advanced``:
+    /// ``splitterWakeBytes`` since the last ring: the splitter waits on it
+    /// (readers and the checkpointer ring it too).
+    let splitterDoorbell = Doorbell()
+    /// How far the acknowledged cursor moves between two rings of ``splitterDoorbell``:
     /// a 64th of the ring, between 4 KiB and 256 KiB.
     ///
     /// Why not at every move: the splitter sleeps whenever it has caught up, so

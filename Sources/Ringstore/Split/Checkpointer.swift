@@ -49,7 +49,7 @@ final class Checkpointer: Sendable {
     let completed = Atomic<UInt64>(0)
     private let thread: BackgroundThread
     /// How long each checkpoint took, from its submission to the header write (stats).
-    let durations = WaitRecorder()
+    let durations = DurationRecorder()
 
     init(journal: Journal, split: SplitStore, globalIndex: GlobalIndex,
          finished: @escaping @Sendable () -> Void, checkpointed: @escaping @Sendable () -> Void) throws {

@@ -23,7 +23,7 @@ extension Splitter {
             }
             do {
                 if paused {
-                    doorbell.wait(timeoutNanoseconds: 5_000_000) { true }
+                    splitterDoorbell.wait(timeoutNanoseconds: 5_000_000) { true }
                     continue
                 }
                 var worked = try scan(&pending)
@@ -32,7 +32,7 @@ extension Splitter {
                 pace.update(now: scanned, scanned: pending.scanned, found: worked)
                 worked = try serveRequests(&pending) || worked
                 let (reserved, checkpoint) = journal.spaceInUse
-                let caughtUp = pending.scanned >= target
+                let caughtUp = pending.scanned >= acknowledged
                 let busy = checkpointer.isBusy
                 if stopping, busy, let failure = checkpointer.failure {
                     finish(failure: failure)  // the final checkpoint cannot be written
@@ -73,7 +73,7 @@ extension Splitter {
                 }
                 if !worked {
                     let idleTimeout: Int64 = stopping ? 1_000_000 : 100_000_000
-                    doorbell.wait(timeoutNanoseconds: idleTimeout) { pending.scanned >= testing.scanEnd(target) && !readers.hasRequests.load(ordering: .acquiring) }
+                    splitterDoorbell.wait(timeoutNanoseconds: idleTimeout) { pending.scanned >= testing.scanEnd(acknowledged) && !readers.hasRequests.load(ordering: .acquiring) }
                 }
             } catch {
                 let failure = (error as? RingstoreError) ?? RingstoreError(.ioError, "splitter failed: \(error)")
@@ -93,7 +93,7 @@ extension Splitter {
                 let until = monotonicNanoseconds() + min(1_000_000_000, 10_000_000 << Int64(min(consecutiveFailures - 1, 7)))
                 while case let now = monotonicNanoseconds(), now < until,
                       !control.withLock({ $0.stopping || $0.abandoning }) {
-                    doorbell.wait(timeoutNanoseconds: until - now) { true }
+                    splitterDoorbell.wait(timeoutNanoseconds: until - now) { true }
                 }
             }
         }

@@ -15,7 +15,7 @@ extension Splitter {
     func serveRequests(_ pending: inout Pending) throws -> Bool {
         guard readers.hasRequests.load(ordering: .acquiring) else { return false }
         let requested = readers.takeRequests()
-        let end = target
+        let end = acknowledged
         var worked = false
         var items: [SplitStore.Item] = []
         var served: [(stream: String, number: UInt32, next: UInt64, lastUnscanned: UInt64?)] = []

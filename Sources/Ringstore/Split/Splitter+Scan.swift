@@ -17,7 +17,7 @@ extension Splitter {
     /// block's worth. Returns whether anything was scanned.
     func scan(_ pending: inout Pending) throws -> Bool {
         let start = pending.scanned
-        let end = testing.scanEnd(target)
+        let end = testing.scanEnd(acknowledged)
         guard start < end else { return false }
         let ring = journal.ring
         var position = start

@@ -45,8 +45,10 @@ final class Splitter: Sendable {
     let readers: ReaderTable
     let compress: Bool
     let roundBytes: UInt64
-    /// The flusher rings it when the acknowledged cursor moves; readers ring it when they wait.
-    var doorbell: Doorbell { journal.writer.advanced }
+    /// The journal writer's ``JournalWriter/splitterDoorbell`` (one object, one
+    /// name): the flusher rings it when the acknowledged cursor moves, readers
+    /// when they wait, the checkpointer when a job is done.
+    var splitterDoorbell: Doorbell { journal.writer.splitterDoorbell }
 
     struct Control: ~Copyable {
         var stopping = false
@@ -62,7 +64,7 @@ final class Splitter: Sendable {
     let checkpointer: Checkpointer
     var checkpoints: UInt64 { checkpointer.completed.load(ordering: .relaxed) }
     /// How long stream reads waited for the splitter.
-    let readerWaits = WaitRecorder()
+    let readerWaits = DurationRecorder()
     /// Moves segment entries into stream files in the background.
     let mover: SegmentMover
     /// Tests only: hold the scan, force a checkpoint (see ``SplitterTestControls``).
@@ -78,7 +80,7 @@ final class Splitter: Sendable {
         // Small scan rounds keep the splitter quick to answer readers (requests are served between rounds).
         self.roundBytes = max(64 << 10, min(1 << 20, journal.ring.capacity / 4))
         self.readers = ReaderTable(splitPosition: journal.checkpoint)
-        let bell = journal.writer.advanced
+        let bell = journal.writer.splitterDoorbell
         let mover = try SegmentMover(store: split, policy: moverPolicy, owner: journal.ring.file.path.string)
         self.mover = mover
         do {
@@ -98,10 +100,10 @@ final class Splitter: Sendable {
         }
     }
 
-    /// The cursor the splitter chases: durable, or written in relaxed mode
-    /// (readers then need not wait for the flush interval; the checkpoint still
-    /// never passes the durable cursor).
-    var target: UInt64 { journal.writer.acknowledged }
+    /// The cursor the splitter chases, the journal's acknowledged cursor:
+    /// durable, or written in relaxed mode (readers then need not wait for the
+    /// flush interval; the checkpoint still never passes the durable cursor).
+    var acknowledged: UInt64 { journal.writer.acknowledged }
 
     /// Why the checkpoint cannot move, if something failed: the splitter's last
     /// failure, reported until everything it held back is written (see `run`), or
@@ -118,7 +120,7 @@ final class Splitter: Sendable {
 
     func resume() {
         control.withLock { $0.paused = false }
-        doorbell.ring()
+        splitterDoorbell.ring()
     }
 
     /// Stops at once without splitting or checkpointing anything more, as a crash
@@ -146,6 +148,6 @@ final class Splitter: Sendable {
                 c.paused = false
                 return c.stop.register(continuation)
             }
-        }, wake: { doorbell.ring() })
+        }, wake: { splitterDoorbell.ring() })
     }
 }

@@ -25,7 +25,7 @@ extension EventStore {
     ///   `.wrongExpectedVersion` if it is not at `expectedVersion`.
     public func deleteStream(_ stream: String, expectedVersion: ExpectedVersion = .any) async throws {
         try checkOpen()
-        try Naming.validateStreamName(stream)
+        try NameRules.validateStreamName(stream)
         try requireExactStreamName(stream)
         _ = try SystemStreams.writableMetadataStream(of: stream)
         var attempt = 0
@@ -70,7 +70,7 @@ extension EventStore {
     ///   it is not at `expectedVersion` (checked atomically with the tombstone).
     public func tombstoneStream(_ stream: String, expectedVersion: ExpectedVersion = .any) async throws {
         try checkOpen()
-        try Naming.validateStreamName(stream)
+        try NameRules.validateStreamName(stream)
         try requireExactStreamName(stream)
         if try metadataState(of: stream).tombstoned { throw journal.writer.deletedError(stream) }
         let metadataStream = try SystemStreams.writableMetadataStream(of: stream)

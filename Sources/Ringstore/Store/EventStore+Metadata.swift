@@ -11,7 +11,7 @@ extension EventStore {
     /// - Throws: ``RingstoreError/Code/streamDeleted`` if the stream was tombstoned.
     public func streamMetadata(of stream: String) throws -> StreamMetadata {
         try checkOpen()
-        try Naming.validateStreamName(stream)
+        try NameRules.validateStreamName(stream)
         try requireExactStreamName(stream)
         let state = try metadataState(of: stream)
         if state.tombstoned { throw journal.writer.deletedError(stream) }
@@ -32,7 +32,7 @@ extension EventStore {
     public func setStreamMetadata(_ metadata: StreamMetadata, for stream: String,
                                   expectedMetadataVersion: ExpectedVersion = .any) async throws -> AppendResult {
         try checkOpen()
-        try Naming.validateStreamName(stream)
+        try NameRules.validateStreamName(stream)
         try requireExactStreamName(stream)
         try metadata.validate(stream: stream)
         if try metadataState(of: stream).tombstoned { throw journal.writer.deletedError(stream) }

@@ -24,7 +24,7 @@ extension EventStore {
         }
         return EventSequence(start: start, maxCount: max(0, maxCount)) { [self] cursor, limit in
             try checkOpen()
-            try Naming.validateStreamName(stream, allowReserved: true)
+            try NameRules.validateStreamName(stream, allowReserved: true)
             try requireExactStreamName(stream)
             return try await readStreamPage(stream: stream, cursor: cursor, direction: direction, limit: limit)
         }
@@ -53,7 +53,7 @@ extension EventStore {
     /// The stream's last acknowledged version, or nil if it has no events.
     public func currentVersion(of stream: String) throws -> UInt64? {
         try checkOpen()
-        try Naming.validateStreamName(stream, allowReserved: true)
+        try NameRules.validateStreamName(stream, allowReserved: true)
         try requireExactStreamName(stream)
         return try visibleTail(of: stream)?.lastVersion
     }
@@ -152,7 +152,7 @@ extension EventStore {
         }
         if covered() { return }
         readers.request(stream)
-        splitter.doorbell.ring()
+        splitter.splitterDoorbell.ring()
         let started = ContinuousClock.now
         let deadline = started + configuration.readerWait
         while !covered() {

@@ -187,14 +187,14 @@ public final class EventStore: Sendable {
     /// Validates an append; system streams (`$…`) only with `allowReserved`.
     func prepare(stream: String, expectedVersion: ExpectedVersion, events: [EventData],
                  allowReserved: Bool = false) throws -> JournalWriter.PreparedAppend {
-        try Naming.validateStreamName(stream, allowReserved: allowReserved)
+        try NameRules.validateStreamName(stream, allowReserved: allowReserved)
         guard !events.isEmpty else {
             throw RingstoreError(.invalidArgument, "an append needs at least one event", stream: stream)
         }
         let streamCount = stream.utf8.count
         var total = 0
         for event in events {
-            try Naming.validateEventType(event.type, stream: stream)
+            try NameRules.validateEventType(event.type, stream: stream)
             let size = event.data.count + event.metadata.count
             guard size <= configuration.maxEventSize else {
                 throw RingstoreError(.eventTooLarge,

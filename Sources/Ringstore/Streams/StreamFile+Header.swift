@@ -23,7 +23,7 @@ extension StreamFile {
         let data = try StorageFile.open(path, create: true, exclusive: true)
         do {
             // No index file can be left over here: one is created only once its data
-            // file has 16 blocks, by then durable, and creating it truncates any
+            // file has 16 to 63 blocks (``indexThreshold(for:)``), by then durable, and creating it truncates any
             // stale one. (Removing it on every creation cost the splitter a fifth
             // of its time when thousands of streams are new.)
             try header.withUnsafeBytes { try data.write($0, at: 0) }
@@ -68,7 +68,7 @@ extension StreamFile {
         guard version == formatVersion else {
             throw RingstoreError(.incompatibleFormat, "stream file \(path) has format version \(version); this build reads \(formatVersion)", path: pathString)
         }
-        guard count >= 1, count <= Naming.maxStreamNameBytes else { throw try damaged("stream name length \(count)") }
+        guard count >= 1, count <= NameRules.maxStreamNameBytes else { throw try damaged("stream name length \(count)") }
         let padded = 16 + count + (8 - (16 + count) % 8) % 8
         var header = [UInt8](repeating: 0, count: padded + 8)
         guard try header.withUnsafeMutableBytes({ try data.read(into: $0, at: 0) }) == header.count else { throw try damaged("truncated") }
