@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Ringstore
 import RingstoreBench
+import Synchronization
 
 /// `ringstore demo`: ingest a realistic workload into an embedded store, read
 /// samples back, verify them, and print a summary.
@@ -155,12 +156,12 @@ enum DemoPayload {
     }
 }
 
-/// A counter shared by the writers and the progress display.
-final class ProgressCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    func add(_ n: Int) { lock.lock(); count += n; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+/// A counter shared by the writers and the progress display (a class only
+/// because an `Atomic` cannot be captured by the writers' tasks itself).
+final class ProgressCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add(_ n: Int) { count.add(n, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }
 
 extension Duration {

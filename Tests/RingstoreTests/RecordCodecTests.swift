@@ -53,8 +53,8 @@ import SystemPackage
     }
 
     @Test func largestEventAndEmptyPayloadRoundTrip() throws {
-        let maxStream = String(repeating: "s", count: Naming.maxStreamNameBytes)
-        let maxType = String(repeating: "t", count: Naming.maxEventTypeBytes)
+        let maxStream = String(repeating: "s", count: NameRules.maxStreamNameBytes)
+        let maxType = String(repeating: "t", count: NameRules.maxEventTypeBytes)
         for data in [[UInt8](), (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }] {
             let original = EventData(type: maxType, data: data, metadata: [], contentType: .binary)
             let bytes = encode(original, stream: maxStream)

@@ -228,12 +228,12 @@ import Testing
         let capacity: UInt64 = 64 << 20
         let slow = 8.0 * 1_048_576  // bytes per second: a quarter of the ring takes 2 s
         // A pace that fills a quarter in under half a second: no waiting, whatever is pending.
-        #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 10_000, bytesPerSecond: 200e6) == capacity / 4)
-        #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 0, bytesPerSecond: slow) == capacity / 4)
-        #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 640, bytesPerSecond: slow) == capacity / 4)
-        #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 8_000, bytesPerSecond: slow) == 8_000 * 3 << 10)
-        #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 10_000, bytesPerSecond: slow) == 30_000 << 10)
-        #expect(Splitter.checkpointBytes(capacity: capacity, pendingStreams: 100_000, bytesPerSecond: slow) == capacity / 2)
+        #expect(CheckpointPolicy.checkpointBytes(capacity: capacity, pendingStreams: 10_000, bytesPerSecond: 200e6) == capacity / 4)
+        #expect(CheckpointPolicy.checkpointBytes(capacity: capacity, pendingStreams: 0, bytesPerSecond: slow) == capacity / 4)
+        #expect(CheckpointPolicy.checkpointBytes(capacity: capacity, pendingStreams: 640, bytesPerSecond: slow) == capacity / 4)
+        #expect(CheckpointPolicy.checkpointBytes(capacity: capacity, pendingStreams: 8_000, bytesPerSecond: slow) == 8_000 * 3 << 10)
+        #expect(CheckpointPolicy.checkpointBytes(capacity: capacity, pendingStreams: 10_000, bytesPerSecond: slow) == 30_000 << 10)
+        #expect(CheckpointPolicy.checkpointBytes(capacity: capacity, pendingStreams: 100_000, bytesPerSecond: slow) == capacity / 2)
     }
 
     /// A long stream name is one heap object shared by the writer's index and the

@@ -27,7 +27,7 @@ import Testing
         try await expectRefused(store)
         #expect(try await store.read(stream: composed).collect().count == 2)
         try await store.append(to: composed, events: [event("three")])
-        #expect(try await store.read(stream: composed).collect().map(\.stream).allSatisfy { Naming.sameStream($0, composed) })
+        #expect(try await store.read(stream: composed).collect().map(\.stream).allSatisfy { NameRules.sameStream($0, composed) })
         #expect(try store.streamNames().filter { $0 == composed }.count == 1)
         try await store.close()
     }

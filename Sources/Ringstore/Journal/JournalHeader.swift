@@ -38,15 +38,15 @@ struct JournalHeader: Sendable, Equatable {
         var bytes = [UInt8](repeating: 0, count: Self.slotSize)
         bytes.withUnsafeMutableBytes { b in
             Self.magic.withUnsafeBytes { b.copyMemory(from: $0) }
-            b.storeBytes(of: Self.formatVersion.littleEndian, toByteOffset: 8, as: UInt32.self)
-            b.storeBytes(of: sequence.littleEndian, toByteOffset: 16, as: UInt64.self)
-            b.storeBytes(of: capacity.littleEndian, toByteOffset: 24, as: UInt64.self)
-            b.storeBytes(of: checkpoint.littleEndian, toByteOffset: 32, as: UInt64.self)
-            b.storeBytes(of: epoch.littleEndian, toByteOffset: 40, as: UInt32.self)
-            b.storeBytes(of: UInt32(closedCleanly ? 1 : 0).littleEndian, toByteOffset: 44, as: UInt32.self)
-            b.storeBytes(of: endAtClose.littleEndian, toByteOffset: 48, as: UInt64.self)
+            LittleEndian.store(Self.formatVersion, into: b, at: 8)
+            LittleEndian.store(sequence, into: b, at: 16)
+            LittleEndian.store(capacity, into: b, at: 24)
+            LittleEndian.store(checkpoint, into: b, at: 32)
+            LittleEndian.store(epoch, into: b, at: 40)
+            LittleEndian.store(UInt32(closedCleanly ? 1 : 0), into: b, at: 44)
+            LittleEndian.store(endAtClose, into: b, at: 48)
             let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<60]))
-            b.storeBytes(of: crc.littleEndian, toByteOffset: 60, as: UInt32.self)
+            LittleEndian.store(crc, into: b, at: 60)
         }
         return bytes
     }
@@ -85,17 +85,17 @@ struct JournalHeader: Sendable, Equatable {
         return Array(slot.prefix(slotSize)).withUnsafeBytes { b in
             if b.allSatisfy({ $0 == 0 }) { return .failure(.empty) }
             guard b.prefix(8).elementsEqual(magic) else { return .failure(.badMagic) }
-            let crc = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 60, as: UInt32.self))
+            let crc = LittleEndian.load(UInt32.self, from: b, at: 60)
             guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<60])) == crc else { return .failure(.badChecksum) }
-            let version = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            let version = LittleEndian.load(UInt32.self, from: b, at: 8)
             guard version == formatVersion else { return .failure(.unsupportedVersion(version)) }
             let header = JournalHeader(
-                sequence: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-                capacity: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 24, as: UInt64.self)),
-                checkpoint: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 32, as: UInt64.self)),
-                epoch: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 40, as: UInt32.self)),
-                closedCleanly: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 44, as: UInt32.self)) & 1 != 0,
-                endAtClose: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 48, as: UInt64.self)))
+                sequence: LittleEndian.load(UInt64.self, from: b, at: 16),
+                capacity: LittleEndian.load(UInt64.self, from: b, at: 24),
+                checkpoint: LittleEndian.load(UInt64.self, from: b, at: 32),
+                epoch: LittleEndian.load(UInt32.self, from: b, at: 40),
+                closedCleanly: LittleEndian.load(UInt32.self, from: b, at: 44) & 1 != 0,
+                endAtClose: LittleEndian.load(UInt64.self, from: b, at: 48))
             // The CRC only proves the slot is as written; a capacity of 0 would divide by
             // zero in every position calculation, and positions must not overflow.
             guard header.capacity >= 64 << 10, header.capacity % 4096 == 0, header.capacity <= 1 << 44 else {

@@ -74,6 +74,8 @@ enum JournalRecord {
         var flags = kindEvent
         if fields.json { flags |= flagJSON }
         if fields.endOfAppend { flags |= flagEndOfAppend }
+        // Safe: the caller hands `length` bytes (the staging buffer's reservation or a
+        // sized buffer), and `length` is at least the 64-byte header written here.
         destination.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 0, as: UInt32.self)
         destination.storeBytes(of: fields.position.littleEndian, toByteOffset: 8, as: UInt64.self)
         destination.storeBytes(of: flags, toByteOffset: 16, as: UInt8.self)
@@ -108,6 +110,7 @@ enum JournalRecord {
     /// Only its 24-byte header is written; the rest of the tail keeps old bytes.
     static func encodePadding(into destination: UnsafeMutableRawPointer, length: Int, position: UInt64, epoch: UInt32) {
         precondition(length >= paddingSize && length % alignment == 0)
+        // Safe: the precondition above; the caller hands `length` bytes.
         destination.initializeMemory(as: UInt8.self, repeating: 0, count: paddingSize)
         destination.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 0, as: UInt32.self)
         destination.storeBytes(of: position.littleEndian, toByteOffset: 8, as: UInt64.self)
@@ -157,6 +160,7 @@ enum JournalRecord {
     static func inspect(_ bytes: UnsafeRawBufferPointer, expectedPosition position: UInt64,
                         verifyChecksum: Bool = true) -> Inspection {
         guard bytes.count >= paddingSize else { return .invalid(reason: "only \(bytes.count) bytes left before the ring's end") }
+        // Safe: the loads up to the event fields read the 24-byte common header, checked just above.
         let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
         if length == 0 { return .invalid(reason: "length is 0 (no record written here)") }
         guard length >= paddingSize, length % alignment == 0, length <= bytes.count else {
@@ -183,6 +187,7 @@ enum JournalRecord {
             guard !verifyChecksum || checksum(bytes.baseAddress!, covered: length) == storedCRC else {
                 return .invalid(reason: "event record checksum mismatch")
             }
+            // Safe: `eventHeaderSize <= length <= bytes.count` (checked above) covers the event header's fields.
             let typeCount = Int(bytes[17])
             let streamCount = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 18, as: UInt16.self)))
             let dataCount = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 56, as: UInt32.self)))

@@ -1,4 +1,3 @@
-import Glibc
 import SystemPackage
 
 /// The journal file: a fixed header area followed by a ring of `capacity` bytes,
@@ -30,19 +29,12 @@ final class RingFile: @unchecked Sendable {
         self.file = file
         self.capacity = capacity
         let length = Int(Self.headerAreaSize + capacity)
-        guard let pointer = mmap(nil, length, PROT_READ, MAP_SHARED, file.descriptor.rawValue, 0),
-              pointer != MAP_FAILED
-        else {
-            let code = Errno(rawValue: errno)
-            throw RingstoreError(.ioError, "cannot map journal \(file.path) (\(length) bytes): \(code)",
-                                 path: file.path.string, cause: code)
-        }
-        self.base = UnsafeRawPointer(pointer)
+        self.base = try file.mapReadOnly(length: length)
         self.mappedLength = length
     }
 
     deinit {
-        munmap(UnsafeMutableRawPointer(mutating: base), mappedLength)
+        StorageFile.unmap(base, length: mappedLength)
         file.close()
     }
 
@@ -69,7 +61,7 @@ final class RingFile: @unchecked Sendable {
             try file.syncData()
             // The zeros sit in the page cache in large folios (1 MiB writes); left
             // there, every small append would dirty, and write back, a whole folio.
-            _ = posix_fadvise(file.descriptor.rawValue, 0, 0, POSIX_FADV_DONTNEED)
+            file.dropCache(offset: 0, count: 0)
         } catch {
             file.close()
             StorageDirectory.remove(temporary)
@@ -162,7 +154,7 @@ final class RingFile: @unchecked Sendable {
     /// next lap's writes in folios the size of those writes.
     func dropCache(from start: UInt64, to end: UInt64) {
         forEachWholePageRun(from: start, to: end) { fileOffset, count in
-            _ = posix_fadvise(file.descriptor.rawValue, Int(fileOffset), count, POSIX_FADV_DONTNEED)
+            file.dropCache(offset: fileOffset, count: count)
         }
     }
 
@@ -173,7 +165,8 @@ final class RingFile: @unchecked Sendable {
     /// holds the unsplit part of the ring rather than all of it.
     func releasePages(from start: UInt64, to end: UInt64) {
         forEachWholePageRun(from: start, to: end) { fileOffset, count in
-            _ = madvise(UnsafeMutableRawPointer(mutating: base + Int(fileOffset)), count, MADV_DONTNEED)
+            // Safe: the run lies inside the mapping (a range of the ring, plus the header area).
+            StorageFile.releaseMappedPages(at: base + Int(fileOffset), count: count)
         }
     }
 

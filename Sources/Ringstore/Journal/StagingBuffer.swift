@@ -36,18 +36,22 @@ final class StagingBuffer: @unchecked Sendable {
         return last.position + UInt64(last.count)
     }
 
-    /// Reserves `length` bytes for the record at logical `position` and returns
-    /// where to encode it. The pointer is valid until the next call.
-    func reserve(_ length: Int, at position: UInt64) -> UnsafeMutableRawPointer {
+    /// Reserves `length` bytes for the record at logical `position` and hands
+    /// them to `encode` to fill. Do not let the pointer escape `encode`: the
+    /// next reservation may move the storage.
+    @inline(__always)
+    func reserve<Result>(_ length: Int, at position: UInt64,
+                         _ encode: (UnsafeMutableRawBufferPointer) -> Result) -> Result {
         if count + length > capacity { grow(to: count + length) }
         if let last = segments.last, last.position + UInt64(last.count) == position {
             segments[segments.count - 1].count += length
         } else {
             segments.append(Segment(position: position, offset: count, count: length))
         }
-        let pointer = storage + count
+        // Safe: `grow` made `count + length <= capacity`, so these bytes lie inside the allocation.
+        let bytes = UnsafeMutableRawBufferPointer(start: storage + count, count: length)
         count += length
-        return pointer
+        return encode(bytes)
     }
 
     /// The bytes of one segment. Do not let the buffer escape the call's scope.

@@ -32,9 +32,8 @@ final class Checkpointer: Sendable {
         var submitted: ContinuousClock.Instant?
         var stopping = false
         var abandoning = false
-        var stopped = false
+        var stop = StopHandshake()
         var failure: RingstoreError?
-        var onStopped: [CheckedContinuation<Void, Never>] = []
     }
 
     private let journal: Journal
@@ -50,7 +49,7 @@ final class Checkpointer: Sendable {
     let completed = Atomic<UInt64>(0)
     private let thread: BackgroundThread
     /// How long each checkpoint took, from its submission to the header write (stats).
-    let durations = WaitRecorder()
+    let durations = DurationRecorder()
 
     init(journal: Journal, split: SplitStore, globalIndex: GlobalIndex,
          finished: @escaping @Sendable () -> Void, checkpointed: @escaping @Sendable () -> Void) throws {
@@ -102,26 +101,19 @@ final class Checkpointer: Sendable {
     }
 
     private func requestStop(_ mark: (inout State) -> Void) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let stopped = state.withLock { s in
+        await StopHandshake.stop(request: { continuation in
+            state.withLock { s in
                 mark(&s)
-                if s.stopped { return true }
-                s.onStopped.append(continuation)
-                return false
+                return s.stop.register(continuation)
             }
-            if stopped { continuation.resume() } else { doorbell.ring() }
-        }
+        }, wake: { doorbell.ring() })
     }
 
     private func run() {
         while true {
             let (job, stopping, abandoning) = state.withLock { ($0.job, $0.stopping, $0.abandoning) }
             if abandoning || (stopping && job == nil) {
-                let waiters = state.withLock { s in
-                    s.stopped = true
-                    defer { s.onStopped.removeAll() }
-                    return s.onStopped
-                }
+                let waiters = state.withLock { $0.stop.finish() }
                 for waiter in waiters { waiter.resume() }
                 return
             }

@@ -21,10 +21,10 @@ final class SplitterTestControls: Sendable {
     private let anyWaiting = Atomic<Bool>(false)
     private let waiters = Mutex<[Waiter]>([])
 
-    /// Where the scan may go: `target`, or less while ``scanLimit`` is set.
+    /// Where the scan may go: the acknowledged cursor, or less while ``scanLimit`` is set.
     @inline(__always)
-    func scanEnd(_ target: UInt64) -> UInt64 {
-        min(target, scanLimit.load(ordering: .relaxed))
+    func scanEnd(_ acknowledged: UInt64) -> UInt64 {
+        min(acknowledged, scanLimit.load(ordering: .relaxed))
     }
 
     /// Called on each pass of the splitter's loop: resumes the waiters whose goal
@@ -75,10 +75,10 @@ extension Splitter {
     /// journal's checkpoint is there — or once the splitter has stopped. While
     /// the splitter is paused, it waits for it to resume.
     func checkpointForTesting() async {
-        let goal = testing.scanEnd(target)
+        let goal = testing.scanEnd(acknowledged)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             testing.wait(goal: goal, continuation: continuation)
-            if isStopped { testing.resumeAll() } else { doorbell.ring() }
+            if isStopped { testing.resumeAll() } else { splitterDoorbell.ring() }
         }
     }
 }

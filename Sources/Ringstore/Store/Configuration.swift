@@ -33,7 +33,7 @@ public struct Configuration: Sendable, Hashable {
     /// ``RingstoreError/Code/readerTimeout`` (default 5 s).
     public var readerWait: Duration = .seconds(5)
     /// Most stream files kept open at once, counting each stream's index file
-    /// (a stream past 16 blocks has one) as a file. The default is half the
+    /// (a stream past 16 to 63 blocks has one) as a file. The default is half the
     /// process's open-file limit (the soft `RLIMIT_NOFILE`), at least 256 and at
     /// most 65,536: 512 under the usual soft limit of 1,024, more for a process
     /// that raised its limit (the `ringstore` command raises its soft limit to

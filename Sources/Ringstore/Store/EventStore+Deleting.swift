@@ -25,7 +25,7 @@ extension EventStore {
     ///   `.wrongExpectedVersion` if it is not at `expectedVersion`.
     public func deleteStream(_ stream: String, expectedVersion: ExpectedVersion = .any) async throws {
         try checkOpen()
-        try Naming.validateStreamName(stream)
+        try NameRules.validateStreamName(stream)
         try requireExactStreamName(stream)
         _ = try SystemStreams.writableMetadataStream(of: stream)
         var attempt = 0
@@ -70,7 +70,7 @@ extension EventStore {
     ///   it is not at `expectedVersion` (checked atomically with the tombstone).
     public func tombstoneStream(_ stream: String, expectedVersion: ExpectedVersion = .any) async throws {
         try checkOpen()
-        try Naming.validateStreamName(stream)
+        try NameRules.validateStreamName(stream)
         try requireExactStreamName(stream)
         if try metadataState(of: stream).tombstoned { throw journal.writer.deletedError(stream) }
         let metadataStream = try SystemStreams.writableMetadataStream(of: stream)
@@ -103,9 +103,7 @@ extension EventStore {
         // Streams recovery found in the ring are indexed already, so the lookup
         // above never sees them. If one was tombstoned, the tombstone (written
         // after its last event) is in the ring too, in its metadata stream.
-        let metadataStreams = journal.writer.state.withLock { s in
-            s.index.streams.keys.filter { $0.hasPrefix(SystemStreams.metadataPrefix) }
-        }
+        let metadataStreams = journal.indexedStreams(withPrefix: SystemStreams.metadataPrefix)
         var deleted: [String] = []
         for metadataStream in metadataStreams {
             let owner = String(metadataStream.dropFirst(SystemStreams.metadataPrefix.count))

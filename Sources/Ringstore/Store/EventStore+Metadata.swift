@@ -11,7 +11,7 @@ extension EventStore {
     /// - Throws: ``RingstoreError/Code/streamDeleted`` if the stream was tombstoned.
     public func streamMetadata(of stream: String) throws -> StreamMetadata {
         try checkOpen()
-        try Naming.validateStreamName(stream)
+        try NameRules.validateStreamName(stream)
         try requireExactStreamName(stream)
         let state = try metadataState(of: stream)
         if state.tombstoned { throw journal.writer.deletedError(stream) }
@@ -32,7 +32,7 @@ extension EventStore {
     public func setStreamMetadata(_ metadata: StreamMetadata, for stream: String,
                                   expectedMetadataVersion: ExpectedVersion = .any) async throws -> AppendResult {
         try checkOpen()
-        try Naming.validateStreamName(stream)
+        try NameRules.validateStreamName(stream)
         try requireExactStreamName(stream)
         try metadata.validate(stream: stream)
         if try metadataState(of: stream).tombstoned { throw journal.writer.deletedError(stream) }
@@ -69,7 +69,7 @@ extension EventStore {
     /// catalog) and those in the ring or written this session (the writer's index).
     private func streamsWithMetadata() -> [String] {
         let prefix = SystemStreams.metadataPrefix
-        let inIndex = journal.writer.state.withLock { s in s.index.streams.keys.filter { $0.hasPrefix(prefix) } }
+        let inIndex = journal.indexedStreams(withPrefix: prefix)
         return (catalog.allNames().filter { $0.hasPrefix(prefix) } + inIndex).map { String($0.dropFirst(prefix.count)) }
     }
 

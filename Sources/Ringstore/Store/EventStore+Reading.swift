@@ -24,7 +24,7 @@ extension EventStore {
         }
         return EventSequence(start: start, maxCount: max(0, maxCount)) { [self] cursor, limit in
             try checkOpen()
-            try Naming.validateStreamName(stream, allowReserved: true)
+            try NameRules.validateStreamName(stream, allowReserved: true)
             try requireExactStreamName(stream)
             return try await readStreamPage(stream: stream, cursor: cursor, direction: direction, limit: limit)
         }
@@ -53,7 +53,7 @@ extension EventStore {
     /// The stream's last acknowledged version, or nil if it has no events.
     public func currentVersion(of stream: String) throws -> UInt64? {
         try checkOpen()
-        try Naming.validateStreamName(stream, allowReserved: true)
+        try NameRules.validateStreamName(stream, allowReserved: true)
         try requireExactStreamName(stream)
         return try visibleTail(of: stream)?.lastVersion
     }
@@ -63,12 +63,7 @@ extension EventStore {
     public func streamNames() throws -> [String] {
         try checkOpen()
         let visible = journal.writer.acknowledged
-        let inRing: [String] = journal.writer.state.withLock { s in
-            s.index.streams.compactMap { name, state in
-                (state.ringFirstVersion > 0 || state.entries.first.map { $0.position < visible } == true) ? name : nil
-            }
-        }
-        let names = Set(inRing).union(catalog.allNames())
+        let names = Set(journal.indexedStreams(withEventsBelow: visible)).union(catalog.allNames())
         return try names.filter { name in
             if SystemStreams.isSystem(name) { return false }
             // Only streams with a metadata stream can be deleted.
@@ -87,21 +82,10 @@ extension EventStore {
     }
 
     func visibleTail(of stream: String) throws -> StreamTail? {
-        let visible = journal.writer.acknowledged
-        enum Known { case tail(StreamTail?), unknown }
-        let known: Known = journal.writer.state.withLock { s in
-            guard let state = s.index.streams[stream] else { return .unknown }
-            // Acknowledged records are a prefix of the stream's ring positions.
-            let visibleCount = state.entries.partitioningIndex { $0.position >= visible }
-            if visibleCount > 0 {
-                return .tail(StreamTail(lastVersion: state.ringFirstVersion + UInt64(visibleCount - 1),
-                                        lastPositionInRing: state.entries[visibleCount - 1].position))
-            }
-            return .tail(state.ringFirstVersion == 0 ? nil : StreamTail(lastVersion: state.ringFirstVersion - 1, lastPositionInRing: nil))
-        }
-        switch known {
-        case .tail(let tail): return tail
-        case .unknown:
+        switch journal.tail(of: stream, visibleBelow: journal.writer.acknowledged) {
+        case .last(let version, let position): return StreamTail(lastVersion: version, lastPositionInRing: position)
+        case .empty: return nil
+        case .notIndexed:
             let next = try split.nextVersion(of: stream)
             return next == 0 ? nil : StreamTail(lastVersion: next - 1, lastPositionInRing: nil)
         }
@@ -168,7 +152,7 @@ extension EventStore {
         }
         if covered() { return }
         readers.request(stream)
-        splitter.doorbell.ring()
+        splitter.splitterDoorbell.ring()
         let started = ContinuousClock.now
         let deadline = started + configuration.readerWait
         while !covered() {
@@ -243,7 +227,7 @@ extension EventStore {
         case .forwards:
             let from: UInt64 = switch cursor {
             case .start: 0
-            case .end: lastVisiblePosition(below: visible) ?? visible
+            case .end: journal.lastEventPosition(below: visible) ?? visible
             case .at(let p): p
             }
             // The ring index must still hold everything from where it is read: a
@@ -303,30 +287,13 @@ extension EventStore {
         return try eventsFromFiles(try globalIndex.entries(from: start, count: end - start).reversed())
     }
 
-    private func lastVisiblePosition(below visible: UInt64) -> UInt64? {
-        journal.writer.state.withLock { s in
-            let count = s.index.eventPositions.partitioningIndex { $0 >= visible }
-            return count > 0 ? s.index.eventPositions[count - 1] : nil
-        }
-    }
-
     /// Events still in the ring: forwards from `from`, or backwards from `from`
     /// inclusive, below `visible`. `start` is where the ring's events began when
-    /// they were looked up (the writer's checkpoint, read under the same lock):
-    /// every event from there on was in the ring, none before it. A forward
-    /// read from below `start` would miss events, so callers check it.
+    /// they were looked up (see ``Journal/eventPositions(from:below:limit:backwards:)``):
+    /// a forward read from below `start` would miss events, so callers check it.
     private func ringEvents(from: UInt64, below visible: UInt64, limit: Int,
                             backwards: Bool) throws -> (events: [RecordedEvent], start: UInt64) {
-        let (positions, start): ([UInt64], UInt64) = journal.writer.state.withLock { s in
-            let all = s.index.eventPositions
-            let visibleCount = all.partitioningIndex { $0 >= visible }
-            if backwards {
-                let upper = min(visibleCount, all.partitioningIndex { $0 > from })
-                return (Array(all[max(0, upper - limit)..<upper].reversed()), s.checkpoint)
-            }
-            let lower = all.partitioningIndex { $0 >= from }
-            return (lower < visibleCount ? Array(all[lower..<min(visibleCount, lower + limit)]) : [], s.checkpoint)
-        }
+        let (positions, start) = journal.eventPositions(from: from, below: visible, limit: limit, backwards: backwards)
         return (try positions.map { try journal.readEvent(at: $0) }, start)
     }
 
@@ -370,9 +337,7 @@ extension EventStore {
     /// A snapshot of the journal's cursors and the store's counters.
     public func stats() -> StoreStats {
         let writer = journal.writer
-        let (reserved, checkpoint, streamCount, ringEvents) = writer.state.withLock {
-            ($0.reserved, $0.checkpoint, $0.index.streams.count, $0.index.eventPositions.count)
-        }
+        let (reserved, checkpoint, streamCount, ringEvents) = journal.indexCounts
         let cache = streams.blockCache.counters
         return StoreStats(
             reservedPosition: reserved,

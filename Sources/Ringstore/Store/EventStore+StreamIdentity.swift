@@ -1,17 +1,14 @@
 extension EventStore {
     /// Throws if `stream` is Unicode-equivalent to a stream this store holds
-    /// but not the same bytes (see ``Naming/sameStream(_:_:)``): reading,
+    /// but not the same bytes (see ``NameRules/sameStream(_:_:)``): reading,
     /// subscribing to, deleting or describing it would otherwise reach the
     /// other stream through the `String`-keyed tables.
     ///
     /// Appends check the same in the journal writer, where the stream's entry
     /// is looked up anyway.
     func requireExactStreamName(_ stream: String) throws {
-        let inRing: String? = journal.writer.state.withLock { s in
-            s.index.streams.index(forKey: stream).map { s.index.streams.keys[$0] }
-        }
-        if let stored = inRing ?? split.storedName(equivalentTo: stream), !Naming.sameStream(stored, stream) {
-            throw Naming.equivalentNameError(stream, stored: stored)
+        if let stored = journal.indexedName(equivalentTo: stream) ?? split.storedName(equivalentTo: stream), !NameRules.sameStream(stored, stream) {
+            throw NameRules.equivalentNameError(stream, stored: stored)
         }
     }
 }

@@ -93,10 +93,8 @@ public final class EventStore: Sendable {
             let journal = try Journal(directory: directory, configuration: configuration, stored: split)
             openedJournal = journal
             streams.journalHoldsWholeStream.withLock {
-                // Weak: the writer holds the split store, which holds this directory.
-                $0 = { [weak writer = journal.writer] stream in
-                    writer?.state.withLock { s in s.index.streams[stream].map { !$0.entries.isEmpty && $0.ringFirstVersion == 0 } ?? false } ?? false
-                }
+                // Weak: the journal's writer holds the split store, which holds this directory.
+                $0 = { [weak journal] stream in journal?.holdsWholeStream(stream) ?? false }
             }
             let globalIndex = try GlobalIndex(directory: directory)
             // The names of `streams/`, the catalog and the global index (created above
@@ -104,7 +102,7 @@ public final class EventStore: Sendable {
             // `fdatasync` does not cover its name.
             try StorageDirectory.sync(directory)
             // Entries from the checkpoint on are derived again as the splitter replays the journal.
-            let checkpoint = journal.writer.state.withLock { $0.checkpoint }
+            let checkpoint = journal.checkpoint
             try globalIndex.truncate(from: checkpoint)
             streams.replayFrom.store(checkpoint, ordering: .releasing)
             let store = try EventStore(directory: directory, configuration: configuration, journal: journal, split: split,
@@ -189,14 +187,14 @@ public final class EventStore: Sendable {
     /// Validates an append; system streams (`$…`) only with `allowReserved`.
     func prepare(stream: String, expectedVersion: ExpectedVersion, events: [EventData],
                  allowReserved: Bool = false) throws -> JournalWriter.PreparedAppend {
-        try Naming.validateStreamName(stream, allowReserved: allowReserved)
+        try NameRules.validateStreamName(stream, allowReserved: allowReserved)
         guard !events.isEmpty else {
             throw RingstoreError(.invalidArgument, "an append needs at least one event", stream: stream)
         }
         let streamCount = stream.utf8.count
         var total = 0
         for event in events {
-            try Naming.validateEventType(event.type, stream: stream)
+            try NameRules.validateEventType(event.type, stream: stream)
             let size = event.data.count + event.metadata.count
             guard size <= configuration.maxEventSize else {
                 throw RingstoreError(.eventTooLarge,

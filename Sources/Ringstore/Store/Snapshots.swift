@@ -33,7 +33,7 @@ extension EventStore {
     ///   `.eventTooLarge` if `data` exceeds `maxEventSize`.
     public func saveSnapshot(of stream: String, version: UInt64, data: [UInt8]) async throws {
         try checkOpen()
-        try Naming.validateStreamName(stream)
+        try NameRules.validateStreamName(stream)
         try requireExactStreamName(stream)
         let snapshotStream = try Self.snapshotStream(of: stream)
         let header = Array("{\"$version\":\(version)}".utf8)
@@ -63,7 +63,7 @@ extension EventStore {
     /// - Throws: `.streamDeleted` if the stream was tombstoned.
     public func loadSnapshot(of stream: String) throws -> Snapshot? {
         try checkOpen()
-        try Naming.validateStreamName(stream)
+        try NameRules.validateStreamName(stream)
         try requireExactStreamName(stream)
         let snapshotStream = try Self.snapshotStream(of: stream)
         let state = try metadataState(of: stream)
@@ -86,9 +86,9 @@ extension EventStore {
 
     private static func snapshotStream(of stream: String) throws -> String {
         let name = SystemStreams.snapshotStream(of: stream)
-        guard name.utf8.count <= Naming.maxStreamNameBytes else {
+        guard name.utf8.count <= NameRules.maxStreamNameBytes else {
             throw RingstoreError(.invalidStreamName,
-                                 "stream names longer than \(Naming.maxStreamNameBytes - SystemStreams.snapshotPrefix.utf8.count) bytes cannot have snapshots (the snapshot stream's name adds \"\(SystemStreams.snapshotPrefix)\")",
+                                 "stream names longer than \(NameRules.maxStreamNameBytes - SystemStreams.snapshotPrefix.utf8.count) bytes cannot have snapshots (the snapshot stream's name adds \"\(SystemStreams.snapshotPrefix)\")",
                                  stream: String(stream.prefix(64)))
         }
         return name

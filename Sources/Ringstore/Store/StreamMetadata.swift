@@ -134,9 +134,9 @@ enum SystemStreams {
     /// stream-name limit (user names longer than 1022 bytes can have no metadata).
     static func writableMetadataStream(of stream: String) throws -> String {
         let name = metadataStream(of: stream)
-        guard name.utf8.count <= Naming.maxStreamNameBytes else {
+        guard name.utf8.count <= NameRules.maxStreamNameBytes else {
             throw RingstoreError(.invalidStreamName,
-                                 "streams with names longer than \(Naming.maxStreamNameBytes - metadataPrefix.utf8.count) bytes cannot have metadata or be deleted (the metadata stream's name adds \"\(metadataPrefix)\")",
+                                 "streams with names longer than \(NameRules.maxStreamNameBytes - metadataPrefix.utf8.count) bytes cannot have metadata or be deleted (the metadata stream's name adds \"\(metadataPrefix)\")",
                                  stream: String(stream.prefix(64)))
         }
         return name

@@ -120,7 +120,7 @@ extension EventStore {
     /// `.end` starts after the current last event (only new events).
     public func subscribe(to stream: String, from revision: StreamRevision = .start) throws -> Subscription {
         try checkOpen()
-        try Naming.validateStreamName(stream, allowReserved: true)
+        try NameRules.validateStreamName(stream, allowReserved: true)
         try requireExactStreamName(stream)
         let next: UInt64 = switch revision {
         case .start: 0

@@ -100,11 +100,11 @@ final class GlobalIndex: Sendable {
         bytes.withUnsafeMutableBytes { b in
             for (i, entry) in entries.enumerated() {
                 let base = i * Self.entrySize
-                b.storeBytes(of: entry.position.littleEndian, toByteOffset: base, as: UInt64.self)
-                b.storeBytes(of: entry.version.littleEndian, toByteOffset: base + 8, as: UInt64.self)
-                b.storeBytes(of: entry.stream.littleEndian, toByteOffset: base + 16, as: UInt32.self)
+                LittleEndian.store(entry.position, into: b, at: base)
+                LittleEndian.store(entry.version, into: b, at: base + 8)
+                LittleEndian.store(entry.stream, into: b, at: base + 16)
                 let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[base..<(base + 20)]))
-                b.storeBytes(of: crc.littleEndian, toByteOffset: base + 20, as: UInt32.self)
+                LittleEndian.store(crc, into: b, at: base + 20)
             }
         }
         let start = entryCount
@@ -162,13 +162,13 @@ final class GlobalIndex: Sendable {
     private static func decode(_ bytes: ArraySlice<UInt8>) -> Entry? {
         guard bytes.count == entrySize else { return nil }
         return bytes.withUnsafeBytes { b in
-            let crc = b.loadUnaligned(fromByteOffset: 20, as: UInt32.self).littleEndian
+            let crc = LittleEndian.load(UInt32.self, from: b, at: 20)
             guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<20])) == crc,
-                  !(b.loadUnaligned(fromByteOffset: 0, as: UInt64.self) == 0 && crc == 0)
+                  !(LittleEndian.load(UInt64.self, from: b, at: 0) == 0 && crc == 0)
             else { return nil }
-            return Entry(position: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian,
-                         version: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian,
-                         stream: b.loadUnaligned(fromByteOffset: 16, as: UInt32.self).littleEndian)
+            return Entry(position: LittleEndian.load(UInt64.self, from: b, at: 0),
+                         version: LittleEndian.load(UInt64.self, from: b, at: 8),
+                         stream: LittleEndian.load(UInt32.self, from: b, at: 16))
         }
     }
 }

@@ -105,9 +105,9 @@ final class SplitSegment: @unchecked Sendable {
         let path = folder.appending(fileName(of: number))
         let file = try StorageFile.open(path, create: true, exclusive: true)
         var header = fileMagic
-        withUnsafeBytes(of: formatVersion.littleEndian) { header += $0 }
-        withUnsafeBytes(of: number.littleEndian) { header += $0 }
-        withUnsafeBytes(of: CRC32C.checksum(header).littleEndian) { header += $0 }
+        LittleEndian.append(formatVersion, to: &header)
+        LittleEndian.append(number, to: &header)
+        LittleEndian.append(CRC32C.checksum(header), to: &header)
         header += [0, 0, 0, 0]
         do {
             try header.withUnsafeBytes { try file.write($0, at: 0) }
@@ -135,9 +135,9 @@ final class SplitSegment: @unchecked Sendable {
             return nil
         }
         let valid = got == headerSize && Array(header[0..<8]) == fileMagic && header.withUnsafeBytes { h in
-            UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) == formatVersion
-                && UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 12, as: UInt32.self)) == number
-                && UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 16, as: UInt32.self)) == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: h[0..<16]))
+            LittleEndian.load(UInt32.self, from: h, at: 8) == formatVersion
+                && LittleEndian.load(UInt32.self, from: h, at: 12) == number
+                && LittleEndian.load(UInt32.self, from: h, at: 16) == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: h[0..<16]))
         }
         guard valid else {
             file.close()
@@ -153,28 +153,28 @@ final class SplitSegment: @unchecked Sendable {
         output.append(contentsOf: repeatElement(0, count: envelopeSize))
         output.withUnsafeMutableBytes { o in
             let e = UnsafeMutableRawBufferPointer(rebasing: o[start...])
-            e.storeBytes(of: envelopeMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
-            e.storeBytes(of: envelope.stream.littleEndian, toByteOffset: 4, as: UInt32.self)
-            e.storeBytes(of: envelope.previous.segment.littleEndian, toByteOffset: 8, as: UInt32.self)
-            e.storeBytes(of: envelope.previous.offset.littleEndian, toByteOffset: 12, as: UInt32.self)
-            e.storeBytes(of: UInt32(envelope.blockLength).littleEndian, toByteOffset: 16, as: UInt32.self)
-            e.storeBytes(of: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: e[0..<28])).littleEndian, toByteOffset: 28, as: UInt32.self)
+            LittleEndian.store(envelopeMagic, into: e, at: 0)
+            LittleEndian.store(envelope.stream, into: e, at: 4)
+            LittleEndian.store(envelope.previous.segment, into: e, at: 8)
+            LittleEndian.store(envelope.previous.offset, into: e, at: 12)
+            LittleEndian.store(UInt32(envelope.blockLength), into: e, at: 16)
+            LittleEndian.store(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: e[0..<28])), into: e, at: 28)
         }
     }
 
     /// Parses an envelope; nil if the bytes are not a whole, intact one.
     static func parseEnvelope(_ bytes: UnsafeRawBufferPointer) -> Envelope? {
         guard bytes.count >= envelopeSize,
-              UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == envelopeMagic,
-              UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
+              LittleEndian.load(UInt32.self, from: bytes, at: 0) == envelopeMagic,
+              LittleEndian.load(UInt32.self, from: bytes, at: 28)
                 == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<28]))
         else { return nil }
-        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
+        let length = Int(LittleEndian.load(UInt32.self, from: bytes, at: 16))
         guard length >= StreamBlock.headerSize, length <= StreamBlock.headerSize + StreamBlock.decodeLimit + (StreamBlock.decodeLimit >> 7) else { return nil }
         return Envelope(
-            stream: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
-            previous: Link(segment: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
-                           offset: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))),
+            stream: LittleEndian.load(UInt32.self, from: bytes, at: 4),
+            previous: Link(segment: LittleEndian.load(UInt32.self, from: bytes, at: 8),
+                           offset: LittleEndian.load(UInt32.self, from: bytes, at: 12)),
             blockLength: length)
     }
 
@@ -300,7 +300,7 @@ final class SplitSegment: @unchecked Sendable {
                 while probe + UInt64(Self.envelopeSize + StreamBlock.headerSize) <= size {
                     if try ensure(probe, 4) {
                         let at = Int(probe - chunkStart)
-                        let magic = chunk.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
+                        let magic = chunk.withUnsafeBytes { LittleEndian.load(UInt32.self, from: $0, at: at) }
                         if magic == Self.envelopeMagic, try whole(at: probe) != nil {
                             next = probe
                             break

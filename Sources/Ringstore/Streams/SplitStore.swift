@@ -267,8 +267,7 @@ final class SplitStore: StoredStreams, Sendable {
         guard let number, let head = segments.head(of: number), head.segmentNext > file.nextVersion else { return nil }
         // Oldest first, so those up to `lastSegment` are a prefix.
         let entries = try segments.entries(of: number, from: file.nextVersion).prefix { $0.segment <= lastSegment }
-        var blocks: [StreamBlock.RawBlock] = []
-        var current = StreamBlock.RawBlock()
+        var builder = StreamBlock.Builder(limit: Self.movedBlockBytes)
         var expected = file.nextVersion
         for entry in entries {
             guard case .success(let raw) = StreamBlock.rawBlock(from: entry.block),
@@ -281,14 +280,10 @@ final class SplitStore: StoredStreams, Sendable {
                 throw RingstoreError(.corruptData, "stream \"\(stream)\": its split segment entries skip from version \(expected) to \(rest.firstVersion)",
                                      stream: stream)
             }
-            if current.count > 0 && current.raw.count + rest.raw.count > Self.movedBlockBytes {
-                blocks.append(current)
-                current = StreamBlock.RawBlock()
-            }
-            current.append(rest)
+            builder.add(rest)
             expected = rest.firstVersion + UInt64(rest.count)
         }
-        if current.count > 0 { blocks.append(current) }
+        let blocks = builder.finish()
         guard let last = entries.last else { return nil }
         if !blocks.isEmpty { try file.append(blocks: blocks, compress: compress) }
         movedEntries.add(UInt64(entries.count), ordering: .relaxed)

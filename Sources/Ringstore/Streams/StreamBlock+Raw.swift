@@ -44,7 +44,7 @@ extension StreamBlock {
             var offset = 0
             for _ in 0..<count {
                 guard offset + entryHeaderSize <= r.count else { return nil }
-                let length = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                let length = Int(LittleEndian.load(UInt32.self, from: r, at: offset))
                 guard length >= entryHeaderSize, offset + length <= r.count else { return nil }
                 offsets.append(offset)
                 offset += length
@@ -64,7 +64,7 @@ extension StreamBlock.RawBlock {
         guard let offsets = StreamBlock.entryOffsets(raw, count: count) else { return nil }
         if drop == count { return StreamBlock.RawBlock() }
         let start = offsets[drop]
-        let position = raw.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: start + 4, as: UInt64.self)) }
+        let position = raw.withUnsafeBytes { LittleEndian.load(UInt64.self, from: $0, at: start + 4) }
         return StreamBlock.RawBlock(raw: Array(raw[start...]), firstVersion: firstVersion + UInt64(drop),
                                     firstPosition: position, count: count - drop)
     }

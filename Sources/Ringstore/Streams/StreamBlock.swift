@@ -84,6 +84,7 @@ enum StreamBlock {
             raw.append(contentsOf: repeatElement(0, count: StreamBlock.entryHeaderSize))
             raw.withUnsafeMutableBytes { r in
                 let h = UnsafeMutableRawBufferPointer(rebasing: r[start...])
+                // Safe: `h` starts at the entryHeaderSize bytes appended just above.
                 h.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 0, as: UInt32.self)
                 h.storeBytes(of: position.littleEndian, toByteOffset: 4, as: UInt64.self)
                 withUnsafeBytes(of: id.uuid) { h.baseAddress!.advanced(by: 12).copyMemory(from: $0.baseAddress!, byteCount: 16) }
@@ -101,21 +102,11 @@ enum StreamBlock {
 
     /// Encodes `events` (consecutive versions) as one block appended to `output`.
     static func encode(_ events: ArraySlice<RecordedEvent>, compress: Bool, into output: inout [UInt8]) {
-        var block = RawBlock()
-        block.raw.reserveCapacity(events.reduce(0) { $0 + entryHeaderSize + $1.type.utf8.count + $1.metadata.count + $1.data.count })
-        for event in events {
-            var type = event.type
-            type.withUTF8 { typeBytes in
-                event.metadata.withUnsafeBytes { metadata in
-                    event.data.withUnsafeBytes { data in
-                        block.add(version: event.version, position: event.position, id: event.id,
-                                  timestampNanoseconds: event.timestampNanoseconds, json: event.contentType == .json,
-                                  type: UnsafeRawBufferPointer(typeBytes), metadata: metadata, data: data)
-                    }
-                }
-            }
-        }
-        encode(block, compress: compress, into: &output)
+        // One block whatever its size: no limit to cut at.
+        var builder = Builder(limit: .max)
+        builder.current.raw.reserveCapacity(events.reduce(0) { $0 + entryHeaderSize + $1.type.utf8.count + $1.metadata.count + $1.data.count })
+        for event in events { builder.add(event) }
+        encode(builder.finish().first ?? RawBlock(), compress: compress, into: &output)
     }
 
     /// Encodes a built block (compressing it when that pays) and appends it to `output`.
@@ -138,6 +129,7 @@ enum StreamBlock {
         }
         var header = [UInt8](repeating: 0, count: headerSize)
         header.withUnsafeMutableBytes { h in
+            // Safe: `h` is the headerSize bytes reserved for the header.
             h.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
             h.storeBytes(of: flags.littleEndian, toByteOffset: 4, as: UInt32.self)
             h.storeBytes(of: block.firstVersion.littleEndian, toByteOffset: 8, as: UInt64.self)
@@ -159,6 +151,7 @@ enum StreamBlock {
         guard bytes.count >= headerSize else { return .failure(.badLengths) }
         let b = Array(bytes.prefix(headerSize))
         return b.withUnsafeBytes { h in
+            // Safe: `bytes.count >= headerSize` (checked above) covers every field read here.
             guard UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == magic else { return .failure(.badMagic) }
             guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: h[0..<36])) == UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 36, as: UInt32.self)) else {
                 return .failure(.checksumMismatch)
@@ -222,6 +215,7 @@ enum StreamBlock {
             var offset = 0
             for i in 0..<header.count {
                 guard offset + entryHeaderSize <= r.count else { return .failure(.badEntry(i)) }
+                // Safe: `offset + entryHeaderSize <= r.count` (checked just above) covers the entry header.
                 let length = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
                 let typeCount = Int(r[offset + 37])
                 let metadataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 40, as: UInt32.self)))

@@ -44,9 +44,9 @@ final class StreamCatalog: Sendable {
         var offset = 0
         while offset + 12 <= bytes.count {
             let (length, crc, number) = bytes.withUnsafeBytes { b in
-                (Int(b.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian),
-                 b.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self).littleEndian,
-                 b.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self).littleEndian)
+                (Int(LittleEndian.load(UInt32.self, from: b, at: offset)),
+                 LittleEndian.load(UInt32.self, from: b, at: offset + 4),
+                 LittleEndian.load(UInt32.self, from: b, at: offset + 8))
             }
             guard length >= 4, offset + 8 + length <= bytes.count,
                   CRC32C.checksum(Array(bytes[(offset + 8)..<(offset + 8 + length)])) == crc,
@@ -106,12 +106,12 @@ final class StreamCatalog: Sendable {
             let name = Array(stream.utf8)
             var record = [UInt8](repeating: 0, count: 12)
             record.withUnsafeMutableBytes { r in
-                r.storeBytes(of: UInt32(4 + name.count).littleEndian, toByteOffset: 0, as: UInt32.self)
-                r.storeBytes(of: number.littleEndian, toByteOffset: 8, as: UInt32.self)
+                LittleEndian.store(UInt32(4 + name.count), into: r, at: 0)
+                LittleEndian.store(number, into: r, at: 8)
             }
             record += name
             let crc = CRC32C.checksum(Array(record[8...]))
-            record.withUnsafeMutableBytes { $0.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self) }
+            record.withUnsafeMutableBytes { LittleEndian.store(crc, into: $0, at: 4) }
             s.pending += record
             return number
         }

@@ -5,8 +5,8 @@ import SystemPackage
 
 /// Maps stream names to their files and keeps a bounded number of them open.
 ///
-/// Files are found by ``StreamNaming`` (hash of the name, two folder levels,
-/// collision probing verified against the name in each file's header). At most
+/// Files are found by ``StreamNaming`` (hash of the name, one level of 256
+/// sub-folders, collision probing verified against the name in each file's header). At most
 /// `maxOpenFiles` files are kept open, least recently used closed first. A
 /// handle stays valid for whoever holds it even after eviction: the file is
 /// closed when the last holder lets go.

@@ -4,11 +4,26 @@ import SystemPackage
 
 /// An open file and its path: the one place the engine's file I/O goes through.
 ///
-/// Every method retries `EINTR`, completes short writes, and turns a failing
-/// system call into a ``RingstoreError`` that names the file and offset. Keeping
-/// all calls here gives tests one seam to inject faults into (``FaultInjection``)
-/// and to simulate power cuts at (``PowerLossSimulation``).
+/// Every method retries `EINTR` (through ``retryingInterrupts(_:)``), completes
+/// short writes, and turns a failing system call into a ``RingstoreError`` that
+/// names the file and offset. Keeping all calls here gives tests one seam to
+/// inject faults into (``FaultInjection``) and to simulate power cuts at
+/// (``PowerLossSimulation``); the journal's mapping and its page-cache advice
+/// go through it too (`StorageFile+Mapping`).
 struct StorageFile: Sendable {
+    /// Calls `call`, a C function that returns a negative value and sets
+    /// `errno` when it fails, again for as long as it fails with `EINTR`;
+    /// returns its result, or throws the `Errno` of any other failure.
+    @inline(__always)
+    static func retryingInterrupts<T: SignedInteger>(_ call: () -> T) throws(Errno) -> T {
+        while true {
+            let result = call()
+            if result >= 0 { return result }
+            let code = Errno(rawValue: errno)
+            if code != .interrupted { throw code }
+        }
+    }
+
     let descriptor: FileDescriptor
     let path: FilePath
 
@@ -83,15 +98,13 @@ struct StorageFile: Sendable {
     private func writeVector(_ bytes: UnsafeRawBufferPointer, followedByZeros zeroCount: Int, at offset: UInt64) throws {
         let base = bytes.baseAddress!
         let total = bytes.count + zeroCount
-        var written = -1
-        repeat {
-            written = Self.zeroPage.withUnsafeBytes { zeros in
+        let written = try Self.retryingInterrupts {
+            Self.zeroPage.withUnsafeBytes { zeros in
                 var vectors = [iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: bytes.count),
                                iovec(iov_base: UnsafeMutableRawPointer(mutating: zeros.baseAddress!), iov_len: zeroCount)]
                 return Glibc.pwritev(descriptor.rawValue, &vectors, 2, off_t(offset))
             }
-        } while written < 0 && errno == EINTR
-        if written < 0 { throw Errno(rawValue: errno) }
+        }
         if written < bytes.count {
             _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset) + Int64(written),
                                         UnsafeRawBufferPointer(rebasing: bytes[written...]))
@@ -134,10 +147,10 @@ struct StorageFile: Sendable {
         } catch {
             throw RingstoreError(.ioError, "fdatasync of \(path) failed: \(error)", path: path.string, cause: error)
         }
-        while fdatasync(descriptor.rawValue) != 0 {
-            let code = Errno(rawValue: errno)
-            if code == .interrupted { continue }
-            throw RingstoreError(.ioError, "fdatasync of \(path) failed: \(code)", path: path.string, cause: code)
+        do {
+            _ = try Self.retryingInterrupts { fdatasync(descriptor.rawValue) }
+        } catch {
+            throw RingstoreError(.ioError, "fdatasync of \(path) failed: \(error)", path: path.string, cause: error)
         }
     }
 
@@ -181,13 +194,14 @@ struct StorageFile: Sendable {
     /// Takes an exclusive advisory lock without waiting (`flock(LOCK_EX | LOCK_NB)`).
     /// Returns false when someone else holds it.
     func tryLockExclusive() throws -> Bool {
-        while flock(descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
-            let code = Errno(rawValue: errno)
-            if code == .interrupted { continue }
-            if code == .wouldBlock { return false }
-            throw RingstoreError(.ioError, "flock of \(path) failed: \(code)", path: path.string, cause: code)
+        do {
+            _ = try Self.retryingInterrupts { flock(descriptor.rawValue, LOCK_EX | LOCK_NB) }
+            return true
+        } catch .wouldBlock {
+            return false
+        } catch {
+            throw RingstoreError(.ioError, "flock of \(path) failed: \(error)", path: path.string, cause: error)
         }
-        return true
     }
 
     /// Releases a `flock` (on the open file description, so also for any copy
@@ -296,10 +310,10 @@ enum StorageDirectory {
         } catch {
             throw RingstoreError(.ioError, "fsync of directory \(path) failed: \(error)", path: path.string, cause: error)
         }
-        while fsync(fd) != 0 {
-            let code = Errno(rawValue: errno)
-            if code == .interrupted { continue }
-            throw RingstoreError(.ioError, "fsync of directory \(path) failed: \(code)", path: path.string, cause: code)
+        do {
+            _ = try StorageFile.retryingInterrupts { fsync(fd) }
+        } catch {
+            throw RingstoreError(.ioError, "fsync of directory \(path) failed: \(error)", path: path.string, cause: error)
         }
     }
 
@@ -318,10 +332,10 @@ enum StorageDirectory {
         } catch {
             throw RingstoreError(.ioError, "syncfs for \(path) failed: \(error)", path: path.string, cause: error)
         }
-        while rs_syncfs(fd) != 0 {
-            let code = Errno(rawValue: errno)
-            if code == .interrupted { continue }
-            throw RingstoreError(.ioError, "syncfs for \(path) failed: \(code)", path: path.string, cause: code)
+        do {
+            _ = try StorageFile.retryingInterrupts { rs_syncfs(fd) }
+        } catch {
+            throw RingstoreError(.ioError, "syncfs for \(path) failed: \(error)", path: path.string, cause: error)
         }
     }
 }

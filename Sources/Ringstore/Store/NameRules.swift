@@ -1,5 +1,5 @@
 /// The rules for stream names and event types, checked at the API boundary.
-enum Naming {
+enum NameRules {
     static let maxStreamNameBytes = 1024
     static let maxEventTypeBytes = 255
 

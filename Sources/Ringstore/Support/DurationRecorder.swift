@@ -1,8 +1,9 @@
 import Synchronization
 
 /// Keeps the most recent durations (a bounded sample) for percentiles in
-/// `stats()`, and the longest since the store opened.
-final class WaitRecorder: Sendable {
+/// `stats()`, and the longest since the store opened: how long readers waited
+/// for the splitter, how long checkpoints took.
+final class DurationRecorder: Sendable {
     private struct Samples: ~Copyable {
         var values: [Double] = []
         var next = 0

@@ -1,0 +1,201 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Synchronization
+
+/// Writing pending records into stream files and split segments, and handing
+/// checkpoints to the ``Checkpointer``.
+extension Splitter {
+    /// Writes `stream`'s pending records with one write: into its own file, or,
+    /// if the stream has entries in the split segments, as one more entry there
+    /// (moving its whole chain with them could copy megabytes at once; the mover
+    /// moves chains that have a block's worth on its own schedule).
+    func write(_ number: UInt32, _ pending: inout Pending) throws {
+        // Forgotten only once written: after a failed write the next attempt starts over.
+        guard let entry = pending.streams[number], let last = entry.positions.last else { return }
+        let stream = entry.name
+        try makeJournalDurable(through: last)
+        let blocks = try buildBlocks(entry.positions, of: stream, from: try split.splitNext(of: stream, number: entry.number))
+        if split.segments.head(of: entry.number) != nil {
+            try checkSegmentRoom()
+            try split.appendToSegments([.init(number: entry.number, blocks: blocks)])
+        } else {
+            try split.writeToFile(stream: stream, number: entry.number, blocks: blocks)
+            pending.dirty.insert(stream)
+        }
+        pending.streams.remove(number)
+        pending.touched.insert(stream)
+    }
+
+    /// Keeps the split segments bounded. While the mover cannot empty them (a
+    /// stream file it must write cannot grow: the disk is full, a file-size
+    /// limit) and they hold over twice their budget, nothing more goes into
+    /// them: the splitter fails with the mover's error and retries, the ring
+    /// fills, and appends wait and then fail naming the cause, as they do when
+    /// the stream files themselves cannot be written. Without this the segments
+    /// grew without bound and the cause stayed hidden.
+    func checkSegmentRoom() throws {
+        guard let failure = mover.failure else { return }
+        let total = split.segments.segmentSizes().reduce(UInt64(0)) { $0 + $1.bytes }
+        guard total > 2 * mover.policy.budgetBytes else { return }
+        throw RingstoreError(failure.code,
+                             "the split segments hold \(total) bytes, over twice their budget, and cannot be moved into stream files: \(failure.message)",
+                             stream: failure.stream, path: failure.path, offset: failure.offset, cause: failure)
+    }
+
+    /// Makes the journal durable through the record at `position` before any of
+    /// it goes into a stream file.
+    ///
+    /// Why: in relaxed mode the splitter (for readers, and in its main pass)
+    /// follows the written cursor, ahead of the durable one. A stream file must
+    /// never hold a record the journal does not durably hold — not even in the
+    /// page cache, since the kernel writes pages back in no promised order and
+    /// the checkpoint syncs the file: after a power cut the journal would lack
+    /// event X at version v while the file held it, the next append would be
+    /// given v again, and the file would shadow it. One sync covers everything
+    /// written so far, so this costs at most one flush per batch of appends (and
+    /// nothing in durable mode, where the splitter only sees durable records).
+    func makeJournalDurable(through position: UInt64) throws {
+        try journal.writer.syncNow(upTo: position + 1)
+    }
+
+    /// The blocks for records at `positions` (one stream's, in order) from version
+    /// `next` on, copied from the ring.
+    ///
+    /// Records of versions the split storage already holds (a replay after a
+    /// crash, or a reader's request that wrote them ahead) are skipped — but only
+    /// once the stored events are seen to be exactly those (same ID and journal
+    /// position): a stream file or segment holding another event at such a
+    /// version is ahead of the journal, and skipping would hide the journal's
+    /// event behind it for good.
+    func buildBlocks(_ positions: [UInt64], of stream: String, from next: UInt64) throws -> [StreamBlock.RawBlock] {
+        var builder = StreamBlock.Builder()
+        let ring = journal.ring
+        var expected = next
+        var skipped: [(version: UInt64, id: UUID, position: UInt64)] = []
+        for position in positions {
+            let physical = ring.physical(position)
+            try ring.withMappedBytes(physical: physical, count: Int(ring.bytesToEnd(from: position))) { bytes in
+                // Checksummed when scanned; below checkpoint + capacity nothing writes over it.
+                guard case .event(let h) = JournalRecord.inspect(bytes, expectedPosition: position, verifyChecksum: false) else {
+                    throw damagedRecord(at: position, "it changed after it was scanned")
+                }
+                guard h.version >= expected else {  // already in the file, to be checked below
+                    skipped.append((h.version, h.id, h.position))
+                    return
+                }
+                guard h.version == expected else {
+                    throw RingstoreError(.corruptData, "stream \"\(JournalRecord.streamName(bytes, h))\": the journal record at position \(position) has version \(h.version) where \(expected) was expected next",
+                                         path: ring.file.path.string, offset: RingFile.headerAreaSize + physical)
+                }
+                expected += 1
+                let size = StreamBlock.entryHeaderSize + h.typeCount + h.metadataCount + h.dataCount
+                if builder.room(for: size) { builder.current.raw.reserveCapacity(min(builder.limit, size * positions.count)) }
+                let typeStart = JournalRecord.eventHeaderSize + h.streamCount
+                let metadataStart = typeStart + h.typeCount
+                let dataStart = metadataStart + h.metadataCount
+                builder.current.add(version: h.version, position: h.position, id: h.id, timestampNanoseconds: h.timestampNanoseconds,
+                            json: h.json,
+                            type: UnsafeRawBufferPointer(rebasing: bytes[typeStart..<metadataStart]),
+                            metadata: UnsafeRawBufferPointer(rebasing: bytes[metadataStart..<dataStart]),
+                            data: UnsafeRawBufferPointer(rebasing: bytes[dataStart..<(dataStart + h.dataCount)]))
+            }
+        }
+        let blocks = builder.finish()
+        if let first = skipped.first {
+            let stored = try split.read(stream: stream, from: first.version, direction: .forwards, maxCount: skipped.count)
+            for record in skipped {
+                let held = stored.first { $0.version == record.version }
+                guard let held, held.id == record.id, held.position == record.position else {
+                    let what = held.map { "event \($0.id) (journal position \($0.position))" } ?? "no event"
+                    throw RingstoreError(.corruptData,
+                                         "stream \"\(stream)\": its split storage holds \(what) at version \(record.version), but the journal holds event \(record.id) there (position \(record.position)): the stored events are ahead of the journal",
+                                         stream: stream)
+                }
+            }
+        }
+        return blocks
+    }
+
+    /// Raw bytes pending from which on a stream's records go to its own file at
+    /// a checkpoint rather than to the split segments (unless it has entries there).
+    static let directBlockBytes = 16 << 10
+
+    /// Streams written to their own files at one checkpoint at most (the
+    /// largest first): each costs a random write and its metadata.
+    static let maxDirectWrites = 256
+
+    /// Raw bytes of blocks built for one segment write (bounds the memory a
+    /// checkpoint over thousands of streams holds at once).
+    static let segmentWriteBytes = 4 << 20
+
+    /// Writes every stream's pending records: the few streams with a good
+    /// block's worth into their own files, all others into the split segments
+    /// (sequential writes of up to ``segmentWriteBytes``).
+    func writePending(_ pending: inout Pending) throws {
+        if pending.scanned > 0 { try makeJournalDurable(through: pending.scanned - 1) }
+        let direct = pending.streams.list.filter { $0.rawBytes >= Self.directBlockBytes && split.segments.head(of: $0.number) == nil }
+            .sorted { $0.rawBytes > $1.rawBytes }.prefix(Self.maxDirectWrites).map(\.number)
+        for stream in direct {
+            // A reader waiting for its stream should not wait for the whole flush.
+            if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
+            try write(stream, &pending)
+        }
+        var items: [SplitStore.Item] = []
+        var written: [(number: UInt32, name: String)] = []
+        var bytes = 0
+        func flush(_ pending: inout Pending) throws {
+            if !items.isEmpty { try checkSegmentRoom() }
+            try split.appendToSegments(items)
+            for (number, name) in written {
+                pending.streams.remove(number)
+                pending.touched.insert(name)
+            }
+            items.removeAll()
+            written.removeAll()
+            bytes = 0
+        }
+        // Over the streams pending when the pass starts: one a reader's request wrote
+        // meanwhile finds nothing left to write (its versions are stored) and is only forgotten.
+        for entry in pending.streams.list where !entry.positions.isEmpty {
+            let blocks = try buildBlocks(entry.positions, of: entry.name, from: try split.splitNext(of: entry.name, number: entry.number))
+            if !blocks.isEmpty { items.append(.init(number: entry.number, blocks: blocks)) }
+            written.append((entry.number, entry.name))
+            bytes += entry.rawBytes
+            if bytes >= Self.segmentWriteBytes {
+                try flush(&pending)
+                if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
+            }
+        }
+        try flush(&pending)
+    }
+
+    /// Writes every pending record, publishes the new split cursor to readers,
+    /// and hands the checkpoint to the ``Checkpointer``, which makes the stream
+    /// files durable and then moves the journal's checkpoint there.
+    func writeCheckpoint(_ pending: inout Pending) throws {
+        try writePending(&pending)
+        let split = pending.scanned
+        let previousSplit = readers.splitPosition.load(ordering: .acquiring)
+        readers.splitPosition.store(split, ordering: .releasing)
+        // Every record before `split` is in its stream file or a segment now: this process no
+        // longer needs those ring pages mapped (readers of split events go to the
+        // files). Dropped here rather than at the checkpoint, which follows only
+        // once the files are synced (a `syncfs` over thousands of files can take
+        // seconds), so the ring's resident part is the unsplit part. The pages stay
+        // in the page cache; an occasional read maps them again.
+        journal.ring.releasePages(from: previousSplit, to: split)
+        // A stream written ahead past `split` keeps its entry: forgetting it would
+        // leave its reader waiting for the next checkpoint (it did, up to a second).
+        readers.forgetAhead(pending.touched.filter { (pending.servedBeyondScan[$0] ?? 0) < split })
+        pending.servedBeyondScan = pending.servedBeyondScan.filter { $0.value >= split }
+        checkpointer.submit(.init(split: split, dirty: pending.dirty, touched: pending.touched,
+                                  segmentBoundary: self.split.segments.end))
+        // Not `removeAll(keepingCapacity:)`: the job shares this storage, so keeping
+        // the capacity would allocate a second set as large while the job runs.
+        pending.dirty = []
+        pending.touched = []
+    }
+}

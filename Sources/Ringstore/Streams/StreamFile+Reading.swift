@@ -1,0 +1,138 @@
+import SystemPackage
+
+/// Reading events by version, through the block list and the block cache.
+extension StreamFile {
+    /// Up to `maxCount` events from version `version` (inclusive), forwards or backwards.
+    /// `version` is clamped into the stored range.
+    func read(from version: UInt64, direction: ReadDirection, maxCount: Int) throws -> [RecordedEvent] {
+        let blocks = try blockList()
+        guard maxCount > 0, let first = blocks.first?.firstVersion, nextVersion > first else { return [] }
+        var wanted = min(max(version, first), nextVersion - 1)
+        if direction == .forwards && version >= nextVersion { return [] }
+        var result: [RecordedEvent] = []
+        var blockIndex = blockContaining(wanted, in: blocks)
+        while result.count < maxCount, blockIndex >= 0, blockIndex < blocks.count {
+            let events = try eventsOfBlock(blockIndex, in: blocks)
+            let base = blocks[blockIndex].firstVersion
+            switch direction {
+            case .forwards:
+                let from = Int(wanted - base)
+                if result.isEmpty && from == 0 && events.count <= maxCount {
+                    result = events  // the whole block: share its storage rather than copy every event
+                } else {
+                    result += events[from...].prefix(maxCount - result.count)
+                }
+                wanted = base + UInt64(events.count)
+                blockIndex += 1
+            case .backwards:
+                let from = Int(wanted - base)
+                let slice = events[...from].reversed().prefix(maxCount - result.count)
+                result += slice
+                if base == 0 { return result }
+                wanted = base - 1
+                blockIndex -= 1
+            }
+        }
+        return result
+    }
+
+    /// Index of the block holding `version` (which must be stored).
+    private func blockContaining(_ version: UInt64, in blocks: [(firstVersion: UInt64, offset: UInt64)]) -> Int {
+        var low = 0
+        var high = blocks.count
+        while low < high {
+            let middle = (low + high) / 2
+            if blocks[middle].firstVersion > version { high = middle } else { low = middle + 1 }
+        }
+        return low - 1
+    }
+
+    private func eventsOfBlock(_ i: Int, in blocks: [(firstVersion: UInt64, offset: UInt64)]) throws -> [RecordedEvent] {
+        let offset = blocks[i].offset
+        if let cached = cachedBlock, cached.offset == offset { return cached.events }
+        let firstVersion = blocks[i].firstVersion
+        let expectedCount = (i + 1 < blocks.count ? blocks[i + 1].firstVersion : nextVersion) - firstVersion
+        // The cache may also hold a split segment's block of the same stream starting at the
+        // same version (the same events, cut differently): only a block of this one's length will do.
+        if let shared = blockCache?.block(of: streamName, containing: firstVersion), shared.firstVersion == firstVersion,
+           UInt64(shared.events.count) == expectedCount {
+            return shared.events
+        }
+        // The block's length is known from where the next one starts: one read for
+        // header and body. Should the header disagree, read it as the header says.
+        let end = i + 1 < blocks.count ? blocks[i + 1].offset : dataEnd
+        let events: [RecordedEvent]
+        if let whole = try readWholeBlock(at: offset, length: end - offset) {
+            events = whole
+        } else {
+            events = try readBlock(at: offset, header: try readBlockHeader(at: offset))
+        }
+        guard UInt64(events.count) == (i + 1 < blocks.count ? blocks[i + 1].firstVersion : nextVersion) - blocks[i].firstVersion else {
+            throw damaged(at: offset, "block holds \(events.count) events, the index expects otherwise")
+        }
+        if let blockCache {
+            blockCache.insert(stream: streamName, firstVersion: firstVersion, events: events)
+        } else {
+            cachedBlock = (offset, events)
+        }
+        return events
+    }
+
+    func readBlockHeader(at offset: UInt64) throws -> StreamBlock.Header {
+        guard let header = try readBlockHeaderOrNil(at: offset) else { throw damaged(at: offset, "bad block header") }
+        return header
+    }
+
+    /// Reads `bytes.count` bytes at `offset` (fewer at the end of the file), from
+    /// ``readAhead`` when it holds them.
+    func read(into bytes: inout [UInt8], at offset: UInt64) throws -> Int {
+        if let ahead = readAhead, offset >= ahead.offset, offset - ahead.offset <= UInt64(ahead.bytes.count) {
+            let start = Int(offset - ahead.offset)
+            let count = min(bytes.count, ahead.bytes.count - start)
+            bytes.withUnsafeMutableBytes { target in
+                ahead.bytes.withUnsafeBytes { source in
+                    target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[start..<(start + count)]))
+                }
+            }
+            return count
+        }
+        return try bytes.withUnsafeMutableBytes { try data.read(into: $0, at: offset) }
+    }
+
+    func readBlockHeaderOrNil(at offset: UInt64) throws -> StreamBlock.Header? {
+        var bytes = [UInt8](repeating: 0, count: StreamBlock.headerSize)
+        guard try read(into: &bytes, at: offset) == bytes.count else { return nil }
+        return try? StreamBlock.parseHeader(bytes).get()
+    }
+
+    /// The block at `offset` read with one `pread` of `length` bytes, or nil if
+    /// its header does not say it is that long (the caller reads it the slow way).
+    private func readWholeBlock(at offset: UInt64, length: UInt64) throws -> [RecordedEvent]? {
+        guard length >= UInt64(StreamBlock.headerSize), length <= UInt64(StreamBlock.headerSize + StreamBlock.maxRawLength + 1024) else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(length))
+        guard try read(into: &bytes, at: offset) == bytes.count,
+              case .success(let header) = StreamBlock.parseHeader(bytes[..<StreamBlock.headerSize]),
+              UInt64(header.totalLength) == length else { return nil }
+        return try decode(bytes, at: offset)
+    }
+
+    func readBlock(at offset: UInt64, header: StreamBlock.Header) throws -> [RecordedEvent] {
+        var bytes = [UInt8](repeating: 0, count: header.totalLength)
+        guard try read(into: &bytes, at: offset) == bytes.count else {
+            throw damaged(at: offset, "block runs past the end of the file")
+        }
+        return try decode(bytes, at: offset)
+    }
+
+    private func decode(_ block: [UInt8], at offset: UInt64) throws -> [RecordedEvent] {
+        switch StreamBlock.decode(block, stream: streamName) {
+        case .success(let events): return events
+        case .failure(let error): throw damaged(at: offset, "\(error)")
+        }
+    }
+
+    func damaged(at offset: UInt64, _ why: String) -> RingstoreError {
+        RingstoreError(.corruptData, "stream file \(path) is damaged at offset \(offset): \(why)",
+                       stream: streamName, path: pathString, offset: offset)
+    }
+}
