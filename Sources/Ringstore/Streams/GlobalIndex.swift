@@ -154,7 +154,7 @@ final class GlobalIndex: Sendable {
         return low
     }
 
-    private static func decode(_ bytes: ArraySlice<UInt8>) -> Entry? {
+    static func decode(_ bytes: ArraySlice<UInt8>) -> Entry? {
         guard bytes.count == entrySize else { return nil }
         return bytes.withUnsafeBytes { b in
             let crc = b.loadUnaligned(fromByteOffset: 20, as: UInt32.self).littleEndian
