@@ -25,12 +25,12 @@ struct StatsCommand: AsyncParsableCommand {
         print("catalog:        \(grouped(s.catalogNames)) streams, \(mebibytes(s.catalogBytes))")
         print("global index:   \(grouped(s.globalIndexEntries)) entries, \(mebibytes(s.globalIndexBytes))")
         print("events:         \(grouped(s.events)) in \(grouped(s.streams.count)) streams")
-        let ratio = s.storedBytes > 0 ? Double(s.rawBytes) / Double(max(1, s.storedBytes + (s.segmentBytes > 0 ? 0 : 0))) : 0
+        let ratio = s.storedBytes > 0 ? Double(s.rawBytes) / Double(s.storedBytes) : 0
         print("blocks:         \(grouped(s.blocks)) in stream files, \(grouped(s.segmentEntries)) in segments; compression \(String(Int(ratio * 100) / 100)).\(String(format2(Int(ratio * 100) % 100))) (raw / stored)")
         let perStream = s.streams.map(\.blocks).sorted()
         if !perStream.isEmpty {
             let mean = Double(perStream.reduce(0, +)) / Double(perStream.count)
-            print("blocks/stream:  mean \(Int(mean * 10) / 10).\(Int(mean * 10) % 10), median \(perStream[perStream.count / 2]), p99 \(perStream[min(perStream.count - 1, perStream.count * 99 / 100)]), max \(perStream.last!)")
+            print("blocks/stream:  (file blocks + segment entries) mean \(Int(mean * 10) / 10).\(Int(mean * 10) % 10), median \(perStream[perStream.count / 2]), p99 \(perStream[min(perStream.count - 1, perStream.count * 99 / 100)]), max \(perStream.last!)")
         }
         print("total:          \(mebibytes(s.totalBytes))")
         if top > 0 && !s.streams.isEmpty {

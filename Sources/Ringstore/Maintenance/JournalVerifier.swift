@@ -48,6 +48,11 @@ struct JournalVerifier {
             case .failure(let error): problem(offset, "header slot: \(error)")
             }
         }
+        // The rest of the header area is never written: anything there but zeros is damage (outside any record).
+        let slotRanges = JournalHeader.slotOffsets.map { Int($0)..<(Int($0) + JournalHeader.slotSize) }
+        if let stray = area.indices.first(where: { i in area[i] != 0 && !slotRanges.contains { $0.contains(i) } }) {
+            problem(UInt64(stray), "the header area outside the two slots is not zero", harmless: true)
+        }
         guard let (header, slotOffset) = slots.max(by: { $0.0.sequence < $1.0.sequence }) else {
             problem(0, "no valid header slot")
             return summary

@@ -109,7 +109,8 @@ struct StoreVerifier {
                           inventory: &inventory, bytesRead: &report.bytesRead)
         for stream in streams where stream.positions.count > 0 {
             inventory.events += stream.positions.count
-            inventory.streams.append((stream.name, stream.positions.count, stream.fileBlocks, stream.fileBytes))
+            inventory.streams.append((stream.name, stream.positions.count, stream.fileBlocks + stream.segmentEntries,
+                                      stream.fileBytes + stream.segmentBytes))
         }
         progress(totalFiles, totalFiles)
         report.findings = problems
@@ -191,7 +192,7 @@ struct StoreVerifier {
     private func verifySegments(_ names: [String], streams: inout [StreamEvents], checker: inout BlockChecker, replayFrom: UInt64,
                                 into problems: inout [MaintenanceProblem], inventory: inout StoreInventory,
                                 bytesRead: inout UInt64, progress: (Int) -> Void) {
-        var pending: [Int: [(firstVersion: UInt64, positions: [UInt64], file: String, offset: UInt64)]] = [:]
+        var pending: [Int: [(firstVersion: UInt64, positions: [UInt64], file: String, offset: UInt64, bytes: UInt64)]] = [:]
         for (i, name) in names.enumerated() {
             progress(i)
             let relative = "split/\(name)"
@@ -238,7 +239,9 @@ struct StoreVerifier {
                     }
                     _ = stored
                     if let why { problem(offset, why); continue }
-                    pending[Int(envelope.stream), default: []].append((header.firstVersion, positions, relative, offset))
+                    inventory.storedBytes += UInt64(header.storedLength)
+                    pending[Int(envelope.stream), default: []].append((header.firstVersion, positions, relative, offset,
+                                                                       UInt64(SplitSegment.envelopeSize + header.totalLength)))
                 }
             } catch {
                 problem(nil, "\(error)")
@@ -247,6 +250,7 @@ struct StoreVerifier {
         // Join each stream's entries onto its file, oldest version first.
         for (number, list) in pending {
             streams[number].segmentEntries = list.count
+            streams[number].segmentBytes = list.reduce(0) { $0 + $1.bytes }
             for entry in list.sorted(by: { $0.firstVersion < $1.firstVersion }) {
                 var stream = streams[number]
                 let entryEnd = entry.firstVersion + UInt64(entry.positions.count)

@@ -10,6 +10,7 @@ struct StreamEvents: Sendable {
     var fileBlocks = 0
     var fileBytes: UInt64 = 0
     var segmentEntries = 0
+    var segmentBytes: UInt64 = 0
     /// How many of `positions` a global-index entry named.
     var indexed = 0
     var hasFile = false
@@ -45,7 +46,7 @@ package struct StoreInventory: Sendable {
     package var segments = 0
     package var segmentBytes: UInt64 = 0
     package var segmentEntries = 0
-    /// Per stream with stored events: name, events, blocks in its file, file bytes.
+    /// Per stream with stored events: name, events, blocks (file blocks and segment entries), bytes (file, index, segment entries).
     package var streams: [(name: String, events: Int, blocks: Int, bytes: UInt64)] = []
 
     /// Bytes of everything compaction can rewrite (stream, index and segment files, the global index).
