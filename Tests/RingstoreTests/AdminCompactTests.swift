@@ -49,6 +49,46 @@ import Testing
         try await store.close()
     }
 
+    @Test func compactsAStoreThatWasNotClosedCleanly() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.child("store")
+        try await AdminFixture.build(at: path)
+        let store = try await EventStore.open(at: path, configuration: .testing())
+        for i in 0..<200 { _ = try await store.append(to: "late-\(i % 7)", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        await store.abandonForTesting()
+        let session = try MaintenanceSession(directory: path)
+        _ = try await session.compact(options: CompactOptions())
+        #expect(session.verify().problems.isEmpty)
+        session.close()
+        let reopened = try await EventStore.open(at: path, configuration: .testing())
+        var late = 0
+        for try await event in reopened.readAll() where event.stream.hasPrefix("late-") { late += 1 }
+        #expect(late == 200)
+        #expect(try reopened.currentVersion(of: "late-0") == 28)
+        try await reopened.close()
+    }
+
+    @Test func dumpAndStatsPrintTheStore() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.child("store")
+        try await AdminFixture.build(at: path)
+        let (status, output, _) = try AdminFixture.run(["dump", path, "--stream", "s-3", "--json"])
+        #expect(status == 0)
+        let lines = output.split(separator: "\n")
+        #expect(lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil }, "every line is JSON")
+        #expect(lines.contains { $0.contains("\"kind\":\"record\"") && $0.contains("\"stream\":\"s-3\"") })
+        let (plain, text, _) = try AdminFixture.run(["dump", path])
+        #expect(plain == 0 && text.contains("header file=journal.ring offset=0") && text.contains("entry file=split/"), "\(text.prefix(500))")
+        let session = try MaintenanceSession(directory: path)
+        _ = try await session.compact(options: CompactOptions())
+        session.close()
+        let (again, events, _) = try AdminFixture.run(["dump", path, "--stream", "s-3", "--from", "10"])
+        #expect(again == 0)
+        #expect(events.split(separator: "\n").filter { $0.hasPrefix("event ") }.count == 5, "versions 10-14 of s-3")
+        let (statsStatus, stats, _) = try AdminFixture.run(["stats", path])
+        #expect(statsStatus == 0 && stats.contains("stream files:") && stats.contains("largest streams:"), "\(stats)")
+    }
+
     @Test func aCrashAtEveryStepLeavesTheOldOrTheNewStore() async throws {
         let dir = TemporaryDirectory()
         let base = dir.child("base")

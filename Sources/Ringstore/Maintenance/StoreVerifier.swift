@@ -70,19 +70,13 @@ struct StoreVerifier {
         let fileVerifier = StreamFileVerifier(directory: directory)
         for (i, relative) in files.enumerated() {
             if i % 256 == 0 { progress(i, totalFiles) }
-            var found: [MaintenanceProblem] = []
-            var outcome = fileVerifier.verify(relative: relative, checker: &checker, bytesRead: &report.bytesRead, into: &found)
+            var outcome = fileVerifier.verify(relative: relative, replayFrom: replayFrom, checker: &checker,
+                                              bytesRead: &report.bytesRead, into: &problems)
             inventory.streamFiles += 1
             inventory.streamFileBytes += outcome.bytes
             inventory.blocks += outcome.blocks
             inventory.storedBytes += outcome.storedBytes
             if outcome.hasIndex { inventory.indexFiles += 1; inventory.indexFileBytes += outcome.indexBytes }
-            for var finding in found where replayFrom != .max {
-                // Unclean store: blocks past the checkpoint are checked and cut at open.
-                finding.harmless = finding.offset.map { _ in outcome.positions.last.map { $0 >= replayFrom } ?? false } ?? false
-                problems.append(finding)
-            }
-            if replayFrom == .max { problems += found }
             guard let name = outcome.name else { continue }
             guard let number = numbers[name] else {
                 problems.append(MaintenanceProblem(file: relative, offset: 16, what: "stream \"\(name.prefix(80))\" has a file but no catalog entry", stream: name))
@@ -232,12 +226,9 @@ struct StoreVerifier {
                     }
                     let entry = try segment.entry(at: offset)
                     var positions: [UInt64] = []
-                    let stored = entry.block.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[StreamBlock.headerSize...]) }
-                    // The buffer is valid only inside the closure: check there.
                     let why = entry.block.withUnsafeBytes { b in
                         checker.check(header: header, stored: UnsafeRawBufferPointer(rebasing: b[StreamBlock.headerSize...]), positions: &positions)
                     }
-                    _ = stored
                     if let why { problem(offset, why); continue }
                     inventory.storedBytes += UInt64(header.storedLength)
                     pending[Int(envelope.stream), default: []].append((header.firstVersion, positions, relative, offset,
@@ -253,7 +244,6 @@ struct StoreVerifier {
             streams[number].segmentBytes = list.reduce(0) { $0 + $1.bytes }
             for entry in list.sorted(by: { $0.firstVersion < $1.firstVersion }) {
                 var stream = streams[number]
-                let entryEnd = entry.firstVersion + UInt64(entry.positions.count)
                 if stream.positions.isEmpty && !stream.hasFile { stream.base = entry.firstVersion }
                 if entry.firstVersion > stream.nextVersion {
                     problems.append(MaintenanceProblem(file: entry.file, offset: entry.offset,
@@ -276,7 +266,6 @@ struct StoreVerifier {
                         stream.positions.append(position)
                     }
                 }
-                _ = entryEnd
                 streams[number] = stream
             }
         }
@@ -313,7 +302,7 @@ struct StoreVerifier {
             var reported = 0
             func report(_ offset: UInt64, _ what: String, harmless: Bool) {
                 // A damaged region would repeat the same finding for every entry: cap them.
-                if reported < 1000 || harmless == false && reported < 1000 { problem(offset, what, harmless: harmless) }
+                if reported < 1000 { problem(offset, what, harmless: harmless) }
                 reported += 1
             }
             var index = 0
@@ -341,10 +330,8 @@ struct StoreVerifier {
                     let number = Int(entry.stream)
                     let stream = streams[number]
                     guard entry.version >= stream.base, entry.version < stream.nextVersion else {
-                        if !harmless || true {
-                            report(offset, "entry \(index + i) names version \(entry.version) of stream \"\(stream.name.prefix(80))\", which is not stored (stored: \(stream.base)..<\(stream.nextVersion))",
-                                   harmless: harmless)
-                        }
+                        report(offset, "entry \(index + i) names version \(entry.version) of stream \"\(stream.name.prefix(80))\", which is not stored (stored: \(stream.base)..<\(stream.nextVersion))",
+                               harmless: harmless)
                         continue
                     }
                     let stored = stream.positions[Int(entry.version - stream.base)]

@@ -18,12 +18,16 @@ struct StreamFileVerifier {
         var storedBytes: UInt64 = 0
     }
 
-    /// `relative`: the file's path relative to the store folder.
-    func verify(relative: String, checker: inout BlockChecker, bytesRead: inout UInt64,
+    /// `relative`: the file's path relative to the store folder. `replayFrom`: the
+    /// checkpoint of a store that was not closed cleanly (`.max` otherwise): a block
+    /// from there on, or a torn last block, is one opening checks and cuts (the
+    /// journal supplies its events again), so findings there are harmless.
+    func verify(relative: String, replayFrom: UInt64, checker: inout BlockChecker, bytesRead: inout UInt64,
                 into problems: inout [MaintenanceProblem]) -> Outcome {
         var outcome = Outcome()
+        var replayable = false
         func problem(_ offset: UInt64?, _ what: String, file: String = relative) {
-            problems.append(MaintenanceProblem(file: file, offset: offset, what: what, stream: outcome.name))
+            problems.append(MaintenanceProblem(file: file, offset: offset, what: what, stream: outcome.name, harmless: replayable))
         }
         let file: StorageFile
         do { file = try StorageFile.open(directory.appending(relative)) } catch {
@@ -69,13 +73,18 @@ struct StreamFileVerifier {
             var blockList: [(firstVersion: UInt64, offset: UInt64)] = []
             while offset < reader.size {
                 guard let head = try reader.bytes(at: offset, count: StreamBlock.headerSize) else {
+                    replayable = replayFrom != .max
                     problem(offset, "\(reader.size - offset) bytes after the last block are no whole block header")
                     break
                 }
                 let parsed: StreamBlock.Header
                 switch StreamBlock.parseHeader(head) {
-                case .success(let h): parsed = h
+                case .success(let h):
+                    parsed = h
+                    replayable = h.firstPosition >= replayFrom
                 case .failure(let error):
+                    // An unclean store's torn last block: cut at open if nothing after it is intact.
+                    replayable = replayFrom != .max
                     problem(offset, "block header: \(error); the rest of the file (\(reader.size - offset) bytes) was not checked")
                     offset = reader.size
                     continue
@@ -109,7 +118,9 @@ struct StreamFileVerifier {
                 offset += UInt64(parsed.totalLength)
             }
             outcome.blocks = blockList.count
-            try verifyIndex(relative: relative + ".idx", blocks: blockList, bytesRead: &bytesRead, outcome: &outcome, problems: &problems)
+            replayable = false
+            try verifyIndex(relative: relative + ".idx", blocks: blockList, lagging: replayFrom != .max, bytesRead: &bytesRead,
+                            outcome: &outcome, problems: &problems)
         } catch {
             problem(nil, "read failed: \(error)")
         }
@@ -117,7 +128,9 @@ struct StreamFileVerifier {
     }
 
     /// The sidecar index, if there is one: one 16-byte entry per block, each matching its block.
-    private func verifyIndex(relative: String, blocks: [(firstVersion: UInt64, offset: UInt64)], bytesRead: inout UInt64,
+    /// `lagging`: the store was not closed cleanly, so the index may end before the data
+    /// file's last blocks (opening picks them up); a missing entry is then harmless.
+    private func verifyIndex(relative: String, blocks: [(firstVersion: UInt64, offset: UInt64)], lagging: Bool, bytesRead: inout UInt64,
                              outcome: inout Outcome, problems: inout [MaintenanceProblem]) throws {
         let path = directory.appending(relative)
         guard StorageDirectory.exists(path) else { return }
@@ -127,15 +140,15 @@ struct StreamFileVerifier {
         var reader = try SequentialReader(file: file)
         defer { bytesRead += reader.bytesRead }
         outcome.indexBytes = reader.size
-        func problem(_ offset: UInt64?, _ what: String) {
-            problems.append(MaintenanceProblem(file: relative, offset: offset, what: what, stream: outcome.name))
+        func problem(_ offset: UInt64?, _ what: String, harmless: Bool = false) {
+            problems.append(MaintenanceProblem(file: relative, offset: offset, what: what, stream: outcome.name, harmless: harmless))
         }
         if reader.size % UInt64(StreamFile.indexEntrySize) != 0 {
             problem(reader.size - reader.size % UInt64(StreamFile.indexEntrySize), "index size \(reader.size) is not a whole number of 16-byte entries")
         }
         let count = Int(reader.size) / StreamFile.indexEntrySize
         if count != blocks.count {
-            problem(nil, "index has \(count) entries but the data file has \(blocks.count) blocks")
+            problem(nil, "index has \(count) entries but the data file has \(blocks.count) blocks", harmless: lagging && count < blocks.count)
         }
         for i in 0..<min(count, blocks.count) {
             let at = UInt64(i * StreamFile.indexEntrySize)
