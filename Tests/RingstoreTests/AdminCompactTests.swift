@@ -19,9 +19,9 @@ import Testing
         let session = try MaintenanceSession(directory: path)
         let summary = try await session.compact(options: CompactOptions())
         #expect(dry.eventsAfter == summary.eventsAfter && dry.blocksAfter == summary.blocksAfter)
-        // Hidden: 7 of "trimmed", 4 of "truncated", 4 of "soft" (its last is the version anchor),
-        // all 5 of "hard", 2 older snapshots.
-        #expect(summary.eventsRemoved == 7 + 4 + 4 + 5 + 2, "\(summary)")
+        // Hidden: 7 of "trimmed", 4 of "truncated", 4 of "soft" and 4 of "aged" (their last
+        // events are the version anchors), all 5 of "hard", 2 older snapshots.
+        #expect(summary.eventsRemoved == 7 + 4 + 4 + 4 + 5 + 2, "\(summary)")
         #expect(summary.streamsRemoved == 1)
         #expect(summary.blocksAfter < summary.blocksBefore)
         #expect(summary.rewritableBytesAfter < summary.rewritableBytesBefore)
@@ -34,6 +34,7 @@ import Testing
         // The compacted store reopens, and appends land at the right versions.
         let store = try await EventStore.open(at: path, configuration: .testing())
         #expect(try await store.append(to: "soft", expectedVersion: .exact(4), events: [EventData(type: "t", json: "{}")]).firstVersion == 5)
+        #expect(try await store.append(to: "aged", expectedVersion: .exact(4), events: [EventData(type: "t", json: "{}")]).firstVersion == 5)
         #expect(try await store.append(to: "trimmed", expectedVersion: .exact(9), events: [EventData(type: "t", json: "{}")]).firstVersion == 10)
         #expect(try await store.append(to: "s-3", expectedVersion: .exact(14), events: [EventData(type: "t", json: "{}")]).firstVersion == 15)
         await #expect(throws: RingstoreError.self) { try await store.append(to: "hard", events: [EventData(type: "t", json: "{}")]) }

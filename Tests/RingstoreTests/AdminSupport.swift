@@ -16,6 +16,11 @@ enum AdminFixture {
         for i in 0..<10 { _ = try await store.append(to: "truncated", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
         for i in 0..<5 { _ = try await store.append(to: "soft", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
         for i in 0..<5 { _ = try await store.append(to: "hard", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        for i in 0..<5 { _ = try await store.append(to: "aged", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        for i in 0..<5 { _ = try await store.append(to: "fresh", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        // Every event of "aged" is older than a nanosecond by the time anything reads it; none of "fresh" older than a day.
+        try await store.setStreamMetadata(StreamMetadata(maxAge: .nanoseconds(1)), for: "aged")
+        try await store.setStreamMetadata(StreamMetadata(maxAge: .seconds(86_400)), for: "fresh")
         try await store.setStreamMetadata(StreamMetadata(maxCount: 3), for: "trimmed")
         try await store.setStreamMetadata(StreamMetadata(truncateBefore: 4), for: "truncated")
         try await store.deleteStream("soft")

@@ -25,7 +25,7 @@ struct CompactCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         bar.finish()
-        let rate = summary.seconds > 0 ? Double(summary.inputBytes) / 1_048_576 / summary.seconds : 0
+        let rate = summary.inputBytesPerSecond / 1_048_576
         let verb = summary.dryRun ? "would be" : "are"
         print("compact\(summary.dryRun ? " (dry run: nothing changed)" : ""):")
         print("  store files:      \(mebibytes(summary.totalBytesBefore)) -> \(mebibytes(summary.totalBytesAfter)) (\(mebibytes(summary.totalBytesBefore &- min(summary.totalBytesBefore, summary.totalBytesAfter))) reclaimed)")
@@ -34,6 +34,6 @@ struct CompactCommand: AsyncParsableCommand {
         print("  events:           \(grouped(summary.eventsBefore)) -> \(grouped(summary.eventsAfter)) (\(grouped(summary.eventsRemoved)) \(verb) removed)")
         print("  blocks:           \(grouped(summary.blocksBefore)) -> \(grouped(summary.blocksAfter)) (split segment entries counted as blocks; \(summary.segmentsBefore) segments emptied)")
         if !summary.skipped.isEmpty { print("  left as they were (damaged): \(summary.skipped.joined(separator: ", "))") }
-        print("  time:             \(format3(summary.seconds)) s, \(Int(rate)) MiB/s of input (\(mebibytes(summary.inputBytes)))")
+        print("  time:             \(format3(summary.seconds)) s, \(Int(rate)) MiB/s of input (the store's \(mebibytes(summary.totalBytesBefore)); \(mebibytes(summary.bytesRead)) read: verify, then the rewrite)")
     }
 }

@@ -36,8 +36,11 @@ package struct CompactSummary: Sendable {
     /// Stream files left as they were (`--skip-damaged`).
     package var skipped: [String] = []
     package var seconds: Double = 0
-    /// Bytes read: the verification pass and the rewrite's input.
-    package var inputBytes: UInt64 = 0
+    /// Bytes read from the store's files: the verification pass (all of them) and the
+    /// rewrite (the stream files and segment entries holding kept events).
+    package var bytesRead: UInt64 = 0
+    /// The input's rate: the store's bytes (before) per second of the whole run.
+    package var inputBytesPerSecond: Double { seconds > 0 ? Double(totalBytesBefore) / seconds : 0 }
 
     package var streamsRemoved: Int { streamsBefore - streamsAfter }
     package var eventsRemoved: Int { eventsBefore - eventsAfter }
@@ -67,7 +70,7 @@ extension MaintenanceSession {
         var summary = CompactSummary()
         summary.dryRun = options.dryRun
         var report = verify { progress("verify", $0, $1) }
-        summary.inputBytes = report.bytesRead
+        summary.bytesRead = report.bytesRead
         // A store that was not closed cleanly is recovered first (open, split, close), then
         // verified again: afterwards every event is in stream files or segments, which is
         // all the rewrite reads. Only harmless findings (a tail opening cuts) allow that.
@@ -75,7 +78,7 @@ extension MaintenanceSession {
             let recovering = try await openStore()
             try await recovering.close()
             report = verify { progress("verify", $0, $1) }
-            summary.inputBytes += report.bytesRead
+            summary.bytesRead += report.bytesRead
         }
         let before = report.inventory
         summary.rewritableBytesBefore = before.rewritableBytes
@@ -196,7 +199,7 @@ extension MaintenanceSession {
         entries.sort { $0.position < $1.position }
         try writer.writeGlobalIndex(entries)
         summary.blocksAfter = writer.blocksWritten
-        summary.inputBytes += writer.bytesRead
+        summary.bytesRead += writer.bytesRead
     }
 }
 
