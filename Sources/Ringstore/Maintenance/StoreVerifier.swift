@@ -218,17 +218,21 @@ struct StoreVerifier {
                     return true
                 }
                 if end < size { problem(end, "\(size - end) bytes at the end are no whole entry (a torn write)", harmless: replayFrom != .max) }
+                var reader = try SequentialReader(file: segment.file)
                 for (offset, envelope, header) in entries {
                     inventory.segmentEntries += 1
                     guard Int(envelope.stream) < streams.count else {
                         problem(offset, "entry names stream number \(envelope.stream), which the catalog does not have")
                         continue
                     }
-                    let entry = try segment.entry(at: offset)
+                    // The walk just read these bytes: take them from the same window, not one pread each.
                     var positions: [UInt64] = []
-                    let why = entry.block.withUnsafeBytes { b in
-                        checker.check(header: header, stored: UnsafeRawBufferPointer(rebasing: b[StreamBlock.headerSize...]), positions: &positions)
+                    let blockStart = offset + UInt64(SplitSegment.envelopeSize + StreamBlock.headerSize)
+                    guard let stored = try reader.bytes(at: blockStart, count: header.storedLength) else {
+                        problem(offset, "entry runs past the end of the file")
+                        continue
                     }
+                    let why = checker.check(header: header, stored: stored, positions: &positions)
                     if let why { problem(offset, why); continue }
                     inventory.storedBytes += UInt64(header.storedLength)
                     pending[Int(envelope.stream), default: []].append((header.firstVersion, positions, relative, offset,
@@ -328,15 +332,17 @@ struct StoreVerifier {
                         continue
                     }
                     let number = Int(entry.stream)
-                    let stream = streams[number]
-                    guard entry.version >= stream.base, entry.version < stream.nextVersion else {
-                        report(offset, "entry \(index + i) names version \(entry.version) of stream \"\(stream.name.prefix(80))\", which is not stored (stored: \(stream.base)..<\(stream.nextVersion))",
+                    // Read in place: copying the stream's record would retain its array per entry.
+                    let base = streams[number].base
+                    let next = streams[number].nextVersion
+                    guard entry.version >= base, entry.version < next else {
+                        report(offset, "entry \(index + i) names version \(entry.version) of stream \"\(streams[number].name.prefix(80))\", which is not stored (stored: \(base)..<\(next))",
                                harmless: harmless)
                         continue
                     }
-                    let stored = stream.positions[Int(entry.version - stream.base)]
+                    let stored = streams[number].positions[Int(entry.version - base)]
                     if stored != entry.position && stored != .max {
-                        report(offset, "entry \(index + i) puts version \(entry.version) of stream \"\(stream.name.prefix(80))\" at position \(entry.position), the stream holds it at \(stored)",
+                        report(offset, "entry \(index + i) puts version \(entry.version) of stream \"\(streams[number].name.prefix(80))\" at position \(entry.position), the stream holds it at \(stored)",
                                harmless: harmless)
                         continue
                     }
