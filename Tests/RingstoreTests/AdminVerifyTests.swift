@@ -39,8 +39,6 @@ import Testing
         let session = try MaintenanceSession(directory: store)
         defer { session.close() }
         let inventory = session.verify().inventory
-        let ring = JournalVerifier(directory: .init(store))
-        _ = ring
         var result: [(String, String, UInt64)] = []
         // The journal: both header slots, and a record just before the checkpoint (the ring's last lap).
         result.append(("header slot 0", "journal.ring", 20))

@@ -1,3 +1,4 @@
+import Synchronization
 import SystemPackage
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -223,5 +224,3 @@ enum CompactionCrashPoints {
         if hit { throw SimulatedCrash() }
     }
 }
-
-import Synchronization
