@@ -15,6 +15,7 @@ let package = Package(
         // Only for the fuzz targets in tools/fuzz; not a supported API.
         .library(name: "RingstoreJSONLines", targets: ["RingstoreJSONLines"]),
         .executable(name: "ringstore-torture", targets: ["ringstore-torture"]),
+        .executable(name: "ringstore-admin", targets: ["ringstore-admin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
@@ -124,6 +125,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/torture/Command"
+        ),
+        // `ringstore-admin`: offline verify, compact, dump and stats of a closed store. The
+        // work is in the library (`Sources/Ringstore/Maintenance`, `package` API), which
+        // has the codecs; this is the command line over it.
+        .executableTarget(
+            name: "ringstore-admin",
+            dependencies: [
+                "Ringstore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/admin"
         ),
         .testTarget(
             name: "RingstoreTests",

@@ -35,13 +35,16 @@ public final class EventStore: Sendable {
     /// index (so a test can make a checkpoint or an append happen in between).
     let allPageCursorsLoaded = TestHook()
     private let lock: StoreLock
+    /// False when the lock was handed in by the caller (the offline maintenance
+    /// tool, which keeps holding it after the store closes): then closing leaves it held.
+    private let ownsLock: Bool
     private let closed = Atomic<Bool>(false)
     /// Tests only: when not 0, the time (nanoseconds since 1970) from which
     /// `maxAge` is measured back, instead of the wall clock at each read.
     let maxAgeNowForTesting = Atomic<Int64>(0)
 
     private init(directory: FilePath, configuration: Configuration, journal: Journal, split: SplitStore,
-                 globalIndex: GlobalIndex, lock: StoreLock, logger: Logger) throws {
+                 globalIndex: GlobalIndex, lock: StoreLock, ownsLock: Bool, logger: Logger) throws {
         self.directory = directory.string
         self.observability = StoreObservability(directory: directory.string, logger: logger)
         self.configuration = configuration
@@ -49,6 +52,7 @@ public final class EventStore: Sendable {
         self.split = split
         self.globalIndex = globalIndex
         self.lock = lock
+        self.ownsLock = ownsLock
         self.splitter = try Splitter(journal: journal, split: split, globalIndex: globalIndex, compress: configuration.compression,
                                      moverPolicy: .init(budgetBytes: configuration.effectiveSplitSegmentBudget))
     }
@@ -64,6 +68,13 @@ public final class EventStore: Sendable {
     /// and the files it opened are closed, and the lock is released.
     public static func open(at path: String, configuration: Configuration = Configuration(),
                             logger: Logger = Logger(label: "ringstore")) async throws -> EventStore {
+        try await open(at: path, configuration: configuration, logger: logger, heldLock: nil)
+    }
+
+    /// ``open(at:configuration:logger:)`` with, optionally, the store's lock
+    /// already taken by the caller (`heldLock`), who keeps it after `close()`.
+    static func open(at path: String, configuration: Configuration, logger: Logger,
+                     heldLock: StoreLock?) async throws -> EventStore {
         try configuration.validate()
         let directory = FilePath(path)
         let parent = directory.removingLastComponent()
@@ -75,11 +86,15 @@ public final class EventStore: Sendable {
             // The store's own name must survive a power cut before anything in it counts.
             try StorageDirectory.sync(parent.isEmpty ? FilePath(".") : parent)
         }
-        let lock = try StoreLock(directory: directory)
+        let lock = try heldLock ?? StoreLock(directory: directory)
+        let ownsLock = heldLock == nil
         // Once the journal is open its writer's threads run (and hold it, and so the
         // ring's mapping and descriptor): a later failure must stop them.
         var openedJournal: Journal?
         do {
+            // An offline compaction interrupted after its commit point is finished
+            // (one before it rolled back) before anything looks at the files it swaps.
+            try CompactionSwitch.finishIfPending(in: directory)
             let catalog = try StreamCatalog(directory: directory)
             // Segment entries from the checkpoint on are split again as the splitter replays the journal.
             let segments = try SplitSegments(root: directory, checkpoint: try Journal.checkpoint(in: directory),
@@ -106,7 +121,7 @@ public final class EventStore: Sendable {
             try globalIndex.truncate(from: checkpoint)
             streams.replayFrom.store(checkpoint, ordering: .releasing)
             let store = try EventStore(directory: directory, configuration: configuration, journal: journal, split: split,
-                                       globalIndex: globalIndex, lock: lock, logger: logger)
+                                       globalIndex: globalIndex, lock: lock, ownsLock: ownsLock, logger: logger)
             do {
                 try store.startEnforcingDeletions()
             } catch {
@@ -119,7 +134,7 @@ public final class EventStore: Sendable {
             // Nothing was appended, so closing writes nothing; it returns once the
             // threads have exited. (After `abandon` it has nothing left to do.)
             await openedJournal?.writer.close()
-            lock.release()
+            if ownsLock { lock.release() }
             throw error
         }
     }
@@ -130,7 +145,7 @@ public final class EventStore: Sendable {
     /// does nothing.
     public func close() async throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        defer { lock.release() }
+        defer { if ownsLock { lock.release() } }
         journal.writer.acknowledger.changes.notify()  // subscribers see the store closing and end
         await journal.writer.close()
         await splitter.stop()
@@ -152,7 +167,7 @@ public final class EventStore: Sendable {
         await splitter.abandon()
         await journal.writer.close()
         sampler.withLock { $0?.cancel() }
-        lock.release()
+        if ownsLock { lock.release() }
     }
 
     // MARK: - Appending

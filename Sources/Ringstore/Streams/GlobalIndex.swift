@@ -159,7 +159,7 @@ final class GlobalIndex: Sendable {
         return low
     }
 
-    private static func decode(_ bytes: ArraySlice<UInt8>) -> Entry? {
+    static func decode(_ bytes: ArraySlice<UInt8>) -> Entry? {
         guard bytes.count == entrySize else { return nil }
         return bytes.withUnsafeBytes { b in
             let crc = LittleEndian.load(UInt32.self, from: b, at: 20)

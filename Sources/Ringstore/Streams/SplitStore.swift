@@ -45,7 +45,7 @@ final class SplitStore: StoredStreams, Sendable {
         self.compress = compress
     }
 
-    private func withStripe<R>(_ number: UInt32?, _ body: () throws -> R) rethrows -> R {
+    func withStripe<R>(_ number: UInt32?, _ body: () throws -> R) rethrows -> R {
         guard let number else { return try body() }
         return try stripes[Int(number % UInt32(stripes.count))].lock.withLock { _ in try body() }
     }

@@ -1,0 +1,226 @@
+import Synchronization
+import SystemPackage
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Options of `ringstore-admin compact`.
+package struct CompactOptions: Sendable {
+    /// Compute and report what would be reclaimed; write nothing.
+    package var dryRun = false
+    /// Leave damaged stream files as they are (copied unchanged) instead of refusing.
+    package var skipDamaged = false
+    package init(dryRun: Bool = false, skipDamaged: Bool = false) {
+        self.dryRun = dryRun
+        self.skipDamaged = skipDamaged
+    }
+}
+
+/// What a compaction did (or, dry, would do).
+package struct CompactSummary: Sendable {
+    package var dryRun = false
+    /// Files compaction rewrites (stream and index files, split segments, the global index).
+    package var rewritableBytesBefore: UInt64 = 0
+    package var rewritableBytesAfter: UInt64 = 0
+    /// The whole store (the journal and the catalog are kept as they are).
+    package var totalBytesBefore: UInt64 = 0
+    package var totalBytesAfter: UInt64 = 0
+    package var streamsBefore = 0
+    package var streamsAfter = 0
+    package var eventsBefore = 0
+    package var eventsAfter = 0
+    package var blocksBefore = 0
+    package var blocksAfter = 0
+    package var segmentsBefore = 0
+    /// Stream files left as they were (`--skip-damaged`).
+    package var skipped: [String] = []
+    package var seconds: Double = 0
+    /// Bytes read from the store's files: the verification pass (all of them) and the
+    /// rewrite (the stream files and segment entries holding kept events).
+    package var bytesRead: UInt64 = 0
+    /// The input's rate: the store's bytes (before) per second of the whole run.
+    package var inputBytesPerSecond: Double { seconds > 0 ? Double(totalBytesBefore) / seconds : 0 }
+
+    package var streamsRemoved: Int { streamsBefore - streamsAfter }
+    package var eventsRemoved: Int { eventsBefore - eventsAfter }
+}
+
+/// Where a test can stop a compaction as if the process died there (see ``CompactionCrashPoints``).
+enum CompactionStep: String, CaseIterable, Sendable {
+    case filesWritten = "files written, not synced"
+    case filesSynced = "files synced, not committed"
+    case committed = "committed, nothing swapped"
+    case oldPartMoved = "an old part moved aside, its replacement not in place"
+    case swapped = "everything swapped, marker still there"
+}
+
+extension MaintenanceSession {
+    /// Rewrites the store without what reads no longer show (see ``CompactionPlan``),
+    /// every stream's events in full-size blocks in its own file, the split
+    /// segments emptied into them, and a global index of what remains; then
+    /// switches to the new files crash-safely (``CompactionSwitch``).
+    ///
+    /// Refuses (`.corruptData`, naming every finding) a store that does not
+    /// verify clean, unless the only damage is in stream files and
+    /// `skipDamaged` is set: those files are then kept byte for byte.
+    package func compact(options: CompactOptions,
+                         progress: @escaping (String, Int, Int) -> Void = { _, _, _ in }) async throws -> CompactSummary {
+        let started = ContinuousClock.now
+        var summary = CompactSummary()
+        summary.dryRun = options.dryRun
+        var report = verify { progress("verify", $0, $1) }
+        summary.bytesRead = report.bytesRead
+        // A store that was not closed cleanly is recovered first (open, split, close), then
+        // verified again: afterwards every event is in stream files or segments, which is
+        // all the rewrite reads. Only harmless findings (a tail opening cuts) allow that.
+        if !report.inventory.closedCleanly && report.problems.isEmpty {
+            let recovering = try await openStore()
+            try await recovering.close()
+            report = verify { progress("verify", $0, $1) }
+            summary.bytesRead += report.bytesRead
+        }
+        let before = report.inventory
+        summary.rewritableBytesBefore = before.rewritableBytes
+        summary.totalBytesBefore = before.totalBytes
+        summary.streamsBefore = before.streams.count
+        summary.eventsBefore = before.events
+        summary.blocksBefore = before.blocks + before.segmentEntries
+        summary.segmentsBefore = before.segments
+
+        // Damage: refuse, or (stream files only) keep those files as they are.
+        let problems = report.problems
+        var damagedFiles = Set<String>()
+        var damagedStreams = Set<String>()
+        if !problems.isEmpty {
+            let elsewhere = problems.filter { !$0.file.hasPrefix(StreamNaming.folder + "/") }
+            guard options.skipDamaged, elsewhere.isEmpty else {
+                let listed = (elsewhere.isEmpty ? problems : elsewhere).prefix(20).map { "  \($0)" }.joined(separator: "\n")
+                let more = problems.count > 20 ? "\n  … \(problems.count - 20) more" : ""
+                let hint = elsewhere.isEmpty ? " (--skip-damaged leaves damaged stream files as they are and compacts the rest)" : ""
+                throw RingstoreError(.corruptData, "store \(directory) does not verify clean; nothing was changed\(hint):\n\(listed)\(more)",
+                                     path: directory)
+            }
+            for problem in problems {
+                damagedFiles.insert(problem.file.hasSuffix(".idx") ? String(problem.file.dropLast(4)) : problem.file)
+                if let stream = problem.stream { damagedStreams.insert(stream) }
+            }
+            summary.skipped = damagedFiles.sorted()
+        }
+
+        let store = try await openStore()
+        let writer = CompactionWriter(root: path.appending(CompactionSwitch.newFolder), dryRun: options.dryRun,
+                                      compress: configuration.compression)
+        do {
+            try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
+                        intactStreams: Set(before.streams.map(\.name)), summary: &summary, progress: progress)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+        if options.dryRun {
+            summary.rewritableBytesAfter = writer.bytesWritten
+            summary.totalBytesAfter = summary.totalBytesBefore - summary.rewritableBytesBefore + writer.bytesWritten
+        } else {
+            let fresh = path.appending(CompactionSwitch.newFolder)
+            try CompactionCrashPoints.reach(.filesWritten, path)
+            // One syncfs covers every new file and folder entry (thousands of fdatasyncs would
+            // cost a journal commit each); then the folders the switch renames within.
+            try StorageDirectory.syncFileSystem(containing: fresh)
+            try StorageDirectory.sync(fresh)
+            try StorageDirectory.sync(path)
+            try CompactionCrashPoints.reach(.filesSynced, path)
+            try CompactionSwitch.commit(in: path)
+            try CompactionCrashPoints.reach(.committed, path)
+            try CompactionSwitch.rollForward(in: path)
+            let after = StoreVerifier(directory: path).sizes()
+            summary.rewritableBytesAfter = after.rewritable
+            summary.totalBytesAfter = after.total
+        }
+        summary.seconds = Double((ContinuousClock.now - started).components.seconds)
+            + Double((ContinuousClock.now - started).components.attoseconds) / 1e18
+        return summary
+    }
+
+    /// Writes the new files from the open `store` (see ``compact(options:progress:)``).
+    private func rewrite(store: EventStore, writer: CompactionWriter, damagedFiles: Set<String>, damagedStreams: Set<String>,
+                         intactStreams: Set<String>, summary: inout CompactSummary,
+                         progress: (String, Int, Int) -> Void) throws {
+        if !writer.dryRun {
+            try CompactionSwitch.removeTree(writer.root)
+            try StorageDirectory.create(writer.root)
+            try StorageDirectory.create(writer.root.appending(StreamNaming.folder))
+            try StorageDirectory.create(writer.root.appending("split"))
+        }
+        let names = store.catalog.allNames()
+        var entries: [GlobalIndex.Entry] = []
+        entries.reserveCapacity(summary.eventsBefore)
+        var keepOldEntriesOf = Set<UInt32>()
+        for (index, name) in names.enumerated() {
+            if index % 64 == 0 { progress("compact", index, names.count) }
+            let number = UInt32(index)
+            if damagedStreams.contains(name) {
+                keepOldEntriesOf.insert(number)
+                continue
+            }
+            guard let tail = try store.visibleTail(of: name) else { continue }
+            let plan = try CompactionPlan.plan(for: name, lastVersion: tail.lastVersion, in: store)
+            guard case .keep(let firstVersion, let notBefore) = plan else { continue }
+            let kept = try writer.write(stream: name, number: number, from: firstVersion, through: tail.lastVersion,
+                                        notBefore: notBefore, store: store, entries: &entries)
+            if kept > 0 { summary.streamsAfter += 1 }
+            summary.eventsAfter += kept
+        }
+        progress("compact", names.count, names.count)
+        // Damaged files are carried over unchanged, with their streams' global-index entries.
+        for relative in damagedFiles.sorted() {
+            for file in [relative, relative + ".idx"] where StorageDirectory.exists(path.appending(file)) {
+                try writer.copy(from: path.appending(file), relative: file)
+            }
+        }
+        // A file whose header is damaged names no stream: keep the entries of every stream without an intact file.
+        if damagedFiles.count > damagedStreams.count {
+            for (index, name) in names.enumerated() where !intactStreams.contains(name) { keepOldEntriesOf.insert(UInt32(index)) }
+        }
+        if !keepOldEntriesOf.isEmpty {
+            var from = 0
+            let total = store.globalIndex.entryCount
+            while from < total {
+                let page = try store.globalIndex.entries(from: from, count: min(1 << 16, total - from))
+                guard !page.isEmpty else { break }
+                let old = page.filter { keepOldEntriesOf.contains($0.stream) }
+                entries += old
+                summary.eventsAfter += old.count
+                from += page.count
+            }
+            summary.streamsAfter += damagedFiles.count
+        }
+        entries.sort { $0.position < $1.position }
+        try writer.writeGlobalIndex(entries)
+        summary.blocksAfter = writer.blocksWritten
+        summary.bytesRead += writer.bytesRead
+    }
+}
+
+/// Test-only stops inside a compaction, per store folder: reaching an armed
+/// step throws ``SimulatedCrash`` and the compaction ends there, as a killed
+/// process would (the files stay as they are; only the lock goes).
+enum CompactionCrashPoints {
+    struct SimulatedCrash: Error {}
+    private static let armed = Mutex<[String: CompactionStep]>([:])
+
+    static func arm(_ step: CompactionStep?, for directory: String) {
+        armed.withLock { $0[FilePath(directory).string] = step }
+    }
+
+    static func reach(_ step: CompactionStep, _ directory: FilePath) throws {
+        let hit = armed.withLock { armed -> Bool in
+            guard !armed.isEmpty, armed[directory.string] == step else { return false }
+            armed[directory.string] = nil
+            return true
+        }
+        if hit { throw SimulatedCrash() }
+    }
+}

@@ -1,0 +1,163 @@
+import SystemPackage
+
+/// Checks one stream file (`streams/ab/<hash>.stream`) and its sidecar index:
+/// the header, every block (header and payload CRC, decompression, entries),
+/// versions contiguous from block to block, journal positions increasing, and
+/// each index entry against its block. Read-only; large sequential reads.
+struct StreamFileVerifier {
+    let directory: FilePath
+
+    struct Outcome {
+        var name: String?
+        var base: UInt64 = 0
+        var positions: [UInt64] = []
+        var blocks = 0
+        var bytes: UInt64 = 0
+        var indexBytes: UInt64 = 0
+        var hasIndex = false
+        var storedBytes: UInt64 = 0
+    }
+
+    /// `relative`: the file's path relative to the store folder. `replayFrom`: the
+    /// checkpoint of a store that was not closed cleanly (`.max` otherwise): a block
+    /// from there on, or a torn last block, is one opening checks and cuts (the
+    /// journal supplies its events again), so findings there are harmless.
+    func verify(relative: String, replayFrom: UInt64, checker: inout BlockChecker, bytesRead: inout UInt64,
+                into problems: inout [MaintenanceProblem]) -> Outcome {
+        var outcome = Outcome()
+        var replayable = false
+        func problem(_ offset: UInt64?, _ what: String, file: String = relative) {
+            problems.append(MaintenanceProblem(file: file, offset: offset, what: what, stream: outcome.name, harmless: replayable))
+        }
+        let file: StorageFile
+        do { file = try StorageFile.open(directory.appending(relative)) } catch {
+            problem(nil, "cannot open: \(error)")
+            return outcome
+        }
+        defer { file.close() }
+        do {
+            var reader = try SequentialReader(file: file)
+            outcome.bytes = reader.size
+            defer { bytesRead += reader.bytesRead }
+            // Header: magic, format version, name length, name, padding, CRC.
+            guard let fixed = try reader.bytes(at: 0, count: 16) else {
+                problem(0, "file is shorter than a stream file header")
+                return outcome
+            }
+            guard fixed.prefix(8).elementsEqual(StreamFile.magic) else { problem(0, "bad magic (not a stream file)"); return outcome }
+            let version = UInt32(littleEndian: fixed.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            guard version == StreamFile.formatVersion else { problem(8, "unsupported format version \(version)"); return outcome }
+            let nameCount = Int(UInt32(littleEndian: fixed.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))
+            guard (1...NameRules.maxStreamNameBytes).contains(nameCount) else { problem(12, "stream name length \(nameCount) is out of range"); return outcome }
+            let headerLength = StreamFile.headerLength(nameBytes: nameCount)
+            guard let header = try reader.bytes(at: 0, count: Int(headerLength)) else {
+                problem(0, "file ends inside its header"); return outcome
+            }
+            let crcOffset = Int(headerLength) - 8
+            let storedCRC = UInt32(littleEndian: header.loadUnaligned(fromByteOffset: crcOffset, as: UInt32.self))
+            guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: header[0..<crcOffset])) == storedCRC else {
+                problem(0, "header checksum mismatch"); return outcome
+            }
+            if header.loadUnaligned(fromByteOffset: crcOffset + 4, as: UInt32.self) != 0 {
+                problem(UInt64(crcOffset + 4), "reserved header bytes are not zero")
+            }
+            let name = String(decoding: UnsafeRawBufferPointer(rebasing: header[16..<(16 + nameCount)]), as: UTF8.self)
+            outcome.name = name
+            let fileName = relative.split(separator: "/").last.map(String.init) ?? relative
+            if !fileName.hasPrefix(StreamNaming.hash(name)) {
+                problem(16, "the file's name is not the hash of the stream name in its header (\"\(name.prefix(80))\")")
+            }
+            // Blocks, back to back.
+            var offset = headerLength
+            var next: UInt64? = nil
+            var blockList: [(firstVersion: UInt64, offset: UInt64)] = []
+            while offset < reader.size {
+                guard let head = try reader.bytes(at: offset, count: StreamBlock.headerSize) else {
+                    replayable = replayFrom != .max
+                    problem(offset, "\(reader.size - offset) bytes after the last block are no whole block header")
+                    break
+                }
+                let parsed: StreamBlock.Header
+                switch StreamBlock.parseHeader(head) {
+                case .success(let h):
+                    parsed = h
+                    replayable = h.firstPosition >= replayFrom
+                case .failure(let error):
+                    // An unclean store's torn last block: cut at open if nothing after it is intact.
+                    replayable = replayFrom != .max
+                    problem(offset, "block header: \(error); the rest of the file (\(reader.size - offset) bytes) was not checked")
+                    offset = reader.size
+                    continue
+                }
+                if head.loadUnaligned(fromByteOffset: 44, as: UInt32.self) != 0 {
+                    problem(offset + 44, "reserved block header bytes are not zero")
+                }
+                if let expected = next, parsed.firstVersion != expected {
+                    problem(offset, "block starts at version \(parsed.firstVersion), expected \(expected) (versions must be contiguous)")
+                }
+                if outcome.positions.isEmpty { outcome.base = parsed.firstVersion }
+                let before = outcome.positions.count
+                let storedStart = offset + UInt64(StreamBlock.headerSize)
+                if let stored = try reader.bytes(at: storedStart, count: parsed.storedLength) {
+                    if let why = checker.check(header: parsed, stored: stored, positions: &outcome.positions) {
+                        problem(offset, why)
+                        outcome.positions.removeSubrange(before...)
+                        // Keep the version count right, so later checks do not cascade.
+                        outcome.positions.append(contentsOf: repeatElement(UInt64.max, count: parsed.count))
+                    } else if before > 0, let last = outcome.positions[..<before].last(where: { $0 != .max }),
+                              let first = outcome.positions[before...].first, first <= last {
+                        problem(offset, "block's first journal position \(first) is not after the previous block's last (\(last))")
+                    }
+                } else {
+                    problem(offset, "block of \(parsed.totalLength) bytes runs past the end of the file")
+                    break
+                }
+                outcome.storedBytes += UInt64(parsed.storedLength)
+                blockList.append((parsed.firstVersion, offset))
+                next = parsed.firstVersion + UInt64(parsed.count)
+                offset += UInt64(parsed.totalLength)
+            }
+            outcome.blocks = blockList.count
+            replayable = false
+            try verifyIndex(relative: relative + ".idx", blocks: blockList, lagging: replayFrom != .max, bytesRead: &bytesRead,
+                            outcome: &outcome, problems: &problems)
+        } catch {
+            problem(nil, "read failed: \(error)")
+        }
+        return outcome
+    }
+
+    /// The sidecar index, if there is one: one 16-byte entry per block, each matching its block.
+    /// `lagging`: the store was not closed cleanly, so the index may end before the data
+    /// file's last blocks (opening picks them up); a missing entry is then harmless.
+    private func verifyIndex(relative: String, blocks: [(firstVersion: UInt64, offset: UInt64)], lagging: Bool, bytesRead: inout UInt64,
+                             outcome: inout Outcome, problems: inout [MaintenanceProblem]) throws {
+        let path = directory.appending(relative)
+        guard StorageDirectory.exists(path) else { return }
+        outcome.hasIndex = true
+        let file = try StorageFile.open(path)
+        defer { file.close() }
+        var reader = try SequentialReader(file: file)
+        defer { bytesRead += reader.bytesRead }
+        outcome.indexBytes = reader.size
+        func problem(_ offset: UInt64?, _ what: String, harmless: Bool = false) {
+            problems.append(MaintenanceProblem(file: relative, offset: offset, what: what, stream: outcome.name, harmless: harmless))
+        }
+        if reader.size % UInt64(StreamFile.indexEntrySize) != 0 {
+            problem(reader.size - reader.size % UInt64(StreamFile.indexEntrySize), "index size \(reader.size) is not a whole number of 16-byte entries")
+        }
+        let count = Int(reader.size) / StreamFile.indexEntrySize
+        if count != blocks.count {
+            problem(nil, "index has \(count) entries but the data file has \(blocks.count) blocks", harmless: lagging && count < blocks.count)
+        }
+        for i in 0..<min(count, blocks.count) {
+            let at = UInt64(i * StreamFile.indexEntrySize)
+            guard let entry = try reader.bytes(at: at, count: StreamFile.indexEntrySize) else { break }
+            let version = UInt64(littleEndian: entry.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+            let offset = UInt64(littleEndian: entry.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            if version != blocks[i].firstVersion || offset != blocks[i].offset {
+                problem(at, "index entry \(i) says version \(version) at offset \(offset), but block \(i) is version \(blocks[i].firstVersion) at offset \(blocks[i].offset)")
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+@testable import Ringstore
+
+/// Stores for the `ringstore-admin` tests: built once per test in its own folder.
+enum AdminFixture {
+    /// One-event and multi-event appends over a few streams (1 MiB journal, so it wraps and
+    /// split segments fill), one large stream (large blocks; an index file once compacted),
+    /// metadata, deletes and snapshots. Closed cleanly.
+    static func build(at path: String, largeStream: Bool = false) async throws {
+        let store = try await EventStore.open(at: path, configuration: .testing())
+        for i in 0..<600 {
+            _ = try await store.append(to: "s-\(i % 40)", events: [EventData(type: "t", json: "{\"n\":\(i),\"pad\":\"\(String(repeating: "x", count: 150))\"}")])
+        }
+        for i in 0..<10 { _ = try await store.append(to: "trimmed", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        for i in 0..<10 { _ = try await store.append(to: "truncated", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        for i in 0..<5 { _ = try await store.append(to: "soft", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        for i in 0..<5 { _ = try await store.append(to: "hard", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        for i in 0..<5 { _ = try await store.append(to: "aged", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        for i in 0..<5 { _ = try await store.append(to: "fresh", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        // Every event of "aged" is older than a nanosecond by the time anything reads it; none of "fresh" older than a day.
+        try await store.setStreamMetadata(StreamMetadata(maxAge: .nanoseconds(1)), for: "aged")
+        try await store.setStreamMetadata(StreamMetadata(maxAge: .seconds(86_400)), for: "fresh")
+        try await store.setStreamMetadata(StreamMetadata(maxCount: 3), for: "trimmed")
+        try await store.setStreamMetadata(StreamMetadata(truncateBefore: 4), for: "truncated")
+        try await store.deleteStream("soft")
+        try await store.tombstoneStream("hard")
+        for v in 0..<3 { try await store.saveSnapshot(of: "s-1", version: UInt64(v), data: [UInt8](repeating: UInt8(v), count: 100)) }
+        if largeStream {
+            for i in 0..<120 {
+                _ = try await store.append(to: "large", events: [EventData(type: "blob", data: [UInt8]((0..<30_000).map { UInt8(truncatingIfNeeded: $0 &* (i + 7)) }),
+                                                                           contentType: .binary)])
+            }
+        }
+        try await store.close()
+    }
+
+    /// Every visible event, as reads show it: `$all` in order, then each stream read whole.
+    static func visible(at path: String) async throws -> [String] {
+        let store = try await EventStore.open(at: path, configuration: .testing())
+        var lines: [String] = []
+        for try await event in store.readAll() { lines.append(describe(event)) }
+        for name in try store.streamNames().sorted() {
+            do {
+                for try await event in store.read(stream: name) { lines.append("stream " + describe(event)) }
+            } catch let error as RingstoreError where error.code == .streamNotFound || error.code == .streamDeleted {
+                lines.append("stream \(name): \(error.code)")
+            }
+        }
+        if let snapshot = try store.loadSnapshot(of: "s-1") { lines.append("snapshot \(snapshot.version) \(snapshot.data.count)") }
+        try await store.close()
+        return lines
+    }
+
+    static func describe(_ e: RecordedEvent) -> String {
+        "\(e.stream) v\(e.version) @\(e.position) \(e.id) \(e.type) \(e.timestampNanoseconds) \(e.data) \(e.metadata)"
+    }
+
+    /// Copies a store folder.
+    static func copy(_ from: String, to: String) throws {
+        try FileManager.default.copyItem(atPath: from, toPath: to)
+    }
+
+    /// Flips one bit of the byte at `offset` of `file`.
+    static func flip(_ file: String, at offset: UInt64) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: file))
+        defer { try? handle.close() }
+        try handle.seek(toOffset: offset)
+        let byte = try handle.read(upToCount: 1)![0]
+        try handle.seek(toOffset: offset)
+        try handle.write(contentsOf: [byte ^ 0x10])
+    }
+
+    /// The `ringstore-admin` binary built beside the test bundle.
+    static var executable: String { CrashTests.tortureExecutable.replacingOccurrences(of: "ringstore-torture", with: "ringstore-admin") }
+
+    /// Runs `ringstore-admin` to completion; returns (exit status, stdout, stderr).
+    static func run(_ arguments: [String]) throws -> (Int32, String, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+@testable import Ringstore
+
+/// `ringstore-admin verify`: a clean store is clean; one flipped byte in any kind of file is found, with file and offset.
+@Suite struct AdminVerifyTests {
+    @Test func cleanStoresVerifyCleanBeforeAndAfterCompaction() async throws {
+        let dir = TemporaryDirectory()
+        let store = dir.child("store")
+        try await AdminFixture.build(at: store)
+        let session = try MaintenanceSession(directory: store)
+        let report = session.verify()
+        #expect(report.problems.isEmpty, "\(report.problems)")
+        #expect(report.inventory.events > 600)
+        _ = try await session.compact(options: CompactOptions())
+        let after = session.verify()
+        #expect(after.problems.isEmpty, "\(after.problems)")
+        session.close()
+    }
+
+    @Test func aStoreThatCrashedMidIngestVerifiesCleanAfterRecovery() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.child("store")
+        let store = try await EventStore.open(at: path, configuration: .testing())
+        for i in 0..<400 { _ = try await store.append(to: "c-\(i % 13)", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        await store.abandonForTesting()
+        let crashed = try MaintenanceSession(directory: path).verify()
+        #expect(crashed.problems.isEmpty, "a crashed store's tail is for recovery, not damage: \(crashed.problems)")
+        try await EventStore.open(at: path, configuration: .testing()).close()
+        let session = try MaintenanceSession(directory: path)
+        let report = session.verify()
+        #expect(report.findings.filter { !$0.harmless }.isEmpty, "\(report.findings)")
+        #expect(report.inventory.closedCleanly)
+        session.close()
+    }
+
+    /// Where to flip, per kind of file: (relative file, offset).
+    private func targets(in store: String) throws -> [(String, String, UInt64)] {
+        let session = try MaintenanceSession(directory: store)
+        defer { session.close() }
+        let inventory = session.verify().inventory
+        var result: [(String, String, UInt64)] = []
+        // The journal: both header slots, and a record just before the checkpoint (the ring's last lap).
+        result.append(("header slot 0", "journal.ring", 20))
+        result.append(("header slot 1", "journal.ring", 2048 + 33))
+        let physical = inventory.checkpoint % inventory.capacity
+        #expect(physical > 400)
+        result.append(("journal record", "journal.ring", 4096 + physical - 300))
+        result.append(("catalog", "streams.catalog", 13))
+        result.append(("global index", "global.index", 24 * 7 + 3))
+        // The large stream's file: block header, block payload, index entry.
+        let large = "streams/" + (StreamNaming.relativePath("large").string.dropFirst("streams/".count))
+        let headerLength = StreamFile.headerLength(nameBytes: 5)
+        result.append(("block header", large, headerLength + 9))
+        result.append(("block payload", large, headerLength + 48 + 1000))
+        #expect(FileManager.default.fileExists(atPath: "\(store)/\(large).idx"), "the large stream has an index file")
+        result.append(("index entry", large + ".idx", 16 * 3 + 1))
+        return result
+    }
+
+    @Test func oneFlippedByteInEachKindOfFileIsFound() async throws {
+        let dir = TemporaryDirectory()
+        let base = dir.child("base")
+        try await AdminFixture.build(at: base, largeStream: true)
+        // Compact once, so that the large stream has full-size blocks and an index file.
+        let session = try MaintenanceSession(directory: base)
+        _ = try await session.compact(options: CompactOptions())
+        session.close()
+        // Then more one-event appends, so that split segments exist again.
+        let store = try await EventStore.open(at: base, configuration: .testing())
+        for i in 0..<300 { _ = try await store.append(to: "s-\(i % 40)", events: [EventData(type: "t", json: "{\"again\":\(i)}")]) }
+        try await store.close()
+        var all = try targets(in: base)
+        let segments = try FileManager.default.contentsOfDirectory(atPath: base + "/split").filter { $0.hasSuffix(".seg") }.sorted()
+        try #require(!segments.isEmpty, "the fixture has split segments")
+        all.append(("segment entry", "split/" + segments[0], UInt64(SplitSegment.headerSize + SplitSegment.envelopeSize + StreamBlock.headerSize + 5)))
+        all.append(("segment envelope", "split/" + segments[0], UInt64(SplitSegment.headerSize + 6)))
+        for (i, (kind, file, offset)) in all.enumerated() {
+            let copy = dir.child("copy-\(i)")
+            try AdminFixture.copy(base, to: copy)
+            try AdminFixture.flip("\(copy)/\(file)", at: offset)
+            let check = try MaintenanceSession(directory: copy)
+            let report = check.verify()
+            check.close()
+            let named = report.problems.filter { $0.file == file }
+            #expect(!named.isEmpty, "\(kind): a flipped byte in \(file) at \(offset) was not found; findings: \(report.findings)")
+            #expect(named.contains { $0.offset != nil }, "\(kind): \(named)")
+        }
+    }
+
+    @Test func theCommandLinePrintsOneLinePerProblemAndExits1() async throws {
+        let dir = TemporaryDirectory()
+        let store = dir.child("store")
+        try await AdminFixture.build(at: store)
+        let (clean, _, _) = try AdminFixture.run(["verify", store])
+        #expect(clean == 0)
+        try AdminFixture.flip("\(store)/global.index", at: 24 * 2 + 1)
+        let (status, output, _) = try AdminFixture.run(["verify", store])
+        #expect(status == 1)
+        #expect(output.contains("global.index, offset 48,"), "\(output)")
+    }
+}

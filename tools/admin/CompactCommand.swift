@@ -1,0 +1,39 @@
+import ArgumentParser
+import Ringstore
+
+/// `ringstore-admin compact DIR [--dry-run] [--skip-damaged]`.
+struct CompactCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compact",
+        abstract: "Rewrite a closed store without what reads no longer show, in full-size blocks (crash-safe).",
+        discussion: "Removes events hidden by maxCount, maxAge and truncateBefore, deleted streams and superseded snapshots; moves split segments into stream files; rebuilds the global index. Versions, IDs, data and positions of the events that stay do not change. Refuses a store that does not verify clean unless --skip-damaged (then damaged stream files are kept as they are).")
+
+    @Argument(help: "The store's folder.") var directory: String
+    @Flag(help: "Report what would be reclaimed; change nothing.") var dryRun = false
+    @Flag(help: "Keep damaged stream files unchanged and compact the rest (other damage is always refused).") var skipDamaged = false
+
+    func run() async throws {
+        let session = try openSession(directory)
+        defer { session.close() }
+        let bar = ProgressBar()
+        let summary: CompactSummary
+        do {
+            summary = try await session.compact(options: CompactOptions(dryRun: dryRun, skipDamaged: skipDamaged)) { bar.update($0, $1, $2) }
+        } catch {
+            bar.finish()
+            printError("ringstore-admin: \(describe(error))")
+            throw ExitCode(1)
+        }
+        bar.finish()
+        let rate = summary.inputBytesPerSecond / 1_048_576
+        let verb = summary.dryRun ? "would be" : "are"
+        print("compact\(summary.dryRun ? " (dry run: nothing changed)" : ""):")
+        print("  store files:      \(mebibytes(summary.totalBytesBefore)) -> \(mebibytes(summary.totalBytesAfter)) (\(mebibytes(summary.totalBytesBefore &- min(summary.totalBytesBefore, summary.totalBytesAfter))) reclaimed)")
+        print("  rewritten files:  \(mebibytes(summary.rewritableBytesBefore)) -> \(mebibytes(summary.rewritableBytesAfter)) (streams, indexes, segments, global index)")
+        print("  streams:          \(grouped(summary.streamsBefore)) -> \(grouped(summary.streamsAfter)) (\(grouped(summary.streamsRemoved)) \(verb) removed)")
+        print("  events:           \(grouped(summary.eventsBefore)) -> \(grouped(summary.eventsAfter)) (\(grouped(summary.eventsRemoved)) \(verb) removed)")
+        print("  blocks:           \(grouped(summary.blocksBefore)) -> \(grouped(summary.blocksAfter)) (split segment entries counted as blocks; \(summary.segmentsBefore) segments emptied)")
+        if !summary.skipped.isEmpty { print("  left as they were (damaged): \(summary.skipped.joined(separator: ", "))") }
+        print("  time:             \(format3(summary.seconds)) s, \(Int(rate)) MiB/s of input (the store's \(mebibytes(summary.totalBytesBefore)); \(mebibytes(summary.bytesRead)) read: verify, then the rewrite)")
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Ringstore
+
+/// `ringstore-admin stats DIR`: sizes, counts, cursors, largest streams, blocks per stream, compression.
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Print sizes, counts, cursors, the largest streams, blocks per stream and the compression ratio.")
+
+    @Argument(help: "The store's folder.") var directory: String
+    @Option(help: "How many of the largest streams to list.") var top = 10
+
+    func run() async throws {
+        let session = try openSession(directory)
+        defer { session.close() }
+        let bar = ProgressBar()
+        let report = session.verify { bar.update("reading", $0, $1) }
+        bar.finish()
+        let s = report.inventory
+        print("journal:        \(mebibytes(s.journalBytes)) (ring \(mebibytes(s.capacity))), \(s.closedCleanly ? "closed cleanly" : "NOT closed cleanly (opening recovers it)")")
+        print("  cursors:      checkpoint \(s.checkpoint), end \(s.journalEnd), session \(s.epoch), header sequence \(s.headerSequence)")
+        print("  records:      \(grouped(s.journalRecordsAfterCheckpoint)) after the checkpoint, \(grouped(s.journalHistoryRecords)) of the last lap before it")
+        print("stream files:   \(grouped(s.streamFiles)) files, \(mebibytes(s.streamFileBytes)); \(grouped(s.indexFiles)) index files, \(mebibytes(s.indexFileBytes))")
+        print("split segments: \(grouped(s.segments)) files, \(mebibytes(s.segmentBytes)), \(grouped(s.segmentEntries)) entries")
+        print("catalog:        \(grouped(s.catalogNames)) streams, \(mebibytes(s.catalogBytes))")
+        print("global index:   \(grouped(s.globalIndexEntries)) entries, \(mebibytes(s.globalIndexBytes))")
+        print("events:         \(grouped(s.events)) in \(grouped(s.streams.count)) streams")
+        let ratio = s.storedBytes > 0 ? Double(s.rawBytes) / Double(s.storedBytes) : 0
+        print("blocks:         \(grouped(s.blocks)) in stream files, \(grouped(s.segmentEntries)) in segments; compression \(String(Int(ratio * 100) / 100)).\(String(format2(Int(ratio * 100) % 100))) (raw / stored)")
+        let perStream = s.streams.map(\.blocks).sorted()
+        if !perStream.isEmpty {
+            let mean = Double(perStream.reduce(0, +)) / Double(perStream.count)
+            print("blocks/stream:  (file blocks + segment entries) mean \(Int(mean * 10) / 10).\(Int(mean * 10) % 10), median \(perStream[perStream.count / 2]), p99 \(perStream[min(perStream.count - 1, perStream.count * 99 / 100)]), max \(perStream.last!)")
+        }
+        print("total:          \(mebibytes(s.totalBytes))")
+        if top > 0 && !s.streams.isEmpty {
+            print("largest streams:")
+            for stream in s.streams.sorted(by: { $0.bytes > $1.bytes }).prefix(top) {
+                print("  \(mebibytes(stream.bytes).padding(12)) \(grouped(stream.events).padding(12)) events \(grouped(stream.blocks).padding(8)) blocks  \(stream.name)")
+            }
+        }
+        if !report.isClean { printError("stats: the store has \(report.problems.count) problems; run ringstore-admin verify") }
+    }
+}
+
+func format2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
