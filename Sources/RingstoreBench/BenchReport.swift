@@ -49,6 +49,10 @@ public struct SystemResult: Sendable, Codable, Hashable {
     public var subscription: SubscriptionResult?
     /// The longest checkpoint since the store opened (Ringstore only), in milliseconds.
     public var longestCheckpointMs: Double? = nil
+    /// With `--rate`: 99th percentile of how late writers woke up for their due appends,
+    /// whatever the system: the load generator's own floor under the append latency,
+    /// which counts from the due time.
+    public var wakeLatenessMsP99: Double? = nil
 }
 
 /// Read-back after the ingest: every stream from its start, then `$all`.
@@ -148,6 +152,9 @@ public struct BenchReport: Sendable, Codable {
         rows.append(row("append p99") { $0.latencyMs.map { Self.fixed($0.p99, 3) + " ms" } ?? "n/a" })
         rows.append(row("append p99.9") { $0.latencyMs.map { Self.fixed($0.p999, 3) + " ms" } ?? "n/a" })
         rows.append(row("longest append") { $0.latencyMs?.max.map { Self.fixed($0, 1) + " ms" } ?? "n/a" })
+        if results.contains(where: { $0.wakeLatenessMsP99 != nil }) {
+            rows.append(row("wake-up lateness p99") { $0.wakeLatenessMsP99.map { Self.fixed($0, 3) + " ms" } ?? "n/a" })
+        }
         rows.append(row("reader wait p99") { $0.readerWaitMsP99.map { Self.fixed($0, 3) + " ms" } ?? "n/a" })
         rows.append(row("flushes/s") { $0.flushesPerSecond.map { Self.grouped(Int($0.rounded())) } ?? "n/a" })
         rows.append(row("bytes written / payload byte") { $0.bytesWrittenPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })

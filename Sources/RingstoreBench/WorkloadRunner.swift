@@ -73,9 +73,11 @@ public struct WorkloadRunner: Sendable {
         onProgress(progress(system, shared, since: started, finished: true))
 
         var latencies = LatencyRecorder()
+        var wakeLateness = LatencyRecorder()
         var streamVersions: [Int: UInt64] = warmedUp
         for outcome in outcomes {
             latencies.merge(outcome.latencies)
+            wakeLateness.merge(outcome.wakeLateness)
             streamVersions.merge(outcome.lastVersions) { $1 }
         }
         let events = outcomes.reduce(0) { $0 + $1.events }
@@ -124,13 +126,16 @@ public struct WorkloadRunner: Sendable {
             storageWriteBytesPerPayloadByte: storageWrites.map { payloadBytes == 0 ? 0 : Double($0) / Double(payloadBytes) },
             peakRSSBytes: peakRSS,
             journalFullWaits: countersAfter.journalFullWaits.flatMap { after in countersBefore.journalFullWaits.map { after - $0 } },
-            read: reads, subscription: subscription, longestCheckpointMs: countersAfter.longestCheckpointMs)
+            read: reads, subscription: subscription, longestCheckpointMs: countersAfter.longestCheckpointMs,
+            wakeLatenessMsP99: workload.rate == nil || wakeLateness.count == 0 ? nil : wakeLateness.milliseconds(atPercentile: 99))
     }
 
     // MARK: - Writers
 
     private struct WriterOutcome: Sendable {
         var latencies: LatencyRecorder
+        /// With a rate: how late the writer woke for each due append (the load generator's own floor).
+        var wakeLateness: LatencyRecorder
         var appends: Int
         var events: Int
         /// Last version appended, by stream number.
@@ -171,6 +176,7 @@ public struct WorkloadRunner: Sendable {
         let quota = workload.quota(of: writer)
         let clock = ContinuousClock()
         var latencies = LatencyRecorder()
+        var wakeLateness = LatencyRecorder()
         var written = 0
         var appends = 0
         while !shared.stopped.load(ordering: .relaxed) {
@@ -186,7 +192,12 @@ public struct WorkloadRunner: Sendable {
             }
             var start = clock.now
             if let interval {
-                if start < due { try await Task.sleep(until: due, clock: clock) }
+                if start < due {
+                    try await Task.sleep(until: due, clock: clock)
+                    wakeLateness.record(due.duration(to: clock.now))
+                } else {
+                    wakeLateness.record(due.duration(to: start))  // behind schedule before the sleep
+                }
                 start = due  // latency counts from when the append was due
                 due = due + interval
             }
@@ -203,7 +214,7 @@ public struct WorkloadRunner: Sendable {
         for (k, version) in versions.enumerated() {
             if let version { lastVersions[owned[k]] = version }
         }
-        return WriterOutcome(latencies: latencies, appends: appends, events: written, lastVersions: lastVersions)
+        return WriterOutcome(latencies: latencies, wakeLateness: wakeLateness, appends: appends, events: written, lastVersions: lastVersions)
     }
 
     // MARK: - Reader probe

@@ -144,6 +144,17 @@ import Testing
         let seconds = try #require(ringstore["seconds"] as? Double)
         #expect(seconds >= 0.198 && seconds < 30)
         #expect(ringstore["journalFullWaits"] as? Int == 0)
+        // The load generator's own lateness is reported beside the latency it is part of.
+        let lateness = try #require(ringstore["wakeLatenessMsP99"] as? Double)
+        let latency = try #require(ringstore["latencyMs"] as? [String: Any])
+        #expect(lateness >= 0 && lateness <= (latency["max"] as? Double ?? 0) + 1)
+    }
+
+    /// Without `--rate` nothing is due at a time, so no wake-up lateness is reported.
+    @Test func noRateNoWakeUpLateness() throws {
+        let report = try report(["--events", "40", "--streams", "8", "--writers", "2"])
+        let ringstore = try #require(try results(report).first)
+        #expect(ringstore["wakeLatenessMsP99"] == nil)
     }
 
     /// `--warm-up` gives every stream one unmeasured event first: the measured
