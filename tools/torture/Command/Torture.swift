@@ -30,8 +30,8 @@ struct Torture: AsyncParsableCommand {
                 Each round starts a writer process, lets it append for a random time and kills it \
                 with SIGKILL; the store is then reopened and checked against every acknowledged \
                 append. The default 1 MiB journal wraps many times per round, so kills land while \
-                the splitter is copying records into stream files and checkpointing. (There is no \
-                compaction yet to cover.)
+                the splitter is copying records into stream files and checkpointing. (Kills during \
+                `ringstore-admin compact` are covered by its own tests.)
                 """)
 
         @Option(help: "Number of kill-and-verify rounds.") var rounds = 100
