@@ -51,7 +51,7 @@ public final class TemporaryStore: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for writer in 0..<writers {
                 group.addTask {
-                    var random = XorShift(seed: seed &* 1_000 &+ UInt64(writer))
+                    var random = SeededRandom(seed: seed &* 1_000 &+ UInt64(writer))
                     while counter.next.add(1, ordering: .relaxed).oldValue < appends {
                         let stream = streams[Int(random.next() % UInt64(streams.count))]
                         let events = (0..<eventsPerAppend).map { _ in EventData(type: "Reading", data: eventPayload) }
@@ -86,18 +86,6 @@ public let eventPayload: [UInt8] = {
     precondition(bytes.count == eventSize)
     return bytes
 }()
-
-/// A xorshift64* generator: cheap, deterministic.
-public struct XorShift: Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
-    public mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 0x2545_F491_4F6C_DD1D
-    }
-}
 
 /// Events handled per second of wall clock, one sample per iteration.
 public let eventsPerSecond = BenchmarkMetric.custom("eventsPerSecond", polarity: .prefersLarger, useScalingFactor: false)

@@ -81,7 +81,7 @@ final class Round: Sendable {
     let nextAppend = Atomic<Int>(0)
 
     init(appends: Int, eventsPerAppend: Int, seed: UInt64) {
-        var random = XorShift(seed: seed)
+        var random = SeededRandom(seed: seed)
         streams = (0..<appends).map { _ in streamNames[Int(random.next() % UInt64(streamCount))] }
         batches = (0..<appends).map { _ in
             (0..<eventsPerAppend).map { _ in EventData(type: "Reading", data: eventPayload) }

@@ -32,18 +32,6 @@ enum Workload {
     }()
 }
 
-/// A xorshift64* generator: cheap, deterministic.
-struct XorShift {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 0x2545_F491_4F6C_DD1D
-    }
-}
-
 /// The counter the writers claim appends with.
 final class Counter: Sendable {
     let next = Atomic<Int>(0)
@@ -82,7 +70,7 @@ guard !FileManager.default.fileExists(atPath: dir) else {
     exit(2)
 }
 // Built before the run, so that the count is the store's, not the generator's.
-var random = XorShift(seed: 1)
+var random = SeededRandom(seed: 1)
 let measured = (0..<events).map { _ in Workload.names[Int(random.next() % UInt64(Workload.streams))] }
 
 var configuration = Configuration()

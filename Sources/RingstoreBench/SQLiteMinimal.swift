@@ -69,7 +69,7 @@ public enum SQLiteMinimal {
                     let names = workload.ownedStreams(of: writer).map(Workload.streamName)
                     let payload = BenchPayload(size: workload.eventSize)
                     let quota = workload.quota(of: writer)
-                    var random = WorkloadRandom(seed: UInt64(writer) &+ 1)
+                    var random = SeededRandom(seed: UInt64(writer) &+ 1)
                     var written = 0
                     var appends = 0
                     while quota.map({ written < $0 }) ?? true {

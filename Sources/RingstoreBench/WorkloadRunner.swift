@@ -171,7 +171,7 @@ public struct WorkloadRunner: Sendable {
         let owned = workload.ownedStreams(of: writer)
         let names = owned.map(Workload.streamName)
         var versions = owned.map { existing[$0] }
-        var random = WorkloadRandom(seed: UInt64(writer) &+ 1)
+        var random = SeededRandom(seed: UInt64(writer) &+ 1)
         let payload = BenchPayload(size: workload.eventSize)
         let quota = workload.quota(of: writer)
         let clock = ContinuousClock()
@@ -305,19 +305,6 @@ private final class RunState: Sendable {
 
     static func unpack(_ packed: UInt64) -> (stream: Int, version: UInt64)? {
         packed == 0 ? nil : (Int(packed >> 32), (packed & 0xFFFF_FFFF) - 1)
-    }
-}
-
-/// xorshift64*: cheap, deterministic per writer. `SystemRandomNumberGenerator`
-/// makes a system call per number, which would show in the profile.
-public struct WorkloadRandom: RandomNumberGenerator {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
-    public mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 0x2545_F491_4F6C_DD1D
     }
 }
 

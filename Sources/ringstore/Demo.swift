@@ -57,7 +57,7 @@ struct Demo: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for writer in 0..<writers {
                 group.addTask {
-                    var random = WorkloadRandom(seed: UInt64(writer) &+ 1)
+                    var random = SeededRandom(seed: UInt64(writer) &+ 1)
                     var written = 0
                     let quota = min(perWriter, events - writer * perWriter)
                     while written < quota {

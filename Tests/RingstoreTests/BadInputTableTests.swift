@@ -15,7 +15,8 @@ struct BadInput: Sendable, CustomTestStringConvertible {
 
 /// The same table of bad input at the three boundaries: the library API, `ringstore
 /// append` and `ringstore import`. Each must be refused with an error naming what
-/// was wrong, and nothing may be stored.
+/// was wrong, and nothing may be stored. Bad opens (configuration, folder, a second
+/// open of one store) are here too.
 ///
 /// Not in the API table: invalid UTF-8 (a Swift `String` cannot hold it) and
 /// negative versions (`ExpectedVersion.exact` takes a `UInt64`); both are in the
@@ -52,7 +53,7 @@ struct BadInput: Sendable, CustomTestStringConvertible {
     @Test func apiAcceptsNamesAtTheLimitsAndKeepsPathLikeNamesInsideTheStore() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing())
-        let names = [String(repeating: "n", count: 1024), "../x", "../../etc/passwd", "/abs", "a/b", "é", "x$"]
+        let names = [String(repeating: "n", count: 1024), String(repeating: "é", count: 512), "../x", "../../etc/passwd", "/abs", "a/b", "é", "x$"]
         for name in names {
             try await store.append(to: name, expectedVersion: .noStream, events: [event(name)])
         }
@@ -116,6 +117,35 @@ struct BadInput: Sendable, CustomTestStringConvertible {
         #expect(try await store.read(stream: "meta").collect().first?.metadata == odd)
         #expect(try await store.read(stream: "sizes").collect().count == 2, "nothing of the refused appends was stored")
         try await store.close()
+    }
+
+    // MARK: - Opening
+
+    @Test func badConfigurationIsRejected() async throws {
+        let dir = TemporaryDirectory()
+        var config = Configuration()
+        config.journalCapacity = 1000
+        let error = await ringstoreError { _ = try await EventStore.open(at: dir.path, configuration: config) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("journalCapacity") == true)
+    }
+
+    @Test func missingParentFolderIsReported() async throws {
+        let dir = TemporaryDirectory()
+        let error = await ringstoreError { _ = try await EventStore.open(at: dir.child("no/such/place"), configuration: .testing()) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("does not exist") == true)
+    }
+
+    @Test func secondOpenOfTheSameStoreIsRefused() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let error = await ringstoreError { _ = try await EventStore.open(at: dir.path, configuration: .testing()) }
+        #expect(error?.code == .storeLocked)
+        #expect(error?.message.contains("this process") == true)
+        try await store.close()
+        let again = try await EventStore.open(at: dir.path, configuration: .testing())
+        try await again.close()
     }
 
     // MARK: - CLI

@@ -1,6 +1,6 @@
 import CRingstoreSupport
 import Testing
-@testable import Ringstore
+@_spi(Benchmarks) @testable import Ringstore
 
 @Suite struct CRC32CTests {
     /// Known CRC32C values (RFC 3720 appendix B.4 and the common "123456789" check value).
@@ -13,9 +13,11 @@ import Testing
         ([], 0),
     ]
 
+    /// Through every entry point: `CRC32C`, the benchmarks' `Codecs.crc32c`, and the C functions.
     @Test func knownVectors() {
         for (bytes, expected) in Self.vectors {
             #expect(CRC32C.checksum(bytes) == expected)
+            #expect(bytes.withUnsafeBytes { Codecs.crc32c($0) } == expected)
             bytes.withUnsafeBytes { buffer in
                 let base = buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
                 #expect(rs_crc32c_portable(0, base, buffer.count) == expected)
@@ -27,7 +29,7 @@ import Testing
     }
 
     @Test func hardwareAndPortableAgreeOnEveryLengthAndAlignment() {
-        var generator = SplitMix64(seed: 42)
+        var generator = SeededRandom(seed: 42)
         let bytes = (0..<40_000).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
         bytes.withUnsafeBytes { buffer in
             for offset in 0..<9 {
@@ -53,18 +55,5 @@ import Testing
             let first = CRC32C.checksum(Array(bytes[..<split]))
             #expect(CRC32C.checksum(Array(bytes[split...]), continuing: first) == whole)
         }
-    }
-}
-
-/// A small deterministic random number generator for tests.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -31,9 +31,4 @@ import Testing
         block[block.count - 1] ^= 0x01
         #expect(throws: RingstoreError.self) { try Codecs.decodeStreamBlock(block, stream: "s") }
     }
-
-    @Test func crc32cMatchesTheStandardCheckValue() {
-        let value = Array("123456789".utf8).withUnsafeBytes { Codecs.crc32c($0) }
-        #expect(value == 0xE306_9283)
-    }
 }

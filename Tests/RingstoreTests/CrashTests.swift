@@ -29,7 +29,7 @@ import RingstoreCrashTesting
         var configuration = Configuration()
         configuration.journalCapacity = UInt64(journalMB) << 20
         configuration.maxEventSize = Int(min(UInt64(configuration.maxEventSize), configuration.journalCapacity / 4))
-        var random = SplitMix64(seed: relaxed ? 99 : UInt64(20 + journalMB))
+        var random = SeededRandom(seed: relaxed ? 99 : UInt64(20 + journalMB))
         let rounds = relaxed ? 6 : 20
         var acknowledgements: [Acknowledgement] = []
         var totalAcknowledged = 0

@@ -46,7 +46,7 @@ final class SmallFileSystem: Sendable {
         let watch = DiskFullWatch.start(store, thenWait: .milliseconds(300))
         defer { watch.cancel() }
 
-        var random = SplitMix64(seed: 7)
+        var random = SeededRandom(seed: 7)
         func payload(_ stream: String, _ n: Int) -> [UInt8] {
             // Incompressible, so LZ4 cannot hide the bytes; the head says what it is.
             Array("\(stream)#\(n)|".utf8) + (0..<2000).map { _ in UInt8(truncatingIfNeeded: random.next()) }

@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func randomStringsAreQuotedAsJSONSerializationQuotesThem() throws {
-        var random = SplitMix64(seed: 8259)
+        var random = SeededRandom(seed: 8259)
         let alphabet: [Unicode.Scalar] = ["a", "Z", " ", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "€", "😀", "\u{FEFF}"]
         for _ in 0..<500 {
             var text = ""
@@ -93,7 +93,7 @@ import Testing
             let id = UUID()
             #expect(text { $0.append(quotedUUID: id) } == "\"\(id.uuidString.lowercased())\"")
         }
-        var random = SplitMix64(seed: 4648)
+        var random = SeededRandom(seed: 4648)
         for length in 0..<70 {
             let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
             #expect(text { $0.append(quotedBase64: bytes) } == "\"\(Data(bytes).base64EncodedString())\"", "length \(length)")
@@ -151,7 +151,7 @@ import Testing
     @Test func everyLineIsOneLineImportReadsBackToTheSameBytes() throws {
         // Payloads from JSON's own characters, so that many are JSON and many nearly are.
         let alphabet = Array("{}[]:,\"\\ \n\t0123456789-+.eEtrufalsn/".utf8) + [0x00, 0x1F, 0x7F, 0xC3, 0xA9, 0xFF]
-        var random = SplitMix64(seed: 1_000_003)
+        var random = SeededRandom(seed: 1_000_003)
         var embedded = 0
         for i in 0..<3000 {
             let data = (0..<Int(random.next() % 12)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
@@ -200,7 +200,7 @@ import Testing
             [0xF0, 0x90, 0x80, 0x80], [0xF4, 0x8F, 0xBF, 0xBF], [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0xFF],
             [0xE2, 0x82], [0xF0, 0x9F, 0x98], [0xC3, 0x41], [0xE2, 0x41, 0xAC], [0x61, 0xC3, 0xA9, 0x62],
         ]
-        var random = SplitMix64(seed: 3629)
+        var random = SeededRandom(seed: 3629)
         let samples = edges + (0..<5000).map { _ in
             (0..<Int(random.next() % 8)).map { _ in
                 let r = random.next()

@@ -5,7 +5,7 @@ import Testing
 
 @Suite struct StreamFileTests {
     func events(_ versions: Range<UInt64>, size: Int = 100, json: Bool = true, repetitive: Bool = true) -> [RecordedEvent] {
-        var random = SplitMix64(seed: versions.lowerBound &+ 1)
+        var random = SeededRandom(seed: versions.lowerBound &+ 1)
         return versions.map { v in
             let data = repetitive
                 ? Array("{\"version\":\(v),\"pad\":\"\(String(repeating: "x", count: max(0, size - 24)))\"}".utf8)
@@ -302,7 +302,7 @@ import Testing
         var block: [UInt8] = []
         let original = events(0..<20)
         StreamBlock.encode(original[...], compress: true, into: &block)
-        var random = SplitMix64(seed: 2024)
+        var random = SeededRandom(seed: 2024)
         var decoded = 0
         for round in 0..<3000 {
             var bytes = block

@@ -106,7 +106,7 @@ extension PowerLossSimulation {
     /// drawn from `seed`) lets through. The same seed gives the same outcome.
     public func materialise(into destination: String, seed: UInt64, profile: PowerLossProfile? = nil) throws -> PowerLossReport {
         cut()
-        var random = SimulationRandom(seed: seed)
+        var random = SeededRandom(seed: seed)
         let profile = profile ?? .random(using: &random)
         let (image, report) = state.withLock { s in
             var report = PowerLossReport(profile: profile, cutAt: s.cutAt, operations: s.operations)
@@ -249,18 +249,5 @@ extension SimulatedDisk {
     private static func sectors(offset: UInt64, count: Int) -> [UInt64] {
         guard count > 0 else { return [] }
         return Array((offset / sectorSize)...((offset + UInt64(count) - 1) / sectorSize))
-    }
-}
-
-/// SplitMix64: the simulation's own seeded generator, so a seed names one outcome.
-struct SimulationRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
