@@ -10,7 +10,7 @@ import Testing
             var asked = 0
             var stop = StopHandshake()
         }
-        let state = Mutex(State())
+        let state = Synchronization.Mutex(State())
     }
 
     @Test func callersBeforeAndAfterTheStopAreResumed() async {
