@@ -18,7 +18,9 @@ import Synchronization
 ///    (one call per contiguous segment) and, in durable mode, `fdatasync`s. It
 ///    syncs at once when nothing more is queued; while appends keep arriving it
 ///    keeps writing and syncs when the oldest unsynced write is `maxFlushDelay`
-///    old, so one flush covers many appends.
+///    old, so one flush covers many appends. After repeated device stalls it
+///    paces its syncs instead (``GroupCommitPolicy``), never holding an append
+///    longer than `maxFlushDelay`.
 /// 3. After the flush (durable) or the write (relaxed), the flusher hands every
 ///    append its cursor now covers to the ``Acknowledger``, whose thread resumes
 ///    them. Records are always copied before the flush that acknowledges them starts.
