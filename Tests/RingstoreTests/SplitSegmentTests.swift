@@ -48,6 +48,26 @@ import Testing
         #expect(decoded.map(\.position) == [5] && decoded[0].stream == "seven")
     }
 
+    /// A stream's chain listing is kept between reads: it must follow entries
+    /// added since, be walked again for a lower floor, and let a read load only
+    /// the entries that can hold the versions it asks for.
+    @Test func listingsFollowNewEntriesAndReadOnlyWhatIsAskedFor() throws {
+        let dir = TemporaryDirectory()
+        let segments = try SplitSegments(root: FilePath(dir.path), checkpoint: 0)
+        for round in UInt64(0)..<6 {
+            try segments.append([.init(stream: 2, blocks: [block((round * 2)..<(round * 2 + 2), stream: 2) { 1000 * round + $0 }]),
+                                 .init(stream: 5, blocks: [block(round..<(round + 1), stream: 5) { 1000 * round + 500 + $0 }])],
+                                compress: true)
+            #expect(try versions(segments.entries(of: 2, from: 0)) == Array(0..<(round * 2 + 2)), "round \(round)")
+            #expect(try versions(segments.entries(of: 5, from: round)) == [round], "round \(round)")
+        }
+        #expect(try versions(segments.entries(of: 2, from: 3, through: 5)) == [2, 3, 4, 5], "only the entries holding 3...5")
+        #expect(try versions(segments.entries(of: 2, from: 0, through: 0)) == [0, 1])
+        #expect(try versions(segments.entries(of: 2, from: 11, through: 100)) == [10, 11])
+        // Stream 5 was last listed from floor 5: a lower floor walks again.
+        #expect(try versions(segments.entries(of: 5, from: 0)) == [0, 1, 2, 3, 4, 5])
+    }
+
     @Test func reopeningKeepsEntriesBeforeTheCheckpointAndCutsTheRest() throws {
         let dir = TemporaryDirectory()
         let root = FilePath(dir.path)

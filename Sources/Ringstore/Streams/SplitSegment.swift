@@ -227,6 +227,21 @@ final class SplitSegment: @unchecked Sendable {
         var link: Link { Link(segment: segment, offset: UInt32(offset)) }
     }
 
+    /// Reads only the envelope and block header of the entry at `offset` (one
+    /// `pread`): enough to follow a chain without loading its blocks.
+    func envelopeAndHeader(at offset: UInt64) throws -> (Envelope, StreamBlock.Header) {
+        var head = [UInt8](repeating: 0, count: Self.envelopeSize + StreamBlock.headerSize)
+        let got = try head.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
+        guard got == head.count, let envelope = head.withUnsafeBytes({ Self.parseEnvelope($0) }) else {
+            throw damaged(at: offset, "bad entry envelope")
+        }
+        guard case .success(let header) = StreamBlock.parseHeader(head[Self.envelopeSize...]),
+              header.totalLength == envelope.blockLength else {
+            throw damaged(at: offset, "bad block header")
+        }
+        return (envelope, header)
+    }
+
     /// Reads the entry at `offset` with one `pread` of its envelope and block
     /// header, and one of the rest. Throws `.corruptData` naming the file and
     /// offset if it is not a whole, intact entry.

@@ -297,30 +297,92 @@ final class SplitSegments: Sendable {
 
     private func segment(_ number: UInt32) -> SplitSegment? { state.withLock { $0.segments[number] } }
 
-    /// Stream `number`'s entries holding versions at or after `floor` (those
-    /// below are in its stream file), oldest first: the chain is walked from the
-    /// newest entry back to the first one that starts at or before `floor`.
-    func entries(of number: UInt32, from floor: UInt64) throws -> [SplitSegment.Entry] {
-        guard let head = head(of: number), head.segmentNext > floor else { return [] }
-        var result: [SplitSegment.Entry] = []
+    /// A stream's chain as last walked: each entry's first version, event count
+    /// and link, oldest first, for the head it was walked from.
+    ///
+    /// Why: a chain links each entry to the one before, so finding an old
+    /// version means walking back from the newest entry. `$all` over thousands
+    /// of interleaved streams asks each stream for one event at a time, oldest
+    /// first, and walked (and read) the whole rest of the chain for every event.
+    /// Kept, the listing turns that into a binary search and one read. It is
+    /// valid while the stream's head is the same entry: entries are only ever
+    /// added at the head, and those below a stream's file end (moved, their
+    /// segment perhaps deleted) are never followed, since reads start at or
+    /// above it.
+    private struct ChainListing {
+        var head: Link
+        var segmentNext: UInt64
+        /// Entries from the newest back to the first one starting at or below `coveredFrom`.
+        var coveredFrom: UInt64
+        var entries: [(first: UInt64, count: UInt32, link: Link)]
+    }
+
+    /// Listings by stream number, and how many entries they hold in all (bounded by ``listingBudget``).
+    private let listings = Mutex<(byStream: [UInt32: ChainListing], entries: Int)>(([:], 0))
+    /// At most this many listed entries (about 24 bytes each) are kept; past it, all are dropped.
+    static let listingBudget = 1 << 18
+
+    /// Stream `number`'s chain from its newest entry back to the first that starts at or below `floor`.
+    private func listing(of number: UInt32, head: Head, from floor: UInt64) throws -> ChainListing {
+        if let kept = listings.withLock({ $0.byStream[number] }),
+           kept.head == head.link, kept.segmentNext == head.segmentNext, kept.coveredFrom <= floor {
+            return kept
+        }
+        var entries: [(first: UInt64, count: UInt32, link: Link)] = []
         var link = head.link
         while !link.isNone {
             guard let segment = segment(link.segment) else {
                 throw RingstoreError(.corruptData, "split segment \(SplitSegment.fileName(of: link.segment)) is missing but stream number \(number) still needs it (versions from \(floor))",
                                      path: folder.appending(SplitSegment.fileName(of: link.segment)).string)
             }
-            let entry = try segment.entry(at: UInt64(link.offset))
-            guard entry.envelope.stream == number else {
-                throw segment.damaged(at: UInt64(link.offset), "entry belongs to stream number \(entry.envelope.stream), the chain of \(number) leads here")
+            let (envelope, header) = try segment.envelopeAndHeader(at: UInt64(link.offset))
+            guard envelope.stream == number else {
+                throw segment.damaged(at: UInt64(link.offset), "entry belongs to stream number \(envelope.stream), the chain of \(number) leads here")
             }
-            if entry.header.firstVersion + UInt64(entry.header.count) > floor { result.append(entry) }
-            if entry.header.firstVersion <= floor { break }
-            guard entry.envelope.previous < link else {
-                throw segment.damaged(at: UInt64(link.offset), "entry links forward, to \(entry.envelope.previous)")
+            entries.append((header.firstVersion, UInt32(header.count), link))
+            if header.firstVersion <= floor { break }
+            guard envelope.previous < link else {
+                throw segment.damaged(at: UInt64(link.offset), "entry links forward, to \(envelope.previous)")
             }
-            link = entry.envelope.previous
+            link = envelope.previous
         }
-        result.reverse()
+        entries.reverse()
+        let made = ChainListing(head: head.link, segmentNext: head.segmentNext,
+                                coveredFrom: link.isNone ? 0 : floor, entries: entries)
+        listings.withLock { l in
+            let replaced = l.byStream[number]?.entries.count ?? 0
+            if l.entries - replaced + entries.count > Self.listingBudget {
+                l.byStream.removeAll(keepingCapacity: true)
+                l.entries = 0
+            } else {
+                l.entries -= replaced
+            }
+            l.byStream[number] = made
+            l.entries += entries.count
+        }
+        return made
+    }
+
+    /// Stream `number`'s entries holding versions at or after `floor` (those
+    /// below are in its stream file) and, with `through`, starting at or before
+    /// that version, oldest first. The chain's listing (see ``ChainListing``)
+    /// finds them; only they are read.
+    func entries(of number: UInt32, from floor: UInt64, through last: UInt64? = nil) throws -> [SplitSegment.Entry] {
+        guard let head = head(of: number), head.segmentNext > floor else { return [] }
+        let listing = try listing(of: number, head: head, from: floor)
+        var result: [SplitSegment.Entry] = []
+        for listed in listing.entries where listed.first + UInt64(listed.count) > floor {
+            if let last, listed.first > last { break }
+            guard let segment = segment(listed.link.segment) else {
+                throw RingstoreError(.corruptData, "split segment \(SplitSegment.fileName(of: listed.link.segment)) is missing but stream number \(number) still needs it (versions from \(floor))",
+                                     path: folder.appending(SplitSegment.fileName(of: listed.link.segment)).string)
+            }
+            let entry = try segment.entry(at: UInt64(listed.link.offset))
+            guard entry.envelope.stream == number, entry.header.firstVersion == listed.first else {
+                throw segment.damaged(at: UInt64(listed.link.offset), "entry belongs to stream number \(entry.envelope.stream) from version \(entry.header.firstVersion), the chain of \(number) leads here")
+            }
+            result.append(entry)
+        }
         return result
     }
 

@@ -122,7 +122,10 @@ final class SplitStore: StoredStreams, Sendable {
                                direction: ReadDirection, maxCount: Int) throws -> [RecordedEvent] {
         let lowest = direction == .forwards ? version : floor
         var result: [RecordedEvent] = []
-        let entries = try segments.entries(of: number, from: lowest)
+        // Only the entries that can hold the versions asked for are read.
+        let (last, overflow) = version.addingReportingOverflow(UInt64(maxCount) - 1)
+        let through = direction == .forwards ? (overflow ? UInt64.max : last) : version
+        let entries = try segments.entries(of: number, from: lowest, through: through)
         let ordered = direction == .forwards ? entries : entries.reversed()
         for entry in ordered {
             let first = entry.header.firstVersion
