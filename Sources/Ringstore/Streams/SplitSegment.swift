@@ -246,15 +246,7 @@ final class SplitSegment: @unchecked Sendable {
     /// header, and one of the rest. Throws `.corruptData` naming the file and
     /// offset if it is not a whole, intact entry.
     func entry(at offset: UInt64) throws -> Entry {
-        var head = [UInt8](repeating: 0, count: Self.envelopeSize + StreamBlock.headerSize)
-        let got = try head.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
-        guard got == head.count, let envelope = head.withUnsafeBytes({ Self.parseEnvelope($0) }) else {
-            throw damaged(at: offset, "bad entry envelope")
-        }
-        guard case .success(let header) = StreamBlock.parseHeader(head[Self.envelopeSize...]),
-              header.totalLength == envelope.blockLength else {
-            throw damaged(at: offset, "bad block header")
-        }
+        let (envelope, header) = try envelopeAndHeader(at: offset)
         var block = [UInt8](repeating: 0, count: envelope.blockLength)
         let blockStart = offset + UInt64(Self.envelopeSize)
         let read = try block.withUnsafeMutableBytes { try file.read(into: $0, at: blockStart) }

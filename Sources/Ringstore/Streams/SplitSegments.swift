@@ -297,6 +297,15 @@ final class SplitSegments: Sendable {
 
     private func segment(_ number: UInt32) -> SplitSegment? { state.withLock { $0.segments[number] } }
 
+    /// Segment `number`, which stream `stream`'s chain leads to for versions from `floor`.
+    private func neededSegment(_ number: UInt32, stream: UInt32, from floor: UInt64) throws -> SplitSegment {
+        guard let segment = segment(number) else {
+            throw RingstoreError(.corruptData, "split segment \(SplitSegment.fileName(of: number)) is missing but stream number \(stream) still needs it (versions from \(floor))",
+                                 path: folder.appending(SplitSegment.fileName(of: number)).string)
+        }
+        return segment
+    }
+
     /// A stream's chain as last walked: each entry's first version, event count
     /// and link, oldest first, for the head it was walked from.
     ///
@@ -331,10 +340,7 @@ final class SplitSegments: Sendable {
         var entries: [(first: UInt64, count: UInt32, link: Link)] = []
         var link = head.link
         while !link.isNone {
-            guard let segment = segment(link.segment) else {
-                throw RingstoreError(.corruptData, "split segment \(SplitSegment.fileName(of: link.segment)) is missing but stream number \(number) still needs it (versions from \(floor))",
-                                     path: folder.appending(SplitSegment.fileName(of: link.segment)).string)
-            }
+            let segment = try neededSegment(link.segment, stream: number, from: floor)
             let (envelope, header) = try segment.envelopeAndHeader(at: UInt64(link.offset))
             guard envelope.stream == number else {
                 throw segment.damaged(at: UInt64(link.offset), "entry belongs to stream number \(envelope.stream), the chain of \(number) leads here")
@@ -369,14 +375,17 @@ final class SplitSegments: Sendable {
     /// finds them; only they are read.
     func entries(of number: UInt32, from floor: UInt64, through last: UInt64? = nil) throws -> [SplitSegment.Entry] {
         guard let head = head(of: number), head.segmentNext > floor else { return [] }
-        let listing = try listing(of: number, head: head, from: floor)
+        let chain = try listing(of: number, head: head, from: floor).entries
+        // The first entry ending above `floor` (entries are in version order).
+        var low = 0, high = chain.count
+        while low < high {
+            let middle = (low + high) / 2
+            if chain[middle].first + UInt64(chain[middle].count) > floor { high = middle } else { low = middle + 1 }
+        }
         var result: [SplitSegment.Entry] = []
-        for listed in listing.entries where listed.first + UInt64(listed.count) > floor {
+        for listed in chain[low...] {
             if let last, listed.first > last { break }
-            guard let segment = segment(listed.link.segment) else {
-                throw RingstoreError(.corruptData, "split segment \(SplitSegment.fileName(of: listed.link.segment)) is missing but stream number \(number) still needs it (versions from \(floor))",
-                                     path: folder.appending(SplitSegment.fileName(of: listed.link.segment)).string)
-            }
+            let segment = try neededSegment(listed.link.segment, stream: number, from: floor)
             let entry = try segment.entry(at: UInt64(listed.link.offset))
             guard entry.envelope.stream == number, entry.header.firstVersion == listed.first else {
                 throw segment.damaged(at: UInt64(listed.link.offset), "entry belongs to stream number \(entry.envelope.stream) from version \(entry.header.firstVersion), the chain of \(number) leads here")

@@ -116,13 +116,12 @@ enum StreamBlock {
         var flags: UInt32 = 0
         if compress, raw.count >= 64 {
             let bound = Int(LZ4_compressBound(Int32(raw.count)))
-            var compressed = [UInt8](repeating: 0, count: bound)
-            let size = raw.withUnsafeBytes { source in
-                compressed.withUnsafeMutableBytes { LZ4Compressor.compress(source, into: $0) }
+            // Uninitialised: the compressor writes the bytes it returns, and only those are kept.
+            let compressed = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+                count = raw.withUnsafeBytes { LZ4Compressor.compress($0, into: UnsafeMutableRawBufferPointer(buffer)) }
             }
             // Keep it only if it saves at least a tenth: decompressing costs reads time.
-            if size > 0, Int(size) < raw.count - raw.count / 10 {
-                compressed.removeLast(bound - Int(size))
+            if !compressed.isEmpty, compressed.count < raw.count - raw.count / 10 {
                 stored = compressed
                 flags = flagCompressed
             }
