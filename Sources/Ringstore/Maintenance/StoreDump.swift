@@ -117,7 +117,6 @@ extension MaintenanceSession {
         let catalog = StoreVerifier(directory: path).catalogNames()
         for name in ((try? StorageDirectory.entries(of: folder)) ?? []).sorted() {
             guard let number = SplitSegment.number(inFileName: name), let segment = try SplitSegment.open(number: number, in: folder) else { continue }
-            defer { segment.file.close() }
             _ = try segment.walk { visit in
                 switch visit {
                 case .entry(let offset, let envelope, let header, let intact):

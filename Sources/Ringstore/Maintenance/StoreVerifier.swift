@@ -199,7 +199,6 @@ struct StoreVerifier {
                     problem(0, "segment has no header (never written)", harmless: true)
                     continue
                 }
-                defer { segment.file.close() }
                 let size = try segment.file.size()
                 inventory.segments += 1
                 inventory.segmentBytes += size

@@ -64,6 +64,8 @@ final class SplitSegment: @unchecked Sendable {
 
     let number: UInt32
     let path: FilePath
+    /// Owned by the segment and closed by its `deinit`, never by a user: a
+    /// second close of the number could close another store's file.
     let file: StorageFile
     /// End of the entries written (the file may be longer after a failed write).
     var end: UInt64

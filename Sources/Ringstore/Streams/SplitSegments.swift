@@ -123,7 +123,6 @@ final class SplitSegments: Sendable {
             let segment = item.segment
             let number = segment.number
             guard index <= (lastNeeded?.index ?? 0) else {
-                segment.file.close()
                 StorageDirectory.remove(segment.path)
                 removed = true
                 continue

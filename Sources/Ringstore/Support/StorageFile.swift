@@ -47,8 +47,19 @@ struct StorageFile: Sendable {
         }
     }
 
+    /// Closes the descriptor. Must be called once per opened file: a second
+    /// close of the same number may close a file that another thread (or
+    /// another store in this process) opened meanwhile and got that number,
+    /// and its writes would then land in whichever file is opened next.
+    /// Debug builds trap on `EBADF` so that tests catch a double close even
+    /// when, as usual, no other file took the number in between.
     func close() {
-        try? descriptor.close()
+        do {
+            try descriptor.close()
+        } catch let error as Errno {
+            assert(error != .badFileDescriptor, "\(path) closed twice")
+        } catch {
+        }
     }
 
     /// Writes all of `bytes` at `offset` (`pwrite`, repeated until complete).
