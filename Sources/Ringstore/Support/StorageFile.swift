@@ -1,5 +1,6 @@
 import CRingstoreSupport
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// An open file and its path: the one place the engine's file I/O goes through.
@@ -24,8 +25,24 @@ struct StorageFile: Sendable {
         }
     }
 
-    let descriptor: FileDescriptor
+    /// The descriptor's number, shared by every copy of this value, so that
+    /// closing any copy closes the file for all of them: a copy used after the
+    /// close gets `EBADF` (a clear error) instead of writing into whichever
+    /// file was given the number next, and a second close does nothing.
+    private final class SharedDescriptor: Sendable {
+        let raw: Atomic<Int32>
+        init(_ raw: Int32) { self.raw = Atomic(raw) }
+    }
+    private let shared: SharedDescriptor
     let path: FilePath
+
+    /// The open descriptor (`-1` once closed).
+    var descriptor: FileDescriptor { FileDescriptor(rawValue: shared.raw.load(ordering: .acquiring)) }
+
+    private init(descriptor: FileDescriptor, path: FilePath) {
+        self.shared = SharedDescriptor(descriptor.rawValue)
+        self.path = path
+    }
 
     /// Opens (and with `create`, creates) a file for reading and writing.
     static func open(_ path: FilePath, create: Bool = false, exclusive: Bool = false) throws -> StorageFile {
@@ -47,19 +64,20 @@ struct StorageFile: Sendable {
         }
     }
 
-    /// Closes the descriptor. Must be called once per opened file: a second
-    /// close of the same number may close a file that another thread (or
-    /// another store in this process) opened meanwhile and got that number,
-    /// and its writes would then land in whichever file is opened next.
-    /// Debug builds trap on `EBADF` so that tests catch a double close even
-    /// when, as usual, no other file took the number in between.
+    /// Closes the file, for every copy of this value. Meant to be called once
+    /// per opened file, by its one owner: before copies shared the descriptor,
+    /// a second close of the same number could close a file that another
+    /// thread (or another store in this process) had opened meanwhile and been
+    /// given that number, and its writes then landed in whichever file was
+    /// opened next. A second close now does nothing; debug builds trap on it,
+    /// so that tests still find the owner that closes twice.
     func close() {
-        do {
-            try descriptor.close()
-        } catch let error as Errno {
-            assert(error != .badFileDescriptor, "\(path) closed twice")
-        } catch {
+        let raw = shared.raw.exchange(-1, ordering: .acquiringAndReleasing)
+        guard raw >= 0 else {
+            assertionFailure("\(path) closed twice")
+            return
         }
+        try? FileDescriptor(rawValue: raw).close()
     }
 
     /// Writes all of `bytes` at `offset` (`pwrite`, repeated until complete).
