@@ -58,7 +58,8 @@ final class Checkpointer: Sendable {
         self.globalIndex = globalIndex
         self.finished = finished
         self.checkpointed = checkpointed
-        thread = BackgroundThread(name: "rs-checkpoint", owner: journal.ring.file.path.string)
+        thread = BackgroundThread(name: "rs-checkpoint", owner: journal.ring.file.path.string,
+                                  lowerPriority: BackgroundThread.splitPriorityDrop)
         try thread.start { [self] in run() }
     }
 
