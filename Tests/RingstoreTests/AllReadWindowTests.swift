@@ -50,16 +50,20 @@ import Testing
                 round += 1
             }
         }
-        for _ in 0..<3 {
-            try await rounds(4)
+        // Each group of rounds is appended with the splitter paused, so that one
+        // checkpoint splits all of it: one segment entry per stream and group.
+        func group(_ count: Int) async throws {
+            store.splitter.pause()
+            try await rounds(count)
+            store.splitter.resume()
             await store.splitter.checkpointForTesting()
         }
+        for _ in 0..<3 { try await group(4) }
         // Moved into its file: the first three checkpoints' entries of "a".
         let number = try #require(store.catalog.number(of: "a"))
         #expect(try store.split.move(stream: "a", number: number))
         #expect(try store.split.fileNextVersion(of: "a") == 12)
-        try await rounds(4)
-        await store.splitter.checkpointForTesting()
+        try await group(4)
         store.splitter.pause()
         try await rounds(3)
         #expect(store.stats().eventsInJournal >= 15, "the last rounds are still only in the ring")
