@@ -1,7 +1,7 @@
 import Foundation
 
 /// What the process costs the machine, from `/proc/self`: peak memory and bytes sent to storage.
-enum ProcessMeter {
+public enum ProcessMeter {
     /// Resets the peak resident set size (`VmHWM`) by writing 5 to
     /// `/proc/self/clear_refs`, so that each system's run reports its own peak.
     /// Returns false where the kernel does not allow it (then peaks accumulate).
@@ -13,7 +13,7 @@ enum ProcessMeter {
     }
 
     /// Peak resident set size in bytes since the last reset (`VmHWM`).
-    static var peakResidentBytes: UInt64 {
+    public static var peakResidentBytes: UInt64 {
         if let kilobytes = field("VmHWM:", in: "/proc/self/status") { return kilobytes * 1024 }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)

@@ -43,6 +43,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "With --compare sqlite: then run the simplest GRDB program doing the same appends (sqlite-minimal), and print the peer's events/s over its.") var peerCheck = false
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Option(help: "Folder for the stores (must not exist; kept afterwards). Default: a temporary folder, removed afterwards.") var dir: String?
+    @Option(help: "Only read: open this existing store (or a folder kept by --dir), read $all and then every stream from start to end --passes times, and print the rates; nothing is appended.") var readStore: String?
+    @Option(help: "With --read-store: how many passes (the first warms the caches; the median is printed).") var passes = 3
 
     /// The workload as asked for: a count bound unless only a duration is given.
     var workload: Workload {
@@ -57,6 +59,11 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
+        if let readStore {
+            guard FileManager.default.fileExists(atPath: readStore) else { throw ValidationError("--read-store \(readStore) does not exist") }
+            guard passes >= 1 else { throw ValidationError("--passes must be at least 1 (got \(passes))") }
+            return
+        }
         do {
             try workload.validate()
         } catch {
@@ -73,6 +80,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let readStore { return try await runReadStore(readStore) }
         let root = dir ?? NSTemporaryDirectory() + "ringstore-bench-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let cleanup = TemporaryFolderCleanup(path: dir == nil ? root : nil)

@@ -40,7 +40,8 @@ import Testing
     }
 
     /// Through the store: each block is read from its file once (one miss), then
-    /// served from the cache, and the counters in `stats()` say so.
+    /// served from the cache, and the counters in `stats()` say so. `$all`
+    /// keeps its own window of blocks (``AllReadWindow``) and leaves the cache alone.
     @Test func aStoreReadsEachBlockFromItsFileOnceAndCountsHitsAndMisses() async throws {
         let dir = TemporaryDirectory()
         var written: [String] = []
@@ -64,7 +65,7 @@ import Testing
         #expect(again.map(\.id) == first.map(\.id) && all.map(\.id) == first.map(\.id))
         let stats = store.stats()
         #expect(stats.blockCacheMisses == blocks, "every later read is a hit")
-        #expect(stats.blockCacheHits >= 2 * blocks)
+        #expect(stats.blockCacheHits >= blocks)
         #expect(stats.blockCacheBytes > 0)
         try await store.close()
     }

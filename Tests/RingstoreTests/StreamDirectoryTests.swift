@@ -31,6 +31,25 @@ import Testing
         #expect(try reopened.withFile { try $0.read(from: 0, direction: .forwards, maxCount: 10) }.map(\.data) == [[1, 2, 3], [4]])
     }
 
+    /// A stream found to have no file is remembered as such (no file-system
+    /// lookup the next time), and creating its file forgets that: once the
+    /// handle is evicted, a lookup finds the file again.
+    @Test func aStreamRememberedWithoutAFileIsFoundOnceItsFileIsCreated() throws {
+        let dir = TemporaryDirectory()
+        let directory = try StreamDirectory(root: FilePath(dir.path), maxOpenFiles: 4)
+        #expect(try directory.handle(for: "late", create: false) == nil)
+        #expect(try directory.handle(for: "late", create: false) == nil, "asked again: still none")
+        do {
+            let created = try #require(try directory.handle(for: "late", create: true))
+            let event = RecordedEvent(stream: "late", version: 0, position: 0, id: UUID(), type: "T", data: [7],
+                                      metadata: [], contentType: .binary, timestampNanoseconds: 0)
+            try created.withFile { try $0.append([event], compress: false) }
+        }
+        for i in 0..<10 { _ = try directory.handle(for: "other-\(i)", create: true) }  // evicts "late"
+        let found = try #require(try directory.handle(for: "late", create: false))
+        #expect(found.withFile { $0.nextVersion } == 1)
+    }
+
     /// The bound counts descriptors: a stream with an index file holds two.
     @Test func theOpenFileBoundCountsIndexFilesToo() throws {
         let dir = TemporaryDirectory()

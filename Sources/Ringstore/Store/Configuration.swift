@@ -55,11 +55,16 @@ public struct Configuration: Sendable, Hashable {
     /// Retries with ``ExpectedVersion/exact(_:)`` or ``ExpectedVersion/noStream``
     /// are recognised whatever their age.
     public var idempotencyWindow: Int = 20_000
-    /// Memory for decoded stream-file blocks shared by all readers (default
-    /// 16 MiB). Reading `$all` across many streams decodes each block once when
-    /// this holds about a quarter of the journal's worth of events; 0 turns the
-    /// cache off.
+    /// Memory for decoded stream-file blocks shared by readers of streams
+    /// (default 16 MiB; 0 turns the cache off). `$all` readers keep their
+    /// decoded blocks apart, within the larger of this and half of
+    /// ``journalCapacity`` for all of them together: a block's events are spread
+    /// over one checkpoint's span of the global order (at most half the ring),
+    /// and with that much each block is decoded once per pass.
     public var blockCacheBytes: Int = 16 << 20
+
+    /// What `$all` readers' windows of decoded blocks may hold together (see ``blockCacheBytes``).
+    var allReadWindowBytes: Int { max(blockCacheBytes, Int(clamping: journalCapacity / 2)) }
     /// Bytes the split segments may hold before the oldest is moved into stream
     /// files (default: four times ``journalCapacity``). Streams without a block's
     /// worth of new events are split into shared segments, written sequentially,

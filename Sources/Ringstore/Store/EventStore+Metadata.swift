@@ -152,6 +152,12 @@ extension EventStore {
     /// The events of a `$all` page that reads of their streams would show:
     /// system streams (`$…`) and events hidden by their stream's metadata are left out.
     func visibleInAll(_ events: [RecordedEvent]) throws -> [RecordedEvent] {
+        // No stream has metadata (the common case): only system streams are hidden,
+        // and no lookup per stream is needed.
+        if metadataCache.noStreamHasMetadata(scan: streamsWithMetadata) {
+            guard events.contains(where: { SystemStreams.isSystem($0.stream) }) else { return events }
+            return events.filter { !SystemStreams.isSystem($0.stream) }
+        }
         // Runs of one stream share one lookup; events are reached by index (no
         // copies), and the page is copied only if something is hidden.
         var kept: [RecordedEvent]?

@@ -43,9 +43,11 @@ extension EventStore {
         case .end: .end
         case .position(let p): .at(p)
         }
+        // The sequence's own window of decoded blocks, kept across its pages (see ``AllReadWindow``).
+        let window = AllReadWindow(budget: allReadBudget)
         return EventSequence(start: start, maxCount: max(0, maxCount)) { [self] cursor, limit in
             try checkOpen()
-            let page = try readAllVisiblePage(cursor: cursor, direction: direction, limit: limit)
+            let page = try readAllVisiblePage(cursor: cursor, direction: direction, limit: limit, window: window)
             return (page.events, page.next)
         }
     }
@@ -175,12 +177,15 @@ extension EventStore {
     /// A page of `$all` as reads show it (see ``visibleInAll(_:)``), skipping
     /// pages whose events are all hidden. `scanned` is where the next page
     /// continues (after the last event examined, shown or not); nil if none was.
-    func readAllVisiblePage(cursor: EventSequence.Cursor, direction: ReadDirection, limit: Int)
+    /// `window` keeps decoded blocks from one page to the next: a reader
+    /// passes the same one for all its pages.
+    func readAllVisiblePage(cursor: EventSequence.Cursor, direction: ReadDirection, limit: Int, window: AllReadWindow? = nil)
         throws -> (events: [RecordedEvent], next: EventSequence.Cursor?, scanned: EventSequence.Cursor?) {
+        let window = window ?? AllReadWindow(budget: allReadBudget)
         var cursor = cursor
         var scanned: EventSequence.Cursor?
         while true {
-            let (raw, next) = try readAllPage(cursor: cursor, direction: direction, limit: limit)
+            let (raw, next) = try readAllPage(cursor: cursor, direction: direction, limit: limit, window: window)
             if raw.isEmpty { return ([], nil, scanned) }
             scanned = next ?? scanned
             let events = try visibleInAll(raw)
@@ -190,12 +195,12 @@ extension EventStore {
         }
     }
 
-    private func readAllPage(cursor: EventSequence.Cursor, direction: ReadDirection,
-                             limit: Int) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {
+    private func readAllPage(cursor: EventSequence.Cursor, direction: ReadDirection, limit: Int,
+                             window: AllReadWindow) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?) {
         var damagedAttempts = 0
         while true {
             do {
-                if let page = try readAllPageOnce(cursor: cursor, direction: direction, limit: limit) { return page }
+                if let page = try readAllPageOnce(cursor: cursor, direction: direction, limit: limit, window: window) { return page }
                 // A checkpoint released ring records this page needed after it loaded the
                 // split cursor: read it again; the released part now comes from the index.
                 // Each round needs another checkpoint to finish in that instant, so this ends.
@@ -217,8 +222,8 @@ extension EventStore {
     /// silently skip the events in between. Every event before the ring's start
     /// (the checkpoint, read under the same lock) is in its stream file and the
     /// global index, so the retry finds them there.
-    private func readAllPageOnce(cursor: EventSequence.Cursor, direction: ReadDirection,
-                                 limit: Int) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?)? {
+    private func readAllPageOnce(cursor: EventSequence.Cursor, direction: ReadDirection, limit: Int,
+                                 window: AllReadWindow) throws -> (events: [RecordedEvent], next: EventSequence.Cursor?)? {
         let visible = journal.writer.acknowledged
         let split = splitter.readers.splitPosition.load(ordering: .acquiring)
         allPageCursorsLoaded.reached()
@@ -236,19 +241,23 @@ extension EventStore {
             // (the split cursor has moved past them: they come from the files).
             if from < split {
                 // Index entries before the split cursor: their events are in stream files.
-                let first = try globalIndex.firstIndex(atOrAfter: from)
-                let entries = try globalIndex.entries(from: first, count: limit).filter { $0.position < split }
+                let first = try window.indexEntry(atOrAfter: from) ?? globalIndex.firstIndex(atOrAfter: from)
+                var entries = try globalIndex.entries(from: first, count: limit)
+                if let beyond = entries.firstIndex(where: { $0.position >= split }) { entries.removeSubrange(beyond...) }
+                if let last = entries.last { window.noteIndexEntry(first + entries.count - 1, position: last.position) }
                 if !entries.isEmpty {
-                    events = try eventsFromFiles(entries)
+                    events = try window.events(for: entries, backwards: false, split: self.split, indexPath: globalIndex.path)
                 } else {
                     let ring = try ringEvents(from: split, below: visible, limit: limit, backwards: false)
                     guard ring.start <= split else { return nil }
                     events = ring.events
+                    window.clear()  // everything stored was read: nothing kept is needed again
                 }
             } else {
                 let ring = try ringEvents(from: from, below: visible, limit: limit, backwards: false)
                 guard ring.start <= from else { return nil }
                 events = ring.events
+                window.clear()
             }
             guard let last = events.last else { return ([], nil) }
             return (events, .at(last.position + 1))
@@ -261,7 +270,7 @@ extension EventStore {
             let upTo = from == .max ? from : from + 1  // entries before this one qualify
             if from < split {
                 // Entries at or before `from`: all before the split cursor, so in stream files.
-                events = try indexedEventsBackwards(before: upTo, limit: limit)
+                events = try indexedEventsBackwards(before: upTo, limit: limit, window: window)
             } else {
                 let ring = try ringEvents(from: from, below: visible, limit: limit, backwards: true)
                 if !ring.events.isEmpty {
@@ -271,7 +280,7 @@ extension EventStore {
                     // No visible event in the ring at or before `from`: the next ones down are
                     // before the ring's start, so checkpointed into stream files. The index
                     // may hold entries beyond them (scanned, not yet in files): never those.
-                    events = try indexedEventsBackwards(before: min(upTo, visible, ring.start), limit: limit)
+                    events = try indexedEventsBackwards(before: min(upTo, visible, ring.start), limit: limit, window: window)
                 }
             }
             guard let last = events.last else { return ([], nil) }
@@ -281,10 +290,11 @@ extension EventStore {
 
     /// The last `limit` events whose index entries lie before `position`, newest
     /// first. The caller guarantees they are all in stream files.
-    private func indexedEventsBackwards(before position: UInt64, limit: Int) throws -> [RecordedEvent] {
+    private func indexedEventsBackwards(before position: UInt64, limit: Int, window: AllReadWindow) throws -> [RecordedEvent] {
         let end = try globalIndex.firstIndex(atOrAfter: position)
         let start = max(0, end - limit)
-        return try eventsFromFiles(try globalIndex.entries(from: start, count: end - start).reversed())
+        return try window.events(for: try globalIndex.entries(from: start, count: end - start).reversed(), backwards: true,
+                                 split: split, indexPath: globalIndex.path)
     }
 
     /// Events still in the ring: forwards from `from`, or backwards from `from`
@@ -295,41 +305,6 @@ extension EventStore {
                             backwards: Bool) throws -> (events: [RecordedEvent], start: UInt64) {
         let (positions, start) = journal.eventPositions(from: from, below: visible, limit: limit, backwards: backwards)
         return (try positions.map { try journal.readEvent(at: $0) }, start)
-    }
-
-    /// Reads the events global-index entries name, one file read per run of the same stream.
-    private func eventsFromFiles(_ entries: some Collection<GlobalIndex.Entry>) throws -> [RecordedEvent] {
-        var result: [RecordedEvent] = []
-        result.reserveCapacity(entries.count)
-        var pending = Array(entries)[...]
-        while let first = pending.first {
-            // A run: consecutive entries of one stream with consecutive versions (either direction).
-            var run = 1
-            let step: Int64 = pending.count > 1 && pending[pending.startIndex + 1].version < first.version ? -1 : 1
-            while run < pending.count {
-                let next = pending[pending.startIndex + run]
-                guard next.stream == first.stream, Int64(bitPattern: next.version) == Int64(bitPattern: first.version) + step * Int64(run) else { break }
-                run += 1
-            }
-            guard let name = catalog.name(of: first.stream) else {
-                throw RingstoreError(.corruptData, "global index names stream number \(first.stream), which the catalog does not know",
-                                     path: globalIndex.path)
-            }
-            if let cached = split.cachedEvents(of: name, from: first.version, direction: step > 0 ? .forwards : .backwards, count: run) {
-                result += cached
-                pending = pending.dropFirst(run)
-                continue
-            }
-            let events = try split.read(stream: name, from: first.version,
-                                        direction: step > 0 ? ReadDirection.forwards : ReadDirection.backwards, maxCount: run)
-            guard events.count == run else {
-                throw RingstoreError(.corruptData, "stream \"\(name)\": its stream file and split segments lack versions \(first.version)… that the global index lists",
-                                     stream: name, path: globalIndex.path)
-            }
-            result += events
-            pending = pending.dropFirst(run)
-        }
-        return result
     }
 
     // MARK: - Status

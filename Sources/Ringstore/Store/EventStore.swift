@@ -26,6 +26,8 @@ public final class EventStore: Sendable {
     let splitter: Splitter
     /// Current metadata of recently used streams (see ``StreamMetadataCache``).
     let metadataCache = StreamMetadataCache()
+    /// The memory `$all` readers' windows of decoded blocks share (see ``AllReadWindow``).
+    let allReadBudget: DecodedBlockBudget
     /// Logging and metrics (see ``StoreObservability``).
     let observability: StoreObservability
     /// Publishes metrics about once a second while the store is open.
@@ -48,6 +50,7 @@ public final class EventStore: Sendable {
         self.directory = directory.string
         self.observability = StoreObservability(directory: directory.string, logger: logger)
         self.configuration = configuration
+        self.allReadBudget = DecodedBlockBudget(limit: configuration.allReadWindowBytes)
         self.journal = journal
         self.split = split
         self.globalIndex = globalIndex

@@ -44,6 +44,21 @@ final class StreamMetadataCache: Sendable {
         }
     }
 
+    /// Whether no stream at all may have metadata (then ``mayHaveMetadata(_:scan:)``
+    /// is false for every stream): `$all` then needs no lookup per stream.
+    func noStreamHasMetadata(scan: () -> [String]) -> Bool {
+        let known: Bool? = state.withLock { s in
+            guard s.givenMetadata.isEmpty else { return false }
+            return s.withMetadata.map { $0.isEmpty }
+        }
+        if let known { return known }
+        let scanned = Set(scan())
+        return state.withLock { s in
+            if s.withMetadata == nil { s.withMetadata = scanned }
+            return s.withMetadata!.isEmpty && s.givenMetadata.isEmpty
+        }
+    }
+
     /// Records that `stream` is getting a metadata stream (call before writing it).
     func noteMetadata(of stream: String) {
         state.withLock { s in _ = s.givenMetadata.insert(stream) }

@@ -49,6 +49,8 @@ public struct Subscription: AsyncSequence, Sendable {
         let store: EventStore
         var target: Target
         let filter: SubscriptionFilter?
+        /// Decoded blocks kept between catch-up pages of `$all` (see ``AllReadWindow``).
+        let window: AllReadWindow
         var page: [RecordedEvent] = []
         var index = 0
 
@@ -98,7 +100,7 @@ public struct Subscription: AsyncSequence, Sendable {
                 while true {
                     try store.checkOpen()
                     let page = try store.readAllVisiblePage(cursor: next.map { .at($0) } ?? .start, direction: .forwards,
-                                                            limit: EventSequence.pageSize)
+                                                            limit: EventSequence.pageSize, window: window)
                     // Continue after everything examined, hidden events included.
                     guard case .at(let scanned) = page.scanned else { return [] }
                     next = scanned
@@ -111,7 +113,7 @@ public struct Subscription: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(store: store, target: target, filter: filter)
+        AsyncIterator(store: store, target: target, filter: filter, window: AllReadWindow(budget: store.allReadBudget))
     }
 }
 

@@ -244,6 +244,26 @@ final class SplitSegment: @unchecked Sendable {
         return (envelope, header)
     }
 
+    /// Reads the entry at `offset` whose block is known (from an earlier
+    /// ``envelopeAndHeader(at:)``) to be `blockLength` bytes long, with one
+    /// `pread` of envelope and block, checked as ``entry(at:)`` checks them.
+    func entry(at offset: UInt64, blockLength: Int) throws -> Entry {
+        var bytes = [UInt8](repeating: 0, count: Self.envelopeSize + blockLength)
+        let read = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
+        guard read >= Self.envelopeSize + StreamBlock.headerSize,
+              let envelope = bytes.withUnsafeBytes({ Self.parseEnvelope($0) }) else {
+            throw damaged(at: offset, "bad entry envelope")
+        }
+        guard case .success(let header) = StreamBlock.parseHeader(bytes[Self.envelopeSize...]),
+              header.totalLength == envelope.blockLength else {
+            throw damaged(at: offset, "bad block header")
+        }
+        guard envelope.blockLength == blockLength else { throw damaged(at: offset, "entry changed length since it was listed") }
+        guard read == bytes.count else { throw damaged(at: offset, "entry runs past the end of the file") }
+        return Entry(envelope: envelope, header: header, block: Array(bytes[Self.envelopeSize...]), segment: number,
+                     path: path.string, offset: offset)
+    }
+
     /// Reads the entry at `offset` with one `pread` of its envelope and block
     /// header, and one of the rest. Throws `.corruptData` naming the file and
     /// offset if it is not a whole, intact entry.

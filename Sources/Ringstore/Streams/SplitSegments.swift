@@ -322,7 +322,8 @@ final class SplitSegments: Sendable {
         var segmentNext: UInt64
         /// Entries from the newest back to the first one starting at or below `coveredFrom`.
         var coveredFrom: UInt64
-        var entries: [(first: UInt64, count: UInt32, link: Link)]
+        /// With each entry's block length, so that reading it takes one `pread`.
+        var entries: [(first: UInt64, count: UInt32, link: Link, length: UInt32)]
     }
 
     /// Listings by stream number, and how many entries they hold in all (bounded by ``listingBudget``).
@@ -336,7 +337,7 @@ final class SplitSegments: Sendable {
            kept.head == head.link, kept.segmentNext == head.segmentNext, kept.coveredFrom <= floor {
             return kept
         }
-        var entries: [(first: UInt64, count: UInt32, link: Link)] = []
+        var entries: [(first: UInt64, count: UInt32, link: Link, length: UInt32)] = []
         var link = head.link
         while !link.isNone {
             let segment = try neededSegment(link.segment, stream: number, from: floor)
@@ -344,7 +345,7 @@ final class SplitSegments: Sendable {
             guard envelope.stream == number else {
                 throw segment.damaged(at: UInt64(link.offset), "entry belongs to stream number \(envelope.stream), the chain of \(number) leads here")
             }
-            entries.append((header.firstVersion, UInt32(header.count), link))
+            entries.append((header.firstVersion, UInt32(header.count), link, UInt32(envelope.blockLength)))
             if header.firstVersion <= floor { break }
             guard envelope.previous < link else {
                 throw segment.damaged(at: UInt64(link.offset), "entry links forward, to \(envelope.previous)")
@@ -385,11 +386,47 @@ final class SplitSegments: Sendable {
         for listed in chain[low...] {
             if let last, listed.first > last { break }
             let segment = try neededSegment(listed.link.segment, stream: number, from: floor)
-            let entry = try segment.entry(at: UInt64(listed.link.offset))
+            let entry = try segment.entry(at: UInt64(listed.link.offset), blockLength: Int(listed.length))
             guard entry.envelope.stream == number, entry.header.firstVersion == listed.first else {
                 throw segment.damaged(at: UInt64(listed.link.offset), "entry belongs to stream number \(entry.envelope.stream) from version \(entry.header.firstVersion), the chain of \(number) leads here")
             }
             result.append(entry)
+        }
+        return result
+    }
+
+    /// One entry found by ``entriesAhead(from:bytes:)``.
+    struct AheadEntry {
+        var link: Link
+        var stream: UInt32
+        var header: StreamBlock.Header
+        /// The whole block (header and stored bytes), not yet checked against its payload checksum.
+        var block: ArraySlice<UInt8>
+    }
+
+    /// The whole entries of segment `link.segment` from `link.offset` on that
+    /// lie within `bytes` bytes and below the segment's end, read with one
+    /// `pread`; it stops at the first that is not a whole entry (damage is
+    /// for the reads of that stream to report). For `$all`, which reads a
+    /// checkpoint's entries in the order they were written (see ``AllReadWindow``).
+    func entriesAhead(from link: Link, bytes: Int) throws -> [AheadEntry] {
+        guard let (segment, end) = state.withLock({ s in s.segments[link.segment].map { ($0, $0.end) } }),
+              UInt64(link.offset) < end else { return [] }
+        let length = Int(min(UInt64(bytes), end - UInt64(link.offset)))
+        var chunk = [UInt8](repeating: 0, count: length)
+        let got = try chunk.withUnsafeMutableBytes { try segment.file.read(into: $0, at: UInt64(link.offset)) }
+        var result: [AheadEntry] = []
+        var at = 0
+        while at + SplitSegment.envelopeSize + StreamBlock.headerSize <= got {
+            guard let envelope = chunk.withUnsafeBytes({ SplitSegment.parseEnvelope(UnsafeRawBufferPointer(rebasing: $0[at...])) }),
+                  at + SplitSegment.envelopeSize + envelope.blockLength <= got,
+                  case .success(let header) = StreamBlock.parseHeader(chunk[(at + SplitSegment.envelopeSize)...]),
+                  header.totalLength == envelope.blockLength
+            else { break }
+            let blockStart = at + SplitSegment.envelopeSize
+            result.append(AheadEntry(link: Link(segment: link.segment, offset: link.offset + UInt32(at)), stream: envelope.stream,
+                                     header: header, block: chunk[blockStart..<(blockStart + envelope.blockLength)]))
+            at = blockStart + envelope.blockLength
         }
         return result
     }

@@ -157,17 +157,44 @@ final class SplitStore: StoredStreams, Sendable {
         return result
     }
 
+    /// The stored block of stream `number` (named `stream`) holding `version`,
+    /// checked and decompressed, and the versions of it that are the stream's
+    /// (a segment entry may also hold versions below the file's end, moved
+    /// already: those are left out); nil if `version` is not stored. Touches
+    /// neither the block cache nor the decoded events: for `$all`
+    /// (``AllReadWindow``), which keeps what it decodes itself.
+    ///
+    /// `link` is where the block lies in the segments, nil if it came from the stream's file.
+    func decodedBlock(of stream: String, number: UInt32, containing version: UInt64)
+        throws -> (block: StreamBlock.Decoded, versions: Range<UInt64>, link: SplitSegment.Link?)? {
+        try withStripe(number) {
+            let handle = try directory.handle(for: stream, create: false)
+            let fileNext = try handle?.withFile { $0.nextVersion } ?? 0
+            if version < fileNext, let handle {
+                guard let block = try handle.withFile({ try $0.decodedBlock(containing: version) }) else { return nil }
+                return (block, block.firstVersion..<(block.firstVersion + UInt64(block.count)), nil)
+            }
+            guard version < segments.nextVersion(of: number),
+                  let entry = try segments.entries(of: number, from: max(version, fileNext), through: version).first
+            else { return nil }
+            let block: StreamBlock.Decoded
+            switch StreamBlock.decoded(from: entry.block[...]) {
+            case .success(let decoded): block = decoded
+            case .failure(let error):
+                throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(entry.header.firstVersion) does not decode (\(error))",
+                                     stream: stream, path: entry.path, offset: entry.offset)
+            }
+            let versions = max(block.firstVersion, fileNext)..<(block.firstVersion + UInt64(block.count))
+            guard versions.contains(version) else { return nil }
+            return (block, versions, entry.link)
+        }
+    }
+
     /// The version after the last one `stream`'s file holds (0: no file).
     func fileNextVersion(of stream: String) throws -> UInt64 {
         try withStripe(catalog.number(of: stream)) {
             try directory.handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
         }
-    }
-
-    /// `count` consecutive events of `stream` from `version` on if the block
-    /// cache holds them all, else nil (see ``StreamDirectory/cachedEvents(of:from:direction:count:)``).
-    func cachedEvents(of stream: String, from version: UInt64, direction: ReadDirection, count: Int) -> [RecordedEvent]? {
-        directory.cachedEvents(of: stream, from: version, direction: direction, count: count)
     }
 
     func storedNextVersion(of stream: String) throws -> UInt64 { try nextVersion(of: stream) }

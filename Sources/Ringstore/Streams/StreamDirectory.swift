@@ -80,7 +80,12 @@ final class StreamDirectory: StoredStreams {
         /// Handles evicted while someone still held them: the next opener of the
         /// stream takes the same handle back rather than opening the file twice.
         var evictedAlive: [String: WeakHandle] = [:]
+        /// Streams found to have no file (see ``handle(for:create:)``).
+        var absent: Set<String> = []
     }
+
+    /// At most this many streams are remembered as having no file; past it the memo starts again.
+    static let absentMemoLimit = 1 << 17
 
     private struct WeakHandle {
         weak var handle: Handle?
@@ -132,19 +137,36 @@ final class StreamDirectory: StoredStreams {
     /// The open handle for `stream`, opening its file (or, with `create`,
     /// creating it) if needed. Returns nil when the stream has no file and
     /// `create` is false.
+    ///
+    /// A stream found to have no file is remembered (up to ``absentMemoLimit``
+    /// streams), so that asking again costs no file-system lookup: readers of
+    /// streams held only in the split segments (`$all` reads them block by
+    /// block) asked the file system for the missing file every time. Stream
+    /// files are created only here (`create`, which forgets the stream first,
+    /// under the stream's open lock), so the memo never hides a file.
     func handle(for stream: String, create: Bool) throws -> Handle? {
         if let cached = cachedHandle(stream) { return cached }
+        if !create, cache.withLock({ $0.absent.contains(stream) }) { return nil }
         let lock = openLocks[Int(truncatingIfNeeded: UInt(bitPattern: StreamNaming.hash(stream).hashValue) % UInt(openLocks.count))]
         return try lock.mutex.withLock { _ throws(any Error) -> Handle? in
             // Opened meanwhile by another thread, or evicted but still held: use that one.
             if let cached = cachedHandle(stream) { return cached }
             if let alive = cache.withLock({ $0.evictedAlive.removeValue(forKey: stream)?.handle }) { return insert(alive) }
+            if create { cache.withLock { _ = $0.absent.remove(stream) } }
+            let handle: Handle?
             do {
-                return try openOrCreate(stream, create: create)
+                handle = try openOrCreate(stream, create: create)
             } catch let error as RingstoreError where error.isOutOfDescriptors {
                 shed()
-                return try openOrCreate(stream, create: create)
+                handle = try openOrCreate(stream, create: create)
             }
+            if handle == nil {
+                cache.withLock { c in
+                    if c.absent.count >= Self.absentMemoLimit { c.absent.removeAll(keepingCapacity: true) }
+                    c.absent.insert(stream)
+                }
+            }
+            return handle
         }
     }
 
@@ -226,30 +248,6 @@ final class StreamDirectory: StoredStreams {
             if c.evictedAlive[stream] != nil, c.evictedAlive[stream]?.handle == nil { c.evictedAlive[stream] = nil }
             c.closed.remember(stream, probe: probe, resume: resume)
         }
-    }
-
-    /// `count` consecutive events of `stream` from `version` on (forwards or
-    /// backwards) if the block cache holds them all, else nil: a hit touches no file.
-    func cachedEvents(of stream: String, from version: UInt64, direction: ReadDirection, count: Int) -> [RecordedEvent]? {
-        var result: [RecordedEvent] = []
-        result.reserveCapacity(count)
-        var wanted = version
-        while result.count < count {
-            guard let (first, events) = blockCache.block(of: stream, containing: wanted, countMiss: false) else { return nil }
-            let i = Int(wanted - first)
-            switch direction {
-            case .forwards:
-                result += events[i...].prefix(count - result.count)
-                wanted = first + UInt64(events.count)
-            case .backwards:
-                result += events[...i].reversed().prefix(count - result.count)
-                if result.count < count {
-                    guard first > 0 else { return nil }
-                    wanted = first - 1
-                }
-            }
-        }
-        return result
     }
 
     func storedNextVersion(of stream: String) throws -> UInt64 {

@@ -78,6 +78,40 @@ extension StreamFile {
         return events
     }
 
+    /// The block holding `version` checked and decompressed but not made into
+    /// events (for `$all`, which keeps it in its own window, not the block
+    /// cache), or nil if the file does not hold `version`. One `pread` for the
+    /// block (two if its header disagrees with where the next block starts).
+    func decodedBlock(containing version: UInt64) throws -> StreamBlock.Decoded? {
+        let blocks = try blockList()
+        guard let first = blocks.first?.firstVersion, version >= first, version < nextVersion else { return nil }
+        let i = blockContaining(version, in: blocks)
+        let offset = blocks[i].offset
+        let expectedCount = (i + 1 < blocks.count ? blocks[i + 1].firstVersion : nextVersion) - blocks[i].firstVersion
+        let end = i + 1 < blocks.count ? blocks[i + 1].offset : dataEnd
+        var bytes: [UInt8] = []
+        if end > offset, end - offset >= UInt64(StreamBlock.headerSize),
+           end - offset <= UInt64(StreamBlock.headerSize + StreamBlock.maxRawLength + 1024) {
+            bytes = [UInt8](repeating: 0, count: Int(end - offset))
+            if try read(into: &bytes, at: offset) != bytes.count { bytes = [] }
+        }
+        let header = bytes.isEmpty ? nil : try? StreamBlock.parseHeader(bytes[..<StreamBlock.headerSize]).get()
+        if header.map({ UInt64($0.totalLength) != end - offset }) ?? true {
+            let header = try readBlockHeader(at: offset)
+            bytes = [UInt8](repeating: 0, count: header.totalLength)
+            guard try read(into: &bytes, at: offset) == bytes.count else { throw damaged(at: offset, "block runs past the end of the file") }
+        }
+        let decoded: StreamBlock.Decoded
+        switch StreamBlock.decoded(from: bytes[...]) {
+        case .success(let d): decoded = d
+        case .failure(let error): throw damaged(at: offset, "\(error)")
+        }
+        guard UInt64(decoded.count) == expectedCount, decoded.firstVersion == blocks[i].firstVersion else {
+            throw damaged(at: offset, "block holds \(decoded.count) events, the index expects otherwise")
+        }
+        return decoded
+    }
+
     func readBlockHeader(at offset: UInt64) throws -> StreamBlock.Header {
         guard let header = try readBlockHeaderOrNil(at: offset) else { throw damaged(at: offset, "bad block header") }
         return header

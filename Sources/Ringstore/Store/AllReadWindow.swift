@@ -1,0 +1,226 @@
+import Synchronization
+
+/// The memory all ``AllReadWindow``s of one store may hold together
+/// (`Configuration.allReadWindowBytes`, beside the block cache's own).
+final class DecodedBlockBudget: Sendable {
+    let limit: Int
+    private let used = Atomic<Int>(0)
+
+    init(limit: Int) { self.limit = max(0, limit) }
+
+    /// Reserves `bytes` if that stays within the limit.
+    func take(_ bytes: Int) -> Bool {
+        var current = used.load(ordering: .relaxed)
+        while true {
+            guard current + bytes <= limit else { return false }
+            let (exchanged, original) = used.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+    }
+
+    func give(_ bytes: Int) { used.subtract(bytes, ordering: .relaxed) }
+
+    /// Bytes held by all windows (tests).
+    var inUse: Int { used.load(ordering: .relaxed) }
+}
+
+/// One `$all` reader's decoded blocks, kept from one batch of global-index
+/// entries to the next until every version of them the reader will need
+/// has been handed out.
+///
+/// Why: with thousands of interleaved streams, consecutive `$all` events lie
+/// in different blocks, and a block's events are spread over about one
+/// checkpoint's span of the global order (a split segment entry holds what one
+/// stream gained between two checkpoints). Reading event by event decoded (and
+/// `pread`) a block per event once the shared block cache was smaller than
+/// that span. Here each block is read and decompressed once per pass, kept as
+/// raw bytes (``StreamBlock/Decoded``, about its size on disk uncompressed),
+/// and each event is made once, when it is handed out.
+///
+/// Reading forwards, a block found in a split segment also brings the entries
+/// written after it in that segment (``readAheadBytes``, one `pread`): a
+/// checkpoint writes the entries of all its streams one after another, and
+/// `$all` needs all of them within that checkpoint's span, so one large read
+/// replaces thousands of small ones. An entry read ahead is kept only if all
+/// its events lie ahead of the reader (its first journal position is beyond
+/// the event being read) and its stream has no block kept; the events of any
+/// stored copy of a version are the same (moving an entry into a stream file
+/// copies it; a replay skips versions already stored after comparing them), so
+/// it does not matter whether the stream's file holds them by now.
+///
+/// Within a stream `$all` meets versions in order (descending when reading
+/// backwards), so one block per stream is kept, keyed by stream number, and
+/// dropped as soon as its last needed version (its first, backwards) has been
+/// handed out, or when the stream moves on to another block. Memory is bounded
+/// by a ``DecodedBlockBudget`` shared by the store's readers: a block that
+/// does not fit is read, serves every entry of the current batch it holds, and
+/// is dropped; the batch's events are then still in order, and the block is
+/// read again in a later batch that needs it (slower, never wrong). Reading
+/// ahead stops while the budget is three-quarters used, so that blocks needed
+/// now find room. Nothing is assumed about order for correctness: a kept block
+/// serves an entry only if it holds its version, so a reader that jumps back
+/// simply reads blocks again.
+///
+/// Blocks are immutable once stored (files and segments are append-only), so
+/// a kept block never goes stale; what `$all` shows (metadata, deletes) is
+/// decided afterwards, on the events, as for any other read.
+final class AllReadWindow: Sendable {
+    /// A class, so that looking one up in the table costs one reference count, not one per buffer.
+    private final class Kept: Sendable {
+        let block: StreamBlock.Decoded
+        /// The versions of `block` this window serves (see ``SplitStore/decodedBlock(of:number:containing:)``).
+        let versions: Range<UInt64>
+        let name: String
+        let cost: Int
+
+        init(block: StreamBlock.Decoded, versions: Range<UInt64>, name: String, cost: Int) {
+            self.block = block
+            self.versions = versions
+            self.name = name
+            self.cost = cost
+        }
+    }
+
+    private struct State: ~Copyable {
+        var kept: [UInt32: Kept] = [:]
+        var bytes = 0
+        /// The global-index entry the last forward batch ended with, and its position.
+        var lastEntry: (index: Int, position: UInt64)?
+        /// Segment stretches read ahead lately (so that a miss inside one does not read it again).
+        var readAhead: [(segment: UInt32, range: Range<UInt32>)] = []
+    }
+
+    private let state = Mutex(State())
+    private let budget: DecodedBlockBudget
+
+    /// A kept block's cost beyond its bytes: the table entry, the object and the block's two buffers.
+    static let overheadPerBlock = 160
+    /// How much of a segment one read ahead covers.
+    static let readAheadBytes = 1 << 20
+
+    init(budget: DecodedBlockBudget) { self.budget = budget }
+
+    deinit {
+        let bytes = state.withLock { $0.bytes }
+        budget.give(bytes)
+    }
+
+    /// Blocks kept, and their cost (tests).
+    var counters: (blocks: Int, bytes: Int) { state.withLock { ($0.kept.count, $0.bytes) } }
+
+    /// Where in the global index the entry at or after `position` is, when
+    /// `position` directly follows the last forward batch (the next page of the
+    /// same reader): that spares the page a binary search over the index file.
+    func indexEntry(atOrAfter position: UInt64) -> Int? {
+        state.withLock { s in
+            guard let last = s.lastEntry, last.position < position, last.position + 1 == position else { return nil }
+            return last.index + 1
+        }
+    }
+
+    /// Records the last global-index entry a forward batch read (see ``indexEntry(atOrAfter:)``).
+    func noteIndexEntry(_ index: Int, position: UInt64) {
+        state.withLock { $0.lastEntry = (index, position) }
+    }
+
+    /// Drops every kept block (the reader continues in the ring, past everything stored).
+    func clear() {
+        let bytes = state.withLock { s in
+            defer {
+                s.kept.removeAll()
+                s.bytes = 0
+                s.readAhead.removeAll()
+            }
+            return s.bytes
+        }
+        budget.give(bytes)
+    }
+
+    /// The events `entries` name, in their order: forwards (`backwards` false)
+    /// each stream's versions rise through the entries, backwards they fall.
+    /// Each block needed is read from `split` at most once for the batch.
+    func events(for entries: [GlobalIndex.Entry], backwards: Bool, split: SplitStore, indexPath: String) throws -> [RecordedEvent] {
+        try state.withLock { s in
+            var result: [RecordedEvent] = []
+            result.reserveCapacity(entries.count)
+            // Events served ahead from blocks that did not fit the budget, by entry index.
+            var servedAhead: [RecordedEvent?] = []
+            var entriesOfStream: [UInt32: [Int]] = [:]
+            for i in entries.indices {
+                if !servedAhead.isEmpty, let event = servedAhead[i] {
+                    result.append(event)
+                    continue
+                }
+                let entry = entries[i]
+                if let kept = s.kept[entry.stream], kept.versions.contains(entry.version) {
+                    result.append(kept.block.event(at: Int(entry.version - kept.block.firstVersion), stream: kept.name))
+                    if entry.version == (backwards ? kept.versions.lowerBound : kept.versions.upperBound - 1) {
+                        drop(entry.stream, &s)
+                    }
+                    continue
+                }
+                // Another block of this stream: the one kept (if any) is behind the reader.
+                drop(entry.stream, &s)
+                guard let name = split.catalog.name(of: entry.stream) else {
+                    throw RingstoreError(.corruptData, "global index names stream number \(entry.stream), which the catalog does not know",
+                                         path: indexPath)
+                }
+                guard let (block, versions, link) = try split.decodedBlock(of: name, number: entry.stream, containing: entry.version) else {
+                    throw RingstoreError(.corruptData, "stream \"\(name)\": its stream file and split segments lack version \(entry.version), which the global index lists",
+                                         stream: name, path: indexPath)
+                }
+                result.append(block.event(at: Int(entry.version - block.firstVersion), stream: name))
+                if let link, !backwards { try readAhead(from: link, after: entry.position, split: split, &s) }
+                if entry.version == (backwards ? versions.lowerBound : versions.upperBound - 1) { continue }
+                let cost = block.cost + Self.overheadPerBlock
+                if budget.take(cost) {
+                    drop(entry.stream, &s)  // read ahead just now, from an entry before this one
+                    s.kept[entry.stream] = Kept(block: block, versions: versions, name: name, cost: cost)
+                    s.bytes += cost
+                    continue
+                }
+                // No room: serve the rest of this batch's entries this block holds now.
+                if entriesOfStream.isEmpty {
+                    for j in entries.indices { entriesOfStream[entries[j].stream, default: []].append(j) }
+                }
+                for j in entriesOfStream[entry.stream] ?? [] where j > i && versions.contains(entries[j].version) {
+                    if servedAhead.isEmpty { servedAhead = Array(repeating: nil, count: entries.count) }
+                    servedAhead[j] = block.event(at: Int(entries[j].version - block.firstVersion), stream: name)
+                }
+            }
+            return result
+        }
+    }
+
+    /// Keeps the segment entries after `link` (within ``readAheadBytes``) whose
+    /// events all lie beyond journal position `position`, for streams with no
+    /// block kept, while the budget is less than three-quarters used. Entries
+    /// that are damaged or do not decode are left for the reads that need them
+    /// to report.
+    private func readAhead(from link: SplitSegment.Link, after position: UInt64, split: SplitStore, _ s: inout State) throws {
+        if s.readAhead.contains(where: { $0.segment == link.segment && $0.range.contains(link.offset) }) { return }
+        guard budget.inUse < budget.limit / 4 * 3 else { return }
+        let ahead = try split.segments.entriesAhead(from: link, bytes: Self.readAheadBytes)
+        guard let last = ahead.last else { return }
+        let end = last.link.offset + UInt32(SplitSegment.envelopeSize + last.block.count)
+        if s.readAhead.count >= 8 { s.readAhead.removeFirst() }
+        s.readAhead.append((link.segment, link.offset..<end))
+        for entry in ahead.dropFirst() where entry.header.firstPosition > position && s.kept[entry.stream] == nil {
+            guard budget.inUse < budget.limit / 4 * 3 else { return }
+            guard case .success(let block) = StreamBlock.decoded(from: entry.block),
+                  let name = split.catalog.name(of: entry.stream) else { continue }
+            let cost = block.cost + Self.overheadPerBlock
+            guard budget.take(cost) else { return }
+            s.kept[entry.stream] = Kept(block: block, versions: block.firstVersion..<(block.firstVersion + UInt64(block.count)),
+                                       name: name, cost: cost)
+            s.bytes += cost
+        }
+    }
+
+    private func drop(_ stream: UInt32, _ s: inout State) {
+        guard let kept = s.kept.removeValue(forKey: stream) else { return }
+        s.bytes -= kept.cost
+        budget.give(kept.cost)
+    }
+}

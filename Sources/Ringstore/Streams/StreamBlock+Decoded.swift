@@ -1,0 +1,111 @@
+import CLZ4
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A block checked and decompressed, its entries located but not yet turned
+/// into ``RecordedEvent``s.
+///
+/// Why: `$all` over many interleaved streams needs one or a few events of a
+/// block at a time and comes back for the rest later, so it keeps blocks
+/// between its batches (``AllReadWindow``). Kept as raw bytes plus one offset
+/// per entry they cost about what they hold on disk uncompressed, half or less
+/// of the decoded events, and an event is made only when it is handed out, once.
+extension StreamBlock {
+    struct Decoded: Sendable {
+        /// The raw payload: entries back to back.
+        let raw: [UInt8]
+        /// Where each entry starts in `raw`, then the end.
+        let offsets: [UInt32]
+        let firstVersion: UInt64
+        var count: Int { offsets.count - 1 }
+        /// Bytes held: what a budget of decoded blocks charges for it.
+        var cost: Int { raw.count + offsets.count * 4 + 64 }
+
+        /// The event at `index` (0 ..< `count`) of the block, named `stream`.
+        func event(at index: Int, stream: String) -> RecordedEvent {
+            raw.withUnsafeBytes { r in
+                let offset = Int(offsets[index])
+                // Safe: ``StreamBlock/decoded(from:)`` checked that every entry's fixed
+                // header and its type, metadata and data lie within `raw`.
+                let typeCount = Int(r[offset + 37])
+                let metadataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 40, as: UInt32.self)))
+                let dataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 44, as: UInt32.self)))
+                var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: r[(offset + 12)..<(offset + 28)])) }
+                let typeStart = offset + StreamBlock.entryHeaderSize
+                let metadataStart = typeStart + typeCount
+                let dataStart = metadataStart + metadataCount
+                return RecordedEvent(
+                    stream: stream, version: firstVersion + UInt64(index),
+                    position: UInt64(littleEndian: r.loadUnaligned(fromByteOffset: offset + 4, as: UInt64.self)),
+                    id: UUID(uuid: uuid),
+                    type: String(decoding: UnsafeRawBufferPointer(rebasing: r[typeStart..<metadataStart]), as: UTF8.self),
+                    data: dataCount == 0 ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: r[dataStart..<(dataStart + dataCount)])),
+                    metadata: metadataCount == 0 ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: r[metadataStart..<dataStart])),
+                    contentType: r[offset + 36] & 1 != 0 ? .json : .binary,
+                    timestampNanoseconds: Int64(littleEndian: r.loadUnaligned(fromByteOffset: offset + 28, as: Int64.self)))
+            }
+        }
+
+        /// Every event of the block.
+        func events(stream: String) -> [RecordedEvent] {
+            var events: [RecordedEvent] = []
+            events.reserveCapacity(count)
+            for i in 0..<count { events.append(event(at: i, stream: stream)) }
+            return events
+        }
+    }
+
+    /// Checks a whole block (header and stored bytes: both checksums, the
+    /// lengths), decompresses it and locates its entries, each of which must
+    /// describe exactly its own bytes and all of which must fill the payload.
+    static func decoded(from block: ArraySlice<UInt8>) -> Result<Decoded, DecodeError> {
+        let header: Header
+        switch parseHeader(block) {
+        case .success(let h): header = h
+        case .failure(let e): return .failure(e)
+        }
+        guard block.count == header.totalLength else { return .failure(.badLengths) }
+        let raw: [UInt8]? = block.withUnsafeBytes { b in
+            let stored = UnsafeRawBufferPointer(rebasing: b[headerSize...])
+            guard CRC32C.checksum(stored) == header.payloadCRC else { return nil }
+            guard header.compressed else { return Array(stored) }
+            var size: Int32 = 0
+            // Uninitialised: only the bytes the decompressor wrote are kept, and a short result is refused.
+            let raw = [UInt8](unsafeUninitializedCapacity: header.rawLength) { buffer, count in
+                size = LZ4_decompress_safe(stored.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                           UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self),
+                                           Int32(stored.count), Int32(header.rawLength))
+                count = max(0, Int(size))
+            }
+            return size == Int32(header.rawLength) ? raw : []
+        }
+        guard let raw else { return .failure(.checksumMismatch) }
+        guard raw.count == header.rawLength else { return .failure(.decompressionFailed) }
+        // Raw payloads are below 4 GiB (decodeLimit), so UInt32 offsets suffice.
+        let offsets: Result<[UInt32], DecodeError> = raw.withUnsafeBytes { r in
+            var offsets: [UInt32] = []
+            offsets.reserveCapacity(header.count + 1)
+            var offset = 0
+            for i in 0..<header.count {
+                guard offset + entryHeaderSize <= r.count else { return .failure(.badEntry(i)) }
+                // Safe: `offset + entryHeaderSize <= r.count` (checked just above) covers the entry header.
+                let length = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                let typeCount = Int(r[offset + 37])
+                let metadataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 40, as: UInt32.self)))
+                let dataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 44, as: UInt32.self)))
+                guard length == entryHeaderSize + typeCount + metadataCount + dataCount, offset + length <= r.count else {
+                    return .failure(.badEntry(i))
+                }
+                offsets.append(UInt32(offset))
+                offset += length
+            }
+            offsets.append(UInt32(offset))
+            return offset == r.count ? .success(offsets) : .failure(.badEntry(header.count))
+        }
+        return offsets.map { Decoded(raw: raw, offsets: $0, firstVersion: header.firstVersion) }
+    }
+}
