@@ -71,7 +71,9 @@ struct RequestObserver: RouterMiddleware {
 }
 
 /// Request counters and timers, made once per (route, method, status) and kept,
-/// through the server's own metrics factory.
+/// through the server's own metrics factory. One lock and one table lookup per
+/// request: the counter and the timer of a key are kept together (the timer is
+/// shared by every status of a route and method).
 final class RequestMetrics: Sendable {
     private let factory: any MetricsFactory
     private struct Key: Hashable {
@@ -79,8 +81,11 @@ final class RequestMetrics: Sendable {
         var method: String
         var status: Int
     }
-    private let counters = Mutex<[Key: Counter]>([:])
-    private let timers = Mutex<[Key: Metrics.Timer]>([:])
+    private struct Handles {
+        let counter: Counter
+        let timer: Metrics.Timer
+    }
+    private let handles = Mutex<[Key: Handles]>([:])
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -88,23 +93,19 @@ final class RequestMetrics: Sendable {
 
     func record(route: String, method: String, status: Int, nanoseconds: UInt64) {
         let key = Key(route: route, method: method, status: status)
-        let counter = counters.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = Counter(label: "ringstore_http_requests_total",
-                                  dimensions: [("route", route), ("method", method), ("status", "\(status)")], factory: factory)
-            counters[key] = counter
-            return counter
+        let found = handles.withLock { handles in
+            if let found = handles[key] { return found }
+            // The route's timer, if another status made it already.
+            let timer = handles.first { $0.key.route == route && $0.key.method == method }?.value.timer
+                ?? Metrics.Timer(label: "ringstore_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
+            let made = Handles(counter: Counter(label: "ringstore_http_requests_total",
+                                                dimensions: [("route", route), ("method", method), ("status", "\(status)")], factory: factory),
+                               timer: timer)
+            handles[key] = made
+            return made
         }
-        counter.increment()
-        let timerKey = Key(route: route, method: method, status: 0)
-        let timer = timers.withLock { timers in
-            if let timer = timers[timerKey] { return timer }
-            let timer = Metrics.Timer(label: "ringstore_http_request_duration_seconds",
-                                      dimensions: [("route", route), ("method", method)], factory: factory)
-            timers[timerKey] = timer
-            return timer
-        }
-        timer.recordNanoseconds(Int64(clamping: nanoseconds))
+        found.counter.increment()
+        found.timer.recordNanoseconds(Int64(clamping: nanoseconds))
     }
 }
 

@@ -39,11 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.token = token ?? environmentToken
             configuration.storeConfiguration = try Configuration.fromEnvironment()
             configuration.liveMaxLagBytes = liveMaxLagBytes
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
+            LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label, level: level) }
             let logger = Logger(label: "ringstore")
             let server = try RingstoreHTTPServer(configuration: configuration, logger: logger)
             MetricsSystem.bootstrap(server.metricsFactoryForBootstrap)

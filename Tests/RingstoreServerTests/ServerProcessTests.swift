@@ -11,11 +11,15 @@ import Testing
     final class ServeProcess: Sendable {
         let process: Process
         let port: Int
+        /// Its standard error, when started with `captureStandardError` (else inherited).
+        let standardError: Pipe?
 
-        init(data: String) async throws {
+        init(data: String, logLevel: String = "warning", captureStandardError: Bool = false) async throws {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: BuiltBinary.ringstore)
-            process.arguments = ["serve", "--data", data, "--http", "127.0.0.1:0", "--log-level", "warning"]
+            process.arguments = ["serve", "--data", data, "--http", "127.0.0.1:0", "--log-level", logLevel]
+            standardError = captureStandardError ? Pipe() : nil
+            if let standardError { process.standardError = standardError }
             var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RINGSTORE_") }
             environment["RINGSTORE_JOURNAL_MB"] = "4"
             process.environment = environment
@@ -39,6 +43,12 @@ import Testing
                 throw HTTPClientError(description: "ringstore serve did not start: \(lines)")
             }
             self.port = port
+        }
+
+        /// Everything written to standard error, once the process has exited.
+        func standardErrorText() async throws -> String {
+            guard let standardError else { return "" }
+            return try await offThePool { String(decoding: standardError.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
         }
 
         /// Sends SIGTERM and waits for the exit status.
@@ -69,6 +79,30 @@ import Testing
         }
 
         var all: [(stream: String, version: Int, id: String)] { list.withLock { $0 } }
+    }
+
+    /// `--log-level debug`: one line per request, with its request ID, method,
+    /// path, status and duration; below debug, no request lines.
+    @Test func debugLevelLogsOneLinePerRequestWithItsMetadata() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: BuiltBinary.ringstore), "build ringstore first")
+        let directory = TemporaryDirectory()
+        for level in ["debug", "info"] {
+            let server = try await ServeProcess(data: directory.path + "/stores-\(level)", logLevel: level, captureStandardError: true)
+            let statuses = try await HTTPClient.withConnection(host: "127.0.0.1", port: server.port) { connection in
+                [try await connection.execute(.GET, "/health").status, try await connection.execute(.GET, "/stores/none/streams").status]
+            }
+            #expect(statuses == [200, 404])
+            #expect(await server.terminate() == 0)
+            let lines = try await server.standardErrorText().split(separator: "\n").filter { $0.hasSuffix(" request") }
+            guard level == "debug" else {
+                #expect(lines.isEmpty, "request lines below debug level: \(lines)")
+                continue
+            }
+            #expect(lines.count == 2, "\(lines)")
+            let health = try #require(lines.first { $0.contains("path=/health") })
+            for part in ["hb.request.id=", "method=GET", "status=200", "ms="] { #expect(health.contains(part), "\(health)") }
+            #expect(lines.contains { $0.contains("path=/stores/none/streams") && $0.contains("status=404") }, "\(lines)")
+        }
     }
 
     @Test func sigtermDuringIngestLosesNoAcknowledgedEvent() async throws {
