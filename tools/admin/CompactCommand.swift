@@ -11,7 +11,7 @@ struct CompactCommand: AsyncParsableCommand {
     @Argument(help: "The store's folder.") var directory: String
     @Flag(help: "Report what would be reclaimed; change nothing.") var dryRun = false
     @Flag(help: "Keep damaged stream files unchanged and compact the rest (other damage is always refused).") var skipDamaged = false
-    @Option(help: "MiB of split-segment entries gathered per pass over the segments (memory; fewer passes with more).") var memoryMb: UInt64 = 96
+    @Option(help: "MiB of split-segment entries gathered per pass over the segments (memory; fewer passes with more).") var memoryMb: UInt64 = 64
 
     func validate() throws {
         guard memoryMb >= 1, memoryMb <= 1 << 20 else { throw ValidationError("--memory-mb must be from 1 to 1048576") }

@@ -1,3 +1,4 @@
+import CLZ4
 import Glibc
 import SystemPackage
 
@@ -25,6 +26,8 @@ final class CompactionWriter {
 
     /// One read buffer for every stream file read in turn.
     private let window = ReadWindow(bytes: 1 << 20)
+    /// Where blocks are decompressed before joining (grown for a larger one).
+    private let scratch = ReadWindow(bytes: 1 << 20)
 
     /// What ``write(stream:number:from:through:notBefore:store:harvest:)`` kept of a stream.
     struct Kept {
@@ -58,6 +61,16 @@ final class CompactionWriter {
                 let bytes = UnsafeRawBufferPointer(rebasing: arena[range])
                 guard case .success(let header) = StreamBlock.parseHeader(bytes),
                       header.firstVersion + UInt64(header.count) > floor else { return }
+                // The common case: the whole block is kept as it is, decoded straight into the block being built.
+                if header.firstVersion >= floor, copier.takesWhole(header) {
+                    bytesRead += UInt64(bytes.count)
+                    if let why = try copier.addWhole(header: header, stored: UnsafeRawBufferPointer(rebasing: bytes[StreamBlock.headerSize...]),
+                                                     scratch: scratch) {
+                        throw RingstoreError(.corruptData, "a split-segment entry of stream \"\(stream.prefix(80))\" (version \(header.firstVersion)) is damaged: \(why)",
+                                             stream: stream)
+                    }
+                    return
+                }
                 switch StreamBlock.rawBlock(from: Array(bytes)) {
                 case .success(let block):
                     bytesRead += UInt64(bytes.count)
@@ -151,6 +164,54 @@ final class CompactionWriter {
                 block = rest
             }
             try take(block)
+        }
+
+        /// Whether a block of `header` can go in whole (``addWhole(header:stored:scratch:)``):
+        /// nothing to cut by age or past the last version.
+        func takesWhole(_ header: StreamBlock.Header) -> Bool {
+            started && header.firstVersion + UInt64(header.count) <= last + 1
+                && (current.count == 0 || header.firstVersion == current.firstVersion + UInt64(current.count))
+        }
+
+        /// Adds a whole encoded block: payload checksum checked, decompressed into
+        /// `scratch`, entries walked, then its raw bytes appended to the block being
+        /// built (no array per block). Returns what is wrong with it, or nil.
+        mutating func addWhole(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, scratch: ReadWindow) throws -> String? {
+            guard stored.count == header.storedLength, CRC32C.checksum(stored) == header.payloadCRC else { return "payload checksum mismatch" }
+            let raw: UnsafeRawBufferPointer
+            if header.compressed {
+                scratch.grow(to: header.rawLength)
+                let size = LZ4_decompress_safe(stored.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                               scratch.bytes.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                               Int32(stored.count), Int32(header.rawLength))
+                guard size == Int32(header.rawLength) else { return "payload does not decompress (LZ4)" }
+                raw = UnsafeRawBufferPointer(rebasing: scratch.bytes[0..<header.rawLength])
+            } else {
+                raw = stored
+            }
+            var offset = 0
+            for _ in 0..<header.count {
+                guard offset + StreamBlock.entryHeaderSize <= raw.count else { return "an entry runs past the payload" }
+                let length = Int(LittleEndian.load(UInt32.self, from: raw, at: offset))
+                guard length >= StreamBlock.entryHeaderSize, length <= raw.count - offset else { return "an entry's length is invalid" }
+                offset += length
+            }
+            guard offset == raw.count else { return "the payload has bytes after its last entry" }
+            if firstKept == nil { firstKept = header.firstVersion }
+            kept += header.count
+            if current.count > 0 && current.raw.count + raw.count > CompactionWriter.blockBytes {
+                ready.append(current)
+                current = StreamBlock.RawBlock()
+                if ready.count >= 16 { try flush() }
+            }
+            if current.count == 0 {
+                current.firstVersion = header.firstVersion
+                current.firstPosition = header.firstPosition
+                current.raw.reserveCapacity(CompactionWriter.blockBytes + (16 << 10))
+            }
+            current.raw.append(contentsOf: raw)
+            current.count += header.count
+            return nil
         }
 
         private mutating func take(_ block: StreamBlock.RawBlock) throws {

@@ -27,25 +27,56 @@ struct SegmentHarvest {
 
     /// Reads every segment in `folder`, keeping the blocks of streams in `numbers`.
     /// `expectedBytes` sizes the arena (the entries' bytes, known from verification).
+    ///
+    /// Each segment is mapped and walked envelope to envelope: an entry of
+    /// another stream costs two loads (its stream number and length), no copy and
+    /// no checksum (the verification before read and checked every entry, and the
+    /// store's lock keeps the files as they were); an entry kept has its envelope
+    /// and block header checked and its block copied. Pages already walked are
+    /// dropped from the mapping as it goes, so they do not add up in memory.
     static func collect(from folder: FilePath, numbers: Range<UInt32>, expectedBytes: UInt64) throws -> SegmentHarvest {
         var harvest = SegmentHarvest(numbers: numbers)
         harvest.spans = Array(repeating: [], count: numbers.count)
         harvest.arena.reserveCapacity(Int(expectedBytes))
         let names = ((try? StorageDirectory.entries(of: folder)) ?? []).compactMap(SplitSegment.number(inFileName:)).sorted()
         for number in names {
-            guard let segment = try SplitSegment.open(number: number, in: folder) else { continue }
-            harvest.bytesRead += try segment.file.size()
-            _ = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20) { visit, block in
-                // Damage was refused by the verification before; the blocks' checksums are checked when decoded.
-                guard case .entry(let offset, let envelope, _, _) = visit else {
-                    throw segment.damaged(at: 0, "it has bytes that are no entry")
+            let path = folder.appending(SplitSegment.fileName(of: number))
+            let file = try StorageFile.open(path)
+            defer { file.close() }
+            let size = Int(try file.size())
+            guard size > SplitSegment.headerSize else { continue }
+            harvest.bytesRead += UInt64(size)
+            let base = try file.mapReadOnly(length: size)
+            defer { StorageFile.unmap(base, length: size) }
+            let bytes = UnsafeRawBufferPointer(start: base, count: size)
+            func damaged(_ offset: Int, _ why: String) -> RingstoreError {
+                RingstoreError(.corruptData, "split segment \(path) is damaged at offset \(offset): \(why)", path: path.string, offset: UInt64(offset))
+            }
+            let release = 8 << 20
+            var released = 0
+            var offset = SplitSegment.headerSize
+            while offset < size {
+                guard offset + SplitSegment.envelopeSize + StreamBlock.headerSize <= size else { throw damaged(offset, "a torn entry at the end") }
+                let stream = LittleEndian.load(UInt32.self, from: bytes, at: offset + 4)
+                let length = Int(LittleEndian.load(UInt32.self, from: bytes, at: offset + 16))
+                let blockStart = offset + SplitSegment.envelopeSize
+                guard length >= StreamBlock.headerSize, length <= size - blockStart else { throw damaged(offset, "an entry's length is invalid") }
+                if numbers.contains(stream) {
+                    let whole = UnsafeRawBufferPointer(rebasing: bytes[offset..<(blockStart + length)])
+                    guard let envelope = SplitSegment.parseEnvelope(whole), envelope.stream == stream, envelope.blockLength == length,
+                          case .success(let header) = StreamBlock.parseHeader(UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...])),
+                          header.totalLength == length
+                    else { throw damaged(offset, "a damaged entry envelope or block header") }
+                    let start = harvest.arena.count
+                    harvest.arena.append(contentsOf: UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...]))
+                    harvest.spans[Int(stream - numbers.lowerBound)].append(start..<harvest.arena.count)
                 }
-                guard numbers.contains(envelope.stream) else { return true }
-                guard block.count == envelope.blockLength else { throw segment.damaged(at: offset, "entry runs past the end of the file") }
-                let start = harvest.arena.count
-                harvest.arena.append(contentsOf: block)
-                harvest.spans[Int(envelope.stream - numbers.lowerBound)].append(start..<harvest.arena.count)
-                return true
+                offset = blockStart + length
+                if offset - released >= release + 4096 {
+                    let upTo = (offset - 4096) & ~4095
+                    StorageFile.releaseMappedPages(at: base + released, count: upTo - released)
+                    released = upTo
+                }
             }
         }
         return harvest

@@ -4,7 +4,7 @@ import SystemPackage
 /// turn (allocating a large window per file, for 100,000 small stream files,
 /// costs an `mmap`, page faults and an `munmap` each).
 final class ReadWindow {
-    fileprivate(set) var bytes: UnsafeMutableRawBufferPointer
+    private(set) var bytes: UnsafeMutableRawBufferPointer
 
     init(bytes count: Int = 8 << 20) {
         bytes = .allocate(byteCount: max(count, 1 << 16), alignment: 64)
@@ -12,7 +12,8 @@ final class ReadWindow {
 
     deinit { bytes.deallocate() }
 
-    fileprivate func grow(to count: Int) {
+    /// Makes the buffer at least `count` bytes (its contents are then undefined).
+    func grow(to count: Int) {
         guard count > bytes.count else { return }
         bytes.deallocate()
         bytes = .allocate(byteCount: count, alignment: 64)

@@ -14,8 +14,8 @@ package struct CompactOptions: Sendable {
     package var skipDamaged = false
     /// About how many bytes of split-segment entries one pass over the segments gathers
     /// (the bulk of the compaction's memory; each pass reads every segment).
-    package var memoryBudget: UInt64 = 96 << 20
-    package init(dryRun: Bool = false, skipDamaged: Bool = false, memoryBudget: UInt64 = 96 << 20) {
+    package var memoryBudget: UInt64 = 64 << 20
+    package init(dryRun: Bool = false, skipDamaged: Bool = false, memoryBudget: UInt64 = 64 << 20) {
         self.dryRun = dryRun
         self.skipDamaged = skipDamaged
         self.memoryBudget = memoryBudget
