@@ -237,7 +237,10 @@ final class CompactionWriter {
             if writer.dryRun, kept > 0 { writer.bytesWritten += StreamFile.headerLength(nameBytes: stream.utf8.count) }
         }
 
+        /// Closes the new file, starting its writeback first: the disk writes it while
+        /// the next streams are built, and the one `syncfs` at the end finds little left.
         mutating func closeFile() {
+            if let file { file.data.startWriteback(from: 0, count: file.dataEnd) }
             file?.close()
             file = nil
         }
