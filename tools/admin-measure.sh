@@ -19,6 +19,10 @@ swift build -c release --product ringstore-admin >/dev/null
 BIN=.build/release
 
 seconds() { date +%s.%N; }
+# Wall time, CPU time and peak RSS of a command, when GNU time is there.
+timed() {
+  if [ -x /usr/bin/time ]; then /usr/bin/time -f "  (%e s wall, %U s user, %S s system, peak RSS %M KiB)" "$@"; else "$@"; fi
+}
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
 
 echo "== building $STORE: $EVENTS one-event appends over $STREAMS streams"
@@ -36,12 +40,12 @@ allRate() {
 echo "== before"
 "$BIN/ringstore-admin" stats "$STORE" --top 0
 allRate
-"$BIN/ringstore-admin" verify "$STORE"
+timed "$BIN/ringstore-admin" verify "$STORE"
 
 echo "== compact"
-"$BIN/ringstore-admin" compact "$STORE"
+timed "$BIN/ringstore-admin" compact "$STORE"
 
 echo "== after"
 "$BIN/ringstore-admin" stats "$STORE" --top 0
 allRate
-"$BIN/ringstore-admin" verify "$STORE"
+timed "$BIN/ringstore-admin" verify "$STORE"

@@ -7,7 +7,7 @@ struct RingstoreCommand: AsyncParsableCommand {
         commandName: "ringstore",
         abstract: "Ringstore: an event store built around one memory-mapped ring journal.",
         subcommands: [Demo.self, AppendCommand.self, ReadCommand.self, StreamsCommand.self, StatsCommand.self,
-                      ImportCommand.self, ExportCommand.self, TailCommand.self, BenchCommand.self, ServeCommand.self])
+                      ImportCommand.self, ExportCommand.self, DeleteCommand.self, MetadataCommand.self, TailCommand.self, BenchCommand.self, ServeCommand.self])
 
     /// Raises the open-file limit before running the subcommand (see ``OpenFileLimit``).
     static func main() async {

@@ -11,6 +11,11 @@ struct CompactCommand: AsyncParsableCommand {
     @Argument(help: "The store's folder.") var directory: String
     @Flag(help: "Report what would be reclaimed; change nothing.") var dryRun = false
     @Flag(help: "Keep damaged stream files unchanged and compact the rest (other damage is always refused).") var skipDamaged = false
+    @Option(help: "MiB of split-segment entries gathered per pass over the segments (memory; fewer passes with more).") var memoryMb: UInt64 = 64
+
+    func validate() throws {
+        guard memoryMb >= 1, memoryMb <= 1 << 20 else { throw ValidationError("--memory-mb must be from 1 to 1048576") }
+    }
 
     func run() async throws {
         let session = try openSession(directory)
@@ -18,7 +23,7 @@ struct CompactCommand: AsyncParsableCommand {
         let bar = ProgressBar()
         let summary: CompactSummary
         do {
-            summary = try await session.compact(options: CompactOptions(dryRun: dryRun, skipDamaged: skipDamaged)) { bar.update($0, $1, $2) }
+            summary = try await session.compact(options: CompactOptions(dryRun: dryRun, skipDamaged: skipDamaged, memoryBudget: memoryMb << 20)) { bar.update($0, $1, $2) }
         } catch {
             bar.finish()
             printError("ringstore-admin: \(describe(error))")
@@ -32,7 +37,7 @@ struct CompactCommand: AsyncParsableCommand {
         print("  rewritten files:  \(mebibytes(summary.rewritableBytesBefore)) -> \(mebibytes(summary.rewritableBytesAfter)) (streams, indexes, segments, global index)")
         print("  streams:          \(grouped(summary.streamsBefore)) -> \(grouped(summary.streamsAfter)) (\(grouped(summary.streamsRemoved)) \(verb) removed)")
         print("  events:           \(grouped(summary.eventsBefore)) -> \(grouped(summary.eventsAfter)) (\(grouped(summary.eventsRemoved)) \(verb) removed)")
-        print("  blocks:           \(grouped(summary.blocksBefore)) -> \(grouped(summary.blocksAfter)) (split segment entries counted as blocks; \(summary.segmentsBefore) segments emptied)")
+        print("  blocks:           \(grouped(summary.blocksBefore)) -> \(grouped(summary.blocksAfter)) (split segment entries counted as blocks; \(summary.segmentsBefore) segments emptied in \(summary.segmentPasses) passes)")
         if !summary.skipped.isEmpty { print("  left as they were (damaged): \(summary.skipped.joined(separator: ", "))") }
         print("  time:             \(format3(summary.seconds)) s, \(Int(rate)) MiB/s of input (the store's \(mebibytes(summary.totalBytesBefore)); \(mebibytes(summary.bytesRead)) read: verify, then the rewrite)")
     }

@@ -1,9 +1,9 @@
 import CLZ4
 
 /// Checks one stream block (header already parsed by ``StreamBlock/parseHeader(_:)``):
-/// payload CRC, decompression, and every entry's lengths, collecting the
-/// events' journal positions. Reuses one decompression buffer, so checking
-/// costs no allocation per event or per block.
+/// payload CRC, decompression, and every entry's lengths, folding the
+/// events' journal positions into a ``PositionRun``. Reuses one decompression
+/// buffer, so checking costs no allocation per event or per block.
 struct BlockChecker: ~Copyable {
     private var raw: UnsafeMutableRawBufferPointer = .allocate(byteCount: 1 << 20, alignment: 16)
     /// Raw (uncompressed) bytes of every block checked, for the compression ratio.
@@ -11,8 +11,9 @@ struct BlockChecker: ~Copyable {
 
     deinit { raw.deallocate() }
 
-    /// What is wrong with the block, or nil; appends the events' positions to `positions`.
-    mutating func check(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, positions: inout [UInt64]) -> String? {
+    /// What is wrong with the block, or nil; adds the positions of its events from
+    /// the `skip`-th on to `run` (the run is only meaningful when nil is returned).
+    mutating func check(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, skip: Int = 0, run: inout PositionRun) -> String? {
         guard stored.count == header.storedLength else { return "block runs past the end of the file" }
         guard CRC32C.checksum(stored) == header.payloadCRC else { return "block payload checksum mismatch" }
         let payload: UnsafeRawBufferPointer
@@ -47,9 +48,29 @@ struct BlockChecker: ~Copyable {
             }
             if let last, position <= last { return "block entry \(i): journal position \(position) does not increase (after \(last))" }
             last = position
-            positions.append(position)
+            if i >= skip { run.add(position) }
             offset += length
         }
         return offset == payload.count ? nil : "block payload has \(payload.count - offset) bytes after its last entry"
+    }
+}
+
+/// The journal positions of a run of consecutive events (a block, a stream):
+/// the first and last, and a digest of those before `limit` (the checkpoint:
+/// the ones the global index must name).
+struct PositionRun {
+    let limit: UInt64
+    var first: UInt64?
+    var last: UInt64?
+    var count = 0
+    var covered = PositionDigest()
+
+    init(limit: UInt64) { self.limit = limit }
+
+    mutating func add(_ position: UInt64) {
+        if first == nil { first = position }
+        last = position
+        count += 1
+        if position < limit { covered.add(position) }
     }
 }

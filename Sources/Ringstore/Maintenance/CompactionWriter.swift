@@ -1,3 +1,4 @@
+import CLZ4
 import Glibc
 import SystemPackage
 
@@ -23,42 +24,66 @@ final class CompactionWriter {
         self.compress = compress
     }
 
+    /// One read buffer for every stream file read in turn.
+    private let window = ReadWindow(bytes: 1 << 20)
+    /// Where blocks are decompressed before joining (grown for a larger one).
+    private let scratch = ReadWindow(bytes: 1 << 20)
+
+    /// What ``write(stream:number:from:through:notBefore:store:harvest:)`` kept of a stream.
+    struct Kept {
+        /// Events written.
+        var count = 0
+        /// The first version written (the stream's events from here to the last are kept).
+        var firstVersion: UInt64?
+    }
+
     /// Writes `stream`'s events `[from, through]` — its file's blocks, then its
-    /// segment chain's — leaving out, while `notBefore` is set, those older than it
-    /// until one is not (the last one is always kept). Blocks are copied as raw
-    /// payloads (``StreamBlock/rawBlock(from:)``: checksums checked, no event
-    /// decoded), cut below `from`, joined to ``blockBytes`` and compressed again.
-    /// Adds their global-index entries; returns how many events it kept.
+    /// split-segment entries (gathered in `harvest`) — leaving out, while
+    /// `notBefore` is set, those older than it until one is not (the last one is
+    /// always kept). Blocks are copied as raw payloads
+    /// (``StreamBlock/rawBlock(from:)``: checksums checked, no event decoded),
+    /// cut below `from`, joined to ``blockBytes`` and compressed again.
     ///
-    /// Runs under the stream's stripe lock, so the segment mover cannot move the
-    /// stream's entries (and delete a segment) between reading its file and its chain.
+    /// The store's segment mover is stopped during a compaction, so the file and
+    /// the segments do not change under it.
     func write(stream: String, number: UInt32, from: UInt64, through last: UInt64, notBefore: Int64?,
-               store: EventStore, entries: inout [GlobalIndex.Entry]) throws -> Int {
-        try store.split.withStripe(number) {
-            let handle = try store.split.directory.handle(for: stream, create: false)
-            let fileNext = try handle?.withFile { $0.nextVersion } ?? 0
-            var copier = RawCopier(writer: self, stream: stream, number: number, from: from, last: last, notBefore: notBefore)
-            defer { copier.closeFile() }
-            if let handle, fileNext > from {
-                try readFileBlocks(at: handle.path, stream: stream, from: from, before: fileNext) { try copier.add($0, entries: &entries) }
-            }
-            let floor = max(from, fileNext)
-            if store.split.segments.nextVersion(of: number) > floor {
-                for entry in try store.split.segments.entries(of: number, from: floor) {
-                    switch StreamBlock.rawBlock(from: entry.block) {
-                    case .success(let block):
-                        bytesRead += UInt64(entry.block.count)
-                        guard let kept = block.dropping(below: floor), kept.count > 0 else { continue }
-                        try copier.add(kept, entries: &entries)
-                    case .failure(let error):
-                        throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): \(error)",
-                                             stream: stream, path: entry.path, offset: entry.offset)
+               store: EventStore, harvest: SegmentHarvest) throws -> Kept {
+        let handle = try store.split.directory.handle(for: stream, create: false)
+        let fileNext = try handle?.withFile { $0.nextVersion } ?? 0
+        var copier = RawCopier(writer: self, stream: stream, number: number, from: from, last: last, notBefore: notBefore)
+        defer { copier.closeFile() }
+        if let handle, fileNext > from {
+            try readFileBlocks(at: handle.path, stream: stream, from: from, before: fileNext) { try copier.add($0) }
+        }
+        let floor = max(from, fileNext)
+        for range in harvest.blocks(of: number) {
+            try harvest.arena.withUnsafeBytes { arena in
+                let bytes = UnsafeRawBufferPointer(rebasing: arena[range])
+                guard case .success(let header) = StreamBlock.parseHeader(bytes),
+                      header.firstVersion + UInt64(header.count) > floor else { return }
+                // The common case: the whole block is kept as it is, decoded straight into the block being built.
+                if header.firstVersion >= floor, copier.takesWhole(header) {
+                    bytesRead += UInt64(bytes.count)
+                    if let why = try copier.addWhole(header: header, stored: UnsafeRawBufferPointer(rebasing: bytes[StreamBlock.headerSize...]),
+                                                     scratch: scratch) {
+                        throw RingstoreError(.corruptData, "a split-segment entry of stream \"\(stream.prefix(80))\" (version \(header.firstVersion)) is damaged: \(why)",
+                                             stream: stream)
                     }
+                    return
+                }
+                switch StreamBlock.rawBlock(from: Array(bytes)) {
+                case .success(let block):
+                    bytesRead += UInt64(bytes.count)
+                    guard let kept = block.dropping(below: floor), kept.count > 0 else { return }
+                    try copier.add(kept)
+                case .failure(let error):
+                    throw RingstoreError(.corruptData, "a split-segment entry of stream \"\(stream.prefix(80))\" (version \(header.firstVersion)) is damaged: \(error)",
+                                         stream: stream)
                 }
             }
-            try copier.finish(entries: &entries)
-            return copier.kept
         }
+        try copier.finish()
+        return Kept(count: copier.kept, firstVersion: copier.firstKept)
     }
 
     /// Calls `body` with each block of the stream file at `path` that holds versions in
@@ -67,7 +92,7 @@ final class CompactionWriter {
                                 _ body: (StreamBlock.RawBlock) throws -> Void) throws {
         let file = try StorageFile.open(path)
         defer { file.close() }
-        var reader = try SequentialReader(file: file)
+        var reader = try SequentialReader(file: file, window: window)
         defer { bytesRead += reader.bytesRead }
         var offset = StreamFile.headerLength(nameBytes: stream.utf8.count)
         func damaged(_ why: String) -> RingstoreError {
@@ -104,6 +129,7 @@ final class CompactionWriter {
         var ready: [StreamBlock.RawBlock] = []
         var file: StreamFile?
         var kept = 0
+        var firstKept: UInt64?
 
         init(writer: CompactionWriter, stream: String, number: UInt32, from: UInt64, last: UInt64, notBefore: Int64?) {
             self.writer = writer
@@ -115,7 +141,7 @@ final class CompactionWriter {
             self.started = notBefore == nil
         }
 
-        mutating func add(_ input: StreamBlock.RawBlock, entries: inout [GlobalIndex.Entry]) throws {
+        mutating func add(_ input: StreamBlock.RawBlock) throws {
             var block = input
             if block.firstVersion + UInt64(block.count) > last + 1 {
                 // Past the last acknowledged version (cannot happen in a closed store): cut.
@@ -137,17 +163,60 @@ final class CompactionWriter {
                 guard let rest = block.dropping(below: block.firstVersion + UInt64(young)) else { return }
                 block = rest
             }
-            try take(block, entries: &entries)
+            try take(block)
         }
 
-        private mutating func take(_ block: StreamBlock.RawBlock, entries: inout [GlobalIndex.Entry]) throws {
-            guard block.count > 0, let offsets = StreamBlock.entryOffsets(block.raw, count: block.count) else { return }
-            block.raw.withUnsafeBytes { r in
-                for i in 0..<block.count {
-                    let position = UInt64(littleEndian: r.loadUnaligned(fromByteOffset: offsets[i] + 4, as: UInt64.self))
-                    entries.append(GlobalIndex.Entry(position: position, version: block.firstVersion + UInt64(i), stream: number))
-                }
+        /// Whether a block of `header` can go in whole (``addWhole(header:stored:scratch:)``):
+        /// nothing to cut by age or past the last version.
+        func takesWhole(_ header: StreamBlock.Header) -> Bool {
+            started && header.firstVersion + UInt64(header.count) <= last + 1
+                && (current.count == 0 || header.firstVersion == current.firstVersion + UInt64(current.count))
+        }
+
+        /// Adds a whole encoded block: payload checksum checked, decompressed into
+        /// `scratch`, entries walked, then its raw bytes appended to the block being
+        /// built (no array per block). Returns what is wrong with it, or nil.
+        mutating func addWhole(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, scratch: ReadWindow) throws -> String? {
+            guard stored.count == header.storedLength, CRC32C.checksum(stored) == header.payloadCRC else { return "payload checksum mismatch" }
+            let raw: UnsafeRawBufferPointer
+            if header.compressed {
+                scratch.grow(to: header.rawLength)
+                let size = LZ4_decompress_safe(stored.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                               scratch.bytes.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                               Int32(stored.count), Int32(header.rawLength))
+                guard size == Int32(header.rawLength) else { return "payload does not decompress (LZ4)" }
+                raw = UnsafeRawBufferPointer(rebasing: scratch.bytes[0..<header.rawLength])
+            } else {
+                raw = stored
             }
+            var offset = 0
+            for _ in 0..<header.count {
+                guard offset + StreamBlock.entryHeaderSize <= raw.count else { return "an entry runs past the payload" }
+                let length = Int(LittleEndian.load(UInt32.self, from: raw, at: offset))
+                guard length >= StreamBlock.entryHeaderSize, length <= raw.count - offset else { return "an entry's length is invalid" }
+                offset += length
+            }
+            guard offset == raw.count else { return "the payload has bytes after its last entry" }
+            if firstKept == nil { firstKept = header.firstVersion }
+            kept += header.count
+            if current.count > 0 && current.raw.count + raw.count > CompactionWriter.blockBytes {
+                ready.append(current)
+                current = StreamBlock.RawBlock()
+                if ready.count >= 16 { try flush() }
+            }
+            if current.count == 0 {
+                current.firstVersion = header.firstVersion
+                current.firstPosition = header.firstPosition
+                current.raw.reserveCapacity(CompactionWriter.blockBytes + (16 << 10))
+            }
+            current.raw.append(contentsOf: raw)
+            current.count += header.count
+            return nil
+        }
+
+        private mutating func take(_ block: StreamBlock.RawBlock) throws {
+            guard block.count > 0 else { return }
+            if firstKept == nil { firstKept = block.firstVersion }
             kept += block.count
             if current.count > 0 && current.raw.count + block.raw.count > CompactionWriter.blockBytes {
                 ready.append(current)
@@ -157,10 +226,10 @@ final class CompactionWriter {
             current.append(block)
         }
 
-        mutating func finish(entries: inout [GlobalIndex.Entry]) throws {
+        mutating func finish() throws {
             if !started, let skipped, let anchor = skipped.dropping(below: skipped.firstVersion + UInt64(skipped.count - 1)) {
                 started = true
-                try take(anchor, entries: &entries)  // nothing young enough: keep the last event as the version anchor
+                try take(anchor)  // nothing young enough: keep the last event as the version anchor
             }
             if current.count > 0 { ready.append(current) }
             current = StreamBlock.RawBlock()
@@ -168,7 +237,10 @@ final class CompactionWriter {
             if writer.dryRun, kept > 0 { writer.bytesWritten += StreamFile.headerLength(nameBytes: stream.utf8.count) }
         }
 
+        /// Closes the new file, starting its writeback first: the disk writes it while
+        /// the next streams are built, and the one `syncfs` at the end finds little left.
         mutating func closeFile() {
+            if let file { file.data.startWriteback(from: 0, count: file.dataEnd) }
             file?.close()
             file = nil
         }
@@ -225,19 +297,71 @@ final class CompactionWriter {
         }
     }
 
-    /// Writes the new global index (entries in position order).
-    func writeGlobalIndex(_ entries: [GlobalIndex.Entry]) throws {
-        guard !dryRun else {
-            bytesWritten += UInt64(entries.count * GlobalIndex.entrySize)
-            return
+    /// Which versions of one stream the new store holds (by catalog number).
+    struct KeptVersions {
+        var from: UInt64 = 1
+        var through: UInt64 = 0
+        /// The stream's old entries are all kept (its damaged file is carried over as it was).
+        var verbatim = false
+
+        static let none = KeptVersions()
+        static let all = KeptVersions(from: 0, through: .max, verbatim: true)
+    }
+
+    /// Writes the new global index: the old one's entries, in their order, of
+    /// the versions each stream keeps, copied record for record (checksum
+    /// checked). One sequential pass through both files, no table of entries.
+    /// Returns the entries written, and of those the ones of streams not kept verbatim.
+    func writeGlobalIndex(from old: FilePath, keep: [KeptVersions]) throws -> (written: Int, rewritten: Int) {
+        let size = UInt64(GlobalIndex.entrySize)
+        let input = try StorageFile.open(old)
+        defer { input.close() }
+        let total = try input.size() / size
+        let output = dryRun ? nil : try StorageFile.open(root.appending(GlobalIndex.fileName), create: true, exclusive: true)
+        defer { output?.close() }
+        let chunkEntries = (4 << 20) / GlobalIndex.entrySize
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkEntries * GlobalIndex.entrySize, alignment: 64)
+        defer { chunk.deallocate() }
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkEntries * GlobalIndex.entrySize, alignment: 64)
+        defer { out.deallocate() }
+        var written = 0
+        var rewritten = 0
+        var outputOffset: UInt64 = 0
+        var index: UInt64 = 0
+        while index < total {
+            let count = Int(min(UInt64(chunkEntries), total - index))
+            let wanted = count * GlobalIndex.entrySize
+            var got = 0
+            while got < wanted {
+                let n = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: chunk[got..<wanted]), at: index * size + UInt64(got))
+                if n == 0 { break }
+                got += n
+            }
+            bytesRead += UInt64(got)
+            guard got == wanted else {
+                throw RingstoreError(.ioError, "the global index \(old) ended while it was read", path: old.string)
+            }
+            var used = 0
+            for i in 0..<count {
+                let record = UnsafeRawBufferPointer(rebasing: chunk[(i * GlobalIndex.entrySize)..<((i + 1) * GlobalIndex.entrySize)])
+                guard let entry = GlobalIndex.decode(record) else {
+                    throw RingstoreError(.corruptData, "global index entry \(index + UInt64(i)) is damaged (checksum mismatch)",
+                                         path: old.string, offset: (index + UInt64(i)) * size)
+                }
+                guard Int(entry.stream) < keep.count else { continue }
+                let kept = keep[Int(entry.stream)]
+                guard entry.version >= kept.from, entry.version <= kept.through else { continue }
+                UnsafeMutableRawBufferPointer(rebasing: out[used..<(used + GlobalIndex.entrySize)]).copyMemory(from: record)
+                used += GlobalIndex.entrySize
+                written += 1
+                if !kept.verbatim { rewritten += 1 }
+            }
+            if let output, used > 0 { try output.write(UnsafeRawBufferPointer(rebasing: out[0..<used]), at: outputOffset) }
+            outputOffset += UInt64(used)
+            index += UInt64(count)
         }
-        let index = try GlobalIndex(directory: root)
-        var from = 0
-        while from < entries.count {
-            let to = min(entries.count, from + (1 << 16))
-            try index.append(Array(entries[from..<to]))
-            from = to
-        }
+        if dryRun { bytesWritten += outputOffset }
+        return (written, rewritten)
     }
 }
 

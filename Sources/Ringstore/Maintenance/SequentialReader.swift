@@ -1,24 +1,47 @@
 import SystemPackage
 
-/// Reads one file front to back through a large reusable window, so that
-/// checking a file costs a few large `pread`s and no allocation per record.
-/// Bytes are handed out as raw buffers valid until the next call.
+/// A reusable read buffer: one allocation serves every file a pass reads in
+/// turn (allocating a large window per file, for 100,000 small stream files,
+/// costs an `mmap`, page faults and an `munmap` each).
+final class ReadWindow {
+    private(set) var bytes: UnsafeMutableRawBufferPointer
+
+    init(bytes count: Int = 8 << 20) {
+        bytes = .allocate(byteCount: max(count, 1 << 16), alignment: 64)
+    }
+
+    deinit { bytes.deallocate() }
+
+    /// Makes the buffer at least `count` bytes (its contents are then undefined).
+    func grow(to count: Int) {
+        guard count > bytes.count else { return }
+        bytes.deallocate()
+        bytes = .allocate(byteCount: count, alignment: 64)
+    }
+}
+
+/// Reads one file front to back through a large window, so that checking a
+/// file costs a few large `pread`s and no allocation per record. Bytes are
+/// handed out as raw buffers valid until the next call. Readers sharing one
+/// ``ReadWindow`` must not be used at the same time.
 struct SequentialReader: ~Copyable {
     let file: StorageFile
     let size: UInt64
-    private var window: UnsafeMutableRawBufferPointer
+    private let window: ReadWindow
     private var windowStart: UInt64 = 0
     private var windowCount = 0
     /// Bytes read from the file so far (for throughput).
     private(set) var bytesRead: UInt64 = 0
 
-    init(file: StorageFile, windowBytes: Int = 8 << 20) throws {
+    init(file: StorageFile, window: ReadWindow) throws {
         self.file = file
         self.size = try file.size()
-        self.window = .allocate(byteCount: max(windowBytes, 1 << 16), alignment: 64)
+        self.window = window
     }
 
-    deinit { window.deallocate() }
+    init(file: StorageFile, windowBytes: Int = 8 << 20) throws {
+        try self.init(file: file, window: ReadWindow(bytes: windowBytes))
+    }
 
     /// `[offset, offset + count)`, or nil when the file ends before it.
     /// A range larger than the window grows it.
@@ -26,16 +49,14 @@ struct SequentialReader: ~Copyable {
         guard count >= 0, offset <= size, UInt64(count) <= size - offset else { return nil }
         if offset >= windowStart, offset + UInt64(count) <= windowStart + UInt64(windowCount) {
             let start = Int(offset - windowStart)
-            return UnsafeRawBufferPointer(rebasing: window[start..<(start + count)])
+            return UnsafeRawBufferPointer(rebasing: window.bytes[start..<(start + count)])
         }
-        if count > window.count {
-            window.deallocate()
-            window = .allocate(byteCount: count, alignment: 64)
-        }
-        let length = Int(min(UInt64(window.count), size - offset))
+        window.grow(to: count)
+        let buffer = window.bytes
+        let length = Int(min(UInt64(buffer.count), size - offset))
         var got = 0
         while got < length {
-            let n = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: window[got..<length]), at: offset + UInt64(got))
+            let n = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[got..<length]), at: offset + UInt64(got))
             if n == 0 { break }
             got += n
         }
@@ -43,6 +64,6 @@ struct SequentialReader: ~Copyable {
         windowStart = offset
         windowCount = got
         guard got >= count else { return nil }
-        return UnsafeRawBufferPointer(rebasing: window[0..<count])
+        return UnsafeRawBufferPointer(rebasing: buffer[0..<count])
     }
 }

@@ -12,9 +12,13 @@ package struct CompactOptions: Sendable {
     package var dryRun = false
     /// Leave damaged stream files as they are (copied unchanged) instead of refusing.
     package var skipDamaged = false
-    package init(dryRun: Bool = false, skipDamaged: Bool = false) {
+    /// About how many bytes of split-segment entries one pass over the segments gathers
+    /// (the bulk of the compaction's memory; each pass reads every segment).
+    package var memoryBudget: UInt64 = 64 << 20
+    package init(dryRun: Bool = false, skipDamaged: Bool = false, memoryBudget: UInt64 = 64 << 20) {
         self.dryRun = dryRun
         self.skipDamaged = skipDamaged
+        self.memoryBudget = memoryBudget
     }
 }
 
@@ -34,6 +38,8 @@ package struct CompactSummary: Sendable {
     package var blocksBefore = 0
     package var blocksAfter = 0
     package var segmentsBefore = 0
+    /// Sequential passes over the split segments (one per range of streams whose entries fit the memory budget).
+    package var segmentPasses = 0
     /// Stream files left as they were (`--skip-damaged`).
     package var skipped: [String] = []
     package var seconds: Double = 0
@@ -110,11 +116,14 @@ extension MaintenanceSession {
         }
 
         let store = try await openStore()
+        // The mover must not move entries (and delete segments) while they are read.
+        await store.splitter.mover.stop()
         let writer = CompactionWriter(root: path.appending(CompactionSwitch.newFolder), dryRun: options.dryRun,
                                       compress: configuration.compression)
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
-                        intactStreams: Set(before.streams.map(\.name)), summary: &summary, progress: progress)
+                        intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber,
+                        budget: options.memoryBudget, summary: &summary, progress: progress)
         } catch {
             try? await store.close()
             throw error
@@ -145,9 +154,15 @@ extension MaintenanceSession {
     }
 
     /// Writes the new files from the open `store` (see ``compact(options:progress:)``).
+    ///
+    /// Memory stays within about `budget` whatever the store's size: streams are
+    /// taken in ranges of catalog numbers whose split-segment entries fit it
+    /// (``SegmentHarvest``, one sequential pass over the segments per range), and
+    /// the global index is written by filtering the old one in one pass
+    /// (the versions each stream keeps form a range), so no table of events is built.
     private func rewrite(store: EventStore, writer: CompactionWriter, damagedFiles: Set<String>, damagedStreams: Set<String>,
-                         intactStreams: Set<String>, summary: inout CompactSummary,
-                         progress: (String, Int, Int) -> Void) throws {
+                         intactStreams: Set<String>, segmentBytes: [UInt64], budget: UInt64,
+                         summary: inout CompactSummary, progress: (String, Int, Int) -> Void) throws {
         if !writer.dryRun {
             try CompactionSwitch.removeTree(writer.root)
             try StorageDirectory.create(writer.root)
@@ -155,23 +170,35 @@ extension MaintenanceSession {
             try StorageDirectory.create(writer.root.appending("split"))
         }
         let names = store.catalog.allNames()
-        var entries: [GlobalIndex.Entry] = []
-        entries.reserveCapacity(summary.eventsBefore)
-        var keepOldEntriesOf = Set<UInt32>()
-        for (index, name) in names.enumerated() {
-            if index % 64 == 0 { progress("compact", index, names.count) }
-            let number = UInt32(index)
-            if damagedStreams.contains(name) {
-                keepOldEntriesOf.insert(number)
-                continue
+        var keep = [CompactionWriter.KeptVersions](repeating: .none, count: names.count)
+        var sizes = Array(segmentBytes.prefix(names.count))
+        sizes += repeatElement(0, count: names.count - sizes.count)
+        var rewrittenEvents = 0
+        for range in SegmentHarvest.ranges(segmentBytes: sizes, budget: budget) {
+            let wanted = range.reduce(UInt64(0)) { $0 + sizes[Int($1)] }
+            let harvest = wanted == 0 ? SegmentHarvest(numbers: range)
+                : try SegmentHarvest.collect(from: path.appending("split"), numbers: range, expectedBytes: wanted)
+            summary.bytesRead += harvest.bytesRead
+            if wanted > 0 { summary.segmentPasses += 1 }
+            for number in range {
+                let index = Int(number)
+                if index % 64 == 0 { progress("compact", index, names.count) }
+                let name = names[index]
+                if damagedStreams.contains(name) {
+                    keep[index] = .all
+                    continue
+                }
+                guard let tail = try store.visibleTail(of: name) else { continue }
+                let plan = try CompactionPlan.plan(for: name, lastVersion: tail.lastVersion, in: store)
+                guard case .keep(let firstVersion, let notBefore) = plan else { continue }
+                let kept = try writer.write(stream: name, number: number, from: firstVersion, through: tail.lastVersion,
+                                            notBefore: notBefore, store: store, harvest: harvest)
+                if kept.count > 0, let first = kept.firstVersion {
+                    summary.streamsAfter += 1
+                    keep[index] = CompactionWriter.KeptVersions(from: first, through: first + UInt64(kept.count) - 1)
+                    rewrittenEvents += kept.count
+                }
             }
-            guard let tail = try store.visibleTail(of: name) else { continue }
-            let plan = try CompactionPlan.plan(for: name, lastVersion: tail.lastVersion, in: store)
-            guard case .keep(let firstVersion, let notBefore) = plan else { continue }
-            let kept = try writer.write(stream: name, number: number, from: firstVersion, through: tail.lastVersion,
-                                        notBefore: notBefore, store: store, entries: &entries)
-            if kept > 0 { summary.streamsAfter += 1 }
-            summary.eventsAfter += kept
         }
         progress("compact", names.count, names.count)
         // Damaged files are carried over unchanged, with their streams' global-index entries.
@@ -182,23 +209,16 @@ extension MaintenanceSession {
         }
         // A file whose header is damaged names no stream: keep the entries of every stream without an intact file.
         if damagedFiles.count > damagedStreams.count {
-            for (index, name) in names.enumerated() where !intactStreams.contains(name) { keepOldEntriesOf.insert(UInt32(index)) }
+            for (index, name) in names.enumerated() where !intactStreams.contains(name) { keep[index] = .all }
         }
-        if !keepOldEntriesOf.isEmpty {
-            var from = 0
-            let total = store.globalIndex.entryCount
-            while from < total {
-                let page = try store.globalIndex.entries(from: from, count: min(1 << 16, total - from))
-                guard !page.isEmpty else { break }
-                let old = page.filter { keepOldEntriesOf.contains($0.stream) }
-                entries += old
-                summary.eventsAfter += old.count
-                from += page.count
-            }
-            summary.streamsAfter += damagedFiles.count
+        let (written, rewritten) = try writer.writeGlobalIndex(from: path.appending(GlobalIndex.fileName), keep: keep)
+        // Every event written has its entry, and no entry names an event not written.
+        guard rewritten == rewrittenEvents else {
+            throw RingstoreError(.corruptData, "the global index of \(directory) names \(rewritten) of the \(rewrittenEvents) events compaction keeps; nothing was changed",
+                                 path: directory)
         }
-        entries.sort { $0.position < $1.position }
-        try writer.writeGlobalIndex(entries)
+        summary.eventsAfter = written
+        if !damagedFiles.isEmpty { summary.streamsAfter += damagedFiles.count }
         summary.blocksAfter = writer.blocksWritten
         summary.bytesRead += writer.bytesRead
     }

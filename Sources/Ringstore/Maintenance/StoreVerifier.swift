@@ -68,10 +68,11 @@ struct StoreVerifier {
         let totalFiles = files.count + segmentFiles.count
         var checker = BlockChecker()
         let fileVerifier = StreamFileVerifier(directory: directory)
+        let windows = (data: ReadWindow(bytes: 1 << 20), index: ReadWindow(bytes: 1 << 16))
         for (i, relative) in files.enumerated() {
             if i % 256 == 0 { progress(i, totalFiles) }
-            var outcome = fileVerifier.verify(relative: relative, replayFrom: replayFrom, checker: &checker,
-                                              bytesRead: &report.bytesRead, into: &problems)
+            let outcome = fileVerifier.verify(relative: relative, replayFrom: replayFrom, checkpoint: checkpoint, checker: &checker,
+                                              windows: windows, bytesRead: &report.bytesRead, into: &problems)
             inventory.streamFiles += 1
             inventory.streamFileBytes += outcome.bytes
             inventory.blocks += outcome.blocks
@@ -88,22 +89,26 @@ struct StoreVerifier {
             }
             streams[number].hasFile = true
             streams[number].base = outcome.base
-            streams[number].fileEvents = outcome.positions.count
+            streams[number].next = outcome.base + UInt64(outcome.events)
+            streams[number].lastPosition = outcome.lastPosition
+            streams[number].covered = outcome.covered
+            streams[number].unknownPositions = outcome.unknownPositions
             streams[number].fileBlocks = outcome.blocks
             streams[number].fileBytes = outcome.bytes + outcome.indexBytes
-            swap(&streams[number].positions, &outcome.positions)
         }
+        numbers = [:]
 
         // Split segments: entries continue their streams' files.
-        verifySegments(segmentFiles, streams: &streams, checker: &checker, replayFrom: replayFrom, into: &problems,
-                       inventory: &inventory, bytesRead: &report.bytesRead) { progress(files.count + $0, totalFiles) }
+        verifySegments(segmentFiles, streams: &streams, checker: &checker, checkpoint: checkpoint, replayFrom: replayFrom,
+                       into: &problems, inventory: &inventory, bytesRead: &report.bytesRead) { progress(files.count + $0, totalFiles) }
         inventory.rawBytes = checker.rawBytes
 
         verifyGlobalIndex(streams: &streams, checkpoint: checkpoint, replayFrom: replayFrom, into: &problems,
                           inventory: &inventory, bytesRead: &report.bytesRead)
-        for stream in streams where stream.positions.count > 0 {
-            inventory.events += stream.positions.count
-            inventory.streams.append((stream.name, stream.positions.count, stream.fileBlocks + stream.segmentEntries,
+        inventory.segmentBytesByNumber = streams.map(\.segmentBytes)
+        for stream in streams where stream.events > 0 {
+            inventory.events += stream.events
+            inventory.streams.append((stream.name, stream.events, stream.fileBlocks + stream.segmentEntries,
                                       stream.fileBytes + stream.segmentBytes))
         }
         progress(totalFiles, totalFiles)
@@ -135,8 +140,8 @@ struct StoreVerifier {
 
     /// Reads the catalog's records (number ↔ name), reporting the first damaged one.
     func verifyCatalog(into problems: inout [MaintenanceProblem], inventory: inout StoreInventory,
-                               bytesRead: inout UInt64) -> [StreamEvents] {
-        var streams: [StreamEvents] = []
+                               bytesRead: inout UInt64) -> [StreamTally] {
+        var streams: [StreamTally] = []
         let fileName = StreamCatalog.fileName
         let path = directory.appending(fileName)
         guard StorageDirectory.exists(path) else {
@@ -170,7 +175,7 @@ struct StoreVerifier {
                     problems.append(MaintenanceProblem(file: fileName, offset: offset, what: "record numbers stream \(number), expected \(streams.count)"))
                     break
                 }
-                streams.append(StreamEvents(name: String(decoding: UnsafeRawBufferPointer(rebasing: body[4...]), as: UTF8.self)))
+                streams.append(StreamTally(name: String(decoding: UnsafeRawBufferPointer(rebasing: body[4...]), as: UTF8.self)))
                 offset += UInt64(8 + length)
             }
         } catch {
@@ -181,17 +186,19 @@ struct StoreVerifier {
     }
 
     /// Every segment's entries: envelope, block and payload intact, the stream number
-    /// known; their events extend their streams' files (entries below a file's end are
-    /// copies already moved, and must match what the file holds).
-    private func verifySegments(_ names: [String], streams: inout [StreamEvents], checker: inout BlockChecker, replayFrom: UInt64,
+    /// known; their events extend their streams' files, in version order, with
+    /// no gap (entries below a file's end are copies already moved: checked
+    /// whole, but only the versions past the file's end are the stream's).
+    /// Each segment is read once, its payloads checked straight from the read buffer.
+    private func verifySegments(_ names: [String], streams: inout [StreamTally], checker: inout BlockChecker,
+                                checkpoint: UInt64, replayFrom: UInt64,
                                 into problems: inout [MaintenanceProblem], inventory: inout StoreInventory,
                                 bytesRead: inout UInt64, progress: (Int) -> Void) {
-        var pending: [Int: [(firstVersion: UInt64, positions: [UInt64], file: String, offset: UInt64, bytes: UInt64)]] = [:]
         for (i, name) in names.enumerated() {
             progress(i)
             let relative = "split/\(name)"
-            func problem(_ offset: UInt64?, _ what: String, harmless: Bool = false) {
-                problems.append(MaintenanceProblem(file: relative, offset: offset, what: what, harmless: harmless))
+            func problem(_ offset: UInt64?, _ what: String, harmless: Bool = false, stream: String? = nil) {
+                problems.append(MaintenanceProblem(file: relative, offset: offset, what: what, stream: stream, harmless: harmless))
             }
             guard let number = SplitSegment.number(inFileName: name) else { continue }
             do {
@@ -206,77 +213,79 @@ struct StoreVerifier {
                 var header = [UInt8](repeating: 0, count: SplitSegment.headerSize)
                 _ = try header.withUnsafeMutableBytes { try segment.file.read(into: $0, at: 0) }
                 if header[20..<24].contains(where: { $0 != 0 }) { problem(20, "reserved header bytes are not zero") }
-                var entries: [(UInt64, SplitSegment.Envelope, StreamBlock.Header)] = []
-                let end = try segment.walk { visit in
+                let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20) { visit, block in
                     switch visit {
-                    case .entry(let offset, let envelope, let header, let intact):
-                        if intact { entries.append((offset, envelope, header)) } else { problem(offset, "entry's block payload checksum mismatch") }
+                    case .entry(let offset, let envelope, let header, _):
+                        inventory.segmentEntries += 1
+                        guard Int(envelope.stream) < streams.count else {
+                            problem(offset, "entry names stream number \(envelope.stream), which the catalog does not have")
+                            return true
+                        }
+                        let stored = UnsafeRawBufferPointer(rebasing: block[StreamBlock.headerSize...])
+                        joinEntry(offset: offset, header: header, stored: stored, blockBytes: UInt64(SplitSegment.envelopeSize + header.totalLength),
+                                  stream: &streams[Int(envelope.stream)], checker: &checker, checkpoint: checkpoint,
+                                  inventory: &inventory, problem: { problem(offset, $0, stream: $1) })
                     case .damaged(let offset, let next):
                         problem(offset, "\(next - offset) bytes are no whole entry")
                     }
                     return true
                 }
                 if end < size { problem(end, "\(size - end) bytes at the end are no whole entry (a torn write)", harmless: replayFrom != .max) }
-                var reader = try SequentialReader(file: segment.file)
-                for (offset, envelope, header) in entries {
-                    inventory.segmentEntries += 1
-                    guard Int(envelope.stream) < streams.count else {
-                        problem(offset, "entry names stream number \(envelope.stream), which the catalog does not have")
-                        continue
-                    }
-                    // The walk just read these bytes: take them from the same window, not one pread each.
-                    var positions: [UInt64] = []
-                    let blockStart = offset + UInt64(SplitSegment.envelopeSize + StreamBlock.headerSize)
-                    guard let stored = try reader.bytes(at: blockStart, count: header.storedLength) else {
-                        problem(offset, "entry runs past the end of the file")
-                        continue
-                    }
-                    let why = checker.check(header: header, stored: stored, positions: &positions)
-                    if let why { problem(offset, why); continue }
-                    inventory.storedBytes += UInt64(header.storedLength)
-                    pending[Int(envelope.stream), default: []].append((header.firstVersion, positions, relative, offset,
-                                                                       UInt64(SplitSegment.envelopeSize + header.totalLength)))
-                }
             } catch {
                 problem(nil, "\(error)")
             }
         }
-        // Join each stream's entries onto its file, oldest version first.
-        for (number, list) in pending {
-            streams[number].segmentEntries = list.count
-            streams[number].segmentBytes = list.reduce(0) { $0 + $1.bytes }
-            for entry in list.sorted(by: { $0.firstVersion < $1.firstVersion }) {
-                var stream = streams[number]
-                if stream.positions.isEmpty && !stream.hasFile { stream.base = entry.firstVersion }
-                if entry.firstVersion > stream.nextVersion {
-                    problems.append(MaintenanceProblem(file: entry.file, offset: entry.offset,
-                                                       what: "entry of stream \"\(stream.name.prefix(80))\" starts at version \(entry.firstVersion) but its file and earlier entries end at \(stream.nextVersion)",
-                                                       stream: stream.name))
-                    continue
-                }
-                for (i, position) in entry.positions.enumerated() {
-                    let version = entry.firstVersion + UInt64(i)
-                    if version < stream.base { continue }
-                    if version < stream.nextVersion {
-                        let known = stream.positions[Int(version - stream.base)]
-                        if known != position && known != .max {
-                            problems.append(MaintenanceProblem(file: entry.file, offset: entry.offset,
-                                                               what: "entry of stream \"\(stream.name.prefix(80))\" has version \(version) at journal position \(position), the stream file at \(known)",
-                                                               stream: stream.name))
-                            break
-                        }
-                    } else {
-                        stream.positions.append(position)
-                    }
-                }
-                streams[number] = stream
-            }
-        }
     }
 
-    /// The global index: every entry intact, positions rising, naming a stored event
-    /// at its position; afterwards every stored event before the checkpoint has one.
-    private func verifyGlobalIndex(streams: inout [StreamEvents], checkpoint: UInt64, replayFrom: UInt64,
+    /// Checks one segment entry's block and joins its events onto `stream`.
+    private func joinEntry(offset: UInt64, header: StreamBlock.Header, stored: UnsafeRawBufferPointer, blockBytes: UInt64,
+                           stream: inout StreamTally, checker: inout BlockChecker, checkpoint: UInt64,
+                           inventory: inout StoreInventory, problem: (String, String) -> Void) {
+        if stream.events == 0 && !stream.hasFile { stream.base = header.firstVersion; stream.next = header.firstVersion }
+        let first = header.firstVersion
+        let end = first + UInt64(header.count)
+        guard first <= stream.next else {
+            problem("entry of stream \"\(stream.name.prefix(80))\" starts at version \(first) but its file and earlier entries end at \(stream.next)",
+                    stream.name)
+            _ = checkOnly(header: header, stored: stored, checker: &checker, problem: { problem($0, stream.name) })
+            return
+        }
+        // Versions below the stream's end so far are copies already moved into its file.
+        let skip = Int(min(stream.next, end) - first)
+        var run = PositionRun(limit: checkpoint)
+        if let why = checker.check(header: header, stored: stored, skip: skip, run: &run) {
+            problem(why, stream.name)
+            if end > stream.next { stream.unknownPositions = true; stream.next = end }
+            return
+        }
+        inventory.storedBytes += UInt64(header.storedLength)
+        stream.segmentEntries += 1
+        stream.segmentBytes += blockBytes
+        guard run.count > 0 else { return }
+        if let last = stream.lastPosition, let firstPosition = run.first, firstPosition <= last {
+            problem("entry of stream \"\(stream.name.prefix(80))\" has version \(stream.next) at journal position \(firstPosition), not after the previous version's \(last)",
+                    stream.name)
+        }
+        stream.covered.append(run.covered)
+        stream.lastPosition = run.last
+        stream.next = end
+    }
+
+    /// Checks a block whose events are not joined anywhere.
+    private func checkOnly(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, checker: inout BlockChecker,
+                           problem: (String) -> Void) -> Bool {
+        var run = PositionRun(limit: 0)
+        if let why = checker.check(header: header, stored: stored, skip: header.count, run: &run) { problem(why); return false }
+        return true
+    }
+
+    /// The global index: every entry intact, positions rising, naming a stored event.
+    /// Each stream's entries before the checkpoint must name its stored versions
+    /// in order from its first, none missing, at the positions the stream holds:
+    /// checked entry by entry for versions, and for positions by comparing the
+    /// digests of the two sequences (``PositionDigest``), so no table of every
+    /// event's position is needed.
+    private func verifyGlobalIndex(streams: inout [StreamTally], checkpoint: UInt64, replayFrom: UInt64,
                                    into problems: inout [MaintenanceProblem], inventory: inout StoreInventory,
                                    bytesRead: inout UInt64) {
         let fileName = GlobalIndex.fileName
@@ -299,8 +308,9 @@ struct StoreVerifier {
             }
             let total = Int(size) / entrySize
             inventory.globalIndexEntries = total
-            let perChunk = (8 << 20) / entrySize
-            var chunk = [UInt8](repeating: 0, count: perChunk * entrySize)
+            let perChunk = (4 << 20) / entrySize
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: perChunk * entrySize, alignment: 64)
+            defer { chunk.deallocate() }
             var lastPosition: UInt64? = nil
             var reported = 0
             func report(_ offset: UInt64, _ what: String, harmless: Bool) {
@@ -311,12 +321,18 @@ struct StoreVerifier {
             var index = 0
             while index < total {
                 let count = min(perChunk, total - index)
-                let got = try chunk.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<(count * entrySize)]), at: UInt64(index * entrySize)) }
+                let wanted = count * entrySize
+                var got = 0
+                while got < wanted {
+                    let n = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: chunk[got..<wanted]), at: UInt64(index * entrySize + got))
+                    if n == 0 { break }
+                    got += n
+                }
                 bytesRead += UInt64(got)
-                for i in 0..<count {
+                for i in 0..<(got / entrySize) {
                     let offset = UInt64((index + i) * entrySize)
                     let start = i * entrySize
-                    guard let entry = GlobalIndex.decode(chunk[start..<(start + entrySize)]) else {
+                    guard let entry = GlobalIndex.decode(UnsafeRawBufferPointer(rebasing: chunk[start..<(start + entrySize)])) else {
                         report(offset, "entry \(index + i): checksum mismatch", harmless: false)
                         continue
                     }
@@ -331,33 +347,37 @@ struct StoreVerifier {
                         continue
                     }
                     let number = Int(entry.stream)
-                    // Read in place: copying the stream's record would retain its array per entry.
                     let base = streams[number].base
-                    let next = streams[number].nextVersion
+                    let next = streams[number].next
                     guard entry.version >= base, entry.version < next else {
                         report(offset, "entry \(index + i) names version \(entry.version) of stream \"\(streams[number].name.prefix(80))\", which is not stored (stored: \(base)..<\(next))",
                                harmless: harmless)
                         continue
                     }
-                    let stored = streams[number].positions[Int(entry.version - base)]
-                    if stored != entry.position && stored != .max {
-                        report(offset, "entry \(index + i) puts version \(entry.version) of stream \"\(streams[number].name.prefix(80))\" at position \(entry.position), the stream holds it at \(stored)",
-                               harmless: harmless)
-                        continue
+                    guard entry.position < checkpoint else { continue }
+                    let expected = streams[number].indexNext ?? base
+                    if entry.version != expected {
+                        report(offset, "entry \(index + i) names version \(entry.version) of stream \"\(streams[number].name.prefix(80))\", but its next unindexed version is \(expected) (out of order, or entries missing)",
+                               harmless: false)
+                        streams[number].indexBroken = true
                     }
-                    streams[number].indexed += 1
+                    streams[number].indexNext = entry.version + 1
+                    streams[number].indexed.add(entry.position)
                 }
                 index += count
+                if got < wanted { break }
             }
             if reported > 1000 { problem(nil, "\(reported - 1000) more findings in the global index not listed") }
         } catch {
             problem(nil, "read failed: \(error)")
         }
-        // None missing: every stored event the checkpoint covers has its entry.
-        for stream in streams where stream.indexed < stream.positions.count {
-            let missing = stream.positions.enumerated().filter { $0.element < checkpoint && $0.element != .max }.count - stream.indexed
-            if missing > 0 {
-                problem(nil, "\(missing) events of stream \"\(stream.name.prefix(80))\" have no entry")
+        // None missing, and each at its stream's position: the digests agree.
+        for stream in streams where !stream.indexBroken && !stream.unknownPositions {
+            let covered = stream.covered.count
+            if stream.indexed.count < covered {
+                problem(nil, "\(covered - stream.indexed.count) events of stream \"\(stream.name.prefix(80))\" have no entry")
+            } else if stream.indexed != stream.covered {
+                problem(nil, "the global index's positions of stream \"\(stream.name.prefix(80))\" (versions \(stream.base)..<\(stream.base + UInt64(stream.indexed.count))) differ from where the stream holds those events")
             }
         }
     }

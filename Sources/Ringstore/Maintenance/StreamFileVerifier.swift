@@ -10,7 +10,13 @@ struct StreamFileVerifier {
     struct Outcome {
         var name: String?
         var base: UInt64 = 0
-        var positions: [UInt64] = []
+        /// Events stored (versions `base..<base + events`).
+        var events = 0
+        var lastPosition: UInt64?
+        /// Positions before the checkpoint, in version order.
+        var covered = PositionDigest()
+        /// A damaged block left some positions unknown.
+        var unknownPositions = false
         var blocks = 0
         var bytes: UInt64 = 0
         var indexBytes: UInt64 = 0
@@ -22,7 +28,10 @@ struct StreamFileVerifier {
     /// checkpoint of a store that was not closed cleanly (`.max` otherwise): a block
     /// from there on, or a torn last block, is one opening checks and cuts (the
     /// journal supplies its events again), so findings there are harmless.
-    func verify(relative: String, replayFrom: UInt64, checker: inout BlockChecker, bytesRead: inout UInt64,
+    /// `checkpoint`: positions before it are digested (the global index must name them).
+    /// `windows`: read buffers reused from file to file (data file, index file).
+    func verify(relative: String, replayFrom: UInt64, checkpoint: UInt64, checker: inout BlockChecker,
+                windows: (data: ReadWindow, index: ReadWindow), bytesRead: inout UInt64,
                 into problems: inout [MaintenanceProblem]) -> Outcome {
         var outcome = Outcome()
         var replayable = false
@@ -36,7 +45,7 @@ struct StreamFileVerifier {
         }
         defer { file.close() }
         do {
-            var reader = try SequentialReader(file: file)
+            var reader = try SequentialReader(file: file, window: windows.data)
             outcome.bytes = reader.size
             defer { bytesRead += reader.bytesRead }
             // Header: magic, format version, name length, name, padding, CRC.
@@ -95,19 +104,22 @@ struct StreamFileVerifier {
                 if let expected = next, parsed.firstVersion != expected {
                     problem(offset, "block starts at version \(parsed.firstVersion), expected \(expected) (versions must be contiguous)")
                 }
-                if outcome.positions.isEmpty { outcome.base = parsed.firstVersion }
-                let before = outcome.positions.count
+                if blockList.isEmpty { outcome.base = parsed.firstVersion }
                 let storedStart = offset + UInt64(StreamBlock.headerSize)
                 if let stored = try reader.bytes(at: storedStart, count: parsed.storedLength) {
-                    if let why = checker.check(header: parsed, stored: stored, positions: &outcome.positions) {
+                    var run = PositionRun(limit: checkpoint)
+                    if let why = checker.check(header: parsed, stored: stored, run: &run) {
                         problem(offset, why)
-                        outcome.positions.removeSubrange(before...)
                         // Keep the version count right, so later checks do not cascade.
-                        outcome.positions.append(contentsOf: repeatElement(UInt64.max, count: parsed.count))
-                    } else if before > 0, let last = outcome.positions[..<before].last(where: { $0 != .max }),
-                              let first = outcome.positions[before...].first, first <= last {
-                        problem(offset, "block's first journal position \(first) is not after the previous block's last (\(last))")
+                        outcome.unknownPositions = true
+                    } else {
+                        if let last = outcome.lastPosition, let first = run.first, first <= last {
+                            problem(offset, "block's first journal position \(first) is not after the previous block's last (\(last))")
+                        }
+                        outcome.covered.append(run.covered)
+                        if let last = run.last { outcome.lastPosition = last }
                     }
+                    outcome.events += parsed.count
                 } else {
                     problem(offset, "block of \(parsed.totalLength) bytes runs past the end of the file")
                     break
@@ -119,8 +131,8 @@ struct StreamFileVerifier {
             }
             outcome.blocks = blockList.count
             replayable = false
-            try verifyIndex(relative: relative + ".idx", blocks: blockList, lagging: replayFrom != .max, bytesRead: &bytesRead,
-                            outcome: &outcome, problems: &problems)
+            try verifyIndex(relative: relative + ".idx", blocks: blockList, lagging: replayFrom != .max, window: windows.index,
+                            bytesRead: &bytesRead, outcome: &outcome, problems: &problems)
         } catch {
             problem(nil, "read failed: \(error)")
         }
@@ -130,14 +142,15 @@ struct StreamFileVerifier {
     /// The sidecar index, if there is one: one 16-byte entry per block, each matching its block.
     /// `lagging`: the store was not closed cleanly, so the index may end before the data
     /// file's last blocks (opening picks them up); a missing entry is then harmless.
-    private func verifyIndex(relative: String, blocks: [(firstVersion: UInt64, offset: UInt64)], lagging: Bool, bytesRead: inout UInt64,
+    private func verifyIndex(relative: String, blocks: [(firstVersion: UInt64, offset: UInt64)], lagging: Bool, window: ReadWindow,
+                             bytesRead: inout UInt64,
                              outcome: inout Outcome, problems: inout [MaintenanceProblem]) throws {
         let path = directory.appending(relative)
         guard StorageDirectory.exists(path) else { return }
         outcome.hasIndex = true
         let file = try StorageFile.open(path)
         defer { file.close() }
-        var reader = try SequentialReader(file: file)
+        var reader = try SequentialReader(file: file, window: window)
         defer { bytesRead += reader.bytesRead }
         outcome.indexBytes = reader.size
         func problem(_ offset: UInt64?, _ what: String, harmless: Bool = false) {

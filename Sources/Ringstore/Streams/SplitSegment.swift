@@ -294,28 +294,47 @@ final class SplitSegment: @unchecked Sendable {
     /// Reads the file in large sequential chunks: opening a store walks every
     /// segment, and one `pread` per entry would be thousands of small reads.
     func walk(_ body: (Visit) throws -> Bool) throws -> UInt64 {
+        try walk(checkingPayloads: true) { visit, _ in try body(visit) }
+    }
+
+    /// ``walk(_:)``, also handing `body` each entry's whole block, header and
+    /// stored payload (valid during the call; empty for damaged stretches), so
+    /// a caller that checks or copies blocks reads every byte once. Without
+    /// `checkingPayloads`, `intact` is true and the payload CRC is left to the caller.
+    func walk(checkingPayloads: Bool, chunkBytes: Int = 1 << 20,
+              _ body: (Visit, UnsafeRawBufferPointer) throws -> Bool) throws -> UInt64 {
         let size = try file.size()
         var offset = UInt64(Self.headerSize)
-        var chunk: [UInt8] = []
+        var chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64)
+        defer { chunk.deallocate() }
         var chunkStart: UInt64 = 0
-        let chunkSize = 1 << 20
+        var chunkCount = 0
         /// Makes `[at, at + count)` available in `chunk`; false if the file is shorter.
         func ensure(_ at: UInt64, _ count: Int) throws -> Bool {
             guard at + UInt64(count) <= size else { return false }
-            if at >= chunkStart, at + UInt64(count) <= chunkStart + UInt64(chunk.count) { return true }
-            let length = Int(min(size - at, UInt64(max(chunkSize, count))))
-            chunk = [UInt8](repeating: 0, count: length)
-            let got = try chunk.withUnsafeMutableBytes { try file.read(into: $0, at: at) }
+            if at >= chunkStart, at + UInt64(count) <= chunkStart + UInt64(chunkCount) { return true }
+            if count > chunk.count {
+                chunk.deallocate()
+                chunk = .allocate(byteCount: count, alignment: 64)
+            }
+            let length = Int(min(size - at, UInt64(chunk.count)))
+            var got = 0
+            while got < length {
+                let n = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: chunk[got..<length]), at: at + UInt64(got))
+                if n == 0 { break }
+                got += n
+            }
             chunkStart = at
-            if got < length { chunk.removeLast(length - got) }
+            chunkCount = got
             return got >= count
         }
         /// The envelope and block header at `at` if they are whole and the entry fits in the file.
         func whole(at: UInt64) throws -> (Envelope, StreamBlock.Header)? {
             guard try ensure(at, Self.envelopeSize + StreamBlock.headerSize) else { return nil }
             let start = Int(at - chunkStart)
-            guard let envelope = chunk.withUnsafeBytes({ Self.parseEnvelope(UnsafeRawBufferPointer(rebasing: $0[start...])) }),
-                  case .success(let header) = StreamBlock.parseHeader(chunk[(start + Self.envelopeSize)...]),
+            let bytes = UnsafeRawBufferPointer(rebasing: chunk[start..<chunkCount])
+            guard let envelope = Self.parseEnvelope(bytes),
+                  case .success(let header) = StreamBlock.parseHeader(UnsafeRawBufferPointer(rebasing: bytes[Self.envelopeSize...])),
                   header.totalLength == envelope.blockLength,
                   at + UInt64(Self.envelopeSize + envelope.blockLength) <= size
             else { return nil }
@@ -329,7 +348,7 @@ final class SplitSegment: @unchecked Sendable {
                 while probe + UInt64(Self.envelopeSize + StreamBlock.headerSize) <= size {
                     if try ensure(probe, 4) {
                         let at = Int(probe - chunkStart)
-                        let magic = chunk.withUnsafeBytes { LittleEndian.load(UInt32.self, from: $0, at: at) }
+                        let magic = LittleEndian.load(UInt32.self, from: UnsafeRawBufferPointer(chunk), at: at)
                         if magic == Self.envelopeMagic, try whole(at: probe) != nil {
                             next = probe
                             break
@@ -338,16 +357,16 @@ final class SplitSegment: @unchecked Sendable {
                     probe += 1
                 }
                 guard let next else { return offset }  // a torn tail
-                guard try body(.damaged(offset: offset, next: next)) else { return offset }
+                guard try body(.damaged(offset: offset, next: next), UnsafeRawBufferPointer(start: nil, count: 0)) else { return offset }
                 offset = next
                 continue
             }
             _ = try ensure(offset, Self.envelopeSize + envelope.blockLength)
-            let storedStart = Int(offset - chunkStart) + Self.envelopeSize + StreamBlock.headerSize
-            let intact = chunk.withUnsafeBytes { c in
-                CRC32C.checksum(UnsafeRawBufferPointer(rebasing: c[storedStart..<(storedStart + header.storedLength)])) == header.payloadCRC
-            }
-            guard try body(.entry(offset: offset, envelope: envelope, header: header, intact: intact)) else { return offset }
+            let blockStart = Int(offset - chunkStart) + Self.envelopeSize
+            let block = UnsafeRawBufferPointer(rebasing: chunk[blockStart..<(blockStart + header.totalLength)])
+            let intact = !checkingPayloads
+                || CRC32C.checksum(UnsafeRawBufferPointer(rebasing: block[StreamBlock.headerSize...])) == header.payloadCRC
+            guard try body(.entry(offset: offset, envelope: envelope, header: header, intact: intact), block) else { return offset }
             offset += UInt64(Self.envelopeSize + envelope.blockLength)
         }
         return offset

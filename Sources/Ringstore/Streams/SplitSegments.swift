@@ -99,8 +99,14 @@ final class SplitSegments: Sendable {
         // that point are kept: they hold what the journal holds (the splitter makes
         // the journal durable before writing any entry), and the replay skips
         // their versions after comparing IDs and positions.
-        var opened: [(segment: SplitSegment, visits: [SplitSegment.Visit], walked: UInt64, size: UInt64)] = []
+        //
+        // Memory: what the walk finds is applied to the heads as soon as an entry the
+        // journal no longer holds is met (everything up to it is kept); only the
+        // visits after the latest such entry wait — replayable entries, at most about
+        // the journal's worth — instead of every entry of every segment (millions).
+        var opened: [(segment: SplitSegment, walked: UInt64, size: UInt64)] = []
         var lastNeeded: (index: Int, end: UInt64)? = nil
+        var waiting: [(number: UInt32, visit: SplitSegment.Visit)] = []
         var removed = false
         for number in numbers {
             s.nextNumber = max(s.nextNumber, number &+ 1)
@@ -109,19 +115,20 @@ final class SplitSegments: Sendable {
                 removed = true
                 continue
             }
-            var visits: [SplitSegment.Visit] = []
             let walked = try segment.walk { visit in
-                visits.append(visit)
+                waiting.append((number, visit))
                 if case .entry(let offset, let envelope, let header, _) = visit, header.firstPosition < checkpoint {
                     lastNeeded = (opened.count, offset + UInt64(SplitSegment.envelopeSize + envelope.blockLength))
+                    for (number, visit) in waiting { Self.apply(visit, of: number, to: &s.heads, damage: &s.damage) }
+                    waiting.removeAll(keepingCapacity: waiting.count < 4096)
                 }
                 return true
             }
-            opened.append((segment, visits, walked, try segment.file.size()))
+            opened.append((segment, walked, try segment.file.size()))
         }
+        // What still waits lies after the last needed entry: it is cut below.
         for (index, item) in opened.enumerated() {
             let segment = item.segment
-            let number = segment.number
             guard index <= (lastNeeded?.index ?? 0) else {
                 StorageDirectory.remove(segment.path)
                 removed = true
@@ -130,24 +137,13 @@ final class SplitSegments: Sendable {
             // Where this segment ends: the last needed entry's end in its segment, the
             // walk's end before it; with nothing needed at all, right after the header.
             let kept = lastNeeded.map { index == $0.index ? $0.end : item.walked } ?? UInt64(SplitSegment.headerSize)
-            for visit in item.visits {
-                switch visit {
-                case .entry(let offset, let envelope, let header, let intact):
-                    guard offset < kept else { break }
-                    if !intact { s.damage.append(Link(segment: number, offset: UInt32(offset))) }
-                    Self.record(&s.heads, stream: envelope.stream, link: Link(segment: number, offset: UInt32(offset)), header: header)
-                case .damaged(let offset, _):
-                    // Damage among durable entries is kept for reads to report.
-                    if offset < kept { s.damage.append(Link(segment: number, offset: UInt32(offset))) }
-                }
-            }
             if kept < item.size {
                 try segment.truncate(to: kept)
                 try segment.sync()
             }
             segment.end = kept
             segment.syncedEnd = kept
-            s.segments[number] = segment
+            s.segments[segment.number] = segment
             s.current = segment
         }
         if removed { try StorageDirectory.sync(folder) }
@@ -164,6 +160,18 @@ final class SplitSegments: Sendable {
         state.withLock { s in
             defer { s.ripe = [] }
             return s.ripe
+        }
+    }
+
+    /// Takes one visit of the opening walk into the heads (and damage list).
+    private static func apply(_ visit: SplitSegment.Visit, of number: UInt32, to heads: inout [Head], damage: inout [Link]) {
+        switch visit {
+        case .entry(let offset, let envelope, let header, let intact):
+            if !intact { damage.append(Link(segment: number, offset: UInt32(offset))) }
+            record(&heads, stream: envelope.stream, link: Link(segment: number, offset: UInt32(offset)), header: header)
+        case .damaged(let offset, _):
+            // Damage among durable entries is kept for reads to report.
+            damage.append(Link(segment: number, offset: UInt32(offset)))
         }
     }
 

@@ -149,7 +149,14 @@ enum StreamBlock {
     static func parseHeader(_ bytes: some Collection<UInt8>) -> Result<Header, DecodeError> {
         guard bytes.count >= headerSize else { return .failure(.badLengths) }
         let b = Array(bytes.prefix(headerSize))
-        return b.withUnsafeBytes { h in
+        return b.withUnsafeBytes { parseHeader($0) }
+    }
+
+    /// ``parseHeader(_:)-(Collection<UInt8>)`` over raw bytes, without copying them
+    /// (the maintenance tools parse millions of headers in place).
+    static func parseHeader(_ h: UnsafeRawBufferPointer) -> Result<Header, DecodeError> {
+        guard h.count >= headerSize else { return .failure(.badLengths) }
+        do {
             // Safe: `bytes.count >= headerSize` (checked above) covers every field read here.
             guard UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == magic else { return .failure(.badMagic) }
             guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: h[0..<36])) == UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 36, as: UInt32.self)) else {

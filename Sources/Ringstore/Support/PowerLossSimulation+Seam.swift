@@ -126,9 +126,17 @@ extension PowerLossSimulation {
         try simulation.state.withLock { s throws in
             try begin(&s, Operation(kind: .rename, path: relativeFrom))
             var info = stat()
-            let id = lstat(from.string, &info) == 0 && info.st_mode & S_IFMT == S_IFREG ? s.disk.file(SimulatedDisk.Inode(info)) : nil
+            let exists = lstat(from.string, &info) == 0
+            let id = exists && info.st_mode & S_IFMT == S_IFREG ? s.disk.file(SimulatedDisk.Inode(info)) : nil
+            let directory = exists && info.st_mode & S_IFMT == S_IFDIR
             try perform()
-            if let id { s.disk.record(.rename(from: relativeFrom, to: relativeTo, file: id)) } else { s.untracked.append(relativeFrom) }
+            if let id {
+                s.disk.record(.rename(from: relativeFrom, to: relativeTo, file: id))
+            } else if directory {
+                s.disk.record(.renameDirectory(from: relativeFrom, to: relativeTo))
+            } else {
+                s.untracked.append(relativeFrom)
+            }
         }
     }
 

@@ -28,13 +28,15 @@ struct SimulatedDisk {
         case link(String, file: Int)
         case makeDirectory(String)
         case rename(from: String, to: String, file: Int)
+        /// A directory renamed with everything under it (one entry moves; the tree follows).
+        case renameDirectory(from: String, to: String)
         case unlink(String, file: Int)
 
         /// The directories whose entries it changes.
         var directories: Set<String> {
             switch self {
             case .link(let path, _), .makeDirectory(let path), .unlink(let path, _): [SimulatedDisk.parent(of: path)]
-            case .rename(let from, let to, _): [SimulatedDisk.parent(of: from), SimulatedDisk.parent(of: to)]
+            case .rename(let from, let to, _), .renameDirectory(let from, let to): [SimulatedDisk.parent(of: from), SimulatedDisk.parent(of: to)]
             }
         }
     }
@@ -179,6 +181,12 @@ struct SimulatedDisk {
             guard names[from] == .file(id) else { return false }
             names[from] = nil
             names[to] = .file(id)
+        case .renameDirectory(let from, let to):
+            guard names[from] == .directory, names[to] == nil else { return false }
+            let prefix = from + "/"
+            let moved = names.filter { $0.key == from || $0.key.hasPrefix(prefix) }
+            for (path, _) in moved { names[path] = nil }
+            for (path, entry) in moved { names[to + path.dropFirst(from.count)] = entry }
         case .unlink(let path, let id):
             guard names[path] == .file(id) else { return false }
             names[path] = nil

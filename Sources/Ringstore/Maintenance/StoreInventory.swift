@@ -1,25 +1,3 @@
-/// The journal positions of one stream's stored events (its file, continued
-/// by its split-segment entries), for checking the global index against them.
-struct StreamEvents: Sendable {
-    var name: String
-    /// Version of `positions[0]`.
-    var base: UInt64 = 0
-    var positions: [UInt64] = []
-    /// Versions the stream file holds (the rest came from split segments).
-    var fileEvents = 0
-    var fileBlocks = 0
-    var fileBytes: UInt64 = 0
-    var segmentEntries = 0
-    var segmentBytes: UInt64 = 0
-    /// How many of `positions` a global-index entry named.
-    var indexed = 0
-    var hasFile = false
-
-    init(name: String) { self.name = name }
-
-    var nextVersion: UInt64 { base + UInt64(positions.count) }
-}
-
 /// What the verifier learnt about the whole store: inputs for `stats` and the compaction summary.
 package struct StoreInventory: Sendable {
     package var capacity: UInt64 = 0
@@ -46,8 +24,12 @@ package struct StoreInventory: Sendable {
     package var segments = 0
     package var segmentBytes: UInt64 = 0
     package var segmentEntries = 0
-    /// Per stream with stored events: name, events, blocks (file blocks and segment entries), bytes (file, index, segment entries).
+    /// Per stream with stored events, by catalog number: name, events, blocks (file
+    /// blocks and segment entries), bytes (file, index, segment entries).
     package var streams: [(name: String, events: Int, blocks: Int, bytes: UInt64)] = []
+    /// Per catalog number: the bytes of the stream's split-segment entries (what a
+    /// compaction collects from the segments for it).
+    package var segmentBytesByNumber: [UInt64] = []
 
     /// Bytes of everything compaction can rewrite (stream, index and segment files, the global index).
     package var rewritableBytes: UInt64 { streamFileBytes + indexFileBytes + segmentBytes + globalIndexBytes }

@@ -1,0 +1,108 @@
+import SystemPackage
+
+/// The split-segment entries of a range of streams, gathered by one
+/// sequential pass over every segment.
+///
+/// Why: a stream's entries are chained newest to oldest across the segments,
+/// and following 100,000 chains costs one small random read per entry (millions
+/// of `pread`s). Compaction instead takes the streams in ranges of catalog
+/// numbers whose entries fit a memory budget (``ranges(segmentBytes:budget:)``),
+/// reads the segments front to back once per range and keeps only that range's
+/// blocks. Segments are written in journal order, so each stream's entries
+/// arrive oldest first.
+struct SegmentHarvest {
+    let numbers: Range<UInt32>
+    /// Whole blocks (header and stored bytes), back to back.
+    private(set) var arena: [UInt8] = []
+    /// Per stream of `numbers` (by `number - numbers.lowerBound`): its blocks' ranges in `arena`, oldest first.
+    private var spans: [[Range<Int>]]
+    /// Bytes of the segment files read.
+    private(set) var bytesRead: UInt64 = 0
+
+    /// No entries (streams without any in the segments).
+    init(numbers: Range<UInt32>) {
+        self.numbers = numbers
+        spans = []
+    }
+
+    /// Reads every segment in `folder`, keeping the blocks of streams in `numbers`.
+    /// `expectedBytes` sizes the arena (the entries' bytes, known from verification).
+    ///
+    /// Each segment is mapped and walked envelope to envelope: an entry of
+    /// another stream costs two loads (its stream number and length), no copy and
+    /// no checksum (the verification before read and checked every entry, and the
+    /// store's lock keeps the files as they were); an entry kept has its envelope
+    /// and block header checked and its block copied. Pages already walked are
+    /// dropped from the mapping as it goes, so they do not add up in memory.
+    static func collect(from folder: FilePath, numbers: Range<UInt32>, expectedBytes: UInt64) throws -> SegmentHarvest {
+        var harvest = SegmentHarvest(numbers: numbers)
+        harvest.spans = Array(repeating: [], count: numbers.count)
+        harvest.arena.reserveCapacity(Int(expectedBytes))
+        let names = ((try? StorageDirectory.entries(of: folder)) ?? []).compactMap(SplitSegment.number(inFileName:)).sorted()
+        for number in names {
+            let path = folder.appending(SplitSegment.fileName(of: number))
+            let file = try StorageFile.open(path)
+            defer { file.close() }
+            let size = Int(try file.size())
+            guard size > SplitSegment.headerSize else { continue }
+            harvest.bytesRead += UInt64(size)
+            let base = try file.mapReadOnly(length: size)
+            defer { StorageFile.unmap(base, length: size) }
+            let bytes = UnsafeRawBufferPointer(start: base, count: size)
+            func damaged(_ offset: Int, _ why: String) -> RingstoreError {
+                RingstoreError(.corruptData, "split segment \(path) is damaged at offset \(offset): \(why)", path: path.string, offset: UInt64(offset))
+            }
+            let release = 8 << 20
+            var released = 0
+            var offset = SplitSegment.headerSize
+            while offset < size {
+                guard offset + SplitSegment.envelopeSize + StreamBlock.headerSize <= size else { throw damaged(offset, "a torn entry at the end") }
+                let stream = LittleEndian.load(UInt32.self, from: bytes, at: offset + 4)
+                let length = Int(LittleEndian.load(UInt32.self, from: bytes, at: offset + 16))
+                let blockStart = offset + SplitSegment.envelopeSize
+                guard length >= StreamBlock.headerSize, length <= size - blockStart else { throw damaged(offset, "an entry's length is invalid") }
+                if numbers.contains(stream) {
+                    let whole = UnsafeRawBufferPointer(rebasing: bytes[offset..<(blockStart + length)])
+                    guard let envelope = SplitSegment.parseEnvelope(whole), envelope.stream == stream, envelope.blockLength == length,
+                          case .success(let header) = StreamBlock.parseHeader(UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...])),
+                          header.totalLength == length
+                    else { throw damaged(offset, "a damaged entry envelope or block header") }
+                    let start = harvest.arena.count
+                    harvest.arena.append(contentsOf: UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...]))
+                    harvest.spans[Int(stream - numbers.lowerBound)].append(start..<harvest.arena.count)
+                }
+                offset = blockStart + length
+                if offset - released >= release + 4096 {
+                    let upTo = (offset - 4096) & ~4095
+                    StorageFile.releaseMappedPages(at: base + released, count: upTo - released)
+                    released = upTo
+                }
+            }
+        }
+        return harvest
+    }
+
+    /// The ranges in ``arena`` of `number`'s blocks, oldest first.
+    func blocks(of number: UInt32) -> [Range<Int>] {
+        guard !spans.isEmpty, numbers.contains(number) else { return [] }
+        return spans[Int(number - numbers.lowerBound)]
+    }
+
+    /// Consecutive ranges of stream numbers `0..<segmentBytes.count` whose entries
+    /// take at most `budget` bytes together (a stream larger than that alone gets a range of its own).
+    static func ranges(segmentBytes: [UInt64], budget: UInt64) -> [Range<UInt32>] {
+        var result: [Range<UInt32>] = []
+        var start = 0
+        var sum: UInt64 = 0
+        for (i, bytes) in segmentBytes.enumerated() {
+            if sum > 0 && sum + bytes > budget {
+                result.append(UInt32(start)..<UInt32(i))
+                start = i
+                sum = 0
+            }
+            sum += bytes
+        }
+        if start < segmentBytes.count || result.isEmpty { result.append(UInt32(start)..<UInt32(segmentBytes.count)) }
+        return result
+    }
+}

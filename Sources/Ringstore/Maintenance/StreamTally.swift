@@ -1,0 +1,32 @@
+/// What the verifier keeps of one stream while it reads the store: a few
+/// words, whatever the stream's length (its events' positions are folded into
+/// ``PositionDigest``s), so checking a store of 100,000 streams and millions
+/// of events takes memory for the streams only.
+struct StreamTally: Sendable {
+    var name: String
+    /// The stored versions: `base..<next` (the stream file, continued by split-segment entries).
+    var base: UInt64 = 0
+    var next: UInt64 = 0
+    /// The last stored event's journal position (positions rise with versions).
+    var lastPosition: UInt64?
+    /// Positions of the stored events before the checkpoint, in version order:
+    /// exactly those the global index must name.
+    var covered = PositionDigest()
+    /// A damaged block hides some positions: the index is then checked for versions only.
+    var unknownPositions = false
+    var hasFile = false
+    var fileBlocks = 0
+    var fileBytes: UInt64 = 0
+    var segmentEntries = 0
+    var segmentBytes: UInt64 = 0
+    /// The version the stream's next global-index entry must name (nil: none seen yet).
+    var indexNext: UInt64?
+    /// Positions the global index names for the stream (before the checkpoint), in order.
+    var indexed = PositionDigest()
+    /// An index entry named an unexpected version: the digests no longer line up.
+    var indexBroken = false
+
+    init(name: String) { self.name = name }
+
+    var events: Int { Int(next - base) }
+}
