@@ -1,9 +1,6 @@
 #define _GNU_SOURCE
-#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ringstore_support.h"
@@ -23,19 +20,6 @@ int rs_start_writeback(int fd, int64_t offset, int64_t count) {
     return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE);
 #else
     (void)fd; (void)offset; (void)count;
-    return 0;
-#endif
-}
-
-int rs_lower_thread_priority(int increment) {
-#if defined(__linux__)
-    pid_t tid = (pid_t)syscall(SYS_gettid);
-    errno = 0;
-    int current = getpriority(PRIO_PROCESS, (id_t)tid);
-    if (current == -1 && errno != 0) return -1;
-    return setpriority(PRIO_PROCESS, (id_t)tid, current + increment);
-#else
-    (void)increment;
     return 0;
 #endif
 }

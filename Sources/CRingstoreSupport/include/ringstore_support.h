@@ -38,11 +38,6 @@ int rs_start_writeback(int fd, int64_t offset, int64_t count);
 /// `perf` and debuggers. Declared here for the same reason as `rs_syncfs`.
 void rs_set_thread_name(const char *name);
 
-/// Raises the calling thread's nice value by `increment` (Linux schedules
-/// threads one by one, so this lowers only this thread's CPU priority).
-/// Returns 0, or -1 with `errno` set. Lowering a priority needs no privilege.
-int rs_lower_thread_priority(int increment);
-
 /// A number never returned before in this process: each thread takes blocks
 /// of 1,024 from one shared counter and hands them out one by one, so that
 /// threads generating event IDs do not contend for one atomic per ID.

@@ -58,8 +58,7 @@ final class Checkpointer: Sendable {
         self.globalIndex = globalIndex
         self.finished = finished
         self.checkpointed = checkpointed
-        thread = BackgroundThread(name: "rs-checkpoint", owner: journal.ring.file.path.string,
-                                  lowerPriority: BackgroundThread.splitPriorityDrop)
+        thread = BackgroundThread(name: "rs-checkpoint", owner: journal.ring.file.path.string)
         try thread.start { [self] in run() }
     }
 

@@ -59,7 +59,7 @@ final class SegmentMover: Sendable {
     init(store: SplitStore, policy: Policy, owner: String) throws {
         self.store = store
         self.policy = policy
-        thread = BackgroundThread(name: "rs-mover", owner: owner, lowerPriority: 2 * BackgroundThread.splitPriorityDrop)
+        thread = BackgroundThread(name: "rs-mover", owner: owner)
         try thread.start { [self] in run() }
     }
 

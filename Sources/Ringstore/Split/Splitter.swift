@@ -90,8 +90,7 @@ final class Splitter: Sendable {
             mover.stopAndWait()
             throw error
         }
-        thread = BackgroundThread(name: "rs-splitter", owner: journal.ring.file.path.string,
-                                  lowerPriority: BackgroundThread.splitPriorityDrop)
+        thread = BackgroundThread(name: "rs-splitter", owner: journal.ring.file.path.string)
         do {
             try thread.start { [self] in run() }
         } catch {

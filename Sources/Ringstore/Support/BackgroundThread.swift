@@ -32,24 +32,9 @@ final class BackgroundThread: Sendable {
     /// open or a close leaves none behind).
     private static let live = Mutex<[String: Int]>([:])
 
-    /// How much lower than the process's this thread's CPU priority is (its
-    /// nice value is raised by this much; 0 leaves it).
-    let lowerPriority: Int32
-
-    /// The nice value the split's threads (splitter, checkpointer; the segment
-    /// mover twice as much) run at above the journal's. The journal's flusher and
-    /// acknowledger, and the tasks appending, come first on a busy CPU: a split
-    /// pass that takes a core for milliseconds delayed acknowledgements and
-    /// appenders by as much. The split still gets its share (nice 5 weighs
-    /// about a third of nice 0 in the kernel's fair scheduler), and when it
-    /// falls behind the ring fills and appends wait, which frees the CPU it
-    /// needs (as RocksDB lowers its compaction threads' CPU priority).
-    static let splitPriorityDrop: Int32 = 5
-
-    init(name: String, owner: String, lowerPriority: Int32 = 0) {
+    init(name: String, owner: String) {
         self.name = name
         self.owner = owner
-        self.lowerPriority = lowerPriority
     }
 
     /// The body and the handle, passed through `pthread_create`'s context pointer.
@@ -105,8 +90,6 @@ final class BackgroundThread: Sendable {
     private static func main(_ context: UnsafeMutableRawPointer) -> BackgroundThread {
         let body = Unmanaged<Body>.fromOpaque(context).takeRetainedValue()
         rs_set_thread_name(body.thread.name)
-        // Best effort: a thread left at the usual priority only competes harder.
-        if body.thread.lowerPriority > 0, getenv("RS_NICE_OFF") == nil { _ = rs_lower_thread_priority(body.thread.lowerPriority) }
         body.run()
         return body.thread
     }
