@@ -91,15 +91,7 @@ extension StreamBlock {
             offsets.reserveCapacity(header.count + 1)
             var offset = 0
             for i in 0..<header.count {
-                guard offset + entryHeaderSize <= r.count else { return .failure(.badEntry(i)) }
-                // Safe: `offset + entryHeaderSize <= r.count` (checked just above) covers the entry header.
-                let length = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-                let typeCount = Int(r[offset + 37])
-                let metadataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 40, as: UInt32.self)))
-                let dataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 44, as: UInt32.self)))
-                guard length == entryHeaderSize + typeCount + metadataCount + dataCount, offset + length <= r.count else {
-                    return .failure(.badEntry(i))
-                }
+                guard let length = checkedEntryLength(r, at: offset) else { return .failure(.badEntry(i)) }
                 offsets.append(UInt32(offset))
                 offset += length
             }

@@ -214,21 +214,31 @@ enum StreamBlock {
         return parseEntries(raw, header: header, stream: stream)
     }
 
+    /// The length of the entry at `offset` of a raw block payload, once its
+    /// header fits, its parts add up to it and it ends within the payload; nil
+    /// if any of that fails (the caller names the entry as bad).
+    static func checkedEntryLength(_ r: UnsafeRawBufferPointer, at offset: Int) -> Int? {
+        guard offset + entryHeaderSize <= r.count else { return nil }
+        // Safe: `offset + entryHeaderSize <= r.count` (checked just above) covers the entry header.
+        let length = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        let typeCount = Int(r[offset + 37])
+        let metadataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 40, as: UInt32.self)))
+        let dataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 44, as: UInt32.self)))
+        guard length == entryHeaderSize + typeCount + metadataCount + dataCount, offset + length <= r.count else { return nil }
+        return length
+    }
+
     private static func parseEntries(_ raw: [UInt8], header: Header, stream: String) -> Result<[RecordedEvent], DecodeError> {
         raw.withUnsafeBytes { r in
             var events: [RecordedEvent] = []
             events.reserveCapacity(header.count)
             var offset = 0
             for i in 0..<header.count {
-                guard offset + entryHeaderSize <= r.count else { return .failure(.badEntry(i)) }
-                // Safe: `offset + entryHeaderSize <= r.count` (checked just above) covers the entry header.
-                let length = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                guard let length = checkedEntryLength(r, at: offset) else { return .failure(.badEntry(i)) }
+                // Safe: `checkedEntryLength` found the whole entry within `r`.
                 let typeCount = Int(r[offset + 37])
                 let metadataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 40, as: UInt32.self)))
                 let dataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 44, as: UInt32.self)))
-                guard length == entryHeaderSize + typeCount + metadataCount + dataCount, offset + length <= r.count else {
-                    return .failure(.badEntry(i))
-                }
                 var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
                 withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: r[(offset + 12)..<(offset + 28)])) }
                 var cursor = offset + entryHeaderSize
