@@ -32,9 +32,28 @@ struct Demo: AsyncParsableCommand {
         let configuration = try Configuration.fromEnvironment(base: base)
 
         let store = try await EventStore.open(at: directory, configuration: configuration, logger: .commandLine)
+        // SIGINT or SIGTERM mid-run: close the store cleanly (every acknowledged
+        // event durable and split, the lock released), remove a temporary one, exit 130 or 143.
+        let temporary = dir == nil
+        let signals = GracefulShutdown(closing: store, afterClose: {
+            if temporary { try? FileManager.default.removeItem(atPath: directory) }
+        })
+        defer { signals.cancel() }
+        do {
+            try await ingestVerifyAndReport(store, directory: directory, configuration: configuration)
+        } catch {
+            try? await store.close()
+            await signals.exitIfSignalled()
+            throw error
+        }
+    }
+
+    /// The demo's work on the open store, up to its clean close and the summary.
+    private func ingestVerifyAndReport(_ store: EventStore, directory: String, configuration: Configuration) async throws {
         let mode = if case .relaxed = configuration.durability { "relaxed" } else { "durable" }
         print("Ringstore demo: \(grouped(events)) events of \(eventSize) bytes over \(grouped(streams)) streams from \(writers) writers, \(mode) appends")
         print("store: \(directory)")
+        fflush(nil)  // every output stream: the lines show at once when piped, before the summary
         let journalBefore = store.stats().writtenPosition
         let filesBefore = ProcessMetrics.fileBytes(of: directory, excluding: "journal.ring")
         let perWriter = (events + writers - 1) / writers

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Logging
 import Ringstore
 
@@ -46,6 +47,7 @@ struct StoreOptions: ParsableArguments {
             return result
         } catch {
             try? await store.close()
+            await signals.exitIfSignalled()
             throw error
         }
     }
@@ -68,6 +70,11 @@ final class GracefulShutdown: @unchecked Sendable {
     // @unchecked Sendable: the sources are set once in init and only cancelled
     // afterwards; DispatchSource itself is thread-safe.
     private let sources: [any DispatchSourceSignal]
+    /// The signal that began the close (0: none yet), shared with the handlers.
+    private final class Received: Sendable {
+        let signal = Atomic<Int32>(0)
+    }
+    private let received = Received()
 
     /// `afterClose` runs once the store is closed, just before exiting (e.g. to remove a temporary folder).
     init(closing store: EventStore, exitStatusOnSignal: Int32? = nil, afterClose: @escaping @Sendable () -> Void = {}) {
@@ -75,7 +82,8 @@ final class GracefulShutdown: @unchecked Sendable {
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler {
+            source.setEventHandler { [received] in
+                received.signal.store(signalNumber, ordering: .releasing)
                 Task {
                     try? await store.close()
                     afterClose()
@@ -90,6 +98,15 @@ final class GracefulShutdown: @unchecked Sendable {
 
     func cancel() {
         for source in sources { source.cancel() }
+    }
+
+    /// For a command whose work failed: if a signal began closing the store
+    /// (which is why the work failed), waits for the handler to finish the
+    /// close and exit with the signal's status, rather than exiting first with
+    /// the work's error and a half-closed store. Returns if no signal came.
+    func exitIfSignalled() async {
+        guard received.signal.load(ordering: .acquiring) != 0 else { return }
+        while true { try? await Task.sleep(for: .seconds(3600)) }  // the handler exits the process
     }
 }
 

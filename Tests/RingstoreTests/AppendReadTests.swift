@@ -92,4 +92,22 @@ import Testing
         #expect(await ringstoreError { _ = try await store.readAll().collect() }?.code == .storeClosed)
         #expect(await ringstoreError { _ = try store.subscribeToAll() }?.code == .storeClosed)
     }
+
+    /// A close called while another is under way (a signal handler's, say)
+    /// returns only once the store is closed: the lock released, the close
+    /// recorded, so that whoever exits next leaves a cleanly closed store.
+    @Test func aSecondCloseReturnsOnlyOnceTheFirstHasFinished() async throws {
+        let dir = TemporaryDirectory()
+        for round in 0..<5 {
+            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            for i in 0..<200 { try await store.append(to: "s-\(i)", events: [event("e\(round)")]) }
+            let first = Task { try await store.close() }
+            try await waitUntil("the first close to begin") { store.isClosed }
+            try await store.close()  // during the first one, or after it
+            let reopened = try await EventStore.open(at: dir.path, configuration: .testing())
+            #expect(reopened.stats().recoveredEvents == 0, "round \(round): reopened a store that was not closed cleanly")
+            try await reopened.close()
+            try await first.value
+        }
+    }
 }

@@ -189,6 +189,37 @@ import Testing
         #expect(run.status == 1 && run.errors.contains("line 2:") && !run.errors.contains("line 3:"))
     }
 
+    /// The demo, stopped mid-ingest, closes its store as the other commands do:
+    /// what it appended is there and the next open replays nothing.
+    @Test func demoStoppedBySIGTERMClosesItsStoreCleanly() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "build ringstore first")
+        let dir = TemporaryDirectory()
+        let data = dir.child("store")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        // Far more events than it appends before the signal.
+        process.arguments = ["demo", "--dir", data, "--events", "100000000", "--streams", "100", "--event-size", "64"]
+        let printed = dir.child("demo.out")
+        _ = FileManager.default.createFile(atPath: printed, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: printed))
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        // The "store:" line comes after the store is open and the signal handlers are
+        // installed; a global index past its header, once appends have been split.
+        try await waitUntil("the demo to open its store and split some appends") {
+            let size = (try? FileManager.default.attributesOfItem(atPath: data + "/global.index")[.size] as? Int) ?? 0
+            return size > 24 && (try? String(contentsOfFile: printed, encoding: .utf8))?.contains("store: ") == true
+        }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 128 + SIGTERM)
+        let store = try await EventStore.open(at: data, configuration: .testing())
+        #expect(store.stats().recoveredEvents == 0, "the demo's store was not closed cleanly")
+        #expect(try await store.readAll(maxCount: 1).collect().count == 1)
+        try await store.close()
+    }
+
     @Test func tailFollowsAndSIGTERMClosesTheStoreCleanly() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "build ringstore first")
         let dir = TemporaryDirectory()

@@ -41,6 +41,8 @@ public final class EventStore: Sendable {
     /// tool, which keeps holding it after the store closes): then closing leaves it held.
     private let ownsLock: Bool
     private let closed = Atomic<Bool>(false)
+    /// The end of the one close (or abandon), for later callers of ``close()``.
+    private let closing = CloseCompletion()
     /// Tests only: when not 0, the time (nanoseconds since 1970) from which
     /// `maxAge` is measured back, instead of the wall clock at each read.
     let maxAgeNowForTesting = Atomic<Int64>(0)
@@ -144,10 +146,25 @@ public final class EventStore: Sendable {
 
     /// Flushes everything, copies it into stream files, records a clean close,
     /// and releases the lock. Appends still in flight are acknowledged first;
-    /// later calls fail with ``RingstoreError/Code/storeClosed``. Closing twice
-    /// does nothing.
+    /// later calls fail with ``RingstoreError/Code/storeClosed``. A second
+    /// close returns once the first has finished (throwing what it threw): a
+    /// command whose work failed because a signal handler began closing the
+    /// store must not exit before that close is done.
     public func close() async throws {
-        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else {
+            try await closing.waitUntilDone()
+            return
+        }
+        do {
+            try await performClose()
+            closing.finish(nil)
+        } catch {
+            closing.finish(error)
+            throw error
+        }
+    }
+
+    private func performClose() async throws {
         defer { if ownsLock { lock.release() } }
         journal.writer.acknowledger.changes.notify()  // subscribers see the store closing and end
         await journal.writer.close()
@@ -171,6 +188,7 @@ public final class EventStore: Sendable {
         await journal.writer.close()
         sampler.withLock { $0?.cancel() }
         if ownsLock { lock.release() }
+        closing.finish(nil)
     }
 
     // MARK: - Appending
