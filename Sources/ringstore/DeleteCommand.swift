@@ -14,19 +14,14 @@ struct DeleteCommand: AsyncParsableCommand {
         discussion: "Reads stop showing the stream at once; `ringstore-admin compact` reclaims its space. With --stdin, the stream names come one a line from standard input.")
 
     @OptionGroup var store: StoreOptions
-    @Option(help: "Stream name.") var stream: String?
-    @Flag(help: "Read stream names from standard input, one a line (instead of --stream).") var stdin = false
+    @OptionGroup var streams: StreamSelection
     @Flag(help: "Tombstone the stream: it can never be written again.") var hard = false
     @Option(parsing: .unconditional, help: "Expected version of the stream: any, no-stream, exists, or a number.") var expectedVersion = "any"
-
-    func validate() throws {
-        guard (stream != nil) != stdin else { throw ValidationError("give either --stream S or --stdin") }
-    }
 
     func run() async throws {
         let expected = try parseExpectedVersion(expectedVersion)
         try await reportingErrors {
-            let names = try streamNames(stream: stream, fromStandardInput: stdin)
+            let names = streams.names()
             if let remote = try store.remote() {
                 try await remote.withConnection { connection in
                     for name in names {
@@ -45,7 +40,7 @@ struct DeleteCommand: AsyncParsableCommand {
                     }
                 }
             }
-            if stdin { FileHandle.standardError.write(Data("ringstore: \(hard ? "tombstoned" : "deleted") \(names.count) streams\n".utf8)) }
+            if streams.stdin { FileHandle.standardError.write(Data("ringstore: \(hard ? "tombstoned" : "deleted") \(names.count) streams\n".utf8)) }
         }
     }
 }
@@ -61,23 +56,21 @@ struct MetadataCommand: AsyncParsableCommand {
         discussion: "Reads honour new metadata at once; `ringstore-admin compact` reclaims the space of the events it hides. Setting replaces the metadata as a whole. With --stdin, the stream names come one a line from standard input.")
 
     @OptionGroup var store: StoreOptions
-    @Option(help: "Stream name.") var stream: String?
-    @Flag(help: "Read stream names from standard input, one a line (instead of --stream).") var stdin = false
+    @OptionGroup var streams: StreamSelection
     @Option(help: "Keep only the last N events visible.") var maxCount: UInt64?
     @Option(help: "Hide events older than this many seconds.") var maxAge: Double?
     @Option(help: "Hide events with versions below this one.") var truncateBefore: UInt64?
 
     func validate() throws {
-        guard (stream != nil) != stdin else { throw ValidationError("give either --stream S or --stdin") }
         if let maxAge, !(maxAge > 0 && maxAge <= 1e14) { throw ValidationError("--max-age must be a positive number of seconds") }
-        if stdin && !setting { throw ValidationError("--stdin sets metadata: give --max-count, --max-age or --truncate-before") }
+        if streams.stdin && !setting { throw ValidationError("--stdin sets metadata: give --max-count, --max-age or --truncate-before") }
     }
 
     private var setting: Bool { maxCount != nil || maxAge != nil || truncateBefore != nil }
 
     func run() async throws {
         try await reportingErrors {
-            let names = try streamNames(stream: stream, fromStandardInput: stdin)
+            let names = streams.names()
             if let remote = try store.remote() {
                 try await remote.withConnection { connection in
                     for name in names {
@@ -107,17 +100,27 @@ struct MetadataCommand: AsyncParsableCommand {
                     }
                 }
             }
-            if stdin { FileHandle.standardError.write(Data("ringstore: set the metadata of \(names.count) streams\n".utf8)) }
+            if streams.stdin { FileHandle.standardError.write(Data("ringstore: set the metadata of \(names.count) streams\n".utf8)) }
         }
     }
 }
 
-/// `--stream S`, or the non-empty lines of standard input.
-private func streamNames(stream: String?, fromStandardInput: Bool) throws -> [String] {
-    if let stream { return [stream] }
-    var names: [String] = []
-    while let line = readLine(strippingNewline: true) {
-        if !line.isEmpty { names.append(line) }
+/// The streams a command acts on: one `--stream S`, or `--stdin`, the
+/// non-empty lines of standard input (one store open for all of them).
+struct StreamSelection: ParsableArguments {
+    @Option(help: "Stream name.") var stream: String?
+    @Flag(help: "Read stream names from standard input, one a line (instead of --stream).") var stdin = false
+
+    func validate() throws {
+        guard (stream != nil) != stdin else { throw ValidationError("give either --stream S or --stdin") }
     }
-    return names
+
+    func names() -> [String] {
+        if let stream { return [stream] }
+        var names: [String] = []
+        while let line = readLine(strippingNewline: true) {
+            if !line.isEmpty { names.append(line) }
+        }
+        return names
+    }
 }

@@ -145,8 +145,12 @@ final class StreamDirectory: StoredStreams {
     /// files are created only here (`create`, which forgets the stream first,
     /// under the stream's open lock), so the memo never hides a file.
     func handle(for stream: String, create: Bool) throws -> Handle? {
-        if let cached = cachedHandle(stream) { return cached }
-        if !create, cache.withLock({ $0.absent.contains(stream) }) { return nil }
+        // One lock section for the common answers: open already, or known to have no file.
+        switch cache.withLock({ c in Self.lookUp(stream, in: &c, absentCounts: !create) }) {
+        case .open(let handle): return handle
+        case .absent: return nil
+        case .unknown: break
+        }
         let lock = openLocks[Int(truncatingIfNeeded: UInt(bitPattern: StreamNaming.hash(stream).hashValue) % UInt(openLocks.count))]
         return try lock.mutex.withLock { _ throws(any Error) -> Handle? in
             // Opened meanwhile by another thread, or evicted but still held: use that one.
@@ -172,11 +176,26 @@ final class StreamDirectory: StoredStreams {
 
     private func cachedHandle(_ stream: String) -> Handle? {
         cache.withLock { c -> Handle? in
-            guard let entry = c.handles[stream] else { return nil }
+            if case .open(let handle) = Self.lookUp(stream, in: &c, absentCounts: false) { return handle }
+            return nil
+        }
+    }
+
+    private enum Lookup {
+        case open(Handle)
+        case absent
+        case unknown
+    }
+
+    /// The stream's cached handle (marked used), else whether it is known to
+    /// have no file (when `absentCounts`), under the cache's lock.
+    private static func lookUp(_ stream: String, in c: inout Cache, absentCounts: Bool) -> Lookup {
+        if let entry = c.handles[stream] {
             c.clock += 1
             c.handles[stream]!.lastUse = c.clock
-            return entry.handle
+            return .open(entry.handle)
         }
+        return absentCounts && c.absent.contains(stream) ? .absent : .unknown
     }
 
     /// The slow path of ``handle(for:create:)``, under the stream's open lock.
