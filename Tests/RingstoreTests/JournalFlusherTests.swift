@@ -13,13 +13,15 @@ func finishes(within limit: Duration, _ body: @escaping @Sendable () async -> Vo
     let once = Once()
     return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
         let timer = Task {
-            try? await Task.sleep(for: limit)
+            // Cancelled: the body finished (and claimed first). Claiming here after a
+            // cancelled sleep raced the body's claim and could report a finished body as late.
+            guard (try? await Task.sleep(for: limit)) != nil else { return }
             if once.claim() { continuation.resume(returning: false) }
         }
         Task {
             await body()
-            timer.cancel()
             if once.claim() { continuation.resume(returning: true) }
+            timer.cancel()
         }
     }
 }

@@ -27,9 +27,13 @@ let quietTestLogging: Void = {
 final class TemporaryDirectory: Sendable {
     let path: String
 
-    init(_ name: String = #function) {
+    /// `inMemory`: on `/dev/shm` where it exists (a tmpfs: syncs cost nothing,
+    /// so a test that injects slow syncs is not confused by a busy disk).
+    init(_ name: String = #function, inMemory: Bool = false) {
         _ = quietTestLogging
-        let base = FileManager.default.temporaryDirectory.path
+        var isFolder: ObjCBool = false
+        let base = inMemory && FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isFolder) && isFolder.boolValue
+            ? "/dev/shm" : FileManager.default.temporaryDirectory.path
         let safe = name.filter { $0.isLetter || $0.isNumber }
         path = "\(base)/ringstore-test-\(safe)-\(UUID().uuidString.prefix(8))"
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
