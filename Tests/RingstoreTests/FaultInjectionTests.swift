@@ -186,7 +186,12 @@ func withFault<R>(_ operation: FaultInjection.Operation, on path: String, _ effe
         defer { watch.cancel() }
         let sawFull = try await withFault(.flush, on: dir.path + fragment, .fail(.ioError)) { _ -> Bool in
             for i in 0..<2_000 {
-                let stream = "s-\(i % 4)"
+                // 64 streams: none gathers the 16 KiB that sends a stream straight to its
+                // own file (the ring holds about 250 of these events), so every checkpoint
+                // writes the split segments. With 4 streams a slow splitter (a loaded
+                // machine, ThreadSanitizer) could make its first checkpoint from direct
+                // writes alone, durable without the segments, and rightly move past 0.
+                let stream = "s-\(i % 64)"
                 let e = event(payload + "\(i)")
                 do {
                     try await store.append(to: stream, events: [e])
