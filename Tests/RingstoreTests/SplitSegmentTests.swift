@@ -12,7 +12,7 @@ import Testing
             let data = Array("{\"stream\":\(stream),\"version\":\(v)}".utf8)
             data.withUnsafeBytes { d in
                 Array("Type".utf8).withUnsafeBytes { type in
-                    block.add(version: v, position: position(v), id: UUID(), timestampNanoseconds: Int64(v), json: true,
+                    block.add(version: v, position: position(v), id: UUID().uuid, timestampNanoseconds: Int64(v), json: true,
                               type: type, metadata: UnsafeRawBufferPointer(start: nil, count: 0), data: d)
                 }
             }

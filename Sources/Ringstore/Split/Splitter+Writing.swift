@@ -96,7 +96,7 @@ extension Splitter {
                 let typeStart = JournalRecord.eventHeaderSize + h.streamCount
                 let metadataStart = typeStart + h.typeCount
                 let dataStart = metadataStart + h.metadataCount
-                builder.current.add(version: h.version, position: h.position, id: h.id, timestampNanoseconds: h.timestampNanoseconds,
+                builder.current.add(version: h.version, position: h.position, id: h.idBytes, timestampNanoseconds: h.timestampNanoseconds,
                             json: h.json,
                             type: UnsafeRawBufferPointer(rebasing: bytes[typeStart..<metadataStart]),
                             metadata: UnsafeRawBufferPointer(rebasing: bytes[metadataStart..<dataStart]),

@@ -33,7 +33,7 @@ extension StreamBlock {
             type.withUTF8 { typeBytes in
                 event.metadata.withUnsafeBytes { metadata in
                     event.data.withUnsafeBytes { data in
-                        current.add(version: event.version, position: event.position, id: event.id,
+                        current.add(version: event.version, position: event.position, id: event.id.uuid,
                                     timestampNanoseconds: event.timestampNanoseconds, json: event.contentType == .json,
                                     type: UnsafeRawBufferPointer(typeBytes), metadata: metadata, data: data)
                     }
