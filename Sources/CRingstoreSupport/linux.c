@@ -1,5 +1,8 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <unistd.h>
 
@@ -33,5 +36,14 @@ void rs_set_thread_name(const char *name) {
     (void)pthread_setname_np(pthread_self(), truncated);
 #else
     (void)name;
+#endif
+}
+
+int rs_fix_mmap_threshold(int bytes) {
+#if defined(__GLIBC__)
+    return mallopt(M_MMAP_THRESHOLD, bytes);
+#else
+    (void)bytes;
+    return 0;
 #endif
 }

@@ -24,11 +24,11 @@ public struct WorkloadRunner: Sendable {
 
     public func run(_ system: some BenchSystem) async throws -> SystemResult {
         try workload.validate()
-        let warmedUp = workload.warmUp ? try await warmUp(system) : [:]
+        let warmedUp = workload.warmUp ? try await warmUp(system) : StreamVersions(streams: workload.streams)
         // The warm-up's events copied into stream files too (Ringstore creates a file
         // per stream then), so that the measured run starts from existing files.
         if workload.warmUp { try await system.settle() }
-        let warmUpEvents = warmedUp.count
+        let warmUpEvents = warmedUp.streamCount
         ProcessMeter.resetPeakResident()
         let countersBefore = try await system.counters()
         let storageBefore = ProcessMeter.storageWriteBytes
@@ -74,11 +74,13 @@ public struct WorkloadRunner: Sendable {
 
         var latencies = LatencyRecorder()
         var wakeLateness = LatencyRecorder()
-        var streamVersions: [Int: UInt64] = warmedUp
+        var streamVersions = warmedUp
         for outcome in outcomes {
             latencies.merge(outcome.latencies)
             wakeLateness.merge(outcome.wakeLateness)
-            streamVersions.merge(outcome.lastVersions) { $1 }
+            for (k, version) in outcome.lastVersions.enumerated() {
+                if let version { streamVersions[workload.ownedStreams(of: outcome.writer)[k]] = version }
+            }
         }
         let events = outcomes.reduce(0) { $0 + $1.events }
         var subscription: SubscriptionResult?
@@ -139,11 +141,13 @@ public struct WorkloadRunner: Sendable {
         var appends: Int
         var events: Int
         /// Last version appended, by stream number.
-        var lastVersions: [Int: UInt64]
+        var writer: Int
+        /// Last version appended to each of the writer's streams (``Workload/ownedStreams(of:)``), nil if none.
+        var lastVersions: [UInt64?]
     }
 
     /// Appends one event to every stream, as fast as the writers go; returns each stream's version (0).
-    private func warmUp(_ system: some BenchSystem) async throws -> [Int: UInt64] {
+    private func warmUp(_ system: some BenchSystem) async throws -> StreamVersions {
         try await withThrowingTaskGroup(of: [Int].self) { group in
             for writer in 0..<workload.writers {
                 group.addTask {
@@ -156,14 +160,14 @@ public struct WorkloadRunner: Sendable {
                     return owned
                 }
             }
-            var versions: [Int: UInt64] = [:]
+            var versions = StreamVersions(streams: workload.streams)
             for try await owned in group { for stream in owned { versions[stream] = 0 } }
             return versions
         }
     }
 
     private func append(_ system: some BenchSystem, writer: Int, shared: RunState, started: ContinuousClock.Instant,
-                        deadline: ContinuousClock.Instant?, existing: [Int: UInt64]) async throws -> WriterOutcome {
+                        deadline: ContinuousClock.Instant?, existing: StreamVersions) async throws -> WriterOutcome {
         // With a rate, this writer's appends are due every `interval`, from a
         // per-writer offset so that writers do not all start at once.
         let interval = workload.rate.map { Duration.seconds(Double(workload.batch * workload.writers) / $0) }
@@ -210,11 +214,8 @@ public struct WorkloadRunner: Sendable {
             shared.appended.add(count, ordering: .relaxed)
             shared.newest.store(RunState.pack(stream: owned[k], version: last), ordering: .relaxed)
         }
-        var lastVersions: [Int: UInt64] = [:]
-        for (k, version) in versions.enumerated() {
-            if let version { lastVersions[owned[k]] = version }
-        }
-        return WriterOutcome(latencies: latencies, wakeLateness: wakeLateness, appends: appends, events: written, lastVersions: lastVersions)
+        return WriterOutcome(latencies: latencies, wakeLateness: wakeLateness, appends: appends, events: written,
+                             writer: writer, lastVersions: versions)
     }
 
     // MARK: - Reader probe
@@ -239,11 +240,12 @@ public struct WorkloadRunner: Sendable {
 
     // MARK: - Reads after the ingest
 
-    private func readBack(_ system: some BenchSystem, streamVersions: [Int: UInt64], events: Int) async throws -> ReadResult {
+    private func readBack(_ system: some BenchSystem, streamVersions: StreamVersions, events: Int) async throws -> ReadResult {
         let clock = ContinuousClock()
         let streamsStarted = clock.now
         var streamEvents = 0
-        for (stream, last) in streamVersions.sorted(by: { $0.key < $1.key }) {
+        for stream in 0..<workload.streams {
+            guard let last = streamVersions[stream] else { continue }
             let name = Workload.streamName(stream)
             let count = try await system.readStream(name)
             guard count == Int(last) + 1 else {
@@ -258,7 +260,7 @@ public struct WorkloadRunner: Sendable {
         guard allEvents == events else {
             throw BenchError("\(system.name): reading $all returned \(allEvents) events, \(events) were appended")
         }
-        return ReadResult(streams: streamVersions.count, streamEvents: streamEvents,
+        return ReadResult(streams: streamVersions.streamCount, streamEvents: streamEvents,
                           streamEventsPerSecond: Double(streamEvents) / max(streamSeconds, 1e-9),
                           allEvents: allEvents, allEventsPerSecond: Double(allEvents) / max(allSeconds, 1e-9))
     }
@@ -313,4 +315,23 @@ extension Duration {
         let (s, atto) = components
         return Double(s) + Double(atto) / 1e18
     }
+}
+
+/// The last version appended to each stream of the workload, by stream number:
+/// eight bytes a stream in one array, so that with 100,000 streams the bench's
+/// own bookkeeping stays out of the peak RSS it reports for the store (a
+/// dictionary per writer and a merged one held several MiB).
+struct StreamVersions: Sendable {
+    private var versions: [UInt64]
+    private static let none = UInt64.max
+
+    init(streams: Int) { versions = Array(repeating: Self.none, count: streams) }
+
+    subscript(stream: Int) -> UInt64? {
+        get { versions[stream] == Self.none ? nil : versions[stream] }
+        set { versions[stream] = newValue ?? Self.none }
+    }
+
+    /// Streams with at least one event.
+    var streamCount: Int { versions.reduce(0) { $0 + ($1 == Self.none ? 0 : 1) } }
 }

@@ -36,12 +36,12 @@ extension BenchCommand {
                 for pass in 1...max(1, passes) {
                     let clock = ContinuousClock()
                     let allStarted = (clock.now, processorSeconds())
-                    let all = try await system.readAll()
+                    let all = reads == .streamsOnly ? 0 : try await system.readAll()
                     let allSeconds = allStarted.0.duration(to: clock.now).seconds
                     let allCPU = processorSeconds() - allStarted.1
                     let streamsStarted = (clock.now, processorSeconds())
                     var streamEvents = 0
-                    for name in names { streamEvents += try await system.readStream(name) }
+                    for name in names where reads != .allOnly { streamEvents += try await system.readStream(name) }
                     let streamSeconds = streamsStarted.0.duration(to: clock.now).seconds
                     let streamCPU = processorSeconds() - streamsStarted.1
                     allRates.append(Double(all) / max(allSeconds, 1e-9))

@@ -23,6 +23,13 @@ struct BenchCommand: AsyncParsableCommand {
         case durable, relaxed
     }
 
+    /// What a `--read-store` pass reads.
+    enum ReadStoreReads: String, ExpressibleByArgument, CaseIterable {
+        case all
+        case allOnly = "all-only"
+        case streamsOnly = "streams-only"
+    }
+
     enum Peer: String, ExpressibleByArgument, CaseIterable {
         case sqlite
     }
@@ -45,6 +52,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Folder for the stores (must not exist; kept afterwards). Default: a temporary folder, removed afterwards.") var dir: String?
     @Option(help: "Only read: open this existing store (or a folder kept by --dir), read $all and then every stream from start to end --passes times, and print the rates; nothing is appended.") var readStore: String?
     @Option(help: "With --read-store: how many passes (the first warms the caches; the median is printed).") var passes = 3
+    @Option(help: "With --read-store: what each pass reads: all ($all, then every stream), all-only ($all) or streams-only (every stream), so that a profile covers one read path.") var reads = ReadStoreReads.all
 
     /// The workload as asked for: a count bound unless only a duration is given.
     var workload: Workload {
@@ -59,6 +67,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
+        if reads != .all, readStore == nil { throw ValidationError("--reads needs --read-store") }
         if let readStore {
             guard FileManager.default.fileExists(atPath: readStore) else { throw ValidationError("--read-store \(readStore) does not exist") }
             guard passes >= 1 else { throw ValidationError("--passes must be at least 1 (got \(passes))") }

@@ -216,4 +216,46 @@ import Testing
         #expect(first.events + rest == byStream)
         try await store.close()
     }
+
+    /// Events of several types interleaved within blocks (a type string made
+    /// once is reused while the bytes repeat) and stream numbers far apart (the
+    /// window keeps blocks by number in a dense array): `$all` through a window,
+    /// and each stream's reads, give every event its own type, in order.
+    @Test func interleavedTypesAndManyStreamsReadBackExactly() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let types = ["Created", "Updated", "Updated", "Deleted-with-a-longer-type-name", "", "Created"]
+        var appended: [(stream: String, type: String, position: UInt64)] = []
+        store.splitter.pause()
+        for round in 0..<3 {
+            for stream in (0..<300).map({ "s\($0)" }) {
+                let type = types[(round + stream.count) % types.count].isEmpty ? "T" : types[(round + stream.count) % types.count]
+                let result = try await store.append(to: stream, events: [EventData(type: type, json: "{}")])
+                appended.append((stream, type, result.firstPosition))
+            }
+            for (i, type) in types.enumerated() where !type.isEmpty {
+                let result = try await store.append(to: "mixed", events: [EventData(type: type, json: "{\"i\":\(i)}")])
+                appended.append(("mixed", type, result.firstPosition))
+            }
+        }
+        store.splitter.resume()
+        await store.splitter.checkpointForTesting()
+        #expect(store.stats().eventsInJournal == 0)
+        let window = AllReadWindow(budget: store.allReadBudget)
+        let all = try Self.pages(store, window: window, limit: 7)
+        #expect(all.count == appended.count)
+        var cursor: EventSequence.Cursor? = .start
+        var read: [RecordedEvent] = []
+        let second = AllReadWindow(budget: store.allReadBudget)
+        while let current = cursor {
+            let page = try store.readAllVisiblePage(cursor: current, direction: .forwards, limit: 64, window: second)
+            read += page.events
+            cursor = page.next
+        }
+        #expect(read.map { "\($0.stream) \($0.type) \($0.position)" } == appended.map { "\($0.stream) \($0.type) \($0.position)" })
+        let mixed = try await store.read(stream: "mixed").collect()
+        #expect(mixed.map(\.type) == appended.filter { $0.stream == "mixed" }.map(\.type))
+        #expect(window.counters.blocks == 0 && second.counters.blocks == 0 && store.allReadBudget.inUse == 0)
+        try await store.close()
+    }
 }

@@ -69,4 +69,31 @@ import Testing
         #expect(stats.blockCacheBytes > 0)
         try await store.close()
     }
+
+    /// The block cache and the `$all` windows share one limit: a window taking
+    /// room evicts the cache's oldest blocks, and the cache keeps only what the
+    /// windows leave. Before, each had a budget of its own and a store that
+    /// served stream reads and then `$all` held both in full.
+    @Test func theCacheAndTheAllWindowsStayWithinOneSharedLimit() {
+        let one = block("a", 0..<10)
+        let cost = BlockCache.cost(of: one)
+        let cache = BlockCache(budgetBytes: cost * 4)
+        let windows = DecodedBlockBudget(limit: cost * 5, sharedWith: cache)
+        for i in 0..<4 { cache.insert(stream: "s\(i)", firstVersion: 0, events: block("s\(i)", 0..<10)) }
+        #expect(cache.heldBytes == cost * 4)
+        // A window takes three blocks' worth: the cache gives up its two oldest.
+        #expect(windows.take(cost * 3))
+        #expect(windows.inUse + cache.heldBytes <= cost * 5)
+        #expect(cache.block(of: "s0", containing: 0) == nil && cache.block(of: "s1", containing: 0) == nil)
+        #expect(cache.block(of: "s3", containing: 0) != nil)
+        // While the windows hold that, the cache keeps at most two blocks.
+        for i in 4..<8 { cache.insert(stream: "s\(i)", firstVersion: 0, events: block("s\(i)", 0..<10)) }
+        #expect(cache.heldBytes <= cost * 2)
+        #expect(windows.inUse + cache.heldBytes <= cost * 5)
+        // More than the limit is refused, whatever the cache holds.
+        #expect(!windows.take(cost * 3))
+        windows.give(cost * 3)
+        for i in 8..<12 { cache.insert(stream: "s\(i)", firstVersion: 0, events: block("s\(i)", 0..<10)) }
+        #expect(cache.heldBytes == cost * 4)
+    }
 }

@@ -38,6 +38,12 @@ int rs_start_writeback(int fd, int64_t offset, int64_t count);
 /// `perf` and debuggers. Declared here for the same reason as `rs_syncfs`.
 void rs_set_thread_name(const char *name);
 
+/// glibc's `mallopt(M_MMAP_THRESHOLD, bytes)`, which also turns off its
+/// dynamic adjustment of that threshold (see `MallocTuning` for why); 0 where
+/// the C library is not glibc. Declared here since `<malloc.h>` is not part of
+/// Swift's Glibc module.
+int rs_fix_mmap_threshold(int bytes);
+
 /// A number never returned before in this process: each thread takes blocks
 /// of 1,024 from one shared counter and hands them out one by one, so that
 /// threads generating event IDs do not contend for one atomic per ID.

@@ -1,18 +1,32 @@
 import Synchronization
 
 /// The memory all ``AllReadWindow``s of one store may hold together
-/// (`Configuration.allReadWindowBytes`, beside the block cache's own).
+/// (`Configuration.allReadWindowBytes`), shared with the store's block cache.
+///
+/// Why shared: a store that serves stream reads and then a `$all` pass held a
+/// full block cache beside full windows, both budgets at once (with 100,000
+/// streams about 16 MiB of the 130 MiB peak). Now the windows and the block
+/// cache (``BlockCache/shareLimit(_:windows:)``) together stay within
+/// `limit`: a window that needs room first evicts the cache's oldest blocks
+/// (a window's block is needed again within its pass, a cached one only
+/// perhaps), and the cache keeps at most what the windows leave.
 final class DecodedBlockBudget: Sendable {
     let limit: Int
     private let used = Atomic<Int>(0)
+    private let cache: BlockCache?
 
-    init(limit: Int) { self.limit = max(0, limit) }
+    init(limit: Int, sharedWith cache: BlockCache? = nil) {
+        self.limit = max(0, limit)
+        self.cache = cache
+        cache?.shareLimit(self.limit, windows: self)
+    }
 
-    /// Reserves `bytes` if that stays within the limit.
+    /// Reserves `bytes` if that stays within the limit, evicting blocks of the shared cache for room.
     func take(_ bytes: Int) -> Bool {
         var current = used.load(ordering: .relaxed)
         while true {
             guard current + bytes <= limit else { return false }
+            if let cache, current + bytes + cache.heldBytes > limit { cache.shrink(toAtMost: limit - current - bytes) }
             let (exchanged, original) = used.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
             if exchanged { return true }
             current = original
@@ -83,7 +97,12 @@ final class AllReadWindow: Sendable {
     }
 
     private struct State: ~Copyable {
-        var kept: [UInt32: Kept] = [:]
+        /// By stream number (a dense array, as the splitter's pending streams:
+        /// a lookup per event, and hashing a number through `Hasher` cost about
+        /// a tenth of handing an event out); 8 bytes a stream, released when the
+        /// reader reaches the ring.
+        var kept: [Kept?] = []
+        var keptCount = 0
         var bytes = 0
         /// The global-index entry the last forward batch ended with, and its position.
         var lastEntry: (index: Int, position: UInt64)?
@@ -107,7 +126,7 @@ final class AllReadWindow: Sendable {
     }
 
     /// Blocks kept, and their cost (tests).
-    var counters: (blocks: Int, bytes: Int) { state.withLock { ($0.kept.count, $0.bytes) } }
+    var counters: (blocks: Int, bytes: Int) { state.withLock { ($0.keptCount, $0.bytes) } }
 
     /// Where in the global index the entry at or after `position` is, when
     /// `position` directly follows the last forward batch (the next page of the
@@ -128,7 +147,8 @@ final class AllReadWindow: Sendable {
     func clear() {
         let bytes = state.withLock { s in
             defer {
-                s.kept.removeAll()
+                s.kept = []
+                s.keptCount = 0
                 s.bytes = 0
                 s.readAhead.removeAll()
             }
@@ -147,14 +167,15 @@ final class AllReadWindow: Sendable {
             // Events served ahead from blocks that did not fit the budget, by entry index.
             var servedAhead: [RecordedEvent?] = []
             var entriesOfStream: [UInt32: [Int]] = [:]
+            var types = EventTypeCache()
             for i in entries.indices {
                 if !servedAhead.isEmpty, let event = servedAhead[i] {
                     result.append(event)
                     continue
                 }
                 let entry = entries[i]
-                if let kept = s.kept[entry.stream], kept.versions.contains(entry.version) {
-                    result.append(kept.block.event(at: Int(entry.version - kept.block.firstVersion), stream: kept.name))
+                if let kept = Self.kept(entry.stream, in: s), kept.versions.contains(entry.version) {
+                    result.append(kept.block.event(at: Int(entry.version - kept.block.firstVersion), stream: kept.name, types: &types))
                     if entry.version == (backwards ? kept.versions.lowerBound : kept.versions.upperBound - 1) {
                         drop(entry.stream, &s)
                     }
@@ -170,14 +191,13 @@ final class AllReadWindow: Sendable {
                     throw RingstoreError(.corruptData, "stream \"\(name)\": its stream file and split segments lack version \(entry.version), which the global index lists",
                                          stream: name, path: indexPath)
                 }
-                result.append(block.event(at: Int(entry.version - block.firstVersion), stream: name))
+                result.append(block.event(at: Int(entry.version - block.firstVersion), stream: name, types: &types))
                 if let link, !backwards { try readAhead(from: link, after: entry.position, split: split, &s) }
                 if entry.version == (backwards ? versions.lowerBound : versions.upperBound - 1) { continue }
                 let cost = block.cost + Self.overheadPerBlock
                 if budget.take(cost) {
                     drop(entry.stream, &s)  // read ahead just now, from an entry before this one
-                    s.kept[entry.stream] = Kept(block: block, versions: versions, name: name, cost: cost)
-                    s.bytes += cost
+                    keep(Kept(block: block, versions: versions, name: name, cost: cost), for: entry.stream, &s)
                     continue
                 }
                 // No room: serve the rest of this batch's entries this block holds now.
@@ -186,7 +206,7 @@ final class AllReadWindow: Sendable {
                 }
                 for j in entriesOfStream[entry.stream] ?? [] where j > i && versions.contains(entries[j].version) {
                     if servedAhead.isEmpty { servedAhead = Array(repeating: nil, count: entries.count) }
-                    servedAhead[j] = block.event(at: Int(entries[j].version - block.firstVersion), stream: name)
+                    servedAhead[j] = block.event(at: Int(entries[j].version - block.firstVersion), stream: name, types: &types)
                 }
             }
             return result
@@ -201,25 +221,50 @@ final class AllReadWindow: Sendable {
     private func readAhead(from link: SplitSegment.Link, after position: UInt64, split: SplitStore, _ s: inout State) throws {
         if s.readAhead.contains(where: { $0.segment == link.segment && $0.range.contains(link.offset) }) { return }
         guard budget.inUse < budget.limit / 4 * 3 else { return }
-        let ahead = try split.segments.entriesAhead(from: link, bytes: Self.readAheadBytes)
-        guard let last = ahead.last else { return }
-        let end = last.link.offset + UInt32(SplitSegment.envelopeSize + last.block.count)
+        let (ahead, end) = try Self.entriesAhead(from: link, split: split, skipping: s.kept)
+        guard end > link.offset else { return }
         if s.readAhead.count >= 8 { s.readAhead.removeFirst() }
         s.readAhead.append((link.segment, link.offset..<end))
-        for entry in ahead.dropFirst() where entry.header.firstPosition > position && s.kept[entry.stream] == nil {
+        for entry in ahead where entry.link != link && entry.header.firstPosition > position && Self.kept(entry.stream, in: s) == nil {
             guard budget.inUse < budget.limit / 4 * 3 else { return }
             guard case .success(let block) = StreamBlock.decoded(from: entry.block),
                   let name = split.catalog.name(of: entry.stream) else { continue }
             let cost = block.cost + Self.overheadPerBlock
             guard budget.take(cost) else { return }
-            s.kept[entry.stream] = Kept(block: block, versions: block.firstVersion..<(block.firstVersion + UInt64(block.count)),
-                                       name: name, cost: cost)
-            s.bytes += cost
+            keep(Kept(block: block, versions: block.firstVersion..<(block.firstVersion + UInt64(block.count)), name: name, cost: cost),
+                 for: entry.stream, &s)
         }
     }
 
+    /// The segment entries read ahead from `link`, stepping over those of
+    /// streams with a block in `kept` unread (the kept block is read first).
+    /// A function of its own so that `kept` is let go before the window's
+    /// table changes again (holding it meanwhile would copy the table).
+    private static func entriesAhead(from link: SplitSegment.Link, split: SplitStore, skipping kept: [Kept?])
+        throws -> (entries: [SplitSegments.AheadEntry], end: UInt32) {
+        try split.segments.entriesAhead(from: link, bytes: readAheadBytes) { stream in
+            Int(stream) >= kept.count || kept[Int(stream)] == nil
+        }
+    }
+
+    private static func kept(_ stream: UInt32, in s: borrowing State) -> Kept? {
+        Int(stream) < s.kept.count ? s.kept[Int(stream)] : nil
+    }
+
+    /// Keeps `kept` (its cost already taken from the budget) for `stream`, which has nothing kept.
+    private func keep(_ kept: Kept, for stream: UInt32, _ s: inout State) {
+        let index = Int(stream)
+        if index >= s.kept.count { s.kept.append(contentsOf: repeatElement(nil, count: max(index + 1 - s.kept.count, s.kept.count / 2))) }
+        s.kept[index] = kept
+        s.keptCount += 1
+        s.bytes += kept.cost
+    }
+
     private func drop(_ stream: UInt32, _ s: inout State) {
-        guard let kept = s.kept.removeValue(forKey: stream) else { return }
+        let index = Int(stream)
+        guard index < s.kept.count, let kept = s.kept[index] else { return }
+        s.kept[index] = nil
+        s.keptCount -= 1
         s.bytes -= kept.cost
         budget.give(kept.cost)
     }

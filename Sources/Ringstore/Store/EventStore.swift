@@ -52,7 +52,7 @@ public final class EventStore: Sendable {
         self.directory = directory.string
         self.observability = StoreObservability(directory: directory.string, logger: logger)
         self.configuration = configuration
-        self.allReadBudget = DecodedBlockBudget(limit: configuration.allReadWindowBytes)
+        self.allReadBudget = DecodedBlockBudget(limit: configuration.allReadWindowBytes, sharedWith: split.directory.blockCache)
         self.journal = journal
         self.split = split
         self.globalIndex = globalIndex
@@ -81,6 +81,7 @@ public final class EventStore: Sendable {
     static func open(at path: String, configuration: Configuration, logger: Logger,
                      heldLock: StoreLock?) async throws -> EventStore {
         try configuration.validate()
+        MallocTuning.applyOnce()
         let directory = FilePath(path)
         let parent = directory.removingLastComponent()
         if !StorageDirectory.isDirectory(directory) {

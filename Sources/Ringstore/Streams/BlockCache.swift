@@ -33,9 +33,55 @@ final class BlockCache: Sendable {
 
     let budgetBytes: Int
     private let state = Mutex(State())
+    /// `state.bytes`, readable without the lock (the windows' budget checks it per block).
+    private let held = Atomic<Int>(0)
+    /// The budget shared with the `$all` windows (see ``DecodedBlockBudget``): set once, at open.
+    private let shared = Mutex<(limit: Int, windows: WeakBudget)>((.max, WeakBudget()))
+
+    /// Weak: the budget holds this cache, so a strong reference back would keep both alive after the store closes.
+    private struct WeakBudget { weak var budget: DecodedBlockBudget? }
 
     init(budgetBytes: Int) {
         self.budgetBytes = budgetBytes
+    }
+
+    /// Bytes held now.
+    var heldBytes: Int { held.load(ordering: .relaxed) }
+
+    /// From now on the cache keeps at most what `windows` leave of `limit`
+    /// (the budget does not keep the windows' counter alive: it owns this cache).
+    func shareLimit(_ limit: Int, windows: DecodedBlockBudget) {
+        shared.withLock { $0 = (limit, WeakBudget(budget: windows)) }
+    }
+
+    /// The bytes this cache may hold now: its own budget, less what the windows hold of a shared limit.
+    private var allowedBytes: Int {
+        let (limit, windows) = shared.withLock { ($0.limit, $0.windows.budget) }
+        guard let windows else { return budgetBytes }
+        return max(0, min(budgetBytes, limit - windows.inUse))
+    }
+
+    /// Evicts the oldest blocks until at most `bytes` are held.
+    func shrink(toAtMost bytes: Int) {
+        var evicted: [[RecordedEvent]] = []  // released outside the lock
+        state.withLock { s in evict(&s, downTo: bytes, into: &evicted) }
+    }
+
+    private func evict(_ s: inout State, downTo bytes: Int, into evicted: inout [[RecordedEvent]]) {
+        while s.bytes > bytes, s.head < s.order.count {
+            let (oldStream, oldVersion) = s.order[s.head]
+            s.head += 1
+            if var list = s.blocks[oldStream], let i = list.firstIndex(where: { $0.firstVersion == oldVersion }) {
+                s.bytes -= list[i].cost
+                evicted.append(list.remove(at: i).events)
+                s.blocks[oldStream] = list.isEmpty ? nil : list
+            }
+        }
+        if s.head > 1024, s.head * 2 > s.order.count {
+            s.order.removeFirst(s.head)
+            s.head = 0
+        }
+        held.store(s.bytes, ordering: .relaxed)
     }
 
     /// Approximate memory held by decoded events (payload plus per-event overhead).
@@ -64,25 +110,15 @@ final class BlockCache: Sendable {
         guard !events.isEmpty else { return }
         let cost = Self.cost(of: events)
         guard cost <= budgetBytes / 4 else { return }  // one huge block must not flush everything else
+        let allowed = allowedBytes
+        guard cost <= allowed else { return }
         var evicted: [[RecordedEvent]] = []  // released outside the lock
         state.withLock { s in
             if s.blocks[stream]?.contains(where: { $0.firstVersion == firstVersion }) == true { return }
             s.blocks[stream, default: []].append(Block(firstVersion: firstVersion, events: events, cost: cost))
             s.order.append((stream, firstVersion))
             s.bytes += cost
-            while s.bytes > budgetBytes, s.head < s.order.count {
-                let (oldStream, oldVersion) = s.order[s.head]
-                s.head += 1
-                if var list = s.blocks[oldStream], let i = list.firstIndex(where: { $0.firstVersion == oldVersion }) {
-                    s.bytes -= list[i].cost
-                    evicted.append(list.remove(at: i).events)
-                    s.blocks[oldStream] = list.isEmpty ? nil : list
-                }
-            }
-            if s.head > 1024, s.head * 2 > s.order.count {
-                s.order.removeFirst(s.head)
-                s.head = 0
-            }
+            evict(&s, downTo: allowed, into: &evicted)
         }
     }
 

@@ -132,19 +132,25 @@ final class GlobalIndex: Sendable {
     func entries(from index: Int, count wanted: Int) throws -> [Entry] {
         let available = min(wanted, entryCount - index)
         guard index >= 0, available > 0 else { return [] }
-        var bytes = [UInt8](repeating: 0, count: available * Self.entrySize)
         let offset = UInt64(index * Self.entrySize)
-        _ = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
-        var result: [Entry] = []
-        result.reserveCapacity(available)
-        for i in 0..<available {
-            guard let entry = Self.decode(bytes[(i * Self.entrySize)..<((i + 1) * Self.entrySize)]) else {
-                throw RingstoreError(.corruptData, "global index entry \(index + i) is damaged (checksum mismatch)",
-                                     path: path, offset: offset + UInt64(i * Self.entrySize))
-            }
-            result.append(entry)
+        // Not zeroed first: only the bytes read are decoded (a short read is damage).
+        let bytes = try [UInt8](unsafeUninitializedCapacity: available * Self.entrySize) { buffer, initialized in
+            initialized = try file.read(into: UnsafeMutableRawBufferPointer(buffer), at: offset)
         }
-        return result
+        return try bytes.withUnsafeBytes { b in
+            var result: [Entry] = []
+            result.reserveCapacity(available)
+            for i in 0..<available {
+                let start = i * Self.entrySize
+                guard start + Self.entrySize <= b.count,
+                      let entry = Self.decode(UnsafeRawBufferPointer(rebasing: b[start..<(start + Self.entrySize)])) else {
+                    throw RingstoreError(.corruptData, "global index entry \(index + i) is damaged (checksum mismatch)",
+                                         path: path, offset: offset + UInt64(start))
+                }
+                result.append(entry)
+            }
+            return result
+        }
     }
 
     /// Index of the first entry whose position is ≥ `position` (binary search over the file).

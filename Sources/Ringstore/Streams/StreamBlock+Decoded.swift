@@ -26,6 +26,12 @@ extension StreamBlock {
 
         /// The event at `index` (0 ..< `count`) of the block, named `stream`.
         func event(at index: Int, stream: String) -> RecordedEvent {
+            var types = EventTypeCache()
+            return event(at: index, stream: stream, types: &types)
+        }
+
+        /// ``event(at:stream:)``, reusing the type string `types` made last when the bytes are the same.
+        func event(at index: Int, stream: String, types: inout EventTypeCache) -> RecordedEvent {
             raw.withUnsafeBytes { r in
                 let offset = Int(offsets[index])
                 // Safe: ``StreamBlock/decoded(from:)`` checked that every entry's fixed
@@ -42,7 +48,7 @@ extension StreamBlock {
                     stream: stream, version: firstVersion + UInt64(index),
                     position: UInt64(littleEndian: r.loadUnaligned(fromByteOffset: offset + 4, as: UInt64.self)),
                     id: UUID(uuid: uuid),
-                    type: String(decoding: UnsafeRawBufferPointer(rebasing: r[typeStart..<metadataStart]), as: UTF8.self),
+                    type: types.type(of: UnsafeRawBufferPointer(rebasing: r[typeStart..<metadataStart])),
                     data: dataCount == 0 ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: r[dataStart..<(dataStart + dataCount)])),
                     metadata: metadataCount == 0 ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: r[metadataStart..<dataStart])),
                     contentType: r[offset + 36] & 1 != 0 ? .json : .binary,
@@ -54,7 +60,8 @@ extension StreamBlock {
         func events(stream: String) -> [RecordedEvent] {
             var events: [RecordedEvent] = []
             events.reserveCapacity(count)
-            for i in 0..<count { events.append(event(at: i, stream: stream)) }
+            var types = EventTypeCache()
+            for i in 0..<count { events.append(event(at: i, stream: stream, types: &types)) }
             return events
         }
     }

@@ -244,6 +244,7 @@ enum StreamBlock {
         raw.withUnsafeBytes { r in
             var events: [RecordedEvent] = []
             events.reserveCapacity(header.count)
+            var types = EventTypeCache()
             var offset = 0
             for i in 0..<header.count {
                 guard let length = checkedEntryLength(r, at: offset) else { return .failure(.badEntry(i)) }
@@ -258,9 +259,9 @@ enum StreamBlock {
                     defer { cursor += count }
                     return UnsafeRawBufferPointer(rebasing: r[cursor..<(cursor + count)])
                 }
-                let type = String(decoding: take(typeCount), as: UTF8.self)
-                let metadata = [UInt8](take(metadataCount))
-                let data = [UInt8](take(dataCount))
+                let type = types.type(of: take(typeCount))
+                let metadata = metadataCount == 0 ? [] : [UInt8](take(metadataCount))
+                let data = dataCount == 0 ? [] : [UInt8](take(dataCount))
                 events.append(RecordedEvent(
                     stream: stream, version: header.firstVersion + UInt64(i),
                     position: UInt64(littleEndian: r.loadUnaligned(fromByteOffset: offset + 4, as: UInt64.self)),
