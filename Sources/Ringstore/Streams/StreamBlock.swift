@@ -121,9 +121,12 @@ enum StreamBlock {
         let body = start + headerSize
         var flags: UInt32 = 0
         var storedCount = raw.count
+        // Appended from buffers (a memcpy), not from `repeatElement`, which goes byte by byte.
+        appendZeros(headerSize, to: &output)
+        output += raw
         if compress, raw.count >= 64 {
             let bound = Int(LZ4_compressBound(Int32(raw.count)))
-            output.append(contentsOf: repeatElement(0, count: headerSize + bound))
+            appendZeros(bound - raw.count, to: &output)
             let size = output.withUnsafeMutableBytes { o in
                 raw.withUnsafeBytes { LZ4Compressor.compress($0, into: UnsafeMutableRawBufferPointer(rebasing: o[body...])) }
             }
@@ -133,12 +136,10 @@ enum StreamBlock {
                 storedCount = size
                 output.removeLast(bound - size)
             } else {
+                // The attempt wrote over the raw copy: put it back.
                 output.removeLast(bound)
                 output += raw
             }
-        } else {
-            output.append(contentsOf: repeatElement(0, count: headerSize))
-            output += raw
         }
         output.withUnsafeMutableBytes { o in
             // Safe: `o[start..<body]` is the headerSize bytes appended for the header,
@@ -154,6 +155,18 @@ enum StreamBlock {
             h.storeBytes(of: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: h[0..<36])).littleEndian, toByteOffset: 36, as: UInt32.self)
             let stored = UnsafeRawBufferPointer(rebasing: o[body..<(body + storedCount)])
             h.storeBytes(of: CRC32C.checksum(stored).littleEndian, toByteOffset: 40, as: UInt32.self)
+        }
+    }
+
+    private static let zeros = [UInt8](repeating: 0, count: 256)
+
+    /// Appends `count` zero bytes to `output`.
+    private static func appendZeros(_ count: Int, to output: inout [UInt8]) {
+        var left = count
+        while left > 0 {
+            let n = min(left, zeros.count)
+            zeros.withUnsafeBufferPointer { output.append(contentsOf: UnsafeBufferPointer(rebasing: $0[..<n])) }
+            left -= n
         }
     }
 
