@@ -1,3 +1,5 @@
+import Glibc
+
 /// The rules for stream names and event types, checked at the API boundary.
 enum NameRules {
     static let maxStreamNameBytes = 1024
@@ -62,9 +64,13 @@ enum NameRules {
     }
 
     /// Whether `text` holds a NUL byte, searched in its contiguous UTF-8 (every
-    /// native string has it): going through the `utf8` view byte by byte cost
-    /// about 35 instructions a byte, on every append.
+    /// native string has it) with `memchr`: going through the `utf8` view byte
+    /// by byte cost about 35 instructions a byte, and `contains` on the buffer
+    /// still about 8 (some 150 of an append's instructions for its name and type).
     private static func containsNUL(_ text: String) -> Bool {
-        text.utf8.withContiguousStorageIfAvailable { $0.contains(0) } ?? text.utf8.contains(0)
+        text.utf8.withContiguousStorageIfAvailable { bytes in
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return false }
+            return memchr(base, 0, bytes.count) != nil
+        } ?? text.utf8.contains(0)
     }
 }

@@ -214,6 +214,7 @@ final class SplitSegments: Sendable {
             // Links and heads are computed first and applied only once the write succeeded.
             var updates: [(stream: UInt32, link: Link, header: StreamBlock.Header)] = []
             var previous: [UInt32: Link] = [:]
+            var blockBytes: [UInt8] = []  // reused for every block
             for item in items {
                 for block in item.blocks where block.count > 0 {
                     let offset = segment.end + UInt64(output.count)
@@ -222,12 +223,12 @@ final class SplitSegments: Sendable {
                     }
                     let link = Link(segment: segment.number, offset: UInt32(offset))
                     let before = previous[item.stream] ?? (Int(item.stream) < s.heads.count ? s.heads[Int(item.stream)].link : .none)
-                    var blockBytes: [UInt8] = []
+                    blockBytes.removeAll(keepingCapacity: true)
                     StreamBlock.encode(block, compress: compress, into: &blockBytes)
                     SplitSegment.encodeEnvelope(.init(stream: item.stream, previous: before, blockLength: blockBytes.count), into: &output)
                     output += blockBytes
                     previous[item.stream] = link
-                    guard case .success(let header) = StreamBlock.parseHeader(blockBytes) else {
+                    guard case .success(let header) = blockBytes.withUnsafeBytes({ StreamBlock.parseHeader($0) }) else {
                         preconditionFailure("a block just encoded must parse")
                     }
                     updates.append((item.stream, link, header))

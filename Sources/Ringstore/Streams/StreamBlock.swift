@@ -122,37 +122,64 @@ enum StreamBlock {
     }
 
     /// Encodes a built block (compressing it when that pays) and appends it to `output`.
+    ///
+    /// Header and stored bytes go straight into `output`'s tail: with one-event
+    /// appends over many streams the splitter encodes about a block per event,
+    /// and a temporary array each for the header and the compressed bytes was
+    /// two allocations (and copies) per block.
     static func encode(_ block: RawBlock, compress: Bool, into output: inout [UInt8]) {
         let raw = block.raw
-        var stored = raw
+        let start = output.count
+        let body = start + headerSize
         var flags: UInt32 = 0
+        var storedCount = raw.count
+        // Appended from buffers (a memcpy), not from `repeatElement`, which goes byte by byte.
+        appendZeros(headerSize, to: &output)
+        output += raw
         if compress, raw.count >= 64 {
             let bound = Int(LZ4_compressBound(Int32(raw.count)))
-            // Uninitialised: the compressor writes the bytes it returns, and only those are kept.
-            let compressed = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
-                count = raw.withUnsafeBytes { LZ4Compressor.compress($0, into: UnsafeMutableRawBufferPointer(buffer)) }
+            appendZeros(bound - raw.count, to: &output)
+            let size = output.withUnsafeMutableBytes { o in
+                raw.withUnsafeBytes { LZ4Compressor.compress($0, into: UnsafeMutableRawBufferPointer(rebasing: o[body...])) }
             }
             // Keep it only if it saves at least a tenth: decompressing costs reads time.
-            if !compressed.isEmpty, compressed.count < raw.count - raw.count / 10 {
-                stored = compressed
+            if size > 0, size < raw.count - raw.count / 10 {
                 flags = flagCompressed
+                storedCount = size
+                output.removeLast(bound - size)
+            } else {
+                // The attempt wrote over the raw copy: put it back.
+                output.removeLast(bound)
+                output += raw
             }
         }
-        var header = [UInt8](repeating: 0, count: headerSize)
-        header.withUnsafeMutableBytes { h in
-            // Safe: `h` is the headerSize bytes reserved for the header.
+        output.withUnsafeMutableBytes { o in
+            // Safe: `o[start..<body]` is the headerSize bytes appended for the header,
+            // `o[body..<(body + storedCount)]` the stored bytes after it.
+            let h = UnsafeMutableRawBufferPointer(rebasing: o[start..<body])
             h.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
             h.storeBytes(of: flags.littleEndian, toByteOffset: 4, as: UInt32.self)
             h.storeBytes(of: block.firstVersion.littleEndian, toByteOffset: 8, as: UInt64.self)
             h.storeBytes(of: block.firstPosition.littleEndian, toByteOffset: 16, as: UInt64.self)
             h.storeBytes(of: UInt32(block.count).littleEndian, toByteOffset: 24, as: UInt32.self)
             h.storeBytes(of: UInt32(raw.count).littleEndian, toByteOffset: 28, as: UInt32.self)
-            h.storeBytes(of: UInt32(stored.count).littleEndian, toByteOffset: 32, as: UInt32.self)
+            h.storeBytes(of: UInt32(storedCount).littleEndian, toByteOffset: 32, as: UInt32.self)
             h.storeBytes(of: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: h[0..<36])).littleEndian, toByteOffset: 36, as: UInt32.self)
+            let stored = UnsafeRawBufferPointer(rebasing: o[body..<(body + storedCount)])
             h.storeBytes(of: CRC32C.checksum(stored).littleEndian, toByteOffset: 40, as: UInt32.self)
         }
-        output += header
-        output += stored
+    }
+
+    private static let zeros = [UInt8](repeating: 0, count: 256)
+
+    /// Appends `count` zero bytes to `output`.
+    private static func appendZeros(_ count: Int, to output: inout [UInt8]) {
+        var left = count
+        while left > 0 {
+            let n = min(left, zeros.count)
+            zeros.withUnsafeBufferPointer { output.append(contentsOf: UnsafeBufferPointer(rebasing: $0[..<n])) }
+            left -= n
+        }
     }
 
     // MARK: - Decoding
