@@ -110,7 +110,8 @@ enum StreamBlock {
     }
 
     /// Encodes a built block (compressing it when that pays) and appends it to `output`.
-    static func encode(_ block: RawBlock, compress: Bool, into output: inout [UInt8]) {
+    /// `acceleration`: LZ4's speed knob (1 = its default; see ``LZ4Compressor``).
+    static func encode(_ block: RawBlock, compress: Bool, acceleration: Int32 = 1, into output: inout [UInt8]) {
         let raw = block.raw
         var stored = raw
         var flags: UInt32 = 0
@@ -118,7 +119,7 @@ enum StreamBlock {
             let bound = Int(LZ4_compressBound(Int32(raw.count)))
             // Uninitialised: the compressor writes the bytes it returns, and only those are kept.
             let compressed = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
-                count = raw.withUnsafeBytes { LZ4Compressor.compress($0, into: UnsafeMutableRawBufferPointer(buffer)) }
+                count = raw.withUnsafeBytes { LZ4Compressor.compress($0, into: UnsafeMutableRawBufferPointer(buffer), acceleration: acceleration) }
             }
             // Keep it only if it saves at least a tenth: decompressing costs reads time.
             if !compressed.isEmpty, compressed.count < raw.count - raw.count / 10 {
