@@ -78,24 +78,7 @@ extension RingstoreAPI {
         let (metadata, version) = try await calling {
             (try store.streamMetadata(of: stream), try store.currentVersion(of: "$$" + stream))
         }
-        return JSONResponses.json { json in
-            json.append("{\"maxCount\":")
-            JSONResponses.append(optional: metadata.maxCount, to: &json)
-            json.append(",\"maxAge\":")
-            if let maxAge = metadata.maxAge {
-                let (seconds, attoseconds) = maxAge.components
-                json.append(raw: Array((attoseconds == 0 ? "\(seconds)" : "\(Double(seconds) + Double(attoseconds) / 1e18)").utf8))
-            } else {
-                json.append("null")
-            }
-            json.append(",\"truncateBefore\":")
-            JSONResponses.append(optional: metadata.truncateBefore, to: &json)
-            json.append(",\"softDeleted\":")
-            json.append(metadata.isSoftDeleted ? "true" : "false")
-            json.append(",\"metadataVersion\":")
-            JSONResponses.append(optional: version, to: &json)
-            json.append("}")
-        }
+        return JSONResponses.json { json in StreamMetadataJSON.append(metadata, version: version, to: &json) }
     }
 
     /// PUT metadata: replaces it all (members left out or null are unset);

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Ringstore
 import RingstoreJSONLines
+import RingstoreServer
 
 /// `ringstore delete`: soft-deletes a stream (or, with `--hard`, tombstones it),
 /// one named with `--stream` or many, one name a line on stdin (`--stdin`: one
@@ -90,12 +91,9 @@ struct MetadataCommand: AsyncParsableCommand {
                             if let maxAge { metadata.maxAge = .milliseconds(Int64((maxAge * 1000).rounded(.up))) }
                             try await store.setStreamMetadata(metadata, for: name)
                         } else {
-                            let metadata = try store.streamMetadata(of: name)
-                            let age = metadata.maxAge.map { age -> String in
-                                let (seconds, attoseconds) = age.components
-                                return "\(Double(seconds) + Double(attoseconds) / 1e18)"
-                            }
-                            print("{\"maxCount\":\(metadata.maxCount.map(String.init) ?? "null"),\"maxAge\":\(age ?? "null"),\"truncateBefore\":\(metadata.truncateBefore.map(String.init) ?? "null"),\"softDeleted\":\(metadata.isSoftDeleted)}")
+                            // The server's text (metadata version included), so --data and --url print the same.
+                            print(StreamMetadataJSON.text(try store.streamMetadata(of: name),
+                                                          version: try store.currentVersion(of: "$$" + name)))
                         }
                     }
                 }

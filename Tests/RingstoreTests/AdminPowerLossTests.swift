@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Testing
 @_spi(PowerLossTesting) @testable import Ringstore
@@ -56,6 +57,72 @@ import Testing
             #expect(problems.isEmpty, "\(what): \(problems.prefix(5))")
             #expect(try await AdminFixture.visible(at: left) == before, "\(what)")
             for leftover in ["compact.new", "compact.commit"] {
+                #expect(!FileManager.default.fileExists(atPath: "\(left)/\(leftover)"), "\(leftover) after \(what)")
+            }
+        }
+    }
+
+    /// The removal of the old files after the switch (`compact.old/`, one unlink or
+    /// `rmdir` at a time) is cut at its first, middle and last step, and once in
+    /// the removal of an emptied `compact.new/`: the store is the compacted one
+    /// (the marker's removal was durable first), and the next open clears what is left.
+    @Test func aPowerCutWhileTheOldFilesAreRemovedLeavesTheNewStore() async throws {
+        let dir = TemporaryDirectory()
+        let base = dir.child("base")
+        try await AdminFixture.build(at: base)
+        let before = try await AdminFixture.visible(at: base)
+        @Sendable func removesOld(_ operation: PowerLossSimulation.Operation) -> Bool {
+            operation.kind.rawValue.hasPrefix("remove") && operation.path.hasPrefix(CompactionSwitch.oldFolder)
+        }
+        @Sendable func removesNew(_ operation: PowerLossSimulation.Operation) -> Bool {
+            operation.kind.rawValue.hasPrefix("remove") && operation.path == CompactionSwitch.newFolder
+        }
+
+        // How many removals the clean-up of compact.old makes.
+        let counting = dir.child("counting")
+        try AdminFixture.copy(base, to: counting)
+        let counter = try PowerLossSimulation.install(root: counting)
+        let seen = Mutex(0)
+        counter.cut(afterOperations: Int.max) { operation in
+            if removesOld(operation) { seen.withLock { $0 += 1 } }
+            return false
+        }
+        let session = try MaintenanceSession(directory: counting)
+        _ = try await session.compact(options: CompactOptions())
+        session.close()
+        counter.uninstall()
+        let removals = seen.withLock { $0 }
+        #expect(removals >= 3, "the removal of compact.old passes through the storage seam")
+
+        var cuts: [(count: Int, matches: @Sendable (PowerLossSimulation.Operation) -> Bool)] =
+            [1, max(1, removals / 2), max(1, removals)].map { ($0, removesOld) }
+        cuts.append((1, removesNew))
+        for (round, cut) in cuts.enumerated() {
+            let path = dir.child("round-\(round)")
+            try AdminFixture.copy(base, to: path)
+            let simulation = try PowerLossSimulation.install(root: path)
+            simulation.cut(afterOperations: cut.count, where: cut.matches)
+            do {
+                let session = try MaintenanceSession(directory: path)
+                defer { session.close() }
+                _ = try await session.compact(options: CompactOptions())
+            } catch {
+                // The cut failed an operation: the compaction stops there.
+            }
+            let cutAt = simulation.cutOperation
+            #expect(cutAt != nil, "round \(round): the cut was reached")
+            let left = dir.child("left-\(round)")
+            let report = try simulation.materialise(into: left, seed: 100 + UInt64(round))
+            simulation.uninstall()
+            let what = "round \(round), cut at \(cutAt?.description ?? "none") (\(report))"
+            #expect(!FileManager.default.fileExists(atPath: "\(left)/\(CompactionSwitch.marker)"), "\(what): the marker's removal was durable")
+            let check = try MaintenanceSession(directory: left)
+            #expect(check.pendingCompaction?.contains("as after it") ?? true, "\(what): \(check.pendingCompaction ?? "")")
+            let problems = check.verify().problems
+            check.close()
+            #expect(problems.isEmpty, "\(what): \(problems.prefix(5))")
+            #expect(try await AdminFixture.visible(at: left) == before, "\(what)")
+            for leftover in [CompactionSwitch.newFolder, CompactionSwitch.oldFolder, CompactionSwitch.marker] {
                 #expect(!FileManager.default.fileExists(atPath: "\(left)/\(leftover)"), "\(leftover) after \(what)")
             }
         }

@@ -20,7 +20,10 @@ import SystemPackage
 /// those files — at every store open and at every start of the tool: with the
 /// marker present it completes the swap (every step can be repeated: a part
 /// already swapped has nothing left in `compact.new/`), without it it deletes
-/// whatever an interrupted compaction left (the old files were never touched).
+/// whatever an interrupted compaction left (the old files were never touched,
+/// or, when `compact.old/` is there, the switch was complete and only their
+/// removal was cut short). Every removal is one unlink or `rmdir` through the
+/// storage seam, so the power-loss simulation can cut between any two.
 /// So a crash or power cut at any moment leaves the old store or the new one.
 /// The journal, the catalog and the lock file are never swapped: compaction
 /// keeps every stream's catalog number and every event's journal position.
@@ -38,6 +41,9 @@ enum CompactionSwitch {
         case rolledBack
         /// A committed compaction's swap was completed; the store is as after it.
         case completed
+        /// A finished compaction's removal of the old files was interrupted and has
+        /// been completed; the store is as after it.
+        case cleanedUp
     }
 
     /// Completes or undoes an interrupted compaction (see the type's comment).
@@ -53,11 +59,15 @@ enum CompactionSwitch {
         let leftovers = StorageDirectory.exists(fresh) || StorageDirectory.exists(old)
             || StorageDirectory.exists(directory.appending(marker + ".tmp"))
         guard leftovers else { return .nothing }
+        // `compact.old/` is made only after the commit, and the marker is removed
+        // (durably) only once every part is swapped: without the marker it is the
+        // old files' interrupted removal, and the store is the new one.
+        let switched = StorageDirectory.exists(old)
         try removeTree(fresh)
         try removeTree(old)
         try StorageDirectory.removeFile(directory.appending(marker + ".tmp"))
         try StorageDirectory.sync(directory)
-        return .rolledBack
+        return switched ? .cleanedUp : .rolledBack
     }
 
     /// Writes the commit marker: from the moment its name is durable, the new files count.
@@ -113,13 +123,9 @@ enum CompactionSwitch {
         try StorageDirectory.sync(directory)
     }
 
-    /// Deletes a file or folder tree (nothing if absent).
+    /// Deletes a file or folder tree (nothing if absent), one unlink or `rmdir` at a time
+    /// through the storage seam (``StorageDirectory/removeTree(_:)``).
     static func removeTree(_ path: FilePath) throws {
-        guard StorageDirectory.exists(path) else { return }
-        do {
-            try FileManager.default.removeItem(atPath: path.string)
-        } catch {
-            throw RingstoreError(.ioError, "cannot remove \(path): \(error)", path: path.string, cause: error)
-        }
+        try StorageDirectory.removeTree(path)
     }
 }

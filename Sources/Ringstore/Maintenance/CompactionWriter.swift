@@ -11,6 +11,10 @@ final class CompactionWriter {
     let root: FilePath
     let dryRun: Bool
     let compress: Bool
+    /// LZ4's speed knob for the new blocks (``LZ4Compressor``): compaction
+    /// recompresses everything it keeps, so a faster setting than the engine's
+    /// own pays (see ``CompactOptions/acceleration``).
+    let acceleration: Int32
     fileprivate(set) var blocksWritten = 0
     /// Dry run: the bytes the new files would take.
     fileprivate(set) var bytesWritten: UInt64 = 0
@@ -18,10 +22,11 @@ final class CompactionWriter {
     fileprivate(set) var bytesRead: UInt64 = 0
     private var folders = Set<String>()
 
-    init(root: FilePath, dryRun: Bool, compress: Bool) {
+    init(root: FilePath, dryRun: Bool, compress: Bool, acceleration: Int32 = 1) {
         self.root = root
         self.dryRun = dryRun
         self.compress = compress
+        self.acceleration = acceleration
     }
 
     /// One read buffer for every stream file read in turn.
@@ -250,11 +255,11 @@ final class CompactionWriter {
             writer.blocksWritten += ready.count
             if writer.dryRun {
                 var output: [UInt8] = []
-                for block in ready { StreamBlock.encode(block, compress: writer.compress, into: &output) }
+                for block in ready { StreamBlock.encode(block, compress: writer.compress, acceleration: writer.acceleration, into: &output) }
                 writer.bytesWritten += UInt64(output.count)
             } else {
                 if file == nil { file = try writer.create(stream) }
-                try file!.append(blocks: ready, compress: writer.compress)
+                try file!.append(blocks: ready, compress: writer.compress, acceleration: writer.acceleration)
             }
             ready.removeAll(keepingCapacity: true)
         }

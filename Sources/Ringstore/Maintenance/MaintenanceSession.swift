@@ -40,6 +40,7 @@ package final class MaintenanceSession: Sendable {
             case .nothing: pendingCompaction = nil
             case .rolledBack: pendingCompaction = "an interrupted compaction was rolled back (the store is as before it)"
             case .completed: pendingCompaction = "an interrupted compaction was completed (the store is as after it)"
+            case .cleanedUp: pendingCompaction = "an interrupted compaction's removal of the old files was finished (the store is as after it)"
             }
         } catch {
             lock.release()

@@ -15,10 +15,14 @@ package struct CompactOptions: Sendable {
     /// About how many bytes of split-segment entries one pass over the segments gathers
     /// (the bulk of the compaction's memory; each pass reads every segment).
     package var memoryBudget: UInt64 = 64 << 20
-    package init(dryRun: Bool = false, skipDamaged: Bool = false, memoryBudget: UInt64 = 64 << 20) {
+    /// LZ4 acceleration of the rewritten blocks (1 is LZ4's default, and the engine's;
+    /// higher is faster and compresses less).
+    package var acceleration: Int32 = 1
+    package init(dryRun: Bool = false, skipDamaged: Bool = false, memoryBudget: UInt64 = 64 << 20, acceleration: Int32 = 1) {
         self.dryRun = dryRun
         self.skipDamaged = skipDamaged
         self.memoryBudget = memoryBudget
+        self.acceleration = acceleration
     }
 }
 
@@ -119,16 +123,19 @@ extension MaintenanceSession {
         // The mover must not move entries (and delete segments) while they are read.
         await store.splitter.mover.stop()
         let writer = CompactionWriter(root: path.appending(CompactionSwitch.newFolder), dryRun: options.dryRun,
-                                      compress: configuration.compression)
+                                      compress: configuration.compression, acceleration: options.acceleration)
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
                         intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber,
                         budget: options.memoryBudget, summary: &summary, progress: progress)
         } catch {
             try? await store.close()
+            store.split.directory.closeAll()
             throw error
         }
         try await store.close()
+        // The old stream files are unlinked after the switch: close them first (see closeAll).
+        store.split.directory.closeAll()
         if options.dryRun {
             summary.rewritableBytesAfter = writer.bytesWritten
             summary.totalBytesAfter = summary.totalBytesBefore - summary.rewritableBytesBefore + writer.bytesWritten

@@ -25,7 +25,10 @@ enum LZ4Compressor {
 
     /// Compresses `source` into `destination` (at least `LZ4_compressBound(source.count)`
     /// bytes); returns the compressed size, or 0 if it did not fit or no state could be made.
-    static func compress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> Int {
+    /// `acceleration` above 1 trades ratio for speed (LZ4's own knob; the output is
+    /// an ordinary block either way).
+    static func compress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer,
+                         acceleration: Int32 = 1) -> Int {
         guard let base = source.baseAddress, let target = destination.baseAddress, source.count > 0 else { return 0 }
         let state: UnsafeMutablePointer<LZ4_stream_t>
         if let kept = pthread_getspecific(stateKey) {
@@ -41,7 +44,7 @@ enum LZ4Compressor {
         LZ4_resetStream_fast(state)
         let size = LZ4_compress_fast_continue(
             state, base.assumingMemoryBound(to: CChar.self), target.assumingMemoryBound(to: CChar.self),
-            Int32(source.count), Int32(destination.count), 1)
+            Int32(source.count), Int32(destination.count), acceleration)
         return Int(max(0, size))
     }
 }

@@ -127,7 +127,9 @@ enum StreamBlock {
     /// appends over many streams the splitter encodes about a block per event,
     /// and a temporary array each for the header and the compressed bytes was
     /// two allocations (and copies) per block.
-    static func encode(_ block: RawBlock, compress: Bool, into output: inout [UInt8]) {
+    ///
+    /// `acceleration`: LZ4's speed knob (1 = its default; see ``LZ4Compressor``).
+    static func encode(_ block: RawBlock, compress: Bool, acceleration: Int32 = 1, into output: inout [UInt8]) {
         let raw = block.raw
         let start = output.count
         let body = start + headerSize
@@ -140,7 +142,7 @@ enum StreamBlock {
             let bound = Int(LZ4_compressBound(Int32(raw.count)))
             appendZeros(bound - raw.count, to: &output)
             let size = output.withUnsafeMutableBytes { o in
-                raw.withUnsafeBytes { LZ4Compressor.compress($0, into: UnsafeMutableRawBufferPointer(rebasing: o[body...])) }
+                raw.withUnsafeBytes { LZ4Compressor.compress($0, into: UnsafeMutableRawBufferPointer(rebasing: o[body...]), acceleration: acceleration) }
             }
             // Keep it only if it saves at least a tenth: decompressing costs reads time.
             if size > 0, size < raw.count - raw.count / 10 {

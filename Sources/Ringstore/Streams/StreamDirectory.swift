@@ -331,6 +331,24 @@ final class StreamDirectory: StoredStreams {
         if !evicted.isEmpty { c.evictedDirty = true }
     }
 
+    /// Drops every cached handle, closing its files unless a reader still holds
+    /// it. For a closed store whose files are about to be replaced: compaction
+    /// unlinks the old stream files after the switch, and an unlinked file's
+    /// blocks are freed (and, on a file system with online discard, discarded,
+    /// a wait per file) only at its last close — otherwise at process exit, one
+    /// file after another.
+    func closeAll() {
+        var dropped: [Handle] = []
+        cache.withLock { c in
+            dropped = c.handles.values.map(\.handle)
+            c.handles = [:]
+            c.descriptors = 0
+            c.queue = []
+            c.head = 0
+        }
+        dropped.removeAll()  // closed here, outside the lock
+    }
+
     /// Closes the least recently used half of the cached files: called when the
     /// process ran out of descriptors (`EMFILE`/`ENFILE`), whoever used them up,
     /// so that opening can be retried rather than failing the splitter for good.

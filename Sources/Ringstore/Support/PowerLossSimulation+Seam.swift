@@ -151,6 +151,15 @@ extension PowerLossSimulation {
         }
     }
 
+    /// `rmdir`; `perform` returns whether it removed a directory (false: there was none).
+    static func removeDirectory(_ path: FilePath, _ perform: () throws -> Bool) throws {
+        guard let (simulation, relative) = covering(path.string), !relative.isEmpty else { _ = try perform(); return }
+        try simulation.state.withLock { s throws in
+            try begin(&s, Operation(kind: .removeDirectory, path: relative))
+            if try perform() { s.disk.record(.removeDirectory(relative)) }
+        }
+    }
+
     /// `fsync` of a directory: its entry changes recorded before it began become
     /// durable. False (make the real call) outside every simulation.
     static func syncDirectory(_ path: FilePath) throws -> Bool {

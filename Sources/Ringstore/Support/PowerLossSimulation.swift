@@ -5,7 +5,7 @@ import SystemPackage
 /// A simulated power cut under one store directory, for tests and
 /// `ringstore-torture --power-loss`: the storage seam (``StorageFile``,
 /// ``StorageDirectory``) reports every write, truncate, file creation, `mkdir`,
-/// rename and unlink under the root, and every sync, and the simulation keeps
+/// rename, unlink and `rmdir` under the root, and every sync, and the simulation keeps
 /// what a power cut could not take away apart from what it could (see
 /// ``SimulatedDisk``). ``cut()`` then freezes it — from that moment every
 /// change by the still-running store fails with `EIO` and nothing it does counts
@@ -27,7 +27,7 @@ public final class PowerLossSimulation: Sendable {
     /// One operation of the seam, as a cut trigger sees it.
     public struct Operation: Sendable, CustomStringConvertible {
         public enum Kind: String, Sendable {
-            case write, truncate, create, makeDirectory, rename, remove
+            case write, truncate, create, makeDirectory, rename, remove, removeDirectory
             case syncFile, syncDirectory, syncFileSystem
         }
         public var kind: Kind

@@ -31,11 +31,15 @@ struct SimulatedDisk {
         /// A directory renamed with everything under it (one entry moves; the tree follows).
         case renameDirectory(from: String, to: String)
         case unlink(String, file: Int)
+        /// `rmdir`. Its entries' unlinks may have been lost while it was not:
+        /// whatever is still named under it goes with it (unreachable, as an
+        /// orphan after a real file system's check would be).
+        case removeDirectory(String)
 
         /// The directories whose entries it changes.
         var directories: Set<String> {
             switch self {
-            case .link(let path, _), .makeDirectory(let path), .unlink(let path, _): [SimulatedDisk.parent(of: path)]
+            case .link(let path, _), .makeDirectory(let path), .unlink(let path, _), .removeDirectory(let path): [SimulatedDisk.parent(of: path)]
             case .rename(let from, let to, _), .renameDirectory(let from, let to): [SimulatedDisk.parent(of: from), SimulatedDisk.parent(of: to)]
             }
         }
@@ -190,6 +194,10 @@ struct SimulatedDisk {
         case .unlink(let path, let id):
             guard names[path] == .file(id) else { return false }
             names[path] = nil
+        case .removeDirectory(let path):
+            guard names[path] == .directory else { return false }
+            let prefix = path + "/"
+            for name in names.keys where name == path || name.hasPrefix(prefix) { names[name] = nil }
         }
         return true
     }

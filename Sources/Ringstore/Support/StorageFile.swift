@@ -325,6 +325,56 @@ enum StorageDirectory {
         }
     }
 
+    /// Removes an empty directory (`rmdir`); one that is not there is no error.
+    static func removeDirectory(_ path: FilePath) throws {
+        func remove() throws -> Bool {
+            if rmdir(path.string) == 0 { return true }
+            let code = Errno(rawValue: errno)
+            if code == .noSuchFileOrDirectory { return false }
+            throw code
+        }
+        do {
+            if PowerLossSimulation.isActive { try PowerLossSimulation.removeDirectory(path, remove) } else { _ = try remove() }
+        } catch {
+            throw RingstoreError(.ioError, "cannot remove directory \(path): \(error)", path: path.string, cause: error)
+        }
+    }
+
+    /// Deletes a file or a folder with everything under it (nothing if absent):
+    /// every file unlinked and every folder removed through this seam, folders
+    /// deepest first once their files are gone, so that a power-loss simulation
+    /// sees (and can cut between) each step. A symbolic link is removed, never followed.
+    ///
+    /// A large tree's files are unlinked by `threads` threads at once. Why: on a
+    /// file system mounted with online discard each unlink waits for the device
+    /// to discard the file's blocks (about a millisecond for a small file), so
+    /// removing 40,000 stream files one after another took 48 s, and 16 at a
+    /// time 2.7 s; the wait is the device's, not the CPU's. Unlinks are
+    /// independent, so their order does not matter to what a crash leaves.
+    static func removeTree(_ path: FilePath, threads: Int = 16) throws {
+        var info = stat()
+        guard lstat(path.string, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFDIR else { return try removeFile(path) }
+        var files: [FilePath] = []
+        var folders: [FilePath] = []  // parents before children
+        func collect(_ folder: FilePath) throws {
+            folders.append(folder)
+            for name in try entries(of: folder) {
+                let child = folder.appending(name)
+                var info = stat()
+                guard lstat(child.string, &info) == 0 else { continue }
+                if info.st_mode & S_IFMT == S_IFDIR { try collect(child) } else { files.append(child) }
+            }
+        }
+        try collect(path)
+        if files.count < 256 || threads <= 1 {
+            for file in files { try removeFile(file) }
+        } else {
+            try ParallelRemoval.unlink(files, threads: threads, owner: path.string)
+        }
+        for folder in folders.reversed() { try removeDirectory(folder) }
+    }
+
     /// Makes the directory's entries durable (`fsync` on the directory).
     static func sync(_ path: FilePath) throws {
         let fd = Glibc.open(path.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
