@@ -110,4 +110,21 @@ import Testing
             try await first.value
         }
     }
+
+    /// Closing releases the stream files' descriptors then, not when the last
+    /// reference to the store goes: a program that keeps a closed store (or
+    /// opens many in turn) held up to the open-file bound of them per store,
+    /// and on a file system with online discard their blocks were only freed
+    /// at exit.
+    @Test func closingReleasesTheStreamFilesDescriptors() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        // 20 KB each: past the size that sends a stream straight to its own file.
+        let payload = String(repeating: "x", count: 20_000)
+        for i in 0..<8 { try await store.append(to: "s-\(i)", events: [event(payload + "\(i)")]) }
+        try await waitUntil("the stream files to be written") { openDescriptors(under: dir.child("streams")).count >= 8 }
+        try await store.close()
+        #expect(openDescriptors(under: dir.child("streams")) == [], "stream files still open after close")
+        withExtendedLifetime(store) {}
+    }
 }

@@ -130,12 +130,11 @@ extension MaintenanceSession {
                         budget: options.memoryBudget, summary: &summary, progress: progress)
         } catch {
             try? await store.close()
-            store.split.directory.closeAll()
             throw error
         }
+        // Closing also closes the old stream files, which are unlinked after the switch
+        // (see `StreamDirectory.closeAll`).
         try await store.close()
-        // The old stream files are unlinked after the switch: close them first (see closeAll).
-        store.split.directory.closeAll()
         if options.dryRun {
             summary.rewritableBytesAfter = writer.bytesWritten
             summary.totalBytesAfter = summary.totalBytesBefore - summary.rewritableBytesBefore + writer.bytesWritten

@@ -170,6 +170,10 @@ public final class EventStore: Sendable {
         journal.writer.acknowledger.changes.notify()  // subscribers see the store closing and end
         await journal.writer.close()
         await splitter.stop()
+        // The stream files' descriptors go now, not when the last reference to the
+        // store does (a program may keep a closed store, or open many in turn). A
+        // reader still holding one finishes with it; nothing is written after this.
+        split.directory.closeAll()
         stopObserving()
         if let failure = splitter.failure { throw failure }
         try journal.recordCleanClose()
@@ -187,6 +191,7 @@ public final class EventStore: Sendable {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await splitter.abandon()
         await journal.writer.close()
+        split.directory.closeAll()
         sampler.withLock { $0?.cancel() }
         if ownsLock { lock.release() }
         closing.finish(nil)
