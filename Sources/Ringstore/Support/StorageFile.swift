@@ -312,31 +312,28 @@ enum StorageDirectory {
     /// For callers that go on as if the file were gone, and would otherwise
     /// find it again (and again).
     static func removeFile(_ path: FilePath) throws {
-        func remove() throws -> Bool {
-            if unlink(path.string) == 0 { return true }
-            let code = Errno(rawValue: errno)
-            if code == .noSuchFileOrDirectory { return false }
-            throw code
-        }
-        do {
-            if PowerLossSimulation.isActive { try PowerLossSimulation.remove(path, remove) } else { _ = try remove() }
-        } catch {
-            throw RingstoreError(.ioError, "cannot remove \(path): \(error)", path: path.string, cause: error)
-        }
+        try removeName(path, what: "", unlink, simulated: PowerLossSimulation.remove)
     }
 
     /// Removes an empty directory (`rmdir`); one that is not there is no error.
     static func removeDirectory(_ path: FilePath) throws {
+        try removeName(path, what: "directory ", rmdir, simulated: PowerLossSimulation.removeDirectory)
+    }
+
+    /// `unlink` or `rmdir` (`call`) through the power-loss simulation's seam
+    /// when one is active; a name that is not there is no error.
+    private static func removeName(_ path: FilePath, what: String, _ call: @escaping (UnsafePointer<CChar>) -> Int32,
+                                   simulated: (FilePath, () throws -> Bool) throws -> Void) throws {
         func remove() throws -> Bool {
-            if rmdir(path.string) == 0 { return true }
+            if call(path.string) == 0 { return true }
             let code = Errno(rawValue: errno)
             if code == .noSuchFileOrDirectory { return false }
             throw code
         }
         do {
-            if PowerLossSimulation.isActive { try PowerLossSimulation.removeDirectory(path, remove) } else { _ = try remove() }
+            if PowerLossSimulation.isActive { try simulated(path, remove) } else { _ = try remove() }
         } catch {
-            throw RingstoreError(.ioError, "cannot remove directory \(path): \(error)", path: path.string, cause: error)
+            throw RingstoreError(.ioError, "cannot remove \(what)\(path): \(error)", path: path.string, cause: error)
         }
     }
 
