@@ -142,8 +142,11 @@ final class GlobalIndex: Sendable {
             result.reserveCapacity(available)
             for i in 0..<available {
                 let start = i * Self.entrySize
-                guard start + Self.entrySize <= b.count,
-                      let entry = Self.decode(UnsafeRawBufferPointer(rebasing: b[start..<(start + Self.entrySize)])) else {
+                guard start + Self.entrySize <= b.count else {
+                    throw RingstoreError(.corruptData, "global index entry \(index + i) is cut short (the file ends at \(offset + UInt64(b.count)))",
+                                         path: path, offset: offset + UInt64(start))
+                }
+                guard let entry = Self.decode(UnsafeRawBufferPointer(rebasing: b[start..<(start + Self.entrySize)])) else {
                     throw RingstoreError(.corruptData, "global index entry \(index + i) is damaged (checksum mismatch)",
                                          path: path, offset: offset + UInt64(start))
                 }
