@@ -137,24 +137,19 @@ enum StreamBlock {
         var storedCount = raw.count
         // Appended from buffers (a memcpy), not from `repeatElement`, which goes byte by byte.
         appendZeros(headerSize, to: &output)
-        output += raw
-        if compress, raw.count >= 64 {
-            let bound = Int(LZ4_compressBound(Int32(raw.count)))
-            appendZeros(bound - raw.count, to: &output)
-            let size = output.withUnsafeMutableBytes { o in
-                raw.withUnsafeBytes { LZ4Compressor.compress($0, into: UnsafeMutableRawBufferPointer(rebasing: o[body...]), acceleration: acceleration) }
-            }
+        // Compressed into scratch space (on the stack for small blocks), so that
+        // only the bytes kept are copied into `output`: copying the raw bytes in
+        // first, to compress over them, cost a copy of every block.
+        let compressed = compress && raw.count >= 64 && withUnsafeTemporaryAllocation(
+            byteCount: Int(LZ4_compressBound(Int32(raw.count))), alignment: 16) { scratch -> Bool in
+            let size = raw.withUnsafeBytes { LZ4Compressor.compress($0, into: scratch, acceleration: acceleration) }
             // Keep it only if it saves at least a tenth: decompressing costs reads time.
-            if size > 0, size < raw.count - raw.count / 10 {
-                flags = flagCompressed
-                storedCount = size
-                output.removeLast(bound - size)
-            } else {
-                // The attempt wrote over the raw copy: put it back.
-                output.removeLast(bound)
-                output += raw
-            }
+            guard size > 0, size < raw.count - raw.count / 10 else { return false }
+            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<size]))
+            storedCount = size
+            return true
         }
+        if compressed { flags = flagCompressed } else { output += raw }
         output.withUnsafeMutableBytes { o in
             // Safe: `o[start..<body]` is the headerSize bytes appended for the header,
             // `o[body..<(body + storedCount)]` the stored bytes after it.
