@@ -2,38 +2,55 @@ import Foundation
 import Testing
 @testable import Ringstore
 
-/// `ringstore-admin` in bounded memory: compaction in several passes over the
-/// split segments gives the same store as one pass, and verification without a
+/// `ringstore-admin` in bounded memory: compaction in many ranges of streams
+/// (routed by one pass over the split segments, or one pass per range) gives
+/// the same store as one range, and verification without a
 /// table of positions still catches a global-index entry that names the wrong
 /// position under a valid checksum.
 @Suite struct AdminBoundedMemoryTests {
-    @Test func compactionInManyPassesKeepsEveryVisibleEvent() async throws {
+    @Test func compactionInManyRangesKeepsEveryVisibleEvent() async throws {
         let dir = TemporaryDirectory()
         let onePass = dir.child("one")
+        let routed = dir.child("routed")
         let manyPasses = dir.child("many")
         try await AdminFixture.build(at: onePass)
+        try AdminFixture.copy(onePass, to: routed)
         try AdminFixture.copy(onePass, to: manyPasses)
         let before = try await AdminFixture.visible(at: onePass)
         let wide = try MaintenanceSession(directory: onePass)
         let whole = try await wide.compact(options: CompactOptions())
         wide.close()
+        // A budget far below the segments' size: a range per few streams, their entries
+        // routed to temporary files by one pass over the segments.
+        let spilling = try MaintenanceSession(directory: routed)
+        let spilled = try await spilling.compact(options: CompactOptions(memoryBudget: 4 << 10))
+        #expect(spilling.verify().problems.isEmpty)
+        spilling.close()
+        // The same, with routing off: one pass per range.
         let narrow = try MaintenanceSession(directory: manyPasses)
-        // A budget far below the segments' size: a pass per few streams.
-        let split = try await narrow.compact(options: CompactOptions(memoryBudget: 4 << 10))
+        var options = CompactOptions(memoryBudget: 4 << 10)
+        options.spillRanges = 0
+        let split = try await narrow.compact(options: options)
         #expect(narrow.verify().problems.isEmpty)
         narrow.close()
-        #expect(whole.segmentPasses == 1)
+        #expect(whole.segmentPasses == 1 && whole.streamRanges == 1)
+        #expect(spilled.segmentPasses == 1 && spilled.streamRanges > 4, "\(spilled)")
         #expect(split.segmentPasses > 4, "\(split)")
         #expect(split.eventsAfter == whole.eventsAfter && split.blocksAfter == whole.blocksAfter)
+        #expect(spilled.eventsAfter == whole.eventsAfter && spilled.blocksAfter == whole.blocksAfter)
         #expect(try await AdminFixture.visible(at: manyPasses) == before)
+        #expect(try await AdminFixture.visible(at: routed) == before)
         #expect(try await AdminFixture.visible(at: onePass) == before)
+        #expect(!FileManager.default.fileExists(atPath: routed + "/" + CompactionSwitch.newFolder))
         let files = try FileManager.default.subpathsOfDirectory(atPath: onePass + "/streams").sorted()
-        #expect(try FileManager.default.subpathsOfDirectory(atPath: manyPasses + "/streams").sorted() == files)
-        for file in files {
-            #expect(FileManager.default.contents(atPath: onePass + "/streams/" + file) == FileManager.default.contents(atPath: manyPasses + "/streams/" + file),
-                    "\(file) differs")
+        for other in [manyPasses, routed] {
+            #expect(try FileManager.default.subpathsOfDirectory(atPath: other + "/streams").sorted() == files)
+            for file in files {
+                #expect(FileManager.default.contents(atPath: onePass + "/streams/" + file) == FileManager.default.contents(atPath: other + "/streams/" + file),
+                        "\(file) differs")
+            }
+            #expect(FileManager.default.contents(atPath: onePass + "/global.index") == FileManager.default.contents(atPath: other + "/global.index"))
         }
-        #expect(FileManager.default.contents(atPath: onePass + "/global.index") == FileManager.default.contents(atPath: manyPasses + "/global.index"))
     }
 
     @Test func aGlobalIndexEntryAtTheWrongPositionWithAValidChecksumIsFound() async throws {

@@ -9,7 +9,11 @@ import Testing
 /// or lost at random (directory renames included), and the store the cut left
 /// must open, verify clean and read exactly as before.
 @Suite struct AdminPowerLossTests {
-    @Test func aPowerCutAnywhereInACompactionLeavesTheOldOrTheNewStore() async throws {
+    /// With the default memory budget (one range of streams), and with a tiny one: many
+    /// ranges, whose segment entries one pass routes to temporary files under
+    /// `compact.new/` (written, read back and unlinked before anything is synced).
+    @Test(arguments: [UInt64(64 << 20), 4 << 10])
+    func aPowerCutAnywhereInACompactionLeavesTheOldOrTheNewStore(budget: UInt64) async throws {
         let dir = TemporaryDirectory()
         let base = dir.child("base")
         try await AdminFixture.build(at: base)
@@ -20,8 +24,9 @@ import Testing
         try AdminFixture.copy(base, to: counting)
         let counter = try PowerLossSimulation.install(root: counting)
         let session = try MaintenanceSession(directory: counting)
-        _ = try await session.compact(options: CompactOptions())
+        let counted = try await session.compact(options: CompactOptions(memoryBudget: budget))
         session.close()
+        #expect(budget > 1 << 20 || counted.streamRanges > 4, "\(counted)")
         let total = counter.operationCount
         counter.uninstall()
         #expect(total > 50)
@@ -42,7 +47,7 @@ import Testing
             do {
                 let session = try MaintenanceSession(directory: path)
                 defer { session.close() }
-                _ = try await session.compact(options: CompactOptions())
+                _ = try await session.compact(options: CompactOptions(memoryBudget: budget))
             } catch {
                 // The cut failed an operation: the compaction stops there.
             }

@@ -11,7 +11,7 @@ struct CompactCommand: AsyncParsableCommand {
     @Argument(help: "The store's folder.") var directory: String
     @Flag(help: "Report what would be reclaimed; change nothing.") var dryRun = false
     @Flag(help: "Keep damaged stream files unchanged and compact the rest (other damage is always refused).") var skipDamaged = false
-    @Option(help: "MiB of split-segment entries gathered per pass over the segments (memory; fewer passes with more).") var memoryMb: UInt64 = 64
+    @Option(help: "MiB of split-segment entries held at once (memory): streams are rewritten in ranges whose entries fit, gathered by one pass over the segments into temporary files.") var memoryMb: UInt64 = 64
     @Option(help: "LZ4 acceleration of the rewritten blocks: 1 compresses best (the engine's own setting), higher is faster and compresses less (4: about 4 % larger, 11 % less CPU on a store of one-event appends).") var lz4Acceleration: Int32 = 4
 
     func validate() throws {
@@ -39,7 +39,7 @@ struct CompactCommand: AsyncParsableCommand {
         print("  rewritten files:  \(mebibytes(summary.rewritableBytesBefore)) -> \(mebibytes(summary.rewritableBytesAfter)) (streams, indexes, segments, global index)")
         print("  streams:          \(grouped(summary.streamsBefore)) -> \(grouped(summary.streamsAfter)) (\(grouped(summary.streamsRemoved)) \(verb) removed)")
         print("  events:           \(grouped(summary.eventsBefore)) -> \(grouped(summary.eventsAfter)) (\(grouped(summary.eventsRemoved)) \(verb) removed)")
-        print("  blocks:           \(grouped(summary.blocksBefore)) -> \(grouped(summary.blocksAfter)) (split segment entries counted as blocks; \(summary.segmentsBefore) segments emptied in \(summary.segmentPasses) passes)")
+        print("  blocks:           \(grouped(summary.blocksBefore)) -> \(grouped(summary.blocksAfter)) (split segment entries counted as blocks; \(summary.segmentsBefore) segments emptied in \(summary.segmentPasses) \(summary.segmentPasses == 1 ? "pass" : "passes"), \(summary.streamRanges) \(summary.streamRanges == 1 ? "range" : "ranges") of streams)")
         if !summary.skipped.isEmpty { print("  left as they were (damaged): \(summary.skipped.joined(separator: ", "))") }
         print("  time:             \(format3(summary.seconds)) s, \(Int(rate)) MiB/s of input (the store's \(mebibytes(summary.totalBytesBefore)); \(mebibytes(summary.bytesRead)) read: verify, then the rewrite)")
     }

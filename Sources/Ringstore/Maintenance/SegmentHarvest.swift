@@ -7,9 +7,11 @@ import SystemPackage
 /// and following 100,000 chains costs one small random read per entry (millions
 /// of `pread`s). Compaction instead takes the streams in ranges of catalog
 /// numbers whose entries fit a memory budget (``ranges(segmentBytes:budget:)``),
-/// reads the segments front to back once per range and keeps only that range's
-/// blocks. Segments are written in journal order, so each stream's entries
-/// arrive oldest first.
+/// and gathers each range's blocks: from one pass over the segments that
+/// routes every entry to its range's temporary file (``SegmentSpill``), or,
+/// without room for those files (a dry run), from one pass per range that
+/// keeps only that range's blocks. Segments are written in journal order, so
+/// each stream's entries arrive oldest first.
 struct SegmentHarvest {
     let numbers: Range<UInt32>
     /// Whole blocks (header and stored bytes), back to back.
@@ -25,27 +27,51 @@ struct SegmentHarvest {
         spans = []
     }
 
-    /// Reads every segment in `folder`, keeping the blocks of streams in `numbers`.
-    /// `expectedBytes` sizes the arena (the entries' bytes, known from verification).
-    ///
-    /// Each segment is mapped and walked envelope to envelope: an entry of
-    /// another stream costs two loads (its stream number and length), no copy and
-    /// no checksum (the verification before read and checked every entry, and the
-    /// store's lock keeps the files as they were); an entry kept has its envelope
-    /// and block header checked and its block copied. Pages already walked are
-    /// dropped from the mapping as it goes, so they do not add up in memory.
+    /// Reads every segment in `folder` (``walk(_:wants:progress:_:)``), keeping
+    /// the blocks of streams in `numbers`. `expectedBytes` sizes the arena (the
+    /// entries' bytes, known from verification).
     static func collect(from folder: FilePath, numbers: Range<UInt32>, expectedBytes: UInt64) throws -> SegmentHarvest {
         var harvest = SegmentHarvest(numbers: numbers)
         harvest.spans = Array(repeating: [], count: numbers.count)
         harvest.arena.reserveCapacity(Int(expectedBytes))
+        harvest.bytesRead = try walk(folder, wants: { numbers.contains($0) }) { stream, block in
+            let start = harvest.arena.count
+            harvest.arena.append(contentsOf: block)
+            harvest.spans[Int(stream - numbers.lowerBound)].append(start..<harvest.arena.count)
+        }
+        return harvest
+    }
+
+    /// A harvest of blocks already gathered: `arena` holds them, `spans` their ranges per stream of `numbers`.
+    init(numbers: Range<UInt32>, arena: [UInt8], spans: [[Range<Int>]]) {
+        self.numbers = numbers
+        self.arena = arena
+        self.spans = spans
+    }
+
+    /// Walks every segment in `folder` in order, front to back, and calls `body`
+    /// with the stream number and block (header and stored bytes) of each entry
+    /// whose stream `wants`; returns the bytes of the segment files walked.
+    ///
+    /// Each segment is mapped and walked envelope to envelope: an entry not
+    /// wanted costs two loads (its stream number and length), no copy and no
+    /// checksum (the verification before read and checked every entry, and the
+    /// store's lock keeps the files as they were); a wanted entry has its
+    /// envelope and block header checked (a damaged one is refused, naming the
+    /// segment and offset). Pages already walked are dropped from the mapping as
+    /// it goes, so they do not add up in memory.
+    static func walk(_ folder: FilePath, wants: (UInt32) -> Bool, progress: (Int, Int) -> Void = { _, _ in },
+                     _ body: (UInt32, UnsafeRawBufferPointer) throws -> Void) throws -> UInt64 {
+        var bytesRead: UInt64 = 0
         let names = ((try? StorageDirectory.entries(of: folder)) ?? []).compactMap(SplitSegment.number(inFileName:)).sorted()
-        for number in names {
+        for (done, number) in names.enumerated() {
+            progress(done, names.count)
             let path = folder.appending(SplitSegment.fileName(of: number))
             let file = try StorageFile.open(path)
             defer { file.close() }
             let size = Int(try file.size())
             guard size > SplitSegment.headerSize else { continue }
-            harvest.bytesRead += UInt64(size)
+            bytesRead += UInt64(size)
             let base = try file.mapReadOnly(length: size)
             defer { StorageFile.unmap(base, length: size) }
             let bytes = UnsafeRawBufferPointer(start: base, count: size)
@@ -61,15 +87,13 @@ struct SegmentHarvest {
                 let length = Int(LittleEndian.load(UInt32.self, from: bytes, at: offset + 16))
                 let blockStart = offset + SplitSegment.envelopeSize
                 guard length >= StreamBlock.headerSize, length <= size - blockStart else { throw damaged(offset, "an entry's length is invalid") }
-                if numbers.contains(stream) {
+                if wants(stream) {
                     let whole = UnsafeRawBufferPointer(rebasing: bytes[offset..<(blockStart + length)])
                     guard let envelope = SplitSegment.parseEnvelope(whole), envelope.stream == stream, envelope.blockLength == length,
                           case .success(let header) = StreamBlock.parseHeader(UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...])),
                           header.totalLength == length
                     else { throw damaged(offset, "a damaged entry envelope or block header") }
-                    let start = harvest.arena.count
-                    harvest.arena.append(contentsOf: UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...]))
-                    harvest.spans[Int(stream - numbers.lowerBound)].append(start..<harvest.arena.count)
+                    try body(stream, UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...]))
                 }
                 offset = blockStart + length
                 if offset - released >= release + 4096 {
@@ -79,7 +103,8 @@ struct SegmentHarvest {
                 }
             }
         }
-        return harvest
+        progress(names.count, names.count)
+        return bytesRead
     }
 
     /// The ranges in ``arena`` of `number`'s blocks, oldest first.

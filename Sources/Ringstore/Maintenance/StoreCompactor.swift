@@ -18,6 +18,9 @@ package struct CompactOptions: Sendable {
     /// LZ4 acceleration of the rewritten blocks (1 is LZ4's default, and the engine's;
     /// higher is faster and compresses less).
     package var acceleration: Int32 = 1
+    /// Most ranges of streams whose segment entries one pass routes to temporary files
+    /// (``SegmentSpill``); with more, one pass per range (tests lower it).
+    var spillRanges = SegmentSpill.maxRanges
     package init(dryRun: Bool = false, skipDamaged: Bool = false, memoryBudget: UInt64 = 64 << 20, acceleration: Int32 = 1) {
         self.dryRun = dryRun
         self.skipDamaged = skipDamaged
@@ -42,8 +45,11 @@ package struct CompactSummary: Sendable {
     package var blocksBefore = 0
     package var blocksAfter = 0
     package var segmentsBefore = 0
-    /// Sequential passes over the split segments (one per range of streams whose entries fit the memory budget).
+    /// Sequential passes over the split segments: one that routes the entries of every range of
+    /// streams to temporary files, or (dry runs, very many ranges) one per range.
     package var segmentPasses = 0
+    /// Ranges of streams whose segment entries fit the memory budget, gathered one at a time.
+    package var streamRanges = 0
     /// Stream files left as they were (`--skip-damaged`).
     package var skipped: [String] = []
     package var seconds: Double = 0
@@ -127,7 +133,7 @@ extension MaintenanceSession {
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
                         intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber,
-                        budget: options.memoryBudget, summary: &summary, progress: progress)
+                        budget: options.memoryBudget, spillRanges: options.spillRanges, summary: &summary, progress: progress)
         } catch {
             try? await store.close()
             throw error
@@ -167,7 +173,7 @@ extension MaintenanceSession {
     /// the global index is written by filtering the old one in one pass
     /// (the versions each stream keeps form a range), so no table of events is built.
     private func rewrite(store: EventStore, writer: CompactionWriter, damagedFiles: Set<String>, damagedStreams: Set<String>,
-                         intactStreams: Set<String>, segmentBytes: [UInt64], budget: UInt64,
+                         intactStreams: Set<String>, segmentBytes: [UInt64], budget: UInt64, spillRanges: Int,
                          summary: inout CompactSummary, progress: (String, Int, Int) -> Void) throws {
         if !writer.dryRun {
             try CompactionSwitch.removeTree(writer.root)
@@ -180,12 +186,29 @@ extension MaintenanceSession {
         var sizes = Array(segmentBytes.prefix(names.count))
         sizes += repeatElement(0, count: names.count - sizes.count)
         var rewrittenEvents = 0
-        for range in SegmentHarvest.ranges(segmentBytes: sizes, budget: budget) {
+        let ranges = SegmentHarvest.ranges(segmentBytes: sizes, budget: budget)
+        summary.streamRanges = ranges.count
+        // Several ranges with entries: one pass routes them all to temporary files (not in a dry run,
+        // which writes nothing; nor with more ranges than files kept open, where one pass per range remains).
+        let rangesWithEntries = ranges.filter { range in range.contains { sizes[Int($0)] > 0 } }.count
+        var spill: SegmentSpill?
+        if !writer.dryRun, rangesWithEntries > 1, ranges.count <= spillRanges {
+            spill = try SegmentSpill.route(from: path.appending("split"), ranges: ranges, into: writer.root.appending(SegmentSpill.folderName),
+                                           budget: budget) { progress("segments", $0, $1) }
+            summary.bytesRead += spill!.bytesRead
+            summary.segmentPasses = 1
+        }
+        for (rangeIndex, range) in ranges.enumerated() {
             let wanted = range.reduce(UInt64(0)) { $0 + sizes[Int($1)] }
-            let harvest = wanted == 0 ? SegmentHarvest(numbers: range)
-                : try SegmentHarvest.collect(from: path.appending("split"), numbers: range, expectedBytes: wanted)
-            summary.bytesRead += harvest.bytesRead
-            if wanted > 0 { summary.segmentPasses += 1 }
+            let harvest: SegmentHarvest
+            if let spill {
+                harvest = try spill.harvest(rangeIndex)
+            } else {
+                harvest = wanted == 0 ? SegmentHarvest(numbers: range)
+                    : try SegmentHarvest.collect(from: path.appending("split"), numbers: range, expectedBytes: wanted)
+                summary.bytesRead += harvest.bytesRead
+                if wanted > 0 { summary.segmentPasses += 1 }
+            }
             for number in range {
                 let index = Int(number)
                 if index % 64 == 0 { progress("compact", index, names.count) }
@@ -207,6 +230,8 @@ extension MaintenanceSession {
             }
         }
         progress("compact", names.count, names.count)
+        // The temporary files go before anything is synced: the commit never sees them.
+        try spill?.remove()
         // Damaged files are carried over unchanged, with their streams' global-index entries.
         for relative in damagedFiles.sorted() {
             for file in [relative, relative + ".idx"] where StorageDirectory.exists(path.appending(file)) {
