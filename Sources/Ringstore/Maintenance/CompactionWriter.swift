@@ -54,7 +54,7 @@ final class CompactionWriter {
     func write(stream: String, number: UInt32, from: UInt64, through last: UInt64, notBefore: Int64?,
                store: EventStore, harvest: SegmentHarvest) throws -> Kept {
         let handle = try store.split.directory.handle(for: stream, create: false)
-        let fileNext = try handle?.withFile { $0.nextVersion } ?? 0
+        let fileNext = handle?.withFile { $0.nextVersion } ?? 0
         var copier = RawCopier(writer: self, stream: stream, number: number, from: from, last: last, notBefore: notBefore)
         defer { copier.closeFile() }
         if let handle, fileNext > from {
