@@ -234,6 +234,33 @@ func withFault<R>(_ operation: FaultInjection.Operation, on path: String, _ effe
         try await reopened.close()
     }
 
+    /// A close that comes while the checkpointer retries a job that failed
+    /// before, and is succeeding now, waits for that attempt: it used to take
+    /// the earlier attempt's failure, still reported until the job finished,
+    /// for the final checkpoint's, and threw it (the store then replayed the
+    /// journal at the next open for nothing).
+    @Test func aCloseDuringASucceedingRetryClosesCleanly() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))
+        store.splitter.pause()
+        let payload = String(repeating: "x", count: 2_000)
+        // 4 streams of 200 KB: straight into their own files, whose syncs the faults below hit.
+        for i in 0..<400 { try await store.append(to: "s-\(i % 4)", events: [event(payload + "\(i)")]) }
+        let slow = FaultInjection.install(.init(operation: .flush, pathContains: dir.child("streams/"), effect: .delay(.milliseconds(300)), count: nil))
+        defer { FaultInjection.remove(slow) }
+        let failing = FaultInjection.install(.init(operation: .flush, pathContains: dir.child("streams/"), effect: .fail(.ioError), count: nil))
+        store.splitter.resume()
+        try await waitUntil("a checkpoint attempt to fail") { store.splitter.failure != nil }
+        FaultInjection.remove(failing)
+        let before = FaultInjection.hits(slow)
+        try await waitUntil("a retry to be under way") { FaultInjection.hits(slow) > before }
+        #expect(store.splitter.failure != nil, "the earlier attempt's failure is still reported while the retry runs")
+        try await store.close()  // threw that failure before the fix
+        let reopened = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))
+        #expect(reopened.stats().recoveredEvents == 0, "the store was closed cleanly")
+        try await reopened.close()
+    }
+
     /// A splitter whose stream-file writes fail (a full disk) reports the failure
     /// for as long as they do, so that a journal-full error raised at any moment
     /// names it. (It was cleared by any pass of the splitter that threw nothing,

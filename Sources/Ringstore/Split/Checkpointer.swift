@@ -34,6 +34,8 @@ final class Checkpointer: Sendable {
         var abandoning = false
         var stop = StopHandshake()
         var failure: RingstoreError?
+        /// An attempt at the job is running (its outcome may clear `failure`).
+        var attempting = false
     }
 
     private let journal: Journal
@@ -67,6 +69,11 @@ final class Checkpointer: Sendable {
 
     /// The last failure, if the current job has failed at least once.
     var failure: RingstoreError? { state.withLock { $0.failure } }
+
+    /// The last failure, only while no attempt at the job is running: one that
+    /// is may be succeeding, and a close must then wait for it rather than
+    /// give up on the earlier attempt's error.
+    var failureBetweenAttempts: RingstoreError? { state.withLock { $0.attempting ? nil : $0.failure } }
 
     /// Queues a checkpoint; the caller must have seen ``isBusy`` false.
     func submit(_ job: Job) {
@@ -121,10 +128,15 @@ final class Checkpointer: Sendable {
                 doorbell.wait(timeoutNanoseconds: 100_000_000) { state.withLock { $0.job == nil && !$0.stopping && !$0.abandoning } }
                 continue
             }
+            state.withLock { $0.attempting = true }
             do {
-                guard try write(job) else { continue }  // abandoned part-way
+                guard try write(job) else {  // abandoned part-way
+                    state.withLock { $0.attempting = false }
+                    continue
+                }
                 let submitted = state.withLock { s in
                     s.job = nil
+                    s.attempting = false
                     s.failure = nil
                     return s.submitted
                 }
@@ -137,6 +149,7 @@ final class Checkpointer: Sendable {
                 // everything, so the next open replays it); otherwise retry after a pause,
                 // as a full disk may clear.
                 let giveUp = state.withLock { s in
+                    s.attempting = false
                     s.failure = failure
                     if s.stopping { s.abandoning = true }
                     return s.stopping

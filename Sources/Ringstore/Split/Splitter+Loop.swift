@@ -34,7 +34,7 @@ extension Splitter {
                 let (reserved, checkpoint) = journal.spaceInUse
                 let caughtUp = pending.scanned >= acknowledged
                 let busy = checkpointer.isBusy
-                if stopping, busy, let failure = checkpointer.failure {
+                if stopping, busy, let failure = checkpointer.failureBetweenAttempts {
                     finish(failure: failure)  // the final checkpoint cannot be written
                     return
                 }
