@@ -87,7 +87,7 @@ import Testing
         let counting = dir.child("counting")
         try AdminFixture.copy(base, to: counting)
         let counter = try PowerLossSimulation.install(root: counting)
-        let seen = Mutex(0)
+        let seen = Synchronization.Mutex(0)
         counter.cut(afterOperations: Int.max) { operation in
             if removesOld(operation) { seen.withLock { $0 += 1 } }
             return false
