@@ -241,11 +241,7 @@ func withFault<R>(_ operation: FaultInjection.Operation, on path: String, _ effe
     /// journal at the next open for nothing).
     @Test func aCloseDuringASucceedingRetryClosesCleanly() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))
-        store.splitter.pause()
-        let payload = String(repeating: "x", count: 2_000)
-        // 4 streams of 200 KB: straight into their own files, whose syncs the faults below hit.
-        for i in 0..<400 { try await store.append(to: "s-\(i % 4)", events: [event(payload + "\(i)")]) }
+        let store = try await storeHoldingFourLargeStreams(at: dir)
         let slow = FaultInjection.install(.init(operation: .flush, pathContains: dir.child("streams/"), effect: .delay(.milliseconds(300)), count: nil))
         defer { FaultInjection.remove(slow) }
         let failing = FaultInjection.install(.init(operation: .flush, pathContains: dir.child("streams/"), effect: .fail(.ioError), count: nil))

@@ -273,11 +273,8 @@ import Testing
     /// synced) passes them: resident memory holds the unsplit part of the ring.
     @Test func splitRingPagesLeaveTheMappingBeforeTheCheckpoint() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))
         // Everything is appended first, so that the splitter's first checkpoint covers all of it.
-        store.splitter.pause()
-        let payload = String(repeating: "x", count: 2_000)
-        for i in 0..<400 { try await store.append(to: "s-\(i % 4)", events: [event(payload + "\(i)")]) }
+        let store = try await storeHoldingFourLargeStreams(at: dir)
         let end = store.stats().durablePosition
         // Stream-file syncs fail, so the checkpoint cannot move (a few files: synced one by one).
         try await withFault(.flush, on: dir.child("streams"), .fail(.ioError)) { _ in

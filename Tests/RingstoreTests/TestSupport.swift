@@ -96,6 +96,17 @@ func eventually<R>(timeout: Duration = generousWait, _ body: () async throws -> 
     }
 }
 
+/// Opens a store with a 4 MiB journal and its splitter held, and appends 400
+/// events of 2 KB to 4 streams: 200 KB each, so that the first checkpoint
+/// writes each straight into its own file (whose syncs a test can then fault).
+func storeHoldingFourLargeStreams(at dir: TemporaryDirectory) async throws -> EventStore {
+    let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))
+    store.splitter.pause()
+    let payload = String(repeating: "x", count: 2_000)
+    for i in 0..<400 { try await store.append(to: "s-\(i % 4)", events: [event(payload + "\(i)")]) }
+    return store
+}
+
 func event(_ text: String, type: String = "Test", id: UUID = UUID()) -> EventData {
     EventData(id: id, type: type, json: "{\"v\":\"\(text)\"}")
 }
