@@ -104,12 +104,8 @@ import Testing
             session.close()
             // The store's own open finishes or undoes the switch.
             #expect(try await AdminFixture.visible(at: path) == before, "after a crash at: \(step.rawValue)")
-            let check = try MaintenanceSession(directory: path)
-            #expect(check.verify().problems.isEmpty, "after a crash at: \(step.rawValue)")
-            check.close()
-            for leftover in ["compact.new", "compact.old", "compact.commit"] {
-                #expect(!FileManager.default.fileExists(atPath: "\(path)/\(leftover)"), "\(leftover) after a crash at: \(step.rawValue)")
-            }
+            try AdminFixture.expectVerifiesClean(at: path, "after a crash at: \(step.rawValue)")
+            AdminFixture.expectNoLeftovers(["compact.new", "compact.old", "compact.commit"], in: path, "a crash at: \(step.rawValue)")
         }
     }
 

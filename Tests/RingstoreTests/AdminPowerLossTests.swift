@@ -56,14 +56,9 @@ import Testing
             let report = try simulation.materialise(into: left, seed: seed)
             simulation.uninstall()
             let what = "round \(round), cut at \(simulation.cutOperation?.description ?? "none") (\(report))"
-            let check = try MaintenanceSession(directory: left)
-            let problems = check.verify().problems
-            check.close()
-            #expect(problems.isEmpty, "\(what): \(problems.prefix(5))")
+            try AdminFixture.expectVerifiesClean(at: left, what)
             #expect(try await AdminFixture.visible(at: left) == before, "\(what)")
-            for leftover in ["compact.new", "compact.commit"] {
-                #expect(!FileManager.default.fileExists(atPath: "\(left)/\(leftover)"), "\(leftover) after \(what)")
-            }
+            AdminFixture.expectNoLeftovers(["compact.new", "compact.commit"], in: left, what)
         }
     }
 
@@ -123,13 +118,10 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: "\(left)/\(CompactionSwitch.marker)"), "\(what): the marker's removal was durable")
             let check = try MaintenanceSession(directory: left)
             #expect(check.pendingCompaction?.contains("as after it") ?? true, "\(what): \(check.pendingCompaction ?? "")")
-            let problems = check.verify().problems
             check.close()
-            #expect(problems.isEmpty, "\(what): \(problems.prefix(5))")
+            try AdminFixture.expectVerifiesClean(at: left, what)
             #expect(try await AdminFixture.visible(at: left) == before, "\(what)")
-            for leftover in [CompactionSwitch.newFolder, CompactionSwitch.oldFolder, CompactionSwitch.marker] {
-                #expect(!FileManager.default.fileExists(atPath: "\(left)/\(leftover)"), "\(leftover) after \(what)")
-            }
+            AdminFixture.expectNoLeftovers([CompactionSwitch.newFolder, CompactionSwitch.oldFolder, CompactionSwitch.marker], in: left, what)
         }
     }
 }

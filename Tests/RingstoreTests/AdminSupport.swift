@@ -35,6 +35,23 @@ enum AdminFixture {
         try await store.close()
     }
 
+    /// Expects `ringstore-admin verify` to find nothing wrong at `path`; `context` names the case.
+    static func expectVerifiesClean(at path: String, _ context: String,
+                                    sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let check = try MaintenanceSession(directory: path)
+        let problems = check.verify().problems
+        check.close()
+        #expect(problems.isEmpty, "\(context): \(problems.prefix(5))", sourceLocation: sourceLocation)
+    }
+
+    /// Expects none of `names` (a compaction's folders and marker) left in `path`.
+    static func expectNoLeftovers(_ names: [String], in path: String, _ context: String,
+                                  sourceLocation: SourceLocation = #_sourceLocation) {
+        for name in names {
+            #expect(!FileManager.default.fileExists(atPath: "\(path)/\(name)"), "\(name) after \(context)", sourceLocation: sourceLocation)
+        }
+    }
+
     /// Every visible event, as reads show it: `$all` in order, then each stream read whole.
     static func visible(at path: String) async throws -> [String] {
         let store = try await EventStore.open(at: path, configuration: .testing())
