@@ -191,6 +191,7 @@ extension MaintenanceSession {
             try StorageDirectory.create(writer.root.appending("split"))
         }
         let names = store.catalog.allNames()
+        for (number, none) in fileless.prefix(names.count).enumerated() where none { store.split.rememberNoFile(UInt32(number)) }
         var keep = [CompactionWriter.KeptVersions](repeating: .none, count: names.count)
         var sizes = Array(segmentBytes.prefix(names.count))
         sizes += repeatElement(0, count: names.count - sizes.count)
