@@ -8,6 +8,10 @@ import SystemPackage
 final class CompactionWriter {
     /// Raw bytes per block: the size the segment mover joins blocks to, and what one read decodes.
     static let blockBytes = SplitStore.movedBlockBytes
+    /// Raw bytes from which a block kept whole is copied byte for byte rather than
+    /// rebuilt: joining it would not fill it further (at most a quarter of a block
+    /// could still join it), so decompressing and compressing it again buys nothing.
+    static let reuseBytes = blockBytes / 4 * 3
     let root: FilePath
     let dryRun: Bool
     let compress: Bool
@@ -16,6 +20,8 @@ final class CompactionWriter {
     /// own pays (see ``CompactOptions/acceleration``).
     let acceleration: Int32
     fileprivate(set) var blocksWritten = 0
+    /// Of ``blocksWritten``, the old blocks copied byte for byte (``reuseBytes``).
+    fileprivate(set) var blocksReused = 0
     /// Dry run: the bytes the new files would take.
     fileprivate(set) var bytesWritten: UInt64 = 0
     /// Bytes of stream files and segment entries read.
@@ -51,14 +57,17 @@ final class CompactionWriter {
     ///
     /// The store's segment mover is stopped during a compaction, so the file and
     /// the segments do not change under it.
+    ///
+    /// `mayHaveFile` false: the stream is known to have no file (looking for one
+    /// costs a path lookup per stream, most of the work for a stream of a few events).
     func write(stream: String, number: UInt32, from: UInt64, through last: UInt64, notBefore: Int64?,
-               store: EventStore, harvest: SegmentHarvest) throws -> Kept {
-        let handle = try store.split.directory.handle(for: stream, create: false)
+               store: EventStore, harvest: SegmentHarvest, mayHaveFile: Bool = true) throws -> Kept {
+        let handle = mayHaveFile ? try store.split.directory.handle(for: stream, create: false) : nil
         let fileNext = handle?.withFile { $0.nextVersion } ?? 0
         var copier = RawCopier(writer: self, stream: stream, number: number, from: from, last: last, notBefore: notBefore)
         defer { copier.closeFile() }
         if let handle, fileNext > from {
-            try readFileBlocks(at: handle.path, stream: stream, from: from, before: fileNext) { try copier.add($0) }
+            try readFileBlocks(at: handle.path, stream: stream, from: from, before: fileNext, into: &copier)
         }
         let floor = max(from, fileNext)
         for range in harvest.blocks(of: number) {
@@ -66,6 +75,11 @@ final class CompactionWriter {
                 let bytes = UnsafeRawBufferPointer(rebasing: arena[range])
                 guard case .success(let header) = StreamBlock.parseHeader(bytes),
                       header.firstVersion + UInt64(header.count) > floor else { return }
+                // A full-size entry kept whole (moved in from a large append) is copied as it is.
+                if header.firstVersion >= floor, try copier.reuse(header: header, block: bytes) {
+                    bytesRead += UInt64(bytes.count)
+                    return
+                }
                 // The common case: the whole block is kept as it is, decoded straight into the block being built.
                 if header.firstVersion >= floor, copier.takesWhole(header) {
                     bytesRead += UInt64(bytes.count)
@@ -91,10 +105,11 @@ final class CompactionWriter {
         return Kept(count: copier.kept, firstVersion: copier.firstKept)
     }
 
-    /// Calls `body` with each block of the stream file at `path` that holds versions in
-    /// `[from, before)`, as a raw block (blocks wholly below `from` are not decoded).
+    /// Hands `copier` each block of the stream file at `path` that holds versions in
+    /// `[from, before)`: a full-size one kept whole as it is (``RawCopier/reuse(header:block:)``),
+    /// any other as a raw block, cut below `from` (blocks wholly below `from` are not decoded).
     private func readFileBlocks(at path: FilePath, stream: String, from: UInt64, before: UInt64,
-                                _ body: (StreamBlock.RawBlock) throws -> Void) throws {
+                                into copier: inout RawCopier) throws {
         let file = try StorageFile.open(path)
         defer { file.close() }
         var reader = try SequentialReader(file: file, window: window)
@@ -110,16 +125,19 @@ final class CompactionWriter {
             defer { offset += UInt64(header.totalLength) }
             if header.firstVersion + UInt64(header.count) <= from { continue }
             guard let bytes = try reader.bytes(at: offset, count: header.totalLength) else { throw damaged("a torn block") }
+            // A failed payload checksum falls through to the rebuild, which names it.
+            if header.firstVersion >= from, try copier.reuse(header: header, block: bytes) { continue }
             switch StreamBlock.rawBlock(from: Array(bytes)) {
             case .success(let block):
                 guard let kept = block.dropping(below: from), kept.count > 0 else { continue }
-                try body(kept)
+                try copier.add(kept)
             case .failure(let error): throw damaged("\(error)")
             }
         }
     }
 
-    /// Joins one stream's raw blocks into full-size blocks, applying `maxAge`, and writes them.
+    /// Joins one stream's raw blocks into full-size blocks, applying `maxAge`, and writes them;
+    /// full-size blocks kept whole go through as they are.
     private struct RawCopier {
         let writer: CompactionWriter
         let stream: String
@@ -131,7 +149,7 @@ final class CompactionWriter {
         /// While nothing is young enough: the last block seen, whose last event is kept if nothing ever is.
         var skipped: StreamBlock.RawBlock?
         var current = StreamBlock.RawBlock()
-        var ready: [StreamBlock.RawBlock] = []
+        var ready: [CompactionBlock] = []
         var file: StreamFile?
         var kept = 0
         var firstKept: UInt64?
@@ -171,6 +189,37 @@ final class CompactionWriter {
             try take(block)
         }
 
+        /// Takes an old block (`block`: header and stored bytes; the header already
+        /// parsed and checked) byte for byte, when it is kept whole (``takesWhole(_:)``;
+        /// the caller has checked it starts at or after the first version kept), holds
+        /// at least ``CompactionWriter/reuseBytes`` raw bytes, and would not be joined to
+        /// the block being built anyway (that one is closed first, as joining would).
+        /// Its payload checksum is checked here; the entries were walked by the
+        /// verification before the rewrite. Returns false when the block is to be
+        /// rebuilt instead (the rebuild then reports damage, with its offset).
+        ///
+        /// Why this is safe: a block's bytes say nothing about where it lies in its file,
+        /// so the same block under a new file header is the same versions, positions and
+        /// events; the new file's index is written from the offsets it gets here.
+        mutating func reuse(header: StreamBlock.Header, block: UnsafeRawBufferPointer) throws -> Bool {
+            guard header.rawLength >= CompactionWriter.reuseBytes, takesWhole(header),
+                  current.count == 0 || current.raw.count + header.rawLength > CompactionWriter.blockBytes,
+                  writer.compress || !header.compressed,
+                  block.count == header.totalLength,
+                  CRC32C.checksum(UnsafeRawBufferPointer(rebasing: block[StreamBlock.headerSize...])) == header.payloadCRC
+            else { return false }
+            if current.count > 0 {
+                ready.append(.built(current))
+                current = StreamBlock.RawBlock()
+            }
+            if firstKept == nil { firstKept = header.firstVersion }
+            kept += header.count
+            writer.blocksReused += 1
+            ready.append(.copied(bytes: Array(block), firstVersion: header.firstVersion, count: header.count))
+            if ready.count >= 16 { try flush() }
+            return true
+        }
+
         /// Whether a block of `header` can go in whole (``addWhole(header:stored:scratch:)``):
         /// nothing to cut by age or past the last version.
         func takesWhole(_ header: StreamBlock.Header) -> Bool {
@@ -205,7 +254,7 @@ final class CompactionWriter {
             if firstKept == nil { firstKept = header.firstVersion }
             kept += header.count
             if current.count > 0 && current.raw.count + raw.count > CompactionWriter.blockBytes {
-                ready.append(current)
+                ready.append(.built(current))
                 current = StreamBlock.RawBlock()
                 if ready.count >= 16 { try flush() }
             }
@@ -224,7 +273,7 @@ final class CompactionWriter {
             if firstKept == nil { firstKept = block.firstVersion }
             kept += block.count
             if current.count > 0 && current.raw.count + block.raw.count > CompactionWriter.blockBytes {
-                ready.append(current)
+                ready.append(.built(current))
                 current = StreamBlock.RawBlock()
                 if ready.count >= 16 { try flush() }
             }
@@ -236,7 +285,7 @@ final class CompactionWriter {
                 started = true
                 try take(anchor)  // nothing young enough: keep the last event as the version anchor
             }
-            if current.count > 0 { ready.append(current) }
+            if current.count > 0 { ready.append(.built(current)) }
             current = StreamBlock.RawBlock()
             try flush()
             if writer.dryRun, kept > 0 { writer.bytesWritten += StreamFile.headerLength(nameBytes: stream.utf8.count) }
@@ -255,11 +304,11 @@ final class CompactionWriter {
             writer.blocksWritten += ready.count
             if writer.dryRun {
                 var output: [UInt8] = []
-                for block in ready { StreamBlock.encode(block, compress: writer.compress, acceleration: writer.acceleration, into: &output) }
+                for block in ready { block.encode(compress: writer.compress, acceleration: writer.acceleration, into: &output) }
                 writer.bytesWritten += UInt64(output.count)
             } else {
                 if file == nil { file = try writer.create(stream) }
-                try file!.append(blocks: ready, compress: writer.compress, acceleration: writer.acceleration)
+                try file!.append(sources: ready, compress: writer.compress, acceleration: writer.acceleration)
             }
             ready.removeAll(keepingCapacity: true)
         }
@@ -272,9 +321,13 @@ final class CompactionWriter {
             let (folder, name) = StreamNaming.location(stream, probe: probe)
             let folderPath = root.appending(StreamNaming.folder).appending(folder)
             if folders.insert(folder).inserted { try StorageDirectory.create(folderPath) }
-            let path = folderPath.appending(name)
-            if !StorageDirectory.exists(path) { return try StreamFile.create(at: path.string, stream: stream) }
-            probe += 1
+            // Created exclusively: a name taken by a colliding stream fails with EEXIST,
+            // so no lookup is needed first (the new folder is almost always free there).
+            do {
+                return try StreamFile.create(at: folderPath.appending(name).string, stream: stream)
+            } catch let error as RingstoreError where (error.cause as? Errno) == .fileExists {
+                probe += 1
+            }
         }
     }
 

@@ -44,6 +44,8 @@ package struct CompactSummary: Sendable {
     package var eventsAfter = 0
     package var blocksBefore = 0
     package var blocksAfter = 0
+    /// Of ``blocksAfter``, full-size old blocks copied byte for byte (not recompressed).
+    package var blocksReused = 0
     package var segmentsBefore = 0
     /// Sequential passes over the split segments: one that routes the entries of every range of
     /// streams to temporary files, or (dry runs, very many ranges) one per range.
@@ -128,11 +130,16 @@ extension MaintenanceSession {
         let store = try await openStore()
         // The mover must not move entries (and delete segments) while they are read.
         await store.splitter.mover.stop()
+        // Which streams have no file, as verified: usable unless damage is being skipped or the
+        // mover, between the open and its stop, emptied a segment into files (it may have
+        // created some; entries it copied without deleting their segment are still read there).
+        let fileless = problems.isEmpty && store.splitter.mover.segmentsDeleted.load(ordering: .relaxed) == 0
+            ? before.hasFileByNumber.map { !$0 } : []
         let writer = CompactionWriter(root: path.appending(CompactionSwitch.newFolder), dryRun: options.dryRun,
                                       compress: configuration.compression, acceleration: options.acceleration)
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
-                        intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber,
+                        intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber, fileless: fileless,
                         budget: options.memoryBudget, spillRanges: options.spillRanges, summary: &summary, progress: progress)
         } catch {
             try? await store.close()
@@ -172,8 +179,10 @@ extension MaintenanceSession {
     /// (``SegmentHarvest``, one sequential pass over the segments per range), and
     /// the global index is written by filtering the old one in one pass
     /// (the versions each stream keeps form a range), so no table of events is built.
+    ///
+    /// `fileless`, by catalog number: streams known to have no stream file (empty: not known).
     private func rewrite(store: EventStore, writer: CompactionWriter, damagedFiles: Set<String>, damagedStreams: Set<String>,
-                         intactStreams: Set<String>, segmentBytes: [UInt64], budget: UInt64, spillRanges: Int,
+                         intactStreams: Set<String>, segmentBytes: [UInt64], fileless: [Bool], budget: UInt64, spillRanges: Int,
                          summary: inout CompactSummary, progress: (String, Int, Int) -> Void) throws {
         if !writer.dryRun {
             try CompactionSwitch.removeTree(writer.root)
@@ -182,6 +191,7 @@ extension MaintenanceSession {
             try StorageDirectory.create(writer.root.appending("split"))
         }
         let names = store.catalog.allNames()
+        for (number, none) in fileless.prefix(names.count).enumerated() where none { store.split.rememberNoFile(UInt32(number)) }
         var keep = [CompactionWriter.KeptVersions](repeating: .none, count: names.count)
         var sizes = Array(segmentBytes.prefix(names.count))
         sizes += repeatElement(0, count: names.count - sizes.count)
@@ -221,7 +231,8 @@ extension MaintenanceSession {
                 let plan = try CompactionPlan.plan(for: name, lastVersion: tail.lastVersion, in: store)
                 guard case .keep(let firstVersion, let notBefore) = plan else { continue }
                 let kept = try writer.write(stream: name, number: number, from: firstVersion, through: tail.lastVersion,
-                                            notBefore: notBefore, store: store, harvest: harvest)
+                                            notBefore: notBefore, store: store, harvest: harvest,
+                                            mayHaveFile: index >= fileless.count || !fileless[index])
                 if kept.count > 0, let first = kept.firstVersion {
                     summary.streamsAfter += 1
                     keep[index] = CompactionWriter.KeptVersions(from: first, through: first + UInt64(kept.count) - 1)
@@ -251,6 +262,7 @@ extension MaintenanceSession {
         summary.eventsAfter = written
         if !damagedFiles.isEmpty { summary.streamsAfter += damagedFiles.count }
         summary.blocksAfter = writer.blocksWritten
+        summary.blocksReused = writer.blocksReused
         summary.bytesRead += writer.bytesRead
     }
 }

@@ -30,6 +30,9 @@ package struct StoreInventory: Sendable {
     /// Per catalog number: the bytes of the stream's split-segment entries (what a
     /// compaction collects from the segments for it).
     package var segmentBytesByNumber: [UInt64] = []
+    /// Per catalog number: whether the stream has a stream file (a compaction of a
+    /// store where most streams have none need not look for theirs).
+    package var hasFileByNumber: [Bool] = []
 
     /// Bytes of everything compaction can rewrite (stream, index and segment files, the global index).
     package var rewritableBytes: UInt64 { streamFileBytes + indexFileBytes + segmentBytes + globalIndexBytes }

@@ -106,6 +106,7 @@ struct StoreVerifier {
         verifyGlobalIndex(streams: &streams, checkpoint: checkpoint, replayFrom: replayFrom, into: &problems,
                           inventory: &inventory, bytesRead: &report.bytesRead)
         inventory.segmentBytesByNumber = streams.map(\.segmentBytes)
+        inventory.hasFileByNumber = streams.map(\.hasFile)
         for stream in streams where stream.events > 0 {
             inventory.events += stream.events
             inventory.streams.append((stream.name, stream.events, stream.fileBlocks + stream.segmentEntries,

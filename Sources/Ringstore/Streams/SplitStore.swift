@@ -58,6 +58,14 @@ final class SplitStore: StoredStreams, Sendable {
         }
     }
 
+    /// Records that stream `number` has no stream file (the offline tool verified so
+    /// with the store closed and its segment mover stopped): its next version is its
+    /// segments', and ``nextVersion(of:)`` then needs no path lookup for it (with
+    /// 100,000 streams of a few events, those lookups were a tenth of a compaction).
+    func rememberNoFile(_ number: UInt32) {
+        remember(number, next: segments.nextVersion(of: number))
+    }
+
     private func knownNext(_ number: UInt32) -> UInt64? {
         known.withLock { k in
             let index = Int(number)

@@ -21,6 +21,12 @@ extension StreamFile {
     /// Appends built blocks, whose versions must continue the file's exactly,
     /// with one write to the data file and one to the index.
     func append(blocks: [StreamBlock.RawBlock], compress: Bool, acceleration: Int32 = 1) throws {
+        try append(sources: blocks, compress: compress, acceleration: acceleration)
+    }
+
+    /// ``append(blocks:compress:acceleration:)`` for any kind of block source
+    /// (compaction mixes built blocks with encoded ones it copies as they are).
+    func append<Block: StreamBlockSource>(sources blocks: [Block], compress: Bool, acceleration: Int32 = 1) throws {
         guard let first = blocks.first, first.count > 0 else { return }
         guard first.firstVersion == nextVersion || (blockCount == 0 && nextVersion == 0) else {
             throw RingstoreError(.corruptData,
@@ -36,7 +42,7 @@ extension StreamFile {
                                      stream: streamName, path: pathString)
             }
             added.append((block.firstVersion, dataEnd + UInt64(output.count)))
-            StreamBlock.encode(block, compress: compress, acceleration: acceleration, into: &output)
+            block.encode(compress: compress, acceleration: acceleration, into: &output)
             expected = block.firstVersion + UInt64(block.count)
         }
         try output.withUnsafeBytes { try data.write($0, at: dataEnd) }
