@@ -144,6 +144,30 @@ import Testing
         try await store.close()
     }
 
+    /// Which streams have metadata is taken once per `$all` page: metadata
+    /// found when the store opens (listed from the catalog) and metadata set
+    /// since (noted by the cache) both hide events, and streams without any
+    /// show everything.
+    @Test func metadataListedAtOpenAndSetSinceBothHideEvents() async throws {
+        let dir = TemporaryDirectory(inMemory: true)
+        let appended: [Shown]
+        do {
+            let (store, events) = try await Self.store(dir)
+            store.splitter.resume()
+            try await store.setStreamMetadata(StreamMetadata(truncateBefore: 400), for: Self.streams[1])
+            appended = events
+            try await store.close()
+        }
+        let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))
+        let secondHidden = appended.filter { $0.stream != Self.streams[1] || $0.version >= 400 }
+        #expect(try await store.readAll().collect().map(Shown.init) == secondHidden)
+        try await store.setStreamMetadata(StreamMetadata(truncateBefore: 100), for: Self.streams[2])
+        let bothHidden = secondHidden.filter { $0.stream != Self.streams[2] || $0.version >= 100 }
+        #expect(try await store.readAll().collect().map(Shown.init) == bothHidden)
+        #expect(try await store.readAll(from: .end, direction: .backwards).collect().map(Shown.init) == bothHidden.reversed())
+        try await store.close()
+    }
+
     @Test(arguments: [0, 1, 2, 3, 512])
     func aPageHandsOutItsEventsInOrder(count: Int) {
         let events = (0..<count).map { i in
