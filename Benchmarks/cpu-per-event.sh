@@ -6,11 +6,16 @@
 #   Benchmarks/cpu-per-event.sh journal OUT [N1 N2]   # JournalCPU: JournalAppend's workload, splitter held
 #   Benchmarks/cpu-per-event.sh store OUT [N1 N2]     # ringstore bench --streams 10000 --event-size 200
 #                                                     #   --writers 64 --warm-up (1 event per append, durable)
+#   Benchmarks/cpu-per-event.sh read OUT STORE [READS]  # warm reads of a kept store (ringstore bench --dir):
+#                                                     #   --read-store STORE --reads READS (default all-only)
 #
 # Each workload runs twice under callgrind, with N1 and N2 events (default
 # 20,000 and 100,000); the figure is (instructions at N2 - instructions at N1) /
 # (N2 - N1): what one more event costs, with start-up, the warm-up (one append
 # to each of the 10,000 streams first, in both runs) and closing cancelled out.
+# `read` runs `ringstore bench --read-store STORE --reads READS` with one pass
+# and with two: the difference is one warm pass (the first warms the caches),
+# divided by the events a pass reads.
 # Only user-space instructions count; the kernel's work (writes, syncs, futex
 # calls) is not in it.
 #
@@ -30,11 +35,23 @@ set -euo pipefail
 
 workload=${1:-}
 out=${2:-}
-n1=${3:-20000}
-n2=${4:-100000}
 here=$(cd "$(dirname "$0")" && pwd)
-if [[ -z $out || ( $workload != journal && $workload != store ) ]]; then
-    echo "usage: $0 journal|store OUT [N1 N2]" >&2
+if [[ $workload == read ]]; then
+    store=${3:-}
+    reads=${4:-all-only}
+    n1=1
+    n2=2
+    if [[ -z $store || ! -d $store ]]; then
+        echo "usage: $0 read OUT STORE [all-only|streams-only|all]" >&2
+        exit 2
+    fi
+    store=$(cd "$store" && pwd)
+else
+    n1=${3:-20000}
+    n2=${4:-100000}
+fi
+if [[ -z $out || ( $workload != journal && $workload != store && $workload != read ) ]]; then
+    echo "usage: $0 journal|store OUT [N1 N2] | read OUT STORE [READS]" >&2
     exit 2
 fi
 if [[ -e $out ]]; then
@@ -57,7 +74,7 @@ int sigsuspend(const sigset_t *mask) {
 EOF
 cc -O2 -shared -fPIC -o "$out/sigsuspend.so" "$out/sigsuspend.c"
 
-if [[ $workload == store ]]; then
+if [[ $workload == store || $workload == read ]]; then
     binary=${RINGSTORE:-$here/../.build/release/ringstore}
 else
     binary=${JOURNAL_CPU:-$here/.build/release/JournalCPU}
@@ -70,6 +87,8 @@ count() {  # count N: runs the workload with N events, prints the instructions c
     local args
     if [[ $workload == store ]]; then
         args=(bench --streams 10000 --event-size 200 --writers 64 --events "$n" --warm-up --dir "$data")
+    elif [[ $workload == read ]]; then
+        args=(bench --read-store "$store" --reads "$reads" --passes "$n")
     else
         args=(--events "$n" --dir "$data")
     fi
@@ -87,6 +106,13 @@ checkpoints() {  # checkpoints N: how many checkpoints the run with N events wro
 
 i1=$(count "$n1")
 i2=$(count "$n2")
+if [[ $workload == read ]]; then
+    # Events of one pass, from the bench's own line for the last pass.
+    events=$(sed -n 's/^pass 2: \$all \([0-9,]*\) events.* streams, \([0-9,]*\) events.*/\1 \2/p' "$out/read-2.stdout" \
+        | tr -d , | awk '{ print $1 + $2 }')
+    echo "read ($reads): $i1 instructions with 1 pass, $i2 with 2, $events events a pass: $(( (i2 - i1) / events )) per event"
+    exit 0
+fi
 echo "$workload: $i1 instructions with $n1 events, $i2 with $n2: $(( (i2 - i1) / (n2 - n1) )) per event"
 if [[ $workload == store ]]; then
     # The splitter checkpoints at least every 10 s of wall clock, and under callgrind a

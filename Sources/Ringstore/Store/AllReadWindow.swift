@@ -88,6 +88,13 @@ final class AllReadWindow: Sendable {
         let name: String
         let cost: Int
 
+        /// The event at `version`, if this block serves it. A method of its own so
+        /// that the block is used where it is kept (copying it out retained both its buffers).
+        func event(_ version: UInt64, types: inout EventTypeCache) -> RecordedEvent? {
+            guard versions.contains(version) else { return nil }
+            return block.event(at: Int(version - block.firstVersion), stream: name, types: &types)
+        }
+
         init(block: StreamBlock.Decoded, versions: Range<UInt64>, name: String, cost: Int) {
             self.block = block
             self.versions = versions
@@ -174,9 +181,10 @@ final class AllReadWindow: Sendable {
                     continue
                 }
                 let entry = entries[i]
-                if let kept = Self.kept(entry.stream, in: s), kept.versions.contains(entry.version) {
-                    result.append(kept.block.event(at: Int(entry.version - kept.block.firstVersion), stream: kept.name, types: &types))
-                    if entry.version == (backwards ? kept.versions.lowerBound : kept.versions.upperBound - 1) {
+                let index = Int(entry.stream)
+                if index < s.kept.count, let event = s.kept[index]?.event(entry.version, types: &types) {
+                    result.append(event)
+                    if entry.version == (backwards ? s.kept[index]!.versions.lowerBound : s.kept[index]!.versions.upperBound - 1) {
                         drop(entry.stream, &s)
                     }
                     continue

@@ -24,27 +24,42 @@ public struct EventSequence: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let fetch: Fetch
         var cursor: Cursor?
-        var remaining: Int
-        var page: [RecordedEvent] = []
-        var index = 0
+        @usableFromInline var remaining: Int
+        @usableFromInline var page = EventPage()
+
+        init(fetch: @escaping Fetch, cursor: Cursor?, remaining: Int) {
+            self.fetch = fetch
+            self.cursor = cursor
+            self.remaining = remaining
+        }
 
         /// Called by `for try await` with the caller's isolation: the loop stays on
         /// the caller's executor (a main-actor loop does not hop to the global pool
-        /// and back for every event); only fetching a page may leave it.
+        /// and back for every event); only fetching a page may leave it. Inlined
+        /// into the caller, so that an event already fetched costs no async call
+        /// (see ``EventPage``); a page never holds more than `remaining` events.
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> RecordedEvent? {
-            if index == page.count {
-                guard let current = cursor, remaining > 0 else { return nil }
-                let (events, next) = try await fetch(current, Swift.min(remaining, EventSequence.pageSize))
-                page = events
-                index = 0
-                cursor = events.isEmpty ? nil : next
-                if page.isEmpty { return nil }
+            if let event = page.next() {
+                remaining -= 1
+                return event
             }
-            remaining -= 1
-            defer { index += 1 }
-            return page[index]
+            return try await nextPage(isolation: actor)
         }
 
+        /// Fetches the next page and hands out its first event; nil at the end.
+        @usableFromInline
+        mutating func nextPage(isolation actor: isolated (any Actor)?) async throws -> RecordedEvent? {
+            guard let current = cursor, remaining > 0 else { return nil }
+            let (events, next) = try await fetch(current, Swift.min(remaining, EventSequence.pageSize))
+            cursor = events.isEmpty ? nil : next
+            page = EventPage(events)
+            guard let event = page.next() else { return nil }
+            remaining -= 1
+            return event
+        }
+
+        @inlinable
         public mutating func next() async throws -> RecordedEvent? {
             try await next(isolation: nil)
         }

@@ -159,7 +159,11 @@ extension EventStore {
             return events.filter { !SystemStreams.isSystem($0.stream) }
         }
         // Runs of one stream share one lookup; events are reached by index (no
-        // copies), and the page is copied only if something is hidden.
+        // copies), and the page is copied only if something is hidden. Streams
+        // without metadata show everything: known from one set taken for the
+        // page (over interleaved streams a run is one event long, and asking the
+        // cache took a lock and two lookups per event).
+        let mayHaveMetadata = metadataCache.streamsMayHaveMetadata(scan: streamsWithMetadata)
         var kept: [RecordedEvent]?
         var runStart = -1
         var runVisibility: StreamVisibility?
@@ -167,7 +171,8 @@ extension EventStore {
             if runStart < 0 || events[index].stream != events[runStart].stream {
                 runStart = index
                 let stream = events[index].stream
-                runVisibility = SystemStreams.isSystem(stream) ? nil : try allVisibility(of: stream)
+                runVisibility = SystemStreams.isSystem(stream) ? nil
+                    : mayHaveMetadata.contains(stream) ? try allVisibility(of: stream) : .everything
             }
             let shown = runVisibility.map { visibility in
                 events[index].version >= visibility.firstVersion

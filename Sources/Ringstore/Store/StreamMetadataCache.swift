@@ -60,6 +60,18 @@ final class StreamMetadataCache: Sendable {
     }
 
     /// Records that `stream` is getting a metadata stream (call before writing it).
+    /// The streams for which ``mayHaveMetadata(_:scan:)`` is true now, for a
+    /// caller that asks of many streams at once (a `$all` page): one lock for
+    /// the page, and one set lookup per stream, instead of a lock and two
+    /// lookups per event.
+    func streamsMayHaveMetadata(scan: () -> [String]) -> Set<String> {
+        _ = noStreamHasMetadata(scan: scan)  // lists the streams with metadata on first use
+        return state.withLock { s in
+            let listed = s.withMetadata ?? []
+            return s.givenMetadata.isEmpty ? listed : listed.union(s.givenMetadata)
+        }
+    }
+
     func noteMetadata(of stream: String) {
         state.withLock { s in _ = s.givenMetadata.insert(stream) }
     }

@@ -51,31 +51,43 @@ public struct Subscription: AsyncSequence, Sendable {
         let filter: SubscriptionFilter?
         /// Decoded blocks kept between catch-up pages of `$all` (see ``AllReadWindow``).
         let window: AllReadWindow
-        var page: [RecordedEvent] = []
-        var index = 0
+        @usableFromInline var page = EventPage()
+
+        init(store: EventStore, target: Target, filter: SubscriptionFilter?, window: AllReadWindow) {
+            self.store = store
+            self.target = target
+            self.filter = filter
+            self.window = window
+        }
 
         /// Called by `for try await` with the caller's isolation, so that handing
-        /// out a buffered event does not hop executors (see ``EventSequence``).
+        /// out a buffered event does not hop executors; inlined into the caller,
+        /// so that it costs no async call either (see ``EventSequence``, ``EventPage``).
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> RecordedEvent? {
+            if let event = page.next() { return event }
+            return try await nextPage(isolation: actor)
+        }
+
+        /// Waits for and fetches the next page and hands out its first event; nil once ended.
+        @usableFromInline
+        mutating func nextPage(isolation actor: isolated (any Actor)?) async throws -> RecordedEvent? {
             while true {
-                if index < page.count {
-                    defer { index += 1 }
-                    return page[index]
-                }
+                if let event = page.next() { return event }
                 if Task.isCancelled || store.isClosed { return nil }
                 let seen = store.journal.writer.acknowledger.changes.generation
                 do {
-                    page = try await fetch(isolation: actor)
+                    page = EventPage(try await fetch(isolation: actor))
                 } catch let error as RingstoreError where error.code == .storeClosed {
                     return nil
                 }
-                index = 0
                 if page.isEmpty {
                     await store.journal.writer.acknowledger.changes.wait(after: seen)
                 }
             }
         }
 
+        @inlinable
         public mutating func next() async throws -> RecordedEvent? {
             try await next(isolation: nil)
         }

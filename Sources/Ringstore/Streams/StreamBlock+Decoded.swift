@@ -39,15 +39,13 @@ extension StreamBlock {
                 let typeCount = Int(r[offset + 37])
                 let metadataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 40, as: UInt32.self)))
                 let dataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 44, as: UInt32.self)))
-                var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-                withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: r[(offset + 12)..<(offset + 28)])) }
                 let typeStart = offset + StreamBlock.entryHeaderSize
                 let metadataStart = typeStart + typeCount
                 let dataStart = metadataStart + metadataCount
                 return RecordedEvent(
                     stream: stream, version: firstVersion + UInt64(index),
                     position: UInt64(littleEndian: r.loadUnaligned(fromByteOffset: offset + 4, as: UInt64.self)),
-                    id: UUID(uuid: uuid),
+                    id: UUID.stored(in: r, at: offset + 12),
                     type: types.type(of: UnsafeRawBufferPointer(rebasing: r[typeStart..<metadataStart])),
                     data: dataCount == 0 ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: r[dataStart..<(dataStart + dataCount)])),
                     metadata: metadataCount == 0 ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: r[metadataStart..<dataStart])),

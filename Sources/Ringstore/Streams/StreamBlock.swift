@@ -184,6 +184,9 @@ enum StreamBlock {
     /// Parses and checks a block header (not the stored bytes).
     static func parseHeader(_ bytes: some Collection<UInt8>) -> Result<Header, DecodeError> {
         guard bytes.count >= headerSize else { return .failure(.badLengths) }
+        // In place when the bytes are contiguous (an array slice: every read path); a
+        // copy cost an allocation per block, a few per cent of a warm `$all` event.
+        if let parsed = bytes.withContiguousStorageIfAvailable({ parseHeader(UnsafeRawBufferPointer($0)) }) { return parsed }
         let b = Array(bytes.prefix(headerSize))
         return b.withUnsafeBytes { parseHeader($0) }
     }
@@ -276,8 +279,6 @@ enum StreamBlock {
                 let typeCount = Int(r[offset + 37])
                 let metadataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 40, as: UInt32.self)))
                 let dataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 44, as: UInt32.self)))
-                var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-                withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: r[(offset + 12)..<(offset + 28)])) }
                 var cursor = offset + entryHeaderSize
                 func take(_ count: Int) -> UnsafeRawBufferPointer {
                     defer { cursor += count }
@@ -289,7 +290,7 @@ enum StreamBlock {
                 events.append(RecordedEvent(
                     stream: stream, version: header.firstVersion + UInt64(i),
                     position: UInt64(littleEndian: r.loadUnaligned(fromByteOffset: offset + 4, as: UInt64.self)),
-                    id: UUID(uuid: uuid), type: type, data: data, metadata: metadata,
+                    id: UUID.stored(in: r, at: offset + 12), type: type, data: data, metadata: metadata,
                     contentType: r[offset + 36] & 1 != 0 ? .json : .binary,
                     timestampNanoseconds: Int64(littleEndian: r.loadUnaligned(fromByteOffset: offset + 28, as: Int64.self))))
                 offset += length
