@@ -42,9 +42,9 @@ void rs_set_thread_name(const char *name);
 /// (EEVDF, Linux 6.12 and later: `sched_setattr` with `sched_runtime` for
 /// `SCHED_OTHER`, clamped by the kernel to 0.1-100 ms), keeping its policy and
 /// nice value, so its CPU share is unchanged. A thread with a longer slice
-/// than the default gets a later virtual deadline, so a thread with the
-/// default slice that wakes up preempts it at once instead of waiting for
-/// the next tick. Older kernels ignore the value. Threads of real-time,
+/// than the default gets a later virtual deadline, and a waking thread with a
+/// shorter slice may cut its run short (EEVDF's short-slice preemption) rather
+/// than wait for the next tick. Older kernels ignore the value. Threads of real-time,
 /// deadline or idle policy are left alone. Returns 0, or -1 with `errno`.
 /// Needs no privilege.
 int rs_set_thread_slice(uint64_t nanoseconds);

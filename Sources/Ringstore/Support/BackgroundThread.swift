@@ -53,10 +53,13 @@ final class BackgroundThread: Sendable {
     /// was idle (`perf sched timehist`: 41 % of the time such a thread waited
     /// 1.5 ms or more, its processor ran the splitter). In the kernel's fair
     /// scheduler (EEVDF) a waking thread whose slice is shorter than the running
-    /// one's and whose virtual deadline is earlier preempts it at once. The
-    /// slice does not change the thread's weight, so the split keeps its share
-    /// of the processors under full load (lowering its nice value did not: it
-    /// cost throughput). Kernels before 6.12 ignore it.
+    /// one's and whose virtual deadline is earlier may preempt it at once. A
+    /// thread that slept long enough does so with either slice (checked alone
+    /// on one processor); the slice is for those that recently used more than
+    /// their share, as the pool threads do. It does not change the thread's
+    /// weight, so the split keeps its share of the processors under full load
+    /// (lowering its nice value did not: it cost throughput). Not yet measured
+    /// in the store on a quiet machine. Kernels before 6.12 ignore it.
     static let backgroundSliceNanoseconds: UInt64 = 100_000_000
 
     /// The body and the handle, passed through `pthread_create`'s context pointer.
