@@ -98,7 +98,3 @@ uint64_t rs_thread_slice(void) {
     return 0;
 #endif
 }
-
-void rs_yield_processor(void) {
-    (void)sched_yield();
-}

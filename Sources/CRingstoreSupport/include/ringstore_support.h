@@ -53,9 +53,6 @@ int rs_set_thread_slice(uint64_t nanoseconds);
 /// and later report the fair scheduler's slice; earlier kernels 0), 0 on failure.
 uint64_t rs_thread_slice(void);
 
-/// `sched_yield()`: lets a thread waiting for this processor run first.
-void rs_yield_processor(void);
-
 /// glibc's `mallopt(M_MMAP_THRESHOLD, bytes)`, which also turns off its
 /// dynamic adjustment of that threshold (see `MallocTuning` for why); 0 where
 /// the C library is not glibc. Declared here since `<malloc.h>` is not part of

@@ -3,7 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import CRingstoreSupport
 import Synchronization
 
 /// Writing pending records into stream files and split segments, and handing
@@ -132,26 +131,6 @@ extension Splitter {
     /// checkpoint over thousands of streams holds at once).
     static let segmentWriteBytes = 4 << 20
 
-    /// Raw bytes of blocks the splitter builds (copies out of the ring and
-    /// compresses) between two offers of the processor to a waiting thread:
-    /// about a tenth of a millisecond of work.
-    static let yieldBytes = 64 << 10
-
-    /// Offers the processor to a thread waiting for it (`sched_yield`) once
-    /// `sinceYield` raw bytes reach ``yieldBytes``, and starts counting again.
-    ///
-    /// Why: a checkpoint over thousands of streams keeps the splitter busy for
-    /// tens of milliseconds at a stretch; a journal thread or an appending task
-    /// that woke up on the same processor waited behind it for up to a scheduler
-    /// tick (4 ms at 250 Hz), and the appends it carried with it. Yielding every
-    /// tenth of a millisecond bounds that wait whatever the kernel's scheduler;
-    /// with nothing waiting it costs a system call and the splitter goes on.
-    static func yieldProcessor(after sinceYield: inout Int) {
-        guard sinceYield >= yieldBytes else { return }
-        sinceYield = 0
-        rs_yield_processor()
-    }
-
     /// Writes every stream's pending records: the few streams with a good
     /// block's worth into their own files, all others into the split segments
     /// (sequential writes of up to ``segmentWriteBytes``).
@@ -159,13 +138,10 @@ extension Splitter {
         if pending.scanned > 0 { try makeJournalDurable(through: pending.scanned - 1) }
         let direct = pending.streams.list.filter { $0.rawBytes >= Self.directBlockBytes && split.segments.head(of: $0.number) == nil }
             .sorted { $0.rawBytes > $1.rawBytes }.prefix(Self.maxDirectWrites).map(\.number)
-        var sinceYield = 0
         for stream in direct {
             // A reader waiting for its stream should not wait for the whole flush.
             if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
-            sinceYield += pending.streams[stream]?.rawBytes ?? 0
             try write(stream, &pending)
-            Self.yieldProcessor(after: &sinceYield)
         }
         var items: [SplitStore.Item] = []
         var written: [(number: UInt32, name: String)] = []
@@ -188,8 +164,6 @@ extension Splitter {
             if !blocks.isEmpty { items.append(.init(number: entry.number, blocks: blocks)) }
             written.append((entry.number, entry.name))
             bytes += entry.rawBytes
-            sinceYield += entry.rawBytes
-            Self.yieldProcessor(after: &sinceYield)
             if bytes >= Self.segmentWriteBytes {
                 try flush(&pending)
                 if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
