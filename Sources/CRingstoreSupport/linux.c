@@ -4,7 +4,12 @@
 #include <malloc.h>
 #endif
 #include <pthread.h>
+#include <sched.h>
+#include <string.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 
 #include "ringstore_support.h"
 
@@ -44,6 +49,52 @@ int rs_fix_mmap_threshold(int bytes) {
     return mallopt(M_MMAP_THRESHOLD, bytes);
 #else
     (void)bytes;
+    return 0;
+#endif
+}
+
+#if defined(__linux__) && defined(SYS_sched_setattr) && defined(SYS_sched_getattr)
+/* The kernel's `struct sched_attr` (first version, 48 bytes); glibc before
+   2.41 declares neither it nor the calls. */
+struct rs_sched_attr {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+};
+#endif
+
+int rs_set_thread_slice(uint64_t nanoseconds) {
+#if defined(__linux__) && defined(SYS_sched_setattr) && defined(SYS_sched_getattr)
+    struct rs_sched_attr attr;
+    memset(&attr, 0, sizeof attr);
+    if (syscall(SYS_sched_getattr, 0, &attr, (unsigned)sizeof attr, 0) != 0) return -1;
+    /* Only the time-sharing classes take a slice; leave real-time, deadline
+       and idle threads (a process started under `chrt`) as they are. */
+    if (attr.sched_policy != SCHED_OTHER && attr.sched_policy != SCHED_BATCH) return 0;
+    attr.size = sizeof attr;
+    attr.sched_flags = 0;
+    attr.sched_runtime = nanoseconds;
+    attr.sched_deadline = 0;
+    attr.sched_period = 0;
+    return (int)syscall(SYS_sched_setattr, 0, &attr, 0);
+#else
+    (void)nanoseconds;
+    return 0;
+#endif
+}
+
+uint64_t rs_thread_slice(void) {
+#if defined(__linux__) && defined(SYS_sched_setattr) && defined(SYS_sched_getattr)
+    struct rs_sched_attr attr;
+    memset(&attr, 0, sizeof attr);
+    if (syscall(SYS_sched_getattr, 0, &attr, (unsigned)sizeof attr, 0) != 0) return 0;
+    return attr.sched_runtime;
+#else
     return 0;
 #endif
 }

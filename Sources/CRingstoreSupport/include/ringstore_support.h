@@ -38,6 +38,21 @@ int rs_start_writeback(int fd, int64_t offset, int64_t count);
 /// `perf` and debuggers. Declared here for the same reason as `rs_syncfs`.
 void rs_set_thread_name(const char *name);
 
+/// Sets the calling thread's time slice in the kernel's fair scheduler
+/// (EEVDF, Linux 6.12 and later: `sched_setattr` with `sched_runtime` for
+/// `SCHED_OTHER`, clamped by the kernel to 0.1-100 ms), keeping its policy and
+/// nice value, so its CPU share is unchanged. A thread with a longer slice
+/// than the default gets a later virtual deadline, and a waking thread with a
+/// shorter slice may cut its run short (EEVDF's short-slice preemption) rather
+/// than wait for the next tick. Older kernels ignore the value. Threads of real-time,
+/// deadline or idle policy are left alone. Returns 0, or -1 with `errno`.
+/// Needs no privilege.
+int rs_set_thread_slice(uint64_t nanoseconds);
+
+/// The calling thread's time slice as `sched_getattr` reports it (Linux 6.12
+/// and later report the fair scheduler's slice; earlier kernels 0), 0 on failure.
+uint64_t rs_thread_slice(void);
+
 /// glibc's `mallopt(M_MMAP_THRESHOLD, bytes)`, which also turns off its
 /// dynamic adjustment of that threshold (see `MallocTuning` for why); 0 where
 /// the C library is not glibc. Declared here since `<malloc.h>` is not part of

@@ -60,7 +60,7 @@ final class Checkpointer: Sendable {
         self.globalIndex = globalIndex
         self.finished = finished
         self.checkpointed = checkpointed
-        thread = BackgroundThread(name: "rs-checkpoint", owner: journal.ring.file.path.string)
+        thread = BackgroundThread(name: "rs-checkpoint", owner: journal.ring.file.path.string, background: true)
         try thread.start { [self] in run() }
     }
 

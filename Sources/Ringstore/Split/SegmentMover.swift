@@ -59,7 +59,7 @@ final class SegmentMover: Sendable {
     init(store: SplitStore, policy: Policy, owner: String) throws {
         self.store = store
         self.policy = policy
-        thread = BackgroundThread(name: "rs-mover", owner: owner)
+        thread = BackgroundThread(name: "rs-mover", owner: owner, background: true)
         try thread.start { [self] in run() }
     }
 

@@ -90,7 +90,7 @@ final class Splitter: Sendable {
             mover.stopAndWait()
             throw error
         }
-        thread = BackgroundThread(name: "rs-splitter", owner: journal.ring.file.path.string)
+        thread = BackgroundThread(name: "rs-splitter", owner: journal.ring.file.path.string, background: true)
         do {
             try thread.start { [self] in run() }
         } catch {

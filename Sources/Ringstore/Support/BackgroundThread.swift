@@ -32,10 +32,35 @@ final class BackgroundThread: Sendable {
     /// open or a close leaves none behind).
     private static let live = Mutex<[String: Int]>([:])
 
-    init(name: String, owner: String) {
+    /// Whether the thread does background work (the split, checkpoints, the
+    /// segment mover) that may give way to the journal's threads and the
+    /// appending tasks whenever they wake up (see ``backgroundSliceNanoseconds``).
+    let background: Bool
+
+    init(name: String, owner: String, background: Bool = false) {
         self.name = name
         self.owner = owner
+        self.background = background
     }
+
+    /// The scheduler time slice of background threads: the longest the kernel
+    /// takes (it clamps to 0.1-100 ms).
+    ///
+    /// Why: on two cores, a checkpoint keeps the splitter busy for tens of
+    /// milliseconds; a flusher, acknowledger or concurrency-pool thread that
+    /// woke up meanwhile on the splitter's processor waited behind it until the
+    /// next scheduler tick (4 ms at 250 Hz), sometimes while the other processor
+    /// was idle (`perf sched timehist`: 41 % of the time such a thread waited
+    /// 1.5 ms or more, its processor ran the splitter). In the kernel's fair
+    /// scheduler (EEVDF) a waking thread whose slice is shorter than the running
+    /// one's and whose virtual deadline is earlier may preempt it at once. A
+    /// thread that slept long enough does so with either slice (checked alone
+    /// on one processor); the slice is for those that recently used more than
+    /// their share, as the pool threads do. It does not change the thread's
+    /// weight, so the split keeps its share of the processors under full load
+    /// (lowering its nice value did not: it cost throughput). Not yet measured
+    /// in the store on a quiet machine. Kernels before 6.12 ignore it.
+    static let backgroundSliceNanoseconds: UInt64 = 100_000_000
 
     /// The body and the handle, passed through `pthread_create`'s context pointer.
     private final class Body {
@@ -90,6 +115,8 @@ final class BackgroundThread: Sendable {
     private static func main(_ context: UnsafeMutableRawPointer) -> BackgroundThread {
         let body = Unmanaged<Body>.fromOpaque(context).takeRetainedValue()
         rs_set_thread_name(body.thread.name)
+        // Best effort: a thread left with the usual slice only waits for the tick to give way.
+        if body.thread.background { _ = rs_set_thread_slice(backgroundSliceNanoseconds) }
         body.run()
         return body.thread
     }
