@@ -105,9 +105,16 @@ extension Splitter {
         }
         let blocks = builder.finish()
         if let first = skipped.first {
+            // Positions rise, so versions do: the skipped records are the versions
+            // `first.version ..< next`, one each, and `stored` (read forwards from the
+            // first) holds them at the same offsets. Matched by offset, not by a search
+            // per record: a stream that readers keep asking for is written ahead, and
+            // its scanned records are then all skipped (thousands per write), which a
+            // search per record made quadratic (a single hot stream read while it was
+            // appended to filled the ring).
             let stored = try split.read(stream: stream, from: first.version, direction: .forwards, maxCount: skipped.count)
-            for record in skipped {
-                let held = stored.first { $0.version == record.version }
+            for (offset, record) in skipped.enumerated() {
+                let held = offset < stored.count && stored[offset].version == record.version ? stored[offset] : nil
                 guard let held, held.id == record.id, held.position == record.position else {
                     let what = held.map { "event \($0.id) (journal position \($0.position))" } ?? "no event"
                     throw RingstoreError(.corruptData,
