@@ -31,8 +31,15 @@ struct StoreVerifier {
     let directory: FilePath
     /// Called now and then with (files done, files in all).
     var progress: (Int, Int) -> Void = { _, _ in }
+    /// Handed every segment entry the walk reads (a compaction gathers them in the same pass), if it accepts.
+    var segmentSink: SegmentRouting? = nil
 
     func verify() -> VerifyReport {
+        var verifier = self
+        return verifier.verifyAll()
+    }
+
+    private mutating func verifyAll() -> VerifyReport {
         let started = ContinuousClock.now
         var report = VerifyReport()
         var problems: [MaintenanceProblem] = []
@@ -99,6 +106,10 @@ struct StoreVerifier {
         numbers = [:]
 
         // Split segments: entries continue their streams' files.
+        if let sink = segmentSink {
+            let bytes = segmentFiles.reduce(UInt64(0)) { $0 + fileSize(directory.appending("split").appending($1)) }
+            if !sink.begin(streams: streams.count, closedCleanly: inventory.closedCleanly, segmentFileBytes: bytes) { segmentSink = nil }
+        }
         verifySegments(segmentFiles, streams: &streams, checker: &checker, checkpoint: checkpoint, replayFrom: replayFrom,
                        into: &problems, inventory: &inventory, bytesRead: &report.bytesRead) { progress(files.count + $0, totalFiles) }
         inventory.rawBytes = checker.rawBytes
@@ -222,6 +233,7 @@ struct StoreVerifier {
                             problem(offset, "entry names stream number \(envelope.stream), which the catalog does not have")
                             return true
                         }
+                        segmentSink?.add(stream: envelope.stream, block: block)
                         let stored = UnsafeRawBufferPointer(rebasing: block[StreamBlock.headerSize...])
                         joinEntry(offset: offset, header: header, stored: stored, blockBytes: UInt64(SplitSegment.envelopeSize + header.totalLength),
                                   stream: &streams[Int(envelope.stream)], checker: &checker, checkpoint: checkpoint,
