@@ -59,11 +59,12 @@ package final class MaintenanceSession: Sendable {
     /// Opens the store as the engine does (recovery included), keeping this session's lock.
     /// An interrupted compaction was settled when the session began, under the same lock,
     /// so the open leaves `compact.new/` alone (a compaction's verification may have
-    /// written its temporary files there already).
-    func openStore() async throws -> EventStore {
+    /// written its temporary files there already). `prepared`: the split segments'
+    /// heads as a walk under this lock found them (the open then does not walk them).
+    func openStore(prepared: SplitSegments.Prepared? = nil) async throws -> EventStore {
         var logger = Logger(label: "ringstore-admin")
         logger.logLevel = .warning
         return try await EventStore.open(at: directory, configuration: configuration, logger: logger, heldLock: lock,
-                                         compactionSettled: true)
+                                         compactionSettled: true, preparedSegments: prepared)
     }
 }

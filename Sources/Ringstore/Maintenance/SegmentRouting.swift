@@ -44,11 +44,17 @@ final class SegmentRouting {
         self.maxFiles = maxFiles
     }
 
+    /// What the store's open would learn by walking the segments (their streams'
+    /// heads), learnt by this walk (``SplitSegments/Prepared``): the open
+    /// that follows the verification takes it instead of reading them again.
+    private var preparing: SplitSegments.Prepared?
+
     /// Called by the verifier before the segments are walked: true if their
-    /// entries are to be handed over (``add(stream:block:)``).
-    func begin(streams: Int, closedCleanly: Bool, segmentFileBytes: UInt64) -> Bool {
+    /// entries are to be handed over (``segment(_:size:)``, ``add(stream:block:)``).
+    func begin(streams: Int, closedCleanly: Bool, checkpoint: UInt64, segmentFileBytes: UInt64) -> Bool {
         guard closedCleanly, streams > 0, segmentFileBytes > UInt64(SplitSegment.headerSize) else { return false }
         self.streams = streams
+        preparing = SplitSegments.Prepared(checkpoint: checkpoint)
         if segmentFileBytes <= budget {
             inMemory = true
             arena.reserveCapacity(Int(segmentFileBytes))
@@ -65,9 +71,18 @@ final class SegmentRouting {
         }
     }
 
-    /// One entry's block (header and stored bytes) of stream number `stream`.
-    func add(stream: UInt32, block: UnsafeRawBufferPointer) {
-        guard failure == nil, Int(stream) < streams else { return }
+    /// The walk begins segment `number`, of `size` bytes.
+    func segment(_ number: UInt32, size: UInt64) { preparing?.begin(segment: number, size: size) }
+
+    /// Something in the segments the open would not keep as it is (damage, a torn
+    /// tail, a segment without a header): the open walks them itself.
+    func spoil() { preparing?.spoil() }
+
+    /// One entry (at `offset` of the segment begun last) whose envelope and block
+    /// header are whole; `block` is its header and stored bytes.
+    func add(segment number: UInt32, offset: UInt64, stream: UInt32, header: StreamBlock.Header, block: UnsafeRawBufferPointer) {
+        guard failure == nil, Int(stream) < streams else { preparing?.spoil(); return }
+        preparing?.add(segment: number, offset: offset, stream: stream, header: header)
         entries += 1
         if inMemory {
             let start = arena.count
@@ -78,9 +93,14 @@ final class SegmentRouting {
         }
     }
 
+    /// What the store's open can take instead of walking the segments (nil: it walks).
+    private(set) var prepared: SplitSegments.Prepared?
+
     /// The walk is over: what it gathered (throws a write that failed).
     func finish() throws -> Gathered {
         if let failure { throw failure }
+        prepared = preparing?.final
+        preparing = nil
         if inMemory {
             gathered = .memory(SegmentHarvest(numbers: 0..<UInt32(streams), arena: arena, spans: spans))
             arena = []

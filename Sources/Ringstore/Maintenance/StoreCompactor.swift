@@ -153,7 +153,8 @@ extension MaintenanceSession {
             try? CompactionSwitch.removeTree(fresh)
             throw error
         }
-        let store = try await openStore()
+        // The walk also found what the open would learn from the segments: it does not walk them again.
+        let store = try await openStore(prepared: routing?.prepared)
         // The mover must not move entries (and delete segments) while they are read.
         await store.splitter.mover.stop()
         // Which streams have no file, as verified: usable unless damage is being skipped or the

@@ -108,7 +108,8 @@ struct StoreVerifier {
         // Split segments: entries continue their streams' files.
         if let sink = segmentSink {
             let bytes = segmentFiles.reduce(UInt64(0)) { $0 + fileSize(directory.appending("split").appending($1)) }
-            if !sink.begin(streams: streams.count, closedCleanly: inventory.closedCleanly, segmentFileBytes: bytes) { segmentSink = nil }
+            if !sink.begin(streams: streams.count, closedCleanly: inventory.closedCleanly, checkpoint: checkpoint,
+                           segmentFileBytes: bytes) { segmentSink = nil }
         }
         verifySegments(segmentFiles, streams: &streams, checker: &checker, checkpoint: checkpoint, replayFrom: replayFrom,
                        into: &problems, inventory: &inventory, bytesRead: &report.bytesRead) { progress(files.count + $0, totalFiles) }
@@ -216,9 +217,11 @@ struct StoreVerifier {
             do {
                 guard let segment = try SplitSegment.open(number: number, in: directory.appending("split")) else {
                     problem(0, "segment has no header (never written)", harmless: true)
+                    segmentSink?.spoil()
                     continue
                 }
                 let size = try segment.file.size()
+                segmentSink?.segment(number, size: size)
                 inventory.segments += 1
                 inventory.segmentBytes += size
                 bytesRead += size
@@ -233,19 +236,22 @@ struct StoreVerifier {
                             problem(offset, "entry names stream number \(envelope.stream), which the catalog does not have")
                             return true
                         }
-                        segmentSink?.add(stream: envelope.stream, block: block)
+                        segmentSink?.add(segment: number, offset: offset, stream: envelope.stream, header: header, block: block)
                         let stored = UnsafeRawBufferPointer(rebasing: block[StreamBlock.headerSize...])
                         joinEntry(offset: offset, header: header, stored: stored, blockBytes: UInt64(SplitSegment.envelopeSize + header.totalLength),
                                   stream: &streams[Int(envelope.stream)], checker: &checker, checkpoint: checkpoint,
                                   inventory: &inventory, problem: { problem(offset, $0, stream: $1) })
                     case .damaged(let offset, let next):
                         problem(offset, "\(next - offset) bytes are no whole entry")
+                        segmentSink?.spoil()
                     }
                     return true
                 }
+                if end < size { segmentSink?.spoil() }
                 if end < size { problem(end, "\(size - end) bytes at the end are no whole entry (a torn write)", harmless: replayFrom != .max) }
             } catch {
                 problem(nil, "\(error)")
+                segmentSink?.spoil()
             }
         }
     }

@@ -82,9 +82,11 @@ public final class EventStore: Sendable {
     /// `compactionSettled`: the holder of `heldLock` already finished or undid an
     /// interrupted compaction under that lock (``CompactionSwitch/finishIfPending(in:)``)
     /// and may since have written into `compact.new/` (an offline compaction's
-    /// temporary files): that folder is left alone.
+    /// temporary files): that folder is left alone. `preparedSegments`: what a walk
+    /// over the split segments under that lock learnt already (``SplitSegments/Prepared``).
     static func open(at path: String, configuration: Configuration, logger: Logger,
-                     heldLock: StoreLock?, compactionSettled: Bool = false) async throws -> EventStore {
+                     heldLock: StoreLock?, compactionSettled: Bool = false,
+                     preparedSegments: SplitSegments.Prepared? = nil) async throws -> EventStore {
         try configuration.validate()
         MallocTuning.applyOnce()
         let directory = FilePath(path)
@@ -109,7 +111,8 @@ public final class EventStore: Sendable {
             let catalog = try StreamCatalog(directory: directory)
             // Segment entries from the checkpoint on are split again as the splitter replays the journal.
             let segments = try SplitSegments(root: directory, checkpoint: try Journal.checkpoint(in: directory),
-                                             segmentBytes: max(256 << 10, configuration.effectiveSplitSegmentBudget / 8))
+                                             segmentBytes: max(256 << 10, configuration.effectiveSplitSegmentBudget / 8),
+                                             prepared: heldLock == nil ? nil : preparedSegments)
             let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles,
                                               blockCacheBytes: configuration.blockCacheBytes,
                                               segmentsHoldFrom: { stream in
