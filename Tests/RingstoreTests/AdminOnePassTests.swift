@@ -136,4 +136,31 @@ import Testing
         #expect(!routing.begin(streams: 10, closedCleanly: false, checkpoint: 100, segmentFileBytes: 1 << 20))
         #expect(routing.prepared == nil)
     }
+
+    /// The session's opens leave `compact.new/` to the compaction (it holds the walk's
+    /// files), so a compaction that stopped part-way earlier in the same session is
+    /// settled by the next one before anything is read: a dry run and a compaction
+    /// in that session then see the store as before or as after, never half switched.
+    @Test func aCompactionAfterOneThatStoppedInTheSameSessionSeesAWholeStore() async throws {
+        let dir = TemporaryDirectory()
+        let base = dir.child("base")
+        try await AdminFixture.build(at: base)
+        let visible = try await AdminFixture.visible(at: base)
+        for step in CompactionStep.allCases {
+            let path = dir.child("again-\(step.hashValue.magnitude)")
+            try AdminFixture.copy(base, to: path)
+            let session = try MaintenanceSession(directory: path)
+            CompactionCrashPoints.arm(step, for: path)
+            await #expect(throws: CompactionCrashPoints.SimulatedCrash.self) { _ = try await session.compact(options: CompactOptions()) }
+            let dry = try await session.compact(options: CompactOptions(dryRun: true, memoryBudget: 4 << 10))
+            #expect(dry.eventsAfter > 0, "\(step.rawValue): \(dry)")
+            let again = try await session.compact(options: CompactOptions(memoryBudget: 4 << 10))
+            #expect(again.eventsAfter == dry.eventsAfter, "\(step.rawValue): \(again) \(dry)")
+            session.close()
+            #expect(try await AdminFixture.visible(at: path) == visible, "after: \(step.rawValue)")
+            try AdminFixture.expectVerifiesClean(at: path, "after: \(step.rawValue)")
+            AdminFixture.expectNoLeftovers([CompactionSwitch.newFolder, CompactionSwitch.oldFolder, CompactionSwitch.marker], in: path,
+                                           "after: \(step.rawValue)")
+        }
+    }
 }

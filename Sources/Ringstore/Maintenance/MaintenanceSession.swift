@@ -62,6 +62,11 @@ package final class MaintenanceSession: Sendable {
     /// written its temporary files there already). `prepared`: the split segments'
     /// heads as a walk under this lock found them (the open then does not walk them).
     func openStore(prepared: SplitSegments.Prepared? = nil) async throws -> EventStore {
+        // A switch left part-way by an earlier compaction of this session is still finished
+        // first, as any open finishes it (only `compact.new/` alone is left to the caller).
+        if StorageDirectory.exists(path.appending(CompactionSwitch.marker)) || StorageDirectory.exists(path.appending(CompactionSwitch.oldFolder)) {
+            _ = try CompactionSwitch.finishIfPending(in: path)
+        }
         var logger = Logger(label: "ringstore-admin")
         logger.logLevel = .warning
         return try await EventStore.open(at: directory, configuration: configuration, logger: logger, heldLock: lock,

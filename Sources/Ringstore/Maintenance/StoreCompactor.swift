@@ -91,7 +91,7 @@ extension MaintenanceSession {
         let fresh = path.appending(CompactionSwitch.newFolder)
         // What an earlier compaction of this session left (one that failed part-way) is settled
         // here, as an open would: this session's opens leave `compact.new/` to this compaction.
-        if !options.dryRun { _ = try CompactionSwitch.finishIfPending(in: path) }
+        _ = try CompactionSwitch.finishIfPending(in: path)
         // Not dry: the segment entries are gathered by verification's own walk over the segments
         // (``SegmentRouting``), into memory or temporary files under `compact.new/`, created here.
         func verifying() throws -> (VerifyReport, SegmentRouting?) {
