@@ -22,7 +22,9 @@ final class CompactionWriter {
     fileprivate(set) var blocksWritten = 0
     /// Of ``blocksWritten``, the old blocks copied byte for byte (``reuseBytes``).
     fileprivate(set) var blocksReused = 0
-    /// Dry run: the bytes the new files would take.
+    /// Bytes of the new files (stream files and their indexes, copied files, the
+    /// global index); dry run: the bytes they would take. Counted as written, so
+    /// the summary needs no `stat` of every new file afterwards.
     fileprivate(set) var bytesWritten: UInt64 = 0
     /// Bytes of stream files and segment entries read.
     fileprivate(set) var bytesRead: UInt64 = 0
@@ -294,7 +296,10 @@ final class CompactionWriter {
         /// Closes the new file, starting its writeback first: the disk writes it while
         /// the next streams are built, and the one `syncfs` at the end finds little left.
         mutating func closeFile() {
-            if let file { file.data.startWriteback(from: 0, count: file.dataEnd) }
+            if let file {
+                writer.bytesWritten += file.storedBytes
+                file.data.startWriteback(from: 0, count: file.dataEnd)
+            }
             file?.close()
             file = nil
         }
@@ -324,7 +329,8 @@ final class CompactionWriter {
             // Created exclusively: a name taken by a colliding stream fails with EEXIST,
             // so no lookup is needed first (the new folder is almost always free there).
             do {
-                return try StreamFile.create(at: folderPath.appending(name).string, stream: stream)
+                // The header goes with the first blocks, in one write (the file is always appended to at once).
+                return try StreamFile.create(at: folderPath.appending(name).string, stream: stream, deferHeader: true)
             } catch let error as RingstoreError where (error.cause as? Errno) == .fileExists {
                 probe += 1
             }
@@ -333,10 +339,8 @@ final class CompactionWriter {
 
     /// Copies a file byte for byte to the same place under the new root (`--skip-damaged`).
     func copy(from source: FilePath, relative: String) throws {
-        guard !dryRun else {
-            bytesWritten += fileSize(source)
-            return
-        }
+        bytesWritten += fileSize(source)
+        guard !dryRun else { return }
         let target = root.appending(relative)
         let folder = target.removingLastComponent()
         if !StorageDirectory.isDirectory(folder) { try StorageDirectory.create(folder) }
@@ -418,7 +422,7 @@ final class CompactionWriter {
             outputOffset += UInt64(used)
             index += UInt64(count)
         }
-        if dryRun { bytesWritten += outputOffset }
+        bytesWritten += outputOffset
         return (written, rewritten)
     }
 }

@@ -57,9 +57,19 @@ package final class MaintenanceSession: Sendable {
     }
 
     /// Opens the store as the engine does (recovery included), keeping this session's lock.
-    func openStore() async throws -> EventStore {
+    /// An interrupted compaction was settled when the session began, under the same lock,
+    /// so the open leaves `compact.new/` alone (a compaction's verification may have
+    /// written its temporary files there already). `prepared`: the split segments'
+    /// heads as a walk under this lock found them (the open then does not walk them).
+    func openStore(prepared: SplitSegments.Prepared? = nil) async throws -> EventStore {
+        // A switch left part-way by an earlier compaction of this session is still finished
+        // first, as any open finishes it (only `compact.new/` alone is left to the caller).
+        if StorageDirectory.exists(path.appending(CompactionSwitch.marker)) || StorageDirectory.exists(path.appending(CompactionSwitch.oldFolder)) {
+            _ = try CompactionSwitch.finishIfPending(in: path)
+        }
         var logger = Logger(label: "ringstore-admin")
         logger.logLevel = .warning
-        return try await EventStore.open(at: directory, configuration: configuration, logger: logger, heldLock: lock)
+        return try await EventStore.open(at: directory, configuration: configuration, logger: logger, heldLock: lock,
+                                         compactionSettled: true, preparedSegments: prepared)
     }
 }

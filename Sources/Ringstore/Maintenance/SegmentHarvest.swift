@@ -7,11 +7,12 @@ import SystemPackage
 /// and following 100,000 chains costs one small random read per entry (millions
 /// of `pread`s). Compaction instead takes the streams in ranges of catalog
 /// numbers whose entries fit a memory budget (``ranges(segmentBytes:budget:)``),
-/// and gathers each range's blocks: from one pass over the segments that
-/// routes every entry to its range's temporary file (``SegmentSpill``), or,
-/// without room for those files (a dry run), from one pass per range that
-/// keeps only that range's blocks. Segments are written in journal order, so
-/// each stream's entries arrive oldest first.
+/// and gathers each range's blocks: from what the verification's own walk over
+/// the segments gathered (``SegmentRouting``: in memory, or routed to
+/// temporary files, ``SegmentSpill``), or, when it gathered nothing (a dry
+/// run, which writes no files), from one pass per range that keeps only that
+/// range's blocks. Segments are written in journal order, so each stream's
+/// entries arrive oldest first.
 struct SegmentHarvest {
     let numbers: Range<UInt32>
     /// Whole blocks (header and stored bytes), back to back.

@@ -18,9 +18,9 @@ package struct CompactOptions: Sendable {
     /// LZ4 acceleration of the rewritten blocks (1 is LZ4's default, and the engine's;
     /// higher is faster and compresses less).
     package var acceleration: Int32 = 1
-    /// Most ranges of streams whose segment entries one pass routes to temporary files
-    /// (``SegmentSpill``); with more, one pass per range (tests lower it).
-    var spillRanges = SegmentSpill.maxRanges
+    /// Most temporary files verification's walk routes segment entries to when they do not
+    /// fit the budget (``SegmentSpill``); 0: none, one pass per range instead (tests set it).
+    var spillRanges = SegmentSpill.maxFiles
     package init(dryRun: Bool = false, skipDamaged: Bool = false, memoryBudget: UInt64 = 64 << 20, acceleration: Int32 = 1) {
         self.dryRun = dryRun
         self.skipDamaged = skipDamaged
@@ -88,15 +88,32 @@ extension MaintenanceSession {
         let started = ContinuousClock.now
         var summary = CompactSummary()
         summary.dryRun = options.dryRun
-        var report = verify { progress("verify", $0, $1) }
+        let fresh = path.appending(CompactionSwitch.newFolder)
+        // What an earlier compaction of this session left (one that failed part-way) is settled
+        // here, as an open would: this session's opens leave `compact.new/` to this compaction.
+        _ = try CompactionSwitch.finishIfPending(in: path)
+        // Not dry: the segment entries are gathered by verification's own walk over the segments
+        // (``SegmentRouting``), into memory or temporary files under `compact.new/`, created here.
+        func verifying() throws -> (VerifyReport, SegmentRouting?) {
+            var verifier = StoreVerifier(directory: path) { progress("verify", $0, $1) }
+            guard !options.dryRun else { return (verifier.verify(), nil) }
+            try CompactionSwitch.removeTree(fresh)
+            try StorageDirectory.create(fresh)
+            let routing = SegmentRouting(folder: fresh.appending(SegmentSpill.folderName), budget: options.memoryBudget,
+                                         maxFiles: options.spillRanges)
+            verifier.segmentSink = routing
+            return (verifier.verify(), routing)
+        }
+        var (report, routing) = try verifying()
         summary.bytesRead = report.bytesRead
         // A store that was not closed cleanly is recovered first (open, split, close), then
         // verified again: afterwards every event is in stream files or segments, which is
         // all the rewrite reads. Only harmless findings (a tail opening cuts) allow that.
+        // (Its first verification gathered nothing: ``SegmentRouting`` declines such a store.)
         if !report.inventory.closedCleanly && report.problems.isEmpty {
             let recovering = try await openStore()
             try await recovering.close()
-            report = verify { progress("verify", $0, $1) }
+            (report, routing) = try verifying()
             summary.bytesRead += report.bytesRead
         }
         let before = report.inventory
@@ -117,6 +134,8 @@ extension MaintenanceSession {
                 let listed = (elsewhere.isEmpty ? problems : elsewhere).prefix(20).map { "  \($0)" }.joined(separator: "\n")
                 let more = problems.count > 20 ? "\n  … \(problems.count - 20) more" : ""
                 let hint = elsewhere.isEmpty ? " (--skip-damaged leaves damaged stream files as they are and compacts the rest)" : ""
+                // Only the temporary files of the walk were written: none is left.
+                if !options.dryRun { try? CompactionSwitch.removeTree(fresh) }
                 throw RingstoreError(.corruptData, "store \(directory) does not verify clean; nothing was changed\(hint):\n\(listed)\(more)",
                                      path: directory)
             }
@@ -127,7 +146,15 @@ extension MaintenanceSession {
             summary.skipped = damagedFiles.sorted()
         }
 
-        let store = try await openStore()
+        let gathered: SegmentRouting.Gathered
+        do {
+            gathered = try routing?.finish() ?? .none
+        } catch {
+            try? CompactionSwitch.removeTree(fresh)
+            throw error
+        }
+        // The walk also found what the open would learn from the segments: it does not walk them again.
+        let store = try await openStore(prepared: routing?.prepared)
         // The mover must not move entries (and delete segments) while they are read.
         await store.splitter.mover.stop()
         // Which streams have no file, as verified: usable unless damage is being skipped or the
@@ -135,12 +162,12 @@ extension MaintenanceSession {
         // created some; entries it copied without deleting their segment are still read there).
         let fileless = problems.isEmpty && store.splitter.mover.segmentsDeleted.load(ordering: .relaxed) == 0
             ? before.hasFileByNumber.map { !$0 } : []
-        let writer = CompactionWriter(root: path.appending(CompactionSwitch.newFolder), dryRun: options.dryRun,
+        let writer = CompactionWriter(root: fresh, dryRun: options.dryRun,
                                       compress: configuration.compression, acceleration: options.acceleration)
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
                         intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber, fileless: fileless,
-                        budget: options.memoryBudget, spillRanges: options.spillRanges, summary: &summary, progress: progress)
+                        budget: options.memoryBudget, gathered: gathered, summary: &summary, progress: progress)
         } catch {
             try? await store.close()
             throw error
@@ -148,11 +175,7 @@ extension MaintenanceSession {
         // Closing also closes the old stream files, which are unlinked after the switch
         // (see `StreamDirectory.closeAll`).
         try await store.close()
-        if options.dryRun {
-            summary.rewritableBytesAfter = writer.bytesWritten
-            summary.totalBytesAfter = summary.totalBytesBefore - summary.rewritableBytesBefore + writer.bytesWritten
-        } else {
-            let fresh = path.appending(CompactionSwitch.newFolder)
+        if !options.dryRun {
             try CompactionCrashPoints.reach(.filesWritten, path)
             // One syncfs covers every new file and folder entry (thousands of fdatasyncs would
             // cost a journal commit each); then the folders the switch renames within.
@@ -163,10 +186,10 @@ extension MaintenanceSession {
             try CompactionSwitch.commit(in: path)
             try CompactionCrashPoints.reach(.committed, path)
             try CompactionSwitch.rollForward(in: path)
-            let after = StoreVerifier(directory: path).sizes()
-            summary.rewritableBytesAfter = after.rewritable
-            summary.totalBytesAfter = after.total
         }
+        // The new files are what the writer wrote (no `stat` of each of them); the journal and catalog are kept.
+        summary.rewritableBytesAfter = writer.bytesWritten
+        summary.totalBytesAfter = summary.totalBytesBefore - summary.rewritableBytesBefore + writer.bytesWritten
         summary.seconds = Double((ContinuousClock.now - started).components.seconds)
             + Double((ContinuousClock.now - started).components.attoseconds) / 1e18
         return summary
@@ -176,17 +199,17 @@ extension MaintenanceSession {
     ///
     /// Memory stays within about `budget` whatever the store's size: streams are
     /// taken in ranges of catalog numbers whose split-segment entries fit it
-    /// (``SegmentHarvest``, one sequential pass over the segments per range), and
+    /// (``SegmentHarvest``: read from what verification's walk `gathered`, or,
+    /// when it gathered nothing, one sequential pass over the segments per range), and
     /// the global index is written by filtering the old one in one pass
     /// (the versions each stream keeps form a range), so no table of events is built.
     ///
     /// `fileless`, by catalog number: streams known to have no stream file (empty: not known).
     private func rewrite(store: EventStore, writer: CompactionWriter, damagedFiles: Set<String>, damagedStreams: Set<String>,
-                         intactStreams: Set<String>, segmentBytes: [UInt64], fileless: [Bool], budget: UInt64, spillRanges: Int,
+                         intactStreams: Set<String>, segmentBytes: [UInt64], fileless: [Bool], budget: UInt64, gathered: SegmentRouting.Gathered,
                          summary: inout CompactSummary, progress: (String, Int, Int) -> Void) throws {
         if !writer.dryRun {
-            try CompactionSwitch.removeTree(writer.root)
-            try StorageDirectory.create(writer.root)
+            // `writer.root` was created (empty) before the verification.
             try StorageDirectory.create(writer.root.appending(StreamNaming.folder))
             try StorageDirectory.create(writer.root.appending("split"))
         }
@@ -198,22 +221,20 @@ extension MaintenanceSession {
         var rewrittenEvents = 0
         let ranges = SegmentHarvest.ranges(segmentBytes: sizes, budget: budget)
         summary.streamRanges = ranges.count
-        // Several ranges with entries: one pass routes them all to temporary files (not in a dry run,
-        // which writes nothing; nor with more ranges than files kept open, where one pass per range remains).
-        let rangesWithEntries = ranges.filter { range in range.contains { sizes[Int($0)] > 0 } }.count
-        var spill: SegmentSpill?
-        if !writer.dryRun, rangesWithEntries > 1, ranges.count <= spillRanges {
-            spill = try SegmentSpill.route(from: path.appending("split"), ranges: ranges, into: writer.root.appending(SegmentSpill.folderName),
-                                           budget: budget) { progress("segments", $0, $1) }
-            summary.bytesRead += spill!.bytesRead
-            summary.segmentPasses = 1
+        // Verification's walk gathered the entries (one pass, shared with it), or one pass per range with entries.
+        switch gathered {
+        case .none: break
+        case .memory, .spill: summary.segmentPasses = 1
         }
-        for (rangeIndex, range) in ranges.enumerated() {
+        for range in ranges {
             let wanted = range.reduce(UInt64(0)) { $0 + sizes[Int($1)] }
             let harvest: SegmentHarvest
-            if let spill {
-                harvest = try spill.harvest(rangeIndex)
-            } else {
+            switch gathered {
+            case .memory(let whole):
+                harvest = whole
+            case .spill(let spill):
+                harvest = try spill.harvest(range, expectedBytes: wanted)
+            case .none:
                 harvest = wanted == 0 ? SegmentHarvest(numbers: range)
                     : try SegmentHarvest.collect(from: path.appending("split"), numbers: range, expectedBytes: wanted)
                 summary.bytesRead += harvest.bytesRead
@@ -242,7 +263,7 @@ extension MaintenanceSession {
         }
         progress("compact", names.count, names.count)
         // The temporary files go before anything is synced: the commit never sees them.
-        try spill?.remove()
+        if case .spill(let spill) = gathered { try spill.remove() }
         // Damaged files are carried over unchanged, with their streams' global-index entries.
         for relative in damagedFiles.sorted() {
             for file in [relative, relative + ".idx"] where StorageDirectory.exists(path.appending(file)) {

@@ -31,8 +31,15 @@ struct StoreVerifier {
     let directory: FilePath
     /// Called now and then with (files done, files in all).
     var progress: (Int, Int) -> Void = { _, _ in }
+    /// Handed every segment entry the walk reads (a compaction gathers them in the same pass), if it accepts.
+    var segmentSink: SegmentRouting? = nil
 
     func verify() -> VerifyReport {
+        var verifier = self
+        return verifier.verifyAll()
+    }
+
+    private mutating func verifyAll() -> VerifyReport {
         let started = ContinuousClock.now
         var report = VerifyReport()
         var problems: [MaintenanceProblem] = []
@@ -99,6 +106,11 @@ struct StoreVerifier {
         numbers = [:]
 
         // Split segments: entries continue their streams' files.
+        if let sink = segmentSink {
+            let bytes = segmentFiles.reduce(UInt64(0)) { $0 + fileSize(directory.appending("split").appending($1)) }
+            if !sink.begin(streams: streams.count, closedCleanly: inventory.closedCleanly, checkpoint: checkpoint,
+                           segmentFileBytes: bytes) { segmentSink = nil }
+        }
         verifySegments(segmentFiles, streams: &streams, checker: &checker, checkpoint: checkpoint, replayFrom: replayFrom,
                        into: &problems, inventory: &inventory, bytesRead: &report.bytesRead) { progress(files.count + $0, totalFiles) }
         inventory.rawBytes = checker.rawBytes
@@ -205,9 +217,11 @@ struct StoreVerifier {
             do {
                 guard let segment = try SplitSegment.open(number: number, in: directory.appending("split")) else {
                     problem(0, "segment has no header (never written)", harmless: true)
+                    segmentSink?.spoil()
                     continue
                 }
                 let size = try segment.file.size()
+                segmentSink?.segment(number, size: size)
                 inventory.segments += 1
                 inventory.segmentBytes += size
                 bytesRead += size
@@ -222,18 +236,22 @@ struct StoreVerifier {
                             problem(offset, "entry names stream number \(envelope.stream), which the catalog does not have")
                             return true
                         }
+                        segmentSink?.add(segment: number, offset: offset, stream: envelope.stream, header: header, block: block)
                         let stored = UnsafeRawBufferPointer(rebasing: block[StreamBlock.headerSize...])
                         joinEntry(offset: offset, header: header, stored: stored, blockBytes: UInt64(SplitSegment.envelopeSize + header.totalLength),
                                   stream: &streams[Int(envelope.stream)], checker: &checker, checkpoint: checkpoint,
                                   inventory: &inventory, problem: { problem(offset, $0, stream: $1) })
                     case .damaged(let offset, let next):
                         problem(offset, "\(next - offset) bytes are no whole entry")
+                        segmentSink?.spoil()
                     }
                     return true
                 }
+                if end < size { segmentSink?.spoil() }
                 if end < size { problem(end, "\(size - end) bytes at the end are no whole entry (a torn write)", harmless: replayFrom != .max) }
             } catch {
                 problem(nil, "\(error)")
+                segmentSink?.spoil()
             }
         }
     }

@@ -78,8 +78,15 @@ public final class EventStore: Sendable {
 
     /// ``open(at:configuration:logger:)`` with, optionally, the store's lock
     /// already taken by the caller (`heldLock`), who keeps it after `close()`.
+    ///
+    /// `compactionSettled`: the holder of `heldLock` already finished or undid an
+    /// interrupted compaction under that lock (``CompactionSwitch/finishIfPending(in:)``)
+    /// and may since have written into `compact.new/` (an offline compaction's
+    /// temporary files): that folder is left alone. `preparedSegments`: what a walk
+    /// over the split segments under that lock learnt already (``SplitSegments/Prepared``).
     static func open(at path: String, configuration: Configuration, logger: Logger,
-                     heldLock: StoreLock?) async throws -> EventStore {
+                     heldLock: StoreLock?, compactionSettled: Bool = false,
+                     preparedSegments: SplitSegments.Prepared? = nil) async throws -> EventStore {
         try configuration.validate()
         MallocTuning.applyOnce()
         let directory = FilePath(path)
@@ -100,11 +107,12 @@ public final class EventStore: Sendable {
         do {
             // An offline compaction interrupted after its commit point is finished
             // (one before it rolled back) before anything looks at the files it swaps.
-            try CompactionSwitch.finishIfPending(in: directory)
+            if !(compactionSettled && heldLock != nil) { try CompactionSwitch.finishIfPending(in: directory) }
             let catalog = try StreamCatalog(directory: directory)
             // Segment entries from the checkpoint on are split again as the splitter replays the journal.
             let segments = try SplitSegments(root: directory, checkpoint: try Journal.checkpoint(in: directory),
-                                             segmentBytes: max(256 << 10, configuration.effectiveSplitSegmentBudget / 8))
+                                             segmentBytes: max(256 << 10, configuration.effectiveSplitSegmentBudget / 8),
+                                             prepared: heldLock == nil ? nil : preparedSegments)
             let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles,
                                               blockCacheBytes: configuration.blockCacheBytes,
                                               segmentsHoldFrom: { stream in

@@ -80,7 +80,10 @@ final class SplitSegments: Sendable {
 
     /// Opens the store's segments (creating the folder if needed), cuts what
     /// follows the checkpoint, and rebuilds every stream's ``Head``.
-    init(root: FilePath, checkpoint: UInt64, segmentBytes: UInt64 = 64 << 20) throws {
+    ///
+    /// `prepared`: what a walk over these segments learnt already (``Prepared``);
+    /// taken instead of walking them again when it matches the folder.
+    init(root: FilePath, checkpoint: UInt64, segmentBytes: UInt64 = 64 << 20, prepared: Prepared? = nil) throws {
         folder = root.appending("split")
         self.segmentBytes = segmentBytes
         var s = State()
@@ -89,6 +92,15 @@ final class SplitSegments: Sendable {
             try StorageDirectory.sync(root)
         }
         let numbers = try StorageDirectory.entries(of: folder).compactMap(SplitSegment.number(inFileName:)).sorted()
+        if let prepared, let adopted = try Self.adopt(prepared, numbers: numbers, checkpoint: checkpoint, folder: folder) {
+            s.nextNumber = (numbers.last ?? 0) &+ 1
+            s.segments = adopted.segments
+            s.current = adopted.current
+            s.heads = adopted.heads
+            s.checkpointed = Link(segment: adopted.current.number, offset: UInt32(adopted.current.end))
+            state = Mutex(s)
+            return
+        }
         // Entries are not in journal order: one written for a reader holds records
         // beyond the scan, and the checkpoint's own entries may follow it with
         // positions before it. So what to keep is decided over all segments first:
@@ -175,7 +187,7 @@ final class SplitSegments: Sendable {
         }
     }
 
-    private static func record(_ heads: inout [Head], stream: UInt32, link: Link, header: StreamBlock.Header) {
+    static func record(_ heads: inout [Head], stream: UInt32, link: Link, header: StreamBlock.Header) {
         let index = Int(stream)
         if index >= heads.count {
             heads.append(contentsOf: repeatElement(Head(link: .none, segmentNext: 0, oldestVersion: 0, rawBytes: 0, entries: 0),

@@ -10,7 +10,12 @@ extension StreamFile {
 
     /// Creates the file for `stream` (which must not exist yet). Not synced:
     /// the splitter syncs files (and their folders) before each checkpoint.
-    static func create(at pathString: String, stream: String) throws -> StreamFile {
+    ///
+    /// `deferHeader`: the header is not written now but with the first append's
+    /// blocks, in the same write (``unwrittenHeader``); for a writer that always
+    /// appends right after creating (compaction, whose new files count only
+    /// once synced and committed whole), it saves a system call per file.
+    static func create(at pathString: String, stream: String, deferHeader: Bool = false) throws -> StreamFile {
         let path = FilePath(pathString)
         let name = Array(stream.utf8)
         var header = magic
@@ -21,6 +26,14 @@ extension StreamFile {
         LittleEndian.append(CRC32C.checksum(header), to: &header)
         header += [0, 0, 0, 0]
         let data = try StorageFile.open(path, create: true, exclusive: true)
+        if deferHeader {
+            let file = StreamFile(path: path, streamName: stream, data: data, index: nil, dataEnd: UInt64(header.count))
+            file.headerLength = UInt64(header.count)
+            file.loadedBlocks = []
+            file.entriesCreated = 1
+            file.unwrittenHeader = header
+            return file
+        }
         do {
             // No index file can be left over here: one is created only once its data
             // file has 16 to 63 blocks (``indexThreshold(for:)``), by then durable, and creating it truncates any

@@ -33,7 +33,9 @@ extension StreamFile {
                                  "stream \"\(streamName)\" file ends before version \(nextVersion) but the next event to store is version \(first.firstVersion)",
                                  stream: streamName, path: pathString)
         }
-        var output: [UInt8] = []
+        // A deferred header goes first, in the same write (``dataEnd`` already counts it).
+        var output: [UInt8] = unwrittenHeader ?? []
+        let headerBytes = output.count
         var added: [(firstVersion: UInt64, offset: UInt64)] = []
         var expected = first.firstVersion
         for block in blocks where block.count > 0 {
@@ -41,15 +43,16 @@ extension StreamFile {
                 throw RingstoreError(.invalidArgument, "blocks appended to stream file \(pathString) are not consecutive",
                                      stream: streamName, path: pathString)
             }
-            added.append((block.firstVersion, dataEnd + UInt64(output.count)))
+            added.append((block.firstVersion, dataEnd + UInt64(output.count - headerBytes)))
             block.encode(compress: compress, acceleration: acceleration, into: &output)
             expected = block.firstVersion + UInt64(block.count)
         }
-        try output.withUnsafeBytes { try data.write($0, at: dataEnd) }
+        try output.withUnsafeBytes { try data.write($0, at: dataEnd - UInt64(headerBytes)) }
+        unwrittenHeader = nil
         let before = (loadedBlocks: loadedBlocks, blockCount: blockCount, dataEnd: dataEnd, nextVersion: nextVersion, hadIndex: index != nil)
         loadedBlocks? += added
         blockCount += added.count
-        dataEnd += UInt64(output.count)
+        dataEnd += UInt64(output.count - headerBytes)
         nextVersion = expected
         do {
             try writeIndexEntries(added[...], from: before.blockCount)

@@ -58,6 +58,9 @@ final class StreamFile: @unchecked Sendable {
     var loadedBlocks: [(firstVersion: UInt64, offset: UInt64)]?
     var blockCount = 0
     var headerLength: UInt64 = 0
+    /// A header not written yet (``create(at:stream:deferHeader:)``): the first
+    /// append writes it with its blocks, in one write.
+    var unwrittenHeader: [UInt8]?
     var dataEnd: UInt64
     var nextVersion: UInt64
     /// Data and index bytes known durable, and whether a sync failed since: then

@@ -1,0 +1,120 @@
+import SystemPackage
+
+/// Where the verification's walk over the split segments hands each entry it
+/// reads, so that a compaction reads the segments once (verifying and
+/// gathering in the same pass) rather than once to verify and again to gather.
+///
+/// Segments that fit the memory budget whole are gathered straight into one
+/// ``SegmentHarvest`` (``Gathered/memory(_:)``); larger ones are routed to
+/// temporary files under the compaction's new folder (``SegmentSpill``).
+/// Nothing is routed for a store not closed cleanly (``begin(streams:closedCleanly:segmentFileBytes:)``
+/// declines): it is recovered by an open first and verified again.
+///
+/// The walk cannot throw (verification reports, it does not stop), so a write
+/// that fails is kept (``failure``) and rethrown by the compaction before it
+/// uses anything gathered. Entries are handed over before their payloads are
+/// checked; a damaged one is a finding of the verification, which refuses the
+/// compaction, so nothing gathered from a store with findings is ever used.
+final class SegmentRouting {
+    /// What the walk gathered.
+    enum Gathered {
+        case none
+        case memory(SegmentHarvest)
+        case spill(SegmentSpill)
+    }
+
+    let folder: FilePath
+    let budget: UInt64
+    /// Most temporary files (0: never route to files, as tests of the pass-per-range path ask).
+    let maxFiles: Int
+    private(set) var gathered = Gathered.none
+    private(set) var failure: (any Error)?
+    /// Entries handed over.
+    private(set) var entries = 0
+    // Gathering in memory.
+    private var arena: [UInt8] = []
+    private var spans: [[Range<Int>]] = []
+    private var streams = 0
+    private var inMemory = false
+
+    /// `folder`: where a ``SegmentSpill`` is created (it must not exist).
+    init(folder: FilePath, budget: UInt64, maxFiles: Int = SegmentSpill.maxFiles) {
+        self.folder = folder
+        self.budget = budget
+        self.maxFiles = maxFiles
+    }
+
+    /// What the store's open would learn by walking the segments (their streams'
+    /// heads), learnt by this walk (``SplitSegments/Prepared``): the open
+    /// that follows the verification takes it instead of reading them again.
+    private var preparing: SplitSegments.Prepared?
+
+    /// Called by the verifier before the segments are walked: true if their
+    /// entries are to be handed over (``segment(_:size:)``, ``add(stream:block:)``).
+    func begin(streams: Int, closedCleanly: Bool, checkpoint: UInt64, segmentFileBytes: UInt64) -> Bool {
+        guard closedCleanly, streams > 0, segmentFileBytes > UInt64(SplitSegment.headerSize) else { return false }
+        self.streams = streams
+        preparing = SplitSegments.Prepared(checkpoint: checkpoint)
+        if segmentFileBytes <= budget {
+            inMemory = true
+            arena.reserveCapacity(Int(segmentFileBytes))
+            spans = Array(repeating: [], count: streams)
+            return true
+        }
+        guard maxFiles > 0 else { return false }
+        do {
+            gathered = .spill(try SegmentSpill(folder: folder, streams: streams, maxFiles: maxFiles, budget: budget))
+            return true
+        } catch {
+            failure = error
+            return false
+        }
+    }
+
+    /// The walk begins segment `number`, of `size` bytes.
+    func segment(_ number: UInt32, size: UInt64) { preparing?.begin(segment: number, size: size) }
+
+    /// Something in the segments the open would not keep as it is (damage, a torn
+    /// tail, a segment without a header): the open walks them itself.
+    func spoil() { preparing?.spoil() }
+
+    /// One entry (at `offset` of the segment begun last) whose envelope and block
+    /// header are whole; `block` is its header and stored bytes.
+    func add(segment number: UInt32, offset: UInt64, stream: UInt32, header: StreamBlock.Header, block: UnsafeRawBufferPointer) {
+        guard failure == nil, Int(stream) < streams else { preparing?.spoil(); return }
+        preparing?.add(segment: number, offset: offset, stream: stream, header: header)
+        entries += 1
+        if inMemory {
+            let start = arena.count
+            arena.append(contentsOf: block)
+            spans[Int(stream)].append(start..<arena.count)
+        } else if case .spill(let spill) = gathered {
+            do { try spill.add(stream: stream, block: block) } catch { failure = error }
+        }
+    }
+
+    /// What the store's open can take instead of walking the segments (nil: it walks).
+    private(set) var prepared: SplitSegments.Prepared?
+
+    /// The walk is over: what it gathered (throws a write that failed).
+    func finish() throws -> Gathered {
+        if let failure { throw failure }
+        prepared = preparing?.final
+        preparing = nil
+        if inMemory {
+            gathered = .memory(SegmentHarvest(numbers: 0..<UInt32(streams), arena: arena, spans: spans))
+            arena = []
+            spans = []
+            inMemory = false
+        } else if case .spill(let spill) = gathered {
+            try spill.finish()
+        }
+        return gathered
+    }
+
+    /// Removes the temporary files, if any.
+    func remove() throws {
+        if case .spill(let spill) = gathered { try spill.remove() }
+        gathered = .none
+    }
+}
