@@ -97,10 +97,7 @@ import Testing
         let before = try await AdminFixture.visible(at: base)
         for step in CompactionStep.allCases {
             let path = dir.child("crash-\(step.hashValue.magnitude)")
-            try AdminFixture.copy(base, to: path)
-            let session = try MaintenanceSession(directory: path)
-            CompactionCrashPoints.arm(step, for: path)
-            await #expect(throws: CompactionCrashPoints.SimulatedCrash.self) { _ = try await session.compact(options: CompactOptions()) }
+            let session = try await AdminFixture.compactionStopped(at: step, copying: base, to: path)
             session.close()
             // The store's own open finishes or undoes the switch.
             #expect(try await AdminFixture.visible(at: path) == before, "after a crash at: \(step.rawValue)")

@@ -148,10 +148,7 @@ import Testing
         let visible = try await AdminFixture.visible(at: base)
         for step in CompactionStep.allCases {
             let path = dir.child("again-\(step.hashValue.magnitude)")
-            try AdminFixture.copy(base, to: path)
-            let session = try MaintenanceSession(directory: path)
-            CompactionCrashPoints.arm(step, for: path)
-            await #expect(throws: CompactionCrashPoints.SimulatedCrash.self) { _ = try await session.compact(options: CompactOptions()) }
+            let session = try await AdminFixture.compactionStopped(at: step, copying: base, to: path)
             let dry = try await session.compact(options: CompactOptions(dryRun: true, memoryBudget: 4 << 10))
             #expect(dry.eventsAfter > 0, "\(step.rawValue): \(dry)")
             let again = try await session.compact(options: CompactOptions(memoryBudget: 4 << 10))

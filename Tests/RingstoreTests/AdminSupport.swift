@@ -78,6 +78,19 @@ enum AdminFixture {
         try FileManager.default.copyItem(atPath: from, toPath: to)
     }
 
+    /// A copy of `base` at `path` whose compaction was stopped at `step` (as a
+    /// crash there would stop it), and the session that ran it, still holding the lock.
+    static func compactionStopped(at step: CompactionStep, copying base: String, to path: String,
+                                  sourceLocation: SourceLocation = #_sourceLocation) async throws -> MaintenanceSession {
+        try copy(base, to: path)
+        let session = try MaintenanceSession(directory: path)
+        CompactionCrashPoints.arm(step, for: path)
+        await #expect(throws: CompactionCrashPoints.SimulatedCrash.self, sourceLocation: sourceLocation) {
+            _ = try await session.compact(options: CompactOptions())
+        }
+        return session
+    }
+
     /// Flips one bit of the byte at `offset` of `file`.
     static func flip(_ file: String, at offset: UInt64) throws {
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: file))
