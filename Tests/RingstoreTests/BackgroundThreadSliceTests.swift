@@ -21,7 +21,7 @@ import Testing
 
     /// The slice a thread started with `background` sees from inside.
     func sliceSeen(background: Bool) async throws -> UInt64 {
-        let seen = Mutex<UInt64?>(nil)
+        let seen = Synchronization.Mutex<UInt64?>(nil)
         let thread = BackgroundThread(name: "rs-slice-test", owner: "slice-test-\(background)", background: background)
         try thread.start { seen.withLock { $0 = rs_thread_slice() } }
         await thread.exited()
