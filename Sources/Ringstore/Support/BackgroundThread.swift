@@ -58,8 +58,9 @@ final class BackgroundThread: Sendable {
     /// on one processor); the slice is for those that recently used more than
     /// their share, as the pool threads do. It does not change the thread's
     /// weight, so the split keeps its share of the processors under full load
-    /// (lowering its nice value did not: it cost throughput). Not yet measured
-    /// in the store on a quiet machine. Kernels before 6.12 ignore it.
+    /// (raising its nice value did not: it cost throughput). Measured at half
+    /// load: append p99 7.3 -> 5.6 ms (docs/ARCHITECTURE.md, "Sharing two
+    /// processors with the appenders"). Kernels before 6.12 ignore it.
     static let backgroundSliceNanoseconds: UInt64 = 100_000_000
 
     /// The body and the handle, passed through `pthread_create`'s context pointer.
