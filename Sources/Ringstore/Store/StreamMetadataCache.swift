@@ -59,19 +59,17 @@ final class StreamMetadataCache: Sendable {
         }
     }
 
-    /// Records that `stream` is getting a metadata stream (call before writing it).
     /// The streams for which ``mayHaveMetadata(_:scan:)`` is true now, for a
     /// caller that asks of many streams at once (a `$all` page): one lock for
-    /// the page, and one set lookup per stream, instead of a lock and two
-    /// lookups per event.
-    func streamsMayHaveMetadata(scan: () -> [String]) -> Set<String> {
+    /// the page, and one or two set lookups per stream, instead of a lock and
+    /// two lookups per event. The two sets are the cache's own (shared, not
+    /// copied), so taking them costs the same however many streams have metadata.
+    func streamsMayHaveMetadata(scan: () -> [String]) -> StreamsWithMetadata {
         _ = noStreamHasMetadata(scan: scan)  // lists the streams with metadata on first use
-        return state.withLock { s in
-            let listed = s.withMetadata ?? []
-            return s.givenMetadata.isEmpty ? listed : listed.union(s.givenMetadata)
-        }
+        return state.withLock { s in StreamsWithMetadata(listed: s.withMetadata ?? [], given: s.givenMetadata) }
     }
 
+    /// Records that `stream` is getting a metadata stream (call before writing it).
     func noteMetadata(of stream: String) {
         state.withLock { s in _ = s.givenMetadata.insert(stream) }
     }
@@ -106,4 +104,15 @@ final class StreamMetadataCache: Sendable {
         }
         s.entries[stream] = new
     }
+}
+
+/// A snapshot of the streams that may have metadata (see
+/// ``StreamMetadataCache/streamsMayHaveMetadata(scan:)``).
+struct StreamsWithMetadata: Sendable {
+    /// Listed from the store's names on first use.
+    let listed: Set<String>
+    /// Given metadata in this session.
+    let given: Set<String>
+
+    func contains(_ stream: String) -> Bool { listed.contains(stream) || given.contains(stream) }
 }
