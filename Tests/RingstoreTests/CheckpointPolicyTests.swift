@@ -60,3 +60,98 @@ import Testing
         #expect(pace.bytesPerSecond == 0)
     }
 }
+
+/// When the splitter pauses between slices of a checkpoint's writing, as a
+/// table, and the pacer's slices driven by a made-up clock: no store, no sleep.
+@Suite struct CheckpointPacingTests {
+    static let capacity: UInt64 = 64 << 20
+
+    /// Half of peak load on the default ring: the checkpoint starts with about
+    /// half the ring in use, the journal filling it at 27 MB/s.
+    static let halfLoad = CheckpointPolicy.PauseCheck(
+        stopping: false, appendsWaitedForSpace: false,
+        reserved: 100 << 20, checkpoint: (100 << 20) - 30_000_000, capacity: capacity,
+        bytesPerSecond: 27_000_000, pausedNanoseconds: 0)
+
+    static func with(_ change: (inout CheckpointPolicy.PauseCheck) -> Void) -> CheckpointPolicy.PauseCheck {
+        var check = halfLoad
+        change(&check)
+        return check
+    }
+
+    @Test(arguments: [
+        ("half of peak load, ample room", with { _ in }, true),
+        ("the journal quiet", with { $0.bytesPerSecond = 0; $0.checkpoint = $0.reserved - (1 << 20) }, true),
+        ("closing", with { $0.stopping = true }, false),
+        ("an append waited for ring space", with { $0.appendsWaitedForSpace = true }, false),
+        ("less than a quarter of the ring free", with { $0.bytesPerSecond = 0; $0.checkpoint = $0.reserved - (49 << 20) }, false),
+        ("the free space lasts under four times the pauses allowed (a second)", with { $0.bytesPerSecond = 40_000_000 }, false),
+        ("the same, most of the budget paused", with { $0.bytesPerSecond = 40_000_000; $0.pausedNanoseconds = 200_000_000 }, true),
+        ("full load: a quarter in use, filling at 55 MB/s", with { $0.checkpoint = $0.reserved - (16 << 20); $0.bytesPerSecond = 55_000_000 }, false),
+        ("the pause budget spent", with { $0.pausedNanoseconds = CheckpointPolicy.maxPauseNanoseconds }, false),
+        ("the ring over-full (cannot happen; no wrap-around)", with { $0.checkpoint = $0.reserved - capacity - 1; $0.bytesPerSecond = 0 }, false),
+    ])
+    func theSplitterMayPause(_ what: String, _ check: CheckpointPolicy.PauseCheck, _ may: Bool) {
+        #expect(CheckpointPolicy.mayPause(check) == may, "\(what)")
+    }
+
+    /// A pause comes once a slice's worth of work is done, as long as the slice
+    /// took (within twice a slice), and the pacer counts what was paused.
+    @Test func pausesFollowSlicesOfWork() {
+        let slice = CheckpointPolicy.paceSliceNanoseconds
+        var pacer = CheckpointPolicy.Pacer(now: 0, on: true)
+        #expect(pacer.pause(now: slice / 2) { _ in Self.halfLoad } == 0, "half a slice: go on working")
+        var asked: [Int64] = []
+        let length = pacer.pause(now: slice + 100) { paused in asked.append(paused); return Self.halfLoad }
+        #expect(length == slice + 100)
+        #expect(asked == [0], "the policy is asked only when a pause is due, with what was paused so far")
+        pacer.paused(from: slice + 100, to: 2 * slice + 200)
+        #expect(pacer.pausedNanoseconds == slice + 100 && pacer.pauses == 1)
+        #expect(pacer.pause(now: 2 * slice + 300) { _ in Self.halfLoad } == 0, "a new slice starts when the pause ends")
+        #expect(pacer.pause(now: 12 * slice) { _ in Self.halfLoad } == 2 * slice, "a long slice (preempted) pauses at most twice a slice")
+    }
+
+    /// Once the policy says no (here: an append waited for ring space, then on
+    /// close), the rest of that checkpoint is written without a pause, even if
+    /// the pressure is gone at the next slice.
+    @Test(arguments: [
+        ("an append waited for ring space", with { $0.appendsWaitedForSpace = true }),
+        ("closing", with { $0.stopping = true }),
+        ("the ring filling", with { $0.bytesPerSecond = 60_000_000 }),
+    ])
+    func pacingSwitchesOffForTheRestOfTheCheckpoint(_ what: String, _ pressure: CheckpointPolicy.PauseCheck) {
+        let slice = CheckpointPolicy.paceSliceNanoseconds
+        var pacer = CheckpointPolicy.Pacer(now: 0, on: true)
+        #expect(pacer.pause(now: slice) { _ in Self.halfLoad } == slice)
+        pacer.paused(from: slice, to: 2 * slice)
+        #expect(pacer.pause(now: 3 * slice) { _ in pressure } == 0, "\(what)")
+        #expect(!pacer.on)
+        var asked = false
+        #expect(pacer.pause(now: 10 * slice) { _ in asked = true; return Self.halfLoad } == 0, "\(what)")
+        #expect(!asked, "an off pacer asks nothing")
+    }
+
+    /// The pauses of one checkpoint add up to the budget at most: the last is cut short.
+    @Test func thePausesStayWithinTheBudget() {
+        let slice = CheckpointPolicy.paceSliceNanoseconds
+        var pacer = CheckpointPolicy.Pacer(now: 0, on: true)
+        var now: Int64 = 0
+        var total: Int64 = 0
+        while true {
+            now += 2 * slice
+            let length = pacer.pause(now: now) { paused in Self.with { $0.pausedNanoseconds = paused } }
+            if length == 0 { break }
+            pacer.paused(from: now, to: now + length)
+            now += length
+            total += length
+        }
+        #expect(total == CheckpointPolicy.maxPauseNanoseconds)
+        #expect(!pacer.on)
+    }
+
+    /// A writing that must not pause (a close's, or pacing turned off) never does.
+    @Test func aPacerStartedOffNeverPauses() {
+        var pacer = CheckpointPolicy.Pacer(now: 0, on: false)
+        #expect(pacer.pause(now: 1_000_000_000) { _ in Self.halfLoad } == 0)
+    }
+}

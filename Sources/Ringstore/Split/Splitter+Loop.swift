@@ -52,7 +52,7 @@ extension Splitter {
                     worked = true
                 }
                 if due {
-                    try writeCheckpoint(&pending)
+                    try writeCheckpoint(&pending, pace: checkpointPace(bytesPerSecond: pace.bytesPerSecond, stopping: stopping))
                     lastCheckpoint = monotonicNanoseconds()
                     worked = true
                 }

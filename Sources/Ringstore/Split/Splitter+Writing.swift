@@ -141,7 +141,13 @@ extension Splitter {
     /// Writes every stream's pending records: the few streams with a good
     /// block's worth into their own files, all others into the split segments
     /// (sequential writes of up to ``segmentWriteBytes``).
-    func writePending(_ pending: inout Pending) throws {
+    ///
+    /// With `pace` (a checkpoint's writing, not a close's nor one for writers
+    /// short of space) it pauses between slices of the work while
+    /// ``CheckpointPolicy/mayPause(_:)`` allows (see `CheckpointPacing`): the
+    /// same blocks and writes, spread over time.
+    func writePending(_ pending: inout Pending, pace: CheckpointPace? = nil) throws {
+        var pacer = CheckpointPolicy.Pacer(now: monotonicNanoseconds(), on: pace != nil)
         if pending.scanned > 0 { try makeJournalDurable(through: pending.scanned - 1) }
         let direct = pending.streams.list.filter { $0.rawBytes >= Self.directBlockBytes && split.segments.head(of: $0.number) == nil }
             .sorted { $0.rawBytes > $1.rawBytes }.prefix(Self.maxDirectWrites).map(\.number)
@@ -149,6 +155,7 @@ extension Splitter {
             // A reader waiting for its stream should not wait for the whole flush.
             if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
             try write(stream, &pending)
+            if let pace { pauseBetweenSlices(&pacer, pace) }
         }
         var items: [SplitStore.Item] = []
         var written: [(number: UInt32, name: String)] = []
@@ -175,6 +182,12 @@ extension Splitter {
                 try flush(&pending)
                 if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
             }
+            if let pace, pauseBetweenSlices(&pacer, pace), readers.hasRequests.load(ordering: .acquiring) {
+                // A reader rang during the pause: what is built goes out first, so that
+                // its stream's entry cannot be written twice or out of order.
+                try flush(&pending)
+                _ = try serveRequests(&pending)
+            }
         }
         try flush(&pending)
     }
@@ -182,8 +195,8 @@ extension Splitter {
     /// Writes every pending record, publishes the new split cursor to readers,
     /// and hands the checkpoint to the ``Checkpointer``, which makes the stream
     /// files durable and then moves the journal's checkpoint there.
-    func writeCheckpoint(_ pending: inout Pending) throws {
-        try writePending(&pending)
+    func writeCheckpoint(_ pending: inout Pending, pace: CheckpointPace? = nil) throws {
+        try writePending(&pending, pace: pace)
         let split = pending.scanned
         let previousSplit = readers.splitPosition.load(ordering: .acquiring)
         readers.splitPosition.store(split, ordering: .releasing)

@@ -60,6 +60,8 @@ final class Splitter: Sendable {
     let control = Mutex(Control())
     /// Events this splitter has scanned (stats).
     let splitEvents = Atomic<UInt64>(0)
+    /// Whether checkpoints' writing is paced (see `CheckpointPacing`; on by default).
+    let pacing: Bool
     /// Syncs the stream files and moves the checkpoint, off this thread.
     let checkpointer: Checkpointer
     var checkpoints: UInt64 { checkpointer.completed.load(ordering: .relaxed) }
@@ -72,8 +74,9 @@ final class Splitter: Sendable {
     private let thread: BackgroundThread
 
     init(journal: Journal, split: SplitStore, globalIndex: GlobalIndex, compress: Bool,
-         moverPolicy: SegmentMover.Policy) throws {
+         moverPolicy: SegmentMover.Policy, pacing: Bool = true) throws {
         self.journal = journal
+        self.pacing = pacing
         self.split = split
         self.globalIndex = globalIndex
         self.compress = compress

@@ -16,6 +16,7 @@ extension Configuration {
         ("RINGSTORE_READER_WAIT_MS", "how long a stream read waits for the splitter (default 5000)"),
         ("RINGSTORE_MAX_OPEN_FILES", "stream files kept open at most (default 256)"),
         ("RINGSTORE_COMPRESSION", "on or off: LZ4 for stream files (default on)"),
+        ("RINGSTORE_CHECKPOINT_PACING", "on or off: pause between slices of a checkpoint's block building while the ring has room (default on)"),
         ("RINGSTORE_IDEMPOTENCY_WINDOW", "recent appends remembered for retries with .any (default 20000)"),
         ("RINGSTORE_BLOCK_CACHE_MB", "memory for decoded stream-file blocks shared by readers, in MiB (default 16; 0 turns it off)"),
     ]
@@ -73,6 +74,7 @@ extension Configuration {
         if let ms = try integer("RINGSTORE_READER_WAIT_MS", in: 0...86_400_000) { configuration.readerWait = .milliseconds(ms) }
         if let files = try integer("RINGSTORE_MAX_OPEN_FILES", in: 4...1_000_000) { configuration.maxOpenFiles = Int(files) }
         if let value = try choice("RINGSTORE_COMPRESSION", ["on", "off"]) { configuration.compression = value == "on" }
+        if let value = try choice("RINGSTORE_CHECKPOINT_PACING", ["on", "off"]) { configuration.checkpointPacing = value == "on" }
         if let window = try integer("RINGSTORE_IDEMPOTENCY_WINDOW", in: 0...10_000_000) { configuration.idempotencyWindow = Int(window) }
         if let megabytes = try integer("RINGSTORE_BLOCK_CACHE_MB", in: 0...(1 << 20)) { configuration.blockCacheBytes = Int(megabytes) << 20 }
         try configuration.validate()

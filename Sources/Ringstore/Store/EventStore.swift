@@ -59,7 +59,8 @@ public final class EventStore: Sendable {
         self.lock = lock
         self.ownsLock = ownsLock
         self.splitter = try Splitter(journal: journal, split: split, globalIndex: globalIndex, compress: configuration.compression,
-                                     moverPolicy: .init(budgetBytes: configuration.effectiveSplitSegmentBudget))
+                                     moverPolicy: .init(budgetBytes: configuration.effectiveSplitSegmentBudget),
+                                     pacing: configuration.checkpointPacing)
     }
 
     /// Opens the store in `path`, creating the directory (but not its parents)
