@@ -12,6 +12,8 @@ final class CompactionWriter {
     /// rebuilt: joining it would not fill it further (at most a quarter of a block
     /// could still join it), so decompressing and compressing it again buys nothing.
     static let reuseBytes = blockBytes / 4 * 3
+    /// How many harvested blocks ahead a stream's block is asked for (``Prefetch``).
+    static let lookahead = 4
     let root: FilePath
     let dryRun: Bool
     let compress: Bool
@@ -72,8 +74,15 @@ final class CompactionWriter {
             try readFileBlocks(at: handle.path, stream: stream, from: from, before: fileNext, into: &copier)
         }
         let floor = max(from, fileNext)
-        for range in harvest.blocks(of: number) {
+        let blocks = harvest.blocks(of: number)
+        for (i, range) in blocks.enumerated() {
             try harvest.arena.withUnsafeBytes { arena in
+                // The arena holds the blocks in the order the walk met them, so each stream's
+                // lie scattered in it: ask for a block a few ahead before this one is worked on.
+                if i + Self.lookahead < blocks.count {
+                    let ahead = blocks[i + Self.lookahead]
+                    Prefetch.bytes(arena, at: ahead.lowerBound, count: min(ahead.count, 1 << 10))
+                }
                 let bytes = UnsafeRawBufferPointer(rebasing: arena[range])
                 guard case .success(let header) = StreamBlock.parseHeader(bytes),
                       header.firstVersion + UInt64(header.count) > floor else { return }

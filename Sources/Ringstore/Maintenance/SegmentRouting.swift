@@ -36,6 +36,11 @@ final class SegmentRouting {
     private var spans: [[Range<Int>]] = []
     private var streams = 0
     private var inMemory = false
+    /// The spill of ``gathered`` (which keeps it alive), unretained: ``add(segment:offset:stream:header:block:)``
+    /// runs once per entry, and taking the spill out of the enum retained and released it
+    /// each time, an atomic operation that waited for the walk's outstanding memory reads
+    /// (a tenth of a compaction's CPU on 8 M entries).
+    private var spilling: Unmanaged<SegmentSpill>?
 
     /// `folder`: where a ``SegmentSpill`` is created (it must not exist).
     init(folder: FilePath, budget: UInt64, maxFiles: Int = SegmentSpill.maxFiles) {
@@ -63,13 +68,19 @@ final class SegmentRouting {
         }
         guard maxFiles > 0 else { return false }
         do {
-            gathered = .spill(try SegmentSpill(folder: folder, streams: streams, maxFiles: maxFiles, budget: budget))
+            let spill = try SegmentSpill(folder: folder, streams: streams, maxFiles: maxFiles, budget: budget)
+            gathered = .spill(spill)
+            spilling = Unmanaged.passUnretained(spill)
             return true
         } catch {
             failure = error
             return false
         }
     }
+
+    /// The walk will soon hand over an entry of `stream` (a hint, see ``SplitSegment/walk(checkingPayloads:chunkBytes:lookahead:_:)``):
+    /// asks for the cache line of its head.
+    func prefetch(stream: UInt32) { preparing?.prefetch(stream: stream) }
 
     /// The walk begins segment `number`, of `size` bytes.
     func segment(_ number: UInt32, size: UInt64) { preparing?.begin(segment: number, size: size) }
@@ -88,8 +99,8 @@ final class SegmentRouting {
             let start = arena.count
             arena.append(contentsOf: block)
             spans[Int(stream)].append(start..<arena.count)
-        } else if case .spill(let spill) = gathered {
-            do { try spill.add(stream: stream, block: block) } catch { failure = error }
+        } else if let spilling {
+            do { try spilling._withUnsafeGuaranteedRef { try $0.add(stream: stream, block: block) } } catch { failure = error }
         }
     }
 
@@ -98,6 +109,7 @@ final class SegmentRouting {
 
     /// The walk is over: what it gathered (throws a write that failed).
     func finish() throws -> Gathered {
+        spilling = nil
         if let failure { throw failure }
         prepared = preparing?.final
         preparing = nil
@@ -114,6 +126,7 @@ final class SegmentRouting {
 
     /// Removes the temporary files, if any.
     func remove() throws {
+        spilling = nil
         if case .spill(let spill) = gathered { try spill.remove() }
         gathered = .none
     }

@@ -33,6 +33,10 @@ struct StoreVerifier {
     var progress: (Int, Int) -> Void = { _, _ in }
     /// Handed every segment entry the walk reads (a compaction gathers them in the same pass), if it accepts.
     var segmentSink: SegmentRouting? = nil
+    /// How many entries ahead the segment walk and the global-index pass ask for the
+    /// row of the stream they will meet (``Prefetch``): far enough for a cache miss
+    /// to be over when the entry comes, near enough for the rows to stay cached.
+    static let lookahead = 8
 
     func verify() -> VerifyReport {
         var verifier = self
@@ -207,6 +211,7 @@ struct StoreVerifier {
                                 checkpoint: UInt64, replayFrom: UInt64,
                                 into problems: inout [MaintenanceProblem], inventory: inout StoreInventory,
                                 bytesRead: inout UInt64, progress: (Int) -> Void) {
+        let hot = StreamTally.segmentHot
         for (i, name) in names.enumerated() {
             progress(i)
             let relative = "split/\(name)"
@@ -228,7 +233,12 @@ struct StoreVerifier {
                 var header = [UInt8](repeating: 0, count: SplitSegment.headerSize)
                 _ = try header.withUnsafeMutableBytes { try segment.file.read(into: $0, at: 0) }
                 if header[20..<24].contains(where: { $0 != 0 }) { problem(20, "reserved header bytes are not zero") }
-                let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20) { visit, block in
+                let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20, lookahead: Self.lookahead) { visit, block, upcoming in
+                    // The rows of a stream some entries ahead: their cache misses overlap this entry's checks.
+                    if let upcoming {
+                        Prefetch.element(of: &streams, at: Int(upcoming), bytes: hot)
+                        segmentSink?.prefetch(stream: upcoming)
+                    }
                     switch visit {
                     case .entry(let offset, let envelope, let header, _):
                         inventory.segmentEntries += 1
@@ -316,6 +326,7 @@ struct StoreVerifier {
         func problem(_ offset: UInt64?, _ what: String, harmless: Bool = false) {
             problems.append(MaintenanceProblem(file: fileName, offset: offset, what: what, harmless: harmless))
         }
+        let hot = StreamTally.indexHot
         do {
             let file = try StorageFile.open(path)
             defer { file.close() }
@@ -348,9 +359,15 @@ struct StoreVerifier {
                     got += n
                 }
                 bytesRead += UInt64(got)
-                for i in 0..<(got / entrySize) {
+                let entries = got / entrySize
+                for i in 0..<entries {
                     let offset = UInt64((index + i) * entrySize)
                     let start = i * entrySize
+                    // The row of the stream some entries ahead (its number unchecked: a hint).
+                    if i + Self.lookahead < entries {
+                        let upcoming = LittleEndian.load(UInt32.self, from: UnsafeRawBufferPointer(chunk), at: start + Self.lookahead * entrySize + 16)
+                        Prefetch.element(of: &streams, at: Int(upcoming), bytes: hot)
+                    }
                     guard let entry = GlobalIndex.decode(UnsafeRawBufferPointer(rebasing: chunk[start..<(start + entrySize)])) else {
                         report(offset, "entry \(index + i): checksum mismatch", harmless: false)
                         continue

@@ -294,15 +294,21 @@ final class SplitSegment: @unchecked Sendable {
     /// Reads the file in large sequential chunks: opening a store walks every
     /// segment, and one `pread` per entry would be thousands of small reads.
     func walk(_ body: (Visit) throws -> Bool) throws -> UInt64 {
-        try walk(checkingPayloads: true) { visit, _ in try body(visit) }
+        try walk(checkingPayloads: true) { visit, _, _ in try body(visit) }
     }
 
     /// ``walk(_:)``, also handing `body` each entry's whole block, header and
     /// stored payload (valid during the call; empty for damaged stretches), so
     /// a caller that checks or copies blocks reads every byte once. Without
     /// `checkingPayloads`, `intact` is true and the payload CRC is left to the caller.
-    func walk(checkingPayloads: Bool, chunkBytes: Int = 1 << 20,
-              _ body: (Visit, UnsafeRawBufferPointer) throws -> Bool) throws -> UInt64 {
+    ///
+    /// With `lookahead` > 0, `body` is also handed, when the read buffer holds it, the
+    /// stream number of the entry `lookahead` entries after this one (nil otherwise):
+    /// a caller that updates a table per stream can ask for that row's cache line
+    /// early (``Prefetch``), so the random access overlaps this entry's work. It is
+    /// read from an envelope not yet checked: a hint, never to be trusted.
+    func walk(checkingPayloads: Bool, chunkBytes: Int = 1 << 20, lookahead: Int = 0,
+              _ body: (Visit, UnsafeRawBufferPointer, _ upcoming: UInt32?) throws -> Bool) throws -> UInt64 {
         let size = try file.size()
         var offset = UInt64(Self.headerSize)
         var chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64)
@@ -340,6 +346,28 @@ final class SplitSegment: @unchecked Sendable {
             else { return nil }
             return (envelope, header)
         }
+        // The entry `lookahead` entries ahead (when `ahead > offset`) and how many entries it is ahead.
+        var ahead: UInt64 = 0
+        var aheadBy = 0
+        /// Steps `ahead` to `lookahead` entries past `offset` if the buffer holds their envelopes; its stream number, if there.
+        func upcoming() -> UInt32? {
+            guard lookahead > 0 else { return nil }
+            if ahead <= offset { ahead = offset; aheadBy = 0 }
+            while aheadBy < lookahead {
+                guard ahead >= chunkStart, ahead + 20 <= chunkStart + UInt64(chunkCount) else { return nil }
+                let at = Int(ahead - chunkStart)
+                let bytes = UnsafeRawBufferPointer(chunk)
+                let length = UInt64(LittleEndian.load(UInt32.self, from: bytes, at: at + 16))
+                guard LittleEndian.load(UInt32.self, from: bytes, at: at) == Self.envelopeMagic,
+                      length >= UInt64(StreamBlock.headerSize), length < size else { return nil }
+                ahead += UInt64(Self.envelopeSize) + length
+                aheadBy += 1
+            }
+            guard ahead >= chunkStart, ahead + 8 <= chunkStart + UInt64(chunkCount),
+                  LittleEndian.load(UInt32.self, from: UnsafeRawBufferPointer(chunk), at: Int(ahead - chunkStart)) == Self.envelopeMagic
+            else { return nil }
+            return LittleEndian.load(UInt32.self, from: UnsafeRawBufferPointer(chunk), at: Int(ahead - chunkStart) + 4)
+        }
         while offset < size {
             guard let (envelope, header) = try whole(at: offset) else {
                 // Damage, or a torn tail: which one depends on whether a whole entry follows.
@@ -357,7 +385,7 @@ final class SplitSegment: @unchecked Sendable {
                     probe += 1
                 }
                 guard let next else { return offset }  // a torn tail
-                guard try body(.damaged(offset: offset, next: next), UnsafeRawBufferPointer(start: nil, count: 0)) else { return offset }
+                guard try body(.damaged(offset: offset, next: next), UnsafeRawBufferPointer(start: nil, count: 0), nil) else { return offset }
                 offset = next
                 continue
             }
@@ -366,8 +394,10 @@ final class SplitSegment: @unchecked Sendable {
             let block = UnsafeRawBufferPointer(rebasing: chunk[blockStart..<(blockStart + header.totalLength)])
             let intact = !checkingPayloads
                 || CRC32C.checksum(UnsafeRawBufferPointer(rebasing: block[StreamBlock.headerSize...])) == header.payloadCRC
-            guard try body(.entry(offset: offset, envelope: envelope, header: header, intact: intact), block) else { return offset }
+            let next = upcoming()
+            guard try body(.entry(offset: offset, envelope: envelope, header: header, intact: intact), block, next) else { return offset }
             offset += UInt64(Self.envelopeSize + envelope.blockLength)
+            aheadBy -= 1
         }
         return offset
     }

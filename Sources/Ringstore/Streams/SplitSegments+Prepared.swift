@@ -36,6 +36,9 @@ extension SplitSegments {
             lastHasEntry = true
         }
 
+        /// Asks for the cache line of `stream`'s head, which ``add(segment:offset:stream:header:)`` will update soon.
+        mutating func prefetch(stream: UInt32) { Prefetch.element(of: &heads, at: Int(stream)) }
+
         /// Something opening would cut, remove or keep as damage.
         mutating func spoil() { usable = false }
 
