@@ -5,7 +5,8 @@
 #
 #   Benchmarks/cpu-per-event.sh journal OUT [N1 N2]   # JournalCPU: JournalAppend's workload, splitter held
 #   Benchmarks/cpu-per-event.sh store OUT [N1 N2]     # ringstore bench --streams 10000 --event-size 200
-#                                                     #   --writers 64 --warm-up (1 event per append, durable)
+#                                                     #   --writers 64 --warm-up (1 event per append, durable;
+#                                                     #   WRITERS=256 for another number of writers)
 #   Benchmarks/cpu-per-event.sh read OUT STORE [READS]  # warm reads of a kept store (ringstore bench --dir):
 #                                                     #   --read-store STORE --reads READS (default all-only)
 #
@@ -86,7 +87,7 @@ count() {  # count N: runs the workload with N events, prints the instructions c
     local n=$1 data="$out/$workload-$1.data"
     local args
     if [[ $workload == store ]]; then
-        args=(bench --streams 10000 --event-size 200 --writers 64 --events "$n" --warm-up --dir "$data")
+        args=(bench --streams 10000 --event-size 200 --writers "${WRITERS:-64}" --events "$n" --warm-up --dir "$data")
     elif [[ $workload == read ]]; then
         args=(bench --read-store "$store" --reads "$reads" --passes "$n")
     else

@@ -61,4 +61,21 @@ import Testing
         #expect(abs(recorder.milliseconds(atPercentile: 100) - 2000) < 20)
         #expect(LatencyRecorder().milliseconds(atPercentile: 99) == 0)
     }
+
+    /// The writers' path records nanoseconds directly: clamped to the
+    /// histogram's range like durations, merged like them.
+    @Test func latenciesRecordedInNanoseconds() {
+        var recorder = LatencyRecorder()
+        for n in [3_000_000, 1_000, 50] as [UInt64] { recorder.record(nanoseconds: n) }  // 50 counts as 100 ns
+        #expect(recorder.count == 3)
+        #expect(abs(recorder.maxMilliseconds - 3) < 0.03)
+        #expect(recorder.milliseconds(atPercentile: 0) < 0.000_11)
+        var other = LatencyRecorder()
+        for _ in 0..<200 { other.record(nanoseconds: 2_000_000) }
+        other.record(.milliseconds(9))
+        recorder.merge(other)
+        #expect(recorder.count == 204)
+        #expect(abs(recorder.maxMilliseconds - 9) < 0.09)
+        #expect(abs(recorder.milliseconds(atPercentile: 50) - 2) < 0.02)
+    }
 }

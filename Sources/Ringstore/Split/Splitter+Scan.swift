@@ -24,12 +24,20 @@ extension Splitter {
         // Nothing is filed under `pending` until the round's global-index entries are
         // written: a round that fails is scanned again whole, and must not file its
         // records twice.
-        var records: [(position: UInt64, version: UInt64, size: Int)] = []
+        //
         // Records come in runs of one stream (an append's events are contiguous): a
         // run's name is decoded, and its catalog number looked up, once, not per
-        // record; a record joins the run when its name has the run's bytes.
-        var runNames: [String] = []
-        var runEnds: [Int] = []
+        // record; a record joins the run when its name has the run's bytes. A run
+        // of a stream in `pending.names` takes its number and name from there,
+        // found by the record's bytes (no name decoded, no catalog lookup).
+        //
+        // The round's lists are the ones the last round used, emptied (see `ScanLists`).
+        var lists = ScanLists()
+        swap(&lists, &pending.lists)
+        defer {
+            lists.empty()
+            swap(&lists, &pending.lists)
+        }
         while position < end && position - start < roundBytes {
             let toEnd = ring.bytesToEnd(from: position)
             if toEnd < UInt64(JournalRecord.paddingSize) {
@@ -40,14 +48,19 @@ extension Splitter {
             let length = try ring.withMappedBytes(physical: ring.physical(position), count: Int(toEnd)) { bytes throws(RingstoreError) -> UInt64? in
                 switch JournalRecord.inspect(bytes, expectedPosition: here) {
                 case .event(let header):
-                    if let name = runNames.last, JournalRecord.streamName(bytes, header, is: name) {
-                        runEnds[runEnds.count - 1] += 1
+                    if let name = lists.runNames.last, JournalRecord.streamName(bytes, header, is: name) {
+                        lists.runEnds[lists.runEnds.count - 1] += 1
+                    } else if let known = pending.names.lookup(JournalRecord.streamNameBytes(bytes, header)) {
+                        lists.runNames.append(known.name)
+                        lists.runNumbers.append(known.number)
+                        lists.runEnds.append(lists.records.count + 1)
                     } else {
-                        runNames.append(JournalRecord.streamName(bytes, header))
-                        runEnds.append(records.count + 1)
+                        lists.runNames.append(JournalRecord.streamName(bytes, header))
+                        lists.runNumbers.append(nil)
+                        lists.runEnds.append(lists.records.count + 1)
                     }
                     let size = StreamBlock.entryHeaderSize + header.typeCount + header.metadataCount + header.dataCount
-                    records.append((header.position, header.version, size))
+                    lists.records.append((header.position, header.version, size))
                     return UInt64(header.length)
                 case .padding:
                     return nil  // padding fills the rest of the lap
@@ -58,12 +71,12 @@ extension Splitter {
             position += length ?? toEnd
         }
         // Catalog numbers once per run, and one write for the global index.
-        let streams = catalogued(runNames)
+        let streams = catalogued(lists.runNames, numbers: lists.runNumbers, cache: &pending.names)
         var indexEntries: [GlobalIndex.Entry] = []
-        indexEntries.reserveCapacity(records.count)
+        indexEntries.reserveCapacity(lists.records.count)
         var runStart = 0
-        for (stream, runEnd) in zip(streams, runEnds) {
-            for record in records[runStart..<runEnd] {
+        for (stream, runEnd) in zip(streams, lists.runEnds) {
+            for record in lists.records[runStart..<runEnd] {
                 indexEntries.append(.init(position: record.position, version: record.version, stream: stream.number))
             }
             runStart = runEnd
@@ -72,10 +85,10 @@ extension Splitter {
         try globalIndex.append(indexEntries)
         var full: [UInt32] = []
         runStart = 0
-        for (stream, runEnd) in zip(streams, runEnds) {
+        for (stream, runEnd) in zip(streams, lists.runEnds) {
             // Filed under the shared copy of the name (see `catalogued`): the pending
             // table, the dirty set and the open-file cache's memo then hold no copy of their own.
-            let run = records[runStart..<runEnd]
+            let run = lists.records[runStart..<runEnd]
             if pending.streams.add(number: stream.number, name: stream.name, positions: run.lazy.map(\.position),
                                    rawBytes: run.reduce(0) { $0 + $1.size }, fullBytes: Self.eagerBlockBytes) {
                 full.append(stream.number)
@@ -83,7 +96,7 @@ extension Splitter {
             runStart = runEnd
         }
         pending.scanned = position
-        splitEvents.add(UInt64(records.count), ordering: .relaxed)
+        splitEvents.add(UInt64(lists.records.count), ordering: .relaxed)
         for stream in full { try write(stream, &pending) }
         return true
     }
@@ -102,15 +115,21 @@ extension Splitter {
     /// is shared only if its bytes are identical, since a name's bytes choose its file.
     ///
     /// A stream registered and shared already (every stream after its first split
-    /// this session) costs one catalog lookup; only the others go through the
-    /// writer's lock, once per round.
-    private func catalogued(_ names: [String]) -> [(number: UInt32, name: String)] {
+    /// this session) costs one catalog lookup the first time and is then found in
+    /// `cache` by the record's bytes (a non-nil `numbers[i]`: `names[i]` is then
+    /// the shared copy already); only the others go through the writer's lock,
+    /// once per round.
+    private func catalogued(_ names: [String], numbers: [UInt32?],
+                            cache: inout StreamNameCache) -> [(number: UInt32, name: String)] {
         var result: [(number: UInt32, name: String)] = []
         result.reserveCapacity(names.count)
         var slow: [Int] = []
         for (i, name) in names.enumerated() {
-            if let known = catalog.entry(of: name), !known.shareable, known.name.hasSameUTF8(as: name) {
+            if let number = numbers[i] {
+                result.append((number, name))
+            } else if let known = catalog.entry(of: name), !known.shareable, known.name.hasSameUTF8(as: name) {
                 result.append((known.number, known.name))
+                cache.insert(number: known.number, name: known.name)
             } else {
                 result.append((0, name))  // numbered below
                 slow.append(i)

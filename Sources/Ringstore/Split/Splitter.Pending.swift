@@ -21,5 +21,35 @@ extension Splitter {
         /// last record written: their readers' "ahead" entries must outlive any
         /// checkpoint that does not yet publish that far.
         var servedBeyondScan: [String: UInt64] = [:]
+        /// Streams the scan finds by their records' name bytes (see ``StreamNameCache``).
+        var names = StreamNameCache()
+        /// The scan's lists, kept for the next round (see ``ScanLists``).
+        var lists = ScanLists()
+    }
+
+    /// What one scan round lists: its records, and the runs of one stream they
+    /// form (each run's name, its catalog number if `Pending.names` knew it, and
+    /// where it ends in `records`).
+    ///
+    /// Kept from round to round, emptied, so that their storage is reused: made
+    /// afresh each round, they grew from empty by doubling, and a round of a few
+    /// records (one flush's worth on a busy store) reallocated about a third of a
+    /// time per event. Storage past `keptCapacity` entries is let go rather than
+    /// held between rounds.
+    struct ScanLists {
+        var records: [(position: UInt64, version: UInt64, size: Int)] = []
+        var runNames: [String] = []
+        var runNumbers: [UInt32?] = []
+        var runEnds: [Int] = []
+
+        static let keptCapacity = 4096
+
+        mutating func empty() {
+            let keep = records.capacity <= Self.keptCapacity
+            records.removeAll(keepingCapacity: keep)
+            runNames.removeAll(keepingCapacity: keep)
+            runNumbers.removeAll(keepingCapacity: keep)
+            runEnds.removeAll(keepingCapacity: keep)
+        }
     }
 }
