@@ -95,6 +95,25 @@ import Testing
         #expect(CheckpointPolicy.mayPause(check) == may, "\(what)")
     }
 
+    /// A journal that sped up since the checkpoint's writing began counts at its
+    /// new pace: a stale low estimate must not let the splitter pause while the
+    /// writers fill the ring.
+    @Test func theJournalsPaceSinceTheWritingBeganOutweighsAStaleEstimate() {
+        let ms: Int64 = 1_000_000
+        #expect(CheckpointPolicy.journalPace(estimate: 27e6, reservedSince: 10_000, nanosecondsSince: ms / 2) == 27e6,
+                "under a millisecond: too short to tell")
+        #expect(CheckpointPolicy.journalPace(estimate: 27e6, reservedSince: 2_500_000, nanosecondsSince: 10 * ms) == 250e6)
+        #expect(CheckpointPolicy.journalPace(estimate: 27e6, reservedSince: 100_000, nanosecondsSince: 10 * ms) == 27e6,
+                "slower since: the estimate stands")
+        // 100-event appends after a quiet spell: a stale estimate alone would pause.
+        let stale = Self.with { $0.bytesPerSecond = 1_000_000 }
+        #expect(CheckpointPolicy.mayPause(stale))
+        let live = Self.with {
+            $0.bytesPerSecond = CheckpointPolicy.journalPace(estimate: 1_000_000, reservedSince: 2_500_000, nanosecondsSince: 10 * ms)
+        }
+        #expect(!CheckpointPolicy.mayPause(live))
+    }
+
     /// A pause comes once a slice's worth of work is done, as long as the slice
     /// took (within twice a slice), and the pacer counts what was paused.
     @Test func pausesFollowSlicesOfWork() {

@@ -8,7 +8,7 @@ import Testing
             "RINGSTORE_JOURNAL_MB": "16", "RINGSTORE_DURABILITY": "relaxed", "RINGSTORE_FLUSH_INTERVAL_MS": "250",
             "RINGSTORE_MAX_EVENT_BYTES": "4096", "RINGSTORE_JOURNAL_FULL_WAIT_MS": "100", "RINGSTORE_READER_WAIT_MS": "50",
             "RINGSTORE_MAX_OPEN_FILES": "64", "RINGSTORE_COMPRESSION": "off", "RINGSTORE_IDEMPOTENCY_WINDOW": "7",
-            "RINGSTORE_BLOCK_CACHE_MB": "3", "RINGSTORE_CHECKPOINT_PACING": "off", "RINGSTORE_TOKEN": "secret", "PATH": "/usr/bin",
+            "RINGSTORE_BLOCK_CACHE_MB": "3", "RINGSTORE_CHECKPOINT_PACING": "on", "RINGSTORE_TOKEN": "secret", "PATH": "/usr/bin",
         ])
         #expect(configuration.journalCapacity == 16 << 20)
         #expect(configuration.durability == .relaxed(flushInterval: .milliseconds(250)))
@@ -19,7 +19,7 @@ import Testing
         #expect(configuration.compression == false)
         #expect(configuration.idempotencyWindow == 7)
         #expect(configuration.blockCacheBytes == 3 << 20)
-        #expect(configuration.checkpointPacing == false)
+        #expect(configuration.checkpointPacing == true)
         #expect(try Configuration.fromEnvironment(["RINGSTORE_MAX_FLUSH_DELAY_MS": "5"]).durability == .durable(maxFlushDelay: .milliseconds(5)))
         #expect(try Configuration.fromEnvironment([:]) == Configuration())
     }

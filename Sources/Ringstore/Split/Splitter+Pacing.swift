@@ -7,6 +7,11 @@ struct CheckpointPace: Sendable {
     /// ``JournalWriter/journalFullWaits`` when the writing began: once it moves,
     /// an append has waited for ring space, and the writing pauses no more.
     var journalFullWaits: UInt64
+    /// The end of the reserved ring space, and the monotonic time, when the
+    /// writing began: the journal's pace since then (see
+    /// ``CheckpointPolicy/journalPace(estimate:reservedSince:nanosecondsSince:)``).
+    var reservedAtStart: UInt64
+    var startNanoseconds: Int64
 }
 
 /// Pausing between slices of a checkpoint's writing (see `CheckpointPacing`
@@ -17,7 +22,8 @@ extension Splitter {
     func checkpointPace(bytesPerSecond: Double, stopping: Bool) -> CheckpointPace? {
         guard pacing, !stopping else { return nil }
         return CheckpointPace(bytesPerSecond: bytesPerSecond,
-                              journalFullWaits: journal.writer.journalFullWaits.load(ordering: .relaxed))
+                              journalFullWaits: journal.writer.journalFullWaits.load(ordering: .relaxed),
+                              reservedAtStart: journal.spaceInUse.reserved, startNanoseconds: monotonicNanoseconds())
     }
 
     /// After a unit of a checkpoint's work: pauses if a slice is done and
@@ -31,10 +37,13 @@ extension Splitter {
         let start = monotonicNanoseconds()
         let length = pacer.pause(now: start) { paused in
             let (reserved, checkpoint) = journal.spaceInUse
+            let bytesPerSecond = CheckpointPolicy.journalPace(
+                estimate: pace.bytesPerSecond, reservedSince: reserved &- pace.reservedAtStart,
+                nanosecondsSince: start - pace.startNanoseconds)
             return CheckpointPolicy.PauseCheck(
                 stopping: isStopping, appendsWaitedForSpace: journal.writer.journalFullWaits.load(ordering: .relaxed) != pace.journalFullWaits,
                 reserved: reserved, checkpoint: checkpoint, capacity: journal.ring.capacity,
-                bytesPerSecond: pace.bytesPerSecond, pausedNanoseconds: paused)
+                bytesPerSecond: bytesPerSecond, pausedNanoseconds: paused)
         }
         guard length > 0 else { return false }
         let until = start + length
@@ -46,6 +55,7 @@ extension Splitter {
             now = monotonicNanoseconds()
         }
         pacer.paused(from: start, to: now)
+        pacedPauses.add(1, ordering: .relaxed)
         return true
     }
 

@@ -60,8 +60,12 @@ final class Splitter: Sendable {
     let control = Mutex(Control())
     /// Events this splitter has scanned (stats).
     let splitEvents = Atomic<UInt64>(0)
-    /// Whether checkpoints' writing is paced (see `CheckpointPacing`; on by default).
+    /// Whether checkpoints' writing is paced (see `CheckpointPacing`; the
+    /// store's configuration turns it off by default, tests of the splitter
+    /// alone keep it on).
     let pacing: Bool
+    /// Pauses taken between slices of checkpoints' writing (tests, measurements).
+    let pacedPauses = Atomic<UInt64>(0)
     /// Syncs the stream files and moves the checkpoint, off this thread.
     let checkpointer: Checkpointer
     var checkpoints: UInt64 { checkpointer.completed.load(ordering: .relaxed) }

@@ -16,7 +16,7 @@ extension Configuration {
         ("RINGSTORE_READER_WAIT_MS", "how long a stream read waits for the splitter (default 5000)"),
         ("RINGSTORE_MAX_OPEN_FILES", "stream files kept open at most (default 256)"),
         ("RINGSTORE_COMPRESSION", "on or off: LZ4 for stream files (default on)"),
-        ("RINGSTORE_CHECKPOINT_PACING", "on or off: pause between slices of a checkpoint's block building while the ring has room (default on)"),
+        ("RINGSTORE_CHECKPOINT_PACING", "on or off: pause between slices of a checkpoint's block building while the ring has room (default off)"),
         ("RINGSTORE_IDEMPOTENCY_WINDOW", "recent appends remembered for retries with .any (default 20000)"),
         ("RINGSTORE_BLOCK_CACHE_MB", "memory for decoded stream-file blocks shared by readers, in MiB (default 16; 0 turns it off)"),
     ]
