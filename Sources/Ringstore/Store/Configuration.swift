@@ -53,7 +53,7 @@ public struct Configuration: Sendable, Hashable {
     /// wait for a processor behind it. It never pauses on close or once an
     /// append has waited for ring space. Off by default: measured, it lowered
     /// the reader wait but not the append latency, and 100-event appends at
-    /// full load met waits for ring space with it (see docs/ARCHITECTURE.md).
+    /// full load met waits for ring space more often with it (see docs/ARCHITECTURE.md).
     public var checkpointPacing: Bool = false
     /// How many recent appends are remembered so that a retry with
     /// ``ExpectedVersion/any`` (or `.streamExists`) is recognised and not written
