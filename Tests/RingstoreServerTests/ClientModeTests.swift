@@ -27,7 +27,7 @@ import Testing
         process.standardError = err
         let inputFile = input.map { text -> URL in
             let url = FileManager.default.temporaryDirectory.appendingPathComponent("ringstore-client-input-\(UUID().uuidString)")
-            FileManager.default.createFile(atPath: url.path, contents: Data(text.utf8))
+            #expect(FileManager.default.createFile(atPath: url.path, contents: Data(text.utf8)), "the input file")
             return url
         }
         defer { inputFile.map { try? FileManager.default.removeItem(at: $0) } }

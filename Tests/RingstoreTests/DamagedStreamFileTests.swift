@@ -61,7 +61,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         switch kind {
         case "zeros":
-            FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength)))
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength))))
         default:
             // The header's first sector written, its second lost.
             let file = try StreamFile.create(at: path, stream: stream)
@@ -84,17 +84,17 @@ import Testing
         let dir = TemporaryDirectory()
         let headerLength = StreamFile.headerLength(nameBytes: 1)
         let path = dir.child("f.stream")
-        FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength)))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength))))
         #expect(throws: StreamFile.NeverWritten.self) { _ = try StreamFile.open(at: path, replayFrom: 0, expecting: "s") }
-        FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength)) + [1])
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength)) + [1]))
         #expect(throws: RingstoreError.self) { _ = try StreamFile.open(at: path, replayFrom: 0, expecting: "s") }
         // Zeros past the header hold nothing either (every write after the header lost).
-        FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength) + 4096))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength) + 4096)))
         #expect(throws: StreamFile.NeverWritten.self) { _ = try StreamFile.open(at: path, replayFrom: 0, expecting: "s") }
-        FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength)))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(count: Int(headerLength))))
         #expect(throws: RingstoreError.self) { _ = try StreamFile.open(at: path, replayFrom: 0) }
         // Shorter than any header: at most a torn header.
-        FileManager.default.createFile(atPath: path, contents: Data([0x52, 0x53]))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data([0x52, 0x53])))
         #expect(throws: StreamFile.NeverWritten.self) { _ = try StreamFile.open(at: path, replayFrom: 0) }
     }
 

@@ -98,7 +98,7 @@ import Testing
         while played < rounds && store.journal.writer.gatheredBatches.load(ordering: .relaxed) == 0 {
             let round = played
             await withFault(.flush, on: dir.child(Journal.fileName), .delay(.milliseconds(200)), count: 2) { _ in
-                for i in 0..<2 { try? await store.append(to: "stalled", events: [event("s\(round)-\(i)")]) }
+                for i in 0..<2 { _ = try? await store.append(to: "stalled", events: [event("s\(round)-\(i)")]) }
             }
             let done = await finishes(within: .seconds(60)) {
                 await withTaskGroup(of: Void.self) { group in

@@ -94,7 +94,7 @@ final class SplitStore: StoredStreams, Sendable {
         let number = catalog.number(of: stream)
         return try withStripe(number) {
             let handle = try directory.handle(for: stream, create: false)
-            let fileNext = try handle?.withFile { $0.nextVersion } ?? 0
+            let fileNext = handle?.withFile { $0.nextVersion } ?? 0
             let segmentNext = number.map { segments.nextVersion(of: $0) } ?? 0
             let end = max(fileNext, segmentNext)
             guard end > 0 else { return [] }
@@ -177,7 +177,7 @@ final class SplitStore: StoredStreams, Sendable {
         throws -> (block: StreamBlock.Decoded, versions: Range<UInt64>, link: SplitSegment.Link?)? {
         try withStripe(number) {
             let handle = try directory.handle(for: stream, create: false)
-            let fileNext = try handle?.withFile { $0.nextVersion } ?? 0
+            let fileNext = handle?.withFile { $0.nextVersion } ?? 0
             if version < fileNext, let handle {
                 guard let block = try handle.withFile({ try $0.decodedBlock(containing: version) }) else { return nil }
                 return (block, block.firstVersion..<(block.firstVersion + UInt64(block.count)), nil)

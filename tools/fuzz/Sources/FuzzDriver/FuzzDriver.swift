@@ -23,7 +23,9 @@ public func writeSeedsIfAsked(_ seeds: @autoclosure () -> [(name: String, bytes:
     guard let folder = ProcessInfo.processInfo.environment["RINGSTORE_FUZZ_WRITE_SEEDS"] else { return }
     try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     for seed in seeds() {
-        FileManager.default.createFile(atPath: folder + "/seed-" + seed.name, contents: Data([0] + seed.bytes))
+        guard FileManager.default.createFile(atPath: folder + "/seed-" + seed.name, contents: Data([0] + seed.bytes)) else {
+            fatalError("cannot write the seed \(seed.name) into \(folder)")
+        }
     }
     exit(0)
 }
