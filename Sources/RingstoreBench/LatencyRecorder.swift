@@ -21,7 +21,7 @@ public struct LatencyRecorder: Sendable {
         _ = histogram.record(UInt64(nanoseconds))
     }
 
-    /// Records a latency given in nanoseconds (from ``MonotonicNanoseconds``):
+    /// Records a latency given in nanoseconds (from the library's `monotonicNanoseconds()`):
     /// no `Duration` arithmetic (128-bit) on the writers' path.
     public mutating func record(nanoseconds: UInt64) {
         _ = histogram.record(max(100, min(60_000_000_000, nanoseconds)))

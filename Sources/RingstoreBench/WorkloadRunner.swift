@@ -189,12 +189,11 @@ public struct WorkloadRunner: Sendable {
         // `Duration` arithmetic. Events count towards the shared progress total in
         // batches (the display reads it five times a second): one atomic add on a
         // line every writer shares per 64 events, not per append.
-        let deadlineNanoseconds = deadline.map { d -> UInt64 in
+        let deadlineNanoseconds = deadline.map { d -> Int64 in
             let left = clock.now.duration(to: d).components
-            let nanoseconds = max(0, left.seconds * 1_000_000_000 + left.attoseconds / 1_000_000_000)
-            return MonotonicNanoseconds.now() &+ UInt64(nanoseconds)
+            return monotonicNanoseconds() + max(0, left.seconds * 1_000_000_000 + left.attoseconds / 1_000_000_000)
         }
-        var now = MonotonicNanoseconds.now()
+        var now = monotonicNanoseconds()
         var unpublished = 0
         defer { if unpublished > 0 { shared.appended.add(unpublished, ordering: .relaxed) } }
         while !shared.stopped.load(ordering: .relaxed) {
@@ -213,10 +212,10 @@ public struct WorkloadRunner: Sendable {
                 EventData(type: "Reading", data: payload.make(sequence: writer &* 100_000_000 &+ written &+ i))
             }
             guard let interval else {
-                let start = MonotonicNanoseconds.now()
+                let start = monotonicNanoseconds()
                 try await system.append(stream: names[k], expectedVersion: versions[k], events: events)
-                now = MonotonicNanoseconds.now()
-                latencies.record(nanoseconds: now &- start)
+                now = monotonicNanoseconds()
+                latencies.record(nanoseconds: UInt64(max(0, now - start)))
                 let last = (versions[k].map { $0 + 1 } ?? 0) + UInt64(count - 1)
                 versions[k] = last
                 written += count

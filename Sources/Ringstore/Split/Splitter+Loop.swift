@@ -92,7 +92,7 @@ extension Splitter {
                 consecutiveFailures += 1
                 let until = monotonicNanoseconds() + min(1_000_000_000, 10_000_000 << Int64(min(consecutiveFailures - 1, 7)))
                 while case let now = monotonicNanoseconds(), now < until,
-                      !control.withLock({ $0.stopping || $0.abandoning }) {
+                      !isStopping {
                     splitterDoorbell.wait(timeoutNanoseconds: until - now) { true }
                 }
             }

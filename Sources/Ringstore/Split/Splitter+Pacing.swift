@@ -59,6 +59,6 @@ extension Splitter {
         return true
     }
 
-    /// A close or an abandon was asked for.
-    private var isStopping: Bool { control.withLock { $0.stopping || $0.abandoning } }
+    /// A close or an abandon was asked for (the loop's retry wait and the pauses end then).
+    var isStopping: Bool { control.withLock { $0.stopping || $0.abandoning } }
 }
