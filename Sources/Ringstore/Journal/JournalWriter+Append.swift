@@ -123,9 +123,7 @@ extension JournalWriter {
     private func stage(_ append: PreparedAppend, continuation: UnsafeContinuation<Outcome, any Error>) {
         enum Next { case wakeFlusher(Bool), resume(Result<Outcome, any Error>) }
         let next: Next = state.withLock { s in
-            // Tested in place: `if let` copied the optional error out (an outlined
-            // copy and destroy of the struct, about 100 instructions) on every append.
-            if s.failure != nil { return .resume(.failure(s.failure!)) }
+            if let failure = s.failure { return .resume(.failure(failure)) }
             if s.closing { return .resume(.failure(RingstoreError(.storeClosed, "the store is closed", stream: append.stream))) }
 
             // One hash lookup; the entry is then read and updated in place (copying it
