@@ -29,9 +29,9 @@ import Testing
             let store = try await EventStore.open(at: dir.path, configuration: .testing())
             #expect(store.stats().recoveredEvents == 100)
             let (positionsShared, entriesShared, count) = store.journal.writer.state.withLock { s in
-                let slot = s.index.streams.index(forKey: "s-0")!
+                let slot = s.index.streams.slot(of: "s-0")!
                 return (Self.isShared(&s.index.eventPositions),
-                        Self.isShared(&s.index.streams.values[slot].entries),
+                        Self.isShared(&s.index.streams[at: slot].entries),
                         s.index.eventPositions.count)
             }
             #expect(count == 100)

@@ -321,7 +321,7 @@ import Testing
         }
         func expectShared(_ store: EventStore) throws {
             let indexKey = try #require(store.journal.writer.state.withLock { s in
-                s.index.streams.index(forKey: name).map { s.index.streams.keys[$0] }
+                s.index.streams.slot(of: name).map { s.index.streams.name(at: $0) }
             })
             let catalogued = try #require(store.catalog.entry(of: name)).name
             #expect(catalogued == name)

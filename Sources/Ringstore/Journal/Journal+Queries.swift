@@ -67,7 +67,7 @@ extension Journal {
     /// Every indexed stream whose name begins with `prefix` (metadata streams,
     /// for instance), under the writer's lock.
     func indexedStreams(withPrefix prefix: String) -> [String] {
-        writer.state.withLock { s in s.index.streams.keys.filter { $0.hasPrefix(prefix) } }
+        writer.state.withLock { s in s.index.streams.names.filter { $0.hasPrefix(prefix) } }
     }
 
     /// The index's key for `stream`, if indexed: the name as stored, which may
@@ -75,7 +75,7 @@ extension Journal {
     /// equate those), and the one copy of it the store shares. Under the
     /// writer's lock.
     func indexedName(equivalentTo stream: String) -> String? {
-        writer.state.withLock { s in s.index.streams.index(forKey: stream).map { s.index.streams.keys[$0] } }
+        writer.state.withLock { s in s.index.streams.slot(of: stream).map { s.index.streams.name(at: $0) } }
     }
 
     /// For each name, the index's copy of it if the index holds exactly those
@@ -87,8 +87,8 @@ extension Journal {
         guard !names.isEmpty else { return [] }
         return writer.state.withLock { s in
             names.map { name in
-                guard let slot = s.index.streams.index(forKey: name) else { return nil }
-                let key = s.index.streams.keys[slot]
+                guard let slot = s.index.streams.slot(of: name) else { return nil }
+                let key = s.index.streams.name(at: slot)
                 return key.hasSameUTF8(as: name) ? key : nil
             }
         }

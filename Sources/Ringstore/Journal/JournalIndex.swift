@@ -67,7 +67,7 @@ struct StreamState: Sendable {
 /// It is rebuilt by recovery and extended by the writer under its lock. Its size
 /// is bounded by the ring: entries leave when their records leave the ring.
 struct JournalIndex: Sendable {
-    var streams: [String: StreamState] = [:]
+    var streams = StreamTable()
     /// Positions of all events in the ring, ascending.
     var eventPositions: [UInt64] = []
 
@@ -90,38 +90,35 @@ struct JournalIndex: Sendable {
         guard dropped > 0 else { return }
         eventPositions.removeFirst(dropped)
         for key in touched {
-            if let slot = streams.index(forKey: key) { streams.values[slot].forget(before: position) }  // one lookup, not two
+            if let slot = streams.slot(of: key) { streams[at: slot].forget(before: position) }  // one lookup, not two
         }
     }
 
     /// Adds the events of one append (versions from the stream's next version on).
     /// `slot` is the stream's entry if the caller already looked it up.
-    mutating func record(stream: String, at slot: Dictionary<String, StreamState>.Index?, positions: [UInt64], ids: [UUID]) {
-        if let slot {
-            streams.values[slot].append(positions: positions, ids: ids)
-        } else {
-            streams[stream, default: StreamState(nextVersion: 0)].append(positions: positions, ids: ids)
-        }
+    mutating func record(stream: String, at slot: StreamTable.Slot?, positions: [UInt64], ids: [UUID]) {
+        let slot = slot ?? streams.slot(for: stream, inserting: StreamState(nextVersion: 0))
+        streams[at: slot].append(positions: positions, ids: ids)
         eventPositions.append(contentsOf: positions)
     }
 
     /// Makes room in stream `slot`'s entries for `count` more events (an append's).
-    mutating func reserve(_ count: Int, at slot: Dictionary<String, StreamState>.Index) {
-        streams.values[slot].reserve(count)
+    mutating func reserve(_ count: Int, at slot: StreamTable.Slot) {
+        streams[at: slot].reserve(count)
     }
 
     /// Adds one event of an append to stream `slot`, at its next version. An
     /// append's events are recorded one by one as they are encoded (no arrays
     /// of positions and IDs per append).
-    mutating func record(at slot: Dictionary<String, StreamState>.Index, position: UInt64, id: UUID) {
-        streams.values[slot].append(position: position, id: id)
+    mutating func record(at slot: StreamTable.Slot, position: UInt64, id: UUID) {
+        streams[at: slot].append(position: position, id: id)
         eventPositions.append(position)
     }
 
     /// Adds events found by recovery: `firstVersion` is where the stream's events in the ring begin.
     mutating func recordRecovered(stream: String, firstVersion: UInt64, positions: [UInt64], ids: [UUID]) {
-        streams[stream, default: StreamState(nextVersion: firstVersion)]
-            .append(positions: positions, ids: ids)
+        let slot = streams.slot(for: stream, inserting: StreamState(nextVersion: firstVersion))
+        streams[at: slot].append(positions: positions, ids: ids)
         eventPositions.append(contentsOf: positions)
     }
 }

@@ -39,9 +39,7 @@ extension JournalWriter {
                                  stream: stream)
         }
         state.withLock { s in
-            if s.index.streams[stream] == nil {
-                s.index.streams[stream] = StreamState(nextVersion: nextVersion, deleted: deleted)
-            }
+            _ = s.index.streams.slot(for: stream, inserting: StreamState(nextVersion: nextVersion, deleted: deleted))
         }
     }
 
@@ -130,14 +128,14 @@ extension JournalWriter {
 
             // One hash lookup; the entry is then read and updated in place (copying it
             // out would make the next append to its arrays copy them whole).
-            guard let slot = s.index.streams.index(forKey: append.stream) else { return .resume(.success(.unknownStream)) }
+            guard let slot = s.index.streams.slot(of: append.stream) else { return .resume(.success(.unknownStream)) }
             // The table's `String` keys equate Unicode-equivalent names; streams are their bytes.
-            let key = s.index.streams.keys[slot]
+            let key = s.index.streams.name(at: slot)
             guard NameRules.sameStream(key, append.stream) else {
                 return .resume(.failure(NameRules.equivalentNameError(append.stream, stored: key)))
             }
-            if s.index.streams.values[slot].deleted { return .resume(.failure(deletedError(append.stream))) }
-            let current = s.index.streams.values[slot].currentVersion
+            if s.index.streams[at: slot].deleted { return .resume(.failure(deletedError(append.stream))) }
+            let current = s.index.streams[at: slot].currentVersion
             switch checkExpectedVersion(append, current: current, state: &s) {
             case .proceed:
                 break
@@ -171,7 +169,7 @@ extension JournalWriter {
                 // The deleted stream and this metadata stream close in the same lock
                 // section that stages the tombstone: no append can land after it.
                 if let error = markDeleted(tombstone, state: &s) { return .resume(.failure(error)) }
-                s.index.streams.values[slot].deleted = true
+                s.index.streams[at: slot].deleted = true
             }
             if padding >= UInt64(JournalRecord.paddingSize) {
                 s.staging.reserve(JournalRecord.paddingSize, at: start) { header in
@@ -217,7 +215,7 @@ extension JournalWriter {
                 firstVersion: firstVersion, lastVersion: firstVersion + UInt64(lastIndex),
                 firstPosition: firstPosition, lastPosition: lastPosition)
             // The index's copy of the name: the caller's may be a heap object of its own.
-            s.window.remember(append.events[0].id, .init(stream: s.index.streams.keys[slot], firstVersion: firstVersion, count: append.events.count))
+            s.window.remember(append.events[0].id, .init(stream: s.index.streams.name(at: slot), firstVersion: firstVersion, count: append.events.count))
             s.waiters.append(Waiter(lastPosition: result.lastPosition, result: result, continuation: continuation))
             return .wakeFlusher(Self.wakesFlusher(&s))
         }

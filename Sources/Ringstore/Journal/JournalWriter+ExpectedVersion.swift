@@ -49,9 +49,9 @@ extension JournalWriter {
         /// may have fallen inside that append, leaving part in each). Nil if it
         /// cannot be a retry; `.storedRetry` when the file must confirm it.
         func retry(from firstVersion: UInt64, otherwise: RingstoreError) -> VersionCheck? {
-            guard let slot = s.index.streams.index(forKey: append.stream) else { return nil }
-            let nextVersion = s.index.streams.values[slot].nextVersion
-            let ringFirst = s.index.streams.values[slot].ringFirstVersion
+            guard let slot = s.index.streams.slot(of: append.stream) else { return nil }
+            let nextVersion = s.index.streams[at: slot].nextVersion
+            let ringFirst = s.index.streams[at: slot].ringFirstVersion
             // All of its versions must exist.
             guard firstVersion < nextVersion, nextVersion - firstVersion >= UInt64(count) else { return nil }
             let last = firstVersion + UInt64(count - 1)
@@ -61,7 +61,7 @@ extension JournalWriter {
                 let skipped = Int(inRingFrom - firstVersion)
                 let start = Int(inRingFrom - ringFirst)
                 let end = Int(last - ringFirst)
-                let entries = s.index.streams.values[slot].entries[start...end]
+                let entries = s.index.streams[at: slot].entries[start...end]
                 guard entries.lazy.map(\.id).elementsEqual(append.events[skipped...].lazy.map(\.id)) else { return nil }
                 lastPosition = entries.last!.position
                 if skipped == 0 {
