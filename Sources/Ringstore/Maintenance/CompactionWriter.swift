@@ -44,7 +44,17 @@ final class CompactionWriter {
     /// Where blocks are decompressed before joining (grown for a larger one).
     private let scratch = ReadWindow(bytes: 1 << 20)
 
-    /// What ``write(stream:number:from:through:notBefore:store:harvest:)`` kept of a stream.
+    /// A stream's old file, as the rewrite knows it.
+    enum OldFile {
+        /// Not known: look the stream up in the store.
+        case unknown
+        /// The stream has no file (verified).
+        case none
+        /// The file at `path` (verified) holds the stream's versions below `nextVersion` and is `bytes` long.
+        case at(FilePath, nextVersion: UInt64, bytes: UInt64)
+    }
+
+    /// What ``write(stream:number:from:through:notBefore:store:harvest:oldFile:)`` kept of a stream.
     struct Kept {
         /// Events written.
         var count = 0
@@ -62,16 +72,27 @@ final class CompactionWriter {
     /// The store's segment mover is stopped during a compaction, so the file and
     /// the segments do not change under it.
     ///
-    /// `mayHaveFile` false: the stream is known to have no file (looking for one
-    /// costs a path lookup per stream, most of the work for a stream of a few events).
+    /// `oldFile`: the stream's file as the verification found it, or unknown (then it is
+    /// looked up in the store: a path lookup per stream, and an open of the file to learn
+    /// its end, most of the work for a stream of a few events).
     func write(stream: String, number: UInt32, from: UInt64, through last: UInt64, notBefore: Int64?,
-               store: EventStore, harvest: SegmentHarvest, mayHaveFile: Bool = true) throws -> Kept {
-        let handle = mayHaveFile ? try store.split.directory.handle(for: stream, create: false) : nil
-        let fileNext = handle?.withFile { $0.nextVersion } ?? 0
+               store: EventStore, harvest: SegmentHarvest, oldFile: OldFile = .unknown) throws -> Kept {
+        let file: (path: FilePath, next: UInt64, bytes: UInt64?)?
+        switch oldFile {
+        case .unknown:
+            file = try store.split.directory.handle(for: stream, create: false).map { handle in
+                (handle.path, handle.withFile { $0.nextVersion }, nil)
+            }
+        case .none:
+            file = nil
+        case .at(let path, let next, let bytes):
+            file = (path, next, bytes)
+        }
+        let fileNext = file?.next ?? 0
         var copier = RawCopier(writer: self, stream: stream, number: number, from: from, last: last, notBefore: notBefore)
         defer { copier.closeFile() }
-        if let handle, fileNext > from {
-            try readFileBlocks(at: handle.path, stream: stream, from: from, before: fileNext, into: &copier)
+        if let file, fileNext > from {
+            try readFileBlocks(at: file.path, size: file.bytes, stream: stream, from: from, before: fileNext, into: &copier)
         }
         let floor = max(from, fileNext)
         let blocks = harvest.blocks(of: number)
@@ -119,11 +140,12 @@ final class CompactionWriter {
     /// Hands `copier` each block of the stream file at `path` that holds versions in
     /// `[from, before)`: a full-size one kept whole as it is (``RawCopier/reuse(header:block:)``),
     /// any other as a raw block, cut below `from` (blocks wholly below `from` are not decoded).
-    private func readFileBlocks(at path: FilePath, stream: String, from: UInt64, before: UInt64,
+    /// `size`: the file's size if known (verified; spares an `fstat`).
+    private func readFileBlocks(at path: FilePath, size: UInt64?, stream: String, from: UInt64, before: UInt64,
                                 into copier: inout RawCopier) throws {
         let file = try StorageFile.open(path)
         defer { file.close() }
-        var reader = try SequentialReader(file: file, window: window)
+        var reader = try SequentialReader(file: file, window: window, size: size)
         defer { bytesRead += reader.bytesRead }
         var offset = StreamFile.headerLength(nameBytes: stream.utf8.count)
         func damaged(_ why: String) -> RingstoreError {

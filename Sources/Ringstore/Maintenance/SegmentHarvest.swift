@@ -108,6 +108,16 @@ struct SegmentHarvest {
         return bytesRead
     }
 
+    /// Gives up the arena, emptied with its capacity kept, for the next range's
+    /// harvest to fill (``SegmentSpill/harvest(_:expectedBytes:reusing:)``); this one is then empty.
+    mutating func takeArena() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &arena)
+        spans = []
+        taken.removeAll(keepingCapacity: true)
+        return taken
+    }
+
     /// The ranges in ``arena`` of `number`'s blocks, oldest first.
     func blocks(of number: UInt32) -> [Range<Int>] {
         guard !spans.isEmpty, numbers.contains(number) else { return [] }

@@ -118,9 +118,15 @@ final class SegmentSpill {
     /// The entries of streams `numbers`, oldest first per stream (the walk met them in
     /// segment order), read from the files their numbers fall in; a file none of the
     /// later ranges needs (ranges come in rising order) is unlinked once read.
-    /// `expectedBytes` sizes the arena.
-    func harvest(_ numbers: Range<UInt32>, expectedBytes: UInt64) throws -> SegmentHarvest {
+    /// `expectedBytes` sizes the arena; `reusing`: the previous range's arena
+    /// (``SegmentHarvest/takeArena()``, taken, `reusing` is left empty), whose memory is filled again rather than
+    /// allocated anew (a fresh arena per range faulted in every page of it again:
+    /// the whole spill's bytes in page faults over a compaction).
+    func harvest(_ numbers: Range<UInt32>, expectedBytes: UInt64, reusing: inout [UInt8]) throws -> SegmentHarvest {
+        // Taken over (not copied), so that the buffer is uniquely held and kept when emptied.
         var arena: [UInt8] = []
+        swap(&arena, &reusing)
+        arena.removeAll(keepingCapacity: true)
         arena.reserveCapacity(Int(expectedBytes))
         var spans = [[Range<Int>]](repeating: [], count: numbers.count)
         let low = Int(numbers.lowerBound), high = min(Int(numbers.upperBound), streams)

@@ -33,9 +33,10 @@ struct SequentialReader: ~Copyable {
     /// Bytes read from the file so far (for throughput).
     private(set) var bytesRead: UInt64 = 0
 
-    init(file: StorageFile, window: ReadWindow) throws {
+    /// `size`: the file's size when the caller knows it (nil: asked of the file, an `fstat`).
+    init(file: StorageFile, window: ReadWindow, size: UInt64? = nil) throws {
         self.file = file
-        self.size = try file.size()
+        self.size = try size ?? file.size()
         self.window = window
     }
 

@@ -157,16 +157,17 @@ extension MaintenanceSession {
         let store = try await openStore(prepared: routing?.prepared)
         // The mover must not move entries (and delete segments) while they are read.
         await store.splitter.mover.stop()
-        // Which streams have no file, as verified: usable unless damage is being skipped or the
-        // mover, between the open and its stop, emptied a segment into files (it may have
-        // created some; entries it copied without deleting their segment are still read there).
-        let fileless = problems.isEmpty && store.splitter.mover.segmentsDeleted.load(ordering: .relaxed) == 0
-            ? before.hasFileByNumber.map { !$0 } : []
+        // Each stream's file (or that it has none) and where it ends, as verified: usable unless
+        // damage is being skipped or the mover, between the open and its stop, emptied a segment
+        // into files (it may have created some; entries it copied without deleting their segment
+        // are still read there, so a file's verified end plus the segments still hold everything).
+        let verifiedFiles: [VerifiedStreamFile?]? = problems.isEmpty && store.splitter.mover.segmentsDeleted.load(ordering: .relaxed) == 0
+            ? before.fileByNumber : nil
         let writer = CompactionWriter(root: fresh, dryRun: options.dryRun,
                                       compress: configuration.compression, acceleration: options.acceleration)
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
-                        intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber, fileless: fileless,
+                        intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber, verifiedFiles: verifiedFiles,
                         budget: options.memoryBudget, gathered: gathered, summary: &summary, progress: progress)
         } catch {
             try? await store.close()
@@ -204,9 +205,10 @@ extension MaintenanceSession {
     /// the global index is written by filtering the old one in one pass
     /// (the versions each stream keeps form a range), so no table of events is built.
     ///
-    /// `fileless`, by catalog number: streams known to have no stream file (empty: not known).
+    /// `verifiedFiles`, by catalog number: each stream's file as verification read it, nil for
+    /// a stream without one (the whole table nil: not known, each stream is looked up in the store).
     private func rewrite(store: EventStore, writer: CompactionWriter, damagedFiles: Set<String>, damagedStreams: Set<String>,
-                         intactStreams: Set<String>, segmentBytes: [UInt64], fileless: [Bool], budget: UInt64, gathered: SegmentRouting.Gathered,
+                         intactStreams: Set<String>, segmentBytes: [UInt64], verifiedFiles: [VerifiedStreamFile?]?, budget: UInt64, gathered: SegmentRouting.Gathered,
                          summary: inout CompactSummary, progress: (String, Int, Int) -> Void) throws {
         if !writer.dryRun {
             // `writer.root` was created (empty) before the verification.
@@ -214,7 +216,9 @@ extension MaintenanceSession {
             try StorageDirectory.create(writer.root.appending("split"))
         }
         let names = store.catalog.allNames()
-        for (number, none) in fileless.prefix(names.count).enumerated() where none { store.split.rememberNoFile(UInt32(number)) }
+        // The store learns each stream's end from the verification (no lookup of its file).
+        let known = verifiedFiles.map { Array($0.prefix(names.count)) } ?? []
+        for (number, file) in known.enumerated() { store.split.rememberVerified(UInt32(number), fileNext: file?.nextVersion ?? 0) }
         var keep = [CompactionWriter.KeptVersions](repeating: .none, count: names.count)
         var sizes = Array(segmentBytes.prefix(names.count))
         sizes += repeatElement(0, count: names.count - sizes.count)
@@ -226,14 +230,16 @@ extension MaintenanceSession {
         case .none: break
         case .memory, .spill: summary.segmentPasses = 1
         }
+        // One arena serves every range read from the spill, filled again each time.
+        var spare: [UInt8] = []
         for range in ranges {
             let wanted = range.reduce(UInt64(0)) { $0 + sizes[Int($1)] }
-            let harvest: SegmentHarvest
+            var harvest: SegmentHarvest
             switch gathered {
             case .memory(let whole):
                 harvest = whole
             case .spill(let spill):
-                harvest = try spill.harvest(range, expectedBytes: wanted)
+                harvest = try spill.harvest(range, expectedBytes: wanted, reusing: &spare)
             case .none:
                 harvest = wanted == 0 ? SegmentHarvest(numbers: range)
                     : try SegmentHarvest.collect(from: path.appending("split"), numbers: range, expectedBytes: wanted)
@@ -253,13 +259,15 @@ extension MaintenanceSession {
                 guard case .keep(let firstVersion, let notBefore) = plan else { continue }
                 let kept = try writer.write(stream: name, number: number, from: firstVersion, through: tail.lastVersion,
                                             notBefore: notBefore, store: store, harvest: harvest,
-                                            mayHaveFile: index >= fileless.count || !fileless[index])
+                                            oldFile: index < known.count ? known[index].map { .at(path.appending($0.relative), nextVersion: $0.nextVersion, bytes: $0.bytes) } ?? .none
+                                                : .unknown)
                 if kept.count > 0, let first = kept.firstVersion {
                     summary.streamsAfter += 1
                     keep[index] = CompactionWriter.KeptVersions(from: first, through: first + UInt64(kept.count) - 1)
                     rewrittenEvents += kept.count
                 }
             }
+            if case .spill = gathered { spare = harvest.takeArena() }
         }
         progress("compact", names.count, names.count)
         // The temporary files go before anything is synced: the commit never sees them.

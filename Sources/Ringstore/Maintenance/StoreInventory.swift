@@ -30,12 +30,27 @@ package struct StoreInventory: Sendable {
     /// Per catalog number: the bytes of the stream's split-segment entries (what a
     /// compaction collects from the segments for it).
     package var segmentBytesByNumber: [UInt64] = []
-    /// Per catalog number: whether the stream has a stream file (a compaction of a
-    /// store where most streams have none need not look for theirs).
-    package var hasFileByNumber: [Bool] = []
+    /// Per catalog number: the stream's file as verification read it (nil: none), so
+    /// that a compaction need not look any stream's file up again (see ``VerifiedStreamFile``).
+    package var fileByNumber: [VerifiedStreamFile?] = []
+    /// Per catalog number: whether the stream has a stream file.
+    package var hasFileByNumber: [Bool] { fileByNumber.map { $0 != nil } }
 
     /// Bytes of everything compaction can rewrite (stream, index and segment files, the global index).
     package var rewritableBytes: UInt64 { streamFileBytes + indexFileBytes + segmentBytes + globalIndexBytes }
     /// Every file of the store.
     package var totalBytes: UInt64 { rewritableBytes + journalBytes + catalogBytes }
+}
+
+/// One stream file as verification read it: where it is and where it ends.
+/// A compaction of a store that verified clean reads it from here instead of
+/// looking the stream up in the store's folders (a `stat` per collision slot,
+/// then an `open` of the file to learn its end, then another to read it).
+package struct VerifiedStreamFile: Sendable, Equatable {
+    /// The file's path relative to the store folder (`streams/xx/…`).
+    package var relative: String
+    /// The version after the file's last block (its first block's version plus its events).
+    package var nextVersion: UInt64
+    /// The file's size in bytes.
+    package var bytes: UInt64
 }

@@ -80,6 +80,7 @@ struct StoreVerifier {
         var checker = BlockChecker()
         let fileVerifier = StreamFileVerifier(directory: directory)
         let windows = (data: ReadWindow(bytes: 1 << 20), index: ReadWindow(bytes: 1 << 16))
+        inventory.fileByNumber = Array(repeating: nil, count: streams.count)
         for (i, relative) in files.enumerated() {
             if i % 256 == 0 { progress(i, totalFiles) }
             let outcome = fileVerifier.verify(relative: relative, replayFrom: replayFrom, checkpoint: checkpoint, checker: &checker,
@@ -106,6 +107,7 @@ struct StoreVerifier {
             streams[number].unknownPositions = outcome.unknownPositions
             streams[number].fileBlocks = outcome.blocks
             streams[number].fileBytes = outcome.bytes + outcome.indexBytes
+            inventory.fileByNumber[number] = VerifiedStreamFile(relative: relative, nextVersion: outcome.base + UInt64(outcome.events), bytes: outcome.bytes)
         }
         numbers = [:]
 
@@ -122,7 +124,6 @@ struct StoreVerifier {
         verifyGlobalIndex(streams: &streams, checkpoint: checkpoint, replayFrom: replayFrom, into: &problems,
                           inventory: &inventory, bytesRead: &report.bytesRead)
         inventory.segmentBytesByNumber = streams.map(\.segmentBytes)
-        inventory.hasFileByNumber = streams.map(\.hasFile)
         for stream in streams where stream.events > 0 {
             inventory.events += stream.events
             inventory.streams.append((stream.name, stream.events, stream.fileBlocks + stream.segmentEntries,

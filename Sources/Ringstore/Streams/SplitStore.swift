@@ -63,7 +63,15 @@ final class SplitStore: StoredStreams, Sendable {
     /// segments', and ``nextVersion(of:)`` then needs no path lookup for it (with
     /// 100,000 streams of a few events, those lookups were a tenth of a compaction).
     func rememberNoFile(_ number: UInt32) {
-        remember(number, next: segments.nextVersion(of: number))
+        rememberVerified(number, fileNext: 0)
+    }
+
+    /// Records that stream `number`'s file ends before version `fileNext` (0: it has
+    /// none), as the offline tool verified with the store closed: its next version is
+    /// then the larger of that and its segments', with no path lookup or open of the
+    /// file (the lookup probes each collision slot with a `stat`, then opens the file).
+    func rememberVerified(_ number: UInt32, fileNext: UInt64) {
+        remember(number, next: max(fileNext, segments.nextVersion(of: number)))
     }
 
     private func knownNext(_ number: UInt32) -> UInt64? {

@@ -11,10 +11,14 @@ enum ParallelRemoval {
         let files: [FilePath]
         let next = Atomic<Int>(0)
         let failure = Mutex<RingstoreError?>(nil)
+        /// Set once ``failure`` holds an error. Checked before every file instead of
+        /// taking ``failure``'s lock: sixteen threads taking one lock per file spun in
+        /// its slow path (a twentieth of a compaction's CPU on 2 cores, 43,000 files).
+        let failed = Atomic<Bool>(false)
         init(_ files: [FilePath]) { self.files = files }
 
         func run() {
-            while failure.withLock({ $0 == nil }) {
+            while !failed.load(ordering: .acquiring) {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard i < files.count else { return }
                 do {
@@ -23,6 +27,7 @@ enum ParallelRemoval {
                     let failed = error as? RingstoreError
                         ?? RingstoreError(.ioError, "cannot remove \(files[i]): \(error)", path: files[i].string, cause: error)
                     failure.withLock { if $0 == nil { $0 = failed } }
+                    self.failed.store(true, ordering: .releasing)
                 }
             }
         }
