@@ -157,9 +157,21 @@ extension Splitter {
             try write(stream, &pending)
             if let pace { pauseBetweenSlices(&pacer, pace) }
         }
+        // Those streams' records lie anywhere in the ring: their pages go again.
+        if !direct.isEmpty { releaseUnsplitPages(pending) }
         var items: [SplitStore.Item] = []
         var written: [(number: UInt32, name: String)] = []
         var bytes = 0
+        // Over the streams pending when the pass starts: one a reader's request wrote
+        // meanwhile finds nothing left to write (its versions are stored) and is only forgotten.
+        let list = pending.streams.list
+        // The ring pages below the records the rest of the pass reads are let go
+        // after each write (see `releaseScannedPages`): the pass reads the ring
+        // about in order (streams are listed by their first record), so only a
+        // window of it is mapped at a time instead of all of it by the pass's end.
+        let floors = RingReadFloors(firstPositions: list.lazy.map { $0.positions.first ?? .max }, end: pending.scanned)
+        var released = readers.splitPosition.load(ordering: .acquiring)
+        var next = 0  // the index in `list` of the next stream the pass reads
         func flush(_ pending: inout Pending) throws {
             if !items.isEmpty { try checkSegmentRoom() }
             try split.appendToSegments(items)
@@ -170,10 +182,14 @@ extension Splitter {
             items.removeAll()
             written.removeAll()
             bytes = 0
+            let floor = floors.floor(from: next) { list[$0].positions.first ?? .max }
+            if floor > released {
+                journal.ring.releasePages(from: released, to: floor)
+                released = floor
+            }
         }
-        // Over the streams pending when the pass starts: one a reader's request wrote
-        // meanwhile finds nothing left to write (its versions are stored) and is only forgotten.
-        for entry in pending.streams.list where !entry.positions.isEmpty {
+        for (index, entry) in list.enumerated() where !entry.positions.isEmpty {
+            next = index + 1
             let blocks = try buildBlocks(entry.positions, of: entry.name, from: try split.splitNext(of: entry.name, number: entry.number))
             if !blocks.isEmpty { items.append(.init(number: entry.number, blocks: blocks)) }
             written.append((entry.number, entry.name))
