@@ -70,7 +70,7 @@ extension Splitter {
     /// position): a stream file or segment holding another event at such a
     /// version is ahead of the journal, and skipping would hide the journal's
     /// event behind it for good.
-    func buildBlocks(_ positions: [UInt64], of stream: String, from next: UInt64) throws -> [StreamBlock.RawBlock] {
+    func buildBlocks(_ positions: some Collection<UInt64>, of stream: String, from next: UInt64) throws -> [StreamBlock.RawBlock] {
         var builder = StreamBlock.Builder()
         let ring = journal.ring
         var expected = next
@@ -157,21 +157,9 @@ extension Splitter {
             try write(stream, &pending)
             if let pace { pauseBetweenSlices(&pacer, pace) }
         }
-        // Those streams' records lie anywhere in the ring: their pages go again.
-        if !direct.isEmpty { releaseUnsplitPages(pending) }
         var items: [SplitStore.Item] = []
         var written: [(number: UInt32, name: String)] = []
         var bytes = 0
-        // Over the streams pending when the pass starts: one a reader's request wrote
-        // meanwhile finds nothing left to write (its versions are stored) and is only forgotten.
-        let list = pending.streams.list
-        // The ring pages below the records the rest of the pass reads are let go
-        // after each write (see `releaseScannedPages`): the pass reads the ring
-        // about in order (streams are listed by their first record), so only a
-        // window of it is mapped at a time instead of all of it by the pass's end.
-        let floors = RingReadFloors(firstPositions: list.lazy.map { $0.positions.first ?? .max }, end: pending.scanned)
-        var released = readers.splitPosition.load(ordering: .acquiring)
-        var next = 0  // the index in `list` of the next stream the pass reads
         func flush(_ pending: inout Pending) throws {
             if !items.isEmpty { try checkSegmentRoom() }
             try split.appendToSegments(items)
@@ -182,14 +170,10 @@ extension Splitter {
             items.removeAll()
             written.removeAll()
             bytes = 0
-            let floor = floors.floor(from: next) { list[$0].positions.first ?? .max }
-            if floor > released {
-                journal.ring.releasePages(from: released, to: floor)
-                released = floor
-            }
         }
-        for (index, entry) in list.enumerated() where !entry.positions.isEmpty {
-            next = index + 1
+        // Over the streams pending when the pass starts: one a reader's request wrote
+        // meanwhile finds nothing left to write (its versions are stored) and is only forgotten.
+        for entry in pending.streams.list where !entry.positions.isEmpty {
             let blocks = try buildBlocks(entry.positions, of: entry.name, from: try split.splitNext(of: entry.name, number: entry.number))
             if !blocks.isEmpty { items.append(.init(number: entry.number, blocks: blocks)) }
             written.append((entry.number, entry.name))
