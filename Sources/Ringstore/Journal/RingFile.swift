@@ -170,14 +170,6 @@ final class RingFile: @unchecked Sendable {
         }
     }
 
-    /// Like ``releasePages(from:to:)``, and the page `start` falls in too: for
-    /// a range read from `start` on whose first page's beginning was read
-    /// before (a scan round that continues the previous one), so that no page
-    /// stays mapped for being split across two rounds.
-    func releasePages(readFrom start: UInt64, to end: UInt64) {
-        releasePages(from: start - start % 4096, to: end)
-    }
-
     /// Calls `body` with (file offset, byte count) of each run of whole 4 KiB
     /// pages inside the logical range (at most two: the range may wrap).
     private func forEachWholePageRun(from start: UInt64, to end: UInt64, _ body: (UInt64, Int) -> Void) {

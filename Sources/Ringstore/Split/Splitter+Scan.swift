@@ -97,52 +97,8 @@ extension Splitter {
         }
         pending.scanned = position
         splitEvents.add(UInt64(lists.records.count), ordering: .relaxed)
-        releaseScannedPages(&pending)
         for stream in full { try write(stream, &pending) }
-        if !full.isEmpty { releaseUnsplitPages(pending) }
         return true
-    }
-
-    /// Scanned bytes after which the scan lets go of the ring pages it read.
-    static let scanReleaseBytes: UInt64 = 256 << 10
-
-    /// Drops the ring pages between the split cursor and the scan cursor from
-    /// this process's mapping, each time the scan has read another
-    /// ``scanReleaseBytes``.
-    ///
-    /// Why: the ring is written with `pwrite`, so its pages are mapped here only
-    /// by reading them, and the scan reads every record. Kept mapped until the
-    /// split cursor passed them, they made the unsplit part of the ring resident
-    /// (a checkpoint comes at up to half the ring with many streams: 32 MiB of
-    /// a 64 MiB journal), and that coincided with the checkpoint's own
-    /// allocations at the process's peak. The records are read once more when
-    /// the checkpoint writes them (`writePending`, which lets them go again as
-    /// it passes them): the pages come back from the page cache (a minor fault
-    /// that maps a run of them), never from the disk while they are cached.
-    /// Dropping a page of this shared file mapping loses nothing (the file and
-    /// the page cache hold the data; a dirty page's state goes to the page
-    /// cache), so any range is safe to drop. Batched: one `madvise` per round
-    /// with small rounds would cost a system call and a TLB flush each.
-    ///
-    /// Why the whole unsplit part and not only what this scan read: readers of
-    /// recent events read the ring too, and a read fault maps the cached pages
-    /// around the one read (64 KiB by default), behind the scan cursor as well;
-    /// measured with the bench's reader probe (one read of the newest event
-    /// every 2 ms), those kept 24 MiB mapped by the end of a checkpoint
-    /// interval. Pages already dropped cost the call little.
-    func releaseScannedPages(_ pending: inout Pending) {
-        guard pending.scanned - pending.releasedThrough >= Self.scanReleaseBytes else { return }
-        let split = readers.splitPosition.load(ordering: .acquiring)
-        journal.ring.releasePages(readFrom: split, to: pending.scanned)
-        pending.releasedThrough = pending.scanned
-    }
-
-    /// Drops every ring page between the split cursor and the scan cursor
-    /// from this process's mapping: after writing a few streams ahead (which
-    /// read their records wherever they lie), so that those pages do not stay
-    /// resident until the next checkpoint.
-    func releaseUnsplitPages(_ pending: Pending) {
-        journal.ring.releasePages(from: readers.splitPosition.load(ordering: .acquiring), to: pending.scanned)
     }
 
     /// The catalog number of each stream in `names` (registering new ones, in

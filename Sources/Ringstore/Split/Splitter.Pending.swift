@@ -9,16 +9,8 @@ extension Splitter {
     /// checkpoint passes them) until the checkpoint, or until the stream has a
     /// good block's worth, gives blocks that span a whole checkpoint interval.
     struct Pending {
-        init(scanned: UInt64) {
-            self.scanned = scanned
-            self.releasedThrough = scanned
-        }
-
         /// Records before it have been scanned: each is in its stream file or in `streams`.
         var scanned: UInt64
-        /// Where the scan last let go of the ring pages it read (see
-        /// ``Splitter/releaseScannedPages(_:)``).
-        var releasedThrough: UInt64
         var streams = PendingStreams()
         /// Stream files written since the last checkpoint (the checkpoint syncs them).
         var dirty = Set<String>()
