@@ -5,8 +5,40 @@ struct PendingStream {
     var number: UInt32
     /// The shared copy of its name (see `Splitter.catalogued`).
     var name: String
-    var positions: [UInt64] = []
+    var positions = PendingPositions()
     var rawBytes = 0
+}
+
+/// One pending stream's ring positions, in order: the first held inline, the
+/// others in an array allocated only for a second one.
+///
+/// Why: with many streams most have one record pending at a checkpoint (at
+/// 100,000 streams and a 64 MiB journal, a checkpoint covers about 110,000
+/// records), and an array per stream cost a heap block of 48 bytes each, 4.6
+/// MiB of the peak; a stream with one record now costs nothing beyond its
+/// entry in the list.
+struct PendingPositions: RandomAccessCollection {
+    /// `.max`: none.
+    private var head: UInt64 = .max
+    private var rest: [UInt64] = []
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { head == .max ? 0 : 1 + rest.count }
+
+    subscript(index: Int) -> UInt64 {
+        precondition(index >= 0 && index < endIndex, "pending position out of range")
+        return index == 0 ? head : rest[index - 1]
+    }
+
+    mutating func append(contentsOf positions: some Sequence<UInt64>) {
+        var iterator = positions.makeIterator()
+        if head == .max {
+            guard let first = iterator.next() else { return }
+            precondition(first != .max, "a ring position is below UInt64.max")
+            head = first
+        }
+        while let position = iterator.next() { rest.append(position) }
+    }
 }
 
 /// The splitter's scanned records not yet written, by stream number (see

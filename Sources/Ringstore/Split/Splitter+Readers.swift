@@ -22,7 +22,7 @@ extension Splitter {
         for stream in requested {
             let unscanned = pending.scanned < end ? journal.positions(of: stream, in: pending.scanned..<end) : []
             let waiting = catalog.number(of: stream).flatMap { pending.streams[$0] }
-            let positions = (waiting?.positions ?? []) + unscanned
+            let positions = (waiting.map { Array($0.positions) } ?? []) + unscanned
             guard let last = positions.last else {
                 // Already written (into its file or the segments) but not yet published
                 // by a checkpoint: tell the reader what is stored.

@@ -70,7 +70,7 @@ extension Splitter {
     /// position): a stream file or segment holding another event at such a
     /// version is ahead of the journal, and skipping would hide the journal's
     /// event behind it for good.
-    func buildBlocks(_ positions: [UInt64], of stream: String, from next: UInt64) throws -> [StreamBlock.RawBlock] {
+    func buildBlocks(_ positions: some Collection<UInt64>, of stream: String, from next: UInt64) throws -> [StreamBlock.RawBlock] {
         var builder = StreamBlock.Builder()
         let ring = journal.ring
         var expected = next
@@ -136,7 +136,14 @@ extension Splitter {
 
     /// Raw bytes of blocks built for one segment write (bounds the memory a
     /// checkpoint over thousands of streams holds at once).
-    static let segmentWriteBytes = 4 << 20
+    ///
+    /// 1 MiB: a write holds its blocks as built and again encoded (the
+    /// encoded buffer grows by doubling), and the checkpoint's writing is the
+    /// process's peak with many streams. At 4 MiB these were 11 MiB of the
+    /// heap's 79 MiB at the peak of the 100,000-stream bench (see
+    /// ARCHITECTURE, "Memory"); the writes stay sequential, only four times as
+    /// many.
+    static let segmentWriteBytes = 1 << 20
 
     /// Writes every stream's pending records: the few streams with a good
     /// block's worth into their own files, all others into the split segments
