@@ -61,15 +61,15 @@ import Testing
     /// (in an eight-byte word or in the tail) or only in length hash apart.
     @Test func hashDependsOnEveryByteAndTheLength() {
         let base = Array("0123456789abcdefXYZ".utf8)
-        let h = base.withUnsafeBytes { StreamNameCache.hash($0, seed: 7) }
+        let h = base.withUnsafeBytes { NameHash.hash($0, seed: 7).hash }
         for i in base.indices {
             var changed = base
             changed[i] ^= 1
-            #expect(changed.withUnsafeBytes { StreamNameCache.hash($0, seed: 7) } != h)
+            #expect(changed.withUnsafeBytes { NameHash.hash($0, seed: 7).hash } != h)
         }
         let zeros8 = [UInt8](repeating: 0, count: 8)
         let zeros9 = [UInt8](repeating: 0, count: 9)
-        #expect(zeros8.withUnsafeBytes { StreamNameCache.hash($0, seed: 7) }
-                != zeros9.withUnsafeBytes { StreamNameCache.hash($0, seed: 7) })
+        #expect(zeros8.withUnsafeBytes { NameHash.hash($0, seed: 7).hash }
+                != zeros9.withUnsafeBytes { NameHash.hash($0, seed: 7).hash })
     }
 }

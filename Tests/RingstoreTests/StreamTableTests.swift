@@ -77,13 +77,13 @@ import Testing
             for position in 0..<length {
                 var bytes = [UInt8](repeating: 0x61, count: length)
                 bytes[position] = 0x62
-                let (hash, ascii) = bytes.withUnsafeBytes { StreamTable.hashBytes($0, seed: 1) }
+                let (hash, ascii) = bytes.withUnsafeBytes { NameHash.hash($0, seed: 1) }
                 #expect(ascii)
                 seen.insert(hash)
             }
         }
         #expect(seen.count == (1...24).reduce(0, +))
-        let (_, ascii) = Array("abcdefghé".utf8).withUnsafeBytes { StreamTable.hashBytes($0, seed: 1) }
+        let (_, ascii) = Array("abcdefghé".utf8).withUnsafeBytes { NameHash.hash($0, seed: 1) }
         #expect(!ascii)
     }
 

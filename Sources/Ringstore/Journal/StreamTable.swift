@@ -8,7 +8,7 @@
 /// values in two arrays, so finding an entry touched two cache lines far apart.
 /// Here a slot holds both (32 bytes, as the dictionary's key and value did, at
 /// the same load, so no more bytes per stream), and the hash is a seeded
-/// multiply-xorshift over the name's bytes, 8 at a time (about 40
+/// multiply-xorshift over the name's bytes (``NameHash``), 8 at a time (about 40
 /// instructions for a 16-byte name).
 ///
 /// **Names are compared as Swift compares `String`s**: canonically equivalent
@@ -123,40 +123,9 @@ struct StreamTable: Sendable {
     static func hash(_ name: String, seed: UInt64) -> UInt64 {
         // Native and small strings lend their UTF-8 without a copy of the
         // string (a `var` copy and `withUTF8` cost a retain and a release).
-        let bytesHash = name.utf8.withContiguousStorageIfAvailable { hashBytes(UnsafeRawBufferPointer($0), seed: seed) }
-            ?? Array(name.utf8).withUnsafeBytes { hashBytes($0, seed: seed) }
+        let bytesHash = name.utf8.withContiguousStorageIfAvailable { NameHash.hash(UnsafeRawBufferPointer($0), seed: seed) }
+            ?? Array(name.utf8).withUnsafeBytes { NameHash.hash($0, seed: seed) }
         if bytesHash.ascii { return bytesHash.hash }
-        return name._nfcCodeUnits.withUnsafeBytes { hashBytes($0, seed: seed).hash }
-    }
-
-    /// A seeded multiply-xorshift hash of `bytes`, 8 at a time, and whether
-    /// they are all ASCII (no byte ≥ 0x80). The last word overlaps the one
-    /// before rather than being assembled byte by byte (the count is mixed in
-    /// first, so names that differ only in length still differ).
-    static func hashBytes(_ bytes: UnsafeRawBufferPointer, seed: UInt64) -> (hash: UInt64, ascii: Bool) {
-        let count = bytes.count
-        var h = seed ^ (UInt64(count) &* 0x9E37_79B9_7F4A_7C15)
-        var highBits: UInt64 = 0
-        func mix(_ word: UInt64) {
-            highBits |= word
-            h = (h ^ word) &* 0xBF58_476D_1CE4_E5B9
-            h ^= h >> 31
-        }
-        if count >= 8 {
-            var offset = 0
-            while offset + 8 <= count {
-                mix(bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-                offset += 8
-            }
-            if offset < count { mix(bytes.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)) }
-        } else if count >= 4 {
-            let low = UInt64(bytes.loadUnaligned(as: UInt32.self))
-            let high = UInt64(bytes.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self))
-            mix(low | high << 32)
-        } else if count > 0 {
-            mix(UInt64(bytes[0]) | UInt64(bytes[count / 2]) << 8 | UInt64(bytes[count - 1]) << 16)
-        }
-        h = (h ^ (h >> 32)) &* 0xD6E8_FEB8_6659_FD93
-        return (h ^ (h >> 29), highBits & 0x8080_8080_8080_8080 == 0)
+        return name._nfcCodeUnits.withUnsafeBytes { NameHash.hash($0, seed: seed).hash }
     }
 }

@@ -59,7 +59,7 @@ struct StreamNameCache {
     /// The catalog number and shared name of the stream whose name has exactly `bytes`, if cached.
     func lookup(_ bytes: UnsafeRawBufferPointer) -> (number: UInt32, name: String)? {
         guard !slots.isEmpty else { return nil }
-        let hash = Self.hash(bytes, seed: seed)
+        let hash = NameHash.hash(bytes, seed: seed).hash
         let tag = UInt32(truncatingIfNeeded: hash >> 32)
         let mask = slots.count - 1
         var slot = Int(truncatingIfNeeded: hash >> shift)
@@ -75,7 +75,7 @@ struct StreamNameCache {
     /// catalog gives a name's bytes one number).
     mutating func insert(number: UInt32, name: String) {
         var copy = name
-        let hash = copy.withUTF8 { Self.hash(UnsafeRawBufferPointer($0), seed: seed) }
+        let hash = copy.withUTF8 { NameHash.hash(UnsafeRawBufferPointer($0), seed: seed).hash }
         if copy.withUTF8({ lookup(UnsafeRawBufferPointer($0)) }) != nil { return }
         if (count + 1) * 5 > slots.count * 4 { grow() }
         place(Slot(hash: UInt32(truncatingIfNeeded: hash >> 32), number: number, name: name))
@@ -104,28 +104,5 @@ struct StreamNameCache {
         return name.withUTF8 { utf8 in
             utf8.count == bytes.count && (utf8.isEmpty || memcmp(utf8.baseAddress!, bytes.baseAddress!, utf8.count) == 0)
         }
-    }
-
-    /// A seeded hash of `bytes`, eight at a time (a stream name is up to a few
-    /// hundred bytes, typically a dozen or two).
-    static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
-        let m: UInt64 = 0xD6E8_FEB8_6659_FD93
-        var h = seed ^ (UInt64(bytes.count) &* 0x9E37_79B9_7F4A_7C15)
-        var i = 0
-        while i + 8 <= bytes.count {
-            h = (h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* m
-            h ^= h >> 32
-            i += 8
-        }
-        var tail: UInt64 = 0
-        var bits: UInt64 = 0
-        while i < bytes.count {
-            tail |= UInt64(bytes[i]) << bits
-            bits += 8
-            i += 1
-        }
-        h = (h ^ tail) &* m
-        h ^= h >> 29
-        return h
     }
 }
