@@ -34,7 +34,7 @@ public struct PowerLossAttempt: Sendable {
 /// before its append is sent, so one that never returns is still known.
 public final class PowerLossRecorder: Sendable {
     private let attempts = Mutex<[PowerLossAttempt]>([])
-    private let acknowledgedBytes = Atomic<UInt64>(0)
+    private let acknowledgedAppends = Atomic<Int>(0)
     private let waiter = Mutex<(target: UInt64, continuation: CheckedContinuation<Void, Never>?)>((.max, nil))
 
     public init() {}
@@ -53,6 +53,7 @@ public final class PowerLossRecorder: Sendable {
             list[number].result = result
             list[number].acknowledgedAt = now
         }
+        acknowledgedAppends.add(1, ordering: .relaxed)
         let reached = result.lastPosition
         let continuation: CheckedContinuation<Void, Never>? = waiter.withLock { w in
             guard reached >= w.target, let c = w.continuation else { return nil }
@@ -85,6 +86,10 @@ public final class PowerLossRecorder: Sendable {
         }
         continuation?.resume()
     }
+
+    /// Appends acknowledged so far: how a round tells a slow workload (on a
+    /// loaded machine) from one that makes no progress.
+    public var acknowledgedCount: Int { acknowledgedAppends.load(ordering: .relaxed) }
 
     public var all: [PowerLossAttempt] { attempts.withLock { $0 } }
 }
