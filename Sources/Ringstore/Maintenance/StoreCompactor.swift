@@ -257,10 +257,16 @@ extension MaintenanceSession {
                 guard let tail = try store.visibleTail(of: name) else { continue }
                 let plan = try CompactionPlan.plan(for: name, lastVersion: tail.lastVersion, in: store)
                 guard case .keep(let firstVersion, let notBefore) = plan else { continue }
+                let oldFile: CompactionWriter.OldFile
+                if index >= known.count {
+                    oldFile = .unknown
+                } else if let file = known[index] {
+                    oldFile = .at(path.appending(file.relative), nextVersion: file.nextVersion, bytes: file.bytes)
+                } else {
+                    oldFile = .none
+                }
                 let kept = try writer.write(stream: name, number: number, from: firstVersion, through: tail.lastVersion,
-                                            notBefore: notBefore, store: store, harvest: harvest,
-                                            oldFile: index < known.count ? known[index].map { .at(path.appending($0.relative), nextVersion: $0.nextVersion, bytes: $0.bytes) } ?? .none
-                                                : .unknown)
+                                            notBefore: notBefore, store: store, harvest: harvest, oldFile: oldFile)
                 if kept.count > 0, let first = kept.firstVersion {
                     summary.streamsAfter += 1
                     keep[index] = CompactionWriter.KeptVersions(from: first, through: first + UInt64(kept.count) - 1)
