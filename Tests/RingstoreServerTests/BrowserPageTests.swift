@@ -18,11 +18,13 @@ import Testing
     }
 
     static func run(_ path: String, _ arguments: [String]) throws -> String {
+        // The browser's profile is thrown away with the run, so repeated test runs leave nothing behind.
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("ringstore-chromium-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: profile) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-                             "--user-data-dir=\(FileManager.default.temporaryDirectory.path)/ringstore-chromium-\(UUID().uuidString)",
-                             "--virtual-time-budget=4000"] + arguments
+                             "--user-data-dir=\(profile.path)", "--virtual-time-budget=4000"] + arguments
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
