@@ -53,6 +53,9 @@ public struct SystemResult: Sendable, Codable, Hashable {
     /// whatever the system: the load generator's own floor under the append latency,
     /// which counts from the due time.
     public var wakeLatenessMsP99: Double? = nil
+    /// How long the journal's syncs (`fdatasync`) took during the run and its settle
+    /// (Ringstore, run by `ringstore bench`): the disk's part of the append latency.
+    public var journalSyncMs: Latency? = nil
 }
 
 /// Read-back after the ingest: every stream from its start, then `$all`.
@@ -156,6 +159,11 @@ public struct BenchReport: Sendable, Codable {
             rows.append(row("wake-up lateness p99") { $0.wakeLatenessMsP99.map { Self.fixed($0, 3) + " ms" } ?? "n/a" })
         }
         rows.append(row("reader wait p99") { $0.readerWaitMsP99.map { Self.fixed($0, 3) + " ms" } ?? "n/a" })
+        if results.contains(where: { $0.journalSyncMs != nil }) {
+            rows.append(row("journal sync p50/p99/max") {
+                $0.journalSyncMs.map { [$0.p50, $0.p99, $0.max ?? 0].map { Self.fixed($0, 3) }.joined(separator: " / ") + " ms" } ?? "n/a"
+            })
+        }
         rows.append(row("flushes/s") { $0.flushesPerSecond.map { Self.grouped(Int($0.rounded())) } ?? "n/a" })
         rows.append(row("bytes written / payload byte") { $0.bytesWrittenPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })
         rows.append(row("disk writes / payload byte") { $0.storageWriteBytesPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })

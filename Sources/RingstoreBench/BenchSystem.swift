@@ -11,7 +11,8 @@ public protocol BenchSystem: Sendable {
     func append(stream: String, expectedVersion: UInt64?, events: [EventData]) async throws
     /// The newest version of `stream` a reader sees now (nil: no events).
     func latestVersion(of stream: String) async throws -> UInt64?
-    /// Counters for the report, read before and after the run.
+    /// Counters for the report, read before and after the run (the journal's
+    /// sync times count from the previous read, so the second covers the run).
     func counters() async throws -> SystemCounters
     /// A few words for the progress line (ring use, split lag, …).
     func progressDetail() -> String
@@ -27,7 +28,7 @@ public protocol BenchSystem: Sendable {
 }
 
 /// What a system has done so far, as counted by itself.
-public struct SystemCounters: Sendable, Hashable {
+public struct SystemCounters: Sendable {
     /// Flushes to stable storage (`fdatasync`/`fsync`).
     public var flushes: UInt64
     /// Bytes the system wrote into its files (see the README for what each system counts).
@@ -36,11 +37,16 @@ public struct SystemCounters: Sendable, Hashable {
     public var journalFullWaits: UInt64?
     /// The longest checkpoint since the store opened, in milliseconds (Ringstore).
     public var longestCheckpointMs: Double?
+    /// How long the journal's syncs took since the previous `counters()` (Ringstore,
+    /// when ``JournalSyncTimes`` collects them; nil otherwise).
+    public var journalSyncs: LatencyRecorder?
 
-    public init(flushes: UInt64, bytesWritten: UInt64, journalFullWaits: UInt64? = nil, longestCheckpointMs: Double? = nil) {
+    public init(flushes: UInt64, bytesWritten: UInt64, journalFullWaits: UInt64? = nil, longestCheckpointMs: Double? = nil,
+                journalSyncs: LatencyRecorder? = nil) {
         self.flushes = flushes
         self.bytesWritten = bytesWritten
         self.journalFullWaits = journalFullWaits
         self.longestCheckpointMs = longestCheckpointMs
+        self.journalSyncs = journalSyncs
     }
 }

@@ -35,7 +35,8 @@ public final class RingstoreSystem: BenchSystem {
         }
     }
 
-    /// Flushes: journal flushes (group commits). Bytes written: the journal's
+    /// Flushes: journal flushes (group commits), and how long their syncs took
+    /// since the last call (see ``JournalSyncTimes``). Bytes written: the journal's
     /// durable cursor (every record, header and padding the ring received) plus
     /// the sizes of every other file in the store (stream files, their indexes,
     /// the global index, the catalog), which only grow.
@@ -44,7 +45,8 @@ public final class RingstoreSystem: BenchSystem {
         let files = FileSizes.total(under: store.directory, excluding: ["journal.ring"])
         return SystemCounters(flushes: stats.flushes, bytesWritten: stats.durablePosition + files,
                               journalFullWaits: stats.appendsWaitedForSpace,
-                              longestCheckpointMs: stats.checkpointMaxMilliseconds)
+                              longestCheckpointMs: stats.checkpointMaxMilliseconds,
+                              journalSyncs: JournalSyncTimes.isCollecting ? JournalSyncTimes.shared.take() : nil)
     }
 
     public func progressDetail() -> String {

@@ -129,7 +129,11 @@ public struct WorkloadRunner: Sendable {
             peakRSSBytes: peakRSS,
             journalFullWaits: countersAfter.journalFullWaits.flatMap { after in countersBefore.journalFullWaits.map { after - $0 } },
             read: reads, subscription: subscription, longestCheckpointMs: countersAfter.longestCheckpointMs,
-            wakeLatenessMsP99: workload.rate == nil || wakeLateness.count == 0 ? nil : wakeLateness.milliseconds(atPercentile: 99))
+            wakeLatenessMsP99: workload.rate == nil || wakeLateness.count == 0 ? nil : wakeLateness.milliseconds(atPercentile: 99),
+            journalSyncMs: countersAfter.journalSyncs.flatMap { syncs in
+                syncs.count == 0 ? nil : .init(p50: syncs.milliseconds(atPercentile: 50), p99: syncs.milliseconds(atPercentile: 99),
+                                                p999: syncs.milliseconds(atPercentile: 99.9), max: syncs.maxMilliseconds)
+            })
     }
 
     // MARK: - Writers

@@ -90,6 +90,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let readStore { return try await runReadStore(readStore) }
+        JournalSyncTimes.bootstrap()  // before the store opens: its sync timer is made then
         let root = dir ?? NSTemporaryDirectory() + "ringstore-bench-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let cleanup = TemporaryFolderCleanup(path: dir == nil ? root : nil)

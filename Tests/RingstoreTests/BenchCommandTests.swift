@@ -44,6 +44,10 @@ import Testing
         #expect(abs(try #require(ringstore["bytesWrittenPerPayloadByte"] as? Double) - Double(written) / 400_000) < 1e-9)
         #expect((ringstore["flushes"] as? Int ?? 0) >= 1 && (ringstore["peakRSSBytes"] as? Int ?? 0) > 1 << 20)
         #expect(ringstore["readerWaitMsP99"] is Double && ringstore["flushesPerSecond"] is Double)
+        // The journal's own syncs, timed by the store: durable appends made at least one.
+        let syncs = try #require(ringstore["journalSyncMs"] as? [String: Double])
+        let (syncP50, syncP99, syncMax) = (try #require(syncs["p50"]), try #require(syncs["p99"]), try #require(syncs["max"]))
+        #expect(syncP50 > 0 && syncP50 <= syncP99 && syncP99 <= syncMax * 1.01)
         let read = try #require(ringstore["read"] as? [String: Any])
         #expect(read["streamEvents"] as? Int == 2000 && read["allEvents"] as? Int == 2000)
         #expect((read["streams"] as? Int ?? 0) >= 8 && (read["streams"] as? Int ?? 0) <= 50)
@@ -71,6 +75,7 @@ import Testing
         let results = try results(report)
         try #require(results.count == 2)
         #expect(results.map { $0["system"] as? String } == ["ringstore", "sqlite"])
+        #expect(results[1]["journalSyncMs"] == nil)  // SQLite has no journal syncs of ours to time
         #expect(results[0]["events"] as? Int == 1200 && results[1]["events"] as? Int == 600)
         #expect(results[1]["appends"] as? Int == 300)
         let sqliteRead = try #require(results[1]["read"] as? [String: Any])
