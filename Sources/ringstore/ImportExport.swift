@@ -160,18 +160,7 @@ struct ExportCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             if let remote = try store.remote() {
-                var output = StandardOutput()
-                try await remote.withConnection { connection in
-                    try await connection.events(stream.map(RemoteStore.streamPath) ?? "/all", query: [], from: nil, limit: .max) { events in
-                        for event in events {
-                            output.buffer.append(raw: Array(event))
-                            output.buffer.append("\n")
-                            try output.flushIfFull()
-                        }
-                    }
-                }
-                try output.flush()
-                return
+                return try await remote.printEvents(stream.map(RemoteStore.streamPath) ?? "/all")
             }
             try await store.withStore(create: false) { store in
                 let events = stream.map { store.read(stream: $0) } ?? store.readAll()

@@ -24,20 +24,8 @@ struct ReadCommand: AsyncParsableCommand {
         let direction: ReadDirection = backwards ? .backwards : .forwards
         try await reportingErrors {
             if let remote = try store.remote() {
-                var output = StandardOutput()
-                try await remote.withConnection { connection in
-                    let path = stream.map(RemoteStore.streamPath) ?? "/all"
-                    let query = backwards ? [("direction", "backwards")] : []
-                    try await connection.events(path, query: query, from: from, limit: count) { events in
-                        for event in events {
-                            output.buffer.append(raw: Array(event))
-                            output.buffer.append("\n")
-                            try output.flushIfFull()
-                        }
-                    }
-                }
-                try output.flush()
-                return
+                return try await remote.printEvents(stream.map(RemoteStore.streamPath) ?? "/all",
+                                                    query: backwards ? [("direction", "backwards")] : [], from: from, limit: count)
             }
             try await store.withStore(create: false) { store in
                 let events: EventSequence

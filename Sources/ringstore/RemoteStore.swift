@@ -89,6 +89,22 @@ struct RemoteStore: Sendable {
         }
     }
 
+    /// Prints the events at `path` to stdout as JSON Lines, each as the server
+    /// sent it (`read` and `export` against a server).
+    func printEvents(_ path: String, query: [(String, String)] = [], from: UInt64? = nil, limit: Int = .max) async throws {
+        var output = StandardOutput()
+        try await withConnection { connection in
+            try await connection.events(path, query: query, from: from, limit: limit) { events in
+                for event in events {
+                    output.buffer.append(raw: Array(event))
+                    output.buffer.append("\n")
+                    try output.flushIfFull()
+                }
+            }
+        }
+        try output.flush()
+    }
+
     /// `?a=b&c=d`, percent-encoded; "" for none.
     static func query(_ parameters: [(String, String)]) -> String {
         parameters.isEmpty ? "" : "?" + parameters.map { "\($0.0)=\(percentEncoded($0.1))" }.joined(separator: "&")
