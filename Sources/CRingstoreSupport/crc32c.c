@@ -4,6 +4,7 @@
 
 #include "ringstore_support.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -20,8 +21,12 @@
 
 #define POLY 0x82F63B78u
 
+// Tables are built on first use, once (pthread_once: two threads building one
+// at the same time would be a data race, reading entries the other is writing);
+// the flags keep later calls to a single acquiring load.
 static uint32_t table[8][256];
 static int table_ready = 0;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static void build_table(void) {
     for (uint32_t n = 0; n < 256; n++) {
@@ -40,8 +45,7 @@ static void build_table(void) {
 }
 
 uint32_t rs_crc32c_portable(uint32_t crc, const void *bytes, size_t length) {
-    // Building the table twice from two threads is harmless: both write the same values.
-    if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) build_table();
+    if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) pthread_once(&table_once, build_table);
     const uint8_t *p = (const uint8_t *)bytes;
     uint32_t c = ~crc;
     while (length >= 8) {
@@ -85,6 +89,7 @@ RS_CRC_TARGET static inline uint32_t hw_u8(uint32_t c, uint8_t byte) { return __
 static uint32_t shift_short[4][256];
 static uint32_t shift_long[4][256];
 static int shifts_ready = 0;
+static pthread_once_t shifts_once = PTHREAD_ONCE_INIT;
 
 RS_CRC_TARGET static void build_shift(uint32_t table[4][256], size_t lane) {
     for (int k = 0; k < 4; k++) {
@@ -97,7 +102,6 @@ RS_CRC_TARGET static void build_shift(uint32_t table[4][256], size_t lane) {
 }
 
 RS_CRC_TARGET static void build_shifts(void) {
-    // Built twice by two threads at once is harmless: both write the same values.
     build_shift(shift_short, SHORT_LANE);
     build_shift(shift_long, LONG_LANE);
     __atomic_store_n(&shifts_ready, 1, __ATOMIC_RELEASE);
@@ -140,7 +144,7 @@ uint32_t rs_crc32c_hardware(uint32_t crc, const void *bytes, size_t length) {
     const uint8_t *p = (const uint8_t *)bytes;
     uint32_t c = ~crc;
     if (length >= 3 * SHORT_LANE) {
-        if (!__atomic_load_n(&shifts_ready, __ATOMIC_ACQUIRE)) build_shifts();
+        if (!__atomic_load_n(&shifts_ready, __ATOMIC_ACQUIRE)) pthread_once(&shifts_once, build_shifts);
         c = three_lanes(c, &p, &length, LONG_LANE, shift_long);
         c = three_lanes(c, &p, &length, SHORT_LANE, shift_short);
     }
