@@ -386,6 +386,31 @@ func withFault<R>(_ operation: FaultInjection.Operation, on path: String, _ effe
         #expect(afterRewrite <= appended)
     }
 
+    /// The appending thread is held right after staging, so the flush and the
+    /// acknowledgement come before the task reaches its `await` (rare without
+    /// the hold: the thread must be preempted for a whole flush). Each append
+    /// still returns its own result, and reads right after it (of a stream
+    /// already split, so the task does not suspend in between) see what they
+    /// should; the ThreadSanitizer run checks this path too
+    /// (``SanitizerAnnotations``).
+    @Test(arguments: [Configuration.Durability.durable, .relaxed(flushInterval: .seconds(60))])
+    func anAppendAcknowledgedBeforeItsTaskWaitsReturnsItsResult(durability: Configuration.Durability) async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing(durability: durability))
+        try await store.append(to: "settled", events: [event("s")])
+        #expect(try await store.read(stream: "settled").collect().map(text) == ["{\"v\":\"s\"}"])
+        let rounds = 20
+        try await withFault(.stageAppend, on: dir.child("journal.ring"), .delay(.milliseconds(20)), count: rounds) { _ in
+            for i in 0..<rounds {
+                let appended = try await store.append(to: "early", events: [event("\(i)")])
+                #expect(appended.firstVersion == UInt64(i) && appended.lastVersion == UInt64(i))
+                #expect(try await store.read(stream: "settled").collect().map(text) == ["{\"v\":\"s\"}"])
+            }
+        }
+        #expect(try await store.read(stream: "early").collect().map(text) == (0..<rounds).map { "{\"v\":\"\($0)\"}" })
+        try await store.close()
+    }
+
     @Test func slowFlushesDelayAppendsButLoseNothing() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing())

@@ -69,6 +69,13 @@ int rs_fix_mmap_threshold(int bytes);
 /// threads generating event IDs do not contend for one atomic per ID.
 uint64_t rs_next_unique(void);
 
+/// ThreadSanitizer's annotations (its runtime defines them; only builds made
+/// with `--sanitize=thread` and `-DRINGSTORE_TSAN` may call them, see
+/// `SanitizerAnnotations.swift`): the calling thread's writes between the two
+/// calls are not recorded.
+void AnnotateIgnoreWritesBegin(const char *file, int line);
+void AnnotateIgnoreWritesEnd(const char *file, int line);
+
 #ifdef __cplusplus
 }
 #endif

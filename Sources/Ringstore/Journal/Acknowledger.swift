@@ -74,7 +74,10 @@ final class Acknowledger: Sendable {
                     let events = waiters.reduce(UInt64(0)) { $0 + $1.result.lastVersion - $1.result.firstVersion + 1 }
                     appendCount.add(UInt64(waiters.count), ordering: .relaxed)
                     eventCount.add(events, ordering: .relaxed)
-                    for waiter in waiters { waiter.continuation.resume(returning: .appended(waiter.result)) }
+                    for waiter in waiters {
+                        let outcome = JournalWriter.Outcome.appended(waiter.result)
+                        SanitizerAnnotations.resumingTask { waiter.continuation.resume(returning: outcome) }
+                    }
                     changes.notify()
                 case .fail(let waiters, let error):
                     for waiter in waiters { waiter.continuation.resume(throwing: error) }
