@@ -9,18 +9,19 @@
 /// full disk, fails appends quickly, and their errors must name the full disk.
 public enum DiskFullWatch {
     /// Starts watching `store`; the task returns the splitter's failure once it
-    /// has shortened the journal-full wait to `wait`, or nil if `timeout` passed
-    /// (or the task was cancelled) before any failure was reported.
-    public static func start(_ store: EventStore, thenWait wait: Duration,
-                             timeout: Duration = .seconds(120)) -> Task<RingstoreError?, Never> {
+    /// has shortened the journal-full wait to `wait`, or nil if it was cancelled
+    /// before any failure was reported. It has no deadline of its own: a loaded
+    /// machine's splitter may take minutes to fill the disk, and a watch that gave
+    /// up first would leave the test's appends waiting out the long wait and
+    /// failing without naming the disk.
+    public static func start(_ store: EventStore, thenWait wait: Duration) -> Task<RingstoreError?, Never> {
         Task {
-            let deadline = ContinuousClock.now + timeout
             while true {
                 if let failure = store.splitterFailure {
                     store.setJournalFullWait(wait)
                     return failure
                 }
-                if Task.isCancelled || ContinuousClock.now >= deadline { return nil }
+                if Task.isCancelled { return nil }
                 try? await Task.sleep(for: .milliseconds(5))
             }
         }
