@@ -53,6 +53,10 @@ public struct SystemResult: Sendable, Codable, Hashable {
     /// whatever the system: the load generator's own floor under the append latency,
     /// which counts from the due time.
     public var wakeLatenessMsP99: Double? = nil
+    /// With `--rate`: how long the append calls took from the call to its return,
+    /// leaving out any lateness: a stall of the system shows here, a late
+    /// writer only in the latency from the due time.
+    public var appendCallMs: Latency? = nil
     /// How long the journal's syncs (`fdatasync`) took during the run and its settle
     /// (Ringstore, run by `ringstore bench`): the disk's part of the append latency.
     public var journalSyncMs: Latency? = nil
@@ -157,6 +161,11 @@ public struct BenchReport: Sendable, Codable {
         rows.append(row("longest append") { $0.latencyMs?.max.map { Self.fixed($0, 1) + " ms" } ?? "n/a" })
         if results.contains(where: { $0.wakeLatenessMsP99 != nil }) {
             rows.append(row("wake-up lateness p99") { $0.wakeLatenessMsP99.map { Self.fixed($0, 3) + " ms" } ?? "n/a" })
+        }
+        if results.contains(where: { $0.appendCallMs != nil }) {
+            rows.append(row("append call p50/p99/max") {
+                $0.appendCallMs.map { [$0.p50, $0.p99, $0.max ?? 0].map { Self.fixed($0, 3) }.joined(separator: " / ") + " ms" } ?? "n/a"
+            })
         }
         rows.append(row("reader wait p99") { $0.readerWaitMsP99.map { Self.fixed($0, 3) + " ms" } ?? "n/a" })
         if results.contains(where: { $0.journalSyncMs != nil }) {

@@ -74,10 +74,12 @@ public struct WorkloadRunner: Sendable {
 
         var latencies = LatencyRecorder()
         var wakeLateness = LatencyRecorder()
+        var calls = LatencyRecorder()
         var streamVersions = warmedUp
         for outcome in outcomes {
             latencies.merge(outcome.latencies)
             wakeLateness.merge(outcome.wakeLateness)
+            calls.merge(outcome.calls)
             for (k, version) in outcome.lastVersions.enumerated() {
                 if let version { streamVersions[workload.ownedStreams(of: outcome.writer)[k]] = version }
             }
@@ -130,6 +132,8 @@ public struct WorkloadRunner: Sendable {
             journalFullWaits: countersAfter.journalFullWaits.flatMap { after in countersBefore.journalFullWaits.map { after - $0 } },
             read: reads, subscription: subscription, longestCheckpointMs: countersAfter.longestCheckpointMs,
             wakeLatenessMsP99: workload.rate == nil || wakeLateness.count == 0 ? nil : wakeLateness.milliseconds(atPercentile: 99),
+            appendCallMs: calls.count == 0 ? nil : .init(p50: calls.milliseconds(atPercentile: 50), p99: calls.milliseconds(atPercentile: 99),
+                                                         p999: calls.milliseconds(atPercentile: 99.9), max: calls.maxMilliseconds),
             journalSyncMs: countersAfter.journalSyncs.flatMap { syncs in
                 syncs.count == 0 ? nil : .init(p50: syncs.milliseconds(atPercentile: 50), p99: syncs.milliseconds(atPercentile: 99),
                                                 p999: syncs.milliseconds(atPercentile: 99.9), max: syncs.maxMilliseconds)
@@ -142,6 +146,8 @@ public struct WorkloadRunner: Sendable {
         var latencies: LatencyRecorder
         /// With a rate: how late the writer woke for each due append (the load generator's own floor).
         var wakeLateness: LatencyRecorder
+        /// With a rate: each append from its call to its return (without the lateness).
+        var calls: LatencyRecorder
         var appends: Int
         var events: Int
         /// Last version appended, by stream number.
@@ -185,6 +191,7 @@ public struct WorkloadRunner: Sendable {
         let clock = ContinuousClock()
         var latencies = LatencyRecorder()
         var wakeLateness = LatencyRecorder()
+        var calls = LatencyRecorder()
         var written = 0
         var appends = 0
         // Without a rate, appends are timed (and the deadline checked) on the
@@ -242,8 +249,11 @@ public struct WorkloadRunner: Sendable {
                 wakeLateness.record(due.duration(to: wake))  // behind schedule before the sleep
             }
             due = due + interval
+            let called = clock.now
             try await system.append(stream: names[k], expectedVersion: versions[k], events: events)
-            latencies.record(start.duration(to: clock.now))
+            let returned = clock.now
+            latencies.record(start.duration(to: returned))
+            calls.record(called.duration(to: returned))
             let last = (versions[k].map { $0 + 1 } ?? 0) + UInt64(count - 1)
             versions[k] = last
             written += count
@@ -251,7 +261,7 @@ public struct WorkloadRunner: Sendable {
             shared.appended.add(count, ordering: .relaxed)
             shared.newest.store(RunState.pack(stream: owned[k], version: last), ordering: .relaxed)
         }
-        return WriterOutcome(latencies: latencies, wakeLateness: wakeLateness, appends: appends, events: written,
+        return WriterOutcome(latencies: latencies, wakeLateness: wakeLateness, calls: calls, appends: appends, events: written,
                              writer: writer, lastVersions: versions)
     }
 

@@ -153,13 +153,20 @@ import Testing
         let lateness = try #require(ringstore["wakeLatenessMsP99"] as? Double)
         let latency = try #require(ringstore["latencyMs"] as? [String: Any])
         #expect(lateness >= 0 && lateness <= (latency["max"] as? Double ?? 0) + 1)
+        // So is the call's own time, which leaves the lateness out: never longer than from the due time.
+        let calls = try #require(ringstore["appendCallMs"] as? [String: Double])
+        let callP50 = try #require(calls["p50"]), callP99 = try #require(calls["p99"]), callMax = try #require(calls["max"])
+        #expect(0 < callP50 && callP50 <= callP99 && callP99 <= callMax)
+        #expect(callMax <= (latency["max"] as? Double ?? 0) + 0.01)
     }
 
-    /// Without `--rate` nothing is due at a time, so no wake-up lateness is reported.
+    /// Without `--rate` nothing is due at a time, so no wake-up lateness (nor a
+    /// separate call time) is reported.
     @Test func noRateNoWakeUpLateness() throws {
         let report = try report(["--events", "40", "--streams", "8", "--writers", "2"])
         let ringstore = try #require(try results(report).first)
         #expect(ringstore["wakeLatenessMsP99"] == nil)
+        #expect(ringstore["appendCallMs"] == nil, "without a rate the latency already counts from the call")
     }
 
     /// `--warm-up` gives every stream one unmeasured event first: the measured
