@@ -152,6 +152,49 @@ import Testing
         try await store.close()
     }
 
+    /// The tombstone's acknowledgement wakes the subscriber before the metadata
+    /// cache knows of the tombstone (the tombstoning task is held in between,
+    /// which blocks one thread of the concurrency pool for that moment): the
+    /// subscriber sees the stream still open and waits again. Once the cache
+    /// learns of it, the subscriber must be woken again and end, not wait for
+    /// the next append to the store.
+    @Test func aSubscriberThatLooksBeforeTheCacheKnowsOfTheTombstoneStillEnds() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        try await store.append(to: "live", events: [event("0")])
+        try await store.deleteStream("live")  // so the cache holds the stream's (soft-deleted) state
+        try await store.append(to: "live", events: [event("1")])
+        let outcome = Recorder<String>()
+        let subscription = try store.subscribe(to: "live")
+        let reader = Task {
+            do {
+                for try await _ in subscription {}
+                outcome.append("ended without an error")
+            } catch let error as RingstoreError where error.code == .streamDeleted {
+                outcome.append("deleted")
+            } catch {
+                outcome.append("\(error)")
+            }
+        }
+        let changes = store.journal.writer.acknowledger.changes
+        try await waitUntil("the subscriber to wait after the live event") { changes.waiterCount == 1 }
+        let before = changes.generation
+
+        let pause = PausePoint()
+        store.metadataWriteAcknowledged.install { pause.action() }
+        defer { store.metadataWriteAcknowledged.remove() }
+        let tombstoning = Task { try await store.tombstoneStream("live") }
+        await pause.reached()
+        // Woken by the acknowledgement, the subscriber looked and waits again.
+        try await waitUntil("the subscriber to look again and wait") { changes.generation > before && changes.waiterCount == 1 }
+        pause.release()
+        try await tombstoning.value
+        try await waitUntil("the subscription to end on the tombstone") { !outcome.values.isEmpty }
+        #expect(outcome.values == ["deleted"])
+        _ = await reader.value
+        try await store.close()
+    }
+
     @Test func streamSubscriptionsWaitOutASoftDeleteAndEndOnATombstone() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing())

@@ -83,7 +83,7 @@ extension EventStore {
         prepared.tombstone = .init(stream: stream, expected: expectedVersion)
         metadataCache.noteMetadata(of: stream)
         let result = try await appendPrepared(prepared)
-        metadataCache.storeWritten(StreamMetadataState(tombstoned: true, version: result.lastVersion), for: stream)
+        recordMetadataWritten(StreamMetadataState(tombstoned: true, version: result.lastVersion), for: stream)
     }
 
     /// Adds `stream` to the writer's index if it is not there, with its version and deletion state.

@@ -47,8 +47,22 @@ extension EventStore {
                                    events: [event], allowReserved: true)
         metadataCache.noteMetadata(of: stream)
         let result = try await appendPrepared(prepared)
-        metadataCache.storeWritten(StreamMetadataState(metadata: metadata, version: result.lastVersion), for: stream)
+        recordMetadataWritten(StreamMetadataState(metadata: metadata, version: result.lastVersion), for: stream)
         return result
+    }
+
+    /// Records an acknowledged metadata write in the cache, then wakes the
+    /// subscribers.
+    ///
+    /// Why the second wake-up: the acknowledgement woke them already, before the
+    /// cache knew of the write, so a subscriber that looked in between saw the
+    /// old state (a tombstoned stream still open) and went back to waiting for a
+    /// change that had already happened; without this it would wait until the
+    /// next append to the store.
+    func recordMetadataWritten(_ written: StreamMetadataState, for stream: String) {
+        metadataWriteAcknowledged.reached()
+        metadataCache.storeWritten(written, for: stream)
+        journal.writer.acknowledger.changes.notify()
     }
 
     // MARK: - Current metadata

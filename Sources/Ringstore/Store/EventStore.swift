@@ -36,6 +36,9 @@ public final class EventStore: Sendable {
     /// acknowledged and split cursors, before it looks at the ring or the global
     /// index (so a test can make a checkpoint or an append happen in between).
     let allPageCursorsLoaded = TestHook()
+    /// Tests only: reached by a metadata write (metadata, delete, tombstone) once
+    /// it is acknowledged, before the metadata cache learns of it.
+    let metadataWriteAcknowledged = TestHook()
     private let lock: StoreLock
     /// False when the lock was handed in by the caller (the offline maintenance
     /// tool, which keeps holding it after the store closes): then closing leaves it held.
