@@ -43,4 +43,10 @@ public struct LatencyRecorder: Sendable {
     public var maxMilliseconds: Double {
         histogram.totalCount == 0 ? 0 : Double(histogram.max) / 1_000_000
     }
+
+    /// p50, p99, p99.9 and the longest, in milliseconds (all 0 if nothing was recorded).
+    public var summary: SystemResult.Latency {
+        .init(p50: milliseconds(atPercentile: 50), p99: milliseconds(atPercentile: 99),
+              p999: milliseconds(atPercentile: 99.9), max: maxMilliseconds)
+    }
 }

@@ -120,8 +120,7 @@ public struct WorkloadRunner: Sendable {
             system: system.name, events: events, appends: appends, seconds: seconds,
             eventsPerSecond: Double(events) / seconds,
             megabytesPerSecond: Double(payloadBytes) / 1_000_000 / seconds,
-            latencyMs: .init(p50: latencies.milliseconds(atPercentile: 50), p99: latencies.milliseconds(atPercentile: 99),
-                             p999: latencies.milliseconds(atPercentile: 99.9), max: latencies.maxMilliseconds),
+            latencyMs: latencies.summary,
             readerWaitMsP99: readerWaits.milliseconds(atPercentile: 99), readerProbes: Int(readerWaits.count),
             flushes: flushes, flushesPerSecond: Double(flushes) / seconds,
             payloadBytes: payloadBytes, bytesWritten: bytesWritten,
@@ -132,12 +131,8 @@ public struct WorkloadRunner: Sendable {
             journalFullWaits: countersAfter.journalFullWaits.flatMap { after in countersBefore.journalFullWaits.map { after - $0 } },
             read: reads, subscription: subscription, longestCheckpointMs: countersAfter.longestCheckpointMs,
             wakeLatenessMsP99: workload.rate == nil || wakeLateness.count == 0 ? nil : wakeLateness.milliseconds(atPercentile: 99),
-            appendCallMs: calls.count == 0 ? nil : .init(p50: calls.milliseconds(atPercentile: 50), p99: calls.milliseconds(atPercentile: 99),
-                                                         p999: calls.milliseconds(atPercentile: 99.9), max: calls.maxMilliseconds),
-            journalSyncMs: countersAfter.journalSyncs.flatMap { syncs in
-                syncs.count == 0 ? nil : .init(p50: syncs.milliseconds(atPercentile: 50), p99: syncs.milliseconds(atPercentile: 99),
-                                                p999: syncs.milliseconds(atPercentile: 99.9), max: syncs.maxMilliseconds)
-            })
+            appendCallMs: calls.count == 0 ? nil : calls.summary,
+            journalSyncMs: countersAfter.journalSyncs.flatMap { $0.count == 0 ? nil : $0.summary })
     }
 
     // MARK: - Writers
