@@ -1,6 +1,7 @@
 import Foundation
 import RingstoreCrashTesting
 import SystemPackage
+import Synchronization
 import Testing
 @_spi(FaultTesting) @testable import Ringstore
 
@@ -386,27 +387,44 @@ func withFault<R>(_ operation: FaultInjection.Operation, on path: String, _ effe
         #expect(afterRewrite <= appended)
     }
 
-    /// The appending thread is held right after staging, so the flush and the
-    /// acknowledgement come before the task reaches its `await` (rare without
-    /// the hold: the thread must be preempted for a whole flush). Each append
-    /// still returns its own result, and reads right after it (of a stream
-    /// already split, so the task does not suspend in between) see what they
-    /// should; the ThreadSanitizer run checks this path too
-    /// (``SanitizerAnnotations``).
+    /// The appending thread is held right after staging until the acknowledger
+    /// has counted the append, so the acknowledgement comes before the task
+    /// reaches its `await` (rare without the hold: the thread must be preempted
+    /// for a whole flush). Each append still returns its own result, and reads
+    /// right after it (of a stream already split, so the task does not suspend
+    /// in between) see what they should; the ThreadSanitizer run checks this
+    /// path too (``SanitizerAnnotations``).
     @Test(arguments: [Configuration.Durability.durable, .relaxed(flushInterval: .seconds(60))])
     func anAppendAcknowledgedBeforeItsTaskWaitsReturnsItsResult(durability: Configuration.Durability) async throws {
+        final class Progress: Sendable {
+            let expected = Atomic<UInt64>(0)
+            let acknowledgedFirst = Atomic<Int>(0)
+        }
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.path, configuration: .testing(durability: durability))
         try await store.append(to: "settled", events: [event("s")])
         #expect(try await store.read(stream: "settled").collect().map(text) == ["{\"v\":\"s\"}"])
-        let rounds = 20
-        try await withFault(.stageAppend, on: dir.child("journal.ring"), .delay(.milliseconds(20)), count: rounds) { _ in
-            for i in 0..<rounds {
-                let appended = try await store.append(to: "early", events: [event("\(i)")])
-                #expect(appended.firstVersion == UInt64(i) && appended.lastVersion == UInt64(i))
-                #expect(try await store.read(stream: "settled").collect().map(text) == ["{\"v\":\"s\"}"])
+        let writer = store.journal.writer
+        let progress = Progress()
+        writer.appendStaged.install {
+            // Waits for the acknowledger's count (it counts before it resumes), not for a time.
+            let deadline = ContinuousClock.now + generousWait
+            while writer.acknowledger.appendCount.load(ordering: .acquiring) < progress.expected.load(ordering: .acquiring) {
+                if ContinuousClock.now >= deadline { return }
+                usleep(100)
             }
+            progress.acknowledgedFirst.add(1, ordering: .relaxed)
         }
+        defer { writer.appendStaged.remove() }
+        let rounds = 20
+        for i in 0..<rounds {
+            progress.expected.store(writer.acknowledger.appendCount.load(ordering: .acquiring) + 1, ordering: .releasing)
+            let appended = try await store.append(to: "early", events: [event("\(i)")])
+            #expect(appended.firstVersion == UInt64(i) && appended.lastVersion == UInt64(i))
+            #expect(try await store.read(stream: "settled").collect().map(text) == ["{\"v\":\"s\"}"])
+        }
+        writer.appendStaged.remove()
+        #expect(progress.acknowledgedFirst.load(ordering: .relaxed) == rounds, "every append was acknowledged before its task awaited")
         #expect(try await store.read(stream: "early").collect().map(text) == (0..<rounds).map { "{\"v\":\"\($0)\"}" })
         try await store.close()
     }

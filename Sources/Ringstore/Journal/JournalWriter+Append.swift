@@ -50,9 +50,6 @@ extension JournalWriter {
         while true {
             let outcome = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Outcome, any Error>) in
                 stage(append, continuation: continuation)
-                // Tests only: a delay here lets the acknowledgement come before the `await`
-                // (see ``SanitizerAnnotations/resumingTask(_:)``).
-                try? FaultInjection.check(.stageAppend, path: ring.file.path.string)
             }
             switch outcome {
             case .appended(let result):
@@ -225,6 +222,7 @@ extension JournalWriter {
         switch next {
         case .wakeFlusher(let wasIdle):
             if wasIdle { wake.signal() }
+            appendStaged.reached()
         case .resume(let result):
             continuation.resume(with: result)
         }

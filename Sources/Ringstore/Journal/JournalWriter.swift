@@ -113,6 +113,10 @@ final class JournalWriter: Sendable {
     /// Times the flusher let a batch gather after a device stall (see ``GroupCommitPolicy``).
     let gatheredBatches = Atomic<UInt64>(0)
     let acknowledger: Acknowledger
+    /// Tests only: reached by an append right after it is staged (not by one
+    /// answered at once), before its task awaits the acknowledgement (so a test can let the acknowledgement
+    /// come first; see ``SanitizerAnnotations/resumingTask(_:)``).
+    let appendStaged = TestHook()
     private let flusherThread: BackgroundThread
     /// Rung (on the flusher thread) each time the acknowledged cursor has moved
     /// ``splitterWakeBytes`` since the last ring: the splitter waits on it

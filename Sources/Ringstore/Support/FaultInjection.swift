@@ -4,8 +4,7 @@ import SystemPackage
 
 /// Test-only faults in the engine's file I/O: ``StorageFile`` and
 /// ``StorageDirectory`` consult it before every open, write, flush and rename,
-/// ``BackgroundThread`` before it starts a thread, and ``JournalWriter`` after
-/// it stages an append.
+/// and ``BackgroundThread`` before it starts a thread.
 ///
 /// Internal on purpose: only tests (through `@testable import`) can install
 /// rules, so a user cannot switch it on by accident. With no rules installed it
@@ -19,10 +18,6 @@ enum FaultInjection {
         case open, write, flush, rename
         /// Starting a thread; the path is the thread's owner and name (`<journal path>/rs-flusher`).
         case startThread
-        /// The moment after an append is staged and before its task waits for
-        /// the acknowledgement; the path is the journal's. Only `.delay`
-        /// applies: it lets the flush and the acknowledgement come first.
-        case stageAppend
 
         var description: String {
             switch self {
@@ -31,7 +26,6 @@ enum FaultInjection {
             case .flush: "flush"
             case .rename: "rename"
             case .startThread: "start thread"
-            case .stageAppend: "stage append"
             }
         }
     }
@@ -99,13 +93,6 @@ enum FaultInjection {
     static func check(_ operation: Operation, _ path: String) throws(Errno) {
         guard _slowPath(anyInstalled.load(ordering: .relaxed)) else { return }
         try slowCheck(operation, path)
-    }
-
-    /// For calls on the append path: `path` is only built when a rule is installed.
-    @inline(__always)
-    static func check(_ operation: Operation, path: @autoclosure () -> String) throws(Errno) {
-        guard _slowPath(anyInstalled.load(ordering: .relaxed)) else { return }
-        try slowCheck(operation, path())
     }
 
     @inline(never)
