@@ -13,10 +13,12 @@ struct CompactCommand: AsyncParsableCommand {
     @Flag(help: "Keep damaged stream files unchanged and compact the rest (other damage is always refused).") var skipDamaged = false
     @Option(help: "MiB of split-segment entries held at once (memory): streams are rewritten in ranges whose entries fit, gathered by one pass over the segments into temporary files.") var memoryMb: UInt64 = 64
     @Option(help: "LZ4 acceleration of the rewritten blocks: 1 compresses best (the engine's own setting), higher is faster and compresses less (4: about 4 % larger, 11 % less CPU on a store of one-event appends).") var lz4Acceleration: Int32 = 4
+    @Option(help: "Threads that rewrite streams at once (default: one per processor, at most 4).") var threads: Int = CompactOptions.defaultThreads
 
     func validate() throws {
         guard memoryMb >= 1, memoryMb <= 1 << 20 else { throw ValidationError("--memory-mb must be from 1 to 1048576") }
         guard lz4Acceleration >= 1, lz4Acceleration <= 65_537 else { throw ValidationError("--lz4-acceleration must be from 1 to 65537") }
+        guard threads >= 1, threads <= 64 else { throw ValidationError("--threads must be from 1 to 64") }
     }
 
     func run() async throws {
@@ -25,7 +27,7 @@ struct CompactCommand: AsyncParsableCommand {
         let bar = ProgressBar()
         let summary: CompactSummary
         do {
-            summary = try await session.compact(options: CompactOptions(dryRun: dryRun, skipDamaged: skipDamaged, memoryBudget: memoryMb << 20, acceleration: lz4Acceleration)) { bar.update($0, $1, $2) }
+            summary = try await session.compact(options: CompactOptions(dryRun: dryRun, skipDamaged: skipDamaged, memoryBudget: memoryMb << 20, acceleration: lz4Acceleration, threads: threads)) { bar.update($0, $1, $2) }
         } catch {
             bar.finish()
             printError("ringstore-admin: \(describe(error))")
@@ -41,6 +43,6 @@ struct CompactCommand: AsyncParsableCommand {
         print("  events:           \(grouped(summary.eventsBefore)) -> \(grouped(summary.eventsAfter)) (\(grouped(summary.eventsRemoved)) \(verb) removed)")
         print("  blocks:           \(grouped(summary.blocksBefore)) -> \(grouped(summary.blocksAfter)) (split segment entries counted as blocks; \(summary.segmentsBefore) segments emptied in \(summary.segmentPasses) \(summary.segmentPasses == 1 ? "pass" : "passes"), \(summary.streamRanges) \(summary.streamRanges == 1 ? "range" : "ranges") of streams; \(grouped(summary.blocksReused)) full-size blocks copied as they were)")
         if !summary.skipped.isEmpty { print("  left as they were (damaged): \(summary.skipped.joined(separator: ", "))") }
-        print("  time:             \(format3(summary.seconds)) s, \(Int(rate)) MiB/s of input (the store's \(mebibytes(summary.totalBytesBefore)); \(mebibytes(summary.bytesRead)) read: verify, then the rewrite)")
+        print("  time:             \(format3(summary.seconds)) s on \(summary.threads) \(summary.threads == 1 ? "thread" : "threads"), \(Int(rate)) MiB/s of input (the store's \(mebibytes(summary.totalBytesBefore)); \(mebibytes(summary.bytesRead)) read: verify, then the rewrite)")
     }
 }

@@ -39,6 +39,23 @@ final class CompactionWriter {
         self.acceleration = acceleration
     }
 
+    /// A writer of the same new store for another thread of the rewrite
+    /// (``MaintenanceSession``'s lanes): its own buffers and counters, which
+    /// ``absorb(_:)`` adds to this one's once that thread is done. Streams are
+    /// independent files, so lanes share nothing else (two lanes may both create
+    /// a sub-folder: the second finds it there).
+    func lane() -> CompactionWriter {
+        CompactionWriter(root: root, dryRun: dryRun, compress: compress, acceleration: acceleration)
+    }
+
+    /// Adds the counters of `lane` (a ``lane()`` of this writer, finished) to this writer's.
+    func absorb(_ lane: CompactionWriter) {
+        blocksWritten += lane.blocksWritten
+        blocksReused += lane.blocksReused
+        bytesWritten += lane.bytesWritten
+        bytesRead += lane.bytesRead
+    }
+
     /// One read buffer for every stream file read in turn.
     private let window = ReadWindow(bytes: 1 << 20)
     /// Where blocks are decompressed before joining (grown for a larger one).
@@ -89,6 +106,8 @@ final class CompactionWriter {
             file = (path, next, bytes)
         }
         let fileNext = file?.next ?? 0
+        // The same bytes whichever lane writes this stream (see ``LZ4Compressor/clearState()``).
+        if compress { LZ4Compressor.clearState() }
         var copier = RawCopier(writer: self, stream: stream, number: number, from: from, last: last, notBefore: notBefore)
         defer { copier.closeFile() }
         if let file, fileNext > from {

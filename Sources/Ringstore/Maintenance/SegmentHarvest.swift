@@ -13,7 +13,7 @@ import SystemPackage
 /// run, which writes no files), from one pass per range that keeps only that
 /// range's blocks. Segments are written in journal order, so each stream's
 /// entries arrive oldest first.
-struct SegmentHarvest {
+struct SegmentHarvest: Sendable {
     let numbers: Range<UInt32>
     /// Whole blocks (header and stored bytes), back to back.
     private(set) var arena: [UInt8] = []

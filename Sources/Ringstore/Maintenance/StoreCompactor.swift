@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 import SystemPackage
 #if canImport(FoundationEssentials)
@@ -21,11 +22,18 @@ package struct CompactOptions: Sendable {
     /// Most temporary files verification's walk routes segment entries to when they do not
     /// fit the budget (``SegmentSpill``); 0: none, one pass per range instead (tests set it).
     var spillRanges = SegmentSpill.maxFiles
-    package init(dryRun: Bool = false, skipDamaged: Bool = false, memoryBudget: UInt64 = 64 << 20, acceleration: Int32 = 1) {
+    /// Threads that rewrite streams at once (each stream is its own new file;
+    /// the work is decompressing, compressing and writing them). Default: one
+    /// per processor, at most four.
+    package var threads = CompactOptions.defaultThreads
+    package static var defaultThreads: Int { max(1, min(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))) }
+    package init(dryRun: Bool = false, skipDamaged: Bool = false, memoryBudget: UInt64 = 64 << 20, acceleration: Int32 = 1,
+                 threads: Int = CompactOptions.defaultThreads) {
         self.dryRun = dryRun
         self.skipDamaged = skipDamaged
         self.memoryBudget = memoryBudget
         self.acceleration = acceleration
+        self.threads = threads
     }
 }
 
@@ -55,6 +63,8 @@ package struct CompactSummary: Sendable {
     /// Stream files left as they were (`--skip-damaged`).
     package var skipped: [String] = []
     package var seconds: Double = 0
+    /// Threads that rewrote streams (``CompactOptions/threads``, fewer if the system refused some).
+    package var threads = 1
     /// Bytes read from the store's files: the verification pass (all of them) and the
     /// rewrite (the stream files and segment entries holding kept events).
     package var bytesRead: UInt64 = 0
@@ -168,7 +178,7 @@ extension MaintenanceSession {
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
                         intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber, verifiedFiles: verifiedFiles,
-                        budget: options.memoryBudget, gathered: gathered, summary: &summary, progress: progress)
+                        budget: options.memoryBudget, threads: options.threads, gathered: gathered, summary: &summary, progress: progress)
         } catch {
             try? await store.close()
             throw error
@@ -208,7 +218,7 @@ extension MaintenanceSession {
     /// `verifiedFiles`, by catalog number: each stream's file as verification read it, nil for
     /// a stream without one (the whole table nil: not known, each stream is looked up in the store).
     private func rewrite(store: EventStore, writer: CompactionWriter, damagedFiles: Set<String>, damagedStreams: Set<String>,
-                         intactStreams: Set<String>, segmentBytes: [UInt64], verifiedFiles: [VerifiedStreamFile?]?, budget: UInt64, gathered: SegmentRouting.Gathered,
+                         intactStreams: Set<String>, segmentBytes: [UInt64], verifiedFiles: [VerifiedStreamFile?]?, budget: UInt64, threads: Int, gathered: SegmentRouting.Gathered,
                          summary: inout CompactSummary, progress: (String, Int, Int) -> Void) throws {
         if !writer.dryRun {
             // `writer.root` was created (empty) before the verification.
@@ -222,7 +232,8 @@ extension MaintenanceSession {
         var keep = [CompactionWriter.KeptVersions](repeating: .none, count: names.count)
         var sizes = Array(segmentBytes.prefix(names.count))
         sizes += repeatElement(0, count: names.count - sizes.count)
-        var rewrittenEvents = 0
+        // Lane 0 writes with `writer` itself; the others with lanes of it, added to it at the end.
+        let lanes = (0..<max(1, threads)).map { CompactionLane(writer: $0 == 0 ? writer : writer.lane()) }
         let ranges = SegmentHarvest.ranges(segmentBytes: sizes, budget: budget)
         summary.streamRanges = ranges.count
         // Verification's walk gathered the entries (one pass, shared with it), or one pass per range with entries.
@@ -246,36 +257,15 @@ extension MaintenanceSession {
                 summary.bytesRead += harvest.bytesRead
                 if wanted > 0 { summary.segmentPasses += 1 }
             }
-            for number in range {
-                let index = Int(number)
-                if index % 64 == 0 { progress("compact", index, names.count) }
-                let name = names[index]
-                if damagedStreams.contains(name) {
-                    keep[index] = .all
-                    continue
-                }
-                guard let tail = try store.visibleTail(of: name) else { continue }
-                let plan = try CompactionPlan.plan(for: name, lastVersion: tail.lastVersion, in: store)
-                guard case .keep(let firstVersion, let notBefore) = plan else { continue }
-                let oldFile: CompactionWriter.OldFile
-                if index >= known.count {
-                    oldFile = .unknown
-                } else if let file = known[index] {
-                    oldFile = .at(path.appending(file.relative), nextVersion: file.nextVersion, bytes: file.bytes)
-                } else {
-                    oldFile = .none
-                }
-                let kept = try writer.write(stream: name, number: number, from: firstVersion, through: tail.lastVersion,
-                                            notBefore: notBefore, store: store, harvest: harvest, oldFile: oldFile)
-                if kept.count > 0, let first = kept.firstVersion {
-                    summary.streamsAfter += 1
-                    keep[index] = CompactionWriter.KeptVersions(from: first, through: first + UInt64(kept.count) - 1)
-                    rewrittenEvents += kept.count
-                }
-            }
+            let ran = try rewrite(range, of: names, harvest: harvest, lanes: lanes, store: store, known: known,
+                        damagedStreams: damagedStreams, keep: &keep, progress: progress)
+            summary.threads = max(summary.threads, ran)
             if case .spill = gathered { spare = harvest.takeArena() }
         }
         progress("compact", names.count, names.count)
+        for lane in lanes.dropFirst() { writer.absorb(lane.writer) }
+        let rewrittenEvents = lanes.reduce(0) { $0 + $1.eventsKept }
+        summary.streamsAfter = lanes.reduce(0) { $0 + $1.streamsKept }
         // The temporary files go before anything is synced: the commit never sees them.
         if case .spill(let spill) = gathered { try spill.remove() }
         // Damaged files are carried over unchanged, with their streams' global-index entries.
@@ -299,6 +289,40 @@ extension MaintenanceSession {
         summary.blocksAfter = writer.blocksWritten
         summary.blocksReused = writer.blocksReused
         summary.bytesRead += writer.bytesRead
+    }
+
+    /// Rewrites the streams of `range` (catalog numbers; `names` by number) on
+    /// `lanes.count` threads at once: each stream is its own new file, built from
+    /// its old file and its entries in `harvest`, which no lane changes. Each
+    /// stream's kept versions go to its slot of `keep`. Returns how many threads ran.
+    private func rewrite(_ range: Range<UInt32>, of names: [String], harvest: SegmentHarvest, lanes: [CompactionLane],
+                         store: EventStore, known: [VerifiedStreamFile?], damagedStreams: Set<String>,
+                         keep: inout [CompactionWriter.KeptVersions], progress: (String, Int, Int) -> Void) throws -> Int {
+        let first = Int(range.lowerBound)
+        let folder = path
+        return try keep.withUnsafeMutableBufferPointer { table in
+            let keepTable = CompactionLane.KeepTable(table)
+            return try ParallelLanes.run(count: range.count, lanes: lanes.count, owner: directory, name: "rs-compact",
+                                  progress: { done in if done % 64 == 0 { progress("compact", first + done, names.count) } }) { lane, item in
+                let index = first + item
+                let name = names[index]
+                if damagedStreams.contains(name) {
+                    keepTable[index] = .all
+                    return
+                }
+                let oldFile: CompactionWriter.OldFile
+                if index >= known.count {
+                    oldFile = .unknown
+                } else if let file = known[index] {
+                    oldFile = .at(folder.appending(file.relative), nextVersion: file.nextVersion, bytes: file.bytes)
+                } else {
+                    oldFile = .none
+                }
+                if let kept = try lanes[lane].rewrite(stream: name, number: UInt32(index), store: store, harvest: harvest, oldFile: oldFile) {
+                    keepTable[index] = kept
+                }
+            }
+        }
     }
 }
 
