@@ -1,3 +1,4 @@
+import Dispatch
 import SystemPackage
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -31,7 +32,8 @@ struct StoreVerifier {
     let directory: FilePath
     /// Called now and then with (files done, files in all).
     var progress: (Int, Int) -> Void = { _, _ in }
-    /// Handed every segment entry the walk reads (a compaction gathers them in the same pass), if it accepts.
+    /// Handed every segment entry, if it accepts, by a walk of its own on a thread of its
+    /// own while the verification runs (a compaction gathers them; ``SegmentRouting``).
     var segmentSink: SegmentRouting? = nil
     /// How many entries ahead the segment walk and the global-index pass ask for the
     /// row of the stream they will meet (``Prefetch``): far enough for a cache miss
@@ -76,6 +78,19 @@ struct StoreVerifier {
         let files = streamFiles(into: &problems)
         let segmentFiles = (try? StorageDirectory.entries(of: directory.appending("split")))?
             .filter { SplitSegment.number(inFileName: $0) != nil }.sorted() ?? []
+        // A compaction's routing of the segment entries (``SegmentRouting``) runs on a thread of
+        // its own from here on, its own walk over the segments beside this verification's,
+        // joined at the end. It needs only the catalog's size and the journal's header.
+        var routing: (sink: SegmentRouting, thread: BackgroundThread)? = nil
+        let pacing = segmentSink == nil ? nil : DispatchSemaphore(value: SegmentRouting.routingLead)
+        if let sink = segmentSink, let pacing {
+            let bytes = segmentFiles.reduce(UInt64(0)) { $0 + fileSize(directory.appending("split").appending($1)) }
+            if sink.begin(streams: streams.count, closedCleanly: inventory.closedCleanly, checkpoint: checkpoint, segmentFileBytes: bytes),
+               let thread = sink.startRouting(segments: segmentFiles, in: directory.appending("split"), pacing: pacing, owner: directory.string) {
+                routing = (sink, thread)
+            }
+        }
+        defer { if let routing { routing.sink.joinRouting(routing.thread) } }
         let totalFiles = files.count + segmentFiles.count
         var checker = BlockChecker()
         let fileVerifier = StreamFileVerifier(directory: directory)
@@ -112,13 +127,13 @@ struct StoreVerifier {
         numbers = [:]
 
         // Split segments: entries continue their streams' files.
-        if let sink = segmentSink {
-            let bytes = segmentFiles.reduce(UInt64(0)) { $0 + fileSize(directory.appending("split").appending($1)) }
-            if !sink.begin(streams: streams.count, closedCleanly: inventory.closedCleanly, checkpoint: checkpoint,
-                           segmentFileBytes: bytes) { segmentSink = nil }
-        }
         verifySegments(segmentFiles, streams: &streams, checker: &checker, checkpoint: checkpoint, replayFrom: replayFrom,
-                       into: &problems, inventory: &inventory, bytesRead: &report.bytesRead) { progress(files.count + $0, totalFiles) }
+                       into: &problems, inventory: &inventory, bytesRead: &report.bytesRead) {
+            pacing?.signal()
+            progress(files.count + $0, totalFiles)
+        }
+        // Whatever happened, the routing is no longer held back.
+        for _ in segmentFiles.indices { pacing?.signal() }
         inventory.rawBytes = checker.rawBytes
 
         verifyGlobalIndex(streams: &streams, checkpoint: checkpoint, replayFrom: replayFrom, into: &problems,
@@ -223,11 +238,9 @@ struct StoreVerifier {
             do {
                 guard let segment = try SplitSegment.open(number: number, in: directory.appending("split")) else {
                     problem(0, "segment has no header (never written)", harmless: true)
-                    segmentSink?.spoil()
                     continue
                 }
                 let size = try segment.file.size()
-                segmentSink?.segment(number, size: size)
                 inventory.segments += 1
                 inventory.segmentBytes += size
                 bytesRead += size
@@ -238,7 +251,6 @@ struct StoreVerifier {
                     // The rows of a stream some entries ahead: their cache misses overlap this entry's checks.
                     if let upcoming {
                         Prefetch.element(of: &streams, at: Int(upcoming), bytes: hot)
-                        segmentSink?.prefetch(stream: upcoming)
                     }
                     switch visit {
                     case .entry(let offset, let envelope, let header, _):
@@ -247,22 +259,18 @@ struct StoreVerifier {
                             problem(offset, "entry names stream number \(envelope.stream), which the catalog does not have")
                             return true
                         }
-                        segmentSink?.add(segment: number, offset: offset, stream: envelope.stream, header: header, block: block)
                         let stored = UnsafeRawBufferPointer(rebasing: block[StreamBlock.headerSize...])
                         joinEntry(offset: offset, header: header, stored: stored, blockBytes: UInt64(SplitSegment.envelopeSize + header.totalLength),
                                   stream: &streams[Int(envelope.stream)], checker: &checker, checkpoint: checkpoint,
                                   inventory: &inventory, problem: { problem(offset, $0, stream: $1) })
                     case .damaged(let offset, let next):
                         problem(offset, "\(next - offset) bytes are no whole entry")
-                        segmentSink?.spoil()
                     }
                     return true
                 }
-                if end < size { segmentSink?.spoil() }
                 if end < size { problem(end, "\(size - end) bytes at the end are no whole entry (a torn write)", harmless: replayFrom != .max) }
             } catch {
                 problem(nil, "\(error)")
-                segmentSink?.spoil()
             }
         }
     }
