@@ -258,7 +258,7 @@ extension MaintenanceSession {
                 if wanted > 0 { summary.segmentPasses += 1 }
             }
             let ran = try rewrite(range, of: names, harvest: harvest, lanes: lanes, store: store, known: known,
-                        damagedStreams: damagedStreams, keep: &keep, progress: progress)
+                                  damagedStreams: damagedStreams, keep: &keep, progress: progress)
             summary.threads = max(summary.threads, ran)
             if case .spill = gathered { spare = harvest.takeArena() }
         }
@@ -300,10 +300,14 @@ extension MaintenanceSession {
                          keep: inout [CompactionWriter.KeptVersions], progress: (String, Int, Int) -> Void) throws -> Int {
         let first = Int(range.lowerBound)
         let folder = path
+        // Reported by the calling thread after every 32 of its own streams, with all lanes' count.
+        var ownStreams = 0
         return try keep.withUnsafeMutableBufferPointer { table in
             let keepTable = CompactionLane.KeepTable(table)
-            return try ParallelLanes.run(count: range.count, lanes: lanes.count, owner: directory, name: "rs-compact",
-                                  progress: { done in if done % 64 == 0 { progress("compact", first + done, names.count) } }) { lane, item in
+            return try ParallelLanes.run(count: range.count, lanes: lanes.count, owner: directory, name: "rs-compact", progress: { done in
+                ownStreams += 1
+                if ownStreams % 32 == 0 { progress("compact", first + done, names.count) }
+            }) { lane, item in
                 let index = first + item
                 let name = names[index]
                 if damagedStreams.contains(name) {
