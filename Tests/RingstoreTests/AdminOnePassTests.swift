@@ -3,9 +3,10 @@ import SystemPackage
 import Testing
 @testable import Ringstore
 
-/// `compact` reads the split segments once: its verification's walk gathers
-/// their entries (in memory, or routed to temporary files under a small
-/// budget). Damage met on that walk still refuses the compaction, naming file
+/// `compact` reads the split segments once from the device: a walk beside its
+/// verification's, on a thread of its own, gathers their entries (in memory, or
+/// routed to temporary files under a small budget). Damage met by the
+/// verification still refuses the compaction, naming file
 /// and offset, and leaves the store byte for byte as it was, without
 /// `compact.new/`; a dry run writes nothing.
 @Suite struct AdminOnePassTests {
@@ -95,7 +96,7 @@ import Testing
                                        "a compaction")
     }
 
-    /// The heads the verification's walk learns are the ones opening would rebuild by walking
+    /// The heads the routing's walk learns are the ones opening would rebuild by walking
     /// the segments, and the compaction's open takes them (``SplitSegments/Prepared``).
     @Test func theSegmentHeadsLearntByTheWalkAreTheOnesOpeningRebuilds() async throws {
         let dir = TemporaryDirectory()

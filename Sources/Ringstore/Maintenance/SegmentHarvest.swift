@@ -7,8 +7,8 @@ import SystemPackage
 /// and following 100,000 chains costs one small random read per entry (millions
 /// of `pread`s). Compaction instead takes the streams in ranges of catalog
 /// numbers whose entries fit a memory budget (``ranges(segmentBytes:budget:)``),
-/// and gathers each range's blocks: from what the verification's own walk over
-/// the segments gathered (``SegmentRouting``: in memory, or routed to
+/// and gathers each range's blocks: from what the routing walk over the
+/// segments, beside the verification, gathered (``SegmentRouting``: in memory, or routed to
 /// temporary files, ``SegmentSpill``), or, when it gathered nothing (a dry
 /// run, which writes no files), from one pass per range that keeps only that
 /// range's blocks. Segments are written in journal order, so each stream's

@@ -1,7 +1,7 @@
 import SystemPackage
 
-/// The split-segment entries of every stream, routed as the verification's
-/// walk over the segments meets them into temporary files, each holding a
+/// The split-segment entries of every stream, routed as the routing's walk
+/// over the segments (``SegmentRouting``) meets them into temporary files, each holding a
 /// fixed slice of catalog numbers, from which each range of streams'
 /// ``SegmentHarvest`` is then read.
 ///
@@ -9,8 +9,8 @@ import SystemPackage
 /// segment per range (touching all their pages), and a store whose segments
 /// hold many times the memory budget needs tens of ranges (20 walks over
 /// 1.26 GiB at 64 MiB). Routing copies each entry once more, but the segments
-/// are walked once, by the verification that precedes every compaction
-/// (``StoreVerifier/segmentSink``). The files are cut by catalog number
+/// are walked once more only, during the verification that precedes every
+/// compaction (``StoreVerifier/segmentSink``). The files are cut by catalog number
 /// (``streamsPerFile``), not by the ranges, because the ranges follow each
 /// stream's segment bytes, which are known only once the walk is over; a range
 /// reads the files its numbers fall in and keeps its own streams' entries, so

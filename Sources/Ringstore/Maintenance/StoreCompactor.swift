@@ -19,7 +19,7 @@ package struct CompactOptions: Sendable {
     /// LZ4 acceleration of the rewritten blocks (1 is LZ4's default, and the engine's;
     /// higher is faster and compresses less).
     package var acceleration: Int32 = 1
-    /// Most temporary files verification's walk routes segment entries to when they do not
+    /// Most temporary files the routing walk (beside the verification) sends segment entries to when they do not
     /// fit the budget (``SegmentSpill``); 0: none, one pass per range instead (tests set it).
     var spillRanges = SegmentSpill.maxFiles
     /// Threads that rewrite streams at once (each stream is its own new file;
@@ -102,7 +102,7 @@ extension MaintenanceSession {
         // What an earlier compaction of this session left (one that failed part-way) is settled
         // here, as an open would: this session's opens leave `compact.new/` to this compaction.
         _ = try CompactionSwitch.finishIfPending(in: path)
-        // Not dry: the segment entries are gathered by verification's own walk over the segments
+        // Not dry: the segment entries are gathered during the verification, by a walk of their own over the segments
         // (``SegmentRouting``), into memory or temporary files under `compact.new/`, created here.
         func verifying() throws -> (VerifyReport, SegmentRouting?) {
             var verifier = StoreVerifier(directory: path) { progress("verify", $0, $1) }
@@ -210,7 +210,7 @@ extension MaintenanceSession {
     ///
     /// Memory stays within about `budget` whatever the store's size: streams are
     /// taken in ranges of catalog numbers whose split-segment entries fit it
-    /// (``SegmentHarvest``: read from what verification's walk `gathered`, or,
+    /// (``SegmentHarvest``: read from what the routing walk beside the verification `gathered`, or,
     /// when it gathered nothing, one sequential pass over the segments per range), and
     /// the global index is written by filtering the old one in one pass
     /// (the versions each stream keeps form a range), so no table of events is built.
