@@ -30,12 +30,6 @@ import Testing
         }
         #expect(summaries[0].rewritableBytesAfter == summaries[1].rewritableBytesAfter)
         #expect(try await AdminFixture.visible(at: parallel) == before)
-        let files = try FileManager.default.subpathsOfDirectory(atPath: single + "/streams").sorted()
-        #expect(try FileManager.default.subpathsOfDirectory(atPath: parallel + "/streams").sorted() == files)
-        for file in files {
-            #expect(FileManager.default.contents(atPath: single + "/streams/" + file) == FileManager.default.contents(atPath: parallel + "/streams/" + file),
-                    "\(file) differs")
-        }
-        #expect(FileManager.default.contents(atPath: single + "/global.index") == FileManager.default.contents(atPath: parallel + "/global.index"))
+        try AdminFixture.expectSameStreamFiles(single, parallel)
     }
 }

@@ -44,6 +44,20 @@ enum AdminFixture {
         #expect(problems.isEmpty, "\(context): \(problems.prefix(5))", sourceLocation: sourceLocation)
     }
 
+    /// Expects the stores at `path` and `other` to hold the same stream files, index
+    /// files and global index, byte for byte (two compactions of the same store).
+    static func expectSameStreamFiles(_ path: String, _ other: String,
+                                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let files = try FileManager.default.subpathsOfDirectory(atPath: path + "/streams").sorted()
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: other + "/streams").sorted() == files, sourceLocation: sourceLocation)
+        for file in files {
+            #expect(FileManager.default.contents(atPath: path + "/streams/" + file) == FileManager.default.contents(atPath: other + "/streams/" + file),
+                    "\(file) differs", sourceLocation: sourceLocation)
+        }
+        #expect(FileManager.default.contents(atPath: path + "/" + GlobalIndex.fileName) == FileManager.default.contents(atPath: other + "/" + GlobalIndex.fileName),
+                sourceLocation: sourceLocation)
+    }
+
     /// Expects none of `names` (a compaction's folders and marker) left in `path`.
     static func expectNoLeftovers(_ names: [String], in path: String, _ context: String,
                                   sourceLocation: SourceLocation = #_sourceLocation) {
