@@ -7,9 +7,10 @@ import Synchronization
 /// all have returned.
 ///
 /// Why dedicated threads rather than `DispatchQueue.concurrentPerform` or a
-/// task group: the callers (the offline tool's compaction, removing a tree of
-/// files) block in system calls for most of an item, and the concurrency pool
-/// has only as many threads as processors.
+/// task group: the callers (the offline tool's rewrite, removing a tree of
+/// files) are synchronous and block in system calls (creating, writing and
+/// unlinking files) for much of an item; on the concurrency pool, which has
+/// only as many threads as processors, they would hold its threads that long.
 ///
 /// The body receives the lane's number, so that each lane can keep state of its
 /// own (buffers, counters) that no other thread touches.
