@@ -137,6 +137,7 @@ final class SegmentRouting {
                     continue
                 }
                 let size = try segment.file.size()
+                bytesRead += size
                 self.segment(number, size: size)
                 let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20, lookahead: StoreVerifier.lookahead) { visit, block, upcoming in
                     if let upcoming { prefetch(stream: upcoming) }
@@ -154,6 +155,9 @@ final class SegmentRouting {
             }
         }
     }
+
+    /// Bytes of the segment files the routing walked (read after the join).
+    private(set) var bytesRead: UInt64 = 0
 
     /// Segments the routing may read ahead of the verification (see ``route(segments:in:pacing:)``).
     static let routingLead = 4

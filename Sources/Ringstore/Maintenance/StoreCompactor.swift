@@ -65,7 +65,8 @@ package struct CompactSummary: Sendable {
     package var seconds: Double = 0
     /// Threads that rewrote streams (``CompactOptions/threads``, fewer if the system refused some).
     package var threads = 1
-    /// Bytes read from the store's files: the verification pass (all of them) and the
+    /// Bytes read from the store's files: the verification pass (all of them), the
+    /// routing walk beside it (the segments again; ``SegmentRouting``) and the
     /// rewrite (the stream files and segment entries holding kept events).
     package var bytesRead: UInt64 = 0
     /// The input's rate: the store's bytes (before) per second of the whole run.
@@ -115,7 +116,7 @@ extension MaintenanceSession {
             return (verifier.verify(), routing)
         }
         var (report, routing) = try verifying()
-        summary.bytesRead = report.bytesRead
+        summary.bytesRead = report.bytesRead + (routing?.bytesRead ?? 0)
         // A store that was not closed cleanly is recovered first (open, split, close), then
         // verified again: afterwards every event is in stream files or segments, which is
         // all the rewrite reads. Only harmless findings (a tail opening cuts) allow that.
@@ -124,7 +125,7 @@ extension MaintenanceSession {
             let recovering = try await openStore()
             try await recovering.close()
             (report, routing) = try verifying()
-            summary.bytesRead += report.bytesRead
+            summary.bytesRead += report.bytesRead + (routing?.bytesRead ?? 0)
         }
         let before = report.inventory
         summary.rewritableBytesBefore = before.rewritableBytes
