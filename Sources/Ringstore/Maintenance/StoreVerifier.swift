@@ -129,10 +129,12 @@ struct StoreVerifier {
         // Split segments: entries continue their streams' files.
         verifySegments(segmentFiles, streams: &streams, checker: &checker, checkpoint: checkpoint, replayFrom: replayFrom,
                        into: &problems, inventory: &inventory, bytesRead: &report.bytesRead) {
-            pacing?.signal()
+            pacing?.signal()  // called as each segment begins: the routing may start one more
             progress(files.count + $0, totalFiles)
         }
-        // Whatever happened, the routing is no longer held back.
+        // Whatever happened, the routing is no longer held back. (This also keeps the
+        // semaphore's count at or above its starting value, which libdispatch requires
+        // when it is freed: the routing waits once per segment, here signalled twice.)
         for _ in segmentFiles.indices { pacing?.signal() }
         inventory.rawBytes = checker.rawBytes
 
