@@ -36,6 +36,9 @@ public struct WorkloadRunner: Sendable {
         let clock = ContinuousClock()
         let started = clock.now
         let deadline = workload.duration.map { started + .milliseconds(Int64($0 * 1000)) }
+        // With a rate, the writers' schedule is kept on the monotonic clock from here.
+        let schedule = workload.rate.map { _ in (pacer: SchedulePacer(), start: monotonicNanoseconds()) }
+        defer { schedule?.pacer.stop() }
 
         let ticker = Task {
             while !shared.stopped.load(ordering: .relaxed) {
@@ -52,7 +55,7 @@ public struct WorkloadRunner: Sendable {
             outcomes = try await withThrowingTaskGroup(of: WriterOutcome.self) { group in
                 for writer in 0..<workload.writers {
                     group.addTask {
-                        try await append(system, writer: writer, shared: shared, started: started, deadline: deadline, existing: warmedUp)
+                        try await append(system, writer: writer, shared: shared, schedule: schedule, deadline: deadline, existing: warmedUp)
                     }
                 }
                 var outcomes: [WriterOutcome] = []
@@ -171,12 +174,12 @@ public struct WorkloadRunner: Sendable {
         }
     }
 
-    private func append(_ system: some BenchSystem, writer: Int, shared: RunState, started: ContinuousClock.Instant,
+    private func append(_ system: some BenchSystem, writer: Int, shared: RunState, schedule: (pacer: SchedulePacer, start: Int64)?,
                         deadline: ContinuousClock.Instant?, existing: StreamVersions) async throws -> WriterOutcome {
-        // With a rate, this writer's appends are due every `interval`, from a
+        // With a rate, this writer's appends are due every `interval` nanoseconds, from a
         // per-writer offset so that writers do not all start at once.
-        let interval = workload.rate.map { Duration.seconds(Double(workload.batch * workload.writers) / $0) }
-        var due = started + (interval.map { $0 * (Double(writer) / Double(workload.writers)) } ?? .zero)
+        let interval = workload.rate.map { Int64(1e9 * Double(workload.batch * workload.writers) / $0) }
+        var due = (schedule?.start ?? 0) + (interval.map { $0 * Int64(writer) / Int64(workload.writers) } ?? 0)
         let owned = workload.ownedStreams(of: writer)
         let names = owned.map(Workload.streamName)
         var versions = owned.map { existing[$0] }
@@ -208,11 +211,7 @@ public struct WorkloadRunner: Sendable {
                 guard written < quota else { break }
                 count = min(count, quota - written)
             }
-            if interval == nil {
-                if let deadlineNanoseconds, now >= deadlineNanoseconds { break }
-            } else if let deadline, clock.now >= deadline {
-                break
-            }
+            if let deadlineNanoseconds, now >= deadlineNanoseconds || (interval != nil && due >= deadlineNanoseconds) { break }
             let k = Int(random.next() % UInt64(owned.count))
             let events = (0..<count).map { i in
                 EventData(type: "Reading", data: payload.make(sequence: writer &* 100_000_000 &+ written &+ i))
@@ -234,21 +233,21 @@ public struct WorkloadRunner: Sendable {
                 shared.newest.store(RunState.pack(stream: owned[k], version: last), ordering: .relaxed)
                 continue
             }
-            // With a rate: on the clock the schedule is kept on.
-            let start = due  // latency counts from when the append was due
-            let wake = clock.now
-            if wake < due {
-                try await Task.sleep(until: due, clock: clock)
-                wakeLateness.record(due.duration(to: clock.now))
+            // With a rate: latency counts from when the append was due.
+            let wake = monotonicNanoseconds()
+            if wake < due, let schedule {
+                await schedule.pacer.wait(until: due)
+                wakeLateness.record(nanoseconds: UInt64(max(0, monotonicNanoseconds() - due)))
             } else {
-                wakeLateness.record(due.duration(to: wake))  // behind schedule before the sleep
+                wakeLateness.record(nanoseconds: UInt64(wake - due))  // behind schedule before the wait
             }
-            due = due + interval
-            let called = clock.now
+            let start = due
+            due += interval
+            let called = monotonicNanoseconds()
             try await system.append(stream: names[k], expectedVersion: versions[k], events: events)
-            let returned = clock.now
-            latencies.record(start.duration(to: returned))
-            calls.record(called.duration(to: returned))
+            now = monotonicNanoseconds()
+            latencies.record(nanoseconds: UInt64(max(0, now - start)))
+            calls.record(nanoseconds: UInt64(max(0, now - called)))
             let last = (versions[k].map { $0 + 1 } ?? 0) + UInt64(count - 1)
             versions[k] = last
             written += count

@@ -1,0 +1,117 @@
+import Dispatch
+import Foundation
+import Ringstore
+import Synchronization
+
+/// Wakes the writers of `ringstore bench --rate` at their due times, from one
+/// thread of its own.
+///
+/// Why not `Task.sleep(until:)`: on Linux each such sleep is a libdispatch timer
+/// source. Arming one writes to the dispatch manager's event descriptor, and the
+/// manager, a thread of higher priority than the concurrency pool's, wakes to
+/// re-arm its `timerfd`. At 78,000 appends a second that is a write, a wake-up
+/// and a preemption of a pool thread (one that runs appends) per append: the
+/// load generator taking the processor from what it measures. Here a writer
+/// due later only goes into a heap, and one thread sleeps to the earliest due
+/// time and resumes every writer due by then.
+final class SchedulePacer: Sendable {
+    private struct Waiter {
+        let due: Int64
+        let writer: CheckedContinuation<Void, Never>
+    }
+
+    private struct State: ~Copyable {
+        /// A binary min-heap on `due`.
+        var heap: [Waiter] = []
+        /// The due time the pacer sleeps until (`Int64.max`: until woken), nil while awake.
+        var sleepingUntil: Int64?
+        var stopping = false
+
+        mutating func push(_ waiter: Waiter) {
+            heap.append(waiter)
+            var child = heap.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard heap[child].due < heap[parent].due else { break }
+                heap.swapAt(child, parent)
+                child = parent
+            }
+        }
+
+        mutating func popFirst() -> Waiter {
+            heap.swapAt(0, heap.count - 1)
+            let first = heap.removeLast()
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1
+                guard left < heap.count else { break }
+                let right = left + 1
+                let child = right < heap.count && heap[right].due < heap[left].due ? right : left
+                guard heap[child].due < heap[parent].due else { break }
+                heap.swapAt(child, parent)
+                parent = child
+            }
+            return first
+        }
+    }
+
+    private let state = Mutex(State())
+    private let bell = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+
+    init() {
+        let thread = Thread { [self] in run() }
+        thread.name = "rs-bench-pacer"
+        thread.start()
+    }
+
+    /// Returns at `due` (monotonic nanoseconds) or soon after; at once if it has passed.
+    func wait(until due: Int64) async {
+        await withCheckedContinuation { writer in
+            let wake = state.withLock { s -> Bool in
+                s.push(Waiter(due: due, writer: writer))
+                // Wake the pacer only when it sleeps past this writer's due time.
+                guard let until = s.sleepingUntil, due < until else { return false }
+                s.sleepingUntil = nil
+                return true
+            }
+            if wake { bell.signal() }
+        }
+    }
+
+    /// Resumes every writer still waiting at once (a run that failed does not
+    /// wait out the schedule), then stops the thread and returns once it has.
+    func stop() {
+        state.withLock { $0.stopping = true }
+        bell.signal()
+        finished.wait()
+    }
+
+    private func run() {
+        var due: [CheckedContinuation<Void, Never>] = []
+        while true {
+            let now = monotonicNanoseconds()
+            let until: Int64? = state.withLock { s in
+                s.sleepingUntil = nil
+                while let first = s.heap.first, first.due <= now || s.stopping { due.append(s.popFirst().writer) }
+                if !due.isEmpty { return nil }
+                if s.stopping { return 0 }
+                let until = s.heap.first?.due ?? .max
+                s.sleepingUntil = until
+                return until
+            }
+            guard let until else {
+                for writer in due { writer.resume() }
+                due.removeAll(keepingCapacity: true)
+                continue
+            }
+            if until == 0 { break }
+            if until == .max {
+                bell.wait()
+            } else {
+                _ = bell.wait(timeout: .now() + .nanoseconds(Int(until - now)))
+            }
+        }
+        finished.signal()
+    }
+}
