@@ -86,12 +86,26 @@ struct JournalIndex: Sendable {
     /// entries before `position`. Streams keep their versions; only their ring
     /// entries go.
     mutating func forget(before position: UInt64, streams touched: some Collection<String>) {
-        let dropped = eventPositions.partitioningIndex { $0 >= position }
-        guard dropped > 0 else { return }
-        eventPositions.removeFirst(dropped)
+        forgetEntries(before: position, of: touched)
+        forgetEventPositions(before: position)
+    }
+
+    /// The streams' part of ``forget(before:streams:)``: each stream's entries
+    /// of records before `position`. Safe to do in several steps before the
+    /// checkpoint moves: a stream without an entry for a version reads it from
+    /// its stream file, which holds it durably by then.
+    mutating func forgetEntries(before position: UInt64, of touched: some Sequence<String>) {
         for key in touched {
             if let slot = streams.slot(of: key) { streams[at: slot].forget(before: position) }  // one lookup, not two
         }
+    }
+
+    /// The global part of ``forget(before:streams:)``. It must move with the
+    /// checkpoint, in one lock section: `$all` readers take "every event from
+    /// the checkpoint on is listed" from the two read together.
+    mutating func forgetEventPositions(before position: UInt64) {
+        let dropped = eventPositions.partitioningIndex { $0 >= position }
+        if dropped > 0 { eventPositions.removeFirst(dropped) }
     }
 
     /// Adds the events of one append (versions from the stream's next version on).

@@ -196,13 +196,35 @@ final class JournalWriter: Sendable {
 
     /// Lets appends reuse ring space before `position` (already checkpointed
     /// durably) and forgets the index entries of the records there.
+    ///
+    /// Why in slices: every append takes the writer's lock, and forgetting
+    /// the entries of 10,000 streams in one lock section held it 2-8 ms, a
+    /// stall of every append at each checkpoint. The streams' entries go first,
+    /// ``releaseSlice`` streams per lock section, while the checkpoint has not
+    /// moved (so no append can reuse the space yet); then the checkpoint and
+    /// the global list of positions move together in one short section.
     func releaseSpace(before position: UInt64, streams: some Collection<String>) {
+        var rest = streams[...]
+        while !rest.isEmpty {
+            let slice = rest.prefix(Self.releaseSlice)
+            rest = rest[slice.endIndex...]
+            let behind = state.withLock { s in
+                guard position > s.checkpoint else { return true }
+                s.index.forgetEntries(before: position, of: slice)
+                return false
+            }
+            if behind { return }
+        }
         state.withLock { s in
             guard position > s.checkpoint else { return }
             s.checkpoint = position
-            s.index.forget(before: position, streams: streams)
+            s.index.forgetEventPositions(before: position)
         }
     }
+
+    /// Streams whose ring entries ``releaseSpace(before:streams:)`` forgets per
+    /// lock section: about 0.1-0.2 ms of work on a small processor.
+    static let releaseSlice = 256
 
     /// The failure that poisoned the writer, if any.
     var failure: RingstoreError? { state.withLock { $0.failure } }

@@ -1,15 +1,23 @@
-#if RINGSTORE_TSAN
 import Glibc
 
-/// Replaces `Synchronization.Mutex` inside this module in ThreadSanitizer builds
-/// (`-Xswiftc -DRINGSTORE_TSAN`, see the README's "Hardening" section).
+/// The library's lock: inside this module `Mutex` is this type, not the
+/// Synchronization module's, which it shadows. Same shape: `withLock`.
 ///
-/// On Linux, `Synchronization.Mutex` locks with futex system calls that
-/// ThreadSanitizer cannot see, so every access under it is reported as a race
-/// (a three-line program that only appends to an array under a `Mutex` from
-/// four threads is enough). This stand-in with the same shape uses a
-/// `pthread_mutex_t`, which ThreadSanitizer intercepts, so that what it reports
-/// is real. Never compiled into normal builds.
+/// Why not `Synchronization.Mutex`: on Linux it is a priority-inheritance
+/// futex (`FUTEX_LOCK_PI`). Unlocking one that has waiters hands it, in the
+/// kernel, to the first waiter, and until that thread gets a processor the
+/// lock is held by no one running: every other thread that wants it waits too.
+/// On two processors kept busy by the split's threads and the appends, such a
+/// new owner often waited milliseconds to run, and every append queued behind
+/// the writer's lock meanwhile (at half load, relaxed mode: append p99 from
+/// the due time 10-15 ms with it, 1.9 ms with this lock; docs/ARCHITECTURE.md,
+/// "Sharing two processors with the appenders"). glibc's ordinary mutex only
+/// wakes a waiter when it is unlocked, and a thread that is running takes the
+/// released lock at once. Priority inheritance buys nothing here: every
+/// thread of the store runs at the same (non-real-time) priority.
+///
+/// ThreadSanitizer sees `pthread_mutex_t` (it cannot see futex calls), so
+/// sanitizer builds need no other lock.
 ///
 /// The value lives in a cell of its own rather than in a stored property: a
 /// stored property of a zero-sized type (`Mutex(())`, a lock guarding no data)
@@ -36,10 +44,10 @@ final class Mutex<Value: ~Copyable>: @unchecked Sendable {
         value.deallocate()
     }
 
+    @inline(__always)
     func withLock<Result: ~Copyable, E: Error>(_ body: (inout sending Value) throws(E) -> sending Result) throws(E) -> sending Result {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
         return try body(&value.pointee)
     }
 }
-#endif
