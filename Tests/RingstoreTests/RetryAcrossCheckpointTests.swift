@@ -169,4 +169,38 @@ import Testing
         #expect(held.prefix(1500).allSatisfy { !$0 }, "not what later laps wrote over")
         try await reopened.close()
     }
+
+    /// A checkpoint over more streams than the writer forgets in one lock
+    /// section (``JournalWriter/releaseSlice``): every stream's ring entries go,
+    /// the checkpoint and the ring's list of positions move together, and each
+    /// stream's retry and read then go to its stream file.
+    @Test func aCheckpointOverManyStreamsForgetsEveryOneOfThem() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        store.splitter.testing.scanLimit.store(0, ordering: .relaxed)  // one checkpoint for them all
+        let streams = 2 * JournalWriter.releaseSlice + 37
+        var appended: [(events: [EventData], result: AppendResult)] = []
+        for i in 0..<streams {
+            let events = [event("first \(i)"), event("second \(i)")]
+            appended.append((events, try await store.append(to: "s\(i)", expectedVersion: .noStream, events: events)))
+        }
+        let inRing = store.journal.writer.state.withLock { $0.index.eventPositions.count }
+        #expect(inRing == 2 * streams)
+        store.splitter.testing.scanLimit.store(.max, ordering: .relaxed)
+        await store.splitter.checkpointForTesting()
+        let end = try #require(appended.last?.result.lastPosition)
+        #expect(store.stats().checkpointPosition > end)
+        let left = store.journal.writer.state.withLock { s in
+            (s.index.eventPositions.count, (0..<streams).filter { s.index.streams["s\($0)"]?.entries.isEmpty != true })
+        }
+        #expect(left.0 == 0, "the ring lists no event any more")
+        #expect(left.1.isEmpty, "streams that kept ring entries: \(left.1.prefix(10))")
+        for (i, (events, first)) in appended.enumerated() {
+            let retry = try await store.append(to: "s\(i)", expectedVersion: .noStream, events: events)
+            #expect(retry == first, "s\(i)")
+            let stored = try await store.read(stream: "s\(i)").collect()
+            #expect(stored.map(\.id) == events.map(\.id), "s\(i)")
+        }
+        try await store.close()
+    }
 }
