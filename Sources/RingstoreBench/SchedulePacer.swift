@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import Ringstore
-import Synchronization
 
 /// Wakes the writers of `ringstore bench --rate` at their due times, from one
 /// thread of its own.
@@ -14,13 +13,18 @@ import Synchronization
 /// load generator taking the processor from what it measures. Here a writer
 /// due later only goes into a heap, and one thread sleeps to the earliest due
 /// time and resumes every writer due by then.
-final class SchedulePacer: Sendable {
+///
+/// Its lock is an `NSLock` (a `pthread_mutex_t`), not `Synchronization.Mutex`,
+/// for the reason the library's own `Mutex` gives: a priority-inheritance
+/// futex hands itself to waiting threads that may not run for milliseconds.
+final class SchedulePacer: @unchecked Sendable {
+    // @unchecked Sendable: `locked` is only touched under `lock`.
     private struct Waiter {
         let due: Int64
         let writer: CheckedContinuation<Void, Never>
     }
 
-    private struct State: ~Copyable {
+    private struct State {
         /// A binary min-heap on `due`.
         var heap: [Waiter] = []
         /// The due time the pacer sleeps until (`Int64.max`: until woken), nil while awake.
@@ -55,7 +59,8 @@ final class SchedulePacer: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let lock = NSLock()
+    private var locked = State()
     private let bell = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
 
@@ -68,7 +73,7 @@ final class SchedulePacer: Sendable {
     /// Returns at `due` (monotonic nanoseconds) or soon after; at once if it has passed.
     func wait(until due: Int64) async {
         await withCheckedContinuation { writer in
-            let wake = state.withLock { s -> Bool in
+            let wake = withState { s -> Bool in
                 s.push(Waiter(due: due, writer: writer))
                 // Wake the pacer only when it sleeps past this writer's due time.
                 guard let until = s.sleepingUntil, due < until else { return false }
@@ -82,16 +87,22 @@ final class SchedulePacer: Sendable {
     /// Resumes every writer still waiting at once (a run that failed does not
     /// wait out the schedule), then stops the thread and returns once it has.
     func stop() {
-        state.withLock { $0.stopping = true }
+        withState { $0.stopping = true }
         bell.signal()
         finished.wait()
+    }
+
+    private func withState<Result>(_ body: (inout State) -> Result) -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&locked)
     }
 
     private func run() {
         var due: [CheckedContinuation<Void, Never>] = []
         while true {
             let now = monotonicNanoseconds()
-            let until: Int64? = state.withLock { s in
+            let until: Int64? = withState { s in
                 s.sleepingUntil = nil
                 while let first = s.heap.first, first.due <= now || s.stopping { due.append(s.popFirst().writer) }
                 if !due.isEmpty { return nil }

@@ -239,7 +239,7 @@ public struct WorkloadRunner: Sendable {
                 await schedule.pacer.wait(until: due)
                 wakeLateness.record(nanoseconds: UInt64(max(0, monotonicNanoseconds() - due)))
             } else {
-                wakeLateness.record(nanoseconds: UInt64(wake - due))  // behind schedule before the wait
+                wakeLateness.record(nanoseconds: UInt64(max(0, wake - due)))  // behind schedule before the wait
             }
             let start = due
             due += interval
