@@ -2,7 +2,7 @@
 // second the disk's flush latency allows when N writers share one file.
 //
 //   cc -O2 -pthread Benchmarks/flush-limit.c -o flush-limit
-//   ./flush-limit DIR [WRITERS=64] [RECORDS_PER_CALL=1] [SECONDS=8] [RECORD_BYTES=240]
+//   ./flush-limit DIR [WRITERS=64] [RECORDS_PER_CALL=1] [SECONDS=8] [RECORD_BYTES=240] [RATE]
 //
 // Each writer thread copies its records into an in-memory staging buffer under
 // one mutex (reserve, copy) and waits until the flusher has made them durable.
@@ -12,7 +12,13 @@
 // throwaway probe: the best a group-committing journal can do on this disk with
 // this many writers, so Ringstore's `bench` figure can be read as a fraction
 // of it on any machine. It prints events/s, flushes/s, events per flush and
-// the fdatasync latency's median.
+// the fdatasync latency's median, 99th percentile and maximum (the device's
+// own stalls, with nothing else writing).
+//
+// With RATE (events per second), each writer makes its calls on a schedule
+// of its own (staggered, as `ringstore bench --rate` does) and the probe
+// prints the latency from when each call was due, p50 and p99: what this disk
+// allows the bench's half-load latency figure to be.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -36,6 +42,12 @@ static int fd;
 static int recordsPerCall = 1, recordBytes = 240;
 static double syncMicros[1 << 20];
 static size_t syncCount;
+static double rate;  // events per second over all writers; 0: as fast as possible
+static int writerCount;
+static double startTime;
+// With a rate: each call's latency from its due time, per writer.
+enum { LATENCIES_PER_WRITER = 1 << 18 };
+struct writerResult { uint64_t events; size_t count; double *latencyMicros; };
 
 static double now(void) {
     struct timespec t;
@@ -43,13 +55,25 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+static void sleepUntil(double when) {
+    struct timespec t = { (time_t)when, (long)((when - (time_t)when) * 1e9) };
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) != 0) {}
+}
+
 static void *writer(void *arg) {
-    (void)arg;
+    int index = (int)(intptr_t)arg;
     char record[65536];
     memset(record, 'x', sizeof record);
-    uint64_t *events = calloc(1, sizeof *events);
+    struct writerResult *result = calloc(1, sizeof *result);
+    uint64_t *events = &result->events;
     size_t bytes = (size_t)recordBytes * recordsPerCall;
+    double interval = rate > 0 ? recordsPerCall * writerCount / rate : 0;
+    double due = startTime + interval * index / writerCount;
+    if (rate > 0) result->latencyMicros = malloc(LATENCIES_PER_WRITER * sizeof(double));
     for (;;) {
+        if (rate > 0) {
+            if (now() < due) sleepUntil(due);
+        }
         pthread_mutex_lock(&lock);
         if (stop) { pthread_mutex_unlock(&lock); break; }
         while (written - durable + bytes > STAGING_BYTES && !stop) pthread_cond_wait(&durableChanged, &lock);
@@ -66,9 +90,13 @@ static void *writer(void *arg) {
         while (durable < mine && !stop) pthread_cond_wait(&durableChanged, &lock);
         int acknowledged = durable >= mine;  // a call cut short by the stop is not counted
         pthread_mutex_unlock(&lock);
-        if (acknowledged) *events += recordsPerCall;
+        if (acknowledged) {
+            *events += recordsPerCall;
+            if (rate > 0 && result->count < LATENCIES_PER_WRITER) result->latencyMicros[result->count++] = (now() - due) * 1e6;
+        }
+        due += interval;
     }
-    return events;
+    return result;
 }
 
 static void *flusher(void *arg) {
@@ -108,9 +136,11 @@ int main(int argc, char **argv) {
     recordsPerCall = argc > 3 ? atoi(argv[3]) : 1;
     double seconds = argc > 4 ? atof(argv[4]) : 8;
     recordBytes = argc > 5 ? atoi(argv[5]) : 240;
-    if (writers < 1 || recordsPerCall < 1 || seconds <= 0 || recordBytes < 1 ||
+    rate = argc > 6 ? atof(argv[6]) : 0;
+    writerCount = writers;
+    if (writers < 1 || recordsPerCall < 1 || seconds <= 0 || recordBytes < 1 || rate < 0 ||
         (long)recordBytes * recordsPerCall > STAGING_BYTES / 4) {
-        fprintf(stderr, "flush-limit: writers, records per call, seconds and record bytes must be positive (one call under 4 MiB)\n");
+        fprintf(stderr, "flush-limit: writers, records per call, seconds, record bytes and rate must be positive (one call under 4 MiB)\n");
         return 2;
     }
     char path[4096];
@@ -123,7 +153,8 @@ int main(int argc, char **argv) {
     pthread_t flush, *threads = calloc(writers, sizeof *threads);
     pthread_create(&flush, NULL, flusher, NULL);
     double start = now();
-    for (int i = 0; i < writers; i++) pthread_create(&threads[i], NULL, writer, NULL);
+    startTime = start;
+    for (int i = 0; i < writers; i++) pthread_create(&threads[i], NULL, writer, (void *)(intptr_t)i);
     struct timespec pause = { (time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9) };
     nanosleep(&pause, NULL);
     pthread_mutex_lock(&lock);
@@ -133,17 +164,33 @@ int main(int argc, char **argv) {
     pthread_mutex_unlock(&lock);
     double elapsed = now() - start;
     uint64_t events = 0;
+    double *latencies = NULL;
+    size_t latencyCount = 0;
     for (int i = 0; i < writers; i++) {
-        uint64_t *n;
-        pthread_join(threads[i], (void **)&n);
-        events += *n;
-        free(n);
+        struct writerResult *result;
+        pthread_join(threads[i], (void **)&result);
+        events += result->events;
+        if (result->count) {
+            latencies = realloc(latencies, (latencyCount + result->count) * sizeof *latencies);
+            memcpy(latencies + latencyCount, result->latencyMicros, result->count * sizeof *latencies);
+            latencyCount += result->count;
+        }
+        free(result->latencyMicros);
+        free(result);
     }
     pthread_join(flush, NULL);
     qsort(syncMicros, syncCount, sizeof *syncMicros, byValue);
-    printf("writers %d, %d records of %d bytes per call, %.1f s: %.0f events/s, %.0f flushes/s, %.1f events per flush, fdatasync p50 %.0f us\n",
+    printf("writers %d, %d records of %d bytes per call, %.1f s: %.0f events/s, %.0f flushes/s, %.1f events per flush, fdatasync p50 %.0f us, p99 %.0f us, max %.1f ms\n",
            writers, recordsPerCall, recordBytes, elapsed, events / elapsed, flushes / elapsed,
-           flushes ? (double)events / flushes : 0, syncCount ? syncMicros[syncCount / 2] : 0);
+           flushes ? (double)events / flushes : 0, syncCount ? syncMicros[syncCount / 2] : 0,
+           syncCount ? syncMicros[syncCount * 99 / 100] : 0, syncCount ? syncMicros[syncCount - 1] / 1000 : 0);
+    if (latencyCount) {
+        qsort(latencies, latencyCount, sizeof *latencies, byValue);
+        printf("rate %.0f events/s: latency from due p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.1f ms\n", rate,
+               latencies[latencyCount / 2] / 1000, latencies[latencyCount * 99 / 100] / 1000,
+               latencies[latencyCount * 999 / 1000] / 1000, latencies[latencyCount - 1] / 1000);
+    }
+    free(latencies);
     close(fd);
     unlink(path);
     return 0;
