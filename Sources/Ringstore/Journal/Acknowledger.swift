@@ -1,13 +1,22 @@
 import Dispatch
 import Synchronization
 
-/// Resumes acknowledged appends on a thread of its own — the "chaser" of
-/// EventStore's writer, which follows the durable cursor and acknowledges.
+/// Resumes acknowledged appends — the "chaser" of EventStore's writer, which
+/// follows the durable cursor and acknowledges — on a thread of its own for
+/// large batches, on the flusher's own thread for small ones
+/// (``acknowledge(_:)``).
 ///
-/// Resuming a few dozen continuations takes tens of microseconds; done on the
-/// flusher thread it would delay the next write and flush by as much, and the
-/// flush cycle is what bounds single-event appends. Items are handled in order,
-/// so a stop notice always comes after every acknowledgement before it.
+/// Why both: resuming a continuation enqueues its task on the concurrency
+/// pool, about a microsecond each, so a large batch (hundreds of writers)
+/// resumed on the flusher thread would delay the next write and flush by
+/// hundreds of microseconds, and the flush cycle is what bounds single-event
+/// appends. A small batch costs the flusher less than handing it over: waking
+/// this thread and waiting for it to get a processor, on a two-processor box
+/// shared with the pool and the splitter, took longer than resuming a few
+/// dozen continuations (docs/ARCHITECTURE.md, "Who resumes the appends").
+/// Items are handled in order, and a batch is resumed on the flusher only
+/// when nothing handed over before is queued or being resumed, so a stop
+/// notice always comes after every acknowledgement before it.
 final class Acknowledger: Sendable {
     enum Item: Sendable {
         /// Resume these appends with their results.
@@ -47,6 +56,45 @@ final class Acknowledger: Sendable {
         thread.waitUntilExited()
     }
 
+    /// The largest batch ``acknowledge(_:)`` resumes on the calling thread: as many
+    /// as the bench's 64 writers (whose batches are 30-40 appends), while the
+    /// batches of 256 writers (about 100) still go to the thread.
+    static let inlineLimit = 64
+
+    /// Resumes `waiters` (acknowledged) on the calling thread if they are at most
+    /// ``inlineLimit`` and this thread is idle with nothing queued, so that
+    /// nothing handed over earlier is resumed after them; otherwise hands them
+    /// over (``submit(_:)``). Called by the flusher only, the one thread that
+    /// submits, so no item can be queued between the look and the resumption.
+    func acknowledge(_ waiters: [JournalWriter.Waiter]) {
+        guard waiters.count <= Self.inlineLimit, isIdle else {
+            submit(.acknowledge(waiters))
+            return
+        }
+        inlineBatches.add(1, ordering: .relaxed)
+        resume(waiters)
+    }
+
+    /// Whether the thread waits for work with nothing queued: everything handed
+    /// over so far has been resumed.
+    var isIdle: Bool { queue.withLock { $0.sleeping && $0.items.isEmpty } }
+
+    /// Batches resumed on the flusher's thread (``acknowledge(_:)``), for tests and measurements.
+    let inlineBatches = Atomic<UInt64>(0)
+
+    /// Counts and resumes acknowledged appends, then wakes subscriptions.
+    private func resume(_ waiters: [JournalWriter.Waiter]) {
+        // Count first, so that `stats()` read right after an append returns includes it.
+        let events = waiters.reduce(UInt64(0)) { $0 + $1.result.lastVersion - $1.result.firstVersion + 1 }
+        appendCount.add(UInt64(waiters.count), ordering: .relaxed)
+        eventCount.add(events, ordering: .relaxed)
+        for waiter in waiters {
+            let outcome = JournalWriter.Outcome.appended(waiter.result)
+            SanitizerAnnotations.resumingTask { waiter.continuation.resume(returning: outcome) }
+        }
+        changes.notify()
+    }
+
     func submit(_ item: Item) {
         let wasSleeping = queue.withLock { q in
             q.items.append(item)
@@ -70,15 +118,7 @@ final class Acknowledger: Sendable {
             for item in batch {
                 switch item {
                 case .acknowledge(let waiters):
-                    // Count first, so that `stats()` read right after an append returns includes it.
-                    let events = waiters.reduce(UInt64(0)) { $0 + $1.result.lastVersion - $1.result.firstVersion + 1 }
-                    appendCount.add(UInt64(waiters.count), ordering: .relaxed)
-                    eventCount.add(events, ordering: .relaxed)
-                    for waiter in waiters {
-                        let outcome = JournalWriter.Outcome.appended(waiter.result)
-                        SanitizerAnnotations.resumingTask { waiter.continuation.resume(returning: outcome) }
-                    }
-                    changes.notify()
+                    resume(waiters)
                 case .fail(let waiters, let error):
                     for waiter in waiters { waiter.continuation.resume(throwing: error) }
                 case .notify(let body):

@@ -7,8 +7,8 @@ import Dispatch
 import Synchronization
 
 /// Steps 2 and 3 of an append (see ``JournalWriter``): the flusher thread
-/// writes the staged records into the ring, syncs them, and hands the covered
-/// appends to the acknowledger.
+/// writes the staged records into the ring, syncs them, and acknowledges the
+/// covered appends (a small batch itself, a large one through the acknowledger).
 extension JournalWriter {
     /// What the flusher found when it looked under the lock.
     private enum Work {
@@ -209,17 +209,18 @@ extension JournalWriter {
             path: ring.file.path.string, cause: error as? RingstoreError)
     }
 
-    /// Hands every waiter the acknowledged cursor now covers to the acknowledger.
+    /// Acknowledges every waiter the acknowledged cursor now covers (resumed
+    /// here or by the acknowledger's thread: ``Acknowledger/acknowledge(_:)``).
     private func resumeAcknowledged(_ pending: inout [Waiter]) {
         let cursor = acknowledged
         if pending.allSatisfy({ $0.lastPosition < cursor }) {
-            acknowledger.submit(.acknowledge(pending))
+            acknowledger.acknowledge(pending)
             pending.removeAll(keepingCapacity: true)
             return
         }
         let covered = pending.filter { $0.lastPosition < cursor }
         pending.removeAll { $0.lastPosition < cursor }
-        if !covered.isEmpty { acknowledger.submit(.acknowledge(covered)) }
+        if !covered.isEmpty { acknowledger.acknowledge(covered) }
     }
 
     private func fail(with error: any Error, pending: [Waiter]) {
