@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Synchronization
 import Testing
 @testable import Ringstore
 
@@ -9,9 +8,11 @@ import Testing
 /// out of order with what was handed to the thread before.
 @Suite struct AcknowledgerTests {
     /// Appends parked on continuations, handed out as waiters once all have arrived.
+    /// (The library's pthread `Mutex`, which ThreadSanitizer sees, not
+    /// `Synchronization.Mutex`: this suite runs under it in CI.)
     final class ParkedAppends: Sendable {
-        private let waiters = Synchronization.Mutex<[JournalWriter.Waiter]>([])
-        private let log = Synchronization.Mutex<[String]>([])
+        private let waiters = Ringstore.Mutex<[JournalWriter.Waiter]>([])
+        private let log = Ringstore.Mutex<[String]>([])
 
         /// Records that something happened, in the order it happened.
         func note(_ entry: String) { log.withLock { $0.append(entry) } }
