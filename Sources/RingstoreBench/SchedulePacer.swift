@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import HeapModule
 import Ringstore
 
 /// Wakes the writers of `ringstore bench --rate` at their due times, from one
@@ -19,44 +20,19 @@ import Ringstore
 /// futex hands itself to waiting threads that may not run for milliseconds.
 final class SchedulePacer: @unchecked Sendable {
     // @unchecked Sendable: `locked` is only touched under `lock`.
-    private struct Waiter {
+    /// A writer waiting for its due time, ordered by it.
+    private struct Waiter: Comparable {
         let due: Int64
         let writer: CheckedContinuation<Void, Never>
+        static func < (a: Waiter, b: Waiter) -> Bool { a.due < b.due }
+        static func == (a: Waiter, b: Waiter) -> Bool { a.due == b.due }
     }
 
     private struct State {
-        /// A binary min-heap on `due`.
-        var heap: [Waiter] = []
+        var waiting = Heap<Waiter>()
         /// The due time the pacer sleeps until (`Int64.max`: until woken), nil while awake.
         var sleepingUntil: Int64?
         var stopping = false
-
-        mutating func push(_ waiter: Waiter) {
-            heap.append(waiter)
-            var child = heap.count - 1
-            while child > 0 {
-                let parent = (child - 1) / 2
-                guard heap[child].due < heap[parent].due else { break }
-                heap.swapAt(child, parent)
-                child = parent
-            }
-        }
-
-        mutating func popFirst() -> Waiter {
-            heap.swapAt(0, heap.count - 1)
-            let first = heap.removeLast()
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                guard left < heap.count else { break }
-                let right = left + 1
-                let child = right < heap.count && heap[right].due < heap[left].due ? right : left
-                guard heap[child].due < heap[parent].due else { break }
-                heap.swapAt(child, parent)
-                parent = child
-            }
-            return first
-        }
     }
 
     private let lock = NSLock()
@@ -74,7 +50,7 @@ final class SchedulePacer: @unchecked Sendable {
     func wait(until due: Int64) async {
         await withCheckedContinuation { writer in
             let wake = withState { s -> Bool in
-                s.push(Waiter(due: due, writer: writer))
+                s.waiting.insert(Waiter(due: due, writer: writer))
                 // Wake the pacer only when it sleeps past this writer's due time.
                 guard let until = s.sleepingUntil, due < until else { return false }
                 s.sleepingUntil = nil
@@ -104,10 +80,10 @@ final class SchedulePacer: @unchecked Sendable {
             let now = monotonicNanoseconds()
             let until: Int64? = withState { s in
                 s.sleepingUntil = nil
-                while let first = s.heap.first, first.due <= now || s.stopping { due.append(s.popFirst().writer) }
+                while let first = s.waiting.min, first.due <= now || s.stopping { due.append(s.waiting.removeMin().writer) }
                 if !due.isEmpty { return nil }
                 if s.stopping { return 0 }
-                let until = s.heap.first?.due ?? .max
+                let until = s.waiting.min?.due ?? .max
                 s.sleepingUntil = until
                 return until
             }
