@@ -81,26 +81,20 @@ struct JournalIndex: Sendable {
         return state.entries[Int(version - state.ringFirstVersion)].position
     }
 
-    /// Drops the entries of records before `position` (they have left the ring).
+    /// Drops the streams' entries of records before `position` (they have left
+    /// the ring); ``forgetEventPositions(before:)`` drops the global list's.
     /// Only `touched` streams are visited: they must include every stream with
     /// entries before `position`. Streams keep their versions; only their ring
-    /// entries go.
-    mutating func forget(before position: UInt64, streams touched: some Collection<String>) {
-        forgetEntries(before: position, of: touched)
-        forgetEventPositions(before: position)
-    }
-
-    /// The streams' part of ``forget(before:streams:)``: each stream's entries
-    /// of records before `position`. Safe to do in several steps before the
-    /// checkpoint moves: a stream without an entry for a version reads it from
-    /// its stream file, which holds it durably by then.
+    /// entries go. Safe to do in several steps before the checkpoint moves: a
+    /// stream without an entry for a version reads it from its stream file,
+    /// which holds it durably by then.
     mutating func forgetEntries(before position: UInt64, of touched: some Sequence<String>) {
         for key in touched {
             if let slot = streams.slot(of: key) { streams[at: slot].forget(before: position) }  // one lookup, not two
         }
     }
 
-    /// The global part of ``forget(before:streams:)``. It must move with the
+    /// Drops the global list's positions before `position`. It must move with the
     /// checkpoint, in one lock section: `$all` readers take "every event from
     /// the checkpoint on is listed" from the two read together.
     mutating func forgetEventPositions(before position: UInt64) {
