@@ -16,8 +16,8 @@ extension JournalWriter {
         case none
         /// A batch whose `pwrite` failed is still owed: nothing newer is taken until it is written.
         case retry
-        /// The staged batch, swapped out, and the waiters registered with it.
-        case batch(StagingBuffer, [Waiter])
+        /// The staged batch, swapped out; the waiters registered with it are in `taken`.
+        case batch(StagingBuffer)
 
         var isNone: Bool {
             if case .none = self { return true }
@@ -35,6 +35,9 @@ extension JournalWriter {
 
     func runFlusher() {
         var pending: [Waiter] = []
+        // Swapped with the registered waiters under the lock: taking them costs no
+        // allocation there (a copy and `removeAll(keepingCapacity:)` made one per pass).
+        var taken: [Waiter] = []
         var oldestUnsynced: Int64 = 0
         var lastSync = monotonicNanoseconds()
         // A batch whose `pwrite` failed: written again before anything newer is taken.
@@ -58,9 +61,8 @@ extension JournalWriter {
                 if unwritten != nil { return .retry }  // `spare` still holds it
                 if s.staging.isEmpty && s.waiters.isEmpty { return .none }
                 swap(&s.staging, &s.spare)
-                let waiters = s.waiters
-                s.waiters.removeAll(keepingCapacity: true)
-                return .batch(s.spare, waiters)
+                swap(&s.waiters, &taken)
+                return .batch(s.spare)
             }
             var wroteBytes = false
             do {
@@ -70,9 +72,14 @@ extension JournalWriter {
                     buffer = nil
                 case .retry:
                     buffer = unwritten
-                case .batch(let taken, let waiters):
-                    pending.append(contentsOf: waiters)
+                case .batch(let taken):
                     buffer = taken
+                }
+                if pending.isEmpty {
+                    swap(&pending, &taken)
+                } else if !taken.isEmpty {
+                    pending.append(contentsOf: taken)
+                    taken.removeAll(keepingCapacity: true)
                 }
                 if let buffer, !buffer.isEmpty {
                     wroteBytes = true

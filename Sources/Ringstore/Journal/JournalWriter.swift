@@ -162,8 +162,9 @@ final class JournalWriter: Sendable {
         self.flusherThread = BackgroundThread(name: "rs-flusher", owner: ring.file.path.string)
         self.splitterWakeBytes = min(256 << 10, max(4 << 10, ring.capacity / 64))
         let end = ringSync.written.load(ordering: .acquiring)
+        // Spinning: every append and each flusher pass take it, for about a microsecond.
         self.state = Mutex(State(index: recovered, window: window,
-                                 reserved: end, checkpoint: checkpoint))
+                                 reserved: end, checkpoint: checkpoint), spinning: true)
         do {
             try flusherThread.start { [self] in self.runFlusher() }
         } catch {
