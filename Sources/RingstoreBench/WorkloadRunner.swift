@@ -25,8 +25,8 @@ public struct WorkloadRunner: Sendable {
     public func run(_ system: some BenchSystem) async throws -> SystemResult {
         try workload.validate()
         let warmedUp = workload.warmUp ? try await warmUp(system) : StreamVersions(streams: workload.streams)
-        // The warm-up's events copied into stream files too (Ringstore creates a file
-        // per stream then), so that the measured run starts from existing files.
+        // The warm-up's events split too (into split segments: a stream's own file comes
+        // once it holds a block's worth), so that the measured run starts with them split.
         if workload.warmUp { try await system.settle() }
         let warmUpEvents = warmedUp.streamCount
         ProcessMeter.resetPeakResident()

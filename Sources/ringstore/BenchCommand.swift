@@ -41,7 +41,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Events per append.") var batch = 1
     @Option(help: "When appends are acknowledged: durable (after a flush) or relaxed.") var durability = DurabilityOption.durable
     @Option(help: "Append for this many seconds (with --events too: whichever comes first).") var duration: Double?
-    @Flag(help: "First append one event to every stream, unmeasured, so that the run starts with existing streams (and files) as a running store has.") var warmUp = false
+    @Flag(help: "First append one event to every stream, unmeasured, so that the run starts with existing streams as a running store has (their events in split segments: a stream gets its own file once it holds a block's worth, which with 256 writers most reach during a 10 s run).") var warmUp = false
     @Option(help: "Offer this many events per second in all, each writer on a fixed schedule (default: as fast as possible); latency counts from when an append was due.") var rate: Double?
     @Flag(help: "After the ingest, read every stream and then $all back and report read rates.") var read = false
     @Option(help: "Live $all subscribers during the ingest (Ringstore only): delivery rate and latency from acknowledgement to delivery.") var subscribers = 0
