@@ -37,7 +37,7 @@ final class Mutex<Value: ~Copyable>: @unchecked Sendable {
     /// flusher once a pass): sleeping and being woken costs a `futex` call on
     /// each side and a context switch, tens of microseconds on a virtual
     /// machine, where the holder would have let go within one. Measured in
-    /// docs/ARCHITECTURE.md, "The lock every append takes".
+    /// docs/ARCHITECTURE.md, "Spinning before sleeping on the writer's lock".
     init(_ initialValue: consuming sending Value, spinning: Bool = false) {
         lock = .allocate(capacity: 1)
         lock.initialize(to: pthread_mutex_t())
