@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Testing
 @testable import Ringstore
 
@@ -15,25 +16,32 @@ import Testing
         var overlaps = 0
     }
 
+    /// Runs `threads` threads of their own (not a pool capped at the processor
+    /// count), each taking the lock `sectionsPerThread` times.
     static func contend(_ lock: Ringstore.Mutex<Tally>, threads: Int, sectionsPerThread: Int) {
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            for _ in 0..<sectionsPerThread {
-                lock.withLock { tally in
-                    tally.inside += 1
-                    if tally.inside != 1 { tally.overlaps += 1 }
-                    tally.count += 1
-                    tally.inside -= 1
+        let finished = DispatchSemaphore(value: 0)
+        for _ in 0..<threads {
+            Thread {
+                for _ in 0..<sectionsPerThread {
+                    lock.withLock { tally in
+                        tally.inside += 1
+                        if tally.inside != 1 { tally.overlaps += 1 }
+                        tally.count += 1
+                        tally.inside -= 1
+                    }
                 }
-            }
+                finished.signal()
+            }.start()
         }
+        for _ in 0..<threads { finished.wait() }
     }
 
     @Test(arguments: [false, true])
     func sectionsNeverOverlap(spinning: Bool) {
         let lock = Ringstore.Mutex(Tally(), spinning: spinning)
-        Self.contend(lock, threads: 8, sectionsPerThread: 20_000)
+        Self.contend(lock, threads: 8, sectionsPerThread: 100_000)
         let (count, overlaps) = lock.withLock { ($0.count, $0.overlaps) }
-        #expect(count == 8 * 20_000)
+        #expect(count == 8 * 100_000)
         #expect(overlaps == 0)
     }
 }
