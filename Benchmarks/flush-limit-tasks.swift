@@ -2,7 +2,7 @@
 // design brief's probe as it describes it, written out.
 //
 //   swiftc -O Benchmarks/flush-limit-tasks.swift -o flush-limit-tasks
-//   ./flush-limit-tasks DIR [WRITERS=64] [RECORDS_PER_CALL=1] [SECONDS=8] [RECORD_BYTES=240] [WORK_US=0]
+//   ./flush-limit-tasks DIR [WRITERS=64] [RECORDS_PER_CALL=1] [SECONDS=8] [RECORD_BYTES=240] [WORK_US=0] [RATE]
 //
 // WRITERS tasks on the concurrency pool each loop: under one `pthread_mutex_t`
 // section they reserve space, copy their records into an in-memory staging
@@ -23,6 +23,13 @@
 // before each call, standing in for what a store does per append outside the
 // journal (validation, encoding, the index, the caller's own work): how the
 // ceiling falls as the pool's threads get busier.
+//
+// With RATE (events per second over all writers), each writer makes its calls
+// on a schedule of its own (staggered), woken at each due time by one pacing
+// thread that resumes its continuation, as `ringstore bench --rate` does; a
+// writer already late calls at once. It then also prints the latency from
+// each call's due time, p50/p99/p99.9/max: what the disk and the processors
+// allow the bench's half-load figure to be, with no store in between.
 import Foundation
 
 let arguments = CommandLine.arguments
@@ -35,6 +42,7 @@ let recordsPerCall = arguments.count > 3 ? Int(arguments[3])! : 1
 let seconds = arguments.count > 4 ? Double(arguments[4])! : 8
 let recordBytes = arguments.count > 5 ? Int(arguments[5])! : 240
 let workSeconds = (arguments.count > 6 ? Double(arguments[6])! : 0) / 1e6
+let rate = arguments.count > 7 ? Double(arguments[7])! : 0
 let fileBytes = 64 << 20
 let stagingBytes = 16 << 20
 
@@ -134,6 +142,74 @@ final class Journal: @unchecked Sendable {
     }
 }
 
+
+/// Resumes each waiting writer at its due time from one thread of its own (no
+/// timer per sleep): a binary heap of (due, continuation) under a mutex.
+final class Pacer: @unchecked Sendable {
+    var lock = pthread_mutex_t()
+    var changed = pthread_cond_t()
+    var heap: [(due: Double, continuation: CheckedContinuation<Void, Never>)] = []
+    var stop = false
+
+    init() {
+        pthread_mutex_init(&lock, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(&changed, &attributes)
+    }
+
+    func wait(until due: Double) async {
+        if now() >= due { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            pthread_mutex_lock(&lock)
+            heap.append((due, continuation))
+            var i = heap.count - 1
+            while i > 0, heap[(i - 1) / 2].due > heap[i].due { heap.swapAt(i, (i - 1) / 2); i = (i - 1) / 2 }
+            let earliest = i == 0
+            pthread_mutex_unlock(&lock)
+            if earliest { pthread_cond_signal(&changed) }
+        }
+    }
+
+    func run() {
+        var due: [CheckedContinuation<Void, Never>] = []
+        pthread_mutex_lock(&lock)
+        while !stop {
+            let t = now()
+            while let first = heap.first, first.due <= t {
+                due.append(first.continuation)
+                heap.swapAt(0, heap.count - 1)
+                heap.removeLast()
+                var i = 0
+                while true {
+                    let l = 2 * i + 1, r = l + 1
+                    var m = i
+                    if l < heap.count, heap[l].due < heap[m].due { m = l }
+                    if r < heap.count, heap[r].due < heap[m].due { m = r }
+                    if m == i { break }
+                    heap.swapAt(i, m)
+                    i = m
+                }
+            }
+            if !due.isEmpty {
+                pthread_mutex_unlock(&lock)
+                for continuation in due { continuation.resume() }
+                due.removeAll(keepingCapacity: true)
+                pthread_mutex_lock(&lock)
+                continue
+            }
+            if let first = heap.first {
+                var until = timespec(tv_sec: Int(first.due), tv_nsec: Int((first.due - Double(Int(first.due))) * 1e9))
+                pthread_cond_timedwait(&changed, &lock, &until)
+            } else {
+                pthread_cond_wait(&changed, &lock)
+            }
+        }
+        pthread_mutex_unlock(&lock)
+    }
+}
+
 let path = directory + "/flush-limit-tasks.dat"
 let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
 precondition(fd >= 0, "open \(path): \(String(cString: strerror(errno)))")
@@ -152,27 +228,49 @@ var usageBefore = rusage()
 getrusage(RUSAGE_SELF.rawValue, &usageBefore)
 let start = now()
 let deadline = start + seconds
-await withTaskGroup(of: Void.self) { group in
-    for _ in 0..<writerCount {
+let pacer = Pacer()
+let pacerThread = Thread { pacer.run() }
+if rate > 0 { pacerThread.start() }
+// Seconds per call for each writer, and each writer's first due time (staggered).
+let interval = rate > 0 ? Double(writerCount * recordsPerCall) / rate : 0
+let latencies: [Double] = await withTaskGroup(of: [Double].self) { group in
+    for writer in 0..<writerCount {
         group.addTask {
             let record = UnsafeMutableRawBufferPointer.allocate(byteCount: recordBytes, alignment: 8)
             defer { record.deallocate() }
             memset(record.baseAddress!, 0x5a, recordBytes)
+            var latencies: [Double] = []
+            var due = start + interval * Double(writer) / Double(writerCount)
             while now() < deadline {
+                if rate > 0 { await pacer.wait(until: due) }
                 if workSeconds > 0 {
                     let until = now() + workSeconds
                     while now() < until {}
                 }
                 await journal.append(UnsafeRawBufferPointer(record))
+                if rate > 0 {
+                    latencies.append(now() - due)
+                    due += interval
+                }
             }
+            return latencies
         }
     }
+    var all: [Double] = []
+    for await part in group { all += part }
+    return all
 }
 let elapsed = now() - start
 var usageAfter = rusage()
 getrusage(RUSAGE_SELF.rawValue, &usageAfter)
 journal.finish()
 while !flusher.isFinished { usleep(1000) }
+if rate > 0 {
+    pthread_mutex_lock(&pacer.lock)
+    pacer.stop = true
+    pthread_mutex_unlock(&pacer.lock)
+    pthread_cond_signal(&pacer.changed)
+}
 close(fd)
 unlink(path)
 
@@ -188,3 +286,8 @@ print(String(format: "%d writers, %d per call, %d-byte records, %.1f us of work 
 print(String(format: "events/s %.0f, flushes/s %.0f, events per flush %.1f", events / elapsed, Double(journal.flushes) / elapsed, events / Double(max(journal.flushes, 1))))
 print(String(format: "fdatasync p50 %.3f ms, p99 %.3f ms, max %.1f ms", percentile(0.5) / 1000, percentile(0.99) / 1000, (syncs.last ?? 0) / 1000))
 print(String(format: "CPU %.2f s (%.0f%% of one processor), %.2f us per event", cpu, 100 * cpu / elapsed, 1e6 * cpu / events))
+if rate > 0 {
+    let sorted = latencies.sorted()
+    func at(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
+    print(String(format: "at %.0f events/s: latency from the due time p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.1f ms", rate, at(0.5), at(0.99), at(0.999), (sorted.last ?? 0) * 1000))
+}
