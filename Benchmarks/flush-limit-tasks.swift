@@ -144,11 +144,13 @@ final class Journal: @unchecked Sendable {
 
 
 /// Resumes each waiting writer at its due time from one thread of its own (no
-/// timer per sleep): a binary heap of (due, continuation) under a mutex.
+/// timer per sleep). At most one waiter per writer, so a plain list scanned
+/// for what is due and for the earliest due time is enough.
 final class Pacer: @unchecked Sendable {
     var lock = pthread_mutex_t()
     var changed = pthread_cond_t()
-    var heap: [(due: Double, continuation: CheckedContinuation<Void, Never>)] = []
+    var waiting: [(due: Double, continuation: CheckedContinuation<Void, Never>)] = []
+    var earliest = Double.infinity
     var stop = false
 
     init() {
@@ -163,12 +165,11 @@ final class Pacer: @unchecked Sendable {
         if now() >= due { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             pthread_mutex_lock(&lock)
-            heap.append((due, continuation))
-            var i = heap.count - 1
-            while i > 0, heap[(i - 1) / 2].due > heap[i].due { heap.swapAt(i, (i - 1) / 2); i = (i - 1) / 2 }
-            let earliest = i == 0
+            waiting.append((due, continuation))
+            let wake = due < earliest  // the pacer sleeps past it
+            earliest = min(earliest, due)
             pthread_mutex_unlock(&lock)
-            if earliest { pthread_cond_signal(&changed) }
+            if wake { pthread_cond_signal(&changed) }
         }
     }
 
@@ -177,30 +178,16 @@ final class Pacer: @unchecked Sendable {
         pthread_mutex_lock(&lock)
         while !stop {
             let t = now()
-            while let first = heap.first, first.due <= t {
-                due.append(first.continuation)
-                heap.swapAt(0, heap.count - 1)
-                heap.removeLast()
-                var i = 0
-                while true {
-                    let l = 2 * i + 1, r = l + 1
-                    var m = i
-                    if l < heap.count, heap[l].due < heap[m].due { m = l }
-                    if r < heap.count, heap[r].due < heap[m].due { m = r }
-                    if m == i { break }
-                    heap.swapAt(i, m)
-                    i = m
-                }
-            }
+            due.append(contentsOf: waiting.lazy.filter { $0.due <= t }.map(\.continuation))
+            waiting.removeAll { $0.due <= t }
+            earliest = waiting.lazy.map(\.due).min() ?? .infinity
             if !due.isEmpty {
                 pthread_mutex_unlock(&lock)
                 for continuation in due { continuation.resume() }
                 due.removeAll(keepingCapacity: true)
                 pthread_mutex_lock(&lock)
-                continue
-            }
-            if let first = heap.first {
-                var until = timespec(tv_sec: Int(first.due), tv_nsec: Int((first.due - Double(Int(first.due))) * 1e9))
+            } else if earliest < .infinity {
+                var until = timespec(tv_sec: Int(earliest), tv_nsec: Int((earliest - Double(Int(earliest))) * 1e9))
                 pthread_cond_timedwait(&changed, &lock, &until)
             } else {
                 pthread_cond_wait(&changed, &lock)
