@@ -11,8 +11,9 @@
 // `fdatasync`s, then wakes every writer it covered. Waking a thread per writer
 // on every flush costs more than the disk does, so this measures less than the
 // disk allows: `flush-limit-tasks.swift` (Swift tasks, as the design brief's
-// probe and Ringstore) is the ceiling to read `ringstore bench` against. This
-// one is kept for its paced mode. It prints events/s, flushes/s, events per flush and
+// probe and Ringstore) is the ceiling to read `ringstore bench` against, paced
+// too. This one is kept because earlier figures in the README and
+// docs/PERFORMANCE.md were measured with it. It prints events/s, flushes/s, events per flush and
 // the fdatasync latency's median, 99th percentile and maximum (the device's
 // own stalls, with nothing else writing).
 //
