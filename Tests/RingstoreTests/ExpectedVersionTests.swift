@@ -173,18 +173,25 @@ import Testing
         #expect(MemoryLayout<StreamState>.stride == 16)
     }
 
-    /// Releasing a stream's ring entries once they all left the ring frees their storage.
+    /// Releasing a stream's ring entries once they all left the ring frees
+    /// their storage: the emptied arrays are handed back (for the writer to
+    /// free outside its lock), a partly kept one is not.
     @Test func forgettingEveryRingEntryReleasesTheStorage() {
         var index = JournalIndex()
         index.record(stream: "s", at: nil, positions: [100, 200, 300], ids: [UUID(), UUID(), UUID()])
         index.record(stream: "t", at: nil, positions: [400], ids: [UUID()])
         #expect(index.streams["s"]?.ringFirstVersion == 0 && index.position(of: "s", version: 2) == 300)
-        index.forgetEntries(before: 250, of: ["s", "t"])
+        let seed = index.streams.hashSeed
+        let both = ["s", "t", "never appended"].map { (name: $0, hash: StreamTable.hash($0, seed: seed)) }
+        var released: [[StreamState.RingEntry]] = []
+        index.forgetEntries(before: 250, of: both, released: &released)
         index.forgetEventPositions(before: 250)
+        #expect(released.isEmpty, "s keeps one entry, t all of its")
         #expect(index.streams["s"]?.ringFirstVersion == 2 && index.position(of: "s", version: 1) == nil)
         #expect(index.position(of: "s", version: 2) == 300 && index.eventPositions == [300, 400])
-        index.forgetEntries(before: 500, of: ["s", "t"])
+        index.forgetEntries(before: 500, of: both, released: &released)
         index.forgetEventPositions(before: 500)
+        #expect(released.map { $0.map(\.position) }.sorted { $0[0] < $1[0] } == [[300], [400]])
         #expect(index.streams["s"]?.entries.capacity == 0 && index.streams["t"]?.entries.capacity == 0)
         #expect(index.streams["s"]?.nextVersion == 3 && index.streams["s"]?.ringFirstVersion == 3)
         #expect(index.eventPositions.isEmpty)

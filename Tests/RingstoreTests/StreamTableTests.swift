@@ -23,6 +23,27 @@ import Testing
         #expect(Set(table.names) == Set((0..<count).map { "stream-\($0)" }))
     }
 
+    /// A lookup with a hash taken beforehand (as the writer does before its
+    /// lock) finds what a plain lookup finds, through growths; a hash taken
+    /// with another seed does not stand for the name.
+    @Test func aHashTakenBeforehandFindsTheSameSlot() {
+        var table = StreamTable()
+        let names = (0..<2_000).map { "s-\($0)-é" }  // not ASCII: the hash covers the NFC form
+        for (n, name) in names.enumerated() { _ = table.slot(for: name, inserting: StreamState(nextVersion: UInt64(n))) }
+        var other = StreamTable()
+        _ = other.slot(for: "x", inserting: StreamState(nextVersion: 0))
+        #expect(other.hashSeed != table.hashSeed)
+        var misses = 0
+        for name in names {
+            let hash = StreamTable.hash(name, seed: table.hashSeed)
+            table.prefetchSlot(hashed: hash)
+            #expect(table.slot(of: name, hashed: hash) == table.slot(of: name))
+            if table.slot(of: name, hashed: StreamTable.hash(name, seed: other.hashSeed)) == nil { misses += 1 }
+        }
+        #expect(misses > names.count / 2, "a foreign seed's hash found \(names.count - misses) of \(names.count)")
+        #expect(table.slot(of: "absent", hashed: StreamTable.hash("absent", seed: table.hashSeed)) == nil)
+    }
+
     /// Inserting a name that is held returns its slot and keeps its state.
     @Test func insertingAgainKeepsTheEntry() {
         var table = StreamTable()

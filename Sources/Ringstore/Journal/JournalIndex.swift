@@ -88,9 +88,17 @@ struct JournalIndex: Sendable {
     /// entries go. Safe to do in several steps before the checkpoint moves: a
     /// stream without an entry for a version reads it from its stream file,
     /// which holds it durably by then.
-    mutating func forgetEntries(before position: UInt64, of touched: some Sequence<String>) {
-        for key in touched {
-            if let slot = streams.slot(of: key) { streams[at: slot].forget(before: position) }  // one lookup, not two
+    ///
+    /// `touched` pairs each name with its hash (``StreamTable/hashSeed``), taken
+    /// before the caller's lock; emptied entry arrays go to `released`, for the
+    /// caller to free after it (see ``JournalWriter/releaseSpace(before:streams:)``).
+    mutating func forgetEntries(before position: UInt64, of touched: some Sequence<(name: String, hash: UInt64)>,
+                                released: inout [[StreamState.RingEntry]]) {
+        // Two passes, so that the slots' cache misses overlap instead of following one another.
+        for (_, hash) in touched { streams.prefetchSlot(hashed: hash) }
+        for (name, hash) in touched {
+            guard let slot = streams.slot(of: name, hashed: hash) else { continue }
+            if let emptied = streams[at: slot].forget(before: position) { released.append(emptied) }
         }
     }
 
@@ -132,16 +140,19 @@ struct JournalIndex: Sendable {
 }
 
 extension StreamState {
-    fileprivate mutating func forget(before position: UInt64) {
+    /// Returns the entries' storage when all of them go, for the caller to free.
+    fileprivate mutating func forget(before position: UInt64) -> [RingEntry]? {
         let dropped = entries.partitioningIndex { $0.position >= position }
-        guard dropped > 0 else { return }
+        guard dropped > 0 else { return nil }
         if dropped == entries.count {
             // Release the storage: with 100,000 streams, emptied arrays that keep
             // their capacity would hold tens of megabytes for nothing.
-            entries = []
-        } else {
-            entries.removeFirst(dropped)
+            var emptied: [RingEntry] = []
+            swap(&emptied, &entries)
+            return emptied
         }
+        entries.removeFirst(dropped)
+        return nil
     }
 
     fileprivate mutating func append(positions newPositions: [UInt64], ids newIDs: [UUID]) {

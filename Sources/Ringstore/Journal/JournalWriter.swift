@@ -4,6 +4,9 @@ import FoundationEssentials
 import Foundation
 #endif
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// Appends records to the ring journal with group commit.
@@ -204,16 +207,39 @@ final class JournalWriter: Sendable {
     /// ``releaseSlice`` streams per lock section, while the checkpoint has not
     /// moved (so no append can reuse the space yet); then the checkpoint and
     /// the global list of positions move together in one short section.
+    ///
+    /// Why the work outside the lock: the sections together still held it
+    /// 5-10 ms per checkpoint over 10,000 streams (0.5-1 µs a stream), taken
+    /// back at once after each release, so that the flusher, woken by the
+    /// release, found it taken again: appends made during a release waited for
+    /// all of it (a trace of a half-load run put about a fifth of the appends
+    /// slower than 1 ms in that window). Now the names are hashed before the
+    /// lock, the emptied arrays are freed after it, the cache misses of a slice
+    /// overlap (``JournalIndex/forgetEntries(before:of:released:)``), and the
+    /// processor is offered to others between slices: a median 2.0 ms in the
+    /// lock per checkpoint over 10,000 streams (1.6-4.8 ms over 28 checkpoints).
     func releaseSpace(before position: UInt64, streams: some Collection<String>) {
+        let seed = state.withLock { $0.index.streams.hashSeed }
+        var hashed: [(name: String, hash: UInt64)] = []
+        hashed.reserveCapacity(Self.releaseSlice)
+        var released: [[StreamState.RingEntry]] = []
         var rest = streams[...]
         while !rest.isEmpty {
+            if rest.startIndex != streams.startIndex { sched_yield() }
             let slice = rest.prefix(Self.releaseSlice)
             rest = rest[slice.endIndex...]
+            hashed.removeAll(keepingCapacity: true)
+            for name in slice { hashed.append((name, StreamTable.hash(name, seed: seed))) }
             let behind = state.withLock { s in
                 guard position > s.checkpoint else { return true }
-                s.index.forgetEntries(before: position, of: slice)
+                let tableSeed = s.index.streams.hashSeed
+                if tableSeed != seed {  // a table replaced meanwhile: hash again rather than miss streams
+                    hashed = hashed.map { ($0.name, StreamTable.hash($0.name, seed: tableSeed)) }
+                }
+                s.index.forgetEntries(before: position, of: hashed, released: &released)
                 return false
             }
+            released.removeAll(keepingCapacity: true)  // frees the emptied arrays outside the lock
             if behind { return }
         }
         state.withLock { s in
@@ -224,8 +250,8 @@ final class JournalWriter: Sendable {
     }
 
     /// Streams whose ring entries ``releaseSpace(before:streams:)`` forgets per
-    /// lock section: about 0.1-0.2 ms of work on a small processor.
-    static let releaseSlice = 256
+    /// lock section: about 15-30 µs of work on a small processor.
+    static let releaseSlice = 64
 
     /// The failure that poisoned the writer, if any.
     var failure: RingstoreError? { state.withLock { $0.failure } }

@@ -50,13 +50,29 @@ struct StreamTable: Sendable {
     /// name: compare ``name(at:)`` byte for byte if that matters), if held.
     func slot(of name: String) -> Slot? {
         guard count > 0 else { return nil }
-        var slot = Int(truncatingIfNeeded: Self.hash(name, seed: seed)) & mask
+        return slot(of: name, hashed: Self.hash(name, seed: seed))
+    }
+
+    /// The seed ``hash(_:seed:)`` takes for this table: a caller that looks up
+    /// many names under a lock hashes them before taking it.
+    var hashSeed: UInt64 { seed }
+
+    /// ``slot(of:)`` for a name whose hash (with ``hashSeed``) is known.
+    func slot(of name: String, hashed hash: UInt64) -> Slot? {
+        guard count > 0 else { return nil }
+        var slot = Int(truncatingIfNeeded: hash) & mask
         while true {
             let stored = entries[slot].name
             if stored.isEmpty { return nil }
             if stored == name { return slot }
             slot = (slot + 1) & mask
         }
+    }
+
+    /// Asks for the cache line of the slot where a lookup of `hash` starts (a
+    /// hint: it changes nothing).
+    mutating func prefetchSlot(hashed hash: UInt64) {
+        Prefetch.element(of: &entries, at: Int(truncatingIfNeeded: hash) & mask)
     }
 
     /// The stored name at `slot`: the table's copy, shared by every table that
