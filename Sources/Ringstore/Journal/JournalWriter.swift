@@ -4,9 +4,6 @@ import FoundationEssentials
 import Foundation
 #endif
 import Dispatch
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
 
 /// Appends records to the ring journal with group commit.
@@ -214,10 +211,16 @@ final class JournalWriter: Sendable {
     /// release, found it taken again: appends made during a release waited for
     /// all of it (a trace of a half-load run put about a fifth of the appends
     /// slower than 1 ms in that window). Now the names are hashed before the
-    /// lock, the emptied arrays are freed after it, the cache misses of a slice
-    /// overlap (``JournalIndex/forgetEntries(before:of:released:)``), and the
-    /// processor is offered to others between slices: a median 2.0 ms in the
-    /// lock per checkpoint over 10,000 streams (1.6-4.8 ms over 28 checkpoints).
+    /// lock, the emptied arrays are freed after it, and the cache misses of a
+    /// slice overlap (``JournalIndex/forgetEntries(before:of:released:)``): a
+    /// median 2.0 ms in the lock per checkpoint over 10,000 streams (1.6-4.8 ms
+    /// over 28 checkpoints), in sections of about 13 µs.
+    ///
+    /// Not `sched_yield` between slices: on a busy machine it pushes this
+    /// background thread (long time slice, see ``BackgroundThread``) far back
+    /// at every slice, and a release took seconds while the ring filled
+    /// (a checkpoint of 3.1 s and 64 appends waiting for space, with a
+    /// compiler running beside the bench).
     func releaseSpace(before position: UInt64, streams: some Collection<String>) {
         let seed = state.withLock { $0.index.streams.hashSeed }
         var hashed: [(name: String, hash: UInt64)] = []
@@ -225,7 +228,6 @@ final class JournalWriter: Sendable {
         var released: [[StreamState.RingEntry]] = []
         var rest = streams[...]
         while !rest.isEmpty {
-            if rest.startIndex != streams.startIndex { sched_yield() }
             let slice = rest.prefix(Self.releaseSlice)
             rest = rest[slice.endIndex...]
             hashed.removeAll(keepingCapacity: true)
