@@ -60,6 +60,8 @@ public struct SystemResult: Sendable, Codable, Hashable {
     /// How long the journal's syncs (`fdatasync`) took during the run and its settle
     /// (Ringstore, run by `ringstore bench`): the disk's part of the append latency.
     public var journalSyncMs: Latency? = nil
+    /// What the appends slower than 1 ms ran alongside (Ringstore, run by `ringstore bench`).
+    public var stalls: StallReport? = nil
 }
 
 /// Read-back after the ingest: every stream from its start, then `$all`.
@@ -173,6 +175,22 @@ public struct BenchReport: Sendable, Codable {
                 $0.journalSyncMs.map { [$0.p50, $0.p99, $0.max ?? 0].map { Self.fixed($0, 3) }.joined(separator: " / ") + " ms" } ?? "n/a"
             })
         }
+        if let most = results.compactMap({ $0.stalls?.overlaps.count }).max() {
+            // The kinds the most slow appends overlapped, in the first system's order.
+            rows.append(row("appends > 1 ms") { result in
+                result.stalls.map { Self.grouped($0.slowAppends) + " (" + Self.share($0.slowAppends, of: result.appends) + ")" } ?? "n/a"
+            })
+            let kinds = results.first { $0.stalls != nil }?.stalls?.overlaps.map(\.what) ?? []
+            for kind in kinds.prefix(min(most, Self.stallRows)) {
+                rows.append(row("  alongside \(kind)") { result in
+                    guard let stalls = result.stalls, let overlap = stalls.overlaps.first(where: { $0.what == kind }) else { return "n/a" }
+                    return Self.share(overlap.appends, of: stalls.slowAppends) + " (\(Self.grouped(overlap.spans)) spans)"
+                })
+            }
+            rows.append(row("  alongside nothing recorded") { result in
+                result.stalls.map { Self.share($0.overlappingNothing, of: $0.slowAppends) } ?? "n/a"
+            })
+        }
         rows.append(row("flushes/s") { $0.flushesPerSecond.map { Self.grouped(Int($0.rounded())) } ?? "n/a" })
         rows.append(row("bytes written / payload byte") { $0.bytesWrittenPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })
         rows.append(row("disk writes / payload byte") { $0.storageWriteBytesPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })
@@ -208,6 +226,14 @@ public struct BenchReport: Sendable, Codable {
     }
 
     static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+    /// Kinds of span the table lists for the slow appends (the JSON has them all).
+    static let stallRows = 5
+
+    /// `part` of `whole` as a percentage ("0 %" of nothing).
+    static func share(_ part: Int, of whole: Int) -> String {
+        whole == 0 ? "0 %" : fixed(100 * Double(part) / Double(whole), part * 1000 < whole ? 2 : 0) + " %"
+    }
 
     public static func grouped(_ n: Int) -> String {
         let digits = String(n.magnitude)

@@ -40,13 +40,17 @@ public struct SystemCounters: Sendable {
     /// How long the journal's syncs took since the previous `counters()` (Ringstore,
     /// when ``JournalSyncTimes`` collects them; nil otherwise).
     public var journalSyncs: LatencyRecorder?
+    /// The slow journal syncs and the checkpoint steps since the previous
+    /// `counters()` (Ringstore, when ``JournalSyncTimes`` collects them), for the ``StallReport``.
+    public var spans: [TimedSpan]?
 
     public init(flushes: UInt64, bytesWritten: UInt64, journalFullWaits: UInt64? = nil, longestCheckpointMs: Double? = nil,
-                journalSyncs: LatencyRecorder? = nil) {
+                journalSyncs: LatencyRecorder? = nil, spans: [TimedSpan]? = nil) {
         self.flushes = flushes
         self.bytesWritten = bytesWritten
         self.journalFullWaits = journalFullWaits
         self.longestCheckpointMs = longestCheckpointMs
         self.journalSyncs = journalSyncs
+        self.spans = spans
     }
 }

@@ -36,7 +36,8 @@ public final class RingstoreSystem: BenchSystem {
     }
 
     /// Flushes: journal flushes (group commits), and how long their syncs took
-    /// since the last call (see ``JournalSyncTimes``). Bytes written: the journal's
+    /// since the last call, with the slow syncs and checkpoint steps as spans
+    /// (see ``JournalSyncTimes``). Bytes written: the journal's
     /// durable cursor (every record, header and padding the ring received) plus
     /// the sizes of every other file in the store (stream files, their indexes,
     /// the global index, the catalog), which only grow.
@@ -46,7 +47,8 @@ public final class RingstoreSystem: BenchSystem {
         return SystemCounters(flushes: stats.flushes, bytesWritten: stats.durablePosition + files,
                               journalFullWaits: stats.appendsWaitedForSpace,
                               longestCheckpointMs: stats.checkpointMaxMilliseconds,
-                              journalSyncs: JournalSyncTimes.isCollecting ? JournalSyncTimes.shared.take() : nil)
+                              journalSyncs: JournalSyncTimes.isCollecting ? JournalSyncTimes.shared.take() : nil,
+                              spans: JournalSyncTimes.isCollecting ? JournalSyncTimes.shared.takeSpans() : nil)
     }
 
     public func progressDetail() -> String {

@@ -135,7 +135,8 @@ public struct WorkloadRunner: Sendable {
             read: reads, subscription: subscription, longestCheckpointMs: countersAfter.longestCheckpointMs,
             wakeLatenessMsP99: workload.rate == nil || wakeLateness.count == 0 ? nil : wakeLateness.milliseconds(atPercentile: 99),
             appendCallMs: calls.count == 0 ? nil : calls.summary,
-            journalSyncMs: countersAfter.journalSyncs.flatMap { $0.count == 0 ? nil : $0.summary })
+            journalSyncMs: countersAfter.journalSyncs.flatMap { $0.count == 0 ? nil : $0.summary },
+            stalls: countersAfter.spans.map { StallReport(slow: outcomes.flatMap(\.slowAppends), spans: $0) })
     }
 
     // MARK: - Writers
@@ -146,6 +147,8 @@ public struct WorkloadRunner: Sendable {
         var wakeLateness: LatencyRecorder
         /// With a rate: each append from its call to its return (without the lateness).
         var calls: LatencyRecorder
+        /// Appends slower than ``StallReport/slowAppendNanoseconds`` (from the call), start and end.
+        var slowAppends: [(start: Int64, end: Int64)]
         var appends: Int
         var events: Int
         /// Last version appended, by stream number.
@@ -190,6 +193,12 @@ public struct WorkloadRunner: Sendable {
         var latencies = LatencyRecorder()
         var wakeLateness = LatencyRecorder()
         var calls = LatencyRecorder()
+        var slowAppends: [(start: Int64, end: Int64)] = []
+        func noteIfSlow(_ start: Int64, _ end: Int64) {
+            if end - start >= StallReport.slowAppendNanoseconds, slowAppends.count < StallReport.slowAppendsPerWriter {
+                slowAppends.append((start, end))
+            }
+        }
         var written = 0
         var appends = 0
         // Without a rate, appends are timed (and the deadline checked) on the
@@ -221,6 +230,7 @@ public struct WorkloadRunner: Sendable {
                 try await system.append(stream: names[k], expectedVersion: versions[k], events: events)
                 now = monotonicNanoseconds()
                 latencies.record(nanoseconds: UInt64(max(0, now - start)))
+                noteIfSlow(start, now)
                 let last = (versions[k].map { $0 + 1 } ?? 0) + UInt64(count - 1)
                 versions[k] = last
                 written += count
@@ -248,6 +258,7 @@ public struct WorkloadRunner: Sendable {
             now = monotonicNanoseconds()
             latencies.record(nanoseconds: UInt64(max(0, now - start)))
             calls.record(nanoseconds: UInt64(max(0, now - called)))
+            noteIfSlow(called, now)
             let last = (versions[k].map { $0 + 1 } ?? 0) + UInt64(count - 1)
             versions[k] = last
             written += count
@@ -255,7 +266,8 @@ public struct WorkloadRunner: Sendable {
             shared.appended.add(count, ordering: .relaxed)
             shared.newest.store(RunState.pack(stream: owned[k], version: last), ordering: .relaxed)
         }
-        return WriterOutcome(latencies: latencies, wakeLateness: wakeLateness, calls: calls, appends: appends, events: written,
+        return WriterOutcome(latencies: latencies, wakeLateness: wakeLateness, calls: calls, slowAppends: slowAppends,
+                             appends: appends, events: written,
                              writer: writer, lastVersions: versions)
     }
 

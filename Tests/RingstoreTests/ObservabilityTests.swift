@@ -64,6 +64,25 @@ import Testing
         #expect(try metrics.expectGauge("ringstore_split_lag_bytes", dimensions).lastValue == 0)
     }
 
+    /// Every step of a checkpoint is timed under its own `step` dimension,
+    /// once per checkpoint (counted once the store is closed: no checkpoint is
+    /// then half done).
+    @Test func eachCheckpointStepIsTimed() async throws {
+        let dir = TemporaryDirectory()
+        let (store, dimensions) = try await openStore(dir)
+        for i in 0..<20 { try await store.append(to: "stream-\(i % 4)", events: [event("\(i)")]) }
+        await store.splitter.checkpointForTesting()
+        try await store.append(to: "stream-0", events: [event("last")])
+        try await store.close()
+        let checkpoints = Int(store.stats().checkpoints)
+        #expect(checkpoints >= 2, "the forced one and the one at close")
+        for step in CheckpointStep.allCases {
+            let times = try Self.metrics.expectTimer("ringstore_checkpoint_step_duration", dimensions + [("step", step.rawValue)]).values
+            #expect(times.count == checkpoints, "\(step.rawValue): \(times.count) times for \(checkpoints) checkpoints")
+            #expect(times.allSatisfy { $0 >= 0 })
+        }
+    }
+
     @Test func logsOpenAndCloseAtInfoAndNothingPerEvent() async throws {
         let dir = TemporaryDirectory()
         let handler = InMemoryLogHandler()

@@ -11,6 +11,8 @@ final class Journal: Sendable {
     /// What recovery found when the journal was opened (its index went to the writer).
     let recovery: JournalRecovery.Summary
     private let header: Mutex<JournalHeader>
+    /// Times each step of a checkpoint (the steps from the header on are this type's).
+    let checkpointObserver = CheckpointObserver()
 
     /// The checkpoint recorded in the journal in `directory` (0 if there is no
     /// journal yet): opening reads it before the journal itself, since the split
@@ -118,11 +120,13 @@ final class Journal: Sendable {
             return (next, h.checkpoint)
         }
         guard let next else { return }
-        try writer.writeHeader(next.header.encoded(), at: next.header.slotOffset)
+        try checkpointObserver.timed(.header) { try writer.writeHeader(next.header.encoded(), at: next.header.slotOffset) }
         header.withLock { $0 = next.header }
-        writer.releaseSpace(before: position, streams: streams)
-        ring.releasePages(from: next.previous, to: position)
-        ring.dropCache(from: next.previous, to: position)
+        checkpointObserver.timed(.release) { writer.releaseSpace(before: position, streams: streams) }
+        checkpointObserver.timed(.pageCache) {
+            ring.releasePages(from: next.previous, to: position)
+            ring.dropCache(from: next.previous, to: position)
+        }
     }
 
     /// The event whose record starts at `position`, read through the mapping.

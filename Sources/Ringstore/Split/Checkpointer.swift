@@ -163,16 +163,17 @@ final class Checkpointer: Sendable {
     /// Returns false if abandoned part-way.
     private func write(_ job: Job) throws -> Bool {
         let aborted = { self.state.withLock { $0.abandoning } }
+        let observer = journal.checkpointObserver
         // The checkpoint never passes the durable cursor (relaxed mode may split past it).
-        try journal.writer.syncNow(upTo: job.split)
+        try observer.timed(.journalSync) { try journal.writer.syncNow(upTo: job.split) }
         if aborted() { return false }
-        try split.directory.syncAll(dirty: job.dirty)
+        try observer.timed(.streamFiles) { try split.directory.syncAll(dirty: job.dirty) }
         // Chains the splitter moved whole into these files (a direct write) may go now.
         split.segments.forgetMoved(job.dirty.compactMap { split.catalog.number(of: $0) })
-        try split.segments.sync()
+        try observer.timed(.segments) { try split.segments.sync() }
         if aborted() { return false }
-        try split.catalog.sync()
-        try globalIndex.sync()
+        try observer.timed(.catalog) { try split.catalog.sync() }
+        try observer.timed(.globalIndex) { try globalIndex.sync() }
         if aborted() { return false }
         try journal.advanceCheckpoint(to: job.split, streams: job.touched)
         split.segments.checkpointCompleted(through: job.segmentBoundary)

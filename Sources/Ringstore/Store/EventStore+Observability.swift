@@ -3,9 +3,10 @@ extension EventStore {
     /// How often metrics are sampled while the store is open.
     static let metricsInterval: Duration = .seconds(1)
 
-    /// At open: times flushes, logs what recovery found, starts the sampler.
+    /// At open: times flushes and checkpoint steps, logs what recovery found, starts the sampler.
     func startObserving() {
         journal.writer.flushObserver.install(observability.flushDuration)
+        journal.checkpointObserver.install(observability.checkpointStepDurations)
         let stats = stats()
         observability.logger.info("opened store", metadata: [
             "journalBytes": "\(stats.journalCapacity)",

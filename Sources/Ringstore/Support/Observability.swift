@@ -5,8 +5,9 @@ import Synchronization
 /// A store's logging and metrics (swift-log, swift-metrics), kept off the hot path.
 ///
 /// Nothing is logged or measured per event or per append. The flusher times
-/// each flush (one clock read and one timer call per flush); reader waits are
-/// counted as they end (they are rare). Everything else is sampled: about once
+/// each flush (one clock read and one timer call per flush), the checkpointer
+/// each step of a checkpoint (``CheckpointStep``); reader waits are counted as
+/// they end (they are rare). Everything else is sampled: about once
 /// a second, and at close, ``publish(_:)`` turns the store's own counters
 /// (``StoreStats``) into counter increments and gauge values, and logs a
 /// warning when appends waited for ring space (at most one every 30 s, with
@@ -31,6 +32,7 @@ final class StoreObservability: Sendable {
     let journalFullWaits: Counter
     let readerWaits: Counter
     let readerWaitDuration: CoreMetrics.Timer
+    let checkpointStepDurations: [CheckpointStep: CoreMetrics.Timer]
 
     /// The counters as last published, to publish increments.
     private struct Published: ~Copyable {
@@ -67,6 +69,9 @@ final class StoreObservability: Sendable {
         journalFullWaits = Counter(label: "ringstore_journal_full_waits_total", dimensions: dimensions)
         readerWaits = Counter(label: "ringstore_reader_waits_total", dimensions: dimensions)
         readerWaitDuration = CoreMetrics.Timer(label: "ringstore_reader_wait_duration", dimensions: dimensions)
+        checkpointStepDurations = Dictionary(uniqueKeysWithValues: CheckpointStep.allCases.map { step in
+            (step, CoreMetrics.Timer(label: "ringstore_checkpoint_step_duration", dimensions: dimensions + [("step", step.rawValue)]))
+        })
     }
 
     /// Publishes one sample of the store's counters and cursors; warns about
@@ -128,5 +133,49 @@ final class FlushObserver: Sendable {
 
     func flushed(nanoseconds: Int64) {
         timer.withLock { $0 }?.recordNanoseconds(nanoseconds)
+    }
+}
+
+/// The steps of a checkpoint, in their order, each timed with the store's
+/// `ringstore_checkpoint_step_duration` timer (dimension `step`: the raw value).
+///
+/// Why by step: a checkpoint's total duration says that it was slow, not what
+/// was; and what an append waits for during one depends on the step (a sync
+/// competes with the journal's in the device, the release for the writer's
+/// lock). The bench's stall report lines slow appends up against them.
+enum CheckpointStep: String, CaseIterable, Sendable {
+    /// Relaxed mode: the journal synced up to the split (durable mode: nothing to do).
+    case journalSync = "journal_sync"
+    /// The stream files written since the last checkpoint, and their folders.
+    case streamFiles = "stream_files"
+    /// The split segments.
+    case segments
+    /// The stream catalog.
+    case catalog
+    /// The global index.
+    case globalIndex = "global_index"
+    /// The new journal header written and synced: the checkpoint is durable.
+    case header
+    /// The streams' ring entries forgotten and the writer's checkpoint moved (under its lock).
+    case release
+    /// The ring pages the checkpoint passed unmapped and dropped from the page cache.
+    case pageCache = "page_cache"
+}
+
+/// Receives the duration of each checkpoint step on the checkpointer's thread.
+/// The store installs its timers at open; until then steps are not timed.
+final class CheckpointObserver: Sendable {
+    private let timers = Mutex<[CheckpointStep: CoreMetrics.Timer]>([:])
+
+    func install(_ newTimers: [CheckpointStep: CoreMetrics.Timer]) { timers.withLock { $0 = newTimers } }
+
+    /// Runs `body` and records how long it took as `step`'s duration (also when it throws).
+    func timed<Result>(_ step: CheckpointStep, _ body: () throws -> Result) rethrows -> Result {
+        let started = monotonicNanoseconds()
+        defer {
+            let took = monotonicNanoseconds() - started
+            timers.withLock { $0[step] }?.recordNanoseconds(took)
+        }
+        return try body()
     }
 }
