@@ -230,9 +230,12 @@ public struct BenchReport: Sendable, Codable {
     /// Kinds of span the table lists for the slow appends (the JSON has them all).
     static let stallRows = 5
 
-    /// `part` of `whole` as a percentage ("0 %" of nothing).
+    /// `part` of `whole` as a percentage ("0 %" of nothing): two decimals under
+    /// 1 %, one under 10 %, none above, so a small share never rounds to a whole one.
     static func share(_ part: Int, of whole: Int) -> String {
-        whole == 0 ? "0 %" : fixed(100 * Double(part) / Double(whole), part * 1000 < whole ? 2 : 0) + " %"
+        guard whole > 0 else { return "0 %" }
+        let percent = 100 * Double(part) / Double(whole)
+        return fixed(percent, percent < 1 ? 2 : percent < 10 ? 1 : 0) + " %"
     }
 
     public static func grouped(_ n: Int) -> String {

@@ -53,6 +53,8 @@ import Testing
         #expect(table.contains("appends > 1 ms"), "\(table)")
         #expect(table.contains("alongside journal sync ≥ 0.7 ms") && table.contains("50 % (1 spans)"), "\(table)")
         #expect(table.contains("alongside nothing recorded"), "\(table)")
+        #expect(BenchReport.share(6_866, of: 1_346_000) == "0.51 %" && BenchReport.share(1, of: 20) == "5.0 %")
+        #expect(BenchReport.share(0, of: 0) == "0 %" && BenchReport.share(3, of: 4) == "75 %")
         let decoded = try JSONDecoder().decode(BenchReport.self, from: Data(try report.json().utf8))
         #expect(decoded.results.first?.stalls == result.stalls)
     }
