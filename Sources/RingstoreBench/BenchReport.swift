@@ -177,18 +177,22 @@ public struct BenchReport: Sendable, Codable {
         }
         if let most = results.compactMap({ $0.stalls?.overlaps.count }).max() {
             // The kinds the most slow appends overlapped, in the first system's order.
-            rows.append(row("appends > 1 ms") { result in
-                result.stalls.map { Self.grouped($0.slowAppends) + " (" + Self.share($0.slowAppends, of: result.appends) + ")" } ?? "n/a"
+            let threshold = results.compactMap { $0.stalls?.thresholdMs }.first ?? 1
+            rows.append(row("appends ≥ \(Self.trimmed(threshold)) ms") { result in
+                result.stalls.map { stalls in
+                    Self.grouped(stalls.slowAppends) + " (" + Self.share(stalls.slowAppends, of: result.appends) + ")"
+                        + (stalls.classified < stalls.slowAppends ? ", \(Self.grouped(stalls.classified)) lined up" : "")
+                } ?? "n/a"
             })
             let kinds = results.first { $0.stalls != nil }?.stalls?.overlaps.map(\.what) ?? []
             for kind in kinds.prefix(min(most, Self.stallRows)) {
                 rows.append(row("  alongside \(kind)") { result in
                     guard let stalls = result.stalls, let overlap = stalls.overlaps.first(where: { $0.what == kind }) else { return "n/a" }
-                    return Self.share(overlap.appends, of: stalls.slowAppends) + " (\(Self.grouped(overlap.spans)) spans)"
+                    return Self.share(overlap.appends, of: stalls.classified) + " (\(Self.grouped(overlap.spans)) spans)"
                 })
             }
             rows.append(row("  alongside nothing recorded") { result in
-                result.stalls.map { Self.share($0.overlappingNothing, of: $0.slowAppends) } ?? "n/a"
+                result.stalls.map { Self.share($0.overlappingNothing, of: $0.classified) } ?? "n/a"
             })
         }
         rows.append(row("flushes/s") { $0.flushesPerSecond.map { Self.grouped(Int($0.rounded())) } ?? "n/a" })
@@ -226,6 +230,11 @@ public struct BenchReport: Sendable, Codable {
     }
 
     static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+    /// `value` without a trailing ".0" (1 → "1", 2.5 → "2.5").
+    static func trimmed(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
 
     /// Kinds of span the table lists for the slow appends (the JSON has them all).
     static let stallRows = 5

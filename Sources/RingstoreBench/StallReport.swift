@@ -13,7 +13,7 @@ public struct TimedSpan: Sendable, Hashable {
     }
 }
 
-/// What the appends slower than ``slowAppendNanoseconds`` ran alongside: for
+/// What the slow appends (a call of at least `--slow-append-ms`) ran alongside: for
 /// each kind of recorded span (a slow journal sync, each step of a checkpoint),
 /// how many slow appends overlapped one, and how many overlapped nothing
 /// recorded.
@@ -24,14 +24,13 @@ public struct TimedSpan: Sendable, Hashable {
 /// appends; the report keeps it one flag away. An overlap is a lead, not a
 /// proof: an append can overlap a step and wait for something else.
 public struct StallReport: Sendable, Codable, Hashable {
-    /// An append is slow from this long (the call, without any lateness).
-    public static let slowAppendNanoseconds: Int64 = 1_000_000
     /// A journal sync counts as a span from this long (about 6× its usual
     /// duration on the working disk).
     public static let slowSyncNanoseconds: Int64 = 700_000
-    /// Slow appends kept per writer: enough for a minute of stalls, bounded
-    /// so that a run on a stalling device cannot grow without limit.
-    public static let slowAppendsPerWriter = 20_000
+    /// Slow appends kept per writer for the overlaps (all are counted): 64 KiB
+    /// a writer at most, so that a run where every append is slow does not
+    /// inflate the peak memory the bench reports.
+    public static let slowAppendsKeptPerWriter = 4_096
 
     /// One kind of span, and the slow appends that overlapped at least one of that kind.
     public struct Overlap: Sendable, Codable, Hashable {
@@ -41,17 +40,22 @@ public struct StallReport: Sendable, Codable, Hashable {
         public var spans: Int
     }
 
-    /// Appends slower than ``slowAppendNanoseconds`` (those kept: at most
-    /// ``slowAppendsPerWriter`` per writer).
+    /// An append was slow from this long (its call, without any lateness).
+    public var thresholdMs: Double
+    /// Every slow append of the run.
     public var slowAppends: Int
-    /// By kind, most slow appends first. An append overlapping spans of two
-    /// kinds counts in both.
+    /// The slow appends lined up against the spans: the first
+    /// ``slowAppendsKeptPerWriter`` of each writer.
+    public var classified: Int
+    /// By kind, most classified appends first. An append overlapping spans of
+    /// two kinds counts in both.
     public var overlaps: [Overlap]
-    /// Slow appends that overlapped no recorded span.
+    /// Classified appends that overlapped no recorded span.
     public var overlappingNothing: Int
 
-    /// Lines up `slow` appends (start and end, monotonic nanoseconds) against `spans`.
-    public init(slow: [(start: Int64, end: Int64)], spans: [TimedSpan]) {
+    /// Lines up the `slow` appends kept (start and end, monotonic nanoseconds)
+    /// against `spans`; `total` counts every slow append (nil: those kept).
+    public init(slow: [(start: Int64, end: Int64)], total: Int? = nil, thresholdMs: Double = 1, spans: [TimedSpan]) {
         let sorted = spans.sorted { $0.start < $1.start }
         let longest = sorted.map { $0.end - $0.start }.max() ?? 0
         var counts: [String: Int] = [:]
@@ -72,7 +76,9 @@ public struct StallReport: Sendable, Codable, Hashable {
         }
         var spansByKind: [String: Int] = [:]
         for span in spans { spansByKind[span.what, default: 0] += 1 }
-        slowAppends = slow.count
+        self.thresholdMs = thresholdMs
+        slowAppends = max(total ?? slow.count, slow.count)
+        classified = slow.count
         overlaps = spansByKind.keys
             .map { Overlap(what: $0, appends: counts[$0] ?? 0, spans: spansByKind[$0] ?? 0) }
             .sorted { ($0.appends, $1.what) > ($1.appends, $0.what) }

@@ -40,10 +40,14 @@ public struct Workload: Sendable, Codable, Hashable {
     /// so that the run starts with streams (and their files) that exist, as in a
     /// store that has been running, rather than paying for creating them.
     public var warmUp: Bool
+    /// An append whose call takes at least this long (milliseconds) counts as
+    /// slow in the ``StallReport``: 1 ms suits a fast disk, where an append
+    /// takes a fraction of that; on a slow device every append may take longer.
+    public var slowAppendMs: Double
 
     public init(streams: Int = 10_000, events: Int? = 1_000_000, eventSize: Int = 200, writers: Int = 64, batch: Int = 1,
                 durability: Durability = .durable, duration: Double? = nil, read: Bool = false, subscribers: Int = 0,
-                rate: Double? = nil, warmUp: Bool = false) {
+                rate: Double? = nil, warmUp: Bool = false, slowAppendMs: Double = 1) {
         self.streams = streams
         self.events = events
         self.eventSize = eventSize
@@ -55,6 +59,7 @@ public struct Workload: Sendable, Codable, Hashable {
         self.subscribers = subscribers
         self.rate = rate
         self.warmUp = warmUp
+        self.slowAppendMs = slowAppendMs
     }
 
     /// Largest event payload the workload accepts (Ringstore's default `maxEventSize`).
@@ -73,6 +78,7 @@ public struct Workload: Sendable, Codable, Hashable {
         try check(eventSize >= BenchPayload.minimumSize && eventSize <= Self.maxEventSize,
                   "--event-size must be between \(BenchPayload.minimumSize) and \(Self.maxEventSize) bytes (got \(eventSize))")
         if let events { try check(events >= 1, "--events must be at least 1 (got \(events))") }
+        try check(slowAppendMs > 0 && slowAppendMs <= 60_000, "--slow-append-ms must be above 0 and at most 60000 (got \(slowAppendMs))")
         if let duration { try check(duration > 0 && duration.isFinite, "--duration must be a positive number of seconds (got \(duration))") }
         if let rate { try check(rate > 0 && rate.isFinite, "--rate must be a positive number of events per second (got \(rate))") }
         try check(events != nil || duration != nil, "give --events or --duration")

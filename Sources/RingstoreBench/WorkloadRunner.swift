@@ -136,7 +136,10 @@ public struct WorkloadRunner: Sendable {
             wakeLatenessMsP99: workload.rate == nil || wakeLateness.count == 0 ? nil : wakeLateness.milliseconds(atPercentile: 99),
             appendCallMs: calls.count == 0 ? nil : calls.summary,
             journalSyncMs: countersAfter.journalSyncs.flatMap { $0.count == 0 ? nil : $0.summary },
-            stalls: countersAfter.spans.map { StallReport(slow: outcomes.flatMap(\.slowAppends), spans: $0) })
+            stalls: countersAfter.spans.map {
+                StallReport(slow: outcomes.flatMap(\.slowAppends), total: outcomes.reduce(0) { $0 + $1.slowAppendCount },
+                            thresholdMs: workload.slowAppendMs, spans: $0)
+            })
     }
 
     // MARK: - Writers
@@ -147,7 +150,9 @@ public struct WorkloadRunner: Sendable {
         var wakeLateness: LatencyRecorder
         /// With a rate: each append from its call to its return (without the lateness).
         var calls: LatencyRecorder
-        /// Appends slower than ``StallReport/slowAppendNanoseconds`` (from the call), start and end.
+        /// Appends whose call took `slowAppendMs` or more: how many, and the
+        /// first ``StallReport/slowAppendsKeptPerWriter`` of them (start and end).
+        var slowAppendCount: Int
         var slowAppends: [(start: Int64, end: Int64)]
         var appends: Int
         var events: Int
@@ -194,10 +199,12 @@ public struct WorkloadRunner: Sendable {
         var wakeLateness = LatencyRecorder()
         var calls = LatencyRecorder()
         var slowAppends: [(start: Int64, end: Int64)] = []
+        var slowAppendCount = 0
+        let slowNanoseconds = Int64(workload.slowAppendMs * 1_000_000)
         func noteIfSlow(_ start: Int64, _ end: Int64) {
-            if end - start >= StallReport.slowAppendNanoseconds, slowAppends.count < StallReport.slowAppendsPerWriter {
-                slowAppends.append((start, end))
-            }
+            guard end - start >= slowNanoseconds else { return }
+            slowAppendCount += 1
+            if slowAppends.count < StallReport.slowAppendsKeptPerWriter { slowAppends.append((start, end)) }
         }
         var written = 0
         var appends = 0
@@ -266,7 +273,7 @@ public struct WorkloadRunner: Sendable {
             shared.appended.add(count, ordering: .relaxed)
             shared.newest.store(RunState.pack(stream: owned[k], version: last), ordering: .relaxed)
         }
-        return WriterOutcome(latencies: latencies, wakeLateness: wakeLateness, calls: calls, slowAppends: slowAppends,
+        return WriterOutcome(latencies: latencies, wakeLateness: wakeLateness, calls: calls, slowAppendCount: slowAppendCount, slowAppends: slowAppends,
                              appends: appends, events: written,
                              writer: writer, lastVersions: versions)
     }

@@ -50,12 +50,25 @@ import Testing
         result.stalls = StallReport(slow: [(0, 2_000_000), (5_000_000, 6_500_000)], spans: [span("journal sync ≥ 0.7 ms", 100, 900_000)])
         let report = BenchReport(workload: Workload(), compare: nil, compareEvents: nil, results: [result])
         let table = report.table()
-        #expect(table.contains("appends > 1 ms"), "\(table)")
+        #expect(table.contains("appends ≥ 1 ms") && !table.contains("lined up"), "\(table)")
         #expect(table.contains("alongside journal sync ≥ 0.7 ms") && table.contains("50 % (1 spans)"), "\(table)")
         #expect(table.contains("alongside nothing recorded"), "\(table)")
         #expect(BenchReport.share(6_866, of: 1_346_000) == "0.51 %" && BenchReport.share(1, of: 20) == "5.0 %")
         #expect(BenchReport.share(0, of: 0) == "0 %" && BenchReport.share(3, of: 4) == "75 %")
         let decoded = try JSONDecoder().decode(BenchReport.self, from: Data(try report.json().utf8))
         #expect(decoded.results.first?.stalls == result.stalls)
+    }
+
+    /// Every slow append is counted, but shares are of those lined up (each
+    /// writer keeps the first few thousand); the threshold names the row.
+    @Test func sharesAreOfTheAppendsLinedUp() {
+        var result = SystemResult(system: "ringstore", events: 100_000, appends: 100_000, seconds: 1, eventsPerSecond: 100_000,
+                                  megabytesPerSecond: 20, payloadBytes: 20_000_000, peakRSSBytes: 1)
+        result.stalls = StallReport(slow: [(0, 30_000_000), (50_000_000, 80_000_000)], total: 90_000, thresholdMs: 25,
+                                    spans: [span("checkpoint: segments", 10_000_000, 20_000_000)])
+        #expect(result.stalls?.slowAppends == 90_000 && result.stalls?.classified == 2)
+        let table = BenchReport(workload: Workload(), compare: nil, compareEvents: nil, results: [result]).table()
+        #expect(table.contains("appends ≥ 25 ms") && table.contains("90,000 (90 %), 2 lined up"), "\(table)")
+        #expect(table.contains("50 % (1 spans)"), "\(table)")
     }
 }

@@ -36,6 +36,7 @@ import Testing
         let cases: [(Workload, String)] = [
             (Workload(streams: 4, writers: 8), "--streams"),
             (Workload(batch: 0), "--batch"),
+            (Workload(slowAppendMs: 0), "--slow-append-ms"),
             (Workload(eventSize: 10), "--event-size"),
             (Workload(events: 0), "--events"),
             (Workload(events: nil, duration: nil), "--events or --duration"),
