@@ -1,3 +1,5 @@
+import Ringstore
+
 /// Something the store did, from `start` to `end` on the monotonic clock
 /// (nanoseconds): a journal sync slower than ``StallReport/slowSyncNanoseconds``,
 /// or one step of a checkpoint (``JournalSyncTimes`` records them).
@@ -83,19 +85,5 @@ public struct StallReport: Sendable, Codable, Hashable {
             .map { Overlap(what: $0, appends: counts[$0] ?? 0, spans: spansByKind[$0] ?? 0) }
             .sorted { ($0.appends, $1.what) > ($1.appends, $0.what) }
         overlappingNothing = nothing
-    }
-}
-
-extension Array {
-    /// The first index whose element satisfies `belongs` (the array is
-    /// partitioned: every element that does comes after every one that does not).
-    fileprivate func partitioningIndex(where belongs: (Element) -> Bool) -> Int {
-        var low = 0
-        var high = count
-        while low < high {
-            let middle = (low + high) / 2
-            if belongs(self[middle]) { high = middle } else { low = middle + 1 }
-        }
-        return low
     }
 }

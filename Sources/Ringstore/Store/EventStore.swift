@@ -287,7 +287,8 @@ public final class EventStore: Sendable {
 extension Array {
     /// The index of the first element for which `belongsInSecondPartition` is true,
     /// given that it is false for a prefix and true for the rest (binary search).
-    func partitioningIndex(where belongsInSecondPartition: (Element) -> Bool) -> Int {
+    /// (`package`: the bench's stall report searches its spans with it.)
+    package func partitioningIndex(where belongsInSecondPartition: (Element) -> Bool) -> Int {
         var low = 0
         var high = count
         while low < high {
