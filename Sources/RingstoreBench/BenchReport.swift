@@ -60,7 +60,8 @@ public struct SystemResult: Sendable, Codable, Hashable {
     /// How long the journal's syncs (`fdatasync`) took during the run and its settle
     /// (Ringstore, run by `ringstore bench`): the disk's part of the append latency.
     public var journalSyncMs: Latency? = nil
-    /// What the appends slower than 1 ms ran alongside (Ringstore, run by `ringstore bench`).
+    /// What the slow appends (a call of at least `--slow-append-ms`) ran alongside
+    /// (Ringstore, run by `ringstore bench`).
     public var stalls: StallReport? = nil
 }
 
@@ -176,7 +177,7 @@ public struct BenchReport: Sendable, Codable {
             })
         }
         if let most = results.compactMap({ $0.stalls?.overlaps.count }).max() {
-            // The kinds the most slow appends overlapped, in the first system's order.
+            // The kinds the most slow appends overlapped, in the order of the first system that has them.
             let threshold = results.compactMap { $0.stalls?.thresholdMs }.first ?? 1
             rows.append(row("appends ≥ \(Self.trimmed(threshold)) ms") { result in
                 result.stalls.map { stalls in

@@ -23,7 +23,7 @@ public struct TimedSpan: Sendable, Hashable {
 /// Why: an append p99 says how long the tail is, not what it is made of. A
 /// trace of this kind (slow appends beside the checkpoint's steps and the slow
 /// syncs) is what found a checkpoint's release of ring entries starving the
-/// appends; the report keeps it one flag away. An overlap is a lead, not a
+/// appends; the report keeps it in every run. An overlap is a lead, not a
 /// proof: an append can overlap a step and wait for something else.
 public struct StallReport: Sendable, Codable, Hashable {
     /// A journal sync counts as a span from this long (about 6× its usual

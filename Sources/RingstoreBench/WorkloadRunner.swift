@@ -273,8 +273,8 @@ public struct WorkloadRunner: Sendable {
             shared.appended.add(count, ordering: .relaxed)
             shared.newest.store(RunState.pack(stream: owned[k], version: last), ordering: .relaxed)
         }
-        return WriterOutcome(latencies: latencies, wakeLateness: wakeLateness, calls: calls, slowAppendCount: slowAppendCount, slowAppends: slowAppends,
-                             appends: appends, events: written,
+        return WriterOutcome(latencies: latencies, wakeLateness: wakeLateness, calls: calls,
+                             slowAppendCount: slowAppendCount, slowAppends: slowAppends, appends: appends, events: written,
                              writer: writer, lastVersions: versions)
     }
 

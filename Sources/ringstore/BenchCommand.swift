@@ -44,7 +44,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "First append one event to every stream, unmeasured, so that the run starts with existing streams as a running store has (their events in split segments: a stream gets its own file once it holds a block's worth, which with 256 writers most reach during a 10 s run).") var warmUp = false
     @Option(help: "Offer this many events per second in all, each writer on a fixed schedule (default: as fast as possible); latency counts from when an append was due.") var rate: Double?
     @Flag(help: "After the ingest, read every stream and then $all back and report read rates.") var read = false
-    @Option(help: "Appends whose call takes at least this many milliseconds count as slow in the report's \"appends > … ms\" rows, which say what they ran alongside (on a slow card, where every append takes milliseconds, raise it).") var slowAppendMs = 1.0
+    @Option(help: "Appends whose call takes at least this many milliseconds count as slow in the report's \"appends ≥ … ms\" rows, which say what they ran alongside (on a slow card, where every append takes milliseconds, raise it).") var slowAppendMs = 1.0
     @Option(help: "Live $all subscribers during the ingest (Ringstore only): delivery rate and latency from acknowledgement to delivery.") var subscribers = 0
     @Option(help: "Run the same workload against a peer in the same run: sqlite.") var compare: Peer?
     @Option(help: "Events for the peer (default: --events, at most 100,000, since SQLite is much slower).") var compareEvents: Int?

@@ -214,7 +214,10 @@ final class JournalWriter: Sendable {
     /// lock, the emptied arrays are freed after it, and the cache misses of a
     /// slice overlap (``JournalIndex/forgetEntries(before:of:released:)``): a
     /// median 2.0 ms in the lock per checkpoint over 10,000 streams (1.6-4.8 ms
-    /// over 28 checkpoints), in sections of about 13 µs.
+    /// over 28 checkpoints), in sections of about 13 µs. They are still taken
+    /// back to back, so appends still wait behind a release: the bench's stall
+    /// report puts 16-29 % of the appends slower than 1 ms at half load beside
+    /// one (docs/ARCHITECTURE.md, "The lock every append takes").
     ///
     /// Not `sched_yield` between slices: on a busy machine it pushes this
     /// background thread (long time slice, see ``BackgroundThread``) far back
