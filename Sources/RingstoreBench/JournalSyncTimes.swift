@@ -29,8 +29,10 @@ public final class JournalSyncTimes: MetricsFactory, Sendable {
     /// The timer the store records each checkpoint step with.
     static let checkpointStepLabel = "ringstore_checkpoint_step_duration"
     /// Spans kept between two ``take()``s: far more than a run makes (a few
-    /// thousand slow syncs, eight per checkpoint), bounded all the same.
-    static let spanLimit = 1_000_000
+    /// thousand slow syncs, eight per checkpoint), bounded all the same (about
+    /// 4 MiB, so that a long run on a slow device does not inflate the peak
+    /// memory the bench reports).
+    static let spanLimit = 100_000
 
     private let spans = SpanLog()
     private let timer: SyncTimer

@@ -92,9 +92,10 @@ struct JournalIndex: Sendable {
     /// `touched` pairs each name with its hash (``StreamTable/hashSeed``), taken
     /// before the caller's lock; emptied entry arrays go to `released`, for the
     /// caller to free after it (see ``JournalWriter/releaseSpace(before:streams:)``).
-    mutating func forgetEntries(before position: UInt64, of touched: some Sequence<(name: String, hash: UInt64)>,
+    mutating func forgetEntries(before position: UInt64, of touched: some Collection<(name: String, hash: UInt64)>,
                                 released: inout [[StreamState.RingEntry]]) {
-        // Two passes, so that the slots' cache misses overlap instead of following one another.
+        // Two passes (hence a collection), so that the slots' cache misses overlap
+        // instead of following one another.
         for (_, hash) in touched { streams.prefetchSlot(hashed: hash) }
         for (name, hash) in touched {
             guard let slot = streams.slot(of: name, hashed: hash) else { continue }

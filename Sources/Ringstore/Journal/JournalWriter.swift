@@ -237,10 +237,9 @@ final class JournalWriter: Sendable {
             for name in slice { hashed.append((name, StreamTable.hash(name, seed: seed))) }
             let behind = state.withLock { s in
                 guard position > s.checkpoint else { return true }
-                let tableSeed = s.index.streams.hashSeed
-                if tableSeed != seed {  // a table replaced meanwhile: hash again rather than miss streams
-                    hashed = hashed.map { ($0.name, StreamTable.hash($0.name, seed: tableSeed)) }
-                }
+                // The table (and its seed) is the one recovery built: never replaced, so
+                // the hashes taken before the lock find every stream.
+                precondition(s.index.streams.hashSeed == seed, "the writer's stream table was replaced")
                 s.index.forgetEntries(before: position, of: hashed, released: &released)
                 return false
             }
