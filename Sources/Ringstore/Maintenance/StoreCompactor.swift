@@ -269,6 +269,9 @@ extension MaintenanceSession {
         summary.streamsAfter = lanes.reduce(0) { $0 + $1.streamsKept }
         // The temporary files go before anything is synced: the commit never sees them.
         if case .spill(let spill) = gathered { try spill.remove() }
+        // The new stream files' writeback runs beside the global index's rewrite.
+        let ahead = writer.dryRun ? nil : WritebackAhead.start(syncing: writer.root, owner: directory)
+        defer { ahead?.wait() }
         // Damaged files are carried over unchanged, with their streams' global-index entries.
         for relative in damagedFiles.sorted() {
             for file in [relative, relative + ".idx"] where StorageDirectory.exists(path.appending(file)) {
@@ -280,6 +283,7 @@ extension MaintenanceSession {
             for (index, name) in names.enumerated() where !intactStreams.contains(name) { keep[index] = .all }
         }
         let (written, rewritten) = try writer.writeGlobalIndex(from: path.appending(GlobalIndex.fileName), keep: keep)
+        try ahead?.finish()
         // Every event written has its entry, and no entry names an event not written.
         guard rewritten == rewrittenEvents else {
             throw RingstoreError(.corruptData, "the global index of \(directory) names \(rewritten) of the \(rewrittenEvents) events compaction keeps; nothing was changed",

@@ -271,6 +271,7 @@ struct StoreVerifier {
                     return true
                 }
                 if end < size { problem(end, "\(size - end) bytes at the end are no whole entry (a torn write)", harmless: replayFrom != .max) }
+                segmentSink?.walked(segment: i, file: segment.file)
             } catch {
                 problem(nil, "\(error)")
             }
