@@ -9,7 +9,7 @@ import SystemPackage
 /// the device's writes) took 1-1.5 s after the global index's rewrite, with
 /// one processor idle; the rewrite of the global index took about as long
 /// with the other idle. Only an early start: the commit still syncs the file
-/// system itself before its switch (``StoreCompactor``).
+/// system itself before its switch (`MaintenanceSession.compact`).
 ///
 /// A failure of the early sync fails the compaction (``finish()``): the kernel
 /// may have marked the pages it could not write clean, and a later `syncfs`
