@@ -25,6 +25,13 @@ import Testing
         #expect(summary.streamsRemoved == 1)
         #expect(summary.blocksAfter < summary.blocksBefore)
         #expect(summary.rewritableBytesAfter < summary.rewritableBytesBefore)
+        // Each phase timed once, in order; together they are the run (the summary's time is taken last).
+        #expect(dry.phases.map(\.name) == ["verify", "rewrite", "global index"])
+        #expect(summary.phases.map(\.name) == ["verify", "rewrite", "global index", "sync", "switch"])
+        for run in [dry, summary] {
+            #expect(run.phases.allSatisfy { $0.seconds >= 0 })
+            #expect(run.phases.reduce(0) { $0 + $1.seconds } <= run.seconds)
+        }
         #expect(session.verify().problems.isEmpty)
         session.close()
         #expect(try await AdminFixture.visible(at: path) == before)

@@ -44,5 +44,6 @@ struct CompactCommand: AsyncParsableCommand {
         print("  blocks:           \(grouped(summary.blocksBefore)) -> \(grouped(summary.blocksAfter)) (split segment entries counted as blocks; \(summary.segmentsBefore) segments emptied in \(summary.segmentPasses) \(summary.segmentPasses == 1 ? "pass" : "passes"), \(summary.streamRanges) \(summary.streamRanges == 1 ? "range" : "ranges") of streams; \(grouped(summary.blocksReused)) full-size blocks copied as they were)")
         if !summary.skipped.isEmpty { print("  left as they were (damaged): \(summary.skipped.joined(separator: ", "))") }
         print("  time:             \(format3(summary.seconds)) s on \(summary.threads) \(summary.threads == 1 ? "thread" : "threads"), \(Int(rate)) MiB/s of input (the store's \(mebibytes(summary.totalBytesBefore)); \(mebibytes(summary.bytesRead)) read: verify with the routing beside it, then the rewrite)")
+        print("  phases:           " + summary.phases.map { "\($0.name) \(format3($0.seconds)) s" }.joined(separator: ", "))
     }
 }

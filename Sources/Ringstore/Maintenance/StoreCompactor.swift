@@ -63,6 +63,13 @@ package struct CompactSummary: Sendable {
     /// Stream files left as they were (`--skip-damaged`).
     package var skipped: [String] = []
     package var seconds: Double = 0
+    /// Seconds of each phase, in order: `verify` (the verification with the routing
+    /// beside it, and a recovering open when the store was not closed cleanly),
+    /// `rewrite` (the store's open and the new stream files), `global index` (its
+    /// rewrite, beside the new files' early sync, and the store's close), `sync`
+    /// (the commit's `syncfs` and folder syncs) and `switch` (the commit, the swap
+    /// and the old files' removal). A dry run has the first three.
+    package var phases: [(name: String, seconds: Double)] = []
     /// Threads that rewrote streams (``CompactOptions/threads``, fewer if the system refused some).
     package var threads = 1
     /// Bytes read from the store's files: the verification pass (all of them), the
@@ -98,6 +105,7 @@ extension MaintenanceSession {
                          progress: @escaping (String, Int, Int) -> Void = { _, _, _ in }) async throws -> CompactSummary {
         let started = ContinuousClock.now
         var summary = CompactSummary()
+        var phases = PhaseClock(started: started)
         summary.dryRun = options.dryRun
         let fresh = path.appending(CompactionSwitch.newFolder)
         // What an earlier compaction of this session left (one that failed part-way) is settled
@@ -164,6 +172,7 @@ extension MaintenanceSession {
             try? CompactionSwitch.removeTree(fresh)
             throw error
         }
+        phases.end("verify", in: &summary)
         // The walk also found what the open would learn from the segments: it does not walk them again.
         let store = try await openStore(prepared: routing?.prepared)
         // The mover must not move entries (and delete segments) while they are read.
@@ -179,7 +188,8 @@ extension MaintenanceSession {
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
                         intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber, verifiedFiles: verifiedFiles,
-                        budget: options.memoryBudget, threads: options.threads, gathered: gathered, summary: &summary, progress: progress)
+                        budget: options.memoryBudget, threads: options.threads, gathered: gathered, summary: &summary,
+                        phases: &phases, progress: progress)
         } catch {
             try? await store.close()
             throw error
@@ -187,6 +197,7 @@ extension MaintenanceSession {
         // Closing also closes the old stream files, which are unlinked after the switch
         // (see `StreamDirectory.closeAll`).
         try await store.close()
+        phases.end("global index", in: &summary)
         if !options.dryRun {
             try CompactionCrashPoints.reach(.filesWritten, path)
             // One syncfs covers every new file and folder entry (thousands of fdatasyncs would
@@ -194,16 +205,17 @@ extension MaintenanceSession {
             try StorageDirectory.syncFileSystem(containing: fresh)
             try StorageDirectory.sync(fresh)
             try StorageDirectory.sync(path)
+            phases.end("sync", in: &summary)
             try CompactionCrashPoints.reach(.filesSynced, path)
             try CompactionSwitch.commit(in: path)
             try CompactionCrashPoints.reach(.committed, path)
             try CompactionSwitch.rollForward(in: path)
+            phases.end("switch", in: &summary)
         }
         // The new files are what the writer wrote (no `stat` of each of them); the journal and catalog are kept.
         summary.rewritableBytesAfter = writer.bytesWritten
         summary.totalBytesAfter = summary.totalBytesBefore - summary.rewritableBytesBefore + writer.bytesWritten
-        summary.seconds = Double((ContinuousClock.now - started).components.seconds)
-            + Double((ContinuousClock.now - started).components.attoseconds) / 1e18
+        summary.seconds = PhaseClock.seconds(ContinuousClock.now - started)
         return summary
     }
 
@@ -220,7 +232,7 @@ extension MaintenanceSession {
     /// a stream without one (the whole table nil: not known, each stream is looked up in the store).
     private func rewrite(store: EventStore, writer: CompactionWriter, damagedFiles: Set<String>, damagedStreams: Set<String>,
                          intactStreams: Set<String>, segmentBytes: [UInt64], verifiedFiles: [VerifiedStreamFile?]?, budget: UInt64, threads: Int, gathered: SegmentRouting.Gathered,
-                         summary: inout CompactSummary, progress: (String, Int, Int) -> Void) throws {
+                         summary: inout CompactSummary, phases: inout PhaseClock, progress: (String, Int, Int) -> Void) throws {
         if !writer.dryRun {
             // `writer.root` was created (empty) before the verification.
             try StorageDirectory.create(writer.root.appending(StreamNaming.folder))
@@ -269,6 +281,7 @@ extension MaintenanceSession {
         summary.streamsAfter = lanes.reduce(0) { $0 + $1.streamsKept }
         // The temporary files go before anything is synced: the commit never sees them.
         if case .spill(let spill) = gathered { try spill.remove() }
+        phases.end("rewrite", in: &summary)
         // The new stream files' writeback runs beside the global index's rewrite.
         let ahead = writer.dryRun ? nil : WritebackAhead.start(syncing: writer.root, owner: directory)
         defer { ahead?.wait() }
@@ -353,5 +366,23 @@ enum CompactionCrashPoints {
             return true
         }
         if hit { throw SimulatedCrash() }
+    }
+}
+
+/// Times a compaction's phases one after another (``CompactSummary/phases``).
+struct PhaseClock {
+    private var last: ContinuousClock.Instant
+
+    init(started: ContinuousClock.Instant) { last = started }
+
+    /// Records the phase that ends now, from the end of the one before.
+    mutating func end(_ name: String, in summary: inout CompactSummary) {
+        let now = ContinuousClock.now
+        summary.phases.append((name, Self.seconds(now - last)))
+        last = now
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
