@@ -91,9 +91,12 @@ public final class JournalSyncTimes: MetricsFactory, Sendable {
 
         init(spans: SpanLog) { self.spans = spans }
 
+        /// What a slow sync's span is called ("journal sync ≥ 0.7 ms"), from the threshold itself.
+        static let slowSyncSpan = "journal sync ≥ \(BenchReport.trimmed(Double(StallReport.slowSyncNanoseconds) / 1_000_000)) ms"
+
         func recordNanoseconds(_ duration: Int64) {
             syncs.withLock { $0.record(nanoseconds: UInt64(max(0, duration))) }
-            if duration >= StallReport.slowSyncNanoseconds { spans.record("journal sync ≥ 0.7 ms", nanoseconds: duration) }
+            if duration >= StallReport.slowSyncNanoseconds { spans.record(Self.slowSyncSpan, nanoseconds: duration) }
         }
 
         func take() -> LatencyRecorder {

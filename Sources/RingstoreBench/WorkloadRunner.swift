@@ -370,13 +370,6 @@ private final class RunState: Sendable {
     }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}
-
 /// The last version appended to each stream of the workload, by stream number:
 /// eight bytes a stream in one array, so that with 100,000 streams the bench's
 /// own bookkeeping stays out of the peak RSS it reports for the store (a

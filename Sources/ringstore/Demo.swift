@@ -183,9 +183,3 @@ final class ProgressCounter: Sendable {
     var value: Int { count.load(ordering: .relaxed) }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}

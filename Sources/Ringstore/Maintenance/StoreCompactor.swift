@@ -215,7 +215,7 @@ extension MaintenanceSession {
         // The new files are what the writer wrote (no `stat` of each of them); the journal and catalog are kept.
         summary.rewritableBytesAfter = writer.bytesWritten
         summary.totalBytesAfter = summary.totalBytesBefore - summary.rewritableBytesBefore + writer.bytesWritten
-        summary.seconds = PhaseClock.seconds(ContinuousClock.now - started)
+        summary.seconds = (ContinuousClock.now - started).seconds
         return summary
     }
 
@@ -378,11 +378,7 @@ struct PhaseClock {
     /// Records the phase that ends now, from the end of the one before.
     mutating func end(_ name: String, in summary: inout CompactSummary) {
         let now = ContinuousClock.now
-        summary.phases.append((name, Self.seconds(now - last)))
+        summary.phases.append((name, (now - last).seconds))
         last = now
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -149,8 +149,7 @@ struct StoreVerifier {
         progress(totalFiles, totalFiles)
         report.findings = problems
         report.inventory = inventory
-        report.seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - started).components.seconds)
+        report.seconds = (ContinuousClock.now - started).seconds
         return report
     }
 

@@ -134,4 +134,10 @@ extension Duration {
         let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         return overflow ? Int64.max : ns + attoseconds / 1_000_000_000
     }
+
+    /// The duration in seconds, for reports (`package`: the bench and the command line print them too).
+    package var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
 }
