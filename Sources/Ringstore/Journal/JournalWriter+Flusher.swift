@@ -64,7 +64,6 @@ extension JournalWriter {
                 swap(&s.waiters, &taken)
                 return .batch(s.spare)
             }
-            var wroteBytes = false
             do {
                 let buffer: StagingBuffer?
                 switch work {
@@ -82,7 +81,6 @@ extension JournalWriter {
                     taken.removeAll(keepingCapacity: true)
                 }
                 if let buffer, !buffer.isEmpty {
-                    wroteBytes = true
                     unwritten = buffer
                     let freeEnd = checkpoint + ring.capacity
                     let segments = buffer.segments
@@ -101,13 +99,15 @@ extension JournalWriter {
                     let due: Bool
                     switch mode {
                     case .durable(let delay):
-                        // Sync when nothing more is queued (unless the policy paces syncs after
-                        // device stalls: GroupCommitPolicy), or when the oldest unsynced write has
-                        // waited long enough.
+                        // Sync what this pass wrote at once: the appends staged meanwhile form the
+                        // next batch, written and synced as soon as this sync is done. (Writing
+                        // further batches first, while appends kept arriving, made a `pwritev` for
+                        // every two or three appends and delayed the sync: see "The flusher's
+                        // cycle" in docs/ARCHITECTURE.md.) Unless the policy paces syncs after
+                        // device stalls (GroupCommitPolicy) and the oldest unsynced write has not
+                        // yet waited `maxFlushDelay`.
                         if repair || closing || now - oldestUnsynced >= delay {
                             due = true
-                        } else if wroteBytes {
-                            due = false
                         } else {
                             gatherUntil = groupCommit?.gatherUntil(lastSync: lastSync, now: now)
                             due = gatherUntil == nil
