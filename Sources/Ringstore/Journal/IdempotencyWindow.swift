@@ -117,6 +117,18 @@ struct IdempotencyWindow: Sendable {
         return nil
     }
 
+    /// Asks for the cache lines ``remember(_:_:)`` of `firstID` will touch in
+    /// the table: the new ID's first slot and, once the window is full, the
+    /// first slot of the append it evicts. A hint, issued early in the writer's
+    /// lock section so that these misses overlap the stream lookup's.
+    mutating func prefetch(for firstID: UUID) {
+        guard capacity > 0, !slots.isEmpty else { return }
+        Prefetch.element(of: &slots, at: home(hash(Key(firstID))))
+        if appends.count == capacity {
+            Prefetch.element(of: &slots, at: home(hash(appends[next].key)))
+        }
+    }
+
     mutating func remember(_ firstID: UUID, _ entry: Entry) {
         guard capacity > 0 else { return }
         let key = Key(firstID)

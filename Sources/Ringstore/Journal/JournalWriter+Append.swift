@@ -122,13 +122,24 @@ extension JournalWriter {
     /// in which case it is resumed once acknowledged (the flusher hands it to the ``Acknowledger``).
     private func stage(_ append: PreparedAppend, continuation: UnsafeContinuation<Outcome, any Error>) {
         enum Next { case wakeFlusher(Bool), resume(Result<Outcome, any Error>) }
+        // Hashed before the lock: the table (and its seed) is the one recovery built, never replaced.
+        let streamHash = StreamTable.hash(append.stream, seed: streamHashSeed)
         let next: Next = state.withLock { s in
+            // The section's cache misses (the stream's slot, the idempotency window's
+            // slots, the stream's ring entries) are asked for first, so that they
+            // overlap instead of following one another.
+            s.index.streams.prefetchSlot(hashed: streamHash)
+            if let first = append.events.first { s.window.prefetch(for: first.id) }
+            assert(s.index.streams.hashSeed == streamHashSeed, "the writer's stream table was replaced")
             if let failure = s.failure { return .resume(.failure(failure)) }
             if s.closing { return .resume(.failure(RingstoreError(.storeClosed, "the store is closed", stream: append.stream))) }
 
             // One hash lookup; the entry is then read and updated in place (copying it
             // out would make the next append to its arrays copy them whole).
-            guard let slot = s.index.streams.slot(of: append.stream) else { return .resume(.success(.unknownStream)) }
+            guard let slot = s.index.streams.slot(of: append.stream, hashed: streamHash) else {
+                return .resume(.success(.unknownStream))
+            }
+            s.index.streams.prefetchEntries(at: slot)
             // The table's `String` keys equate Unicode-equivalent names; streams are their bytes.
             let key = s.index.streams.name(at: slot)
             guard NameRules.sameStream(key, append.stream) else {

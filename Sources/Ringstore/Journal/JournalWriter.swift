@@ -15,12 +15,11 @@ import Synchronization
 ///    buffer, and registers its continuation. One lock section per append,
 ///    whatever its number of events.
 /// 2. The flusher thread swaps the staging buffer out, writes it with `pwrite`
-///    (one call per contiguous segment) and, in durable mode, `fdatasync`s. It
-///    syncs at once when nothing more is queued; while appends keep arriving it
-///    keeps writing and syncs when the oldest unsynced write is `maxFlushDelay`
-///    old, so one flush covers many appends. After repeated device stalls it
-///    paces its syncs instead (``GroupCommitPolicy``), never holding an append
-///    longer than `maxFlushDelay`.
+///    (one call per contiguous segment) and, in durable mode, `fdatasync`s at
+///    once; the appends staged while that sync runs are the next batch, so one
+///    flush covers every append that was waiting for it. After repeated device
+///    stalls it paces its syncs instead (``GroupCommitPolicy``), never holding
+///    an append longer than `maxFlushDelay`.
 /// 3. After the flush (durable) or the write (relaxed), the flusher hands every
 ///    append its cursor now covers to the ``Acknowledger``, whose thread resumes
 ///    them. Records are always copied before the flush that acknowledges them starts.
@@ -101,6 +100,9 @@ final class JournalWriter: Sendable {
     let journalFullWaitNanoseconds: Atomic<Int64>
     let state: Mutex<State>
     let wake = DispatchSemaphore(value: 0)
+    /// The seed of the stream table recovery built, which is never replaced:
+    /// appends hash their stream's name with it before taking the lock.
+    let streamHashSeed: UInt64
 
     /// Every sync of the ring, and the written and durable cursors (see ``RingSync``).
     let ringSync: RingSync
@@ -162,6 +164,7 @@ final class JournalWriter: Sendable {
         self.flusherThread = BackgroundThread(name: "rs-flusher", owner: ring.file.path.string)
         self.splitterWakeBytes = min(256 << 10, max(4 << 10, ring.capacity / 64))
         let end = ringSync.written.load(ordering: .acquiring)
+        self.streamHashSeed = recovered.streams.hashSeed
         // Spinning: every append and each flusher pass take it, for about a microsecond.
         self.state = Mutex(State(index: recovered, window: window,
                                  reserved: end, checkpoint: checkpoint), spinning: true)

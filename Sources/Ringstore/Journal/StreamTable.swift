@@ -75,6 +75,13 @@ struct StreamTable: Sendable {
         Prefetch.element(of: &entries, at: Int(truncatingIfNeeded: hash) & mask)
     }
 
+    /// Asks for the cache line that starts the storage of the ring entries of the
+    /// stream at `slot` (its header: count and capacity), which an append
+    /// updates: a hint, taken without touching the storage (no reference count).
+    mutating func prefetchEntries(at slot: Slot) {
+        Prefetch.arrayStorage(of: &entries[slot].state.entries)
+    }
+
     /// The stored name at `slot`: the table's copy, shared by every table that
     /// names the stream.
     func name(at slot: Slot) -> String { entries[slot].name }

@@ -35,4 +35,14 @@ enum Prefetch {
     static func element<T>(of array: inout [T], at index: Int, bytes: Int = MemoryLayout<T>.stride) {
         array.withUnsafeBufferPointer { element(in: $0, at: index, bytes: bytes) }
     }
+
+    /// Asks for the first cache line of `array`'s storage (its header, then its
+    /// first elements) without reading it: the array's one reference is read as
+    /// bits, so no reference count is touched. An empty array's storage is a
+    /// shared constant, which is harmless to ask for.
+    @inline(__always)
+    static func arrayStorage<T>(of array: inout [T]) {
+        let storage = withUnsafeBytes(of: &array) { $0.load(as: UnsafeRawPointer.self) }
+        rs_prefetch(storage)
+    }
 }
