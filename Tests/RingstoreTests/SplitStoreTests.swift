@@ -69,6 +69,29 @@ import Testing
         #expect(try f.store.read(stream: "nothing", from: 0, direction: .forwards, maxCount: 10).isEmpty)
     }
 
+    /// A backward read touches only the entries holding the versions it returns:
+    /// with the chain's oldest entry damaged, the newest events still read, and a
+    /// read reaching the damage reports it.
+    @Test func aBackwardReadOfTheNewestEventsReadsOnlyTheirEntries() throws {
+        let f = try Fixture(blockCacheBytes: 0)
+        let a = f.number("a")
+        for v in UInt64(0)..<10 { try f.store.appendToSegments([.init(number: a, blocks: [block("a", v..<(v + 1))])]) }
+        // Damage the first entry's block (past its 32-byte envelope, after the 24-byte file header).
+        let segment = f.store.segments.folder.appending(SplitSegment.fileName(of: 1)).string
+        let handle = try #require(FileHandle(forUpdatingAtPath: segment))
+        try handle.seek(toOffset: 24 + 32 + 8)
+        try handle.write(contentsOf: Data(repeating: 0xA5, count: 16))
+        try handle.close()
+        func read(_ from: UInt64, _ direction: ReadDirection, _ max: Int) throws -> [UInt64] {
+            payloadVersions(try f.store.read(stream: "a", from: from, direction: direction, maxCount: max), of: "a")
+        }
+        #expect(try read(100, .backwards, 1) == [9])
+        #expect(try read(9, .backwards, 3) == [9, 8, 7])
+        #expect(try read(4, .backwards, 4) == [4, 3, 2, 1])
+        #expect(throws: RingstoreError.self) { try read(4, .backwards, 5) }
+        #expect(throws: RingstoreError.self) { try read(0, .forwards, 100) }
+    }
+
     @Test func writingToTheFileMovesTheChainFirstAndReadsAgreeBeforeAndAfter() throws {
         let f = try Fixture(blockCacheBytes: 0)
         let s = f.number("s")

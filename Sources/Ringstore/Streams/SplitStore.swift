@@ -136,7 +136,17 @@ final class SplitStore: StoredStreams, Sendable {
     /// Events from the segment chain of stream `number`, whose file ends at `floor`.
     private func segmentEvents(of stream: String, number: UInt32, floor: UInt64, from version: UInt64,
                                direction: ReadDirection, maxCount: Int) throws -> [RecordedEvent] {
-        let lowest = direction == .forwards ? version : floor
+        let lowest: UInt64
+        switch direction {
+        case .forwards:
+            lowest = version
+        case .backwards:
+            // Only the `maxCount` versions up to `version` (a stream's versions have no
+            // gaps). Listing and reading every entry down to the file's end read a
+            // chain's every entry (one `pread` each) to return its newest event.
+            let (below, underflow) = version.subtractingReportingOverflow(UInt64(maxCount) - 1)
+            lowest = underflow ? floor : max(floor, below)
+        }
         var result: [RecordedEvent] = []
         // Only the entries that can hold the versions asked for are read.
         let (last, overflow) = version.addingReportingOverflow(UInt64(maxCount) - 1)
