@@ -194,7 +194,10 @@ extension JournalWriter {
             let lastIndex = append.events.count - 1
             // Each event goes into the index as it is encoded: no arrays of positions
             // and IDs to build and free per append.
-            s.index.reserve(append.events.count, at: slot)
+            // Not for one event (the append below grows the array as needed): the
+            // entries' first touch then comes after the record is encoded, which
+            // gives the prefetch above time to bring their cache line in.
+            if append.events.count > 1 { s.index.reserve(append.events.count, at: slot) }
             var streamName = append.stream
             streamName.withUTF8 { streamBytes in
                 for i in append.events.indices {
