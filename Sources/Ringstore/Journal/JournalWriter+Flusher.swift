@@ -165,7 +165,7 @@ extension JournalWriter {
 
     /// How long the flusher may sleep after a pass, or nil if it has more to do at once.
     private func idleSleep(tookWork: Bool, pending: Bool, closing: Bool, lastSync: Int64) -> Sleep? {
-        // More may have been staged meanwhile; and a durable batch is synced once nothing more is queued.
+        // More may have been staged meanwhile; and a durable batch still unsynced is synced at once.
         if tookWork || pending || closing || ringSync.needsRepair { return nil }
         guard written > durable else { return .untilWoken }
         switch mode {

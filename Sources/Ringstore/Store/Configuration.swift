@@ -4,8 +4,10 @@ public struct Configuration: Sendable, Hashable {
     /// When an append is acknowledged.
     public enum Durability: Sendable, Hashable {
         /// Acknowledge an append only after the flush that covers it. One flush
-        /// covers every append waiting for it: the writer flushes at once when no
-        /// more appends are queued and, under load, at least every `maxFlushDelay`.
+        /// covers every append waiting for it: the writer flushes as soon as its
+        /// previous flush has ended, and no append waits longer than
+        /// `maxFlushDelay` for its flush to start (the bound that matters when the
+        /// writer paces its flushes on a device out of writes).
         case durable(maxFlushDelay: Duration)
         /// Acknowledge an append once it is in the journal file's page cache (it
         /// survives the process being killed) and flush every `flushInterval` and
@@ -13,7 +15,7 @@ public struct Configuration: Sendable, Hashable {
         /// of acknowledged appends.
         case relaxed(flushInterval: Duration)
 
-        /// Durable, flushing at least every 2 ms under load.
+        /// Durable; no append waits more than 2 ms for its flush to start.
         public static let durable = Durability.durable(maxFlushDelay: .milliseconds(2))
         /// Relaxed, flushing every 5 s.
         public static let relaxed = Durability.relaxed(flushInterval: .seconds(5))
