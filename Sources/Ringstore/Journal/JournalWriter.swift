@@ -228,7 +228,6 @@ final class JournalWriter: Sendable {
     /// (a checkpoint of 3.1 s and 64 appends waiting for space, with a
     /// compiler running beside the bench).
     func releaseSpace(before position: UInt64, streams: some Collection<String>) {
-        let seed = state.withLock { $0.index.streams.hashSeed }
         var hashed: [(name: String, hash: UInt64)] = []
         hashed.reserveCapacity(Self.releaseSlice)
         var released: [[StreamState.RingEntry]] = []
@@ -237,12 +236,12 @@ final class JournalWriter: Sendable {
             let slice = rest.prefix(Self.releaseSlice)
             rest = rest[slice.endIndex...]
             hashed.removeAll(keepingCapacity: true)
-            for name in slice { hashed.append((name, StreamTable.hash(name, seed: seed))) }
+            for name in slice { hashed.append((name, StreamTable.hash(name, seed: streamHashSeed))) }
             let behind = state.withLock { s in
                 guard position > s.checkpoint else { return true }
                 // The table (and its seed) is the one recovery built: never replaced, so
                 // the hashes taken before the lock find every stream.
-                precondition(s.index.streams.hashSeed == seed, "the writer's stream table was replaced")
+                precondition(s.index.streams.hashSeed == streamHashSeed, "the writer's stream table was replaced")
                 s.index.forgetEntries(before: position, of: hashed, released: &released)
                 return false
             }
