@@ -236,6 +236,41 @@ import Testing
         #expect(reopened.segmentSizes().count == sizes.count - 1)
     }
 
+    /// A chain walked without a kept listing loads each entry with the read
+    /// that finds its envelope when the entry fits ``SplitSegments/walkReadAhead``
+    /// bytes, and with a second read when it does not: either way every entry
+    /// asked for comes back whole, and the same as through the kept listing.
+    @Test func aWalkLoadsSmallAndLargeEntriesWhole() throws {
+        let dir = TemporaryDirectory()
+        let root = FilePath(dir.path)
+        var expected: [UInt64] = []
+        do {
+            let segments = try SplitSegments(root: root, checkpoint: 0)
+            var next: UInt64 = 0
+            // Small, large (past the read-ahead even compressed), small, large, small: the newest ends the file.
+            for (round, count) in [2, 400, 1, 300, 3].enumerated() {
+                let versions = next..<(next + UInt64(count))
+                try segments.append([.init(stream: 4, blocks: [block(versions, stream: 4) { $0 }]),
+                                     .init(stream: 8, blocks: [block(UInt64(round)..<UInt64(round + 1), stream: 8) { 9_000 + $0 }])],
+                                    compress: round % 2 == 0)
+                next += UInt64(count)
+            }
+            expected = Array(0..<next)
+            try segments.sync()
+        }
+        // Reopened: no listing is kept, so the first reads walk the chain.
+        let reopened = try SplitSegments(root: root, checkpoint: .max)
+        let large = try reopened.entries(of: 4, from: 0)
+        #expect(large.contains { $0.block.count > SplitSegments.walkReadAhead }, "the test needs an entry past the read-ahead")
+        #expect(try versions(large) == expected)
+        #expect(try versions(reopened.entries(of: 8, from: 2, through: 3)) == [2, 3])
+        // Through the listing the walk kept, and from a floor inside the large entries.
+        #expect(try versions(reopened.entries(of: 4, from: 0)) == expected)
+        #expect(try versions(reopened.entries(of: 4, from: 500, through: 703)) == Array(403..<706))
+        let fresh = try SplitSegments(root: root, checkpoint: .max)
+        #expect(try versions(fresh.entries(of: 4, from: 500, through: 703)) == Array(403..<706), "the same walked without a listing")
+    }
+
     @Test func aDamagedEntryInAChainIsReportedWithFileAndOffset() throws {
         let dir = TemporaryDirectory()
         let root = FilePath(dir.path)

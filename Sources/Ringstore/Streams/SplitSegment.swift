@@ -244,6 +244,35 @@ final class SplitSegment: @unchecked Sendable {
         return (envelope, header)
     }
 
+    /// Reads the envelope and block header of the entry at `offset`, and its
+    /// whole block too when envelope and block fit in `readAhead` bytes, with
+    /// one `pread` (checked as ``envelopeAndHeader(at:)`` checks them; the
+    /// block's own checksum is left to its decoding).
+    ///
+    /// Why: walking a chain to load its entries took one `pread` for each
+    /// entry's envelope and then one for the entry, and a system call costs
+    /// more here than copying a few KiB. The segment mover loads every entry
+    /// of each chain it moves.
+    func entryAhead(at offset: UInt64, readAhead: Int) throws -> (envelope: Envelope, header: StreamBlock.Header, block: [UInt8]?) {
+        let length = max(readAhead, Self.envelopeSize + StreamBlock.headerSize)
+        var got = 0
+        // Not zeroed first: only the `got` bytes read are looked at.
+        let bytes = try [UInt8](unsafeUninitializedCapacity: length) { buffer, initialized in
+            initialized = try file.read(into: UnsafeMutableRawBufferPointer(buffer), at: offset)
+            got = initialized
+        }
+        guard got >= Self.envelopeSize + StreamBlock.headerSize,
+              let envelope = bytes.withUnsafeBytes({ Self.parseEnvelope($0) }) else {
+            throw damaged(at: offset, "bad entry envelope")
+        }
+        guard case .success(let header) = StreamBlock.parseHeader(bytes[Self.envelopeSize...]),
+              header.totalLength == envelope.blockLength else {
+            throw damaged(at: offset, "bad block header")
+        }
+        let end = Self.envelopeSize + envelope.blockLength
+        return (envelope, header, got >= end ? Array(bytes[Self.envelopeSize..<end]) : nil)
+    }
+
     /// Reads the entry at `offset` whose block is known (from an earlier
     /// ``envelopeAndHeader(at:)``) to be `blockLength` bytes long, with one
     /// `pread` of envelope and block, checked as ``entry(at:)`` checks them.

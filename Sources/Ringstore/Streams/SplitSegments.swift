@@ -352,51 +352,78 @@ final class SplitSegments: Sendable {
     /// At most this many listed entries (about 24 bytes each) are kept; past it, all are dropped.
     static let listingBudget = 1 << 18
 
-    /// Stream `number`'s chain from its newest entry back to the first that starts at or below `floor`.
-    private func listing(of number: UInt32, head: Head, from floor: UInt64) throws -> ChainListing {
-        if let kept = listings.withLock({ $0.byStream[number] }),
-           kept.head == head.link, kept.segmentNext == head.segmentNext, kept.coveredFrom <= floor {
-            return kept
-        }
-        var entries: [(first: UInt64, count: UInt32, link: Link, length: UInt32)] = []
-        var link = head.link
-        while !link.isNone {
-            let segment = try neededSegment(link.segment, stream: number, from: floor)
-            let (envelope, header) = try segment.envelopeAndHeader(at: UInt64(link.offset))
-            guard envelope.stream == number else {
-                throw segment.damaged(at: UInt64(link.offset), "entry belongs to stream number \(envelope.stream), the chain of \(number) leads here")
-            }
-            entries.append((header.firstVersion, UInt32(header.count), link, UInt32(envelope.blockLength)))
-            if header.firstVersion <= floor { break }
-            guard envelope.previous < link else {
-                throw segment.damaged(at: UInt64(link.offset), "entry links forward, to \(envelope.previous)")
-            }
-            link = envelope.previous
-        }
-        entries.reverse()
-        let made = ChainListing(head: head.link, segmentNext: head.segmentNext,
-                                coveredFrom: link.isNone ? 0 : floor, entries: entries)
+    /// How many bytes a chain walk reads at each entry: enough for a whole
+    /// entry of a checkpoint's usual size, so that loading it takes no second `pread`.
+    static let walkReadAhead = 4096
+
+    /// Stream `number`'s kept listing, if it still describes the chain from `head` down to `floor`.
+    private func keptListing(of number: UInt32, head: Head, from floor: UInt64) -> ChainListing? {
+        guard let kept = listings.withLock({ $0.byStream[number] }),
+              kept.head == head.link, kept.segmentNext == head.segmentNext, kept.coveredFrom <= floor else { return nil }
+        return kept
+    }
+
+    /// Keeps `listing` for stream `number` (all listings are dropped once they pass ``listingBudget``).
+    private func keep(_ listing: ChainListing, of number: UInt32) {
         listings.withLock { l in
             let replaced = l.byStream[number]?.entries.count ?? 0
-            if l.entries - replaced + entries.count > Self.listingBudget {
+            if l.entries - replaced + listing.entries.count > Self.listingBudget {
                 l.byStream.removeAll(keepingCapacity: true)
                 l.entries = 0
             } else {
                 l.entries -= replaced
             }
-            l.byStream[number] = made
-            l.entries += entries.count
+            l.byStream[number] = listing
+            l.entries += listing.entries.count
         }
-        return made
     }
 
     /// Stream `number`'s entries holding versions at or after `floor` (those
     /// below are in its stream file) and, with `through`, starting at or before
-    /// that version, oldest first. The chain's listing (see ``ChainListing``)
-    /// finds them; only they are read.
+    /// that version, oldest first. Only they are read: through the chain's kept
+    /// listing (see ``ChainListing``) if there is one; otherwise the chain is
+    /// walked back from its head to the first entry starting at or below
+    /// `floor`, each entry with one `pread` that takes the whole entry when it
+    /// is of the usual size (``walkReadAhead``), and the walk is kept as the listing.
     func entries(of number: UInt32, from floor: UInt64, through last: UInt64? = nil) throws -> [SplitSegment.Entry] {
         guard let head = head(of: number), head.segmentNext > floor else { return [] }
-        let chain = try listing(of: number, head: head, from: floor).entries
+        if let kept = keptListing(of: number, head: head, from: floor) {
+            return try read(kept.entries, of: number, from: floor, through: last)
+        }
+        var listed: [(first: UInt64, count: UInt32, link: Link, length: UInt32)] = []
+        var wanted: [SplitSegment.Entry] = []
+        var link = head.link
+        while !link.isNone {
+            let segment = try neededSegment(link.segment, stream: number, from: floor)
+            let offset = UInt64(link.offset)
+            let (envelope, header, block) = try segment.entryAhead(at: offset, readAhead: Self.walkReadAhead)
+            guard envelope.stream == number else {
+                throw segment.damaged(at: offset, "entry belongs to stream number \(envelope.stream), the chain of \(number) leads here")
+            }
+            listed.append((header.firstVersion, UInt32(header.count), link, UInt32(envelope.blockLength)))
+            if header.firstVersion + UInt64(header.count) > floor, last.map({ header.firstVersion <= $0 }) ?? true {
+                if let block {
+                    wanted.append(SplitSegment.Entry(envelope: envelope, header: header, block: block, segment: link.segment,
+                                                     path: segment.path.string, offset: offset))
+                } else {
+                    wanted.append(try segment.entry(at: offset, blockLength: envelope.blockLength))
+                }
+            }
+            if header.firstVersion <= floor { break }
+            guard envelope.previous < link else {
+                throw segment.damaged(at: offset, "entry links forward, to \(envelope.previous)")
+            }
+            link = envelope.previous
+        }
+        keep(ChainListing(head: head.link, segmentNext: head.segmentNext, coveredFrom: link.isNone ? 0 : floor,
+                          entries: listed.reversed()), of: number)
+        return wanted.reversed()
+    }
+
+    /// Reads the entries of a kept listing (`chain`, oldest first) that hold
+    /// versions at or after `floor` and start at or before `last`.
+    private func read(_ chain: [(first: UInt64, count: UInt32, link: Link, length: UInt32)], of number: UInt32,
+                      from floor: UInt64, through last: UInt64?) throws -> [SplitSegment.Entry] {
         // The first entry ending above `floor` (entries are in version order).
         var low = 0, high = chain.count
         while low < high {

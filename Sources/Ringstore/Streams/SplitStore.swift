@@ -292,13 +292,17 @@ final class SplitStore: StoredStreams, Sendable {
                 return true
             }
             // A stream file that does not exist yet is created only if there is something to move.
-            guard let oldest = try segments.entries(of: number, from: fileNext).first, oldest.segment <= lastSegment,
+            // The entries are read once, here: the file cannot grow meanwhile (the stripe is held,
+            // and the splitter writes into a stream's file only while it has no entries).
+            let entries = try segments.entries(of: number, from: fileNext)
+            guard let oldest = entries.first, oldest.segment <= lastSegment,
                   let handle = try directory.handle(for: stream, create: true)
             else { return false }
             // Not remembered as the stream's next version: after a partial move the
             // segments still hold versions beyond the file's end.
             return try handle.withFile { file -> Bool in
-                guard let moved = try moveEntries(of: stream, number: number, into: file, throughSegment: lastSegment) else {
+                guard let moved = try moveEntries(of: stream, number: number, into: file, throughSegment: lastSegment,
+                                                  read: entries) else {
                     return false
                 }
                 segments.moved(stream: number, through: moved.link, movedTo: file.nextVersion,
@@ -318,11 +322,13 @@ final class SplitStore: StoredStreams, Sendable {
     /// Appends to `file` the stream's segment entries from the file's end on,
     /// joined into blocks of about ``movedBlockBytes``. The caller tells the
     /// segments (``SplitSegments/moved(stream:through:movedTo:rawBytes:entries:)``) once it is done.
+    ///
+    /// `read`: the entries from the file's end on, if the caller read them already.
     private func moveEntries(of stream: String, number: UInt32?, into file: StreamFile,
-                             throughSegment lastSegment: UInt32 = .max) throws -> Moved? {
+                             throughSegment lastSegment: UInt32 = .max, read: [SplitSegment.Entry]? = nil) throws -> Moved? {
         guard let number, let head = segments.head(of: number), head.segmentNext > file.nextVersion else { return nil }
         // Oldest first, so those up to `lastSegment` are a prefix.
-        let entries = try segments.entries(of: number, from: file.nextVersion).prefix { $0.segment <= lastSegment }
+        let entries = try (read ?? segments.entries(of: number, from: file.nextVersion)).prefix { $0.segment <= lastSegment }
         var builder = StreamBlock.Builder(limit: Self.movedBlockBytes)
         var expected = file.nextVersion
         for entry in entries {
