@@ -53,6 +53,13 @@ public struct SystemResult: Sendable, Codable, Hashable {
     /// whatever the system: the load generator's own floor under the append latency,
     /// which counts from the due time.
     public var wakeLatenessMsP99: Double? = nil
+    /// With `--rate`: the appends whose writer was still in its previous append
+    /// at their due time, so started them late without waiting (``Lateness``).
+    public var behindSchedule: Lateness? = nil
+    /// With `--rate`: 99th percentile of how late the other appends' writers
+    /// woke from their wait for the due time (the load generator's timer and
+    /// the processors' hand-over, without any catching up).
+    public var wokenLateMsP99: Double? = nil
     /// With `--rate`: how long the append calls took from the call to its return,
     /// leaving out any lateness: a stall of the system shows here, a late
     /// writer only in the latency from the due time.
@@ -63,6 +70,22 @@ public struct SystemResult: Sendable, Codable, Hashable {
     /// What the slow appends (a call of at least `--slow-append-ms`) ran alongside
     /// (Ringstore, run by `ringstore bench`).
     public var stalls: StallReport? = nil
+}
+
+/// With `--rate`, the appends that started behind their schedule: each writer
+/// appends on a fixed schedule, and one whose previous append returned after
+/// the next one was due starts that one at once, late by the difference. A
+/// stall of the system makes every writer fall behind for several appends
+/// while it catches up, which is how a stall of a few milliseconds reaches
+/// the latency percentiles counted from the due time.
+public struct Lateness: Sendable, Codable, Hashable {
+    /// Appends started behind schedule.
+    public var appends: Int
+    /// Their share of all appends (0-1).
+    public var share: Double
+    /// How late they started, in milliseconds.
+    public var p50Ms: Double
+    public var p99Ms: Double
 }
 
 /// Read-back after the ingest: every stream from its start, then `$all`.
@@ -164,6 +187,13 @@ public struct BenchReport: Sendable, Codable {
         rows.append(row("longest append") { $0.latencyMs?.max.map { Self.fixed($0, 1) + " ms" } ?? "n/a" })
         if results.contains(where: { $0.wakeLatenessMsP99 != nil }) {
             rows.append(row("wake-up lateness p99") { $0.wakeLatenessMsP99.map { Self.fixed($0, 3) + " ms" } ?? "n/a" })
+            rows.append(row("  woken from the wait p99") { $0.wokenLateMsP99.map { Self.fixed($0, 3) + " ms" } ?? "n/a" })
+            rows.append(row("  behind schedule p50/p99") { result in
+                result.behindSchedule.map {
+                    "\(Self.grouped($0.appends)) (\(Self.share($0.appends, of: result.appends))): "
+                        + Self.fixed($0.p50Ms, 3) + " / " + Self.fixed($0.p99Ms, 3) + " ms"
+                } ?? "n/a"
+            })
         }
         if results.contains(where: { $0.appendCallMs != nil }) {
             rows.append(row("append call p50/p99/max") {

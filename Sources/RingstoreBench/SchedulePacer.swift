@@ -1,3 +1,4 @@
+import CRingstoreSupport
 import Dispatch
 import Foundation
 import HeapModule
@@ -41,8 +42,13 @@ final class SchedulePacer: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
 
     init() {
-        let thread = Thread { [self] in run() }
-        thread.name = "rs-bench-pacer"
+        // Named from inside: on Linux, `Thread.name` set before `start()` never reaches
+        // the system thread, which then shows in `top -H` and `perf` under the name of
+        // the concurrency pool thread that created it.
+        let thread = Thread { [self] in
+            rs_set_thread_name("rs-bench-pacer")
+            run()
+        }
         thread.start()
     }
 

@@ -77,11 +77,16 @@ public struct WorkloadRunner: Sendable {
 
         var latencies = LatencyRecorder()
         var wakeLateness = LatencyRecorder()
+        var woken = LatencyRecorder()
+        var behind = LatencyRecorder()
         var calls = LatencyRecorder()
         var streamVersions = warmedUp
         for outcome in outcomes {
             latencies.merge(outcome.latencies)
-            wakeLateness.merge(outcome.wakeLateness)
+            wakeLateness.merge(outcome.woken)
+            wakeLateness.merge(outcome.behind)
+            woken.merge(outcome.woken)
+            behind.merge(outcome.behind)
             calls.merge(outcome.calls)
             for (k, version) in outcome.lastVersions.enumerated() {
                 if let version { streamVersions[workload.ownedStreams(of: outcome.writer)[k]] = version }
@@ -134,6 +139,10 @@ public struct WorkloadRunner: Sendable {
             journalFullWaits: countersAfter.journalFullWaits.flatMap { after in countersBefore.journalFullWaits.map { after - $0 } },
             read: reads, subscription: subscription, longestCheckpointMs: countersAfter.longestCheckpointMs,
             wakeLatenessMsP99: workload.rate == nil || wakeLateness.count == 0 ? nil : wakeLateness.milliseconds(atPercentile: 99),
+            behindSchedule: workload.rate == nil || wakeLateness.count == 0 ? nil
+                : Lateness(appends: Int(behind.count), share: Double(behind.count) / Double(wakeLateness.count),
+                           p50Ms: behind.milliseconds(atPercentile: 50), p99Ms: behind.milliseconds(atPercentile: 99)),
+            wokenLateMsP99: workload.rate == nil || woken.count == 0 ? nil : woken.milliseconds(atPercentile: 99),
             appendCallMs: calls.count == 0 ? nil : calls.summary,
             journalSyncMs: countersAfter.journalSyncs.flatMap { $0.count == 0 ? nil : $0.summary },
             stalls: countersAfter.spans.map {
@@ -146,8 +155,11 @@ public struct WorkloadRunner: Sendable {
 
     private struct WriterOutcome: Sendable {
         var latencies: LatencyRecorder
-        /// With a rate: how late the writer woke for each due append (the load generator's own floor).
-        var wakeLateness: LatencyRecorder
+        /// With a rate: how late the writer woke from its wait for each due append
+        /// (the load generator's own floor) ...
+        var woken: LatencyRecorder
+        /// ... and how late it started the appends it was still behind for (no wait).
+        var behind: LatencyRecorder
         /// With a rate: each append from its call to its return (without the lateness).
         var calls: LatencyRecorder
         /// Appends whose call took `slowAppendMs` or more: how many, and the
@@ -196,7 +208,8 @@ public struct WorkloadRunner: Sendable {
         let quota = workload.quota(of: writer)
         let clock = ContinuousClock()
         var latencies = LatencyRecorder()
-        var wakeLateness = LatencyRecorder()
+        var woken = LatencyRecorder()
+        var behind = LatencyRecorder()
         var calls = LatencyRecorder()
         var slowAppends: [(start: Int64, end: Int64)] = []
         var slowAppendCount = 0
@@ -254,9 +267,9 @@ public struct WorkloadRunner: Sendable {
             let wake = monotonicNanoseconds()
             if wake < due, let schedule {
                 await schedule.pacer.wait(until: due)
-                wakeLateness.record(nanoseconds: UInt64(max(0, monotonicNanoseconds() - due)))
+                woken.record(nanoseconds: UInt64(max(0, monotonicNanoseconds() - due)))
             } else {
-                wakeLateness.record(nanoseconds: UInt64(max(0, wake - due)))  // behind schedule before the wait
+                behind.record(nanoseconds: UInt64(max(0, wake - due)))  // behind schedule: no wait
             }
             let start = due
             due += interval
@@ -273,7 +286,7 @@ public struct WorkloadRunner: Sendable {
             shared.appended.add(count, ordering: .relaxed)
             shared.newest.store(RunState.pack(stream: owned[k], version: last), ordering: .relaxed)
         }
-        return WriterOutcome(latencies: latencies, wakeLateness: wakeLateness, calls: calls,
+        return WriterOutcome(latencies: latencies, woken: woken, behind: behind, calls: calls,
                              slowAppendCount: slowAppendCount, slowAppends: slowAppends, appends: appends, events: written,
                              writer: writer, lastVersions: versions)
     }

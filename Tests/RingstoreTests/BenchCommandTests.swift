@@ -153,6 +153,15 @@ import Testing
         let lateness = try #require(ringstore["wakeLatenessMsP99"] as? Double)
         let latency = try #require(ringstore["latencyMs"] as? [String: Any])
         #expect(lateness >= 0 && lateness <= (latency["max"] as? Double ?? 0) + 1)
+        // Split into the appends woken from their wait and those started behind schedule (no wait).
+        let woken = try #require(ringstore["wokenLateMsP99"] as? Double)
+        #expect(woken >= 0 && woken <= (latency["max"] as? Double ?? 0) + 1)
+        let behind = try #require(ringstore["behindSchedule"] as? [String: Any])
+        let behindAppends = try #require(behind["appends"] as? Int), share = try #require(behind["share"] as? Double)
+        #expect(behindAppends >= 0 && behindAppends < 400, "at 2,000 events/s most appends wait for their due time")
+        #expect(abs(share - Double(behindAppends) / 400) < 1e-9)
+        let behindP50 = try #require(behind["p50Ms"] as? Double), behindP99 = try #require(behind["p99Ms"] as? Double)
+        #expect(0 <= behindP50 && behindP50 <= behindP99)
         // So is the call's own time, which leaves the lateness out: never longer than from the due time.
         let calls = try #require(ringstore["appendCallMs"] as? [String: Double])
         let callP50 = try #require(calls["p50"]), callP99 = try #require(calls["p99"]), callMax = try #require(calls["max"])
@@ -166,6 +175,7 @@ import Testing
         let report = try report(["--events", "40", "--streams", "8", "--writers", "2"])
         let ringstore = try #require(try results(report).first)
         #expect(ringstore["wakeLatenessMsP99"] == nil)
+        #expect(ringstore["behindSchedule"] == nil && ringstore["wokenLateMsP99"] == nil)
         #expect(ringstore["appendCallMs"] == nil, "without a rate the latency already counts from the call")
     }
 
