@@ -38,7 +38,10 @@ public struct WorkloadRunner: Sendable {
         let deadline = workload.duration.map { started + .milliseconds(Int64($0 * 1000)) }
         // With a rate, the writers' schedule is kept on the monotonic clock from here.
         let schedule = workload.rate.map { _ in (pacer: SchedulePacer(), start: monotonicNanoseconds()) }
-        defer { schedule?.pacer.stop() }
+        // The reader probe waits between its reads on the pacer too (one of its own
+        // without a rate): `Task.sleep` would arm a libdispatch timer 500 times a second.
+        let probePacer = schedule?.pacer ?? SchedulePacer()
+        defer { probePacer.stop() }
 
         let ticker = Task {
             while !shared.stopped.load(ordering: .relaxed) {
@@ -47,7 +50,7 @@ public struct WorkloadRunner: Sendable {
             }
         }
         let probe = Task { () throws -> LatencyRecorder in
-            try await probeReads(system, shared)
+            try await probeReads(system, shared, pacer: probePacer)
         }
         let subscribers = workload.subscribers > 0 ? try (system as? RingstoreSystem)?.startSubscribers(workload.subscribers) : nil
         let outcomes: [WriterOutcome]
@@ -293,7 +296,7 @@ public struct WorkloadRunner: Sendable {
 
     // MARK: - Reader probe
 
-    private func probeReads(_ system: some BenchSystem, _ shared: RunState) async throws -> LatencyRecorder {
+    private func probeReads(_ system: some BenchSystem, _ shared: RunState, pacer: SchedulePacer) async throws -> LatencyRecorder {
         var waits = LatencyRecorder()
         let clock = ContinuousClock()
         while !shared.stopped.load(ordering: .relaxed) {
@@ -306,7 +309,7 @@ public struct WorkloadRunner: Sendable {
                     throw BenchError("\(system.name): a reader saw \(name) at version \(seen.map(String.init) ?? "none") after version \(version) was acknowledged")
                 }
             }
-            try await Task.sleep(for: .milliseconds(2))
+            await pacer.wait(until: monotonicNanoseconds() + 2_000_000)
         }
         return waits
     }
