@@ -234,10 +234,18 @@ final class SplitSegment: @unchecked Sendable {
     func envelopeAndHeader(at offset: UInt64) throws -> (Envelope, StreamBlock.Header) {
         var head = [UInt8](repeating: 0, count: Self.envelopeSize + StreamBlock.headerSize)
         let got = try head.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
-        guard got == head.count, let envelope = head.withUnsafeBytes({ Self.parseEnvelope($0) }) else {
+        return try parseHead(head, got: got, at: offset)
+    }
+
+    /// The envelope and block header at the start of `bytes`, of which the first
+    /// `got` were read from `offset`; throws naming the file and offset unless
+    /// both are whole and agree on the block's length.
+    private func parseHead(_ bytes: [UInt8], got: Int, at offset: UInt64) throws -> (Envelope, StreamBlock.Header) {
+        guard got >= Self.envelopeSize + StreamBlock.headerSize,
+              let envelope = bytes.withUnsafeBytes({ Self.parseEnvelope($0) }) else {
             throw damaged(at: offset, "bad entry envelope")
         }
-        guard case .success(let header) = StreamBlock.parseHeader(head[Self.envelopeSize...]),
+        guard case .success(let header) = StreamBlock.parseHeader(bytes[Self.envelopeSize...]),
               header.totalLength == envelope.blockLength else {
             throw damaged(at: offset, "bad block header")
         }
@@ -261,14 +269,7 @@ final class SplitSegment: @unchecked Sendable {
             initialized = try file.read(into: UnsafeMutableRawBufferPointer(buffer), at: offset)
             got = initialized
         }
-        guard got >= Self.envelopeSize + StreamBlock.headerSize,
-              let envelope = bytes.withUnsafeBytes({ Self.parseEnvelope($0) }) else {
-            throw damaged(at: offset, "bad entry envelope")
-        }
-        guard case .success(let header) = StreamBlock.parseHeader(bytes[Self.envelopeSize...]),
-              header.totalLength == envelope.blockLength else {
-            throw damaged(at: offset, "bad block header")
-        }
+        let (envelope, header) = try parseHead(bytes, got: got, at: offset)
         let end = Self.envelopeSize + envelope.blockLength
         return (envelope, header, got >= end ? Array(bytes[Self.envelopeSize..<end]) : nil)
     }
@@ -279,14 +280,7 @@ final class SplitSegment: @unchecked Sendable {
     func entry(at offset: UInt64, blockLength: Int) throws -> Entry {
         var bytes = [UInt8](repeating: 0, count: Self.envelopeSize + blockLength)
         let read = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
-        guard read >= Self.envelopeSize + StreamBlock.headerSize,
-              let envelope = bytes.withUnsafeBytes({ Self.parseEnvelope($0) }) else {
-            throw damaged(at: offset, "bad entry envelope")
-        }
-        guard case .success(let header) = StreamBlock.parseHeader(bytes[Self.envelopeSize...]),
-              header.totalLength == envelope.blockLength else {
-            throw damaged(at: offset, "bad block header")
-        }
+        let (envelope, header) = try parseHead(bytes, got: read, at: offset)
         guard envelope.blockLength == blockLength else { throw damaged(at: offset, "entry changed length since it was listed") }
         guard read == bytes.count else { throw damaged(at: offset, "entry runs past the end of the file") }
         return Entry(envelope: envelope, header: header, block: Array(bytes[Self.envelopeSize...]), segment: number,
