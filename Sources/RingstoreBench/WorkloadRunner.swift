@@ -79,15 +79,12 @@ public struct WorkloadRunner: Sendable {
         onProgress(progress(system, shared, since: started, finished: true))
 
         var latencies = LatencyRecorder()
-        var wakeLateness = LatencyRecorder()
         var woken = LatencyRecorder()
         var behind = LatencyRecorder()
         var calls = LatencyRecorder()
         var streamVersions = warmedUp
         for outcome in outcomes {
             latencies.merge(outcome.latencies)
-            wakeLateness.merge(outcome.woken)
-            wakeLateness.merge(outcome.behind)
             woken.merge(outcome.woken)
             behind.merge(outcome.behind)
             calls.merge(outcome.calls)
@@ -95,6 +92,9 @@ public struct WorkloadRunner: Sendable {
                 if let version { streamVersions[workload.ownedStreams(of: outcome.writer)[k]] = version }
             }
         }
+        // Every due append was either woken from its wait or started behind schedule.
+        var wakeLateness = woken
+        wakeLateness.merge(behind)
         let events = outcomes.reduce(0) { $0 + $1.events }
         var subscription: SubscriptionResult?
         if let (probe, tasks) = subscribers {
