@@ -70,6 +70,11 @@ struct JournalIndex: Sendable {
     var streams = StreamTable()
     /// Positions of all events in the ring, ascending.
     var eventPositions: [UInt64] = []
+    /// Room a stream's entries get at its first event after they were emptied:
+    /// what the streams emptied at the last checkpoint typically held (at most
+    /// 16 entries, 384 bytes), so that they are not regrown from one entry at
+    /// every checkpoint inside the writer's lock.
+    private(set) var entryCapacity = CapacityHint(limit: 16)
 
     func currentVersion(of stream: String) -> UInt64? {
         streams[stream]?.currentVersion
@@ -99,7 +104,10 @@ struct JournalIndex: Sendable {
         for (_, hash) in touched { streams.prefetchSlot(hashed: hash) }
         for (name, hash) in touched {
             guard let slot = streams.slot(of: name, hashed: hash) else { continue }
-            if let emptied = streams[at: slot].forget(before: position) { released.append(emptied) }
+            if let emptied = streams[at: slot].forget(before: position) {
+                entryCapacity.note(length: emptied.count)
+                released.append(emptied)
+            }
         }
     }
 
@@ -109,6 +117,7 @@ struct JournalIndex: Sendable {
     mutating func forgetEventPositions(before position: UInt64) {
         let dropped = eventPositions.partitioningIndex { $0 >= position }
         if dropped > 0 { eventPositions.removeFirst(dropped) }
+        entryCapacity.update()  // once per checkpoint, after its streams' entries went
     }
 
     /// Adds the events of one append (versions from the stream's next version on).
@@ -121,14 +130,14 @@ struct JournalIndex: Sendable {
 
     /// Makes room in stream `slot`'s entries for `count` more events (an append's).
     mutating func reserve(_ count: Int, at slot: StreamTable.Slot) {
-        streams[at: slot].reserve(count)
+        streams[at: slot].reserve(max(count, entryCapacity.capacity))
     }
 
     /// Adds one event of an append to stream `slot`, at its next version. An
     /// append's events are recorded one by one as they are encoded (no arrays
     /// of positions and IDs per append).
     mutating func record(at slot: StreamTable.Slot, position: UInt64, id: UUID) {
-        streams[at: slot].append(position: position, id: id)
+        streams[at: slot].append(position: position, id: id, reserving: entryCapacity.capacity)
         eventPositions.append(position)
     }
 
@@ -165,7 +174,8 @@ extension StreamState {
         if entries.isEmpty { entries.reserveCapacity(count) }
     }
 
-    fileprivate mutating func append(position: UInt64, id: UUID) {
+    fileprivate mutating func append(position: UInt64, id: UUID, reserving capacity: Int = 1) {
+        if capacity > 1 && entries.isEmpty { entries.reserveCapacity(capacity) }
         entries.append(RingEntry(position: position, id: id))
         nextVersion += 1
     }

@@ -30,14 +30,19 @@ struct PendingPositions: RandomAccessCollection {
         return index == 0 ? head : rest[index - 1]
     }
 
-    mutating func append(contentsOf positions: some Sequence<UInt64>) {
+    /// Appends `positions`; the array gets room for `capacity` positions in
+    /// all (the inline one included) when it first holds any.
+    mutating func append(contentsOf positions: some Sequence<UInt64>, reserving capacity: Int = 1) {
         var iterator = positions.makeIterator()
         if head == .max {
             guard let first = iterator.next() else { return }
             precondition(first != .max, "a ring position is below UInt64.max")
             head = first
         }
-        while let position = iterator.next() { rest.append(position) }
+        while let position = iterator.next() {
+            if capacity > 2 && rest.isEmpty { rest.reserveCapacity(capacity - 1) }
+            rest.append(position)
+        }
     }
 }
 
@@ -58,6 +63,9 @@ struct PendingStreams {
     private(set) var list: [PendingStream] = []
     /// By stream number: its index in `list`, or -1.
     private var slots: [Int32] = []
+    /// Room for a stream's positions once it has two: what the streams written
+    /// since the list was last empty typically held (see ``CapacityHint``).
+    private(set) var positionCapacity = CapacityHint(limit: 32)
 
     var count: Int { list.count }
     var isEmpty: Bool { list.isEmpty }
@@ -88,7 +96,7 @@ struct PendingStreams {
             list.append(PendingStream(number: number, name: name))
         }
         let before = list[index].rawBytes
-        list[index].positions.append(contentsOf: positions)
+        list[index].positions.append(contentsOf: positions, reserving: positionCapacity.capacity)
         list[index].rawBytes += rawBytes
         return list[index].rawBytes >= fullBytes && before < fullBytes
     }
@@ -96,6 +104,7 @@ struct PendingStreams {
     /// Forgets stream `number`'s pending records (written, or about to be).
     mutating func remove(_ number: UInt32) {
         guard let index = index(of: number) else { return }
+        positionCapacity.note(length: list[index].positions.count)
         slots[Int(number)] = -1
         let last = list.count - 1
         if index != last {
@@ -103,5 +112,6 @@ struct PendingStreams {
             slots[Int(list[index].number)] = Int32(index)
         }
         list.removeLast()
+        if list.isEmpty { positionCapacity.update() }  // a checkpoint's writing is done
     }
 }
