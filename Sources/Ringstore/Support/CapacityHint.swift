@@ -5,10 +5,10 @@
 /// short array per stream, emptied at every checkpoint and grown again from
 /// nothing. Grown one element at a time, an array that ends a checkpoint's
 /// interval with 18 elements is allocated and copied six times (capacities 1,
-/// 2, 4, 8, 16, 32): with 10,000 streams and one event per append, about one
-/// allocation for every two events, inside the writer's lock for the ring
-/// entries. Reserving what a typical stream held last time makes that one or
-/// two.
+/// 2, 4, 8, 16, 32): with 10,000 streams and one event per append, the two
+/// kinds of arrays together grew about once for every two events (the ring
+/// entries' inside the writer's lock). Reserving what a typical stream held
+/// last time leaves one allocation or two per stream and checkpoint.
 ///
 /// Why the median and not the mean: one hot stream among many quiet ones
 /// raises the mean far above what most streams hold, and every quiet stream
