@@ -41,6 +41,10 @@ public struct SystemResult: Sendable, Codable, Hashable {
     public var storageWriteBytesPerPayloadByte: Double?
     /// Peak resident set size during this system's run.
     public var peakRSSBytes: UInt64
+    /// Processor time the process used per event appended, from the start of the
+    /// measured run until the system had settled (for Ringstore, until the split
+    /// of those events was done), in microseconds (``ProcessorTime``).
+    public var processorMicrosPerEvent: ProcessorTime? = nil
     /// Appends that found the journal full and waited (Ringstore only; 0 means the ring never filled).
     public var journalFullWaits: UInt64?
     /// Read-back rates (with `--read`).
@@ -86,6 +90,18 @@ public struct Lateness: Sendable, Codable, Hashable {
     /// How late they started, in milliseconds.
     public var p50Ms: Double
     public var p99Ms: Double
+}
+
+/// Processor time per event, in microseconds, as `getrusage` counts it for the
+/// whole process: the system's own threads, and also the bench's writers,
+/// reader probe and progress display, which a real client would have too.
+/// System time includes what the kernel spends on the process's writes, syncs
+/// and thread switches; on a virtual machine, also the traps to the hypervisor
+/// that submitting I/O costs.
+public struct ProcessorTime: Sendable, Codable, Hashable {
+    public var user: Double
+    public var system: Double
+    public var total: Double { user + system }
 }
 
 /// Read-back after the ingest: every stream from its start, then `$all`.
@@ -229,6 +245,9 @@ public struct BenchReport: Sendable, Codable {
         rows.append(row("flushes/s") { $0.flushesPerSecond.map { Self.grouped(Int($0.rounded())) } ?? "n/a" })
         rows.append(row("bytes written / payload byte") { $0.bytesWrittenPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })
         rows.append(row("disk writes / payload byte") { $0.storageWriteBytesPerPayloadByte.map { Self.fixed($0, 2) } ?? "n/a" })
+        rows.append(row("processor time / event") {
+            $0.processorMicrosPerEvent.map { Self.fixed($0.total, 2) + " µs (user " + Self.fixed($0.user, 2) + ", system " + Self.fixed($0.system, 2) + ")" } ?? "n/a"
+        })
         rows.append(row("peak RSS") { Self.fixed(Double($0.peakRSSBytes) / 1_048_576, 1) + " MiB" })
         rows.append(row("journal-full waits") { $0.journalFullWaits.map { Self.grouped(Int($0)) } ?? "n/a" })
         rows.append(row("longest checkpoint") { $0.longestCheckpointMs.map { Self.fixed($0, 0) + " ms" } ?? "n/a" })

@@ -20,6 +20,15 @@ public enum ProcessMeter {
         return UInt64(usage.ru_maxrss) * 1024
     }
 
+    /// User and system processor time the process has used so far, in seconds
+    /// (`getrusage`, every thread).
+    static var processorSeconds: (user: Double, system: Double) {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return (seconds(usage.ru_utime), seconds(usage.ru_stime))
+    }
+
     /// Bytes this process caused to be sent to storage (`write_bytes` in
     /// `/proc/self/io`: counted when page-cache pages are dirtied, whether by
     /// `write` or through a shared mapping), less `cancelled_write_bytes`

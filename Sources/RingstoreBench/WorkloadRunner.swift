@@ -32,6 +32,7 @@ public struct WorkloadRunner: Sendable {
         ProcessMeter.resetPeakResident()
         let countersBefore = try await system.counters()
         let storageBefore = ProcessMeter.storageWriteBytes
+        let processorBefore = ProcessMeter.processorSeconds
         let shared = RunState()
         let clock = ContinuousClock()
         let started = clock.now
@@ -119,6 +120,7 @@ public struct WorkloadRunner: Sendable {
         try await system.settle()
         let countersAfter = try await system.counters()
         let storageAfter = ProcessMeter.storageWriteBytes
+        let processorAfter = ProcessMeter.processorSeconds
         let reads = workload.read ? try await readBack(system, streamVersions: streamVersions, events: events + warmUpEvents) : nil
         let peakRSS = ProcessMeter.peakResidentBytes
 
@@ -139,6 +141,9 @@ public struct WorkloadRunner: Sendable {
             storageWriteBytes: storageWrites,
             storageWriteBytesPerPayloadByte: storageWrites.map { payloadBytes == 0 ? 0 : Double($0) / Double(payloadBytes) },
             peakRSSBytes: peakRSS,
+            processorMicrosPerEvent: events == 0 ? nil
+                : ProcessorTime(user: (processorAfter.user - processorBefore.user) * 1e6 / Double(events),
+                                system: (processorAfter.system - processorBefore.system) * 1e6 / Double(events)),
             journalFullWaits: countersAfter.journalFullWaits.flatMap { after in countersBefore.journalFullWaits.map { after - $0 } },
             read: reads, subscription: subscription, longestCheckpointMs: countersAfter.longestCheckpointMs,
             wakeLatenessMsP99: workload.rate == nil || wakeLateness.count == 0 ? nil : wakeLateness.milliseconds(atPercentile: 99),

@@ -43,6 +43,10 @@ import Testing
         #expect(written > 2000 * 200)
         #expect(abs(try #require(ringstore["bytesWrittenPerPayloadByte"] as? Double) - Double(written) / 400_000) < 1e-9)
         #expect((ringstore["flushes"] as? Int ?? 0) >= 1 && (ringstore["peakRSSBytes"] as? Int ?? 0) > 1 << 20)
+        // Appending and splitting 2,000 events takes processor time, and not seconds of it per event.
+        let processor = try #require(ringstore["processorMicrosPerEvent"] as? [String: Double])
+        let (user, system) = (try #require(processor["user"]), try #require(processor["system"]))
+        #expect(user >= 0 && system >= 0 && user + system > 0 && user + system < 1e6)
         #expect(ringstore["readerWaitMsP99"] is Double && ringstore["flushesPerSecond"] is Double)
         // The journal's own syncs, timed by the store: durable appends made at least one.
         let syncs = try #require(ringstore["journalSyncMs"] as? [String: Double])
@@ -196,7 +200,7 @@ import Testing
         let run = try cli.ringstore(["bench", "--events", "300", "--streams", "10", "--writers", "2"])
         #expect(run.status == 0, "\(run.errors)")
         for label in ["events/s", "MB/s (payload)", "append p50", "append p99", "append p99.9", "reader wait p99",
-                      "flushes/s", "bytes written / payload byte", "peak RSS", "journal-full waits"] {
+                      "flushes/s", "bytes written / payload byte", "processor time / event", "peak RSS", "journal-full waits"] {
             #expect(run.output.contains(label), "missing \(label) in \(run.output)")
         }
         #expect(run.output.contains("300"))
