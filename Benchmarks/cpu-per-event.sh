@@ -14,6 +14,12 @@
 # 20,000 and 100,000); the figure is (instructions at N2 - instructions at N1) /
 # (N2 - N1): what one more event costs, with start-up, the warm-up (one append
 # to each of the 10,000 streams first, in both runs) and closing cancelled out.
+# With the defaults the store sees about one checkpoint between N1 and N2 (a
+# checkpoint covers about half the 64 MiB ring), so what changes from one
+# checkpoint to the next (arrays regrown, hints learned) barely shows; pass
+# 100000 300000 (about four minutes) to weigh several. Two runs of one build
+# differ by a few hundred instructions per event (the threads interleave
+# differently under valgrind), so compare builds over more than one run.
 # `read` runs `ringstore bench --read-store STORE --reads READS` with one pass
 # and with two: the difference is one warm pass (the first warms the caches),
 # divided by the events a pass reads.
