@@ -48,6 +48,47 @@ import Testing
         try await store.close()
     }
 
+    /// An entry of many events (an append of a hundred, say) is copied into the
+    /// stream file as it is when it would start a block of its own anyway; a
+    /// small entry is joined, and a large one too while it still fits in the
+    /// block being built. Every event reads back the same, before and after a
+    /// reopen, and the files verify.
+    @Test func aLargeSegmentEntryIsCopiedWholeIntoTheStreamFile() async throws {
+        let dir = TemporaryDirectory()
+        var ids: [UUID] = []
+        // One small entry first: a stream with entries in the segments keeps going
+        // there (a stream without any would be written to its own file).
+        for round in 0..<4 {
+            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            store.splitter.mover.pause()  // the chain passes 64 KiB: the move is this test's own
+            let events = round == 0 ? [event("small")]
+                : (0..<100).map { event("round \(round) event \($0) " + String(repeating: "x", count: 400)) }
+            ids += events.map(\.id)
+            try await store.append(to: "big", events: events)
+            try await store.close()  // its checkpoint writes the stream's pending events as one entry
+        }
+        do {
+            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            store.splitter.mover.pause()
+            let number = try #require(store.catalog.number(of: "big"))
+            #expect(try store.split.segments.entries(of: number, from: 0).map(\.header.count) == [1, 100, 100, 100])
+            #expect(try store.split.move(stream: "big", number: number))
+            // The small entry and the first large one share a block; the next large one
+            // would take that block past 64 KiB, so it and the last are copied.
+            #expect(store.split.movedEntriesCopied.load(ordering: .relaxed) == 2)
+            #expect(store.split.movedEntries.load(ordering: .relaxed) == 4)
+            #expect(try store.split.fileNextVersion(of: "big") == 301)
+            #expect(try await store.read(stream: "big").collect().map(\.id) == ids)
+            try await store.close()
+        }
+        try await moveSegmentsIntoStreamFiles(dir.path)
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        #expect(try await store.read(stream: "big").collect().map(\.id) == ids)
+        #expect(try await store.read(stream: "big", from: .version(150), maxCount: 3).collect().map(\.version) == [150, 151, 152])
+        try await store.close()
+        try AdminFixture.expectVerifiesClean(at: dir.path, "after the move")
+    }
+
     /// With a small budget the mover keeps the segments near it: the oldest are
     /// moved into stream files and deleted while ingest goes on, and every event
     /// reads back the same, before and after a reopen.

@@ -212,7 +212,7 @@ final class CompactionWriter {
         /// While nothing is young enough: the last block seen, whose last event is kept if nothing ever is.
         var skipped: StreamBlock.RawBlock?
         var current = StreamBlock.RawBlock()
-        var ready: [CompactionBlock] = []
+        var ready: [StreamBlock.Appended] = []
         var file: StreamFile?
         var kept = 0
         var firstKept: UInt64?

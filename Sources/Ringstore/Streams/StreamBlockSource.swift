@@ -1,6 +1,6 @@
 /// Something that becomes one encoded stream-file block: a built ``StreamBlock/RawBlock``
 /// (compressed now), or a block already encoded that is taken as it is
-/// (compaction's ``CompactionBlock``). ``StreamFile/append(sources:compress:acceleration:)``
+/// (``StreamBlock/Appended``). ``StreamFile/append(sources:compress:acceleration:)``
 /// is generic over it so the engine's own appends stay specialised to raw blocks.
 protocol StreamBlockSource {
     /// The block's first version (the next must follow the previous block's last).
