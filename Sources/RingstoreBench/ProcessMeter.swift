@@ -21,8 +21,9 @@ public enum ProcessMeter {
     }
 
     /// User and system processor time the process has used so far, in seconds
-    /// (`getrusage`, every thread).
-    static var processorSeconds: (user: Double, system: Double) {
+    /// (`getrusage`, every thread). On a machine shared with other work, events
+    /// per processor-second compare runs where wall-clock rates do not.
+    public static var processorSeconds: (user: Double, system: Double) {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }

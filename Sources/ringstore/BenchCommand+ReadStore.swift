@@ -12,14 +12,10 @@ import RingstoreBench
 /// time is printed beside the wall clock; the store's background threads are
 /// idle meanwhile, so it is the readers' own.
 extension BenchCommand {
-    /// Processor time (user + system) this process has used, in seconds: on a
-    /// machine shared with other work, events per processor-second compare runs
-    /// where wall-clock rates do not.
+    /// Processor time (user + system) this process has used, in seconds.
     private func processorSeconds() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+        let used = ProcessMeter.processorSeconds
+        return used.user + used.system
     }
 
     func runReadStore(_ path: String) async throws {

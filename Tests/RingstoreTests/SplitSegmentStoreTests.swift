@@ -34,10 +34,7 @@ import Testing
             #expect(try store.split.move(stream: "moved", number: number))
             try await store.close()
         }
-        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64)
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        try handle.truncate(atOffset: size - 7)
-        try handle.close()
+        try tearEnd(of: path, bytes: 7)
 
         let store = try await EventStore.open(at: dir.path, configuration: .testing())
         #expect(try await store.read(stream: "moved").collect().map(\.id) == ids)
@@ -85,10 +82,7 @@ import Testing
         // copied one here): opening cuts it (the segments still hold its versions)
         // and the next move copies it again.
         let path = dir.path + "/" + StreamNaming.relativePath("big").string
-        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64)
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        try handle.truncate(atOffset: size - 7)
-        try handle.close()
+        try tearEnd(of: path, bytes: 7)
         do {
             let store = try await EventStore.open(at: dir.path, configuration: .testing())
             store.splitter.mover.pause()
@@ -140,5 +134,14 @@ import Testing
         }
         #expect(try await reopened.readAll().collect().count == 6_000)
         try await reopened.close()
+    }
+
+    /// Cuts the last `bytes` bytes off the file at `path`, as a power cut during
+    /// an unsynced append can leave it.
+    private func tearEnd(of path: String, bytes: UInt64) throws {
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64)
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: size - bytes)
+        try handle.close()
     }
 }
