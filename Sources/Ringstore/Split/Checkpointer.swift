@@ -18,10 +18,12 @@ final class Checkpointer: Sendable {
     struct Job: Sendable {
         var split: UInt64
         /// Stream files written since the previous checkpoint: synced by this one.
-        var dirty: Set<String>
+        var dirty: [String]
+        /// Their catalog numbers, in the same order.
+        var dirtyNumbers: [UInt32]
         /// Streams whose records were written anywhere since the previous
-        /// checkpoint: their ring entries are released by this one.
-        var touched: Set<String>
+        /// checkpoint (each once): their ring entries are released by this one.
+        var touched: [String]
         /// The split segments' end when the job was submitted: every entry
         /// before it holds only records before `split`.
         var segmentBoundary: SplitSegment.Link
@@ -169,7 +171,7 @@ final class Checkpointer: Sendable {
         if aborted() { return false }
         try observer.timed(.streamFiles) { try split.directory.syncAll(dirty: job.dirty) }
         // Chains the splitter moved whole into these files (a direct write) may go now.
-        split.segments.forgetMoved(job.dirty.compactMap { split.catalog.number(of: $0) })
+        split.segments.forgetMoved(job.dirtyNumbers)
         try observer.timed(.segments) { try split.segments.sync() }
         if aborted() { return false }
         try observer.timed(.catalog) { try split.catalog.sync() }

@@ -29,7 +29,11 @@ final class ReaderTable: Sendable {
 
     /// Forgets ahead-of-pass entries once the main pass has passed them.
     func forgetAhead(_ streams: some Sequence<String>) {
-        ahead.withLock { table in for stream in streams { table[stream] = nil } }
+        ahead.withLock { table in
+            // Usually empty (no reader asked ahead of the scan): no name hashed then.
+            guard !table.isEmpty else { return }
+            for stream in streams { table[stream] = nil }
+        }
     }
 
     /// Set while requests are waiting: checked between streams in a split round.

@@ -43,7 +43,7 @@ extension Splitter {
         try split.appendToSegments(items)
         for (stream, number, next, lastUnscanned) in served {
             pending.streams.remove(number)
-            pending.touched.insert(stream)
+            pending.touched.insert(number: number, name: stream)
             if let last = lastUnscanned { pending.servedBeyondScan[stream] = max(last, pending.servedBeyondScan[stream] ?? 0) }
             readers.recordAhead(stream, nextVersion: next)
             worked = true

@@ -23,10 +23,10 @@ extension Splitter {
             try split.appendToSegments([.init(number: entry.number, blocks: blocks)])
         } else {
             try split.writeToFile(stream: stream, number: entry.number, blocks: blocks)
-            pending.dirty.insert(stream)
+            pending.dirty.insert(number: entry.number, name: stream)
         }
         pending.streams.remove(number)
-        pending.touched.insert(stream)
+        pending.touched.insert(number: entry.number, name: stream)
     }
 
     /// Keeps the split segments bounded. While the mover cannot empty them (a
@@ -172,7 +172,7 @@ extension Splitter {
             try split.appendToSegments(items)
             for (number, name) in written {
                 pending.streams.remove(number)
-                pending.touched.insert(name)
+                pending.touched.insert(number: number, name: name)
             }
             items.removeAll()
             written.removeAll()
@@ -214,15 +214,18 @@ extension Splitter {
         // seconds), so the ring's resident part is the unsplit part. The pages stay
         // in the page cache; an occasional read maps them again.
         journal.ring.releasePages(from: previousSplit, to: split)
+        let dirty = pending.dirty.takeAll()
+        let touched = pending.touched.takeAll().names
         // A stream written ahead past `split` keeps its entry: forgetting it would
         // leave its reader waiting for the next checkpoint (it did, up to a second).
-        readers.forgetAhead(pending.touched.filter { (pending.servedBeyondScan[$0] ?? 0) < split })
-        pending.servedBeyondScan = pending.servedBeyondScan.filter { $0.value >= split }
-        checkpointer.submit(.init(split: split, dirty: pending.dirty, touched: pending.touched,
+        if pending.servedBeyondScan.isEmpty {
+            readers.forgetAhead(touched)
+        } else {
+            let served = pending.servedBeyondScan
+            readers.forgetAhead(touched.filter { (served[$0] ?? 0) < split })
+            pending.servedBeyondScan = pending.servedBeyondScan.filter { $0.value >= split }
+        }
+        checkpointer.submit(.init(split: split, dirty: dirty.names, dirtyNumbers: dirty.numbers, touched: touched,
                                   segmentBoundary: self.split.segments.end))
-        // Not `removeAll(keepingCapacity:)`: the job shares this storage, so keeping
-        // the capacity would allocate a second set as large while the job runs.
-        pending.dirty = []
-        pending.touched = []
     }
 }

@@ -13,10 +13,10 @@ extension Splitter {
         var scanned: UInt64
         var streams = PendingStreams()
         /// Stream files written since the last checkpoint (the checkpoint syncs them).
-        var dirty = Set<String>()
+        var dirty = NumberedStreams()
         /// Streams whose records were written (to their files or the segments)
         /// since the last checkpoint: the checkpoint releases their ring entries.
-        var touched = Set<String>()
+        var touched = NumberedStreams()
         /// Streams a reader had written ahead of the scan, with the position of the
         /// last record written: their readers' "ahead" entries must outlive any
         /// checkpoint that does not yet publish that far.
