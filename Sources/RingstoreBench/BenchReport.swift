@@ -121,6 +121,8 @@ public struct BenchReport: Sendable, Codable {
         public var streams: Int
         public var events: Int?
         public var eventSize: Int
+        /// What the payloads look like (``Workload/Payload``).
+        public var payload: String
         public var writers: Int
         public var batch: Int
         public var durability: String
@@ -142,7 +144,8 @@ public struct BenchReport: Sendable, Codable {
 
     public init(workload: Workload, compare: String?, compareEvents: Int?, peerCheck: Bool = false, results: [SystemResult]) {
         self.workload = WorkloadSummary(
-            streams: workload.streams, events: workload.events, eventSize: workload.eventSize, writers: workload.writers,
+            streams: workload.streams, events: workload.events, eventSize: workload.eventSize,
+            payload: workload.payload.rawValue, writers: workload.writers,
             batch: workload.batch, durability: workload.durability.rawValue, durationSeconds: workload.duration,
             read: workload.read, subscribers: workload.subscribers, rate: workload.rate, warmUp: workload.warmUp, compare: compare,
             compareEvents: compare == nil ? nil : compareEvents, peerCheck: peerCheck)

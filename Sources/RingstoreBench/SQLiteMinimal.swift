@@ -67,7 +67,7 @@ public enum SQLiteMinimal {
             for writer in 0..<workload.writers {
                 group.addTask {
                     let names = workload.ownedStreams(of: writer).map(Workload.streamName)
-                    let payload = BenchPayload(size: workload.eventSize)
+                    let payload = BenchPayload(size: workload.eventSize, kind: workload.payload)
                     let quota = workload.quota(of: writer)
                     var random = SeededRandom(seed: UInt64(writer) &+ 1)
                     var written = 0

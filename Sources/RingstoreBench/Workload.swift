@@ -14,12 +14,21 @@ public struct Workload: Sendable, Codable, Hashable {
         case relaxed
     }
 
+    /// What the events' payloads look like (see ``BenchPayload``).
+    public enum Payload: String, Sendable, Codable, Hashable, CaseIterable {
+        /// A device's reading whose values and note vary: compresses as such JSON does.
+        case sensor
+        /// A sequence number and `xxx…` padding: compresses about sixfold (earlier figures).
+        case padded
+    }
+
     /// Streams the events are spread over.
     public var streams: Int
     /// Events to append in all (nil: until `duration` has passed).
     public var events: Int?
     /// Bytes of each event's JSON payload.
     public var eventSize: Int
+    public var payload: Payload
     /// Concurrent writer tasks.
     public var writers: Int
     /// Events per append.
@@ -45,12 +54,14 @@ public struct Workload: Sendable, Codable, Hashable {
     /// takes a fraction of that; on a slow device every append may take longer.
     public var slowAppendMs: Double
 
-    public init(streams: Int = 10_000, events: Int? = 1_000_000, eventSize: Int = 200, writers: Int = 64, batch: Int = 1,
+    public init(streams: Int = 10_000, events: Int? = 1_000_000, eventSize: Int = 200, payload: Payload = .sensor,
+                writers: Int = 64, batch: Int = 1,
                 durability: Durability = .durable, duration: Double? = nil, read: Bool = false, subscribers: Int = 0,
                 rate: Double? = nil, warmUp: Bool = false, slowAppendMs: Double = 1) {
         self.streams = streams
         self.events = events
         self.eventSize = eventSize
+        self.payload = payload
         self.writers = writers
         self.batch = batch
         self.durability = durability

@@ -187,7 +187,7 @@ public struct WorkloadRunner: Sendable {
         try await withThrowingTaskGroup(of: [Int].self) { group in
             for writer in 0..<workload.writers {
                 group.addTask {
-                    let payload = BenchPayload(size: workload.eventSize)
+                    let payload = BenchPayload(size: workload.eventSize, kind: workload.payload)
                     let owned = workload.ownedStreams(of: writer)
                     for stream in owned {
                         let event = EventData(type: "Reading", data: payload.make(sequence: 9_000_000_000 + stream))
@@ -212,7 +212,7 @@ public struct WorkloadRunner: Sendable {
         let names = owned.map(Workload.streamName)
         var versions = owned.map { existing[$0] }
         var random = SeededRandom(seed: UInt64(writer) &+ 1)
-        let payload = BenchPayload(size: workload.eventSize)
+        let payload = BenchPayload(size: workload.eventSize, kind: workload.payload)
         let quota = workload.quota(of: writer)
         let clock = ContinuousClock()
         var latencies = LatencyRecorder()

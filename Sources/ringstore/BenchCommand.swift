@@ -30,6 +30,10 @@ struct BenchCommand: AsyncParsableCommand {
         case streamsOnly = "streams-only"
     }
 
+    enum PayloadOption: String, ExpressibleByArgument, CaseIterable {
+        case sensor, padded
+    }
+
     enum Peer: String, ExpressibleByArgument, CaseIterable {
         case sqlite
     }
@@ -37,6 +41,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Streams to spread events over (each writer owns streams/writers of them).") var streams = 10_000
     @Option(help: "Events to append (default 1,000,000; without --duration).") var events: Int?
     @Option(help: "Bytes of each event's JSON payload.") var eventSize = 200
+    @Option(help: "What the payloads look like: sensor (a device's reading whose values and note vary; compresses as such JSON does) or padded (a sequence number and xxx… padding, which compresses about sixfold: the bench's payload before December 2026).") var payload = PayloadOption.sensor
     @Option(help: "Concurrent writers.") var writers = 64
     @Option(help: "Events per append.") var batch = 1
     @Option(help: "When appends are acknowledged: durable (after a flush) or relaxed.") var durability = DurabilityOption.durable
@@ -58,7 +63,7 @@ struct BenchCommand: AsyncParsableCommand {
     /// The workload as asked for: a count bound unless only a duration is given.
     var workload: Workload {
         Workload(streams: streams, events: events ?? (duration == nil ? 1_000_000 : nil), eventSize: eventSize,
-                 writers: writers, batch: batch, durability: durability == .durable ? .durable : .relaxed,
+                 payload: payload == .sensor ? .sensor : .padded, writers: writers, batch: batch, durability: durability == .durable ? .durable : .relaxed,
                  duration: duration, read: read, subscribers: subscribers, rate: rate, warmUp: warmUp, slowAppendMs: slowAppendMs)
     }
 
@@ -101,7 +106,7 @@ struct BenchCommand: AsyncParsableCommand {
         if !json {
             let bound = [workload.events.map { "\(grouped($0)) events" }, workload.duration.map { "\($0) s" }]
                 .compactMap { $0 }.joined(separator: " or ")
-            print("ringstore bench: \(bound), \(workload.eventSize)-byte events over \(grouped(workload.streams)) streams, "
+            print("ringstore bench: \(bound), \(workload.eventSize)-byte \(workload.payload.rawValue) events over \(grouped(workload.streams)) streams, "
                 + "\(workload.writers) writers, \(workload.batch) per append, \(workload.durability.rawValue)"
                 + (compare.map { " — compared with \($0.rawValue)\(peerCheck ? " and \(SQLiteMinimal.name)" : "") (\(peerEvents.map { grouped($0) + " events" } ?? "same duration"))" } ?? ""))
         }

@@ -160,12 +160,18 @@ struct Demo: AsyncParsableCommand {
 }
 
 /// Demo payloads: JSON readings that carry their stream and sequence so reads can be checked.
+/// The demo's events: `{"stream":"…","seq":…,"temperature":…,"note":"calm north …"}`,
+/// `eventSize` bytes (longer when the stream's name does not fit). The note's
+/// words vary from event to event as free text does, so the bytes written per
+/// payload byte the summary prints are those of data that compresses as JSON
+/// does (about 2.6× in a stream file's blocks), not of repeated padding.
 enum DemoPayload {
     static func make(stream: String, sequence: Int, size: Int) -> [UInt8] {
-        var bytes = Array("{\"stream\":\"\(stream)\",\"seq\":\(sequence),\"temperature\":\(20 + sequence % 15).\(sequence % 10),\"pad\":\"".utf8)
-        bytes.reserveCapacity(size)
-        let padding = max(0, size - bytes.count - 2)
-        bytes.append(contentsOf: repeatElement(UInt8(ascii: "x"), count: padding))
+        var bytes = Array("{\"stream\":\"\(stream)\",\"seq\":\(sequence),\"temperature\":\(20 + sequence % 15).\(sequence % 10),\"note\":\"".utf8)
+        let note = max(0, size - bytes.count - 2)
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: note))
+        var random = SeededRandom(seed: UInt64(truncatingIfNeeded: sequence))
+        bytes.withUnsafeMutableBufferPointer { PayloadNote.fill(UnsafeMutableBufferPointer(rebasing: $0[($0.count - note)...]), random: &random) }
         bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: "}")])
         return bytes
     }

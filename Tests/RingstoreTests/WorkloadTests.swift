@@ -21,15 +21,38 @@ import Testing
         #expect(Workload(events: nil, duration: 1).quota(of: 0) == nil)
     }
 
-    @Test func payloadsAreValidJSONOfExactlyTheEventSize() throws {
-        for size in [BenchPayload.minimumSize, 200, 4096] {
-            let payload = BenchPayload(size: size)
+    @Test(arguments: Workload.Payload.allCases)
+    func payloadsAreValidJSONOfExactlyTheEventSize(kind: Workload.Payload) throws {
+        // Every size from the smallest past the one where the sensor payload has all its fields and a note.
+        for size in Array(BenchPayload.minimumSize...260) + [4096] {
+            let payload = BenchPayload(size: size, kind: kind)
             let bytes = payload.make(sequence: 1_234_567)
             #expect(bytes.count == size)
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], "size \(size)")
             #expect(object["seq"] as? String == "0001234567")
             #expect(payload.make(sequence: 1) != payload.make(sequence: 2))
+            #expect(payload.make(sequence: 99) == payload.make(sequence: 99), "a payload is a function of its sequence number")
         }
+    }
+
+    /// The sensor payload's values stay in their ranges (fixed widths keep the template's layout),
+    /// and it has every field at the bench's default size.
+    @Test func sensorPayloadsHaveTheirFieldsInRange() throws {
+        let payload = BenchPayload(size: 200, kind: .sensor)
+        var notes = Set<String>()
+        for sequence in 0..<2000 {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(payload.make(sequence: sequence))) as? [String: Any])
+            #expect(Set(object.keys) == ["seq", "ts", "temperature", "humidity", "pressure", "battery", "status", "note"])
+            let temperature = try #require(object["temperature"] as? Double)
+            let humidity = try #require(object["humidity"] as? Double)
+            let pressure = try #require(object["pressure"] as? Double)
+            let battery = try #require(object["battery"] as? Int)
+            #expect((10...39.99).contains(temperature) && (10...99.9).contains(humidity))
+            #expect((1010...1099.9).contains(pressure) && (10...99).contains(battery))
+            #expect((object["ts"] as? Int).map { $0 >= 1_764_547_200_000 } == true)
+            notes.insert(try #require(object["note"] as? String))
+        }
+        #expect(notes.count > 1900, "the notes vary")
     }
 
     @Test func validationNamesTheKnob() {
