@@ -6,7 +6,8 @@
 #   Benchmarks/cpu-per-event.sh journal OUT [N1 N2]   # JournalCPU: JournalAppend's workload, splitter held
 #   Benchmarks/cpu-per-event.sh store OUT [N1 N2]     # ringstore bench --streams 10000 --event-size 200
 #                                                     #   --writers 64 --warm-up (1 event per append, durable;
-#                                                     #   WRITERS=256 for another number of writers)
+#                                                     #   WRITERS=256 for another number of writers;
+#                                                     #   PAYLOAD=padded for the payload of earlier figures)
 #   Benchmarks/cpu-per-event.sh read OUT STORE [READS]  # warm reads of a kept store (ringstore bench --dir):
 #                                                     #   --read-store STORE --reads READS (default all-only)
 #
@@ -96,7 +97,7 @@ count() {  # count N: runs the workload with N events, prints the instructions c
         # --slow-append-ms: under callgrind every append takes milliseconds, and the
         # report's look at what each slow append ran alongside (after the run) would
         # add thousands of instructions per event that are the bench's, not the store's.
-        args=(bench --streams 10000 --event-size 200 --writers "${WRITERS:-64}" --events "$n" --warm-up
+        args=(bench --streams 10000 --event-size 200 --payload "${PAYLOAD:-sensor}" --writers "${WRITERS:-64}" --events "$n" --warm-up
               --slow-append-ms 60000 --dir "$data")
     elif [[ $workload == read ]]; then
         args=(bench --read-store "$store" --reads "$reads" --passes "$n")

@@ -26,22 +26,25 @@ struct BenchPayload: Sendable {
     /// The smallest event size a payload fits in (the padded kind's: `{"seq":"0000000042","pad":""}`).
     static let minimumSize = 29
 
-    private enum Slot {
-        case sequence(offset: Int)
-        case timestamp(offset: Int)
-        /// Random decimal digits at `offsets` (a dot between them stays), the first from `first`.
-        case digits(offsets: [Int], first: ClosedRange<UInt64>)
-        case status(offset: Int)
-        case note(offset: Int, count: Int)
+    /// A run of random decimal digits: at `offsets`, the first drawn from `first`.
+    private struct DigitField: Sendable {
+        var offsets: [Int]
+        var first: ClosedRange<UInt64>
     }
 
     private let template: [UInt8]
-    private let slots: [Slot]
+    /// Where the sequence number's 10 digits and the timestamp's 13 start (nil: not in the payload).
+    private let sequenceOffset: Int
+    private var timestampOffset: Int?
+    private var digitFields: [DigitField] = []
+    private var statusOffset: Int?
+    /// The note's bytes (count 0: no note).
+    private var noteRange = 0..<0
 
     init(size: Int, kind: Workload.Payload = .sensor) {
         precondition(size >= Self.minimumSize)
         var bytes = Array(#"{"seq":""#.utf8)
-        var slots: [Slot] = [.sequence(offset: bytes.count)]
+        sequenceOffset = bytes.count
         bytes += repeatElement(UInt8(ascii: "0"), count: 10)
         bytes += Array(#"""#.utf8)
         switch kind {
@@ -50,20 +53,25 @@ struct BenchPayload: Sendable {
             bytes += repeatElement(UInt8(ascii: "x"), count: size - Self.minimumSize)
             bytes += Array(#""}"#.utf8)
         case .sensor:
-            // Each field: its text, and where its varying characters are (from its start).
-            let fields: [(text: String, slot: (Int) -> Slot)] = [
-                (#","ts":1764547200000"#, { .timestamp(offset: $0 + 6) }),
-                (#","temperature":21.37"#, { .digits(offsets: [$0 + 15, $0 + 16, $0 + 18, $0 + 19], first: 1...3) }),  // 10.00-39.99
-                (#","humidity":48.2"#, { .digits(offsets: [$0 + 12, $0 + 13, $0 + 15], first: 1...9) }),  // 10.0-99.9
-                (#","pressure":1013.2"#, { .digits(offsets: [$0 + 14, $0 + 15, $0 + 17], first: 1...9) }),  // 1010.0-1099.9
-                (#","battery":87"#, { .digits(offsets: [$0 + 11, $0 + 12], first: 1...9) }),  // 10-99
-                (#","status":"idle""#, { .status(offset: $0 + 11) }),
+            // Each field's text, and where its varying characters are (from its start).
+            enum Varying { case timestamp(Int), digits([Int], ClosedRange<UInt64>), status(Int) }
+            let fields: [(text: String, varying: Varying)] = [
+                (#","ts":1764547200000"#, .timestamp(6)),
+                (#","temperature":21.37"#, .digits([15, 16, 18, 19], 1...3)),  // 10.00-39.99
+                (#","humidity":48.2"#, .digits([12, 13, 15], 1...9)),  // 10.0-99.9
+                (#","pressure":1013.2"#, .digits([14, 15, 17], 1...9)),  // 1010.0-1099.9
+                (#","battery":87"#, .digits([11, 12], 1...9)),  // 10-99
+                (#","status":"idle""#, .status(11)),
             ]
             let closing = 1  // "}"
             for field in fields {
                 let text = Array(field.text.utf8)
                 guard bytes.count + text.count + closing <= size else { break }
-                slots.append(field.slot(bytes.count))
+                switch field.varying {
+                case .timestamp(let at): timestampOffset = bytes.count + at
+                case .digits(let at, let first): digitFields.append(DigitField(offsets: at.map { bytes.count + $0 }, first: first))
+                case .status(let at): statusOffset = bytes.count + at
+                }
                 bytes += text
             }
             let noteHead = Array(#","note":""#.utf8)
@@ -71,7 +79,7 @@ struct BenchPayload: Sendable {
             if left >= noteHead.count + 2 {
                 bytes += noteHead
                 let count = left - noteHead.count - 1
-                slots.append(.note(offset: bytes.count, count: count))
+                noteRange = bytes.count..<(bytes.count + count)
                 bytes += repeatElement(UInt8(ascii: " "), count: count)
                 bytes += Array(#"""#.utf8)
             } else {
@@ -81,36 +89,39 @@ struct BenchPayload: Sendable {
         }
         precondition(bytes.count == size, "the payload template is \(bytes.count) bytes, not \(size)")
         template = bytes
-        self.slots = slots
     }
 
     /// The payload carrying `sequence` (modulo 10^10); its other values are drawn from `sequence` too.
+    ///
+    /// Cheap on purpose (the bench's writers run on the processors the store
+    /// uses): the note is a window of ``PayloadNote/text``, copied, not words
+    /// drawn one by one (which cost about 1,600 instructions an event).
     func make(sequence: Int) -> [UInt8] {
         var bytes = template
         var random = SeededRandom(seed: UInt64(truncatingIfNeeded: sequence))
         bytes.withUnsafeMutableBufferPointer { buffer in
-            for slot in slots {
-                switch slot {
-                case .sequence(let offset):
-                    Self.writeDecimal(UInt64(truncatingIfNeeded: sequence) % 10_000_000_000, width: 10, at: offset, in: buffer)
-                case .timestamp(let offset):
-                    // Milliseconds from 2025-12-01, rising with the sequence number, always 13 digits.
-                    let milliseconds = 1_764_547_200_000 + (UInt64(truncatingIfNeeded: sequence) % 100_000_000_000)
-                    Self.writeDecimal(milliseconds, width: 13, at: offset, in: buffer)
-                case .digits(let offsets, let first):
-                    var draw = random.next()
-                    for (i, offset) in offsets.enumerated() {
-                        let span = i == 0 ? first.upperBound - first.lowerBound + 1 : 10
-                        let digit = (i == 0 ? first.lowerBound : 0) + draw % span
-                        buffer[offset] = UInt8(ascii: "0") + UInt8(digit)
-                        draw /= span
-                    }
-                case .status(let offset):
-                    let status = Self.statuses[Int(random.next() % UInt64(Self.statuses.count))]
-                    for (i, byte) in status.enumerated() { buffer[offset + i] = byte }
-                case .note(let offset, let count):
-                    PayloadNote.fill(UnsafeMutableBufferPointer(rebasing: buffer[offset..<(offset + count)]), random: &random)
+            let number = UInt64(truncatingIfNeeded: sequence)
+            Self.writeDecimal(number % 10_000_000_000, width: 10, at: sequenceOffset, in: buffer)
+            if let timestampOffset {
+                // Milliseconds from 2025-12-01, rising with the sequence number, always 13 digits.
+                Self.writeDecimal(1_764_547_200_000 + number % 100_000_000_000, width: 13, at: timestampOffset, in: buffer)
+            }
+            for field in digitFields {
+                var draw = random.next()
+                let span = field.first.upperBound - field.first.lowerBound + 1
+                buffer[field.offsets[0]] = UInt8(ascii: "0") + UInt8(field.first.lowerBound + draw % span)
+                draw /= span
+                for offset in field.offsets.dropFirst() {
+                    buffer[offset] = UInt8(ascii: "0") + UInt8(draw % 10)
+                    draw /= 10
                 }
+            }
+            if let statusOffset {
+                let status = Self.statuses[Int(random.next() % UInt64(Self.statuses.count))]
+                status.withUnsafeBufferPointer { UnsafeMutableBufferPointer(rebasing: buffer[statusOffset..<(statusOffset + 4)]).update(fromContentsOf: $0) }
+            }
+            if !noteRange.isEmpty {
+                PayloadNote.window(random.next(), into: UnsafeMutableBufferPointer(rebasing: buffer[noteRange]))
             }
         }
         return bytes
@@ -132,8 +143,35 @@ struct BenchPayload: Sendable {
 /// free text in real events varies. Public for `ringstore demo`, whose
 /// payloads end with such a note too.
 public enum PayloadNote {
+    /// 256 KiB of words drawn at random (with a fixed seed): notes are windows
+    /// of it. Large against a stream-file block (64 KiB holds about 250 events'
+    /// notes, some 16 KiB), so that two notes in one block rarely overlap and a
+    /// block compresses as the words do, not as repeated text.
+    public static let text: [UInt8] = {
+        var bytes = [UInt8](repeating: 0, count: 256 << 10)
+        var random = SeededRandom(seed: 0x6E6F_7465)
+        bytes.withUnsafeMutableBufferPointer { fill($0, random: &random) }
+        return bytes
+    }()
+
+    /// Fills `buffer` with the window of ``text`` that `draw` picks (a note longer
+    /// than ``text`` goes on from its start again).
+    public static func window(_ draw: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>) {
+        text.withUnsafeBufferPointer { text in
+            var start = Int(draw % UInt64(text.count))
+            var filled = buffer.startIndex
+            while filled < buffer.endIndex {
+                let count = min(buffer.endIndex - filled, text.count - start)
+                _ = UnsafeMutableBufferPointer(rebasing: buffer[filled..<(filled + count)])
+                    .update(fromContentsOf: UnsafeBufferPointer(rebasing: text[start..<(start + count)]))
+                filled += count
+                start = 0
+            }
+        }
+    }
+
     /// Fills `buffer` with words drawn from `random`, separated by spaces (the last one cut at the end).
-    public static func fill(_ buffer: UnsafeMutableBufferPointer<UInt8>, random: inout some RandomNumberGenerator) {
+    private static func fill(_ buffer: UnsafeMutableBufferPointer<UInt8>, random: inout some RandomNumberGenerator) {
         var at = buffer.startIndex
         var draw: UInt64 = 0
         var drawn = 0

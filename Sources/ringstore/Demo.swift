@@ -171,7 +171,7 @@ enum DemoPayload {
         let note = max(0, size - bytes.count - 2)
         bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: note))
         var random = SeededRandom(seed: UInt64(truncatingIfNeeded: sequence))
-        bytes.withUnsafeMutableBufferPointer { PayloadNote.fill(UnsafeMutableBufferPointer(rebasing: $0[($0.count - note)...]), random: &random) }
+        bytes.withUnsafeMutableBufferPointer { PayloadNote.window(random.next(), into: UnsafeMutableBufferPointer(rebasing: $0[($0.count - note)...])) }
         bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: "}")])
         return bytes
     }

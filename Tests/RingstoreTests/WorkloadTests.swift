@@ -24,7 +24,7 @@ import Testing
     @Test(arguments: Workload.Payload.allCases)
     func payloadsAreValidJSONOfExactlyTheEventSize(kind: Workload.Payload) throws {
         // Every size from the smallest past the one where the sensor payload has all its fields and a note.
-        for size in Array(BenchPayload.minimumSize...260) + [4096] {
+        for size in Array(BenchPayload.minimumSize...260) + [4096, Workload.maxEventSize] {
             let payload = BenchPayload(size: size, kind: kind)
             let bytes = payload.make(sequence: 1_234_567)
             #expect(bytes.count == size)
