@@ -32,6 +32,15 @@ int rs_start_writeback(int fd, int64_t offset, int64_t count) {
 #endif
 }
 
+int rs_finish_writeback(int fd, int64_t offset, int64_t count) {
+#if defined(__linux__)
+    return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WAIT_BEFORE);
+#else
+    (void)fd; (void)offset; (void)count;
+    return 0;
+#endif
+}
+
 void rs_set_thread_name(const char *name) {
 #if defined(__linux__)
     char truncated[16];

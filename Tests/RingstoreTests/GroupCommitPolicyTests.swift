@@ -149,4 +149,59 @@ import Testing
         writeback.truncated(to: 10_000_000)
         #expect(writeback.startedBefore == 50)
     }
+
+    /// What the writer waits for before its next write: the oldest ranges
+    /// started, until no more than the in-flight allowance is left, each once;
+    /// the allowance halves after a wait that blocked and doubles after one
+    /// that did not, within its bounds.
+    @Test func theOldestRangesPastTheAllowanceAreWaitedForOnce() throws {
+        let dir = TemporaryDirectory()
+        let file = try StorageFile.open(FilePath(dir.child("grow")), create: true)
+        defer { file.close() }
+        let chunk = SequentialWriteback.chunkBytes
+        let allowance = SequentialWriteback.minimumInFlightBytes
+        var writeback = SequentialWriteback(from: 0)
+        #expect(writeback.unfinished == nil && writeback.inFlightBytes == allowance)
+        let bytes = [UInt8](repeating: 7, count: Int(chunk))
+        var end: UInt64 = 0
+        func write() throws {
+            try bytes.withUnsafeBytes { try file.write($0, at: end) }
+            end += chunk
+            writeback.written(upTo: end, of: file)
+        }
+        while end < allowance { try write() }
+        #expect(writeback.startedBefore == allowance && writeback.unfinished == nil, "up to the allowance in flight")
+        try write()
+        try write()
+        // Two chunks past the allowance: the two oldest are waited for.
+        #expect(writeback.unfinished == 0..<(2 * chunk))
+        writeback.finished(upTo: 2 * chunk, waitedNanoseconds: 0)
+        #expect(writeback.finishedBefore == 2 * chunk && writeback.unfinished == nil)
+        #expect(writeback.inFlightBytes == 2 * allowance, "a wait that did not block doubles the allowance")
+        writeback.finished(upTo: end, waitedNanoseconds: 5_000_000)
+        #expect(writeback.finishedBefore == end && writeback.inFlightBytes == allowance, "one that blocked halves it")
+        writeback.finished(upTo: end, waitedNanoseconds: 5_000_000)
+        #expect(writeback.inFlightBytes == allowance, "never below its minimum")
+        for _ in 0..<20 { writeback.finished(upTo: end, waitedNanoseconds: 0) }
+        #expect(writeback.inFlightBytes == SequentialWriteback.maximumInFlightBytes, "nor above its maximum")
+        try write()
+        writeback.truncated(to: chunk)
+        #expect(writeback.unfinished == nil && writeback.startedBefore == chunk && writeback.finishedBefore == chunk)
+        writeback.finished(upTo: 10 * chunk, waitedNanoseconds: 0)
+        #expect(writeback.finishedBefore == chunk, "never past what was started")
+    }
+
+    /// The wait on a real file (`sync_file_range` with `WAIT_BEFORE`) returns and is noted.
+    @Test func waitingOnARealFileNotesTheRangeAsFinished() throws {
+        let dir = TemporaryDirectory()
+        let file = try StorageFile.open(FilePath(dir.child("grow")), create: true)
+        defer { file.close() }
+        let size = Int(SequentialWriteback.minimumInFlightBytes + 2 * SequentialWriteback.chunkBytes)
+        try [UInt8](repeating: 1, count: size).withUnsafeBytes { try file.write($0, at: 0) }
+        var writeback = SequentialWriteback(from: 0)
+        writeback.written(upTo: UInt64(size), of: file)
+        let range = try #require(writeback.unfinished)
+        file.finishWriteback(of: &writeback)
+        #expect(writeback.finishedBefore == range.upperBound && writeback.unfinished == nil)
+    }
 }

@@ -34,6 +34,12 @@ int rs_syncfs(int fd);
 /// nothing durable). Declared here for the same reason as `rs_syncfs`.
 int rs_start_writeback(int fd, int64_t offset, int64_t count);
 
+/// `sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WAIT_BEFORE)`: waits
+/// until the writeback already started in that range has reached the device
+/// (not its cache's stable storage, and not the file's metadata: it makes
+/// nothing durable), starting none itself. For pacing only.
+int rs_finish_writeback(int fd, int64_t offset, int64_t count);
+
 /// Asks the processor to bring the cache line holding `address` into its
 /// caches, to be written (a hint: it never faults, whatever the address).
 /// For loops that will touch a table at an index known a few steps ahead.

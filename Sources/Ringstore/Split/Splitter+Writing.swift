@@ -135,15 +135,19 @@ extension Splitter {
     static let maxDirectWrites = 256
 
     /// Raw bytes of blocks built for one segment write (bounds the memory a
-    /// checkpoint over thousands of streams holds at once).
+    /// checkpoint over thousands of streams holds at once, and what one write
+    /// puts in the device's queue).
     ///
-    /// 1 MiB: a write holds its blocks as built and again encoded (the
+    /// 256 KiB: a write holds its blocks as built and again encoded (the
     /// encoded buffer grows by doubling), and the checkpoint's writing is the
     /// process's peak with many streams. At 4 MiB these were 11 MiB of the
     /// heap's 79 MiB at the peak of the 100,000-stream bench (see
-    /// ARCHITECTURE, "Memory"); the writes stay sequential, only four times as
-    /// many.
-    static let segmentWriteBytes = 1 << 20
+    /// ARCHITECTURE, "Memory"). And the segments' writeback waits for one
+    /// write's range before the next (`SequentialWriteback`), so a write is
+    /// what a journal flush may find ahead of it in the device's queue: on the
+    /// SD-card profile the longest one-event appends were 99-102 ms with 1 MiB
+    /// writes, 86-91 ms with 256 KiB. The writes stay sequential, only more of them.
+    static let segmentWriteBytes = 256 << 10
 
     /// Writes every stream's pending records: the few streams with a good
     /// block's worth into their own files, all others into the split segments

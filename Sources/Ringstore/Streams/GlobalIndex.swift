@@ -108,6 +108,8 @@ final class GlobalIndex: Sendable {
             }
         }
         let start = entryCount
+        // At the device's pace (see `SequentialWriteback`): the range started last has reached it first.
+        writeback.withLock { file.finishWriteback(of: &$0) }
         try bytes.withUnsafeBytes { try file.write($0, at: UInt64(start * Self.entrySize)) }
         count.store(start + entries.count, ordering: .releasing)
         writeback.withLock { $0.written(upTo: UInt64((start + entries.count) * Self.entrySize), of: file) }

@@ -182,6 +182,26 @@ final class SplitSegment: @unchecked Sendable {
 
     // MARK: - Writing
 
+    /// The range whose writeback this segment started last and nobody has
+    /// waited for yet (see `SequentialWriteback`): read under the owner's lock,
+    /// waited for outside it (``waitForWriteback(_:)``).
+    var unfinishedWriteback: Range<UInt64>? { writeback.unfinished }
+
+    /// Waits until `range` (from ``unfinishedWriteback``) has reached the
+    /// device; returns how long that took. Touches no state: callable outside
+    /// the owner's lock.
+    func waitForWriteback(_ range: Range<UInt64>) -> Int64 {
+        let start = monotonicNanoseconds()
+        file.finishWriteback(from: range.lowerBound, count: range.upperBound - range.lowerBound)
+        return monotonicNanoseconds() - start
+    }
+
+    /// Notes that everything before `offset` reached the device after a wait
+    /// of `waitedNanoseconds` (under the owner's lock).
+    func writebackFinished(upTo offset: UInt64, waitedNanoseconds: Int64) {
+        writeback.finished(upTo: offset, waitedNanoseconds: waitedNanoseconds)
+    }
+
     /// Writes `bytes` (whole entries) at the end; returns the offset they start at.
     func append(_ bytes: [UInt8]) throws -> UInt64 {
         let offset = end

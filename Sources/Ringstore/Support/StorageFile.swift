@@ -210,6 +210,24 @@ struct StorageFile: Sendable {
         _ = rs_start_writeback(descriptor.rawValue, Int64(offset), Int64(count))
     }
 
+    /// Waits until the writeback already started in `count` bytes from `offset`
+    /// has reached the device (`sync_file_range(SYNC_FILE_RANGE_WAIT_BEFORE)`):
+    /// pacing, not durability (it neither flushes the device's cache nor writes
+    /// the file's metadata).
+    ///
+    /// Why only `WAIT_BEFORE`, not `WRITE | WAIT_AFTER` as well: the range's last
+    /// page is usually shared with the next write (files grow by appends), which
+    /// dirties it again; `WRITE` then wrote that page and `WAIT_AFTER` waited
+    /// for it, a synchronous write on every call, which slowed the split of
+    /// 100-event appends on the working disk by about a sixth.
+    ///
+    /// A failure is ignored, as ``startWriteback(from:count:)``'s is; the
+    /// power-loss simulation skips it too.
+    func finishWriteback(from offset: UInt64, count: UInt64) {
+        guard count > 0, !PowerLossSimulation.isActive else { return }
+        _ = rs_finish_writeback(descriptor.rawValue, Int64(offset), Int64(count))
+    }
+
     /// The file's size in bytes.
     func size() throws -> UInt64 {
         var info = stat()
