@@ -151,17 +151,15 @@ import Testing
     }
 
     /// What the writer waits for before its next write: the oldest ranges
-    /// started, until no more than the in-flight allowance is left, each once;
-    /// the allowance halves after a wait that blocked and doubles after one
-    /// that did not, within its bounds.
+    /// started, until no more than the in-flight allowance is left, each once.
     @Test func theOldestRangesPastTheAllowanceAreWaitedForOnce() throws {
         let dir = TemporaryDirectory()
         let file = try StorageFile.open(FilePath(dir.child("grow")), create: true)
         defer { file.close() }
         let chunk = SequentialWriteback.chunkBytes
-        let allowance = SequentialWriteback.minimumInFlightBytes
+        let allowance = SequentialWriteback.inFlightBytes
         var writeback = SequentialWriteback(from: 0)
-        #expect(writeback.unfinished == nil && writeback.inFlightBytes == allowance)
+        #expect(writeback.unfinished == nil)
         let bytes = [UInt8](repeating: 7, count: Int(chunk))
         var end: UInt64 = 0
         func write() throws {
@@ -175,19 +173,18 @@ import Testing
         try write()
         // Two chunks past the allowance: the two oldest are waited for.
         #expect(writeback.unfinished == 0..<(2 * chunk))
-        writeback.finished(upTo: 2 * chunk, waitedNanoseconds: 0)
+        writeback.finished(upTo: 2 * chunk)
         #expect(writeback.finishedBefore == 2 * chunk && writeback.unfinished == nil)
-        #expect(writeback.inFlightBytes == 2 * allowance, "a wait that did not block doubles the allowance")
-        writeback.finished(upTo: end, waitedNanoseconds: 5_000_000)
-        #expect(writeback.finishedBefore == end && writeback.inFlightBytes == allowance, "one that blocked halves it")
-        writeback.finished(upTo: end, waitedNanoseconds: 5_000_000)
-        #expect(writeback.inFlightBytes == allowance, "never below its minimum")
-        for _ in 0..<20 { writeback.finished(upTo: end, waitedNanoseconds: 0) }
-        #expect(writeback.inFlightBytes == SequentialWriteback.maximumInFlightBytes, "nor above its maximum")
+        // One write of more than the allowance: all of it is waited for before the next.
+        let large = [UInt8](repeating: 8, count: Int(allowance + chunk))
+        try large.withUnsafeBytes { try file.write($0, at: end) }
+        end += UInt64(large.count)
+        writeback.written(upTo: end, of: file)
+        #expect(writeback.unfinished == (2 * chunk)..<end)
         try write()
         writeback.truncated(to: chunk)
         #expect(writeback.unfinished == nil && writeback.startedBefore == chunk && writeback.finishedBefore == chunk)
-        writeback.finished(upTo: 10 * chunk, waitedNanoseconds: 0)
+        writeback.finished(upTo: 10 * chunk)
         #expect(writeback.finishedBefore == chunk, "never past what was started")
     }
 
@@ -196,7 +193,7 @@ import Testing
         let dir = TemporaryDirectory()
         let file = try StorageFile.open(FilePath(dir.child("grow")), create: true)
         defer { file.close() }
-        let size = Int(SequentialWriteback.minimumInFlightBytes + 2 * SequentialWriteback.chunkBytes)
+        let size = Int(SequentialWriteback.inFlightBytes + 2 * SequentialWriteback.chunkBytes)
         try [UInt8](repeating: 1, count: size).withUnsafeBytes { try file.write($0, at: 0) }
         var writeback = SequentialWriteback(from: 0)
         writeback.written(upTo: UInt64(size), of: file)

@@ -188,18 +188,14 @@ final class SplitSegment: @unchecked Sendable {
     var unfinishedWriteback: Range<UInt64>? { writeback.unfinished }
 
     /// Waits until `range` (from ``unfinishedWriteback``) has reached the
-    /// device; returns how long that took. Touches no state: callable outside
-    /// the owner's lock.
-    func waitForWriteback(_ range: Range<UInt64>) -> Int64 {
-        let start = monotonicNanoseconds()
+    /// device. Touches no state: callable outside the owner's lock.
+    func waitForWriteback(_ range: Range<UInt64>) {
         file.finishWriteback(from: range.lowerBound, count: range.upperBound - range.lowerBound)
-        return monotonicNanoseconds() - start
     }
 
-    /// Notes that everything before `offset` reached the device after a wait
-    /// of `waitedNanoseconds` (under the owner's lock).
-    func writebackFinished(upTo offset: UInt64, waitedNanoseconds: Int64) {
-        writeback.finished(upTo: offset, waitedNanoseconds: waitedNanoseconds)
+    /// Notes that everything before `offset` reached the device (under the owner's lock).
+    func writebackFinished(upTo offset: UInt64) {
+        writeback.finished(upTo: offset)
     }
 
     /// Writes `bytes` (whole entries) at the end; returns the offset they start at.

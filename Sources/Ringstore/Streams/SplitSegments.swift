@@ -217,8 +217,8 @@ final class SplitSegments: Sendable {
         // segment handed to the device last has reached it before more follows.
         // Waited for outside the lock, which readers and the mover take.
         if let (segment, range) = state.withLock({ s in s.current.flatMap { c in c.unfinishedWriteback.map { (c, $0) } } }) {
-            let waited = segment.waitForWriteback(range)
-            state.withLock { _ in segment.writebackFinished(upTo: range.upperBound, waitedNanoseconds: waited) }
+            segment.waitForWriteback(range)
+            state.withLock { _ in segment.writebackFinished(upTo: range.upperBound) }
         }
         try state.withLock { s in
             if s.current == nil || s.current!.end >= segmentBytes {

@@ -17,34 +17,28 @@
 /// with payloads that compress as real JSON does (about 9-17 MB of segment
 /// entries a checkpoint at 28,000 one-event appends a second) flushes took up
 /// to 380 ms. So before its next write the writer waits (``unfinished``, then
-/// ``finished(upTo:waitedNanoseconds:)``; its owner waits outside any lock
-/// readers take) until no more than ``inFlightBytes`` of what it started are
-/// still on their way to the device: the file never has more than that, plus
-/// one write, in the device's queue, and the writer goes at the device's pace,
-/// not ahead of it.
+/// ``finished(upTo:)``; its owner waits outside any lock readers take) until
+/// no more than ``inFlightBytes`` of what it started are still on their way to
+/// the device: the file never has more than that, plus one write, in the
+/// device's queue, and the writer goes at the device's pace, not ahead of it.
 ///
-/// How much may be in flight adapts to the device, as a congestion window
-/// does: a wait that blocked (the device was behind) halves it, down to
-/// ``minimumInFlightBytes`` (20 ms of a 25 MB/s card); a wait that found its
-/// range written already doubles it, up to ``maximumInFlightBytes``. A fixed
-/// 512 KiB cost 100-event appends on the working disk about a tenth of their
-/// rate (the splitter, their bottleneck there, blocked on writes the disk
-/// takes in a millisecond), and a size that suits the working disk lets the
-/// card's queue grow to hundreds of milliseconds.
+/// The allowance is fixed. Measured (docs/PERFORMANCE.md, "Payloads that
+/// compress as real events do"): waiting for the range started last cost
+/// 100-event appends on the working disk over a quarter of their rate (the
+/// splitter, their bottleneck there, blocked on nearly every write), 512 KiB
+/// about a tenth. Letting the allowance grow while waits did not block (as a
+/// congestion window grows), or follow the pace a blocked wait saw, failed
+/// on the card: between checkpoints nothing waits long, the allowance grew,
+/// and the next checkpoint's entries reached the card's queue in one burst
+/// again (appends of 148-380 ms).
 ///
 /// A value owned by the file's single writer (the splitter).
 struct SequentialWriteback: Sendable {
     /// How much is written before its writeback starts: 10 ms of a 25 MB/s card.
     static let chunkBytes: UInt64 = 256 << 10
-    /// Bounds of ``inFlightBytes``.
-    static let minimumInFlightBytes: UInt64 = 512 << 10
-    static let maximumInFlightBytes: UInt64 = 32 << 20
-    /// A wait longer than this means the device was behind.
-    static let blockedNanoseconds: Int64 = 1_000_000
-
     /// How much started writeback may still be on its way to the device before
-    /// the writer waits (adapted by ``finished(upTo:waitedNanoseconds:)``).
-    private(set) var inFlightBytes = minimumInFlightBytes
+    /// the writer waits: 20 ms of a 25 MB/s card, a millisecond or two of the working disk.
+    static let inFlightBytes: UInt64 = 512 << 10
 
     /// Writeback has been started for everything before this offset.
     private(set) var startedBefore: UInt64
@@ -71,19 +65,16 @@ struct SequentialWriteback: Sendable {
     /// than ``inFlightBytes`` started would be left otherwise: to wait for
     /// (``StorageFile/finishWriteback(from:count:)``) before the next write.
     var unfinished: Range<UInt64>? {
-        guard startedBefore - finishedBefore > inFlightBytes,
-              let end = startedEnds.first(where: { startedBefore - $0 <= inFlightBytes })
+        guard startedBefore - finishedBefore > Self.inFlightBytes,
+              let end = startedEnds.first(where: { startedBefore - $0 <= Self.inFlightBytes })
         else { return nil }
         return finishedBefore..<end
     }
 
-    /// Everything before `offset` has been waited for, which took `waitedNanoseconds`.
-    mutating func finished(upTo offset: UInt64, waitedNanoseconds: Int64) {
+    /// Everything before `offset` has been waited for.
+    mutating func finished(upTo offset: UInt64) {
         finishedBefore = max(finishedBefore, min(offset, startedBefore))
         startedEnds.removeAll { $0 <= finishedBefore }
-        inFlightBytes = waitedNanoseconds > Self.blockedNanoseconds
-            ? max(Self.minimumInFlightBytes, inFlightBytes / 2)
-            : min(Self.maximumInFlightBytes, inFlightBytes * 2)
     }
 
     /// The file was cut at `end`: what follows will be written again.
@@ -99,8 +90,7 @@ extension StorageFile {
     /// notes it. For a writer that holds its `SequentialWriteback` itself.
     func finishWriteback(of writeback: inout SequentialWriteback) {
         guard let range = writeback.unfinished else { return }
-        let start = monotonicNanoseconds()
         finishWriteback(from: range.lowerBound, count: range.upperBound - range.lowerBound)
-        writeback.finished(upTo: range.upperBound, waitedNanoseconds: monotonicNanoseconds() - start)
+        writeback.finished(upTo: range.upperBound)
     }
 }

@@ -217,9 +217,9 @@ struct StorageFile: Sendable {
     ///
     /// Why only `WAIT_BEFORE`, not `WRITE | WAIT_AFTER` as well: the range's last
     /// page is usually shared with the next write (files grow by appends), which
-    /// dirties it again; `WRITE` then wrote that page and `WAIT_AFTER` waited
-    /// for it, a synchronous write on every call, which slowed the split of
-    /// 100-event appends on the working disk by about a sixth.
+    /// dirties it again; `WRITE` would write that page once more and
+    /// `WAIT_AFTER` wait for it, a synchronous write on every call. This call
+    /// paces the writer; writing is not its job.
     ///
     /// A failure is ignored, as ``startWriteback(from:count:)``'s is; the
     /// power-loss simulation skips it too.
