@@ -89,10 +89,10 @@ public let eventPayload: [UInt8] = {
 
 /// The 200-byte JSON payload of event `sequence`: `{"sensor":"…","seq":…,"celsius":…,"note":"…"}`
 /// whose numbers and note vary from event to event (the note's words drawn
-/// from `sequence`), so that a block of them compresses as such JSON does
-/// (about 2.5× with LZ4) rather than as one document repeated. For the
-/// benchmarks whose numbers depend on the bytes (compression); `eventPayload`
-/// serves those that only copy them.
+/// from `sequence`), so that a block of them compresses as varied JSON does
+/// rather than as one document repeated. For the benchmarks whose numbers
+/// depend on the bytes (compression); `eventPayload` serves those that only
+/// copy them.
 public func eventPayload(sequence: Int) -> [UInt8] {
     var random = SeededRandom(seed: UInt64(truncatingIfNeeded: sequence))
     let draw = random.next()

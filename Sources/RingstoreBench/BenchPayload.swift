@@ -9,7 +9,7 @@ import Ringstore
 ///   receives it:
 ///   `{"seq":"0000000042","ts":1764547200042,"temperature":21.37,"humidity":48.2,"pressure":1013.2,"battery":87,"status":"idle","note":"calm north wind …"}`.
 ///   The numbers and the note's words vary from event to event, so it
-///   compresses as such data does: little within one event, about 3× in a
+///   compresses as such data does: not at all within one event, about 2.6× in a
 ///   block of many (the field names repeat).
 /// - ``Workload/Payload/padded``: `{"seq":"0000000042","pad":"xxx…"}`, the bench's only
 ///   payload until December 2026, which LZ4 shrinks about sixfold even one

@@ -28,6 +28,7 @@ public struct Workload: Sendable, Codable, Hashable {
     public var events: Int?
     /// Bytes of each event's JSON payload.
     public var eventSize: Int
+    /// What the payloads look like.
     public var payload: Payload
     /// Concurrent writer tasks.
     public var writers: Int

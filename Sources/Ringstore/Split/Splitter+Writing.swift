@@ -142,11 +142,13 @@ extension Splitter {
     /// encoded buffer grows by doubling), and the checkpoint's writing is the
     /// process's peak with many streams. At 4 MiB these were 11 MiB of the
     /// heap's 79 MiB at the peak of the 100,000-stream bench (see
-    /// ARCHITECTURE, "Memory"). And the segments' writeback waits for one
-    /// write's range before the next (`SequentialWriteback`), so a write is
-    /// what a journal flush may find ahead of it in the device's queue: on the
-    /// SD-card profile the longest one-event appends were 99-102 ms with 1 MiB
-    /// writes, 86-91 ms with 256 KiB. The writes stay sequential, only more of them.
+    /// ARCHITECTURE, "Memory"). And before each write the segments' writer
+    /// waits until no more than `SequentialWriteback.inFlightBytes` is on its
+    /// way to the device, so one write is what it adds to what a journal flush
+    /// may find ahead of it in the device's queue: on the SD-card profile,
+    /// waiting for the previous write's range, the longest one-event appends
+    /// were 99-102 ms with 1 MiB writes and 86-91 ms with 256 KiB (docs/PERFORMANCE.md).
+    /// The writes stay sequential, only more of them.
     static let segmentWriteBytes = 256 << 10
 
     /// Writes every stream's pending records: the few streams with a good

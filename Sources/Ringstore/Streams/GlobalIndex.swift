@@ -108,7 +108,8 @@ final class GlobalIndex: Sendable {
             }
         }
         let start = entryCount
-        // At the device's pace (see `SequentialWriteback`): the range started last has reached it first.
+        // At the device's pace (see `SequentialWriteback`): what was started before
+        // has reached it, but for the allowance, before more is written.
         writeback.withLock { file.finishWriteback(of: &$0) }
         try bytes.withUnsafeBytes { try file.write($0, at: UInt64(start * Self.entrySize)) }
         count.store(start + entries.count, ordering: .releasing)

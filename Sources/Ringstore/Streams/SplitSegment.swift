@@ -182,9 +182,9 @@ final class SplitSegment: @unchecked Sendable {
 
     // MARK: - Writing
 
-    /// The range whose writeback this segment started last and nobody has
-    /// waited for yet (see `SequentialWriteback`): read under the owner's lock,
-    /// waited for outside it (``waitForWriteback(_:)``).
+    /// The oldest ranges whose writeback this segment started and nobody has
+    /// waited for, past the in-flight allowance (see `SequentialWriteback`):
+    /// read under the owner's lock, waited for outside it (``waitForWriteback(_:)``).
     var unfinishedWriteback: Range<UInt64>? { writeback.unfinished }
 
     /// Waits until `range` (from ``unfinishedWriteback``) has reached the

@@ -213,9 +213,10 @@ final class SplitSegments: Sendable {
     /// Not synced: see ``sync()``.
     func append(_ items: [Item], compress: Bool) throws {
         guard items.contains(where: { !$0.blocks.isEmpty }) else { return }
-        // At the device's pace (see `SequentialWriteback`): the range the current
-        // segment handed to the device last has reached it before more follows.
-        // Waited for outside the lock, which readers and the mover take.
+        // At the device's pace (see `SequentialWriteback`): no more than its
+        // allowance of what the current segment handed to the device is still on
+        // its way before more follows. Waited for outside the lock, which readers
+        // and the mover take.
         if let (segment, range) = state.withLock({ s in s.current.flatMap { c in c.unfinishedWriteback.map { (c, $0) } } }) {
             segment.waitForWriteback(range)
             state.withLock { _ in segment.writebackFinished(upTo: range.upperBound) }
