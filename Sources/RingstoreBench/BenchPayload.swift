@@ -118,7 +118,7 @@ struct BenchPayload: Sendable {
             }
             if let statusOffset {
                 let status = Self.statuses[Int(random.next() % UInt64(Self.statuses.count))]
-                status.withUnsafeBufferPointer { UnsafeMutableBufferPointer(rebasing: buffer[statusOffset..<(statusOffset + 4)]).update(fromContentsOf: $0) }
+                _ = status.withUnsafeBufferPointer { UnsafeMutableBufferPointer(rebasing: buffer[statusOffset..<(statusOffset + 4)]).update(fromContentsOf: $0) }
             }
             if !noteRange.isEmpty {
                 PayloadNote.window(random.next(), into: UnsafeMutableBufferPointer(rebasing: buffer[noteRange]))
