@@ -184,14 +184,9 @@ final class SplitSegment: @unchecked Sendable {
 
     /// The oldest ranges whose writeback this segment started and nobody has
     /// waited for, past the in-flight allowance (see `SequentialWriteback`):
-    /// read under the owner's lock, waited for outside it (``waitForWriteback(_:)``).
+    /// read under the owner's lock, waited for outside it
+    /// (``StorageFile/finishWriteback(from:count:)`` on ``file``, which touches no state).
     var unfinishedWriteback: Range<UInt64>? { writeback.unfinished }
-
-    /// Waits until `range` (from ``unfinishedWriteback``) has reached the
-    /// device. Touches no state: callable outside the owner's lock.
-    func waitForWriteback(_ range: Range<UInt64>) {
-        file.finishWriteback(from: range.lowerBound, count: range.upperBound - range.lowerBound)
-    }
 
     /// Notes that everything before `offset` reached the device (under the owner's lock).
     func writebackFinished(upTo offset: UInt64) {

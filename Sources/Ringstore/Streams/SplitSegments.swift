@@ -218,7 +218,7 @@ final class SplitSegments: Sendable {
         // its way before more follows. Waited for outside the lock, which readers
         // and the mover take.
         if let (segment, range) = state.withLock({ s in s.current.flatMap { c in c.unfinishedWriteback.map { (c, $0) } } }) {
-            segment.waitForWriteback(range)
+            segment.file.finishWriteback(from: range.lowerBound, count: range.upperBound - range.lowerBound)
             state.withLock { _ in segment.writebackFinished(upTo: range.upperBound) }
         }
         try state.withLock { s in
