@@ -73,8 +73,10 @@ import Testing
         var all = try targets(in: base)
         let segments = try FileManager.default.contentsOfDirectory(atPath: base + "/split").filter { $0.hasSuffix(".seg") }.sorted()
         try #require(!segments.isEmpty, "the fixture has split segments")
-        all.append(("segment entry", "split/" + segments[0], UInt64(SplitSegment.headerSize + SplitSegment.envelopeSize + StreamBlock.headerSize + 5)))
-        all.append(("segment envelope", "split/" + segments[0], UInt64(SplitSegment.headerSize + 6)))
+        let first = try SplitSegment.firstEntryOffset(of: base + "/split/" + segments[0])
+        all.append(("segment entry", "split/" + segments[0], first + UInt64(SplitSegment.envelopeSize + StreamBlock.headerSize + 5)))
+        all.append(("segment envelope", "split/" + segments[0], first + 6))
+        all.append(("segment dictionary", "split/" + segments[0], UInt64(SplitSegment.headerSize + 8 + 3)))
         for (i, (kind, file, offset)) in all.enumerated() {
             let copy = dir.child("copy-\(i)")
             try AdminFixture.copy(base, to: copy)

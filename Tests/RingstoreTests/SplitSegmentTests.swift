@@ -22,7 +22,7 @@ import Testing
 
     /// Versions held by `entries` (decoded), in order.
     func versions(_ entries: [SplitSegment.Entry]) throws -> [UInt64] {
-        try entries.flatMap { try StreamBlock.decode($0.block, stream: "s").get().map(\.version) }
+        try entries.flatMap { try StreamBlock.decode($0.block, stream: "s", dictionary: $0.dictionary).get().map(\.version) }
     }
 
     @Test func entriesChainPerStreamAndReadBackFromAnyFloor() throws {
@@ -44,7 +44,8 @@ import Testing
         #expect(try versions(segments.entries(of: 0, from: 4)) == [3, 4, 5], "from the entry holding version 4")
         #expect(try versions(segments.entries(of: 0, from: 6)).isEmpty)
         #expect(try versions(segments.entries(of: 7, from: 2)) == [1, 2, 3])
-        let decoded = try StreamBlock.decode(try segments.entries(of: 7, from: 0)[0].block, stream: "seven").get()
+        let first = try segments.entries(of: 7, from: 0)[0]
+        let decoded = try StreamBlock.decode(first.block, stream: "seven", dictionary: first.dictionary).get()
         #expect(decoded.map(\.position) == [5] && decoded[0].stream == "seven")
     }
 
@@ -173,7 +174,9 @@ import Testing
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64 == ends[1])
         let entries = try again.entries(of: 4, from: 0)
         #expect(entries.count == 2)
-        #expect(throws: StreamBlock.DecodeError.self) { try StreamBlock.decode(entries[1].block, stream: "s").get() }
+        #expect(throws: StreamBlock.DecodeError.self) {
+            try StreamBlock.decode(entries[1].block, stream: "s", dictionary: entries[1].dictionary).get()
+        }
         // The same damage after the checkpoint is the replayed part, torn: cut.
         let replayed = try SplitSegments(root: root, checkpoint: 5)
         #expect(replayed.nextVersion(of: 4) == 1)
@@ -187,9 +190,9 @@ import Testing
         do {
             let segments = try SplitSegments(root: root, checkpoint: 0)
             for stream in UInt32(0)..<3 {
-                offsets.append(UInt64(segments.end.offset == 0 ? UInt32(SplitSegment.headerSize) : segments.end.offset))
                 try segments.append([.init(stream: stream, blocks: [block(0..<2, stream: stream) { 100 * UInt64(stream) + $0 }])],
                                     compress: true)
+                offsets.append(UInt64(try #require(segments.head(of: stream)).link.offset))
             }
             try segments.sync()
         }
@@ -280,15 +283,16 @@ import Testing
         try segments.append([.init(stream: 9, blocks: [block(2..<4, stream: 9) { 10 + $0 }])], compress: false)
         try segments.sync()
         let path = dir.child("split/" + SplitSegment.fileName(of: 1))
+        let first = try SplitSegment.firstEntryOffset(of: path)
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        try handle.seek(toOffset: UInt64(SplitSegment.headerSize + 4))  // the first entry's stream number
+        try handle.seek(toOffset: first + 4)  // the first entry's stream number
         handle.write(Data([0xFF]))
         try handle.close()
         _ = second
         let error = try #require(throws: RingstoreError.self) { _ = try segments.entries(of: 9, from: 0) }
         #expect(error.code == .corruptData)
         #expect(error.path == path)
-        #expect(error.offset == UInt64(SplitSegment.headerSize))
+        #expect(error.offset == first)
     }
 
     @Test func fileNamesSortByNumberAndParseBack() {

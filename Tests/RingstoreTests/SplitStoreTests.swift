@@ -76,10 +76,10 @@ import Testing
         let f = try Fixture(blockCacheBytes: 0)
         let a = f.number("a")
         for v in UInt64(0)..<10 { try f.store.appendToSegments([.init(number: a, blocks: [block("a", v..<(v + 1))])]) }
-        // Damage the first entry's block (past its 32-byte envelope, after the 24-byte file header).
+        // Damage the first entry's block (past its 32-byte envelope, after the file's header and dictionary).
         let segment = f.store.segments.folder.appending(SplitSegment.fileName(of: 1)).string
         let handle = try #require(FileHandle(forUpdatingAtPath: segment))
-        try handle.seek(toOffset: 24 + 32 + 8)
+        try handle.seek(toOffset: try SplitSegment.firstEntryOffset(of: segment) + 32 + 8)
         try handle.write(contentsOf: Data(repeating: 0xA5, count: 16))
         try handle.close()
         func read(_ from: UInt64, _ direction: ReadDirection, _ max: Int) throws -> [UInt64] {

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import Testing
 @testable import Ringstore
 
@@ -223,11 +224,23 @@ import Testing
             try await store.close()
         }
         let path = dir.path + "/split/" + SplitSegment.fileName(of: 1)
+        // The victim's entry is the one of 20 events: flip a byte in the middle of its stored bytes.
+        var largest = (offset: UInt64(0), length: 0)
+        do {
+            let segment = try #require(try SplitSegment.open(number: 1, in: FilePath(dir.path + "/split")))
+            _ = try segment.walk { visit in
+                if case .entry(let offset, let envelope, let header, _) = visit, header.count == 20 {
+                    largest = (offset, envelope.blockLength)
+                }
+                return true
+            }
+        }
+        try #require(largest.length > 0)
+        let middle = largest.offset + UInt64(SplitSegment.envelopeSize + StreamBlock.headerSize + (largest.length - StreamBlock.headerSize) / 2)
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        // The victim's entry is the largest: flip a byte in the middle of the file, inside it.
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        try handle.seek(toOffset: UInt64(data.count / 2))
-        try handle.write(contentsOf: [data[data.count / 2] ^ 0xFF])
+        try handle.seek(toOffset: middle)
+        try handle.write(contentsOf: [data[Int(middle)] ^ 0xFF])
         try handle.close()
         let store = try await EventStore.open(at: dir.path, configuration: .testing())
         let error = await ringstoreError { _ = try await store.read(stream: "victim").collect() }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import Logging
 import Synchronization
 import Testing
@@ -154,4 +155,16 @@ final class Recorder<Element: Sendable>: @unchecked Sendable {
     private var storage: [Element] = []
     func append(_ element: Element) { lock.withLock { storage.append(element) } }
     var values: [Element] { lock.withLock { storage } }
+}
+
+extension SplitSegment {
+    /// Where the first entry of the segment file at `path` starts (after its header and dictionary area).
+    static func firstEntryOffset(of path: String) throws -> UInt64 {
+        let file = FilePath(path)
+        guard let number = number(inFileName: file.lastComponent?.string ?? ""),
+              let segment = try open(number: number, in: file.removingLastComponent()) else {
+            throw RingstoreError(.invalidArgument, "\(path) is no split segment with a header")
+        }
+        return segment.entriesStart
+    }
 }

@@ -1,5 +1,3 @@
-import CLZ4
-
 /// Checks one stream block (header already parsed by ``StreamBlock/parseHeader(_:)``):
 /// payload CRC, decompression, and every entry's lengths, folding the
 /// events' journal positions into a ``PositionRun``. Reuses one decompression
@@ -13,7 +11,9 @@ struct BlockChecker: ~Copyable {
 
     /// What is wrong with the block, or nil; adds the positions of its events from
     /// the `skip`-th on to `run` (the run is only meaningful when nil is returned).
-    mutating func check(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, skip: Int = 0, run: inout PositionRun) -> String? {
+    /// `dictionary`: that of the segment the block lies in (nil for stream files).
+    mutating func check(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, skip: Int = 0,
+                        dictionary: SegmentDictionary? = nil, run: inout PositionRun) -> String? {
         guard stored.count == header.storedLength else { return "block runs past the end of the file" }
         guard CRC32C.checksum(stored) == header.payloadCRC else { return "block payload checksum mismatch" }
         let payload: UnsafeRawBufferPointer
@@ -22,10 +22,13 @@ struct BlockChecker: ~Copyable {
                 raw.deallocate()
                 raw = .allocate(byteCount: header.rawLength, alignment: 16)
             }
-            let size = LZ4_decompress_safe(stored.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                           raw.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                           Int32(stored.count), Int32(header.rawLength))
-            guard size == Int32(header.rawLength) else { return "block payload does not decompress (LZ4)" }
+            switch StreamBlock.decompress(stored, header: header, dictionary: dictionary, into: raw) {
+            case nil: break
+            case .dictionaryMissing?:
+                return "block was compressed against a split segment's dictionary, which is damaged (or the block is not in a segment)"
+            case .some:
+                return "block payload does not decompress (LZ4)"
+            }
             payload = UnsafeRawBufferPointer(rebasing: raw[0..<header.rawLength])
         } else {
             payload = stored

@@ -295,6 +295,8 @@ final class CompactionWriter {
         /// built (no array per block). Returns what is wrong with it, or nil.
         mutating func addWhole(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, scratch: ReadWindow) throws -> String? {
             guard stored.count == header.storedLength, CRC32C.checksum(stored) == header.payloadCRC else { return "payload checksum mismatch" }
+            // Segment entries come here without their dictionary (``SegmentHarvest``), stream files never have one.
+            guard !header.dictionary else { return "payload was compressed against a split segment's dictionary, which is not here" }
             let raw: UnsafeRawBufferPointer
             if header.compressed {
                 scratch.grow(to: header.rawLength)

@@ -52,7 +52,9 @@ struct SegmentHarvest: Sendable {
 
     /// Walks every segment in `folder` in order, front to back, and calls `body`
     /// with the stream number and block (header and stored bytes) of each entry
-    /// whose stream `wants`; returns the bytes of the segment files walked.
+    /// whose stream `wants`; returns the bytes of the segment files walked. A
+    /// block compressed against its segment's dictionary is handed over
+    /// compressed again on its own (``StreamBlock/withoutDictionary(_:dictionary:)``).
     ///
     /// Each segment is mapped and walked envelope to envelope: an entry not
     /// wanted costs two loads (its stream number and length), no copy and no
@@ -68,10 +70,11 @@ struct SegmentHarvest: Sendable {
         for (done, number) in names.enumerated() {
             progress(done, names.count)
             let path = folder.appending(SplitSegment.fileName(of: number))
-            let file = try StorageFile.open(path)
-            defer { file.close() }
+            // Opened for its header and dictionary; its entries are walked through a mapping.
+            guard let segment = try SplitSegment.open(number: number, in: folder) else { continue }
+            let file = segment.file
             let size = Int(try file.size())
-            guard size > SplitSegment.headerSize else { continue }
+            guard size > Int(segment.entriesStart) else { continue }
             bytesRead += UInt64(size)
             let base = try file.mapReadOnly(length: size)
             defer { StorageFile.unmap(base, length: size) }
@@ -81,7 +84,7 @@ struct SegmentHarvest: Sendable {
             }
             let release = 8 << 20
             var released = 0
-            var offset = SplitSegment.headerSize
+            var offset = Int(segment.entriesStart)
             while offset < size {
                 guard offset + SplitSegment.envelopeSize + StreamBlock.headerSize <= size else { throw damaged(offset, "a torn entry at the end") }
                 let stream = LittleEndian.load(UInt32.self, from: bytes, at: offset + 4)
@@ -94,7 +97,14 @@ struct SegmentHarvest: Sendable {
                           case .success(let header) = StreamBlock.parseHeader(UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...])),
                           header.totalLength == length
                     else { throw damaged(offset, "a damaged entry envelope or block header") }
-                    try body(stream, UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...]))
+                    let block = UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...])
+                    if header.dictionary {
+                        // Gathered apart from its segment: compressed again on its own.
+                        let standalone = StreamBlock.withoutDictionary(block, dictionary: segment.dictionary) ?? Array(block)
+                        try standalone.withUnsafeBytes { try body(stream, $0) }
+                    } else {
+                        try body(stream, block)
+                    }
                 }
                 offset = blockStart + length
                 if offset - released >= release + 4096 {

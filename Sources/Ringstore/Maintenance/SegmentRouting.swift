@@ -142,6 +142,12 @@ final class SegmentRouting {
                 let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20, lookahead: StoreVerifier.lookahead) { visit, block, upcoming in
                     if let upcoming { prefetch(stream: upcoming) }
                     switch visit {
+                    case .entry(let offset, let envelope, let header, _) where header.dictionary:
+                        // Gathered apart from its segment: compressed again on its own.
+                        let standalone = StreamBlock.withoutDictionary(block, dictionary: segment.dictionary) ?? Array(block)
+                        standalone.withUnsafeBytes {
+                            add(segment: number, offset: offset, stream: envelope.stream, header: header, block: $0)
+                        }
                     case .entry(let offset, let envelope, let header, _):
                         add(segment: number, offset: offset, stream: envelope.stream, header: header, block: block)
                     case .damaged:

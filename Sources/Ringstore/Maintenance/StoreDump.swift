@@ -117,6 +117,14 @@ extension MaintenanceSession {
         let catalog = StoreVerifier(directory: path).catalogNames()
         for name in ((try? StorageDirectory.entries(of: folder)) ?? []).sorted() {
             guard let number = SplitSegment.number(inFileName: name), let segment = try SplitSegment.open(number: number, in: folder) else { continue }
+            if options.stream == nil {
+                var fields: [(String, DumpLine.Value)] = [("file", .text("split/\(name)")), ("entriesStart", .number(segment.entriesStart)),
+                                                          ("dictionaryBytes", .number(UInt64(segment.dictionary?.bytes.count ?? 0)))]
+                if !segment.damagedDictionaryCopies.isEmpty {
+                    fields.append(("invalid", .text("damaged dictionary copies at offsets \(segment.damagedDictionaryCopies.map(String.init).joined(separator: ", "))")))
+                }
+                emit(line.make("segment", fields))
+            }
             _ = try segment.walk { visit in
                 switch visit {
                 case .entry(let offset, let envelope, let header, let intact):
@@ -126,7 +134,7 @@ extension MaintenanceSession {
                                              ("firstVersion", .number(header.firstVersion)), ("events", .number(UInt64(header.count))),
                                              ("firstPosition", .number(header.firstPosition)), ("storedBytes", .number(UInt64(header.storedLength))),
                                              ("rawBytes", .number(UInt64(header.rawLength))), ("lz4", .flag(header.compressed)),
-                                             ("intact", .flag(intact))]))
+                                             ("dictionary", .flag(header.dictionary)), ("intact", .flag(intact))]))
                 case .damaged(let offset, let next):
                     emit(line.make("entry", [("file", .text("split/\(name)")), ("offset", .number(offset)), ("invalid", .text("\(next - offset) bytes are no entry"))]))
                 }

@@ -245,9 +245,16 @@ struct StoreVerifier {
                 inventory.segments += 1
                 inventory.segmentBytes += size
                 bytesRead += size
-                var header = [UInt8](repeating: 0, count: SplitSegment.headerSize)
-                _ = try header.withUnsafeMutableBytes { try segment.file.read(into: $0, at: 0) }
-                if header[20..<24].contains(where: { $0 != 0 }) { problem(20, "reserved header bytes are not zero") }
+                if segment.entriesStart == UInt64(SplitSegment.headerSize) {  // format 1: no dictionary area
+                    var header = [UInt8](repeating: 0, count: SplitSegment.headerSize)
+                    _ = try header.withUnsafeMutableBytes { try segment.file.read(into: $0, at: 0) }
+                    if header[20..<24].contains(where: { $0 != 0 }) { problem(20, "reserved header bytes are not zero") }
+                }
+                for offset in segment.damagedDictionaryCopies {
+                    problem(offset, segment.damagedDictionaryCopies.count == 2
+                        ? "copy of the compression dictionary is damaged, and so is the other: entries compressed against it cannot be read"
+                        : "copy of the compression dictionary is damaged (the other copy is intact)")
+                }
                 let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20, lookahead: Self.lookahead) { visit, block, upcoming in
                     // The rows of a stream some entries ahead: their cache misses overlap this entry's checks.
                     if let upcoming {
@@ -262,6 +269,7 @@ struct StoreVerifier {
                         }
                         let stored = UnsafeRawBufferPointer(rebasing: block[StreamBlock.headerSize...])
                         joinEntry(offset: offset, header: header, stored: stored, blockBytes: UInt64(SplitSegment.envelopeSize + header.totalLength),
+                                  dictionary: segment.dictionary,
                                   stream: &streams[Int(envelope.stream)], checker: &checker, checkpoint: checkpoint,
                                   inventory: &inventory, problem: { problem(offset, $0, stream: $1) })
                     case .damaged(let offset, let next):
@@ -279,7 +287,7 @@ struct StoreVerifier {
 
     /// Checks one segment entry's block and joins its events onto `stream`.
     private func joinEntry(offset: UInt64, header: StreamBlock.Header, stored: UnsafeRawBufferPointer, blockBytes: UInt64,
-                           stream: inout StreamTally, checker: inout BlockChecker, checkpoint: UInt64,
+                           dictionary: SegmentDictionary?, stream: inout StreamTally, checker: inout BlockChecker, checkpoint: UInt64,
                            inventory: inout StoreInventory, problem: (String, String) -> Void) {
         if stream.events == 0 && !stream.hasFile { stream.base = header.firstVersion; stream.next = header.firstVersion }
         let first = header.firstVersion
@@ -287,13 +295,13 @@ struct StoreVerifier {
         guard first <= stream.next else {
             problem("entry of stream \"\(stream.name.prefix(80))\" starts at version \(first) but its file and earlier entries end at \(stream.next)",
                     stream.name)
-            _ = checkOnly(header: header, stored: stored, checker: &checker, problem: { problem($0, stream.name) })
+            _ = checkOnly(header: header, stored: stored, dictionary: dictionary, checker: &checker, problem: { problem($0, stream.name) })
             return
         }
         // Versions below the stream's end so far are copies already moved into its file.
         let skip = Int(min(stream.next, end) - first)
         var run = PositionRun(limit: checkpoint)
-        if let why = checker.check(header: header, stored: stored, skip: skip, run: &run) {
+        if let why = checker.check(header: header, stored: stored, skip: skip, dictionary: dictionary, run: &run) {
             problem(why, stream.name)
             if end > stream.next { stream.unknownPositions = true; stream.next = end }
             return
@@ -312,10 +320,10 @@ struct StoreVerifier {
     }
 
     /// Checks a block whose events are not joined anywhere.
-    private func checkOnly(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, checker: inout BlockChecker,
-                           problem: (String) -> Void) -> Bool {
+    private func checkOnly(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, dictionary: SegmentDictionary? = nil,
+                           checker: inout BlockChecker, problem: (String) -> Void) -> Bool {
         var run = PositionRun(limit: 0)
-        if let why = checker.check(header: header, stored: stored, skip: header.count, run: &run) { problem(why); return false }
+        if let why = checker.check(header: header, stored: stored, skip: header.count, dictionary: dictionary, run: &run) { problem(why); return false }
         return true
     }
 

@@ -7,11 +7,19 @@ import SystemPackage
 ///
 ///     offset size  field
 ///      0     8     magic "RSSEG001"
-///      8     4     format version (1)
+///      8     4     format version (2; see below for 1)
 ///     12     4     segment number
-///     16     4     CRC32C of bytes [0, 16)
-///     20     4     reserved
-///     24     …     entries, back to back
+///     16     4     length of the dictionary area
+///     20     4     CRC32C of bytes [0, 20)
+///     24     …     the dictionary area: the segment's compression dictionary
+///                  (``SegmentDictionary``) twice, each copy `[length u32]
+///                  [CRC32C of length and bytes u32][bytes]` padded to 8 bytes
+///                  (length 0 when the segment has none); a damaged area costs
+///                  only the entries compressed against it
+///      …     …     entries, back to back
+///
+/// Version 1 (no dictionary): bytes [16, 20) are the CRC32C of [0, 16), [20,
+/// 24) are reserved, and the entries start at 24.
 ///
 /// Entry: a 32-byte envelope, then one ``StreamBlock`` (which carries its own
 /// first version, first journal position, header CRC and payload CRC):
@@ -38,7 +46,9 @@ final class SplitSegment: @unchecked Sendable {
 
     static let headerSize = 24
     static let envelopeSize = 32
-    static let formatVersion: UInt32 = 1
+    static let formatVersion: UInt32 = 2
+    /// Segments of this version have no dictionary area: entries start after the header.
+    static let formatVersionWithoutDictionary: UInt32 = 1
     static let fileMagic: [UInt8] = Array("RSSEG001".utf8)
     static let envelopeMagic: UInt32 = 0x3147_5352  // "RSG1"
     /// A link to no entry.
@@ -64,6 +74,14 @@ final class SplitSegment: @unchecked Sendable {
 
     let number: UInt32
     let path: FilePath
+    /// What the segment's small entries were compressed against (nil: none, or damaged).
+    let dictionary: SegmentDictionary?
+    /// File offsets of the copies of the dictionary found damaged when the
+    /// segment was opened (see ``SegmentDictionary``); both: it is lost, and
+    /// the entries compressed against it do not decode.
+    let damagedDictionaryCopies: [UInt64]
+    /// Where the first entry starts: after the header and the dictionary area.
+    let entriesStart: UInt64
     /// Owned by the segment and closed by its `deinit`, never by a user: a
     /// second close of the number could close another store's file.
     let file: StorageFile
@@ -76,10 +94,14 @@ final class SplitSegment: @unchecked Sendable {
     /// Starts writing entries back as they accumulate, so a checkpoint's sync finds few left.
     private var writeback: SequentialWriteback
 
-    private init(number: UInt32, path: FilePath, file: StorageFile, end: UInt64) {
+    private init(number: UInt32, path: FilePath, file: StorageFile, dictionary: SegmentDictionary?, damagedDictionaryCopies: [UInt64],
+                 entriesStart: UInt64, end: UInt64) {
         self.number = number
         self.path = path
         self.file = file
+        self.dictionary = dictionary
+        self.damagedDictionaryCopies = damagedDictionaryCopies
+        self.entriesStart = entriesStart
         self.end = end
         self.syncedEnd = end
         self.writeback = SequentialWriteback(from: end)
@@ -101,16 +123,18 @@ final class SplitSegment: @unchecked Sendable {
 
     // MARK: - Creating and opening
 
-    /// Creates segment `number` in `folder` with its header written (not synced:
-    /// the checkpoint that first relies on it syncs it and the folder).
-    static func create(number: UInt32, in folder: FilePath) throws -> SplitSegment {
+    /// Creates segment `number` in `folder` with its header and `dictionary`
+    /// written (not synced: the checkpoint that first relies on it syncs it and the folder).
+    static func create(number: UInt32, in folder: FilePath, dictionary: SegmentDictionary? = nil) throws -> SplitSegment {
         let path = folder.appending(fileName(of: number))
         let file = try StorageFile.open(path, create: true, exclusive: true)
+        let area = SegmentDictionary.encodeArea(dictionary)
         var header = fileMagic
         LittleEndian.append(formatVersion, to: &header)
         LittleEndian.append(number, to: &header)
+        LittleEndian.append(UInt32(area.count), to: &header)
         LittleEndian.append(CRC32C.checksum(header), to: &header)
-        header += [0, 0, 0, 0]
+        header += area
         do {
             try header.withUnsafeBytes { try file.write($0, at: 0) }
         } catch {
@@ -118,34 +142,50 @@ final class SplitSegment: @unchecked Sendable {
             StorageDirectory.remove(path)
             throw error
         }
-        let segment = SplitSegment(number: number, path: path, file: file, end: UInt64(headerSize))
+        let segment = SplitSegment(number: number, path: path, file: file, dictionary: dictionary, damagedDictionaryCopies: [],
+                                   entriesStart: UInt64(header.count), end: UInt64(header.count))
         segment.syncedEnd = 0
         return segment
     }
 
-    /// Opens segment `number`, checks its header, and finds where its whole
-    /// entries end (``scan(_:)``); `end` is set there. A file whose header never
-    /// reached the disk is reported as `nil` (it held nothing).
+    /// Opens segment `number`, checks its header and reads its dictionary;
+    /// `end` is set to where the entries start (the caller walks them). A file
+    /// whose header never reached the disk is reported as `nil` (it held
+    /// nothing). A damaged dictionary area is no reason to refuse the segment:
+    /// its entries are still walked, and those compressed against the
+    /// dictionary report the damage when decoded (``damagedDictionaryCopies``).
     static func open(number: UInt32, in folder: FilePath) throws -> SplitSegment? {
         let path = folder.appending(fileName(of: number))
         let file = try StorageFile.open(path)
         var header = [UInt8](repeating: 0, count: headerSize)
         let got: Int
         do { got = try header.withUnsafeMutableBytes { try file.read(into: $0, at: 0) } } catch { file.close(); throw error }
-        if got < headerSize && header[..<got].allSatisfy({ $0 == 0 }) || header.allSatisfy({ $0 == 0 }) {
+        if header[..<got].allSatisfy({ $0 == 0 }) {
             file.close()
             return nil
         }
-        let valid = got == headerSize && Array(header[0..<8]) == fileMagic && header.withUnsafeBytes { h in
-            LittleEndian.load(UInt32.self, from: h, at: 8) == formatVersion
-                && LittleEndian.load(UInt32.self, from: h, at: 12) == number
-                && LittleEndian.load(UInt32.self, from: h, at: 16) == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: h[0..<16]))
+        func load(_ at: Int) -> UInt32 { LittleEndian.load(UInt32.self, from: header, at: at) }
+        let checked = got == headerSize && Array(header[0..<8]) == fileMagic && load(12) == number
+        if checked, load(8) == formatVersionWithoutDictionary, load(16) == CRC32C.checksum(Array(header[0..<16])) {
+            return SplitSegment(number: number, path: path, file: file, dictionary: nil, damagedDictionaryCopies: [],
+                                entriesStart: UInt64(headerSize), end: UInt64(headerSize))
         }
-        guard valid else {
+        let areaLength = Int(load(16))
+        guard checked, load(8) == formatVersion, load(20) == CRC32C.checksum(Array(header[0..<20])),
+              areaLength <= SegmentDictionary.maxAreaLength, areaLength % 16 == 0, areaLength >= 16 else {
             file.close()
             throw RingstoreError(.corruptData, "split segment \(path) has a damaged header", path: path.string, offset: 0)
         }
-        return SplitSegment(number: number, path: path, file: file, end: UInt64(headerSize))
+        var area = [UInt8](repeating: 0, count: areaLength)
+        let read: Int
+        do { read = try area.withUnsafeMutableBytes { try file.read(into: $0, at: UInt64(headerSize)) } } catch { file.close(); throw error }
+        let start = UInt64(headerSize + areaLength)
+        // A short area is a torn creation (nothing after it) or a cut file: both copies count as damaged.
+        let reading = read == areaLength ? area.withUnsafeBytes { SegmentDictionary.parseArea($0) }
+            : SegmentDictionary.AreaReading(dictionary: nil, damagedCopies: [0, areaLength / 2])
+        return SplitSegment(number: number, path: path, file: file, dictionary: reading.dictionary,
+                            damagedDictionaryCopies: reading.damagedCopies.map { UInt64(headerSize + $0) },
+                            entriesStart: start, end: start)
     }
 
     // MARK: - Envelopes
@@ -236,6 +276,8 @@ final class SplitSegment: @unchecked Sendable {
         var segment: UInt32
         var path: String
         var offset: UInt64
+        /// The segment's dictionary, for decoding `block`.
+        var dictionary: SegmentDictionary?
 
         var link: Link { Link(segment: segment, offset: UInt32(offset)) }
     }
@@ -295,7 +337,7 @@ final class SplitSegment: @unchecked Sendable {
         guard envelope.blockLength == blockLength else { throw damaged(at: offset, "entry changed length since it was listed") }
         guard read == bytes.count else { throw damaged(at: offset, "entry runs past the end of the file") }
         return Entry(envelope: envelope, header: header, block: Array(bytes[Self.envelopeSize...]), segment: number,
-                     path: path.string, offset: offset)
+                     path: path.string, offset: offset, dictionary: dictionary)
     }
 
     /// Reads the entry at `offset` with one `pread` of its envelope and block
@@ -307,7 +349,8 @@ final class SplitSegment: @unchecked Sendable {
         let blockStart = offset + UInt64(Self.envelopeSize)
         let read = try block.withUnsafeMutableBytes { try file.read(into: $0, at: blockStart) }
         guard read == block.count else { throw damaged(at: offset, "entry runs past the end of the file") }
-        return Entry(envelope: envelope, header: header, block: block, segment: number, path: path.string, offset: offset)
+        return Entry(envelope: envelope, header: header, block: block, segment: number, path: path.string, offset: offset,
+                     dictionary: dictionary)
     }
 
     /// What ``walk(_:)`` finds, in file order.
@@ -344,7 +387,7 @@ final class SplitSegment: @unchecked Sendable {
     func walk(checkingPayloads: Bool, chunkBytes: Int = 1 << 20, lookahead: Int = 0,
               _ body: (Visit, UnsafeRawBufferPointer, _ upcoming: UInt32?) throws -> Bool) throws -> UInt64 {
         let size = try file.size()
-        var offset = UInt64(Self.headerSize)
+        var offset = entriesStart
         var chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64)
         defer { chunk.deallocate() }
         var chunkStart: UInt64 = 0

@@ -148,7 +148,7 @@ final class SplitSegments: Sendable {
             }
             // Where this segment ends: the last needed entry's end in its segment, the
             // walk's end before it; with nothing needed at all, right after the header.
-            let kept = lastNeeded.map { index == $0.index ? $0.end : item.walked } ?? UInt64(SplitSegment.headerSize)
+            let kept = lastNeeded.map { index == $0.index ? $0.end : item.walked } ?? segment.entriesStart
             if kept < item.size {
                 try segment.truncate(to: kept)
                 try segment.sync()
@@ -223,7 +223,9 @@ final class SplitSegments: Sendable {
         }
         try state.withLock { s in
             if s.current == nil || s.current!.end >= segmentBytes {
-                let segment = try SplitSegment.create(number: s.nextNumber, in: folder)
+                // Its dictionary: a sample of the events of this write, its first.
+                let dictionary = compress ? SegmentDictionary.sample(of: items.lazy.flatMap(\.blocks)) : nil
+                let segment = try SplitSegment.create(number: s.nextNumber, in: folder, dictionary: dictionary)
                 s.nextNumber += 1
                 s.segments[segment.number] = segment
                 s.current = segment
@@ -244,7 +246,7 @@ final class SplitSegments: Sendable {
                     let link = Link(segment: segment.number, offset: UInt32(offset))
                     let before = previous[item.stream] ?? (Int(item.stream) < s.heads.count ? s.heads[Int(item.stream)].link : .none)
                     blockBytes.removeAll(keepingCapacity: true)
-                    StreamBlock.encode(block, compress: compress, into: &blockBytes)
+                    StreamBlock.encode(block, compress: compress, dictionary: segment.dictionary, into: &blockBytes)
                     SplitSegment.encodeEnvelope(.init(stream: item.stream, previous: before, blockLength: blockBytes.count), into: &output)
                     output += blockBytes
                     previous[item.stream] = link
@@ -412,7 +414,7 @@ final class SplitSegments: Sendable {
             if header.firstVersion + UInt64(header.count) > floor, last.map({ header.firstVersion <= $0 }) ?? true {
                 if let block {
                     wanted.append(SplitSegment.Entry(envelope: envelope, header: header, block: block, segment: link.segment,
-                                                     path: segment.path.string, offset: offset))
+                                                     path: segment.path.string, offset: offset, dictionary: segment.dictionary))
                 } else {
                     wanted.append(try segment.entry(at: offset, blockLength: envelope.blockLength))
                 }
@@ -458,6 +460,8 @@ final class SplitSegments: Sendable {
         var header: StreamBlock.Header
         /// The whole block (header and stored bytes), not yet checked against its payload checksum.
         var block: ArraySlice<UInt8>
+        /// The segment's dictionary, for decoding `block`.
+        var dictionary: SegmentDictionary?
     }
 
     /// The whole entries of segment `link.segment` from `link.offset` on that
@@ -497,7 +501,8 @@ final class SplitSegments: Sendable {
             else { break }
             let blockStart = at + SplitSegment.envelopeSize
             result.append(AheadEntry(link: Link(segment: link.segment, offset: link.offset + UInt32(at)), stream: envelope.stream,
-                                     header: header, block: chunk[blockStart..<(blockStart + envelope.blockLength)]))
+                                     header: header, block: chunk[blockStart..<(blockStart + envelope.blockLength)],
+                                     dictionary: segment.dictionary))
             at = blockStart + envelope.blockLength
         }
         return (result, link.offset + UInt32(at))

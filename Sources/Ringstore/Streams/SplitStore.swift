@@ -170,7 +170,7 @@ final class SplitStore: StoredStreams, Sendable {
                cached.firstVersion == first, cached.events.count == entry.header.count {
                 events = cached.events
             } else {
-                switch StreamBlock.decode(entry.block, stream: stream) {
+                switch StreamBlock.decode(entry.block, stream: stream, dictionary: entry.dictionary) {
                 case .success(let decoded): events = decoded
                 case .failure(let error):
                     throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(first) does not decode (\(error))",
@@ -214,7 +214,7 @@ final class SplitStore: StoredStreams, Sendable {
                   let entry = try segments.entries(of: number, from: max(version, fileNext), through: version).first
             else { return nil }
             let block: StreamBlock.Decoded
-            switch StreamBlock.decoded(from: entry.block[...]) {
+            switch StreamBlock.decoded(from: entry.block[...], dictionary: entry.dictionary) {
             case .success(let decoded): block = decoded
             case .failure(let error):
                 throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(entry.header.firstVersion) does not decode (\(error))",
@@ -355,7 +355,7 @@ final class SplitStore: StoredStreams, Sendable {
                 expected = entry.header.firstVersion + UInt64(entry.header.count)
                 continue
             }
-            guard case .success(let raw) = StreamBlock.rawBlock(from: entry.block),
+            guard case .success(let raw) = StreamBlock.rawBlock(from: entry.block, dictionary: entry.dictionary),
                   let rest = raw.dropping(below: expected) else {
                 throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(entry.header.firstVersion) does not decode",
                                      stream: stream, path: entry.path, offset: entry.offset)
@@ -381,12 +381,14 @@ final class SplitStore: StoredStreams, Sendable {
     /// version the file needs next (nothing in it is there already), holds at
     /// least ``movedWholeBytes`` raw bytes, would not be joined to the block
     /// being built (`building`) anyway, is compressed only if this store
-    /// compresses (with compression off such an entry is rebuilt uncompressed),
+    /// compresses (with compression off such an entry is rebuilt uncompressed)
+    /// and not against its segment's dictionary (which a stream file lacks;
+    /// the splitter uses it only for smaller entries),
     /// and its payload checksum holds. (The entry's header was checked when it was read.) A
     /// damaged entry is not copied: decoding it then reports where it is.
     private func takesWhole(_ entry: SplitSegment.Entry, expected: UInt64, building: StreamBlock.RawBlock) -> Bool {
         let header = entry.header
-        guard header.firstVersion == expected, header.count > 0, header.rawLength >= Self.movedWholeBytes,
+        guard header.firstVersion == expected, header.count > 0, header.rawLength >= Self.movedWholeBytes, !header.dictionary,
               building.count == 0 || building.raw.count + header.rawLength > Self.movedBlockBytes,
               compress || !header.compressed,
               entry.block.count == header.totalLength

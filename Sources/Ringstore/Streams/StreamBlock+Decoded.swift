@@ -1,4 +1,3 @@
-import CLZ4
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -67,29 +66,24 @@ extension StreamBlock {
     /// Checks a whole block (header and stored bytes: both checksums, the
     /// lengths), decompresses it and locates its entries, each of which must
     /// describe exactly its own bytes and all of which must fill the payload.
-    static func decoded(from block: ArraySlice<UInt8>) -> Result<Decoded, DecodeError> {
+    /// `dictionary`: the dictionary of the segment the block was read from, if any.
+    static func decoded(from block: ArraySlice<UInt8>, dictionary: SegmentDictionary? = nil) -> Result<Decoded, DecodeError> {
         let header: Header
         switch parseHeader(block) {
         case .success(let h): header = h
         case .failure(let e): return .failure(e)
         }
         guard block.count == header.totalLength else { return .failure(.badLengths) }
-        let raw: [UInt8]? = block.withUnsafeBytes { b in
+        let payload: Result<[UInt8], DecodeError> = block.withUnsafeBytes { b in
             let stored = UnsafeRawBufferPointer(rebasing: b[headerSize...])
-            guard CRC32C.checksum(stored) == header.payloadCRC else { return nil }
-            guard header.compressed else { return Array(stored) }
-            var size: Int32 = 0
-            // Uninitialised: only the bytes the decompressor wrote are kept, and a short result is refused.
-            let raw = [UInt8](unsafeUninitializedCapacity: header.rawLength) { buffer, count in
-                size = LZ4_decompress_safe(stored.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                           UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self),
-                                           Int32(stored.count), Int32(header.rawLength))
-                count = max(0, Int(size))
-            }
-            return size == Int32(header.rawLength) ? raw : []
+            guard CRC32C.checksum(stored) == header.payloadCRC else { return .failure(.checksumMismatch) }
+            return StreamBlock.payload(of: header, stored: stored, dictionary: dictionary)
         }
-        guard let raw else { return .failure(.checksumMismatch) }
-        guard raw.count == header.rawLength else { return .failure(.decompressionFailed) }
+        let raw: [UInt8]
+        switch payload {
+        case .success(let r): raw = r
+        case .failure(let e): return .failure(e)
+        }
         // Raw payloads are below 4 GiB (decodeLimit), so UInt32 offsets suffice.
         let offsets: Result<[UInt32], DecodeError> = raw.withUnsafeBytes { r in
             var offsets: [UInt32] = []

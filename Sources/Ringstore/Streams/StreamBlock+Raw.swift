@@ -1,5 +1,3 @@
-import CLZ4
-
 /// Blocks back to their raw payload, so that the segment mover can join many
 /// small blocks of one stream into a few large ones without decoding events.
 ///
@@ -10,29 +8,39 @@ extension StreamBlock {
     /// The raw payload of an encoded block (`block` is the whole block: header
     /// and stored bytes), with its checksum checked and its entries' lengths
     /// walked, so a damaged block is refused here rather than copied on.
-    static func rawBlock(from block: [UInt8]) -> Result<RawBlock, DecodeError> {
+    /// `dictionary`: the dictionary of the segment the block was read from, if any.
+    static func rawBlock(from block: [UInt8], dictionary: SegmentDictionary? = nil) -> Result<RawBlock, DecodeError> {
         let header: Header
         switch parseHeader(block) {
         case .success(let h): header = h
         case .failure(let e): return .failure(e)
         }
         guard block.count == header.totalLength else { return .failure(.badLengths) }
-        let stored = block.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[headerSize...]) }
-        guard CRC32C.checksum(stored) == header.payloadCRC else { return .failure(.checksumMismatch) }
-        var raw: [UInt8]
-        if header.compressed {
-            raw = [UInt8](repeating: 0, count: header.rawLength)
-            let size = raw.withUnsafeMutableBytes { destination in
-                LZ4_decompress_safe(stored.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                    destination.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                    Int32(stored.count), Int32(destination.count))
-            }
-            guard size == Int32(header.rawLength) else { return .failure(.decompressionFailed) }
-        } else {
-            raw = Array(stored)
+        let payload: Result<[UInt8], DecodeError> = block.withUnsafeBytes { b in
+            let stored = UnsafeRawBufferPointer(rebasing: b[headerSize...])
+            guard CRC32C.checksum(stored) == header.payloadCRC else { return .failure(.checksumMismatch) }
+            return StreamBlock.payload(of: header, stored: stored, dictionary: dictionary)
+        }
+        let raw: [UInt8]
+        switch payload {
+        case .success(let r): raw = r
+        case .failure(let e): return .failure(e)
         }
         guard entryOffsets(raw, count: header.count) != nil else { return .failure(.badEntry(0)) }
         return .success(RawBlock(raw: raw, firstVersion: header.firstVersion, firstPosition: header.firstPosition, count: header.count))
+    }
+
+    /// `block` (header and stored bytes) made readable without a dictionary:
+    /// nil when it already is (use it as it is); a block compressed against its
+    /// segment's `dictionary` is decompressed and compressed again on its own.
+    /// A block that does not decode is returned unchanged, for its reader to
+    /// report. For compaction, which gathers segment entries apart from their segments.
+    static func withoutDictionary(_ block: UnsafeRawBufferPointer, dictionary: SegmentDictionary?) -> [UInt8]? {
+        guard case .success(let header) = parseHeader(block), header.dictionary else { return nil }
+        guard case .success(let raw) = rawBlock(from: Array(block), dictionary: dictionary) else { return Array(block) }
+        var output: [UInt8] = []
+        encode(raw, compress: true, into: &output)
+        return output
     }
 
     /// The offset of each of `count` entries in `raw`, plus the end; nil unless

@@ -12,7 +12,9 @@ import Foundation
 ///
 ///     offset size  field
 ///      0     4     magic "RSB1"
-///      4     4     flags (1: stored bytes are LZ4-compressed)
+///      4     4     flags (1: stored bytes are LZ4-compressed; 2: against the
+///                  dictionary of the split segment holding the block, see
+///                  ``SegmentDictionary``: such blocks exist only in segments)
 ///      8     8     first version
 ///     16     8     journal position of the first event (tells a block the
 ///                  journal can still rebuild from one it cannot)
@@ -36,6 +38,7 @@ enum StreamBlock {
     static let headerSize = 48
     static let magic: UInt32 = 0x3142_5352  // "RSB1"
     static let flagCompressed: UInt32 = 1
+    static let flagDictionary: UInt32 = 2
     static let entryHeaderSize = 48
     /// A block never holds more raw bytes than this (appends are split).
     static let maxRawLength = 1 << 20
@@ -45,6 +48,8 @@ enum StreamBlock {
     /// The parsed fixed header of a block.
     struct Header: Equatable {
         var compressed: Bool
+        /// Compressed against its segment's dictionary (``SegmentDictionary``).
+        var dictionary = false
         var firstVersion: UInt64
         var firstPosition: UInt64
         var count: Int
@@ -57,6 +62,9 @@ enum StreamBlock {
 
     enum DecodeError: Error, Equatable {
         case badMagic, badLengths, checksumMismatch, decompressionFailed, badEntry(Int)
+        /// The block was compressed against a segment's dictionary and none was given
+        /// (it was not read from a segment, or the segment's dictionary is damaged).
+        case dictionaryMissing
     }
 
     // MARK: - Encoding
@@ -129,7 +137,10 @@ enum StreamBlock {
     /// two allocations (and copies) per block.
     ///
     /// `acceleration`: LZ4's speed knob (1 = its default; see ``LZ4Compressor``).
-    static func encode(_ block: RawBlock, compress: Bool, acceleration: Int32 = 1, into output: inout [UInt8]) {
+    /// `dictionary`: a split segment's, for a block that goes into it; used only for
+    /// blocks under ``SegmentDictionary/entryLimit`` raw bytes.
+    static func encode(_ block: RawBlock, compress: Bool, acceleration: Int32 = 1, dictionary: SegmentDictionary? = nil,
+                       into output: inout [UInt8]) {
         let raw = block.raw
         let start = output.count
         let body = start + headerSize
@@ -140,16 +151,19 @@ enum StreamBlock {
         // Compressed into scratch space (on the stack for small blocks), so that
         // only the bytes kept are copied into `output`: copying the raw bytes in
         // first, to compress over them, cost a copy of every block.
+        let dictionary = raw.count < SegmentDictionary.entryLimit ? dictionary : nil
         let compressed = compress && raw.count >= 64 && withUnsafeTemporaryAllocation(
             byteCount: Int(LZ4_compressBound(Int32(raw.count))), alignment: 16) { scratch -> Bool in
-            let size = raw.withUnsafeBytes { LZ4Compressor.compress($0, into: scratch, acceleration: acceleration) }
+            let size = raw.withUnsafeBytes { r in
+                dictionary.map { $0.compress(r, into: scratch) } ?? LZ4Compressor.compress(r, into: scratch, acceleration: acceleration)
+            }
             // Keep it only if it saves at least a tenth: decompressing costs reads time.
             guard size > 0, size < raw.count - raw.count / 10 else { return false }
             output.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<size]))
             storedCount = size
             return true
         }
-        if compressed { flags = flagCompressed } else { output += raw }
+        if compressed { flags = dictionary == nil ? flagCompressed : flagCompressed | flagDictionary } else { output += raw }
         output.withUnsafeMutableBytes { o in
             // Safe: `o[start..<body]` is the headerSize bytes appended for the header,
             // `o[body..<(body + storedCount)]` the stored bytes after it.
@@ -204,13 +218,14 @@ enum StreamBlock {
             let flags = UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
             let header = Header(
                 compressed: flags & flagCompressed != 0,
+                dictionary: flags & flagDictionary != 0,
                 firstVersion: UInt64(littleEndian: h.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
                 firstPosition: UInt64(littleEndian: h.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
                 count: Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 24, as: UInt32.self))),
                 rawLength: Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 28, as: UInt32.self))),
                 storedLength: Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 32, as: UInt32.self))),
                 payloadCRC: UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 40, as: UInt32.self)))
-            guard flags & ~flagCompressed == 0, header.count > 0, header.rawLength <= decodeLimit,
+            guard flags & ~(flagCompressed | flagDictionary) == 0, header.compressed || !header.dictionary, header.count > 0, header.rawLength <= decodeLimit,
                   header.rawLength >= header.count * entryHeaderSize,
                   header.compressed || header.storedLength == header.rawLength,
                   header.storedLength <= Int(LZ4_compressBound(Int32(min(header.rawLength, decodeLimit)))) + 16,
@@ -225,32 +240,54 @@ enum StreamBlock {
     }
 
     /// Decodes a whole block (header and stored bytes) into its events, for `stream`.
-    static func decode(_ block: [UInt8], stream: String) -> Result<[RecordedEvent], DecodeError> {
+    /// `dictionary`: the dictionary of the segment the block was read from, if any.
+    static func decode(_ block: [UInt8], stream: String, dictionary: SegmentDictionary? = nil) -> Result<[RecordedEvent], DecodeError> {
         let header: Header
         switch parseHeader(block) {
         case .success(let h): header = h
         case .failure(let e): return .failure(e)
         }
         guard block.count == header.totalLength else { return .failure(.badLengths) }
-        let stored = block[headerSize...]
-        guard CRC32C.checksum(Array(stored)) == header.payloadCRC else {
-            return .failure(.checksumMismatch)
+        let raw: Result<[UInt8], DecodeError> = block.withUnsafeBytes { b in
+            let stored = UnsafeRawBufferPointer(rebasing: b[headerSize...])
+            guard CRC32C.checksum(stored) == header.payloadCRC else { return .failure(.checksumMismatch) }
+            return payload(of: header, stored: stored, dictionary: dictionary)
         }
-        var raw: [UInt8]
-        if header.compressed {
-            raw = [UInt8](repeating: 0, count: header.rawLength)
-            let size = stored.withUnsafeBytes { source in
-                raw.withUnsafeMutableBytes { destination in
-                    LZ4_decompress_safe(source.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                        destination.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                        Int32(source.count), Int32(destination.count))
-                }
-            }
-            guard size == Int32(header.rawLength) else { return .failure(.decompressionFailed) }
+        return raw.flatMap { parseEntries($0, header: header, stream: stream) }
+    }
+
+    /// The raw payload of a block whose header is `header` and stored bytes
+    /// `stored` (checksum already checked): decompressed (against `dictionary`
+    /// when the block says so) or copied.
+    static func payload(of header: Header, stored: UnsafeRawBufferPointer, dictionary: SegmentDictionary?) -> Result<[UInt8], DecodeError> {
+        guard header.compressed else { return .success(Array(stored)) }
+        var failure: DecodeError? = nil
+        // Uninitialised: a short result is refused, so no unwritten byte is kept.
+        let raw = [UInt8](unsafeUninitializedCapacity: header.rawLength) { buffer, initialized in
+            failure = decompress(stored, header: header, dictionary: dictionary, into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = failure == nil ? header.rawLength : 0
+        }
+        return failure.map { .failure($0) } ?? .success(raw)
+    }
+
+    /// Decompresses a compressed block's stored bytes into `destination` (at
+    /// least `header.rawLength` bytes): nil when exactly `rawLength` bytes came
+    /// out, else what was wrong (`.dictionaryMissing` for a block compressed
+    /// against a segment's dictionary when `dictionary` is nil).
+    static func decompress(_ stored: UnsafeRawBufferPointer, header: Header, dictionary: SegmentDictionary?,
+                           into destination: UnsafeMutableRawBufferPointer) -> DecodeError? {
+        guard destination.count >= header.rawLength, let source = stored.baseAddress, let target = destination.baseAddress else {
+            return .decompressionFailed
+        }
+        let size: Int32
+        if header.dictionary {
+            guard let dictionary else { return .dictionaryMissing }
+            size = dictionary.decompress(stored, into: UnsafeMutableRawBufferPointer(start: target, count: header.rawLength))
         } else {
-            raw = Array(stored)
+            size = LZ4_decompress_safe(source.assumingMemoryBound(to: CChar.self), target.assumingMemoryBound(to: CChar.self),
+                                       Int32(stored.count), Int32(header.rawLength))
         }
-        return parseEntries(raw, header: header, stream: stream)
+        return size == Int32(header.rawLength) ? nil : .decompressionFailed
     }
 
     /// The length of the entry at `offset` of a raw block payload, once its

@@ -1,0 +1,224 @@
+import Foundation
+import SystemPackage
+import Testing
+@testable import Ringstore
+
+/// Split segments' compression dictionaries: the stored area, blocks
+/// compressed against them, and segments whose dictionary is damaged.
+@Suite struct SegmentDictionaryTests {
+    /// A raw block of `versions` holding sensor-like JSON events (alike across streams, as real ones are).
+    func block(_ versions: Range<UInt64>, stream: Int) -> StreamBlock.RawBlock {
+        var block = StreamBlock.RawBlock()
+        for v in versions {
+            let json = "{\"device\":\"sensor-\(stream)\",\"seq\":\(v),\"temperature\":\(20 + Int(v) % 7).\(v % 10),"
+                + "\"humidity\":\(40 + Int(v) % 13),\"status\":\"ok\",\"firmware\":\"2.4.1\"}"
+            Array(json.utf8).withUnsafeBytes { d in
+                Array("Reading".utf8).withUnsafeBytes { type in
+                    block.add(version: v, position: 1000 * UInt64(stream) + v, id: UUID().uuid, timestampNanoseconds: Int64(v) * 1_000_000,
+                              json: true, type: type, metadata: UnsafeRawBufferPointer(start: nil, count: 0), data: d)
+                }
+            }
+        }
+        return block
+    }
+
+    func dictionary() throws -> SegmentDictionary {
+        try #require(SegmentDictionary.sample(of: (0..<40).map { block(0..<5, stream: $0) }))
+    }
+
+    @Test func theAreaReadsBackAndOneDamagedCopyIsNamedButLosesNothing() throws {
+        let dictionary = try dictionary()
+        #expect(dictionary.bytes.count == SegmentDictionary.maxBytes, "40 streams' events fill the sample")
+        let area = SegmentDictionary.encodeArea(dictionary)
+        #expect(area.count == SegmentDictionary.areaLength(of: dictionary))
+        let copy = area.count / 2
+        func read(_ bytes: [UInt8]) -> SegmentDictionary.AreaReading { bytes.withUnsafeBytes { SegmentDictionary.parseArea($0) } }
+        let intact = read(area)
+        #expect(intact.damagedCopies.isEmpty)
+        #expect(intact.dictionary.map { Array(UnsafeRawBufferPointer($0.bytes)) } == Array(UnsafeRawBufferPointer(dictionary.bytes)))
+        for (flipped, damaged) in [(100, [0]), (copy + 100, [copy]), (2, [0]), (copy + 5, [copy]), (copy - 1, [0])] {
+            var bytes = area
+            bytes[flipped] ^= 0x10
+            let reading = read(bytes)
+            #expect(reading.damagedCopies == damaged, "flipped byte \(flipped)")
+            #expect(reading.dictionary.map { Array(UnsafeRawBufferPointer($0.bytes)) } == Array(UnsafeRawBufferPointer(dictionary.bytes)))
+        }
+        var both = area
+        both[50] ^= 1
+        both[copy + 50] ^= 1
+        #expect(read(both).unreadable && read(both).dictionary == nil)
+        let none = SegmentDictionary.encodeArea(nil)
+        #expect(none.count == 16)
+        #expect(read(none).dictionary == nil && read(none).damagedCopies.isEmpty)
+        #expect(read([UInt8](repeating: 0, count: 16)).unreadable, "zeros are no copy")
+    }
+
+    @Test func smallBlocksAreCompressedAgainstTheDictionaryAndDecodeOnlyWithIt() throws {
+        let dictionary = try dictionary()
+        let raw = block(100..<106, stream: 999)
+        var alone: [UInt8] = []
+        StreamBlock.encode(raw, compress: true, into: &alone)
+        var against: [UInt8] = []
+        StreamBlock.encode(raw, compress: true, dictionary: dictionary, into: &against)
+        let header = try StreamBlock.parseHeader(against).get()
+        #expect(header.dictionary && header.compressed)
+        #expect(try !StreamBlock.parseHeader(alone).get().dictionary)
+        #expect(against.count < alone.count, "\(against.count) bytes against \(alone.count) without the dictionary")
+        let expected = try StreamBlock.decode(alone, stream: "s").get()
+        #expect(try StreamBlock.decode(against, stream: "s", dictionary: dictionary).get() == expected)
+        #expect(throws: StreamBlock.DecodeError.dictionaryMissing) { try StreamBlock.decode(against, stream: "s").get() }
+        #expect(throws: StreamBlock.DecodeError.dictionaryMissing) { try StreamBlock.decoded(from: against[...]).get() }
+        #expect(throws: StreamBlock.DecodeError.dictionaryMissing) { try StreamBlock.rawBlock(from: against).get() }
+        #expect(try StreamBlock.rawBlock(from: against, dictionary: dictionary).get().raw == raw.raw)
+        let decoded = try StreamBlock.decoded(from: against[...], dictionary: dictionary).get()
+        #expect(decoded.events(stream: "s") == expected)
+        // Another dictionary decodes to other bytes, or not at all: never passes as this one's.
+        let other = try #require(SegmentDictionary.sample(of: [block(0..<80, stream: 7)]))
+        #expect(throws: (any Error).self) {
+            let events = try StreamBlock.decode(against, stream: "s", dictionary: other).get()
+            if events != expected { throw StreamBlock.DecodeError.decompressionFailed }
+        }
+        // Made readable on its own, for compaction.
+        let standalone = try #require(against.withUnsafeBytes { StreamBlock.withoutDictionary($0, dictionary: dictionary) })
+        #expect(try !StreamBlock.parseHeader(standalone).get().dictionary)
+        #expect(try StreamBlock.decode(standalone, stream: "s").get() == expected)
+        #expect(alone.withUnsafeBytes { StreamBlock.withoutDictionary($0, dictionary: dictionary) } == nil, "needs nothing")
+        // A stream file's block never claims a dictionary the reader does not pass.
+        var flagged = alone
+        flagged[4] = 2  // the dictionary flag without the compressed one
+        #expect(throws: StreamBlock.DecodeError.self) { try StreamBlock.parseHeader(flagged).get() }
+    }
+
+    @Test func largeBlocksAreCompressedOnTheirOwn() throws {
+        let dictionary = try dictionary()
+        var large = StreamBlock.RawBlock()
+        var version: UInt64 = 0
+        while large.raw.count < SegmentDictionary.entryLimit {
+            large.append(block(version..<(version + 10), stream: 3))
+            version += 10
+        }
+        var bytes: [UInt8] = []
+        StreamBlock.encode(large, compress: true, dictionary: dictionary, into: &bytes)
+        let header = try StreamBlock.parseHeader(bytes).get()
+        #expect(header.compressed && !header.dictionary, "the mover may copy it whole into a stream file")
+    }
+
+    @Test func aSegmentKeepsItsDictionaryAcrossReopeningAndSurvivesOneDamagedCopy() throws {
+        let dir = TemporaryDirectory()
+        let root = FilePath(dir.path)
+        do {
+            let segments = try SplitSegments(root: root, checkpoint: 0)
+            try segments.append((0..<30).map { .init(stream: UInt32($0), blocks: [block(0..<4, stream: $0)]) }, compress: true)
+            try segments.append((0..<30).map { .init(stream: UInt32($0), blocks: [block(4..<6, stream: $0)]) }, compress: true)
+            try segments.sync()
+        }
+        let path = dir.child("split/" + SplitSegment.fileName(of: 1))
+        func versions(_ segments: SplitSegments, _ stream: UInt32) throws -> [UInt64] {
+            try segments.entries(of: stream, from: 0).flatMap {
+                try StreamBlock.decode($0.block, stream: "s", dictionary: $0.dictionary).get().map(\.version)
+            }
+        }
+        let first = try SplitSegment.firstEntryOffset(of: path)
+        let copy = (Int(first) - SplitSegment.headerSize) / 2
+        #expect(copy == SegmentDictionary.copyLength(ofBytes: SegmentDictionary.maxBytes))
+        do {
+            let reopened = try SplitSegments(root: root, checkpoint: .max)
+            let entries = try reopened.entries(of: 17, from: 0)
+            #expect(entries.allSatisfy { $0.header.dictionary }, "small entries use the dictionary")
+            #expect(try versions(reopened, 17) == Array(0..<6))
+        }
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        data[SplitSegment.headerSize + 8 + 77] ^= 0x04
+        try data.write(to: URL(fileURLWithPath: path))
+        do {
+            let reopened = try SplitSegments(root: root, checkpoint: .max)
+            #expect(try versions(reopened, 29) == Array(0..<6), "the second copy serves")
+        }
+        data[SplitSegment.headerSize + copy + 8 + 77] ^= 0x04
+        try data.write(to: URL(fileURLWithPath: path))
+        let reopened = try SplitSegments(root: root, checkpoint: .max)
+        #expect(reopened.nextVersion(of: 29) == 6, "the entries are still walked")
+        let entries = try reopened.entries(of: 29, from: 0)
+        #expect(entries.count == 2 && entries.allSatisfy { $0.dictionary == nil })
+        #expect(throws: StreamBlock.DecodeError.dictionaryMissing) {
+            try StreamBlock.decode(entries[0].block, stream: "s", dictionary: entries[0].dictionary).get()
+        }
+    }
+
+    /// Segments written before dictionaries (format 1: entries right after a
+    /// 24-byte header) still open and read.
+    @Test func aSegmentOfTheFirstFormatStillOpens() throws {
+        let dir = TemporaryDirectory()
+        let root = FilePath(dir.path)
+        do {
+            let segments = try SplitSegments(root: root, checkpoint: 0)
+            // One entry per stream: their links name no earlier entry, so moving them keeps them valid.
+            try segments.append((0..<5).map { .init(stream: UInt32($0), blocks: [block(0..<3, stream: $0)]) }, compress: false)
+            try segments.sync()
+        }
+        let path = dir.child("split/" + SplitSegment.fileName(of: 1))
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let first = Int(try SplitSegment.firstEntryOffset(of: path))
+        var old = Array(data[0..<12])
+        old += [1, 0, 0, 0]  // segment number 1
+        old.replaceSubrange(8..<12, with: [1, 0, 0, 0])  // format version 1
+        LittleEndian.append(CRC32C.checksum(old), to: &old)
+        old += [0, 0, 0, 0]
+        old += data[first...]
+        try Data(old).write(to: URL(fileURLWithPath: path))
+        #expect(try SplitSegment.firstEntryOffset(of: path) == UInt64(SplitSegment.headerSize))
+        let reopened = try SplitSegments(root: root, checkpoint: .max)
+        for stream in UInt32(0)..<5 {
+            let entries = try reopened.entries(of: stream, from: 0)
+            #expect(try entries.flatMap { try StreamBlock.decode($0.block, stream: "s").get().map(\.version) } == [0, 1, 2])
+        }
+    }
+
+    /// Through the public API: reads of a stream whose entries need a lost
+    /// dictionary fail naming the segment, and `verify` names both copies.
+    @Test func aLostDictionaryIsReportedByReadsAndVerify() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            for round in 0..<3 {
+                for stream in 0..<20 {
+                    _ = try await store.append(to: "sensor-\(stream)", events: [
+                        EventData(type: "Reading", json: "{\"device\":\"sensor-\(stream)\",\"round\":\(round),\"status\":\"ok\",\"firmware\":\"2.4.1\"}"),
+                    ])
+                }
+            }
+            try await store.close()
+        }
+        let path = dir.path + "/split/" + SplitSegment.fileName(of: 1)
+        let first = try SplitSegment.firstEntryOffset(of: path)
+        let copy = (Int(first) - SplitSegment.headerSize) / 2
+        try #require(copy > 8, "the segment has a dictionary")
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        data[SplitSegment.headerSize + 9] ^= 0x01
+        data[SplitSegment.headerSize + copy + 9] ^= 0x01
+        try data.write(to: URL(fileURLWithPath: path))
+
+        let check = try MaintenanceSession(directory: dir.path)
+        let report = check.verify()
+        check.close()
+        let named = report.problems.filter { $0.file == "split/" + SplitSegment.fileName(of: 1) }
+        #expect(Set(named.compactMap(\.offset)).isSuperset(of: [UInt64(SplitSegment.headerSize), UInt64(SplitSegment.headerSize + copy)]),
+                "\(report.findings)")
+        let (_, dump, _) = try AdminFixture.run(["dump", dir.path])
+        #expect(dump.contains("segment file=split/00000001.seg entriesStart=\(first) dictionaryBytes=0 invalid=\"damaged dictionary copies at offsets 24, \(24 + copy)\""),
+                "\(dump.prefix(2000))")
+
+        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        var failures = 0
+        for stream in 0..<20 {
+            do {
+                _ = try await store.read(stream: "sensor-\(stream)").collect()
+            } catch let error as RingstoreError {
+                #expect(error.code == .corruptData && error.path == path, "\(error)")
+                failures += 1
+            }
+        }
+        #expect(failures > 0, "some entries were compressed against the dictionary")
+        try await store.close()
+    }
+}
