@@ -68,20 +68,9 @@ extension StreamBlock {
     /// describe exactly its own bytes and all of which must fill the payload.
     /// `dictionary`: the dictionary of the segment the block was read from, if any.
     static func decoded(from block: ArraySlice<UInt8>, dictionary: SegmentDictionary? = nil) -> Result<Decoded, DecodeError> {
-        let header: Header
-        switch parseHeader(block) {
-        case .success(let h): header = h
-        case .failure(let e): return .failure(e)
-        }
-        guard block.count == header.totalLength else { return .failure(.badLengths) }
-        let payload: Result<[UInt8], DecodeError> = block.withUnsafeBytes { b in
-            let stored = UnsafeRawBufferPointer(rebasing: b[headerSize...])
-            guard CRC32C.checksum(stored) == header.payloadCRC else { return .failure(.checksumMismatch) }
-            return StreamBlock.payload(of: header, stored: stored, dictionary: dictionary)
-        }
-        let raw: [UInt8]
-        switch payload {
-        case .success(let r): raw = r
+        let header: Header, raw: [UInt8]
+        switch block.withUnsafeBytes({ checkedPayload($0, dictionary: dictionary) }) {
+        case .success(let checked): (header, raw) = checked
         case .failure(let e): return .failure(e)
         }
         // Raw payloads are below 4 GiB (decodeLimit), so UInt32 offsets suffice.

@@ -242,18 +242,24 @@ enum StreamBlock {
     /// Decodes a whole block (header and stored bytes) into its events, for `stream`.
     /// `dictionary`: the dictionary of the segment the block was read from, if any.
     static func decode(_ block: [UInt8], stream: String, dictionary: SegmentDictionary? = nil) -> Result<[RecordedEvent], DecodeError> {
+        block.withUnsafeBytes { checkedPayload($0, dictionary: dictionary) }
+            .flatMap { parseEntries($0.raw, header: $0.header, stream: stream) }
+    }
+
+    /// A whole block's header and raw payload: the header parsed, the lengths
+    /// and the payload checksum checked, the stored bytes decompressed (against
+    /// `dictionary`, that of the segment the block was read from, when the block says so).
+    static func checkedPayload(_ block: UnsafeRawBufferPointer, dictionary: SegmentDictionary?)
+        -> Result<(header: Header, raw: [UInt8]), DecodeError> {
         let header: Header
         switch parseHeader(block) {
         case .success(let h): header = h
         case .failure(let e): return .failure(e)
         }
         guard block.count == header.totalLength else { return .failure(.badLengths) }
-        let raw: Result<[UInt8], DecodeError> = block.withUnsafeBytes { b in
-            let stored = UnsafeRawBufferPointer(rebasing: b[headerSize...])
-            guard CRC32C.checksum(stored) == header.payloadCRC else { return .failure(.checksumMismatch) }
-            return payload(of: header, stored: stored, dictionary: dictionary)
-        }
-        return raw.flatMap { parseEntries($0, header: header, stream: stream) }
+        let stored = UnsafeRawBufferPointer(rebasing: block[headerSize...])
+        guard CRC32C.checksum(stored) == header.payloadCRC else { return .failure(.checksumMismatch) }
+        return payload(of: header, stored: stored, dictionary: dictionary).map { (header, $0) }
     }
 
     /// The raw payload of a block whose header is `header` and stored bytes
