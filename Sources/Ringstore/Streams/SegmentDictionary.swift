@@ -61,12 +61,17 @@ final class SegmentDictionary: @unchecked Sendable {
         bytes.deallocate()
     }
 
-    /// A sample of the raw payloads of `blocks`, in order, up to ``maxBytes``;
-    /// nil if they hold no bytes.
+    /// At most this many bytes of one block go into a sample: more blocks, so
+    /// more streams, make a dictionary that fits more entries (0.578 → 0.564
+    /// bytes stored per payload byte against whole blocks; 256 B: 0.568, 2 KiB: 0.570).
+    static let sampleBytesPerBlock = 1 << 10
+
+    /// A sample of the raw payloads of `blocks`, in order, up to
+    /// ``sampleBytesPerBlock`` of each and ``maxBytes`` in all; nil if they hold no bytes.
     static func sample(of blocks: some Sequence<StreamBlock.RawBlock>) -> SegmentDictionary? {
         var sample: [UInt8] = []
         for block in blocks where !block.raw.isEmpty {
-            sample.append(contentsOf: block.raw.prefix(maxBytes - sample.count))
+            sample.append(contentsOf: block.raw.prefix(min(sampleBytesPerBlock, maxBytes - sample.count)))
             if sample.count == maxBytes { break }
         }
         guard !sample.isEmpty else { return nil }
