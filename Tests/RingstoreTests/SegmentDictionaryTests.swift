@@ -78,6 +78,12 @@ import Testing
             let events = try StreamBlock.decode(against, stream: "s", dictionary: other).get()
             if events != expected { throw StreamBlock.DecodeError.decompressionFailed }
         }
+        // Its states freed (a segment no longer written to), it compresses the same again.
+        dictionary.releaseCompressionStates()
+        var again: [UInt8] = []
+        StreamBlock.encode(raw, compress: true, dictionary: dictionary, into: &again)
+        #expect(again.count == against.count)
+        #expect(try StreamBlock.decode(again, stream: "s", dictionary: dictionary).get() == expected)
         // Made readable on its own, for compaction.
         let standalone = try #require(against.withUnsafeBytes { StreamBlock.withoutDictionary($0, dictionary: dictionary) })
         #expect(try !StreamBlock.parseHeader(standalone).get().dictionary)

@@ -54,10 +54,7 @@ final class SegmentDictionary: @unchecked Sendable {
     }
 
     deinit {
-        states.withLock { s in
-            if let p = s.prepared { _ = LZ4_freeStream(p) }
-            if let w = s.working { _ = LZ4_freeStream(w) }
-        }
+        releaseCompressionStates()
         bytes.deallocate()
     }
 
@@ -98,6 +95,16 @@ final class SegmentDictionary: @unchecked Sendable {
                 working, base.assumingMemoryBound(to: CChar.self), target.assumingMemoryBound(to: CChar.self),
                 Int32(source.count), Int32(destination.count), 1)
             return Int(max(0, size))
+        }
+    }
+
+    /// Frees the compression states (32 KiB), made again if this dictionary
+    /// compresses once more: a segment no longer written to keeps only its bytes.
+    func releaseCompressionStates() {
+        states.withLock { s in
+            if let p = s.prepared { _ = LZ4_freeStream(p) }
+            if let w = s.working { _ = LZ4_freeStream(w) }
+            s = States()
         }
     }
 

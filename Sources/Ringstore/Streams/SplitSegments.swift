@@ -226,6 +226,7 @@ final class SplitSegments: Sendable {
                 // Its dictionary: a sample of the events of this write, its first.
                 let dictionary = compress ? SegmentDictionary.sample(of: items.lazy.flatMap(\.blocks)) : nil
                 let segment = try SplitSegment.create(number: s.nextNumber, in: folder, dictionary: dictionary)
+                s.current?.dictionary?.releaseCompressionStates()  // no more entries go there
                 s.nextNumber += 1
                 s.segments[segment.number] = segment
                 s.current = segment
