@@ -147,7 +147,7 @@ final class SplitSegments: Sendable {
                 continue
             }
             // Where this segment ends: the last needed entry's end in its segment, the
-            // walk's end before it; with nothing needed at all, right after the header.
+            // walk's end before it; with nothing needed at all, where its entries start.
             let kept = lastNeeded.map { index == $0.index ? $0.end : item.walked } ?? segment.entriesStart
             if kept < item.size {
                 try segment.truncate(to: kept)
