@@ -13,6 +13,13 @@ public enum ProcessMeter {
     }
 
     /// Peak resident set size in bytes since the last reset (`VmHWM`).
+    ///
+    /// Not `getrusage`'s `ru_maxrss` (only where `/proc` is missing): it
+    /// survives `execve`, so a program started by `swift run` (which loads the
+    /// package, about 150 MB, then executes the program in its place) reported
+    /// swift-run's peak: `swift run -c release ringstore demo` printed 146-167 MiB
+    /// where the same binary run directly printed 58-83 MiB. `VmHWM` belongs to
+    /// the address space, which `execve` replaces.
     public static var peakResidentBytes: UInt64 {
         if let kilobytes = field("VmHWM:", in: "/proc/self/status") { return kilobytes * 1024 }
         var usage = rusage()
@@ -42,8 +49,14 @@ public enum ProcessMeter {
 
     private static func field(_ name: String, in path: String) -> UInt64? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        return field(name, inText: text)
+    }
+
+    /// The number after `name` on its line of `text` (`/proc` files put spaces
+    /// or a tab between them: `/proc/self/status` has `VmHWM:\t  80444 kB`).
+    static func field(_ name: String, inText text: String) -> UInt64? {
         for line in text.split(separator: "\n") where line.hasPrefix(name) {
-            return UInt64(line.dropFirst(name.count).split(separator: " ").first ?? "")
+            return UInt64(line.dropFirst(name.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
         }
         return nil
     }

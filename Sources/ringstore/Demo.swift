@@ -148,7 +148,7 @@ struct Demo: AsyncParsableCommand {
             ("flushes", "\(grouped(Int(stats.flushes))) (\((Double(stats.appendsAcknowledged) / Double(max(1, stats.flushes))).formatted(1)) appends per flush)"),
             ("bytes written", megabytes(journalBytes + streamBytes) + " = \(perPayloadByte(journalBytes + streamBytes)) per payload byte (journal \(perPayloadByte(journalBytes)), stream files and indexes \(perPayloadByte(streamBytes)))"),
             ("store on disk", megabytes(onDisk)),
-            ("peak memory (RSS)", megabytes(ProcessMetrics.peakResidentBytes)),
+            ("peak memory (RSS)", megabytes(ProcessMeter.peakResidentBytes)),
             ("streams", grouped(stats.streamCount)),
             ("verified", "\(grouped(sampleEvents)) events in \(sampled) sampled streams: all present, in order, intact"),
             ("stream reads", grouped(Int(Double(sampleEvents) / max(streamReadSeconds, 1e-6))) + " events/s first read, "

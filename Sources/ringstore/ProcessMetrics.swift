@@ -1,15 +1,8 @@
 import Foundation
 import Glibc
 
-/// What the process has cost the machine: peak memory and bytes sent to storage.
+/// What the demo's store takes on disk. (Peak memory: ``ProcessMeter``.)
 enum ProcessMetrics {
-    /// Peak resident set size in bytes (`getrusage`).
-    static var peakResidentBytes: UInt64 {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return UInt64(usage.ru_maxrss) * 1024
-    }
-
     /// Bytes allocated on disk under `path` (like `du`).
     static func diskUsage(of path: String) -> UInt64 {
         guard let enumerator = FileManager.default.enumerator(atPath: path) else { return 0 }

@@ -103,3 +103,14 @@ import Testing
         #expect(abs(recorder.milliseconds(atPercentile: 50) - 2) < 0.02)
     }
 }
+
+/// The process meter reads `/proc` files whatever their spacing.
+@Suite struct ProcessMeterTests {
+    @Test func fieldsAfterATabOrSpacesAreRead() {
+        let status = "Name:\tringstore\nVmPeak:\t  900000 kB\nVmHWM:\t   80444 kB\nVmRSS:\t   62476 kB\n"
+        #expect(ProcessMeter.field("VmHWM:", inText: status) == 80444)
+        #expect(ProcessMeter.field("VmRSS:", inText: status) == 62476)
+        #expect(ProcessMeter.field("write_bytes:", inText: "rchar: 5\nwrite_bytes: 4096\n") == 4096)
+        #expect(ProcessMeter.field("VmSwap:", inText: status) == nil)
+    }
+}
