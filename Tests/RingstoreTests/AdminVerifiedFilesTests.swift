@@ -55,7 +55,7 @@ import Testing
         for round in 0..<3 {
             for stream in UInt32(0)..<8 {
                 let block = [UInt8](repeating: UInt8(stream * 10 + UInt32(round)), count: 100 + Int(stream))
-                try block.withUnsafeBytes { try spill.add(stream: stream, block: $0) }
+                try block.withUnsafeBytes { try spill.add(stream: stream, segment: 7 + UInt32(round), block: $0) }
             }
         }
         try spill.finish()
@@ -68,8 +68,10 @@ import Testing
                 let blocks = harvest.blocks(of: stream)
                 #expect(blocks.count == 3)
                 for (round, span) in blocks.enumerated() {
-                    #expect(span.count == 100 + Int(stream))
-                    #expect(harvest.arena[span].allSatisfy { $0 == UInt8(stream * 10 + UInt32(round)) })
+                    #expect(span.count == SegmentHarvest.unitPrefix + 100 + Int(stream))
+                    let (segment, block) = harvest.arena.withUnsafeBytes { SegmentHarvest.unit($0, span) }
+                    #expect(segment == 7 + UInt32(round), "each block comes back with its segment's number")
+                    #expect(block.allSatisfy { $0 == UInt8(stream * 10 + UInt32(round)) })
                 }
             }
             let base = harvest.arena.withUnsafeBytes { $0.baseAddress.map(UnsafeRawPointer.init) }

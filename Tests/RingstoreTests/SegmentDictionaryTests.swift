@@ -84,11 +84,6 @@ import Testing
         StreamBlock.encode(raw, compress: true, dictionary: dictionary, into: &again)
         #expect(again.count == against.count)
         #expect(try StreamBlock.decode(again, stream: "s", dictionary: dictionary).get() == expected)
-        // Made readable on its own, for compaction.
-        let standalone = try #require(against.withUnsafeBytes { StreamBlock.withoutDictionary($0, dictionary: dictionary) })
-        #expect(try !StreamBlock.parseHeader(standalone).get().dictionary)
-        #expect(try StreamBlock.decode(standalone, stream: "s").get() == expected)
-        #expect(alone.withUnsafeBytes { StreamBlock.withoutDictionary($0, dictionary: dictionary) } == nil, "needs nothing")
         // A stream file's block never claims a dictionary the reader does not pass.
         var flagged = alone
         flagged[4] = 2  // the dictionary flag without the compressed one

@@ -134,11 +134,13 @@ final class CompactionWriter {
                     let ahead = blocks[i + Self.lookahead]
                     Prefetch.bytes(arena, at: ahead.lowerBound, count: min(ahead.count, 1 << 10))
                 }
-                let bytes = UnsafeRawBufferPointer(rebasing: arena[range])
+                let (segment, bytes) = SegmentHarvest.unit(arena, range)
                 guard case .success(let header) = StreamBlock.parseHeader(bytes),
                       header.firstVersion + UInt64(header.count) > floor else { return }
+                // Blocks compressed against their segment's dictionary decode with it (never copied as they are).
+                let dictionary = header.dictionary ? harvest.dictionaries[segment] : nil
                 // A full-size entry kept whole (moved in from a large append) is copied as it is.
-                if header.firstVersion >= floor, try copier.reuse(header: header, block: bytes) {
+                if header.firstVersion >= floor, !header.dictionary, try copier.reuse(header: header, block: bytes) {
                     bytesRead += UInt64(bytes.count)
                     return
                 }
@@ -146,13 +148,13 @@ final class CompactionWriter {
                 if header.firstVersion >= floor, copier.takesWhole(header) {
                     bytesRead += UInt64(bytes.count)
                     if let why = try copier.addWhole(header: header, stored: UnsafeRawBufferPointer(rebasing: bytes[StreamBlock.headerSize...]),
-                                                     scratch: scratch) {
+                                                     dictionary: dictionary, scratch: scratch) {
                         throw RingstoreError(.corruptData, "a split-segment entry of stream \"\(stream.prefix(80))\" (version \(header.firstVersion)) is damaged: \(why)",
                                              stream: stream)
                     }
                     return
                 }
-                switch StreamBlock.rawBlock(from: Array(bytes)) {
+                switch StreamBlock.rawBlock(from: Array(bytes), dictionary: dictionary) {
                 case .success(let block):
                     bytesRead += UInt64(bytes.count)
                     guard let kept = block.dropping(below: floor), kept.count > 0 else { return }
@@ -293,17 +295,18 @@ final class CompactionWriter {
         /// Adds a whole encoded block: payload checksum checked, decompressed into
         /// `scratch`, entries walked, then its raw bytes appended to the block being
         /// built (no array per block). Returns what is wrong with it, or nil.
-        mutating func addWhole(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, scratch: ReadWindow) throws -> String? {
+        /// `dictionary`: that of the split segment the block came from, for a block compressed against it.
+        mutating func addWhole(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, dictionary: SegmentDictionary? = nil,
+                               scratch: ReadWindow) throws -> String? {
             guard stored.count == header.storedLength, CRC32C.checksum(stored) == header.payloadCRC else { return "payload checksum mismatch" }
-            // Segment entries come here without their dictionary (``SegmentHarvest``), stream files never have one.
-            guard !header.dictionary else { return "payload was compressed against a split segment's dictionary, which is not here" }
             let raw: UnsafeRawBufferPointer
             if header.compressed {
                 scratch.grow(to: header.rawLength)
-                let size = LZ4_decompress_safe(stored.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                               scratch.bytes.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                               Int32(stored.count), Int32(header.rawLength))
-                guard size == Int32(header.rawLength) else { return "payload does not decompress (LZ4)" }
+                switch StreamBlock.decompress(stored, header: header, dictionary: dictionary, into: scratch.bytes) {
+                case nil: break
+                case .dictionaryMissing?: return "payload was compressed against its split segment's dictionary, which is damaged"
+                case .some: return "payload does not decompress (LZ4)"
+                }
                 raw = UnsafeRawBufferPointer(rebasing: scratch.bytes[0..<header.rawLength])
             } else {
                 raw = stored

@@ -15,8 +15,13 @@ import SystemPackage
 /// entries arrive oldest first.
 struct SegmentHarvest: Sendable {
     let numbers: Range<UInt32>
-    /// Whole blocks (header and stored bytes), back to back.
+    /// Gathered entries back to back, each a unit: the number of the segment it
+    /// came from (4 bytes), then its whole block (header and stored bytes). The
+    /// number finds the dictionary (``dictionaries``) of a block compressed against
+    /// its segment's (``SegmentDictionary``); read a unit with ``unit(_:_:)``.
     private(set) var arena: [UInt8] = []
+    /// The segments' dictionaries by segment number (``dictionaries(in:)``), set by whoever rewrites the blocks.
+    var dictionaries: [UInt32: SegmentDictionary] = [:]
     /// Per stream of `numbers` (by `number - numbers.lowerBound`): its blocks' ranges in `arena`, oldest first.
     private var spans: [[Range<Int>]]
     /// Bytes of the segment files read.
@@ -35,12 +40,41 @@ struct SegmentHarvest: Sendable {
         var harvest = SegmentHarvest(numbers: numbers)
         harvest.spans = Array(repeating: [], count: numbers.count)
         harvest.arena.reserveCapacity(Int(expectedBytes))
-        harvest.bytesRead = try walk(folder, wants: { numbers.contains($0) }) { stream, block in
-            let start = harvest.arena.count
-            harvest.arena.append(contentsOf: block)
-            harvest.spans[Int(stream - numbers.lowerBound)].append(start..<harvest.arena.count)
+        harvest.bytesRead = try walk(folder, wants: { numbers.contains($0) }) { stream, segment, block in
+            let span = appendUnit(segment: segment, block: block, to: &harvest.arena)
+            harvest.spans[Int(stream - numbers.lowerBound)].append(span)
         }
         return harvest
+    }
+
+    /// Bytes before a unit's block: its segment's number.
+    static let unitPrefix = 4
+
+    /// Appends a unit (`segment`'s number, then `block`) to `arena`; its range there.
+    static func appendUnit(segment: UInt32, block: UnsafeRawBufferPointer, to arena: inout [UInt8]) -> Range<Int> {
+        let start = arena.count
+        withUnsafeBytes(of: segment.littleEndian) { arena.append(contentsOf: $0) }
+        arena.append(contentsOf: block)
+        return start..<arena.count
+    }
+
+    /// The segment number and block of the unit at `range` of `arena`.
+    static func unit(_ arena: UnsafeRawBufferPointer, _ range: Range<Int>) -> (segment: UInt32, block: UnsafeRawBufferPointer) {
+        (LittleEndian.load(UInt32.self, from: arena, at: range.lowerBound),
+         UnsafeRawBufferPointer(rebasing: arena[(range.lowerBound + unitPrefix)..<range.upperBound]))
+    }
+
+    /// The dictionaries of the segments in `folder`, by segment number (a
+    /// segment without one, or whose copies are both damaged, is left out:
+    /// its blocks that need one then fail to decode, naming what is wrong).
+    static func dictionaries(in folder: FilePath) -> [UInt32: SegmentDictionary] {
+        var found: [UInt32: SegmentDictionary] = [:]
+        for number in ((try? StorageDirectory.entries(of: folder)) ?? []).compactMap(SplitSegment.number(inFileName:)) {
+            if let segment = try? SplitSegment.open(number: number, in: folder), let dictionary = segment.dictionary {
+                found[number] = dictionary
+            }
+        }
+        return found
     }
 
     /// A harvest of blocks already gathered: `arena` holds them, `spans` their ranges per stream of `numbers`.
@@ -51,10 +85,8 @@ struct SegmentHarvest: Sendable {
     }
 
     /// Walks every segment in `folder` in order, front to back, and calls `body`
-    /// with the stream number and block (header and stored bytes) of each entry
-    /// whose stream `wants`; returns the bytes of the segment files walked. A
-    /// block compressed against its segment's dictionary is handed over
-    /// compressed again on its own (``StreamBlock/withoutDictionary(_:dictionary:)``).
+    /// with the stream number, segment number and block (header and stored bytes)
+    /// of each entry whose stream `wants`; returns the bytes of the segment files walked.
     ///
     /// Each segment is mapped and walked envelope to envelope: an entry not
     /// wanted costs two loads (its stream number and length), no copy and no
@@ -64,13 +96,13 @@ struct SegmentHarvest: Sendable {
     /// segment and offset). Pages already walked are dropped from the mapping as
     /// it goes, so they do not add up in memory.
     static func walk(_ folder: FilePath, wants: (UInt32) -> Bool, progress: (Int, Int) -> Void = { _, _ in },
-                     _ body: (UInt32, UnsafeRawBufferPointer) throws -> Void) throws -> UInt64 {
+                     _ body: (_ stream: UInt32, _ segment: UInt32, UnsafeRawBufferPointer) throws -> Void) throws -> UInt64 {
         var bytesRead: UInt64 = 0
         let names = ((try? StorageDirectory.entries(of: folder)) ?? []).compactMap(SplitSegment.number(inFileName:)).sorted()
         for (done, number) in names.enumerated() {
             progress(done, names.count)
             let path = folder.appending(SplitSegment.fileName(of: number))
-            // Opened for its header and dictionary; its entries are walked through a mapping.
+            // Opened for where its entries start; they are walked through a mapping.
             guard let segment = try SplitSegment.open(number: number, in: folder) else { continue }
             let file = segment.file
             let size = Int(try file.size())
@@ -97,14 +129,7 @@ struct SegmentHarvest: Sendable {
                           case .success(let header) = StreamBlock.parseHeader(UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...])),
                           header.totalLength == length
                     else { throw damaged(offset, "a damaged entry envelope or block header") }
-                    let block = UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...])
-                    if header.dictionary {
-                        // Gathered apart from its segment: compressed again on its own.
-                        let standalone = StreamBlock.withoutDictionary(block, dictionary: segment.dictionary) ?? Array(block)
-                        try standalone.withUnsafeBytes { try body(stream, $0) }
-                    } else {
-                        try body(stream, block)
-                    }
+                    try body(stream, number, UnsafeRawBufferPointer(rebasing: whole[SplitSegment.envelopeSize...]))
                 }
                 offset = blockStart + length
                 if offset - released >= release + 4096 {

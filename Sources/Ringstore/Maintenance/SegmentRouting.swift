@@ -106,11 +106,9 @@ final class SegmentRouting {
         preparing?.add(segment: number, offset: offset, stream: stream, header: header)
         entries += 1
         if inMemory {
-            let start = arena.count
-            arena.append(contentsOf: block)
-            spans[Int(stream)].append(start..<arena.count)
+            spans[Int(stream)].append(SegmentHarvest.appendUnit(segment: number, block: block, to: &arena))
         } else if let spilling {
-            do { try spilling._withUnsafeGuaranteedRef { try $0.add(stream: stream, block: block) } } catch { failure = error }
+            do { try spilling._withUnsafeGuaranteedRef { try $0.add(stream: stream, segment: number, block: block) } } catch { failure = error }
         }
     }
 
@@ -142,12 +140,6 @@ final class SegmentRouting {
                 let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20, lookahead: StoreVerifier.lookahead) { visit, block, upcoming in
                     if let upcoming { prefetch(stream: upcoming) }
                     switch visit {
-                    case .entry(let offset, let envelope, let header, _) where header.dictionary:
-                        // Gathered apart from its segment: compressed again on its own.
-                        let standalone = StreamBlock.withoutDictionary(block, dictionary: segment.dictionary) ?? Array(block)
-                        standalone.withUnsafeBytes {
-                            add(segment: number, offset: offset, stream: envelope.stream, header: header, block: $0)
-                        }
                     case .entry(let offset, let envelope, let header, _):
                         add(segment: number, offset: offset, stream: envelope.stream, header: header, block: block)
                     case .damaged:

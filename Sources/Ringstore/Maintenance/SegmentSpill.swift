@@ -81,24 +81,28 @@ final class SegmentSpill {
         buffers = []
     }
 
-    /// Appends one entry's block (header and stored bytes) of `stream` to its file.
-    func add(stream: UInt32, block: UnsafeRawBufferPointer) throws {
+    /// Appends one entry's block (header and stored bytes) of `stream`, from
+    /// segment `segment`, to its file: the record's body is a ``SegmentHarvest`` unit.
+    func add(stream: UInt32, segment: UInt32, block: UnsafeRawBufferPointer) throws {
         guard Int(stream) < streams else { return }
         let index = Int(stream) / streamsPerFile
-        let record = Self.recordHeader + block.count
+        let unit = SegmentHarvest.unitPrefix + block.count
+        let record = Self.recordHeader + unit
         if used[index] + record > capacity { try flush(index) }
         if record > capacity {
             // Larger than the buffer: its own two writes.
-            var head = (stream.littleEndian, UInt32(block.count).littleEndian)
+            var head = (stream.littleEndian, UInt32(unit).littleEndian, segment.littleEndian)
             try withUnsafeBytes(of: &head) { try files[index]!.write($0, at: UInt64(fileBytes[index])) }
-            try files[index]!.write(block, at: UInt64(fileBytes[index] + Self.recordHeader))
+            try files[index]!.write(block, at: UInt64(fileBytes[index] + Self.recordHeader + SegmentHarvest.unitPrefix))
             fileBytes[index] += record
             return
         }
         let out = buffers[index]
         out.storeBytes(of: stream.littleEndian, toByteOffset: used[index], as: UInt32.self)
-        out.storeBytes(of: UInt32(block.count).littleEndian, toByteOffset: used[index] + 4, as: UInt32.self)
-        UnsafeMutableRawBufferPointer(rebasing: out[(used[index] + Self.recordHeader)..<(used[index] + record)]).copyMemory(from: block)
+        out.storeBytes(of: UInt32(unit).littleEndian, toByteOffset: used[index] + 4, as: UInt32.self)
+        out.storeBytes(of: segment.littleEndian, toByteOffset: used[index] + Self.recordHeader, as: UInt32.self)
+        let body = used[index] + Self.recordHeader + SegmentHarvest.unitPrefix
+        UnsafeMutableRawBufferPointer(rebasing: out[body..<(used[index] + record)]).copyMemory(from: block)
         used[index] += record
     }
 

@@ -256,6 +256,8 @@ extension MaintenanceSession {
         }
         // One arena serves every range read from the spill, filled again each time.
         var spare: [UInt8] = []
+        // For the blocks compressed against their segment's dictionary.
+        let dictionaries = SegmentHarvest.dictionaries(in: path.appending("split"))
         for range in ranges {
             let wanted = range.reduce(UInt64(0)) { $0 + sizes[Int($1)] }
             var harvest: SegmentHarvest
@@ -270,6 +272,7 @@ extension MaintenanceSession {
                 summary.bytesRead += harvest.bytesRead
                 if wanted > 0 { summary.segmentPasses += 1 }
             }
+            harvest.dictionaries = dictionaries
             let ran = try rewrite(range, of: names, harvest: harvest, lanes: lanes, store: store, known: known,
                                   damagedStreams: damagedStreams, keep: &keep, progress: progress)
             summary.threads = max(summary.threads, ran)

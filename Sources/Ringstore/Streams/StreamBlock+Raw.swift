@@ -19,19 +19,6 @@ extension StreamBlock {
         return .success(RawBlock(raw: raw, firstVersion: header.firstVersion, firstPosition: header.firstPosition, count: header.count))
     }
 
-    /// `block` (header and stored bytes) made readable without a dictionary:
-    /// nil when it already is (use it as it is); a block compressed against its
-    /// segment's `dictionary` is decompressed and compressed again on its own.
-    /// A block that does not decode is returned unchanged, for its reader to
-    /// report. For compaction, which gathers segment entries apart from their segments.
-    static func withoutDictionary(_ block: UnsafeRawBufferPointer, dictionary: SegmentDictionary?) -> [UInt8]? {
-        guard case .success(let header) = parseHeader(block), header.dictionary else { return nil }
-        guard case .success(let raw) = rawBlock(from: Array(block), dictionary: dictionary) else { return Array(block) }
-        var output: [UInt8] = []
-        encode(raw, compress: true, into: &output)
-        return output
-    }
-
     /// The offset of each of `count` entries in `raw`, plus the end; nil unless
     /// the entries exactly fill it.
     static func entryOffsets(_ raw: [UInt8], count: Int) -> [Int]? {
