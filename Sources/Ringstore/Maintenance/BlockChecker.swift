@@ -22,13 +22,7 @@ struct BlockChecker: ~Copyable {
                 raw.deallocate()
                 raw = .allocate(byteCount: header.rawLength, alignment: 16)
             }
-            switch StreamBlock.decompress(stored, header: header, dictionary: dictionary, into: raw) {
-            case nil: break
-            case .dictionaryMissing?:
-                return "block was compressed against a split segment's dictionary, which is damaged (or the block is not in a segment)"
-            case .some:
-                return "block payload does not decompress (LZ4)"
-            }
+            if let failure = StreamBlock.decompress(stored, header: header, dictionary: dictionary, into: raw) { return "\(failure)" }
             payload = UnsafeRawBufferPointer(rebasing: raw[0..<header.rawLength])
         } else {
             payload = stored

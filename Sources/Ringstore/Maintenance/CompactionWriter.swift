@@ -302,11 +302,7 @@ final class CompactionWriter {
             let raw: UnsafeRawBufferPointer
             if header.compressed {
                 scratch.grow(to: header.rawLength)
-                switch StreamBlock.decompress(stored, header: header, dictionary: dictionary, into: scratch.bytes) {
-                case nil: break
-                case .dictionaryMissing?: return "payload was compressed against its split segment's dictionary, which is damaged"
-                case .some: return "payload does not decompress (LZ4)"
-                }
+                if let failure = StreamBlock.decompress(stored, header: header, dictionary: dictionary, into: scratch.bytes) { return "\(failure)" }
                 raw = UnsafeRawBufferPointer(rebasing: scratch.bytes[0..<header.rawLength])
             } else {
                 raw = stored

@@ -126,9 +126,6 @@ final class SegmentDictionary: @unchecked Sendable {
     /// The longest area.
     static var maxAreaLength: Int { 2 * copyLength(ofBytes: maxBytes) }
 
-    /// The length of the area holding `dictionary`.
-    static func areaLength(of dictionary: SegmentDictionary?) -> Int { 2 * copyLength(ofBytes: dictionary?.bytes.count ?? 0) }
-
     /// The area holding the dictionary twice (no dictionary: two copies of length 0).
     static func encodeArea(_ dictionary: SegmentDictionary?) -> [UInt8] {
         let body = dictionary.map { [UInt8](UnsafeRawBufferPointer($0.bytes)) } ?? []
@@ -147,8 +144,6 @@ final class SegmentDictionary: @unchecked Sendable {
         var dictionary: SegmentDictionary?
         /// Offsets in the area of the copies that are damaged (0, the copy length, or both).
         var damagedCopies: [Int]
-        /// Neither copy is intact.
-        var unreadable: Bool { damagedCopies.count == 2 }
     }
 
     /// Reads an area of `bytes.count` bytes (two copies of equal length): the

@@ -60,11 +60,23 @@ enum StreamBlock {
         var totalLength: Int { StreamBlock.headerSize + storedLength }
     }
 
-    enum DecodeError: Error, Equatable {
+    enum DecodeError: Error, Equatable, CustomStringConvertible {
         case badMagic, badLengths, checksumMismatch, decompressionFailed, badEntry(Int)
         /// The block was compressed against a segment's dictionary and none was given
         /// (it was not read from a segment, or the segment's dictionary is damaged).
         case dictionaryMissing
+
+        var description: String {
+            switch self {
+            case .badMagic: "the block header's magic is wrong"
+            case .badLengths: "the block's lengths do not add up"
+            case .checksumMismatch: "the block's checksum does not match"
+            case .decompressionFailed: "the block's payload does not decompress (LZ4)"
+            case .badEntry(let index): "event \(index) of the block is damaged"
+            case .dictionaryMissing:
+                "the block was compressed against its split segment's dictionary, which is damaged (or the block is not in a segment)"
+            }
+        }
     }
 
     // MARK: - Encoding
@@ -259,21 +271,14 @@ enum StreamBlock {
         guard block.count == header.totalLength else { return .failure(.badLengths) }
         let stored = UnsafeRawBufferPointer(rebasing: block[headerSize...])
         guard CRC32C.checksum(stored) == header.payloadCRC else { return .failure(.checksumMismatch) }
-        return payload(of: header, stored: stored, dictionary: dictionary).map { (header, $0) }
-    }
-
-    /// The raw payload of a block whose header is `header` and stored bytes
-    /// `stored` (checksum already checked): decompressed (against `dictionary`
-    /// when the block says so) or copied.
-    static func payload(of header: Header, stored: UnsafeRawBufferPointer, dictionary: SegmentDictionary?) -> Result<[UInt8], DecodeError> {
-        guard header.compressed else { return .success(Array(stored)) }
+        guard header.compressed else { return .success((header, Array(stored))) }
         var failure: DecodeError? = nil
         // Uninitialised: a short result is refused, so no unwritten byte is kept.
         let raw = [UInt8](unsafeUninitializedCapacity: header.rawLength) { buffer, initialized in
             failure = decompress(stored, header: header, dictionary: dictionary, into: UnsafeMutableRawBufferPointer(buffer))
             initialized = failure == nil ? header.rawLength : 0
         }
-        return failure.map { .failure($0) } ?? .success(raw)
+        return failure.map { .failure($0) } ?? .success((header, raw))
     }
 
     /// Decompresses a compressed block's stored bytes into `destination` (at
