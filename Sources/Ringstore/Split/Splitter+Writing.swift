@@ -112,7 +112,7 @@ extension Splitter {
             // its scanned records are then all skipped (thousands per write), which a
             // search per record made quadratic (a single hot stream read while it was
             // appended to filled the ring).
-            let stored = try split.read(stream: stream, from: first.version, direction: .forwards, maxCount: skipped.count)
+            let stored = try split.read(stream: stream, from: first.version, direction: .forwards, maxCount: skipped.count, offer: .nothing)
             for (offset, record) in skipped.enumerated() {
                 let held = offset < stored.count && stored[offset].version == record.version ? stored[offset] : nil
                 guard let held, held.id == record.id, held.position == record.position else {

@@ -120,7 +120,9 @@ extension EventStore {
                 if from < first { return ([], nil) }
             }
             let start = from
-            var events = try split.read(stream: stream, from: start, direction: direction, maxCount: limit)
+            // A full page is likely followed by another, which starts in the block this one stops inside.
+            var events = try split.read(stream: stream, from: start, direction: direction, maxCount: limit,
+                                        offer: limit >= EventSequence.pageSize ? .readingOn : .decoded)
             if direction == .forwards { events = events.filter { $0.version <= last } }
             guard let end = events.last else {
                 throw RingstoreError(.corruptData, "stream \"\(stream)\" has acknowledged version \(last) but its stream file and split segments hold nothing from version \(start)",

@@ -14,6 +14,18 @@ import Synchronization
 /// Blocks are immutable once written (stream files are append-only), so
 /// entries never go stale. Eviction is first-in first-out, which for the
 /// sequential scans this serves is as good as least-recently-used and cheaper.
+///
+/// **A block is kept the second time it is decoded**, not the first (the
+/// admission of 2Q and TinyLFU): a first decode only remembers the block's key
+/// among the recently decoded (``RecentKeys``). Why: a reader of each stream's
+/// newest event (a consumer polling, the bench's reader probe) decodes blocks
+/// no one reads again; kept on their first decode they filled the whole budget
+/// and pushed out blocks that were read again. A block read twice (a stream
+/// read again, readers polling the same stream) is kept from then on. The one
+/// exception is the block a page of a longer read stops inside
+/// (``BlockOffer/readingOn``): it is kept at once, since the reader's next
+/// page starts there (decoding it twice made reading one long stream 10 %
+/// dearer in instructions).
 final class BlockCache: Sendable {
     private struct Block {
         var firstVersion: UInt64
@@ -29,10 +41,12 @@ final class BlockCache: Sendable {
         var bytes = 0
         var hits: UInt64 = 0
         var misses: UInt64 = 0
+        /// Blocks decoded once and not kept: the next decode of one of them keeps it.
+        var decodedOnce: RecentKeys
     }
 
     let budgetBytes: Int
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     /// `state.bytes`, readable without the lock (the windows' budget checks it per block).
     private let held = Atomic<Int>(0)
     /// The budget shared with the `$all` windows (see ``DecodedBlockBudget``): set once, at open.
@@ -43,6 +57,10 @@ final class BlockCache: Sendable {
 
     init(budgetBytes: Int) {
         self.budgetBytes = budgetBytes
+        // About as many keys as blocks of 4 KiB decoded would fill the budget
+        // with (a split segment's entry over 10,000 streams costs 2-3 KiB here,
+        // a stream file's block up to 1 MiB raw): 4,096 for 16 MiB, 8 bytes each.
+        state = Mutex(State(decodedOnce: RecentKeys(capacity: min(1 << 16, max(256, budgetBytes >> 12)))))
     }
 
     /// Bytes held now.
@@ -105,15 +123,25 @@ final class BlockCache: Sendable {
         }
     }
 
-    /// Remembers a decoded block, evicting the oldest entries beyond the budget.
-    func insert(stream: String, firstVersion: UInt64, events: [RecordedEvent]) {
+    /// Offers a block just decoded: kept (evicting the oldest entries beyond
+    /// the budget) if `keepAtOnce` or if it was decoded recently before, else
+    /// only remembered as decoded once (see the type's notes).
+    func insert(stream: String, firstVersion: UInt64, events: [RecordedEvent], keepAtOnce: Bool = false) {
         guard !events.isEmpty else { return }
         let cost = Self.cost(of: events)
         guard cost <= budgetBytes / 4 else { return }  // one huge block must not flush everything else
         let allowed = allowedBytes
         guard cost <= allowed else { return }
+        var key = Hasher()
+        key.combine(stream)
+        key.combine(firstVersion)
+        let hashed = UInt64(bitPattern: Int64(key.finalize()))
         var evicted: [[RecordedEvent]] = []  // released outside the lock
         state.withLock { s in
+            guard keepAtOnce || s.decodedOnce.remove(hashed) else {
+                s.decodedOnce.insert(hashed)
+                return
+            }
             if s.blocks[stream]?.contains(where: { $0.firstVersion == firstVersion }) == true { return }
             s.blocks[stream, default: []].append(Block(firstVersion: firstVersion, events: events, cost: cost))
             s.order.append((stream, firstVersion))
@@ -125,5 +153,56 @@ final class BlockCache: Sendable {
     /// (hits, misses, bytes held), for statistics and tests.
     var counters: (hits: UInt64, misses: UInt64, bytes: Int) {
         state.withLock { ($0.hits, $0.misses, $0.bytes) }
+    }
+}
+
+/// What a read offers the ``BlockCache`` of the blocks it decodes.
+enum BlockOffer: Sendable {
+    /// Nothing: the splitter's check of what is stored (it would make each
+    /// block a reader had asked to be written ahead count as decoded twice).
+    case nothing
+    /// Each block decoded, kept on its second decode.
+    case decoded
+    /// As `decoded`, and the block the read stops inside is kept at once: the
+    /// read is a page of a longer one, whose next page starts there.
+    case readingOn
+}
+
+/// A bounded set of recent keys (hashes), the oldest forgotten first: the
+/// blocks a ``BlockCache`` decoded once and did not keep. A collision of two
+/// hashes only keeps a block one decode early.
+struct RecentKeys: Sendable {
+    let capacity: Int
+    private var ring: [UInt64]
+    private var next = 0
+    private var members: Set<UInt64> = []
+
+    init(capacity: Int) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        ring = []
+        ring.reserveCapacity(capacity)
+        members.reserveCapacity(capacity)
+    }
+
+    var count: Int { members.count }
+
+    /// Adds `key`, forgetting the oldest key once full.
+    mutating func insert(_ key: UInt64) {
+        guard members.insert(key).inserted else { return }
+        if ring.count < capacity {
+            ring.append(key)
+            return
+        }
+        members.remove(ring[next])
+        ring[next] = key
+        next = (next + 1) % ring.count
+    }
+
+    /// Whether `key` was held; it is forgotten either way. Its slot in the ring
+    /// stays until its turn comes: should the key be added again meanwhile,
+    /// that turn forgets it early (a block then waits for one more decode).
+    mutating func remove(_ key: UInt64) -> Bool {
+        members.remove(key) != nil
     }
 }

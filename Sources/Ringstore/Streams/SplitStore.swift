@@ -106,8 +106,10 @@ final class SplitStore: StoredStreams, Sendable {
     }
 
     /// Up to `maxCount` stored events of `stream` from `version` on (clamped
-    /// into what is stored), forwards or backwards.
-    func read(stream: String, from version: UInt64, direction: ReadDirection, maxCount: Int) throws -> [RecordedEvent] {
+    /// into what is stored), forwards or backwards. `offer`: what the blocks
+    /// decoded are offered to the readers' block cache (see ``BlockOffer``).
+    func read(stream: String, from version: UInt64, direction: ReadDirection, maxCount: Int,
+              offer: BlockOffer = .decoded) throws -> [RecordedEvent] {
         guard maxCount > 0 else { return [] }
         let number = catalog.number(of: stream)
         return try withStripe(number) {
@@ -121,22 +123,22 @@ final class SplitStore: StoredStreams, Sendable {
             case .forwards:
                 guard version < end else { return [] }
                 if version < fileNext, let handle {
-                    result = try handle.withFile { try $0.read(from: version, direction: .forwards, maxCount: maxCount) }
+                    result = try handle.withFile { try $0.read(from: version, direction: .forwards, maxCount: maxCount, offer: offer) }
                 }
                 if result.count < maxCount, segmentNext > fileNext, let number {
                     let from = max(version, fileNext)
                     result += try segmentEvents(of: stream, number: number, floor: fileNext, from: from,
-                                                direction: .forwards, maxCount: maxCount - result.count)
+                                                direction: .forwards, maxCount: maxCount - result.count, offer: offer)
                 }
             case .backwards:
                 let start = min(version, end - 1)
                 if start >= fileNext, let number {
                     result = try segmentEvents(of: stream, number: number, floor: fileNext, from: start,
-                                               direction: .backwards, maxCount: maxCount)
+                                               direction: .backwards, maxCount: maxCount, offer: offer)
                 }
                 if result.count < maxCount, fileNext > 0, let handle {
                     let from = min(start, fileNext - 1)
-                    result += try handle.withFile { try $0.read(from: from, direction: .backwards, maxCount: maxCount - result.count) }
+                    result += try handle.withFile { try $0.read(from: from, direction: .backwards, maxCount: maxCount - result.count, offer: offer) }
                 }
             }
             return result
@@ -145,7 +147,7 @@ final class SplitStore: StoredStreams, Sendable {
 
     /// Events from the segment chain of stream `number`, whose file ends at `floor`.
     private func segmentEvents(of stream: String, number: UInt32, floor: UInt64, from version: UInt64,
-                               direction: ReadDirection, maxCount: Int) throws -> [RecordedEvent] {
+                               direction: ReadDirection, maxCount: Int, offer: BlockOffer) throws -> [RecordedEvent] {
         let lowest: UInt64
         switch direction {
         case .forwards:
@@ -166,29 +168,37 @@ final class SplitStore: StoredStreams, Sendable {
         for entry in ordered {
             let first = entry.header.firstVersion
             let events: [RecordedEvent]
+            var decoded = false
             if let cached = directory.blockCache.block(of: stream, containing: max(first, floor)),
                cached.firstVersion == first, cached.events.count == entry.header.count {
                 events = cached.events
             } else {
                 switch StreamBlock.decode(entry.block, stream: stream, dictionary: entry.dictionary) {
-                case .success(let decoded): events = decoded
+                case .success(let fresh): events = fresh
                 case .failure(let error):
                     throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(first) does not decode (\(error))",
                                          stream: stream, path: entry.path, offset: entry.offset)
                 }
-                if directory.blockCache.budgetBytes > 0 {
-                    directory.blockCache.insert(stream: stream, firstVersion: first, events: events)
-                }
+                decoded = true
             }
-            for event in direction == .forwards ? events : events.reversed() {
+            var stoppedInside = false
+            for (index, event) in (direction == .forwards ? events : events.reversed()).enumerated() {
                 guard event.version >= floor else { continue }
                 switch direction {
                 case .forwards: if event.version < version { continue }
                 case .backwards: if event.version > version { continue }
                 }
                 result.append(event)
-                if result.count == maxCount { return result }
+                if result.count == maxCount {
+                    stoppedInside = index + 1 < events.count
+                    break
+                }
             }
+            if decoded, offer != .nothing, directory.blockCache.budgetBytes > 0 {
+                directory.blockCache.insert(stream: stream, firstVersion: first, events: events,
+                                            keepAtOnce: offer == .readingOn && stoppedInside)
+            }
+            if result.count == maxCount { return result }
         }
         return result
     }

@@ -3,8 +3,9 @@ import SystemPackage
 /// Reading events by version, through the block list and the block cache.
 extension StreamFile {
     /// Up to `maxCount` events from version `version` (inclusive), forwards or backwards.
-    /// `version` is clamped into the stored range.
-    func read(from version: UInt64, direction: ReadDirection, maxCount: Int) throws -> [RecordedEvent] {
+    /// `version` is clamped into the stored range. `offer`: what the blocks
+    /// decoded are offered to the block cache (see ``BlockOffer``).
+    func read(from version: UInt64, direction: ReadDirection, maxCount: Int, offer: BlockOffer = .decoded) throws -> [RecordedEvent] {
         let blocks = try blockList()
         guard maxCount > 0, let first = blocks.first?.firstVersion, nextVersion > first else { return [] }
         var wanted = min(max(version, first), nextVersion - 1)
@@ -12,22 +13,32 @@ extension StreamFile {
         var result: [RecordedEvent] = []
         var blockIndex = blockContaining(wanted, in: blocks)
         while result.count < maxCount, blockIndex >= 0, blockIndex < blocks.count {
-            let events = try eventsOfBlock(blockIndex, in: blocks)
+            let (events, decoded) = try eventsOfBlock(blockIndex, in: blocks)
             let base = blocks[blockIndex].firstVersion
+            let from = Int(wanted - base)
+            let taking: Int
             switch direction {
             case .forwards:
-                let from = Int(wanted - base)
+                taking = min(events.count - from, maxCount - result.count)
                 if result.isEmpty && from == 0 && events.count <= maxCount {
                     result = events  // the whole block: share its storage rather than copy every event
                 } else {
-                    result += events[from...].prefix(maxCount - result.count)
+                    result += events[from...].prefix(taking)
                 }
+            case .backwards:
+                taking = min(from + 1, maxCount - result.count)
+                result += events[...from].reversed().prefix(taking)
+            }
+            if decoded, let blockCache, offer != .nothing {
+                let stopsInside = direction == .forwards ? from + taking < events.count : from + 1 > taking
+                blockCache.insert(stream: streamName, firstVersion: base, events: events,
+                                  keepAtOnce: offer == .readingOn && stopsInside)
+            }
+            switch direction {
+            case .forwards:
                 wanted = base + UInt64(events.count)
                 blockIndex += 1
             case .backwards:
-                let from = Int(wanted - base)
-                let slice = events[...from].reversed().prefix(maxCount - result.count)
-                result += slice
                 if base == 0 { return result }
                 wanted = base - 1
                 blockIndex -= 1
@@ -47,16 +58,18 @@ extension StreamFile {
         return low - 1
     }
 
-    private func eventsOfBlock(_ i: Int, in blocks: [(firstVersion: UInt64, offset: UInt64)]) throws -> [RecordedEvent] {
+    /// The events of block `i`, and whether they were decoded now (the
+    /// caller offers those to the block cache) rather than found cached.
+    private func eventsOfBlock(_ i: Int, in blocks: [(firstVersion: UInt64, offset: UInt64)]) throws -> (events: [RecordedEvent], decoded: Bool) {
         let offset = blocks[i].offset
-        if let cached = cachedBlock, cached.offset == offset { return cached.events }
+        if let cached = cachedBlock, cached.offset == offset { return (cached.events, false) }
         let firstVersion = blocks[i].firstVersion
         let expectedCount = (i + 1 < blocks.count ? blocks[i + 1].firstVersion : nextVersion) - firstVersion
         // The cache may also hold a split segment's block of the same stream starting at the
         // same version (the same events, cut differently): only a block of this one's length will do.
         if let shared = blockCache?.block(of: streamName, containing: firstVersion), shared.firstVersion == firstVersion,
            UInt64(shared.events.count) == expectedCount {
-            return shared.events
+            return (shared.events, false)
         }
         // The block's length is known from where the next one starts: one read for
         // header and body. Should the header disagree, read it as the header says.
@@ -70,12 +83,8 @@ extension StreamFile {
         guard UInt64(events.count) == (i + 1 < blocks.count ? blocks[i + 1].firstVersion : nextVersion) - blocks[i].firstVersion else {
             throw damaged(at: offset, "block holds \(events.count) events, the index expects otherwise")
         }
-        if let blockCache {
-            blockCache.insert(stream: streamName, firstVersion: firstVersion, events: events)
-        } else {
-            cachedBlock = (offset, events)
-        }
-        return events
+        if blockCache == nil { cachedBlock = (offset, events) }
+        return (events, true)
     }
 
     /// The block holding `version` checked and decompressed but not made into
