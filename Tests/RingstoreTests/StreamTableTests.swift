@@ -4,10 +4,11 @@ import Testing
 
 @Suite struct StreamTableTests {
     /// Inserts, then finds every stream with its state, through several growths
-    /// (16 slots at first, doubled at three quarters full), and finds nothing
-    /// for names never inserted. At three quarters full linear probing makes
-    /// runs of occupied slots, so lookups go through collisions all the time.
-    @Test(arguments: [1, 12, 13, 1_000, 20_000])
+    /// (16 slots at first, doubled past seven eighths full: 14 streams fit 16
+    /// slots, the 15th doubles them), and finds nothing for names never
+    /// inserted. At seven eighths full linear probing makes long runs of
+    /// occupied slots, so lookups go through collisions all the time.
+    @Test(arguments: [1, 14, 15, 1_000, 20_000, 114_688])
     func findsWhatItHolds(count: Int) {
         var table = StreamTable()
         for n in 0..<count {
