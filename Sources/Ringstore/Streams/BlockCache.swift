@@ -132,14 +132,12 @@ final class BlockCache: Sendable {
         guard cost <= budgetBytes / 4 else { return }  // one huge block must not flush everything else
         let allowed = allowedBytes
         guard cost <= allowed else { return }
-        var key = Hasher()
-        key.combine(stream)
-        key.combine(firstVersion)
-        let hashed = UInt64(bitPattern: Int64(key.finalize()))
+        // Hashed outside the lock, and only when the key is asked for.
+        let key = keepAtOnce ? nil : Self.key(stream: stream, firstVersion: firstVersion)
         var evicted: [[RecordedEvent]] = []  // released outside the lock
         state.withLock { s in
-            guard keepAtOnce || s.decodedOnce.remove(hashed) else {
-                s.decodedOnce.insert(hashed)
+            if let key, !s.decodedOnce.remove(key) {
+                s.decodedOnce.insert(key)
                 return
             }
             if s.blocks[stream]?.contains(where: { $0.firstVersion == firstVersion }) == true { return }
@@ -148,6 +146,14 @@ final class BlockCache: Sendable {
             s.bytes += cost
             evict(&s, downTo: allowed, into: &evicted)
         }
+    }
+
+    /// A block's key among those decoded once.
+    private static func key(stream: String, firstVersion: UInt64) -> UInt64 {
+        var hasher = Hasher()
+        hasher.combine(stream)
+        hasher.combine(firstVersion)
+        return UInt64(bitPattern: Int64(hasher.finalize()))
     }
 
     /// (hits, misses, bytes held), for statistics and tests.
