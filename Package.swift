@@ -48,6 +48,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "BitCollections", package: "swift-collections"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),

@@ -108,7 +108,7 @@ final class CompactionWriter {
         let file: (path: FilePath, next: UInt64, bytes: UInt64?)?
         switch oldFile {
         case .unknown:
-            file = try store.split.directory.handle(for: stream, create: false).map { handle in
+            file = try store.split.directory.handle(for: stream, number: nil, create: false).map { handle in
                 (handle.path, handle.withFile { $0.nextVersion }, nil)
             }
         case .none:

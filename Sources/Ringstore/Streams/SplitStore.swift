@@ -98,7 +98,7 @@ final class SplitStore: StoredStreams, Sendable {
         let number = catalog.number(of: stream)
         if let number, let next = knownNext(number) { return next }
         let next = try withStripe(number) {
-            let fileNext = try directory.handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
+            let fileNext = try directory.handle(for: stream, number: number, create: false)?.withFile { $0.nextVersion } ?? 0
             return max(fileNext, number.map { segments.nextVersion(of: $0) } ?? 0)
         }
         if let number { remember(number, next: next) }
@@ -113,7 +113,7 @@ final class SplitStore: StoredStreams, Sendable {
         guard maxCount > 0 else { return [] }
         let number = catalog.number(of: stream)
         return try withStripe(number) {
-            let handle = try directory.handle(for: stream, create: false)
+            let handle = try directory.handle(for: stream, number: number, create: false)
             let fileNext = handle?.withFile { $0.nextVersion } ?? 0
             let segmentNext = number.map { segments.nextVersion(of: $0) } ?? 0
             let end = max(fileNext, segmentNext)
@@ -214,7 +214,7 @@ final class SplitStore: StoredStreams, Sendable {
     func decodedBlock(of stream: String, number: UInt32, containing version: UInt64)
         throws -> (block: StreamBlock.Decoded, versions: Range<UInt64>, link: SplitSegment.Link?)? {
         try withStripe(number) {
-            let handle = try directory.handle(for: stream, create: false)
+            let handle = try directory.handle(for: stream, number: number, create: false)
             let fileNext = handle?.withFile { $0.nextVersion } ?? 0
             if version < fileNext, let handle {
                 guard let block = try handle.withFile({ try $0.decodedBlock(containing: version) }) else { return nil }
@@ -238,8 +238,9 @@ final class SplitStore: StoredStreams, Sendable {
 
     /// The version after the last one `stream`'s file holds (0: no file).
     func fileNextVersion(of stream: String) throws -> UInt64 {
-        try withStripe(catalog.number(of: stream)) {
-            try directory.handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
+        let number = catalog.number(of: stream)
+        return try withStripe(number) {
+            try directory.handle(for: stream, number: number, create: false)?.withFile { $0.nextVersion } ?? 0
         }
     }
 
@@ -274,7 +275,7 @@ final class SplitStore: StoredStreams, Sendable {
     @discardableResult
     func writeToFile(stream: String, number: UInt32?, blocks: [StreamBlock.RawBlock]) throws -> UInt64 {
         try withStripe(number) {
-            guard let handle = try directory.handle(for: stream, create: true) else {
+            guard let handle = try directory.handle(for: stream, number: number, create: true) else {
                 throw RingstoreError(.ioError, "cannot create the stream file of \"\(stream)\"", stream: stream)
             }
             let next = try handle.withFile { file in
@@ -304,7 +305,7 @@ final class SplitStore: StoredStreams, Sendable {
     func move(stream: String, number: UInt32, throughSegment lastSegment: UInt32 = .max) throws -> Bool {
         guard let head = segments.head(of: number) else { return false }
         return try withStripe(number) {
-            let fileNext = try directory.handle(for: stream, create: false)?.withFile { $0.nextVersion } ?? 0
+            let fileNext = try directory.handle(for: stream, number: number, create: false)?.withFile { $0.nextVersion } ?? 0
             guard head.segmentNext > fileNext else {
                 // The file holds them already (a replay, or a move whose sync is pending):
                 // true, so that the caller syncs the file before the chain is forgotten.
@@ -316,7 +317,7 @@ final class SplitStore: StoredStreams, Sendable {
             // and the splitter writes into a stream's file only while it has no entries).
             let entries = try segments.entries(of: number, from: fileNext)
             guard let oldest = entries.first, oldest.segment <= lastSegment,
-                  let handle = try directory.handle(for: stream, create: true)
+                  let handle = try directory.handle(for: stream, number: number, create: true)
             else { return false }
             // Not remembered as the stream's next version: after a partial move the
             // segments still hold versions beyond the file's end.
