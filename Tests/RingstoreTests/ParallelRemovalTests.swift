@@ -9,7 +9,7 @@ import Testing
     @Test func everyFileIsRemoved() throws {
         let dir = TemporaryDirectory()
         let files = (0..<300).map { FilePath(dir.child("f-\($0)")) }
-        for file in files { FileManager.default.createFile(atPath: file.string, contents: Data([1])) }
+        for file in files { try #require(FileManager.default.createFile(atPath: file.string, contents: Data([1]))) }
         try ParallelRemoval.unlink(files, threads: 8, owner: "test")
         #expect(files.allSatisfy { !FileManager.default.fileExists(atPath: $0.string) })
     }
@@ -17,11 +17,11 @@ import Testing
     @Test func aFileThatCannotBeRemovedStopsTheThreadsAndIsThrown() throws {
         let dir = TemporaryDirectory()
         var files = (0..<50).map { FilePath(dir.child("f-\($0)")) }
-        for file in files { FileManager.default.createFile(atPath: file.string, contents: Data([1])) }
+        for file in files { try #require(FileManager.default.createFile(atPath: file.string, contents: Data([1]))) }
         // A non-empty folder: `unlink` fails (EISDIR), every time.
         let folder = dir.child("folder")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
-        FileManager.default.createFile(atPath: folder + "/inside", contents: Data([1]))
+        try #require(FileManager.default.createFile(atPath: folder + "/inside", contents: Data([1])))
         files.insert(FilePath(folder), at: 25)
         #expect {
             try ParallelRemoval.unlink(files, threads: 8, owner: "test")
