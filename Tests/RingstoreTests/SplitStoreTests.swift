@@ -1,5 +1,6 @@
 import Foundation
 import SystemPackage
+import Synchronization
 import Testing
 @testable import Ringstore
 
@@ -168,6 +169,56 @@ import Testing
         #expect(f.store.segments.segmentSizes().count == 1, "the current segment stays")
         for name in names {
             #expect(try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) == ids[name])
+        }
+        await mover.stop()
+    }
+
+    /// A switch the tests flip for the mover's view of the split.
+    final class PressureSwitch: Sendable {
+        let on = Atomic<Bool>(true)
+    }
+
+    /// While the split is under pressure the mover leaves ripe streams in the
+    /// segments, unless they hold more than twice their budget; a round of ripe
+    /// streams that the pressure stops after a batch hands the rest back.
+    @Test func ripeStreamsWaitWhileTheSplitIsUnderPressureWithinTwiceTheBudget() async throws {
+        let f = try Fixture()
+        let names = (0..<3).map { "ripe-\($0)" }
+        let numbers = names.map(f.number)
+        // 1,200 events of about 60 raw bytes: each chain past a block's worth, ripe at once.
+        try f.store.appendToSegments(zip(names, numbers).map { .init(number: $1, blocks: [block($0, 0..<1200)]) })
+        try f.store.segments.sync()
+        let budget = f.store.segments.segmentSizes().reduce(0) { $0 + $1.bytes }
+        let pressure = PressureSwitch()
+        // Under pressure from the start, within its budget: the mover's own thread moves
+        // no ripe stream (and no segment: none is over the budget and covered by a checkpoint).
+        let mover = try SegmentMover(store: f.store, policy: .init(budgetBytes: budget, batch: 1), owner: f.dir.path,
+                                     splitUnderPressure: { pressure.on.load(ordering: .relaxed) })
+        mover.pause()
+        #expect(mover.mustYieldToSplit())
+
+        // A round asked for anyway moves one batch (one stream), then gives the rest back.
+        #expect(try mover.moveRipeStreams())
+        #expect(try names.map { try f.store.fileNextVersion(of: $0) } == [1200, 0, 0])
+        let handedBack = f.store.segments.takeRipe()
+        #expect(handedBack == Set(numbers.dropFirst()))
+        f.store.segments.returnRipe(handedBack)
+
+        pressure.on.store(false, ordering: .relaxed)
+        #expect(!mover.mustYieldToSplit(), "no pressure: the mover works")
+        pressure.on.store(true, ordering: .relaxed)
+        // More than twice the budget in the segments: the disk's space comes first.
+        var more: [String] = []
+        while f.store.segments.segmentSizes().reduce(0, { $0 + $1.bytes }) <= 2 * budget {
+            let name = "more-\(more.count)"
+            more.append(name)
+            try f.store.appendToSegments([.init(number: f.number(name), blocks: [block(name, 0..<1200)])])
+        }
+        #expect(!mover.mustYieldToSplit(), "over twice the budget: the mover works under pressure too")
+        #expect(try mover.moveRipeStreams())
+        #expect(try (names + more).map { try f.store.fileNextVersion(of: $0) } == Array(repeating: 1200, count: names.count + more.count))
+        for name in names + more {
+            #expect(payloadVersions(try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 2000), of: name) == Array(0..<1200))
         }
         await mover.stop()
     }

@@ -175,6 +175,12 @@ final class SplitSegments: Sendable {
         }
     }
 
+    /// Hands back ripe streams taken by ``takeRipe()`` and not moved (the mover
+    /// stopped early), so that the next call returns them again.
+    func returnRipe(_ numbers: some Sequence<UInt32>) {
+        state.withLock { s in s.ripe.formUnion(numbers) }
+    }
+
     /// Takes one visit of the opening walk into the heads (and damage list).
     private static func apply(_ visit: SplitSegment.Visit, of number: UInt32, to heads: inout [Head], damage: inout [Link]) {
         switch visit {
