@@ -69,9 +69,6 @@ final class SegmentMover: Sendable {
     /// How long the mover waits before looking again while it yields to the split.
     static let yieldNanoseconds: Int64 = 20_000_000
 
-    /// Times the mover found the split under pressure and waited (stats, tests).
-    let yieldsToSplit = Atomic<UInt64>(0)
-
     /// Segments deleted (stats).
     let segmentsDeleted = Atomic<UInt64>(0)
 
@@ -122,7 +119,6 @@ final class SegmentMover: Sendable {
             do {
                 let paused = state.withLock { $0.paused }
                 let yielding = !paused && mustYieldToSplit()
-                if yielding { yieldsToSplit.add(1, ordering: .relaxed) }
                 let worked = paused ? false : try (!yielding && moveRipeStreams()) || moveOldestSegmentIfDue()
                 if yielding && !worked {
                     doorbell.wait(timeoutNanoseconds: Self.yieldNanoseconds) { !stopping }

@@ -148,6 +148,14 @@ final class BlockCache: Sendable {
         }
     }
 
+    /// Offers a block a read just decoded, as the read's `offer` says (see
+    /// ``BlockOffer``). `stopsInside`: the read stopped before the block's last
+    /// event in its direction, so its next page starts in this block.
+    func offer(_ offer: BlockOffer, stream: String, firstVersion: UInt64, events: [RecordedEvent], stopsInside: Bool) {
+        guard offer != .nothing, budgetBytes > 0 else { return }
+        insert(stream: stream, firstVersion: firstVersion, events: events, keepAtOnce: offer == .readingOn && stopsInside)
+    }
+
     /// A block's key among those decoded once.
     private static func key(stream: String, firstVersion: UInt64) -> UInt64 {
         var hasher = Hasher()

@@ -194,9 +194,8 @@ final class SplitStore: StoredStreams, Sendable {
                     break
                 }
             }
-            if decoded, offer != .nothing, directory.blockCache.budgetBytes > 0 {
-                directory.blockCache.insert(stream: stream, firstVersion: first, events: events,
-                                            keepAtOnce: offer == .readingOn && stoppedInside)
+            if decoded {
+                directory.blockCache.offer(offer, stream: stream, firstVersion: first, events: events, stopsInside: stoppedInside)
             }
             if result.count == maxCount { return result }
         }

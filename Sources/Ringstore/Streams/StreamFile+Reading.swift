@@ -29,10 +29,9 @@ extension StreamFile {
                 taking = min(from + 1, maxCount - result.count)
                 result += events[...from].reversed().prefix(taking)
             }
-            if decoded, let blockCache, offer != .nothing {
-                let stopsInside = direction == .forwards ? from + taking < events.count : from + 1 > taking
-                blockCache.insert(stream: streamName, firstVersion: base, events: events,
-                                  keepAtOnce: offer == .readingOn && stopsInside)
+            if decoded, let blockCache {
+                blockCache.offer(offer, stream: streamName, firstVersion: base, events: events,
+                                 stopsInside: direction == .forwards ? from + taking < events.count : from + 1 > taking)
             }
             switch direction {
             case .forwards:
