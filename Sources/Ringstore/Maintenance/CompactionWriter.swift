@@ -445,9 +445,9 @@ final class CompactionWriter {
         let output = dryRun ? nil : try StorageFile.open(root.appending(GlobalIndex.fileName), create: true, exclusive: true)
         defer { output?.close() }
         let chunkEntries = (4 << 20) / GlobalIndex.entrySize
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkEntries * GlobalIndex.entrySize, alignment: 64)
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkEntries * GlobalIndex.entrySize, alignment: 16)
         defer { chunk.deallocate() }
-        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkEntries * GlobalIndex.entrySize, alignment: 64)
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkEntries * GlobalIndex.entrySize, alignment: 16)
         defer { out.deallocate() }
         var written = 0
         var rewritten = 0

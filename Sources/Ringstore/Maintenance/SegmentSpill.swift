@@ -64,7 +64,7 @@ final class SegmentSpill {
         do {
             for index in 0..<fileCount {
                 files.append(try StorageFile.open(folder.appending(Self.fileName(of: index)), create: true, exclusive: true))
-                buffers.append(.allocate(byteCount: capacity, alignment: 64))
+                buffers.append(.allocate(byteCount: capacity, alignment: 16))
             }
         } catch {
             closeFiles()

@@ -7,7 +7,7 @@ final class ReadWindow {
     private(set) var bytes: UnsafeMutableRawBufferPointer
 
     init(bytes count: Int = 8 << 20) {
-        bytes = .allocate(byteCount: max(count, 1 << 16), alignment: 64)
+        bytes = .allocate(byteCount: max(count, 1 << 16), alignment: 16)
     }
 
     deinit { bytes.deallocate() }
@@ -16,7 +16,7 @@ final class ReadWindow {
     func grow(to count: Int) {
         guard count > bytes.count else { return }
         bytes.deallocate()
-        bytes = .allocate(byteCount: count, alignment: 64)
+        bytes = .allocate(byteCount: count, alignment: 16)
     }
 }
 

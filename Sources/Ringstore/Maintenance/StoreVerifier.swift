@@ -358,7 +358,7 @@ struct StoreVerifier {
             let total = Int(size) / entrySize
             inventory.globalIndexEntries = total
             let perChunk = (4 << 20) / entrySize
-            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: perChunk * entrySize, alignment: 64)
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: perChunk * entrySize, alignment: 16)
             defer { chunk.deallocate() }
             var lastPosition: UInt64? = nil
             var reported = 0
