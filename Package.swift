@@ -144,7 +144,7 @@ let package = Package(
         .testTarget(
             name: "RingstoreTests",
             dependencies: [
-                "Ringstore", "CRingstoreSupport", "CLZ4", "RingstoreCrashTesting", "RingstoreBench", "RingstoreJSONLines",
+                "Ringstore", "CRingstoreSupport", "RingstoreCrashTesting", "RingstoreBench", "RingstoreJSONLines",
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "GRDB", package: "GRDB.swift"),

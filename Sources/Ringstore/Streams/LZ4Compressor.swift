@@ -55,33 +55,10 @@ enum LZ4Compressor {
             }
             state = made
         }
-        let size: Int32
-        if source.count >= clearedStateFrom {
-            // Clears the state and compresses from it (for inputs under 64 KiB with
-            // 16-bit table entries): the same kind of block, made faster.
-            size = LZ4_compress_fast_extState(
-                state, base.assumingMemoryBound(to: CChar.self), target.assumingMemoryBound(to: CChar.self),
-                Int32(source.count), Int32(destination.count), acceleration)
-        } else {
-            LZ4_resetStream_fast(state)
-            size = LZ4_compress_fast_continue(
-                state, base.assumingMemoryBound(to: CChar.self), target.assumingMemoryBound(to: CChar.self),
-                Int32(source.count), Int32(destination.count), acceleration)
-        }
+        LZ4_resetStream_fast(state)
+        let size = LZ4_compress_fast_continue(
+            state, base.assumingMemoryBound(to: CChar.self), target.assumingMemoryBound(to: CChar.self),
+            Int32(source.count), Int32(destination.count), acceleration)
         return Int(max(0, size))
     }
-
-    /// Sources of at least this many bytes are compressed from a cleared state
-    /// (`LZ4_compress_fast_extState`), smaller ones from the kept one.
-    ///
-    /// Why: the kept state's path (`LZ4_compress_fast_continue`) always uses
-    /// 32-bit table entries and checks the previous input's window; on a fresh
-    /// state LZ4 takes its path for inputs under 64 KiB instead. Measured on
-    /// blocks of the bench's sensor events (a loop over 5 MB of them): 20 KB
-    /// blocks (100 events) 356 → 527 MB/s, 64 KiB blocks 426 → 663 MB/s, 2,000
-    /// bytes 534 → 635 MB/s, the ratio within 5 % either way. Clearing the
-    /// 16 KiB table costs more than it gains only for blocks of a few hundred
-    /// bytes (300 bytes: 605 against 590 MB/s), the size of most blocks with
-    /// one-event appends over many streams, which keep the cheaper reset.
-    static let clearedStateFrom = 2 << 10
 }
