@@ -121,7 +121,7 @@ import Testing
         try await store.flush()
         // The mover works after checkpoints: wait for it to bring the segments under twice the budget.
         try await eventually(timeout: .seconds(60)) { () async throws -> Void in
-            let total = store.split.segments.segmentSizes().reduce(0) { $0 + $1.bytes }
+            let total = store.split.segments.totalBytes
             if total > 2 * (256 << 10) || store.splitter.mover.segmentsDeleted.load(ordering: .relaxed) == 0 { throw CancellationError() }
         }
         for (stream, ids) in expected {

@@ -188,7 +188,7 @@ import Testing
         // 1,200 events of about 60 raw bytes: each chain past a block's worth, ripe at once.
         try f.store.appendToSegments(zip(names, numbers).map { .init(number: $1, blocks: [block($0, 0..<1200)]) })
         try f.store.segments.sync()
-        let budget = f.store.segments.segmentSizes().reduce(0) { $0 + $1.bytes }
+        let budget = f.store.segments.totalBytes
         let pressure = PressureSwitch()
         // Under pressure from the start, within its budget: the mover's own thread moves
         // no ripe stream (and no segment: none is over the budget and covered by a checkpoint).
@@ -209,7 +209,7 @@ import Testing
         pressure.on.store(true, ordering: .relaxed)
         // More than twice the budget in the segments: the disk's space comes first.
         var more: [String] = []
-        while f.store.segments.segmentSizes().reduce(0, { $0 + $1.bytes }) <= 2 * budget {
+        while f.store.segments.totalBytes <= 2 * budget {
             let name = "more-\(more.count)"
             more.append(name)
             try f.store.appendToSegments([.init(number: f.number(name), blocks: [block(name, 0..<1200)])])

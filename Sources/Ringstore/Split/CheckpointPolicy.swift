@@ -35,7 +35,13 @@ enum CheckpointPolicy {
 
     /// Writers are short of space once half the ring is in use.
     static func writersShortOfSpace(_ pass: Pass) -> Bool {
-        pass.reserved - pass.checkpoint >= pass.capacity / 2
+        writersShortOfSpace(reserved: pass.reserved, checkpoint: pass.checkpoint, capacity: pass.capacity)
+    }
+
+    /// ``writersShortOfSpace(_:)`` from the journal's cursors alone (the segment
+    /// mover asks it too: then it leaves the processors to the split).
+    static func writersShortOfSpace(reserved: UInt64, checkpoint: UInt64, capacity: UInt64) -> Bool {
+        reserved - checkpoint >= capacity / 2
     }
 
     /// Whether to hand a checkpoint to the checkpointer now: one is never

@@ -50,6 +50,10 @@ final class SegmentMover: Sendable {
         var busyShare: Double = 0.25
         /// Streams moved between two syncs.
         var batch: Int = 64
+
+        /// Past this many bytes in the segments the mover moves without pacing,
+        /// and ripe streams no longer wait for the split.
+        var urgentBytes: UInt64 { 2 * budgetBytes }
     }
 
     let store: SplitStore
@@ -174,8 +178,7 @@ final class SegmentMover: Sendable {
     /// under pressure, and the segments are within twice their budget.
     func mustYieldToSplit() -> Bool {
         guard splitUnderPressure() else { return false }
-        let total = store.segments.segmentSizes().reduce(0) { $0 + $1.bytes }
-        return total <= 2 * policy.budgetBytes
+        return store.segments.totalBytes <= policy.urgentBytes
     }
 
     /// Moves and deletes the oldest segment if the segments are over budget and
@@ -186,7 +189,7 @@ final class SegmentMover: Sendable {
         let total = sizes.reduce(0) { $0 + $1.bytes }
         let boundary = segments.checkpointedBoundary
         guard total > policy.budgetBytes, let oldest = sizes.first, oldest.number < boundary.segment else { return false }
-        try moveSegment(oldest.number, urgent: total > 2 * policy.budgetBytes)
+        try moveSegment(oldest.number, urgent: total > policy.urgentBytes)
         return true
     }
 

@@ -38,8 +38,8 @@ extension Splitter {
     /// grew without bound and the cause stayed hidden.
     func checkSegmentRoom() throws {
         guard let failure = mover.failure else { return }
-        let total = split.segments.segmentSizes().reduce(UInt64(0)) { $0 + $1.bytes }
-        guard total > 2 * mover.policy.budgetBytes else { return }
+        let total = split.segments.totalBytes
+        guard total > mover.policy.urgentBytes else { return }
         throw RingstoreError(failure.code,
                              "the split segments hold \(total) bytes, over twice their budget, and cannot be moved into stream files: \(failure.message)",
                              stream: failure.stream, path: failure.path, offset: failure.offset, cause: failure)

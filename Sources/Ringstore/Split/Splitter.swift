@@ -88,11 +88,12 @@ final class Splitter: Sendable {
         self.roundBytes = max(64 << 10, min(1 << 20, journal.ring.capacity / 4))
         self.readers = ReaderTable(splitPosition: journal.checkpoint)
         let bell = journal.writer.splitterDoorbell
-        // Half the ring or more not yet checkpointed: the split is behind, and the mover yields to it.
+        // While writers are short of space the split is behind, and the mover yields to it.
         let mover = try SegmentMover(store: split, policy: moverPolicy, owner: journal.ring.file.path.string,
                                      splitUnderPressure: { [journal] in
                                          let (reserved, checkpoint) = journal.spaceInUse
-                                         return reserved - checkpoint >= journal.ring.capacity / 2
+                                         return CheckpointPolicy.writersShortOfSpace(reserved: reserved, checkpoint: checkpoint,
+                                                                                     capacity: journal.ring.capacity)
                                      })
         self.mover = mover
         do {

@@ -517,6 +517,11 @@ final class SplitSegments: Sendable {
 
     // MARK: - Housekeeping
 
+    /// The live segments' bytes in all.
+    var totalBytes: UInt64 {
+        state.withLock { s in s.segments.values.reduce(0) { $0 + $1.end } }
+    }
+
     /// The live segments' numbers and sizes, oldest first.
     func segmentSizes() -> [(number: UInt32, bytes: UInt64)] {
         state.withLock { s in s.segments.values.map { ($0.number, $0.end) }.sorted { $0.number < $1.number } }
