@@ -98,6 +98,8 @@ extension Splitter {
         pending.scanned = position
         splitEvents.add(UInt64(lists.records.count), ordering: .relaxed)
         for stream in full { try write(stream, &pending) }
+        // The checkpoint reads the pending records again; until then their pages need not stay mapped.
+        pending.mappedPages.release(before: position, in: ring)
         return true
     }
 

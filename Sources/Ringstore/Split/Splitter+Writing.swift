@@ -186,13 +186,20 @@ extension Splitter {
         }
         // Over the streams pending when the pass starts: one a reader's request wrote
         // meanwhile finds nothing left to write (its versions are stored) and is only forgotten.
-        for entry in pending.streams.list where !entry.positions.isEmpty {
+        // Going down the list, the pages below every stream still to come are let go
+        // of (see `SplitterMappedPages`): with large appends the list is in ring order
+        // and the pass keeps about one segment write's worth of the ring mapped.
+        let list = pending.streams.list
+        let lowestAhead = LowestPendingPosition(list)
+        var passPages = SplitterMappedPages(releasedTo: readers.splitPosition.load(ordering: .acquiring))
+        for (index, entry) in list.enumerated() where !entry.positions.isEmpty {
             let blocks = try buildBlocks(entry.positions, of: entry.name, from: try split.splitNext(of: entry.name, number: entry.number))
             if !blocks.isEmpty { items.append(.init(number: entry.number, blocks: blocks)) }
             written.append((entry.number, entry.name))
             bytes += entry.rawBytes
             if bytes >= Self.segmentWriteBytes {
                 try flush(&pending)
+                passPages.release(before: min(lowestAhead.from(index + 1), pending.scanned), in: journal.ring)
                 if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
             }
             if let pace, pauseBetweenSlices(&pacer, pace), readers.hasRequests.load(ordering: .acquiring) {
@@ -220,6 +227,7 @@ extension Splitter {
         // seconds), so the ring's resident part is the unsplit part. The pages stay
         // in the page cache; an occasional read maps them again.
         journal.ring.releasePages(from: previousSplit, to: split)
+        pending.mappedPages.released(before: split)
         let dirty = pending.dirty.takeAll()
         let touched = pending.touched.takeAll().names
         // A stream written ahead past `split` keeps its entry: forgetting it would

@@ -25,6 +25,13 @@ extension Splitter {
         var names = StreamNameCache()
         /// The scan's lists, kept for the next round (see ``ScanLists``).
         var lists = ScanLists()
+        /// The ring pages the scan has read and not yet let go of.
+        var mappedPages: SplitterMappedPages
+
+        init(scanned: UInt64) {
+            self.scanned = scanned
+            mappedPages = SplitterMappedPages(releasedTo: scanned)
+        }
     }
 
     /// What one scan round lists: its records, and the runs of one stream they
