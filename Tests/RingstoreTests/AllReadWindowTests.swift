@@ -133,6 +133,36 @@ import Testing
         try await store.close()
     }
 
+    /// A block too large for the budget but read from again soon keeps the
+    /// part the reader reaches within the window's horizon (before, it was
+    /// read again for every batch); any budget, both ways, reads the same.
+    @Test func aBlockTooLargeForTheBudgetKeepsItsNearPart() async throws {
+        let dir = TemporaryDirectory()
+        let (store, expected) = try await Self.scatteredStore(dir)
+        // The first event is "a" 0, from its file's block of versions 0-11, kept whole when there is room.
+        #expect(expected.first?.stream == "a" && expected.first?.version == 0)
+        let roomy = AllReadWindow(budget: DecodedBlockBudget(limit: 1 << 20))
+        _ = try store.readAllVisiblePage(cursor: .start, direction: .forwards, limit: 1, window: roomy)
+        let whole = roomy.counters
+        #expect(whole.blocks == 1)
+        // One byte short of it: the versions within three quarters of that many
+        // journal bytes ahead (the next round's "a" is five records on) are kept.
+        let budget = DecodedBlockBudget(limit: whole.bytes - 1)
+        let tight = AllReadWindow(budget: budget)
+        let first = try store.readAllVisiblePage(cursor: .start, direction: .forwards, limit: 1, window: tight)
+        #expect(first.events.map(Shown.init) == [expected[0]])
+        #expect(tight.counters.blocks == 1 && tight.counters.bytes < whole.bytes, "a part of the block is kept")
+        #expect(budget.inUse == tight.counters.bytes)
+        for limit in [1, 3, 512] {
+            #expect(try Self.pages(store, window: AllReadWindow(budget: budget), limit: limit) == expected, "pages of \(limit)")
+            #expect(try Self.pages(store, window: AllReadWindow(budget: budget), limit: limit, direction: .backwards, from: .end)
+                    == expected.reversed(), "pages of \(limit), backwards")
+        }
+        #expect(budget.inUse == tight.counters.bytes, "every other window gave its blocks back")
+        store.splitter.resume()
+        try await store.close()
+    }
+
     /// `readAll(from:)` at a position in the middle of a block, forwards and
     /// backwards, and `maxCount` ending in the middle of one.
     @Test func readsStartingAndEndingInsideABlock() async throws {

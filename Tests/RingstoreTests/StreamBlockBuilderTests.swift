@@ -29,6 +29,27 @@ import Testing
         #expect(StreamBlock.Builder().finish().isEmpty)
     }
 
+    /// A decoded block's positions, and its slices: each gives the same events
+    /// as the whole block at the same versions; the whole range is the block itself.
+    @Test func aDecodedBlockSlicesToTheSameEvents() throws {
+        var builder = StreamBlock.Builder()
+        for v in 10..<17 { builder.add(Self.event(UInt64(v), bytes: 20 + v)) }
+        let raw = try #require(builder.finish().first)
+        var encoded: [UInt8] = []
+        StreamBlock.encode(raw, compress: true, into: &encoded)
+        let block = try StreamBlock.decoded(from: encoded[...]).get()
+        let all = block.events(stream: "s")
+        #expect(all.map(\.version) == Array(10..<17))
+        #expect((0..<block.count).map { block.position(at: $0) } == all.map(\.position))
+        for range in [0..<1, 2..<5, 6..<7, 0..<6, 1..<7] {
+            let slice = block.slice(range)
+            #expect(slice.firstVersion == 10 + UInt64(range.lowerBound) && slice.count == range.count)
+            #expect(slice.events(stream: "s") == Array(all[range]), "\(range)")
+            #expect(slice.cost < block.cost)
+        }
+        #expect(block.slice(0..<7).raw == block.raw && block.slice(0..<7).offsets == block.offsets)
+    }
+
     /// The splitter adds an entry from one journal record, whose type, metadata
     /// and data lie back to back (copied at once); separate buffers are copied
     /// one by one. Both give the same bytes, and the block decodes to the event.

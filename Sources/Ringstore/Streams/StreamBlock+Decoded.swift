@@ -53,6 +53,21 @@ extension StreamBlock {
             }
         }
 
+        /// The journal position of the event at `index` (0 ..< `count`).
+        func position(at index: Int) -> UInt64 {
+            raw.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: Int(offsets[index]) + 4, as: UInt64.self)) }
+        }
+
+        /// The events at `range` (of indices 0 ..< `count`) as a block of their
+        /// own, their bytes copied (the whole block: itself).
+        func slice(_ range: Range<Int>) -> Decoded {
+            guard range.count < count else { return self }
+            let start = offsets[range.lowerBound]
+            return Decoded(raw: Array(raw[Int(start)..<Int(offsets[range.upperBound])]),
+                           offsets: offsets[range.lowerBound...range.upperBound].map { $0 - start },
+                           firstVersion: firstVersion + UInt64(range.lowerBound))
+        }
+
         /// Every event of the block.
         func events(stream: String) -> [RecordedEvent] {
             var events: [RecordedEvent] = []
