@@ -53,6 +53,44 @@ import Testing
         #expect(read([UInt8](repeating: 0, count: 16)).damagedCopies.count == 2, "zeros are no copy")
     }
 
+    /// A part of a block (`DecodeExtent`), with and without the dictionary:
+    /// the entries wholly inside the part, the same as the whole block's
+    /// first ones; a part short of the version asked for decodes whole; a
+    /// part reaching the end is the whole block.
+    @Test func aPartOfABlockDecodesItsFirstEntries() throws {
+        let dictionary = try dictionary()
+        let raw = block(100..<140, stream: 5)
+        for against in [nil, dictionary] {
+            var encoded: [UInt8] = []
+            StreamBlock.encode(raw, compress: true, dictionary: against, into: &encoded)
+            let whole = try StreamBlock.decoded(from: encoded[...], dictionary: against).get()
+            #expect(whole.count == 40 && whole.raw == raw.raw)
+            let entry = raw.raw.count / 40
+            for (bytes, version) in [(entry * 5 + entry / 2, UInt64(101)), (entry + 10, 100), (entry * 39, 120)] {
+                let part = try StreamBlock.decoded(from: encoded[...], dictionary: against,
+                                                   extent: .init(version: version) { _ in bytes }).get()
+                #expect(part.count < 40 && part.firstVersion == 100, "\(bytes) bytes")
+                #expect(part.firstVersion + UInt64(part.count) > version, "holds the version asked for")
+                #expect(part.events(stream: "s") == Array(whole.events(stream: "s").prefix(part.count)))
+                #expect(part.raw.count >= Int(part.offsets.last!))
+            }
+            // Short of the version asked for (here not even one entry): the whole block.
+            #expect(try StreamBlock.decoded(from: encoded[...], dictionary: against, extent: .init(version: 100) { _ in 1 }).get().count == 40)
+            let short = try StreamBlock.decoded(from: encoded[...], dictionary: against, extent: .init(version: 130) { _ in entry * 3 }).get()
+            #expect(short.count == 40)
+            let beyond = try StreamBlock.decoded(from: encoded[...], dictionary: against, extent: .init(version: 100) { _ in .max }).get()
+            #expect(beyond.count == 40 && beyond.raw == whole.raw)
+        }
+        // A damaged entry inside the part is still named as such.
+        var damaged = raw
+        damaged.raw[0] ^= 0x40  // the first entry's length
+        var encoded: [UInt8] = []
+        StreamBlock.encode(damaged, compress: true, into: &encoded)
+        #expect(throws: StreamBlock.DecodeError.badEntry(0)) {
+            try StreamBlock.decoded(from: encoded[...], extent: .init(version: 100) { _ in 2000 }).get()
+        }
+    }
+
     @Test func smallBlocksAreCompressedAgainstTheDictionaryAndDecodeOnlyWithIt() throws {
         let dictionary = try dictionary()
         let raw = block(100..<106, stream: 999)

@@ -195,7 +195,9 @@ final class AllReadWindow: Sendable {
                     throw RingstoreError(.corruptData, "global index names stream number \(entry.stream), which the catalog does not know",
                                          path: indexPath)
                 }
-                guard let (block, versions, link) = try split.decodedBlock(of: name, number: entry.stream, containing: entry.version) else {
+                guard let (block, versions, link) = try split.decodedBlock(
+                    of: name, number: entry.stream, containing: entry.version,
+                    extent: Self.extent(for: entry, backwards: backwards, horizon: horizon)) else {
                     throw RingstoreError(.corruptData, "stream \"\(name)\": its stream file and split segments lack version \(entry.version), which the global index lists",
                                          stream: name, path: indexPath)
                 }
@@ -237,6 +239,32 @@ final class AllReadWindow: Sendable {
     /// about once per horizon the reader crosses instead of once per event.
     private var horizon: UInt64 { UInt64(budget.limit / 4 * 3) }
 
+    /// How much of the block holding `entry` to decompress: about what
+    /// ``part(of:serving:after:backwards:horizon:)`` will keep of it, and the
+    /// entry itself. Forwards, the stream's events within the horizon are
+    /// reckoned from how densely its events before `entry` in the block lie
+    /// in the global order (with a quarter more, and one); backwards, the
+    /// block up to `entry`. The first event of a block is decoded with the
+    /// whole block (nothing to reckon from). Only a reckoning: a part that
+    /// falls short leaves a shorter slice kept, and one short of `entry`
+    /// makes the block decode whole.
+    static func extent(for entry: GlobalIndex.Entry, backwards: Bool, horizon: UInt64) -> StreamBlock.DecodeExtent {
+        StreamBlock.DecodeExtent(version: entry.version) { header in
+            guard header.count > 0, entry.version >= header.firstVersion else { return .max }
+            let index = Int(entry.version - header.firstVersion)
+            let events: Double
+            if backwards {
+                events = Double(index + 1) * 1.25
+            } else {
+                guard index > 0, entry.position > header.firstPosition else { return .max }
+                let perJournalByte = Double(index) / Double(entry.position - header.firstPosition)
+                events = Double(index + 1) + perJournalByte * Double(horizon) * 1.25 + 1
+            }
+            guard events < Double(header.count) else { return .max }
+            return Int(Double(header.rawLength) * events / Double(header.count)) + 256
+        }
+    }
+
     /// The part of `block` to keep after serving `entry`: its versions beyond
     /// `entry`'s (below it, backwards) among `versions`, whose journal positions
     /// lie within `horizon` of `entry`'s; the block itself when they are all of them.
@@ -261,8 +289,9 @@ final class AllReadWindow: Sendable {
             whole = high == end
         }
         let partVersions = (block.firstVersion + UInt64(indices.lowerBound))..<(block.firstVersion + UInt64(indices.upperBound))
-        // Everything the reader still needs of the block lies within the horizon: kept as it is, not copied.
-        return (whole ? block : block.slice(indices), partVersions)
+        // Everything the reader still needs of the block lies within the horizon, and it is
+        // at least half the block: kept as it is, not copied.
+        return (whole && indices.count * 2 >= block.count ? block : block.slice(indices), partVersions)
     }
 
     /// Keeps the segment entries after `link` (within ``readAheadBytes``) whose

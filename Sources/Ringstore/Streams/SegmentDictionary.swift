@@ -118,6 +118,15 @@ final class SegmentDictionary: @unchecked Sendable {
             UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(bytes.count))
     }
 
+    /// ``decompress(_:into:)`` of the first `count` raw bytes only (`count` ≤ the destination's size).
+    func decompressPrefix(_ stored: UnsafeRawBufferPointer, count: Int, into destination: UnsafeMutableRawBufferPointer) -> Int32 {
+        guard count <= destination.count, let source = stored.baseAddress, let target = destination.baseAddress else { return -1 }
+        return LZ4_decompress_safe_partial_usingDict(
+            source.assumingMemoryBound(to: CChar.self), target.assumingMemoryBound(to: CChar.self),
+            Int32(stored.count), Int32(count), Int32(count),
+            UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(bytes.count))
+    }
+
     // MARK: - In the segment's header area
 
     /// One stored copy: `[length u32][CRC32C of length and bytes u32][bytes]`, zero-padded to 8.

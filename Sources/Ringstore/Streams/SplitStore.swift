@@ -209,21 +209,23 @@ final class SplitStore: StoredStreams, Sendable {
     /// neither the block cache nor the decoded events: for `$all`
     /// (``AllReadWindow``), which keeps what it decodes itself.
     ///
-    /// `link` is where the block lies in the segments, nil if it came from the stream's file.
-    func decodedBlock(of stream: String, number: UInt32, containing version: UInt64)
+    /// `link` is where the block lies in the segments, nil if it came from the
+    /// stream's file. `extent`: how much of the block to decompress (a part
+    /// holds fewer versions, `version` among them).
+    func decodedBlock(of stream: String, number: UInt32, containing version: UInt64, extent: StreamBlock.DecodeExtent = .whole)
         throws -> (block: StreamBlock.Decoded, versions: Range<UInt64>, link: SplitSegment.Link?)? {
         try withStripe(number) {
             let handle = try directory.handle(for: stream, number: number, create: false)
             let fileNext = handle?.withFile { $0.nextVersion } ?? 0
             if version < fileNext, let handle {
-                guard let block = try handle.withFile({ try $0.decodedBlock(containing: version) }) else { return nil }
+                guard let block = try handle.withFile({ try $0.decodedBlock(containing: version, extent: extent) }) else { return nil }
                 return (block, block.firstVersion..<(block.firstVersion + UInt64(block.count)), nil)
             }
             guard version < segments.nextVersion(of: number),
                   let entry = try segments.entries(of: number, from: max(version, fileNext), through: version).first
             else { return nil }
             let block: StreamBlock.Decoded
-            switch StreamBlock.decoded(from: entry.block[...], dictionary: entry.dictionary) {
+            switch StreamBlock.decoded(from: entry.block[...], dictionary: entry.dictionary, extent: extent) {
             case .success(let decoded): block = decoded
             case .failure(let error):
                 throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(entry.header.firstVersion) does not decode (\(error))",

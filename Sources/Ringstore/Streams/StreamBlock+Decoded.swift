@@ -78,29 +78,68 @@ extension StreamBlock {
         }
     }
 
-    /// Checks a whole block (header and stored bytes: both checksums, the
-    /// lengths), decompresses it and locates its entries, each of which must
-    /// describe exactly its own bytes and all of which must fill the payload.
+    /// How much of a block ``decoded(from:dictionary:extent:)`` decompresses.
+    ///
+    /// Why a part: `$all` over large blocks keeps only the events it reaches
+    /// soon (``AllReadWindow``) and comes back for the rest later, so each
+    /// visit needs the block from its start to a little past that part; LZ4
+    /// decodes from the start and can stop there. The checksum still covers
+    /// all the stored bytes.
+    struct DecodeExtent: Sendable {
+        /// The version the result must hold (it decodes the whole block when the part falls short of it).
+        var version: UInt64
+        /// About how many raw bytes to decode from the start, given the block's
+        /// header (`.max`, or the raw length or more: all of it).
+        var rawBytes: @Sendable (Header) -> Int
+
+        static var whole: DecodeExtent { DecodeExtent(version: 0) { _ in .max } }
+    }
+
+    /// Checks a block (header and stored bytes: both checksums, the lengths),
+    /// decompresses it (or the part `extent` asks for) and locates its entries,
+    /// each of which must describe exactly its own bytes and all of which must
+    /// fill the payload (a part: all entries that lie wholly inside it).
     /// `dictionary`: the dictionary of the segment the block was read from, if any.
-    static func decoded(from block: ArraySlice<UInt8>, dictionary: SegmentDictionary? = nil) -> Result<Decoded, DecodeError> {
+    static func decoded(from block: ArraySlice<UInt8>, dictionary: SegmentDictionary? = nil,
+                        extent: DecodeExtent = .whole) -> Result<Decoded, DecodeError> {
         let header: Header, raw: [UInt8]
-        switch block.withUnsafeBytes({ checkedPayload($0, dictionary: dictionary) }) {
+        switch block.withUnsafeBytes({ checkedPayload($0, dictionary: dictionary, prefix: extent.rawBytes) }) {
         case .success(let checked): (header, raw) = checked
         case .failure(let e): return .failure(e)
         }
+        let partial = raw.count < header.rawLength
         // Raw payloads are below 4 GiB (decodeLimit), so UInt32 offsets suffice.
         let offsets: Result<[UInt32], DecodeError> = raw.withUnsafeBytes { r in
             var offsets: [UInt32] = []
             offsets.reserveCapacity(header.count + 1)
             var offset = 0
             for i in 0..<header.count {
-                guard let length = checkedEntryLength(r, at: offset) else { return .failure(.badEntry(i)) }
+                guard let length = checkedEntryLength(r, at: offset) else {
+                    if partial && entryRunsPastPart(r, at: offset) { break }
+                    return .failure(.badEntry(i))
+                }
                 offsets.append(UInt32(offset))
                 offset += length
             }
             offsets.append(UInt32(offset))
-            return offset == r.count ? .success(offsets) : .failure(.badEntry(header.count))
+            return partial || offset == r.count ? .success(offsets) : .failure(.badEntry(header.count))
+        }
+        if partial, case .success(let located) = offsets, header.firstVersion + UInt64(located.count - 1) <= extent.version {
+            return decoded(from: block, dictionary: dictionary)  // the part fell short of the version asked for
         }
         return offsets.map { Decoded(raw: raw, offsets: $0, firstVersion: header.firstVersion) }
+    }
+
+    /// Whether the entry at `offset` of a part of a raw payload is cut by the
+    /// part's end rather than damaged: its header is cut, or its lengths agree
+    /// and only its bytes run past the end.
+    private static func entryRunsPastPart(_ r: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+        guard offset + entryHeaderSize <= r.count else { return true }
+        // Safe: the entry header lies within `r` (checked just above).
+        let length = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        let typeCount = Int(r[offset + 37])
+        let metadataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 40, as: UInt32.self)))
+        let dataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 44, as: UInt32.self)))
+        return length == entryHeaderSize + typeCount + metadataCount + dataCount && offset + length > r.count
     }
 }

@@ -261,7 +261,8 @@ enum StreamBlock {
     /// A whole block's header and raw payload: the header parsed, the lengths
     /// and the payload checksum checked, the stored bytes decompressed (against
     /// `dictionary`, that of the segment the block was read from, when the block says so).
-    static func checkedPayload(_ block: UnsafeRawBufferPointer, dictionary: SegmentDictionary?)
+    static func checkedPayload(_ block: UnsafeRawBufferPointer, dictionary: SegmentDictionary?,
+                               prefix: (Header) -> Int = { _ in .max })
         -> Result<(header: Header, raw: [UInt8]), DecodeError> {
         let header: Header
         switch parseHeader(block) {
@@ -272,6 +273,18 @@ enum StreamBlock {
         let stored = UnsafeRawBufferPointer(rebasing: block[headerSize...])
         guard CRC32C.checksum(stored) == header.payloadCRC else { return .failure(.checksumMismatch) }
         guard header.compressed else { return .success((header, Array(stored))) }
+        let wanted = prefix(header)
+        if wanted < header.rawLength {
+            // Only the first `wanted` raw bytes: LZ4 stops there (the checksum above covered all stored bytes).
+            var decodedCount: Int32 = -1
+            let raw = [UInt8](unsafeUninitializedCapacity: max(wanted, 1)) { buffer, initialized in
+                decodedCount = decompressPrefix(stored, header: header, dictionary: dictionary, count: max(wanted, 1),
+                                                into: UnsafeMutableRawBufferPointer(buffer))
+                initialized = decodedCount > 0 ? Int(decodedCount) : 0
+            }
+            if header.dictionary && dictionary == nil { return .failure(.dictionaryMissing) }
+            return decodedCount == Int32(max(wanted, 1)) ? .success((header, raw)) : .failure(.decompressionFailed)
+        }
         var failure: DecodeError? = nil
         // Uninitialised: a short result is refused, so no unwritten byte is kept.
         let raw = [UInt8](unsafeUninitializedCapacity: header.rawLength) { buffer, initialized in
@@ -299,6 +312,20 @@ enum StreamBlock {
                                        Int32(stored.count), Int32(header.rawLength))
         }
         return size == Int32(header.rawLength) ? nil : .decompressionFailed
+    }
+
+    /// Decompresses the first `count` raw bytes (fewer than `header.rawLength`)
+    /// of a compressed block into `destination`; returns how many came out
+    /// (negative: the stored bytes are malformed).
+    static func decompressPrefix(_ stored: UnsafeRawBufferPointer, header: Header, dictionary: SegmentDictionary?, count: Int,
+                                 into destination: UnsafeMutableRawBufferPointer) -> Int32 {
+        guard count <= destination.count, let source = stored.baseAddress, let target = destination.baseAddress else { return -1 }
+        if header.dictionary {
+            guard let dictionary else { return -1 }
+            return dictionary.decompressPrefix(stored, count: count, into: destination)
+        }
+        return LZ4_decompress_safe_partial(source.assumingMemoryBound(to: CChar.self), target.assumingMemoryBound(to: CChar.self),
+                                           Int32(stored.count), Int32(count), Int32(count))
     }
 
     /// The length of the entry at `offset` of a raw block payload, once its

@@ -90,7 +90,7 @@ extension StreamFile {
     /// events (for `$all`, which keeps it in its own window, not the block
     /// cache), or nil if the file does not hold `version`. One `pread` for the
     /// block (two if its header disagrees with where the next block starts).
-    func decodedBlock(containing version: UInt64) throws -> StreamBlock.Decoded? {
+    func decodedBlock(containing version: UInt64, extent: StreamBlock.DecodeExtent = .whole) throws -> StreamBlock.Decoded? {
         let blocks = try blockList()
         guard let first = blocks.first?.firstVersion, version >= first, version < nextVersion else { return nil }
         let i = blockContaining(version, in: blocks)
@@ -110,11 +110,13 @@ extension StreamFile {
             guard try read(into: &bytes, at: offset) == bytes.count else { throw damaged(at: offset, "block runs past the end of the file") }
         }
         let decoded: StreamBlock.Decoded
-        switch StreamBlock.decoded(from: bytes[...]) {
+        switch StreamBlock.decoded(from: bytes[...], extent: extent) {
         case .success(let d): decoded = d
         case .failure(let error): throw damaged(at: offset, "\(error)")
         }
-        guard UInt64(decoded.count) == expectedCount, decoded.firstVersion == blocks[i].firstVersion else {
+        // A part (``StreamBlock/DecodeExtent``) holds fewer events, the one asked for among them.
+        let counted = UInt64(decoded.count) == expectedCount || UInt64(decoded.count) < expectedCount && decoded.firstVersion + UInt64(decoded.count) > version
+        guard counted, decoded.firstVersion == blocks[i].firstVersion else {
             throw damaged(at: offset, "block holds \(decoded.count) events, the index expects otherwise")
         }
         return decoded
