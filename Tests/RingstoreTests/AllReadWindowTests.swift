@@ -133,9 +133,9 @@ import Testing
         try await store.close()
     }
 
-    /// A block too large for the budget but read from again soon keeps the
-    /// part the reader reaches within the window's horizon (before, it was
-    /// read again for every batch); any budget, both ways, reads the same.
+    /// A block too large for the budget but read from again soon keeps a
+    /// part, the versions nearest the reader (before, it was read again for
+    /// every batch); any budget, both ways, reads the same.
     @Test func aBlockTooLargeForTheBudgetKeepsItsNearPart() async throws {
         let dir = TemporaryDirectory()
         let (store, expected) = try await Self.scatteredStore(dir)
@@ -145,8 +145,7 @@ import Testing
         _ = try store.readAllVisiblePage(cursor: .start, direction: .forwards, limit: 1, window: roomy)
         let whole = roomy.counters
         #expect(whole.blocks == 1)
-        // One byte short of it: the versions within three quarters of that many
-        // journal bytes ahead (the next round's "a" is five records on) are kept.
+        // One byte short of it: the nearer part of the block's remaining versions is kept.
         let budget = DecodedBlockBudget(limit: whole.bytes - 1)
         let tight = AllReadWindow(budget: budget)
         let first = try store.readAllVisiblePage(cursor: .start, direction: .forwards, limit: 1, window: tight)
@@ -161,6 +160,26 @@ import Testing
         #expect(budget.inUse == tight.counters.bytes, "every other window gave its blocks back")
         store.splitter.resume()
         try await store.close()
+    }
+
+    /// The horizon starts at half the budget, shrinks by a quarter after a
+    /// batch with a part that did not fit (never below 64 KiB), grows by an
+    /// eighth after one that left a quarter of the budget free (never past
+    /// the budget), and otherwise stays.
+    @Test func theHorizonFollowsWhatTheBudgetHolds() {
+        var horizon = AllReadWindow.Horizon(limit: 8 << 20)
+        #expect(horizon.bytes == 4 << 20)
+        horizon.adjust(short: true, inUse: 0)
+        #expect(horizon.bytes == 3 << 20)
+        horizon.adjust(short: false, inUse: 7 << 20)
+        #expect(horizon.bytes == 3 << 20, "less than a quarter free: stays")
+        horizon.adjust(short: false, inUse: 6 << 20)
+        #expect(horizon.bytes == (3 << 20) + (3 << 20) / 8)
+        for _ in 0..<40 { horizon.adjust(short: false, inUse: 0) }
+        #expect(horizon.bytes == 8 << 20)
+        for _ in 0..<100 { horizon.adjust(short: true, inUse: 8 << 20) }
+        #expect(horizon.bytes == UInt64(AllReadWindow.Horizon.shortest))
+        #expect(AllReadWindow.Horizon(limit: 0).bytes == UInt64(AllReadWindow.Horizon.shortest))
     }
 
     /// `readAll(from:)` at a position in the middle of a block, forwards and

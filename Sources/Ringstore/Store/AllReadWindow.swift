@@ -115,9 +115,11 @@ final class AllReadWindow: Sendable {
         var lastEntry: (index: Int, position: UInt64)?
         /// Segment stretches read ahead lately (so that a miss inside one does not read it again).
         var readAhead: [(segment: UInt32, range: Range<UInt32>)] = []
+        /// How far along the global order the kept parts reach (see ``AllReadWindow/Horizon``).
+        var horizon: Horizon
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let budget: DecodedBlockBudget
 
     /// A kept block's cost beyond its bytes: the table entry, the object and the block's two buffers.
@@ -125,7 +127,10 @@ final class AllReadWindow: Sendable {
     /// How much of a segment one read ahead covers.
     static let readAheadBytes = 1 << 20
 
-    init(budget: DecodedBlockBudget) { self.budget = budget }
+    init(budget: DecodedBlockBudget) {
+        self.budget = budget
+        state = Mutex(State(horizon: Horizon(limit: budget.limit)))
+    }
 
     deinit {
         let bytes = state.withLock { $0.bytes }
@@ -175,6 +180,9 @@ final class AllReadWindow: Sendable {
             var servedAhead: [RecordedEvent?] = []
             var entriesOfStream: [UInt32: [Int]] = [:]
             var types = EventTypeCache()
+            let horizon = s.horizon.bytes
+            var short = false  // a part did not fit the budget
+            defer { s.horizon.adjust(short: short, inUse: budget.inUse) }
             for i in entries.indices {
                 if !servedAhead.isEmpty, let event = servedAhead[i] {
                     result.append(event)
@@ -204,13 +212,22 @@ final class AllReadWindow: Sendable {
                 result.append(block.event(at: Int(entry.version - block.firstVersion), stream: name, types: &types))
                 if let link, !backwards { try readAhead(from: link, after: entry.position, split: split, &s) }
                 if entry.version == (backwards ? versions.lowerBound : versions.upperBound - 1) { continue }
-                let (part, partVersions) = Self.part(of: block, serving: versions, after: entry, backwards: backwards, horizon: horizon)
-                let cost = part.cost + Self.overheadPerBlock
-                if !partVersions.isEmpty, budget.take(cost) {
-                    drop(entry.stream, &s)  // read ahead just now, from an entry before this one
-                    keep(Kept(block: part, versions: partVersions, name: name, cost: cost), for: entry.stream, &s)
-                    continue
+                var (part, partVersions) = Self.part(of: block, serving: versions, after: entry, backwards: backwards, horizon: horizon)
+                var kept = false
+                while !partVersions.isEmpty {
+                    let cost = part.cost + Self.overheadPerBlock
+                    if budget.take(cost) {
+                        drop(entry.stream, &s)  // read ahead just now, from an entry before this one
+                        keep(Kept(block: part, versions: partVersions, name: name, cost: cost), for: entry.stream, &s)
+                        kept = true
+                        break
+                    }
+                    // No room for all of it: the nearer half.
+                    short = true
+                    guard partVersions.count > 1 else { break }
+                    (part, partVersions) = Self.nearerHalf(of: part, serving: partVersions, backwards: backwards)
                 }
+                if kept { continue }
                 // No room: serve the rest of this batch's entries this block holds now.
                 if entriesOfStream.isEmpty {
                     for j in entries.indices { entriesOfStream[entries[j].stream, default: []].append(j) }
@@ -225,7 +242,7 @@ final class AllReadWindow: Sendable {
     }
 
     /// How far along the global order (in journal bytes) a kept block serves
-    /// the reader: half the budget.
+    /// the reader: kept are only a block's events within the horizon.
     ///
     /// Why: a block kept whole until its last version is handed out holds, in
     /// a stream file written by the segment mover or by `compact` (blocks of
@@ -234,10 +251,37 @@ final class AllReadWindow: Sendable {
     /// few thousand such blocks filled the budget, and every other stream's
     /// block was then decoded again for each event (`$all` over a compacted
     /// store of 10,000 streams ran at 75,000-83,000 events/s, most of its
-    /// time in LZ4). Kept are only the events within the horizon, so the
-    /// budget holds a part of every stream's block and a block is decoded
-    /// about once per horizon the reader crosses instead of once per event.
-    private var horizon: UInt64 { UInt64(budget.limit / 4 * 3) }
+    /// time in LZ4). With a horizon the budget holds a part of every stream's
+    /// block, and a block is decoded about once per horizon the reader crosses.
+    ///
+    /// Why it adapts: what the parts cost per journal byte of horizon depends
+    /// on the store (a part of one event costs its bytes and about 230 more),
+    /// and other readers share the budget. A horizon too long for the budget
+    /// is worse than a short one (parts that do not fit are cut, then not kept
+    /// at all, and the reader decodes a block per event again: a fixed
+    /// horizon of 1.5 times the budget read half as fast as one of the
+    /// budget). So it starts at half the budget, shrinks by a quarter after a
+    /// batch in which a part did not fit, and grows by an eighth, up to the
+    /// budget, after one that left at least a quarter of the budget free.
+    struct Horizon {
+        private(set) var bytes: UInt64
+        private let limit: Int
+
+        init(limit: Int) {
+            self.limit = limit
+            bytes = UInt64(max(limit / 2, Self.shortest))
+        }
+
+        static let shortest = 64 << 10
+
+        mutating func adjust(short: Bool, inUse: Int) {
+            if short {
+                bytes = max(UInt64(Self.shortest), bytes - bytes / 4)
+            } else if inUse <= limit / 4 * 3 {
+                bytes = min(UInt64(max(limit, Self.shortest)), bytes + bytes / 8)
+            }
+        }
+    }
 
     /// How much of the block holding `entry` to decompress: about what
     /// ``part(of:serving:after:backwards:horizon:)`` will keep of it, and the
@@ -292,6 +336,16 @@ final class AllReadWindow: Sendable {
         // Everything the reader still needs of the block lies within the horizon, and it is
         // at least half the block: kept as it is, not copied.
         return (whole && indices.count * 2 >= block.count ? block : block.slice(indices), partVersions)
+    }
+
+    /// The half of a part to keep nearer the reader: its lower versions, or
+    /// its upper ones backwards.
+    private static func nearerHalf(of part: StreamBlock.Decoded, serving versions: Range<UInt64>,
+                                   backwards: Bool) -> (block: StreamBlock.Decoded, versions: Range<UInt64>) {
+        let half = UInt64(versions.count / 2)
+        let nearer = backwards ? (versions.upperBound - half)..<versions.upperBound : versions.lowerBound..<(versions.lowerBound + half)
+        let indices = Int(nearer.lowerBound - part.firstVersion)..<Int(nearer.upperBound - part.firstVersion)
+        return (part.slice(indices), nearer)
     }
 
     /// Keeps the segment entries after `link` (within ``readAheadBytes``) whose
