@@ -311,7 +311,9 @@ final class AllReadWindow: Sendable {
 
     /// The part of `block` to keep after serving `entry`: its versions beyond
     /// `entry`'s (below it, backwards) among `versions`, whose journal positions
-    /// lie within `horizon` of `entry`'s; the block itself when they are all of them.
+    /// lie within `horizon` of `entry`'s: the block itself when that is all it
+    /// has left and at least half of it, else a copy of them (a part kept as
+    /// the block would hold the events already served too).
     private static func part(of block: StreamBlock.Decoded, serving versions: Range<UInt64>, after entry: GlobalIndex.Entry,
                              backwards: Bool, horizon: UInt64) -> (block: StreamBlock.Decoded, versions: Range<UInt64>) {
         let here = Int(entry.version - block.firstVersion)

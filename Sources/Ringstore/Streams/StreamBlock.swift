@@ -261,6 +261,8 @@ enum StreamBlock {
     /// A whole block's header and raw payload: the header parsed, the lengths
     /// and the payload checksum checked, the stored bytes decompressed (against
     /// `dictionary`, that of the segment the block was read from, when the block says so).
+    /// `prefix`: how many raw bytes to decompress, given the header (fewer than
+    /// the raw length: only that many come back; the checksum is checked whole either way).
     static func checkedPayload(_ block: UnsafeRawBufferPointer, dictionary: SegmentDictionary?,
                                prefix: (Header) -> Int = { _ in .max })
         -> Result<(header: Header, raw: [UInt8]), DecodeError> {
@@ -276,13 +278,13 @@ enum StreamBlock {
         let wanted = prefix(header)
         if wanted < header.rawLength {
             // Only the first `wanted` raw bytes: LZ4 stops there (the checksum above covered all stored bytes).
+            if header.dictionary && dictionary == nil { return .failure(.dictionaryMissing) }
             var decodedCount: Int32 = -1
             let raw = [UInt8](unsafeUninitializedCapacity: max(wanted, 1)) { buffer, initialized in
                 decodedCount = decompressPrefix(stored, header: header, dictionary: dictionary, count: max(wanted, 1),
                                                 into: UnsafeMutableRawBufferPointer(buffer))
                 initialized = decodedCount > 0 ? Int(decodedCount) : 0
             }
-            if header.dictionary && dictionary == nil { return .failure(.dictionaryMissing) }
             return decodedCount == Int32(max(wanted, 1)) ? .success((header, raw)) : .failure(.decompressionFailed)
         }
         var failure: DecodeError? = nil
