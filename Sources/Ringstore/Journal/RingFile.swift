@@ -160,9 +160,11 @@ final class RingFile: @unchecked Sendable {
 
     /// Drops this process's mapping of the pages wholly inside the logical
     /// range (they stay in the page cache; a later read maps them again). Called
-    /// for records the splitter has written to stream files and again for ring
-    /// space the checkpoint has passed, so that the process's resident memory
-    /// holds the unsplit part of the ring rather than all of it.
+    /// by the splitter behind its scan and its checkpoint's writing
+    /// (`SplitterMappedPages`), for records it has written to stream files, and
+    /// again for ring space the checkpoint has passed, so that the process's
+    /// resident memory holds about what is being read of the ring rather than
+    /// all of it.
     func releasePages(from start: UInt64, to end: UInt64) {
         forEachWholePageRun(from: start, to: end) { fileOffset, count in
             // Safe: the run lies inside the mapping (a range of the ring, plus the header area).

@@ -224,8 +224,9 @@ extension Splitter {
         // longer needs those ring pages mapped (readers of split events go to the
         // files). Dropped here rather than at the checkpoint, which follows only
         // once the files are synced (a `syncfs` over thousands of files can take
-        // seconds), so the ring's resident part is the unsplit part. The pages stay
-        // in the page cache; an occasional read maps them again.
+        // seconds); readers mapped some of them since the scan and the pass let go
+        // (`SplitterMappedPages`). The pages stay in the page cache; an occasional
+        // read maps them again.
         journal.ring.releasePages(from: previousSplit, to: split)
         pending.mappedPages.released(before: split)
         let dirty = pending.dirty.takeAll()
