@@ -135,11 +135,6 @@ extension StreamBlock {
     /// and only its bytes run past the end.
     private static func entryRunsPastPart(_ r: UnsafeRawBufferPointer, at offset: Int) -> Bool {
         guard offset + entryHeaderSize <= r.count else { return true }
-        // Safe: the entry header lies within `r` (checked just above).
-        let length = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-        let typeCount = Int(r[offset + 37])
-        let metadataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 40, as: UInt32.self)))
-        let dataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 44, as: UInt32.self)))
-        return length == entryHeaderSize + typeCount + metadataCount + dataCount && offset + length > r.count
+        return declaredEntryLength(r, at: offset).map { offset + $0 > r.count } ?? false
     }
 }

@@ -275,17 +275,17 @@ enum StreamBlock {
         let stored = UnsafeRawBufferPointer(rebasing: block[headerSize...])
         guard CRC32C.checksum(stored) == header.payloadCRC else { return .failure(.checksumMismatch) }
         guard header.compressed else { return .success((header, Array(stored))) }
-        let wanted = prefix(header)
+        let wanted = max(prefix(header), 1)
         if wanted < header.rawLength {
             // Only the first `wanted` raw bytes: LZ4 stops there (the checksum above covered all stored bytes).
             if header.dictionary && dictionary == nil { return .failure(.dictionaryMissing) }
             var decodedCount: Int32 = -1
-            let raw = [UInt8](unsafeUninitializedCapacity: max(wanted, 1)) { buffer, initialized in
-                decodedCount = decompressPrefix(stored, header: header, dictionary: dictionary, count: max(wanted, 1),
+            let raw = [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
+                decodedCount = decompressPrefix(stored, header: header, dictionary: dictionary, count: wanted,
                                                 into: UnsafeMutableRawBufferPointer(buffer))
                 initialized = decodedCount > 0 ? Int(decodedCount) : 0
             }
-            return decodedCount == Int32(max(wanted, 1)) ? .success((header, raw)) : .failure(.decompressionFailed)
+            return decodedCount == Int32(wanted) ? .success((header, raw)) : .failure(.decompressionFailed)
         }
         var failure: DecodeError? = nil
         // Uninitialised: a short result is refused, so no unwritten byte is kept.
@@ -334,14 +334,20 @@ enum StreamBlock {
     /// header fits, its parts add up to it and it ends within the payload; nil
     /// if any of that fails (the caller names the entry as bad).
     static func checkedEntryLength(_ r: UnsafeRawBufferPointer, at offset: Int) -> Int? {
+        guard let length = declaredEntryLength(r, at: offset), offset + length <= r.count else { return nil }
+        return length
+    }
+
+    /// The length the entry header at `offset` declares, once the header fits
+    /// within `r` and its parts add up to it (whether the entry ends within `r` is not checked).
+    static func declaredEntryLength(_ r: UnsafeRawBufferPointer, at offset: Int) -> Int? {
         guard offset + entryHeaderSize <= r.count else { return nil }
         // Safe: `offset + entryHeaderSize <= r.count` (checked just above) covers the entry header.
         let length = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
         let typeCount = Int(r[offset + 37])
         let metadataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 40, as: UInt32.self)))
         let dataCount = Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: offset + 44, as: UInt32.self)))
-        guard length == entryHeaderSize + typeCount + metadataCount + dataCount, offset + length <= r.count else { return nil }
-        return length
+        return length == entryHeaderSize + typeCount + metadataCount + dataCount ? length : nil
     }
 
     private static func parseEntries(_ raw: [UInt8], header: Header, stream: String) -> Result<[RecordedEvent], DecodeError> {
