@@ -146,10 +146,13 @@ extension StreamFile {
             }
             loaded.removeLast()
         }
-        // Blocks the journal can rebuild are checked one by one below, not taken from the index.
+        // Blocks the journal or the split segments can rebuild are checked one by one
+        // below, not taken from the index: a move's blocks name journal positions the
+        // checkpoint passed long ago, yet until the file's sync they may be torn.
+        // (Both tests rise along the file, so the entries they hold are a suffix.)
         let firstReplayable = loaded.partitioningIndex { entry in
             guard let header = (try? readBlockHeaderOrNil(at: entry.offset)) ?? nil, header.firstVersion == entry.firstVersion else { return true }
-            return header.firstPosition >= replayFrom
+            return header.firstPosition >= replayFrom || header.firstVersion >= segmentsHoldFrom
         }
         loaded.removeLast(loaded.count - firstReplayable)
         var blocks = loaded
