@@ -34,6 +34,46 @@ import Testing
         session.close()
     }
 
+    /// A power cut while the segment mover copied a stream's entries into its
+    /// file, before the file's sync, can leave the copy torn although the journal's
+    /// checkpoint passed its events long ago. The segments still hold them, so
+    /// opening cuts the copy: `verify` of the store as the cut left it calls it
+    /// harmless, and after opening it is gone.
+    @Test func aTornCopyOfSegmentEntriesIsHarmlessInAStoreNotClosedCleanly() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.child("store")
+        let store = try await EventStore.open(at: path, configuration: .testing())
+        for i in 0..<600 { _ = try await store.append(to: i % 3 == 0 ? "m" : "other-\(i % 40)", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        await store.splitter.checkpointForTesting()
+        let events = try await store.read(stream: "m").collect()
+        await store.abandonForTesting()
+        let filePath = "\(path)/\(StreamNaming.relativePath("m").string)"
+        #expect(!FileManager.default.fileExists(atPath: filePath), "m's events are in the split segments only")
+        // The mover's copy of versions 0..<200, then a torn sector inside the block.
+        try FileManager.default.createDirectory(atPath: (filePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let file = try StreamFile.create(at: filePath, stream: "m")
+        try file.append(events, compress: true)
+        let offset = try #require(try file.blockOffsetsForTesting().first)
+        file.close()
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: filePath))
+        try handle.seek(toOffset: offset + UInt64(StreamBlock.headerSize) + 4)
+        try handle.write(contentsOf: Data(count: 32))
+        try handle.close()
+
+        let session = try MaintenanceSession(directory: path)
+        let cut = session.verify()
+        session.close()
+        let torn = try #require(cut.findings.first { $0.file.hasSuffix(".stream") })
+        #expect(torn.harmless && torn.what.contains("split segments hold every version from 0"), "\(cut.findings)")
+        #expect(cut.problems.isEmpty, "\(cut.problems)")
+        let reopened = try await EventStore.open(at: path, configuration: .testing())
+        #expect(try await reopened.read(stream: "m").collect().map(\.id) == events.map(\.id))
+        try await reopened.close()
+        let closed = try MaintenanceSession(directory: path)
+        #expect(closed.verify().problems.isEmpty)
+        closed.close()
+    }
+
     /// Where to flip, per kind of file: (relative file, offset).
     private func targets(in store: String) throws -> [(String, String, UInt64)] {
         let session = try MaintenanceSession(directory: store)
@@ -84,7 +124,10 @@ import Testing
             let check = try MaintenanceSession(directory: copy)
             let report = check.verify()
             check.close()
-            let named = report.problems.filter { $0.file == file }
+            // A record of the ring's last lap before the checkpoint is a copy of what the
+            // stream files hold (a crash leaves that part torn in the normal course of
+            // things): named, as harmless.
+            let named = (kind == "journal record" ? report.findings : report.problems).filter { $0.file == file }
             #expect(!named.isEmpty, "\(kind): a flipped byte in \(file) at \(offset) was not found; findings: \(report.findings)")
             #expect(named.contains { $0.offset != nil }, "\(kind): \(named)")
         }

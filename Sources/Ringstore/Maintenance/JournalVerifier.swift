@@ -2,7 +2,8 @@ import SystemPackage
 
 /// Checks `journal.ring` of a closed store: both header slots, every record
 /// from the checkpoint to the journal's end, and the records of the ring's
-/// last lap before the checkpoint (they refill the retry window at open).
+/// last lap before the checkpoint (they refill the retry window at open; damage
+/// there is reported as harmless, see the history walk below).
 ///
 /// Read-only: the ring is mapped read-only and walked in logical order with
 /// the journal's own codec (``JournalHeader``, ``JournalRecord``).
@@ -89,9 +90,9 @@ struct JournalVerifier {
         }
 
         /// Walks whole records over `[from, to)`; returns the number of records.
-        /// Every invalid record is reported once; the walk resumes at the next
-        /// 8-byte boundary holding a valid record with its own position.
-        func walk(from: UInt64, to: UInt64, what: String) -> Int {
+        /// Every invalid record is reported once (`harmless` as given); the walk
+        /// resumes at the next 8-byte boundary holding a valid record with its own position.
+        func walk(from: UInt64, to: UInt64, what: String, harmless: Bool = false) -> Int {
             var position = from
             var records = 0
             var lastEpoch: UInt32 = 0
@@ -104,7 +105,8 @@ struct JournalVerifier {
                 switch inspection {
                 case .event(let event):
                     if event.epoch < lastEpoch {
-                        problem(fileOffset(position), "\(what) record at position \(position) is from session \(event.epoch) after session \(lastEpoch)")
+                        problem(fileOffset(position), "\(what) record at position \(position) is from session \(event.epoch) after session \(lastEpoch)",
+                                harmless: harmless)
                     }
                     lastEpoch = max(lastEpoch, event.epoch)
                     records += 1
@@ -114,13 +116,13 @@ struct JournalVerifier {
                     summary.paddingRecords += 1
                     position += UInt64(length)
                 case .invalid(let reason):
-                    problem(fileOffset(position), "\(what) record at position \(position): \(reason)")
+                    problem(fileOffset(position), "\(what) record at position \(position): \(reason)", harmless: harmless)
                     guard let next = nextRecord(after: position, before: to) else { return records }
                     position = next
                 }
             }
             if position != to {
-                problem(fileOffset(to), "\(what) records end at position \(position), not at \(to)")
+                problem(fileOffset(to), "\(what) records end at position \(position), not at \(to)", harmless: harmless)
             }
             return records
         }
@@ -166,7 +168,16 @@ struct JournalVerifier {
                             harmless: true)
                 }
             }
-            if let start { summary.historyRecords = walk(from: start, to: checkpoint, what: "journal history (before the checkpoint)") }
+            // Damage there is harmless: every record before the checkpoint is in its stream
+            // file (checked below), the history only refills the retry window, whose
+            // entries are hints, and a crash leaves it torn in the normal course of things:
+            // the journal writes past its durable end over the oldest history, and writes
+            // a power cut interrupted stay there, torn, after a later clean close.
+            if let start {
+                summary.historyRecords = walk(from: start, to: checkpoint,
+                                              what: "journal history (before the checkpoint, a copy that only refills the retry window)",
+                                              harmless: true)
+            }
         }
         if summary.end > checkpoint {
             summary.recordsAfterCheckpoint = walk(from: checkpoint, to: summary.end, what: "journal")

@@ -96,6 +96,9 @@ struct StoreVerifier {
         let fileVerifier = StreamFileVerifier(directory: directory)
         let windows = (data: ReadWindow(bytes: 1 << 20), index: ReadWindow(bytes: 1 << 16))
         inventory.fileByNumber = Array(repeating: nil, count: streams.count)
+        // Findings in an unclean store's stream files that the split segments may
+        // make harmless, by stream number (see `StreamFileVerifier.Outcome.rebuildable`).
+        var rebuildable: [(number: Int, findings: [StreamFileVerifier.Rebuildable])] = []
         for (i, relative) in files.enumerated() {
             if i % 256 == 0 { progress(i, totalFiles) }
             let outcome = fileVerifier.verify(relative: relative, replayFrom: replayFrom, checkpoint: checkpoint, checker: &checker,
@@ -115,6 +118,7 @@ struct StoreVerifier {
                 continue
             }
             streams[number].hasFile = true
+            if !outcome.rebuildable.isEmpty { rebuildable.append((number, outcome.rebuildable)) }
             streams[number].base = outcome.base
             streams[number].next = outcome.base + UInt64(outcome.events)
             streams[number].lastPosition = outcome.lastPosition
@@ -131,6 +135,14 @@ struct StoreVerifier {
                        into: &problems, inventory: &inventory, bytesRead: &report.bytesRead) {
             pacing?.signal()  // called as each segment begins: the routing may start one more
             progress(files.count + $0, totalFiles)
+        }
+        // A move into a stream file that a power cut interrupted before the file's sync
+        // leaves torn blocks whose events the segments still hold: opening cuts them there.
+        for (number, findings) in rebuildable {
+            for finding in findings where streams[number].segmentFrom <= finding.firstVersion && !problems[finding.problem].harmless {
+                problems[finding.problem].harmless = true
+                problems[finding.problem].what += " (the split segments hold every version from \(streams[number].segmentFrom) on: opening cuts this and the mover writes it again)"
+            }
         }
         // Whatever happened, the routing is no longer held back. (This also keeps the
         // semaphore's count at or above its starting value, which libdispatch requires
@@ -307,6 +319,7 @@ struct StoreVerifier {
             return
         }
         inventory.storedBytes += UInt64(header.storedLength)
+        if stream.segmentFrom == .max && header.firstPosition < checkpoint { stream.segmentFrom = first }
         stream.segmentEntries += 1
         stream.segmentBytes += blockBytes
         guard run.count > 0 else { return }

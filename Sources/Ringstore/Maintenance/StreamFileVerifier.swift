@@ -22,6 +22,16 @@ struct StreamFileVerifier {
         var indexBytes: UInt64 = 0
         var hasIndex = false
         var storedBytes: UInt64 = 0
+        /// In a store not closed cleanly: findings (not marked harmless) about blocks
+        /// from a version on, which are harmless if the split segments hold the
+        /// stream from that version on (the caller knows once it has read them).
+        var rebuildable: [Rebuildable] = []
+    }
+
+    /// A finding (its index in the problem list) about the blocks from `firstVersion` on.
+    struct Rebuildable {
+        var problem: Int
+        var firstVersion: UInt64
     }
 
     /// `relative`: the file's path relative to the store folder. `replayFrom`: the
@@ -35,7 +45,12 @@ struct StreamFileVerifier {
                 into problems: inout [MaintenanceProblem]) -> Outcome {
         var outcome = Outcome()
         var replayable = false
+        /// The first version of the block being checked (nil: before the blocks).
+        var blockVersion: UInt64?
         func problem(_ offset: UInt64?, _ what: String, file: String = relative) {
+            if !replayable, replayFrom != .max, let blockVersion {
+                outcome.rebuildable.append(Rebuildable(problem: problems.count, firstVersion: blockVersion))
+            }
             problems.append(MaintenanceProblem(file: file, offset: offset, what: what, stream: outcome.name, harmless: replayable))
         }
         let file: StorageFile
@@ -81,6 +96,7 @@ struct StreamFileVerifier {
             var next: UInt64? = nil
             var blockList: [(firstVersion: UInt64, offset: UInt64)] = []
             while offset < reader.size {
+                blockVersion = next ?? 0
                 guard let head = try reader.bytes(at: offset, count: StreamBlock.headerSize) else {
                     replayable = replayFrom != .max
                     problem(offset, "\(reader.size - offset) bytes after the last block are no whole block header")
@@ -91,6 +107,7 @@ struct StreamFileVerifier {
                 case .success(let h):
                     parsed = h
                     replayable = h.firstPosition >= replayFrom
+                    blockVersion = h.firstVersion
                 case .failure(let error):
                     // An unclean store's torn last block: cut at open if nothing after it is intact.
                     replayable = replayFrom != .max
@@ -131,7 +148,8 @@ struct StreamFileVerifier {
             }
             outcome.blocks = blockList.count
             replayable = false
-            try verifyIndex(relative: relative + ".idx", blocks: blockList, lagging: replayFrom != .max, window: windows.index,
+            blockVersion = nil
+            try verifyIndex(relative: relative + ".idx", blocks: blockList, end: next ?? 0, lagging: replayFrom != .max, window: windows.index,
                             bytesRead: &bytesRead, outcome: &outcome, problems: &problems)
         } catch {
             problem(nil, "read failed: \(error)")
@@ -142,7 +160,8 @@ struct StreamFileVerifier {
     /// The sidecar index, if there is one: one 16-byte entry per block, each matching its block.
     /// `lagging`: the store was not closed cleanly, so the index may end before the data
     /// file's last blocks (opening picks them up); a missing entry is then harmless.
-    private func verifyIndex(relative: String, blocks: [(firstVersion: UInt64, offset: UInt64)], lagging: Bool, window: ReadWindow,
+    /// `end`: the version after the data file's last block.
+    private func verifyIndex(relative: String, blocks: [(firstVersion: UInt64, offset: UInt64)], end: UInt64, lagging: Bool, window: ReadWindow,
                              bytesRead: inout UInt64,
                              outcome: inout Outcome, problems: inout [MaintenanceProblem]) throws {
         let path = directory.appending(relative)
@@ -153,7 +172,11 @@ struct StreamFileVerifier {
         var reader = try SequentialReader(file: file, window: window)
         defer { bytesRead += reader.bytesRead }
         outcome.indexBytes = reader.size
-        func problem(_ offset: UInt64?, _ what: String, harmless: Bool = false) {
+        /// `blockVersion`: the first version of the blocks the finding is about.
+        func problem(_ offset: UInt64?, _ what: String, harmless: Bool = false, blockVersion: UInt64? = nil) {
+            if !harmless, lagging, let blockVersion {
+                outcome.rebuildable.append(Rebuildable(problem: problems.count, firstVersion: blockVersion))
+            }
             problems.append(MaintenanceProblem(file: relative, offset: offset, what: what, stream: outcome.name, harmless: harmless))
         }
         if reader.size % UInt64(StreamFile.indexEntrySize) != 0 {
@@ -161,7 +184,10 @@ struct StreamFileVerifier {
         }
         let count = Int(reader.size) / StreamFile.indexEntrySize
         if count != blocks.count {
-            problem(nil, "index has \(count) entries but the data file has \(blocks.count) blocks", harmless: lagging && count < blocks.count)
+            // More entries than blocks: those past the data file's end name blocks a power cut
+            // lost, which opening drops with them.
+            problem(nil, "index has \(count) entries but the data file has \(blocks.count) blocks", harmless: lagging && count < blocks.count,
+                    blockVersion: end)
         }
         for i in 0..<min(count, blocks.count) {
             let at = UInt64(i * StreamFile.indexEntrySize)
@@ -169,7 +195,8 @@ struct StreamFileVerifier {
             let version = UInt64(littleEndian: entry.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
             let offset = UInt64(littleEndian: entry.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
             if version != blocks[i].firstVersion || offset != blocks[i].offset {
-                problem(at, "index entry \(i) says version \(version) at offset \(offset), but block \(i) is version \(blocks[i].firstVersion) at offset \(blocks[i].offset)")
+                problem(at, "index entry \(i) says version \(version) at offset \(offset), but block \(i) is version \(blocks[i].firstVersion) at offset \(blocks[i].offset)",
+                        blockVersion: blocks[i].firstVersion)
             }
         }
     }

@@ -19,6 +19,11 @@ struct StreamTally: Sendable {
     var covered = PositionDigest()
     var segmentEntries = 0
     var segmentBytes: UInt64 = 0
+    /// The first version of the stream's oldest intact segment entry before the
+    /// checkpoint (`.max`: none): opening keeps the segments from there on, so in a
+    /// store not closed cleanly a torn file block from this version on is one
+    /// opening cuts and the mover writes again (see ``StoreVerifier``).
+    var segmentFrom = UInt64.max
     var hasFile = false
     /// A damaged block hides some positions: the index is then checked for versions only.
     var unknownPositions = false
