@@ -72,8 +72,14 @@ final class StreamDirectory: StoredStreams {
         var head = 0
         var clock: UInt64 = 0
         var createdFolders: Set<String> = []
-        /// Folders whose new entries (sub-folders of `streams/`) no sync has covered yet.
-        var unsyncedFolders: Set<String> = []
+        /// Sub-folders of `streams/` made so far, and how many of them the last
+        /// completed sync of `streams/` (or of the file system) covers. Counts,
+        /// not a set of folders to sync taken and cleared by one caller: the
+        /// checkpoint and the segment mover sync concurrently, and a folder
+        /// made while one of them syncs must stay owed until a sync that began
+        /// after it has completed (see ``syncAll(dirty:)``).
+        var foldersMade: UInt64 = 0
+        var foldersSynced: UInt64 = 0
         /// Files that were closed (evicted) while holding unsynced appends.
         var evictedDirty = false
         /// Where closed files ended, so that reopening them is cheap.
@@ -107,6 +113,9 @@ final class StreamDirectory: StoredStreams {
     /// cut, and the journal can rebuild them, so opening a file checks them and
     /// cuts a bad one (see ``StreamFile``).
     let replayFrom = Atomic<UInt64>(0)
+
+    /// Reached at the end of ``syncAll(dirty:)`` (tests: to make a folder while a sync finishes).
+    let foldersSyncedHook = TestHook()
 
     /// Decoded blocks shared by all readers (see ``BlockCache``).
     let blockCache: BlockCache
@@ -367,7 +376,7 @@ final class StreamDirectory: StoredStreams {
         try StorageDirectory.create(FilePath(folder))
         cache.withLock { c in
             c.createdFolders.insert(folder)
-            c.unsyncedFolders.insert(streamsFolder)  // the new folder's own entry (or one found there: harmless)
+            c.foldersMade += 1  // the new folder's own entry in `streams/` (or one found there: harmless)
         }
     }
 
@@ -389,7 +398,8 @@ final class StreamDirectory: StoredStreams {
     func syncAll(dirty: some Collection<String>) throws {
         let openDirty: [Handle] = cache.withLock { c in dirty.compactMap { c.handles[$0]?.handle } }
         let open: [Handle]? = openDirty.count == dirty.count ? openDirty : nil  // nil: some dirty file was closed
-        let newFolders = cache.withLock { $0.unsyncedFolders }
+        // Every folder counted so far was made before this sync begins, so the sync covers its entry.
+        let foldersOwed: UInt64? = cache.withLock { $0.foldersMade > $0.foldersSynced ? $0.foldersMade : nil }
         if takeEvictedDirty() || dirty.count > 64 || open == nil {
             // After a failed sync, open files write their unsynced bytes again first; a
             // file closed since cannot (a known limit, see docs/ARCHITECTURE.md).
@@ -407,7 +417,7 @@ final class StreamDirectory: StoredStreams {
             }
             for (handle, count) in zip(openDirty, created) { handle.withFile { $0.entriesSynced = max($0.entriesSynced, count) } }
         } else if let open {
-            var folders = newFolders
+            var folders: Set<String> = foldersOwed == nil ? [] : [streamsFolder]
             var created: [(handle: Handle, count: Int)] = []
             for handle in open {
                 try handle.withFile { file in
@@ -421,6 +431,7 @@ final class StreamDirectory: StoredStreams {
             for folder in folders.sorted() { try StorageDirectory.sync(FilePath(folder)) }
             for (handle, count) in created { handle.withFile { $0.entriesSynced = max($0.entriesSynced, count) } }
         }
-        cache.withLock { $0.unsyncedFolders.subtract(newFolders) }
+        if let foldersOwed { cache.withLock { $0.foldersSynced = max($0.foldersSynced, foldersOwed) } }
+        foldersSyncedHook.reached()
     }
 }
