@@ -319,7 +319,8 @@ struct StoreVerifier {
             return
         }
         inventory.storedBytes += UInt64(header.storedLength)
-        if stream.segmentFrom == .max && header.firstPosition < checkpoint { stream.segmentFrom = first }
+        // A stream's entries come in version order, so positions rise: if its first is past the checkpoint, all are.
+        if stream.segmentEntries == 0 && header.firstPosition < checkpoint { stream.segmentFrom = first }
         stream.segmentEntries += 1
         stream.segmentBytes += blockBytes
         guard run.count > 0 else { return }

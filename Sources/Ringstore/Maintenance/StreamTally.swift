@@ -19,11 +19,6 @@ struct StreamTally: Sendable {
     var covered = PositionDigest()
     var segmentEntries = 0
     var segmentBytes: UInt64 = 0
-    /// The first version of the stream's oldest intact segment entry before the
-    /// checkpoint (`.max`: none): opening keeps the segments from there on, so in a
-    /// store not closed cleanly a torn file block from this version on is one
-    /// opening cuts and the mover writes again (see ``StoreVerifier``).
-    var segmentFrom = UInt64.max
     var hasFile = false
     /// A damaged block hides some positions: the index is then checked for versions only.
     var unknownPositions = false
@@ -35,6 +30,12 @@ struct StreamTally: Sendable {
     var indexBroken = false
     var name: String
     var fileBlocks = 0
+    /// The first version of the stream's oldest intact segment entry, if that entry
+    /// lies before the checkpoint (`.max`: none): opening keeps the segments from there
+    /// on, so in a store not closed cleanly a torn file block from this version on is
+    /// one opening cuts and the mover writes again (see ``StoreVerifier``). Set from
+    /// the first entry only, so the walk touches this cold part of the row once a stream.
+    var segmentFrom = UInt64.max
     var fileBytes: UInt64 = 0
 
     init(name: String) { self.name = name }
