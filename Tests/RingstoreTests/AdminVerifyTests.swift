@@ -74,6 +74,59 @@ import Testing
         closed.close()
     }
 
+    /// In a store not closed cleanly, opening keeps the split segments up to the
+    /// last entry that begins before the checkpoint and the global index up to
+    /// its last intact entry before it, and cuts the rest (the journal supplies it
+    /// again). Damage there, as a power cut leaves it, is harmless even where
+    /// intact entries follow it; found as damage on stores the power-loss rounds
+    /// left behind.
+    @Test func damagePastTheCheckpointInSegmentsAndIndexIsHarmlessInAStoreNotClosedCleanly() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.child("store")
+        let store = try await EventStore.open(at: path, configuration: .testing())
+        for i in 0..<300 { _ = try await store.append(to: "s-\(i % 30)", events: [EventData(type: "t", json: "{\"i\":\(i)}")]) }
+        await store.splitter.checkpointForTesting()
+        for i in 0..<60 { _ = try await store.append(to: "r-\(i % 2)", events: [EventData(type: "t", json: "{\"r\":\(i)}")]) }
+        // Reads ahead of the split: the splitter writes these streams' entries now, past the checkpoint.
+        #expect(try await store.read(stream: "r-0").collect().count == 30)
+        #expect(try await store.read(stream: "r-1").collect().count == 30)
+        await store.abandonForTesting()
+
+        let session = try MaintenanceSession(directory: path)
+        let before = session.verify()
+        var lines: [[String: Any]] = []
+        try session.dump(.init(json: true)) { line in
+            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] { lines.append(object) }
+        }
+        session.close()
+        #expect(before.problems.isEmpty, "\(before.problems)")
+        let checkpoint = before.inventory.checkpoint
+        let past = lines.filter { ($0["stream"] as? String)?.hasPrefix("r-") == true && $0["file"] as? String != "journal.ring"
+            && ($0["firstPosition"] as? NSNumber).map { $0.uint64Value >= checkpoint } == true }
+        try #require(past.count >= 2, "two entries past the checkpoint, written for the readers: \(past)")
+        let segment = try #require(past[0]["file"] as? String)
+        let offset = try #require((past[0]["offset"] as? NSNumber)?.uint64Value)
+        // The first of them lost (zeros, as a lost sector reads), the second intact behind it;
+        // and the global index's last entry torn.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: "\(path)/\(segment)"))
+        try handle.seek(toOffset: offset)
+        try handle.write(contentsOf: Data(count: 40))
+        try handle.close()
+        let indexSize = before.inventory.globalIndexBytes
+        try AdminFixture.flip("\(path)/global.index", at: indexSize - 10)
+
+        let damaged = try MaintenanceSession(directory: path)
+        let report = damaged.verify()
+        damaged.close()
+        #expect(report.problems.isEmpty, "\(report.problems)")
+        #expect(report.findings.contains { $0.file == segment && $0.offset == offset && $0.harmless }, "\(report.findings)")
+        #expect(report.findings.contains { $0.file == "global.index" && $0.harmless && $0.what.contains("checksum") }, "\(report.findings)")
+        // Opening agrees: every event is there.
+        let reopened = try await EventStore.open(at: path, configuration: .testing())
+        #expect(try await reopened.readAll().collect().count == 360)
+        try await reopened.close()
+    }
+
     /// Where to flip, per kind of file: (relative file, offset).
     private func targets(in store: String) throws -> [(String, String, UInt64)] {
         let session = try MaintenanceSession(directory: store)

@@ -241,10 +241,24 @@ struct StoreVerifier {
                                 into problems: inout [MaintenanceProblem], inventory: inout StoreInventory,
                                 bytesRead: inout UInt64, progress: (Int) -> Void) {
         let hot = StreamTally.segmentHot
+        // In a store not closed cleanly, opening keeps the segments up to the end of the
+        // last entry that begins before the checkpoint and cuts everything after it (the
+        // journal supplies it again): findings after it are harmless, known at the end.
+        let unclean = replayFrom != .max
+        var lastBeforeCheckpoint: (segment: Int, offset: UInt64)?
+        var located: [(problem: Int, segment: Int, offset: UInt64)] = []
+        defer {
+            for finding in located where !problems[finding.problem].harmless {
+                guard lastBeforeCheckpoint.map({ ($0.segment, $0.offset) < (finding.segment, finding.offset) }) ?? true else { continue }
+                problems[finding.problem].harmless = true
+                problems[finding.problem].what += " (after the last entry before the checkpoint: opening cuts it, the journal supplies it again)"
+            }
+        }
         for (i, name) in names.enumerated() {
             progress(i)
             let relative = "split/\(name)"
             func problem(_ offset: UInt64?, _ what: String, harmless: Bool = false, stream: String? = nil) {
+                if unclean, let offset { located.append((problems.count, i, offset)) }
                 problems.append(MaintenanceProblem(file: relative, offset: offset, what: what, stream: stream, harmless: harmless))
             }
             guard let number = SplitSegment.number(inFileName: name) else { continue }
@@ -275,6 +289,7 @@ struct StoreVerifier {
                     switch visit {
                     case .entry(let offset, let envelope, let header, _):
                         inventory.segmentEntries += 1
+                        if header.firstPosition < checkpoint { lastBeforeCheckpoint = (i, offset) }
                         guard Int(envelope.stream) < streams.count else {
                             problem(offset, "entry names stream number \(envelope.stream), which the catalog does not have")
                             return true
@@ -381,6 +396,16 @@ struct StoreVerifier {
                 if reported < 1000 { problem(offset, what, harmless: harmless) }
                 reported += 1
             }
+            // Unclean store: opening keeps the entries up to the last intact one before the
+            // checkpoint and drops the rest, damaged ones among them (`GlobalIndex.truncate`).
+            var lastKeptEntry = -1
+            var damagedEntries: [(problem: Int, entry: Int)] = []
+            defer {
+                for damaged in damagedEntries where damaged.entry > lastKeptEntry {
+                    problems[damaged.problem].harmless = true
+                    problems[damaged.problem].what += " (after the last intact entry before the checkpoint: opening drops it)"
+                }
+            }
             var index = 0
             while index < total {
                 let count = min(perChunk, total - index)
@@ -402,11 +427,13 @@ struct StoreVerifier {
                         Prefetch.element(of: &streams, at: Int(upcoming), bytes: hot)
                     }
                     guard let entry = GlobalIndex.decode(UnsafeRawBufferPointer(rebasing: chunk[start..<(start + entrySize)])) else {
+                        if replayFrom != .max && reported < 1000 { damagedEntries.append((problems.count, index + i)) }
                         report(offset, "entry \(index + i): checksum mismatch", harmless: false)
                         continue
                     }
                     // Unclean store: entries from the checkpoint on are dropped at open.
                     let harmless = entry.position >= replayFrom
+                    if !harmless { lastKeptEntry = index + i }
                     if let last = lastPosition, entry.position <= last {
                         report(offset, "entry \(index + i): position \(entry.position) is not after the previous entry's \(last)", harmless: harmless)
                     }
