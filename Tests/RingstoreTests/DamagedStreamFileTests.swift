@@ -6,6 +6,22 @@ import Testing
 /// A stream file whose header reads as zeros: recreated only if nothing but a
 /// header can ever have been written to it; otherwise kept and reported.
 @Suite struct DamagedStreamFileTests {
+    /// A file of stream "s" at `path` with `count` blocks of `eventsEach` events
+    /// (version v at position 100 + 100 v, padded by `padding(v)` bytes); the
+    /// blocks' offsets.
+    private func writeBlocks(at path: String, count: Int, eventsEach: Int, padding: (Int) -> Int) throws -> [UInt64] {
+        let file = try StreamFile.create(at: path, stream: "s")
+        defer { file.close() }
+        for first in stride(from: 0, to: count * eventsEach, by: eventsEach) {
+            try file.append((first..<(first + eventsEach)).map { v in
+                RecordedEvent(stream: "s", version: UInt64(v), position: 100 + UInt64(v) * 100, id: UUID(), type: "T",
+                              data: Array("event \(v) \(String(repeating: "p", count: padding(v)))".utf8), metadata: [],
+                              contentType: .json, timestampNanoseconds: 1)
+            }, compress: true)
+        }
+        return try file.blockOffsetsForTesting()
+    }
+
     private func streamFilePath(_ dir: TemporaryDirectory, _ stream: String) -> String {
         dir.path + "/" + StreamNaming.relativePath(stream).string
     }
@@ -145,16 +161,7 @@ import Testing
     @Test func aHoleLeftByAnUnsyncedMoveIsCutWhenTheSegmentsHoldItsVersions() throws {
         let dir = TemporaryDirectory()
         let path = dir.child("f.stream")
-        let file = try StreamFile.create(at: path, stream: "s")
-        for first in stride(from: 0, to: 30, by: 10) {
-            try file.append((first..<(first + 10)).map { v in
-                RecordedEvent(stream: "s", version: UInt64(v), position: 100 + UInt64(v) * 100, id: UUID(), type: "T",
-                              data: Array("event \(v) \(String(repeating: "p", count: v * 7))".utf8), metadata: [],
-                              contentType: .json, timestampNanoseconds: 1)
-            }, compress: true)
-        }
-        let offsets = try file.blockOffsetsForTesting()
-        file.close()
+        let offsets = try writeBlocks(at: path, count: 3, eventsEach: 10) { v in v * 7 }
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
         try handle.seek(toOffset: offsets[1])
         try handle.write(contentsOf: Data(count: 64))  // the middle block's header lost
@@ -165,6 +172,7 @@ import Testing
         #expect(cut.nextVersion == 10)
         cut.close()
     }
+
     /// Found by the power-loss rounds: a move's blocks (journal positions the
     /// checkpoint passed long ago) were listed in the file's index when the
     /// power failed before the file's sync, and one of them came back torn.
@@ -177,17 +185,8 @@ import Testing
     func aTornMovedBlockListedInTheIndexIsCutWhenTheSegmentsHoldItsVersions(lastHeaderLost: Bool) throws {
         let dir = TemporaryDirectory()
         let path = dir.child("f.stream")
-        let file = try StreamFile.create(at: path, stream: "s")
         // More blocks than any stream's index threshold: the file has its index.
-        for first in stride(from: 0, to: 140, by: 2) {
-            try file.append((first..<(first + 2)).map { v in
-                RecordedEvent(stream: "s", version: UInt64(v), position: 100 + UInt64(v) * 100, id: UUID(), type: "T",
-                              data: Array("event \(v) \(String(repeating: "p", count: 300 + v))".utf8), metadata: [],
-                              contentType: .json, timestampNanoseconds: 1)
-            }, compress: true)
-        }
-        let offsets = try file.blockOffsetsForTesting()
-        file.close()
+        let offsets = try writeBlocks(at: path, count: 70, eventsEach: 2) { v in 300 + v }
         #expect(offsets.count == 70 && FileManager.default.fileExists(atPath: path + ".idx"))
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
         try handle.seek(toOffset: offsets[68] + UInt64(StreamBlock.headerSize) + 8)
