@@ -36,8 +36,8 @@ struct Torture: AsyncParsableCommand {
 
         @Option(help: "Number of kill-and-verify rounds.") var rounds = 100
         @Option(help: "Concurrent writers in the killed process (default 32; 6 with --power-loss).") var writers: Int?
-        @Option(help: "Streams to spread appends over.") var streams = 50
-        @Option(help: "Most events in one append.") var maxBatch = 5
+        @Option(help: "Streams to spread appends over (not with --power-loss, whose workload has its own).") var streams = 50
+        @Option(help: "Most events in one append (default 5; with --power-loss each store draws 5 or 50).") var maxBatch: Int?
         @Option(help: "Longest run before a kill, in milliseconds.") var maxKillDelayMs = 500
         @Option(help: "Rounds that share one store before a fresh one is made (default 5; 10 with --power-loss).") var roundsPerStore: Int?
         @Option(help: "Seed for the kill schedule and the writers.") var seed: UInt64 = 1
@@ -69,7 +69,7 @@ struct Torture: AsyncParsableCommand {
                 let outcome = try CrashRound.run(
                     executable: executable,
                     arguments: ["writer", "--dir", store, "--writers", "\(writers)", "--streams", "\(streams)",
-                                "--max-batch", "\(maxBatch)", "--seed", "\(random.next())", "--journal-mb", "\(journalMb)"]
+                                "--max-batch", "\(maxBatch ?? 5)", "--seed", "\(random.next())", "--journal-mb", "\(journalMb)"]
                         + (relaxed ? ["--relaxed"] : []),
                     killDelay: delay, scratch: root)
                 acknowledgements += outcome.acknowledgements
@@ -97,7 +97,9 @@ struct Torture: AsyncParsableCommand {
             options.roundsPerStore = roundsPerStore ?? 10
             options.seed = seed
             options.workload.writers = writers ?? 6
-            options.workload.maxBatch = maxBatch
+            // Appends of up to 50 events make large streams, written straight into new files,
+            // and chains the segment mover copies: two defects showed only with them.
+            options.maxBatchChoices = maxBatch.map { [$0] } ?? [5, 50]
             options.timeout = .seconds(roundTimeout)
             // Written at once (not through stdio's buffer), so a redirected run shows each round as it ends.
             func line(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }

@@ -22,6 +22,9 @@ public enum PowerLossRounds {
         public var roundsPerStore = 10
         public var seed: UInt64 = 1
         public var workload = PowerLossWorkload.Settings()
+        /// Each store draws its workload's most events per append from these
+        /// (empty: `workload.maxBatch` for all).
+        public var maxBatchChoices: [Int] = []
         /// How long a round waits for the ring to wrap, for its cut, and for the
         /// store to close, before it reports a hang.
         public var timeout: Duration = .seconds(60)
@@ -78,6 +81,7 @@ public enum PowerLossRounds {
         var current = "\(root)/chain-0-round-0"
         var storeLaps = 0.0
         var maxOpenFiles = 256
+        var maxBatch = options.workload.maxBatch
         let lastCut = "\(root)/last-cut"
         try FileManager.default.createDirectory(atPath: current, withIntermediateDirectories: false)
         let mode = options.relaxed ? "relaxed" : "durable"
@@ -93,7 +97,12 @@ public enum PowerLossRounds {
                 current = "\(root)/chain-\(chain)-round-\(round)"
                 try FileManager.default.createDirectory(atPath: current, withIntermediateDirectories: false)
             }
-            if roundInChain == 0 { maxOpenFiles = random.next() % 2 == 0 ? 8 : 256 }  // 8: evictions, so checkpoints use syncfs
+            if roundInChain == 0 {
+                maxOpenFiles = random.next() % 2 == 0 ? 8 : 256  // 8: evictions, so checkpoints use syncfs
+                if !options.maxBatchChoices.isEmpty {
+                    maxBatch = options.maxBatchChoices[Int(random.next() % UInt64(options.maxBatchChoices.count))]
+                }
+            }
             totals.rounds += 1
             var configuration = Configuration()
             configuration.journalCapacity = options.journalCapacity
@@ -147,6 +156,7 @@ public enum PowerLossRounds {
             let start = store.stats().writtenPosition
             var settings = options.workload
             settings.seed = random.next()
+            settings.maxBatch = maxBatch
             let workload = PowerLossWorkload(store: store, settings: settings, recorder: recorder, isCut: { simulation.isCut })
             // A slow machine may take longer than `timeout` in all: only a whole `timeout`
             // without one more acknowledged append is a hang.
@@ -208,7 +218,7 @@ public enum PowerLossRounds {
             roundInChain += 1
 
             totals.problems += problems.map { "round \(round + 1): \($0)" }
-            log("round \(round + 1)/\(options.rounds) [\(mode), store \(chain), \(maxOpenFiles) open files]: \(verified)\(acknowledged) appends acknowledged; \(moment.rawValue) \(report)")
+            log("round \(round + 1)/\(options.rounds) [\(mode), store \(chain), \(maxOpenFiles) open files, up to \(maxBatch) events an append]: \(verified)\(acknowledged) appends acknowledged; \(moment.rawValue) \(report)")
             for problem in problems.prefix(10) { log("  PROBLEM: \(problem)") }
         }
         await verifyWithoutSimulation(current, ledger: &ledger, options: options, totals: &totals, random: &random, label: "last round")
