@@ -47,6 +47,7 @@ extension Splitter {
                     forced: testing.checkpointWanted(scanned: pending.scanned, checkpoint: checkpoint),
                     checkpointerBusy: busy)
                 let due = CheckpointPolicy.isDue(pass)
+                    && (pass.forced || stopping || !testing.checkpointsHeld.load(ordering: .relaxed))
                 if CheckpointPolicy.writeAhead(pass, passDidWork: worked) {
                     try writePending(&pending)
                     worked = true

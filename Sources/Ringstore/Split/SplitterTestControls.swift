@@ -1,17 +1,23 @@
 import Synchronization
 
-/// Test-only controls of the ``Splitter``: hold its scan at a position, and
-/// ask for a checkpoint now rather than when one falls due. Tests use them to
+/// Test-only controls of the ``Splitter``: hold its scan at a position, ask
+/// for a checkpoint now rather than when one falls due, or hold off those that
+/// fall due by themselves. Tests use them to
 /// put a checkpoint exactly where a race needs it (inside an append, between
 /// two steps of a read) instead of waiting for the splitter's own timing.
 ///
 /// Internal on purpose (reachable through `@testable import` only). Unused,
-/// they cost the splitter one relaxed atomic load per scan round and one per
-/// pass of its loop.
+/// they cost the splitter one relaxed atomic load per scan round, one per
+/// pass of its loop and one more when a checkpoint falls due.
 final class SplitterTestControls: Sendable {
     /// The scan stops at the first record boundary at or after this position
     /// (`.max`: no limit). A close lifts it, since it splits everything acknowledged.
     let scanLimit = Atomic<UInt64>(.max)
+
+    /// While set, no checkpoint falls due by itself (a test's request and a close
+    /// still write one): entries written for readers stay past the checkpoint
+    /// however long a loaded machine takes.
+    let checkpointsHeld = Atomic<Bool>(false)
 
     private struct Waiter {
         /// The checkpoint must reach this position.
