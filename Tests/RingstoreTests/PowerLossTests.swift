@@ -6,7 +6,8 @@ import Testing
 /// A short run of the power-loss rounds `ringstore-torture --power-loss` runs
 /// by the hundred: writers and readers, a 1 MiB journal wrapped every round, a
 /// simulated power cut at a random moment of ingest, split, checkpoint or
-/// close, and a check of the reopened store against everything acknowledged.
+/// close, a check of the reopened store against everything acknowledged, and
+/// the appends in flight at the cut (and some acknowledged ones) sent again.
 @Suite struct PowerLossTests {
     @Test(arguments: [false, true])
     func acknowledgedEventsSurvivePowerCuts(relaxed: Bool) async throws {
@@ -21,6 +22,7 @@ import Testing
         #expect(totals.problems.isEmpty, "\(totals.problems.prefix(10))")
         #expect(totals.lostEvents == 0)
         #expect(totals.acknowledgedEvents > 0)
+        #expect(totals.retriesRecognised > 0, "no retry after a reopen found its append stored")
         #expect((totals.dropped?.unsyncedWrites ?? 0) > 0, "the cuts found nothing unsynced to drop")
     }
 }

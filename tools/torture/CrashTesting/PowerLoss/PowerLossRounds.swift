@@ -48,6 +48,11 @@ public enum PowerLossRounds {
         public var missingAllowed = 0
         public var oldestMissingAge: Duration?
         public var unacknowledgedPresent = 0
+        /// Appends sent again after a reopen with the same IDs and expected version
+        /// (see `PowerLossRetries`): answered from what was stored, stored, refused.
+        public var retriesRecognised = 0
+        public var retriesStored = 0
+        public var retriesRefused = 0
         public var problems: [String] = []
         @_spi(PowerLossTesting) public var dropped: PowerLossReport?
         public var moments: [String: Int] = [:]
@@ -61,8 +66,16 @@ public enum PowerLossRounds {
             return "rounds: \(rounds) (cuts during \(moments)), appends acknowledged: \(acknowledgedAppends), acknowledged events verified: \(acknowledgedEvents), lost: \(lostEvents)"
                 + ", missing but never made durable (relaxed): \(missingAllowed)"
                 + (oldestMissingAge.map { " (the oldest acknowledged \(Self.milliseconds($0)) ms before the cut)" } ?? "")
-                + ", present but unacknowledged: \(unacknowledgedPresent), journal laps per store: up to \(String(format: "%.1f", mostJournalLaps))"
+                + ", present but unacknowledged: \(unacknowledgedPresent)"
+                + ", retries after a reopen: \(retriesRecognised) recognised, \(retriesStored) stored, \(retriesRefused) refused"
+                + ", journal laps per store: up to \(String(format: "%.1f", mostJournalLaps))"
                 + "; the simulation dropped: \(dropped); problems: \(problems.count)"
+        }
+
+        mutating func add(_ retries: PowerLossRetries.Outcome) {
+            retriesRecognised += retries.recognised
+            retriesStored += retries.stored
+            retriesRefused += retries.refused
         }
 
         static func milliseconds(_ duration: Duration) -> Int {
@@ -134,8 +147,13 @@ public enum PowerLossRounds {
                 continue
             }
             var verified = ""
+            let recorder = PowerLossRecorder()
             if roundInChain > 0 {
+                let sent = ledger.attempts
                 let outcome = await verify(store, ledger: &ledger, relaxed: options.relaxed, totals: &totals, problems: &problems)
+                let retries = await PowerLossRetries.run(store, attempts: sent, recorder: recorder, random: &random)
+                totals.add(retries)
+                problems += retries.problems
                 if !outcome.problems.isEmpty || !problems.isEmpty {
                     let kept = "\(root)/as-cut-before-round-\(round + 1)"
                     if (try? FileManager.default.moveItem(atPath: lastCut, toPath: kept)) != nil {
@@ -144,9 +162,9 @@ public enum PowerLossRounds {
                 }
                 verified = "reopened: \(outcome.storedEvents) events stored, \(outcome.acknowledgedEvents) acknowledged checked, \(outcome.lostEvents) lost"
                     + (options.relaxed ? ", \(outcome.missingAllowed) missing but never durable" : "")
-                    + ", \(outcome.unacknowledgedPresent) unacknowledged present; "
+                    + ", \(outcome.unacknowledgedPresent) unacknowledged present"
+                    + ", retries: \(retries.recognised) recognised, \(retries.stored) stored, \(retries.refused) refused; "
             }
-            let recorder = PowerLossRecorder()
             let knownStreams = ledger.confirmed.keys.sorted()
             var fresh = ["fresh-\(round)"]
             for _ in 0..<min(3, knownStreams.count) { fresh.append(knownStreams.randomElement(using: &random)!) }
@@ -274,7 +292,11 @@ public enum PowerLossRounds {
         var problems: [String] = []
         do {
             let store = try await EventStore.open(at: directory, configuration: configuration, logger: .powerLossTesting)
+            let sent = ledger.attempts
             _ = await verify(store, ledger: &ledger, relaxed: options.relaxed, totals: &totals, problems: &problems)
+            let retries = await PowerLossRetries.run(store, attempts: sent, recorder: PowerLossRecorder(), random: &random)
+            totals.add(retries)
+            problems += retries.problems
             problems += await PowerLossVerifier.appendAndReadBack(store, streams: ["fresh-last"], recorder: PowerLossRecorder(), random: &random)
             try await store.close()
         } catch {
