@@ -11,6 +11,10 @@ import Synchronization
 public struct PowerLossLedger: Sendable {
     public var confirmed: [String: [UUID]] = [:]
     public var attempts: [PowerLossAttempt] = []
+    /// The tombstones of the round since, acknowledged or not.
+    public var tombstones: [PowerLossTombstone] = []
+    /// Streams the verifications found tombstoned: every later cut must keep them so.
+    public var deleted: Set<String> = []
     /// The journal's durable cursor when the power was cut: in relaxed mode,
     /// an acknowledged append that ends before it must survive.
     public var durableAtCut: UInt64 = 0
@@ -30,10 +34,17 @@ public struct PowerLossAttempt: Sendable {
     public var acknowledgedAt: ContinuousClock.Instant?
 }
 
+/// One hard delete of a round.
+public struct PowerLossTombstone: Sendable {
+    public var stream: String
+    public var acknowledged = false
+}
+
 /// The round's attempts, recorded by concurrent writers: each is registered
 /// before its append is sent, so one that never returns is still known.
 public final class PowerLossRecorder: Sendable {
     private let attempts = Mutex<[PowerLossAttempt]>([])
+    private let tombstoneAttempts = Mutex<[PowerLossTombstone]>([])
     private let acknowledgedAppends = Atomic<Int>(0)
     private let waiter = Mutex<(target: UInt64, continuation: CheckedContinuation<Void, Never>?)>((.max, nil))
 
@@ -92,4 +103,18 @@ public final class PowerLossRecorder: Sendable {
     public var acknowledgedCount: Int { acknowledgedAppends.load(ordering: .relaxed) }
 
     public var all: [PowerLossAttempt] { attempts.withLock { $0 } }
+
+    /// Registers a hard delete about to be sent; returns its number.
+    public func beginTombstone(of stream: String) -> Int {
+        tombstoneAttempts.withLock { list in
+            list.append(PowerLossTombstone(stream: stream))
+            return list.count - 1
+        }
+    }
+
+    public func tombstoneAcknowledged(_ number: Int) {
+        tombstoneAttempts.withLock { $0[number].acknowledged = true }
+    }
+
+    public var tombstones: [PowerLossTombstone] { tombstoneAttempts.withLock { $0 } }
 }

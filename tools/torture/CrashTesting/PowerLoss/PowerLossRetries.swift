@@ -10,7 +10,7 @@ import Ringstore
 /// idempotent"): with `.exact` or `.noStream` the retry succeeds and returns
 /// the first append's result if the events are stored, stores them once if
 /// they are not, and fails with `.wrongExpectedVersion` only if the stream has
-/// moved past that version; with `.any` the same holds for appends that the
+/// moved past that version (or `.streamDeleted` if the stream was tombstoned); with `.any` the same holds for appends that the
 /// rebuilt idempotency window covers (the journal's last `journalCapacity`
 /// bytes), and an append that is not stored is stored once.
 ///
@@ -24,7 +24,8 @@ enum PowerLossRetries {
         var recognised = 0
         /// Retries that stored their events (they were not stored before).
         var stored = 0
-        /// Retries refused because their stream had moved past their expected version.
+        /// Retries refused because their stream had moved past their expected version
+        /// or was tombstoned.
         var refused = 0
     }
 
@@ -45,7 +46,15 @@ enum PowerLossRetries {
             let attempt = attempts[index]
             let label = "retrying the \(attempt.result == nil ? "unacknowledged" : "acknowledged") append of \(attempt.events.count) events to \(attempt.stream) expecting \(attempt.expected)"
             do {
-                let before = try await storedEvents(of: attempt.stream, in: store)
+                guard let before = try await storedEvents(of: attempt.stream, in: store) else {
+                    do {
+                        _ = try await store.append(to: attempt.stream, expectedVersion: attempt.expected, events: attempt.events)
+                        outcome.problems.append("\(label): accepted, although the stream is tombstoned")
+                    } catch let error as RingstoreError where error.code == .streamDeleted {
+                        outcome.refused += 1
+                    }
+                    continue
+                }
                 let present = attempt.events.compactMap { sent in before.first { $0.id == sent.id } }
                 if attempt.expected == .any, let first = present.first, first.position < windowStart {
                     continue  // older than the rebuilt window covers: it would be stored again (documented)
@@ -62,7 +71,7 @@ enum PowerLossRetries {
                     outcome.refused += 1
                     continue
                 }
-                let after = try await storedEvents(of: attempt.stream, in: store)
+                let after = try await storedEvents(of: attempt.stream, in: store) ?? []
                 for sent in attempt.events where after.filter({ $0.id == sent.id }).count != 1 {
                     outcome.problems.append("\(label): event \(sent.id) is stored \(after.filter { $0.id == sent.id }.count) times after the retry")
                 }
@@ -140,11 +149,14 @@ enum PowerLossRetries {
         }
     }
 
-    private static func storedEvents(of stream: String, in store: EventStore) async throws -> [RecordedEvent] {
+    /// The stream's events; nil if it is tombstoned.
+    private static func storedEvents(of stream: String, in store: EventStore) async throws -> [RecordedEvent]? {
         do {
             return try await store.read(stream: stream).collect()
         } catch let error as RingstoreError where error.code == .streamNotFound {
             return []
+        } catch let error as RingstoreError where error.code == .streamDeleted {
+            return nil
         }
     }
 }

@@ -162,7 +162,7 @@ public enum PowerLossRounds {
                 }
                 verified = "reopened: \(outcome.storedEvents) events stored, \(outcome.acknowledgedEvents) acknowledged checked, \(outcome.lostEvents) lost"
                     + (options.relaxed ? ", \(outcome.missingAllowed) missing but never durable" : "")
-                    + ", \(outcome.unacknowledgedPresent) unacknowledged present"
+                    + ", \(outcome.unacknowledgedPresent) unacknowledged present, \(outcome.deletedStreams) streams tombstoned"
                     + ", retries: \(retries.recognised) recognised, \(retries.stored) stored, \(retries.refused) refused; "
             }
             let knownStreams = ledger.confirmed.keys.sorted()
@@ -216,6 +216,7 @@ public enum PowerLossRounds {
             let stats = store.stats()
             ledger.durableAtCut = stats.durablePosition
             ledger.attempts = recorder.all
+            ledger.tombstones = recorder.tombstones
             problems += workload.problems
             problems += simulation.untrackedFiles.map { "a file changed outside the storage seam: \($0)" }
             let acknowledged = ledger.attempts.filter { $0.result != nil }.count

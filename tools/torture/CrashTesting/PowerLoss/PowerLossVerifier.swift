@@ -9,7 +9,9 @@ import Ringstore
 /// in version order, positions rising; every confirmed event is still at its
 /// version; appends are atomic (all their events, consecutive, or none); an
 /// acknowledged event is never replaced by another at its version, nor found
-/// at another position.
+/// at another position. A stream reads as tombstoned only if a tombstone was
+/// sent for it, and then `$all` shows none of its events and appends to it are
+/// refused; an acknowledged tombstone is never undone.
 /// Durable mode: no acknowledged event is missing. Relaxed mode: an
 /// acknowledged event may be missing only if its append ended at or after the
 /// journal's durable cursor at the cut (so only the tail of each stream can be
@@ -27,12 +29,15 @@ public enum PowerLossVerifier {
         public var oldestMissingAge: Duration?
         /// Events present whose append was never acknowledged (allowed).
         public var unacknowledgedPresent = 0
+        /// Streams found tombstoned.
+        public var deletedStreams = 0
     }
 
     /// Verifies `store` and, on return, makes its contents the ledger's confirmed state.
     public static func verify(_ store: EventStore, ledger: inout PowerLossLedger, relaxed: Bool) async throws -> Outcome {
         var outcome = Outcome()
         func problem(_ text: String) { outcome.problems.append(text) }
+        var probeRandom = SeededRandom(seed: 1)
         let all = try await store.readAll().collect()
         outcome.storedEvents = all.count
         var inAll: [String: [RecordedEvent]] = [:]
@@ -53,6 +58,11 @@ public enum PowerLossVerifier {
         for ids in ledger.confirmed.values { confirmedIDs.formUnion(ids) }
         var streams = Set(ledger.confirmed.keys).union(ledger.attempts.map(\.stream)).union(inAll.keys)
         streams.formUnion(try store.streamNames())
+        let tombstonesSent = Set(ledger.tombstones.map(\.stream))
+        let tombstonesAcknowledged = Set(ledger.tombstones.filter(\.acknowledged).map(\.stream))
+        streams.formUnion(tombstonesSent)
+        streams.formUnion(ledger.deleted)
+        var deleted = Set<String>()
 
         var stored: [String: [RecordedEvent]] = [:]
         var located: [UUID: RecordedEvent] = [:]
@@ -62,11 +72,32 @@ public enum PowerLossVerifier {
                 events = try await store.read(stream: stream).collect()
             } catch let error as RingstoreError where error.code == .streamNotFound {
                 events = []
+            } catch let error as RingstoreError where error.code == .streamDeleted {
+                deleted.insert(stream)
+                stored[stream] = []
+                if !tombstonesSent.contains(stream) && !ledger.deleted.contains(stream) {
+                    problem("stream \(stream) reads as tombstoned, but no tombstone was sent for it")
+                }
+                if let shown = inAll[stream], !shown.isEmpty {
+                    problem("$all still shows \(shown.count) events of the tombstoned stream \(stream)")
+                }
+                do {
+                    let late = PowerLossWorkload.event(stream: stream, writer: -1, sequence: 0, random: &probeRandom)
+                    _ = try await store.append(to: stream, expectedVersion: .any, events: [late])
+                    problem("an append to the tombstoned stream \(stream) was accepted")
+                } catch let error as RingstoreError where error.code == .streamDeleted {
+                } catch {
+                    problem("an append to the tombstoned stream \(stream) failed with \(error), not as deleted")
+                }
+                continue
             } catch {
                 problem("reading stream \(stream) failed: \(error)")
                 continue
             }
             stored[stream] = events
+            if tombstonesAcknowledged.contains(stream) || ledger.deleted.contains(stream) {
+                problem("the acknowledged tombstone of \(stream) is lost: the stream reads with \(events.count) events")
+            }
             if events.map(\.version) != Array(0..<UInt64(events.count)) {
                 problem("stream \(stream) has versions \(events.map(\.version).prefix(12))…: not 0…\(events.count - 1)")
             }
@@ -100,7 +131,7 @@ public enum PowerLossVerifier {
             }
         }
 
-        for attempt in ledger.attempts {
+        for attempt in ledger.attempts where !deleted.contains(attempt.stream) {
             let events = stored[attempt.stream] ?? []
             let present = attempt.events.compactMap { located[$0.id] }
             if !present.isEmpty {
@@ -140,6 +171,9 @@ public enum PowerLossVerifier {
 
         ledger.confirmed = stored.mapValues { $0.map(\.id) }.filter { !$0.value.isEmpty }
         ledger.attempts = []
+        ledger.tombstones = []
+        ledger.deleted.formUnion(deleted)
+        outcome.deletedStreams = deleted.count
         return outcome
     }
 

@@ -7,7 +7,8 @@ import Synchronization
 /// Writer *w* owns streams `own-w-0…` (and, one append in fifty, a new stream
 /// of its own) and appends to them with `.exact` (or `.noStream`), knowing
 /// their versions; all writers share `shared-0…` with
-/// `.any`. Appends carry one to `maxBatch` events of varied size (up to a few
+/// `.any`. One call in a hundred hard-deletes (tombstones) one of the
+/// writer's new streams, which it then leaves alone. Appends carry one to `maxBatch` events of varied size (up to a few
 /// KiB, so writes span several 512-byte sectors and can tear). Readers read
 /// the newest event of random streams (which makes the splitter write that
 /// stream ahead of its main pass), pages from random versions, and `$all`.
@@ -129,6 +130,23 @@ public final class PowerLossWorkload: Sendable {
         }
         var sequence = 0
         while !stopping.load(ordering: .acquiring) {
+            if random.next() % 100 == 0,
+               let victim = owned.keys.sorted().first(where: { $0.hasPrefix("new-") && owned[$0]! != nil }) {
+                let version = owned[victim]!!
+                let number = recorder.beginTombstone(of: victim)
+                doing(writer, "writer \(writer): tombstone of \(victim) expecting \(version)")
+                do {
+                    try await store.tombstoneStream(victim, expectedVersion: .exact(version))
+                    recorder.tombstoneAcknowledged(number)
+                    owned.removeValue(forKey: victim)
+                } catch {
+                    if isCut() { return }
+                    if let error = error as? RingstoreError, error.code == .journalFull { continue }
+                    problem("writer \(writer): tombstone of \(victim) (expected \(version)) failed before the cut: \(error)")
+                    return
+                }
+                continue
+            }
             let roll = random.next() % 100
             let useOwned = roll < 60
             let stream: String
