@@ -38,6 +38,10 @@ public struct PowerLossAttempt: Sendable {
 public struct PowerLossTombstone: Sendable {
     public var stream: String
     public var acknowledged = false
+    /// The journal's written cursor when it was acknowledged: the tombstone
+    /// ends at or before it (relaxed mode may lose it only if that is past the
+    /// durable cursor at the cut).
+    public var writtenWhenAcknowledged: UInt64 = 0
 }
 
 /// The round's attempts, recorded by concurrent writers: each is registered
@@ -112,8 +116,11 @@ public final class PowerLossRecorder: Sendable {
         }
     }
 
-    public func tombstoneAcknowledged(_ number: Int) {
-        tombstoneAttempts.withLock { $0[number].acknowledged = true }
+    public func tombstoneAcknowledged(_ number: Int, written: UInt64) {
+        tombstoneAttempts.withLock {
+            $0[number].acknowledged = true
+            $0[number].writtenWhenAcknowledged = written
+        }
     }
 
     public var tombstones: [PowerLossTombstone] { tombstoneAttempts.withLock { $0 } }

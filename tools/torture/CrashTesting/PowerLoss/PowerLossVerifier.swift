@@ -11,7 +11,8 @@ import Ringstore
 /// acknowledged event is never replaced by another at its version, nor found
 /// at another position. A stream reads as tombstoned only if a tombstone was
 /// sent for it, and then `$all` shows none of its events and appends to it are
-/// refused; an acknowledged tombstone is never undone.
+/// refused; an acknowledged tombstone is never undone (in relaxed mode, one
+/// acknowledged after the journal's last flush before the cut may be lost).
 /// Durable mode: no acknowledged event is missing. Relaxed mode: an
 /// acknowledged event may be missing only if its append ended at or after the
 /// journal's durable cursor at the cut (so only the tail of each stream can be
@@ -59,7 +60,10 @@ public enum PowerLossVerifier {
         var streams = Set(ledger.confirmed.keys).union(ledger.attempts.map(\.stream)).union(inAll.keys)
         streams.formUnion(try store.streamNames())
         let tombstonesSent = Set(ledger.tombstones.map(\.stream))
-        let tombstonesAcknowledged = Set(ledger.tombstones.filter(\.acknowledged).map(\.stream))
+        // Relaxed mode may lose a tombstone acknowledged after the last flush before the cut.
+        let tombstonesAcknowledged = Set(ledger.tombstones.filter {
+            $0.acknowledged && !(relaxed && $0.writtenWhenAcknowledged > ledger.durableAtCut)
+        }.map(\.stream))
         streams.formUnion(tombstonesSent)
         streams.formUnion(ledger.deleted)
         var deleted = Set<String>()

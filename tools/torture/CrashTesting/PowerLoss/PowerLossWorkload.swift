@@ -137,7 +137,7 @@ public final class PowerLossWorkload: Sendable {
                 doing(writer, "writer \(writer): tombstone of \(victim) expecting \(version)")
                 do {
                     try await store.tombstoneStream(victim, expectedVersion: .exact(version))
-                    recorder.tombstoneAcknowledged(number)
+                    recorder.tombstoneAcknowledged(number, written: store.stats().writtenPosition)
                     owned.removeValue(forKey: victim)
                 } catch {
                     if isCut() { return }
