@@ -128,6 +128,43 @@ import Testing
         #expect(throws: StreamBlock.DecodeError.self) { try StreamBlock.parseHeader(flagged).get() }
     }
 
+    /// Decoding copies the dictionary in front of a per-thread output buffer
+    /// (`DictionaryDecodeScratch`) and keeps it there: switching between
+    /// dictionaries, and a new dictionary made where a freed one was, must
+    /// still decode each block against its own dictionary.
+    @Test func blocksDecodeAgainstTheirOwnDictionaryWhenDictionariesAlternateOnOneThread() throws {
+        func sampled(_ streams: Range<Int>, from first: UInt64) throws -> SegmentDictionary {
+            try #require(SegmentDictionary.sample(of: streams.map { block(first..<(first + 5), stream: $0) }))
+        }
+        func encoded(_ raw: StreamBlock.RawBlock, _ dictionary: SegmentDictionary) -> [UInt8] {
+            var bytes: [UInt8] = []
+            StreamBlock.encode(raw, compress: true, dictionary: dictionary, into: &bytes)
+            return bytes
+        }
+        let first = try sampled(0..<40, from: 0), second = try sampled(500..<540, from: 7_000)
+        let raws = [block(10..<30, stream: 3), block(7_010..<7_030, stream: 510)]
+        let blocks = [encoded(raws[0], first), encoded(raws[1], second)]
+        for round in 0..<6 {
+            let i = round % 2
+            let dictionary = i == 0 ? first : second
+            let whole = try StreamBlock.decoded(from: blocks[i][...], dictionary: dictionary).get()
+            #expect(whole.raw == raws[i].raw, "round \(round)")
+            let part = try StreamBlock.decoded(from: blocks[i][...], dictionary: dictionary,
+                                               extent: .init(version: 0) { _ in raws[i].raw.count / 3 }).get()
+            #expect(part.count < 20 && part.raw == Array(raws[i].raw.prefix(part.raw.count)), "round \(round)")
+        }
+        // The other segment's dictionary does not give the block back.
+        let crossed = StreamBlock.decoded(from: blocks[0][...], dictionary: second)
+        #expect((try? crossed.get().raw) != raws[0].raw)
+
+        // A dictionary made after another was freed (perhaps at its address) is not taken for it.
+        for n in 0..<8 {
+            let made = try sampled((100 * n)..<(100 * n + 40), from: UInt64(1_000 * n))
+            let raw = block(UInt64(1_000 * n + 3)..<UInt64(1_000 * n + 20), stream: 100 * n + 1)
+            #expect(try StreamBlock.decoded(from: encoded(raw, made)[...], dictionary: made).get().raw == raw.raw, "dictionary \(n)")
+        }
+    }
+
     @Test func largeBlocksAreCompressedOnTheirOwn() throws {
         let dictionary = try dictionary()
         var large = StreamBlock.RawBlock()

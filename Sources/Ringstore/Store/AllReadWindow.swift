@@ -364,7 +364,7 @@ final class AllReadWindow: Sendable {
         s.readAhead.append((link.segment, link.offset..<end))
         for entry in ahead where entry.link != link && entry.header.firstPosition > position && Self.kept(entry.stream, in: s) == nil {
             guard budget.inUse < budget.limit / 4 * 3 else { return }
-            guard case .success(let block) = StreamBlock.decoded(from: entry.block, dictionary: entry.dictionary),
+            guard case .success(let block) = StreamBlock.decoded(from: entry.block, parsedHeader: entry.header, dictionary: entry.dictionary),
                   let name = split.catalog.name(of: entry.stream) else { continue }
             let cost = block.cost + Self.overheadPerBlock
             guard budget.take(cost) else { return }

@@ -36,6 +36,11 @@ final class SegmentDictionary: @unchecked Sendable {
 
     /// The dictionary's bytes (never empty).
     let bytes: UnsafeMutableRawBufferPointer
+    /// A number no other dictionary of this process has (``DictionaryDecodeScratch``
+    /// knows a dictionary by it, not by its address, which a later one may reuse).
+    let serial: UInt64
+
+    private static let serials = Atomic<UInt64>(0)
 
     private struct States: @unchecked Sendable {
         /// `LZ4_loadDict` of `bytes`, made on first use.
@@ -51,6 +56,7 @@ final class SegmentDictionary: @unchecked Sendable {
         precondition(!bytes.isEmpty && bytes.count <= Self.maxBytes, "a segment dictionary holds 1 to \(Self.maxBytes) bytes")
         self.bytes = .allocate(byteCount: bytes.count, alignment: 16)
         self.bytes.copyMemory(from: bytes)
+        serial = Self.serials.add(1, ordering: .relaxed).newValue
     }
 
     deinit {
@@ -111,6 +117,9 @@ final class SegmentDictionary: @unchecked Sendable {
     /// Decompresses `stored` (compressed against this dictionary) into
     /// `destination`; the size produced, negative if the bytes are not such a block.
     func decompress(_ stored: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> Int32 {
+        if let size = DictionaryDecodeScratch.decode(stored, against: self, count: destination.count, partial: false, into: destination) {
+            return size
+        }
         guard let source = stored.baseAddress, let target = destination.baseAddress else { return -1 }
         return LZ4_decompress_safe_usingDict(
             source.assumingMemoryBound(to: CChar.self), target.assumingMemoryBound(to: CChar.self),
@@ -120,6 +129,9 @@ final class SegmentDictionary: @unchecked Sendable {
 
     /// ``decompress(_:into:)`` of the first `count` raw bytes only (`count` ≤ the destination's size).
     func decompressPrefix(_ stored: UnsafeRawBufferPointer, count: Int, into destination: UnsafeMutableRawBufferPointer) -> Int32 {
+        if let size = DictionaryDecodeScratch.decode(stored, against: self, count: count, partial: true, into: destination) {
+            return size
+        }
         guard count <= destination.count, let source = stored.baseAddress, let target = destination.baseAddress else { return -1 }
         return LZ4_decompress_safe_partial_usingDict(
             source.assumingMemoryBound(to: CChar.self), target.assumingMemoryBound(to: CChar.self),

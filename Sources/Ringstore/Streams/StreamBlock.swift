@@ -267,13 +267,11 @@ enum StreamBlock {
                                prefix: (Header) -> Int = { _ in .max })
         -> Result<(header: Header, raw: [UInt8]), DecodeError> {
         let header: Header
-        switch parseHeader(block) {
+        switch checkedHeader(block) {
         case .success(let h): header = h
         case .failure(let e): return .failure(e)
         }
-        guard block.count == header.totalLength else { return .failure(.badLengths) }
         let stored = UnsafeRawBufferPointer(rebasing: block[headerSize...])
-        guard CRC32C.checksum(stored) == header.payloadCRC else { return .failure(.checksumMismatch) }
         guard header.compressed else { return .success((header, Array(stored))) }
         let wanted = max(prefix(header), 1)
         if wanted < header.rawLength {
@@ -294,6 +292,23 @@ enum StreamBlock {
             initialized = failure == nil ? header.rawLength : 0
         }
         return failure.map { .failure($0) } ?? .success((header, raw))
+    }
+
+    /// A block's header, once it and the stored bytes after it (the rest of
+    /// `block`, which must be exactly the block) have been checked against
+    /// their checksums.
+    /// `parsed`: the header as ``parseHeader(_:)`` already returned it for these bytes (it is not parsed again).
+    static func checkedHeader(_ block: UnsafeRawBufferPointer, parsed: Header? = nil) -> Result<Header, DecodeError> {
+        let header: Header
+        switch parsed.map({ .success($0) }) ?? parseHeader(block) {
+        case .success(let h): header = h
+        case .failure(let e): return .failure(e)
+        }
+        guard block.count == header.totalLength else { return .failure(.badLengths) }
+        guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: block[headerSize...])) == header.payloadCRC else {
+            return .failure(.checksumMismatch)
+        }
+        return .success(header)
     }
 
     /// Decompresses a compressed block's stored bytes into `destination` (at
