@@ -182,6 +182,26 @@ import Testing
         #expect(AllReadWindow.Horizon(limit: 0).bytes == UInt64(AllReadWindow.Horizon.shortest))
     }
 
+    /// How much of a block to decode: forwards, from the events before the
+    /// entry in the block (their spacing in the journal) or, for the block's
+    /// first event, from the spacing seen in earlier blocks; with neither, all
+    /// of it. Backwards, the block up to the entry.
+    @Test func theDecodedPartFollowsTheStreamsSpacing() {
+        // 100 events of 250 raw bytes, whose first lies at journal position 1,000.
+        let header = StreamBlock.Header(compressed: true, firstVersion: 0, firstPosition: 1_000, count: 100, rawLength: 25_000,
+                                        storedLength: 10_000, payloadCRC: 0)
+        func bytes(version: UInt64, position: UInt64, backwards: Bool = false, spacing: Double? = nil) -> Int {
+            let entry = GlobalIndex.Entry(position: position, version: version, stream: 7)
+            return AllReadWindow.extent(for: entry, backwards: backwards, horizon: 40_000, spacing: spacing).rawBytes(header)
+        }
+        // Event 10 at 11,000: one event every 1,000 bytes, so about 50 within the horizon (with a quarter more).
+        #expect(bytes(version: 10, position: 11_000) == 25_000 * 62 / 100 + 256)
+        #expect(bytes(version: 0, position: 1_000) == .max, "the first event, nothing to reckon from")
+        #expect(bytes(version: 0, position: 1_000, spacing: 1_000) == 25_000 * 52 / 100 + 256)
+        #expect(bytes(version: 0, position: 1_000, spacing: 100) == .max, "more than the block: all of it")
+        #expect(bytes(version: 9, position: 10_000, backwards: true, spacing: 1_000) == 25_000 * 125 / 1_000 + 256)
+    }
+
     /// `readAll(from:)` at a position in the middle of a block, forwards and
     /// backwards, and `maxCount` ending in the middle of one.
     @Test func readsStartingAndEndingInsideABlock() async throws {

@@ -117,6 +117,10 @@ final class AllReadWindow: Sendable {
         var readAhead: [(segment: UInt32, range: Range<UInt32>)] = []
         /// How far along the global order the kept parts reach (see ``AllReadWindow/Horizon``).
         var horizon: Horizon
+        /// About how many journal bytes lie between two consecutive events of
+        /// one stream: a running average over the blocks decoded forwards (see
+        /// ``AllReadWindow/extent(for:backwards:horizon:spacing:)``).
+        var spacing: Double?
     }
 
     private let state: Mutex<State>
@@ -205,11 +209,18 @@ final class AllReadWindow: Sendable {
                 }
                 guard let (block, versions, link) = try split.decodedBlock(
                     of: name, number: entry.stream, containing: entry.version,
-                    extent: Self.extent(for: entry, backwards: backwards, horizon: horizon)) else {
+                    extent: Self.extent(for: entry, backwards: backwards, horizon: horizon, spacing: s.spacing)) else {
                     throw RingstoreError(.corruptData, "stream \"\(name)\": its stream file and split segments lack version \(entry.version), which the global index lists",
                                          stream: name, path: indexPath)
                 }
                 result.append(block.event(at: Int(entry.version - block.firstVersion), stream: name, types: &types))
+                if !backwards && block.count > 1 {
+                    let last = block.position(at: block.count - 1), first = block.position(at: 0)
+                    if last > first {
+                        let sample = Double(last - first) / Double(block.count - 1)
+                        s.spacing = s.spacing.map { $0 * 0.875 + sample * 0.125 } ?? sample
+                    }
+                }
                 if let link, !backwards { try readAhead(from: link, after: entry.position, split: split, &s) }
                 if entry.version == (backwards ? versions.lowerBound : versions.upperBound - 1) { continue }
                 var (part, partVersions) = Self.part(of: block, serving: versions, after: entry, backwards: backwards, horizon: horizon)
@@ -288,11 +299,16 @@ final class AllReadWindow: Sendable {
     /// entry itself. Forwards, the stream's events within the horizon are
     /// reckoned from how densely its events before `entry` in the block lie
     /// in the global order (with a quarter more, and one); backwards, the
-    /// block up to `entry`. The first event of a block is decoded with the
-    /// whole block (nothing to reckon from). Only a reckoning: a part that
-    /// falls short leaves a shorter slice kept, and one short of `entry`
-    /// makes the block decode whole.
-    static func extent(for entry: GlobalIndex.Entry, backwards: Bool, horizon: UInt64) -> StreamBlock.DecodeExtent {
+    /// block up to `entry`. For the first event of a block there is nothing
+    /// to reckon from in the block, so `spacing`, the journal bytes between
+    /// two events of one stream in the blocks decoded before, stands in; with
+    /// none yet the block decodes whole. (Decoding a compacted store's blocks
+    /// whole at their first event was a fifth of its `$all` pass: each
+    /// stream's first block is met at the start, and only about a horizon's
+    /// worth of it is kept.) Only a reckoning: a part that falls short leaves
+    /// a shorter slice kept, and one short of `entry` makes the block decode
+    /// whole.
+    static func extent(for entry: GlobalIndex.Entry, backwards: Bool, horizon: UInt64, spacing: Double? = nil) -> StreamBlock.DecodeExtent {
         StreamBlock.DecodeExtent(version: entry.version) { header in
             guard header.count > 0, entry.version >= header.firstVersion else { return .max }
             let index = Int(entry.version - header.firstVersion)
@@ -300,8 +316,14 @@ final class AllReadWindow: Sendable {
             if backwards {
                 events = Double(index + 1) * 1.25
             } else {
-                guard index > 0, entry.position > header.firstPosition else { return .max }
-                let perJournalByte = Double(index) / Double(entry.position - header.firstPosition)
+                let perJournalByte: Double
+                if index > 0, entry.position > header.firstPosition {
+                    perJournalByte = Double(index) / Double(entry.position - header.firstPosition)
+                } else if let spacing, spacing >= 1 {
+                    perJournalByte = 1 / spacing
+                } else {
+                    return .max
+                }
                 events = Double(index + 1) + perJournalByte * Double(horizon) * 1.25 + 1
             }
             guard events < Double(header.count) else { return .max }
