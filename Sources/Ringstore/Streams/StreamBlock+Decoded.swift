@@ -46,8 +46,9 @@ extension StreamBlock {
 
         /// Builds a block in one buffer of `rawCount` raw bytes and room for
         /// `maxCount + 1` offsets: `fill` writes the raw bytes into the start
-        /// of the buffer it is given and returns them checked and located
-        /// (``locateEntries(_:count:partial:into:)``), or an error.
+        /// of the buffer it is given, locates their entries
+        /// (``locateEntries(_:rawCount:count:partial:)``) and returns how many
+        /// there are, or an error.
         static func building(rawCount: Int, maxCount: Int, firstVersion: UInt64,
                              _ fill: (UnsafeMutableRawBufferPointer) -> Result<Int, DecodeError>) -> Result<Decoded, DecodeError> {
             var outcome: Result<Int, DecodeError> = .failure(.decompressionFailed)
