@@ -33,6 +33,7 @@ import RingstoreCrashTesting
         let rounds = relaxed ? 6 : 20
         var acknowledgements: [Acknowledgement] = []
         var totalAcknowledged = 0
+        var retried = 0
         for round in 0..<rounds {
             let store = root.child("store-\(round / 5)")
             if round % 5 == 0 { acknowledgements = [] }
@@ -45,10 +46,14 @@ import RingstoreCrashTesting
             #expect(!outcome.acknowledgements.isEmpty, "round \(round): the writer acknowledged nothing before the kill")
             acknowledgements += outcome.acknowledgements
             totalAcknowledged += outcome.acknowledgements.count
-            let report = try await CrashVerifier.verify(directory: store, configuration: configuration, acknowledgements: acknowledgements)
+            let report = try await CrashVerifier.verify(directory: store, configuration: configuration, acknowledgements: acknowledgements,
+                                                        sendings: outcome.sendings)
+            acknowledgements += report.retried
+            retried += report.retriesRecognised + report.retriesStored
             #expect(report.problems.isEmpty, "round \(round): \(report.problems.prefix(5))")
             #expect(report.storedEvents >= report.acknowledgedEvents)
         }
         #expect(totalAcknowledged > rounds * 10)
+        #expect(retried > 0, "no append was left unanswered by a kill")
     }
 }

@@ -59,7 +59,7 @@ struct Torture: AsyncParsableCommand {
             configuration.maxEventSize = Int(min(UInt64(configuration.maxEventSize), configuration.journalCapacity / 4))
             let executable = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : Bundle.main.executablePath!
             var random = SeededRandom(seed: seed)
-            var totals = (acknowledged: 0, verified: 0, unacknowledged: 0, lost: 0, problems: 0, replayed: 0)
+            var totals = (acknowledged: 0, verified: 0, unacknowledged: 0, lost: 0, problems: 0, replayed: 0, retriesRecognised: 0, retriesStored: 0)
             var maxLaps = 0.0
             var acknowledgements: [Acknowledgement] = []
             for round in 0..<rounds {
@@ -73,7 +73,11 @@ struct Torture: AsyncParsableCommand {
                         + (relaxed ? ["--relaxed"] : []),
                     killDelay: delay, scratch: root)
                 acknowledgements += outcome.acknowledgements
-                let report = try await CrashVerifier.verify(directory: store, configuration: configuration, acknowledgements: acknowledgements)
+                let report = try await CrashVerifier.verify(directory: store, configuration: configuration, acknowledgements: acknowledgements,
+                                                            sendings: outcome.sendings)
+                acknowledgements += report.retried
+                totals.retriesRecognised += report.retriesRecognised
+                totals.retriesStored += report.retriesStored
                 totals.acknowledged += outcome.acknowledgements.reduce(0) { $0 + $1.ids.count }
                 totals.verified += report.acknowledgedEvents
                 totals.unacknowledged += report.unacknowledgedEvents
@@ -82,10 +86,10 @@ struct Torture: AsyncParsableCommand {
                 totals.replayed += report.recoveredEvents
                 let laps = Double(report.journalEnd) / Double(report.journalCapacity)
                 maxLaps = max(maxLaps, laps)
-                print("round \(round + 1)/\(rounds): killed after \(outcome.killedAfter), \(outcome.acknowledgements.count) appends acknowledged, store holds \(report.storedEvents) events, journal at \(String(format: "%.1f", laps)) laps, \(report.recoveredEvents) events replayed, \(report.problems.count) problems")
+                print("round \(round + 1)/\(rounds): killed after \(outcome.killedAfter), \(outcome.acknowledgements.count) appends acknowledged, store holds \(report.storedEvents) events, journal at \(String(format: "%.1f", laps)) laps, \(report.recoveredEvents) events replayed, unanswered appends retried: \(report.retriesRecognised) found stored, \(report.retriesStored) stored now, \(report.problems.count) problems")
                 for problem in report.problems.prefix(10) { print("  PROBLEM: \(problem)") }
             }
-            print("rounds: \(rounds), events acknowledged: \(totals.acknowledged), acknowledged events verified (cumulative per store): \(totals.verified), acknowledged events lost: \(totals.lost), present but unacknowledged: \(totals.unacknowledged), events replayed by recovery: \(totals.replayed), journal laps (largest store): \(String(format: "%.1f", maxLaps)), problems: \(totals.problems)")
+            print("rounds: \(rounds), events acknowledged: \(totals.acknowledged), acknowledged events verified (cumulative per store): \(totals.verified), acknowledged events lost: \(totals.lost), present but unacknowledged: \(totals.unacknowledged), events replayed by recovery: \(totals.replayed), unanswered appends retried: \(totals.retriesRecognised) found stored and \(totals.retriesStored) stored now, journal laps (largest store): \(String(format: "%.1f", maxLaps)), problems: \(totals.problems)")
             if totals.problems > 0 { throw ExitCode(1) }
         }
         /// `--power-loss`: rounds of simulated power cuts (see ``PowerLossRounds``).

@@ -6,6 +6,8 @@ import Glibc
 public enum CrashRound {
     public struct Outcome: Sendable {
         public var acknowledgements: [Acknowledgement]
+        /// Every append the writer began to send (acknowledged or not).
+        public var sendings: [Sending]
         /// How long the writer ran after its first acknowledgement before the kill.
         public var killedAfter: Duration
         public var terminationSignal: Int32?
@@ -40,7 +42,8 @@ public enum CrashRound {
         process.waitUntilExit()
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         let signal = process.terminationReason == .uncaughtSignal ? process.terminationStatus : nil
-        return Outcome(acknowledgements: Acknowledgement.parse(text), killedAfter: clock.now - running, terminationSignal: signal)
+        return Outcome(acknowledgements: Acknowledgement.parse(text), sendings: Sending.parse(text),
+                       killedAfter: clock.now - running, terminationSignal: signal)
     }
 }
 

@@ -18,22 +18,74 @@ public enum CrashVerifier {
         public var journalCapacity: UInt64 = 1
         /// Events the reopened store replayed from the journal (split again after the crash).
         public var recoveredEvents = 0
+        /// Unanswered appends sent again after the reopen: found stored (nothing
+        /// written), and stored by the retry.
+        public var retriesRecognised = 0
+        public var retriesStored = 0
+        /// What the retries were answered: acknowledged now, so later rounds check them too.
+        public var retried: [Acknowledgement] = []
     }
 
     /// Opens the store, reads every stream and `$all`, and checks that every
     /// acknowledged event is present exactly once at its acknowledged stream,
     /// version and position; that versions are contiguous; that no event ID
-    /// appears twice; and that every event's payload is whole.
+    /// appears twice; and that every event's payload is whole. Then sends
+    /// again, as a client that never heard back would (same IDs, `.any`), each
+    /// of `sendings` that no acknowledgement answered: found stored, it must
+    /// be answered with where it is and nothing written; not stored, it is
+    /// stored once.
     public static func verify(directory: String, configuration: Configuration,
-                              acknowledgements: [Acknowledgement]) async throws -> Report {
+                              acknowledgements: [Acknowledgement], sendings: [Sending] = []) async throws -> Report {
         let store = try await EventStore.open(at: directory, configuration: configuration, logger: .crashTesting)
         do {
-            let report = try await check(store, acknowledgements)
+            var report = try await check(store, acknowledgements)
+            let answered = Set(acknowledgements.compactMap(\.ids.first))
+            try await retry(sendings.filter { !$0.ids.isEmpty && !answered.contains($0.ids[0]) }, in: store, report: &report)
             try await store.close()
             return report
         } catch {
             try? await store.close()
             throw error
+        }
+    }
+
+    private static func retry(_ unanswered: [Sending], in store: EventStore, report: inout Report) async throws {
+        for sending in unanswered {
+            let label = "retrying the unanswered append of \(sending.ids.count) events to \(sending.stream)"
+            let before: [RecordedEvent]
+            do {
+                before = try await store.read(stream: sending.stream).collect()
+            } catch let error as RingstoreError where error.code == .streamNotFound {
+                before = []
+            }
+            let present = sending.ids.compactMap { id in before.first { $0.id == id } }
+            let result: AppendResult
+            do {
+                result = try await store.append(to: sending.stream, expectedVersion: .any, events: sending.events)
+            } catch {
+                report.problems.append("\(label): failed: \(error)")
+                continue
+            }
+            let after = try await store.read(stream: sending.stream).collect()
+            for id in sending.ids where after.filter({ $0.id == id }).count != 1 {
+                report.problems.append("\(label): event \(id) is stored \(after.filter { $0.id == id }.count) times after the retry")
+            }
+            if let first = present.first {
+                report.retriesRecognised += 1
+                if present.count != sending.ids.count {
+                    report.problems.append("\(label): only \(present.count) of its events were stored before the retry")
+                }
+                if result.firstVersion != first.version || result.firstPosition != first.position || after.count != before.count {
+                    report.problems.append("\(label): its events were stored from version \(first.version) at position \(first.position); the retry answered version \(result.firstVersion) at \(result.firstPosition), and the stream went from \(before.count) to \(after.count) events")
+                }
+            } else {
+                report.retriesStored += 1
+                if result.firstVersion != UInt64(before.count) || after.count != before.count + sending.ids.count {
+                    report.problems.append("\(label): not stored before, the retry answered version \(result.firstVersion) with \(before.count) events before it and \(after.count) after")
+                }
+            }
+            report.retried.append(Acknowledgement(stream: sending.stream, firstVersion: result.firstVersion,
+                                                  firstPosition: result.firstPosition, ids: sending.ids))
         }
     }
 

@@ -3,8 +3,9 @@ import Foundation
 import Ringstore
 
 /// The process that gets killed: appends forever from many concurrent writers
-/// and reports every acknowledged append on standard output, one line per
-/// append, each written with a single `write` so a kill never splits one.
+/// and reports every append on standard output before sending it (``Sending``)
+/// and once acknowledged (``Acknowledgement``), one line each, each written
+/// with a single `write` so a kill never splits one.
 public enum CrashWriter {
     /// The payload every event carries, so that a verifier can tell a whole,
     /// correct event from a damaged one.
@@ -24,10 +25,10 @@ public enum CrashWriter {
                     while true {
                         let stream = "crash-\(random.next() % UInt64(streams))"
                         let count = Int(random.next() % UInt64(maxBatch)) + 1
-                        let events = (0..<count).map { _ in
-                            sequence += 1
-                            return EventData(type: "CrashTest", data: payload(stream: stream, writer: writer, sequence: sequence))
-                        }
+                        let sending = Sending(writer: writer, firstSequence: sequence + 1, ids: (0..<count).map { _ in UUID() }, stream: stream)
+                        sequence += count
+                        let events = sending.events
+                        writeLine(sending.line)
                         do {
                             let result = try await store.append(to: stream, events: events)
                             writeLine(Acknowledgement(stream: stream, firstVersion: result.firstVersion,
