@@ -18,6 +18,22 @@ import RingstoreCrashTesting
         return directory.appendingPathComponent("ringstore-torture").path
     }
 
+    /// The writer's lines come back as written; a last line cut by the kill
+    /// and lines of other kinds are left out; a stream name may hold spaces.
+    @Test func theWritersLinesParseBack() {
+        let ids = [UUID(), UUID()]
+        let sending = Sending(writer: 3, firstSequence: 17, ids: ids, stream: "a stream")
+        let ack = Acknowledgement(stream: "a stream", firstVersion: 4, firstPosition: 1_024, ids: ids)
+        let other = Sending(writer: 1, firstSequence: 1, ids: [UUID()], stream: "b")
+        let output = "READY\n" + sending.line + ack.line + String(other.line.dropLast(3))
+        #expect(Sending.parse(output) == [sending])
+        #expect(Acknowledgement.parse(output) == [ack])
+        #expect(Sending.parse(output + "\n").count == 1, "a cut line stays cut")
+        #expect(sending.events.map(\.id) == ids)
+        #expect(sending.events.map(\.data) == [CrashWriter.payload(stream: "a stream", writer: 3, sequence: 17),
+                                                CrashWriter.payload(stream: "a stream", writer: 3, sequence: 18)])
+    }
+
     /// Durable mode with a journal large enough that nothing wraps; relaxed mode;
     /// and a 1 MiB journal that wraps every few milliseconds, so the kill lands
     /// in the middle of splitting and checkpointing.

@@ -25,16 +25,29 @@ public struct Acknowledgement: Sendable, Hashable {
     /// Parses every complete line of a writer's output (a last line without its
     /// newline was cut by the kill and is ignored, as are unrelated lines).
     public static func parse(_ output: String) -> [Acknowledgement] {
-        var result: [Acknowledgement] = []
+        WriterLines.fields(of: output, tag: "ACK").compactMap { fields in
+            guard let version = UInt64(fields[1]), let position = UInt64(fields[2]) else { return nil }
+            return Acknowledgement(stream: String(fields[4]), firstVersion: version, firstPosition: position, ids: WriterLines.ids(fields[3]))
+        }
+    }
+}
+
+/// The lines a crash-test writer prints: `<TAG> <a> <b> <id>,<id>,… <stream>`.
+enum WriterLines {
+    /// The five fields of every complete line tagged `tag` (a last line without
+    /// its newline was cut by the kill and is ignored, as are other lines).
+    static func fields(of output: String, tag: String) -> [[Substring]] {
         var lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         if !output.hasSuffix("\n") { lines.removeLast() }
-        for line in lines where line.hasPrefix("ACK ") {
+        return lines.compactMap { line in
+            guard line.hasPrefix(tag + " ") else { return nil }
             let fields = line.split(separator: " ", maxSplits: 4)
-            guard fields.count == 5, let version = UInt64(fields[1]), let position = UInt64(fields[2]) else { continue }
-            let ids = fields[3].split(separator: ",").compactMap { UUID(uuidString: String($0)) }
-            result.append(Acknowledgement(stream: String(fields[4]), firstVersion: version, firstPosition: position, ids: ids))
+            return fields.count == 5 ? fields : nil
         }
-        return result
+    }
+
+    static func ids(_ field: Substring) -> [UUID] {
+        field.split(separator: ",").compactMap { UUID(uuidString: String($0)) }
     }
 }
 
@@ -70,15 +83,9 @@ public struct Sending: Sendable, Hashable {
 
     /// Parses every complete `SEND` line of a writer's output.
     public static func parse(_ output: String) -> [Sending] {
-        var result: [Sending] = []
-        var lines = output.split(separator: "\n", omittingEmptySubsequences: false)
-        if !output.hasSuffix("\n") { lines.removeLast() }
-        for line in lines where line.hasPrefix("SEND ") {
-            let fields = line.split(separator: " ", maxSplits: 4)
-            guard fields.count == 5, let writer = Int(fields[1]), let first = Int(fields[2]) else { continue }
-            let ids = fields[3].split(separator: ",").compactMap { UUID(uuidString: String($0)) }
-            result.append(Sending(writer: writer, firstSequence: first, ids: ids, stream: String(fields[4])))
+        WriterLines.fields(of: output, tag: "SEND").compactMap { fields in
+            guard let writer = Int(fields[1]), let first = Int(fields[2]) else { return nil }
+            return Sending(writer: writer, firstSequence: first, ids: WriterLines.ids(fields[3]), stream: String(fields[4]))
         }
-        return result
     }
 }
