@@ -149,11 +149,8 @@ public enum PowerLossRounds {
             var verified = ""
             let recorder = PowerLossRecorder()
             if roundInChain > 0 {
-                let sent = ledger.attempts
-                let outcome = await verify(store, ledger: &ledger, relaxed: options.relaxed, totals: &totals, problems: &problems)
-                let retries = await PowerLossRetries.run(store, attempts: sent, recorder: recorder, random: &random)
-                totals.add(retries)
-                problems += retries.problems
+                let (outcome, retries) = await verify(store, ledger: &ledger, relaxed: options.relaxed, recorder: recorder, random: &random,
+                                                      totals: &totals, problems: &problems)
                 if !outcome.problems.isEmpty || !problems.isEmpty {
                     let kept = "\(root)/as-cut-before-round-\(round + 1)"
                     if (try? FileManager.default.moveItem(atPath: lastCut, toPath: kept)) != nil {
@@ -265,22 +262,31 @@ public enum PowerLossRounds {
         }
     }
 
-    private static func verify(_ store: EventStore, ledger: inout PowerLossLedger, relaxed: Bool,
-                               totals: inout Totals, problems: inout [String]) async -> PowerLossVerifier.Outcome {
+    /// Checks a reopened store against the ledger, then sends the round's
+    /// appends again as their clients would (``PowerLossRetries``; appends a
+    /// retry stored are registered with `recorder`).
+    private static func verify(_ store: EventStore, ledger: inout PowerLossLedger, relaxed: Bool, recorder: PowerLossRecorder,
+                               random: inout SeededRandom, totals: inout Totals,
+                               problems: inout [String]) async -> (outcome: PowerLossVerifier.Outcome, retries: PowerLossRetries.Outcome) {
+        let sent = ledger.attempts
+        let outcome: PowerLossVerifier.Outcome
         do {
-            let outcome = try await PowerLossVerifier.verify(store, ledger: &ledger, relaxed: relaxed)
+            outcome = try await PowerLossVerifier.verify(store, ledger: &ledger, relaxed: relaxed)
             totals.acknowledgedEvents += outcome.acknowledgedEvents
             totals.lostEvents += outcome.lostEvents
             totals.missingAllowed += outcome.missingAllowed
             totals.unacknowledgedPresent += outcome.unacknowledgedPresent
             if let age = outcome.oldestMissingAge { totals.oldestMissingAge = max(totals.oldestMissingAge ?? .zero, age) }
             problems += outcome.problems
-            return outcome
         } catch {
             problems.append("verification failed: \(error)")
             ledger.attempts = []
-            return PowerLossVerifier.Outcome()
+            return (PowerLossVerifier.Outcome(), PowerLossRetries.Outcome())
         }
+        let retries = await PowerLossRetries.run(store, attempts: sent, recorder: recorder, random: &random)
+        totals.add(retries)
+        problems += retries.problems
+        return (outcome, retries)
     }
 
     /// Reopens a chain's last store without a simulation and checks it.
@@ -293,11 +299,8 @@ public enum PowerLossRounds {
         var problems: [String] = []
         do {
             let store = try await EventStore.open(at: directory, configuration: configuration, logger: .powerLossTesting)
-            let sent = ledger.attempts
-            _ = await verify(store, ledger: &ledger, relaxed: options.relaxed, totals: &totals, problems: &problems)
-            let retries = await PowerLossRetries.run(store, attempts: sent, recorder: PowerLossRecorder(), random: &random)
-            totals.add(retries)
-            problems += retries.problems
+            _ = await verify(store, ledger: &ledger, relaxed: options.relaxed, recorder: PowerLossRecorder(), random: &random,
+                             totals: &totals, problems: &problems)
             problems += await PowerLossVerifier.appendAndReadBack(store, streams: ["fresh-last"], recorder: PowerLossRecorder(), random: &random)
             try await store.close()
         } catch {
