@@ -77,7 +77,8 @@ import Testing
         let newFile = try Data(contentsOf: URL(fileURLWithPath: bigPath))
         let full = oldBlocks.filter { block in
             guard case .success(let header) = StreamBlock.parseHeader(block.bytes) else { return false }
-            return header.rawLength >= CompactionWriter.reuseBytes
+            let blockBytes = header.dictionary ? CompactionWriter.dictionaryBlockBytes : CompactionWriter.plainBlockBytes
+            return header.rawLength >= CompactionWriter.reuseBytes(for: blockBytes)
         }
         let found = full.filter { newFile.range(of: $0.bytes) != nil }.count
         #expect(found > 0 && found * 2 >= full.count, "\(found) of \(full.count) full-size blocks copied")

@@ -11,12 +11,18 @@ import Testing
 @Suite struct AdminPowerLossTests {
     /// With the default memory budget (one range of streams), and with a tiny one: many
     /// ranges, whose segment entries one pass routes to temporary files under
-    /// `compact.new/` (written, read back and unlinked before anything is synced).
-    @Test(arguments: [UInt64(64 << 20), 4 << 10])
-    func aPowerCutAnywhereInACompactionLeavesTheOldOrTheNewStore(budget: UInt64) async throws {
+    /// `compact.new/` (written, read back and unlinked before anything is synced);
+    /// and a store large enough that its compaction writes a dictionary
+    /// (`streams/dictionary`, which must come and go with the blocks that need it).
+    @Test(arguments: zip([UInt64(64 << 20), 4 << 10, 64 << 20], [false, false, true]))
+    func aPowerCutAnywhereInACompactionLeavesTheOldOrTheNewStore(budget: UInt64, dictionary: Bool) async throws {
         let dir = TemporaryDirectory()
         let base = dir.child("base")
-        try await AdminFixture.build(at: base)
+        if dictionary {
+            try await StreamFileDictionaryTests.build(at: base)
+        } else {
+            try await AdminFixture.build(at: base)
+        }
         let before = try await AdminFixture.visible(at: base)
 
         // How many operations a whole compaction makes, and how many of them are renames.
@@ -27,6 +33,7 @@ import Testing
         let counted = try await session.compact(options: CompactOptions(memoryBudget: budget))
         session.close()
         #expect(budget > 1 << 20 || counted.streamRanges > 4, "\(counted)")
+        #expect(FileManager.default.fileExists(atPath: counting + "/streams/dictionary") == dictionary)
         let total = counter.operationCount
         counter.uninstall()
         #expect(total > 50)

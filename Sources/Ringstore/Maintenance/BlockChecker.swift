@@ -13,7 +13,7 @@ struct BlockChecker: ~Copyable {
     /// the `skip`-th on to `run` (the run is only meaningful when nil is returned).
     /// `dictionary`: that of the segment the block lies in (nil for stream files).
     mutating func check(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, skip: Int = 0,
-                        dictionary: SegmentDictionary? = nil, run: inout PositionRun) -> String? {
+                        dictionary: CompressionDictionary? = nil, run: inout PositionRun) -> String? {
         guard stored.count == header.storedLength else { return "block runs past the end of the file" }
         guard CRC32C.checksum(stored) == header.payloadCRC else { return "block payload checksum mismatch" }
         let payload: UnsafeRawBufferPointer

@@ -18,10 +18,10 @@ struct SegmentHarvest: Sendable {
     /// Gathered entries back to back, each a unit: the number of the segment it
     /// came from (4 bytes), then its whole block (header and stored bytes). The
     /// number finds the dictionary (``dictionaries``) of a block compressed against
-    /// its segment's (``SegmentDictionary``); read a unit with ``unit(_:_:)``.
+    /// its segment's (``CompressionDictionary``); read a unit with ``unit(_:_:)``.
     private(set) var arena: [UInt8] = []
     /// The segments' dictionaries by segment number (``dictionaries(in:)``), set by whoever rewrites the blocks.
-    var dictionaries: [UInt32: SegmentDictionary] = [:]
+    var dictionaries: [UInt32: CompressionDictionary] = [:]
     /// Per stream of `numbers` (by `number - numbers.lowerBound`): its blocks' ranges in `arena`, oldest first.
     private var spans: [[Range<Int>]]
     /// Bytes of the segment files read.
@@ -67,8 +67,8 @@ struct SegmentHarvest: Sendable {
     /// The dictionaries of the segments in `folder`, by segment number (a
     /// segment without one, or whose copies are both damaged, is left out:
     /// its blocks that need one then fail to decode, naming what is wrong).
-    static func dictionaries(in folder: FilePath) -> [UInt32: SegmentDictionary] {
-        var found: [UInt32: SegmentDictionary] = [:]
+    static func dictionaries(in folder: FilePath) -> [UInt32: CompressionDictionary] {
+        var found: [UInt32: CompressionDictionary] = [:]
         for number in ((try? StorageDirectory.entries(of: folder)) ?? []).compactMap(SplitSegment.number(inFileName:)) {
             if let segment = try? SplitSegment.open(number: number, in: folder), let dictionary = segment.dictionary {
                 found[number] = dictionary

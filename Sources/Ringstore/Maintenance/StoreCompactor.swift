@@ -183,8 +183,12 @@ extension MaintenanceSession {
         // are still read there, so a file's verified end plus the segments still hold everything).
         let verifiedFiles: [VerifiedStreamFile?]? = problems.isEmpty && store.splitter.mover.segmentsDeleted.load(ordering: .relaxed) == 0
             ? before.fileByNumber : nil
-        let writer = CompactionWriter(root: fresh, dryRun: options.dryRun,
-                                      compress: configuration.compression, acceleration: options.acceleration)
+        // Small blocks against a dictionary, for a store large enough (see ``CompactionWriter/dictionaryBlockBytes``).
+        let dictionary = configuration.compression && before.rawBytes >= Self.dictionaryFromRawBytes
+            ? await Self.sampleDictionary(of: store) : nil
+        let writer = CompactionWriter(root: fresh, dryRun: options.dryRun, compress: configuration.compression,
+                                      acceleration: options.acceleration, dictionary: dictionary,
+                                      oldDictionary: store.split.directory.dictionary)
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
                         intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber, verifiedFiles: verifiedFiles,
@@ -219,6 +223,35 @@ extension MaintenanceSession {
         return summary
     }
 
+    /// Events ``sampleDictionary(of:)`` reads at most (it stops once it has ``CompressionDictionary/maxBytes``).
+    static let dictionarySampleEvents = 256
+    /// Raw bytes of blocks (as `verify` counts them) from which a compacted store
+    /// gets a ``StreamFileDictionary``: its file (two copies of 16 KiB) outweighs
+    /// what it saves in a smaller store, where `$all` is quick anyway.
+    static let dictionaryFromRawBytes: UInt64 = 4 << 20
+
+    /// The new store's ``StreamFileDictionary``: the first events `$all` shows
+    /// (so nothing deleted, truncated or expired goes into it), up to
+    /// ``CompressionDictionary/sampleBytesPerBlock`` of each as it lies in a block;
+    /// nil for a store without events. The same store gives the same bytes, so
+    /// compacting it again keeps the dictionary and copies its blocks as they are.
+    /// A read that fails (a damaged file that `--skip-damaged` keeps as it is)
+    /// ends the sample there: the rewrite reports real damage itself.
+    static func sampleDictionary(of store: EventStore) async -> CompressionDictionary? {
+        var blocks: [StreamBlock.RawBlock] = []
+        var bytes = 0
+        do {
+            for try await event in store.readAll(maxCount: dictionarySampleEvents) {
+                var builder = StreamBlock.Builder(limit: .max)
+                builder.add(event)
+                blocks += builder.finish()
+                bytes += min(blocks.last?.raw.count ?? 0, CompressionDictionary.sampleBytesPerBlock)
+                if bytes >= CompressionDictionary.maxBytes { break }
+            }
+        } catch {}
+        return CompressionDictionary.sample(of: blocks)
+    }
+
     /// Writes the new files from the open `store` (see ``compact(options:progress:)``).
     ///
     /// Memory stays within about `budget` whatever the store's size: streams are
@@ -238,6 +271,7 @@ extension MaintenanceSession {
             try StorageDirectory.create(writer.root.appending(StreamNaming.folder))
             try StorageDirectory.create(writer.root.appending("split"))
         }
+        try writer.writeDictionary()
         let names = store.catalog.allNames()
         // The store learns each stream's end from the verification (no lookup of its file).
         let known = verifiedFiles.map { Array($0.prefix(names.count)) } ?? []

@@ -22,12 +22,14 @@ extension MaintenanceSession {
         let line = DumpLine(json: options.json)
         try dumpJournal(options, line: line, emit: emit)
         try dumpSegments(options, line: line, emit: emit)
+        // The stream files' dictionary, for their blocks compressed against it (`verify` reports its damage).
+        let dictionary = (try? StreamFileDictionary.read(in: path))??.dictionary
         if let stream = options.stream {
             var probe = 0
             while true {
                 let relative = StreamNaming.relativePath(stream, probe: probe).string
                 guard StorageDirectory.exists(path.appending(relative)) else { break }
-                if try dumpStreamFile(relative, options, line: line, emit: emit) { break }
+                if try dumpStreamFile(relative, options, dictionary: dictionary, line: line, emit: emit) { break }
                 probe += 1
             }
         } else {
@@ -35,7 +37,7 @@ extension MaintenanceSession {
             for folder in ((try? StorageDirectory.entries(of: root)) ?? []).sorted() where folder.count == 2 {
                 for name in ((try? StorageDirectory.entries(of: root.appending(folder))) ?? []).sorted()
                 where name.hasSuffix("." + StreamNaming.fileExtension) {
-                    _ = try dumpStreamFile("\(StreamNaming.folder)/\(folder)/\(name)", options, line: line, emit: emit)
+                    _ = try dumpStreamFile("\(StreamNaming.folder)/\(folder)/\(name)", options, dictionary: dictionary, line: line, emit: emit)
                 }
             }
         }
@@ -144,7 +146,8 @@ extension MaintenanceSession {
     }
 
     /// Dumps one stream file; false if it belongs to another stream than the one asked for.
-    private func dumpStreamFile(_ relative: String, _ options: DumpOptions, line: DumpLine, emit: (String) -> Void) throws -> Bool {
+    private func dumpStreamFile(_ relative: String, _ options: DumpOptions, dictionary: CompressionDictionary?, line: DumpLine,
+                                emit: (String) -> Void) throws -> Bool {
         let file = try StorageFile.open(path.appending(relative))
         defer { file.close() }
         var reader = try SequentialReader(file: file)
@@ -171,10 +174,10 @@ extension MaintenanceSession {
             emit(line.make("block", [("file", .text(relative)), ("offset", .number(offset)), ("firstVersion", .number(block.firstVersion)),
                                      ("events", .number(UInt64(block.count))), ("firstPosition", .number(block.firstPosition)),
                                      ("storedBytes", .number(UInt64(block.storedLength))), ("rawBytes", .number(UInt64(block.rawLength))),
-                                     ("lz4", .flag(block.compressed))]))
+                                     ("lz4", .flag(block.compressed)), ("dictionary", .flag(block.dictionary))]))
             if options.stream != nil, block.firstVersion + UInt64(block.count) > options.from,
                let bytes = try reader.bytes(at: offset, count: block.totalLength) {
-                switch StreamBlock.decode(Array(bytes), stream: name) {
+                switch StreamBlock.decode(Array(bytes), stream: name, dictionary: dictionary) {
                 case .success(let events):
                     for event in events where event.version >= options.from {
                         emit(line.make("event", [("stream", .text(name)), ("version", .number(event.version)), ("position", .number(event.position)),

@@ -93,7 +93,7 @@ struct StoreVerifier {
         defer { if let routing { routing.sink.joinRouting(routing.thread) } }
         let totalFiles = files.count + segmentFiles.count
         var checker = BlockChecker()
-        let fileVerifier = StreamFileVerifier(directory: directory)
+        let fileVerifier = StreamFileVerifier(directory: directory, dictionary: verifyStreamFileDictionary(into: &problems))
         let windows = (data: ReadWindow(bytes: 1 << 20), index: ReadWindow(bytes: 1 << 16))
         inventory.fileByNumber = Array(repeating: nil, count: streams.count)
         // Findings in an unclean store's stream files that the split segments may
@@ -163,6 +163,23 @@ struct StoreVerifier {
         report.inventory = inventory
         report.seconds = (ContinuousClock.now - started).seconds
         return report
+    }
+
+    /// The stream files' dictionary (``StreamFileDictionary``), if the store has
+    /// one and a copy of it is intact; each damaged part of its file is a problem.
+    private func verifyStreamFileDictionary(into problems: inout [MaintenanceProblem]) -> CompressionDictionary? {
+        let relative = "\(StreamNaming.folder)/\(StreamFileDictionary.fileName)"
+        do {
+            guard let reading = try StreamFileDictionary.read(in: directory) else { return nil }
+            let lost = reading.dictionary == nil ? ": no copy is intact, so no block compressed against it can be read" : " (the other copy is intact)"
+            for (offset, what) in reading.damage {
+                problems.append(MaintenanceProblem(file: relative, offset: offset, what: what + lost))
+            }
+            return reading.dictionary
+        } catch {
+            problems.append(MaintenanceProblem(file: relative, offset: nil, what: "cannot read: \(error)"))
+            return nil
+        }
     }
 
     /// Every `streams/xx/*.stream` file, relative to the store, sorted.
@@ -314,7 +331,7 @@ struct StoreVerifier {
 
     /// Checks one segment entry's block and joins its events onto `stream`.
     private func joinEntry(offset: UInt64, header: StreamBlock.Header, stored: UnsafeRawBufferPointer, blockBytes: UInt64,
-                           dictionary: SegmentDictionary?, stream: inout StreamTally, checker: inout BlockChecker, checkpoint: UInt64,
+                           dictionary: CompressionDictionary?, stream: inout StreamTally, checker: inout BlockChecker, checkpoint: UInt64,
                            inventory: inout StoreInventory, problem: (String, String) -> Void) {
         if stream.events == 0 && !stream.hasFile { stream.base = header.firstVersion; stream.next = header.firstVersion }
         let first = header.firstVersion
@@ -349,7 +366,7 @@ struct StoreVerifier {
     }
 
     /// Checks a block whose events are not joined anywhere.
-    private func checkOnly(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, dictionary: SegmentDictionary? = nil,
+    private func checkOnly(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, dictionary: CompressionDictionary? = nil,
                            checker: inout BlockChecker, problem: (String) -> Void) -> Bool {
         var run = PositionRun(limit: 0)
         if let why = checker.check(header: header, stored: stored, skip: header.count, dictionary: dictionary, run: &run) { problem(why); return false }

@@ -6,6 +6,8 @@ import SystemPackage
 /// each index entry against its block. Read-only; large sequential reads.
 struct StreamFileVerifier {
     let directory: FilePath
+    /// The store's ``StreamFileDictionary``, for the blocks compressed against it.
+    var dictionary: CompressionDictionary? = nil
 
     struct Outcome {
         var name: String?
@@ -115,7 +117,9 @@ struct StreamFileVerifier {
                     offset = reader.size
                     continue
                 }
-                if head.loadUnaligned(fromByteOffset: 44, as: UInt32.self) != 0 {
+                // Bytes 44-47 name the dictionary of a block compressed against one
+                // (checked when it is decoded); in any other block they are zero.
+                if !parsed.dictionary && parsed.dictionaryID != 0 {
                     problem(offset + 44, "reserved block header bytes are not zero")
                 }
                 if let expected = next, parsed.firstVersion != expected {
@@ -125,7 +129,7 @@ struct StreamFileVerifier {
                 let storedStart = offset + UInt64(StreamBlock.headerSize)
                 if let stored = try reader.bytes(at: storedStart, count: parsed.storedLength) {
                     var run = PositionRun(limit: checkpoint)
-                    if let why = checker.check(header: parsed, stored: stored, run: &run) {
+                    if let why = checker.check(header: parsed, stored: stored, dictionary: dictionary, run: &run) {
                         problem(offset, why)
                         // Keep the version count right, so later checks do not cascade.
                         outcome.unknownPositions = true

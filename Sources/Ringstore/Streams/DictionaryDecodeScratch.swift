@@ -21,13 +21,13 @@ import Synchronization
 /// be reused by another).
 enum DictionaryDecodeScratch {
     /// Outputs up to this many bytes go through the scratch; larger ones (no
-    /// dictionary entry is, see ``SegmentDictionary/entryLimit``) are decoded in place.
+    /// dictionary entry is, see ``CompressionDictionary/entryLimit``) are decoded in place.
     static let outputBytes = 64 << 10
 
     private struct Scratch {
         /// The serial number of the dictionary the buffer holds (0: none).
         var serial: UInt64
-        /// ``SegmentDictionary/maxBytes`` for the dictionary, right-aligned, then ``outputBytes``.
+        /// ``CompressionDictionary/maxBytes`` for the dictionary, right-aligned, then ``outputBytes``.
         let buffer: UnsafeMutableRawPointer
     }
 
@@ -48,7 +48,7 @@ enum DictionaryDecodeScratch {
     private static func current() -> UnsafeMutablePointer<Scratch>? {
         if let kept = pthread_getspecific(key) { return kept.assumingMemoryBound(to: Scratch.self) }
         let scratch = UnsafeMutablePointer<Scratch>.allocate(capacity: 1)
-        scratch.initialize(to: Scratch(serial: 0, buffer: .allocate(byteCount: SegmentDictionary.maxBytes + outputBytes, alignment: 64)))
+        scratch.initialize(to: Scratch(serial: 0, buffer: .allocate(byteCount: CompressionDictionary.maxBytes + outputBytes, alignment: 64)))
         guard pthread_setspecific(key, scratch) == 0 else {
             scratch.pointee.buffer.deallocate()
             scratch.deinitialize(count: 1)
@@ -62,11 +62,11 @@ enum DictionaryDecodeScratch {
     /// `LZ4_decompress_safe_partial_usingDict` would (`count` bytes at most,
     /// `count` ≤ `destination.count`): the size produced, negative if the bytes
     /// are malformed; nil if the scratch cannot take it (the caller decodes in place).
-    static func decode(_ stored: UnsafeRawBufferPointer, against dictionary: SegmentDictionary, count: Int, partial: Bool,
+    static func decode(_ stored: UnsafeRawBufferPointer, against dictionary: CompressionDictionary, count: Int, partial: Bool,
                        into destination: UnsafeMutableRawBufferPointer) -> Int32? {
         guard count <= outputBytes, count <= destination.count, let source = stored.baseAddress,
               let target = destination.baseAddress, let scratch = current() else { return nil }
-        let output = scratch.pointee.buffer + SegmentDictionary.maxBytes
+        let output = scratch.pointee.buffer + CompressionDictionary.maxBytes
         let dictionaryStart = output - dictionary.bytes.count
         if scratch.pointee.serial != dictionary.serial {
             dictionaryStart.copyMemory(from: dictionary.bytes.baseAddress!, byteCount: dictionary.bytes.count)

@@ -12,7 +12,7 @@ import SystemPackage
 ///     16     4     length of the dictionary area
 ///     20     4     CRC32C of bytes [0, 20)
 ///     24     …     the dictionary area: the segment's compression dictionary
-///                  (``SegmentDictionary``) twice, each copy `[length u32]
+///                  (``CompressionDictionary``) twice, each copy `[length u32]
 ///                  [CRC32C of length and bytes u32][bytes]` padded to 8 bytes
 ///                  (length 0 when the segment has none); a damaged area costs
 ///                  only the entries compressed against it
@@ -75,9 +75,9 @@ final class SplitSegment: @unchecked Sendable {
     let number: UInt32
     let path: FilePath
     /// What the segment's small entries were compressed against (nil: none, or damaged).
-    let dictionary: SegmentDictionary?
+    let dictionary: CompressionDictionary?
     /// File offsets of the copies of the dictionary found damaged when the
-    /// segment was opened (see ``SegmentDictionary``); both: it is lost, and
+    /// segment was opened (see ``CompressionDictionary``); both: it is lost, and
     /// the entries compressed against it do not decode.
     let damagedDictionaryCopies: [UInt64]
     /// Where the first entry starts: after the header and the dictionary area.
@@ -94,7 +94,7 @@ final class SplitSegment: @unchecked Sendable {
     /// Starts writing entries back as they accumulate, so a checkpoint's sync finds few left.
     private var writeback: SequentialWriteback
 
-    private init(number: UInt32, path: FilePath, file: StorageFile, dictionary: SegmentDictionary?, damagedDictionaryCopies: [UInt64],
+    private init(number: UInt32, path: FilePath, file: StorageFile, dictionary: CompressionDictionary?, damagedDictionaryCopies: [UInt64],
                  entriesStart: UInt64, end: UInt64) {
         self.number = number
         self.path = path
@@ -125,10 +125,10 @@ final class SplitSegment: @unchecked Sendable {
 
     /// Creates segment `number` in `folder` with its header and `dictionary`
     /// written (not synced: the checkpoint that first relies on it syncs it and the folder).
-    static func create(number: UInt32, in folder: FilePath, dictionary: SegmentDictionary? = nil) throws -> SplitSegment {
+    static func create(number: UInt32, in folder: FilePath, dictionary: CompressionDictionary? = nil) throws -> SplitSegment {
         let path = folder.appending(fileName(of: number))
         let file = try StorageFile.open(path, create: true, exclusive: true)
-        let area = SegmentDictionary.encodeArea(dictionary)
+        let area = CompressionDictionary.encodeArea(dictionary)
         var header = fileMagic
         LittleEndian.append(formatVersion, to: &header)
         LittleEndian.append(number, to: &header)
@@ -172,7 +172,7 @@ final class SplitSegment: @unchecked Sendable {
         }
         let areaLength = Int(load(16))
         guard checked, load(8) == formatVersion, load(20) == CRC32C.checksum(Array(header[0..<20])),
-              areaLength <= SegmentDictionary.maxAreaLength, areaLength % 16 == 0, areaLength >= 16 else {
+              areaLength <= CompressionDictionary.maxAreaLength, areaLength % 16 == 0, areaLength >= 16 else {
             file.close()
             throw RingstoreError(.corruptData, "split segment \(path) has a damaged header", path: path.string, offset: 0)
         }
@@ -181,8 +181,8 @@ final class SplitSegment: @unchecked Sendable {
         do { read = try area.withUnsafeMutableBytes { try file.read(into: $0, at: UInt64(headerSize)) } } catch { file.close(); throw error }
         let start = UInt64(headerSize + areaLength)
         // A short area is a torn creation (nothing after it) or a cut file: both copies count as damaged.
-        let reading = read == areaLength ? area.withUnsafeBytes { SegmentDictionary.parseArea($0) }
-            : SegmentDictionary.AreaReading(dictionary: nil, damagedCopies: [0, areaLength / 2])
+        let reading = read == areaLength ? area.withUnsafeBytes { CompressionDictionary.parseArea($0) }
+            : CompressionDictionary.AreaReading(dictionary: nil, damagedCopies: [0, areaLength / 2])
         return SplitSegment(number: number, path: path, file: file, dictionary: reading.dictionary,
                             damagedDictionaryCopies: reading.damagedCopies.map { UInt64(headerSize + $0) },
                             entriesStart: start, end: start)
@@ -277,7 +277,7 @@ final class SplitSegment: @unchecked Sendable {
         var path: String
         var offset: UInt64
         /// The segment's dictionary, for decoding `block`.
-        var dictionary: SegmentDictionary?
+        var dictionary: CompressionDictionary?
 
         var link: Link { Link(segment: segment, offset: UInt32(offset)) }
     }

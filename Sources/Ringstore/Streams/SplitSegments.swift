@@ -230,7 +230,7 @@ final class SplitSegments: Sendable {
         try state.withLock { s in
             if s.current == nil || s.current!.end >= segmentBytes {
                 // Its dictionary: a sample of the events of this write, its first.
-                let dictionary = compress ? SegmentDictionary.sample(of: items.lazy.flatMap(\.blocks)) : nil
+                let dictionary = compress ? CompressionDictionary.sample(of: items.lazy.flatMap(\.blocks)) : nil
                 let segment = try SplitSegment.create(number: s.nextNumber, in: folder, dictionary: dictionary)
                 s.current?.dictionary?.releaseCompressionStates()  // no more entries go there
                 s.nextNumber += 1
@@ -468,7 +468,7 @@ final class SplitSegments: Sendable {
         /// The whole block (header and stored bytes), not yet checked against its payload checksum.
         var block: ArraySlice<UInt8>
         /// The segment's dictionary, for decoding `block`.
-        var dictionary: SegmentDictionary?
+        var dictionary: CompressionDictionary?
     }
 
     /// The whole entries of segment `link.segment` from `link.offset` on that

@@ -178,7 +178,7 @@ extension StreamBlock {
     /// `parsedHeader`: the block's header as ``parseHeader(_:)`` returned it for
     /// these very bytes (a segment's read-ahead parses every entry's header
     /// to find the entry; its checksum is then not checked twice).
-    static func decoded(from block: ArraySlice<UInt8>, parsedHeader: Header? = nil, dictionary: SegmentDictionary? = nil,
+    static func decoded(from block: ArraySlice<UInt8>, parsedHeader: Header? = nil, dictionary: CompressionDictionary? = nil,
                         extent: DecodeExtent = .whole) -> Result<Decoded, DecodeError> {
         // nil: a part fell short of the version asked for.
         let result: Result<Decoded, DecodeError>? = block.withUnsafeBytes { b in
@@ -191,7 +191,7 @@ extension StreamBlock {
             // Only the first `rawCount` raw bytes of a part: LZ4 stops there (the checksum covered all stored bytes).
             let rawCount = header.compressed ? min(max(extent.rawBytes(header), 1), header.rawLength) : stored.count
             let partial = rawCount < header.rawLength
-            if partial && header.dictionary && dictionary == nil { return .failure(.dictionaryMissing) }
+            if partial, let failure = dictionaryFailure(header, dictionary) { return .failure(failure) }
             let decoded = Decoded.building(rawCount: rawCount, maxCount: header.count, firstVersion: header.firstVersion) { buffer in
                 // Uninitialised: a short result is refused, so no unwritten byte is kept.
                 let raw = UnsafeMutableRawBufferPointer(rebasing: buffer[..<rawCount])

@@ -9,7 +9,7 @@ extension StreamBlock {
     /// and stored bytes), with its checksum checked and its entries' lengths
     /// walked, so a damaged block is refused here rather than copied on.
     /// `dictionary`: the dictionary of the segment the block was read from, if any.
-    static func rawBlock(from block: [UInt8], dictionary: SegmentDictionary? = nil) -> Result<RawBlock, DecodeError> {
+    static func rawBlock(from block: [UInt8], dictionary: CompressionDictionary? = nil) -> Result<RawBlock, DecodeError> {
         let header: Header, raw: [UInt8]
         switch block.withUnsafeBytes({ checkedPayload($0, dictionary: dictionary) }) {
         case .success(let checked): (header, raw) = checked

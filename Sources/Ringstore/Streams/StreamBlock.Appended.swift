@@ -30,9 +30,9 @@ extension StreamBlock {
             }
         }
 
-        func encode(compress: Bool, acceleration: Int32, into output: inout [UInt8]) {
+        func encode(compress: Bool, acceleration: Int32, dictionary: CompressionDictionary?, into output: inout [UInt8]) {
             switch self {
-            case .built(let block): block.encode(compress: compress, acceleration: acceleration, into: &output)
+            case .built(let block): block.encode(compress: compress, acceleration: acceleration, dictionary: dictionary, into: &output)
             case .copied(let bytes, _, _): output += bytes
             }
         }

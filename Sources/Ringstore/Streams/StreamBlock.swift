@@ -12,9 +12,9 @@ import Foundation
 ///
 ///     offset size  field
 ///      0     4     magic "RSB1"
-///      4     4     flags (1: stored bytes are LZ4-compressed; 2: against the
-///                  dictionary of the split segment holding the block, see
-///                  ``SegmentDictionary``: such blocks exist only in segments)
+///      4     4     flags (1: stored bytes are LZ4-compressed; 2: against a
+///                  ``CompressionDictionary``: in a split segment, the segment's;
+///                  in a stream file, the store's ``StreamFileDictionary``)
 ///      8     8     first version
 ///     16     8     journal position of the first event (tells a block the
 ///                  journal can still rebuild from one it cannot)
@@ -23,7 +23,8 @@ import Foundation
 ///     32     4     stored length
 ///     36     4     CRC32C of bytes [0, 36): the header alone
 ///     40     4     CRC32C of the stored bytes
-///     44     4     reserved
+///     44     4     the dictionary's ``CompressionDictionary/id`` (flag 2), else 0;
+///                  0 with flag 2 in segments written before it was recorded
 ///     48     …     stored bytes
 ///
 /// Raw payload: the events back to back, each
@@ -48,7 +49,7 @@ enum StreamBlock {
     /// The parsed fixed header of a block.
     struct Header: Equatable {
         var compressed: Bool
-        /// Compressed against its segment's dictionary (``SegmentDictionary``).
+        /// Compressed against a dictionary (``CompressionDictionary``): its segment's, or the store's stream-file one.
         var dictionary = false
         var firstVersion: UInt64
         var firstPosition: UInt64
@@ -56,6 +57,8 @@ enum StreamBlock {
         var rawLength: Int
         var storedLength: Int
         var payloadCRC: UInt32
+        /// The dictionary's ``CompressionDictionary/id`` (0: not recorded).
+        var dictionaryID: UInt32 = 0
 
         var totalLength: Int { StreamBlock.headerSize + storedLength }
     }
@@ -65,6 +68,8 @@ enum StreamBlock {
         /// The block was compressed against a segment's dictionary and none was given
         /// (it was not read from a segment, or the segment's dictionary is damaged).
         case dictionaryMissing
+        /// The block was compressed against another dictionary than the one given.
+        case wrongDictionary
 
         var description: String {
             switch self {
@@ -74,7 +79,9 @@ enum StreamBlock {
             case .decompressionFailed: "the block's payload does not decompress (LZ4)"
             case .badEntry(let index): "event \(index) of the block is damaged"
             case .dictionaryMissing:
-                "the block was compressed against its split segment's dictionary, which is damaged (or the block is not in a segment)"
+                "the block was compressed against a dictionary (its split segment's, or the stream files' `streams/dictionary`) that is damaged or missing"
+            case .wrongDictionary:
+                "the block was compressed against another dictionary than the store's (its dictionary number does not match)"
             }
         }
     }
@@ -149,9 +156,10 @@ enum StreamBlock {
     /// two allocations (and copies) per block.
     ///
     /// `acceleration`: LZ4's speed knob (1 = its default; see ``LZ4Compressor``).
-    /// `dictionary`: a split segment's, for a block that goes into it; used only for
-    /// blocks under ``SegmentDictionary/entryLimit`` raw bytes.
-    static func encode(_ block: RawBlock, compress: Bool, acceleration: Int32 = 1, dictionary: SegmentDictionary? = nil,
+    /// `dictionary`: a split segment's, for a block that goes into it, or a compacted
+    /// store's ``StreamFileDictionary``; used only for blocks under
+    /// ``CompressionDictionary/entryLimit`` raw bytes, and its id goes into the header.
+    static func encode(_ block: RawBlock, compress: Bool, acceleration: Int32 = 1, dictionary: CompressionDictionary? = nil,
                        into output: inout [UInt8]) {
         let raw = block.raw
         let start = output.count
@@ -163,7 +171,7 @@ enum StreamBlock {
         // Compressed into scratch space (on the stack for small blocks), so that
         // only the bytes kept are copied into `output`: copying the raw bytes in
         // first, to compress over them, cost a copy of every block.
-        let dictionary = raw.count < SegmentDictionary.entryLimit ? dictionary : nil
+        let dictionary = raw.count < CompressionDictionary.entryLimit ? dictionary : nil
         let compressed = compress && raw.count >= 64 && withUnsafeTemporaryAllocation(
             byteCount: Int(LZ4_compressBound(Int32(raw.count))), alignment: 16) { scratch -> Bool in
             let size = raw.withUnsafeBytes { r in
@@ -190,6 +198,7 @@ enum StreamBlock {
             h.storeBytes(of: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: h[0..<36])).littleEndian, toByteOffset: 36, as: UInt32.self)
             let stored = UnsafeRawBufferPointer(rebasing: o[body..<(body + storedCount)])
             h.storeBytes(of: CRC32C.checksum(stored).littleEndian, toByteOffset: 40, as: UInt32.self)
+            h.storeBytes(of: (flags & flagDictionary != 0 ? dictionary?.id ?? 0 : 0).littleEndian, toByteOffset: 44, as: UInt32.self)
         }
     }
 
@@ -236,7 +245,8 @@ enum StreamBlock {
                 count: Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 24, as: UInt32.self))),
                 rawLength: Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 28, as: UInt32.self))),
                 storedLength: Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 32, as: UInt32.self))),
-                payloadCRC: UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 40, as: UInt32.self)))
+                payloadCRC: UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 40, as: UInt32.self)),
+                dictionaryID: UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 44, as: UInt32.self)))
             guard flags & ~(flagCompressed | flagDictionary) == 0, header.compressed || !header.dictionary, header.count > 0, header.rawLength <= decodeLimit,
                   header.rawLength >= header.count * entryHeaderSize,
                   header.compressed || header.storedLength == header.rawLength,
@@ -253,7 +263,7 @@ enum StreamBlock {
 
     /// Decodes a whole block (header and stored bytes) into its events, for `stream`.
     /// `dictionary`: the dictionary of the segment the block was read from, if any.
-    static func decode(_ block: [UInt8], stream: String, dictionary: SegmentDictionary? = nil) -> Result<[RecordedEvent], DecodeError> {
+    static func decode(_ block: [UInt8], stream: String, dictionary: CompressionDictionary? = nil) -> Result<[RecordedEvent], DecodeError> {
         block.withUnsafeBytes { checkedPayload($0, dictionary: dictionary) }
             .flatMap { parseEntries($0.raw, header: $0.header, stream: stream) }
     }
@@ -263,7 +273,7 @@ enum StreamBlock {
     /// `dictionary`, that of the segment the block was read from, when the block says so).
     /// `prefix`: how many raw bytes to decompress, given the header (fewer than
     /// the raw length: only that many come back; the checksum is checked whole either way).
-    static func checkedPayload(_ block: UnsafeRawBufferPointer, dictionary: SegmentDictionary?,
+    static func checkedPayload(_ block: UnsafeRawBufferPointer, dictionary: CompressionDictionary?,
                                prefix: (Header) -> Int = { _ in .max })
         -> Result<(header: Header, raw: [UInt8]), DecodeError> {
         let header: Header
@@ -276,7 +286,7 @@ enum StreamBlock {
         let wanted = max(prefix(header), 1)
         if wanted < header.rawLength {
             // Only the first `wanted` raw bytes: LZ4 stops there (the checksum above covered all stored bytes).
-            if header.dictionary && dictionary == nil { return .failure(.dictionaryMissing) }
+            if let failure = dictionaryFailure(header, dictionary) { return .failure(failure) }
             var decodedCount: Int32 = -1
             let raw = [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
                 decodedCount = decompressPrefix(stored, header: header, dictionary: dictionary, count: wanted,
@@ -315,7 +325,7 @@ enum StreamBlock {
     /// least `header.rawLength` bytes): nil when exactly `rawLength` bytes came
     /// out, else what was wrong (`.dictionaryMissing` for a block compressed
     /// against a segment's dictionary when `dictionary` is nil).
-    static func decompress(_ stored: UnsafeRawBufferPointer, header: Header, dictionary: SegmentDictionary?,
+    static func decompress(_ stored: UnsafeRawBufferPointer, header: Header, dictionary: CompressionDictionary?,
                            into destination: UnsafeMutableRawBufferPointer) -> DecodeError? {
         guard destination.count >= header.rawLength, let source = stored.baseAddress, let target = destination.baseAddress else {
             return .decompressionFailed
@@ -323,6 +333,7 @@ enum StreamBlock {
         let size: Int32
         if header.dictionary {
             guard let dictionary else { return .dictionaryMissing }
+            if let failure = dictionaryFailure(header, dictionary) { return failure }
             size = dictionary.decompress(stored, into: UnsafeMutableRawBufferPointer(start: target, count: header.rawLength))
         } else {
             size = LZ4_decompress_safe(source.assumingMemoryBound(to: CChar.self), target.assumingMemoryBound(to: CChar.self),
@@ -331,14 +342,22 @@ enum StreamBlock {
         return size == Int32(header.rawLength) ? nil : .decompressionFailed
     }
 
+    /// Why a block that needs a dictionary cannot be decoded with `dictionary`
+    /// (none given, or another than the one it was compressed against); nil if it can.
+    static func dictionaryFailure(_ header: Header, _ dictionary: CompressionDictionary?) -> DecodeError? {
+        guard header.dictionary else { return nil }
+        guard let dictionary else { return .dictionaryMissing }
+        return header.dictionaryID == 0 || header.dictionaryID == dictionary.id ? nil : .wrongDictionary
+    }
+
     /// Decompresses the first `count` raw bytes (fewer than `header.rawLength`)
     /// of a compressed block into `destination`; returns how many came out
     /// (negative: the stored bytes are malformed).
-    static func decompressPrefix(_ stored: UnsafeRawBufferPointer, header: Header, dictionary: SegmentDictionary?, count: Int,
+    static func decompressPrefix(_ stored: UnsafeRawBufferPointer, header: Header, dictionary: CompressionDictionary?, count: Int,
                                  into destination: UnsafeMutableRawBufferPointer) -> Int32 {
         guard count <= destination.count, let source = stored.baseAddress, let target = destination.baseAddress else { return -1 }
         if header.dictionary {
-            guard let dictionary else { return -1 }
+            guard let dictionary, dictionaryFailure(header, dictionary) == nil else { return -1 }
             return dictionary.decompressPrefix(stored, count: count, into: destination)
         }
         return LZ4_decompress_safe_partial(source.assumingMemoryBound(to: CChar.self), target.assumingMemoryBound(to: CChar.self),

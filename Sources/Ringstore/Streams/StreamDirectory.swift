@@ -119,6 +119,9 @@ final class StreamDirectory: StoredStreams {
 
     /// Decoded blocks shared by all readers (see ``BlockCache``).
     let blockCache: BlockCache
+    /// What the small blocks of a compacted store's files are compressed against
+    /// (``StreamFileDictionary``); nil when the store has none, or no intact copy of it.
+    let dictionary: CompressionDictionary?
     /// The lowest version of a stream that the split segments still hold
     /// (`UInt64.max`: none): a torn block from there on may be cut too, since
     /// moving the segment's entries writes it again.
@@ -136,6 +139,7 @@ final class StreamDirectory: StoredStreams {
         self.streamsFolder = root.string + "/" + StreamNaming.folder
         self.maxOpenFiles = maxOpenFiles
         try StorageDirectory.create(FilePath(streamsFolder))
+        dictionary = try StreamFileDictionary.read(in: root)?.dictionary
     }
 
     /// Stream files (data and index) open in the cache now.
@@ -255,6 +259,7 @@ final class StreamDirectory: StoredStreams {
 
     private func makeHandle(stream: String, path: FilePath, probe: Int, file: StreamFile) -> Handle {
         file.blockCache = blockCache.budgetBytes > 0 ? blockCache : nil
+        file.dictionary = dictionary
         return Handle(stream: stream, path: path, probe: probe, file: file, onClose: { [weak self] stream, probe, resume in
             self?.remember(stream, probe: probe, resume: resume)
         }, onDescriptorsChanged: { [weak self] stream, count in

@@ -110,7 +110,7 @@ extension StreamFile {
             guard bytes.count == header.totalLength else { throw damaged(at: offset, "block runs past the end of the file") }
         }
         let decoded: StreamBlock.Decoded
-        switch StreamBlock.decoded(from: bytes[...], extent: extent) {
+        switch StreamBlock.decoded(from: bytes[...], dictionary: dictionary, extent: extent) {
         case .success(let d): decoded = d
         case .failure(let error): throw damaged(at: offset, "\(error)")
         }
@@ -182,7 +182,7 @@ extension StreamFile {
     }
 
     private func decode(_ block: [UInt8], at offset: UInt64) throws -> [RecordedEvent] {
-        switch StreamBlock.decode(block, stream: streamName) {
+        switch StreamBlock.decode(block, stream: streamName, dictionary: dictionary) {
         case .success(let events): return events
         case .failure(let error): throw damaged(at: offset, "\(error)")
         }

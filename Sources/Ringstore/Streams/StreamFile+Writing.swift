@@ -26,7 +26,9 @@ extension StreamFile {
 
     /// ``append(blocks:compress:acceleration:)`` for any kind of block source
     /// (compaction mixes built blocks with encoded ones it copies as they are).
-    func append<Block: StreamBlockSource>(sources blocks: [Block], compress: Bool, acceleration: Int32 = 1) throws {
+    /// `dictionary`: the store's ``StreamFileDictionary`` (compaction's new one) for the blocks built now.
+    func append<Block: StreamBlockSource>(sources blocks: [Block], compress: Bool, acceleration: Int32 = 1,
+                                          dictionary: CompressionDictionary? = nil) throws {
         guard let first = blocks.first, first.count > 0 else { return }
         guard first.firstVersion == nextVersion || (blockCount == 0 && nextVersion == 0) else {
             throw RingstoreError(.corruptData,
@@ -44,7 +46,7 @@ extension StreamFile {
                                      stream: streamName, path: pathString)
             }
             added.append((block.firstVersion, dataEnd + UInt64(output.count - headerBytes)))
-            block.encode(compress: compress, acceleration: acceleration, into: &output)
+            block.encode(compress: compress, acceleration: acceleration, dictionary: dictionary, into: &output)
             expected = block.firstVersion + UInt64(block.count)
         }
         try output.withUnsafeBytes { try data.write($0, at: dataEnd - UInt64(headerBytes)) }

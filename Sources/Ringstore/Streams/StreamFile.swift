@@ -79,6 +79,8 @@ final class StreamFile: @unchecked Sendable {
     var cachedBlock: (offset: UInt64, events: [RecordedEvent])?
     /// The store's shared cache of decoded blocks, if any (set by ``StreamDirectory``).
     var blockCache: BlockCache?
+    /// The store's ``StreamFileDictionary``, for blocks compressed against it (set by ``StreamDirectory``).
+    var dictionary: CompressionDictionary?
     /// A small file's bytes, read whole while ``recover(headerLength:replayFrom:segmentsHoldFrom:)``
     /// hops its block headers: one read instead of one per block.
     var readAhead: (offset: UInt64, bytes: [UInt8])?

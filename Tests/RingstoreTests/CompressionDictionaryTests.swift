@@ -5,7 +5,7 @@ import Testing
 
 /// Split segments' compression dictionaries: the stored area, blocks
 /// compressed against them, and segments whose dictionary is damaged.
-@Suite struct SegmentDictionaryTests {
+@Suite struct CompressionDictionaryTests {
     /// A raw block of `versions` holding sensor-like JSON events (alike across streams, as real ones are).
     func block(_ versions: Range<UInt64>, stream: Int) -> StreamBlock.RawBlock {
         var block = StreamBlock.RawBlock()
@@ -22,17 +22,17 @@ import Testing
         return block
     }
 
-    func dictionary() throws -> SegmentDictionary {
-        try #require(SegmentDictionary.sample(of: (0..<40).map { block(0..<5, stream: $0) }))
+    func dictionary() throws -> CompressionDictionary {
+        try #require(CompressionDictionary.sample(of: (0..<40).map { block(0..<5, stream: $0) }))
     }
 
     @Test func theAreaReadsBackAndOneDamagedCopyIsNamedButLosesNothing() throws {
         let dictionary = try dictionary()
-        #expect(dictionary.bytes.count == SegmentDictionary.maxBytes, "40 streams' events fill the sample")
-        let area = SegmentDictionary.encodeArea(dictionary)
-        #expect(area.count == 2 * SegmentDictionary.copyLength(ofBytes: dictionary.bytes.count))
+        #expect(dictionary.bytes.count == CompressionDictionary.maxBytes, "40 streams' events fill the sample")
+        let area = CompressionDictionary.encodeArea(dictionary)
+        #expect(area.count == 2 * CompressionDictionary.copyLength(ofBytes: dictionary.bytes.count))
         let copy = area.count / 2
-        func read(_ bytes: [UInt8]) -> SegmentDictionary.AreaReading { bytes.withUnsafeBytes { SegmentDictionary.parseArea($0) } }
+        func read(_ bytes: [UInt8]) -> CompressionDictionary.AreaReading { bytes.withUnsafeBytes { CompressionDictionary.parseArea($0) } }
         let intact = read(area)
         #expect(intact.damagedCopies.isEmpty)
         #expect(intact.dictionary.map { Array(UnsafeRawBufferPointer($0.bytes)) } == Array(UnsafeRawBufferPointer(dictionary.bytes)))
@@ -47,7 +47,7 @@ import Testing
         both[50] ^= 1
         both[copy + 50] ^= 1
         #expect(read(both).damagedCopies.count == 2 && read(both).dictionary == nil)
-        let none = SegmentDictionary.encodeArea(nil)
+        let none = CompressionDictionary.encodeArea(nil)
         #expect(none.count == 16)
         #expect(read(none).dictionary == nil && read(none).damagedCopies.isEmpty)
         #expect(read([UInt8](repeating: 0, count: 16)).damagedCopies.count == 2, "zeros are no copy")
@@ -111,11 +111,25 @@ import Testing
         let decoded = try StreamBlock.decoded(from: against[...], dictionary: dictionary).get()
         #expect(decoded.events(stream: "s") == expected)
         // Another dictionary decodes to other bytes, or not at all: never passes as this one's.
-        let other = try #require(SegmentDictionary.sample(of: [block(0..<80, stream: 7)]))
+        let other = try #require(CompressionDictionary.sample(of: [block(0..<80, stream: 7)]))
         #expect(throws: (any Error).self) {
             let events = try StreamBlock.decode(against, stream: "s", dictionary: other).get()
             if events != expected { throw StreamBlock.DecodeError.decompressionFailed }
         }
+        // The block names its dictionary (header bytes 44-47), so another one is refused
+        // outright; a block of a segment written before it named one (0) is still read.
+        #expect(header.dictionaryID == dictionary.id && dictionary.id != 0 && other.id != dictionary.id)
+        #expect(throws: StreamBlock.DecodeError.wrongDictionary) { try StreamBlock.decode(against, stream: "s", dictionary: other).get() }
+        #expect(throws: StreamBlock.DecodeError.wrongDictionary) { try StreamBlock.decoded(from: against[...], dictionary: other).get() }
+        #expect(throws: StreamBlock.DecodeError.wrongDictionary) {
+            try StreamBlock.decoded(from: against[...], dictionary: other, extent: .init(version: 100) { _ in 100 }).get()
+        }
+        var unnamed = against
+        for i in 44..<48 { unnamed[i] = 0 }
+        #expect(try StreamBlock.decode(unnamed, stream: "s", dictionary: dictionary).get() == expected)
+        var plainHeader: [UInt8] = []
+        StreamBlock.encode(raw, compress: true, into: &plainHeader)
+        #expect(try StreamBlock.parseHeader(plainHeader).get().dictionaryID == 0)
         // Its states freed (a segment no longer written to), it compresses the same again.
         dictionary.releaseCompressionStates()
         var again: [UInt8] = []
@@ -133,10 +147,10 @@ import Testing
     /// dictionaries, and a new dictionary made where a freed one was, must
     /// still decode each block against its own dictionary.
     @Test func blocksDecodeAgainstTheirOwnDictionaryWhenDictionariesAlternateOnOneThread() throws {
-        func sampled(_ streams: Range<Int>, from first: UInt64) throws -> SegmentDictionary {
-            try #require(SegmentDictionary.sample(of: streams.map { block(first..<(first + 5), stream: $0) }))
+        func sampled(_ streams: Range<Int>, from first: UInt64) throws -> CompressionDictionary {
+            try #require(CompressionDictionary.sample(of: streams.map { block(first..<(first + 5), stream: $0) }))
         }
-        func encoded(_ raw: StreamBlock.RawBlock, _ dictionary: SegmentDictionary) -> [UInt8] {
+        func encoded(_ raw: StreamBlock.RawBlock, _ dictionary: CompressionDictionary) -> [UInt8] {
             var bytes: [UInt8] = []
             StreamBlock.encode(raw, compress: true, dictionary: dictionary, into: &bytes)
             return bytes
@@ -169,7 +183,7 @@ import Testing
         let dictionary = try dictionary()
         var large = StreamBlock.RawBlock()
         var version: UInt64 = 0
-        while large.raw.count < SegmentDictionary.entryLimit {
+        while large.raw.count < CompressionDictionary.entryLimit {
             large.append(block(version..<(version + 10), stream: 3))
             version += 10
         }
@@ -196,7 +210,7 @@ import Testing
         }
         let first = try SplitSegment.firstEntryOffset(of: path)
         let copy = (Int(first) - SplitSegment.headerSize) / 2
-        #expect(copy == SegmentDictionary.copyLength(ofBytes: SegmentDictionary.maxBytes))
+        #expect(copy == CompressionDictionary.copyLength(ofBytes: CompressionDictionary.maxBytes))
         do {
             let reopened = try SplitSegments(root: root, checkpoint: .max)
             let entries = try reopened.entries(of: 17, from: 0)

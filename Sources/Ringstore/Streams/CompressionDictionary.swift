@@ -1,8 +1,10 @@
 import CLZ4
 import Synchronization
 
-/// The LZ4 dictionary of one split segment: raw event bytes taken from the
-/// segment's first write, against which its small entries are compressed.
+/// An LZ4 dictionary: raw event bytes of other streams, against which small
+/// blocks are compressed. Each split segment has one (a sample of its first
+/// write), and a compacted store has one for its stream files
+/// (``StreamFileDictionary``).
 ///
 /// Why: a checkpoint writes one entry per stream with the few events that
 /// stream received since the last one (about six with one-event appends over
@@ -13,16 +15,20 @@ import Synchronization
 /// other streams' events gives it the context it lacks: 154 → 115 bytes
 /// stored per 200-byte event with 16 KiB (measured on segments of `ringstore
 /// bench`). RocksDB's `max_dict_bytes` does the same for the blocks of one
-/// file, from the file's first data.
+/// file, from the file's first data. Compaction uses the same to write small
+/// blocks (cheap to decode where `$all` reads a few events of each) that are
+/// still as small on disk as 64 KiB blocks without a dictionary.
 ///
-/// Each entry still decodes on its own (given the segment's dictionary): the
-/// dictionary is not a stream of earlier entries. It is stored twice in the
-/// segment's header area, each copy with its own checksum, so one damaged
-/// copy does not make every entry of the segment unreadable.
+/// Each block still decodes on its own (given the dictionary): the
+/// dictionary is not a stream of earlier blocks. Where it is stored, it is
+/// stored twice, each copy with its own checksum, so one damaged copy does
+/// not make every block compressed against it unreadable. A block records
+/// the dictionary's ``id`` (a checksum of its bytes), so it is never decoded
+/// against another one.
 ///
 /// Immutable once made; compressing takes a lock of its own (one prepared
 /// LZ4 state is copied per entry), decompressing none.
-final class SegmentDictionary: @unchecked Sendable {
+final class CompressionDictionary: @unchecked Sendable {
     // @unchecked Sendable: `bytes` is never written after `init`; the LZ4 states
     // are only touched under `states`' lock.
 
@@ -36,6 +42,10 @@ final class SegmentDictionary: @unchecked Sendable {
 
     /// The dictionary's bytes (never empty).
     let bytes: UnsafeMutableRawBufferPointer
+    /// What a block compressed against this dictionary records (``StreamBlock``'s
+    /// header, bytes 44-47): the CRC32C of the bytes, never 0 (0 is a block of a
+    /// segment written before blocks recorded it).
+    let id: UInt32
     /// A number no other dictionary of this process has (``DictionaryDecodeScratch``
     /// knows a dictionary by it, not by its address, which a later one may reuse).
     let serial: UInt64
@@ -53,9 +63,10 @@ final class SegmentDictionary: @unchecked Sendable {
 
     /// A dictionary of `bytes` (1 to ``maxBytes`` of them).
     init(_ bytes: UnsafeRawBufferPointer) {
-        precondition(!bytes.isEmpty && bytes.count <= Self.maxBytes, "a segment dictionary holds 1 to \(Self.maxBytes) bytes")
+        precondition(!bytes.isEmpty && bytes.count <= Self.maxBytes, "a compression dictionary holds 1 to \(Self.maxBytes) bytes")
         self.bytes = .allocate(byteCount: bytes.count, alignment: 16)
         self.bytes.copyMemory(from: bytes)
+        id = max(CRC32C.checksum(bytes), 1)
         serial = Self.serials.add(1, ordering: .relaxed).newValue
     }
 
@@ -71,14 +82,14 @@ final class SegmentDictionary: @unchecked Sendable {
 
     /// A sample of the raw payloads of `blocks`, in order, up to
     /// ``sampleBytesPerBlock`` of each and ``maxBytes`` in all; nil if they hold no bytes.
-    static func sample(of blocks: some Sequence<StreamBlock.RawBlock>) -> SegmentDictionary? {
+    static func sample(of blocks: some Sequence<StreamBlock.RawBlock>) -> CompressionDictionary? {
         var sample: [UInt8] = []
         for block in blocks where !block.raw.isEmpty {
             sample.append(contentsOf: block.raw.prefix(min(sampleBytesPerBlock, maxBytes - sample.count)))
             if sample.count == maxBytes { break }
         }
         guard !sample.isEmpty else { return nil }
-        return sample.withUnsafeBytes { SegmentDictionary($0) }
+        return sample.withUnsafeBytes { CompressionDictionary($0) }
     }
 
     /// Compresses `source` against the dictionary into `destination` (at least
@@ -139,7 +150,7 @@ final class SegmentDictionary: @unchecked Sendable {
             UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(bytes.count))
     }
 
-    // MARK: - In the segment's header area
+    // MARK: - Stored: in a segment's header area, or a stream-file dictionary's file
 
     /// One stored copy: `[length u32][CRC32C of length and bytes u32][bytes]`, zero-padded to 8.
     static func copyLength(ofBytes count: Int) -> Int { (8 + count + 7) & ~7 }
@@ -148,7 +159,7 @@ final class SegmentDictionary: @unchecked Sendable {
     static var maxAreaLength: Int { 2 * copyLength(ofBytes: maxBytes) }
 
     /// The area holding the dictionary twice (no dictionary: two copies of length 0).
-    static func encodeArea(_ dictionary: SegmentDictionary?) -> [UInt8] {
+    static func encodeArea(_ dictionary: CompressionDictionary?) -> [UInt8] {
         let body = dictionary.map { [UInt8](UnsafeRawBufferPointer($0.bytes)) } ?? []
         var copy: [UInt8] = []
         LittleEndian.append(UInt32(body.count), to: &copy)
@@ -159,10 +170,10 @@ final class SegmentDictionary: @unchecked Sendable {
         return copy + copy
     }
 
-    /// What reading a segment's dictionary area found.
+    /// What reading a dictionary area found.
     struct AreaReading {
-        /// The dictionary of the first intact copy (nil: the segment has none, or no copy is intact).
-        var dictionary: SegmentDictionary?
+        /// The dictionary of the first intact copy (nil: there is none, or no copy is intact).
+        var dictionary: CompressionDictionary?
         /// Offsets in the area of the copies that are damaged (0, the copy length, or both).
         var damagedCopies: [Int]
     }
@@ -191,7 +202,7 @@ final class SegmentDictionary: @unchecked Sendable {
         guard first || second else { return AreaReading(dictionary: nil, damagedCopies: damaged) }
         let at = first ? 0 : copyLength
         let count = Int(LittleEndian.load(UInt32.self, from: bytes, at: at))
-        let dictionary = count == 0 ? nil : SegmentDictionary(UnsafeRawBufferPointer(rebasing: bytes[(at + 8)..<(at + 8 + count)]))
+        let dictionary = count == 0 ? nil : CompressionDictionary(UnsafeRawBufferPointer(rebasing: bytes[(at + 8)..<(at + 8 + count)]))
         return AreaReading(dictionary: dictionary, damagedCopies: damaged)
     }
 }

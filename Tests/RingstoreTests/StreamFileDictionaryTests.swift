@@ -1,0 +1,133 @@
+import Foundation
+import SystemPackage
+import Testing
+@testable import Ringstore
+
+/// `compact` of a store large enough writes its stream files in small blocks
+/// compressed against a dictionary of the store's own events
+/// (`streams/dictionary`): reads, appends, `verify` and a second compaction
+/// work with it, and damage to it is named without losing what one intact
+/// copy still gives.
+@Suite struct StreamFileDictionaryTests {
+    static let streams = 100
+    static let eventsPerStream = 240
+
+    /// Sensor-like JSON of about 300 bytes: alike across streams, as real events are.
+    static func event(_ stream: Int, _ i: Int) -> EventData {
+        EventData(type: "Reading", json: "{\"device\":\"sensor-\(stream)\",\"seq\":\(i),\"temperature\":\(18 + (i * 7 + stream) % 11).\(i % 10),"
+            + "\"humidity\":\(35 + (i * 3 + stream) % 40),\"pressure\":\(990 + (i + stream) % 30),\"battery\":\(100 - i % 50),"
+            + "\"status\":\"\(i % 9 == 0 ? "warn" : "ok")\",\"note\":\"reading \(i) of device \(stream) at site \(stream % 7), line \(i % 13)\"}")
+    }
+
+    /// About 5 MiB of raw events (past ``StoreCompactor/dictionaryFromRawBytes``) over
+    /// 100 streams, closed cleanly: its compaction writes a dictionary.
+    static func build(at path: String) async throws {
+        let store = try await EventStore.open(at: path, configuration: .testing())
+        for round in 0..<(eventsPerStream / 40) {
+            for stream in 0..<streams {
+                _ = try await store.append(to: "sensor-\(stream)", events: (0..<40).map { event(stream, round * 40 + $0) })
+            }
+        }
+        try await store.close()
+    }
+
+    /// ``build(at:)``, then compacted.
+    static func buildCompacted(at path: String) async throws -> CompactSummary {
+        try await build(at: path)
+        let session = try MaintenanceSession(directory: path)
+        defer { session.close() }
+        return try await session.compact(options: CompactOptions())
+    }
+
+    static func blockHeaders(of path: String, stream: String) throws -> [StreamBlock.Header] {
+        try AdminBlockReuseTests.blocks(of: path + "/" + StreamNaming.relativePath(stream).string, stream: stream).map {
+            try StreamBlock.parseHeader($0.bytes).get()
+        }
+    }
+
+    @Test func compactionWritesSmallBlocksAgainstTheStoresDictionary() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.child("store")
+        let plain = dir.child("plain")
+        let store = try await EventStore.open(at: plain, configuration: .testing())
+        _ = try await store.append(to: "x", events: [Self.event(0, 0)])
+        try await store.close()
+        let small = try MaintenanceSession(directory: plain)
+        _ = try await small.compact(options: CompactOptions())
+        small.close()
+        #expect(!FileManager.default.fileExists(atPath: plain + "/streams/dictionary"), "a small store gets no dictionary")
+
+        let summary = try await Self.buildCompacted(at: path)
+        #expect(summary.blocksReused == 0)
+        let reading = try #require(try StreamFileDictionary.read(in: FilePath(path)))
+        #expect(reading.damage.isEmpty)
+        let dictionary = try #require(reading.dictionary)
+        #expect(dictionary.bytes.count == CompressionDictionary.maxBytes)
+        let headers = try Self.blockHeaders(of: path, stream: "sensor-7")
+        #expect(headers.count > 5, "\(headers.count) blocks")
+        for header in headers {
+            #expect(header.dictionary && header.dictionaryID == dictionary.id)
+            #expect(header.rawLength <= CompactionWriter.dictionaryBlockBytes)
+        }
+        try AdminFixture.expectVerifiesClean(at: path, "after the compaction")
+
+        // Reads (`$all`, forwards and backwards, from inside a block) and appends go on.
+        let before = try await AdminFixture.visible(at: path)
+        #expect(before.count == 2 * Self.streams * Self.eventsPerStream)
+        let reopened = try await EventStore.open(at: path, configuration: .testing())
+        var backwards: [UInt64] = []
+        for try await event in reopened.read(stream: "sensor-7", from: .version(77), direction: .backwards, maxCount: 30) {
+            backwards.append(event.version)
+            #expect(String(decoding: event.data, as: UTF8.self) == String(decoding: Self.event(7, Int(event.version)).data, as: UTF8.self))
+        }
+        #expect(backwards == Array((48...77).reversed()))
+        _ = try await reopened.append(to: "sensor-7", expectedVersion: .exact(UInt64(Self.eventsPerStream - 1)),
+                                      events: [Self.event(7, Self.eventsPerStream)])
+        try await reopened.close()
+        try AdminFixture.expectVerifiesClean(at: path, "after an append")
+
+        // Again: the same first events, so the same dictionary, and its full blocks are copied as they are.
+        let file = try Data(contentsOf: URL(fileURLWithPath: path + "/streams/dictionary"))
+        let again = try MaintenanceSession(directory: path)
+        let second = try await again.compact(options: CompactOptions())
+        again.close()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/streams/dictionary")) == file)
+        #expect(second.blocksReused * 10 >= summary.blocksAfter * 8, "\(second.blocksReused) of \(summary.blocksAfter) blocks copied")
+        try AdminFixture.expectVerifiesClean(at: path, "after the second compaction")
+        let after = try await AdminFixture.visible(at: path)
+        #expect(after.count == before.count + 2)
+        #expect(Set(before).isSubset(of: Set(after)))
+    }
+
+    @Test func damageToTheDictionaryIsNamedAndOneIntactCopyIsEnough() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.child("store")
+        _ = try await Self.buildCompacted(at: path)
+        let before = try await AdminFixture.visible(at: path)
+        let file = path + "/streams/dictionary"
+        let copy = UInt64(CompressionDictionary.copyLength(ofBytes: CompressionDictionary.maxBytes))
+        let first = UInt64(StreamFileDictionary.magic.count)
+
+        try AdminFixture.flip(file, at: first + 100)
+        let session = try MaintenanceSession(directory: path)
+        let problems = session.verify().problems
+        session.close()
+        #expect(problems.count == 1 && problems.first?.file == "streams/dictionary" && problems.first?.offset == first, "\(problems)")
+        #expect(problems.first?.what.contains("the other copy is intact") == true)
+        #expect(try await AdminFixture.visible(at: path) == before)
+
+        // Both copies: named, and every block that needs it is named too; reads say where.
+        try AdminFixture.flip(file, at: first + copy + 200)
+        let both = try MaintenanceSession(directory: path)
+        let found = both.verify().problems
+        both.close()
+        #expect(found.filter { $0.file == "streams/dictionary" }.map(\.offset) == [first, first + copy], "\(found.prefix(3))")
+        #expect(found.contains { $0.file.hasSuffix(".stream") && $0.what.contains("dictionary") }, "\(found.prefix(3))")
+        let store = try await EventStore.open(at: path, configuration: .testing())
+        let error = await ringstoreError { for try await _ in store.read(stream: "sensor-3") {} }
+        #expect(error?.code == .corruptData && error?.path?.hasSuffix(".stream") == true, "\(String(describing: error))")
+        try await store.close()
+        let (status, _, stderr) = try AdminFixture.run(["compact", path])
+        #expect(status == 1 && stderr.contains("streams/dictionary"), "\(stderr)")
+    }
+}
