@@ -21,13 +21,21 @@ final class CompactionWriter {
     /// 0.98 M events/s against 0.65-0.69 M (8 KiB: 100 MB, 0.84-0.87 M; 2 KiB:
     /// 109 MB, 0.79 M; docs/PERFORMANCE.md, "`$all` over compacted stores").
     static let dictionaryBlockBytes = 4 << 10
-    /// Raw bytes per new block: ``dictionaryBlockBytes`` with a dictionary, else ``plainBlockBytes``.
-    let blockBytes: Int
+    /// A stream holding at least this share of the store's events keeps
+    /// ``plainBlockBytes`` blocks even when the store has a dictionary.
+    ///
+    /// Why: `$all` decodes a block more than once only when the block's events
+    /// are spread over more of the global order than its window keeps (32 MiB,
+    /// about 110,000 events of 300 bytes). A 64 KiB block holds about 250
+    /// events; a stream with 1/512 of the events spreads them over about
+    /// 128,000. Denser streams lose nothing to large blocks, and large blocks
+    /// suit them better: a store of one stream of 1 M events took 85 MB in
+    /// 64 KiB blocks and 95 MB in 4 KiB ones against a dictionary, and read
+    /// at 3.35 M events/s against 2.9 M.
+    static let denseStreamShare = 512
     /// Raw bytes from which a block kept whole is copied byte for byte rather than
     /// rebuilt: joining it would not fill it further (at most a quarter of a block
     /// could still join it), so decompressing and compressing it again buys nothing.
-    var reuseBytes: Int { Self.reuseBytes(for: blockBytes) }
-    /// ``reuseBytes`` for blocks of `blockBytes`.
     static func reuseBytes(for blockBytes: Int) -> Int { blockBytes / 4 * 3 }
     /// How many harvested blocks ahead a stream's block is asked for (``Prefetch``).
     static let lookahead = 4
@@ -54,6 +62,8 @@ final class CompactionWriter {
     let dictionary: CompressionDictionary?
     /// The old store's ``StreamFileDictionary``, for its files' blocks compressed against it.
     let oldDictionary: CompressionDictionary?
+    /// The store's events, against which a stream's share is reckoned (``denseStreamShare``).
+    let totalEvents: Int
     fileprivate(set) var blocksWritten = 0
     /// Of ``blocksWritten``, the old blocks copied byte for byte (``reuseBytes``).
     fileprivate(set) var blocksReused = 0
@@ -66,14 +76,14 @@ final class CompactionWriter {
     private var folders = Set<String>()
 
     init(root: FilePath, dryRun: Bool, compress: Bool, acceleration: Int32 = 1,
-         dictionary: CompressionDictionary? = nil, oldDictionary: CompressionDictionary? = nil) {
+         dictionary: CompressionDictionary? = nil, oldDictionary: CompressionDictionary? = nil, totalEvents: Int = 0) {
         self.root = root
         self.dryRun = dryRun
         self.compress = compress
         self.acceleration = acceleration
         self.dictionary = compress ? dictionary : nil
         self.oldDictionary = oldDictionary
-        blockBytes = self.dictionary == nil ? Self.plainBlockBytes : Self.dictionaryBlockBytes
+        self.totalEvents = totalEvents
     }
 
     /// A writer of the same new store for another thread of the rewrite
@@ -83,7 +93,8 @@ final class CompactionWriter {
     /// a sub-folder: the second finds it there).
     func lane() -> CompactionWriter {
         CompactionWriter(root: root, dryRun: dryRun, compress: compress, acceleration: acceleration,
-                         dictionary: dictionary.map { CompressionDictionary(UnsafeRawBufferPointer($0.bytes)) }, oldDictionary: oldDictionary)
+                         dictionary: dictionary.map { CompressionDictionary(UnsafeRawBufferPointer($0.bytes)) }, oldDictionary: oldDictionary,
+                         totalEvents: totalEvents)
     }
 
     /// Writes the new store's ``StreamFileDictionary`` (if it has one) into its
@@ -130,7 +141,10 @@ final class CompactionWriter {
     /// `notBefore` is set, those older than it until one is not (the last one is
     /// always kept). Blocks are copied as raw payloads
     /// (``StreamBlock/rawBlock(from:)``: checksums checked, no event decoded),
-    /// cut below `from`, joined to ``blockBytes`` and compressed again.
+    /// cut below `from`, joined to full blocks and compressed again: blocks of
+    /// ``dictionaryBlockBytes`` against ``dictionary`` when there is one and the
+    /// stream holds less than 1/``denseStreamShare`` of the events, else of
+    /// ``plainBlockBytes`` without one.
     ///
     /// The store's segment mover is stopped during a compaction, so the file and
     /// the segments do not change under it.
@@ -154,7 +168,9 @@ final class CompactionWriter {
         let fileNext = file?.next ?? 0
         // The same bytes whichever lane writes this stream (see ``LZ4Compressor/clearState()``).
         if compress { LZ4Compressor.clearState() }
-        var copier = RawCopier(writer: self, stream: stream, number: number, from: from, last: last, notBefore: notBefore)
+        let sparse = dictionary != nil && (last >= from ? last - from + 1 : 0) * UInt64(Self.denseStreamShare) < UInt64(totalEvents)
+        var copier = RawCopier(writer: self, stream: stream, number: number, from: from, last: last, notBefore: notBefore,
+                               dictionary: sparse ? dictionary : nil)
         defer { copier.closeFile() }
         if let file, fileNext > from {
             try readFileBlocks(at: file.path, size: file.bytes, stream: stream, from: from, before: fileNext, into: &copier)
@@ -245,6 +261,9 @@ final class CompactionWriter {
         let from: UInt64
         let last: UInt64
         let notBefore: Int64?
+        /// What this stream's new blocks are compressed against (nil: none), and their raw size.
+        let dictionary: CompressionDictionary?
+        let blockBytes: Int
         var started: Bool
         /// While nothing is young enough: the last block seen, whose last event is kept if nothing ever is.
         var skipped: StreamBlock.RawBlock?
@@ -254,8 +273,11 @@ final class CompactionWriter {
         var kept = 0
         var firstKept: UInt64?
 
-        init(writer: CompactionWriter, stream: String, number: UInt32, from: UInt64, last: UInt64, notBefore: Int64?) {
+        init(writer: CompactionWriter, stream: String, number: UInt32, from: UInt64, last: UInt64, notBefore: Int64?,
+             dictionary: CompressionDictionary?) {
             self.writer = writer
+            self.dictionary = dictionary
+            blockBytes = dictionary == nil ? CompactionWriter.plainBlockBytes : CompactionWriter.dictionaryBlockBytes
             self.stream = stream
             self.number = number
             self.from = from
@@ -292,7 +314,7 @@ final class CompactionWriter {
         /// Takes an old block (`block`: header and stored bytes; the header already
         /// parsed and checked) byte for byte, when it is kept whole (``takesWhole(_:)``;
         /// the caller has checked it starts at or after the first version kept), holds
-        /// at least ``CompactionWriter/reuseBytes`` raw bytes, and would not be joined to
+        /// at least ``CompactionWriter/reuseBytes(for:)`` of a block, and would not be joined to
         /// the block being built anyway (that one is closed first, as joining would).
         /// Its payload checksum is checked here; the entries were walked by the
         /// verification before the rewrite. Returns false when the block is to be
@@ -307,10 +329,10 @@ final class CompactionWriter {
         /// only blocks compressed against none.
         mutating func reuse(header: StreamBlock.Header, block: UnsafeRawBufferPointer) throws -> Bool {
             let sameDictionary = header.dictionary
-                ? header.dictionaryID != 0 && header.dictionaryID == writer.dictionary?.id && header.rawLength <= writer.blockBytes
-                : writer.dictionary == nil
-            guard sameDictionary, header.rawLength >= writer.reuseBytes, takesWhole(header),
-                  current.count == 0 || current.raw.count + header.rawLength > writer.blockBytes,
+                ? header.dictionaryID != 0 && header.dictionaryID == dictionary?.id && header.rawLength <= blockBytes
+                : dictionary == nil
+            guard sameDictionary, header.rawLength >= CompactionWriter.reuseBytes(for: blockBytes), takesWhole(header),
+                  current.count == 0 || current.raw.count + header.rawLength > blockBytes,
                   writer.compress || !header.compressed,
                   block.count == header.totalLength,
                   CRC32C.checksum(UnsafeRawBufferPointer(rebasing: block[StreamBlock.headerSize...])) == header.payloadCRC
@@ -377,7 +399,7 @@ final class CompactionWriter {
         /// the writer's block size: an old block or segment entry larger than that
         /// (a 64 KiB block where the new ones are 4 KiB) is cut between its entries.
         private mutating func join(_ raw: UnsafeRawBufferPointer, firstVersion: UInt64, firstPosition: UInt64, count: Int) throws {
-            let limit = writer.blockBytes
+            let limit = blockBytes
             var offset = 0
             for i in 0..<count {
                 let whole = i == 0 && (current.count == 0 || current.raw.count + raw.count <= limit) && raw.count <= limit
@@ -437,12 +459,12 @@ final class CompactionWriter {
             if writer.dryRun {
                 var output: [UInt8] = []
                 for block in ready {
-                    block.encode(compress: writer.compress, acceleration: writer.acceleration, dictionary: writer.dictionary, into: &output)
+                    block.encode(compress: writer.compress, acceleration: writer.acceleration, dictionary: dictionary, into: &output)
                 }
                 writer.bytesWritten += UInt64(output.count)
             } else {
                 if file == nil { file = try writer.create(stream) }
-                try file!.append(sources: ready, compress: writer.compress, acceleration: writer.acceleration, dictionary: writer.dictionary)
+                try file!.append(sources: ready, compress: writer.compress, acceleration: writer.acceleration, dictionary: dictionary)
             }
             ready.removeAll(keepingCapacity: true)
         }

@@ -183,12 +183,14 @@ extension MaintenanceSession {
         // are still read there, so a file's verified end plus the segments still hold everything).
         let verifiedFiles: [VerifiedStreamFile?]? = problems.isEmpty && store.splitter.mover.segmentsDeleted.load(ordering: .relaxed) == 0
             ? before.fileByNumber : nil
-        // Small blocks against a dictionary, for a store large enough (see ``CompactionWriter/dictionaryBlockBytes``).
+        // Small blocks against a dictionary, for a store large enough whose streams
+        // are many (see ``CompactionWriter/dictionaryBlockBytes``, ``CompactionWriter/denseStreamShare``).
         let dictionary = configuration.compression && before.rawBytes >= Self.dictionaryFromRawBytes
+            && before.streams.count >= CompactionWriter.denseStreamShare
             ? await Self.sampleDictionary(of: store) : nil
         let writer = CompactionWriter(root: fresh, dryRun: options.dryRun, compress: configuration.compression,
                                       acceleration: options.acceleration, dictionary: dictionary,
-                                      oldDictionary: store.split.directory.dictionary)
+                                      oldDictionary: store.split.directory.dictionary, totalEvents: before.events)
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
                         intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber, verifiedFiles: verifiedFiles,
