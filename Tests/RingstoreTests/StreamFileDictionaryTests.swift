@@ -109,6 +109,43 @@ import Testing
         #expect(Set(before).isSubset(of: Set(after)))
     }
 
+    /// ``event(_:_:)`` as stored: version `i` of stream `stream`.
+    static func recorded(_ stream: Int, _ i: Int) -> RecordedEvent {
+        let event = event(stream, i)
+        return RecordedEvent(stream: "s-\(stream)", version: UInt64(i), position: 1_000 + UInt64(i) * 300, id: UUID(), type: event.type,
+                             data: event.data, metadata: [], contentType: .json, timestampNanoseconds: 1)
+    }
+
+    /// Opening a stream file checks its last block, and the blocks the journal could
+    /// still rebuild, by decoding them: blocks compressed against the dictionary must
+    /// decode with it there too, or a sound block would be taken for a torn one and cut.
+    @Test func openingAFileOfDictionaryBlocksKeepsEveryBlock() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.child("s.stream")
+        var samples: [StreamBlock.RawBlock] = []
+        for stream in 0..<40 {
+            var builder = StreamBlock.Builder(limit: .max)
+            builder.add(Self.recorded(stream, 0))
+            samples += builder.finish()
+        }
+        let dictionary = try #require(CompressionDictionary.sample(of: samples))
+        var builder = StreamBlock.Builder(limit: CompactionWriter.dictionaryBlockBytes)
+        for v in 0..<100 {
+            builder.add(Self.recorded(1, v))
+        }
+        let blocks = builder.finish()
+        let file = try StreamFile.create(at: path, stream: "s")
+        try file.append(sources: blocks, compress: true, dictionary: dictionary)
+        try file.sync()
+        file.close()
+        // Every block replayable (replayFrom 0): a block that did not decode would be cut.
+        let reopened = try StreamFile.open(at: path, replayFrom: 0, dictionary: dictionary)
+        defer { reopened.close() }
+        #expect(reopened.nextVersion == 100 && reopened.blockCount == blocks.count && blocks.count > 3)
+        let events = try reopened.read(from: 0, direction: .forwards, maxCount: 200)
+        #expect(events.map(\.version) == Array(0..<100))
+    }
+
     @Test func damageToTheDictionaryIsNamedAndOneIntactCopyIsEnough() async throws {
         let dir = TemporaryDirectory()
         let path = dir.child("store")

@@ -236,7 +236,8 @@ final class StreamDirectory: StoredStreams {
                     file = try StreamFile.open(at: pathString, replayFrom: replayFrom.load(ordering: .acquiring),
                                                segmentsHoldFrom: segmentsHoldFrom(stream),
                                                expecting: stream,
-                                               heldElsewhere: { self.journalHoldsWholeStream.withLock { $0 }?(stream) ?? false })
+                                               heldElsewhere: { self.journalHoldsWholeStream.withLock { $0 }?(stream) ?? false },
+                                               dictionary: dictionary)
                 } catch is StreamFile.NeverWritten {
                     // Empty or header-only (see `NeverWritten`); anything else that cannot be
                     // opened is thrown, and the file kept for whoever repairs it. The removal

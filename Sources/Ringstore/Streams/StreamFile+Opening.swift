@@ -12,8 +12,12 @@ extension StreamFile {
     /// than its header that holds no intact header throws ``NeverWritten``.
     /// `heldElsewhere` says whether the journal or the segments hold every
     /// version of that stream from 0 on (asked only when the header is damaged).
+    /// `dictionary`: the store's ``StreamFileDictionary``, with which the checks
+    /// decode blocks compressed against it (without it such a block would look
+    /// damaged, and one the journal could rebuild would be cut).
     static func open(at pathString: String, replayFrom: UInt64, segmentsHoldFrom: UInt64 = .max,
-                     expecting stream: String? = nil, heldElsewhere: () -> Bool = { false }) throws -> StreamFile {
+                     expecting stream: String? = nil, heldElsewhere: () -> Bool = { false },
+                     dictionary: CompressionDictionary? = nil) throws -> StreamFile {
         let path = FilePath(pathString)
         let data = try StorageFile.open(path)
         let indexPath = indexPath(for: pathString)
@@ -44,6 +48,7 @@ extension StreamFile {
         }
         let file = StreamFile(path: path, streamName: name, data: data, index: index, dataEnd: headerLength)
         file.headerLength = headerLength
+        file.dictionary = dictionary
         do {
             if try !file.openQuickly(replayFrom: replayFrom, segmentsHoldFrom: segmentsHoldFrom) {
                 try file.recover(headerLength: headerLength, replayFrom: replayFrom, segmentsHoldFrom: segmentsHoldFrom)
