@@ -155,6 +155,17 @@ import Testing
         let copy = UInt64(CompressionDictionary.copyLength(ofBytes: CompressionDictionary.maxBytes))
         let first = UInt64(StreamFileDictionary.magic.count)
 
+        // A block's record of its dictionary: named as that block's damage.
+        let relative = StreamNaming.relativePath("sensor-5").string
+        let block = try AdminBlockReuseTests.blocks(of: path + "/" + relative, stream: "sensor-5")[1]
+        try AdminFixture.flip(path + "/" + relative, at: block.offset + 45)
+        let named = try MaintenanceSession(directory: path)
+        let wrong = named.verify().problems
+        named.close()
+        #expect(wrong.count == 1 && wrong.first?.file == relative && wrong.first?.offset == block.offset
+                && wrong.first?.what.contains("another dictionary") == true, "\(wrong)")
+        try AdminFixture.flip(path + "/" + relative, at: block.offset + 45)
+
         try AdminFixture.flip(file, at: first + 100)
         let session = try MaintenanceSession(directory: path)
         let problems = session.verify().problems

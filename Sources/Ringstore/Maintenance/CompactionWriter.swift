@@ -17,9 +17,10 @@ final class CompactionWriter {
     /// about eight times in part. Small blocks alone lose LZ4's context (a
     /// compacted 1 M-event store over 10,000 streams: 110 MB of stream files in
     /// 64 KiB blocks, 158 MB in 4 KiB ones); against a dictionary of other
-    /// streams' events 4 KiB blocks take 104 MB, and `$all` read them at
-    /// 0.98 M events/s against 0.65-0.69 M (8 KiB: 100 MB, 0.84-0.87 M; 2 KiB:
-    /// 109 MB, 0.79 M; docs/PERFORMANCE.md, "`$all` over compacted stores").
+    /// streams' events 4 KiB blocks take 103 MB, and `$all` read them at
+    /// 0.83-0.91 M events/s against 0.65-0.69 M (8 KiB: 100 MB, 0.77 M; 3 KiB:
+    /// 105 MB, 0.82 M; docs/PERFORMANCE.md, "`$all` over compacted stores:
+    /// small blocks against a dictionary").
     static let dictionaryBlockBytes = 4 << 10
     /// A stream holding at least this share of the store's events keeps
     /// ``plainBlockBytes`` blocks even when the store has a dictionary.
