@@ -12,17 +12,15 @@ import Testing
     /// With the default memory budget (one range of streams), and with a tiny one: many
     /// ranges, whose segment entries one pass routes to temporary files under
     /// `compact.new/` (written, read back and unlinked before anything is synced);
-    /// and a store large enough that its compaction writes a dictionary
-    /// (`streams/dictionary`, which must come and go with the blocks that need it).
+    /// and a compaction that writes a dictionary (`streams/dictionary`, which
+    /// must come and go with the blocks that need it).
     @Test(arguments: zip([UInt64(64 << 20), 4 << 10, 64 << 20], [false, false, true]))
     func aPowerCutAnywhereInACompactionLeavesTheOldOrTheNewStore(budget: UInt64, dictionary: Bool) async throws {
         let dir = TemporaryDirectory()
         let base = dir.child("base")
-        if dictionary {
-            try await StreamFileDictionaryTests.build(at: base)
-        } else {
-            try await AdminFixture.build(at: base)
-        }
+        try await AdminFixture.build(at: base)
+        var options = dictionary ? StreamFileDictionaryTests.everyStreamGetsTheDictionary : CompactOptions()
+        options.memoryBudget = budget
         let before = try await AdminFixture.visible(at: base)
 
         // How many operations a whole compaction makes, and how many of them are renames.
@@ -30,7 +28,7 @@ import Testing
         try AdminFixture.copy(base, to: counting)
         let counter = try PowerLossSimulation.install(root: counting)
         let session = try MaintenanceSession(directory: counting)
-        let counted = try await session.compact(options: CompactOptions(memoryBudget: budget))
+        let counted = try await session.compact(options: options)
         session.close()
         #expect(budget > 1 << 20 || counted.streamRanges > 4, "\(counted)")
         #expect(FileManager.default.fileExists(atPath: counting + "/streams/dictionary") == dictionary)
@@ -38,10 +36,8 @@ import Testing
         counter.uninstall()
         #expect(total > 50)
 
-        // Cuts spread over the whole run, then cuts at each of the switch's renames (the
-        // larger dictionary store, slower to check, gets fewer spread cuts: the switch is its point).
-        let spread = dictionary ? 6 : 16
-        var cuts: [(count: Int, renamesOnly: Bool)] = (0..<spread).map { (1 + $0 * (total - 1) / (spread - 1), false) }
+        // Cuts spread over the whole run, then cuts at each of the switch's renames.
+        var cuts: [(count: Int, renamesOnly: Bool)] = (0..<16).map { (1 + $0 * (total - 1) / 15, false) }
         cuts += (1...8).map { ($0, true) }
         var seed: UInt64 = 7
         for (round, cut) in cuts.enumerated() {
@@ -56,7 +52,7 @@ import Testing
             do {
                 let session = try MaintenanceSession(directory: path)
                 defer { session.close() }
-                _ = try await session.compact(options: CompactOptions(memoryBudget: budget))
+                _ = try await session.compact(options: options)
             } catch {
                 // The cut failed an operation: the compaction stops there.
             }

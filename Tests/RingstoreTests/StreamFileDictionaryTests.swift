@@ -45,6 +45,14 @@ import Testing
         return try await session.compact(options: CompactOptions())
     }
 
+    /// Compaction options that give any store a dictionary and every stream but
+    /// one holding all the events small blocks against it (tests of small stores).
+    static var everyStreamGetsTheDictionary: CompactOptions {
+        var options = CompactOptions()
+        options.dictionaryPolicy = DictionaryPolicy(fromRawBytes: 0, fromStreams: 0, denseShare: 1)
+        return options
+    }
+
     static func blockHeaders(of path: String, stream: String) throws -> [StreamBlock.Header] {
         try AdminBlockReuseTests.blocks(of: path + "/" + StreamNaming.relativePath(stream).string, stream: stream).map {
             try StreamBlock.parseHeader($0.bytes).get()
@@ -149,15 +157,21 @@ import Testing
     @Test func damageToTheDictionaryIsNamedAndOneIntactCopyIsEnough() async throws {
         let dir = TemporaryDirectory()
         let path = dir.child("store")
-        _ = try await Self.buildCompacted(at: path)
+        // The admin tests' small store, compacted with a dictionary for every stream.
+        try await AdminFixture.build(at: path)
+        let session0 = try MaintenanceSession(directory: path)
+        _ = try await session0.compact(options: Self.everyStreamGetsTheDictionary)
+        session0.close()
         let before = try await AdminFixture.visible(at: path)
         let file = path + "/streams/dictionary"
-        let copy = UInt64(CompressionDictionary.copyLength(ofBytes: CompressionDictionary.maxBytes))
+        let dictionary = try #require(try StreamFileDictionary.read(in: FilePath(path))?.dictionary)
+        let copy = UInt64(CompressionDictionary.copyLength(ofBytes: dictionary.bytes.count))
         let first = UInt64(StreamFileDictionary.magic.count)
 
         // A block's record of its dictionary: named as that block's damage.
-        let relative = StreamNaming.relativePath("sensor-5").string
-        let block = try AdminBlockReuseTests.blocks(of: path + "/" + relative, stream: "sensor-5")[1]
+        let relative = StreamNaming.relativePath("s-5").string
+        let block = try AdminBlockReuseTests.blocks(of: path + "/" + relative, stream: "s-5")[0]
+        #expect(try StreamBlock.parseHeader(block.bytes).get().dictionaryID == dictionary.id)
         try AdminFixture.flip(path + "/" + relative, at: block.offset + 45)
         let named = try MaintenanceSession(directory: path)
         let wrong = named.verify().problems
@@ -182,7 +196,7 @@ import Testing
         #expect(found.filter { $0.file == "streams/dictionary" }.map(\.offset) == [first, first + copy], "\(found.prefix(3))")
         #expect(found.contains { $0.file.hasSuffix(".stream") && $0.what.contains("dictionary") }, "\(found.prefix(3))")
         let store = try await EventStore.open(at: path, configuration: .testing())
-        let error = await ringstoreError { for try await _ in store.read(stream: "sensor-3") {} }
+        let error = await ringstoreError { for try await _ in store.read(stream: "s-3") {} }
         #expect(error?.code == .corruptData && error?.path?.hasSuffix(".stream") == true, "\(String(describing: error))")
         try await store.close()
         let (status, _, stderr) = try AdminFixture.run(["compact", path])

@@ -22,18 +22,6 @@ final class CompactionWriter {
     /// 105 MB, 0.82 M; docs/PERFORMANCE.md, "`$all` over compacted stores:
     /// small blocks against a dictionary").
     static let dictionaryBlockBytes = 4 << 10
-    /// A stream holding at least this share of the store's events keeps
-    /// ``plainBlockBytes`` blocks even when the store has a dictionary.
-    ///
-    /// Why: `$all` decodes a block more than once only when the block's events
-    /// are spread over more of the global order than its window keeps (32 MiB,
-    /// about 110,000 events of 300 bytes). A 64 KiB block holds about 250
-    /// events; a stream with 1/512 of the events spreads them over about
-    /// 128,000. Denser streams lose nothing to large blocks, and large blocks
-    /// suit them better: a store of one stream of 1 M events took 85 MB in
-    /// 64 KiB blocks and 95 MB in 4 KiB ones against a dictionary, and read
-    /// at 3.35 M events/s against 2.9 M.
-    static let denseStreamShare = 512
     /// Raw bytes from which a block kept whole is copied byte for byte rather than
     /// rebuilt: joining it would not fill it further (at most a quarter of a block
     /// could still join it), so decompressing and compressing it again buys nothing.
@@ -63,8 +51,10 @@ final class CompactionWriter {
     let dictionary: CompressionDictionary?
     /// The old store's ``StreamFileDictionary``, for its files' blocks compressed against it.
     let oldDictionary: CompressionDictionary?
-    /// The store's events, against which a stream's share is reckoned (``denseStreamShare``).
+    /// The store's events, against which a stream's share is reckoned (``DictionaryPolicy/denseShare``).
     let totalEvents: Int
+    /// Which streams' blocks use ``dictionary``.
+    let policy: DictionaryPolicy
     fileprivate(set) var blocksWritten = 0
     /// Of ``blocksWritten``, the old blocks copied byte for byte (``reuseBytes``).
     fileprivate(set) var blocksReused = 0
@@ -77,7 +67,8 @@ final class CompactionWriter {
     private var folders = Set<String>()
 
     init(root: FilePath, dryRun: Bool, compress: Bool, acceleration: Int32 = 1,
-         dictionary: CompressionDictionary? = nil, oldDictionary: CompressionDictionary? = nil, totalEvents: Int = 0) {
+         dictionary: CompressionDictionary? = nil, oldDictionary: CompressionDictionary? = nil, totalEvents: Int = 0,
+         policy: DictionaryPolicy = DictionaryPolicy()) {
         self.root = root
         self.dryRun = dryRun
         self.compress = compress
@@ -85,6 +76,7 @@ final class CompactionWriter {
         self.dictionary = compress ? dictionary : nil
         self.oldDictionary = oldDictionary
         self.totalEvents = totalEvents
+        self.policy = policy
     }
 
     /// A writer of the same new store for another thread of the rewrite
@@ -95,7 +87,7 @@ final class CompactionWriter {
     func lane() -> CompactionWriter {
         CompactionWriter(root: root, dryRun: dryRun, compress: compress, acceleration: acceleration,
                          dictionary: dictionary.map { CompressionDictionary(UnsafeRawBufferPointer($0.bytes)) }, oldDictionary: oldDictionary,
-                         totalEvents: totalEvents)
+                         totalEvents: totalEvents, policy: policy)
     }
 
     /// Writes the new store's ``StreamFileDictionary`` (if it has one) into its
@@ -144,7 +136,7 @@ final class CompactionWriter {
     /// (``StreamBlock/rawBlock(from:)``: checksums checked, no event decoded),
     /// cut below `from`, joined to full blocks and compressed again: blocks of
     /// ``dictionaryBlockBytes`` against ``dictionary`` when there is one and the
-    /// stream holds less than 1/``denseStreamShare`` of the events, else of
+    /// stream holds less than 1/``DictionaryPolicy/denseShare`` of the events, else of
     /// ``plainBlockBytes`` without one.
     ///
     /// The store's segment mover is stopped during a compaction, so the file and
@@ -169,7 +161,7 @@ final class CompactionWriter {
         let fileNext = file?.next ?? 0
         // The same bytes whichever lane writes this stream (see ``LZ4Compressor/clearState()``).
         if compress { LZ4Compressor.clearState() }
-        let sparse = dictionary != nil && (last >= from ? last - from + 1 : 0) * UInt64(Self.denseStreamShare) < UInt64(totalEvents)
+        let sparse = dictionary != nil && policy.isSparse(events: last >= from ? last - from + 1 : 0, of: totalEvents)
         var copier = RawCopier(writer: self, stream: stream, number: number, from: from, last: last, notBefore: notBefore,
                                dictionary: sparse ? dictionary : nil)
         defer { copier.closeFile() }

@@ -22,6 +22,8 @@ package struct CompactOptions: Sendable {
     /// Most temporary files the routing walk (beside the verification) sends segment entries to when they do not
     /// fit the budget (``SegmentSpill``); 0: none, one pass per range instead (tests set it).
     var spillRanges = SegmentSpill.maxFiles
+    /// When the store gets a stream-file dictionary, and which streams use it (tests lower it).
+    var dictionaryPolicy = DictionaryPolicy()
     /// Threads that rewrite streams at once (each stream is its own new file;
     /// the work is decompressing, compressing and writing them). Default: one
     /// per processor, at most four.
@@ -184,13 +186,13 @@ extension MaintenanceSession {
         let verifiedFiles: [VerifiedStreamFile?]? = problems.isEmpty && store.splitter.mover.segmentsDeleted.load(ordering: .relaxed) == 0
             ? before.fileByNumber : nil
         // Small blocks against a dictionary, for a store large enough whose streams
-        // are many (see ``CompactionWriter/dictionaryBlockBytes``, ``CompactionWriter/denseStreamShare``).
-        let dictionary = configuration.compression && before.rawBytes >= Self.dictionaryFromRawBytes
-            && before.streams.count >= CompactionWriter.denseStreamShare
+        // are many (see ``CompactionWriter/dictionaryBlockBytes``, ``DictionaryPolicy``).
+        let policy = options.dictionaryPolicy
+        let dictionary = configuration.compression && policy.wantsDictionary(rawBytes: before.rawBytes, streams: before.streams.count)
             ? await Self.sampleDictionary(of: store) : nil
         let writer = CompactionWriter(root: fresh, dryRun: options.dryRun, compress: configuration.compression,
                                       acceleration: options.acceleration, dictionary: dictionary,
-                                      oldDictionary: store.split.directory.dictionary, totalEvents: before.events)
+                                      oldDictionary: store.split.directory.dictionary, totalEvents: before.events, policy: policy)
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
                         intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber, verifiedFiles: verifiedFiles,
@@ -227,10 +229,6 @@ extension MaintenanceSession {
 
     /// Events ``sampleDictionary(of:)`` reads at most (it stops once it has ``CompressionDictionary/maxBytes``).
     static let dictionarySampleEvents = 256
-    /// Raw bytes of blocks (as `verify` counts them) from which a compacted store
-    /// gets a ``StreamFileDictionary``: its file (two copies of 16 KiB) outweighs
-    /// what it saves in a smaller store, where `$all` is quick anyway.
-    static let dictionaryFromRawBytes: UInt64 = 4 << 20
 
     /// The new store's ``StreamFileDictionary``: the first events `$all` shows
     /// (so nothing deleted, truncated or expired goes into it), up to
