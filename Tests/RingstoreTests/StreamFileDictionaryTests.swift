@@ -201,5 +201,44 @@ import Testing
         try await store.close()
         let (status, _, stderr) = try AdminFixture.run(["compact", path])
         #expect(status == 1 && stderr.contains("streams/dictionary"), "\(stderr)")
+        // Not a stream file that --skip-damaged could carry over: refused all the same.
+        let skipping = try MaintenanceSession(directory: path)
+        var options = Self.everyStreamGetsTheDictionary
+        options.skipDamaged = true
+        let refused = await ringstoreError { _ = try await skipping.compact(options: options) }
+        skipping.close()
+        #expect(refused?.message.contains("streams/dictionary") == true && refused?.message.contains("nothing was changed") == true,
+                "\(String(describing: refused))")
+        #expect(FileManager.default.fileExists(atPath: file))
+    }
+
+    /// `--skip-damaged` carries a damaged stream file over byte for byte; its other
+    /// blocks were compressed against the old dictionary, so the new store keeps that one.
+    @Test func aDamagedFileCarriedOverKeepsItsDictionary() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.child("store")
+        try await AdminFixture.build(at: path)
+        let first = try MaintenanceSession(directory: path)
+        _ = try await first.compact(options: Self.everyStreamGetsTheDictionary)
+        first.close()
+        let dictionaryFile = try Data(contentsOf: URL(fileURLWithPath: path + "/streams/dictionary"))
+        // Damage one block of s-5 (its payload), then add events so that a new sample would differ.
+        let relative = StreamNaming.relativePath("s-5").string
+        let blocks = try AdminBlockReuseTests.blocks(of: path + "/" + relative, stream: "s-5")
+        try AdminFixture.flip(path + "/" + relative, at: blocks[0].offset + UInt64(StreamBlock.headerSize) + 10)
+        let store = try await EventStore.open(at: path, configuration: .testing())
+        try await store.deleteStream("s-0")
+        try await store.close()
+        let damaged = try MaintenanceSession(directory: path)
+        let findings = damaged.verify().problems
+        #expect(findings.count == 1 && findings.first?.file == relative, "\(findings)")
+        var options = Self.everyStreamGetsTheDictionary
+        options.skipDamaged = true
+        let summary = try await damaged.compact(options: options)
+        #expect(summary.skipped == [relative])
+        let after = damaged.verify().problems
+        damaged.close()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/streams/dictionary")) == dictionaryFile)
+        #expect(after.count == 1 && after.first?.file == relative && after.first?.offset == blocks[0].offset, "\(after)")
     }
 }

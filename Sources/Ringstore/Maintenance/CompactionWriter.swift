@@ -46,8 +46,9 @@ final class CompactionWriter {
     /// recompresses everything it keeps, so a faster setting than the engine's
     /// own pays (see ``CompactOptions/acceleration``).
     let acceleration: Int32
-    /// What the new blocks are compressed against (the new store's ``StreamFileDictionary``);
-    /// each lane has its own copy (its compression state is its own).
+    /// The new store's ``StreamFileDictionary``, which the new blocks of sparse streams
+    /// are compressed against (when compressing at all); each lane has its own copy
+    /// (its compression state is its own).
     let dictionary: CompressionDictionary?
     /// The old store's ``StreamFileDictionary``, for its files' blocks compressed against it.
     let oldDictionary: CompressionDictionary?
@@ -73,7 +74,7 @@ final class CompactionWriter {
         self.dryRun = dryRun
         self.compress = compress
         self.acceleration = acceleration
-        self.dictionary = compress ? dictionary : nil
+        self.dictionary = dictionary
         self.oldDictionary = oldDictionary
         self.totalEvents = totalEvents
         self.policy = policy
@@ -161,7 +162,7 @@ final class CompactionWriter {
         let fileNext = file?.next ?? 0
         // The same bytes whichever lane writes this stream (see ``LZ4Compressor/clearState()``).
         if compress { LZ4Compressor.clearState() }
-        let sparse = dictionary != nil && policy.isSparse(events: last >= from ? last - from + 1 : 0, of: totalEvents)
+        let sparse = compress && dictionary != nil && policy.isSparse(events: last >= from ? last - from + 1 : 0, of: totalEvents)
         var copier = RawCopier(writer: self, stream: stream, number: number, from: from, last: last, notBefore: notBefore,
                                dictionary: sparse ? dictionary : nil)
         defer { copier.closeFile() }

@@ -145,12 +145,14 @@ extension MaintenanceSession {
         summary.blocksBefore = before.blocks + before.segmentEntries
         summary.segmentsBefore = before.segments
 
-        // Damage: refuse, or (stream files only) keep those files as they are.
+        // Damage: refuse, or (stream files only) keep those files as they are. The stream
+        // files' dictionary is no stream file: every block compressed against it needs it.
         let problems = report.problems
         var damagedFiles = Set<String>()
         var damagedStreams = Set<String>()
         if !problems.isEmpty {
-            let elsewhere = problems.filter { !$0.file.hasPrefix(StreamNaming.folder + "/") }
+            let dictionaryFile = "\(StreamNaming.folder)/\(StreamFileDictionary.fileName)"
+            let elsewhere = problems.filter { !$0.file.hasPrefix(StreamNaming.folder + "/") || $0.file == dictionaryFile }
             guard options.skipDamaged, elsewhere.isEmpty else {
                 let listed = (elsewhere.isEmpty ? problems : elsewhere).prefix(20).map { "  \($0)" }.joined(separator: "\n")
                 let more = problems.count > 20 ? "\n  … \(problems.count - 20) more" : ""
@@ -187,12 +189,19 @@ extension MaintenanceSession {
             ? before.fileByNumber : nil
         // Small blocks against a dictionary, for a store large enough whose streams
         // are many (see ``CompactionWriter/dictionaryBlockBytes``, ``DictionaryPolicy``).
+        // Damaged files carried over as they are keep their blocks' dictionary: the old one.
         let policy = options.dictionaryPolicy
-        let dictionary = configuration.compression && policy.wantsDictionary(rawBytes: before.rawBytes, streams: before.streams.count)
-            ? await Self.sampleDictionary(of: store) : nil
+        let oldDictionary = store.split.directory.dictionary
+        let dictionary: CompressionDictionary?
+        if !damagedFiles.isEmpty, let oldDictionary {
+            dictionary = oldDictionary
+        } else {
+            dictionary = configuration.compression && policy.wantsDictionary(rawBytes: before.rawBytes, streams: before.streams.count)
+                ? await Self.sampleDictionary(of: store) : nil
+        }
         let writer = CompactionWriter(root: fresh, dryRun: options.dryRun, compress: configuration.compression,
                                       acceleration: options.acceleration, dictionary: dictionary,
-                                      oldDictionary: store.split.directory.dictionary, totalEvents: before.events, policy: policy)
+                                      oldDictionary: oldDictionary, totalEvents: before.events, policy: policy)
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
                         intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber, verifiedFiles: verifiedFiles,
