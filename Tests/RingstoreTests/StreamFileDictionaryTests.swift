@@ -53,6 +53,14 @@ import Testing
         return options
     }
 
+    /// The admin tests' small store at `path`, compacted with a dictionary for every stream.
+    static func buildSmallCompacted(at path: String) async throws {
+        try await AdminFixture.build(at: path)
+        let session = try MaintenanceSession(directory: path)
+        defer { session.close() }
+        _ = try await session.compact(options: everyStreamGetsTheDictionary)
+    }
+
     static func blockHeaders(of path: String, stream: String) throws -> [StreamBlock.Header] {
         try AdminBlockReuseTests.blocks(of: path + "/" + StreamNaming.relativePath(stream).string, stream: stream).map {
             try StreamBlock.parseHeader($0.bytes).get()
@@ -157,11 +165,7 @@ import Testing
     @Test func damageToTheDictionaryIsNamedAndOneIntactCopyIsEnough() async throws {
         let dir = TemporaryDirectory()
         let path = dir.child("store")
-        // The admin tests' small store, compacted with a dictionary for every stream.
-        try await AdminFixture.build(at: path)
-        let session0 = try MaintenanceSession(directory: path)
-        _ = try await session0.compact(options: Self.everyStreamGetsTheDictionary)
-        session0.close()
+        try await Self.buildSmallCompacted(at: path)
         let before = try await AdminFixture.visible(at: path)
         let file = path + "/streams/dictionary"
         let dictionary = try #require(try StreamFileDictionary.read(in: FilePath(path))?.dictionary)
@@ -217,10 +221,7 @@ import Testing
     @Test func aDamagedFileCarriedOverKeepsItsDictionary() async throws {
         let dir = TemporaryDirectory()
         let path = dir.child("store")
-        try await AdminFixture.build(at: path)
-        let first = try MaintenanceSession(directory: path)
-        _ = try await first.compact(options: Self.everyStreamGetsTheDictionary)
-        first.close()
+        try await Self.buildSmallCompacted(at: path)
         let dictionaryFile = try Data(contentsOf: URL(fileURLWithPath: path + "/streams/dictionary"))
         // Damage one block of s-5 (its payload), then add events so that a new sample would differ.
         let relative = StreamNaming.relativePath("s-5").string
