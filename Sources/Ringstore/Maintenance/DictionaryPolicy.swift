@@ -6,8 +6,9 @@ struct DictionaryPolicy: Sendable {
     /// dictionary: its file (two copies of 16 KiB) outweighs what it saves in a
     /// smaller store, where `$all` is quick anyway.
     var fromRawBytes: UInt64 = 4 << 20
-    /// Streams with events from which a store gets one (with fewer, every stream
-    /// is dense, see ``denseShare``).
+    /// Streams with events from which a store gets one (with fewer, the average
+    /// stream holds more than 1/``denseShare`` of the events, so most events lie in
+    /// streams that keep large blocks anyway).
     var fromStreams = 512
     /// A stream holding at least 1/`denseShare` of the store's events keeps
     /// ``CompactionWriter/plainBlockBytes`` blocks without the dictionary.
