@@ -19,7 +19,7 @@ public struct Acknowledgement: Sendable, Hashable {
     }
 
     public var line: String {
-        "ACK \(firstVersion) \(firstPosition) \(ids.map(\.uuidString).joined(separator: ",")) \(stream)\n"
+        WriterLines.line(tag: "ACK", firstVersion, firstPosition, ids: ids, stream: stream)
     }
 
     /// Parses every complete line of a writer's output (a last line without its
@@ -34,6 +34,11 @@ public struct Acknowledgement: Sendable, Hashable {
 
 /// The lines a crash-test writer prints: `<TAG> <a> <b> <id>,<id>,… <stream>`.
 enum WriterLines {
+    /// One line, newline included (the stream last: it may contain spaces).
+    static func line(tag: String, _ a: some BinaryInteger, _ b: some BinaryInteger, ids: [UUID], stream: String) -> String {
+        "\(tag) \(a) \(b) \(ids.map(\.uuidString).joined(separator: ",")) \(stream)\n"
+    }
+
     /// The five fields of every complete line tagged `tag` (a last line without
     /// its newline was cut by the kill and is ignored, as are other lines).
     static func fields(of output: String, tag: String) -> [[Substring]] {
@@ -71,7 +76,7 @@ public struct Sending: Sendable, Hashable {
     }
 
     public var line: String {
-        "SEND \(writer) \(firstSequence) \(ids.map(\.uuidString).joined(separator: ",")) \(stream)\n"
+        WriterLines.line(tag: "SEND", writer, firstSequence, ids: ids, stream: stream)
     }
 
     /// The events as the writer made them.
