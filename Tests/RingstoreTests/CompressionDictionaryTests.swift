@@ -179,6 +179,32 @@ import Testing
         }
     }
 
+    /// `compress` copies each source behind its own copy of the dictionary
+    /// (LZ4's prefix loop) when it fits the room there, and compresses it
+    /// where it lies otherwise: every size, in any order (a shorter source
+    /// after a longer one leaves the longer one's bytes in the room), must
+    /// decode back against the dictionary alone.
+    @Test func everySourceSizeRoundTripsThroughEitherLoop() throws {
+        let dictionary = try dictionary()
+        var events = StreamBlock.RawBlock()
+        var version: UInt64 = 0
+        while events.raw.count < CompressionDictionary.entryLimit + 4_096 {
+            events.append(block(version..<(version + 10), stream: Int(version) % 97))
+            version += 10
+        }
+        let limit = CompressionDictionary.entryLimit
+        let sizes = [1, 7, 64, 1_000, 4_096, limit - 1, limit, limit + 1, limit + 4_000, 300, 2, limit, 5_000, 1]
+        for size in sizes {
+            let source = Array(events.raw.prefix(size))
+            var stored = [UInt8](repeating: 0, count: size + size / 255 + 16)
+            let count = source.withUnsafeBytes { s in stored.withUnsafeMutableBytes { dictionary.compress(s, into: $0) } }
+            #expect(count > 0, "\(size) bytes")
+            var back = [UInt8](repeating: 0, count: size)
+            let decoded = stored.prefix(count).withUnsafeBytes { s in back.withUnsafeMutableBytes { dictionary.decompress(s, into: $0) } }
+            #expect(Int(decoded) == size && back == source, "\(size) bytes")
+        }
+    }
+
     @Test func largeBlocksAreCompressedOnTheirOwn() throws {
         let dictionary = try dictionary()
         var large = StreamBlock.RawBlock()
