@@ -26,7 +26,12 @@ struct StatsCommand: AsyncParsableCommand {
         print("global index:   \(grouped(s.globalIndexEntries)) entries, \(mebibytes(s.globalIndexBytes))")
         print("events:         \(grouped(s.events)) in \(grouped(s.streams.count)) streams")
         let ratio = s.storedBytes > 0 ? Double(s.rawBytes) / Double(s.storedBytes) : 0
-        print("blocks:         \(grouped(s.blocks)) in stream files, \(grouped(s.segmentEntries)) in segments; compression \(String(Int(ratio * 100) / 100)).\(String(format2(Int(ratio * 100) % 100))) (raw / stored)")
+        print("blocks:         \(grouped(s.blocks)) in stream files, \(grouped(s.segmentEntries)) in segments; compression \(twoPlaces(ratio)) (raw / stored)")
+        if s.fileEvents > 0 && s.events > s.fileEvents {
+            let files = s.fileStoredBytes > 0 ? Double(s.fileRawBytes) / Double(s.fileStoredBytes) : 0
+            let segments = Double(s.rawBytes - s.fileRawBytes) / Double(max(1, s.storedBytes - s.fileStoredBytes))
+            print("  by kind:      stream files \(grouped(s.fileEvents)) events, \(twoPlaces(files)); segments \(grouped(s.events - s.fileEvents)) events, \(twoPlaces(segments))")
+        }
         let perStream = s.streams.map(\.blocks).sorted()
         if !perStream.isEmpty {
             let mean = Double(perStream.reduce(0, +)) / Double(perStream.count)
@@ -44,3 +49,6 @@ struct StatsCommand: AsyncParsableCommand {
 }
 
 func format2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
+/// `x` with two decimals, truncated ("2.54").
+private func twoPlaces(_ x: Double) -> String { "\(Int(x * 100) / 100).\(format2(Int(x * 100) % 100))" }

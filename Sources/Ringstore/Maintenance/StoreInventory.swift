@@ -21,6 +21,10 @@ package struct StoreInventory: Sendable {
     package var events = 0
     package var rawBytes: UInt64 = 0
     package var storedBytes: UInt64 = 0
+    /// Of ``rawBytes`` and ``storedBytes``, the stream files' blocks; the events they hold.
+    package var fileRawBytes: UInt64 = 0
+    package var fileStoredBytes: UInt64 = 0
+    package var fileEvents = 0
     package var segments = 0
     package var segmentBytes: UInt64 = 0
     package var segmentEntries = 0

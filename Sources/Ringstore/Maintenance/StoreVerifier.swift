@@ -129,6 +129,9 @@ struct StoreVerifier {
             inventory.fileByNumber[number] = VerifiedStreamFile(relative: relative, nextVersion: outcome.base + UInt64(outcome.events), bytes: outcome.bytes)
         }
         numbers = [:]
+        inventory.fileRawBytes = checker.rawBytes
+        inventory.fileStoredBytes = inventory.storedBytes
+        inventory.fileEvents = streams.reduce(0) { $0 + Int($1.next - $1.base) }
 
         // Split segments: entries continue their streams' files.
         verifySegments(segmentFiles, streams: &streams, checker: &checker, checkpoint: checkpoint, replayFrom: replayFrom,

@@ -3,8 +3,8 @@ import Synchronization
 
 /// An LZ4 dictionary: raw event bytes of other streams, against which small
 /// blocks are compressed. Each split segment has one (a sample of its first
-/// write), and a compacted store has one for its stream files
-/// (``StreamFileDictionary``).
+/// write), and a store has one for its stream files once compacted or once
+/// the segment mover adopted a segment's (``StreamFileDictionary``).
 ///
 /// Why: a checkpoint writes one entry per stream with the few events that
 /// stream received since the last one (about six with one-event appends over

@@ -334,6 +334,28 @@ final class SplitStore: StoredStreams, Sendable {
         }
     }
 
+    /// The dictionary the blocks built by a move are compressed against (those
+    /// under ``CompressionDictionary/entryLimit`` raw bytes use it): the store's
+    /// ``StreamFileDictionary``, adopted from a full-size dictionary of the
+    /// entries' segments when the store has none yet; nil without compression,
+    /// or when no built block is that small and the store has none.
+    ///
+    /// Why: a stream that gets a few events per checkpoint reaches its file in
+    /// moves of a few kilobytes, which LZ4 shrinks little on their own (the
+    /// reason segment entries have a dictionary, and compaction's small blocks).
+    private func fileDictionary(for ready: [StreamBlock.Appended],
+                                from entries: some Collection<SplitSegment.Entry>) throws -> CompressionDictionary? {
+        guard compress else { return nil }
+        if let dictionary = directory.dictionary { return dictionary }
+        let small = ready.contains { block in
+            if case .built(let built) = block { return built.raw.count < CompressionDictionary.entryLimit }
+            return false
+        }
+        guard small, let sample = entries.lazy.compactMap(\.dictionary).first(where: { $0.bytes.count == CompressionDictionary.maxBytes })
+        else { return nil }
+        return try directory.adoptDictionary(CompressionDictionary(UnsafeRawBufferPointer(sample.bytes)))
+    }
+
     private struct Moved {
         var number: UInt32
         var link: SplitSegment.Link
@@ -382,7 +404,7 @@ final class SplitStore: StoredStreams, Sendable {
         }
         ready += builder.finish().map { .built($0) }
         guard let last = entries.last else { return nil }
-        if !ready.isEmpty { try file.append(sources: ready, compress: compress) }
+        if !ready.isEmpty { try file.append(sources: ready, compress: compress, dictionary: try fileDictionary(for: ready, from: entries)) }
         movedEntriesCopied.add(copied, ordering: .relaxed)
         movedEntries.add(UInt64(entries.count), ordering: .relaxed)
         let rawBytes = entries.reduce(UInt64(0)) { $0 + UInt64($1.header.rawLength) }

@@ -119,9 +119,13 @@ final class StreamDirectory: StoredStreams {
 
     /// Decoded blocks shared by all readers (see ``BlockCache``).
     let blockCache: BlockCache
-    /// What the small blocks of a compacted store's files are compressed against
-    /// (``StreamFileDictionary``); nil when the store has none, or no intact copy of it.
-    let dictionary: CompressionDictionary?
+    /// What the small blocks of the store's files are compressed against
+    /// (``StreamFileDictionary``), shared with every file opened here.
+    let dictionarySlot: DictionarySlot
+    /// The store's dictionary; nil when it has none (yet), or no intact copy of it.
+    var dictionary: CompressionDictionary? { dictionarySlot.dictionary }
+    /// Serialises ``adoptDictionary(_:)``.
+    private let adoption = Mutex(())
     /// The lowest version of a stream that the split segments still hold
     /// (`UInt64.max`: none): a torn block from there on may be cut too, since
     /// moving the segment's entries writes it again.
@@ -139,7 +143,22 @@ final class StreamDirectory: StoredStreams {
         self.streamsFolder = root.string + "/" + StreamNaming.folder
         self.maxOpenFiles = maxOpenFiles
         try StorageDirectory.create(FilePath(streamsFolder))
-        dictionary = try StreamFileDictionary.read(in: root)?.dictionary
+        try StreamFileDictionary.removeUnfinished(in: root)
+        dictionarySlot = DictionarySlot(try StreamFileDictionary.read(in: root)?.dictionary)
+    }
+
+    /// The store's stream-file dictionary, made `candidate` (durably, before
+    /// the caller compresses any block against it) if the store has no
+    /// `streams/dictionary` file yet. Nil when the file exists but no copy of
+    /// it is intact: its blocks need that one, so it is never replaced.
+    func adoptDictionary(_ candidate: CompressionDictionary) throws -> CompressionDictionary? {
+        if let current = dictionary { return current }
+        return try adoption.withLock { _ throws(any Error) -> CompressionDictionary? in
+            if let current = dictionary { return current }
+            guard !StorageDirectory.exists(StreamFileDictionary.path(in: root)) else { return nil }
+            try StreamFileDictionary.writeDurably(candidate, in: root)
+            return dictionarySlot.fill(candidate)
+        }
     }
 
     /// Stream files (data and index) open in the cache now.
@@ -260,7 +279,7 @@ final class StreamDirectory: StoredStreams {
 
     private func makeHandle(stream: String, path: FilePath, probe: Int, file: StreamFile) -> Handle {
         file.blockCache = blockCache.budgetBytes > 0 ? blockCache : nil
-        file.dictionary = dictionary
+        file.dictionarySlot = dictionarySlot
         return Handle(stream: stream, path: path, probe: probe, file: file, onClose: { [weak self] stream, probe, resume in
             self?.remember(stream, probe: probe, resume: resume)
         }, onDescriptorsChanged: { [weak self] stream, count in

@@ -79,8 +79,15 @@ final class StreamFile: @unchecked Sendable {
     var cachedBlock: (offset: UInt64, events: [RecordedEvent])?
     /// The store's shared cache of decoded blocks, if any (set by ``StreamDirectory``).
     var blockCache: BlockCache?
-    /// The store's ``StreamFileDictionary``, for blocks compressed against it (set by ``StreamDirectory``).
-    var dictionary: CompressionDictionary?
+    /// Where the store's ``StreamFileDictionary`` is found, for blocks
+    /// compressed against it (the directory's, set by ``StreamDirectory``).
+    var dictionarySlot: DictionarySlot?
+    /// The store's ``StreamFileDictionary``, if it has one by now; setting it
+    /// gives the file a slot of its own (compaction, `verify`, tests).
+    var dictionary: CompressionDictionary? {
+        get { dictionarySlot?.dictionary }
+        set { dictionarySlot = DictionarySlot(newValue) }
+    }
     /// A small file's bytes, read whole while ``recover(headerLength:replayFrom:segmentsHoldFrom:)``
     /// hops its block headers: one read instead of one per block.
     var readAhead: (offset: UInt64, bytes: [UInt8])?

@@ -8,13 +8,20 @@ import SystemPackage
 ///      8     …     the dictionary twice, each copy `[length u32][CRC32C u32][bytes]`
 ///                  zero-padded to 8 (``CompressionDictionary/encodeArea(_:)``)
 ///
-/// Only `ringstore-admin compact` writes it, inside the new `streams/`
-/// folder it swaps in whole (``CompactionSwitch``), so the file and the
-/// blocks that need it are replaced together or not at all. A store without
-/// it has no such blocks. Stream files written by the running store (the
-/// segment mover's 64 KiB blocks) do not use it.
+/// Two writers make it. `ringstore-admin compact` writes a new one inside
+/// the new `streams/` folder it swaps in whole (``CompactionSwitch``), so the
+/// file and the blocks that need it are replaced together or not at all. A
+/// running store without one adopts its split segments' dictionary the first
+/// time the segment mover builds a block small enough to use it
+/// (``writeDurably(_:in:)``, ``StreamDirectory/adoptDictionary(_:)``): the
+/// file is durable under its name before any block compressed against it is
+/// written, so a store without the file has no such blocks.
 enum StreamFileDictionary {
     static let fileName = "dictionary"
+    /// What ``writeDurably(_:in:)`` writes first, under `streams/`: left only by
+    /// a crash before its rename, and removed by the next open (`verify` and
+    /// `dump` look only into `streams/`' sub-folders).
+    static let unfinishedName = "dictionary.new"
     static let magic: [UInt8] = Array("RSDICT01".utf8)
 
     /// What reading the file found.
@@ -53,9 +60,43 @@ enum StreamFileDictionary {
     /// `streams/` exists; the file does not). Not synced here: compaction's one
     /// `syncfs` makes it durable with the stream files, before its commit.
     static func write(_ dictionary: CompressionDictionary, in root: FilePath) throws {
-        let file = try StorageFile.open(path(in: root), create: true, exclusive: true)
+        try write(dictionary, at: path(in: root), sync: false)
+    }
+
+    private static func write(_ dictionary: CompressionDictionary, at path: FilePath, sync: Bool) throws {
+        let file = try StorageFile.open(path, create: true, exclusive: true)
         defer { file.close() }
         let bytes = magic + CompressionDictionary.encodeArea(dictionary)
         try bytes.withUnsafeBytes { try file.write($0, at: 0) }
+        if sync { try file.syncData() }
+    }
+
+    /// Writes `dictionary` as the file of the running store at `root`, durably:
+    /// when this returns, the file is there after any crash or power cut.
+    ///
+    /// The order, and what a cut between two steps leaves:
+    /// 1. `streams/dictionary.new` is written and synced (`fdatasync`) — a cut
+    ///    leaves at most that file, removed at the next open; no block uses a
+    ///    dictionary yet;
+    /// 2. it is renamed to `streams/dictionary` — a cut may undo the rename
+    ///    (the folder is not synced yet): the same as 1;
+    /// 3. `streams/` is synced — from here the file survives, complete (its
+    ///    bytes were synced before it got its name).
+    /// Only then does the caller compress blocks against it; their stream files
+    /// are synced later (the checkpoint, the mover's batch sync), never before
+    /// step 3.
+    static func writeDurably(_ dictionary: CompressionDictionary, in root: FilePath) throws {
+        let folder = root.appending(StreamNaming.folder)
+        let unfinished = folder.appending(unfinishedName)
+        if StorageDirectory.exists(unfinished) { try StorageDirectory.removeFile(unfinished) }
+        try write(dictionary, at: unfinished, sync: true)
+        try StorageDirectory.rename(unfinished, to: path(in: root))
+        try StorageDirectory.sync(folder)
+    }
+
+    /// Removes what a crash in ``writeDurably(_:in:)`` before its rename left.
+    static func removeUnfinished(in root: FilePath) throws {
+        let unfinished = root.appending(StreamNaming.folder).appending(unfinishedName)
+        if StorageDirectory.exists(unfinished) { try StorageDirectory.removeFile(unfinished) }
     }
 }
