@@ -136,6 +136,59 @@ import Testing
         try await reopened.close()
     }
 
+    /// The mover empties the oldest segment reading the entries one walk of
+    /// that segment located (`SplitSegments.locateEntries`), not each stream's
+    /// chain: streams whose entries span several segments, one of them moved
+    /// into its file part-way (its oldest entries then lie below the file's
+    /// end), read back whole after each segment is emptied, and after a reopen.
+    @Test func emptyingTheOldestSegmentsOneByOneKeepsEveryStreamWhole() async throws {
+        let dir = TemporaryDirectory()
+        var configuration = Configuration.testing(capacity: 256 << 10)
+        configuration.splitSegmentBudget = 256 << 10  // segments of 256 KiB
+        let store = try await EventStore.open(at: dir.path, configuration: configuration)
+        store.splitter.mover.pause()
+        var expected: [String: [UUID]] = [:]
+        func append(_ count: Int, from first: Int) async throws {
+            for i in first..<(first + count) {
+                let stream = "s-\(i % 40)"
+                // Random hex, so that the segments fill (a repeated letter compresses to nothing).
+                let e = event("event \(i) " + (0..<5).map { _ in UUID().uuidString }.joined())
+                try await store.append(to: stream, events: [e])
+                expected[stream, default: []].append(e.id)
+            }
+        }
+        func expectEveryStream(_ context: String) async throws {
+            for (stream, ids) in expected {
+                #expect(try await store.read(stream: stream).collect().map(\.id) == ids, "\(context): \(stream)")
+            }
+        }
+        try await append(2_000, from: 0)
+        try await store.flush()
+        try await eventually { () async throws -> Void in  // split into segments
+            if store.split.segments.segmentSizes().count < 2 { throw CancellationError() }
+        }
+        let number = try #require(store.catalog.number(of: "s-0"))
+        #expect(try store.split.move(stream: "s-0", number: number))
+        try await append(3_000, from: 2_000)
+        try await store.flush()
+        try await eventually { () async throws -> Void in
+            if store.split.segments.segmentSizes().count < 4 { throw CancellationError() }
+        }
+        let sizes = store.split.segments.segmentSizes()
+        for segment in sizes.dropLast() {
+            try store.splitter.mover.moveSegment(segment.number)
+            #expect(!store.split.segments.segmentSizes().contains { $0.number == segment.number })
+            try await expectEveryStream("after emptying segment \(segment.number)")
+        }
+        try await store.close()
+        let reopened = try await EventStore.open(at: dir.path, configuration: configuration)
+        for (stream, ids) in expected {
+            #expect(try await reopened.read(stream: stream).collect().map(\.id) == ids, "reopened: \(stream)")
+        }
+        try await reopened.close()
+        try AdminFixture.expectVerifiesClean(at: dir.path, "after the moves")
+    }
+
     /// Cuts the last `bytes` bytes off the file at `path`, as a power cut during
     /// an unsynced append can leave it.
     private func tearEnd(of path: String, bytes: UInt64) throws {

@@ -303,10 +303,18 @@ final class SplitStore: StoredStreams, Sendable {
     /// must be synced (then ``SplitSegments/forgetMoved(_:)`` called): false
     /// when there was nothing to move. Not synced.
     @discardableResult
-    func move(stream: String, number: UInt32, throughSegment lastSegment: UInt32 = .max) throws -> Bool {
+    ///
+    /// `located`: the stream's entries in segment `lastSegment`, when that is
+    /// the oldest segment (``SplitSegments/locateEntries(in:)``): read directly
+    /// rather than found by walking the chain, as long as they continue the file.
+    /// `fileEnd`: told the stream file's next version once the move is done (a
+    /// file's end only grows), so that the mover need not open it again to check.
+    func move(stream: String, number: UInt32, throughSegment lastSegment: UInt32 = .max,
+              located: ArraySlice<SplitSegments.Located>? = nil, fileEnd: ((UInt64) -> Void)? = nil) throws -> Bool {
         guard let head = segments.head(of: number) else { return false }
         return try withStripe(number) {
             let fileNext = try directory.handle(for: stream, number: number, create: false)?.withFile { $0.nextVersion } ?? 0
+            fileEnd?(fileNext)
             guard head.segmentNext > fileNext else {
                 // The file holds them already (a replay, or a move whose sync is pending):
                 // true, so that the caller syncs the file before the chain is forgotten.
@@ -316,19 +324,24 @@ final class SplitStore: StoredStreams, Sendable {
             // A stream file that does not exist yet is created only if there is something to move.
             // The entries are read once, here: the file cannot grow meanwhile (the stripe is held,
             // and the splitter writes into a stream's file only while it has no entries).
-            let entries = try segments.entries(of: number, from: fileNext)
-            guard let oldest = entries.first, oldest.segment <= lastSegment,
+            var entries = try located.map { try segments.entries($0, inSegment: lastSegment, from: fileNext) }
+            if let first = entries?.first, first.header.firstVersion > fileNext {
+                entries = nil  // not continuing the file: found by the chain instead (which names any gap)
+            }
+            let found = try entries ?? segments.entries(of: number, from: fileNext, throughSegment: lastSegment)
+            guard let oldest = found.first, oldest.segment <= lastSegment,
                   let handle = try directory.handle(for: stream, number: number, create: true)
             else { return false }
             // Not remembered as the stream's next version: after a partial move the
             // segments still hold versions beyond the file's end.
             return try handle.withFile { file -> Bool in
                 guard let moved = try moveEntries(of: stream, number: number, into: file, throughSegment: lastSegment,
-                                                  read: entries) else {
+                                                  read: found) else {
                     return false
                 }
                 segments.moved(stream: number, through: moved.link, movedTo: file.nextVersion,
                                rawBytes: moved.rawBytes, entries: moved.entries)
+                fileEnd?(file.nextVersion)
                 return true
             }
         }
