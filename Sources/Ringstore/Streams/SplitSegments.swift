@@ -582,8 +582,7 @@ final class SplitSegments: Sendable {
         guard reached >= end else {
             throw segment.damaged(at: reached, "entry below the segment's end cannot be read")
         }
-        // Stable for one stream's entries: the walk met them in file order.
-        return located.enumerated().sorted { ($0.element.stream, $0.offset) < ($1.element.stream, $1.offset) }.map(\.element)
+        return located.sorted { ($0.stream, $0.offset) < ($1.stream, $1.offset) }
     }
 
     /// Reads the entries `located` (one stream's, in segment `number`, in file

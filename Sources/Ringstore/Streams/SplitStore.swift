@@ -302,13 +302,13 @@ final class SplitStore: StoredStreams, Sendable {
     /// at most one segment's worth of free space). Returns whether the file
     /// must be synced (then ``SplitSegments/forgetMoved(_:)`` called): false
     /// when there was nothing to move. Not synced.
-    @discardableResult
     ///
     /// `located`: the stream's entries in segment `lastSegment`, when that is
     /// the oldest segment (``SplitSegments/locateEntries(in:)``): read directly
     /// rather than found by walking the chain, as long as they continue the file.
     /// `fileEnd`: told the stream file's next version once the move is done (a
     /// file's end only grows), so that the mover need not open it again to check.
+    @discardableResult
     func move(stream: String, number: UInt32, throughSegment lastSegment: UInt32 = .max,
               located: ArraySlice<SplitSegments.Located>? = nil, fileEnd: ((UInt64) -> Void)? = nil) throws -> Bool {
         guard let head = segments.head(of: number) else { return false }

@@ -86,7 +86,7 @@ final class StreamFile: @unchecked Sendable {
     /// gives the file a slot of its own (compaction, `verify`, tests).
     var dictionary: CompressionDictionary? {
         get { dictionarySlot?.dictionary }
-        set { dictionarySlot = DictionarySlot(newValue) }
+        set { dictionarySlot = newValue.map { DictionarySlot($0) } }
     }
     /// A small file's bytes, read whole while ``recover(headerLength:replayFrom:segmentsHoldFrom:)``
     /// hops its block headers: one read instead of one per block.
