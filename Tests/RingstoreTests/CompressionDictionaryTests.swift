@@ -22,6 +22,17 @@ import Testing
         return block
     }
 
+    /// A segment folder at `root` holding, for each range of `rounds`, one entry
+    /// of those versions for each of `streams` streams, synced; the segment's path.
+    func writeSegment(at root: FilePath, streams: Int, rounds: [Range<UInt64>], compress: Bool) throws -> String {
+        let segments = try SplitSegments(root: root, checkpoint: 0)
+        for versions in rounds {
+            try segments.append((0..<streams).map { .init(stream: UInt32($0), blocks: [block(versions, stream: $0)]) }, compress: compress)
+        }
+        try segments.sync()
+        return root.appending("split").appending(SplitSegment.fileName(of: 1)).string
+    }
+
     func dictionary() throws -> CompressionDictionary {
         try #require(CompressionDictionary.sample(of: (0..<40).map { block(0..<5, stream: $0) }))
     }
@@ -222,13 +233,7 @@ import Testing
     @Test func aSegmentKeepsItsDictionaryAcrossReopeningAndSurvivesOneDamagedCopy() throws {
         let dir = TemporaryDirectory()
         let root = FilePath(dir.path)
-        do {
-            let segments = try SplitSegments(root: root, checkpoint: 0)
-            try segments.append((0..<30).map { .init(stream: UInt32($0), blocks: [block(0..<4, stream: $0)]) }, compress: true)
-            try segments.append((0..<30).map { .init(stream: UInt32($0), blocks: [block(4..<6, stream: $0)]) }, compress: true)
-            try segments.sync()
-        }
-        let path = dir.child("split/" + SplitSegment.fileName(of: 1))
+        let path = try writeSegment(at: root, streams: 30, rounds: [0..<4, 4..<6], compress: true)
         func versions(_ segments: SplitSegments, _ stream: UInt32) throws -> [UInt64] {
             try segments.entries(of: stream, from: 0).flatMap {
                 try StreamBlock.decode($0.block, stream: "s", dictionary: $0.dictionary).get().map(\.version)
@@ -266,13 +271,8 @@ import Testing
     @Test func aSegmentOfTheFirstFormatStillOpens() throws {
         let dir = TemporaryDirectory()
         let root = FilePath(dir.path)
-        do {
-            let segments = try SplitSegments(root: root, checkpoint: 0)
-            // One entry per stream: their links name no earlier entry, so moving them keeps them valid.
-            try segments.append((0..<5).map { .init(stream: UInt32($0), blocks: [block(0..<3, stream: $0)]) }, compress: false)
-            try segments.sync()
-        }
-        let path = dir.child("split/" + SplitSegment.fileName(of: 1))
+        // One entry per stream: their links name no earlier entry, so moving them keeps them valid.
+        let path = try writeSegment(at: root, streams: 5, rounds: [0..<3], compress: false)
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let first = Int(try SplitSegment.firstEntryOffset(of: path))
         var old = Array(data[0..<12])

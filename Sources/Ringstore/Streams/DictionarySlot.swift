@@ -9,20 +9,19 @@ import Synchronization
 /// open, evicted but still held by a reader, or being opened. Setting it in
 /// one place that every file reads at each decode leaves no file behind.
 /// Set at most once per store session (a store's dictionary never changes
-/// while it is open; `compact` replaces it with the whole `streams/` folder).
+/// while it is open; `compact` replaces it with the whole `streams/` folder),
+/// so it is an `AtomicLazyReference`: a decode reads it without a lock.
 final class DictionarySlot: Sendable {
-    private let value: Mutex<CompressionDictionary?>
+    private let value = AtomicLazyReference<CompressionDictionary>()
 
-    init(_ dictionary: CompressionDictionary? = nil) { value = Mutex(dictionary) }
+    init(_ dictionary: CompressionDictionary? = nil) {
+        if let dictionary { _ = value.storeIfNil(dictionary) }
+    }
 
-    var dictionary: CompressionDictionary? { value.withLock { $0 } }
+    var dictionary: CompressionDictionary? { value.load() }
 
     /// Fills the slot if it is empty; the dictionary it holds afterwards.
     func fill(_ dictionary: CompressionDictionary) -> CompressionDictionary {
-        value.withLock { current in
-            if let current { return current }
-            current = dictionary
-            return dictionary
-        }
+        value.storeIfNil(dictionary)
     }
 }

@@ -65,8 +65,8 @@ enum StreamBlock {
 
     enum DecodeError: Error, Equatable, CustomStringConvertible {
         case badMagic, badLengths, checksumMismatch, decompressionFailed, badEntry(Int)
-        /// The block was compressed against a segment's dictionary and none was given
-        /// (it was not read from a segment, or the segment's dictionary is damaged).
+        /// The block was compressed against a dictionary and none was given (its
+        /// segment's or the store's stream-file dictionary is damaged or missing).
         case dictionaryMissing
         /// The block was compressed against another dictionary than the one given.
         case wrongDictionary
@@ -81,7 +81,7 @@ enum StreamBlock {
             case .dictionaryMissing:
                 "the block was compressed against a dictionary (its split segment's, or the stream files' `streams/dictionary`) that is damaged or missing"
             case .wrongDictionary:
-                "the block was compressed against another dictionary than the store's (its dictionary number does not match)"
+                "the block was compressed against another dictionary than the one it was read with (its dictionary number does not match)"
             }
         }
     }
@@ -156,8 +156,8 @@ enum StreamBlock {
     /// two allocations (and copies) per block.
     ///
     /// `acceleration`: LZ4's speed knob (1 = its default; see ``LZ4Compressor``).
-    /// `dictionary`: a split segment's, for a block that goes into it, or a compacted
-    /// store's ``StreamFileDictionary``; used only for blocks under
+    /// `dictionary`: a split segment's, for a block that goes into it, or the
+    /// store's ``StreamFileDictionary`` (compaction's, or the mover's); used only for blocks under
     /// ``CompressionDictionary/entryLimit`` raw bytes, and its id goes into the header.
     static func encode(_ block: RawBlock, compress: Bool, acceleration: Int32 = 1, dictionary: CompressionDictionary? = nil,
                        into output: inout [UInt8]) {
