@@ -201,6 +201,13 @@ final class SegmentMover: Sendable {
 
     /// Moves every stream with entries in segment `number` into its file, syncs
     /// them, checks nothing in the segment is left behind, and deletes it.
+    ///
+    /// `urgent` (no pauses) is decided once, when the segment's move begins.
+    /// Asking again after every batch was tried: with 100,000 streams a paced
+    /// segment takes a minute or more, the segments pass twice their budget
+    /// meanwhile, and the rest then ran unpaced, which cost a quarter of the
+    /// ingest rate and 60 % more device writes while the segments still grew
+    /// (docs/PERFORMANCE.md, "Many small streams").
     func moveSegment(_ number: UInt32, urgent: Bool = true) throws {
         let segments = store.segments
         // Each stream's entries in the segment, found by one walk of it (a run of `located` per stream).
