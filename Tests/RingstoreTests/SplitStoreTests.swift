@@ -173,6 +173,38 @@ import Testing
         await mover.stop()
     }
 
+    /// The mover sizes its batches by how long their syncs take: syncs longer
+    /// than the target halve the batch down to the minimum (a slow device gets
+    /// small bursts in front of the journal), quick ones leave it at the most.
+    @Test func theMoversBatchesShrinkWhenTheirSyncsAreSlow() async throws {
+        for (target, expected) in [(Int64(0), 2), (Int64.max / 8, 8)] {
+            let f = try Fixture(segmentBytes: 2048)
+            let names = (0..<40).map { "stream-\($0)" }
+            let numbers = names.map(f.number)
+            for round in 0..<4 {
+                let v = UInt64(round)
+                try f.store.appendToSegments(zip(names, numbers).map { .init(number: $1, blocks: [block($0, v..<(v + 1))]) })
+            }
+            try f.store.segments.sync()
+            var ids: [String: [UUID]] = [:]
+            for name in names { ids[name] = try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) }
+            f.store.segments.checkpointCompleted(through: f.store.segments.end)
+            var policy = SegmentMover.Policy(budgetBytes: 1)
+            policy.batch = 8
+            policy.minimumBatch = 2
+            policy.syncTargetNanoseconds = target
+            let mover = try SegmentMover(store: f.store, policy: policy, owner: f.dir.path)
+            mover.pause()
+            #expect(mover.currentBatch == 8)
+            while try mover.moveOldestSegmentIfDue() {}
+            #expect(mover.currentBatch == expected, "sync target \(target) ns")
+            for name in names {
+                #expect(try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) == ids[name])
+            }
+            await mover.stop()
+        }
+    }
+
     /// A switch the tests flip for the mover's view of the split.
     final class PressureSwitch: Sendable {
         let on = Atomic<Bool>(true)

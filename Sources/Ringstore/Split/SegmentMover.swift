@@ -18,7 +18,7 @@ import Synchronization
 ///
 /// Which streams besides: any whose chain reached a block's worth
 /// (``SplitSegments/ripeBytes``), moved whole as soon as it ripens, in
-/// batches without pauses. Those moves are optional (the budget rule alone
+/// batches paced as above. Those moves are optional (the budget rule alone
 /// bounds the segments), so while half the ring or more waits to be split
 /// and checkpointed (`splitUnderPressure`) the mover leaves ripe streams for
 /// later, unless the segments hold more than twice their budget; the oldest
@@ -34,8 +34,11 @@ import Synchronization
 ///    leaves the segment intact; a torn block at a file's end is cut at open
 ///    (the segment still holds its versions), a whole one is kept and the
 ///    segment's copies of it are skipped by readers;
-/// 2. the files of a batch are synced (`fdatasync` each and their folders, or
-///    one `syncfs`);
+/// 2. the files of a batch are synced: one `syncfs`, which writes back every
+///    dirty page and inode of the file system (the batch's files, new files'
+///    and new folders' directory entries) and waits for them, a journal commit
+///    and a device cache flush on ext4; a failure marks the open files to
+///    write their unsynced bytes again and the segment stays;
 /// 3. once every stream of the segment is moved and synced, and each entry of
 ///    the segment is checked to lie below its stream file's end, the segment
 ///    is unlinked; its folder is synced with the next checkpoint's segment
@@ -48,8 +51,13 @@ final class SegmentMover: Sendable {
         var budgetBytes: UInt64
         /// Share of the time the mover spends on I/O while under twice its budget.
         var busyShare: Double = 0.25
-        /// Streams moved between two syncs.
+        /// Streams moved between two syncs, at most.
         var batch: Int = 64
+        /// Streams moved between two syncs, at least.
+        var minimumBatch: Int = 4
+        /// A batch's sync should take about this long at most: the batch is
+        /// halved after a longer one and doubled after one under a quarter of it.
+        var syncTargetNanoseconds: Int64 = 20_000_000
 
         /// Past this many bytes in the segments the mover moves without pacing,
         /// and ripe streams no longer wait for the split.
@@ -76,12 +84,28 @@ final class SegmentMover: Sendable {
     /// Segments deleted (stats).
     let segmentsDeleted = Atomic<UInt64>(0)
 
+    /// Streams moved between two syncs now, within ``Policy/minimumBatch`` and
+    /// ``Policy/batch``, following how long the last syncs took.
+    ///
+    /// Why: a batch's sync (one `syncfs`) puts every page and inode the batch
+    /// dirtied into the device's queue at once, and a journal flush that
+    /// arrives meanwhile waits behind all of it. On the working disk a sync of
+    /// 64 files takes about a millisecond; on an SD card (1,000 writes a
+    /// second) about 200 ms, and appends stalled that long. Sized by the sync's
+    /// own duration, a batch costs the journal about ``Policy/syncTargetNanoseconds``
+    /// at most on any device, without a setting per device.
+    private let batchSize: Atomic<Int>
+
+    /// Streams the next batch moves between two syncs (see `batchSize`).
+    var currentBatch: Int { batchSize.load(ordering: .relaxed) }
+
     /// Starts the mover's thread; `owner` names the store in thread errors.
     /// `splitUnderPressure`: whether ripe streams wait (see above).
     init(store: SplitStore, policy: Policy, owner: String,
          splitUnderPressure: @escaping @Sendable () -> Bool = { false }) throws {
         self.store = store
         self.policy = policy
+        batchSize = Atomic(max(1, policy.batch))
         self.splitUnderPressure = splitUnderPressure
         thread = BackgroundThread(name: "rs-mover", owner: owner, background: true)
         try thread.start { [self] in run() }
@@ -152,12 +176,13 @@ final class SegmentMover: Sendable {
         guard !ripe.isEmpty else { return false }
         var names: [String] = []
         var moved = false
+        var batchStarted = monotonicNanoseconds()
         for (i, number) in ripe.enumerated() {
             guard let name = store.catalog.name(of: number),
                   let head = store.segments.head(of: number), head.rawBytes >= SplitSegments.ripeBytes
             else { continue }
             if try store.move(stream: name, number: number) { names.append(name) }
-            if names.count >= policy.batch {
+            if names.count >= batchSize.load(ordering: .relaxed) {
                 try syncMoved(names)
                 names.removeAll()
                 moved = true
@@ -165,6 +190,8 @@ final class SegmentMover: Sendable {
                     store.segments.returnRipe(ripe[(i + 1)...])
                     return true
                 }
+                pace(afterBatchStartedAt: batchStarted)
+                batchStarted = monotonicNanoseconds()
             }
         }
         if !names.isEmpty {
@@ -172,6 +199,16 @@ final class SegmentMover: Sendable {
             moved = true
         }
         return moved
+    }
+
+    /// Sleeps after a batch so that the mover's share of the time stays at
+    /// ``Policy/busyShare``, unless the segments hold more than
+    /// ``Policy/urgentBytes`` (then the disk's free space comes first).
+    private func pace(afterBatchStartedAt started: Int64) {
+        guard store.segments.totalBytes <= policy.urgentBytes else { return }
+        let busy = Double(monotonicNanoseconds() - started)
+        let pause = Int64(min(1e9, busy * (1 / policy.busyShare - 1)))
+        if pause > 0 { doorbell.wait(timeoutNanoseconds: pause) { !stopping } }
     }
 
     /// Whether ripe streams wait, leaving the processors to the split: it is
@@ -224,7 +261,7 @@ final class SegmentMover: Sendable {
         while start < runs.count {
             if stopping { return }
             let batchStarted = monotonicNanoseconds()
-            let batch = runs[start..<min(runs.count, start + policy.batch)]
+            let batch = runs[start..<min(runs.count, start + batchSize.load(ordering: .relaxed))]
             var names: [String] = []
             for run in batch {
                 let stream = located[run.lowerBound].stream
@@ -250,9 +287,19 @@ final class SegmentMover: Sendable {
         segmentsDeleted.add(1, ordering: .relaxed)
     }
 
-    /// Syncs the files moved into, then lets the segments forget chains moved whole.
+    /// Syncs the files moved into (one `syncfs`: per-file syncs cost a
+    /// file-system journal commit each, and their folders' as many again), then
+    /// lets the segments forget chains moved whole, and sizes the next batch.
     private func syncMoved(_ names: [String]) throws {
-        try store.directory.syncAll(dirty: names)
+        let started = monotonicNanoseconds()
+        try store.directory.syncAll(dirty: names, wholeFileSystem: true)
+        let took = monotonicNanoseconds() - started
+        let current = batchSize.load(ordering: .relaxed)
+        if took > policy.syncTargetNanoseconds {
+            batchSize.store(max(min(policy.minimumBatch, policy.batch), current / 2), ordering: .relaxed)
+        } else if took < policy.syncTargetNanoseconds / 4 && names.count >= current {
+            batchSize.store(min(policy.batch, current * 2), ordering: .relaxed)
+        }
         store.segments.forgetMoved(names.compactMap { store.catalog.number(of: $0) })
     }
 

@@ -420,12 +420,16 @@ final class StreamDirectory: StoredStreams {
     /// name. Without the folder's `fsync`, a power cut after the checkpoint that
     /// relies on a new stream file could leave its bytes on the disk and no name
     /// for them, and the journal no longer holding its events.
-    func syncAll(dirty: some Collection<String>) throws {
+    ///
+    /// `wholeFileSystem`: one `syncfs` whatever the number of files (the segment
+    /// mover's batches: see ``SegmentMover``).
+    func syncAll(dirty: some Collection<String>, wholeFileSystem: Bool = false) throws {
         let openDirty: [Handle] = cache.withLock { c in dirty.compactMap { c.handles[$0]?.handle } }
         let open: [Handle]? = openDirty.count == dirty.count ? openDirty : nil  // nil: some dirty file was closed
         // Every folder counted so far was made before this sync begins, so the sync covers its entry.
         let foldersOwed: UInt64? = cache.withLock { $0.foldersMade > $0.foldersSynced ? $0.foldersMade : nil }
-        if takeEvictedDirty() || dirty.count > 64 || open == nil {
+        let evictedDirty = takeEvictedDirty()
+        if wholeFileSystem || evictedDirty || dirty.count > 64 || open == nil {
             // After a failed sync, open files write their unsynced bytes again first; a
             // file closed since cannot (a known limit, see docs/ARCHITECTURE.md).
             let created = try openDirty.map { handle in
