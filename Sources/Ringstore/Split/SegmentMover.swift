@@ -291,6 +291,7 @@ final class SegmentMover: Sendable {
     /// file-system journal commit each, and their folders' as many again), then
     /// lets the segments forget chains moved whole, and sizes the next batch.
     private func syncMoved(_ names: [String]) throws {
+        guard !names.isEmpty else { return }  // a batch that wrote nothing: a `syncfs` would only flush others' pages
         let started = monotonicNanoseconds()
         try store.directory.syncAll(dirty: names, wholeFileSystem: true)
         let took = monotonicNanoseconds() - started
