@@ -190,7 +190,7 @@ final class SegmentMover: Sendable {
                     store.segments.returnRipe(ripe[(i + 1)...])
                     return true
                 }
-                pace(afterBatchStartedAt: batchStarted)
+                if store.segments.totalBytes <= policy.urgentBytes { sleepAfterBatch(startedAt: batchStarted) }
                 batchStarted = monotonicNanoseconds()
             }
         }
@@ -202,10 +202,9 @@ final class SegmentMover: Sendable {
     }
 
     /// Sleeps after a batch so that the mover's share of the time stays at
-    /// ``Policy/busyShare``, unless the segments hold more than
-    /// ``Policy/urgentBytes`` (then the disk's free space comes first).
-    private func pace(afterBatchStartedAt started: Int64) {
-        guard store.segments.totalBytes <= policy.urgentBytes else { return }
+    /// ``Policy/busyShare`` (callers skip it while the segments hold more than
+    /// ``Policy/urgentBytes``: then the disk's free space comes first).
+    private func sleepAfterBatch(startedAt started: Int64) {
         let busy = Double(monotonicNanoseconds() - started)
         let pause = Int64(min(1e9, busy * (1 / policy.busyShare - 1)))
         if pause > 0 { doorbell.wait(timeoutNanoseconds: pause) { !stopping } }
@@ -276,11 +275,7 @@ final class SegmentMover: Sendable {
             }
             try syncMoved(names)
             start += batch.count
-            if !urgent && start < runs.count {
-                let busy = Double(monotonicNanoseconds() - batchStarted)
-                let pause = Int64(min(1e9, busy * (1 / policy.busyShare - 1)))
-                if pause > 0 { doorbell.wait(timeoutNanoseconds: pause) { !stopping } }
-            }
+            if !urgent && start < runs.count { sleepAfterBatch(startedAt: batchStarted) }
         }
         try checkMoved(number, fileEnds: fileEnds)
         segments.remove(number)

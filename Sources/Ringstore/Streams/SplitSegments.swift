@@ -548,11 +548,6 @@ final class SplitSegments: Sendable {
     /// The boundary of the last completed checkpoint.
     var checkpointedBoundary: Link { state.withLock { $0.checkpointed } }
 
-    /// Streams with entries in segment `number` (the mover's list of work).
-    func streams(in number: UInt32) throws -> Set<UInt32> {
-        Set(try lastVersions(in: number).keys)
-    }
-
     /// Where one entry of a segment lies, found by ``locateEntries(in:)``.
     struct Located: Sendable {
         var stream: UInt32
