@@ -1,4 +1,7 @@
 #define _GNU_SOURCE
+#if defined(__linux__)
+#include <sys/vfs.h>
+#endif
 #include <fcntl.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -29,6 +32,26 @@ int rs_start_writeback(int fd, int64_t offset, int64_t count) {
 #else
     (void)fd; (void)offset; (void)count;
     return 0;
+#endif
+}
+
+int rs_write_back_and_wait(int fd) {
+#if defined(__linux__)
+    return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+#else
+    (void)fd;
+    return 0;
+#endif
+}
+
+int64_t rs_file_system_type(const char *path) {
+#if defined(__linux__)
+    struct statfs fs;
+    if (statfs(path, &fs) != 0) return -1;
+    return (int64_t)fs.f_type;
+#else
+    (void)path;
+    return -1;
 #endif
 }
 

@@ -34,6 +34,14 @@ int rs_syncfs(int fd);
 /// nothing durable). Declared here for the same reason as `rs_syncfs`.
 int rs_start_writeback(int fd, int64_t offset, int64_t count);
 
+/// `sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE
+/// | SYNC_FILE_RANGE_WAIT_AFTER)`: writes the file's dirty pages and waits until
+/// the device has them (in its volatile cache: nothing durable, no metadata).
+int rs_write_back_and_wait(int fd);
+
+/// `statfs(path).f_type`: the file system's magic number, or -1 on failure.
+int64_t rs_file_system_type(const char *path);
+
 /// `sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WAIT_BEFORE)`: waits
 /// until the writeback already started in that range has reached the device
 /// (not its cache's stable storage, and not the file's metadata: it makes

@@ -86,6 +86,13 @@ public struct Configuration: Sendable, Hashable {
     /// The split segments' budget in effect (see ``splitSegmentBudget``).
     var effectiveSplitSegmentBudget: UInt64 { splitSegmentBudget ?? journalCapacity * 4 }
 
+    /// How the segment mover makes a batch of stream files durable: true, one
+    /// commit of the file system's journal (``FileSystemCommit``); false,
+    /// `syncfs`; nil (the default), the first where the store's file system has
+    /// such a journal (ext4). Not public: tests set it to run either path
+    /// under the power-loss simulation.
+    var commitsFileSystemJournal: Bool? = nil
+
     public init() {}
 
     /// Half the soft open-file limit, clamped to 256...65,536 (see ``maxOpenFiles``).

@@ -121,7 +121,8 @@ public final class EventStore: Sendable {
                                               blockCacheBytes: configuration.blockCacheBytes,
                                               segmentsHoldFrom: { stream in
                                                   catalog.number(of: stream).flatMap { segments.head(of: $0)?.oldestVersion } ?? .max
-                                              })
+                                              },
+                                              commitsFileSystemJournal: configuration.commitsFileSystemJournal)
             let split = SplitStore(directory: streams, segments: segments, catalog: catalog, compress: configuration.compression)
             let journal = try Journal(directory: directory, configuration: configuration, stored: split)
             openedJournal = journal

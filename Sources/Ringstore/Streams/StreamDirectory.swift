@@ -134,10 +134,17 @@ final class StreamDirectory: StoredStreams {
     /// version 0, so that its file holds nothing found nowhere else. Set once the
     /// journal is open (it is opened after this directory).
     let journalHoldsWholeStream = Mutex<(@Sendable (String) -> Bool)?>(nil)
+    /// Whether a sync of many files commits the file system's journal instead
+    /// of calling `syncfs` (``FileSystemCommit``; its file system has one).
+    let commitsFileSystemJournal: Bool
 
+    /// `commitsFileSystemJournal`: nil to ask the file system holding `root`
+    /// (tests set it, to run that path under the power-loss simulation).
     init(root: FilePath, maxOpenFiles: Int, blockCacheBytes: Int = 16 << 20,
-         segmentsHoldFrom: @escaping @Sendable (String) -> UInt64 = { _ in .max }) throws {
+         segmentsHoldFrom: @escaping @Sendable (String) -> UInt64 = { _ in .max },
+         commitsFileSystemJournal: Bool? = nil) throws {
         self.root = root
+        self.commitsFileSystemJournal = commitsFileSystemJournal ?? FileSystemCommit.isAvailable(at: root)
         self.segmentsHoldFrom = segmentsHoldFrom
         self.blockCache = BlockCache(budgetBytes: blockCacheBytes)
         self.streamsFolder = root.string + "/" + StreamNaming.folder
@@ -422,7 +429,10 @@ final class StreamDirectory: StoredStreams {
     /// for them, and the journal no longer holding its events.
     ///
     /// `wholeFileSystem`: one `syncfs` whatever the number of files (the segment
-    /// mover's batches: see ``SegmentMover``).
+    /// mover's batches: see ``SegmentMover``); on a file system with a journal
+    /// (``commitsFileSystemJournal``) and every dirty file open, instead each
+    /// file's pages written back and one commit of that journal
+    /// (``FileSystemCommit``), which leaves the metadata's home writes to later.
     func syncAll(dirty: some Collection<String>, wholeFileSystem: Bool = false) throws {
         let openDirty: [Handle] = cache.withLock { c in dirty.compactMap { c.handles[$0]?.handle } }
         let open: [Handle]? = openDirty.count == dirty.count ? openDirty : nil  // nil: some dirty file was closed
@@ -439,7 +449,16 @@ final class StreamDirectory: StoredStreams {
                 }
             }
             do {
-                try StorageDirectory.syncFileSystem(containing: root)
+                if commitsFileSystemJournal && !evictedDirty && open != nil && !openDirty.isEmpty {
+                    // Every dirty file is open: their pages, then one journal commit for all the metadata.
+                    try FileSystemCommit.commit(root: root, writeBack: {
+                        for handle in openDirty { try handle.withFile { try $0.writeBackAndWait() } }
+                    }, flushCache: {
+                        try openDirty[0].withFile { try $0.data.syncData() }
+                    })
+                } else {
+                    try StorageDirectory.syncFileSystem(containing: root)
+                }
             } catch {
                 for handle in openDirty { handle.withFile { $0.markSyncFailed() } }
                 throw error

@@ -86,6 +86,14 @@ extension StreamFile {
         syncedIndexEnd = indexEnd
     }
 
+    /// Writes the data's and the index's dirty pages back and waits for them:
+    /// durable once the file-system journal commit that follows returns
+    /// (``FileSystemCommit``).
+    func writeBackAndWait() throws {
+        try data.writeBackAndWait()
+        try index?.writeBackAndWait()
+    }
+
     /// Records that a sync covering this file failed elsewhere (a `syncfs`).
     func markSyncFailed() { syncFailed = true }
 

@@ -189,4 +189,20 @@ extension PowerLossSimulation {
         }
         return true
     }
+
+    /// A file-system journal commit (``FileSystemCommit``): every directory
+    /// entry changed before it began; files' data only as they were synced.
+    /// False (make the real call) outside every simulation.
+    static func commitFileSystem(_ path: FilePath) throws -> Bool {
+        guard let (simulation, relative) = covering(path.string) else { return false }
+        let sequence = try simulation.state.withLock { s throws -> UInt64 in
+            try begin(&s, Operation(kind: .commitFileSystem, path: relative))
+            return s.disk.sequence
+        }
+        try simulation.state.withLock { s throws in
+            if s.cut { throw Errno.ioError }
+            s.disk.syncEveryDirectory(upTo: sequence)
+        }
+        return true
+    }
 }

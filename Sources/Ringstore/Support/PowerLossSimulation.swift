@@ -29,6 +29,8 @@ public final class PowerLossSimulation: Sendable {
         public enum Kind: String, Sendable {
             case write, truncate, create, makeDirectory, rename, remove, removeDirectory
             case syncFile, syncDirectory, syncFileSystem
+            /// A commit of the file system's journal (``FileSystemCommit``): every directory entry, no file's data.
+            case commitFileSystem
         }
         public var kind: Kind
         /// The path relative to the root ("" for the root itself).

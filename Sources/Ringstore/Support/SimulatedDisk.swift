@@ -138,6 +138,12 @@ struct SimulatedDisk {
     /// A successful `syncfs` that began after change `upTo`: every file and every directory.
     mutating func syncEverything(upTo: UInt64) {
         for id in Array(files.keys) { syncFile(id, upTo: upTo) }
+        syncEveryDirectory(upTo: upTo)
+    }
+
+    /// A successful file-system journal commit that began after change `upTo`:
+    /// every directory, no file's data.
+    mutating func syncEveryDirectory(upTo: UInt64) {
         for i in pendingDirectoryChanges.indices where pendingDirectoryChanges[i].sequence <= upTo {
             pendingDirectoryChanges[i].unsynced = []
         }
