@@ -210,6 +210,10 @@ import Testing
         let on = Atomic<Bool>(true)
     }
 
+    final class StallCounter: Sendable {
+        let count = Atomic<UInt64>(0)
+    }
+
     /// While the split is under pressure the mover leaves ripe streams in the
     /// segments, unless they hold more than twice their budget; a round of ripe
     /// streams that the pressure stops after a batch hands the rest back.
@@ -253,5 +257,26 @@ import Testing
             #expect(payloadVersions(try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 2000), of: name) == Array(0..<1200))
         }
         await mover.stop()
+    }
+
+    /// The mover's share of the time follows the journal: a batch during which
+    /// a journal sync stalled halves it, quiet batches grow it back.
+    @Test func theMoversShareHalvesAfterBatchesDuringWhichTheJournalStalled() async throws {
+        let f = try Fixture()
+        let names = (0..<4).map { "ripe-\($0)" }
+        try f.store.appendToSegments(names.map { .init(number: f.number($0), blocks: [block($0, 0..<1200)]) })
+        try f.store.segments.sync()
+        let stalls = StallCounter()
+        // One stream a batch; every batch sees the journal stall once more (read at its start and end).
+        let policy = SegmentMover.Policy(budgetBytes: 1 << 40, busyShare: 0.25, batch: 1, minimumBatch: 1)
+        let mover = try SegmentMover(store: f.store, policy: policy, owner: f.dir.path,
+                                     journalStalls: { stalls.count.add(1, ordering: .relaxed).newValue })
+        // Its thread stopped, a round asked for here takes no pauses (they end at once when stopping).
+        await mover.stop()
+        #expect(mover.currentShare == 0.25)
+        #expect(try mover.moveRipeStreams())
+        // Four batches, each halving it: 0.25 / 16 is the minimum share.
+        #expect(mover.currentShare == policy.minimumBusyShare)
+        for name in names { #expect(try f.store.fileNextVersion(of: name) == 1200) }
     }
 }

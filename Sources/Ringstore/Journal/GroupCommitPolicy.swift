@@ -41,18 +41,22 @@ struct GroupCommitPolicy: Sendable {
         self.maxDelayNanoseconds = max(0, maxDelayNanoseconds)
     }
 
-    /// Records a sync that took `nanoseconds` and ended at `endedAt` (monotonic nanoseconds).
-    mutating func synced(nanoseconds: Int64, endedAt: Int64) {
+    /// Records a sync that took `nanoseconds` and ended at `endedAt` (monotonic
+    /// nanoseconds). Returns whether it was a stall (the segment mover backs off
+    /// after one: ``MoverShare``).
+    @discardableResult
+    mutating func synced(nanoseconds: Int64, endedAt: Int64) -> Bool {
         let took = max(0, nanoseconds)
         if syncNanoseconds > 0 && took >= Self.stallNanoseconds && took >= 4 * syncNanoseconds {
             if let lastStall, endedAt - took - lastStall <= Self.stallSpacingNanoseconds {
                 windowNanoseconds = maxDelayNanoseconds
             }
             lastStall = endedAt
-        } else {
-            windowNanoseconds -= (windowNanoseconds + 2047) / 2048
-            syncNanoseconds = syncNanoseconds == 0 ? took : syncNanoseconds + (took - syncNanoseconds) / 8
+            return true
         }
+        windowNanoseconds -= (windowNanoseconds + 2047) / 2048
+        syncNanoseconds = syncNanoseconds == 0 ? took : syncNanoseconds + (took - syncNanoseconds) / 8
+        return false
     }
 
     /// When nothing more is staged: nil to sync now, or the monotonic time until

@@ -121,7 +121,7 @@ extension JournalWriter {
                         flushCount.add(1, ordering: .relaxed)
                         lastSync = monotonicNanoseconds()
                         let took = lastSync - syncStarted
-                        groupCommit?.synced(nanoseconds: took, endedAt: lastSync)
+                        if groupCommit?.synced(nanoseconds: took, endedAt: lastSync) == true { syncStalls.add(1, ordering: .relaxed) }
                         flushObserver.flushed(nanoseconds: took)
                     }
                 }

@@ -112,6 +112,9 @@ final class JournalWriter: Sendable {
     var durable: UInt64 { ringSync.durable.load(ordering: .acquiring) }
     /// The ring's flushes made for appends and checkpoints (not the open's or header writes') (stats).
     let flushCount = Atomic<UInt64>(0)
+    /// Durable-mode syncs that stalled (``GroupCommitPolicy``: at least 20 ms
+    /// and four times the usual); the segment mover backs off after one.
+    let syncStalls = Atomic<UInt64>(0)
     /// Times the flusher let a batch gather after a device stall (see ``GroupCommitPolicy``).
     let gatheredBatches = Atomic<UInt64>(0)
     let acknowledger: Acknowledger

@@ -10,7 +10,11 @@ import Synchronization
 /// mover keeps its own share of the time it spends on I/O to ``Policy/busyShare``
 /// (sleeping after each batch in proportion to how long the batch took), unless
 /// the segments have grown to twice their budget: then the disk's free space
-/// comes first and it moves without pausing.
+/// comes first and it moves without pausing. That share is the most it takes:
+/// after a batch during which a journal sync stalled it is halved, and it
+/// grows back by a step after each batch during which none did
+/// (``MoverShare``), so that on a device short of writes the mover uses what
+/// the journal leaves.
 ///
 /// Which segments: the oldest, once the segments together exceed
 /// ``Policy/budgetBytes``, and only when a completed checkpoint covers all of
@@ -49,8 +53,12 @@ final class SegmentMover: Sendable {
     struct Policy: Sendable {
         /// The segments may hold this many bytes before the oldest is moved.
         var budgetBytes: UInt64
-        /// Share of the time the mover spends on I/O while under twice its budget.
+        /// Share of the time the mover spends on I/O while under twice its budget, at most.
         var busyShare: Double = 0.25
+        /// The least share it keeps after journal stalls (see ``MoverShare``).
+        var minimumBusyShare: Double = 1.0 / 64
+        /// Added to the share after each batch without a journal stall.
+        var busyShareStep: Double = 1.0 / 256
         /// Streams moved between two syncs, at most.
         var batch: Int = 64
         /// Streams moved between two syncs, at least.
@@ -77,6 +85,10 @@ final class SegmentMover: Sendable {
     private let thread: BackgroundThread
     /// Whether the split is behind enough that the mover should give it the processors.
     private let splitUnderPressure: @Sendable () -> Bool
+    /// The journal's stalled syncs so far (``JournalWriter/syncStalls``).
+    private let journalStalls: @Sendable () -> UInt64
+    /// The share of the time the mover may take now (only its thread changes it).
+    private let share: Mutex<MoverShare>
 
     /// How long the mover waits before looking again while it yields to the split.
     static let yieldNanoseconds: Int64 = 20_000_000
@@ -101,10 +113,14 @@ final class SegmentMover: Sendable {
 
     /// Starts the mover's thread; `owner` names the store in thread errors.
     /// `splitUnderPressure`: whether ripe streams wait (see above).
+    /// `journalStalls`: the journal's stalled syncs so far (see ``MoverShare``).
     init(store: SplitStore, policy: Policy, owner: String,
-         splitUnderPressure: @escaping @Sendable () -> Bool = { false }) throws {
+         splitUnderPressure: @escaping @Sendable () -> Bool = { false },
+         journalStalls: @escaping @Sendable () -> UInt64 = { 0 }) throws {
         self.store = store
         self.policy = policy
+        self.journalStalls = journalStalls
+        share = Mutex(MoverShare(maximum: policy.busyShare, minimum: policy.minimumBusyShare, step: policy.busyShareStep))
         batchSize = Atomic(max(1, policy.batch))
         self.splitUnderPressure = splitUnderPressure
         thread = BackgroundThread(name: "rs-mover", owner: owner, background: true)
@@ -177,6 +193,7 @@ final class SegmentMover: Sendable {
         var names: [String] = []
         var moved = false
         var batchStarted = monotonicNanoseconds()
+        var stallsAtStart = journalStalls()
         for (i, number) in ripe.enumerated() {
             guard let name = store.catalog.name(of: number),
                   let head = store.segments.head(of: number), head.rawBytes >= SplitSegments.ripeBytes
@@ -190,8 +207,10 @@ final class SegmentMover: Sendable {
                     store.segments.returnRipe(ripe[(i + 1)...])
                     return true
                 }
-                if store.segments.totalBytes <= policy.urgentBytes { sleepAfterBatch(startedAt: batchStarted) }
+                sleepAfterBatch(startedAt: batchStarted, stallsAtStart: stallsAtStart,
+                                pausing: store.segments.totalBytes <= policy.urgentBytes)
                 batchStarted = monotonicNanoseconds()
+                stallsAtStart = journalStalls()
             }
         }
         if !names.isEmpty {
@@ -201,14 +220,22 @@ final class SegmentMover: Sendable {
         return moved
     }
 
-    /// Sleeps after a batch so that the mover's share of the time stays at
-    /// ``Policy/busyShare`` (callers skip it while the segments hold more than
-    /// ``Policy/urgentBytes``: then the disk's free space comes first).
-    private func sleepAfterBatch(startedAt started: Int64) {
-        let busy = Double(monotonicNanoseconds() - started)
-        let pause = Int64(min(1e9, busy * (1 / policy.busyShare - 1)))
-        if pause > 0 { doorbell.wait(timeoutNanoseconds: pause) { !stopping } }
+    /// Records whether the journal stalled during a batch (``MoverShare``) and,
+    /// if `pausing`, sleeps so that the mover's share of the time stays at the
+    /// share that leaves (callers do not pause while the segments hold more
+    /// than ``Policy/urgentBytes``: then the disk's free space comes first).
+    private func sleepAfterBatch(startedAt started: Int64, stallsAtStart: UInt64, pausing: Bool) {
+        let busy = monotonicNanoseconds() - started
+        let stalled = journalStalls() > stallsAtStart
+        let pause = share.withLock { share in
+            share.batchEnded(journalStalled: stalled)
+            return share.pauseNanoseconds(afterBusy: busy)
+        }
+        if pausing && pause > 0 { doorbell.wait(timeoutNanoseconds: pause) { !stopping } }
     }
+
+    /// The share of the time the mover may take now (see ``MoverShare``).
+    var currentShare: Double { share.withLock { $0.current } }
 
     /// Whether ripe streams wait, leaving the processors to the split: it is
     /// under pressure, and the segments are within twice their budget.
@@ -260,6 +287,7 @@ final class SegmentMover: Sendable {
         while start < runs.count {
             if stopping { return }
             let batchStarted = monotonicNanoseconds()
+            let stallsAtStart = journalStalls()
             let batch = runs[start..<min(runs.count, start + batchSize.load(ordering: .relaxed))]
             var names: [String] = []
             for run in batch {
@@ -275,7 +303,7 @@ final class SegmentMover: Sendable {
             }
             try syncMoved(names)
             start += batch.count
-            if !urgent && start < runs.count { sleepAfterBatch(startedAt: batchStarted) }
+            if start < runs.count { sleepAfterBatch(startedAt: batchStarted, stallsAtStart: stallsAtStart, pausing: !urgent) }
         }
         try checkMoved(number, fileEnds: fileEnds)
         segments.remove(number)

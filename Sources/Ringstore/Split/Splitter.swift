@@ -94,7 +94,8 @@ final class Splitter: Sendable {
                                          let (reserved, checkpoint) = journal.spaceInUse
                                          return CheckpointPolicy.writersShortOfSpace(reserved: reserved, checkpoint: checkpoint,
                                                                                      capacity: journal.ring.capacity)
-                                     })
+                                     },
+                                     journalStalls: { [writer = journal.writer] in writer.syncStalls.load(ordering: .relaxed) })
         self.mover = mover
         do {
             self.checkpointer = try Checkpointer(journal: journal, split: split, globalIndex: globalIndex,
