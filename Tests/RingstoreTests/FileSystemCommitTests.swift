@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import SystemPackage
 import Testing
 @_spi(PowerLossTesting) @testable import Ringstore
@@ -86,45 +85,17 @@ import Testing
             PowerLossProfile(writeSurvival: 0.5, tearing: 0.5, directorySurvival: 0.5),
         ]
 
-        // The operations the moves take, uncut: the commit is among them, `syncfs` is not.
-        let counting = dir.child("counting")
-        try FileManager.default.copyItem(atPath: template, toPath: counting)
-        let counter = try PowerLossSimulation.install(root: counting)
-        let kinds = Mutex<[PowerLossSimulation.Operation.Kind]>([])
-        let store = try await EventStore.open(at: counting, configuration: Self.configuration())
-        store.splitter.mover.pause()
-        let before = counter.operationCount
-        counter.cut(afterOperations: Int.max) { operation in
-            kinds.withLock { $0.append(operation.kind) }
-            return false
-        }
-        try store.splitter.mover.moveEverything()
-        try await store.close()  // its checkpoint makes the segment's removal durable
-        let operations = counter.operationCount - before
-        counter.uninstall()
-        let seen = kinds.withLock { $0 }
-        #expect(seen.contains(.commitFileSystem), "the batch committed the journal")
-        #expect(!seen.contains(.syncFileSystem), "no syncfs")
-
-        for cutAt in 1...operations {
-            let root = dir.child("cut-\(cutAt)")
-            try FileManager.default.copyItem(atPath: template, toPath: root)
-            let simulation = try PowerLossSimulation.install(root: root)
-            let store = try await EventStore.open(at: root, configuration: Self.configuration())
+        let rounds = PowerCutRounds(directory: dir, template: template, configuration: Self.configuration(), profiles: profiles)
+        let kinds = try await rounds.run({ store in
             store.splitter.mover.pause()
-            simulation.cut(afterOperations: cutAt)
-            _ = try? store.splitter.mover.moveEverything()
-            try? await store.close()
-            #expect(simulation.isCut, "cut \(cutAt)")
-            for (p, profile) in profiles.enumerated() {
-                let after = dir.child("after-\(cutAt)-\(p)")
-                _ = try simulation.materialise(into: after, seed: UInt64(cutAt), profile: profile)
-                let context = "cut at operation \(cutAt) (\(simulation.cutOperation.map { "\($0)" } ?? "?")), profile \(p)"
-                try await Self.expectEveryEvent(at: after, ids, context)
-                try AdminFixture.expectVerifiesClean(at: after, context)
-            }
-            simulation.uninstall()
-        }
+            try store.splitter.mover.moveEverything()
+            try await store.close()  // its checkpoint makes the segment's removal durable
+        }, check: { after, context in
+            try await Self.expectEveryEvent(at: after, ids, context)
+            try AdminFixture.expectVerifiesClean(at: after, context)
+        })
+        #expect(kinds.contains(.commitFileSystem), "the batch committed the journal")
+        #expect(!kinds.contains(.syncFileSystem), "no syncfs")
     }
 
     /// A failed write-back or commit leaves the segment (nothing is deleted

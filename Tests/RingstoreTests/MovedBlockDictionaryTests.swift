@@ -181,37 +181,12 @@ import Testing
             PowerLossProfile(writeSurvival: 0.5, tearing: 0.5, directorySurvival: 0.5),
         ]
 
-        /// The template copied to `name`, a simulation over it, the store opened there.
-        func scene(_ name: String) async throws -> (PowerLossSimulation, EventStore) {
-            let root = dir.child(name)
-            try FileManager.default.copyItem(atPath: template, toPath: root)
-            let simulation = try PowerLossSimulation.install(root: root)
-            return (simulation, try await EventStore.open(at: root, configuration: .testing()))
-        }
-
-        // How many operations the moves take, uncut.
-        let (counting, store) = try await scene("counting")
-        let before = counting.operationCount
-        try Self.move(3, in: store)
-        let operations = counting.operationCount - before
-        try await store.close()
-        counting.uninstall()
-        #expect(operations >= 5, "write, sync, rename and folder sync of the dictionary, then the stream files")
-
-        for cutAt in 1...operations {
-            let (simulation, store) = try await scene("cut-\(cutAt)")
-            simulation.cut(afterOperations: cutAt)
-            _ = try? Self.move(3, in: store)
-            #expect(simulation.isCut, "cut \(cutAt)")
-            try? await store.close()
-            for (p, profile) in profiles.enumerated() {
-                let after = dir.child("after-\(cutAt)-\(p)")
-                _ = try simulation.materialise(into: after, seed: UInt64(cutAt), profile: profile)
-                let context = "cut at operation \(cutAt) (\(simulation.cutOperation.map { "\($0)" } ?? "?")), profile \(p)"
-                try await Self.expectEveryEvent(at: after, ids, context)
-                try AdminFixture.expectVerifiesClean(at: after, context)
-            }
-            simulation.uninstall()
-        }
+        // The moves of 3 streams: the dictionary's file written, synced, renamed, its folder synced, then the stream files.
+        let rounds = PowerCutRounds(directory: dir, template: template, configuration: .testing(), profiles: profiles)
+        let kinds = try await rounds.run({ store in try Self.move(3, in: store) }, check: { after, context in
+            try await Self.expectEveryEvent(at: after, ids, context)
+            try AdminFixture.expectVerifiesClean(at: after, context)
+        })
+        #expect(kinds.count >= 5, "write, sync, rename and folder sync of the dictionary, then the stream files")
     }
 }
