@@ -65,14 +65,19 @@ enum FileSystemCommit {
     /// already cut); after it, all of them are.
     static func commit(root: FilePath, writeBack: () throws -> Void, flushCache: () throws -> Void) throws {
         try writeBack()
+        let simulated: Bool
         do {
             try FaultInjection.check(.flush, root)
-            if PowerLossSimulation.isActive, try PowerLossSimulation.commitFileSystem(root) { return try flushCache() }
-        } catch let error as RingstoreError {
-            throw error
+            simulated = PowerLossSimulation.isActive ? try PowerLossSimulation.commitFileSystem(root) : false
         } catch {
             throw RingstoreError(.ioError, "committing the file system's journal from \(root) failed: \(error)", path: root.string, cause: error)
         }
+        if !simulated { try forceCommit(from: root) }
+        try flushCache()
+    }
+
+    /// `fsync` of the folder `root`: on ext4, a commit of the journal's running transaction.
+    private static func forceCommit(from root: FilePath) throws {
         let fd = Glibc.open(root.string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = Errno(rawValue: errno)
@@ -84,7 +89,6 @@ enum FileSystemCommit {
         } catch {
             throw RingstoreError(.ioError, "committing the file system's journal from \(root) failed: \(error)", path: root.string, cause: error)
         }
-        try flushCache()
     }
 }
 
