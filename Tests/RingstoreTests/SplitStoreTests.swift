@@ -173,6 +173,64 @@ import Testing
         await mover.stop()
     }
 
+    /// Emptying the oldest segment, the mover takes each of its streams'
+    /// entries in newer segments along, up to where the budget ends; the newer
+    /// segments are then emptied without moving anything again. A chain longer
+    /// than ``SegmentMover/Policy/chainMoveBytes`` moves only the oldest's.
+    @Test func emptyingTheOldestSegmentTakesEachStreamsEntriesThroughTheBudget() async throws {
+        for chainMoveBytes in [UInt32(1 << 20), 0] {
+            let f = try Fixture(segmentBytes: 2048)
+            let names = (0..<20).map { "stream-\($0)" }
+            let numbers = names.map(f.number)
+            for round in 0..<8 {
+                let v = UInt64(round)
+                try f.store.appendToSegments(zip(names, numbers).map { .init(number: $1, blocks: [block($0, v..<(v + 1))]) })
+            }
+            try f.store.segments.sync()
+            f.store.segments.checkpointCompleted(through: f.store.segments.end)
+            var ids: [String: [UUID]] = [:]
+            for name in names { ids[name] = try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) }
+            let sizes = f.store.segments.segmentSizes()
+            try #require(sizes.count >= 5)
+            // The budget ends after the third segment.
+            var policy = SegmentMover.Policy(budgetBytes: sizes.prefix(3).reduce(0) { $0 + $1.bytes })
+            policy.chainMoveBytes = chainMoveBytes
+            let mover = try SegmentMover(store: f.store, policy: policy, owner: f.dir.path)
+            mover.pause()
+            #expect(mover.throughSegment(emptying: sizes[0].number) == sizes[2].number)
+            let through = chainMoveBytes > 0 ? 2 : 0
+            var expectedEnds: [UInt32: UInt64] = [:]
+            let inOldest = try f.store.segments.lastVersions(in: sizes[0].number)
+            for segment in sizes.prefix(through + 1) {
+                for (stream, last) in try f.store.segments.lastVersions(in: segment.number) where inOldest[stream] != nil {
+                    expectedEnds[stream] = max(expectedEnds[stream] ?? 0, last + 1)
+                }
+            }
+            #expect(try mover.moveOldestSegmentIfDue())
+            #expect(f.store.segments.segmentSizes().map(\.number) == Array(sizes.map(\.number).dropFirst()))
+            for (name, number) in zip(names, numbers) {
+                #expect(try f.store.fileNextVersion(of: name) == expectedEnds[number] ?? 0, "\(name), chains up to \(chainMoveBytes) bytes")
+                #expect(try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) == ids[name])
+            }
+            if chainMoveBytes > 0 {
+                // The second segment's entries of those streams are in their files already: nothing moves again.
+                let movedBefore = f.store.movedEntries.load(ordering: .relaxed)
+                let endsBefore = try names.map { try f.store.fileNextVersion(of: $0) }
+                let secondsStreams = try f.store.segments.lastVersions(in: sizes[1].number).keys
+                try #require(secondsStreams.allSatisfy { inOldest[$0] != nil })
+                try mover.moveSegment(sizes[1].number)
+                #expect(f.store.movedEntries.load(ordering: .relaxed) == movedBefore)
+                #expect(try names.map { try f.store.fileNextVersion(of: $0) } == endsBefore)
+                #expect(!f.store.segments.segmentSizes().contains { $0.number == sizes[1].number })
+            }
+            while try mover.moveOldestSegmentIfDue() {}
+            for name in names {
+                #expect(try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) == ids[name])
+            }
+            await mover.stop()
+        }
+    }
+
     /// The mover sizes its batches by how long their syncs take: syncs longer
     /// than the target halve the batch down to the minimum (a slow device gets
     /// small bursts in front of the journal), quick ones leave it at the most.

@@ -67,6 +67,12 @@ final class SegmentMover: Sendable {
         /// halved after a longer one and doubled after one under a quarter of it.
         var syncTargetNanoseconds: Int64 = 20_000_000
 
+        /// A stream with entries in the segment being emptied is moved through
+        /// newer segments too (up to where the budget ends) if its chain holds at
+        /// most this many raw bytes; a longer one only through that segment, so
+        /// that one move never holds much in memory.
+        var chainMoveBytes: UInt32 = 1 << 20
+
         /// Past this many bytes in the segments the mover moves without pacing,
         /// and ripe streams no longer wait for the split.
         var urgentBytes: UInt64 { 2 * budgetBytes }
@@ -265,6 +271,20 @@ final class SegmentMover: Sendable {
     /// Moves every stream with entries in segment `number` into its file, syncs
     /// them, checks nothing in the segment is left behind, and deletes it.
     ///
+    /// Each such stream takes its entries in newer segments along, up to the
+    /// newest segment within the budget counted from the oldest
+    /// (``throughSegment(emptying:)``), unless its chain is longer than
+    /// ``Policy/chainMoveBytes``; a stream whose entries here its file holds
+    /// already (an earlier move took them) is passed over. Why: a move costs
+    /// a few device writes per stream whatever it carries (the file's data
+    /// page, its index, the inodes in the file system's journal: about 3.5 on
+    /// the SD-card profile), and every segment holds a little of nearly every
+    /// stream when streams are many; moving one segment's share at a time
+    /// paid those writes once per segment, taking a stream's entries through
+    /// the budget pays them once for several, and the newer segments it
+    /// emptied are then deleted without writing again. The cost: the stream
+    /// files may hold up to the budget again before the segments are deleted.
+    ///
     /// `urgent` (no pauses) is decided once, when the segment's move begins.
     /// Asking again after every batch was tried: with 100,000 streams a paced
     /// segment takes a minute or more, the segments pass twice their budget
@@ -283,6 +303,7 @@ final class SegmentMover: Sendable {
         }
         var fileEnds: [UInt32: UInt64] = [:]
         fileEnds.reserveCapacity(runs.count)
+        let through = throughSegment(emptying: number)
         var start = 0
         while start < runs.count {
             if stopping { return }
@@ -296,8 +317,9 @@ final class SegmentMover: Sendable {
                     throw RingstoreError(.corruptData, "split segment \(SplitSegment.fileName(of: number)) holds entries of stream number \(stream), which the catalog does not name",
                                          path: segments.folder.appending(SplitSegment.fileName(of: number)).string)
                 }
-                if try store.move(stream: name, number: stream, throughSegment: number, located: located[run],
-                                  fileEnd: { fileEnds[stream] = $0 }) {
+                let whole = through > number && (segments.head(of: stream)?.rawBytes ?? .max) <= policy.chainMoveBytes
+                if try store.move(stream: name, number: stream, throughSegment: whole ? through : number,
+                                  located: (number, located[run]), fileEnd: { fileEnds[stream] = $0 }) {
                     names.append(name)
                 }
             }
@@ -308,6 +330,20 @@ final class SegmentMover: Sendable {
         try checkMoved(number, fileEnds: fileEnds)
         segments.remove(number)
         segmentsDeleted.add(1, ordering: .relaxed)
+    }
+
+    /// The newest segment whose entries a stream moved while segment `number`
+    /// is emptied takes along: the newest one such that the segments from the
+    /// oldest through it hold at most the budget (at least `number`).
+    func throughSegment(emptying number: UInt32) -> UInt32 {
+        var through = number
+        var bytes: UInt64 = 0
+        for segment in store.segments.segmentSizes() {
+            bytes += segment.bytes
+            guard bytes <= policy.budgetBytes else { break }
+            through = max(through, segment.number)
+        }
+        return through
     }
 
     /// Syncs the files moved into (one `syncfs`: per-file syncs cost a

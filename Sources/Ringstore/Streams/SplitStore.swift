@@ -297,20 +297,25 @@ final class SplitStore: StoredStreams, Sendable {
     }
 
     /// Moves `stream`'s segment entries into its file: all of them, or those in
-    /// segments up to `lastSegment` (the mover empties the oldest segment
-    /// without copying what the stream has in newer ones, so that moving needs
-    /// at most one segment's worth of free space). Returns whether the file
+    /// segments up to `lastSegment` (the mover, emptying the oldest segment,
+    /// takes a stream's entries up to the segment where the segments' budget
+    /// ends, so that moving needs at most the budget again in free space).
+    /// Returns whether the file
     /// must be synced (then ``SplitSegments/forgetMoved(_:)`` called): false
     /// when there was nothing to move. Not synced.
     ///
-    /// `located`: the stream's entries in segment `lastSegment`, when that is
-    /// the oldest segment (``SplitSegments/locateEntries(in:)``): read directly
-    /// rather than found by walking the chain, as long as they continue the file.
+    /// `located`: the stream's entries in the segment being emptied
+    /// (``SplitSegments/locateEntries(in:)``). The stream is moved only if
+    /// some of them hold versions its file lacks (an earlier move through
+    /// newer segments may have taken them all); when that segment is
+    /// `lastSegment` they are read directly rather than found by walking the
+    /// chain, as long as they continue the file.
     /// `fileEnd`: told the stream file's next version once the move is done (a
     /// file's end only grows), so that the mover need not open it again to check.
     @discardableResult
     func move(stream: String, number: UInt32, throughSegment lastSegment: UInt32 = .max,
-              located: ArraySlice<SplitSegments.Located>? = nil, fileEnd: ((UInt64) -> Void)? = nil) throws -> Bool {
+              located: (segment: UInt32, entries: ArraySlice<SplitSegments.Located>)? = nil,
+              fileEnd: ((UInt64) -> Void)? = nil) throws -> Bool {
         guard let head = segments.head(of: number) else { return false }
         return try withStripe(number) {
             let fileNext = try directory.handle(for: stream, number: number, create: false)?.withFile { $0.nextVersion } ?? 0
@@ -321,10 +326,15 @@ final class SplitStore: StoredStreams, Sendable {
                 segments.moved(stream: number, through: head.link, movedTo: fileNext, rawBytes: head.rawBytes, entries: head.entries)
                 return true
             }
+            if let located, !located.entries.contains(where: { $0.lastVersion >= fileNext }) {
+                return false  // what the segment holds of it is in the file already
+            }
             // A stream file that does not exist yet is created only if there is something to move.
             // The entries are read once, here: the file cannot grow meanwhile (the stripe is held,
             // and the splitter writes into a stream's file only while it has no entries).
-            var entries = try located.map { try segments.entries($0, inSegment: lastSegment, from: fileNext) }
+            var entries = try located.flatMap { located in
+                located.segment == lastSegment ? try segments.entries(located.entries, inSegment: located.segment, from: fileNext) : nil
+            }
             if let first = entries?.first, first.header.firstVersion > fileNext {
                 entries = nil  // not continuing the file: found by the chain instead (which names any gap)
             }
