@@ -48,7 +48,8 @@ public final class RingstoreSystem: BenchSystem {
                               journalFullWaits: stats.appendsWaitedForSpace,
                               longestCheckpointMs: stats.checkpointMaxMilliseconds,
                               journalSyncs: JournalSyncTimes.isCollecting ? JournalSyncTimes.shared.take() : nil,
-                              spans: JournalSyncTimes.isCollecting ? JournalSyncTimes.shared.takeSpans() : nil)
+                              spans: JournalSyncTimes.isCollecting ? JournalSyncTimes.shared.takeSpans() : nil,
+                              appendsSlowed: stats.appendsSlowed)
     }
 
     public func progressDetail() -> String {
