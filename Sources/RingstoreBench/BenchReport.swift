@@ -74,9 +74,6 @@ public struct SystemResult: Sendable, Codable, Hashable {
     /// What the slow appends (a call of at least `--slow-append-ms`) ran alongside
     /// (Ringstore, run by `ringstore bench`).
     public var stalls: StallReport? = nil
-    /// Appends slowed by one admission tick while the split segments were past
-    /// their budget on a device short of writes (Ringstore only).
-    public var appendsSlowed: UInt64? = nil
 }
 
 /// With `--rate`, the appends that started behind their schedule: each writer
@@ -256,9 +253,6 @@ public struct BenchReport: Sendable, Codable {
         })
         rows.append(row("peak RSS") { Self.fixed(Double($0.peakRSSBytes) / 1_048_576, 1) + " MiB" })
         rows.append(row("journal-full waits") { $0.journalFullWaits.map { Self.grouped(Int($0)) } ?? "n/a" })
-        if results.contains(where: { ($0.appendsSlowed ?? 0) > 0 }) {
-            rows.append(row("appends slowed (split behind)") { $0.appendsSlowed.map { Self.grouped(Int($0)) } ?? "n/a" })
-        }
         rows.append(row("longest checkpoint") { $0.longestCheckpointMs.map { Self.fixed($0, 0) + " ms" } ?? "n/a" })
         if results.contains(where: { $0.read != nil }) {
             rows.append(row("stream reads") { $0.read.map { Self.grouped(Int($0.streamEventsPerSecond.rounded())) + " events/s" } ?? "" })

@@ -43,12 +43,9 @@ public struct SystemCounters: Sendable {
     /// The slow journal syncs and the checkpoint steps since the previous
     /// `counters()` (Ringstore, when ``JournalSyncTimes`` collects them), for the ``StallReport``.
     public var spans: [TimedSpan]?
-    /// Appends slowed while the split was behind (Ringstore; ``EventStore/stats()``'s `appendsSlowed`).
-    public var appendsSlowed: UInt64?
 
     public init(flushes: UInt64, bytesWritten: UInt64, journalFullWaits: UInt64? = nil, longestCheckpointMs: Double? = nil,
-                journalSyncs: LatencyRecorder? = nil, spans: [TimedSpan]? = nil, appendsSlowed: UInt64? = nil) {
-        self.appendsSlowed = appendsSlowed
+                journalSyncs: LatencyRecorder? = nil, spans: [TimedSpan]? = nil) {
         self.flushes = flushes
         self.bytesWritten = bytesWritten
         self.journalFullWaits = journalFullWaits

@@ -48,8 +48,7 @@ public final class RingstoreSystem: BenchSystem {
                               journalFullWaits: stats.appendsWaitedForSpace,
                               longestCheckpointMs: stats.checkpointMaxMilliseconds,
                               journalSyncs: JournalSyncTimes.isCollecting ? JournalSyncTimes.shared.take() : nil,
-                              spans: JournalSyncTimes.isCollecting ? JournalSyncTimes.shared.takeSpans() : nil,
-                              appendsSlowed: stats.appendsSlowed)
+                              spans: JournalSyncTimes.isCollecting ? JournalSyncTimes.shared.takeSpans() : nil)
     }
 
     public func progressDetail() -> String {

@@ -156,8 +156,7 @@ public struct WorkloadRunner: Sendable {
             stalls: countersAfter.spans.map {
                 StallReport(slow: outcomes.flatMap(\.slowAppends), total: outcomes.reduce(0) { $0 + $1.slowAppendCount },
                             thresholdMs: workload.slowAppendMs, spans: $0)
-            },
-            appendsSlowed: countersAfter.appendsSlowed.flatMap { after in countersBefore.appendsSlowed.map { after - $0 } })
+            })
     }
 
     // MARK: - Writers

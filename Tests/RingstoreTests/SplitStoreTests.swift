@@ -272,59 +272,6 @@ import Testing
         let count = Atomic<UInt64>(0)
     }
 
-    final class TickRecorder: Sendable {
-        let tick = Atomic<Int64>(-1)
-    }
-
-    /// The mover slows appends (sets their admission tick, ``WriteSlowdown``)
-    /// while the segments are past their budget and the device is short of
-    /// writes, lifts it once it has moved them within the budget, and lifts
-    /// it when it stops.
-    @Test func theMoverSlowsAppendsWhileTheSegmentsArePastTheirBudgetOnADeviceShortOfWrites() async throws {
-        let f = try Fixture(segmentBytes: 2048)
-        let names = (0..<20).map { "stream-\($0)" }
-        let numbers = names.map(f.number)
-        for round in 0..<6 {
-            let v = UInt64(round)
-            try f.store.appendToSegments(zip(names, numbers).map { .init(number: $1, blocks: [block($0, v..<(v + 1))]) })
-        }
-        try f.store.segments.sync()
-        f.store.segments.checkpointCompleted(through: f.store.segments.end)
-        let total = f.store.segments.totalBytes
-        let budget = total * 2 / 3
-        let expected = WriteSlowdown(budgetBytes: budget).interval(segmentBytes: total, deviceShortOfWrites: true)
-        try #require(expected > 0)
-        let short = PressureSwitch()
-        short.on.store(false, ordering: .relaxed)
-        let recorder = TickRecorder()
-        func mover() throws -> SegmentMover {
-            try SegmentMover(store: f.store, policy: .init(budgetBytes: budget), owner: f.dir.path,
-                             deviceShortOfWrites: { short.on.load(ordering: .relaxed) },
-                             slowAppends: { recorder.tick.store($0, ordering: .relaxed) })
-        }
-        // Stopping lifts the slowdown.
-        let first = try mover()
-        first.pause()
-        #expect(first.updateWriteSlowdown() == 0, "the device keeps up")
-        short.on.store(true, ordering: .relaxed)
-        #expect(first.updateWriteSlowdown() == expected)
-        #expect(recorder.tick.load(ordering: .relaxed) == expected)
-        await first.stop()
-        #expect(recorder.tick.load(ordering: .relaxed) == 0)
-
-        // Moving within the budget lifts it. (One batch a segment: a round asked for
-        // here never pauses, so the paused thread's doorbell keeps its one sleeper.)
-        let second = try mover()
-        second.pause()
-        #expect(second.updateWriteSlowdown() == expected)
-        #expect(recorder.tick.load(ordering: .relaxed) == expected)
-        while try second.moveOldestSegmentIfDue() {}
-        #expect(f.store.segments.totalBytes <= budget)
-        #expect(second.updateWriteSlowdown() == 0)
-        #expect(recorder.tick.load(ordering: .relaxed) == 0)
-        await second.stop()
-    }
-
     /// While the split is under pressure the mover leaves ripe streams in the
     /// segments, unless they hold more than twice their budget; a round of ripe
     /// streams that the pressure stops after a batch hands the rest back.

@@ -46,8 +46,6 @@ extension JournalWriter {
     /// Appends; `whyFull` says why the ring is not draining, if anything is known
     /// (the splitter's or checkpointer's failure), for the journal-full error.
     func append(_ append: PreparedAppend, whyFull: () -> RingstoreError? = { nil }) async throws -> AppendResult {
-        let admission = admissionIntervalNanoseconds.load(ordering: .relaxed)
-        if admission > 0 { try await waitForAdmission(interval: admission) }
         var waitingSince: Int64?
         while true {
             let outcome = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Outcome, any Error>) in
@@ -88,19 +86,6 @@ extension JournalWriter {
     @inline(never)
     private static func pauseForRingSpace() async throws {
         try await Task.sleep(for: .milliseconds(1))
-    }
-
-    /// Waits for the next admission tick (a multiple of `interval` on the
-    /// monotonic clock, so that every append waiting wakes for the same one and
-    /// their records share one sync): the split's segments are past their
-    /// budget on a device short of writes (``WriteSlowdown``). Not inlined into
-    /// `append`, for the reason given at ``pauseForRingSpace()``.
-    @inline(never)
-    private func waitForAdmission(interval: Int64) async throws {
-        appendsSlowed.add(1, ordering: .relaxed)
-        let now = monotonicNanoseconds()
-        let tick = (now / interval + 1) * interval
-        try await Task.sleep(for: .nanoseconds(tick - now))
     }
 
     /// The first append's result if the stream file holds this append's IDs

@@ -122,7 +122,6 @@ extension JournalWriter {
                         lastSync = monotonicNanoseconds()
                         let took = lastSync - syncStarted
                         if groupCommit?.synced(nanoseconds: took, endedAt: lastSync) == true { syncStalls.add(1, ordering: .relaxed) }
-                        if let window = groupCommit?.windowNanoseconds { pacingWindowNanoseconds.store(window, ordering: .relaxed) }
                         flushObserver.flushed(nanoseconds: took)
                     }
                 }

@@ -117,15 +117,6 @@ final class JournalWriter: Sendable {
     let syncStalls = Atomic<UInt64>(0)
     /// Times the flusher let a batch gather after a device stall (see ``GroupCommitPolicy``).
     let gatheredBatches = Atomic<UInt64>(0)
-    /// The group-commit policy's gathering window after the last sync
-    /// (``GroupCommitPolicy/windowNanoseconds``): above 0 while the device is
-    /// found short of writes.
-    let pacingWindowNanoseconds = Atomic<Int64>(0)
-    /// Appends are admitted on a tick of this many nanoseconds (0: at once),
-    /// set by the segment mover (``WriteSlowdown``).
-    let admissionIntervalNanoseconds = Atomic<Int64>(0)
-    /// Appends that waited for an admission tick (stats).
-    let appendsSlowed = Atomic<UInt64>(0)
     let acknowledger: Acknowledger
     /// Tests only: reached by an append right after it is staged (not by one
     /// answered at once), before its task awaits the acknowledgement (so a test can let the acknowledgement

@@ -97,14 +97,6 @@ final class SegmentMover: Sendable {
     private let journalStalls: @Sendable () -> UInt64
     /// The share of the time the mover may take now (only its thread changes it).
     private let share: Mutex<MoverShare>
-    /// Whether the device is short of writes (the journal's group commit paces its syncs).
-    private let deviceShortOfWrites: @Sendable () -> Bool
-    /// Sets the appends' admission tick (``JournalWriter/admissionIntervalNanoseconds``).
-    private let slowAppends: @Sendable (Int64) -> Void
-    /// How much appends are slowed for the segments' bytes (``WriteSlowdown``).
-    private let slowdown: WriteSlowdown
-    /// The admission tick last set (only the mover's thread and a stop change it).
-    private let admissionInterval = Atomic<Int64>(0)
 
     /// How long the mover waits before looking again while it yields to the split.
     static let yieldNanoseconds: Int64 = 20_000_000
@@ -130,18 +122,12 @@ final class SegmentMover: Sendable {
     /// Starts the mover's thread; `owner` names the store in thread errors.
     /// `splitUnderPressure`: whether ripe streams wait (see above).
     /// `journalStalls`: the journal's stalled syncs so far (see ``MoverShare``).
-    /// `deviceShortOfWrites` and `slowAppends`: see ``WriteSlowdown``.
     init(store: SplitStore, policy: Policy, owner: String,
          splitUnderPressure: @escaping @Sendable () -> Bool = { false },
-         journalStalls: @escaping @Sendable () -> UInt64 = { 0 },
-         deviceShortOfWrites: @escaping @Sendable () -> Bool = { false },
-         slowAppends: @escaping @Sendable (Int64) -> Void = { _ in }) throws {
+         journalStalls: @escaping @Sendable () -> UInt64 = { 0 }) throws {
         self.store = store
         self.policy = policy
         self.journalStalls = journalStalls
-        self.deviceShortOfWrites = deviceShortOfWrites
-        self.slowAppends = slowAppends
-        slowdown = WriteSlowdown(budgetBytes: policy.budgetBytes)
         share = Mutex(MoverShare(maximum: policy.busyShare, minimum: policy.minimumBusyShare, step: policy.busyShareStep))
         batchSize = Atomic(max(1, policy.batch))
         self.splitUnderPressure = splitUnderPressure
@@ -163,13 +149,11 @@ final class SegmentMover: Sendable {
         doorbell.ring()
     }
 
-    /// Finishes the batch in progress and stops; returns once its thread has
-    /// exited. Appends are no longer slowed (nothing would lift it).
+    /// Finishes the batch in progress and stops; returns once its thread has exited.
     func stop() async {
         state.withLock { $0.stopping = true }
         doorbell.ring()
         await thread.exited()
-        setAdmissionInterval(0)
     }
 
     /// ``stop()`` from a thread that may block (a failed open).
@@ -177,24 +161,6 @@ final class SegmentMover: Sendable {
         state.withLock { $0.stopping = true }
         doorbell.ring()
         thread.waitUntilExited()
-        setAdmissionInterval(0)
-    }
-
-    /// The appends' admission tick now (0: not slowed; see ``WriteSlowdown``).
-    var currentAdmissionInterval: Int64 { admissionInterval.load(ordering: .relaxed) }
-
-    /// Sets the appends' admission tick from the segments' bytes now, and
-    /// returns it. The mover's thread calls it on every round and after
-    /// every batch, so the tick follows the segments as they are moved.
-    @discardableResult
-    func updateWriteSlowdown() -> Int64 {
-        let interval = slowdown.interval(segmentBytes: store.segments.totalBytes, deviceShortOfWrites: deviceShortOfWrites())
-        setAdmissionInterval(interval)
-        return interval
-    }
-
-    private func setAdmissionInterval(_ interval: Int64) {
-        if admissionInterval.exchange(interval, ordering: .relaxed) != interval { slowAppends(interval) }
     }
 
     private var stopping: Bool { state.withLock { $0.stopping } }
@@ -204,7 +170,6 @@ final class SegmentMover: Sendable {
         while !stopping {
             do {
                 let paused = state.withLock { $0.paused }
-                updateWriteSlowdown()
                 let yielding = !paused && mustYieldToSplit()
                 let worked = paused ? false : try (!yielding && moveRipeStreams()) || moveOldestSegmentIfDue()
                 if yielding && !worked {
@@ -267,21 +232,13 @@ final class SegmentMover: Sendable {
     /// if `pausing`, sleeps so that the mover's share of the time stays at the
     /// share that leaves (callers do not pause while the segments hold more
     /// than ``Policy/urgentBytes``: then the disk's free space comes first).
-    ///
-    /// While appends are slowed (``WriteSlowdown``, updated here) it takes
-    /// half the time at least: the slowdown frees the device's writes for
-    /// the mover, which at the share the journal's stalls leave it (1/64 on
-    /// the SD-card profile) would not use them. (Not pausing at all then
-    /// was tried: its batches back to back stalled the journal's syncs, p99
-    /// 65 ms.)
     private func sleepAfterBatch(startedAt started: Int64, stallsAtStart: UInt64, pausing: Bool) {
         let busy = monotonicNanoseconds() - started
         let stalled = journalStalls() > stallsAtStart
-        var pause = share.withLock { share in
+        let pause = share.withLock { share in
             share.batchEnded(journalStalled: stalled)
             return share.pauseNanoseconds(afterBusy: busy)
         }
-        if updateWriteSlowdown() > 0 { pause = min(pause, busy) }
         if pausing && pause > 0 { doorbell.wait(timeoutNanoseconds: pause) { !stopping } }
     }
 

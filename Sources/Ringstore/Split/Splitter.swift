@@ -95,13 +95,7 @@ final class Splitter: Sendable {
                                          return CheckpointPolicy.writersShortOfSpace(reserved: reserved, checkpoint: checkpoint,
                                                                                      capacity: journal.ring.capacity)
                                      },
-                                     journalStalls: { [writer = journal.writer] in writer.syncStalls.load(ordering: .relaxed) },
-                                     deviceShortOfWrites: { [writer = journal.writer] in
-                                         writer.pacingWindowNanoseconds.load(ordering: .relaxed) > 0
-                                     },
-                                     slowAppends: { [writer = journal.writer] in
-                                         writer.admissionIntervalNanoseconds.store($0, ordering: .relaxed)
-                                     })
+                                     journalStalls: { [writer = journal.writer] in writer.syncStalls.load(ordering: .relaxed) })
         self.mover = mover
         do {
             self.checkpointer = try Checkpointer(journal: journal, split: split, globalIndex: globalIndex,

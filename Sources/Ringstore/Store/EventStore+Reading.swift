@@ -332,7 +332,6 @@ extension EventStore {
             checkpoints: splitter.checkpoints,
             openStreamFiles: streams.openFileCount,
             appendsWaitedForSpace: writer.journalFullWaits.load(ordering: .relaxed),
-            appendsSlowed: writer.appendsSlowed.load(ordering: .relaxed),
             readerWaits: splitter.readerWaits.count,
             readerWaitP99Milliseconds: splitter.readerWaits.p99Milliseconds,
             blockCacheHits: cache.hits,

@@ -35,10 +35,6 @@ public struct StoreStats: Sendable, Hashable {
     /// Appends that found the journal full and waited for ring space (backpressure),
     /// since the store was opened.
     public var appendsWaitedForSpace: UInt64
-    /// Appends slowed while the split segments were past their budget on a
-    /// device short of writes (each waited one admission tick, at most 8 ms),
-    /// since the store was opened.
-    public var appendsSlowed: UInt64
     /// Stream reads that had to wait for the splitter, since the store was opened.
     public var readerWaits: Int
     /// 99th percentile of those waits, in milliseconds (0 if none).
