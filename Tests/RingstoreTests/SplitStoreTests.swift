@@ -44,6 +44,22 @@ import Testing
         }
     }
 
+    /// `streams` streams ("stream-0" …) given one event each in each of
+    /// `rounds` rounds (an entry each in the segments), the segments synced;
+    /// their names, numbers, and each one's event IDs as read back.
+    func fillRounds(_ f: Fixture, streams: Int, rounds: Int) throws -> (names: [String], numbers: [UInt32], ids: [String: [UUID]]) {
+        let names = (0..<streams).map { "stream-\($0)" }
+        let numbers = names.map(f.number)
+        for round in 0..<rounds {
+            let v = UInt64(round)
+            try f.store.appendToSegments(zip(names, numbers).map { .init(number: $1, blocks: [block($0, v..<(v + 1))]) })
+        }
+        try f.store.segments.sync()
+        var ids: [String: [UUID]] = [:]
+        for name in names { ids[name] = try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) }
+        return (names, numbers, ids)
+    }
+
     @Test func aStreamReadsAcrossItsFileAndItsSegmentChainBothWays() throws {
         let f = try Fixture()
         let a = f.number("a")
@@ -140,15 +156,7 @@ import Testing
 
     @Test func theMoverEmptiesTheOldestSegmentIntoStreamFilesAndDeletesIt() async throws {
         let f = try Fixture(segmentBytes: 2048)
-        let names = (0..<20).map { "stream-\($0)" }
-        let numbers = names.map(f.number)
-        var ids: [String: [UUID]] = [:]
-        for round in 0..<6 {
-            let v = UInt64(round)
-            try f.store.appendToSegments(zip(names, numbers).map { .init(number: $1, blocks: [block($0, v..<(v + 1))]) })
-        }
-        try f.store.segments.sync()
-        for name in names { ids[name] = try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) }
+        let (names, _, ids) = try fillRounds(f, streams: 20, rounds: 6)
         let before = f.store.segments.segmentSizes()
         #expect(before.count >= 3)
         // Not covered by a checkpoint yet: nothing moves.
@@ -180,16 +188,8 @@ import Testing
     @Test func emptyingTheOldestSegmentTakesEachStreamsEntriesThroughTheBudget() async throws {
         for chainMoveBytes in [UInt32(1 << 20), 0] {
             let f = try Fixture(segmentBytes: 2048)
-            let names = (0..<20).map { "stream-\($0)" }
-            let numbers = names.map(f.number)
-            for round in 0..<8 {
-                let v = UInt64(round)
-                try f.store.appendToSegments(zip(names, numbers).map { .init(number: $1, blocks: [block($0, v..<(v + 1))]) })
-            }
-            try f.store.segments.sync()
+            let (names, numbers, ids) = try fillRounds(f, streams: 20, rounds: 8)
             f.store.segments.checkpointCompleted(through: f.store.segments.end)
-            var ids: [String: [UUID]] = [:]
-            for name in names { ids[name] = try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) }
             let sizes = f.store.segments.segmentSizes()
             try #require(sizes.count >= 5)
             // The budget ends after the third segment.
@@ -237,15 +237,7 @@ import Testing
     @Test func theMoversBatchesShrinkWhenTheirSyncsAreSlow() async throws {
         for (target, expected) in [(Int64(0), 2), (Int64.max / 8, 8)] {
             let f = try Fixture(segmentBytes: 2048)
-            let names = (0..<40).map { "stream-\($0)" }
-            let numbers = names.map(f.number)
-            for round in 0..<4 {
-                let v = UInt64(round)
-                try f.store.appendToSegments(zip(names, numbers).map { .init(number: $1, blocks: [block($0, v..<(v + 1))]) })
-            }
-            try f.store.segments.sync()
-            var ids: [String: [UUID]] = [:]
-            for name in names { ids[name] = try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) }
+            let (names, _, ids) = try fillRounds(f, streams: 40, rounds: 4)
             f.store.segments.checkpointCompleted(through: f.store.segments.end)
             var policy = SegmentMover.Policy(budgetBytes: 1)
             policy.batch = 8
