@@ -25,6 +25,13 @@ public protocol BenchSystem: Sendable {
     func readAll() async throws -> Int
     /// Releases the store.
     func close() async throws
+    /// Called right before the measured run (after any warm-up): counters that
+    /// keep a maximum since the open start again here (Ringstore: the longest checkpoint).
+    func startMeasuring()
+}
+
+extension BenchSystem {
+    public func startMeasuring() {}
 }
 
 /// What a system has done so far, as counted by itself.

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Ringstore
+@_spi(Benchmarks) import Ringstore
 
 /// Ringstore, embedded, as a ``BenchSystem``.
 public final class RingstoreSystem: BenchSystem {
@@ -58,6 +58,9 @@ public final class RingstoreSystem: BenchSystem {
     }
 
     /// Flushes, then waits (up to 2 minutes) until the splitter has copied every written record.
+    /// The longest checkpoint counts from the measured run's start.
+    public func startMeasuring() { store.resetLongestCheckpointForBenchmarks() }
+
     public func settle() async throws {
         try await store.flush()
         let deadline = ContinuousClock.now + .seconds(120)

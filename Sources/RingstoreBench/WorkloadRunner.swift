@@ -40,6 +40,7 @@ public struct WorkloadRunner: Sendable {
         }
         let warmUpEvents = warmedUp.streamCount
         ProcessMeter.resetPeakResident()
+        system.startMeasuring()
         let countersBefore = try await system.counters()
         let storageBefore = ProcessMeter.storageWriteBytes
         let processorBefore = ProcessMeter.processorSeconds

@@ -33,4 +33,15 @@ import Testing
         #expect(recorder.p99Milliseconds == 199)
         #expect(recorder.maxMilliseconds == 200)
     }
+
+    /// A benchmark's measured run reports the longest from its start (``DurationRecorder/resetLongest()``).
+    @Test func theLongestCountsFromAReset() {
+        let recorder = DurationRecorder()
+        recorder.record(.milliseconds(500))
+        recorder.resetLongest()
+        #expect(recorder.maxMilliseconds == 0)
+        recorder.record(.milliseconds(7))
+        #expect(recorder.maxMilliseconds == 7)
+        #expect(recorder.count == 2, "the samples stay")
+    }
 }

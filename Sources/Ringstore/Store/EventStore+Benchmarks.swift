@@ -12,4 +12,10 @@ extension EventStore {
 
     /// Lets a splitter held by ``holdSplitterForBenchmarks()`` go on.
     @_spi(Benchmarks) public func releaseSplitterForBenchmarks() { splitter.resume() }
+
+    /// Makes ``StoreStats/checkpointMaxMilliseconds`` count from now rather
+    /// than from the open, so that a benchmark reports the longest checkpoint
+    /// of its measured run, not of its warm-up (whose file-system sync a
+    /// checkpoint may wait for).
+    @_spi(Benchmarks) public func resetLongestCheckpointForBenchmarks() { splitter.checkpointer.durations.resetLongest() }
 }

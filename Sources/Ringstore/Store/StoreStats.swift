@@ -46,7 +46,8 @@ public struct StoreStats: Sendable, Hashable {
     public var blockCacheMisses: UInt64
     /// Memory held by the decoded-block cache now, approximately, in bytes.
     public var blockCacheBytes: Int
-    /// The longest checkpoint since the store was opened, in milliseconds: from
+    /// The longest checkpoint since the store was opened (or a benchmark's
+    /// measured run began), in milliseconds: from
     /// handing it over (stream files written) to the journal header write, which
     /// frees the ring space. Longer than the ring's headroom at the ingest rate
     /// means appends wait.

@@ -27,6 +27,10 @@ final class DurationRecorder: Sendable {
 
     var maxMilliseconds: Double { samples.withLock { $0.longest } }
 
+    /// Forgets the longest so far (``maxMilliseconds`` then counts from here);
+    /// the kept samples stay.
+    func resetLongest() { samples.withLock { $0.longest = 0 } }
+
     /// The 99th percentile of the kept samples.
     ///
     /// Found by selection (quickselect: linear on average), not by sorting the
