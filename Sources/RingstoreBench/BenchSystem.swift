@@ -25,13 +25,12 @@ public protocol BenchSystem: Sendable {
     func readAll() async throws -> Int
     /// Releases the store.
     func close() async throws
-    /// Called right before the measured run (after any warm-up): counters that
-    /// keep a maximum since the open start again here (Ringstore: the longest checkpoint).
-    func startMeasuring()
-}
-
-extension BenchSystem {
-    public func startMeasuring() {}
+    /// Called right before the measured run, after any warm-up has settled:
+    /// syncs the system's file system, so that the writeback of what the
+    /// warm-up created (the metadata of its files, which the kernel sends 30 s
+    /// later) does not land in the measured run, and starts again the
+    /// counters that keep a maximum since the open (Ringstore: the longest checkpoint).
+    func startMeasuring() throws
 }
 
 /// What a system has done so far, as counted by itself.

@@ -58,8 +58,10 @@ public final class RingstoreSystem: BenchSystem {
     }
 
     /// Flushes, then waits (up to 2 minutes) until the splitter has copied every written record.
-    /// The longest checkpoint counts from the measured run's start.
-    public func startMeasuring() { store.resetLongestCheckpointForBenchmarks() }
+    public func startMeasuring() throws {
+        try FileSystemSync.sync(store.directory)
+        store.resetLongestCheckpointForBenchmarks()
+    }
 
     public func settle() async throws {
         try await store.flush()

@@ -116,6 +116,10 @@ public final class SQLitePeer: BenchSystem {
     /// Nothing runs in the background: the automatic checkpoints run inside commits.
     public func settle() async throws {}
 
+    public func startMeasuring() throws {
+        try FileSystemSync.sync((path as NSString).deletingLastPathComponent)
+    }
+
     public func readStream(_ stream: String) async throws -> Int {
         try await pool.read { db in
             let rows = try Row.fetchCursor(

@@ -16,16 +16,9 @@ public struct WorkloadRunner: Sendable {
     public var workload: Workload
     /// Called about five times a second during the ingest, and once at its end.
     public var onProgress: @Sendable (BenchProgress) -> Void
-    /// Called after the warm-up has settled, before the measured run: the
-    /// bench syncs the store's file system there, so that the warm-up's
-    /// writeback (the metadata of the files it created, which the kernel
-    /// sends 30 s later) does not land in the measured run.
-    public var afterWarmUp: @Sendable () throws -> Void
 
-    public init(workload: Workload, afterWarmUp: @escaping @Sendable () throws -> Void = {},
-                onProgress: @escaping @Sendable (BenchProgress) -> Void = { _ in }) {
+    public init(workload: Workload, onProgress: @escaping @Sendable (BenchProgress) -> Void = { _ in }) {
         self.workload = workload
-        self.afterWarmUp = afterWarmUp
         self.onProgress = onProgress
     }
 
@@ -34,13 +27,10 @@ public struct WorkloadRunner: Sendable {
         let warmedUp = workload.warmUp ? try await warmUp(system) : StreamVersions(streams: workload.streams)
         // The warm-up's events split too (into split segments: a stream's own file comes
         // once it holds a block's worth), so that the measured run starts with them split.
-        if workload.warmUp {
-            try await system.settle()
-            try afterWarmUp()
-        }
+        if workload.warmUp { try await system.settle() }
         let warmUpEvents = warmedUp.streamCount
         ProcessMeter.resetPeakResident()
-        system.startMeasuring()
+        try system.startMeasuring()
         let countersBefore = try await system.counters()
         let storageBefore = ProcessMeter.storageWriteBytes
         let processorBefore = ProcessMeter.processorSeconds

@@ -118,12 +118,12 @@ struct BenchCommand: AsyncParsableCommand {
                 let ringstore = try await RingstoreSystem.open(at: root + "/ringstore", configuration: configuration, logger: .commandLine)
                 let signals = GracefulShutdown(closing: ringstore.store, afterClose: cleanup.remove)
                 defer { signals.cancel() }
-                results.append(try await runClosing(ringstore, workload: workload, root: root))
+                results.append(try await runClosing(ringstore, workload: workload))
                 if compare == .sqlite {
                     try FileSystemSync.sync(root)
                     try FileManager.default.createDirectory(atPath: root + "/sqlite", withIntermediateDirectories: true)
                     let sqlite = try SQLitePeer.create(at: root + "/sqlite/events.sqlite", durability: workload.durability)
-                    results.append(try await runClosing(sqlite, workload: workload.limited(toEvents: peerEvents), root: root))
+                    results.append(try await runClosing(sqlite, workload: workload.limited(toEvents: peerEvents)))
                 }
                 if peerCheck {
                     try FileSystemSync.sync(root)
@@ -157,9 +157,9 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     /// Runs `workload` on `system` with a progress bar on stderr, and closes the system whatever happens.
-    private func runClosing(_ system: some BenchSystem, workload: Workload, root: String) async throws -> SystemResult {
+    private func runClosing(_ system: some BenchSystem, workload: Workload) async throws -> SystemResult {
         let bar = Mutex(Progress(total: 1000, label: system.name))
-        let runner = WorkloadRunner(workload: workload, afterWarmUp: { [root] in try FileSystemSync.sync(root) }) { progress in
+        let runner = WorkloadRunner(workload: workload) { progress in
             let rate = Double(progress.events) / max(progress.elapsed, 0.001)
             bar.withLock { bar in
                 bar.update(Int(progress.fraction * 1000),

@@ -3,10 +3,11 @@ import Testing
 @testable import Ringstore
 @testable import RingstoreBench
 
-/// The bench's hook after the warm-up (where `ringstore bench` syncs the
-/// store's file system, so that the warm-up's writeback stays out of the
-/// measured run): called once, after the warm-up's events, and only with a warm-up.
-@Suite struct WorkloadRunnerWarmUpTests {
+/// ``BenchSystem/startMeasuring()`` (where a system syncs its file system, so
+/// that the warm-up's writeback stays out of the measured run, and Ringstore
+/// starts its longest checkpoint again): called once, after the warm-up's
+/// events and before the measured run's.
+@Suite struct WorkloadRunnerStartMeasuringTests {
     /// Ringstore as a bench system, noting when the runner asks it to start measuring.
     final class Recording: BenchSystem {
         let inner: RingstoreSystem
@@ -23,25 +24,21 @@ import Testing
         func readStream(_ stream: String) async throws -> Int { try await inner.readStream(stream) }
         func readAll() async throws -> Int { try await inner.readAll() }
         func close() async throws { try await inner.close() }
-        func startMeasuring() {
+        func startMeasuring() throws {
             log.withLock { $0.append("start measuring after \(inner.store.stats().eventsAcknowledged) events") }
-            inner.startMeasuring()
+            try inner.startMeasuring()
         }
     }
 
-    @Test func theHookRunsOnceAfterTheWarmUpAndBeforeTheMeasuredRunAndNeverWithoutOne() async throws {
+    @Test func measuringStartsOnceAfterTheWarmUpAndBeforeTheMeasuredRun() async throws {
         for warmUp in [true, false] {
-            let dir = TemporaryDirectory("WorkloadRunnerWarmUpTests")
+            let dir = TemporaryDirectory("WorkloadRunnerStartMeasuringTests")
             let system = Recording(try await RingstoreSystem.open(at: dir.path, configuration: .testing(capacity: 4 << 20)))
             let workload = Workload(streams: 12, events: 48, writers: 3, warmUp: warmUp)
-            let runner = WorkloadRunner(workload: workload, afterWarmUp: {
-                system.log.withLock { $0.append("after warm-up, \(system.inner.store.stats().eventsAcknowledged) events") }
-            })
-            let result = try await runner.run(system)
+            let result = try await WorkloadRunner(workload: workload).run(system)
             try await system.close()
             #expect(result.events == 48)
-            let expected = warmUp ? ["after warm-up, 12 events", "start measuring after 12 events"] : ["start measuring after 0 events"]
-            #expect(system.log.withLock { $0 } == expected)
+            #expect(system.log.withLock { $0 } == ["start measuring after \(warmUp ? 12 : 0) events"])
         }
     }
 }
