@@ -1,0 +1,118 @@
+// What the segment mover's writes cost a device, without Ringstore: STREAMS
+// files, each appended BYTES in every round, in batches of BATCH files made
+// durable as the mover's batches are on ext4 with a journal (each file's pages
+// written back and waited for with `sync_file_range`, one `fsync` of the
+// folder, which commits the file system's journal, one `fdatasync` for the
+// device's cache), then a `syncfs` at the end of the round so that the
+// metadata's home writes are counted too. The first round creates the files.
+//
+// LAYOUT says where the files go: `hash` spreads them over 256 folders by a
+// hash of their number (as the store names stream files), `chunk` puts
+// CHUNK consecutive numbers in each folder (so a batch, which takes streams
+// in number order, touches one folder and, on ext4, neighbouring inodes).
+// With PREALLOC=N in the environment the first round also reserves N bytes
+// of each file (`fallocate`, keeping its size).
+//
+//   cc -O2 Benchmarks/move-cost.c -o move-cost
+//   ./move-cost DIR hash|chunk STREAMS ROUNDS [BATCH=64] [BYTES=300] [CHUNK=4096]
+//
+// It prints each round's seconds and files a second. On a throttled device
+// the rate is the cost: at 1,000 writes a second, 850 files a second is
+// about 1.2 device writes a file. Count the requests themselves with
+// `perf stat -a -e block:block_bio_queue --filter 'dev == <MAJOR << 20 | MINOR>'`.
+// DIR is created; delete it afterwards.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+// SplitMix64's finaliser: a stream number's stand-in for the store's name hash.
+static uint64_t mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 5) {
+        fprintf(stderr, "usage: move-cost DIR hash|chunk STREAMS ROUNDS [BATCH=64] [BYTES=300] [CHUNK=4096]\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    int chunked = strcmp(argv[2], "chunk") == 0;
+    long streams = atol(argv[3]);
+    int rounds = atoi(argv[4]);
+    int batch = argc > 5 ? atoi(argv[5]) : 64;
+    int bytes = argc > 6 ? atoi(argv[6]) : 300;
+    long chunk = argc > 7 ? atol(argv[7]) : 4096;
+    long prealloc = getenv("PREALLOC") ? atol(getenv("PREALLOC")) : 0;
+    if ((!chunked && strcmp(argv[2], "hash") != 0) || streams <= 0 || rounds <= 0 || batch <= 0
+        || bytes <= 0 || bytes > 60000 || chunk <= 0) {
+        fprintf(stderr, "move-cost: bad arguments\n");
+        return 2;
+    }
+    static char data[65536];
+    for (int i = 0; i < (int)sizeof data; i++) data[i] = (char)mix(i);
+    char path[512];
+    mkdir(dir, 0755);
+    int folderFD = open(dir, O_RDONLY | O_DIRECTORY);
+    if (folderFD < 0) {
+        perror(dir);
+        return 1;
+    }
+    long folders = chunked ? (streams + chunk - 1) / chunk : 256;
+    for (long f = 0; f < folders; f++) {
+        snprintf(path, sizeof path, "%s/%02lx", dir, f);
+        mkdir(path, 0755);
+    }
+    fsync(folderFD);
+    int *open_ = malloc(sizeof(int) * batch);
+    for (int round = 0; round < rounds; round++) {
+        double start = now();
+        for (long first = 0; first < streams; first += batch) {
+            int count = 0;
+            for (long i = first; i < streams && i < first + batch; i++) {
+                uint64_t hash = mix(i);
+                long folder = chunked ? i / chunk : (long)(hash & 255);
+                snprintf(path, sizeof path, "%s/%02lx/%016llx.stream", dir, folder, (unsigned long long)hash);
+                int fd = open(path, O_CREAT | O_WRONLY | O_APPEND, 0644);
+                if (fd < 0) {
+                    perror(path);
+                    return 1;
+                }
+                if (prealloc > 0 && round == 0) fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, prealloc);
+                if (write(fd, data + (i % 1000), bytes) != bytes) {
+                    perror("write");
+                    return 1;
+                }
+                open_[count++] = fd;
+            }
+            for (int j = 0; j < count; j++)
+                sync_file_range(open_[j], 0, 0,
+                                SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+            fsync(folderFD);
+            fdatasync(open_[0]);
+            for (int j = 0; j < count; j++) close(open_[j]);
+        }
+        double moved = now();
+        syncfs(folderFD);
+        double end = now();
+        printf("round %d: %.2f s (+ syncfs %.2f s): %.0f files/s\n", round, moved - start, end - moved,
+               streams / (end - start));
+        fflush(stdout);
+    }
+    return 0;
+}
