@@ -231,6 +231,39 @@ import Testing
         }
     }
 
+    /// Ripe streams and the sweep of the oldest segment take turns: with a
+    /// stream ripening before every turn, the oldest segment is still emptied
+    /// and deleted, a batch a turn (the sweep used to wait until no stream
+    /// was ripe, which with many streams never came).
+    @Test func theSweepOfTheOldestSegmentTakesTurnsWithRipeStreams() async throws {
+        let f = try Fixture(segmentBytes: 2048)
+        let (names, _, ids) = try fillRounds(f, streams: 20, rounds: 6)
+        f.store.segments.checkpointCompleted(through: f.store.segments.end)
+        let oldest = try #require(f.store.segments.segmentSizes().first).number
+        let streamsInOldest = try f.store.segments.lastVersions(in: oldest).count
+        try #require(streamsInOldest >= 4)
+        var policy = SegmentMover.Policy(budgetBytes: 1)
+        policy.batch = 2
+        policy.minimumBatch = 2
+        let mover = try SegmentMover(store: f.store, policy: policy, owner: f.dir.path)
+        mover.pause()
+        var sweep: SegmentMover.Sweep?
+        var ripened: [String] = []
+        while f.store.segments.segmentSizes().first?.number == oldest {
+            let name = "ripe-\(ripened.count)"
+            try f.store.appendToSegments([.init(number: f.number(name), blocks: [block(name, 0..<1200)])])
+            ripened.append(name)
+            #expect(try mover.moveNextBatches(sweep: &sweep, yielding: false))
+            try #require(ripened.count <= (streamsInOldest + 1) / 2, "the oldest segment is still there after \(ripened.count) turns")
+        }
+        #expect(sweep == nil)
+        for name in ripened { #expect(try f.store.fileNextVersion(of: name) == 1200, "\(name) moved in its turn") }
+        for name in names {
+            #expect(try f.store.read(stream: name, from: 0, direction: .forwards, maxCount: 100).map(\.id) == ids[name])
+        }
+        await mover.stop()
+    }
+
     /// The mover sizes its batches by how long their syncs take: syncs longer
     /// than the target halve the batch down to the minimum (a slow device gets
     /// small bursts in front of the journal), quick ones leave it at the most.

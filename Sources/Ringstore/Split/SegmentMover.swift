@@ -20,7 +20,9 @@ import Synchronization
 /// ``Policy/budgetBytes``, and only when a completed checkpoint covers all of
 /// it (its entries are durable and will not be cut at the next open); each
 /// stream moved from it takes its entries in newer segments within the
-/// budget along (see ``moveSegment(_:urgent:)``).
+/// budget along (see ``moveSegment(_:urgent:)``). Such a sweep goes a batch
+/// at a time, taking turns with the ripe streams below
+/// (``moveNextBatches(sweep:yielding:)``).
 ///
 /// Which streams besides: any whose chain reached a block's worth
 /// (``SplitSegments/ripeBytes``), moved whole as soon as it ripens, in
@@ -167,11 +169,15 @@ final class SegmentMover: Sendable {
 
     private func run() {
         var consecutiveFailures = 0
+        var sweep: Sweep?
         while !stopping {
             do {
                 let paused = state.withLock { $0.paused }
+                // A paused mover forgets its sweep (tests move segments themselves meanwhile);
+                // starting again walks the segment again and passes over what was moved.
+                if paused { sweep = nil }
                 let yielding = !paused && mustYieldToSplit()
-                let worked = paused ? false : try (!yielding && moveRipeStreams()) || moveOldestSegmentIfDue()
+                let worked = paused ? false : try moveNextBatches(sweep: &sweep, yielding: yielding)
                 if yielding && !worked {
                     doorbell.wait(timeoutNanoseconds: Self.yieldNanoseconds) { !stopping }
                     continue
@@ -183,6 +189,8 @@ final class SegmentMover: Sendable {
                 if !worked { doorbell.wait(timeoutNanoseconds: 1_000_000_000) { !stopping } }
             } catch {
                 // Nothing is lost: a segment is deleted only after everything in it is durable elsewhere.
+                // The next try begins its sweep again (what a failed batch wrote is passed over or written again).
+                sweep = nil
                 state.withLock { $0.failure = (error as? RingstoreError) ?? RingstoreError(.ioError, "moving split segments failed: \(error)") }
                 consecutiveFailures += 1
                 let pause: Int64 = min(1_000_000_000, 10_000_000 << Int64(min(consecutiveFailures - 1, 7)))
@@ -191,13 +199,40 @@ final class SegmentMover: Sendable {
         }
     }
 
+    /// The mover's work between two looks at whether it must pause: ripe
+    /// streams (unless `yielding`), then a batch of the sweep of the oldest
+    /// segment (begun if it is due). While a sweep is in progress the ripe
+    /// streams get one batch a turn, so the two take turns. Returns whether
+    /// it moved anything.
+    ///
+    /// Why turns: a sweep used to begin only in a round with no ripe stream,
+    /// and once the segments held twice their budget (the ripe streams no
+    /// longer yielding to the split) such a round need never come: with many
+    /// streams and appends of many events some chain ripens all the time.
+    /// The segments then kept growing however fast the ripe streams moved,
+    /// since only a sweep deletes a segment.
+    func moveNextBatches(sweep: inout Sweep?, yielding: Bool) throws -> Bool {
+        if sweep == nil { sweep = try sweepOfOldestSegmentIfDue() }
+        var worked = try !yielding && moveRipeStreams(batches: sweep == nil ? .max : 1)
+        guard var current = sweep else { return worked }
+        let started = monotonicNanoseconds()
+        let stallsAtStart = journalStalls()
+        let finished = try continueSweep(&current)
+        sweep = finished ? nil : current
+        worked = true
+        if !finished { sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: !current.urgent) }
+        return worked
+    }
+
     /// Moves the chains that reached a block's worth (``SplitSegments/ripeBytes``)
-    /// into their files. Returns whether it moved any. (Moving entries a
-    /// checkpoint does not cover yet is safe: should the journal replay them,
-    /// the splitter skips versions the stream file holds.)
-    func moveRipeStreams() throws -> Bool {
+    /// into their files, at most `batches` batches (the rest stay ripe for the
+    /// next call). Returns whether it moved any. (Moving entries a checkpoint
+    /// does not cover yet is safe: should the journal replay them, the
+    /// splitter skips versions the stream file holds.)
+    func moveRipeStreams(batches: Int = .max) throws -> Bool {
         let ripe = store.segments.takeRipe().sorted()
         guard !ripe.isEmpty else { return false }
+        var batchesLeft = batches
         var names: [String] = []
         var moved = false
         var batchStarted = monotonicNanoseconds()
@@ -211,8 +246,13 @@ final class SegmentMover: Sendable {
                 try syncMoved(names)
                 names.removeAll()
                 moved = true
-                if mustYieldToSplit() {
+                batchesLeft -= 1
+                if batchesLeft == 0 || mustYieldToSplit() {
                     store.segments.returnRipe(ripe[(i + 1)...])
+                    if batchesLeft == 0 {
+                        sleepAfterBatch(startedAt: batchStarted, stallsAtStart: stallsAtStart,
+                                        pausing: store.segments.totalBytes <= policy.urgentBytes)
+                    }
                     return true
                 }
                 sleepAfterBatch(startedAt: batchStarted, stallsAtStart: stallsAtStart,
@@ -255,13 +295,20 @@ final class SegmentMover: Sendable {
     /// Moves and deletes the oldest segment if the segments are over budget and
     /// a checkpoint covers it. Returns whether it did.
     func moveOldestSegmentIfDue() throws -> Bool {
+        guard var sweep = try sweepOfOldestSegmentIfDue() else { return false }
+        try sweepToTheEnd(&sweep)
+        return true
+    }
+
+    /// A sweep of the oldest segment, if the segments are over budget and a
+    /// checkpoint covers it.
+    private func sweepOfOldestSegmentIfDue() throws -> Sweep? {
         let segments = store.segments
         let sizes = segments.segmentSizes()
         let total = sizes.reduce(0) { $0 + $1.bytes }
         let boundary = segments.checkpointedBoundary
-        guard total > policy.budgetBytes, let oldest = sizes.first, oldest.number < boundary.segment else { return false }
-        try moveSegment(oldest.number, urgent: total > policy.urgentBytes)
-        return true
+        guard total > policy.budgetBytes, let oldest = sizes.first, oldest.number < boundary.segment else { return nil }
+        return try startSweep(oldest.number, urgent: total > policy.urgentBytes)
     }
 
     /// Moves every segment, the current one too, into stream files and deletes
@@ -294,44 +341,85 @@ final class SegmentMover: Sendable {
     /// ingest rate and 60 % more device writes while the segments still grew
     /// (docs/PERFORMANCE.md, "Many small streams").
     func moveSegment(_ number: UInt32, urgent: Bool = true) throws {
-        let segments = store.segments
-        // Each stream's entries in the segment, found by one walk of it (a run of `located` per stream).
-        let located = try segments.locateEntries(in: number)
+        var sweep = try startSweep(number, urgent: urgent)
+        try sweepToTheEnd(&sweep)
+    }
+
+    /// A sweep of one segment in progress: its entries by stream, how many
+    /// streams are moved, and the file ends their moves saw. Only the mover's
+    /// thread (or a test calling in) holds one.
+    struct Sweep {
+        let segment: UInt32
+        /// Whether it moves without pauses (decided once, when it begins).
+        let urgent: Bool
+        /// How far each stream's entries are taken along (``SegmentMover/throughSegment(emptying:)``, when it begins).
+        let through: UInt32
+        fileprivate let located: [SplitSegments.Located]
+        /// A run of `located` per stream.
+        fileprivate let runs: [Range<Int>]
+        fileprivate var nextRun = 0
+        fileprivate var fileEnds: [UInt32: UInt64] = [:]
+    }
+
+    /// Lists segment `number`'s entries by stream (one walk of it) for a sweep.
+    func startSweep(_ number: UInt32, urgent: Bool) throws -> Sweep {
+        let located = try store.segments.locateEntries(in: number)
         var runs: [Range<Int>] = []
         var runStart = 0
         for i in located.indices where i + 1 == located.count || located[i + 1].stream != located[i].stream {
             runs.append(runStart..<(i + 1))
             runStart = i + 1
         }
-        var fileEnds: [UInt32: UInt64] = [:]
-        fileEnds.reserveCapacity(runs.count)
-        let through = throughSegment(emptying: number)
-        var start = 0
-        while start < runs.count {
-            if stopping { return }
-            let batchStarted = monotonicNanoseconds()
+        var sweep = Sweep(segment: number, urgent: urgent, through: throughSegment(emptying: number), located: located, runs: runs)
+        sweep.fileEnds.reserveCapacity(runs.count)
+        return sweep
+    }
+
+    /// Runs `sweep` to its end, pausing between batches unless it is urgent
+    /// (returns early, the segment kept, if the mover stops).
+    private func sweepToTheEnd(_ sweep: inout Sweep) throws {
+        while !stopping {
+            let started = monotonicNanoseconds()
             let stallsAtStart = journalStalls()
-            let batch = runs[start..<min(runs.count, start + batchSize.load(ordering: .relaxed))]
+            if try continueSweep(&sweep) { return }
+            sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: !sweep.urgent)
+        }
+    }
+
+    /// Moves the next batch of the sweep's streams and syncs them; once every
+    /// stream is moved, checks that nothing in the segment is left behind and
+    /// deletes it. Returns whether the sweep is finished.
+    func continueSweep(_ sweep: inout Sweep) throws -> Bool {
+        let segments = store.segments
+        let number = sweep.segment
+        if sweep.nextRun < sweep.runs.count {
+            let through = sweep.through
+            let batch = sweep.runs[sweep.nextRun..<min(sweep.runs.count, sweep.nextRun + batchSize.load(ordering: .relaxed))]
             var names: [String] = []
+            // Taken out of the sweep while the moves add to it (the closure below escapes; a copy would copy every end).
+            var fileEnds: [UInt32: UInt64] = [:]
+            swap(&fileEnds, &sweep.fileEnds)
+            defer { swap(&fileEnds, &sweep.fileEnds) }
             for run in batch {
-                let stream = located[run.lowerBound].stream
+                let stream = sweep.located[run.lowerBound].stream
                 guard let name = store.catalog.name(of: stream) else {
                     throw RingstoreError(.corruptData, "split segment \(SplitSegment.fileName(of: number)) holds entries of stream number \(stream), which the catalog does not name",
                                          path: segments.folder.appending(SplitSegment.fileName(of: number)).string)
                 }
                 let whole = through > number && (segments.head(of: stream)?.rawBytes ?? .max) <= policy.chainMoveBytes
                 if try store.move(stream: name, number: stream, throughSegment: whole ? through : number,
-                                  located: (number, located[run]), fileEnd: { fileEnds[stream] = $0 }) {
+                                  located: (number, sweep.located[run]), fileEnd: { fileEnds[stream] = $0 }) {
                     names.append(name)
                 }
             }
             try syncMoved(names)
-            start += batch.count
-            if start < runs.count { sleepAfterBatch(startedAt: batchStarted, stallsAtStart: stallsAtStart, pausing: !urgent) }
+            sweep.nextRun += batch.count
+            if sweep.nextRun < sweep.runs.count { return false }
         }
-        try checkMoved(number, fileEnds: fileEnds)
+        try checkMoved(number, fileEnds: sweep.fileEnds)
         segments.remove(number)
         segmentsDeleted.add(1, ordering: .relaxed)
+        return true
     }
 
     /// The newest segment whose entries a stream moved while segment `number`
