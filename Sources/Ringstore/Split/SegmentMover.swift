@@ -96,7 +96,7 @@ final class SegmentMover: Sendable {
     /// Whether the split is behind enough that the mover should give it the processors.
     private let splitUnderPressure: @Sendable () -> Bool
     /// The journal's stalled syncs so far (``JournalWriter/syncStalls``).
-    private let journalStalls: @Sendable () -> UInt64
+    let journalStalls: @Sendable () -> UInt64
     /// The share of the time the mover may take now (only its thread changes it).
     private let share: Mutex<MoverShare>
 
@@ -116,7 +116,7 @@ final class SegmentMover: Sendable {
     /// second) about 200 ms, and appends stalled that long. Sized by the sync's
     /// own duration, a batch costs the journal about ``Policy/syncTargetNanoseconds``
     /// at most on any device, without a setting per device.
-    private let batchSize: Atomic<Int>
+    let batchSize: Atomic<Int>
 
     /// Streams the next batch moves between two syncs (see `batchSize`).
     var currentBatch: Int { batchSize.load(ordering: .relaxed) }
@@ -165,7 +165,7 @@ final class SegmentMover: Sendable {
         thread.waitUntilExited()
     }
 
-    private var stopping: Bool { state.withLock { $0.stopping } }
+    var stopping: Bool { state.withLock { $0.stopping } }
 
     private func run() {
         var consecutiveFailures = 0
@@ -272,7 +272,7 @@ final class SegmentMover: Sendable {
     /// if `pausing`, sleeps so that the mover's share of the time stays at the
     /// share that leaves (callers do not pause while the segments hold more
     /// than ``Policy/urgentBytes``: then the disk's free space comes first).
-    private func sleepAfterBatch(startedAt started: Int64, stallsAtStart: UInt64, pausing: Bool) {
+    func sleepAfterBatch(startedAt started: Int64, stallsAtStart: UInt64, pausing: Bool) {
         let busy = monotonicNanoseconds() - started
         let stalled = journalStalls() > stallsAtStart
         let pause = share.withLock { share in
@@ -292,154 +292,10 @@ final class SegmentMover: Sendable {
         return store.segments.totalBytes <= policy.urgentBytes
     }
 
-    /// Moves and deletes the oldest segment if the segments are over budget and
-    /// a checkpoint covers it. Returns whether it did.
-    func moveOldestSegmentIfDue() throws -> Bool {
-        guard var sweep = try sweepOfOldestSegmentIfDue() else { return false }
-        try sweepToTheEnd(&sweep)
-        return true
-    }
-
-    /// A sweep of the oldest segment, if the segments are over budget and a
-    /// checkpoint covers it.
-    private func sweepOfOldestSegmentIfDue() throws -> Sweep? {
-        let segments = store.segments
-        let sizes = segments.segmentSizes()
-        let total = sizes.reduce(0) { $0 + $1.bytes }
-        let boundary = segments.checkpointedBoundary
-        guard total > policy.budgetBytes, let oldest = sizes.first, oldest.number < boundary.segment else { return nil }
-        return try startSweep(oldest.number, urgent: total > policy.urgentBytes)
-    }
-
-    /// Moves every segment, the current one too, into stream files and deletes
-    /// them (tests use it to put everything in stream files).
-    func moveEverything() throws {
-        for (number, _) in store.segments.segmentSizes() { try moveSegment(number) }
-    }
-
-    /// Moves every stream with entries in segment `number` into its file, syncs
-    /// them, checks nothing in the segment is left behind, and deletes it.
-    ///
-    /// Each such stream takes its entries in newer segments along, up to the
-    /// newest segment within the budget counted from the oldest
-    /// (``throughSegment(emptying:)``), unless its chain is longer than
-    /// ``Policy/chainMoveBytes``; a stream whose entries here its file holds
-    /// already (an earlier move took them) is passed over. Why: a move costs
-    /// a few device writes per stream whatever it carries (the file's data
-    /// page, its index, the inodes in the file system's journal: about 3.5 on
-    /// the SD-card profile), and every segment holds a little of nearly every
-    /// stream when streams are many; moving one segment's share at a time
-    /// paid those writes once per segment, taking a stream's entries through
-    /// the budget pays them once for several, and the newer segments it
-    /// emptied are then deleted without writing again. The cost: the stream
-    /// files may hold up to the budget again before the segments are deleted.
-    ///
-    /// `urgent` (no pauses) is decided once, when the segment's move begins.
-    /// Asking again after every batch was tried: with 100,000 streams a paced
-    /// segment takes a minute or more, the segments pass twice their budget
-    /// meanwhile, and the rest then ran unpaced, which cost a quarter of the
-    /// ingest rate and 60 % more device writes while the segments still grew
-    /// (docs/PERFORMANCE.md, "Many small streams").
-    func moveSegment(_ number: UInt32, urgent: Bool = true) throws {
-        var sweep = try startSweep(number, urgent: urgent)
-        try sweepToTheEnd(&sweep)
-    }
-
-    /// A sweep of one segment in progress: its entries by stream, how many
-    /// streams are moved, and the file ends their moves saw. Only the mover's
-    /// thread (or a test calling in) holds one.
-    struct Sweep {
-        let segment: UInt32
-        /// Whether it moves without pauses (decided once, when it begins).
-        let urgent: Bool
-        /// How far each stream's entries are taken along (``SegmentMover/throughSegment(emptying:)``, when it begins).
-        let through: UInt32
-        fileprivate let located: [SplitSegments.Located]
-        /// A run of `located` per stream.
-        fileprivate let runs: [Range<Int>]
-        fileprivate var nextRun = 0
-        fileprivate var fileEnds: [UInt32: UInt64] = [:]
-    }
-
-    /// Lists segment `number`'s entries by stream (one walk of it) for a sweep.
-    func startSweep(_ number: UInt32, urgent: Bool) throws -> Sweep {
-        let located = try store.segments.locateEntries(in: number)
-        var runs: [Range<Int>] = []
-        var runStart = 0
-        for i in located.indices where i + 1 == located.count || located[i + 1].stream != located[i].stream {
-            runs.append(runStart..<(i + 1))
-            runStart = i + 1
-        }
-        var sweep = Sweep(segment: number, urgent: urgent, through: throughSegment(emptying: number), located: located, runs: runs)
-        sweep.fileEnds.reserveCapacity(runs.count)
-        return sweep
-    }
-
-    /// Runs `sweep` to its end, pausing between batches unless it is urgent
-    /// (returns early, the segment kept, if the mover stops).
-    private func sweepToTheEnd(_ sweep: inout Sweep) throws {
-        while !stopping {
-            let started = monotonicNanoseconds()
-            let stallsAtStart = journalStalls()
-            if try continueSweep(&sweep) { return }
-            sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: !sweep.urgent)
-        }
-    }
-
-    /// Moves the next batch of the sweep's streams and syncs them; once every
-    /// stream is moved, checks that nothing in the segment is left behind and
-    /// deletes it. Returns whether the sweep is finished.
-    func continueSweep(_ sweep: inout Sweep) throws -> Bool {
-        let segments = store.segments
-        let number = sweep.segment
-        if sweep.nextRun < sweep.runs.count {
-            let through = sweep.through
-            let batch = sweep.runs[sweep.nextRun..<min(sweep.runs.count, sweep.nextRun + batchSize.load(ordering: .relaxed))]
-            var names: [String] = []
-            // Taken out of the sweep while the moves add to it (the closure below escapes; a copy would copy every end).
-            var fileEnds: [UInt32: UInt64] = [:]
-            swap(&fileEnds, &sweep.fileEnds)
-            defer { swap(&fileEnds, &sweep.fileEnds) }
-            for run in batch {
-                let stream = sweep.located[run.lowerBound].stream
-                guard let name = store.catalog.name(of: stream) else {
-                    throw RingstoreError(.corruptData, "split segment \(SplitSegment.fileName(of: number)) holds entries of stream number \(stream), which the catalog does not name",
-                                         path: segments.folder.appending(SplitSegment.fileName(of: number)).string)
-                }
-                let whole = through > number && (segments.head(of: stream)?.rawBytes ?? .max) <= policy.chainMoveBytes
-                if try store.move(stream: name, number: stream, throughSegment: whole ? through : number,
-                                  located: (number, sweep.located[run]), fileEnd: { fileEnds[stream] = $0 }) {
-                    names.append(name)
-                }
-            }
-            try syncMoved(names)
-            sweep.nextRun += batch.count
-            if sweep.nextRun < sweep.runs.count { return false }
-        }
-        try checkMoved(number, fileEnds: sweep.fileEnds)
-        segments.remove(number)
-        segmentsDeleted.add(1, ordering: .relaxed)
-        return true
-    }
-
-    /// The newest segment whose entries a stream moved while segment `number`
-    /// is emptied takes along: the newest one such that the segments from the
-    /// oldest through it hold at most the budget (at least `number`).
-    func throughSegment(emptying number: UInt32) -> UInt32 {
-        var through = number
-        var bytes: UInt64 = 0
-        for segment in store.segments.segmentSizes() {
-            bytes += segment.bytes
-            guard bytes <= policy.budgetBytes else { break }
-            through = max(through, segment.number)
-        }
-        return through
-    }
-
     /// Syncs the files moved into (one `syncfs`: per-file syncs cost a
     /// file-system journal commit each, and their folders' as many again), then
     /// lets the segments forget chains moved whole, and sizes the next batch.
-    private func syncMoved(_ names: [String]) throws {
+    func syncMoved(_ names: [String]) throws {
         guard !names.isEmpty else { return }  // a batch that wrote nothing: a `syncfs` would only flush others' pages
         let started = monotonicNanoseconds()
         try store.directory.syncAll(dirty: names, wholeFileSystem: true)
@@ -451,27 +307,5 @@ final class SegmentMover: Sendable {
             batchSize.store(min(policy.batch, current * 2), ordering: .relaxed)
         }
         store.segments.forgetMoved(names.compactMap { store.catalog.number(of: $0) })
-    }
-
-    /// Throws unless every entry of segment `number` lies below its stream file's
-    /// end: as the moves just found it (`fileEnds`, by stream number; an end only
-    /// grows), else looked up (opening a file evicted from the cache meanwhile:
-    /// with 100,000 streams, a third of the mover's time when every end was).
-    private func checkMoved(_ number: UInt32, fileEnds known: [UInt32: UInt64] = [:]) throws {
-        var fileEnds = known
-        for (stream, lastVersion) in try store.segments.lastVersions(in: number) {
-            let end: UInt64
-            if let known = fileEnds[stream] {
-                end = known
-            } else {
-                guard let name = store.catalog.name(of: stream) else { continue }
-                end = try store.fileNextVersion(of: name)
-                fileEnds[stream] = end
-            }
-            guard lastVersion < end else {
-                throw RingstoreError(.ioError, "split segment \(SplitSegment.fileName(of: number)) still holds version \(lastVersion) of stream \"\(store.catalog.name(of: stream) ?? "#\(stream)")\" after moving it; keeping the segment",
-                                     path: store.segments.folder.appending(SplitSegment.fileName(of: number)).string)
-            }
-        }
     }
 }
