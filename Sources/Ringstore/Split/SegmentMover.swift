@@ -215,6 +215,7 @@ final class SegmentMover: Sendable {
         if sweep == nil { sweep = try sweepOfOldestSegmentIfDue() }
         var worked = try !yielding && moveRipeStreams(batches: sweep == nil ? .max : 1)
         guard var current = sweep else { return worked }
+        sweep = nil  // held once while it moves: its file ends are not copied on write
         let started = monotonicNanoseconds()
         let stallsAtStart = journalStalls()
         let finished = try continueSweep(&current)
