@@ -57,12 +57,13 @@ public final class RingstoreSystem: BenchSystem {
         return "ring \(ring)% in use, split lag \(String(format: "%.1f", Double(stats.splitLag) / 1_048_576)) MiB, longest checkpoint \(Int(stats.checkpointMaxMilliseconds)) ms"
     }
 
-    /// Flushes, then waits (up to 2 minutes) until the splitter has copied every written record.
+    /// Syncs the store's file system and starts the store's longest checkpoint again.
     public func startMeasuring() throws {
         try FileSystemSync.sync(store.directory)
         store.resetLongestCheckpointForBenchmarks()
     }
 
+    /// Flushes, then waits (up to 2 minutes) until the splitter has copied every written record.
     public func settle() async throws {
         try await store.flush()
         let deadline = ContinuousClock.now + .seconds(120)

@@ -116,6 +116,7 @@ public final class SQLitePeer: BenchSystem {
     /// Nothing runs in the background: the automatic checkpoints run inside commits.
     public func settle() async throws {}
 
+    /// Syncs the file system of the database's folder.
     public func startMeasuring() throws {
         try FileSystemSync.sync((path as NSString).deletingLastPathComponent)
     }

@@ -213,16 +213,16 @@ final class SegmentMover: Sendable {
     /// since only a sweep deletes a segment.
     func moveNextBatches(sweep: inout Sweep?, yielding: Bool) throws -> Bool {
         if sweep == nil { sweep = try sweepOfOldestSegmentIfDue() }
-        var worked = try !yielding && moveRipeStreams(batches: sweep == nil ? .max : 1)
-        guard var current = sweep else { return worked }
+        let movedRipe = try !yielding && moveRipeStreams(batches: sweep == nil ? .max : 1)
+        guard var current = sweep else { return movedRipe }
         sweep = nil  // held once while it moves: its file ends are not copied on write
         let started = monotonicNanoseconds()
         let stallsAtStart = journalStalls()
-        let finished = try continueSweep(&current)
-        sweep = finished ? nil : current
-        worked = true
-        if !finished { sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: !current.urgent) }
-        return worked
+        if try !continueSweep(&current) {
+            sweep = current
+            sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: !current.urgent)
+        }
+        return true
     }
 
     /// Moves the chains that reached a block's worth (``SplitSegments/ripeBytes``)
@@ -248,16 +248,15 @@ final class SegmentMover: Sendable {
                 names.removeAll()
                 moved = true
                 batchesLeft -= 1
-                if batchesLeft == 0 || mustYieldToSplit() {
+                let yielding = mustYieldToSplit()
+                if !yielding {
+                    sleepAfterBatch(startedAt: batchStarted, stallsAtStart: stallsAtStart,
+                                    pausing: store.segments.totalBytes <= policy.urgentBytes)
+                }
+                if yielding || batchesLeft == 0 {
                     store.segments.returnRipe(ripe[(i + 1)...])
-                    if batchesLeft == 0 {
-                        sleepAfterBatch(startedAt: batchStarted, stallsAtStart: stallsAtStart,
-                                        pausing: store.segments.totalBytes <= policy.urgentBytes)
-                    }
                     return true
                 }
-                sleepAfterBatch(startedAt: batchStarted, stallsAtStart: stallsAtStart,
-                                pausing: store.segments.totalBytes <= policy.urgentBytes)
                 batchStarted = monotonicNanoseconds()
                 stallsAtStart = journalStalls()
             }
