@@ -54,7 +54,8 @@ public final class RingstoreSystem: BenchSystem {
     public func progressDetail() -> String {
         let stats = store.stats()
         let ring = 100 * stats.journalBytesInUse / max(1, stats.journalCapacity)
-        return "ring \(ring)% in use, split lag \(String(format: "%.1f", Double(stats.splitLag) / 1_048_576)) MiB, longest checkpoint \(Int(stats.checkpointMaxMilliseconds)) ms"
+        let held = stats.splitSegmentHolds > 0 ? " (\(stats.splitSegmentHolds) holds)" : ""
+        return "ring \(ring)% in use, split lag \(String(format: "%.1f", Double(stats.splitLag) / 1_048_576)) MiB, segments \(stats.splitSegmentBytes >> 20) MiB\(held), longest checkpoint \(Int(stats.checkpointMaxMilliseconds)) ms"
     }
 
     /// Syncs the store's file system and starts the store's longest checkpoint again.

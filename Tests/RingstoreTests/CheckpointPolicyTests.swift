@@ -30,6 +30,10 @@ import Testing
         ("a test asks", with { $0.forced = true }, true),
         ("the previous one still syncing", with { $0.forced = true; $0.checkpointerBusy = true }, false),
         ("nothing scanned since the checkpoint", with { $0.forced = true; $0.checkpoint = $0.scanned }, false),
+        ("a quarter scanned, the segments past their limit", with { $0.scanned = capacity / 4; $0.segmentsHoldCheckpoints = true }, false),
+        ("writers short of space, the segments past their limit", with { $0.reserved = capacity; $0.segmentsHoldCheckpoints = true }, false),
+        ("closing, caught up, the segments past their limit", with { $0.stopping = true; $0.caughtUp = true; $0.segmentsHoldCheckpoints = true }, true),
+        ("a test asks, the segments past their limit", with { $0.forced = true; $0.segmentsHoldCheckpoints = true }, true),
     ])
     func aCheckpointIsDue(_ what: String, _ pass: CheckpointPolicy.Pass, _ due: Bool) {
         #expect(CheckpointPolicy.isDue(pass) == due, "\(what)")
@@ -45,6 +49,8 @@ import Testing
         #expect(!CheckpointPolicy.writeAhead(Self.with { $0.reserved = Self.capacity / 2 }, passDidWork: false))
         #expect(!CheckpointPolicy.writeAhead(Self.with { $0.reserved = Self.capacity / 2; $0.checkpointerBusy = true; $0.pendingStreams = 0 },
                                              passDidWork: false))
+        #expect(!CheckpointPolicy.writeAhead(Self.with { $0.reserved = Self.capacity / 2; $0.checkpointerBusy = true; $0.segmentsHoldCheckpoints = true },
+                                             passDidWork: false), "no checkpoint would follow while the segments hold them back")
     }
 
     /// The pace is measured over windows of at least 100 ms and drops to 0 after a quiet second.

@@ -54,6 +54,7 @@ import Testing
         let used = try #require(try metrics.expectGauge("ringstore_ring_used_ratio", dimensions).lastValue)
         #expect(used >= 0 && used < 0.1)  // 0 once a checkpoint (due every second) has passed everything
         #expect(try metrics.expectGauge("ringstore_split_lag_bytes", dimensions).lastValue != nil)
+        #expect(try metrics.expectGauge("ringstore_split_segment_bytes", dimensions).lastValue != nil)
 
         // Publishing again without new appends adds nothing; closing publishes a last sample.
         store.publishMetrics()

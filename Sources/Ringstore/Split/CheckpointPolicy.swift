@@ -26,6 +26,9 @@ enum CheckpointPolicy {
         var forced: Bool
         /// The previous checkpoint is still being synced by the ``Checkpointer``.
         var checkpointerBusy: Bool
+        /// The split segments are past their limit and checkpoints wait for the
+        /// mover (``SegmentMover/holdsCheckpoints``).
+        var segmentsHoldCheckpoints = false
     }
 
     /// A checkpoint follows at most this long after the journal went quiet…
@@ -48,8 +51,22 @@ enum CheckpointPolicy {
     /// submitted while the previous one is syncing, nor when nothing new was
     /// scanned; otherwise when enough is scanned (``checkpointBytes(capacity:pendingStreams:bytesPerSecond:)``),
     /// when writers are short of space, when the journal has been quiet for a
-    /// second, every ten seconds, on close once caught up, or when a test asks.
+    /// second, every ten seconds, on close once caught up, or when a test asks;
+    /// but, closing and tests aside, not while the segments hold checkpoints
+    /// back (``heldBySegments(_:)``).
     static func isDue(_ pass: Pass) -> Bool {
+        wanted(pass) && !heldBySegments(pass)
+    }
+
+    /// Whether a checkpoint that would be due waits for the segment mover: the
+    /// segments are past their limit, and neither a close nor a test asks for it.
+    /// (A close's last checkpoint adds at most a ring's worth.)
+    static func heldBySegments(_ pass: Pass) -> Bool {
+        pass.segmentsHoldCheckpoints && !pass.stopping && !pass.forced
+    }
+
+    /// Whether a checkpoint would be due, the segments' limit aside.
+    static func wanted(_ pass: Pass) -> Bool {
         guard !pass.checkpointerBusy, pass.scanned > pass.checkpoint else { return false }
         return pass.scanned - pass.checkpoint >= checkpointBytes(capacity: pass.capacity, pendingStreams: pass.pendingStreams,
                                                                  bytesPerSecond: pass.bytesPerSecond)
@@ -63,9 +80,12 @@ enum CheckpointPolicy {
     /// Whether to write every pending record now, without a checkpoint: when
     /// writers are short of space while the checkpoint in progress is still
     /// syncing and the pass found nothing else to do, so that the next
-    /// checkpoint can follow at once (smaller blocks, but the ring frees up sooner).
+    /// checkpoint can follow at once (smaller blocks, but the ring frees up
+    /// sooner). Not while the segments hold checkpoints back: no checkpoint
+    /// would follow, and the segments would only grow.
     static func writeAhead(_ pass: Pass, passDidWork: Bool) -> Bool {
         pass.checkpointerBusy && !passDidWork && writersShortOfSpace(pass) && pass.pendingStreams > 0
+            && !heldBySegments(pass)
     }
 
     /// How much scanned journal makes a checkpoint due: a quarter of the ring,

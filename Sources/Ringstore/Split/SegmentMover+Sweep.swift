@@ -46,7 +46,8 @@ extension SegmentMover {
     /// emptied are then deleted without writing again. The cost: the stream
     /// files may hold up to the budget again before the segments are deleted.
     ///
-    /// `urgent` (no pauses) is decided once, when the segment's move begins.
+    /// `urgent` (no pauses) is decided once, when the segment's move begins
+    /// (only a hold of the checkpoints, ``holdsCheckpoints``, lifts the pauses meanwhile).
     /// Asking again after every batch was tried: with 100,000 streams a paced
     /// segment takes a minute or more, the segments pass twice their budget
     /// meanwhile, and the rest then ran unpaced, which cost a quarter of the
@@ -94,7 +95,7 @@ extension SegmentMover {
             let started = monotonicNanoseconds()
             let stallsAtStart = journalStalls()
             if try continueSweep(&sweep) { return }
-            sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: !sweep.urgent)
+            sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: !sweep.urgent && !holdsCheckpoints)
         }
     }
 
@@ -131,6 +132,7 @@ extension SegmentMover {
         try checkMoved(number, fileEnds: sweep.fileEnds)
         segments.remove(number)
         segmentsDeleted.add(1, ordering: .relaxed)
+        segmentDeleted()
         return true
     }
 

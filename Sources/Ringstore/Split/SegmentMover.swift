@@ -80,6 +80,10 @@ final class SegmentMover: Sendable {
         /// Past this many bytes in the segments the mover moves without pacing,
         /// and ripe streams no longer wait for the split.
         var urgentBytes: UInt64 { 2 * budgetBytes }
+
+        /// Past this many bytes in the segments a checkpoint covers, checkpoints
+        /// wait for the mover (see ``SegmentMover/holdsCheckpoints``).
+        var holdBytes: UInt64 { 3 * budgetBytes }
     }
 
     let store: SplitStore
@@ -88,6 +92,8 @@ final class SegmentMover: Sendable {
     private struct State: ~Copyable {
         var stopping = false
         var paused = false
+        /// Tests: moves nothing, yet counts as running (see ``suspendMoving()``).
+        var suspended = false
         var failure: RingstoreError?
     }
     private let state = Mutex(State())
@@ -97,6 +103,8 @@ final class SegmentMover: Sendable {
     private let splitUnderPressure: @Sendable () -> Bool
     /// The journal's stalled syncs so far (``JournalWriter/syncStalls``).
     let journalStalls: @Sendable () -> UInt64
+    /// Called after each segment is deleted (wakes a splitter whose checkpoints wait for it).
+    let segmentDeleted: @Sendable () -> Void
     /// The share of the time the mover may take now (only its thread changes it).
     private let share: Mutex<MoverShare>
 
@@ -124,12 +132,15 @@ final class SegmentMover: Sendable {
     /// Starts the mover's thread; `owner` names the store in thread errors.
     /// `splitUnderPressure`: whether ripe streams wait (see above).
     /// `journalStalls`: the journal's stalled syncs so far (see ``MoverShare``).
+    /// `segmentDeleted`: called after each segment is deleted.
     init(store: SplitStore, policy: Policy, owner: String,
          splitUnderPressure: @escaping @Sendable () -> Bool = { false },
-         journalStalls: @escaping @Sendable () -> UInt64 = { 0 }) throws {
+         journalStalls: @escaping @Sendable () -> UInt64 = { 0 },
+         segmentDeleted: @escaping @Sendable () -> Void = {}) throws {
         self.store = store
         self.policy = policy
         self.journalStalls = journalStalls
+        self.segmentDeleted = segmentDeleted
         share = Mutex(MoverShare(maximum: policy.busyShare, minimum: policy.minimumBusyShare, step: policy.busyShareStep))
         batchSize = Atomic(max(1, policy.batch))
         self.splitUnderPressure = splitUnderPressure
@@ -151,6 +162,16 @@ final class SegmentMover: Sendable {
         doorbell.ring()
     }
 
+    /// Tests: moves nothing until ``resumeMoving()``, but unlike ``pause()``
+    /// still counts as running, as a mover slower than the ingest would
+    /// (checkpoints wait for it past the segments' limit: ``holdsCheckpoints``).
+    func suspendMoving() { state.withLock { $0.suspended = true } }
+
+    func resumeMoving() {
+        state.withLock { $0.suspended = false }
+        doorbell.ring()
+    }
+
     /// Finishes the batch in progress and stops; returns once its thread has exited.
     func stop() async {
         state.withLock { $0.stopping = true }
@@ -167,12 +188,33 @@ final class SegmentMover: Sendable {
 
     var stopping: Bool { state.withLock { $0.stopping } }
 
+    /// Whether checkpoints wait for the mover: the segments a completed
+    /// checkpoint covers hold more than ``Policy/holdBytes``, and the mover is
+    /// not paused. The splitter then writes no checkpoint (a close's last one
+    /// excepted) until the mover has deleted enough, so the ring stops freeing
+    /// space and appends wait for it (and fail with `.journalFull` past
+    /// `journalFullWait`); the mover meanwhile moves without pausing.
+    ///
+    /// Why: with many streams and large appends the splitter can fill segments
+    /// faster than the mover empties them into stream files (100,000 streams,
+    /// 100 events per append: 4 GiB of segments after 90 s on the working disk,
+    /// growing all along), and a small device's free space would run out.
+    /// Holding the ingest back at a limit is RocksDB's
+    /// `hard_pending_compaction_bytes_limit`. Only covered segments count:
+    /// those are the ones the mover can empty, so a hold always ends once the
+    /// mover has moved enough (newer segments hold at most a ring's worth).
+    /// A paused mover (tests) holds nothing back, since nothing would end the hold.
+    var holdsCheckpoints: Bool {
+        guard !state.withLock({ $0.paused }) else { return false }
+        return store.segments.checkpointedBytes > policy.holdBytes
+    }
+
     private func run() {
         var consecutiveFailures = 0
         var sweep: Sweep?
         while !stopping {
             do {
-                let paused = state.withLock { $0.paused }
+                let paused = state.withLock { $0.paused || $0.suspended }
                 // A paused mover forgets its sweep (tests move segments themselves meanwhile);
                 // starting again walks the segment again and passes over what was moved.
                 if paused { sweep = nil }
@@ -220,7 +262,7 @@ final class SegmentMover: Sendable {
         let stallsAtStart = journalStalls()
         if try !continueSweep(&current) {
             sweep = current
-            sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: !current.urgent)
+            sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: !current.urgent && !holdsCheckpoints)
         }
         return true
     }
@@ -251,7 +293,7 @@ final class SegmentMover: Sendable {
                 let yielding = mustYieldToSplit()
                 if !yielding {
                     sleepAfterBatch(startedAt: batchStarted, stallsAtStart: stallsAtStart,
-                                    pausing: store.segments.totalBytes <= policy.urgentBytes)
+                                    pausing: store.segments.totalBytes <= policy.urgentBytes && !holdsCheckpoints)
                 }
                 if yielding || batchesLeft == 0 {
                     store.segments.returnRipe(ripe[(i + 1)...])

@@ -15,6 +15,7 @@ extension Splitter {
         var pace = CheckpointPolicy.Pace(now: lastCheckpoint, scanned: pending.scanned)
         var consecutiveFailures = 0
         var reportingFailure = false
+        var heldBySegments = false  // a due checkpoint waits for the segment mover
         while true {
             let (stopping, paused, abandoning) = control.withLock { ($0.stopping, $0.paused, $0.abandoning) }
             if abandoning {
@@ -45,7 +46,10 @@ extension Splitter {
                     nanosecondsSinceScan: now - lastScanned, nanosecondsSinceCheckpoint: now - lastCheckpoint,
                     stopping: stopping, caughtUp: caughtUp,
                     forced: testing.checkpointWanted(scanned: pending.scanned, checkpoint: checkpoint),
-                    checkpointerBusy: busy)
+                    checkpointerBusy: busy, segmentsHoldCheckpoints: mover.holdsCheckpoints)
+                let held = CheckpointPolicy.heldBySegments(pass) && CheckpointPolicy.wanted(pass)
+                if held && !heldBySegments { segmentHolds.add(1, ordering: .relaxed) }
+                heldBySegments = held
                 let due = CheckpointPolicy.isDue(pass)
                     && (pass.forced || stopping || !testing.checkpointsHeld.load(ordering: .relaxed))
                 if CheckpointPolicy.writeAhead(pass, passDidWork: worked) {

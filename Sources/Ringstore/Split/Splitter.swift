@@ -60,6 +60,9 @@ final class Splitter: Sendable {
     let control = Mutex(Control())
     /// Events this splitter has scanned (stats).
     let splitEvents = Atomic<UInt64>(0)
+    /// Times a due checkpoint began to wait for the segment mover (stats; see
+    /// ``SegmentMover/holdsCheckpoints``).
+    let segmentHolds = Atomic<UInt64>(0)
     /// Whether checkpoints' writing is paced (see `CheckpointPacing`; the
     /// store's configuration turns it off by default, tests of the splitter
     /// alone keep it on).
@@ -95,7 +98,8 @@ final class Splitter: Sendable {
                                          return CheckpointPolicy.writersShortOfSpace(reserved: reserved, checkpoint: checkpoint,
                                                                                      capacity: journal.ring.capacity)
                                      },
-                                     journalStalls: { [writer = journal.writer] in writer.syncStalls.load(ordering: .relaxed) })
+                                     journalStalls: { [writer = journal.writer] in writer.syncStalls.load(ordering: .relaxed) },
+                                     segmentDeleted: { bell.ring() })
         self.mover = mover
         do {
             self.checkpointer = try Checkpointer(journal: journal, split: split, globalIndex: globalIndex,
@@ -123,6 +127,19 @@ final class Splitter: Sendable {
     /// failure, reported until everything it held back is written (see `run`), or
     /// else the checkpointer's, reported until its job succeeds.
     var failure: RingstoreError? { control.withLock { $0.failure } ?? checkpointer.failure }
+
+    /// Why the ring frees no space, for a journal-full error: a failure (see
+    /// ``failure``), or checkpoints waiting for the segment mover.
+    var whyCheckpointsWait: RingstoreError? {
+        if let failure { return failure }
+        guard mover.holdsCheckpoints else { return nil }
+        let mib = { (bytes: UInt64) in (bytes + (1 << 20) - 1) >> 20 }
+        let moverFailure = mover.failure
+        return RingstoreError(
+            .journalFull,
+            "the split segments hold \(mib(split.segments.checkpointedBytes)) MiB that the segment mover has yet to move into stream files, past their limit of \(mib(mover.policy.holdBytes)) MiB (three times splitSegmentBudget): checkpoints wait for the mover\(moverFailure.map { ", which reports: \($0.message)" } ?? "")",
+            path: split.segments.folder.string, cause: moverFailure)
+    }
 
     /// True once the splitter's thread has finished.
     var isStopped: Bool { control.withLock { $0.stop.stopped } }

@@ -81,6 +81,11 @@ public struct Configuration: Sendable, Hashable {
     /// rather than into their own files: on flash, thousands of small writes per
     /// checkpoint would stall the journal. A larger budget moves each stream less
     /// often (larger blocks, fewer random writes) at the cost of disk space.
+    /// The segments stay within about three times the budget: past that, once
+    /// a checkpoint covers them, checkpoints wait for the mover, and with them
+    /// appends (for ring space, up to ``journalFullWait``), so a device that
+    /// cannot move the segments as fast as they fill slows the ingest rather
+    /// than running out of space.
     public var splitSegmentBudget: UInt64? = nil
 
     /// The split segments' budget in effect (see ``splitSegmentBudget``).

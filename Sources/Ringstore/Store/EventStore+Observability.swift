@@ -29,7 +29,7 @@ extension EventStore {
     /// Publishes one sample of the counters and cursors to the metrics backend.
     func publishMetrics() {
         observability.publish(stats(), journalFullWaits: journal.writer.journalFullWaits.load(ordering: .relaxed),
-                              splitterFailure: splitter.failure)
+                              splitterFailure: splitter.failure, segmentsHold: splitter.mover.holdsCheckpoints)
     }
 
     /// At close (writer and splitter stopped): a last sample and a summary line.

@@ -338,6 +338,8 @@ extension EventStore {
             blockCacheMisses: cache.misses,
             blockCacheBytes: cache.bytes,
             checkpointMaxMilliseconds: splitter.checkpointer.durations.maxMilliseconds,
+            splitSegmentBytes: split.segments.totalBytes,
+            splitSegmentHolds: splitter.segmentHolds.load(ordering: .relaxed),
             recoveredEvents: journal.recovery.eventCount,
             recoveryStopReason: journal.recovery.stopReason)
     }

@@ -236,7 +236,7 @@ public final class EventStore: Sendable {
     func appendPrepared(_ prepared: JournalWriter.PreparedAppend) async throws -> AppendResult {
         // A journal-full error says why the ring is not draining, if the splitter knows
         // (asked when the wait ends: its failure stays reported until it has recovered).
-        try await journal.writer.append(prepared, whyFull: { splitter.failure })
+        try await journal.writer.append(prepared, whyFull: { splitter.whyCheckpointsWait })
     }
 
     /// Validates an append; system streams (`$…`) only with `allowReserved`.

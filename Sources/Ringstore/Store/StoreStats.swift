@@ -52,6 +52,13 @@ public struct StoreStats: Sendable, Hashable {
     /// frees the ring space. Longer than the ring's headroom at the ingest rate
     /// means appends wait.
     public var checkpointMaxMilliseconds: Double
+    /// Bytes in the split segments now: small streams' entries that the segment
+    /// mover has yet to move into their stream files (see `Configuration.splitSegmentBudget`).
+    public var splitSegmentBytes: UInt64
+    /// Times checkpoints waited for the segment mover because the segments were
+    /// past their limit (three times `Configuration.splitSegmentBudget`), since
+    /// the store was opened; appends then wait for ring space.
+    public var splitSegmentHolds: UInt64
     /// Events recovery found in the journal at open.
     public var recoveredEvents: Int
     /// Why recovery stopped scanning at open.

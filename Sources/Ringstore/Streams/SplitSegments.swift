@@ -537,6 +537,15 @@ final class SplitSegments: Sendable {
         state.withLock { s in s.segments.values.reduce(0) { $0 + $1.end } }
     }
 
+    /// The bytes of the live segments that a completed checkpoint covers whole
+    /// (those before the checkpointed boundary's segment): what the mover can
+    /// empty now.
+    var checkpointedBytes: UInt64 {
+        state.withLock { s in
+            s.segments.values.reduce(0) { $0 + ($1.number < s.checkpointed.segment ? $1.end : 0) }
+        }
+    }
+
     /// The live segments' numbers and sizes, oldest first.
     func segmentSizes() -> [(number: UInt32, bytes: UInt64)] {
         state.withLock { s in s.segments.values.map { ($0.number, $0.end) }.sorted { $0.number < $1.number } }

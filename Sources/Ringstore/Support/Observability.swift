@@ -29,6 +29,8 @@ final class StoreObservability: Sendable {
     let checkpoints: Counter
     let splitLag: Gauge
     let ringUsed: Gauge
+    let splitSegmentBytes: Gauge
+    let splitSegmentHolds: Counter
     let journalFullWaits: Counter
     let readerWaits: Counter
     let readerWaitDuration: CoreMetrics.Timer
@@ -42,6 +44,7 @@ final class StoreObservability: Sendable {
         var eventsSplit: UInt64 = 0
         var checkpoints: UInt64 = 0
         var journalFullWaits: UInt64 = 0
+        var splitSegmentHolds: UInt64 = 0
         var splitterFailure: String?
         /// Journal-full waits not yet reported in a warning, and when the last one went out.
         var unreportedWaits: UInt64 = 0
@@ -66,6 +69,8 @@ final class StoreObservability: Sendable {
         checkpoints = Counter(label: "ringstore_checkpoints_total", dimensions: dimensions)
         splitLag = Gauge(label: "ringstore_split_lag_bytes", dimensions: dimensions)
         ringUsed = Gauge(label: "ringstore_ring_used_ratio", dimensions: dimensions)
+        splitSegmentBytes = Gauge(label: "ringstore_split_segment_bytes", dimensions: dimensions)
+        splitSegmentHolds = Counter(label: "ringstore_split_segment_holds_total", dimensions: dimensions)
         journalFullWaits = Counter(label: "ringstore_journal_full_waits_total", dimensions: dimensions)
         readerWaits = Counter(label: "ringstore_reader_waits_total", dimensions: dimensions)
         readerWaitDuration = CoreMetrics.Timer(label: "ringstore_reader_wait_duration", dimensions: dimensions)
@@ -76,7 +81,10 @@ final class StoreObservability: Sendable {
 
     /// Publishes one sample of the store's counters and cursors; warns about
     /// journal-full waits and new splitter failures since the last sample.
-    func publish(_ stats: StoreStats, journalFullWaits waits: UInt64, splitterFailure: RingstoreError?) {
+    /// `segmentsHold`: checkpoints wait for the segment mover now (the
+    /// journal-full warning then says so).
+    func publish(_ stats: StoreStats, journalFullWaits waits: UInt64, splitterFailure: RingstoreError?,
+                 segmentsHold: Bool = false) {
         let now = monotonicNanoseconds()
         let (deltas, newFailure, waitsToReport) = published.withLock { p -> ([UInt64], Bool, UInt64) in
             func advance(_ value: UInt64, _ last: inout UInt64) -> UInt64 {
@@ -85,7 +93,8 @@ final class StoreObservability: Sendable {
             }
             let deltas = [advance(stats.appendsAcknowledged, &p.appends), advance(stats.eventsAcknowledged, &p.events),
                           advance(stats.flushes, &p.flushes), advance(stats.eventsSplit, &p.eventsSplit),
-                          advance(UInt64(stats.checkpoints), &p.checkpoints), advance(waits, &p.journalFullWaits)]
+                          advance(UInt64(stats.checkpoints), &p.checkpoints), advance(waits, &p.journalFullWaits),
+                          advance(stats.splitSegmentHolds, &p.splitSegmentHolds)]
             let failure = splitterFailure?.message
             defer { p.splitterFailure = failure }
             // Warn at the first wait, then at most once per interval (with the count since).
@@ -98,16 +107,20 @@ final class StoreObservability: Sendable {
             }
             return (deltas, failure != nil && failure != p.splitterFailure, report)
         }
-        for (counter, delta) in zip([appends, eventsAppended, flushes, eventsSplit, checkpoints, journalFullWaits], deltas) where delta > 0 {
+        for (counter, delta) in zip([appends, eventsAppended, flushes, eventsSplit, checkpoints, journalFullWaits, splitSegmentHolds],
+                                    deltas) where delta > 0 {
             counter.increment(by: Int64(clamping: delta))
         }
         splitLag.record(Double(stats.splitLag))
         let used = Double(stats.journalBytesInUse) / Double(max(1, stats.journalCapacity))
         ringUsed.record(used)
+        splitSegmentBytes.record(Double(stats.splitSegmentBytes))
         if waitsToReport > 0 {
             logger.warning("journal full: appends waited for ring space", metadata: [
                 "appendsWaited": "\(waitsToReport)", "ringUsed": "\(Int(used * 100))%", "splitLagBytes": "\(stats.splitLag)",
-                "hint": "the splitter is not keeping up with the stream files; a larger journal absorbs longer bursts",
+                "hint": segmentsHold
+                    ? "checkpoints wait for the segment mover: the split segments (\(stats.splitSegmentBytes >> 20) MiB) are past three times splitSegmentBudget; the device cannot move them into stream files as fast as they fill"
+                    : "the splitter is not keeping up with the stream files; a larger journal absorbs longer bursts",
             ])
         }
         if newFailure, let splitterFailure {

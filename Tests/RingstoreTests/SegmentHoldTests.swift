@@ -1,0 +1,101 @@
+import Foundation
+import Synchronization
+import Testing
+@_spi(FaultTesting) @testable import Ringstore
+
+/// The split segments' limit: past three times their budget (counting what a
+/// checkpoint covers), checkpoints wait for the segment mover, so the ring
+/// stops freeing space and appends wait, instead of the segments growing
+/// without bound when the mover cannot keep up; once it moves again the
+/// ingest goes on, and every acknowledged event is there exactly once.
+@Suite struct SegmentHoldTests {
+    @Test func segmentsPastTheirLimitHoldTheIngestUntilTheMoverCatchesUp() async throws {
+        let dir = TemporaryDirectory()
+        let capacity: UInt64 = 256 << 10
+        var configuration = Configuration.testing(capacity: capacity)
+        configuration.splitSegmentBudget = 64 << 10  // the limit: 192 KiB of covered segments
+        let store = try await EventStore.open(at: dir.path, configuration: configuration)
+        let mover = store.splitter.mover
+        mover.suspendMoving()  // running, but slower than any ingest
+
+        let acknowledged = Mutex<[String: [UUID]]>([:])
+        // Random hex, so that the segments fill (a repeated letter compresses to nothing).
+        func batch(_ i: Int) -> (String, [EventData]) {
+            ("s-\(i % 40)", (0..<10).map { j in event("event \(i).\(j) " + (0..<4).map { _ in UUID().uuidString }.joined()) })
+        }
+        // Far more than the limit and the ring together (about 4 MB of events),
+        // so that without the hold the segments would grow past any bound checked below.
+        let appender = Task { () async -> RingstoreError? in
+            for i in 0..<2_000 {
+                let (stream, events) = batch(i)
+                do {
+                    try await store.append(to: stream, events: events)
+                    acknowledged.withLock { $0[stream, default: []].append(contentsOf: events.map(\.id)) }
+                } catch {
+                    return error as? RingstoreError
+                }
+            }
+            return nil
+        }
+        try await waitUntil("checkpoints to wait for the mover and the ring to fill") {
+            let stats = store.stats()
+            return stats.splitSegmentHolds >= 1 && store.splitter.whyCheckpointsWait != nil
+                && stats.journalBytesInUse > capacity * 3 / 4 && stats.appendsWaitedForSpace >= 1
+        }
+        let policy = mover.policy
+        let held = store.stats()
+        #expect(held.splitSegmentBytes > policy.holdBytes, "the segments passed their limit")
+        #expect(held.splitSegmentBytes <= policy.holdBytes + 3 * capacity,
+                "the segments stay within their limit and what a checkpoint and the ring add (\(held.splitSegmentBytes) bytes)")
+
+        // The appender waits for ring space; a short wait makes its append fail, naming the hold.
+        store.setJournalFullWait(.milliseconds(50))
+        let refusal = try #require(await appender.value, "an append waiting for ring space fails once its wait passes")
+        #expect(refusal.code == .journalFull)
+        #expect(refusal.message.contains("the segment mover has yet to move"), "\(refusal.message)")
+
+        // The mover catches up: the hold ends and appends go on.
+        store.setJournalFullWait(generousWait)
+        mover.resumeMoving()
+        for i in 2_000..<2_300 {
+            let (stream, events) = batch(i)
+            try await store.append(to: stream, events: events)
+            acknowledged.withLock { $0[stream, default: []].append(contentsOf: events.map(\.id)) }
+        }
+        #expect(mover.segmentsDeleted.load(ordering: .relaxed) >= 1)
+
+        let expected = acknowledged.withLock { $0 }
+        let total = expected.values.reduce(0) { $0 + $1.count }
+        for (stream, ids) in expected {
+            #expect(try await store.read(stream: stream).collect().map(\.id) == ids, "\(stream)")
+        }
+        #expect(try await store.readAll().collect().count == total)
+        try await store.close()
+        let reopened = try await EventStore.open(at: dir.path, configuration: configuration)
+        for (stream, ids) in expected {
+            #expect(try await reopened.read(stream: stream).collect().map(\.id) == ids, "reopened: \(stream)")
+        }
+        #expect(try await reopened.readAll().collect().count == total)
+        try await reopened.close()
+        try AdminFixture.expectVerifiesClean(at: dir.path, "after the hold")
+    }
+
+    /// A paused mover (tests that keep segments around) holds nothing back:
+    /// nothing would end the hold.
+    @Test func aPausedMoverHoldsNothingBack() async throws {
+        let dir = TemporaryDirectory()
+        var configuration = Configuration.testing(capacity: 256 << 10)
+        configuration.splitSegmentBudget = 64 << 10
+        let store = try await EventStore.open(at: dir.path, configuration: configuration)
+        store.splitter.mover.pause()
+        for i in 0..<600 {
+            try await store.append(to: "s-\(i % 40)",
+                                   events: (0..<10).map { _ in event((0..<4).map { _ in UUID().uuidString }.joined()) })
+        }
+        await store.splitter.checkpointForTesting()
+        #expect(store.split.segments.checkpointedBytes > store.splitter.mover.policy.holdBytes)
+        #expect(!store.splitter.mover.holdsCheckpoints)
+        #expect(store.stats().splitSegmentHolds == 0)
+        try await store.close()
+    }
+}
