@@ -80,6 +80,49 @@ import Testing
         try AdminFixture.expectVerifiesClean(at: dir.path, "after the hold")
     }
 
+    /// While checkpoints wait for the mover, a sweep moves each stream's whole
+    /// chain (not only what lies within the budget) in batches of
+    /// `Policy.heldBatch`: one pass over the streams frees every segment it can.
+    @Test func aSweepWhileHeldTakesEachStreamsWholeChain() async throws {
+        let dir = TemporaryDirectory()
+        let capacity: UInt64 = 256 << 10
+        var configuration = Configuration.testing(capacity: capacity)
+        configuration.splitSegmentBudget = 64 << 10  // segments of 256 KiB: within the budget lies the oldest alone
+        let store = try await EventStore.open(at: dir.path, configuration: configuration)
+        let mover = store.splitter.mover
+        mover.suspendMoving()
+        let streams = (0..<40).map { "s-\($0)" }
+        let appender = Task {
+            for i in 0..<2_000 {
+                let events = (0..<10).map { j in event("event \(i).\(j) " + (0..<4).map { _ in UUID().uuidString }.joined()) }
+                guard (try? await store.append(to: streams[i % 40], events: events)) != nil else { return }
+            }
+        }
+        try await waitUntil("checkpoints to wait for the mover and the ring to fill") {
+            let stats = store.stats()
+            return mover.holdsCheckpoints && stats.journalBytesInUse > capacity * 3 / 4 && stats.appendsWaitedForSpace >= 1
+        }
+        #expect(mover.currentBatch == max(mover.policy.heldBatch, mover.policy.batch))
+        let segments = store.split.segments
+        #expect(segments.segmentSizes().count >= 2, "the oldest, and newer entries past the budget")
+        // What the segments hold of each stream before the sweep (entries added later do not matter).
+        var heldUpTo: [String: UInt64] = [:]
+        for name in streams {
+            if let number = store.catalog.number(of: name), let head = segments.head(of: number) { heldUpTo[name] = head.segmentNext }
+        }
+        let oldest = try #require(segments.segmentSizes().first)
+        var sweep = try mover.startSweep(oldest.number, urgent: true)
+        while try !mover.continueSweep(&sweep) {}
+        #expect(!segments.segmentSizes().contains { $0.number == oldest.number })
+        for (name, next) in heldUpTo {
+            #expect(try store.split.fileNextVersion(of: name) >= next, "\(name): its whole chain is in its file")
+        }
+        mover.resumeMoving()
+        await appender.value
+        try await store.close()
+        try AdminFixture.expectVerifiesClean(at: dir.path, "after the sweep")
+    }
+
     /// A paused mover (tests that keep segments around) holds nothing back:
     /// nothing would end the hold.
     @Test func aPausedMoverHoldsNothingBack() async throws {

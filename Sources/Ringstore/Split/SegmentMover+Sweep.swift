@@ -106,8 +106,13 @@ extension SegmentMover {
         let segments = store.segments
         let number = sweep.segment
         if sweep.nextRun < sweep.runs.count {
-            let through = sweep.through
-            let batch = sweep.runs[sweep.nextRun..<min(sweep.runs.count, sweep.nextRun + batchSize.load(ordering: .relaxed))]
+            // While checkpoints wait for the mover, each stream takes its whole chain
+            // along: a move costs the device a few writes per stream whatever it
+            // carries, so one pass over the streams then frees every segment it can.
+            let held = holdsCheckpoints
+            let through = held ? UInt32.max : sweep.through
+            let size = held ? max(policy.heldBatch, policy.batch) : batchSize.load(ordering: .relaxed)
+            let batch = sweep.runs[sweep.nextRun..<min(sweep.runs.count, sweep.nextRun + size)]
             var names: [String] = []
             // Taken out of the sweep while the moves add to it (the closure below escapes; a copy would copy every end).
             var fileEnds: [UInt32: UInt64] = [:]

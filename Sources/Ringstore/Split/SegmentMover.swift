@@ -14,7 +14,8 @@ import Synchronization
 /// after a batch during which a journal sync stalled it is halved, and it
 /// grows back by a step after each batch during which none did
 /// (``MoverShare``), so that on a device short of writes the mover uses what
-/// the journal leaves.
+/// the journal leaves. Past three times the budget checkpoints wait for the
+/// mover (``holdsCheckpoints``), and with them the ingest.
 ///
 /// Which segments: the oldest, once the segments together exceed
 /// ``Policy/budgetBytes``, and only when a completed checkpoint covers all of
@@ -26,8 +27,8 @@ import Synchronization
 ///
 /// Which streams besides: any whose chain reached a block's worth
 /// (``SplitSegments/ripeBytes``), moved whole as soon as it ripens, in
-/// batches paced as above. Those moves are optional (the budget rule alone
-/// bounds the segments), so while half the ring or more waits to be split
+/// batches paced as above. Those moves are optional (the sweeps past the
+/// budget, and the limit past it, bound the segments), so while half the ring or more waits to be split
 /// and checkpointed (`splitUnderPressure`) the mover leaves ripe streams for
 /// later, unless the segments hold more than twice their budget; the oldest
 /// segment's paced moving above goes on. Moving is the split's own
@@ -67,6 +68,10 @@ final class SegmentMover: Sendable {
         var batch: Int = 64
         /// Streams moved between two syncs, at least.
         var minimumBatch: Int = 4
+        /// Streams moved between two syncs while checkpoints wait for the mover
+        /// (``SegmentMover/holdsCheckpoints``): no journal flush is then there
+        /// to wait behind a batch's sync, and each sync's commit is shared by more files.
+        var heldBatch: Int = 256
         /// A batch's sync should take about this long at most: the batch is
         /// halved after a longer one and doubled after one under a quarter of it.
         var syncTargetNanoseconds: Int64 = 20_000_000
@@ -126,8 +131,9 @@ final class SegmentMover: Sendable {
     /// at most on any device, without a setting per device.
     let batchSize: Atomic<Int>
 
-    /// Streams the next batch moves between two syncs (see `batchSize`).
-    var currentBatch: Int { batchSize.load(ordering: .relaxed) }
+    /// Streams the next batch moves between two syncs (see `batchSize`;
+    /// ``Policy/heldBatch`` while checkpoints wait for the mover).
+    var currentBatch: Int { holdsCheckpoints ? max(policy.heldBatch, policy.batch) : batchSize.load(ordering: .relaxed) }
 
     /// Starts the mover's thread; `owner` names the store in thread errors.
     /// `splitUnderPressure`: whether ripe streams wait (see above).
@@ -280,12 +286,13 @@ final class SegmentMover: Sendable {
         var moved = false
         var batchStarted = monotonicNanoseconds()
         var stallsAtStart = journalStalls()
+        var batchLimit = currentBatch
         for (i, number) in ripe.enumerated() {
             guard let name = store.catalog.name(of: number),
                   let head = store.segments.head(of: number), head.rawBytes >= SplitSegments.ripeBytes
             else { continue }
             if try store.move(stream: name, number: number) { names.append(name) }
-            if names.count >= batchSize.load(ordering: .relaxed) {
+            if names.count >= batchLimit {
                 try syncMoved(names)
                 names.removeAll()
                 moved = true
@@ -301,6 +308,7 @@ final class SegmentMover: Sendable {
                 }
                 batchStarted = monotonicNanoseconds()
                 stallsAtStart = journalStalls()
+                batchLimit = currentBatch
             }
         }
         if !names.isEmpty {
