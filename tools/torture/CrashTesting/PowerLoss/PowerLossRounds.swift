@@ -57,6 +57,9 @@ public enum PowerLossRounds {
         @_spi(PowerLossTesting) public var dropped: PowerLossReport?
         public var moments: [String: Int] = [:]
         public var mostJournalLaps = 0.0
+        /// Rounds in which checkpoints waited for the segment mover (the segments
+        /// past their limit) before the cut.
+        public var roundsWithSegmentHolds = 0
 
         public var summary: String {
             let dropped = self.dropped.map { d in
@@ -69,6 +72,7 @@ public enum PowerLossRounds {
                 + ", present but unacknowledged: \(unacknowledgedPresent)"
                 + ", retries after a reopen: \(retriesRecognised) recognised, \(retriesStored) stored, \(retriesRefused) refused"
                 + ", journal laps per store: up to \(String(format: "%.1f", mostJournalLaps))"
+                + ", rounds with checkpoints held for the segment mover: \(roundsWithSegmentHolds)"
                 + "; the simulation dropped: \(dropped); problems: \(problems.count)"
         }
 
@@ -220,6 +224,7 @@ public enum PowerLossRounds {
             totals.acknowledgedAppends += acknowledged
             storeLaps += Double(stats.writtenPosition - start) / Double(options.journalCapacity)
             totals.mostJournalLaps = max(totals.mostJournalLaps, storeLaps)
+            if stats.splitSegmentHolds > 0 { totals.roundsWithSegmentHolds += 1 }
 
             let next = "\(root)/chain-\(chain)-round-\(round + 1)"
             let cutSeed = random.next()
