@@ -9,25 +9,44 @@ import Testing
 /// without bound when the mover cannot keep up; once it moves again the
 /// ingest goes on, and every acknowledged event is there exactly once.
 @Suite struct SegmentHoldTests {
+    static let capacity: UInt64 = 256 << 10
+
+    /// A 256 KiB ring and a 64 KiB budget: segments of 256 KiB (their least),
+    /// the limit 192 KiB of covered segments, reached after a few checkpoints.
+    static var configuration: Configuration {
+        var configuration = Configuration.testing(capacity: capacity)
+        configuration.splitSegmentBudget = 64 << 10
+        return configuration
+    }
+
+    /// Append `i` of a workload over 40 streams: ten events of random hex, so
+    /// that the segments fill (a repeated letter compresses to nothing).
+    static func batch(_ i: Int) -> (stream: String, events: [EventData]) {
+        ("s-\(i % 40)", (0..<10).map { j in event("event \(i).\(j) " + (0..<4).map { _ in UUID().uuidString }.joined()) })
+    }
+
+    /// Waits until checkpoints wait for the mover and appends for ring space.
+    static func waitForTheHold(_ store: EventStore) async throws {
+        try await waitUntil("checkpoints to wait for the mover and the ring to fill") {
+            let stats = store.stats()
+            return stats.splitSegmentHolds >= 1 && store.splitter.mover.holdsCheckpoints
+                && stats.journalBytesInUse > capacity * 3 / 4 && stats.appendsWaitedForSpace >= 1
+        }
+    }
+
     @Test func segmentsPastTheirLimitHoldTheIngestUntilTheMoverCatchesUp() async throws {
         let dir = TemporaryDirectory()
-        let capacity: UInt64 = 256 << 10
-        var configuration = Configuration.testing(capacity: capacity)
-        configuration.splitSegmentBudget = 64 << 10  // the limit: 192 KiB of covered segments
+        let (capacity, configuration) = (Self.capacity, Self.configuration)
         let store = try await EventStore.open(at: dir.path, configuration: configuration)
         let mover = store.splitter.mover
         mover.suspendMoving()  // running, but slower than any ingest
 
         let acknowledged = Mutex<[String: [UUID]]>([:])
-        // Random hex, so that the segments fill (a repeated letter compresses to nothing).
-        func batch(_ i: Int) -> (String, [EventData]) {
-            ("s-\(i % 40)", (0..<10).map { j in event("event \(i).\(j) " + (0..<4).map { _ in UUID().uuidString }.joined()) })
-        }
         // Far more than the limit and the ring together (about 4 MB of events),
         // so that without the hold the segments would grow past any bound checked below.
         let appender = Task { () async -> RingstoreError? in
             for i in 0..<2_000 {
-                let (stream, events) = batch(i)
+                let (stream, events) = Self.batch(i)
                 do {
                     try await store.append(to: stream, events: events)
                     acknowledged.withLock { $0[stream, default: []].append(contentsOf: events.map(\.id)) }
@@ -37,11 +56,8 @@ import Testing
             }
             return nil
         }
-        try await waitUntil("checkpoints to wait for the mover and the ring to fill") {
-            let stats = store.stats()
-            return stats.splitSegmentHolds >= 1 && store.splitter.whyCheckpointsWait != nil
-                && stats.journalBytesInUse > capacity * 3 / 4 && stats.appendsWaitedForSpace >= 1
-        }
+        try await Self.waitForTheHold(store)
+        #expect(store.splitter.whyCheckpointsWait != nil)
         let policy = mover.policy
         let held = store.stats()
         #expect(held.splitSegmentBytes > policy.holdBytes, "the segments passed their limit")
@@ -58,7 +74,7 @@ import Testing
         store.setJournalFullWait(generousWait)
         mover.resumeMoving()
         for i in 2_000..<2_300 {
-            let (stream, events) = batch(i)
+            let (stream, events) = Self.batch(i)
             try await store.append(to: stream, events: events)
             acknowledged.withLock { $0[stream, default: []].append(contentsOf: events.map(\.id)) }
         }
@@ -85,23 +101,18 @@ import Testing
     /// `Policy.heldBatch`: one pass over the streams frees every segment it can.
     @Test func aSweepWhileHeldTakesEachStreamsWholeChain() async throws {
         let dir = TemporaryDirectory()
-        let capacity: UInt64 = 256 << 10
-        var configuration = Configuration.testing(capacity: capacity)
-        configuration.splitSegmentBudget = 64 << 10  // segments of 256 KiB: within the budget lies the oldest alone
-        let store = try await EventStore.open(at: dir.path, configuration: configuration)
+        // Segments of 256 KiB against a budget of 64 KiB: within the budget lies the oldest alone.
+        let store = try await EventStore.open(at: dir.path, configuration: Self.configuration)
         let mover = store.splitter.mover
         mover.suspendMoving()
         let streams = (0..<40).map { "s-\($0)" }
         let appender = Task {
             for i in 0..<2_000 {
-                let events = (0..<10).map { j in event("event \(i).\(j) " + (0..<4).map { _ in UUID().uuidString }.joined()) }
-                guard (try? await store.append(to: streams[i % 40], events: events)) != nil else { return }
+                let (stream, events) = Self.batch(i)
+                guard (try? await store.append(to: stream, events: events)) != nil else { return }
             }
         }
-        try await waitUntil("checkpoints to wait for the mover and the ring to fill") {
-            let stats = store.stats()
-            return mover.holdsCheckpoints && stats.journalBytesInUse > capacity * 3 / 4 && stats.appendsWaitedForSpace >= 1
-        }
+        try await Self.waitForTheHold(store)
         #expect(mover.currentBatch == max(mover.policy.heldBatch, mover.policy.batch))
         let segments = store.split.segments
         #expect(segments.segmentSizes().count >= 2, "the oldest, and newer entries past the budget")
@@ -127,13 +138,11 @@ import Testing
     /// nothing would end the hold.
     @Test func aPausedMoverHoldsNothingBack() async throws {
         let dir = TemporaryDirectory()
-        var configuration = Configuration.testing(capacity: 256 << 10)
-        configuration.splitSegmentBudget = 64 << 10
-        let store = try await EventStore.open(at: dir.path, configuration: configuration)
+        let store = try await EventStore.open(at: dir.path, configuration: Self.configuration)
         store.splitter.mover.pause()
         for i in 0..<600 {
-            try await store.append(to: "s-\(i % 40)",
-                                   events: (0..<10).map { _ in event((0..<4).map { _ in UUID().uuidString }.joined()) })
+            let (stream, events) = Self.batch(i)
+            try await store.append(to: stream, events: events)
         }
         await store.splitter.checkpointForTesting()
         #expect(store.split.segments.checkpointedBytes > store.splitter.mover.policy.holdBytes)
