@@ -28,10 +28,11 @@ import Synchronization
 /// Which streams besides: any whose chain reached a block's worth
 /// (``SplitSegments/ripeBytes``), moved whole as soon as it ripens, in
 /// batches paced as above. Those moves are optional (the sweeps past the
-/// budget, and the limit past it, bound the segments), so while half the ring or more waits to be split
-/// and checkpointed (`splitUnderPressure`) the mover leaves ripe streams for
-/// later, unless the segments hold more than twice their budget; the oldest
-/// segment's paced moving above goes on. Moving is the split's own
+/// budget, and the limit past it, bound the segments), so while half the
+/// ring or more waits to be split and checkpointed (`splitUnderPressure`)
+/// the mover leaves ripe streams for later, unless the segments hold more
+/// than twice their budget; the oldest segment's paced moving above goes on.
+/// Moving is the split's own
 /// compaction: on two processors the ripe moves' file creations, copies and
 /// syncs took a quarter to half of a processor from the splitter just when
 /// appends of 100 events were waiting for ring space (RocksDB likewise lets
