@@ -125,6 +125,7 @@ extension RingstoreAPI {
                 ("flushes", s.flushes), ("eventsSplit", s.eventsSplit), ("checkpoints", s.checkpoints),
                 ("openStreamFiles", UInt64(s.openStreamFiles)), ("appendsWaitedForSpace", s.appendsWaitedForSpace),
                 ("readerWaits", UInt64(s.readerWaits)), ("recoveredEvents", UInt64(s.recoveredEvents)),
+                ("splitSegmentBytes", s.splitSegmentBytes), ("splitSegmentHolds", s.splitSegmentHolds),
             ]
             for (key, value) in numbers {
                 json.append(",\"")

@@ -55,6 +55,7 @@ struct StatsCommand: AsyncParsableCommand {
                                  durable: try number("durablePosition"), split: try number("splitPosition"),
                                  checkpoint: try number("checkpointPosition"), inUse: try number("journalBytesInUse"),
                                  streams: Int(try number("streams")), inJournal: Int(try number("eventsInJournal")),
+                                 segments: try number("splitSegmentBytes"), segmentHolds: try number("splitSegmentHolds"),
                                  recovered: Int(try number("recoveredEvents")), stopReason: try json.string("recoveryStopReason") ?? ""))
                 return
             }
@@ -62,7 +63,8 @@ struct StatsCommand: AsyncParsableCommand {
                 let s = store.stats()
                 print(Self.table(capacity: s.journalCapacity, written: s.writtenPosition, durable: s.durablePosition,
                                  split: s.splitPosition, checkpoint: s.checkpointPosition, inUse: s.journalBytesInUse,
-                                 streams: s.streamCount, inJournal: s.eventsInJournal, recovered: s.recoveredEvents,
+                                 streams: s.streamCount, inJournal: s.eventsInJournal,
+                                 segments: s.splitSegmentBytes, segmentHolds: s.splitSegmentHolds, recovered: s.recoveredEvents,
                                  stopReason: s.recoveryStopReason))
             }
         }
@@ -70,7 +72,8 @@ struct StatsCommand: AsyncParsableCommand {
 
     /// The table both modes print.
     static func table(capacity: UInt64, written: UInt64, durable: UInt64, split: UInt64, checkpoint: UInt64, inUse: UInt64,
-                      streams: Int, inJournal: Int, recovered: Int, stopReason: String) -> String {
+                      streams: Int, inJournal: Int, segments: UInt64, segmentHolds: UInt64,
+                      recovered: Int, stopReason: String) -> String {
         ringstore.table([
             ("journal capacity", megabytes(capacity)),
             ("written / durable", "\(written) / \(durable)"),
@@ -78,6 +81,7 @@ struct StatsCommand: AsyncParsableCommand {
             ("journal in use", megabytes(inUse)),
             ("streams", grouped(streams)),
             ("events still in journal", grouped(inJournal)),
+            ("split segments", megabytes(segments) + (segmentHolds > 0 ? " (appends held for the mover \(segmentHolds) times)" : "")),
             ("recovered at open", "\(grouped(recovered)) events (\(stopReason))"),
         ])
     }

@@ -170,6 +170,12 @@ import Testing
         _ = try await server.post("/stores/s/streams/a", json: #"{"type":"T","data":1}"#)
         let stats = try await server.get("/stores/s/stats").json()
         #expect(stats["eventsAcknowledged"] as? Int == 1 && stats["journalCapacity"] as? Int == 1 << 20)
+        #expect(stats["splitSegmentBytes"] as? Int != nil && stats["splitSegmentHolds"] as? Int == 0)
+        // Every field the description requires is there.
+        let description = try #require(try JSONSerialization.jsonObject(with: Data(ServerResources.load("openapi.json"))) as? [String: Any])
+        let schemas = try #require((description["components"] as? [String: Any])?["schemas"] as? [String: Any])
+        let required = try #require((schemas["Stats"] as? [String: Any])?["required"] as? [String])
+        #expect(required.filter { stats[$0] == nil } == [], "described but missing")
         let metrics = try await server.get("/metrics")
         #expect(metrics.status == 200)
         #expect(metrics.text.contains(#"ringstore_http_requests_total{route="/stores/{store}/streams/{stream}",method="POST",status="201"} 1"#))
