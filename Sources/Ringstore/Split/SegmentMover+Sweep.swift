@@ -72,6 +72,12 @@ extension SegmentMover {
         fileprivate let runs: [Range<Int>]
         fileprivate var nextRun = 0
         fileprivate var fileEnds: [UInt32: UInt64] = [:]
+        /// Whether checkpoints waited for the mover when the last batch began.
+        fileprivate var lastBatchHeld = false
+
+        /// Whether the mover pauses after the last batch: not if the sweep is
+        /// urgent, nor while checkpoints wait for the mover.
+        var pausesAfterBatch: Bool { !urgent && !lastBatchHeld }
     }
 
     /// Lists segment `number`'s entries by stream (one walk of it) for a sweep.
@@ -95,7 +101,7 @@ extension SegmentMover {
             let started = monotonicNanoseconds()
             let stallsAtStart = journalStalls()
             if try continueSweep(&sweep) { return }
-            sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: !sweep.urgent && !holdsCheckpoints)
+            sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: sweep.pausesAfterBatch)
         }
     }
 
@@ -110,9 +116,9 @@ extension SegmentMover {
             // along: a move costs the device a few writes per stream whatever it
             // carries, so one pass over the streams then frees every segment it can.
             let held = holdsCheckpoints
+            sweep.lastBatchHeld = held
             let through = held ? UInt32.max : sweep.through
-            let size = held ? max(policy.heldBatch, policy.batch) : batchSize.load(ordering: .relaxed)
-            let batch = sweep.runs[sweep.nextRun..<min(sweep.runs.count, sweep.nextRun + size)]
+            let batch = sweep.runs[sweep.nextRun..<min(sweep.runs.count, sweep.nextRun + batchLimit(held: held))]
             var names: [String] = []
             // Taken out of the sweep while the moves add to it (the closure below escapes; a copy would copy every end).
             var fileEnds: [UInt32: UInt64] = [:]

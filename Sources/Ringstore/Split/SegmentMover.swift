@@ -134,7 +134,10 @@ final class SegmentMover: Sendable {
 
     /// Streams the next batch moves between two syncs (see `batchSize`;
     /// ``Policy/heldBatch`` while checkpoints wait for the mover).
-    var currentBatch: Int { holdsCheckpoints ? max(policy.heldBatch, policy.batch) : batchSize.load(ordering: .relaxed) }
+    var currentBatch: Int { batchLimit(held: holdsCheckpoints) }
+
+    /// Streams a batch moves between two syncs, given whether checkpoints wait for the mover.
+    func batchLimit(held: Bool) -> Int { held ? max(policy.heldBatch, policy.batch) : batchSize.load(ordering: .relaxed) }
 
     /// Starts the mover's thread; `owner` names the store in thread errors.
     /// `splitUnderPressure`: whether ripe streams wait (see above).
@@ -269,7 +272,7 @@ final class SegmentMover: Sendable {
         let stallsAtStart = journalStalls()
         if try !continueSweep(&current) {
             sweep = current
-            sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: !current.urgent && !holdsCheckpoints)
+            sleepAfterBatch(startedAt: started, stallsAtStart: stallsAtStart, pausing: current.pausesAfterBatch)
         }
         return true
     }
@@ -301,7 +304,7 @@ final class SegmentMover: Sendable {
                 let yielding = mustYieldToSplit()
                 if !yielding {
                     sleepAfterBatch(startedAt: batchStarted, stallsAtStart: stallsAtStart,
-                                    pausing: store.segments.totalBytes <= policy.urgentBytes && !holdsCheckpoints)
+                                    pausing: store.segments.totalBytes <= policy.urgentBytes)  // checkpoints wait only past it
                 }
                 if yielding || batchesLeft == 0 {
                     store.segments.returnRipe(ripe[(i + 1)...])
