@@ -160,8 +160,7 @@ import Testing
         let before = f.store.segments.segmentSizes()
         #expect(before.count >= 3)
         // Not covered by a checkpoint yet: nothing moves.
-        let mover = try SegmentMover(store: f.store, policy: .init(budgetBytes: 1), owner: f.dir.path)
-        mover.pause()
+        let mover = try SegmentMover(store: f.store, policy: .init(budgetBytes: 1), owner: f.dir.path, paused: true)
         #expect(try mover.moveOldestSegmentIfDue() == false)
         f.store.segments.checkpointCompleted(through: f.store.segments.end)
         #expect(try mover.moveOldestSegmentIfDue())
@@ -195,8 +194,7 @@ import Testing
             // The budget ends after the third segment.
             var policy = SegmentMover.Policy(budgetBytes: sizes.prefix(3).reduce(0) { $0 + $1.bytes })
             policy.chainMoveBytes = chainMoveBytes
-            let mover = try SegmentMover(store: f.store, policy: policy, owner: f.dir.path)
-            mover.pause()
+            let mover = try SegmentMover(store: f.store, policy: policy, owner: f.dir.path, paused: true)
             #expect(mover.throughSegment(emptying: sizes[0].number) == sizes[2].number)
             let through = chainMoveBytes > 0 ? 2 : 0
             var expectedEnds: [UInt32: UInt64] = [:]
@@ -245,8 +243,7 @@ import Testing
         var policy = SegmentMover.Policy(budgetBytes: 1)
         policy.batch = 2
         policy.minimumBatch = 2
-        let mover = try SegmentMover(store: f.store, policy: policy, owner: f.dir.path)
-        mover.pause()
+        let mover = try SegmentMover(store: f.store, policy: policy, owner: f.dir.path, paused: true)
         var sweep: SegmentMover.Sweep?
         var ripened: [String] = []
         while f.store.segments.segmentSizes().first?.number == oldest {
@@ -276,8 +273,7 @@ import Testing
             policy.batch = 8
             policy.minimumBatch = 2
             policy.syncTargetNanoseconds = target
-            let mover = try SegmentMover(store: f.store, policy: policy, owner: f.dir.path)
-            mover.pause()
+            let mover = try SegmentMover(store: f.store, policy: policy, owner: f.dir.path, paused: true)
             #expect(mover.currentBatch == 8)
             while try mover.moveOldestSegmentIfDue() {}
             #expect(mover.currentBatch == expected, "sync target \(target) ns")
@@ -312,8 +308,7 @@ import Testing
         // Under pressure from the start, within its budget: the mover's own thread moves
         // no ripe stream (and no segment: none is over the budget and covered by a checkpoint).
         let mover = try SegmentMover(store: f.store, policy: .init(budgetBytes: budget, batch: 1), owner: f.dir.path,
-                                     splitUnderPressure: { pressure.on.load(ordering: .relaxed) })
-        mover.pause()
+                                     splitUnderPressure: { pressure.on.load(ordering: .relaxed) }, paused: true)
         #expect(mover.mustYieldToSplit())
 
         // A round asked for anyway moves one batch (one stream), then gives the rest back.
@@ -346,16 +341,17 @@ import Testing
     /// a journal sync stalled halves it, quiet batches grow it back.
     @Test func theMoversShareHalvesAfterBatchesDuringWhichTheJournalStalled() async throws {
         let f = try Fixture()
-        let names = (0..<4).map { "ripe-\($0)" }
-        try f.store.appendToSegments(names.map { .init(number: f.number($0), blocks: [block($0, 0..<1200)]) })
-        try f.store.segments.sync()
         let stalls = StallCounter()
         // One stream a batch; every batch sees the journal stall once more (read at its start and end).
         let policy = SegmentMover.Policy(budgetBytes: 1 << 40, busyShare: 0.25, batch: 1, minimumBatch: 1)
         let mover = try SegmentMover(store: f.store, policy: policy, owner: f.dir.path,
                                      journalStalls: { stalls.count.add(1, ordering: .relaxed).newValue })
         // Its thread stopped, a round asked for here takes no pauses (they end at once when stopping).
+        // The streams ripen only then: its thread, started at once, would otherwise move them itself.
         await mover.stop()
+        let names = (0..<4).map { "ripe-\($0)" }
+        try f.store.appendToSegments(names.map { .init(number: f.number($0), blocks: [block($0, 0..<1200)]) })
+        try f.store.segments.sync()
         #expect(mover.currentShare == 0.25)
         #expect(try mover.moveRipeStreams())
         // Four batches, each halving it: 0.25 / 16 is the minimum share.

@@ -102,7 +102,7 @@ final class SegmentMover: Sendable {
         var suspended = false
         var failure: RingstoreError?
     }
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let doorbell = Doorbell()
     private let thread: BackgroundThread
     /// Whether the split is behind enough that the mover should give it the processors.
@@ -142,11 +142,15 @@ final class SegmentMover: Sendable {
     /// Starts the mover's thread; `owner` names the store in thread errors.
     /// `splitUnderPressure`: whether ripe streams wait (see above).
     /// `journalStalls`: the journal's stalled syncs so far (see ``MoverShare``).
-    /// `segmentDeleted`: called after each segment is deleted.
+    /// `segmentDeleted`: called after each segment is deleted. `paused`: starts
+    /// paused (see ``pause()``), so that its thread moves nothing before the
+    /// caller (a test driving the mover by hand) could pause it.
     init(store: SplitStore, policy: Policy, owner: String,
          splitUnderPressure: @escaping @Sendable () -> Bool = { false },
          journalStalls: @escaping @Sendable () -> UInt64 = { 0 },
-         segmentDeleted: @escaping @Sendable () -> Void = {}) throws {
+         segmentDeleted: @escaping @Sendable () -> Void = {},
+         paused: Bool = false) throws {
+        state = Mutex(State(paused: paused))
         self.store = store
         self.policy = policy
         self.journalStalls = journalStalls
