@@ -70,13 +70,18 @@ extension CheckpointPolicy {
     /// Whether the splitter may pause now between two slices of a checkpoint's
     /// writing. Once it says no, the rest of that checkpoint is written without
     /// pauses (see ``Pacer``).
-    static func mayPause(_ check: PauseCheck) -> Bool {
-        guard !check.stopping, !check.appendsWaitedForSpace, check.pausedNanoseconds < maxPauseNanoseconds else { return false }
+    ///
+    /// `budget` and `headroom`: the pauses' budget in one checkpoint and the
+    /// headroom factor, ``maxPauseNanoseconds`` and ``pauseHeadroomFactor`` for
+    /// the slices of processor time; the device's pace (`SplitWritePace`) has its own.
+    static func mayPause(_ check: PauseCheck, budget: Int64 = maxPauseNanoseconds,
+                         headroom: Double = pauseHeadroomFactor) -> Bool {
+        guard !check.stopping, !check.appendsWaitedForSpace, check.pausedNanoseconds < budget else { return false }
         let used = min(check.capacity, check.reserved &- check.checkpoint)
         let free = check.capacity - used
         guard free >= check.capacity / 4 else { return false }
-        let remaining = Double(maxPauseNanoseconds - check.pausedNanoseconds) / 1e9
-        return Double(free) >= check.bytesPerSecond * pauseHeadroomFactor * remaining
+        let remaining = Double(budget - check.pausedNanoseconds) / 1e9
+        return Double(free) >= check.bytesPerSecond * headroom * remaining
     }
 
     /// When one checkpoint's writing pauses, and for how long: a pure state

@@ -16,6 +16,8 @@ extension Splitter {
         var consecutiveFailures = 0
         var reportingFailure = false
         var heldBySegments = false  // a due checkpoint waits for the segment mover
+        var writePace = SplitWritePace()
+        var journalStalls = journal.writer.syncStalls.load(ordering: .relaxed)
         while true {
             let (stopping, paused, abandoning) = control.withLock { ($0.stopping, $0.paused, $0.abandoning) }
             if abandoning {
@@ -57,7 +59,17 @@ extension Splitter {
                     worked = true
                 }
                 if due {
-                    try writeCheckpoint(&pending, pace: checkpointPace(bytesPerSecond: pace.bytesPerSecond, stopping: stopping))
+                    let stalls = journal.writer.syncStalls.load(ordering: .relaxed)
+                    let segmentPace = writePace.checkpointBegins(
+                        now: monotonicNanoseconds(), segmentBytes: split.segments.bytesWritten.load(ordering: .relaxed),
+                        reserved: journal.spaceInUse.reserved, stalledSinceLast: stalls != journalStalls)
+                    journalStalls = stalls
+                    // A test's checkpoint is not spread over the device's time: tests wait for it.
+                    let devicePace = pass.forced ? nil : segmentPace
+                    if devicePace != nil { segmentPacedCheckpoints.add(1, ordering: .relaxed) }
+                    try writeCheckpoint(&pending, pace: checkpointPace(bytesPerSecond: devicePace?.journalBytesPerSecond ?? pace.bytesPerSecond,
+                                                                       segmentBytesPerSecond: devicePace?.segmentBytesPerSecond,
+                                                                       stopping: stopping))
                     lastCheckpoint = monotonicNanoseconds()
                     worked = true
                 }

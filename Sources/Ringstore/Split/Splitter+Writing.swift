@@ -156,11 +156,16 @@ extension Splitter {
     /// (sequential writes of up to ``segmentWriteBytes``).
     ///
     /// With `pace` (a checkpoint's writing, not a close's nor one for writers
-    /// short of space) it pauses between slices of the work while
-    /// ``CheckpointPolicy/mayPause(_:)`` allows (see `CheckpointPacing`): the
-    /// same blocks and writes, spread over time.
+    /// short of space) it pauses between slices of the work (see
+    /// `CheckpointPacing`) and between segment writes on a device whose
+    /// journal syncs stall (see ``SplitWritePace``) while
+    /// ``CheckpointPolicy/mayPause(_:budget:headroom:)`` allows: the same
+    /// blocks and writes, spread over time.
     func writePending(_ pending: inout Pending, pace: CheckpointPace? = nil) throws {
-        var pacer = CheckpointPolicy.Pacer(now: monotonicNanoseconds(), on: pace != nil)
+        let now = monotonicNanoseconds()
+        var pacer = CheckpointPolicy.Pacer(now: now, on: pace?.slices == true)
+        var devicePacer = SplitWritePace.Pacer(start: now, startBytes: split.segments.bytesWritten.load(ordering: .relaxed),
+                                               bytesPerSecond: pace?.segmentBytesPerSecond)
         if pending.scanned > 0 { try makeJournalDurable(through: pending.scanned - 1) }
         let direct = pending.streams.list.filter { $0.rawBytes >= Self.directBlockBytes && split.segments.head(of: $0.number) == nil }
             .sorted { $0.rawBytes > $1.rawBytes }.prefix(Self.maxDirectWrites).map(\.number)
@@ -168,7 +173,7 @@ extension Splitter {
             // A reader waiting for its stream should not wait for the whole flush.
             if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
             try write(stream, &pending)
-            if let pace { pauseBetweenSlices(&pacer, pace) }
+            if let pace, pace.slices { pauseBetweenSlices(&pacer, pace) }
         }
         var items: [SplitStore.Item] = []
         var written: [(number: UInt32, name: String)] = []
@@ -201,8 +206,13 @@ extension Splitter {
                 try flush(&pending)
                 passPages.release(before: min(lowestAhead.from(index + 1), pending.scanned), in: journal.ring)
                 if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
+                // All that is built is written, so a reader ringing during the pause is
+                // served at once, and the pause goes on until the writes are due.
+                while let pace, devicePacer.on, pauseForDevice(&devicePacer, pace) {
+                    if readers.hasRequests.load(ordering: .acquiring) { _ = try serveRequests(&pending) }
+                }
             }
-            if let pace, pauseBetweenSlices(&pacer, pace), readers.hasRequests.load(ordering: .acquiring) {
+            if let pace, pace.slices, pauseBetweenSlices(&pacer, pace), readers.hasRequests.load(ordering: .acquiring) {
                 // A reader rang during the pause: what is built goes out first, so that
                 // its stream's entry cannot be written twice or out of order.
                 try flush(&pending)

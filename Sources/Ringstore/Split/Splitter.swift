@@ -69,6 +69,11 @@ final class Splitter: Sendable {
     let pacing: Bool
     /// Pauses taken between slices of checkpoints' writing (tests, measurements).
     let pacedPauses = Atomic<UInt64>(0)
+    /// Checkpoints whose segment writes were paced for the device
+    /// (``SplitWritePace``), and the time the splitter paused between their
+    /// writes (tests, measurements).
+    let segmentPacedCheckpoints = Atomic<UInt64>(0)
+    let segmentPacedNanoseconds = Atomic<UInt64>(0)
     /// Syncs the stream files and moves the checkpoint, off this thread.
     let checkpointer: Checkpointer
     var checkpoints: UInt64 { checkpointer.completed.load(ordering: .relaxed) }
