@@ -223,6 +223,10 @@ final class SegmentMover: Sendable {
         return store.segments.checkpointedBytes > policy.holdBytes
     }
 
+    /// Whether the segments exceed their budget, so that the mover sweeps
+    /// them (and needs the device's spare writes).
+    var segmentsOverBudget: Bool { store.segments.totalBytes > policy.budgetBytes }
+
     private func run() {
         var consecutiveFailures = 0
         var sweep: Sweep?

@@ -20,7 +20,9 @@
 ///
 /// When: only after the journal's syncs stalled (``GroupCommitPolicy``: a sync
 /// of 20 ms or more and four times the usual), for the next
-/// ``pacedCheckpoints`` checkpoints, renewed by every stall. On a device that
+/// ``pacedCheckpoints`` checkpoints, renewed by every stall, and not while
+/// the segments exceed their budget (the splitter's loop decides that: the
+/// mover's sweeps need the device's spare writes then). On a device that
 /// keeps up the checkpoint goes at full speed (on the working disk, 100-event
 /// appends are bound by the split). And a pause is taken only while
 /// ``CheckpointPolicy/mayPause(_:budget:headroom:)`` allows it with
