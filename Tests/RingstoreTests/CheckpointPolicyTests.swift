@@ -160,16 +160,9 @@ import Testing
     @Test func thePausesStayWithinTheBudget() {
         let slice = CheckpointPolicy.paceSliceNanoseconds
         var pacer = CheckpointPolicy.Pacer(now: 0, on: true)
-        var now: Int64 = 0
-        var total: Int64 = 0
-        while true {
-            now += 2 * slice
-            let length = pacer.pause(now: now) { paused in Self.with { $0.pausedNanoseconds = paused } }
-            if length == 0 { break }
-            pacer.paused(from: now, to: now + length)
-            now += length
-            total += length
-        }
+        let total = takePausesUntilRefused(
+            pause: { now in pacer.pause(now: now) { paused in Self.with { $0.pausedNanoseconds = paused } } },
+            paused: { pacer.paused(from: $0, to: $1) }, workBetween: 2 * slice)
         #expect(total == CheckpointPolicy.maxPauseNanoseconds)
         #expect(!pacer.on)
     }
@@ -178,5 +171,22 @@ import Testing
     @Test func aPacerStartedOffNeverPauses() {
         var pacer = CheckpointPolicy.Pacer(now: 0, on: false)
         #expect(pacer.pause(now: 1_000_000_000) { _ in Self.halfLoad } == 0)
+    }
+}
+
+/// Drives a pacer under a made-up clock: after `workBetween` of work asks
+/// `pause(now)` for a pause, takes it whole (`paused(from, to)`), and again,
+/// until it gives none; returns the pauses' total.
+func takePausesUntilRefused(pause: (_ now: Int64) -> Int64, paused: (_ from: Int64, _ to: Int64) -> Void,
+                            workBetween: Int64 = 0) -> Int64 {
+    var now: Int64 = 0
+    var total: Int64 = 0
+    while true {
+        now += workBetween
+        let length = pause(now)
+        if length == 0 { return total }
+        paused(now, now + length)
+        now += length
+        total += length
     }
 }

@@ -109,6 +109,8 @@ import Testing
         #expect(pacer.pause(now: 40 * Self.ms, bytes: 1_000 + 200_000) { _ in asked = true; return Self.room } == 0)
         #expect(!asked, "behind the pace: the policy is not even asked")
         #expect(pacer.pausedNanoseconds == 5 * Self.ms && pacer.on)
+        #expect(pacer.pause(now: 40 * Self.ms, bytes: 1_000 + 2_000_000) { _ in Self.room } == SplitWritePace.longestPauseNanoseconds,
+                "far ahead (due at 200 ms): one pause at most, then the room is weighed again")
     }
 
     /// Once the policy says no the rest goes at full speed, even if the pressure is gone.
@@ -130,17 +132,13 @@ import Testing
     /// the budget is spent.
     @Test func thePausesStayWithinTheBudget() {
         var pacer = SplitWritePace.Pacer(start: 0, startBytes: 0, bytesPerSecond: 1_000_000)
-        var now: Int64 = 0
         var bytes: UInt64 = 0
-        var total: Int64 = 0
-        while true {
-            bytes += 100_000
-            let length = pacer.pause(now: now, bytes: bytes) { paused in Self.with { $0.pausedNanoseconds = paused } }
-            if length == 0 { break }
-            pacer.paused(from: now, to: now + length)
-            now += length
-            total += length
-        }
+        let total = takePausesUntilRefused(
+            pause: { now in
+                bytes += 100_000
+                return pacer.pause(now: now, bytes: bytes) { paused in Self.with { $0.pausedNanoseconds = paused } }
+            },
+            paused: { pacer.paused(from: $0, to: $1) })
         #expect(total == SplitWritePace.pauseBudgetNanoseconds)
         #expect(!pacer.on)
     }

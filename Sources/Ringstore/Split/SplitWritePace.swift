@@ -41,6 +41,10 @@ struct SplitWritePace: Sendable {
     static let minimumBytesPerSecond = 4.0 * 1_048_576
     /// The pauses of one checkpoint add up to at most this.
     static let pauseBudgetNanoseconds: Int64 = 2_000_000_000
+    /// One pause lasts at most this, so that the ring's room is weighed again
+    /// at least this often (only a reader's request or a close ends a pause
+    /// early; an append starting to wait for ring space does not).
+    static let longestPauseNanoseconds: Int64 = 50_000_000
     /// The free ring space must last, at the journal's pace, this many times the
     /// pauses still allowed (see ``CheckpointPolicy/mayPause(_:budget:headroom:)``,
     /// which also stops them once less than a quarter of the ring is free): at
@@ -113,8 +117,9 @@ struct SplitWritePace: Sendable {
 
         /// How long to pause at `now`, the segments' bytes written being
         /// `bytes`: until the bytes written since the start are due at the pace
-        /// (within what remains of the budget), if `check` allows it. `check`
-        /// is called only when a pause is due, with what was paused so far.
+        /// (at most ``SplitWritePace/longestPauseNanoseconds``, and within what
+        /// remains of the budget), if `check` allows it. `check` is called only
+        /// when a pause is due, with what was paused so far.
         mutating func pause(now: Int64, bytes: UInt64, check: (Int64) -> CheckpointPolicy.PauseCheck) -> Int64 {
             guard on, let bytesPerSecond else { return 0 }
             let due = start + Int64(Double(bytes &- startBytes) / bytesPerSecond * 1e9)
@@ -124,7 +129,7 @@ struct SplitWritePace: Sendable {
                 on = false
                 return 0
             }
-            return min(due - now, SplitWritePace.pauseBudgetNanoseconds - pausedNanoseconds)
+            return min(due - now, SplitWritePace.longestPauseNanoseconds, SplitWritePace.pauseBudgetNanoseconds - pausedNanoseconds)
         }
 
         /// A pause that lasted from `start` to `end` (it may end early: a reader, a close).
