@@ -57,7 +57,9 @@ import Testing
         // measured from one checkpoint's start to a later one's.
         try await appendToEach(streams, of: store, payload: payload, suffix: "-0")
         try await waitUntil("a first checkpoint") { store.splitter.checkpoints >= 1 }
-        #expect(store.splitter.segmentPacedCheckpoints.load(ordering: .relaxed) == 0, "no stall yet: nothing paced")
+        // (On a loaded machine a sync may already have stalled on its own, and a
+        // checkpoint been paced: counted from here.)
+        let pacedBefore = store.splitter.segmentPacedCheckpoints.load(ordering: .relaxed)
 
         // One journal sync stalls (a slow card): the next checkpoint is paced.
         // (Whether it pauses depends on how fast this machine builds the
@@ -68,7 +70,9 @@ import Testing
         defer { FaultInjection.remove(stall) }
         try await appendToEach(streams, of: store, payload: payload, suffix: "-1")
         #expect(store.journal.writer.syncStalls.load(ordering: .relaxed) > 0, "the delayed sync counts as a stall")
-        try await waitUntil("a checkpoint paced for the device") { store.splitter.segmentPacedCheckpoints.load(ordering: .relaxed) > 0 }
+        try await waitUntil("a checkpoint paced for the device") {
+            store.splitter.segmentPacedCheckpoints.load(ordering: .relaxed) > pacedBefore
+        }
         #expect(!store.splitter.mover.segmentsOverBudget)
         for s in stride(from: 0, to: streams, by: 7) {
             #expect(try await store.read(stream: "spread-\(s)").collect().map(\.version) == [0, 1], "spread-\(s)")
@@ -82,36 +86,6 @@ import Testing
             #expect(events.map(text(of:)) == ["{\"v\":\"\(payload)\(s)-0\"}", "{\"v\":\"\(payload)\(s)-1\"}"], "spread-\(s)")
         }
         try await reopened.close()
-    }
-
-    /// The same stall while the segments exceed their budget (the mover paused,
-    /// so that they stay there; a paused mover holds no checkpoint back): the
-    /// mover's sweeps need the device's spare writes, and the checkpoints go at
-    /// full speed.
-    @Test func noCheckpointIsPacedWhileTheSegmentsExceedTheirBudget() async throws {
-        let dir = TemporaryDirectory()
-        var configuration = Configuration.testing(capacity: 8 << 20)
-        configuration.splitSegmentBudget = 64 << 10
-        let streams = 2_000
-        let payload = (0..<10).map { _ in UUID().uuidString }.joined()
-        let store = try await EventStore.open(at: dir.path, configuration: configuration)
-        store.splitter.mover.pause()
-        try await appendToEach(streams, of: store, payload: payload, suffix: "-0")
-        try await waitUntil("a first checkpoint") { store.splitter.checkpoints >= 1 }
-        #expect(store.splitter.mover.segmentsOverBudget)
-
-        let stall = FaultInjection.install(.init(operation: .flush, pathContains: dir.child(Journal.fileName),
-                                                 effect: .delay(.milliseconds(250)), count: 1))
-        defer { FaultInjection.remove(stall) }
-        try await appendToEach(streams, of: store, payload: payload, suffix: "-1")
-        #expect(store.journal.writer.syncStalls.load(ordering: .relaxed) > 0, "the delayed sync counts as a stall")
-        try await waitUntil("a checkpoint after the stall") { store.splitter.checkpoints >= 2 }
-        #expect(store.splitter.segmentPacedCheckpoints.load(ordering: .relaxed) == 0)
-        store.splitter.mover.resume()
-        for s in stride(from: 0, to: streams, by: 7) {
-            #expect(try await store.read(stream: "spread-\(s)").collect().map(\.version) == [0, 1], "spread-\(s)")
-        }
-        try await store.close()
     }
 
     /// One event to each of `streams` streams, 32 appends at a time (so that

@@ -52,6 +52,16 @@ import Testing
         #expect(pace.checkpointBegins(now: 2 * Self.second, segmentBytes: 2 * Self.mib, reserved: 2 * Self.mib, stalledSinceLast: false) != nil)
     }
 
+    /// A test's checkpoint and any while the segments exceed their budget go
+    /// at full speed, whatever pace was chosen.
+    @Test func neitherATestsCheckpointNorOneWhileTheSegmentsExceedTheirBudgetIsPaced() {
+        let rates = SplitWritePace.Rates(segmentBytesPerSecond: 6e6, journalBytesPerSecond: 9e6)
+        #expect(SplitWritePace.applied(rates, forced: false, segmentsOverBudget: false) == rates)
+        #expect(SplitWritePace.applied(rates, forced: true, segmentsOverBudget: false) == nil)
+        #expect(SplitWritePace.applied(rates, forced: false, segmentsOverBudget: true) == nil)
+        #expect(SplitWritePace.applied(nil, forced: false, segmentsOverBudget: false) == nil)
+    }
+
     /// Little produced (an idle spell) still leaves a floor, so that the next
     /// busy checkpoint does not crawl.
     @Test func thePaceHasAFloor() throws {

@@ -64,11 +64,8 @@ extension Splitter {
                         now: monotonicNanoseconds(), segmentBytes: split.segments.bytesWritten.load(ordering: .relaxed),
                         reserved: journal.spaceInUse.reserved, stalledSinceLast: stalls != journalStalls)
                     journalStalls = stalls
-                    // A test's checkpoint is not spread over the device's time: tests wait for it.
-                    // Nor one while the segments exceed their budget: the mover's sweeps need the
-                    // device's spare writes then, and with checkpoints' writes spread over them
-                    // it drained less (SplitWritePace).
-                    let devicePace = pass.forced || mover.segmentsOverBudget ? nil : segmentPace
+                    let devicePace = SplitWritePace.applied(segmentPace, forced: pass.forced,
+                                                            segmentsOverBudget: mover.segmentsOverBudget)
                     if devicePace != nil { segmentPacedCheckpoints.add(1, ordering: .relaxed) }
                     try writeCheckpoint(&pending, pace: checkpointPace(bytesPerSecond: devicePace?.journalBytesPerSecond ?? pace.bytesPerSecond,
                                                                        segmentBytesPerSecond: devicePace?.segmentBytesPerSecond,
