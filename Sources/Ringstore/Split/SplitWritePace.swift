@@ -22,9 +22,8 @@
 /// of 20 ms or more and four times the usual), for the next
 /// ``pacedCheckpoints`` checkpoints, renewed by every stall, and not while
 /// the segments exceed their budget (``applied(_:forced:segmentsOverBudget:)``).
-/// On a device that
-/// keeps up the checkpoint goes at full speed (on the working disk, 100-event
-/// appends are bound by the split). And a pause is taken only while
+/// On a device that keeps up the checkpoint goes at full speed (on the working
+/// disk, 100-event appends are bound by the split). And a pause is taken only while
 /// ``CheckpointPolicy/mayPause(_:budget:headroom:)`` allows it with
 /// ``pauseBudgetNanoseconds``: never on close or while writers are short of
 /// ring space.
