@@ -13,7 +13,7 @@ import Testing
         var pace = SplitWritePace()
         for n in 0..<10 {
             let rates = pace.checkpointBegins(now: Int64(n) * Self.second, segmentBytes: UInt64(n) * 4 * Self.mib,
-                                              reserved: UInt64(n) * 10 * Self.mib, stalledSinceLast: false)
+                                              reserved: UInt64(n) * 10 * Self.mib, journalStalls: 0)
             #expect(rates == nil, "checkpoint \(n)")
         }
         #expect(pace.pacedLeft == 0)
@@ -24,8 +24,8 @@ import Testing
     /// reserved), for a fixed number of checkpoints unless another stall renews it.
     @Test func aStallPacesTheNextCheckpoints() throws {
         var pace = SplitWritePace()
-        _ = pace.checkpointBegins(now: 0, segmentBytes: 0, reserved: 0, stalledSinceLast: false)
-        let begun = pace.checkpointBegins(now: 2 * Self.second, segmentBytes: 8 * Self.mib, reserved: 20 * Self.mib, stalledSinceLast: true)
+        _ = pace.checkpointBegins(now: 0, segmentBytes: 0, reserved: 0, journalStalls: 0)
+        let begun = pace.checkpointBegins(now: 2 * Self.second, segmentBytes: 8 * Self.mib, reserved: 20 * Self.mib, journalStalls: 1)
         let rates = try #require(begun)
         #expect(rates.segmentBytesPerSecond == 1.5 * 4 * Double(Self.mib))
         #expect(rates.journalBytesPerSecond == 10 * Double(Self.mib))
@@ -33,13 +33,13 @@ import Testing
         var now = 2 * Self.second
         var bytes = 8 * Self.mib
         while pace.checkpointBegins(now: now + Self.second, segmentBytes: bytes + 4 * Self.mib, reserved: 0,
-                                    stalledSinceLast: false) != nil {
+                                    journalStalls: 1) != nil {
             paced += 1
             now += Self.second
             bytes += 4 * Self.mib
         }
         #expect(paced == SplitWritePace.pacedCheckpoints)
-        #expect(pace.checkpointBegins(now: now + 3 * Self.second, segmentBytes: bytes, reserved: 0, stalledSinceLast: true) != nil,
+        #expect(pace.checkpointBegins(now: now + 3 * Self.second, segmentBytes: bytes, reserved: 0, journalStalls: 2) != nil,
                 "a new stall paces again")
         #expect(pace.pacedLeft == SplitWritePace.pacedCheckpoints - 1)
     }
@@ -48,8 +48,8 @@ import Testing
     /// against: it goes at full speed even after a stall.
     @Test func theFirstCheckpointIsNeverPaced() {
         var pace = SplitWritePace()
-        #expect(pace.checkpointBegins(now: Self.second, segmentBytes: Self.mib, reserved: Self.mib, stalledSinceLast: true) == nil)
-        #expect(pace.checkpointBegins(now: 2 * Self.second, segmentBytes: 2 * Self.mib, reserved: 2 * Self.mib, stalledSinceLast: false) != nil)
+        #expect(pace.checkpointBegins(now: Self.second, segmentBytes: Self.mib, reserved: Self.mib, journalStalls: 1) == nil)
+        #expect(pace.checkpointBegins(now: 2 * Self.second, segmentBytes: 2 * Self.mib, reserved: 2 * Self.mib, journalStalls: 1) != nil)
     }
 
     /// A test's checkpoint and any while the segments exceed their budget go
@@ -66,8 +66,8 @@ import Testing
     /// busy checkpoint does not crawl.
     @Test func thePaceHasAFloor() throws {
         var pace = SplitWritePace()
-        _ = pace.checkpointBegins(now: 0, segmentBytes: 0, reserved: 0, stalledSinceLast: false)
-        let begun = pace.checkpointBegins(now: 10 * Self.second, segmentBytes: 1 << 10, reserved: 1 << 10, stalledSinceLast: true)
+        _ = pace.checkpointBegins(now: 0, segmentBytes: 0, reserved: 0, journalStalls: 0)
+        let begun = pace.checkpointBegins(now: 10 * Self.second, segmentBytes: 1 << 10, reserved: 1 << 10, journalStalls: 1)
         let rates = try #require(begun)
         #expect(rates.segmentBytesPerSecond == SplitWritePace.minimumBytesPerSecond)
     }
@@ -83,7 +83,7 @@ import Testing
         for n in 0..<12 {
             // 12 MB over 2.3 s, then 8.5 MB over 0.85 s, and again.
             let (interval, written): (Int64, UInt64) = n % 2 == 0 ? (2_300_000_000, 12_000_000) : (850_000_000, 8_500_000)
-            if let rates = pace.checkpointBegins(now: now, segmentBytes: bytes, reserved: 0, stalledSinceLast: true), n >= SplitWritePace.windowCheckpoints {
+            if let rates = pace.checkpointBegins(now: now, segmentBytes: bytes, reserved: 0, journalStalls: UInt64(n + 1)), n >= SplitWritePace.windowCheckpoints {
                 paces.append(rates.segmentBytesPerSecond)
             }
             now += interval

@@ -54,6 +54,9 @@ struct SplitWritePace: Sendable {
 
     /// Checkpoints still to be paced (0: not paced).
     private(set) var pacedLeft = 0
+    /// The journal's stalled syncs when the last checkpoint began (``JournalWriter/syncStalls``,
+    /// which counts from the store's opening).
+    private var stallsAtLastStart: UInt64 = 0
     /// When each of the last checkpoints' writing began (monotonic), the
     /// segments' bytes written then, and the end of the ring space reserved by
     /// appends then; oldest first, at most ``windowCheckpoints``.
@@ -77,15 +80,16 @@ struct SplitWritePace: Sendable {
     }
 
     /// The paces for a checkpoint whose writing begins at `now`, the segments
-    /// having had `segmentBytes` written so far and appends having reserved the
-    /// ring up to `reserved`; `stalledSinceLast`: whether the journal stalled
-    /// since the last checkpoint began. Nil: write at full speed.
-    mutating func checkpointBegins(now: Int64, segmentBytes: UInt64, reserved: UInt64, stalledSinceLast: Bool) -> Rates? {
+    /// having had `segmentBytes` written so far, appends having reserved the
+    /// ring up to `reserved`, and the journal having stalled `journalStalls`
+    /// times so far. Nil: write at full speed.
+    mutating func checkpointBegins(now: Int64, segmentBytes: UInt64, reserved: UInt64, journalStalls: UInt64) -> Rates? {
         defer {
             if starts.count == Self.windowCheckpoints { starts.removeFirst() }
             starts.append((now, segmentBytes, reserved))
+            stallsAtLastStart = journalStalls
         }
-        if stalledSinceLast { pacedLeft = Self.pacedCheckpoints }
+        if journalStalls != stallsAtLastStart { pacedLeft = Self.pacedCheckpoints }
         guard pacedLeft > 0, let oldest = starts.first, now > oldest.nanoseconds else { return nil }
         pacedLeft -= 1
         let seconds = Double(now - oldest.nanoseconds) / 1e9
@@ -95,7 +99,7 @@ struct SplitWritePace: Sendable {
     }
 
     /// The paces a checkpoint's writing gets, given those
-    /// ``checkpointBegins(now:segmentBytes:reserved:stalledSinceLast:)`` chose:
+    /// ``checkpointBegins(now:segmentBytes:reserved:journalStalls:)`` chose:
     /// none for a test's checkpoint (tests wait for it), nor while the
     /// segments exceed their budget (the mover's sweeps need the device's
     /// spare writes then: with the checkpoints' writes spread over them it

@@ -17,7 +17,6 @@ extension Splitter {
         var reportingFailure = false
         var heldBySegments = false  // a due checkpoint waits for the segment mover
         var writePace = SplitWritePace()
-        var journalStalls = journal.writer.syncStalls.load(ordering: .relaxed)
         while true {
             let (stopping, paused, abandoning) = control.withLock { ($0.stopping, $0.paused, $0.abandoning) }
             if abandoning {
@@ -59,11 +58,9 @@ extension Splitter {
                     worked = true
                 }
                 if due {
-                    let stalls = journal.writer.syncStalls.load(ordering: .relaxed)
                     let segmentPace = writePace.checkpointBegins(
                         now: monotonicNanoseconds(), segmentBytes: split.segments.bytesWritten.load(ordering: .relaxed),
-                        reserved: journal.spaceInUse.reserved, stalledSinceLast: stalls != journalStalls)
-                    journalStalls = stalls
+                        reserved: journal.spaceInUse.reserved, journalStalls: journal.writer.syncStalls.load(ordering: .relaxed))
                     let devicePace = SplitWritePace.applied(segmentPace, forced: pass.forced,
                                                             segmentsOverBudget: mover.segmentsOverBudget)
                     if devicePace != nil { segmentPacedCheckpoints.add(1, ordering: .relaxed) }

@@ -2,7 +2,9 @@ import Synchronization
 
 /// What a paced checkpoint's writing needs from the splitter's loop.
 struct CheckpointPace: Sendable {
-    /// The journal's recent pace (``CheckpointPolicy/Pace``).
+    /// The journal's recent pace: the scan's (``CheckpointPolicy/Pace``), or for
+    /// a checkpoint paced for the device the reservations' over the last few
+    /// checkpoints (``SplitWritePace/Rates/journalBytesPerSecond``).
     var bytesPerSecond: Double
     /// ``JournalWriter/journalFullWaits`` when the writing began: once it moves,
     /// an append has waited for ring space, and the writing pauses no more.
