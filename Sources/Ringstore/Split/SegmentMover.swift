@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// Moves stream entries out of the split segments into their stream files, in
@@ -73,6 +74,9 @@ final class SegmentMover: Sendable {
         /// (``SegmentMover/holdsCheckpoints``): no journal flush is then there
         /// to wait behind a batch's sync, and each sync's commit is shared by more files.
         var heldBatch: Int = 256
+        /// Threads that move a batch's streams side by side while checkpoints
+        /// wait for the mover (one otherwise): see ``SegmentMover/moveBatch(_:of:segment:through:lanes:)``.
+        var heldLanes: Int = max(1, min(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
         /// A batch's sync should take about this long at most: the batch is
         /// halved after a longer one and doubled after one under a quarter of it.
         var syncTargetNanoseconds: Int64 = 20_000_000
@@ -94,6 +98,8 @@ final class SegmentMover: Sendable {
 
     let store: SplitStore
     let policy: Policy
+    /// Names the store in thread errors (the mover's own and its lanes').
+    let owner: String
 
     private struct State: ~Copyable {
         var stopping = false
@@ -153,6 +159,7 @@ final class SegmentMover: Sendable {
         state = Mutex(State(paused: paused))
         self.store = store
         self.policy = policy
+        self.owner = owner
         self.journalStalls = journalStalls
         self.segmentDeleted = segmentDeleted
         share = Mutex(MoverShare(maximum: policy.busyShare, minimum: policy.minimumBusyShare, step: policy.busyShareStep))

@@ -58,17 +58,18 @@ enum ParallelLanes {
     /// Runs `body(lane, item)` for every item in `0..<count` on up to `lanes`
     /// threads (fewer if there are fewer items, or if the system refuses more
     /// threads: the running lanes then do the rest). `progress(itemsDone)` is
-    /// called on the calling thread after each of its own items.
+    /// called on the calling thread after each of its own items. `background`:
+    /// the lanes' threads get the background time slice (``BackgroundThread``).
     ///
     /// Returns how many lanes ran. Throws the first error a body threw.
     @discardableResult
-    static func run(count: Int, lanes: Int, owner: String, name: String = "rs-lane",
+    static func run(count: Int, lanes: Int, owner: String, name: String = "rs-lane", background: Bool = false,
                     progress: (Int) -> Void = { _ in },
                     _ body: @escaping @Sendable (_ lane: Int, _ item: Int) throws -> Void) throws -> Int {
         let work = Work(count: count, body: body)
         var started: [BackgroundThread] = []
         for lane in 1..<max(1, min(lanes, count)) {
-            let thread = BackgroundThread(name: name, owner: owner)
+            let thread = BackgroundThread(name: name, owner: owner, background: background)
             do {
                 try thread.start { work.run(lane: lane) }
                 started.append(thread)
