@@ -48,6 +48,8 @@ extension JournalWriter {
     func append(_ append: PreparedAppend, whyFull: () -> RingstoreError? = { nil }) async throws -> AppendResult {
         var waitingSince: Int64?
         while true {
+            // Read before looking at the ring, once waiting: space freed from here on ends the wait below.
+            let spaceGeneration = waitingSince == nil ? 0 : ringSpace.generation
             let outcome = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Outcome, any Error>) in
                 stage(append, continuation: continuation)
             }
@@ -65,27 +67,29 @@ extension JournalWriter {
                 throw check.otherwise
             case .journalFull(let needed):
                 let now = monotonicNanoseconds()
-                if waitingSince == nil {
+                guard let since = waitingSince else {
+                    // Looks once more, having read the generation: nothing on the common path
+                    // (an append that finds space) pays for the waiters' bookkeeping.
                     waitingSince = now
                     journalFullWaits.add(1, ordering: .relaxed)
+                    continue
                 }
                 let wait = journalFullWaitNanoseconds.load(ordering: .relaxed)
-                if now - waitingSince! >= wait { throw journalFullError(needed: needed, waited: wait, cause: whyFull()) }
-                // Ring space frees up only as the splitter checkpoints, which takes
-                // milliseconds; polling at that pace keeps the common path free of
-                // any bookkeeping for waiters.
-                try await Self.pauseForRingSpace()
+                if now - since >= wait { throw journalFullError(needed: needed, waited: wait, cause: whyFull()) }
+                try await waitForRingSpace(since: spaceGeneration)
             }
         }
     }
 
-    /// Sleeps a millisecond. Not inlined into `append` on purpose: `Task.sleep`
-    /// inlined there put `ContinuousClock` values (of a size known only at run
-    /// time) in `append`'s frame, and every append paid three task allocations
-    /// and frees for them (about 450 instructions) though almost none ever waits.
+    /// Waits until a checkpoint frees ring space or the waiters' next tick
+    /// (``RingSpaceWaiters``). Not inlined into `append` on purpose: an await
+    /// inlined there put its state in `append`'s frame, and every append paid
+    /// task allocations for it (about 450 instructions with the `Task.sleep`
+    /// this replaced) though almost none ever waits. Throws if the task is cancelled.
     @inline(never)
-    private static func pauseForRingSpace() async throws {
-        try await Task.sleep(for: .milliseconds(1))
+    private func waitForRingSpace(since generation: UInt64) async throws {
+        await ringSpace.wait(since: generation)
+        try Task.checkCancellation()
     }
 
     /// The first append's result if the stream file holds this append's IDs

@@ -147,6 +147,8 @@ final class JournalWriter: Sendable {
     let flushObserver = FlushObserver()
     /// Appends that had to wait for ring space (sampled for logs and metrics).
     let journalFullWaits = Atomic<UInt64>(0)
+    /// Appends waiting for ring space (see ``RingSpaceWaiters``).
+    let ringSpace = RingSpaceWaiters()
 
     /// True once the flusher has stopped (closed or failed).
     var isStopped: Bool { state.withLock { $0.stop.stopped } }
@@ -193,6 +195,7 @@ final class JournalWriter: Sendable {
     /// are acknowledged.
     func close() async {
         state.withLock { $0.closing = true }
+        ringSpace.spaceFreed()  // appends waiting for space look again, and are refused
         wake.signal()
         await StopHandshake.stop(request: { continuation in state.withLock { $0.stop.register(continuation) } })
         // Every acknowledgement (or failure) handed over before the stop has been delivered
@@ -251,11 +254,13 @@ final class JournalWriter: Sendable {
             released.removeAll(keepingCapacity: true)  // frees the emptied arrays outside the lock
             if behind { return }
         }
-        state.withLock { s in
-            guard position > s.checkpoint else { return }
+        let moved = state.withLock { s in
+            guard position > s.checkpoint else { return false }
             s.checkpoint = position
             s.index.forgetEventPositions(before: position)
+            return true
         }
+        if moved { ringSpace.spaceFreed() }
     }
 
     /// Streams whose ring entries ``releaseSpace(before:streams:)`` forgets per
