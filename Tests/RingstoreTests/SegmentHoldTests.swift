@@ -115,7 +115,8 @@ import Testing
             }
         }
         try await Self.waitForTheHold(store)
-        #expect(mover.currentBatch == max(mover.policy.heldBatch, mover.policy.batch))
+        #expect(mover.currentBatch == max(mover.heldBatchLimit, mover.policy.batch))
+        #expect(mover.heldBatchLimit >= mover.policy.minimumHeldBatch)
         let segments = store.split.segments
         #expect(segments.segmentSizes().count >= 2, "the oldest, and newer entries past the budget")
         // What the segments hold of each stream before the sweep (entries added later do not matter).
