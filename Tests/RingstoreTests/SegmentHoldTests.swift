@@ -116,7 +116,6 @@ import Testing
         }
         try await Self.waitForTheHold(store)
         #expect(mover.currentBatch == max(mover.heldBatchLimit, mover.policy.batch))
-        #expect(mover.heldBatchLimit >= mover.policy.minimumHeldBatch)
         let segments = store.split.segments
         #expect(segments.segmentSizes().count >= 2, "the oldest, and newer entries past the budget")
         // What the segments hold of each stream before the sweep (entries added later do not matter).
@@ -135,6 +134,15 @@ import Testing
         await appender.value
         try await store.close()
         try AdminFixture.expectVerifiesClean(at: dir.path, "after the sweep")
+    }
+
+    /// A held batch moves up to 1,024 streams, but no more than a quarter of
+    /// the open-file cache's descriptors (so that none of its files is closed
+    /// before its sync), and never fewer than 256.
+    @Test(arguments: [(65_536, 1_024), (20_000, 1_024), (4_096, 1_024), (2_000, 500), (1_024, 256), (512, 256), (256, 256)])
+    func aHeldBatchFitsInAQuarterOfTheOpenFileCache(openFiles: Int, streams: Int) {
+        let policy = SegmentMover.Policy(budgetBytes: 64 << 10)
+        #expect(policy.heldBatchSize(openFiles: openFiles) == streams, "\(openFiles) descriptors")
     }
 
     /// A paused mover (tests that keep segments around) holds nothing back:

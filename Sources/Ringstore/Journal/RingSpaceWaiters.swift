@@ -54,11 +54,10 @@ final class RingSpaceWaiters: Sendable {
 
     /// Wakes every waiter: ring space was freed (called after the checkpoint moved).
     func spaceFreed() {
-        let woken = state.withLock { s -> [UnsafeContinuation<Void, Never>] in
+        var woken: [UnsafeContinuation<Void, Never>] = []
+        state.withLock { s in
             s.generation &+= 1
-            guard !s.waiting.isEmpty else { return [] }
-            defer { s.waiting = [] }
-            return s.waiting
+            swap(&woken, &s.waiting)
         }
         for continuation in woken { continuation.resume() }
     }
@@ -70,15 +69,12 @@ final class RingSpaceWaiters: Sendable {
     private func tick() async {
         while true {
             try? await Task.sleep(nanoseconds: tickNanoseconds)
-            let woken = state.withLock { s -> [UnsafeContinuation<Void, Never>]? in
-                guard !s.waiting.isEmpty else {
-                    s.ticking = false
-                    return nil
-                }
-                defer { s.waiting = [] }
-                return s.waiting
+            var woken: [UnsafeContinuation<Void, Never>] = []
+            state.withLock { s in
+                swap(&woken, &s.waiting)
+                if woken.isEmpty { s.ticking = false }
             }
-            guard let woken else { return }
+            guard !woken.isEmpty else { return }
             for continuation in woken { continuation.resume() }
         }
     }

@@ -90,6 +90,10 @@ final class SegmentMover: Sendable {
         /// that one move never holds much in memory.
         var chainMoveBytes: UInt32 = 1 << 20
 
+        /// Streams a held batch moves with an open-file cache of `openFiles`
+        /// descriptors (see ``SegmentMover/heldBatchLimit``).
+        func heldBatchSize(openFiles: Int) -> Int { max(minimumHeldBatch, min(heldBatch, openFiles / 4)) }
+
         /// Past this many bytes in the segments the mover moves without pacing,
         /// and ripe streams no longer wait for the split.
         var urgentBytes: UInt64 { 2 * budgetBytes }
@@ -163,9 +167,7 @@ final class SegmentMover: Sendable {
     /// 200 --writers 64 --batch 100 --warm-up --duration 40`, alternating). A
     /// file closed before its batch's sync would make the sync a `syncfs`
     /// of the whole file system (``StreamDirectory/syncAll(dirty:wholeFileSystem:)``).
-    var heldBatchLimit: Int {
-        max(policy.minimumHeldBatch, min(policy.heldBatch, store.directory.maxOpenFiles / 4))
-    }
+    var heldBatchLimit: Int { policy.heldBatchSize(openFiles: store.directory.maxOpenFiles) }
 
     /// Starts the mover's thread; `owner` names the store in thread errors.
     /// `splitUnderPressure`: whether ripe streams wait (see above).

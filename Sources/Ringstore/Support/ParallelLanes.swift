@@ -8,8 +8,9 @@ import Synchronization
 ///
 /// Why dedicated threads rather than `DispatchQueue.concurrentPerform` or a
 /// task group: the callers (the offline tool's rewrite, removing a tree of
-/// files) are synchronous and block in system calls (creating, writing and
-/// unlinking files) for much of an item; on the concurrency pool, which has
+/// files, the segment mover's batches while checkpoints wait for it) are
+/// synchronous and block in system calls (creating, writing and unlinking
+/// files) for much of an item; on the concurrency pool, which has
 /// only as many threads as processors, they would hold its threads that long.
 ///
 /// The body receives the lane's number, so that each lane can keep state of its
