@@ -11,10 +11,13 @@
 // CHUNK consecutive numbers in each folder (so a batch, which takes streams
 // in number order, touches one folder and, on ext4, neighbouring inodes).
 // With PREALLOC=N in the environment the first round also reserves N bytes
-// of each file (`fallocate`, keeping its size).
+// of each file (`fallocate`, keeping its size). `bucket` shares CHUNK files
+// among all the streams instead (stream i in file i's hash mod CHUNK, in one
+// folder): a batch appends each of its streams' bytes to its file, the
+// streams of one file in one write, then syncs the files it wrote as above.
 //
 //   cc -O2 Benchmarks/move-cost.c -o move-cost
-//   ./move-cost DIR hash|chunk STREAMS ROUNDS [BATCH=64] [BYTES=300] [CHUNK=4096]
+//   ./move-cost DIR hash|chunk|bucket STREAMS ROUNDS [BATCH=64] [BYTES=300] [CHUNK=4096]
 //
 // It prints each round's seconds and files a second. On a throttled device
 // the rate is the cost: at 1,000 writes a second, 850 files a second is
@@ -46,6 +49,57 @@ static uint64_t mix(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+// The `bucket` layout (see the top of the file).
+static int moveIntoBuckets(const char *dir, int folderFD, long streams, int rounds, int batch, int bytes,
+                           long buckets, const char *data) {
+    char path[512];
+    int *fds = malloc(sizeof(int) * buckets);
+    long *count = calloc(buckets, sizeof(long));
+    int *touched = malloc(sizeof(int) * batch);
+    char *buffer = malloc((size_t)batch * bytes);
+    for (long b = 0; b < buckets; b++) {
+        snprintf(path, sizeof path, "%s/%04lx.bucket", dir, b);
+        fds[b] = open(path, O_CREAT | O_WRONLY | O_APPEND, 0644);
+        if (fds[b] < 0) {
+            perror(path);
+            return 1;
+        }
+    }
+    fsync(folderFD);
+    for (int round = 0; round < rounds; round++) {
+        double start = now();
+        for (long first = 0; first < streams; first += batch) {
+            int distinct = 0;
+            long last = first + batch < streams ? first + batch : streams;
+            for (long i = first; i < last; i++) {
+                long b = (long)(mix(i) % (uint64_t)buckets);
+                if (count[b]++ == 0) touched[distinct++] = (int)b;
+            }
+            for (int j = 0; j < distinct; j++) {
+                long b = touched[j];
+                for (long k = 0; k < count[b]; k++) memcpy(buffer + k * bytes, data + (k % 1000), bytes);
+                if (write(fds[b], buffer, count[b] * bytes) != count[b] * bytes) {
+                    perror("write");
+                    return 1;
+                }
+                count[b] = 0;
+            }
+            for (int j = 0; j < distinct; j++)
+                sync_file_range(fds[touched[j]], 0, 0,
+                                SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+            fsync(folderFD);
+            fdatasync(fds[touched[0]]);
+        }
+        double moved = now();
+        syncfs(folderFD);
+        double end = now();
+        printf("round %d: %.2f s (+ syncfs %.2f s): %.0f streams/s\n", round, moved - start, end - moved,
+               streams / (end - start));
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 5) {
         fprintf(stderr, "usage: move-cost DIR hash|chunk STREAMS ROUNDS [BATCH=64] [BYTES=300] [CHUNK=4096]\n");
@@ -53,13 +107,14 @@ int main(int argc, char **argv) {
     }
     const char *dir = argv[1];
     int chunked = strcmp(argv[2], "chunk") == 0;
+    int bucketed = strcmp(argv[2], "bucket") == 0;
     long streams = atol(argv[3]);
     int rounds = atoi(argv[4]);
     int batch = argc > 5 ? atoi(argv[5]) : 64;
     int bytes = argc > 6 ? atoi(argv[6]) : 300;
     long chunk = argc > 7 ? atol(argv[7]) : 4096;
     long prealloc = getenv("PREALLOC") ? atol(getenv("PREALLOC")) : 0;
-    if ((!chunked && strcmp(argv[2], "hash") != 0) || streams <= 0 || rounds <= 0 || batch <= 0
+    if ((!chunked && !bucketed && strcmp(argv[2], "hash") != 0) || streams <= 0 || rounds <= 0 || batch <= 0
         || bytes <= 0 || bytes > 60000 || chunk <= 0) {
         fprintf(stderr, "move-cost: bad arguments\n");
         return 2;
@@ -73,6 +128,7 @@ int main(int argc, char **argv) {
         perror(dir);
         return 1;
     }
+    if (bucketed) return moveIntoBuckets(dir, folderFD, streams, rounds, batch, bytes, chunk, data);
     long folders = chunked ? (streams + chunk - 1) / chunk : 256;
     for (long f = 0; f < folders; f++) {
         snprintf(path, sizeof path, "%s/%02lx", dir, f);
