@@ -136,6 +136,66 @@ import Testing
         try AdminFixture.expectVerifiesClean(at: dir.path, "after the sweep")
     }
 
+    /// The stream-file ends a sweep saw carry over to the next sweep: once a
+    /// held sweep has taken every stream's whole chain, the newer segments'
+    /// sweeps find nothing to move and check that nothing is left behind
+    /// without looking up any file's end again. An end carried from before a
+    /// later move (lower than the file's end now) is looked up in the file,
+    /// not taken for an entry left behind.
+    @Test func theNextSweepsCheckAgainstTheFileEndsTheLastOneSaw() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path, configuration: Self.configuration)
+        let mover = store.splitter.mover
+        mover.suspendMoving()
+        let appender = Task {
+            for i in 0..<2_000 {
+                let (stream, events) = Self.batch(i)
+                guard (try? await store.append(to: stream, events: events)) != nil else { return }
+            }
+        }
+        try await Self.waitForTheHold(store)
+        store.setJournalFullWait(.milliseconds(1))
+        await appender.value  // its waiting append failed: nothing more is appended
+        store.setJournalFullWait(generousWait)
+        await store.splitter.checkpointForTesting()  // everything acknowledged is in the segments now
+
+        let segments = store.split.segments
+        let numbers = segments.segmentSizes().map(\.number)
+        try #require(numbers.count >= 2, "the oldest segment, and newer ones to sweep after it")
+        // A sweep of a segment the splitter no longer writes checks against the
+        // listing it began with, which must say what walking the segment says.
+        #expect(!segments.isBeingWritten(numbers[0]))
+        let listed = SplitSegments.lastVersions(in: try segments.locateEntries(in: numbers[0]))
+        let walked = try segments.lastVersions(in: numbers[0])
+        #expect(!listed.isEmpty && listed == walked)
+        var sweep = try mover.startSweep(numbers[0], urgent: true)
+        while try !mover.continueSweep(&sweep, heldLanes: 2) {}
+        let carried = mover.carriedFileEnds.withLock { $0 }
+        #expect(!carried.isEmpty, "the sweep hands the ends it saw on")
+        #expect(mover.fileEndsLookedUp.load(ordering: .relaxed) == 0, "every end the sweep checked against, its moves saw")
+
+        // Ends seen before later moves: lowered to 1 for half of the streams whose whole
+        // chain is in their files (a stream with a chain left would be moved, and report its end).
+        let streamNumbers = (0..<40).compactMap { store.catalog.number(of: "s-\($0)") }
+        let lowered = Set(streamNumbers.filter { $0 % 2 == 0 && carried[$0] != nil && segments.head(of: $0) == nil })
+        mover.carriedFileEnds.withLock { ends in for stream in lowered { ends[stream] = 1 } }
+        // Each lowered stream is looked up once, by the first segment whose check it fails.
+        var inLater: Set<UInt32> = []
+        for number in numbers.dropFirst() {
+            for (stream, last) in try segments.lastVersions(in: number) where last >= 1 { inLater.insert(stream) }
+        }
+        let lookedUp = lowered.intersection(inLater).count
+        try #require(lookedUp >= 1, "the newer segments hold entries of streams whose ends were lowered")
+        for number in numbers.dropFirst() { try mover.moveSegment(number) }
+        #expect(segments.segmentSizes().isEmpty, "every segment swept and deleted; no entry taken for one left behind")
+        #expect(mover.fileEndsLookedUp.load(ordering: .relaxed) == UInt64(lookedUp),
+                "only the lowered ends were looked up, once each")
+
+        mover.resumeMoving()
+        try await store.close()
+        try AdminFixture.expectVerifiesClean(at: dir.path, "after the sweeps")
+    }
+
     /// A held batch moves up to 1,024 streams, but no more than a quarter of
     /// the open-file cache's descriptors (so that none of its files is closed
     /// before its sync), and never fewer than 256.

@@ -68,10 +68,13 @@ extension SegmentMover {
         /// How far each stream's entries are taken along (``SegmentMover/throughSegment(emptying:)``, when it begins).
         let through: UInt32
         fileprivate let located: [SplitSegments.Located]
+        /// Whether `located` lists every entry the segment will ever hold (the
+        /// splitter had moved on to a newer segment before it was walked).
+        fileprivate let locatedWhole: Bool
         /// A run of `located` per stream.
         fileprivate let runs: [Range<Int>]
         fileprivate var nextRun = 0
-        fileprivate var fileEnds: [UInt32: UInt64] = [:]
+        fileprivate var fileEnds = StreamFileEnds()
         /// Whether checkpoints waited for the mover when the last batch began.
         fileprivate var lastBatchHeld = false
 
@@ -82,6 +85,7 @@ extension SegmentMover {
 
     /// Lists segment `number`'s entries by stream (one walk of it) for a sweep.
     func startSweep(_ number: UInt32, urgent: Bool) throws -> Sweep {
+        let whole = !store.segments.isBeingWritten(number)  // asked before the walk: it then sees every entry
         let located = try store.segments.locateEntries(in: number)
         var runs: [Range<Int>] = []
         var runStart = 0
@@ -89,8 +93,14 @@ extension SegmentMover {
             runs.append(runStart..<(i + 1))
             runStart = i + 1
         }
-        var sweep = Sweep(segment: number, urgent: urgent, through: throughSegment(emptying: number), located: located, runs: runs)
-        sweep.fileEnds.reserveCapacity(runs.count)
+        var sweep = Sweep(segment: number, urgent: urgent, through: throughSegment(emptying: number), located: located,
+                          locatedWhole: whole, runs: runs)
+        // The ends the last sweep saw are lower bounds of the files' ends now (see
+        // ``SegmentMover/carriedFileEnds``); this sweep's moves raise them.
+        sweep.fileEnds = carriedFileEnds.withLock { carried in
+            defer { carried = StreamFileEnds() }  // taken, not shared: the sweep adds to it
+            return carried
+        }
         return sweep
     }
 
@@ -128,7 +138,14 @@ extension SegmentMover {
             sweep.nextRun += batch.count
             if sweep.nextRun < sweep.runs.count { return false }
         }
-        try checkMoved(number, fileEnds: sweep.fileEnds)
+        // A segment the splitter no longer writes holds what the sweep's walk listed;
+        // one it still writes is walked again for the entries added since.
+        let lastVersions = sweep.locatedWhole ? SplitSegments.lastVersions(in: sweep.located) : try segments.lastVersions(in: number)
+        try checkMoved(number, lastVersions: lastVersions, fileEnds: &sweep.fileEnds)
+        carriedFileEnds.withLock { carried in
+            carried = sweep.fileEnds.span <= Self.carriedFileEndsLimit ? sweep.fileEnds : StreamFileEnds()
+        }
+        sweep.fileEnds = StreamFileEnds()
         segments.remove(number)
         segmentsDeleted.add(1, ordering: .relaxed)
         segmentDeleted()
@@ -188,21 +205,20 @@ extension SegmentMover {
         return through
     }
 
-    /// Throws unless every entry of segment `number` lies below its stream file's
-    /// end: as the moves just found it (`fileEnds`, by stream number; an end only
-    /// grows), else looked up (opening a file evicted from the cache meanwhile:
-    /// with 100,000 streams, a third of the mover's time when every end was).
-    private func checkMoved(_ number: UInt32, fileEnds known: [UInt32: UInt64] = [:]) throws {
-        var fileEnds = known
-        for (stream, lastVersion) in try store.segments.lastVersions(in: number) {
-            let end: UInt64
-            if let known = fileEnds[stream] {
-                end = known
-            } else {
-                guard let name = store.catalog.name(of: stream) else { continue }
-                end = try store.fileNextVersion(of: name)
-                fileEnds[stream] = end
-            }
+    /// Throws unless every entry of segment `number` (`lastVersions`: the last
+    /// version of each stream in it) lies below its stream file's end: below
+    /// an end seen before (`fileEnds`, by stream number: this sweep's moves'
+    /// or a carried one; an end only grows, so each is a lower bound), else
+    /// below the end looked up now (opening a file evicted from the cache
+    /// meanwhile: with 100,000 streams, a third of the mover's time when
+    /// every end was), which then joins `fileEnds`.
+    private func checkMoved(_ number: UInt32, lastVersions: [UInt32: UInt64], fileEnds: inout StreamFileEnds) throws {
+        for (stream, lastVersion) in lastVersions {
+            if let seen = fileEnds[stream], lastVersion < seen { continue }
+            guard let name = store.catalog.name(of: stream) else { continue }
+            let end = try store.fileNextVersion(of: name)
+            fileEndsLookedUp.add(1, ordering: .relaxed)
+            fileEnds[stream] = end
             guard lastVersion < end else {
                 throw RingstoreError(.ioError, "split segment \(SplitSegment.fileName(of: number)) still holds version \(lastVersion) of stream \"\(store.catalog.name(of: stream) ?? "#\(stream)")\" after moving it; keeping the segment",
                                      path: store.segments.folder.appending(SplitSegment.fileName(of: number)).string)

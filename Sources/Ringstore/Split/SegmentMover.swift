@@ -133,6 +133,26 @@ final class SegmentMover: Sendable {
     /// Segments deleted (stats).
     let segmentsDeleted = Atomic<UInt64>(0)
 
+    /// The stream-file ends the last finished sweep's moves saw, by stream
+    /// number, handed to the next sweep (see ``SegmentMover/Sweep``).
+    ///
+    /// Why: a stream a sweep moved whole leaves nothing in the newer segments
+    /// it took along, so their sweeps move nothing for it and never see its
+    /// file; checking that each such segment holds nothing left behind then
+    /// opened the file again (with 100,000 streams, most of them closed by the
+    /// open-file cache meanwhile: a quarter of the mover's time during a hold).
+    /// A file's end only grows while the store is open, so an end seen earlier
+    /// is a lower bound of the file's end now: an entry below it has moved; an
+    /// entry at or past it is looked up in the file before it counts as left
+    /// behind. Ends of streams numbered up to ``carriedFileEndsLimit`` are carried.
+    let carriedFileEnds = Mutex(StreamFileEnds())
+    /// The most streams ``carriedFileEnds`` spans (8 MiB at most); a sweep
+    /// that saw a stream numbered past it hands no end on.
+    static let carriedFileEndsLimit = 1 << 20
+    /// Stream-file ends a sweep's final check looked up because no end seen
+    /// before showed the entry moved (tests).
+    let fileEndsLookedUp = Atomic<UInt64>(0)
+
     /// Streams moved between two syncs now, within ``Policy/minimumBatch`` and
     /// ``Policy/batch``, following how long the last syncs took.
     ///

@@ -566,6 +566,14 @@ final class SplitSegments: Sendable {
         var lastVersion: UInt64
     }
 
+    /// The last version each stream's entries in `located` hold (what
+    /// ``lastVersions(in:)`` finds, from a listing of a whole segment).
+    static func lastVersions(in located: [Located]) -> [UInt32: UInt64] {
+        var last: [UInt32: UInt64] = [:]
+        for entry in located { last[entry.stream] = max(last[entry.stream] ?? 0, entry.lastVersion) }
+        return last
+    }
+
     /// Every entry of segment `number`, by walking it once: sorted by stream
     /// number, each stream's in file order (the order of its chain).
     ///
@@ -602,6 +610,13 @@ final class SplitSegments: Sendable {
             result.append(read)
         }
         return result
+    }
+
+    /// Whether segment `number` takes new entries (the splitter's current
+    /// segment). Once it does not, it never will again: its entries stay as
+    /// they are until it is deleted.
+    func isBeingWritten(_ number: UInt32) -> Bool {
+        state.withLock { $0.current?.number == number }
     }
 
     /// The last version segment `number` holds of each stream in it, by walking it.
