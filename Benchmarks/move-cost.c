@@ -19,6 +19,12 @@
 //   cc -O2 Benchmarks/move-cost.c -o move-cost
 //   ./move-cost DIR hash|chunk|bucket STREAMS ROUNDS [BATCH=64] [BYTES=300] [CHUNK=4096]
 //
+// With PACE=N in the environment the batches keep to N streams a second (a
+// mover sharing the device with a journal: run `flush-limit-tasks` with a
+// rate beside it), and with NOSYNCFS=1 the rounds end without a `syncfs`, so
+// that the file system's metadata reaches its home locations when the
+// kernel's periodic writeback sends it, as it does under the store.
+//
 // It prints each round's seconds and files a second. On a throttled device
 // the rate is the cost: at 1,000 writes a second, 850 files a second is
 // about 1.2 device writes a file. Count the requests themselves with
@@ -59,10 +65,23 @@ static void syncBatch(const int *fds, int count, int folderFD) {
     fdatasync(fds[0]);
 }
 
-// Ends a round with a `syncfs` (so the metadata's home writes count too) and prints it.
+// Waits until `done` streams are due at PACE streams a second from `start` (no wait without PACE).
+static void keepPace(double start, long done) {
+    static double pace = -1;
+    if (pace < 0) pace = getenv("PACE") ? atof(getenv("PACE")) : 0;
+    if (pace <= 0) return;
+    double wait = start + done / pace - now();
+    if (wait > 0) {
+        struct timespec t = {(time_t)wait, (long)((wait - (time_t)wait) * 1e9)};
+        nanosleep(&t, NULL);
+    }
+}
+
+// Ends a round with a `syncfs` (so the metadata's home writes count too; not
+// with NOSYNCFS=1) and prints it.
 static void endRound(int round, double start, int folderFD, long streams, const char *unit) {
     double moved = now();
-    syncfs(folderFD);
+    if (!getenv("NOSYNCFS")) syncfs(folderFD);
     double end = now();
     printf("round %d: %.2f s (+ syncfs %.2f s): %.0f %s/s\n", round, moved - start, end - moved,
            streams / (end - start), unit);
@@ -106,6 +125,7 @@ static int moveIntoBuckets(const char *dir, int folderFD, long streams, int roun
             }
             for (int j = 0; j < distinct; j++) touched[j] = fds[touched[j]];
             syncBatch(touched, distinct, folderFD);
+            keepPace(start, last);
         }
         endRound(round, start, folderFD, streams, "streams");
     }
@@ -170,6 +190,7 @@ int main(int argc, char **argv) {
             }
             syncBatch(open_, count, folderFD);
             for (int j = 0; j < count; j++) close(open_[j]);
+            keepPace(start, first + count);
         }
         endRound(round, start, folderFD, streams, "files");
     }
