@@ -20,8 +20,8 @@
 //   ./move-cost DIR hash|chunk|bucket STREAMS ROUNDS [BATCH=64] [BYTES=300] [CHUNK=4096]
 //
 // With PACE=N in the environment the batches keep to N streams a second (a
-// mover sharing the device with a journal: run `flush-limit-tasks` with a
-// rate beside it), and with NOSYNCFS=1 the rounds end without a `syncfs`, so
+// mover sharing the device with a journal: run `sync-latency.c` beside it),
+// and with NOSYNCFS=1 the rounds end without a `syncfs`, so
 // that the file system's metadata reaches its home locations when the
 // kernel's periodic writeback sends it, as it does under the store.
 //
@@ -134,7 +134,7 @@ static int moveIntoBuckets(const char *dir, int folderFD, long streams, int roun
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: move-cost DIR hash|chunk STREAMS ROUNDS [BATCH=64] [BYTES=300] [CHUNK=4096]\n");
+        fprintf(stderr, "usage: move-cost DIR hash|chunk|bucket STREAMS ROUNDS [BATCH=64] [BYTES=300] [CHUNK=4096]\n");
         return 2;
     }
     const char *dir = argv[1];
