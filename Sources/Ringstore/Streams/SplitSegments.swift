@@ -621,19 +621,7 @@ final class SplitSegments: Sendable {
 
     /// The last version segment `number` holds of each stream in it, by walking it.
     func lastVersions(in number: UInt32) throws -> [UInt32: UInt64] {
-        guard let segment = segment(number) else { return [:] }
-        var last: [UInt32: UInt64] = [:]
-        let end = state.withLock { _ in segment.end }
-        let reached = try segment.scan { offset, envelope, header in
-            guard offset < end else { return false }
-            let version = header.firstVersion + UInt64(header.count) - 1
-            last[envelope.stream] = max(last[envelope.stream] ?? 0, version)
-            return true
-        }
-        guard reached >= end else {
-            throw segment.damaged(at: reached, "entry below the segment's end cannot be read")
-        }
-        return last
+        Self.lastVersions(in: try locateEntries(in: number))
     }
 
     /// Forgets stream `number`'s entries up to and including `link` (`rawBytes`
