@@ -264,7 +264,7 @@ import Testing
         // Reopened: no listing is kept, so the first reads walk the chain.
         let reopened = try SplitSegments(root: root, checkpoint: .max)
         let large = try reopened.entries(of: 4, from: 0)
-        #expect(large.contains { $0.block.count > SplitSegments.walkReadAhead }, "the test needs an entry past the read-ahead")
+        #expect(large.contains { $0.block.count > EntryChains.walkReadAhead }, "the test needs an entry past the read-ahead")
         #expect(try versions(large) == expected)
         #expect(try versions(reopened.entries(of: 8, from: 2, through: 3)) == [2, 3])
         // Through the listing the walk kept, and from a floor inside the large entries.
