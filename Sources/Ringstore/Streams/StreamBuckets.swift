@@ -1,0 +1,365 @@
+import Synchronization
+import SystemPackage
+
+/// The bucket files of a store (`streams/buckets/*.seg`): where the segment
+/// mover puts the moved history of small streams, many streams to a file,
+/// instead of a file per stream.
+///
+/// Why: a move into a file of the stream's own costs the device at least one
+/// write per stream whatever it carries, and a file created on its first move;
+/// on an SD card that serves about a thousand writes a second, a sweep of the
+/// oldest segment over 100,000 small streams then takes minutes, and the
+/// inode and folder blocks those moves dirty reach the card in the kernel's
+/// writeback every 30 s, in front of the journal's flushes. Appended to a few
+/// shared files, the same moves are a few large sequential writes and create
+/// no file (docs/ARCHITECTURE.md, "Small streams in shared files").
+///
+/// A bucket file is a ``SplitSegment`` (the same header, dictionary area,
+/// envelopes and blocks) that is appended to and never deleted; each stream's
+/// entries are chained newest to oldest as in the segments, and memory holds
+/// each bucketed stream's newest entry (``Head``). A stream's bucket is its
+/// catalog number modulo ``count``. A bucket continues in a new file (its next
+/// generation) once its file passes ``fileLimit``, since links hold 32-bit
+/// offsets. File numbers are `numberBase | generation << 8 | bucket`: they sort
+/// by generation within a bucket (links fall along a chain), and never collide
+/// with a segment's number (which stays below `numberBase`), so an entry's
+/// file number alone says where it lies.
+///
+/// A bucket chain always starts at version 0: a stream is bucketed only while
+/// it has no stream file, and the chain holds its moved history from its start
+/// (``SplitStore`` reads and moves through it).
+///
+/// Crash safety: entries are appended in the page cache and made durable by the
+/// mover's batch sync (the bucket files written back with the batch's stream
+/// files, then one file-system journal commit, or `syncfs`), before the segments
+/// forget the chains moved and are deleted. A cut before that sync may leave
+/// a torn tail, or entries of one write in part: opening cuts the bytes after
+/// the last whole entry, and takes into a stream's head only the entries that
+/// continue its chain from version 0 with no gap (an entry after a lost one of
+/// the same stream is garbage). The segments still hold every version such an
+/// entry held, and the mover writes them again.
+final class StreamBuckets: Sendable {
+    typealias Link = SplitSegment.Link
+
+    /// What a bucket holds of one stream.
+    struct Head: Sendable, Equatable {
+        /// The newest entry.
+        var link: Link
+        /// The version after the newest entry's last: the chain holds `0..<next`.
+        var next: UInt64
+        /// Raw (uncompressed) bytes in the chain, saturating.
+        var rawBytes: UInt32
+        var entries: UInt32
+    }
+
+    /// The first number of a bucket file (segments' numbers stay below it).
+    static let numberBase: UInt32 = 0x8000_0000
+    /// Buckets at most (the bucket is the low byte of a file number).
+    static let maxCount = 256
+    /// The folder under the store's `streams/`.
+    static let folderName = "buckets"
+
+    /// The file number of `bucket`'s generation `generation`.
+    static func fileNumber(bucket: Int, generation: UInt32) -> UInt32 {
+        numberBase | generation << 8 | UInt32(bucket)
+    }
+
+    /// The bucket and generation a file number stands for, or nil if it is no bucket file's.
+    static func bucketAndGeneration(of number: UInt32) -> (bucket: Int, generation: UInt32)? {
+        guard number >= numberBase else { return nil }
+        return (Int(number & 0xFF), (number & ~numberBase) >> 8)
+    }
+
+    private struct State: ~Copyable {
+        var files: [UInt32: SplitSegment] = [:]
+        /// Each bucket's newest file, by bucket.
+        var current: [SplitSegment?]
+        /// By stream number; `link.isNone` for streams without a chain.
+        var heads: [Head] = []
+        /// A file (or the folder itself) was created since the folder was last synced.
+        var folderDirty = false
+        /// Where whole entries were found that are on no chain (damage, or what a cut
+        /// left of a write in part), at open: for logs and `verify`.
+        var stray: [Link] = []
+    }
+
+    let folder: FilePath
+    /// The store's `streams/` folder, which holds ``folder`` once it exists.
+    private let parent: FilePath
+    let count: Int
+    /// A bucket's file past this size is closed, and its next entries go to a new generation.
+    let fileLimit: UInt64
+    private let state: Mutex<State>
+    private let chains = EntryChains()
+
+    /// Bytes appended (stats).
+    let bytesWritten = Atomic<UInt64>(0)
+
+    /// Opens the bucket files under `streams` (the store's `streams/` folder;
+    /// `streams/buckets/` is created with the first bucket file), cuts each
+    /// file's torn tail and rebuilds every bucketed stream's ``Head``.
+    init(streams: FilePath, count: Int = 64, fileLimit: UInt64 = 1 << 30) throws {
+        precondition(count >= 1 && count <= Self.maxCount && fileLimit < UInt64(UInt32.max))
+        parent = streams
+        folder = streams.appending(Self.folderName)
+        self.count = count
+        self.fileLimit = fileLimit
+        var s = State(current: Array(repeating: nil, count: count))
+        if StorageDirectory.isDirectory(folder) {
+            let numbers = try StorageDirectory.entries(of: folder).compactMap(SplitSegment.number(inFileName:)).sorted()
+            for number in numbers {
+                guard let (bucket, _) = Self.bucketAndGeneration(of: number), bucket < count else {
+                    throw RingstoreError(.corruptData, "\(folder.appending(SplitSegment.fileName(of: number))) is not a bucket file of a store with \(count) buckets",
+                                         path: folder.appending(SplitSegment.fileName(of: number)).string)
+                }
+                guard let file = try SplitSegment.open(number: number, in: folder) else {
+                    // Created, but its header never reached the disk: it held nothing.
+                    StorageDirectory.remove(folder.appending(SplitSegment.fileName(of: number)))
+                    s.folderDirty = true
+                    continue
+                }
+                try Self.take(file, into: &s.heads, stray: &s.stray)
+                s.files[number] = file
+                s.current[bucket] = file  // numbers sort by generation within a bucket
+            }
+            if s.folderDirty {
+                try StorageDirectory.sync(folder)
+                s.folderDirty = false
+            }
+        }
+        state = Mutex(s)
+    }
+
+    /// Walks `file` at open: takes its entries into the heads, notes the stray
+    /// ones, and cuts the bytes after its last whole entry.
+    private static func take(_ file: SplitSegment, into heads: inout [Head], stray: inout [Link]) throws {
+        let end = try file.walk { visit in
+            switch visit {
+            case .entry(let offset, let envelope, let header, let intact):
+                let link = Link(segment: file.number, offset: UInt32(offset))
+                let index = Int(envelope.stream)
+                if index >= heads.count {
+                    heads.append(contentsOf: repeatElement(Head(link: .none, next: 0, rawBytes: 0, entries: 0),
+                                                           count: index + 1 - heads.count))
+                }
+                let head = heads[index]
+                // Only an entry that continues the chain from version 0 counts; one after a
+                // lost entry of its stream (a write cut in part) is garbage.
+                guard intact, header.count > 0, header.firstVersion == head.next,
+                      envelope.previous == head.link else {
+                    stray.append(link)
+                    return true
+                }
+                heads[index] = Head(link: link, next: header.firstVersion + UInt64(header.count),
+                                    rawBytes: head.rawBytes.addingReportingOverflow(UInt32(clamping: header.rawLength)).overflow
+                                        ? .max : head.rawBytes + UInt32(clamping: header.rawLength),
+                                    entries: head.entries + 1)
+            case .damaged(let offset, _):
+                stray.append(Link(segment: file.number, offset: UInt32(offset)))
+            }
+            return true
+        }
+        if end < (try file.file.size()) {
+            try file.truncate(to: end)
+            try file.sync()
+        }
+        file.end = end
+        file.syncedEnd = end
+    }
+
+    /// The bucket stream `number` belongs to.
+    func bucket(of number: UInt32) -> Int { Int(number % UInt32(count)) }
+
+    // MARK: - Reading
+
+    /// What the buckets hold of stream `number`, if anything.
+    func head(of number: UInt32) -> Head? {
+        state.withLock { s in
+            let index = Int(number)
+            guard index < s.heads.count, !s.heads[index].link.isNone else { return nil }
+            return s.heads[index]
+        }
+    }
+
+    /// The version after the last one the buckets hold of stream `number` (0: none).
+    func nextVersion(of number: UInt32) -> UInt64 { head(of: number)?.next ?? 0 }
+
+    /// Stream `number`'s bucket entries holding versions at or after `floor`
+    /// and, with `through`, starting at or before that version, oldest first
+    /// (see ``EntryChains/entries(of:head:next:from:through:throughFile:file:)``).
+    func entries(of number: UInt32, from floor: UInt64, through last: UInt64? = nil) throws -> [SplitSegment.Entry] {
+        guard let head = head(of: number) else { return [] }
+        return try chains.entries(of: number, head: head.link, next: head.next, from: floor, through: last) { fileNumber in
+            guard let file = state.withLock({ $0.files[fileNumber] }) else {
+                throw RingstoreError(.corruptData, "bucket file \(SplitSegment.fileName(of: fileNumber)) is missing but stream number \(number) still needs it",
+                                     path: folder.appending(SplitSegment.fileName(of: fileNumber)).string)
+            }
+            return file
+        }
+    }
+
+    /// Whole entries found on no stream's chain when the files were opened.
+    var strayEntries: [Link] { state.withLock { $0.stray } }
+
+    /// The bucket files' numbers and sizes, by number.
+    func fileSizes() -> [(number: UInt32, bytes: UInt64)] {
+        state.withLock { s in s.files.values.map { ($0.number, $0.end) }.sorted { $0.number < $1.number } }
+    }
+
+    /// The bucket files' bytes in all.
+    var totalBytes: UInt64 { state.withLock { s in s.files.values.reduce(0) { $0 + $1.end } } }
+
+    // MARK: - Writing
+
+    /// Appends `blocks` (which must continue what the bucket holds of stream
+    /// `number`: the first starts at ``nextVersion(of:)``) to the stream's
+    /// bucket with one write, chained to its previous entry, and returns the
+    /// version after the last. Not synced: see ``pendingSync()``.
+    ///
+    /// `dictionary`: what a new bucket file's small entries are compressed
+    /// against (the store's ``StreamFileDictionary``), asked only when a file
+    /// is created. The blocks are compressed before the lock is taken, against
+    /// the bucket's current file's dictionary; should that file have been
+    /// replaced meanwhile, again under the lock.
+    @discardableResult
+    func append(stream number: UInt32, blocks: [StreamBlock.RawBlock], compress: Bool,
+                dictionary: () throws -> CompressionDictionary?) throws -> UInt64 {
+        let blocks = blocks.filter { $0.count > 0 }
+        guard let first = blocks.first else { return nextVersion(of: number) }
+        let bucket = self.bucket(of: number)
+        func encode(_ dictionary: CompressionDictionary?) -> [[UInt8]] {
+            blocks.map { block in
+                var bytes: [UInt8] = []
+                StreamBlock.encode(block, compress: compress, dictionary: dictionary, into: &bytes)
+                return bytes
+            }
+        }
+        let before = state.withLock { $0.current[bucket] }
+        var encoded = encode(before?.dictionary)
+        return try state.withLock { s in
+            let index = Int(number)
+            let head = index < s.heads.count ? s.heads[index] : Head(link: .none, next: 0, rawBytes: 0, entries: 0)
+            guard first.firstVersion == head.next else {
+                throw RingstoreError(.invalidArgument, "stream number \(number): bucket \(bucket) holds versions up to \(head.next), a move gave version \(first.firstVersion) next")
+            }
+            let bytes = encoded.reduce(0) { $0 + SplitSegment.envelopeSize + $1.count }
+            var file: SplitSegment
+            if let current = s.current[bucket], current.end + UInt64(bytes) <= fileLimit || current.end == current.entriesStart {
+                file = current
+            } else {
+                let generation = s.current[bucket].flatMap { Self.bucketAndGeneration(of: $0.number)?.generation }.map { $0 + 1 } ?? 0
+                if !StorageDirectory.isDirectory(folder) {
+                    try StorageDirectory.create(folder)
+                }
+                file = try SplitSegment.create(number: Self.fileNumber(bucket: bucket, generation: generation), in: folder,
+                                               dictionary: compress ? try dictionary() : nil)
+                s.files[file.number] = file
+                s.current[bucket] = file
+                s.folderDirty = true
+            }
+            if file !== before { encoded = encode(file.dictionary) }
+            var output: [UInt8] = []
+            output.reserveCapacity(bytes)
+            var previous = head.link
+            var newHead = head
+            for (block, stored) in zip(blocks, encoded) {
+                let offset = file.end + UInt64(output.count)
+                guard offset + UInt64(SplitSegment.envelopeSize + stored.count) < UInt64(UInt32.max) else {
+                    throw RingstoreError(.invalidArgument, "bucket file \(file.path) would pass 4 GiB", path: file.path.string)
+                }
+                SplitSegment.encodeEnvelope(.init(stream: number, previous: previous, blockLength: stored.count), into: &output)
+                output += stored
+                previous = Link(segment: file.number, offset: UInt32(offset))
+                newHead.link = previous
+                newHead.next = block.firstVersion + UInt64(block.count)
+                newHead.rawBytes = newHead.rawBytes.addingReportingOverflow(UInt32(clamping: block.raw.count)).overflow
+                    ? .max : newHead.rawBytes + UInt32(clamping: block.raw.count)
+                newHead.entries += 1
+            }
+            _ = try file.append(output)
+            bytesWritten.add(UInt64(output.count), ordering: .relaxed)
+            if index >= s.heads.count {
+                s.heads.append(contentsOf: repeatElement(Head(link: .none, next: 0, rawBytes: 0, entries: 0),
+                                                       count: index + 1 - s.heads.count))
+            }
+            s.heads[index] = newHead
+            return newHead.next
+        }
+    }
+
+    /// Forgets stream `number`'s chain: its history is in a stream file of its
+    /// own now, synced (its entries stay in the files as garbage until an
+    /// offline compaction drops them, and the next open finds them again, to
+    /// be passed over since the file reaches as far).
+    func forget(stream number: UInt32) {
+        state.withLock { s in
+            let index = Int(number)
+            if index < s.heads.count { s.heads[index] = Head(link: .none, next: 0, rawBytes: 0, entries: 0) }
+        }
+    }
+
+    // MARK: - Syncing
+
+    /// What a sync must make durable: each file with bytes not known durable,
+    /// up to where it ends now, and whether its last sync failed (its unsynced
+    /// bytes are then written again first: ``SyncPlan/rewriteIfFailed()``).
+    struct SyncPlan: Sendable {
+        fileprivate var files: [(file: SplitSegment, target: UInt64, rewriteFrom: UInt64?)]
+        /// A bucket file was created since the folder was last synced.
+        fileprivate var folderDirty: Bool
+        var isEmpty: Bool { files.isEmpty && !folderDirty }
+        /// The files to write back (or sync) for it.
+        var storageFiles: [StorageFile] { files.map(\.file.file) }
+
+        /// Writes again the bytes of files whose last sync failed.
+        func rewriteIfFailed() throws {
+            for item in files { if let from = item.rewriteFrom { try item.file.file.rewrite(from: from, to: item.target) } }
+        }
+    }
+
+    /// The files with appended bytes not yet known durable.
+    func pendingSync() -> SyncPlan {
+        state.withLock { s in
+            SyncPlan(files: s.files.values.filter { $0.syncedEnd < $0.end || $0.syncFailed }.sorted { $0.number < $1.number }
+                        .map { ($0, $0.end, $0.syncFailed ? $0.syncedEnd : nil) },
+                     folderDirty: s.folderDirty)
+        }
+    }
+
+    /// Records that a sync covering `plan` (a journal commit or `syncfs`, which
+    /// also made the new files' folder entries durable) succeeded.
+    func synced(_ plan: SyncPlan) {
+        state.withLock { s in
+            for item in plan.files {
+                item.file.syncFailed = false
+                item.file.syncedEnd = max(item.file.syncedEnd, item.target)
+            }
+            if plan.folderDirty { s.folderDirty = false }
+        }
+    }
+
+    /// Records that a sync covering `plan` failed: its files write their unsynced bytes again before the next.
+    func syncFailed(_ plan: SyncPlan) {
+        state.withLock { _ in for item in plan.files { item.file.syncFailed = true } }
+    }
+
+    /// Makes everything appended durable on its own: each file's `fdatasync`,
+    /// then the folder and `streams/` when a file was created. (The mover's
+    /// batches sync the buckets together with their stream files instead.)
+    func sync() throws {
+        let plan = pendingSync()
+        guard !plan.isEmpty else { return }
+        do {
+            try plan.rewriteIfFailed()
+            for item in plan.files { try item.file.file.syncData() }
+            if plan.folderDirty {
+                try StorageDirectory.sync(folder)
+                try StorageDirectory.sync(parent)
+            }
+        } catch {
+            syncFailed(plan)
+            throw error
+        }
+        synced(plan)
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import SystemPackage
+import Testing
+@testable import Ringstore
+
+/// The bucket files: appends chained per stream, reads from any floor,
+/// generations, and what opening keeps after a cut.
+@Suite struct StreamBucketsTests {
+    func block(_ versions: Range<UInt64>, stream: UInt32) -> StreamBlock.RawBlock {
+        SplitSegmentTests().block(versions, stream: stream) { 1000 * UInt64(stream) + $0 }
+    }
+
+    func versions(_ entries: [SplitSegment.Entry]) throws -> [UInt64] {
+        try SplitSegmentTests().versions(entries)
+    }
+
+    func streamsFolder(_ dir: TemporaryDirectory) throws -> FilePath {
+        let folder = FilePath(dir.path).appending("streams")
+        try StorageDirectory.create(folder)
+        return folder
+    }
+
+    @Test func appendsChainPerStreamAndReopenRebuildsTheHeads() throws {
+        let dir = TemporaryDirectory()
+        let folder = try streamsFolder(dir)
+        do {
+            let buckets = try StreamBuckets(streams: folder, count: 4)
+            #expect(!StorageDirectory.isDirectory(folder.appending("buckets")), "no folder until the first append")
+            // Streams 1 and 5 share bucket 1; stream 2 has its own.
+            for round in UInt64(0)..<5 {
+                for stream: UInt32 in [1, 5, 2] {
+                    let next = try buckets.append(stream: stream, blocks: [block((round * 3)..<(round * 3 + 3), stream: stream)],
+                                                  compress: true) { nil }
+                    #expect(next == round * 3 + 3)
+                }
+            }
+            #expect(buckets.fileSizes().map(\.number) == [StreamBuckets.fileNumber(bucket: 1, generation: 0),
+                                                          StreamBuckets.fileNumber(bucket: 2, generation: 0)])
+            #expect(try versions(buckets.entries(of: 5, from: 0)) == Array(0..<15))
+            #expect(try versions(buckets.entries(of: 1, from: 7, through: 9)) == Array(6..<12), "only the entries holding 7...9")
+            #expect(buckets.head(of: 3) == nil && buckets.nextVersion(of: 3) == 0)
+            try buckets.sync()
+        }
+        let reopened = try StreamBuckets(streams: folder, count: 4)
+        for stream: UInt32 in [1, 5, 2] {
+            #expect(reopened.head(of: stream)?.next == 15)
+            #expect(reopened.head(of: stream)?.entries == 5)
+            #expect(try versions(reopened.entries(of: stream, from: 0)) == Array(0..<15))
+        }
+        #expect(reopened.strayEntries.isEmpty)
+        // Appends go on where the chains left off.
+        try reopened.append(stream: 5, blocks: [block(15..<16, stream: 5)], compress: false) { nil }
+        #expect(try versions(reopened.entries(of: 5, from: 14)) == [12, 13, 14, 15])
+    }
+
+    @Test func aMoveThatDoesNotContinueTheChainIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let buckets = try StreamBuckets(streams: try streamsFolder(dir), count: 2)
+        #expect(throws: RingstoreError.self) {
+            try buckets.append(stream: 0, blocks: [block(1..<3, stream: 0)], compress: true) { nil }
+        }
+        try buckets.append(stream: 0, blocks: [block(0..<3, stream: 0)], compress: true) { nil }
+        let error = #expect(throws: RingstoreError.self) {
+            try buckets.append(stream: 0, blocks: [block(2..<4, stream: 0)], compress: true) { nil }
+        }
+        #expect(error?.message.contains("holds versions up to 3") == true)
+        #expect(buckets.nextVersion(of: 0) == 3, "a refused move changes nothing")
+    }
+
+    @Test func aFullFileContinuesInTheNextGeneration() throws {
+        let dir = TemporaryDirectory()
+        let folder = try streamsFolder(dir)
+        let buckets = try StreamBuckets(streams: folder, count: 1, fileLimit: 4096)
+        let sample = Array("{\"stream\":3,\"version\":".utf8) + Array(repeating: UInt8(ascii: "7"), count: 1000)
+        let dictionary = sample.withUnsafeBytes { CompressionDictionary($0) }
+        for round in UInt64(0)..<40 {
+            try buckets.append(stream: 3, blocks: [block((round * 4)..<(round * 4 + 4), stream: 3)], compress: true) { dictionary }
+        }
+        let generations = buckets.fileSizes().map { StreamBuckets.bucketAndGeneration(of: $0.number)!.generation }
+        #expect(generations.count > 2 && generations == Array(0..<UInt32(generations.count)))
+        #expect(buckets.fileSizes().allSatisfy { $0.bytes <= 4096 })
+        #expect(try versions(buckets.entries(of: 3, from: 0)) == Array(0..<160))
+        try buckets.sync()
+        let reopened = try StreamBuckets(streams: folder, count: 1, fileLimit: 4096)
+        #expect(try versions(reopened.entries(of: 3, from: 33)) == Array(32..<160))
+    }
+
+    /// A cut before the mover's sync can leave a torn tail, or the entries of
+    /// one write in part: opening keeps every chain as far as it continues
+    /// whole from version 0 and cuts the torn bytes.
+    @Test func openingKeepsWhatContinuesAndCutsATornTail() throws {
+        let dir = TemporaryDirectory()
+        let folder = try streamsFolder(dir)
+        let path: FilePath
+        var offsets: [UInt32: [UInt32]] = [:]  // entry offsets by stream
+        do {
+            let buckets = try StreamBuckets(streams: folder, count: 1)
+            for round in UInt64(0)..<3 {
+                for stream: UInt32 in [0, 1, 2] {
+                    try buckets.append(stream: stream, blocks: [block((round * 2)..<(round * 2 + 2), stream: stream)],
+                                       compress: false) { nil }
+                    offsets[stream, default: []].append(buckets.head(of: stream)!.link.offset)
+                }
+            }
+            try buckets.sync()
+            path = folder.appending("buckets").appending(SplitSegment.fileName(of: StreamBuckets.fileNumber(bucket: 0, generation: 0)))
+        }
+        // Stream 1's second entry lost (zeros, as a page that never reached the disk),
+        // and stream 2's last entry torn at the end of the file.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path.string))
+        try handle.seek(toOffset: UInt64(offsets[1]![1]))
+        handle.write(Data(repeating: 0, count: 40))
+        try handle.truncate(atOffset: UInt64(offsets[2]![2]) + 20)
+        try handle.close()
+
+        let reopened = try StreamBuckets(streams: folder, count: 1)
+        #expect(reopened.nextVersion(of: 0) == 6, "untouched")
+        #expect(reopened.nextVersion(of: 1) == 2, "up to the lost entry: the one after it is garbage")
+        #expect(reopened.nextVersion(of: 2) == 4, "up to the torn one")
+        #expect(try versions(reopened.entries(of: 1, from: 0)) == [0, 1])
+        #expect(reopened.strayEntries.map(\.offset).contains(offsets[1]![2]), "stream 1's entry after the lost one is stray")
+        #expect(reopened.fileSizes()[0].bytes == UInt64(offsets[2]![2]), "the torn tail is cut")
+        // The mover writes the lost versions again, continuing each chain.
+        try reopened.append(stream: 1, blocks: [block(2..<6, stream: 1)], compress: true) { nil }
+        try reopened.append(stream: 2, blocks: [block(4..<6, stream: 2)], compress: true) { nil }
+        try reopened.sync()
+        let again = try StreamBuckets(streams: folder, count: 1)
+        for stream: UInt32 in [0, 1, 2] {
+            #expect(try versions(again.entries(of: stream, from: 0)) == Array(0..<6))
+        }
+    }
+
+    @Test func aSyncPlanCoversWhatWasAppendedBeforeIt() throws {
+        let dir = TemporaryDirectory()
+        let buckets = try StreamBuckets(streams: try streamsFolder(dir), count: 2)
+        #expect(buckets.pendingSync().isEmpty)
+        try buckets.append(stream: 0, blocks: [block(0..<2, stream: 0)], compress: true) { nil }
+        try buckets.append(stream: 1, blocks: [block(0..<2, stream: 1)], compress: true) { nil }
+        let plan = buckets.pendingSync()
+        #expect(plan.storageFiles.count == 2)
+        try buckets.append(stream: 1, blocks: [block(2..<3, stream: 1)], compress: true) { nil }
+        buckets.syncFailed(plan)
+        #expect(buckets.pendingSync().storageFiles.count == 2, "a failed sync leaves both to sync")
+        buckets.synced(buckets.pendingSync())
+        #expect(buckets.pendingSync().isEmpty)
+        try buckets.append(stream: 1, blocks: [block(3..<4, stream: 1)], compress: true) { nil }
+        #expect(buckets.pendingSync().storageFiles.count == 1, "only the file appended to since")
+    }
+}
