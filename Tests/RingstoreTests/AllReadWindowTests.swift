@@ -61,7 +61,7 @@ import Testing
         for _ in 0..<3 { try await group(4) }
         // Moved into its file: the first three checkpoints' entries of "a".
         let number = try #require(store.catalog.number(of: "a"))
-        #expect(try store.split.move(stream: "a", number: number))
+        #expect(try store.split.move(stream: "a", number: number) == .file)
         #expect(try store.split.fileNextVersion(of: "a") == 12)
         try await group(4)
         store.splitter.pause()

@@ -31,7 +31,7 @@ import Testing
             // mover interrupted before its sync would leave them, then tear the last block.
             let store = try await EventStore.open(at: dir.path, configuration: .testing())
             let number = try #require(store.catalog.number(of: "moved"))
-            #expect(try store.split.move(stream: "moved", number: number))
+            #expect(try store.split.move(stream: "moved", number: number) == .file)
             try await store.close()
         }
         try tearEnd(of: path, bytes: 7)
@@ -39,7 +39,7 @@ import Testing
         let store = try await EventStore.open(at: dir.path, configuration: .testing())
         #expect(try await store.read(stream: "moved").collect().map(\.id) == ids)
         let number = try #require(store.catalog.number(of: "moved"))
-        #expect(try store.split.move(stream: "moved", number: number), "moved again")
+        #expect(try store.split.move(stream: "moved", number: number) == .file, "moved again")
         #expect(try store.split.fileNextVersion(of: "moved") == 15)
         #expect(try await store.read(stream: "moved").collect().map(\.id) == ids)
         try await store.close()
@@ -69,7 +69,7 @@ import Testing
             store.splitter.mover.pause()
             let number = try #require(store.catalog.number(of: "big"))
             #expect(try store.split.segments.entries(of: number, from: 0).map(\.header.count) == [1, 100, 100, 100])
-            #expect(try store.split.move(stream: "big", number: number))
+            #expect(try store.split.move(stream: "big", number: number) == .file)
             // The small entry and the first large one share a block; the next large one
             // would take that block past 64 KiB, so it and the last are copied.
             #expect(store.split.movedEntriesCopied.load(ordering: .relaxed) == 2)
@@ -89,7 +89,7 @@ import Testing
             #expect(try await store.read(stream: "big").collect().map(\.id) == ids)
             #expect(try store.split.fileNextVersion(of: "big") == 201, "the torn block is cut")
             let number = try #require(store.catalog.number(of: "big"))
-            #expect(try store.split.move(stream: "big", number: number))
+            #expect(try store.split.move(stream: "big", number: number) == .file)
             #expect(store.split.movedEntriesCopied.load(ordering: .relaxed) == 1)
             #expect(try store.split.fileNextVersion(of: "big") == 301)
             try await store.close()
@@ -168,7 +168,7 @@ import Testing
             if store.split.segments.segmentSizes().count < 2 { throw CancellationError() }
         }
         let number = try #require(store.catalog.number(of: "s-0"))
-        #expect(try store.split.move(stream: "s-0", number: number))
+        #expect(try store.split.move(stream: "s-0", number: number) == .file)
         try await append(3_000, from: 2_000)
         try await store.flush()
         try await eventually { () async throws -> Void in

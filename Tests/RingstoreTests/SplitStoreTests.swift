@@ -14,7 +14,7 @@ import Testing
         init(segmentBytes: UInt64 = 64 << 20, blockCacheBytes: Int = 16 << 20) throws {
             let root = FilePath(dir.path)
             let directory = try StreamDirectory(root: root, maxOpenFiles: 64, blockCacheBytes: blockCacheBytes)
-            store = SplitStore(directory: directory, segments: try SplitSegments(root: root, checkpoint: 0, segmentBytes: segmentBytes),
+            store = try SplitStore(directory: directory, segments: try SplitSegments(root: root, checkpoint: 0, segmentBytes: segmentBytes),
                                catalog: try StreamCatalog(directory: root), compress: true)
         }
 
@@ -129,9 +129,9 @@ import Testing
         #expect(after.map(\.id) == before.map(\.id) + after.suffix(3).map(\.id))
         #expect(payloadVersions(after, of: "s") == Array(0..<13))
         // Moving again finds nothing.
-        #expect(try f.store.move(stream: "s", number: s) == false)
+        #expect(try f.store.move(stream: "s", number: s) == nil)
         try f.store.appendToSegments([.init(number: s, blocks: [block("s", 13..<14)])])
-        #expect(try f.store.move(stream: "s", number: s))
+        #expect(try f.store.move(stream: "s", number: s) == .file)
         #expect(payloadVersions(try f.store.read(stream: "s", from: 12, direction: .forwards, maxCount: 9), of: "s") == [12, 13])
     }
 
@@ -147,8 +147,8 @@ import Testing
         let sizes = f.store.segments.segmentSizes()
         #expect(sizes.count == 2)
         // What a reopened store knows: nothing remembered yet.
-        let fresh = SplitStore(directory: f.store.directory, segments: f.store.segments, catalog: f.store.catalog, compress: true)
-        #expect(try fresh.move(stream: "s", number: s, throughSegment: sizes[0].number))
+        let fresh = try SplitStore(directory: f.store.directory, segments: f.store.segments, catalog: f.store.catalog, compress: true)
+        #expect(try fresh.move(stream: "s", number: s, throughSegment: sizes[0].number) == .file)
         #expect(try fresh.fileNextVersion(of: "s") == 2)
         #expect(try fresh.nextVersion(of: "s") == 3)
         #expect(payloadVersions(try fresh.read(stream: "s", from: 0, direction: .forwards, maxCount: 10), of: "s") == [0, 1, 2])

@@ -168,8 +168,8 @@ extension SegmentMover {
     /// does beside readers; the batch's one sync and everything after it are
     /// unchanged, on the mover's thread.
     func moveBatch(_ runs: [Range<Int>], of located: [SplitSegments.Located], segment number: UInt32,
-                   through: UInt32, lanes: Int) throws -> (names: [String], fileEnds: [(stream: UInt32, end: UInt64)]) {
-        let outcomes = Mutex<(names: [String], fileEnds: [(stream: UInt32, end: UInt64)])>(([], []))
+                   through: UInt32, lanes: Int) throws -> (names: MovedStreams, fileEnds: [(stream: UInt32, end: UInt64)]) {
+        let outcomes = Mutex<(names: MovedStreams, fileEnds: [(stream: UInt32, end: UInt64)])>((MovedStreams(), []))
         let (store, policy) = (store, policy)
         try ParallelLanes.run(count: runs.count, lanes: lanes, owner: owner, name: "rs-mover-lane", background: true) { _, item in
             let run = runs[item]
@@ -184,7 +184,7 @@ extension SegmentMover {
             let moved = try store.move(stream: name, number: stream, throughSegment: whole ? through : number,
                                        located: (number, located[run]), fileEnd: { end = $0 })
             outcomes.withLock { o in
-                if moved { o.names.append(name) }
+                if let moved { o.names.add(name, number: stream, moved) }
                 if let end { o.fileEnds.append((stream, end)) }
             }
         }
@@ -216,7 +216,7 @@ extension SegmentMover {
         for (stream, lastVersion) in lastVersions {
             if let seen = fileEnds[stream], lastVersion < seen { continue }
             guard let name = store.catalog.name(of: stream) else { continue }
-            let end = try store.fileNextVersion(of: name)
+            let end = try store.movedNextVersion(of: name)
             fileEndsLookedUp.add(1, ordering: .relaxed)
             fileEnds[stream] = end
             guard lastVersion < end else {

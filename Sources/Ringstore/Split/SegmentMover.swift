@@ -346,7 +346,7 @@ final class SegmentMover: Sendable {
         let ripe = store.segments.takeRipe().sorted()
         guard !ripe.isEmpty else { return false }
         var batchesLeft = batches
-        var names: [String] = []
+        var names = MovedStreams()
         var moved = false
         var batchStarted = monotonicNanoseconds()
         var stallsAtStart = journalStalls()
@@ -355,10 +355,10 @@ final class SegmentMover: Sendable {
             guard let name = store.catalog.name(of: number),
                   let head = store.segments.head(of: number), head.rawBytes >= SplitSegments.ripeBytes
             else { continue }
-            if try store.move(stream: name, number: number) { names.append(name) }
+            if let outcome = try store.move(stream: name, number: number) { names.add(name, number: number, outcome) }
             if names.count >= batchLimit {
                 try syncMoved(names)
-                names.removeAll()
+                names = MovedStreams()
                 moved = true
                 batchesLeft -= 1
                 let yielding = mustYieldToSplit()
@@ -375,7 +375,7 @@ final class SegmentMover: Sendable {
                 batchLimit = currentBatch
             }
         }
-        if !names.isEmpty {
+        if names.count > 0 {
             try syncMoved(names)
             moved = true
         }
@@ -406,13 +406,22 @@ final class SegmentMover: Sendable {
         return store.segments.totalBytes <= policy.urgentBytes
     }
 
-    /// Syncs the files moved into (one `syncfs`: per-file syncs cost a
-    /// file-system journal commit each, and their folders' as many again), then
-    /// lets the segments forget chains moved whole, and sizes the next batch.
-    func syncMoved(_ names: [String]) throws {
-        guard !names.isEmpty else { return }  // a batch that wrote nothing: a `syncfs` would only flush others' pages
+    /// Syncs the files moved into, stream files and bucket files together (one
+    /// `syncfs`, or one journal commit: per-file syncs cost a file-system
+    /// journal commit each, and their folders' as many again), then lets the
+    /// segments forget chains moved whole, and sizes the next batch.
+    func syncMoved(_ names: MovedStreams) throws {
+        guard names.count > 0 else { return }  // a batch that wrote nothing: a `syncfs` would only flush others' pages
         let started = monotonicNanoseconds()
-        try store.directory.syncAll(dirty: names, wholeFileSystem: true)
+        let buckets = store.buckets.pendingSync()
+        do {
+            try buckets.rewriteIfFailed()
+            try store.directory.syncAll(dirty: names.files, wholeFileSystem: true, others: buckets.storageFiles)
+        } catch {
+            store.buckets.syncFailed(buckets)
+            throw error
+        }
+        store.buckets.synced(buckets)
         let took = monotonicNanoseconds() - started
         let current = batchSize.load(ordering: .relaxed)
         if took > policy.syncTargetNanoseconds {
@@ -420,6 +429,20 @@ final class SegmentMover: Sendable {
         } else if took < policy.syncTargetNanoseconds / 4 && names.count >= current {
             batchSize.store(min(policy.batch, current * 2), ordering: .relaxed)
         }
-        store.segments.forgetMoved(names.compactMap { store.catalog.number(of: $0) })
+        store.segments.forgetMoved(names.numbers)
+    }
+}
+
+/// The streams a batch of the mover moved: the names of those moved into
+/// their files (to sync), and the numbers of all (whose chains the segments
+/// forget once the batch is synced).
+struct MovedStreams {
+    private(set) var files: [String] = []
+    private(set) var numbers: [UInt32] = []
+    var count: Int { numbers.count }
+
+    mutating func add(_ name: String, number: UInt32, _ outcome: SplitStore.MoveOutcome) {
+        if outcome == .file { files.append(name) }
+        numbers.append(number)
     }
 }

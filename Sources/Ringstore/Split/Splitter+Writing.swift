@@ -18,7 +18,7 @@ extension Splitter {
         let stream = entry.name
         try makeJournalDurable(through: last)
         let blocks = try buildBlocks(entry.positions, of: stream, from: try split.splitNext(of: stream, number: entry.number))
-        if split.segments.head(of: entry.number) != nil {
+        if !split.takesDirectWrites(entry.number) {
             try checkSegmentRoom()
             try split.appendToSegments([.init(number: entry.number, blocks: blocks)])
         } else {
@@ -167,7 +167,7 @@ extension Splitter {
         var devicePacer = SplitWritePace.Pacer(start: now, startBytes: split.segments.bytesWritten.load(ordering: .relaxed),
                                                bytesPerSecond: pace?.segmentBytesPerSecond)
         if pending.scanned > 0 { try makeJournalDurable(through: pending.scanned - 1) }
-        let direct = pending.streams.list.filter { $0.rawBytes >= Self.directBlockBytes && split.segments.head(of: $0.number) == nil }
+        let direct = pending.streams.list.filter { $0.rawBytes >= Self.directBlockBytes && split.takesDirectWrites($0.number) }
             .sorted { $0.rawBytes > $1.rawBytes }.prefix(Self.maxDirectWrites).map(\.number)
         for stream in direct {
             // A reader waiting for its stream should not wait for the whole flush.

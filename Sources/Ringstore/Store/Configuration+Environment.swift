@@ -19,6 +19,7 @@ extension Configuration {
         ("RINGSTORE_CHECKPOINT_PACING", "on or off: pause between slices of a checkpoint's block building while the ring has room (default off)"),
         ("RINGSTORE_IDEMPOTENCY_WINDOW", "recent appends remembered for retries with .any (default 20000)"),
         ("RINGSTORE_BLOCK_CACHE_MB", "memory for decoded stream-file blocks shared by readers, in MiB (default 16; 0 turns it off)"),
+        ("RINGSTORE_STREAM_BUCKETS", "on or off: small streams move into 64 shared bucket files, not files of their own (default off)"),
         ("RINGSTORE_SPLIT_SEGMENTS_MB", "what the shared split segments may hold before the oldest are moved into stream files, in MiB (default 4 journals)"),
     ]
 
@@ -78,6 +79,7 @@ extension Configuration {
         if let value = try choice("RINGSTORE_CHECKPOINT_PACING", ["on", "off"]) { configuration.checkpointPacing = value == "on" }
         if let window = try integer("RINGSTORE_IDEMPOTENCY_WINDOW", in: 0...10_000_000) { configuration.idempotencyWindow = Int(window) }
         if let megabytes = try integer("RINGSTORE_BLOCK_CACHE_MB", in: 0...(1 << 20)) { configuration.blockCacheBytes = Int(megabytes) << 20 }
+        if let value = try choice("RINGSTORE_STREAM_BUCKETS", ["on", "off"]) { configuration.streamBuckets = value == "on" }
         if let megabytes = try integer("RINGSTORE_SPLIT_SEGMENTS_MB", in: 1...(1 << 30)) { configuration.splitSegmentBudget = UInt64(megabytes) << 20 }
         try configuration.validate()
         return configuration

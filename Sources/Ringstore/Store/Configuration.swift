@@ -88,6 +88,15 @@ public struct Configuration: Sendable, Hashable {
     /// than running out of space.
     public var splitSegmentBudget: UInt64? = nil
 
+    /// Whether small streams move from the split segments into shared bucket
+    /// files (`streams/buckets/`, 64 of them) rather than into files of their
+    /// own, until their moved history reaches 1 MiB. On flash this turns a
+    /// move per stream (a write, and a file created on the first) into a few
+    /// large sequential writes for many streams. Off by default while the
+    /// offline tool cannot read bucket files (it refuses a store that has
+    /// them). A store that has bucket files reads them whatever this says.
+    public var streamBuckets: Bool = false
+
     /// The split segments' budget in effect (see ``splitSegmentBudget``).
     var effectiveSplitSegmentBudget: UInt64 { splitSegmentBudget ?? journalCapacity * 4 }
 

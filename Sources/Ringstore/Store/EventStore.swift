@@ -117,13 +117,19 @@ public final class EventStore: Sendable {
             let segments = try SplitSegments(root: directory, checkpoint: try Journal.checkpoint(in: directory),
                                              segmentBytes: max(256 << 10, configuration.effectiveSplitSegmentBudget / 8),
                                              prepared: heldLock == nil ? nil : preparedSegments)
+            let buckets = try StreamBuckets(streams: directory.appending(StreamNaming.folder))
             let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles,
                                               blockCacheBytes: configuration.blockCacheBytes,
                                               segmentsHoldFrom: { stream in
-                                                  catalog.number(of: stream).flatMap { segments.head(of: $0)?.oldestVersion } ?? .max
+                                                  // A bucket chain holds a stream's history from version 0.
+                                                  guard let number = catalog.number(of: stream) else { return .max }
+                                                  if buckets.head(of: number) != nil { return 0 }
+                                                  return segments.head(of: number)?.oldestVersion ?? .max
                                               },
                                               commitsFileSystemJournal: configuration.commitsFileSystemJournal)
-            let split = SplitStore(directory: streams, segments: segments, catalog: catalog, compress: configuration.compression)
+            let split = try SplitStore(directory: streams, segments: segments, buckets: buckets,
+                                       movesIntoBuckets: configuration.streamBuckets, catalog: catalog,
+                                       compress: configuration.compression)
             let journal = try Journal(directory: directory, configuration: configuration, stored: split)
             openedJournal = journal
             streams.journalHoldsWholeStream.withLock {

@@ -1,22 +1,33 @@
 import Synchronization
 import SystemPackage
 
-/// Where split events are stored: each stream's file, continued by the
-/// stream's entries in the split segments. Readers, the journal writer (for
-/// retries and streams that left the ring) and the splitter go through it, so
-/// none of them needs to know which of the two holds a version.
+/// Where split events are stored: each stream's moved part (its own file, or
+/// its chain in a bucket file), continued by the stream's entries in the split
+/// segments. Readers, the journal writer (for retries and streams that left
+/// the ring) and the splitter go through it, so none of them needs to know
+/// which one holds a version.
 ///
-/// A stream's history is always a prefix in its file (versions below the
-/// file's next version) followed by its segment chain (from there to the
-/// chain's next version); the chain may also hold versions below the file's
+/// A stream's history is always a prefix in its moved part (versions below
+/// its next version) followed by its segment chain (from there to the chain's
+/// next version); the chain may also hold versions below the moved part's
 /// end — entries already moved, or written again by a replay — which are
-/// skipped. Moving a stream's entries into its file (``move(stream:number:)``,
+/// skipped. The moved part is whichever of the file and the bucket chain
+/// reaches further (``MovedPart``): both only ever hold a prefix of the
+/// history from version 0, a stream is bucketed only while it has no file,
+/// and the file of a stream leaving its bucket (``promotedBytes``) is written
+/// from the chain, so a file cut short by a crash part-way is simply a shorter
+/// prefix until the next move completes it. Moving a stream's entries into its file (``move(stream:number:)``,
 /// ``writeToFile(stream:number:blocks:)``) and reading a stream are serialised
 /// per stream (``stripes``), so a reader never sees the file's end from before
 /// a move and the chain from after it.
 final class SplitStore: StoredStreams, Sendable {
     let directory: StreamDirectory
     let segments: SplitSegments
+    /// Small streams' moved history (read whenever the store has bucket files).
+    let buckets: StreamBuckets
+    /// Whether moves put streams without a file into their bucket (otherwise
+    /// each stream moves into a file of its own, as before buckets existed).
+    let movesIntoBuckets: Bool
     let catalog: StreamCatalog
     let compress: Bool
 
@@ -48,9 +59,18 @@ final class SplitStore: StoredStreams, Sendable {
     /// Of ``movedEntries``, those copied into the file as they are (``movedWholeBytes``).
     let movedEntriesCopied = Atomic<UInt64>(0)
 
-    init(directory: StreamDirectory, segments: SplitSegments, catalog: StreamCatalog, compress: Bool) {
+    /// Raw bytes of moved history from which a stream leaves its bucket for a
+    /// file of its own: 16 blocks of ``movedBlockBytes``, where a stream file
+    /// gets its index. Below it a read of the stream walks at most about as
+    /// many entries as a file's blocks without an index.
+    static let promotedBytes: UInt64 = 16 * UInt64(movedBlockBytes)
+
+    init(directory: StreamDirectory, segments: SplitSegments, buckets: StreamBuckets? = nil, movesIntoBuckets: Bool = false,
+         catalog: StreamCatalog, compress: Bool) throws {
         self.directory = directory
         self.segments = segments
+        self.buckets = try buckets ?? StreamBuckets(streams: directory.root.appending(StreamNaming.folder))
+        self.movesIntoBuckets = movesIntoBuckets
         self.catalog = catalog
         self.compress = compress
     }
@@ -93,13 +113,33 @@ final class SplitStore: StoredStreams, Sendable {
 
     // MARK: - Reading
 
-    /// The version after the last one stored for `stream` (0: none), in its file or the segments.
+    /// Where a stream's history below its segment chain lies (looked up under its stripe).
+    struct MovedPart {
+        /// The stream's file, if it has one.
+        var handle: StreamDirectory.Handle?
+        /// The version after the file's last (0: no file).
+        var fileNext: UInt64
+        /// The version after the bucket chain's last (0: none).
+        var bucketNext: UInt64
+        /// The version after the moved part's last: the segments hold the history from here on.
+        var next: UInt64 { max(fileNext, bucketNext) }
+        /// Whether the bucket chain is the moved part (it reaches further than the file).
+        var isBucketed: Bool { bucketNext > fileNext }
+    }
+
+    /// Stream `number`'s moved part (call under its stripe).
+    private func movedPart(of stream: String, number: UInt32?, create: Bool = false) throws -> MovedPart {
+        let handle = try directory.handle(for: stream, number: number, create: create)
+        return MovedPart(handle: handle, fileNext: handle?.withFile { $0.nextVersion } ?? 0,
+                         bucketNext: number.map { buckets.nextVersion(of: $0) } ?? 0)
+    }
+
+    /// The version after the last one stored for `stream` (0: none), in its moved part or the segments.
     func nextVersion(of stream: String) throws -> UInt64 {
         let number = catalog.number(of: stream)
         if let number, let next = knownNext(number) { return next }
         let next = try withStripe(number) {
-            let fileNext = try directory.handle(for: stream, number: number, create: false)?.withFile { $0.nextVersion } ?? 0
-            return max(fileNext, number.map { segments.nextVersion(of: $0) } ?? 0)
+            max(try movedPart(of: stream, number: number).next, number.map { segments.nextVersion(of: $0) } ?? 0)
         }
         if let number { remember(number, next: next) }
         return next
@@ -113,41 +153,54 @@ final class SplitStore: StoredStreams, Sendable {
         guard maxCount > 0 else { return [] }
         let number = catalog.number(of: stream)
         return try withStripe(number) {
-            let handle = try directory.handle(for: stream, number: number, create: false)
-            let fileNext = handle?.withFile { $0.nextVersion } ?? 0
+            let moved = try movedPart(of: stream, number: number)
             let segmentNext = number.map { segments.nextVersion(of: $0) } ?? 0
-            let end = max(fileNext, segmentNext)
+            let end = max(moved.next, segmentNext)
             guard end > 0 else { return [] }
+            /// Up to `count` events of the moved part from `version` on.
+            func movedEvents(from version: UInt64, _ direction: ReadDirection, _ count: Int) throws -> [RecordedEvent] {
+                if moved.isBucketed, let number {
+                    return try chainEvents(of: stream, floor: 0, from: version, direction: direction, maxCount: count, offer: offer) {
+                        try buckets.entries(of: number, from: $0, through: $1)
+                    }
+                }
+                return try moved.handle?.withFile { try $0.read(from: version, direction: direction, maxCount: count, offer: offer) } ?? []
+            }
             var result: [RecordedEvent] = []
             switch direction {
             case .forwards:
                 guard version < end else { return [] }
-                if version < fileNext, let handle {
-                    result = try handle.withFile { try $0.read(from: version, direction: .forwards, maxCount: maxCount, offer: offer) }
+                if version < moved.next {
+                    result = try movedEvents(from: version, .forwards, maxCount)
                 }
-                if result.count < maxCount, segmentNext > fileNext, let number {
-                    let from = max(version, fileNext)
-                    result += try segmentEvents(of: stream, number: number, floor: fileNext, from: from,
-                                                direction: .forwards, maxCount: maxCount - result.count, offer: offer)
+                if result.count < maxCount, segmentNext > moved.next, let number {
+                    let from = max(version, moved.next)
+                    result += try chainEvents(of: stream, floor: moved.next, from: from, direction: .forwards,
+                                              maxCount: maxCount - result.count, offer: offer) {
+                        try segments.entries(of: number, from: $0, through: $1)
+                    }
                 }
             case .backwards:
                 let start = min(version, end - 1)
-                if start >= fileNext, let number {
-                    result = try segmentEvents(of: stream, number: number, floor: fileNext, from: start,
-                                               direction: .backwards, maxCount: maxCount, offer: offer)
+                if start >= moved.next, let number {
+                    result = try chainEvents(of: stream, floor: moved.next, from: start, direction: .backwards,
+                                             maxCount: maxCount, offer: offer) {
+                        try segments.entries(of: number, from: $0, through: $1)
+                    }
                 }
-                if result.count < maxCount, fileNext > 0, let handle {
-                    let from = min(start, fileNext - 1)
-                    result += try handle.withFile { try $0.read(from: from, direction: .backwards, maxCount: maxCount - result.count, offer: offer) }
+                if result.count < maxCount, moved.next > 0 {
+                    result += try movedEvents(from: min(start, moved.next - 1), .backwards, maxCount - result.count)
                 }
             }
             return result
         }
     }
 
-    /// Events from the segment chain of stream `number`, whose file ends at `floor`.
-    private func segmentEvents(of stream: String, number: UInt32, floor: UInt64, from version: UInt64,
-                               direction: ReadDirection, maxCount: Int, offer: BlockOffer) throws -> [RecordedEvent] {
+    /// Events from a chain of stream `stream` (the segments', whose moved part
+    /// ends at `floor`, or a bucket's, from 0), its entries holding versions
+    /// from a version on and through another read by `entries`.
+    private func chainEvents(of stream: String, floor: UInt64, from version: UInt64, direction: ReadDirection, maxCount: Int,
+                             offer: BlockOffer, entries read: (UInt64, UInt64) throws -> [SplitSegment.Entry]) throws -> [RecordedEvent] {
         let lowest: UInt64
         switch direction {
         case .forwards:
@@ -163,7 +216,7 @@ final class SplitStore: StoredStreams, Sendable {
         // Only the entries that can hold the versions asked for are read.
         let (last, overflow) = version.addingReportingOverflow(UInt64(maxCount) - 1)
         let through = direction == .forwards ? (overflow ? UInt64.max : last) : version
-        let entries = try segments.entries(of: number, from: lowest, through: through)
+        let entries = try read(lowest, through)
         let ordered = direction == .forwards ? entries : entries.reversed()
         for entry in ordered {
             let first = entry.header.firstVersion
@@ -176,7 +229,7 @@ final class SplitStore: StoredStreams, Sendable {
                 switch StreamBlock.decode(entry.block, stream: stream, dictionary: entry.dictionary) {
                 case .success(let fresh): events = fresh
                 case .failure(let error):
-                    throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(first) does not decode (\(error))",
+                    throw RingstoreError(.corruptData, "\(Self.kind(of: entry)) \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(first) does not decode (\(error))",
                                          stream: stream, path: entry.path, offset: entry.offset)
                 }
                 decoded = true
@@ -215,26 +268,40 @@ final class SplitStore: StoredStreams, Sendable {
     func decodedBlock(of stream: String, number: UInt32, containing version: UInt64, extent: StreamBlock.DecodeExtent = .whole)
         throws -> (block: StreamBlock.Decoded, versions: Range<UInt64>, link: SplitSegment.Link?)? {
         try withStripe(number) {
-            let handle = try directory.handle(for: stream, number: number, create: false)
-            let fileNext = handle?.withFile { $0.nextVersion } ?? 0
-            if version < fileNext, let handle {
+            let moved = try movedPart(of: stream, number: number)
+            if version < moved.next, !moved.isBucketed, let handle = moved.handle {
                 guard let block = try handle.withFile({ try $0.decodedBlock(containing: version, extent: extent) }) else { return nil }
                 return (block, block.firstVersion..<(block.firstVersion + UInt64(block.count)), nil)
             }
-            guard version < segments.nextVersion(of: number),
-                  let entry = try segments.entries(of: number, from: max(version, fileNext), through: version).first
+            let inBucket = version < moved.next
+            guard inBucket || version < segments.nextVersion(of: number),
+                  let entry = try inBucket ? buckets.entries(of: number, from: version, through: version).first
+                    : segments.entries(of: number, from: max(version, moved.next), through: version).first
             else { return nil }
             let block: StreamBlock.Decoded
             switch StreamBlock.decoded(from: entry.block[...], dictionary: entry.dictionary, extent: extent) {
             case .success(let decoded): block = decoded
             case .failure(let error):
-                throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(entry.header.firstVersion) does not decode (\(error))",
+                throw RingstoreError(.corruptData, "\(Self.kind(of: entry)) \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(entry.header.firstVersion) does not decode (\(error))",
                                      stream: stream, path: entry.path, offset: entry.offset)
             }
-            let versions = max(block.firstVersion, fileNext)..<(block.firstVersion + UInt64(block.count))
+            // A bucket entry is the moved part itself; a segment entry may hold versions below it.
+            let versions = max(block.firstVersion, inBucket ? 0 : moved.next)..<(block.firstVersion + UInt64(block.count))
             guard versions.contains(version) else { return nil }
-            return (block, versions, entry.link)
+            return (block, versions, inBucket ? nil : entry.link)
         }
+    }
+
+    /// What an entry's file is, for messages: a split segment or a bucket file.
+    static func kind(of entry: SplitSegment.Entry) -> String {
+        StreamBuckets.bucketAndGeneration(of: entry.segment) == nil ? "split segment" : "bucket file"
+    }
+
+    /// The version after the last one `stream`'s moved part holds (its file or
+    /// its bucket chain; 0: neither): below it the segments hold nothing it needs.
+    func movedNextVersion(of stream: String) throws -> UInt64 {
+        let number = catalog.number(of: stream)
+        return try withStripe(number) { try movedPart(of: stream, number: number).next }
     }
 
     /// The version after the last one `stream`'s file holds (0: no file).
@@ -261,6 +328,13 @@ final class SplitStore: StoredStreams, Sendable {
         var blocks: [StreamBlock.RawBlock]
     }
 
+    /// Whether the splitter may write stream `number`'s records into its file
+    /// directly: only while the stream has no segment entries (its file must stay
+    /// a prefix of its history) and no bucket chain (it may have no file yet).
+    func takesDirectWrites(_ number: UInt32) -> Bool {
+        segments.head(of: number) == nil && buckets.head(of: number) == nil
+    }
+
     /// Appends each item's blocks (which continue what its stream holds) to
     /// the segments with one write. Not synced: the checkpoint syncs them.
     func appendToSegments(_ items: [Item]) throws {
@@ -280,6 +354,11 @@ final class SplitStore: StoredStreams, Sendable {
                 throw RingstoreError(.ioError, "cannot create the stream file of \"\(stream)\"", stream: stream)
             }
             let next = try handle.withFile { file in
+                // A bucketed stream's file would start past its history: its records go to the segments.
+                if let number, buckets.nextVersion(of: number) > file.nextVersion {
+                    throw RingstoreError(.invalidArgument, "stream \"\(stream)\" is in bucket \(buckets.bucket(of: number)): its records go to the split segments, not into a file",
+                                         stream: stream)
+                }
                 let moved = try moveEntries(of: stream, number: number, into: file)
                 var output: [StreamBlock.RawBlock] = []
                 for block in blocks {
@@ -296,65 +375,112 @@ final class SplitStore: StoredStreams, Sendable {
         }
     }
 
-    /// Moves `stream`'s segment entries into its file: all of them, or those in
+    /// Where a move put a stream's entries.
+    enum MoveOutcome {
+        /// Into its file: the file must be synced before ``SplitSegments/forgetMoved(_:)``.
+        case file
+        /// Into its bucket: the buckets must be synced (``StreamBuckets/pendingSync()``) before it.
+        case bucket
+    }
+
+    /// Moves `stream`'s segment entries into its moved part: all of them, or those in
     /// segments up to `lastSegment` (the mover, emptying the oldest segment,
     /// takes a stream's entries up to the segment where the segments' budget
     /// ends, so that moving needs at most the budget again in free space).
-    /// Returns whether the file
-    /// must be synced (then ``SplitSegments/forgetMoved(_:)`` called): false
-    /// when there was nothing to move. Not synced.
+    /// Returns where they went, for the caller's sync (after which it calls
+    /// ``SplitSegments/forgetMoved(_:)``); nil when there was nothing to move.
+    /// Not synced.
+    ///
+    /// Where to: the stream's file if it has one that reaches as far as its
+    /// bucket chain. Otherwise, with ``movesIntoBuckets``, its bucket, unless
+    /// its history would then pass ``promotedBytes``: the stream is then
+    /// promoted, its bucket chain and the entries written into a file of its
+    /// own (continuing whatever prefix an earlier, interrupted promotion left
+    /// there), and the bucket chain forgotten, since the file now reaches
+    /// further (its entries stay in the bucket file as garbage).
     ///
     /// `located`: the stream's entries in the segment being emptied
     /// (``SplitSegments/locateEntries(in:)``). The stream is moved only if
-    /// some of them hold versions its file lacks (an earlier move through
+    /// some of them hold versions its moved part lacks (an earlier move through
     /// newer segments may have taken them all); when that segment is
     /// `lastSegment` they are read directly rather than found by walking the
-    /// chain, as long as they continue the file.
-    /// `fileEnd`: told the stream file's next version once the move is done (a
-    /// file's end only grows), so that the mover need not open it again to check.
+    /// chain, as long as they continue the moved part.
+    /// `fileEnd`: told the moved part's next version once the move is done (it
+    /// only grows), so that the mover need not look it up again to check.
     @discardableResult
     func move(stream: String, number: UInt32, throughSegment lastSegment: UInt32 = .max,
               located: (segment: UInt32, entries: ArraySlice<SplitSegments.Located>)? = nil,
-              fileEnd: ((UInt64) -> Void)? = nil) throws -> Bool {
-        guard let head = segments.head(of: number) else { return false }
+              fileEnd: ((UInt64) -> Void)? = nil) throws -> MoveOutcome? {
+        guard let head = segments.head(of: number) else { return nil }
         return try withStripe(number) {
-            let fileNext = try directory.handle(for: stream, number: number, create: false)?.withFile { $0.nextVersion } ?? 0
-            fileEnd?(fileNext)
-            guard head.segmentNext > fileNext else {
-                // The file holds them already (a replay, or a move whose sync is pending):
-                // true, so that the caller syncs the file before the chain is forgotten.
-                segments.moved(stream: number, through: head.link, movedTo: fileNext, rawBytes: head.rawBytes, entries: head.entries)
-                return true
+            let moved = try movedPart(of: stream, number: number)
+            let floor = moved.next
+            fileEnd?(floor)
+            guard head.segmentNext > floor else {
+                // The moved part holds them already (a replay, or a move whose sync is
+                // pending): the caller syncs it before the chain is forgotten.
+                segments.moved(stream: number, through: head.link, movedTo: floor, rawBytes: head.rawBytes, entries: head.entries)
+                return moved.isBucketed ? .bucket : .file
             }
-            if let located, !located.entries.contains(where: { $0.lastVersion >= fileNext }) {
-                return false  // what the segment holds of it is in the file already
+            if let located, !located.entries.contains(where: { $0.lastVersion >= floor }) {
+                return nil  // what the segment holds of it is moved already
             }
             // A stream file that does not exist yet is created only if there is something to move.
-            // The entries are read once, here: the file cannot grow meanwhile (the stripe is held,
-            // and the splitter writes into a stream's file only while it has no entries).
+            // The entries are read once, here: the moved part cannot grow meanwhile (the stripe is
+            // held, and the splitter writes into a stream's file only while it has no entries).
             var entries = try located.flatMap { located in
-                located.segment == lastSegment ? try segments.entries(located.entries, inSegment: located.segment, from: fileNext) : nil
+                located.segment == lastSegment ? try segments.entries(located.entries, inSegment: located.segment, from: floor) : nil
             }
-            if let first = entries?.first, first.header.firstVersion > fileNext {
-                entries = nil  // not continuing the file: found by the chain instead (which names any gap)
+            if let first = entries?.first, first.header.firstVersion > floor {
+                entries = nil  // not continuing the moved part: found by the chain instead (which names any gap)
             }
-            let found = try entries ?? segments.entries(of: number, from: fileNext, throughSegment: lastSegment)
-            guard let oldest = found.first, oldest.segment <= lastSegment,
-                  let handle = try directory.handle(for: stream, number: number, create: true)
-            else { return false }
-            // Not remembered as the stream's next version: after a partial move the
-            // segments still hold versions beyond the file's end.
-            return try handle.withFile { file -> Bool in
-                guard let moved = try moveEntries(of: stream, number: number, into: file, throughSegment: lastSegment,
-                                                  read: found) else {
-                    return false
+            let found = try (entries ?? segments.entries(of: number, from: floor, throughSegment: lastSegment))
+                .prefix { $0.segment <= lastSegment }
+            guard let last = found.last else { return nil }
+            let rawBytes = found.reduce(UInt64(0)) { $0 + UInt64($1.header.rawLength) }
+            var source = Array(found)
+            if moved.fileNext == 0 || moved.isBucketed {
+                if movesIntoBuckets, UInt64(buckets.head(of: number)?.rawBytes ?? 0) + rawBytes < Self.promotedBytes {
+                    let blocks = try joinedBlocks(of: stream, entries: found, from: floor)
+                    // The entry names the stream by number: the number's record must be durable first.
+                    try catalog.makeDurable(through: number)
+                    let next = try buckets.append(stream: number, blocks: blocks, compress: compress) {
+                        try storeDictionary(adoptingFrom: found)
+                    }
+                    segments.moved(stream: number, through: last.link, movedTo: next, rawBytes: UInt32(clamping: rawBytes),
+                                   entries: UInt32(found.count))
+                    movedEntries.add(UInt64(found.count), ordering: .relaxed)
+                    fileEnd?(next)
+                    return .bucket
                 }
-                segments.moved(stream: number, through: moved.link, movedTo: file.nextVersion,
-                               rawBytes: moved.rawBytes, entries: moved.entries)
+                if moved.isBucketed { source = try buckets.entries(of: number, from: moved.fileNext) + source }
+            }
+            guard let handle = try moved.handle ?? directory.handle(for: stream, number: number, create: true) else { return nil }
+            return try handle.withFile { file -> MoveOutcome? in
+                guard let written = try moveEntries(of: stream, number: number, into: file, read: source) else { return nil }
+                guard file.nextVersion >= floor else {
+                    throw RingstoreError(.corruptData, "stream \"\(stream)\": leaving its bucket, its file reached only version \(file.nextVersion) of \(floor)",
+                                         stream: stream, path: file.path.string)
+                }
+                segments.moved(stream: number, through: written.link, movedTo: file.nextVersion,
+                               rawBytes: written.rawBytes, entries: written.entries)
+                // The file reaches further than the chain now: reads take it, and the chain is garbage.
+                if moved.isBucketed { buckets.forget(stream: number) }
                 fileEnd?(file.nextVersion)
-                return true
+                return .file
             }
         }
+    }
+
+    /// The store's dictionary (``StreamFileDictionary``), adopted from a
+    /// full-size dictionary of `entries`' segments when it has none yet (nil
+    /// when none of theirs is full-size, or without compression).
+    private func storeDictionary(adoptingFrom entries: some Collection<SplitSegment.Entry>) throws -> CompressionDictionary? {
+        guard compress else { return nil }
+        if let dictionary = directory.dictionary { return dictionary }
+        guard let sample = entries.lazy.compactMap(\.dictionary).first(where: { $0.bytes.count == CompressionDictionary.maxBytes })
+        else { return nil }
+        return try directory.adoptDictionary(CompressionDictionary(UnsafeRawBufferPointer(sample.bytes)))
     }
 
     /// The dictionary the blocks built by a move are compressed against (those
@@ -374,9 +500,7 @@ final class SplitStore: StoredStreams, Sendable {
             if case .built(let built) = block { return built.raw.count < CompressionDictionary.entryLimit }
             return false
         }
-        guard small, let sample = entries.lazy.compactMap(\.dictionary).first(where: { $0.bytes.count == CompressionDictionary.maxBytes })
-        else { return nil }
-        return try directory.adoptDictionary(CompressionDictionary(UnsafeRawBufferPointer(sample.bytes)))
+        return small ? try storeDictionary(adoptingFrom: entries) : nil
     }
 
     private struct Moved {
@@ -386,16 +510,46 @@ final class SplitStore: StoredStreams, Sendable {
         var entries: UInt32
     }
 
-    /// Appends to `file` the stream's segment entries from the file's end on,
-    /// joined into blocks of about ``movedBlockBytes``. The caller tells the
-    /// segments (``SplitSegments/moved(stream:through:movedTo:rawBytes:entries:)``) once it is done.
-    ///
-    /// `read`: the entries from the file's end on, if the caller read them already.
+    /// What of `entry` continues a stream at `expected`: its events from there
+    /// on (nil when it holds none past it). Throws naming the entry's file and
+    /// offset when it does not decode, and naming the gap when it starts past `expected`.
+    private func rest(of entry: SplitSegment.Entry, stream: String, expected: UInt64) throws -> StreamBlock.RawBlock? {
+        guard case .success(let raw) = StreamBlock.rawBlock(from: entry.block, dictionary: entry.dictionary),
+              let rest = raw.dropping(below: expected) else {
+            throw RingstoreError(.corruptData, "\(Self.kind(of: entry)) \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(entry.header.firstVersion) does not decode",
+                                 stream: stream, path: entry.path, offset: entry.offset)
+        }
+        guard rest.count > 0 else { return nil }
+        guard rest.firstVersion == expected else {
+            throw RingstoreError(.corruptData, "stream \"\(stream)\": its split entries skip from version \(expected) to \(rest.firstVersion)",
+                                 stream: stream)
+        }
+        return rest
+    }
+
+    /// `entries`' events from version `expected` on, joined into blocks of about
+    /// ``movedBlockBytes`` (for a bucket, where each block is one entry).
+    private func joinedBlocks(of stream: String, entries: some Collection<SplitSegment.Entry>,
+                              from expected: UInt64) throws -> [StreamBlock.RawBlock] {
+        var builder = StreamBlock.Builder(limit: Self.movedBlockBytes)
+        var expected = expected
+        for entry in entries {
+            guard let rest = try rest(of: entry, stream: stream, expected: expected) else { continue }
+            builder.add(rest)
+            expected = rest.firstVersion + UInt64(rest.count)
+        }
+        return builder.finish()
+    }
+
+    /// Appends to `file` the stream's entries from the file's end on (its segment
+    /// entries, or `read`: entries read already, from a bucket chain and then the
+    /// segments), joined into blocks of about ``movedBlockBytes``. The caller tells the
+    /// segments (``SplitSegments/moved(stream:through:movedTo:rawBytes:entries:)``) once
+    /// it is done; the link and counts returned are those of the segment entries moved.
     private func moveEntries(of stream: String, number: UInt32?, into file: StreamFile,
-                             throughSegment lastSegment: UInt32 = .max, read: [SplitSegment.Entry]? = nil) throws -> Moved? {
+                             read: [SplitSegment.Entry]? = nil) throws -> Moved? {
         guard let number, let head = segments.head(of: number), head.segmentNext > file.nextVersion else { return nil }
-        // Oldest first, so those up to `lastSegment` are a prefix.
-        let entries = try (read ?? segments.entries(of: number, from: file.nextVersion)).prefix { $0.segment <= lastSegment }
+        let entries = try read ?? segments.entries(of: number, from: file.nextVersion)
         var builder = StreamBlock.Builder(limit: Self.movedBlockBytes)
         var ready: [StreamBlock.Appended] = []
         var copied: UInt64 = 0
@@ -412,26 +566,18 @@ final class SplitStore: StoredStreams, Sendable {
                 expected = entry.header.firstVersion + UInt64(entry.header.count)
                 continue
             }
-            guard case .success(let raw) = StreamBlock.rawBlock(from: entry.block, dictionary: entry.dictionary),
-                  let rest = raw.dropping(below: expected) else {
-                throw RingstoreError(.corruptData, "split segment \(entry.path) is damaged at offset \(entry.offset): the entry of stream \"\(stream)\" from version \(entry.header.firstVersion) does not decode",
-                                     stream: stream, path: entry.path, offset: entry.offset)
-            }
-            guard rest.count > 0 else { continue }
-            guard rest.firstVersion == expected else {
-                throw RingstoreError(.corruptData, "stream \"\(stream)\": its split segment entries skip from version \(expected) to \(rest.firstVersion)",
-                                     stream: stream)
-            }
+            guard let rest = try rest(of: entry, stream: stream, expected: expected) else { continue }
             builder.add(rest)
             expected = rest.firstVersion + UInt64(rest.count)
         }
         ready += builder.finish().map { .built($0) }
-        guard let last = entries.last else { return nil }
+        let segmentEntries = entries.filter { StreamBuckets.bucketAndGeneration(of: $0.segment) == nil }
+        guard let last = segmentEntries.last else { return nil }
         if !ready.isEmpty { try file.append(sources: ready, compress: compress, dictionary: try fileDictionary(for: ready, from: entries)) }
         movedEntriesCopied.add(copied, ordering: .relaxed)
-        movedEntries.add(UInt64(entries.count), ordering: .relaxed)
-        let rawBytes = entries.reduce(UInt64(0)) { $0 + UInt64($1.header.rawLength) }
-        return Moved(number: number, link: last.link, rawBytes: UInt32(clamping: rawBytes), entries: UInt32(entries.count))
+        movedEntries.add(UInt64(segmentEntries.count), ordering: .relaxed)
+        let rawBytes = segmentEntries.reduce(UInt64(0)) { $0 + UInt64($1.header.rawLength) }
+        return Moved(number: number, link: last.link, rawBytes: UInt32(clamping: rawBytes), entries: UInt32(segmentEntries.count))
     }
 
     /// Whether `entry` goes into the stream file as it is: it starts at the

@@ -21,6 +21,9 @@ final class StreamCatalog: Sendable {
         /// Bytes known durable, and whether a sync failed since (then the next one writes the rest again first).
         var syncedEnd: UInt64 = 0
         var syncFailed = false
+        /// Streams whose records are in the file, and of those, durable (numbers below are).
+        var writtenCount = 0
+        var syncedCount = 0
         /// Names read from the file at open: their copies are replaced, once each,
         /// by the writer's (see ``share(_:as:)``). One bit per name, set once done.
         var loadedCount = 0
@@ -29,6 +32,9 @@ final class StreamCatalog: Sendable {
 
     private let file: StorageFile
     private let state: Mutex<State>
+    /// Serialises ``write()`` and ``sync()``: the checkpointer and the segment
+    /// mover (``makeDurable(through:)``) both call them.
+    private let writing = Mutex(())
 
     init(directory: FilePath) throws {
         let path = directory.appending(Self.fileName)
@@ -61,6 +67,8 @@ final class StreamCatalog: Sendable {
         loaded.shared = [UInt64](repeating: 0, count: (loaded.loadedCount + 63) / 64)
         loaded.fileEnd = UInt64(offset)
         loaded.syncedEnd = UInt64(offset)
+        loaded.writtenCount = loaded.streams.count
+        loaded.syncedCount = loaded.streams.count
         state = Mutex(loaded)
         initialized = true
     }
@@ -119,29 +127,49 @@ final class StreamCatalog: Sendable {
 
     /// Writes the entries registered since the last call (not synced).
     func write() throws {
-        let (bytes, offset) = state.withLock { s -> ([UInt8], UInt64) in (s.pending, s.fileEnd) }
-        guard !bytes.isEmpty else { return }
-        try bytes.withUnsafeBytes { try file.write($0, at: offset) }
-        // Only once written: after a failed write the same entries are written again.
-        state.withLock { s in
-            s.fileEnd += UInt64(bytes.count)
-            s.pending.removeFirst(bytes.count)
+        try writing.withLock { _ in
+            let (bytes, offset, count) = state.withLock { s -> ([UInt8], UInt64, Int) in (s.pending, s.fileEnd, s.streams.count) }
+            guard !bytes.isEmpty else { return }
+            try bytes.withUnsafeBytes { try file.write($0, at: offset) }
+            // Only once written: after a failed write the same entries are written again.
+            state.withLock { s in
+                s.fileEnd += UInt64(bytes.count)
+                s.pending.removeFirst(bytes.count)
+                s.writtenCount = count
+            }
         }
+    }
+
+    /// Makes the record of stream `number` durable, if it is not yet (writing
+    /// and syncing every record registered so far).
+    ///
+    /// Why: a bucket file names streams by number, and its entries count from
+    /// the moment their pages may reach the disk, not from a checkpoint. Were
+    /// the number's record not durable then, a cut could leave the entry and
+    /// lose the record, and the journal's replay could give the number to
+    /// another stream, which would then read the entry as its own.
+    func makeDurable(through number: UInt32) throws {
+        guard state.withLock({ Int(number) >= $0.syncedCount }) else { return }
+        try write()
+        try sync()
     }
 
     /// Makes the written entries durable (after a failed sync, writing the unsynced ones again first).
     func sync() throws {
-        let (from, end, failed) = state.withLock { ($0.syncedEnd, $0.fileEnd, $0.syncFailed) }
-        if failed { try file.rewrite(from: min(from, end), to: end) }
-        do {
-            try file.syncData()
-        } catch {
-            state.withLock { $0.syncFailed = true }
-            throw error
-        }
-        state.withLock { s in
-            s.syncedEnd = end
-            s.syncFailed = false
+        try writing.withLock { _ in
+            let (from, end, failed, count) = state.withLock { ($0.syncedEnd, $0.fileEnd, $0.syncFailed, $0.writtenCount) }
+            if failed { try file.rewrite(from: min(from, end), to: end) }
+            do {
+                try file.syncData()
+            } catch {
+                state.withLock { $0.syncFailed = true }
+                throw error
+            }
+            state.withLock { s in
+                s.syncedEnd = end
+                s.syncFailed = false
+                s.syncedCount = max(s.syncedCount, count)
+            }
         }
     }
 }

@@ -433,7 +433,12 @@ final class StreamDirectory: StoredStreams {
     /// (``commitsFileSystemJournal``) and every dirty file open, instead each
     /// file's pages written back and one commit of that journal
     /// (``FileSystemCommit``), which leaves the metadata's home writes to later.
-    func syncAll(dirty: some Collection<String>, wholeFileSystem: Bool = false) throws {
+    /// `others`: files outside the stream files (the bucket files) made durable
+    /// with them, only with `wholeFileSystem` (written back before the commit,
+    /// or covered by the `syncfs`; the caller writes their unsynced bytes again
+    /// after a failed sync, and records the outcome).
+    func syncAll(dirty: some Collection<String>, wholeFileSystem: Bool = false, others: [StorageFile] = []) throws {
+        precondition(others.isEmpty || wholeFileSystem, "other files are synced only with the whole file system")
         let openDirty: [Handle] = cache.withLock { c in dirty.compactMap { c.handles[$0]?.handle } }
         let open: [Handle]? = openDirty.count == dirty.count ? openDirty : nil  // nil: some dirty file was closed
         // Every folder counted so far was made before this sync begins, so the sync covers its entry.
@@ -449,12 +454,13 @@ final class StreamDirectory: StoredStreams {
                 }
             }
             do {
-                if commitsFileSystemJournal && !evictedDirty && open != nil && !openDirty.isEmpty {
+                if commitsFileSystemJournal && !evictedDirty && open != nil && !(openDirty.isEmpty && others.isEmpty) {
                     // Every dirty file is open: their pages, then one journal commit for all the metadata.
                     try FileSystemCommit.commit(root: root, writeBack: {
                         for handle in openDirty { try handle.withFile { try $0.writeBackAndWait() } }
+                        for file in others { try file.writeBackAndWait() }
                     }, flushCache: {
-                        try openDirty[0].withFile { try $0.data.syncData() }
+                        if let first = openDirty.first { try first.withFile { try $0.data.syncData() } } else { try others[0].syncData() }
                     })
                 } else {
                     try StorageDirectory.syncFileSystem(containing: root)

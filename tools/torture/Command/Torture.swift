@@ -44,6 +44,7 @@ struct Torture: AsyncParsableCommand {
         @Option(help: "Journal size in MiB (small, so the ring wraps and the splitter checkpoints during every round).") var journalMb: UInt64 = 1
         @Flag(help: "Run the writer in relaxed durability mode.") var relaxed = false
         @Flag(help: "Simulate power cuts in this process instead of killing a writer process.") var powerLoss = false
+        @Flag(help: "Move small streams into shared bucket files (Configuration.streamBuckets).") var streamBuckets = false
         @Option(help: "With --power-loss: seconds a round may wait for the ring to wrap, for its cut, or for the store to close before it reports a hang.") var roundTimeout = 60
         @Option(help: "Folder for the stores (default: a new temporary folder, removed afterwards).") var dir: String?
 
@@ -57,6 +58,7 @@ struct Torture: AsyncParsableCommand {
             var configuration = Configuration()
             configuration.journalCapacity = journalMb << 20
             configuration.maxEventSize = Int(min(UInt64(configuration.maxEventSize), configuration.journalCapacity / 4))
+            configuration.streamBuckets = streamBuckets
             let executable = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : Bundle.main.executablePath!
             var random = SeededRandom(seed: seed)
             var totals = (acknowledged: 0, verified: 0, unacknowledged: 0, lost: 0, problems: 0, replayed: 0, retriesRecognised: 0, retriesStored: 0)
@@ -70,7 +72,7 @@ struct Torture: AsyncParsableCommand {
                     executable: executable,
                     arguments: ["writer", "--dir", store, "--writers", "\(writers)", "--streams", "\(streams)",
                                 "--max-batch", "\(maxBatch ?? 5)", "--seed", "\(random.next())", "--journal-mb", "\(journalMb)"]
-                        + (relaxed ? ["--relaxed"] : []),
+                        + (relaxed ? ["--relaxed"] : []) + (streamBuckets ? ["--stream-buckets"] : []),
                     killDelay: delay, scratch: root)
                 acknowledgements += outcome.acknowledgements
                 let report = try await CrashVerifier.verify(directory: store, configuration: configuration, acknowledgements: acknowledgements,
@@ -97,6 +99,7 @@ struct Torture: AsyncParsableCommand {
             var options = PowerLossRounds.Options()
             options.rounds = rounds
             options.relaxed = relaxed
+            options.streamBuckets = streamBuckets
             options.journalCapacity = journalMb << 20
             options.roundsPerStore = roundsPerStore ?? 10
             options.seed = seed
@@ -109,7 +112,7 @@ struct Torture: AsyncParsableCommand {
             func line(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
             let totals = try await PowerLossRounds.run(options, root: root) { line($0) }
             for problem in totals.problems.prefix(50) { line("PROBLEM: \(problem)") }
-            line("power loss, \(relaxed ? "relaxed" : "durable") mode, seed \(seed): \(totals.summary)")
+            line("power loss, \(relaxed ? "relaxed" : "durable") mode\(streamBuckets ? ", stream buckets" : ""), seed \(seed): \(totals.summary)")
             if !totals.problems.isEmpty { throw ExitCode(1) }
         }
     }
@@ -124,12 +127,14 @@ struct Torture: AsyncParsableCommand {
         @Option var seed: UInt64 = 1
         @Option var journalMb: UInt64 = 64
         @Flag(help: "Open the store in relaxed mode.") var relaxed = false
+        @Flag(help: "Move small streams into shared bucket files.") var streamBuckets = false
 
         func run() async throws {
             var configuration = Configuration()
             configuration.journalCapacity = journalMb << 20
             configuration.maxEventSize = Int(min(UInt64(configuration.maxEventSize), configuration.journalCapacity / 4))
             if relaxed { configuration.durability = .relaxed }
+            configuration.streamBuckets = streamBuckets
             try await CrashWriter.run(directory: dir, configuration: configuration, writers: writers, streams: streams,
                                       maxBatch: maxBatch, seed: seed)
         }

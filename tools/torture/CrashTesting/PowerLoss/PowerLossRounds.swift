@@ -18,6 +18,8 @@ public enum PowerLossRounds {
     public struct Options: Sendable {
         public var rounds = 100
         public var relaxed = false
+        /// Small streams move into shared bucket files (``Configuration/streamBuckets``).
+        public var streamBuckets = false
         public var journalCapacity: UInt64 = 1 << 20
         public var roundsPerStore = 10
         public var seed: UInt64 = 1
@@ -125,6 +127,7 @@ public enum PowerLossRounds {
             configuration.journalCapacity = options.journalCapacity
             configuration.maxEventSize = Int(options.journalCapacity / 8)
             configuration.maxOpenFiles = maxOpenFiles
+            configuration.streamBuckets = options.streamBuckets
             // Small split-segment budgets: the mover moves segments into stream files and
             // deletes them within the round, so cuts land in those moves too.
             configuration.splitSegmentBudget = [64 << 10, 256 << 10, nil].randomElement(using: &random)!
