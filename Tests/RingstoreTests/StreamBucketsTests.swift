@@ -147,3 +147,36 @@ import Testing
         #expect(buckets.pendingSync().storageFiles.count == 1, "only the file appended to since")
     }
 }
+
+/// The bucket files' writeback, paced for all of them together.
+@Suite struct BucketWritebackPaceTests {
+    @Test func writebackStartsPerChunkOverAllFilesAndWaitsPastTheAllowance() throws {
+        let dir = TemporaryDirectory()
+        let folder = FilePath(dir.path)
+        let files = try (0..<3).map { try SplitSegment.create(number: StreamBuckets.fileNumber(bucket: $0, generation: 0), in: folder) }
+        var pace = BucketWritebackPace()
+        let piece = [UInt8](repeating: 7, count: 48 << 10)
+        // 5 pieces of 48 KiB over three files: under a chunk (256 KiB), nothing started.
+        for i in 0..<5 {
+            _ = try files[i % 3].append(piece, startingWriteback: false)
+            pace.appended(UInt64(piece.count), to: files[i % 3])
+        }
+        #expect(pace.takeUnfinished().isEmpty)
+        // The sixth passes the chunk: every file's range is started; 288 KiB are within the allowance.
+        _ = try files[2].append(piece, startingWriteback: false)
+        pace.appended(UInt64(piece.count), to: files[2])
+        #expect(pace.takeUnfinished().isEmpty)
+        // Two chunks more: 864 KiB started in all, so the oldest ranges are to be waited for,
+        // until no more than 512 KiB would be left on their way.
+        for i in 0..<12 {
+            _ = try files[i % 3].append(piece, startingWriteback: false)
+            pace.appended(UInt64(piece.count), to: files[i % 3])
+        }
+        let unfinished = pace.takeUnfinished()
+        let waited = unfinished.reduce(0) { $0 + $1.range.count }
+        #expect(!unfinished.isEmpty && 864 * 1024 - waited <= Int(SequentialWriteback.inFlightBytes))
+        #expect(Set(unfinished.prefix(3).map(\.file.number)) == Set(files.map(\.number)), "the first start took each file's range")
+        #expect(unfinished[0].range.lowerBound == files[0].entriesStart)
+        #expect(pace.takeUnfinished().isEmpty, "each range is handed out once")
+    }
+}

@@ -234,11 +234,13 @@ final class SplitSegment: @unchecked Sendable {
     }
 
     /// Writes `bytes` (whole entries) at the end; returns the offset they start at.
-    func append(_ bytes: [UInt8]) throws -> UInt64 {
+    /// `startingWriteback`: false when the owner paces the file's writeback
+    /// itself (the bucket files, paced together: ``BucketWritebackPace``).
+    func append(_ bytes: [UInt8], startingWriteback: Bool = true) throws -> UInt64 {
         let offset = end
         try bytes.withUnsafeBytes { try file.write($0, at: offset) }
         end += UInt64(bytes.count)
-        writeback.written(upTo: end, of: file)
+        if startingWriteback { writeback.written(upTo: end, of: file) }
         return offset
     }
 

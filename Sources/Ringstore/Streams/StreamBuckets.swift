@@ -81,6 +81,8 @@ final class StreamBuckets: Sendable {
         /// Where whole entries were found that are on no chain (damage, or what a cut
         /// left of a write in part), at open: for logs and `verify`.
         var stray: [Link] = []
+        /// The files' writeback, paced for all of them together.
+        var pace = BucketWritebackPace()
     }
 
     let folder: FilePath
@@ -234,6 +236,10 @@ final class StreamBuckets: Sendable {
                 return bytes
             }
         }
+        // At the device's pace (see `BucketWritebackPace`): waited for outside the lock.
+        for (file, range) in state.withLock({ $0.pace.takeUnfinished() }) {
+            file.file.finishWriteback(from: range.lowerBound, count: UInt64(range.count))
+        }
         let before = state.withLock { $0.current[bucket] }
         var encoded = encode(before?.dictionary)
         return try state.withLock { s in
@@ -276,7 +282,8 @@ final class StreamBuckets: Sendable {
                     ? .max : newHead.rawBytes + UInt32(clamping: block.raw.count)
                 newHead.entries += 1
             }
-            _ = try file.append(output)
+            _ = try file.append(output, startingWriteback: false)
+            s.pace.appended(UInt64(output.count), to: file)
             bytesWritten.add(UInt64(output.count), ordering: .relaxed)
             if index >= s.heads.count {
                 s.heads.append(contentsOf: repeatElement(Head(link: .none, next: 0, rawBytes: 0, entries: 0),
