@@ -150,33 +150,35 @@ import Testing
 
 /// The bucket files' writeback, paced for all of them together.
 @Suite struct BucketWritebackPaceTests {
-    @Test func writebackStartsPerChunkOverAllFilesAndWaitsPastTheAllowance() throws {
+    @Test func eachFileStartsPerChunkAndAppendsWaitPastTheAllowanceOverAll() throws {
         let dir = TemporaryDirectory()
         let folder = FilePath(dir.path)
         let files = try (0..<3).map { try SplitSegment.create(number: StreamBuckets.fileNumber(bucket: $0, generation: 0), in: folder) }
         var pace = BucketWritebackPace()
         let piece = [UInt8](repeating: 7, count: 48 << 10)
-        // 5 pieces of 48 KiB over three files: under a chunk (256 KiB), nothing started.
-        for i in 0..<5 {
-            _ = try files[i % 3].append(piece, startingWriteback: false)
-            pace.appended(UInt64(piece.count), to: files[i % 3])
+        func append(to index: Int) throws {
+            _ = try files[index].append(piece, startingWriteback: false)
+            pace.appended(UInt64(piece.count), to: files[index])
         }
+        // 48 KiB in each file: under a file's chunk (64 KiB), nothing started.
+        for index in 0..<3 { try append(to: index) }
         #expect(pace.takeUnfinished().isEmpty)
-        // The sixth passes the chunk: every file's range is started; 288 KiB are within the allowance.
-        _ = try files[2].append(piece, startingWriteback: false)
-        pace.appended(UInt64(piece.count), to: files[2])
+        // 96 KiB in each: each file's range started, 288 KiB in all, within the allowance.
+        for index in 0..<3 { try append(to: index) }
         #expect(pace.takeUnfinished().isEmpty)
-        // Two chunks more: 864 KiB started in all, so the oldest ranges are to be waited for,
-        // until no more than 512 KiB would be left on their way.
-        for i in 0..<12 {
-            _ = try files[i % 3].append(piece, startingWriteback: false)
-            pace.appended(UInt64(piece.count), to: files[i % 3])
-        }
+        // Two ranges more per file: 864 KiB started, so the oldest are to be waited
+        // for, until no more than 512 KiB would be left on their way.
+        for _ in 0..<2 { for index in 0..<3 { try append(to: index); try append(to: index) } }
         let unfinished = pace.takeUnfinished()
-        let waited = unfinished.reduce(0) { $0 + $1.range.count }
-        #expect(!unfinished.isEmpty && 864 * 1024 - waited <= Int(SequentialWriteback.inFlightBytes))
-        #expect(Set(unfinished.prefix(3).map(\.file.number)) == Set(files.map(\.number)), "the first start took each file's range")
+        #expect(unfinished.map(\.range.count) == Array(repeating: 96 << 10, count: 4))
+        #expect(unfinished.prefix(3).map(\.file.number) == files.map(\.number), "oldest first")
         #expect(unfinished[0].range.lowerBound == files[0].entriesStart)
         #expect(pace.takeUnfinished().isEmpty, "each range is handed out once")
+        // What is pending below a chunk is started by a drain, the largest first.
+        _ = try files[0].append([UInt8](repeating: 1, count: 16 << 10), startingWriteback: false)
+        pace.appended(16 << 10, to: files[0])
+        _ = try files[1].append([UInt8](repeating: 1, count: 32 << 10), startingWriteback: false)
+        pace.appended(32 << 10, to: files[1])
+        #expect(pace.startLargestPending() && pace.startLargestPending() && !pace.startLargestPending())
     }
 }

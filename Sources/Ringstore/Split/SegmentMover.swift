@@ -413,6 +413,7 @@ final class SegmentMover: Sendable {
     func syncMoved(_ names: MovedStreams) throws {
         guard names.count > 0 else { return }  // a batch that wrote nothing: a `syncfs` would only flush others' pages
         let started = monotonicNanoseconds()
+        store.buckets.drainWriteback()
         let buckets = store.buckets.pendingSync()
         do {
             try buckets.rewriteIfFailed()

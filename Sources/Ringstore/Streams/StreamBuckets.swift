@@ -294,6 +294,21 @@ final class StreamBuckets: Sendable {
         }
     }
 
+    /// Hands what was appended and not yet started to the device, a file at a
+    /// time at the device's pace (``BucketWritebackPace``), so that the sync
+    /// that follows (the mover's batch sync) finds little left to write and puts
+    /// no burst in front of the journal's flushes.
+    func drainWriteback() {
+        while true {
+            let (waits, more) = state.withLock { s in
+                let more = s.pace.startLargestPending()
+                return (s.pace.takeUnfinished(), more)
+            }
+            for (file, range) in waits { file.file.finishWriteback(from: range.lowerBound, count: UInt64(range.count)) }
+            if !more { return }
+        }
+    }
+
     /// Forgets stream `number`'s chain: its history is in a stream file of its
     /// own now, synced (its entries stay in the files as garbage until an
     /// offline compaction drops them, and the next open finds them again, to
