@@ -8,7 +8,7 @@ import Testing
             "RINGSTORE_JOURNAL_MB": "16", "RINGSTORE_DURABILITY": "relaxed", "RINGSTORE_FLUSH_INTERVAL_MS": "250",
             "RINGSTORE_MAX_EVENT_BYTES": "4096", "RINGSTORE_JOURNAL_FULL_WAIT_MS": "100", "RINGSTORE_READER_WAIT_MS": "50",
             "RINGSTORE_MAX_OPEN_FILES": "64", "RINGSTORE_COMPRESSION": "off", "RINGSTORE_IDEMPOTENCY_WINDOW": "7",
-            "RINGSTORE_BLOCK_CACHE_MB": "3", "RINGSTORE_CHECKPOINT_PACING": "on", "RINGSTORE_SPLIT_SEGMENTS_MB": "48", "RINGSTORE_TOKEN": "secret", "PATH": "/usr/bin",
+            "RINGSTORE_BLOCK_CACHE_MB": "3", "RINGSTORE_CHECKPOINT_PACING": "on", "RINGSTORE_SPLIT_SEGMENTS_MB": "48", "RINGSTORE_STREAM_BUCKETS": "on", "RINGSTORE_TOKEN": "secret", "PATH": "/usr/bin",
         ])
         #expect(configuration.journalCapacity == 16 << 20)
         #expect(configuration.durability == .relaxed(flushInterval: .milliseconds(250)))
@@ -21,6 +21,7 @@ import Testing
         #expect(configuration.blockCacheBytes == 3 << 20)
         #expect(configuration.checkpointPacing == true)
         #expect(configuration.splitSegmentBudget == 48 << 20)
+        #expect(configuration.streamBuckets == true)
         #expect(try Configuration.fromEnvironment(["RINGSTORE_MAX_FLUSH_DELAY_MS": "5"]).durability == .durable(maxFlushDelay: .milliseconds(5)))
         #expect(try Configuration.fromEnvironment([:]) == Configuration())
     }
@@ -53,6 +54,7 @@ import Testing
             (["RINGSTORE_COMPRESSION": "yes"], "RINGSTORE_COMPRESSION=yes"),
             (["RINGSTORE_BLOCK_CACHE_MB": "-1"], "RINGSTORE_BLOCK_CACHE_MB=-1"),
             (["RINGSTORE_SPLIT_SEGMENTS_MB": "0"], "RINGSTORE_SPLIT_SEGMENTS_MB=0"),
+            (["RINGSTORE_STREAM_BUCKETS": "yes"], "RINGSTORE_STREAM_BUCKETS=yes"),
             (["RINGSTORE_JOURNAL_MBB": "64"], "unknown setting RINGSTORE_JOURNAL_MBB"),
             (["RINGSTORE_JOURNAL_MB": "1", "RINGSTORE_MAX_EVENT_BYTES": "1000000"], "maxEventSize"),
         ]
