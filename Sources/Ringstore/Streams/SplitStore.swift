@@ -16,10 +16,12 @@ import SystemPackage
 /// history from version 0, a stream is bucketed only while it has no file,
 /// and the file of a stream leaving its bucket (``promotedBytes``) is written
 /// from the chain, so a file cut short by a crash part-way is simply a shorter
-/// prefix until the next move completes it. Moving a stream's entries into its file (``move(stream:number:)``,
+/// prefix until the next move completes it.
+///
+/// Moving a stream's entries into its moved part (``move(stream:number:)``,
 /// ``writeToFile(stream:number:blocks:)``) and reading a stream are serialised
-/// per stream (``stripes``), so a reader never sees the file's end from before
-/// a move and the chain from after it.
+/// per stream (``stripes``), so a reader never sees the moved part's end from
+/// before a move and the chain from after it.
 final class SplitStore: StoredStreams, Sendable {
     let directory: StreamDirectory
     let segments: SplitSegments
@@ -128,8 +130,8 @@ final class SplitStore: StoredStreams, Sendable {
     }
 
     /// Stream `number`'s moved part (call under its stripe).
-    private func movedPart(of stream: String, number: UInt32?, create: Bool = false) throws -> MovedPart {
-        let handle = try directory.handle(for: stream, number: number, create: create)
+    private func movedPart(of stream: String, number: UInt32?) throws -> MovedPart {
+        let handle = try directory.handle(for: stream, number: number, create: false)
         return MovedPart(handle: handle, fileNext: handle?.withFile { $0.nextVersion } ?? 0,
                          bucketNext: number.map { buckets.nextVersion(of: $0) } ?? 0)
     }
