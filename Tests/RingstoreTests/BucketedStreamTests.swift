@@ -50,6 +50,27 @@ import Testing
         }
     }
 
+    /// Stream "s" with versions 0..<10 moved into its bucket (the segments forget them).
+    func bucketedStream(_ f: Fixture) throws -> UInt32 {
+        let s = f.store.catalog.register("s")
+        try f.store.appendToSegments([.init(number: s, blocks: [block("s", 0..<10)])])
+        #expect(try f.store.move(stream: "s", number: s) == .bucket)
+        f.store.segments.forgetMoved([s])
+        return s
+    }
+
+    /// Appends to stream `s`'s segment chain from version `first` until it holds
+    /// ``SplitStore/promotedBytes`` (about 1.2 MiB), so that its next move is a
+    /// promotion; returns the version after the last.
+    func growPastPromotion(_ f: Fixture, _ s: UInt32, from first: UInt64) throws -> UInt64 {
+        var next = first
+        while UInt64(f.store.segments.head(of: s)?.rawBytes ?? 0) < SplitStore.promotedBytes {
+            try f.store.appendToSegments([.init(number: s, blocks: [block("s", next..<(next + 16), padding: 2000)])])
+            next += 16
+        }
+        return next
+    }
+
     @Test func aSmallStreamMovesIntoItsBucketAndReadsAcrossBucketAndSegments() throws {
         let f = try Fixture()
         let s = f.store.catalog.register("s")
@@ -89,16 +110,8 @@ import Testing
 
     @Test func aStreamWhoseHistoryPassesTheLimitLeavesItsBucketForAFile() throws {
         let f = try Fixture()
-        let s = f.store.catalog.register("s")
-        try f.store.appendToSegments([.init(number: s, blocks: [block("s", 0..<10)])])
-        #expect(try f.store.move(stream: "s", number: s) == .bucket)
-        f.store.segments.forgetMoved([s])
-        // About 1.2 MiB more: the history passes `promotedBytes`.
-        var next: UInt64 = 10
-        while UInt64(f.store.segments.head(of: s)?.rawBytes ?? 0) < SplitStore.promotedBytes {
-            try f.store.appendToSegments([.init(number: s, blocks: [block("s", next..<(next + 16), padding: 2000)])])
-            next += 16
-        }
+        let s = try bucketedStream(f)
+        let next = try growPastPromotion(f, s, from: 10)
         #expect(try f.store.move(stream: "s", number: s) == .file)
         #expect(try f.store.fileNextVersion(of: "s") == next, "the file holds the bucket chain and the segments' entries")
         #expect(f.store.buckets.head(of: s) == nil, "the chain is forgotten")
@@ -119,10 +132,7 @@ import Testing
     /// next move completes the file from where it ends.
     @Test func anInterruptedPromotionIsCompletedByTheNextMove() throws {
         let f = try Fixture()
-        let s = f.store.catalog.register("s")
-        try f.store.appendToSegments([.init(number: s, blocks: [block("s", 0..<10)])])
-        #expect(try f.store.move(stream: "s", number: s) == .bucket)
-        f.store.segments.forgetMoved([s])
+        let s = try bucketedStream(f)
         let bucketIDs = try f.store.read(stream: "s", from: 0, direction: .forwards, maxCount: 100).map(\.id)
         // What an interrupted promotion left: the file's first four versions (the same events).
         let prefix = try f.store.read(stream: "s", from: 0, direction: .forwards, maxCount: 4)
@@ -134,12 +144,8 @@ import Testing
         #expect(try f.store.movedNextVersion(of: "s") == 10)
         #expect(try f.store.read(stream: "s", from: 0, direction: .forwards, maxCount: 100).map(\.id) == bucketIDs)
         #expect(try f.store.read(stream: "s", from: 7, direction: .backwards, maxCount: 100).map(\.id) == bucketIDs[0...7].reversed())
-        // The next move is a promotion (1.2 MiB more): the file continues from version 4.
-        var next: UInt64 = 10
-        while UInt64(f.store.segments.head(of: s)?.rawBytes ?? 0) < SplitStore.promotedBytes {
-            try f.store.appendToSegments([.init(number: s, blocks: [block("s", next..<(next + 16), padding: 2000)])])
-            next += 16
-        }
+        // The next move is a promotion: the file continues from version 4.
+        let next = try growPastPromotion(f, s, from: 10)
         #expect(try f.store.move(stream: "s", number: s) == .file)
         #expect(try f.store.fileNextVersion(of: "s") == next)
         #expect(try f.store.read(stream: "s", from: 0, direction: .forwards, maxCount: 10).map(\.id) == bucketIDs)

@@ -50,6 +50,20 @@ final class StreamBuckets: Sendable {
         /// Raw (uncompressed) bytes in the chain, saturating.
         var rawBytes: UInt32
         var entries: UInt32
+
+        static let empty = Head(link: .none, next: 0, rawBytes: 0, entries: 0)
+
+        /// This head once the entry at `link`, holding `count` versions from `first`
+        /// in `raw` raw bytes, is added to the chain.
+        func adding(_ link: Link, first: UInt64, count: Int, raw: Int) -> Head {
+            let sum = rawBytes.addingReportingOverflow(UInt32(clamping: raw))
+            return Head(link: link, next: first + UInt64(count), rawBytes: sum.overflow ? .max : sum.partialValue, entries: entries + 1)
+        }
+    }
+
+    /// `heads`, grown with empty heads if needed so that `index` is in it.
+    private static func ensure(_ index: Int, in heads: inout [Head]) {
+        if index >= heads.count { heads.append(contentsOf: repeatElement(Head.empty, count: index + 1 - heads.count)) }
     }
 
     /// The first number of a bucket file (segments' numbers stay below it).
@@ -140,10 +154,7 @@ final class StreamBuckets: Sendable {
             case .entry(let offset, let envelope, let header, let intact):
                 let link = Link(segment: file.number, offset: UInt32(offset))
                 let index = Int(envelope.stream)
-                if index >= heads.count {
-                    heads.append(contentsOf: repeatElement(Head(link: .none, next: 0, rawBytes: 0, entries: 0),
-                                                           count: index + 1 - heads.count))
-                }
+                ensure(index, in: &heads)
                 let head = heads[index]
                 // Only an entry that continues the chain from version 0 counts; one after a
                 // lost entry of its stream (a write cut in part) is garbage.
@@ -152,10 +163,7 @@ final class StreamBuckets: Sendable {
                     stray.append(link)
                     return true
                 }
-                heads[index] = Head(link: link, next: header.firstVersion + UInt64(header.count),
-                                    rawBytes: head.rawBytes.addingReportingOverflow(UInt32(clamping: header.rawLength)).overflow
-                                        ? .max : head.rawBytes + UInt32(clamping: header.rawLength),
-                                    entries: head.entries + 1)
+                heads[index] = head.adding(link, first: header.firstVersion, count: header.count, raw: header.rawLength)
             case .damaged(let offset, _):
                 stray.append(Link(segment: file.number, offset: UInt32(offset)))
             }
@@ -244,7 +252,7 @@ final class StreamBuckets: Sendable {
         var encoded = encode(before?.dictionary)
         return try state.withLock { s in
             let index = Int(number)
-            let head = index < s.heads.count ? s.heads[index] : Head(link: .none, next: 0, rawBytes: 0, entries: 0)
+            let head = index < s.heads.count ? s.heads[index] : Head.empty
             guard first.firstVersion == head.next else {
                 throw RingstoreError(.invalidArgument, "stream number \(number): bucket \(bucket) holds versions up to \(head.next), a move gave version \(first.firstVersion) next")
             }
@@ -276,19 +284,12 @@ final class StreamBuckets: Sendable {
                 SplitSegment.encodeEnvelope(.init(stream: number, previous: previous, blockLength: stored.count), into: &output)
                 output += stored
                 previous = Link(segment: file.number, offset: UInt32(offset))
-                newHead.link = previous
-                newHead.next = block.firstVersion + UInt64(block.count)
-                newHead.rawBytes = newHead.rawBytes.addingReportingOverflow(UInt32(clamping: block.raw.count)).overflow
-                    ? .max : newHead.rawBytes + UInt32(clamping: block.raw.count)
-                newHead.entries += 1
+                newHead = newHead.adding(previous, first: block.firstVersion, count: block.count, raw: block.raw.count)
             }
             _ = try file.append(output, startingWriteback: false)
             s.pace.appended(UInt64(output.count), to: file)
             bytesWritten.add(UInt64(output.count), ordering: .relaxed)
-            if index >= s.heads.count {
-                s.heads.append(contentsOf: repeatElement(Head(link: .none, next: 0, rawBytes: 0, entries: 0),
-                                                       count: index + 1 - s.heads.count))
-            }
+            Self.ensure(index, in: &s.heads)
             s.heads[index] = newHead
             return newHead.next
         }
@@ -316,7 +317,7 @@ final class StreamBuckets: Sendable {
     func forget(stream number: UInt32) {
         state.withLock { s in
             let index = Int(number)
-            if index < s.heads.count { s.heads[index] = Head(link: .none, next: 0, rawBytes: 0, entries: 0) }
+            if index < s.heads.count { s.heads[index] = Head.empty }
         }
     }
 
