@@ -32,9 +32,14 @@ final class StreamCatalog: Sendable {
 
     private let file: StorageFile
     private let state: Mutex<State>
-    /// Serialises ``write()`` and ``sync()``: the checkpointer and the segment
-    /// mover (``makeDurable(through:)``) both call them.
+    /// Serialises ``write()``: the splitter and the segment mover
+    /// (``makeDurable(through:)``) both call it, and two writes of the same
+    /// pending records would both remove them. (Not held across ``sync()``'s
+    /// `fdatasync`, which the splitter's writes must not wait for.)
     private let writing = Mutex(())
+    /// Serialises ``sync()`` (the checkpointer's and the mover's): a sync that
+    /// succeeded must not clear the failure of one that ran beside it.
+    private let syncing = Mutex(())
 
     init(directory: FilePath) throws {
         let path = directory.appending(Self.fileName)
@@ -156,7 +161,7 @@ final class StreamCatalog: Sendable {
 
     /// Makes the written entries durable (after a failed sync, writing the unsynced ones again first).
     func sync() throws {
-        try writing.withLock { _ in
+        try syncing.withLock { _ in
             let (from, end, failed, count) = state.withLock { ($0.syncedEnd, $0.fileEnd, $0.syncFailed, $0.writtenCount) }
             if failed { try file.rewrite(from: min(from, end), to: end) }
             do {
