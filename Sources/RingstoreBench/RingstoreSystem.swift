@@ -55,7 +55,7 @@ public final class RingstoreSystem: BenchSystem {
         let stats = store.stats()
         let ring = 100 * stats.journalBytesInUse / max(1, stats.journalCapacity)
         let held = stats.splitSegmentHolds > 0 ? " (\(stats.splitSegmentHolds) holds)" : ""
-        return "ring \(ring)% in use, split lag \(String(format: "%.1f", Double(stats.splitLag) / 1_048_576)) MiB, segments \(stats.splitSegmentBytes >> 20) MiB\(held), longest checkpoint \(Int(stats.checkpointMaxMilliseconds)) ms"
+        return "ring \(ring)% in use, split lag \(String(format: "%.1f", Double(stats.splitLag) / 1_048_576)) MiB, segments \(stats.splitSegmentBytes >> 20) MiB\(held)\(stats.bucketFileBytes > 0 ? ", buckets \(stats.bucketFileBytes >> 20) MiB" : ""), longest checkpoint \(Int(stats.checkpointMaxMilliseconds)) ms"
     }
 
     /// Syncs the store's file system and starts the store's longest checkpoint again.

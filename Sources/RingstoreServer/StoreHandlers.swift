@@ -126,6 +126,7 @@ extension RingstoreAPI {
                 ("openStreamFiles", UInt64(s.openStreamFiles)), ("appendsWaitedForSpace", s.appendsWaitedForSpace),
                 ("readerWaits", UInt64(s.readerWaits)), ("recoveredEvents", UInt64(s.recoveredEvents)),
                 ("splitSegmentBytes", s.splitSegmentBytes), ("splitSegmentHolds", s.splitSegmentHolds),
+                ("bucketFileBytes", s.bucketFileBytes),
             ]
             for (key, value) in numbers {
                 json.append(",\"")

@@ -55,6 +55,7 @@ import Testing
         #expect(used >= 0 && used < 0.1)  // 0 once a checkpoint (due every second) has passed everything
         #expect(try metrics.expectGauge("ringstore_split_lag_bytes", dimensions).lastValue != nil)
         #expect(try metrics.expectGauge("ringstore_split_segment_bytes", dimensions).lastValue != nil)
+        #expect(try metrics.expectGauge("ringstore_bucket_file_bytes", dimensions).lastValue == 0, "no bucket files")
 
         // Publishing again without new appends adds nothing; closing publishes a last sample.
         store.publishMetrics()

@@ -340,6 +340,7 @@ extension EventStore {
             checkpointMaxMilliseconds: splitter.checkpointer.durations.maxMilliseconds,
             splitSegmentBytes: split.segments.totalBytes,
             splitSegmentHolds: splitter.segmentHolds.load(ordering: .relaxed),
+            bucketFileBytes: split.buckets.totalBytes,
             recoveredEvents: journal.recovery.eventCount,
             recoveryStopReason: journal.recovery.stopReason)
     }

@@ -59,6 +59,9 @@ public struct StoreStats: Sendable, Hashable {
     /// past their limit (three times `Configuration.splitSegmentBudget`), since
     /// the store was opened; appends then wait for ring space.
     public var splitSegmentHolds: UInt64
+    /// Bytes in the bucket files: small streams' moved history, when the store
+    /// keeps them in shared files (`Configuration.streamBuckets`; 0 otherwise).
+    public var bucketFileBytes: UInt64
     /// Events recovery found in the journal at open.
     public var recoveredEvents: Int
     /// Why recovery stopped scanning at open.

@@ -30,6 +30,7 @@ final class StoreObservability: Sendable {
     let splitLag: Gauge
     let ringUsed: Gauge
     let splitSegmentBytes: Gauge
+    let bucketFileBytes: Gauge
     let splitSegmentHolds: Counter
     let journalFullWaits: Counter
     let readerWaits: Counter
@@ -70,6 +71,7 @@ final class StoreObservability: Sendable {
         splitLag = Gauge(label: "ringstore_split_lag_bytes", dimensions: dimensions)
         ringUsed = Gauge(label: "ringstore_ring_used_ratio", dimensions: dimensions)
         splitSegmentBytes = Gauge(label: "ringstore_split_segment_bytes", dimensions: dimensions)
+        bucketFileBytes = Gauge(label: "ringstore_bucket_file_bytes", dimensions: dimensions)
         splitSegmentHolds = Counter(label: "ringstore_split_segment_holds_total", dimensions: dimensions)
         journalFullWaits = Counter(label: "ringstore_journal_full_waits_total", dimensions: dimensions)
         readerWaits = Counter(label: "ringstore_reader_waits_total", dimensions: dimensions)
@@ -115,6 +117,7 @@ final class StoreObservability: Sendable {
         let used = Double(stats.journalBytesInUse) / Double(max(1, stats.journalCapacity))
         ringUsed.record(used)
         splitSegmentBytes.record(Double(stats.splitSegmentBytes))
+        bucketFileBytes.record(Double(stats.bucketFileBytes))
         if waitsToReport > 0 {
             logger.warning("journal full: appends waited for ring space", metadata: [
                 "appendsWaited": "\(waitsToReport)", "ringUsed": "\(Int(used * 100))%", "splitLagBytes": "\(stats.splitLag)",
