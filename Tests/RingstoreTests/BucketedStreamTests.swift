@@ -172,9 +172,7 @@ import Testing
             expected[stream, default: []].append(e.id)
         }
         try await store.flush()
-        try await eventually(timeout: .seconds(60)) { () async throws -> Void in
-            if store.splitter.mover.segmentsDeleted.load(ordering: .relaxed) == 0 { throw CancellationError() }
-        }
+        try await waitUntil("the mover to empty a segment") { store.splitter.mover.segmentsDeleted.load(ordering: .relaxed) > 0 }
         #expect(store.split.buckets.totalBytes > 0)
         for (stream, ids) in expected {
             #expect(try await store.read(stream: stream).collect().map(\.id) == ids, "\(stream)")

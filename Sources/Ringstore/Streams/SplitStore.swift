@@ -121,8 +121,10 @@ final class SplitStore: StoredStreams, Sendable {
         var handle: StreamDirectory.Handle?
         /// The version after the file's last (0: no file).
         var fileNext: UInt64
+        /// What the stream's bucket holds of it, if anything.
+        var bucket: StreamBuckets.Head?
         /// The version after the bucket chain's last (0: none).
-        var bucketNext: UInt64
+        var bucketNext: UInt64 { bucket?.next ?? 0 }
         /// The version after the moved part's last: the segments hold the history from here on.
         var next: UInt64 { max(fileNext, bucketNext) }
         /// Whether the bucket chain is the moved part (it reaches further than the file).
@@ -133,7 +135,7 @@ final class SplitStore: StoredStreams, Sendable {
     private func movedPart(of stream: String, number: UInt32?) throws -> MovedPart {
         let handle = try directory.handle(for: stream, number: number, create: false)
         return MovedPart(handle: handle, fileNext: handle?.withFile { $0.nextVersion } ?? 0,
-                         bucketNext: number.map { buckets.nextVersion(of: $0) } ?? 0)
+                         bucket: number.flatMap { buckets.head(of: $0) })
     }
 
     /// The version after the last one stored for `stream` (0: none), in its moved part or the segments.
@@ -442,7 +444,7 @@ final class SplitStore: StoredStreams, Sendable {
             let rawBytes = found.reduce(UInt64(0)) { $0 + UInt64($1.header.rawLength) }
             var source = Array(found)
             if moved.fileNext == 0 || moved.isBucketed {
-                if movesIntoBuckets, UInt64(buckets.head(of: number)?.rawBytes ?? 0) + rawBytes < Self.promotedBytes {
+                if movesIntoBuckets, UInt64(moved.bucket?.rawBytes ?? 0) + rawBytes < Self.promotedBytes {
                     let blocks = try joinedBlocks(of: stream, entries: found, from: floor)
                     // The entry names the stream by number: the number's record must be durable first.
                     try catalog.makeDurable(through: number)

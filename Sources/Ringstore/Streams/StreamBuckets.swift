@@ -108,9 +108,6 @@ final class StreamBuckets: Sendable {
     private let state: Mutex<State>
     private let chains = EntryChains()
 
-    /// Bytes appended (stats).
-    let bytesWritten = Atomic<UInt64>(0)
-
     /// Opens the bucket files under `streams` (the store's `streams/` folder;
     /// `streams/buckets/` is created with the first bucket file), cuts each
     /// file's torn tail and rebuilds every bucketed stream's ``Head``.
@@ -288,7 +285,6 @@ final class StreamBuckets: Sendable {
             }
             _ = try file.append(output, startingWriteback: false)
             s.pace.appended(UInt64(output.count), to: file)
-            bytesWritten.add(UInt64(output.count), ordering: .relaxed)
             Self.ensure(index, in: &s.heads)
             s.heads[index] = newHead
             return newHead.next
