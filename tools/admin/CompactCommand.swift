@@ -6,7 +6,7 @@ struct CompactCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compact",
         abstract: "Rewrite a closed store without what reads no longer show, in full-size blocks (crash-safe).",
-        discussion: "Removes events hidden by maxCount, maxAge and truncateBefore, deleted streams and superseded snapshots; moves split segments into stream files; rebuilds the global index. Versions, IDs, data and positions of the events that stay do not change. Refuses a store that does not verify clean unless --skip-damaged (then damaged stream files are kept as they are).")
+        discussion: "Removes events hidden by maxCount, maxAge and truncateBefore, deleted streams and superseded snapshots; moves split segments and bucket chains into stream files (small streams into new bucket files when RINGSTORE_STREAM_BUCKETS is on), dropping the chains of streams that left their bucket; rebuilds the global index. Versions, IDs, data and positions of the events that stay do not change. Refuses a store that does not verify clean unless --skip-damaged (then damaged stream files are kept as they are).")
 
     @Argument(help: "The store's folder.") var directory: String
     @Flag(help: "Report what would be reclaimed; change nothing.") var dryRun = false
@@ -38,10 +38,10 @@ struct CompactCommand: AsyncParsableCommand {
         let verb = summary.dryRun ? "would be" : "are"
         print("compact\(summary.dryRun ? " (dry run: nothing changed)" : ""):")
         print("  store files:      \(mebibytes(summary.totalBytesBefore)) -> \(mebibytes(summary.totalBytesAfter)) (\(mebibytes(summary.totalBytesBefore &- min(summary.totalBytesBefore, summary.totalBytesAfter))) reclaimed)")
-        print("  rewritten files:  \(mebibytes(summary.rewritableBytesBefore)) -> \(mebibytes(summary.rewritableBytesAfter)) (streams, indexes, segments, global index)")
-        print("  streams:          \(grouped(summary.streamsBefore)) -> \(grouped(summary.streamsAfter)) (\(grouped(summary.streamsRemoved)) \(verb) removed)")
+        print("  rewritten files:  \(mebibytes(summary.rewritableBytesBefore)) -> \(mebibytes(summary.rewritableBytesAfter)) (streams, indexes, buckets, segments, global index)")
+        print("  streams:          \(grouped(summary.streamsBefore)) -> \(grouped(summary.streamsAfter)) (\(grouped(summary.streamsRemoved)) \(verb) removed\(summary.streamsBucketed > 0 ? "; \(grouped(summary.streamsBucketed)) small ones in bucket files" : ""))")
         print("  events:           \(grouped(summary.eventsBefore)) -> \(grouped(summary.eventsAfter)) (\(grouped(summary.eventsRemoved)) \(verb) removed)")
-        print("  blocks:           \(grouped(summary.blocksBefore)) -> \(grouped(summary.blocksAfter)) (split segment entries counted as blocks; \(summary.segmentsBefore) segments emptied in \(summary.segmentPasses) \(summary.segmentPasses == 1 ? "pass" : "passes"), \(summary.streamRanges) \(summary.streamRanges == 1 ? "range" : "ranges") of streams; \(grouped(summary.blocksReused)) full-size blocks copied as they were)")
+        print("  blocks:           \(grouped(summary.blocksBefore)) -> \(grouped(summary.blocksAfter)) (bucket and split segment entries counted as blocks; \(summary.segmentsBefore) segments emptied in \(summary.segmentPasses) \(summary.segmentPasses == 1 ? "pass" : "passes"), \(summary.streamRanges) \(summary.streamRanges == 1 ? "range" : "ranges") of streams; \(grouped(summary.blocksReused)) full-size blocks copied as they were)")
         if !summary.skipped.isEmpty { print("  left as they were (damaged): \(summary.skipped.joined(separator: ", "))") }
         print("  time:             \(format3(summary.seconds)) s on \(summary.threads) \(summary.threads == 1 ? "thread" : "threads"), \(Int(rate)) MiB/s of input (the store's \(mebibytes(summary.totalBytesBefore)); \(mebibytes(summary.bytesRead)) read: verify with the routing beside it, then the rewrite)")
         print("  phases:           " + summary.phases.map { "\($0.name) \(format3($0.seconds)) s" }.joined(separator: ", "))

@@ -21,12 +21,15 @@ struct StatsCommand: AsyncParsableCommand {
         print("  cursors:      checkpoint \(s.checkpoint), end \(s.journalEnd), session \(s.epoch), header sequence \(s.headerSequence)")
         print("  records:      \(grouped(s.journalRecordsAfterCheckpoint)) after the checkpoint, \(grouped(s.journalHistoryRecords)) of the last lap before it")
         print("stream files:   \(grouped(s.streamFiles)) files, \(mebibytes(s.streamFileBytes)); \(grouped(s.indexFiles)) index files, \(mebibytes(s.indexFileBytes))")
+        if s.bucketFiles > 0 {
+            print("bucket files:   \(grouped(s.bucketFiles)) files, \(mebibytes(s.bucketFileBytes)), \(grouped(s.bucketEntries)) chain entries with \(grouped(s.bucketEvents)) events; \(mebibytes(s.bucketGarbageBytes)) garbage in \(grouped(s.bucketGarbageEntries)) entries (compaction drops it)")
+        }
         print("split segments: \(grouped(s.segments)) files, \(mebibytes(s.segmentBytes)), \(grouped(s.segmentEntries)) entries")
         print("catalog:        \(grouped(s.catalogNames)) streams, \(mebibytes(s.catalogBytes))")
         print("global index:   \(grouped(s.globalIndexEntries)) entries, \(mebibytes(s.globalIndexBytes))")
         print("events:         \(grouped(s.events)) in \(grouped(s.streams.count)) streams")
         let ratio = s.storedBytes > 0 ? Double(s.rawBytes) / Double(s.storedBytes) : 0
-        print("blocks:         \(grouped(s.blocks)) in stream files, \(grouped(s.segmentEntries)) in segments; compression \(twoPlaces(ratio)) (raw / stored)")
+        print("blocks:         \(grouped(s.blocks)) in stream files, \(s.bucketFiles > 0 ? "\(grouped(s.bucketEntries)) in bucket chains, " : "")\(grouped(s.segmentEntries)) in segments; compression \(twoPlaces(ratio)) (raw / stored)")
         if s.fileEvents > 0 && s.events > s.fileEvents {
             let files = s.fileStoredBytes > 0 ? Double(s.fileRawBytes) / Double(s.fileStoredBytes) : 0
             let segments = Double(s.rawBytes - s.fileRawBytes) / Double(max(1, s.storedBytes - s.fileStoredBytes))
@@ -35,7 +38,7 @@ struct StatsCommand: AsyncParsableCommand {
         let perStream = s.streams.map(\.blocks).sorted()
         if !perStream.isEmpty {
             let mean = Double(perStream.reduce(0, +)) / Double(perStream.count)
-            print("blocks/stream:  (file blocks + segment entries) mean \(Int(mean * 10) / 10).\(Int(mean * 10) % 10), median \(perStream[perStream.count / 2]), p99 \(perStream[min(perStream.count - 1, perStream.count * 99 / 100)]), max \(perStream.last!)")
+            print("blocks/stream:  (file blocks + bucket and segment entries) mean \(Int(mean * 10) / 10).\(Int(mean * 10) % 10), median \(perStream[perStream.count / 2]), p99 \(perStream[min(perStream.count - 1, perStream.count * 99 / 100)]), max \(perStream.last!)")
         }
         print("total:          \(mebibytes(s.totalBytes))")
         if top > 0 && !s.streams.isEmpty {

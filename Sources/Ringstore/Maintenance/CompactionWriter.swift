@@ -65,12 +65,22 @@ final class CompactionWriter {
     fileprivate(set) var bytesWritten: UInt64 = 0
     /// Bytes of stream files and segment entries read.
     fileprivate(set) var bytesRead: UInt64 = 0
+    /// Streams written into the new store's bucket files (``intoBuckets``), not files of their own.
+    fileprivate(set) var streamsBucketed = 0
+    /// Whether small streams go into the new store's bucket files: those whose kept
+    /// history starts at version 0 (a bucket chain always does) and stays under
+    /// ``SplitStore/promotedBytes`` raw bytes, as the engine's mover keeps them.
+    let intoBuckets: Bool
+    /// The new store's bucket files (not dry), shared by every lane (it has a lock of its own).
+    var buckets: StreamBuckets?
     private var folders = Set<String>()
 
     init(root: FilePath, dryRun: Bool, compress: Bool, acceleration: Int32 = 1,
          dictionary: CompressionDictionary? = nil, oldDictionary: CompressionDictionary? = nil, totalEvents: Int = 0,
-         policy: DictionaryPolicy = DictionaryPolicy()) {
+         policy: DictionaryPolicy = DictionaryPolicy(), intoBuckets: Bool = false, buckets: StreamBuckets? = nil) {
         self.root = root
+        self.intoBuckets = intoBuckets
+        self.buckets = buckets
         self.dryRun = dryRun
         self.compress = compress
         self.acceleration = acceleration
@@ -88,7 +98,7 @@ final class CompactionWriter {
     func lane() -> CompactionWriter {
         CompactionWriter(root: root, dryRun: dryRun, compress: compress, acceleration: acceleration,
                          dictionary: dictionary.map { CompressionDictionary(UnsafeRawBufferPointer($0.bytes)) }, oldDictionary: oldDictionary,
-                         totalEvents: totalEvents, policy: policy)
+                         totalEvents: totalEvents, policy: policy, intoBuckets: intoBuckets, buckets: buckets)
     }
 
     /// Writes the new store's ``StreamFileDictionary`` (if it has one) into its
@@ -105,6 +115,12 @@ final class CompactionWriter {
         blocksReused += lane.blocksReused
         bytesWritten += lane.bytesWritten
         bytesRead += lane.bytesRead
+        streamsBucketed += lane.streamsBucketed
+    }
+
+    /// Adds the new bucket files' bytes to ``bytesWritten`` (once every lane is done).
+    func countBucketFiles() {
+        bytesWritten += buckets?.totalBytes ?? 0
     }
 
     /// One read buffer for every stream file read in turn.
@@ -169,7 +185,19 @@ final class CompactionWriter {
         if let file, fileNext > from {
             try readFileBlocks(at: file.path, size: file.bytes, stream: stream, from: from, before: fileNext, into: &copier)
         }
-        let floor = max(from, fileNext)
+        // The stream's bucket chain, where it reaches further than the file (a chain the
+        // file outreaches is a promoted stream's garbage, and is dropped).
+        let bucketNext = store.split.buckets.nextVersion(of: number)
+        if bucketNext > max(from, fileNext) {
+            let floor = max(from, fileNext)
+            for entry in try store.split.buckets.entries(of: number, from: floor) {
+                try entry.block.withUnsafeBytes { bytes in
+                    try take(entry: bytes, header: entry.header, dictionary: entry.dictionary, floor: floor, stream: stream,
+                             kind: "bucket file \(entry.path) at offset \(entry.offset)", into: &copier)
+                }
+            }
+        }
+        let floor = max(from, fileNext, bucketNext)
         let blocks = harvest.blocks(of: number)
         for (i, range) in blocks.enumerated() {
             try harvest.arena.withUnsafeBytes { arena in
@@ -180,38 +208,45 @@ final class CompactionWriter {
                     Prefetch.bytes(arena, at: ahead.lowerBound, count: min(ahead.count, 1 << 10))
                 }
                 let (segment, bytes) = SegmentHarvest.unit(arena, range)
-                guard case .success(let header) = StreamBlock.parseHeader(bytes),
-                      header.firstVersion + UInt64(header.count) > floor else { return }
+                guard case .success(let header) = StreamBlock.parseHeader(bytes) else { return }
                 // Blocks compressed against their segment's dictionary decode with it (never copied as they are).
-                let dictionary = header.dictionary ? harvest.dictionaries[segment] : nil
-                // A full-size entry kept whole (moved in from a large append) is copied as it is.
-                if header.firstVersion >= floor, !header.dictionary, try copier.reuse(header: header, block: bytes) {
-                    bytesRead += UInt64(bytes.count)
-                    return
-                }
-                // The common case: the whole block is kept as it is, decoded straight into the block being built.
-                if header.firstVersion >= floor, copier.takesWhole(header) {
-                    bytesRead += UInt64(bytes.count)
-                    if let why = try copier.addWhole(header: header, stored: UnsafeRawBufferPointer(rebasing: bytes[StreamBlock.headerSize...]),
-                                                     dictionary: dictionary, scratch: scratch) {
-                        throw RingstoreError(.corruptData, "a split-segment entry of stream \"\(stream.prefix(80))\" (version \(header.firstVersion)) is damaged: \(why)",
-                                             stream: stream)
-                    }
-                    return
-                }
-                switch StreamBlock.rawBlock(from: Array(bytes), dictionary: dictionary) {
-                case .success(let block):
-                    bytesRead += UInt64(bytes.count)
-                    guard let kept = block.dropping(below: floor), kept.count > 0 else { return }
-                    try copier.add(kept)
-                case .failure(let error):
-                    throw RingstoreError(.corruptData, "a split-segment entry of stream \"\(stream.prefix(80))\" (version \(header.firstVersion)) is damaged: \(error)",
-                                         stream: stream)
-                }
+                try take(entry: bytes, header: header, dictionary: header.dictionary ? harvest.dictionaries[segment] : nil,
+                         floor: floor, stream: stream, kind: "a split-segment entry", into: &copier)
             }
         }
         try copier.finish()
         return Kept(count: copier.kept, firstVersion: copier.firstKept)
+    }
+
+    /// Hands `copier` the versions from `floor` on of one entry (a segment's or a bucket
+    /// chain's: envelope gone, block header already parsed), `kind` naming it in errors.
+    private func take(entry bytes: UnsafeRawBufferPointer, header: StreamBlock.Header, dictionary: CompressionDictionary?, floor: UInt64,
+                      stream: String, kind: String, into copier: inout RawCopier) throws {
+        guard header.firstVersion + UInt64(header.count) > floor else { return }
+        // A full-size entry kept whole (moved in from a large append) is copied as it is.
+        if header.firstVersion >= floor, !header.dictionary, try copier.reuse(header: header, block: bytes) {
+            bytesRead += UInt64(bytes.count)
+            return
+        }
+        // The common case: the whole block is kept as it is, decoded straight into the block being built.
+        if header.firstVersion >= floor, copier.takesWhole(header) {
+            bytesRead += UInt64(bytes.count)
+            if let why = try copier.addWhole(header: header, stored: UnsafeRawBufferPointer(rebasing: bytes[StreamBlock.headerSize...]),
+                                             dictionary: dictionary, scratch: scratch) {
+                throw RingstoreError(.corruptData, "\(kind) of stream \"\(stream.prefix(80))\" (version \(header.firstVersion)) is damaged: \(why)",
+                                     stream: stream)
+            }
+            return
+        }
+        switch StreamBlock.rawBlock(from: Array(bytes), dictionary: dictionary) {
+        case .success(let block):
+            bytesRead += UInt64(bytes.count)
+            guard let kept = block.dropping(below: floor), kept.count > 0 else { return }
+            try copier.add(kept)
+        case .failure(let error):
+            throw RingstoreError(.corruptData, "\(kind) of stream \"\(stream.prefix(80))\" (version \(header.firstVersion)) is damaged: \(error)",
+                                 stream: stream)
+        }
     }
 
     /// Hands `copier` each block of the stream file at `path` that holds versions in
@@ -257,7 +292,12 @@ final class CompactionWriter {
         let notBefore: Int64?
         /// What this stream's new blocks are compressed against (nil: none), and their raw size.
         let dictionary: CompressionDictionary?
-        let blockBytes: Int
+        var blockBytes: Int
+        /// While true the blocks are held in ``ready`` rather than written into a file: the
+        /// stream may yet go into the new store's buckets (``CompactionWriter/intoBuckets``).
+        /// It ends once they pass ``SplitStore/promotedBytes``.
+        var holding: Bool
+        var heldRawBytes = 0
         var started: Bool
         /// While nothing is young enough: the last block seen, whose last event is kept if nothing ever is.
         var skipped: StreamBlock.RawBlock?
@@ -271,7 +311,9 @@ final class CompactionWriter {
              dictionary: CompressionDictionary?) {
             self.writer = writer
             self.dictionary = dictionary
-            blockBytes = dictionary == nil ? CompactionWriter.plainBlockBytes : CompactionWriter.dictionaryBlockBytes
+            // A bucket's blocks are the engine's moved blocks: a read walks a chain entry by entry.
+            holding = writer.intoBuckets && from == 0
+            blockBytes = dictionary == nil || holding ? CompactionWriter.plainBlockBytes : CompactionWriter.dictionaryBlockBytes
             self.stream = stream
             self.number = number
             self.from = from
@@ -325,7 +367,7 @@ final class CompactionWriter {
             let sameDictionary = header.dictionary
                 ? header.dictionaryID != 0 && header.dictionaryID == dictionary?.id && header.rawLength <= blockBytes
                 : dictionary == nil
-            guard sameDictionary, header.rawLength >= CompactionWriter.reuseBytes(for: blockBytes), takesWhole(header),
+            guard !holding, sameDictionary, header.rawLength >= CompactionWriter.reuseBytes(for: blockBytes), takesWhole(header),
                   current.count == 0 || current.raw.count + header.rawLength > blockBytes,
                   writer.compress || !header.compressed,
                   block.count == header.totalLength,
@@ -405,6 +447,7 @@ final class CompactionWriter {
                                          stream: stream)
                 }
                 if current.count > 0 && current.raw.count + length > limit {
+                    heldRawBytes += current.raw.count
                     ready.append(.built(current))
                     current = StreamBlock.RawBlock()
                     if ready.count >= 16 { try flush() }
@@ -429,10 +472,36 @@ final class CompactionWriter {
                 started = true
                 try take(anchor)  // nothing young enough: keep the last event as the version anchor
             }
-            if current.count > 0 { ready.append(.built(current)) }
+            if current.count > 0 {
+                heldRawBytes += current.raw.count
+                ready.append(.built(current))
+            }
             current = StreamBlock.RawBlock()
+            if holding, kept > 0, firstKept == 0, UInt64(heldRawBytes) < SplitStore.promotedBytes {
+                try appendToBucket()
+                return
+            }
+            holding = false
             try flush()
             if writer.dryRun, kept > 0 { writer.bytesWritten += StreamFile.headerLength(nameBytes: stream.utf8.count) }
+        }
+
+        /// Writes the held blocks (the stream's whole kept history, from version 0) as the
+        /// stream's chain in the new store's bucket files; dry: counts the bytes they would take.
+        private mutating func appendToBucket() throws {
+            let blocks: [StreamBlock.RawBlock] = ready.compactMap { if case .built(let block) = $0 { block } else { nil } }
+            precondition(blocks.count == ready.count, "a held stream's blocks are built, never copied")
+            writer.blocksWritten += blocks.count
+            writer.streamsBucketed += 1
+            ready.removeAll()
+            if let buckets = writer.buckets {
+                let dictionary = writer.dictionary
+                try buckets.append(stream: number, blocks: blocks, compress: writer.compress) { dictionary }
+            } else {
+                var output: [UInt8] = []
+                for block in blocks { StreamBlock.encode(block, compress: writer.compress, dictionary: writer.dictionary, into: &output) }
+                writer.bytesWritten += UInt64(output.count + blocks.count * SplitSegment.envelopeSize)
+            }
         }
 
         /// Closes the new file, starting its writeback first if it holds at least
@@ -449,6 +518,10 @@ final class CompactionWriter {
 
         private mutating func flush() throws {
             guard !ready.isEmpty else { return }
+            if holding {
+                guard UInt64(heldRawBytes) >= SplitStore.promotedBytes || firstKept.map({ $0 > 0 }) == true else { return }
+                holding = false  // too large for a bucket, or not from version 0: a file of its own
+            }
             writer.blocksWritten += ready.count
             if writer.dryRun {
                 var output: [UInt8] = []

@@ -31,13 +31,6 @@ package final class MaintenanceSession: Sendable {
         guard StorageDirectory.exists(path.appending(JournalVerifier.fileName)) else {
             throw RingstoreError(.storeNotFound, "\(directory) is not a Ringstore store (it has no \(JournalVerifier.fileName))", path: directory)
         }
-        // Verify, compact and dump do not read bucket files yet: compacting such a
-        // store would drop the history of every stream in them.
-        let buckets = path.appending(StreamNaming.folder).appending(StreamBuckets.folderName)
-        guard !StorageDirectory.isDirectory(buckets) else {
-            throw RingstoreError(.incompatibleFormat, "\(directory) keeps small streams in bucket files (\(buckets)), which this version of the offline tool does not read yet; read the store through ringstore or its server instead",
-                                 path: buckets.string)
-        }
         self.directory = directory
         self.path = path
         self.configuration = configuration

@@ -50,6 +50,9 @@ package struct CompactSummary: Sendable {
     package var totalBytesAfter: UInt64 = 0
     package var streamsBefore = 0
     package var streamsAfter = 0
+    /// Of ``streamsAfter``, those written into bucket files (small streams, with
+    /// ``Configuration/streamBuckets``), not files of their own.
+    package var streamsBucketed = 0
     package var eventsBefore = 0
     package var eventsAfter = 0
     package var blocksBefore = 0
@@ -96,8 +99,10 @@ enum CompactionStep: String, CaseIterable, Sendable {
 
 extension MaintenanceSession {
     /// Rewrites the store without what reads no longer show (see ``CompactionPlan``),
-    /// every stream's events in full-size blocks in its own file, the split
-    /// segments emptied into them, and a global index of what remains; then
+    /// every stream's events in full-size blocks in its own file (with
+    /// ``Configuration/streamBuckets``, a small stream's in a chain of the new bucket
+    /// files), the split segments and old bucket chains emptied into them, and a global
+    /// index of what remains; then
     /// switches to the new files crash-safely (``CompactionSwitch``).
     ///
     /// Refuses (`.corruptData`, naming every finding) a store that does not
@@ -142,7 +147,7 @@ extension MaintenanceSession {
         summary.totalBytesBefore = before.totalBytes
         summary.streamsBefore = before.streams.count
         summary.eventsBefore = before.events
-        summary.blocksBefore = before.blocks + before.segmentEntries
+        summary.blocksBefore = before.blocks + before.bucketEntries + before.segmentEntries
         summary.segmentsBefore = before.segments
 
         // Damage: refuse, or (stream files only) keep those files as they are. The stream
@@ -201,7 +206,8 @@ extension MaintenanceSession {
         }
         let writer = CompactionWriter(root: fresh, dryRun: options.dryRun, compress: configuration.compression,
                                       acceleration: options.acceleration, dictionary: dictionary,
-                                      oldDictionary: oldDictionary, totalEvents: before.events, policy: policy)
+                                      oldDictionary: oldDictionary, totalEvents: before.events, policy: policy,
+                                      intoBuckets: configuration.streamBuckets)
         do {
             try rewrite(store: store, writer: writer, damagedFiles: damagedFiles, damagedStreams: damagedStreams,
                         intactStreams: Set(before.streams.map(\.name)), segmentBytes: before.segmentBytesByNumber, verifiedFiles: verifiedFiles,
@@ -279,6 +285,8 @@ extension MaintenanceSession {
             // `writer.root` was created (empty) before the verification.
             try StorageDirectory.create(writer.root.appending(StreamNaming.folder))
             try StorageDirectory.create(writer.root.appending("split"))
+            // Created empty: its folder comes with the first bucket file.
+            if writer.intoBuckets { writer.buckets = try StreamBuckets(streams: writer.root.appending(StreamNaming.folder)) }
         }
         try writer.writeDictionary()
         let names = store.catalog.allNames()
@@ -323,6 +331,8 @@ extension MaintenanceSession {
         }
         progress("compact", names.count, names.count)
         for lane in lanes.dropFirst() { writer.absorb(lane.writer) }
+        writer.countBucketFiles()
+        summary.streamsBucketed = writer.streamsBucketed
         let rewrittenEvents = lanes.reduce(0) { $0 + $1.eventsKept }
         summary.streamsAfter = lanes.reduce(0) { $0 + $1.streamsKept }
         // The temporary files go before anything is synced: the commit never sees them.

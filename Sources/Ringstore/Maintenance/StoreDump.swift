@@ -114,34 +114,53 @@ extension MaintenanceSession {
         }
     }
 
+    /// The bucket files' entries (``StreamBuckets``), then the split segments', in file order.
     private func dumpSegments(_ options: DumpOptions, line: DumpLine, emit: (String) -> Void) throws {
-        let folder = path.appending("split")
-        let catalog = StoreVerifier(directory: path).catalogNames()
-        for name in ((try? StorageDirectory.entries(of: folder)) ?? []).sorted() {
-            guard let number = SplitSegment.number(inFileName: name), let segment = try SplitSegment.open(number: number, in: folder) else { continue }
-            if options.stream == nil {
-                var fields: [(String, DumpLine.Value)] = [("file", .text("split/\(name)")), ("entriesStart", .number(segment.entriesStart)),
-                                                          ("dictionaryBytes", .number(UInt64(segment.dictionary?.bytes.count ?? 0)))]
-                if !segment.damagedDictionaryCopies.isEmpty {
-                    fields.append(("invalid", .text("damaged dictionary copies at offsets \(segment.damagedDictionaryCopies.map(String.init).joined(separator: ", "))")))
-                }
-                emit(line.make("segment", fields))
+        let verifier = StoreVerifier(directory: path)
+        let catalog = verifier.catalogNames()
+        let buckets = "\(StreamNaming.folder)/\(StreamBuckets.folderName)"
+        for name in verifier.bucketFileNames() {
+            try dumpSegment(name, in: buckets, kind: "bucket", catalog: catalog, options, line: line, emit: emit)
+        }
+        for name in ((try? StorageDirectory.entries(of: path.appending("split"))) ?? []).sorted() {
+            try dumpSegment(name, in: "split", kind: "segment", catalog: catalog, options, line: line, emit: emit)
+        }
+    }
+
+    /// One split segment or bucket file (the same format): a line for the file, one per entry.
+    private func dumpSegment(_ name: String, in relativeFolder: String, kind: String, catalog: [String], _ options: DumpOptions,
+                             line: DumpLine, emit: (String) -> Void) throws {
+        let folder = path.appending(relativeFolder)
+        guard let number = SplitSegment.number(inFileName: name), let segment = try SplitSegment.open(number: number, in: folder) else { return }
+        if options.stream == nil {
+            var fields: [(String, DumpLine.Value)] = [("file", .text("\(relativeFolder)/\(name)")), ("entriesStart", .number(segment.entriesStart)),
+                                                      ("dictionaryBytes", .number(UInt64(segment.dictionary?.bytes.count ?? 0)))]
+            if !segment.damagedDictionaryCopies.isEmpty {
+                fields.append(("invalid", .text("damaged dictionary copies at offsets \(segment.damagedDictionaryCopies.map(String.init).joined(separator: ", "))")))
             }
-            _ = try segment.walk { visit in
-                switch visit {
-                case .entry(let offset, let envelope, let header, let intact):
-                    let stream = Int(envelope.stream) < catalog.count ? catalog[Int(envelope.stream)] : "#\(envelope.stream)"
-                    guard options.stream == nil || options.stream == stream else { return true }
-                    emit(line.make("entry", [("file", .text("split/\(name)")), ("offset", .number(offset)), ("stream", .text(stream)),
-                                             ("firstVersion", .number(header.firstVersion)), ("events", .number(UInt64(header.count))),
-                                             ("firstPosition", .number(header.firstPosition)), ("storedBytes", .number(UInt64(header.storedLength))),
-                                             ("rawBytes", .number(UInt64(header.rawLength))), ("lz4", .flag(header.compressed)),
-                                             ("dictionary", .flag(header.dictionary)), ("intact", .flag(intact))]))
-                case .damaged(let offset, let next):
-                    emit(line.make("entry", [("file", .text("split/\(name)")), ("offset", .number(offset)), ("invalid", .text("\(next - offset) bytes are no entry"))]))
+            emit(line.make(kind, fields))
+        }
+        _ = try segment.walk { visit in
+            switch visit {
+            case .entry(let offset, let envelope, let header, let intact):
+                let stream = Int(envelope.stream) < catalog.count ? catalog[Int(envelope.stream)] : "#\(envelope.stream)"
+                guard options.stream == nil || options.stream == stream else { return true }
+                var fields: [(String, DumpLine.Value)] = [
+                    ("file", .text("\(relativeFolder)/\(name)")), ("offset", .number(offset)), ("stream", .text(stream)),
+                    ("firstVersion", .number(header.firstVersion)), ("events", .number(UInt64(header.count))),
+                    ("firstPosition", .number(header.firstPosition)), ("storedBytes", .number(UInt64(header.storedLength))),
+                    ("rawBytes", .number(UInt64(header.rawLength))), ("lz4", .flag(header.compressed)),
+                    ("dictionary", .flag(header.dictionary)), ("intact", .flag(intact)),
+                ]
+                // The entry it is chained to: what a bucket chain's walk follows.
+                if !envelope.previous.isNone {
+                    fields.append(("previous", .text("\(SplitSegment.fileName(of: envelope.previous.segment))@\(envelope.previous.offset)")))
                 }
-                return true
+                emit(line.make("entry", fields))
+            case .damaged(let offset, let next):
+                emit(line.make("entry", [("file", .text("\(relativeFolder)/\(name)")), ("offset", .number(offset)), ("invalid", .text("\(next - offset) bytes are no entry"))]))
             }
+            return true
         }
     }
 

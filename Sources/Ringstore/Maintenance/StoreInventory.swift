@@ -28,8 +28,20 @@ package struct StoreInventory: Sendable {
     package var segments = 0
     package var segmentBytes: UInt64 = 0
     package var segmentEntries = 0
+    /// The bucket files (``StreamBuckets``): their count and bytes, the entries on
+    /// streams' chains that hold versions past the streams' files, and the events
+    /// those add.
+    package var bucketFiles = 0
+    package var bucketFileBytes: UInt64 = 0
+    package var bucketEntries = 0
+    package var bucketEvents = 0
+    /// Bytes of bucket files no read needs: entries on no chain (what a write cut by a crash
+    /// left), damaged stretches, and chains that a stream's own file outreaches (a promoted
+    /// stream's): what a compaction drops.
+    package var bucketGarbageEntries = 0
+    package var bucketGarbageBytes: UInt64 = 0
     /// Per stream with stored events, by catalog number: name, events, blocks (file
-    /// blocks and segment entries), bytes (file, index, segment entries).
+    /// blocks, bucket and segment entries), bytes (file, index, bucket and segment entries).
     package var streams: [(name: String, events: Int, blocks: Int, bytes: UInt64)] = []
     /// Per catalog number: the bytes of the stream's split-segment entries (what a
     /// compaction collects from the segments for it).
@@ -40,8 +52,8 @@ package struct StoreInventory: Sendable {
     /// Per catalog number: whether the stream has a stream file.
     package var hasFileByNumber: [Bool] { fileByNumber.map { $0 != nil } }
 
-    /// Bytes of everything compaction can rewrite (stream, index and segment files, the global index).
-    package var rewritableBytes: UInt64 { streamFileBytes + indexFileBytes + segmentBytes + globalIndexBytes }
+    /// Bytes of everything compaction can rewrite (stream, index, bucket and segment files, the global index).
+    package var rewritableBytes: UInt64 { streamFileBytes + indexFileBytes + bucketFileBytes + segmentBytes + globalIndexBytes }
     /// Every file of the store.
     package var totalBytes: UInt64 { rewritableBytes + journalBytes + catalogBytes }
 }

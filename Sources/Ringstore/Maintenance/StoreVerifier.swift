@@ -22,8 +22,8 @@ package struct VerifyReport: Sendable {
 
 /// Checks every checksummed byte of a closed store against the engine's codecs:
 /// the journal (``JournalVerifier``), the catalog, every stream file and its
-/// index (``StreamFileVerifier``), the split segments, and the global index
-/// against the stream files and segments (each entry names a stored event at
+/// index (``StreamFileVerifier``), the bucket files, the split segments, and the
+/// global index against the stream files, bucket chains and segments (each entry names a stored event at
 /// its position, in position order, and every stored event has one).
 ///
 /// Read-only: it never opens the store (opening truncates damaged tails), only
@@ -91,7 +91,8 @@ struct StoreVerifier {
             }
         }
         defer { if let routing { routing.sink.joinRouting(routing.thread) } }
-        let totalFiles = files.count + segmentFiles.count
+        let bucketFiles = bucketFileNames()
+        let totalFiles = files.count + bucketFiles.count + segmentFiles.count
         var checker = BlockChecker()
         let fileVerifier = StreamFileVerifier(directory: directory, dictionary: verifyStreamFileDictionary(into: &problems))
         let windows = (data: ReadWindow(bytes: 1 << 20), index: ReadWindow(bytes: 1 << 16))
@@ -133,11 +134,15 @@ struct StoreVerifier {
         inventory.fileStoredBytes = inventory.storedBytes
         inventory.fileEvents = streams.reduce(0) { $0 + Int($1.next - $1.base) }
 
-        // Split segments: entries continue their streams' files.
+        // Bucket files: each stream's chain continues its file where it reaches further.
+        let bucketFindings = verifyBuckets(bucketFiles, streams: &streams, checker: &checker, checkpoint: checkpoint,
+                                           replayFrom: replayFrom, into: &problems, inventory: &inventory,
+                                           bytesRead: &report.bytesRead) { progress(files.count + $0, totalFiles) }
+        // Split segments: entries continue their streams' files and bucket chains.
         verifySegments(segmentFiles, streams: &streams, checker: &checker, checkpoint: checkpoint, replayFrom: replayFrom,
                        into: &problems, inventory: &inventory, bytesRead: &report.bytesRead) {
             pacing?.signal()  // called as each segment begins: the routing may start one more
-            progress(files.count + $0, totalFiles)
+            progress(files.count + bucketFiles.count + $0, totalFiles)
         }
         // A move into a stream file that a power cut interrupted before the file's sync
         // leaves torn blocks whose events the segments still hold: opening cuts them there.
@@ -145,6 +150,11 @@ struct StoreVerifier {
             for finding in findings where streams[number].segmentFrom <= finding.firstVersion && !problems[finding.problem].harmless {
                 problems[finding.problem].harmless = true
                 problems[finding.problem].what += " (the split segments hold every version from \(streams[number].segmentFrom) on: opening cuts this and the mover writes it again)"
+            }
+            // A promotion out of the bucket cut before the file's sync: the chain still reaches further.
+            for finding in findings where streams[number].bucketNext > finding.firstVersion && !problems[finding.problem].harmless {
+                problems[finding.problem].harmless = true
+                problems[finding.problem].what += " (the stream's bucket chain holds versions up to \(streams[number].bucketNext): opening cuts this and reads take the chain)"
             }
         }
         // Whatever happened, the routing is no longer held back. (This also keeps the
@@ -155,11 +165,12 @@ struct StoreVerifier {
 
         verifyGlobalIndex(streams: &streams, checkpoint: checkpoint, replayFrom: replayFrom, into: &problems,
                           inventory: &inventory, bytesRead: &report.bytesRead)
+        settleBucketFindings(bucketFindings, streams: streams, into: &problems)
         inventory.segmentBytesByNumber = streams.map(\.segmentBytes)
         for stream in streams where stream.events > 0 {
             inventory.events += stream.events
-            inventory.streams.append((stream.name, stream.events, stream.fileBlocks + stream.segmentEntries,
-                                      stream.fileBytes + stream.segmentBytes))
+            inventory.streams.append((stream.name, stream.events, stream.fileBlocks + stream.bucketEntries + stream.segmentEntries,
+                                      stream.fileBytes + stream.bucketBytes + stream.segmentBytes))
         }
         progress(totalFiles, totalFiles)
         report.findings = problems
@@ -332,10 +343,10 @@ struct StoreVerifier {
         }
     }
 
-    /// Checks one segment entry's block and joins its events onto `stream`.
-    private func joinEntry(offset: UInt64, header: StreamBlock.Header, stored: UnsafeRawBufferPointer, blockBytes: UInt64,
-                           dictionary: CompressionDictionary?, stream: inout StreamTally, checker: inout BlockChecker, checkpoint: UInt64,
-                           inventory: inout StoreInventory, problem: (String, String) -> Void) {
+    /// Checks one segment entry's block (or, `bucket`, a bucket chain's) and joins its events onto `stream`.
+    func joinEntry(offset: UInt64, header: StreamBlock.Header, stored: UnsafeRawBufferPointer, blockBytes: UInt64,
+                   dictionary: CompressionDictionary?, stream: inout StreamTally, checker: inout BlockChecker, checkpoint: UInt64,
+                   inventory: inout StoreInventory, bucket: Bool = false, problem: (String, String) -> Void) {
         if stream.events == 0 && !stream.hasFile { stream.base = header.firstVersion; stream.next = header.firstVersion }
         let first = header.firstVersion
         let end = first + UInt64(header.count)
@@ -354,10 +365,15 @@ struct StoreVerifier {
             return
         }
         inventory.storedBytes += UInt64(header.storedLength)
-        // A stream's entries come in version order, so positions rise: if its first is past the checkpoint, all are.
-        if stream.segmentEntries == 0 && header.firstPosition < checkpoint { stream.segmentFrom = first }
-        stream.segmentEntries += 1
-        stream.segmentBytes += blockBytes
+        if bucket {
+            stream.bucketEntries += 1
+            stream.bucketBytes += blockBytes
+        } else {
+            // A stream's entries come in version order, so positions rise: if its first is past the checkpoint, all are.
+            if stream.segmentEntries == 0 && header.firstPosition < checkpoint { stream.segmentFrom = first }
+            stream.segmentEntries += 1
+            stream.segmentBytes += blockBytes
+        }
         guard run.count > 0 else { return }
         if let last = stream.lastPosition, let firstPosition = run.first, firstPosition <= last {
             problem("entry of stream \"\(stream.name.prefix(80))\" has version \(stream.next) at journal position \(firstPosition), not after the previous version's \(last)",
@@ -369,7 +385,7 @@ struct StoreVerifier {
     }
 
     /// Checks a block whose events are not joined anywhere.
-    private func checkOnly(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, dictionary: CompressionDictionary? = nil,
+    func checkOnly(header: StreamBlock.Header, stored: UnsafeRawBufferPointer, dictionary: CompressionDictionary? = nil,
                            checker: inout BlockChecker, problem: (String) -> Void) -> Bool {
         var run = PositionRun(limit: 0)
         if let why = checker.check(header: header, stored: stored, skip: header.count, dictionary: dictionary, run: &run) { problem(why); return false }

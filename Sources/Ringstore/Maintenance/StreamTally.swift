@@ -9,7 +9,8 @@
 /// of a stream met at random costs one or two cache lines, asked for ahead
 /// (``Prefetch``).
 struct StreamTally: Sendable {
-    /// The stored versions: `base..<next` (the stream file, continued by split-segment entries).
+    /// The stored versions: `base..<next` (the stream file, continued by its bucket
+    /// chain where that reaches further, then by split-segment entries).
     var base: UInt64 = 0
     var next: UInt64 = 0
     /// The last stored event's journal position (positions rise with versions).
@@ -37,6 +38,15 @@ struct StreamTally: Sendable {
     /// the first entry only, so the walk touches this cold part of the row once a stream.
     var segmentFrom = UInt64.max
     var fileBytes: UInt64 = 0
+    /// The stream's bucket chain as far as the walk of the bucket files has followed
+    /// it (``StoreVerifier``): its newest entry and the version after that entry's last.
+    /// An entry joins the chain only if it continues it, as opening takes it (``StreamBuckets``).
+    var bucketLink = SplitSegment.Link.none
+    var bucketNext: UInt64 = 0
+    /// Chain entries and their bytes that hold versions past the stream's file
+    /// (those wholly below its end are a promoted stream's garbage, counted as such).
+    var bucketEntries = 0
+    var bucketBytes: UInt64 = 0
 
     init(name: String) { self.name = name }
 

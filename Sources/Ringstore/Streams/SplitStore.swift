@@ -100,10 +100,10 @@ final class SplitStore: StoredStreams, Sendable {
 
     /// Records that stream `number`'s file ends before version `fileNext` (0: it has
     /// none), as the offline tool verified with the store closed: its next version is
-    /// then the larger of that and its segments', with no path lookup or open of the
-    /// file (the lookup probes each collision slot with a `stat`, then opens the file).
+    /// then the largest of that, its bucket chain's and its segments', with no path lookup
+    /// or open of the file (the lookup probes each collision slot with a `stat`, then opens the file).
     func rememberVerified(_ number: UInt32, fileNext: UInt64) {
-        remember(number, next: max(fileNext, segments.nextVersion(of: number)))
+        remember(number, next: max(fileNext, buckets.nextVersion(of: number), segments.nextVersion(of: number)))
     }
 
     private func knownNext(_ number: UInt32) -> UInt64? {

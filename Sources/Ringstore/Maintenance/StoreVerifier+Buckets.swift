@@ -1,0 +1,147 @@
+import SystemPackage
+
+/// The bucket files' part of a verification (``StreamBuckets``): each stream's
+/// chain is followed as opening follows it, its blocks checked and its versions
+/// past the stream's file joined onto the stream, before the split segments continue it.
+extension StoreVerifier {
+    /// A finding in a bucket file whose weight is known only once every stream's
+    /// stored versions are (see ``settleBucketFindings(_:streams:into:)``).
+    struct PendingBucketFinding {
+        /// Index of the finding in the problems.
+        var problem: Int
+        /// An entry on no chain: its stream (by catalog number) and versions.
+        /// nil: damaged bytes, which name no stream.
+        var entry: (stream: Int, versions: Range<UInt64>)?
+    }
+
+    /// The names of the bucket files (`streams/buckets/*.seg`), in the order opening
+    /// walks them: by number, so each bucket's generations come in order.
+    func bucketFileNames() -> [String] {
+        ((try? StorageDirectory.entries(of: bucketFolder)) ?? [])
+            .compactMap { name in SplitSegment.number(inFileName: name).map { (number: $0, name: name) } }
+            .sorted { $0.number < $1.number }.map(\.name)
+    }
+
+    var bucketFolder: FilePath { directory.appending(StreamNaming.folder).appending(StreamBuckets.folderName) }
+
+    /// Walks every bucket file: each entry whole and checked; an entry that continues
+    /// its stream's chain (the next version, chained to the chain's newest entry, as
+    /// ``StreamBuckets`` takes it at open) joins the stream where it holds versions
+    /// past the stream's file. Entries on no chain and damaged bytes are what a write
+    /// cut by a crash leaves as well as damage: they are returned, to be weighed once
+    /// the segments and the global index have shown whether any stream misses a version.
+    func verifyBuckets(_ names: [String], streams: inout [StreamTally], checker: inout BlockChecker,
+                       checkpoint: UInt64, replayFrom: UInt64,
+                       into problems: inout [MaintenanceProblem], inventory: inout StoreInventory,
+                       bytesRead: inout UInt64, progress: (Int) -> Void) -> [PendingBucketFinding] {
+        var pending: [PendingBucketFinding] = []
+        let folder = bucketFolder
+        for (i, name) in names.enumerated() {
+            progress(i)
+            let relative = "\(StreamNaming.folder)/\(StreamBuckets.folderName)/\(name)"
+            func problem(_ offset: UInt64?, _ what: String, harmless: Bool = false, stream: String? = nil) {
+                problems.append(MaintenanceProblem(file: relative, offset: offset, what: what, stream: stream, harmless: harmless))
+            }
+            guard let number = SplitSegment.number(inFileName: name) else { continue }
+            guard StreamBuckets.bucketAndGeneration(of: number) != nil else {
+                problem(nil, "a split segment's number in the bucket folder: no bucket file")
+                continue
+            }
+            do {
+                guard let file = try SplitSegment.open(number: number, in: folder) else {
+                    problem(0, "bucket file has no header (never written; opening removes it)", harmless: true)
+                    continue
+                }
+                let size = try file.file.size()
+                inventory.bucketFiles += 1
+                inventory.bucketFileBytes += size
+                bytesRead += size
+                for offset in file.damagedDictionaryCopies {
+                    problem(offset, file.damagedDictionaryCopies.count == 2
+                        ? "copy of the compression dictionary is damaged, and so is the other: entries compressed against it cannot be read"
+                        : "copy of the compression dictionary is damaged (the other copy is intact)")
+                }
+                let end = try file.walk(checkingPayloads: true, chunkBytes: 4 << 20) { visit, block, _ in
+                    switch visit {
+                    case .entry(let offset, let envelope, let header, let intact):
+                        let bytes = UInt64(SplitSegment.envelopeSize + header.totalLength)
+                        let index = Int(envelope.stream)
+                        guard index < streams.count else {
+                            problem(offset, "entry names stream number \(envelope.stream), which the catalog does not have")
+                            return true
+                        }
+                        let stream = streams[index]
+                        let versions = header.firstVersion..<(header.firstVersion + UInt64(header.count))
+                        guard intact, header.count > 0, header.firstVersion == stream.bucketNext, envelope.previous == stream.bucketLink else {
+                            inventory.bucketGarbageEntries += 1
+                            inventory.bucketGarbageBytes += bytes
+                            let why = intact ? "" : " and its payload checksum does not match"
+                            pending.append(PendingBucketFinding(problem: problems.count, entry: (index, versions)))
+                            problem(offset, "entry of stream \"\(stream.name.prefix(80))\" (versions \(versions.lowerBound)..<\(versions.upperBound)) continues no chain\(why)",
+                                    stream: stream.name)
+                            return true
+                        }
+                        streams[index].bucketLink = SplitSegment.Link(segment: number, offset: UInt32(offset))
+                        streams[index].bucketNext = versions.upperBound
+                        let stored = UnsafeRawBufferPointer(rebasing: block[StreamBlock.headerSize...])
+                        guard versions.upperBound > stream.next else {
+                            // Below the end of the stream's own file: a promoted stream's old chain.
+                            inventory.bucketGarbageEntries += 1
+                            inventory.bucketGarbageBytes += bytes
+                            _ = checkOnly(header: header, stored: stored, dictionary: file.dictionary, checker: &checker) {
+                                problem(offset, $0, stream: stream.name)
+                            }
+                            return true
+                        }
+                        let before = streams[index].next
+                        joinEntry(offset: offset, header: header, stored: stored, blockBytes: bytes, dictionary: file.dictionary,
+                                  stream: &streams[index], checker: &checker, checkpoint: checkpoint, inventory: &inventory,
+                                  bucket: true, problem: { problem(offset, $0, stream: $1) })
+                        inventory.bucketEntries += 1
+                        inventory.bucketEvents += Int(streams[index].next - min(before, streams[index].next))
+                    case .damaged(let offset, let next):
+                        inventory.bucketGarbageBytes += next - offset
+                        pending.append(PendingBucketFinding(problem: problems.count, entry: nil))
+                        problem(offset, "\(next - offset) bytes are no whole entry")
+                    }
+                    return true
+                }
+                if end < size {
+                    // Opening cuts it. A clean close leaves none: there it is damage.
+                    problem(end, "\(size - end) bytes at the end are no whole entry (a torn write)", harmless: replayFrom != .max)
+                }
+            } catch {
+                problem(nil, "\(error)")
+            }
+        }
+        return pending
+    }
+
+    /// Weighs the bucket files' entries on no chain and damaged bytes, once every
+    /// stream's stored versions are known. A write cut by a crash leaves such
+    /// bytes for good (opening cuts only a torn tail, and the mover writes the
+    /// versions again from the segments); they are harmless while nothing is
+    /// missing: an entry on no chain whose versions its stream holds anyway, and
+    /// damaged bytes in a store where no stream misses a version. Otherwise they
+    /// are the likely cause of what is missing, and problems.
+    func settleBucketFindings(_ pending: [PendingBucketFinding], streams: [StreamTally], into problems: inout [MaintenanceProblem]) {
+        guard !pending.isEmpty else { return }
+        let garbage = " (the stream holds these versions elsewhere: bytes a crash left, which compaction drops)"
+        for finding in pending {
+            guard let entry = finding.entry, streams[entry.stream].base <= entry.versions.lowerBound,
+                  streams[entry.stream].next >= entry.versions.upperBound else { continue }
+            problems[finding.problem].harmless = true
+            problems[finding.problem].what += garbage
+        }
+        let damaged = Set(pending.filter { $0.entry == nil }.map(\.problem))
+        let missing = problems.indices.contains { !damaged.contains($0) && !problems[$0].harmless }
+        for index in damaged.sorted() {
+            if missing {
+                problems[index].what += " (some version is missing from the store: this may be where it was)"
+            } else {
+                problems[index].harmless = true
+                problems[index].what += " (no stream misses a version: bytes a crash left, which compaction drops)"
+            }
+        }
+    }
+}
