@@ -16,15 +16,15 @@ import Testing
     /// A store compacted once (its large streams in full-size blocks), then given more
     /// events (small blocks and segment entries) and a `maxCount` that cuts inside a block.
     static func build(at path: String) async throws {
-        let store = try await EventStore.open(at: path, configuration: .testing())
+        let store = try await EventStore.open(at: path, configuration: .filePerStream())
         for i in 0..<1_600 { _ = try await store.append(to: "big", events: [payload("big", i)]) }
         for i in 0..<400 { _ = try await store.append(to: "cut", events: [payload("cut", i)]) }
         for i in 0..<200 { _ = try await store.append(to: "small-\(i % 20)", events: [payload("small", i)]) }
         try await store.close()
-        let session = try MaintenanceSession(directory: path)
+        let session = try MaintenanceSession(directory: path, configuration: .filePerStream())
         _ = try await session.compact(options: CompactOptions())
         session.close()
-        let reopened = try await EventStore.open(at: path, configuration: .testing())
+        let reopened = try await EventStore.open(at: path, configuration: .filePerStream())
         // The new events stay segment entries: "big" gains a 64 KiB chain, which the mover
         // would otherwise move into its file as a ripe chain or not, depending on timing
         // (its moved blocks, of entry size, are not full-size, and were counted as old blocks).
@@ -61,10 +61,10 @@ import Testing
         #expect(oldBlocks.count > 64, "\(oldBlocks.count) blocks")
         let before = try await AdminFixture.visible(at: path)
 
-        let drySession = try MaintenanceSession(directory: path)
+        let drySession = try MaintenanceSession(directory: path, configuration: .filePerStream())
         let dry = try await drySession.compact(options: CompactOptions(dryRun: true))
         drySession.close()
-        let session = try MaintenanceSession(directory: path)
+        let session = try MaintenanceSession(directory: path, configuration: .filePerStream())
         let summary = try await session.compact(options: CompactOptions(acceleration: 4))
         #expect(dry.blocksReused == summary.blocksReused && dry.blocksAfter == summary.blocksAfter)
         // "big": every full block but its last (joined with the new events); "cut": those after the cut.
@@ -89,7 +89,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: bigPath + ".idx"))
 
         // Reads from any version (through the index), and appends at the right versions.
-        let store = try await EventStore.open(at: path, configuration: .testing())
+        let store = try await EventStore.open(at: path, configuration: .filePerStream())
         for version in stride(from: UInt64(0), to: 1_650, by: 97) {
             var first: RecordedEvent?
             for try await event in store.read(stream: "big", from: .version(version)) {
@@ -104,7 +104,7 @@ import Testing
         try AdminFixture.expectVerifiesClean(at: path, "after appending to the compacted store")
 
         // Compacting the result again copies nearly everything.
-        let again = try MaintenanceSession(directory: path)
+        let again = try MaintenanceSession(directory: path, configuration: .filePerStream())
         let second = try await again.compact(options: CompactOptions())
         again.close()
         #expect(second.blocksReused >= summary.blocksReused - 2, "\(second)")
@@ -123,7 +123,7 @@ import Testing
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path + "/" + relative))
         let index = try Data(contentsOf: URL(fileURLWithPath: path + "/global.index"))
 
-        let session = try MaintenanceSession(directory: path)
+        let session = try MaintenanceSession(directory: path, configuration: .filePerStream())
         let error = await ringstoreError { _ = try await session.compact(options: CompactOptions()) }
         session.close()
         let message = error?.message ?? ""

@@ -165,14 +165,14 @@ import Testing
         try await open.close()
 
         // A damaged stream file: compact refuses and changes nothing; --skip-damaged keeps it byte for byte.
-        let session0 = try MaintenanceSession(directory: path)
+        let session0 = try MaintenanceSession(directory: path, configuration: .filePerStream())
         _ = try await session0.compact(options: CompactOptions())  // so that streams have files
         session0.close()
         let damaged = path + "/" + StreamNaming.relativePath("s-5").string
         try AdminFixture.flip(damaged, at: StreamFile.headerLength(nameBytes: 3) + 48 + 20)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: damaged))
         let index = try Data(contentsOf: URL(fileURLWithPath: path + "/global.index"))
-        let session = try MaintenanceSession(directory: path)
+        let session = try MaintenanceSession(directory: path, configuration: .filePerStream())
         await #expect(throws: RingstoreError.self) { _ = try await session.compact(options: CompactOptions()) }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/global.index")) == index)
         let summary = try await session.compact(options: CompactOptions(skipDamaged: true))

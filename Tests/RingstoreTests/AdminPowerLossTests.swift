@@ -23,18 +23,27 @@ import Testing
         options.memoryBudget = budget
         let before = try await AdminFixture.visible(at: base)
 
-        // How many operations a whole compaction makes, and how many of them are renames.
+        let counted = try await Self.expectPowerCutsLeaveTheOldOrTheNewStore(base: base, in: dir, options: options, before: before)
+        #expect(budget > 1 << 20 || counted.streamRanges > 4, "\(counted)")
+        #expect(FileManager.default.fileExists(atPath: dir.child("counting") + "/streams/dictionary") == dictionary)
+    }
+
+    /// Compacts a copy of `base` once to count its file-system operations, then compacts
+    /// copies with power cuts spread over them (and at each of the switch's renames):
+    /// every store a cut leaves verifies clean and reads as `before`. Returns the uncut
+    /// compaction's summary.
+    static func expectPowerCutsLeaveTheOldOrTheNewStore(base: String, in dir: TemporaryDirectory, options: CompactOptions,
+                                                        before: [String], configuration: Configuration = Configuration(),
+                                                        sourceLocation: SourceLocation = #_sourceLocation) async throws -> CompactSummary {
         let counting = dir.child("counting")
         try AdminFixture.copy(base, to: counting)
         let counter = try PowerLossSimulation.install(root: counting)
-        let session = try MaintenanceSession(directory: counting)
+        let session = try MaintenanceSession(directory: counting, configuration: configuration)
         let counted = try await session.compact(options: options)
         session.close()
-        #expect(budget > 1 << 20 || counted.streamRanges > 4, "\(counted)")
-        #expect(FileManager.default.fileExists(atPath: counting + "/streams/dictionary") == dictionary)
         let total = counter.operationCount
         counter.uninstall()
-        #expect(total > 50)
+        #expect(total > 50, sourceLocation: sourceLocation)
 
         // Cuts spread over the whole run, then cuts at each of the switch's renames.
         var cuts: [(count: Int, renamesOnly: Bool)] = (0..<16).map { (1 + $0 * (total - 1) / 15, false) }
@@ -50,7 +59,7 @@ import Testing
                 simulation.cut(afterOperations: cut.count)
             }
             do {
-                let session = try MaintenanceSession(directory: path)
+                let session = try MaintenanceSession(directory: path, configuration: configuration)
                 defer { session.close() }
                 _ = try await session.compact(options: options)
             } catch {
@@ -61,10 +70,11 @@ import Testing
             let report = try simulation.materialise(into: left, seed: seed)
             simulation.uninstall()
             let what = "round \(round), cut at \(simulation.cutOperation?.description ?? "none") (\(report))"
-            try AdminFixture.expectVerifiesClean(at: left, what)
-            #expect(try await AdminFixture.visible(at: left) == before, "\(what)")
-            AdminFixture.expectNoLeftovers(["compact.new", "compact.commit"], in: left, what)
+            try AdminFixture.expectVerifiesClean(at: left, what, sourceLocation: sourceLocation)
+            #expect(try await AdminFixture.visible(at: left) == before, "\(what)", sourceLocation: sourceLocation)
+            AdminFixture.expectNoLeftovers(["compact.new", "compact.commit"], in: left, what, sourceLocation: sourceLocation)
         }
+        return counted
     }
 
     /// The removal of the old files after the switch (`compact.old/`, one unlink or

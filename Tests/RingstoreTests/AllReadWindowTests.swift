@@ -36,7 +36,7 @@ import Testing
     /// rounds only in the ring (the splitter paused). Returns the open store
     /// and every event as appended, in position order.
     static func scatteredStore(_ dir: TemporaryDirectory) async throws -> (EventStore, [Shown]) {
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
         var round = 0
         var appended: [Shown] = []
         func rounds(_ count: Int) async throws {
@@ -262,7 +262,7 @@ import Testing
             expected = appended
             try await store.close()
         }
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
         let window = AllReadWindow(budget: store.allReadBudget)
         let first = try store.readAllVisiblePage(cursor: .start, direction: .forwards, limit: 2, window: window)
         #expect(first.events.map(Shown.init) == Array(expected.prefix(2)))
@@ -292,7 +292,7 @@ import Testing
     /// and each stream's reads, give every event its own type, in order.
     @Test func interleavedTypesAndManyStreamsReadBackExactly() async throws {
         let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
         let types = ["Created", "Updated", "Updated", "Deleted-with-a-longer-type-name", "", "Created"]
         var appended: [(stream: String, type: String, position: UInt64)] = []
         store.splitter.pause()

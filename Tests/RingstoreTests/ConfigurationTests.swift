@@ -24,6 +24,8 @@ import Testing
         #expect(configuration.streamBuckets == true)
         #expect(try Configuration.fromEnvironment(["RINGSTORE_MAX_FLUSH_DELAY_MS": "5"]).durability == .durable(maxFlushDelay: .milliseconds(5)))
         #expect(try Configuration.fromEnvironment([:]) == Configuration())
+        #expect(Configuration().streamBuckets, "small streams go into bucket files by default")
+        #expect(try Configuration.fromEnvironment(["RINGSTORE_STREAM_BUCKETS": "off"]).streamBuckets == false)
     }
 
     /// A 1 MiB journal chosen without an event size gets the largest event it

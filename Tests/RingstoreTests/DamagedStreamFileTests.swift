@@ -40,7 +40,7 @@ import Testing
     @Test func aZeroedHeaderBeforeEventsIsReportedAndTheFileKept() async throws {
         let dir = TemporaryDirectory()
         do {
-            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
             try await store.append(to: "kept", events: (0..<20).map { event("e\($0)") })
             try await store.close()  // split and checkpointed: the journal no longer holds them
         }
@@ -51,7 +51,7 @@ import Testing
         try overwrite(path, at: 0, with: [UInt8](repeating: 0, count: 16))
         let damaged = try Data(contentsOf: URL(fileURLWithPath: path))
 
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
         let error = await ringstoreError { _ = try await store.read(stream: "kept").collect() }
         #expect(error?.code == .corruptData)
         #expect(error?.path == path)
@@ -84,7 +84,7 @@ import Testing
             file.close()
             try overwrite(path, at: 512, with: [UInt8](repeating: 0, count: Int(headerLength) - 512))
         }
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
         try await store.append(to: stream, events: [event("a"), event("b")])
         #expect(try await store.read(stream: stream).collect().map(text) == ["{\"v\":\"a\"}", "{\"v\":\"b\"}"])
         try await store.close()

@@ -20,7 +20,7 @@ import Testing
     /// `streams` streams with one event each in the split segments (the
     /// splitter held until the close), and their events' ids.
     static func build(at path: String) async throws -> [String: [UUID]] {
-        let store = try await EventStore.open(at: path, configuration: .testing())
+        let store = try await EventStore.open(at: path, configuration: .filePerStream())
         store.splitter.pause()
         var ids: [String: [UUID]] = [:]
         for stream in 0..<streams {
@@ -35,7 +35,7 @@ import Testing
     }
 
     static func configuration() -> Configuration {
-        var configuration = Configuration.testing()
+        var configuration = Configuration.filePerStream()
         configuration.commitsFileSystemJournal = true
         return configuration
     }
@@ -50,7 +50,7 @@ import Testing
     }
 
     static func expectEveryEvent(at path: String, _ ids: [String: [UUID]], _ context: String) async throws {
-        let store = try await EventStore.open(at: path, configuration: .testing())
+        let store = try await EventStore.open(at: path, configuration: .filePerStream())
         for (stream, expected) in ids {
             #expect(try await store.read(stream: stream).collect().map(\.id) == expected, "\(context): \(stream)")
         }

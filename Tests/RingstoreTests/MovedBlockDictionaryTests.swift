@@ -22,7 +22,7 @@ import Testing
     /// segment's dictionary is full-size.
     static func build(at path: String) async throws -> [String: [UUID]] {
         var ids: [String: [UUID]] = [:]
-        let first = try await EventStore.open(at: path, configuration: .testing())
+        let first = try await EventStore.open(at: path, configuration: .filePerStream())
         for stream in 0..<filed {
             let events = (0..<filedEvents).map { StreamFileDictionaryTests.event(stream, 1_000 + $0) }
             try await first.append(to: "sensor-\(stream)", events: events)
@@ -35,7 +35,7 @@ import Testing
             #expect(!headers.isEmpty && headers.allSatisfy { !$0.dictionary }, "sensor-\(stream) has a file")
         }
         for round in 0..<rounds {
-            let store = try await EventStore.open(at: path, configuration: .testing())
+            let store = try await EventStore.open(at: path, configuration: .filePerStream())
             // Split only at the close, so that the segment's first write (its dictionary's
             // sample) holds every stream: a checkpoint during the appends on a slow machine
             // sampled only the first few, too small a dictionary to adopt.
@@ -62,7 +62,7 @@ import Testing
 
     static func expectEveryEvent(at path: String, _ ids: [String: [UUID]], _ context: String,
                                  sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let store = try await EventStore.open(at: path, configuration: .testing())
+        let store = try await EventStore.open(at: path, configuration: .filePerStream())
         for (stream, expected) in ids {
             #expect(try await store.read(stream: stream).collect().map(\.id) == expected, "\(context): \(stream)",
                     sourceLocation: sourceLocation)
@@ -81,7 +81,7 @@ import Testing
         let unfinished = path + "/streams/" + StreamFileDictionary.unfinishedName
         #expect(FileManager.default.createFile(atPath: unfinished, contents: Data("partial".utf8)))
 
-        let store = try await EventStore.open(at: path, configuration: .testing())
+        let store = try await EventStore.open(at: path, configuration: .filePerStream())
         #expect(!FileManager.default.fileExists(atPath: unfinished))
         try Self.move(10, in: store)
         let adopted = try #require(store.split.directory.dictionary)
@@ -99,7 +99,7 @@ import Testing
         try await Self.expectEveryEvent(at: path, ids, "after the moves")
         try AdminFixture.expectVerifiesClean(at: path, "after the moves")
         // `stats`' figures by kind: what the stream files hold, and what the segments still do.
-        let check = try MaintenanceSession(directory: path)
+        let check = try MaintenanceSession(directory: path, configuration: .filePerStream())
         let inventory = check.verify().inventory
         check.close()
         #expect(inventory.fileEvents == Self.filed * Self.filedEvents + 10 * Self.rounds)
@@ -109,7 +109,7 @@ import Testing
 
         // Compaction decodes the moved blocks with the old dictionary (a store this
         // small gets none of its own) and the store reads the same.
-        let session = try MaintenanceSession(directory: path)
+        let session = try MaintenanceSession(directory: path, configuration: .filePerStream())
         _ = try await session.compact(options: CompactOptions())
         session.close()
         #expect(try StreamFileDictionary.read(in: FilePath(path)) == nil)
@@ -127,7 +127,7 @@ import Testing
         let damaged = Data(StreamFileDictionary.magic + [UInt8](repeating: 0x5A, count: 64))
         #expect(FileManager.default.createFile(atPath: file, contents: damaged))
 
-        let store = try await EventStore.open(at: path, configuration: .testing())
+        let store = try await EventStore.open(at: path, configuration: .filePerStream())
         try Self.move(5, in: store)
         #expect(store.split.directory.dictionary == nil)
         try await store.close()
@@ -148,7 +148,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: false)
         let simulation = try PowerLossSimulation.install(root: root)
         defer { simulation.uninstall() }
-        let store = try await EventStore.open(at: root, configuration: .testing())
+        let store = try await EventStore.open(at: root, configuration: .filePerStream())
         let bytes = (0..<CompressionDictionary.maxBytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 7) }
         let candidate = bytes.withUnsafeBytes { CompressionDictionary($0) }
         #expect(try store.split.directory.adoptDictionary(candidate)?.id == candidate.id)
@@ -182,7 +182,7 @@ import Testing
         ]
 
         // The moves of 3 streams: the dictionary's file written, synced, renamed, its folder synced, then the stream files.
-        let rounds = PowerCutRounds(directory: dir, template: template, configuration: .testing(), profiles: profiles)
+        let rounds = PowerCutRounds(directory: dir, template: template, configuration: .filePerStream(), profiles: profiles)
         let kinds = try await rounds.run({ store in try Self.move(3, in: store) }, check: { after, context in
             try await Self.expectEveryEvent(at: after, ids, context)
             try AdminFixture.expectVerifiesClean(at: after, context)

@@ -45,7 +45,7 @@ import Testing
     /// stream then moved into its file), the rest left in the ring. Returns
     /// the open store (splitter paused) and the events in position order.
     static func store(_ dir: TemporaryDirectory) async throws -> (EventStore, [Shown]) {
-        let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))
+        let store = try await EventStore.open(at: dir.path, configuration: .filePerStream(capacity: 4 << 20))
         var appended: [Shown] = []
         for i in 0..<1300 {
             if i == 900 {
@@ -158,7 +158,7 @@ import Testing
             appended = events
             try await store.close()
         }
-        let store = try await EventStore.open(at: dir.path, configuration: .testing(capacity: 4 << 20))
+        let store = try await EventStore.open(at: dir.path, configuration: .filePerStream(capacity: 4 << 20))
         let secondHidden = appended.filter { $0.stream != Self.streams[1] || $0.version >= 400 }
         #expect(try await store.readAll().collect().map(Shown.init) == secondHidden)
         try await store.setStreamMetadata(StreamMetadata(truncateBefore: 100), for: Self.streams[2])

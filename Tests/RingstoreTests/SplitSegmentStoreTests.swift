@@ -15,7 +15,7 @@ import Testing
         let dir = TemporaryDirectory()
         var ids: [UUID] = []
         do {
-            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
             for round in 0..<3 {
                 let events = (0..<5).map { event("round \(round) event \($0)") }
                 ids += events.map(\.id)
@@ -29,14 +29,14 @@ import Testing
         do {
             // Move the stream's entries into its file without deleting the segment, as a
             // mover interrupted before its sync would leave them, then tear the last block.
-            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
             let number = try #require(store.catalog.number(of: "moved"))
             #expect(try store.split.move(stream: "moved", number: number) == .file)
             try await store.close()
         }
         try tearEnd(of: path, bytes: 7)
 
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
         #expect(try await store.read(stream: "moved").collect().map(\.id) == ids)
         let number = try #require(store.catalog.number(of: "moved"))
         #expect(try store.split.move(stream: "moved", number: number) == .file, "moved again")
@@ -56,7 +56,7 @@ import Testing
         // One small entry first: a stream with entries in the segments keeps going
         // there (a stream without any would be written to its own file).
         for round in 0..<4 {
-            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
             store.splitter.mover.pause()  // the chain passes 64 KiB: the move is this test's own
             let events = round == 0 ? [event("small")]
                 : (0..<100).map { event("round \(round) event \($0) " + String(repeating: "x", count: 400)) }
@@ -65,7 +65,7 @@ import Testing
             try await store.close()  // its checkpoint writes the stream's pending events as one entry
         }
         do {
-            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
             store.splitter.mover.pause()
             let number = try #require(store.catalog.number(of: "big"))
             #expect(try store.split.segments.entries(of: number, from: 0).map(\.header.count) == [1, 100, 100, 100])
@@ -84,7 +84,7 @@ import Testing
         let path = dir.path + "/" + StreamNaming.relativePath("big").string
         try tearEnd(of: path, bytes: 7)
         do {
-            let store = try await EventStore.open(at: dir.path, configuration: .testing())
+            let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
             store.splitter.mover.pause()
             #expect(try await store.read(stream: "big").collect().map(\.id) == ids)
             #expect(try store.split.fileNextVersion(of: "big") == 201, "the torn block is cut")
@@ -95,7 +95,7 @@ import Testing
             try await store.close()
         }
         try await moveSegmentsIntoStreamFiles(dir.path)
-        let store = try await EventStore.open(at: dir.path, configuration: .testing())
+        let store = try await EventStore.open(at: dir.path, configuration: .filePerStream())
         #expect(try await store.read(stream: "big").collect().map(\.id) == ids)
         #expect(try await store.read(stream: "big", from: .version(150), maxCount: 3).collect().map(\.version) == [150, 151, 152])
         try await store.close()
@@ -107,7 +107,7 @@ import Testing
     /// reads back the same, before and after a reopen.
     @Test func theMoverKeepsTheSegmentsWithinTheirBudget() async throws {
         let dir = TemporaryDirectory()
-        var configuration = Configuration.testing(capacity: 256 << 10)
+        var configuration = Configuration.filePerStream(capacity: 256 << 10)
         configuration.splitSegmentBudget = 256 << 10
         configuration.journalFullWait = .seconds(60)
         let store = try await EventStore.open(at: dir.path, configuration: configuration)
@@ -143,7 +143,7 @@ import Testing
     /// end), read back whole after each segment is emptied, and after a reopen.
     @Test func emptyingTheOldestSegmentsOneByOneKeepsEveryStreamWhole() async throws {
         let dir = TemporaryDirectory()
-        var configuration = Configuration.testing(capacity: 256 << 10)
+        var configuration = Configuration.filePerStream(capacity: 256 << 10)
         configuration.splitSegmentBudget = 256 << 10  // segments of 256 KiB
         let store = try await EventStore.open(at: dir.path, configuration: configuration)
         store.splitter.mover.pause()

@@ -25,7 +25,7 @@ import Testing
     /// 600 streams (past ``CompactionWriter/denseStreamShare``) and one dense stream,
     /// closed cleanly: its compaction writes a dictionary.
     static func build(at path: String) async throws {
-        let store = try await EventStore.open(at: path, configuration: .testing())
+        let store = try await EventStore.open(at: path, configuration: .filePerStream())
         for round in 0..<(eventsPerStream / 20) {
             for stream in 0..<streams {
                 _ = try await store.append(to: "sensor-\(stream)", events: (0..<20).map { event(stream, round * 20 + $0) })
@@ -40,7 +40,7 @@ import Testing
     /// ``build(at:)``, then compacted.
     static func buildCompacted(at path: String) async throws -> CompactSummary {
         try await build(at: path)
-        let session = try MaintenanceSession(directory: path)
+        let session = try MaintenanceSession(directory: path, configuration: .filePerStream())
         defer { session.close() }
         return try await session.compact(options: CompactOptions())
     }
@@ -56,7 +56,7 @@ import Testing
     /// The admin tests' small store at `path`, compacted with a dictionary for every stream.
     static func buildSmallCompacted(at path: String) async throws {
         try await AdminFixture.build(at: path)
-        let session = try MaintenanceSession(directory: path)
+        let session = try MaintenanceSession(directory: path, configuration: .filePerStream())
         defer { session.close() }
         _ = try await session.compact(options: everyStreamGetsTheDictionary)
     }
@@ -71,10 +71,10 @@ import Testing
         let dir = TemporaryDirectory()
         let path = dir.child("store")
         let plain = dir.child("plain")
-        let store = try await EventStore.open(at: plain, configuration: .testing())
+        let store = try await EventStore.open(at: plain, configuration: .filePerStream())
         _ = try await store.append(to: "x", events: [Self.event(0, 0)])
         try await store.close()
-        let small = try MaintenanceSession(directory: plain)
+        let small = try MaintenanceSession(directory: plain, configuration: .filePerStream())
         _ = try await small.compact(options: CompactOptions())
         small.close()
         #expect(!FileManager.default.fileExists(atPath: plain + "/streams/dictionary"), "a small store gets no dictionary")
@@ -99,7 +99,7 @@ import Testing
         // Reads (`$all`, forwards and backwards, from inside a block) and appends go on.
         let before = try await AdminFixture.visible(at: path)
         #expect(before.count == 2 * (Self.streams * Self.eventsPerStream + Self.denseEvents))
-        let reopened = try await EventStore.open(at: path, configuration: .testing())
+        let reopened = try await EventStore.open(at: path, configuration: .filePerStream())
         var backwards: [UInt64] = []
         for try await event in reopened.read(stream: "sensor-7", from: .version(30), direction: .backwards, maxCount: 20) {
             backwards.append(event.version)
@@ -114,7 +114,7 @@ import Testing
         // Again: the same first events, so the same dictionary, and its full blocks are copied as they
         // are (each sensor stream's two full blocks of three; its last, part-filled, is built again).
         let file = try Data(contentsOf: URL(fileURLWithPath: path + "/streams/dictionary"))
-        let again = try MaintenanceSession(directory: path)
+        let again = try MaintenanceSession(directory: path, configuration: .filePerStream())
         let second = try await again.compact(options: CompactOptions())
         again.close()
         #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/streams/dictionary")) == file)
@@ -177,7 +177,7 @@ import Testing
         let block = try AdminBlockReuseTests.blocks(of: path + "/" + relative, stream: "s-5")[0]
         #expect(try StreamBlock.parseHeader(block.bytes).get().dictionaryID == dictionary.id)
         try AdminFixture.flip(path + "/" + relative, at: block.offset + 45)
-        let named = try MaintenanceSession(directory: path)
+        let named = try MaintenanceSession(directory: path, configuration: .filePerStream())
         let wrong = named.verify().problems
         named.close()
         #expect(wrong.count == 1 && wrong.first?.file == relative && wrong.first?.offset == block.offset
@@ -185,7 +185,7 @@ import Testing
         try AdminFixture.flip(path + "/" + relative, at: block.offset + 45)
 
         try AdminFixture.flip(file, at: first + 100)
-        let session = try MaintenanceSession(directory: path)
+        let session = try MaintenanceSession(directory: path, configuration: .filePerStream())
         let problems = session.verify().problems
         session.close()
         #expect(problems.count == 1 && problems.first?.file == "streams/dictionary" && problems.first?.offset == first, "\(problems)")
@@ -194,19 +194,19 @@ import Testing
 
         // Both copies: named, and every block that needs it is named too; reads say where.
         try AdminFixture.flip(file, at: first + copy + 200)
-        let both = try MaintenanceSession(directory: path)
+        let both = try MaintenanceSession(directory: path, configuration: .filePerStream())
         let found = both.verify().problems
         both.close()
         #expect(found.filter { $0.file == "streams/dictionary" }.map(\.offset) == [first, first + copy], "\(found.prefix(3))")
         #expect(found.contains { $0.file.hasSuffix(".stream") && $0.what.contains("dictionary") }, "\(found.prefix(3))")
-        let store = try await EventStore.open(at: path, configuration: .testing())
+        let store = try await EventStore.open(at: path, configuration: .filePerStream())
         let error = await ringstoreError { for try await _ in store.read(stream: "s-3") {} }
         #expect(error?.code == .corruptData && error?.path?.hasSuffix(".stream") == true, "\(String(describing: error))")
         try await store.close()
         let (status, _, stderr) = try AdminFixture.run(["compact", path])
         #expect(status == 1 && stderr.contains("streams/dictionary"), "\(stderr)")
         // Not a stream file that --skip-damaged could carry over: refused all the same.
-        let skipping = try MaintenanceSession(directory: path)
+        let skipping = try MaintenanceSession(directory: path, configuration: .filePerStream())
         var options = Self.everyStreamGetsTheDictionary
         options.skipDamaged = true
         let refused = await ringstoreError { _ = try await skipping.compact(options: options) }
@@ -227,10 +227,10 @@ import Testing
         let relative = StreamNaming.relativePath("s-5").string
         let blocks = try AdminBlockReuseTests.blocks(of: path + "/" + relative, stream: "s-5")
         try AdminFixture.flip(path + "/" + relative, at: blocks[0].offset + UInt64(StreamBlock.headerSize) + 10)
-        let store = try await EventStore.open(at: path, configuration: .testing())
+        let store = try await EventStore.open(at: path, configuration: .filePerStream())
         try await store.deleteStream("s-0")
         try await store.close()
-        let damaged = try MaintenanceSession(directory: path)
+        let damaged = try MaintenanceSession(directory: path, configuration: .filePerStream())
         let findings = damaged.verify().problems
         #expect(findings.count == 1 && findings.first?.file == relative, "\(findings)")
         var options = Self.everyStreamGetsTheDictionary

@@ -61,6 +61,14 @@ extension Configuration {
         configuration.maxEventSize = Int(capacity / 4)
         return configuration
     }
+
+    /// ``testing(capacity:durability:)`` with every stream moved into a file of its own
+    /// (``streamBuckets`` off): for tests of stream files themselves.
+    static func filePerStream(capacity: UInt64 = 1 << 20, durability: Durability = .durable) -> Configuration {
+        var configuration = testing(capacity: capacity, durability: durability)
+        configuration.streamBuckets = false
+        return configuration
+    }
 }
 
 /// Thrown when ``waitUntil(_:timeout:sourceLocation:_:)`` gives up.
@@ -140,7 +148,7 @@ final class Counter: Sendable {
 /// Opens the closed store in `path`, moves everything its split segments hold
 /// into stream files, and closes it: for tests about stream files themselves
 /// (a small stream is split into a segment first).
-func moveSegmentsIntoStreamFiles(_ path: String, configuration: Configuration = .testing()) async throws {
+func moveSegmentsIntoStreamFiles(_ path: String, configuration: Configuration = .filePerStream()) async throws {
     let store = try await EventStore.open(at: path, configuration: configuration)
     try store.splitter.mover.moveEverything()
     try await store.close()

@@ -156,8 +156,12 @@ extension MaintenanceSession {
         var damagedFiles = Set<String>()
         var damagedStreams = Set<String>()
         if !problems.isEmpty {
+            // Nor are bucket files: each holds many streams' chains, and the new store gets new ones.
             let dictionaryFile = "\(StreamNaming.folder)/\(StreamFileDictionary.fileName)"
-            let elsewhere = problems.filter { !$0.file.hasPrefix(StreamNaming.folder + "/") || $0.file == dictionaryFile }
+            let buckets = "\(StreamNaming.folder)/\(StreamBuckets.folderName)/"
+            let elsewhere = problems.filter {
+                !$0.file.hasPrefix(StreamNaming.folder + "/") || $0.file == dictionaryFile || $0.file.hasPrefix(buckets)
+            }
             guard options.skipDamaged, elsewhere.isEmpty else {
                 let listed = (elsewhere.isEmpty ? problems : elsewhere).prefix(20).map { "  \($0)" }.joined(separator: "\n")
                 let more = problems.count > 20 ? "\n  … \(problems.count - 20) more" : ""

@@ -157,11 +157,32 @@ extension MaintenanceSession {
                     fields.append(("previous", .text("\(SplitSegment.fileName(of: envelope.previous.segment))@\(envelope.previous.offset)")))
                 }
                 emit(line.make("entry", fields))
+                // A small stream's events are in its bucket chain (a promoted stream's old chain shows them too).
+                if kind == "bucket", options.stream != nil, intact, header.firstVersion + UInt64(header.count) > options.from,
+                   let entry = try? segment.entry(at: offset) {
+                    switch StreamBlock.decode(entry.block, stream: stream, dictionary: segment.dictionary) {
+                    case .success(let events):
+                        for event in events where event.version >= options.from {
+                            emitEvent(event, file: "\(relativeFolder)/\(name)", line: line, emit: emit)
+                        }
+                    case .failure(let error):
+                        emit(line.make("entry", [("file", .text("\(relativeFolder)/\(name)")), ("offset", .number(offset)), ("invalid", .text("\(error)"))]))
+                    }
+                }
             case .damaged(let offset, let next):
                 emit(line.make("entry", [("file", .text("\(relativeFolder)/\(name)")), ("offset", .number(offset)), ("invalid", .text("\(next - offset) bytes are no entry"))]))
             }
             return true
         }
+    }
+
+    /// One event's line (`file`: where it lies, when not in a stream file).
+    private func emitEvent(_ event: RecordedEvent, file: String? = nil, line: DumpLine, emit: (String) -> Void) {
+        emit(line.make("event", [("stream", .text(event.stream)), ("version", .number(event.version)), ("position", .number(event.position)),
+                                 ("id", .text(event.id.uuidString)), ("type", .text(event.type)),
+                                 ("dataBytes", .number(UInt64(event.data.count))), ("metadataBytes", .number(UInt64(event.metadata.count))),
+                                 ("timestampNanoseconds", .number(UInt64(bitPattern: event.timestampNanoseconds)))]
+                                + (file.map { [("file", DumpLine.Value.text($0))] } ?? [])))
     }
 
     /// Dumps one stream file; false if it belongs to another stream than the one asked for.
@@ -198,12 +219,7 @@ extension MaintenanceSession {
                let bytes = try reader.bytes(at: offset, count: block.totalLength) {
                 switch StreamBlock.decode(Array(bytes), stream: name, dictionary: dictionary) {
                 case .success(let events):
-                    for event in events where event.version >= options.from {
-                        emit(line.make("event", [("stream", .text(name)), ("version", .number(event.version)), ("position", .number(event.position)),
-                                                 ("id", .text(event.id.uuidString)), ("type", .text(event.type)),
-                                                 ("dataBytes", .number(UInt64(event.data.count))), ("metadataBytes", .number(UInt64(event.metadata.count))),
-                                                 ("timestampNanoseconds", .number(UInt64(bitPattern: event.timestampNanoseconds)))]))
-                    }
+                    for event in events where event.version >= options.from { emitEvent(event, line: line, emit: emit) }
                 case .failure(let error):
                     emit(line.make("block", [("file", .text(relative)), ("offset", .number(offset)), ("invalid", .text("\(error)"))]))
                 }

@@ -92,10 +92,11 @@ public struct Configuration: Sendable, Hashable {
     /// files (`streams/buckets/`, 64 of them) rather than into files of their
     /// own, until their moved history reaches 1 MiB. On flash this turns a
     /// move per stream (a write, and a file created on the first) into a few
-    /// large sequential writes for many streams. Off by default while the
-    /// offline tool cannot read bucket files (it refuses a store that has
-    /// them). A store that has bucket files reads them whatever this says.
-    public var streamBuckets: Bool = false
+    /// large sequential writes for many streams. On by default. Off, every
+    /// stream moves into a file of its own; a store that has bucket files
+    /// reads them whatever this says. `ringstore-admin compact` follows it too:
+    /// on, small streams go into new bucket files; off, every stream gets a file.
+    public var streamBuckets: Bool = true
 
     /// The split segments' budget in effect (see ``splitSegmentBudget``).
     var effectiveSplitSegmentBudget: UInt64 { splitSegmentBudget ?? journalCapacity * 4 }

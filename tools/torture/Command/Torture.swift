@@ -44,7 +44,7 @@ struct Torture: AsyncParsableCommand {
         @Option(help: "Journal size in MiB (small, so the ring wraps and the splitter checkpoints during every round).") var journalMb: UInt64 = 1
         @Flag(help: "Run the writer in relaxed durability mode.") var relaxed = false
         @Flag(help: "Simulate power cuts in this process instead of killing a writer process.") var powerLoss = false
-        @Flag(help: "Move small streams into shared bucket files (Configuration.streamBuckets).") var streamBuckets = false
+        @Flag(inversion: .prefixedNo, help: "Move small streams into shared bucket files (Configuration.streamBuckets, on by default).") var streamBuckets = true
         @Option(help: "With --power-loss: seconds a round may wait for the ring to wrap, for its cut, or for the store to close before it reports a hang.") var roundTimeout = 60
         @Option(help: "Folder for the stores (default: a new temporary folder, removed afterwards).") var dir: String?
 
@@ -72,7 +72,7 @@ struct Torture: AsyncParsableCommand {
                     executable: executable,
                     arguments: ["writer", "--dir", store, "--writers", "\(writers)", "--streams", "\(streams)",
                                 "--max-batch", "\(maxBatch ?? 5)", "--seed", "\(random.next())", "--journal-mb", "\(journalMb)"]
-                        + (relaxed ? ["--relaxed"] : []) + (streamBuckets ? ["--stream-buckets"] : []),
+                        + (relaxed ? ["--relaxed"] : []) + (streamBuckets ? [] : ["--no-stream-buckets"]),
                     killDelay: delay, scratch: root)
                 acknowledgements += outcome.acknowledgements
                 let report = try await CrashVerifier.verify(directory: store, configuration: configuration, acknowledgements: acknowledgements,
@@ -112,7 +112,7 @@ struct Torture: AsyncParsableCommand {
             func line(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
             let totals = try await PowerLossRounds.run(options, root: root) { line($0) }
             for problem in totals.problems.prefix(50) { line("PROBLEM: \(problem)") }
-            line("power loss, \(relaxed ? "relaxed" : "durable") mode\(streamBuckets ? ", stream buckets" : ""), seed \(seed): \(totals.summary)")
+            line("power loss, \(relaxed ? "relaxed" : "durable") mode\(streamBuckets ? "" : ", a file per stream"), seed \(seed): \(totals.summary)")
             if !totals.problems.isEmpty { throw ExitCode(1) }
         }
     }
@@ -127,7 +127,7 @@ struct Torture: AsyncParsableCommand {
         @Option var seed: UInt64 = 1
         @Option var journalMb: UInt64 = 64
         @Flag(help: "Open the store in relaxed mode.") var relaxed = false
-        @Flag(help: "Move small streams into shared bucket files.") var streamBuckets = false
+        @Flag(inversion: .prefixedNo, help: "Move small streams into shared bucket files (on by default).") var streamBuckets = true
 
         func run() async throws {
             var configuration = Configuration()

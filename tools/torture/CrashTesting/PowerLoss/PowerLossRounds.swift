@@ -19,7 +19,7 @@ public enum PowerLossRounds {
         public var rounds = 100
         public var relaxed = false
         /// Small streams move into shared bucket files (``Configuration/streamBuckets``).
-        public var streamBuckets = false
+        public var streamBuckets = true
         public var journalCapacity: UInt64 = 1 << 20
         public var roundsPerStore = 10
         public var seed: UInt64 = 1
