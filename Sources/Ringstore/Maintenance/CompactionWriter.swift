@@ -221,7 +221,7 @@ final class CompactionWriter {
     /// Hands `copier` the versions from `floor` on of one entry (a segment's or a bucket
     /// chain's: envelope gone, block header already parsed), `kind` naming it in errors.
     private func take(entry bytes: UnsafeRawBufferPointer, header: StreamBlock.Header, dictionary: CompressionDictionary?, floor: UInt64,
-                      stream: String, kind: String, into copier: inout RawCopier) throws {
+                      stream: String, kind: @autoclosure () -> String, into copier: inout RawCopier) throws {
         guard header.firstVersion + UInt64(header.count) > floor else { return }
         // A full-size entry kept whole (moved in from a large append) is copied as it is.
         if header.firstVersion >= floor, !header.dictionary, try copier.reuse(header: header, block: bytes) {
@@ -233,7 +233,7 @@ final class CompactionWriter {
             bytesRead += UInt64(bytes.count)
             if let why = try copier.addWhole(header: header, stored: UnsafeRawBufferPointer(rebasing: bytes[StreamBlock.headerSize...]),
                                              dictionary: dictionary, scratch: scratch) {
-                throw RingstoreError(.corruptData, "\(kind) of stream \"\(stream.prefix(80))\" (version \(header.firstVersion)) is damaged: \(why)",
+                throw RingstoreError(.corruptData, "\(kind()) of stream \"\(stream.prefix(80))\" (version \(header.firstVersion)) is damaged: \(why)",
                                      stream: stream)
             }
             return
@@ -244,7 +244,7 @@ final class CompactionWriter {
             guard let kept = block.dropping(below: floor), kept.count > 0 else { return }
             try copier.add(kept)
         case .failure(let error):
-            throw RingstoreError(.corruptData, "\(kind) of stream \"\(stream.prefix(80))\" (version \(header.firstVersion)) is damaged: \(error)",
+            throw RingstoreError(.corruptData, "\(kind()) of stream \"\(stream.prefix(80))\" (version \(header.firstVersion)) is damaged: \(error)",
                                  stream: stream)
         }
     }

@@ -56,11 +56,7 @@ extension StoreVerifier {
                 inventory.bucketFiles += 1
                 inventory.bucketFileBytes += size
                 bytesRead += size
-                for offset in file.damagedDictionaryCopies {
-                    problem(offset, file.damagedDictionaryCopies.count == 2
-                        ? "copy of the compression dictionary is damaged, and so is the other: entries compressed against it cannot be read"
-                        : "copy of the compression dictionary is damaged (the other copy is intact)")
-                }
+                for (offset, what) in Self.dictionaryFindings(of: file) { problem(offset, what) }
                 let end = try file.walk(checkingPayloads: true, chunkBytes: 4 << 20) { visit, block, _ in
                     switch visit {
                     case .entry(let offset, let envelope, let header, let intact):

@@ -307,11 +307,7 @@ struct StoreVerifier {
                     _ = try header.withUnsafeMutableBytes { try segment.file.read(into: $0, at: 0) }
                     if header[20..<24].contains(where: { $0 != 0 }) { problem(20, "reserved header bytes are not zero") }
                 }
-                for offset in segment.damagedDictionaryCopies {
-                    problem(offset, segment.damagedDictionaryCopies.count == 2
-                        ? "copy of the compression dictionary is damaged, and so is the other: entries compressed against it cannot be read"
-                        : "copy of the compression dictionary is damaged (the other copy is intact)")
-                }
+                for (offset, what) in Self.dictionaryFindings(of: segment) { problem(offset, what) }
                 let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20, lookahead: Self.lookahead) { visit, block, upcoming in
                     // The rows of a stream some entries ahead: their cache misses overlap this entry's checks.
                     if let upcoming {
@@ -340,6 +336,15 @@ struct StoreVerifier {
             } catch {
                 problem(nil, "\(error)")
             }
+        }
+    }
+
+    /// The damaged copies of a segment's or bucket file's dictionary, as findings (offset, what).
+    static func dictionaryFindings(of segment: SplitSegment) -> [(offset: UInt64, what: String)] {
+        let both = segment.damagedDictionaryCopies.count == 2
+        return segment.damagedDictionaryCopies.map { offset in
+            (offset, both ? "copy of the compression dictionary is damaged, and so is the other: entries compressed against it cannot be read"
+                          : "copy of the compression dictionary is damaged (the other copy is intact)")
         }
     }
 
