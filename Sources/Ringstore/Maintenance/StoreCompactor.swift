@@ -289,8 +289,11 @@ extension MaintenanceSession {
             // `writer.root` was created (empty) before the verification.
             try StorageDirectory.create(writer.root.appending(StreamNaming.folder))
             try StorageDirectory.create(writer.root.appending("split"))
-            // Created empty: its folder comes with the first bucket file.
-            if writer.intoBuckets { writer.buckets = try StreamBuckets(streams: writer.root.appending(StreamNaming.folder)) }
+            // Created empty: its folder comes with the first bucket file. Nothing in them counts
+            // before the commit, which the one `syncfs` of every new file precedes: no sync per file.
+            if writer.intoBuckets {
+                writer.buckets = try StreamBuckets(streams: writer.root.appending(StreamNaming.folder), syncsNewFiles: false)
+            }
         }
         try writer.writeDictionary()
         let names = store.catalog.allNames()

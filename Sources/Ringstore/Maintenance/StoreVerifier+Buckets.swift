@@ -53,6 +53,11 @@ extension StoreVerifier {
                     continue
                 }
                 let size = try file.file.size()
+                if !file.damagedDictionaryCopies.isEmpty && size <= file.entriesStart {
+                    problem(file.damagedDictionaryCopies[0], "bucket file has no entry and a damaged dictionary (its creation was cut; opening removes it)",
+                            harmless: replayFrom != .max)
+                    continue
+                }
                 inventory.bucketFiles += 1
                 inventory.bucketFileBytes += size
                 bytesRead += size
@@ -120,14 +125,25 @@ extension StoreVerifier {
     /// missing: an entry on no chain whose versions its stream holds anyway, and
     /// damaged bytes in a store where no stream misses a version. Otherwise they
     /// are the likely cause of what is missing, and problems.
-    func settleBucketFindings(_ pending: [PendingBucketFinding], streams: [StreamTally], into problems: inout [MaintenanceProblem]) {
+    ///
+    /// `unclean`: the store was not closed cleanly. A sweep also moves a stream's
+    /// entries from segments newer than the checkpoint, so an entry a cut tore may
+    /// hold versions that only the journal, from the checkpoint, supplies again at
+    /// open; an entry on no chain is harmless there (a version really lost before
+    /// the checkpoint is one the global index names and no file holds).
+    func settleBucketFindings(_ pending: [PendingBucketFinding], streams: [StreamTally], unclean: Bool,
+                              into problems: inout [MaintenanceProblem]) {
         guard !pending.isEmpty else { return }
-        let garbage = " (the stream holds these versions elsewhere: bytes a crash left, which compaction drops)"
         for finding in pending {
-            guard let entry = finding.entry, streams[entry.stream].base <= entry.versions.lowerBound,
-                  streams[entry.stream].next >= entry.versions.upperBound else { continue }
-            problems[finding.problem].harmless = true
-            problems[finding.problem].what += garbage
+            guard let entry = finding.entry else { continue }
+            let stream = streams[entry.stream]
+            if stream.base <= entry.versions.lowerBound, stream.next >= entry.versions.upperBound {
+                problems[finding.problem].harmless = true
+                problems[finding.problem].what += " (the stream holds these versions elsewhere: bytes a crash left, which compaction drops)"
+            } else if unclean {
+                problems[finding.problem].harmless = true
+                problems[finding.problem].what += " (the store was not closed cleanly: opening replays the journal from the checkpoint, which holds what the stream's files do not)"
+            }
         }
         let damaged = Set(pending.filter { $0.entry == nil }.map(\.problem))
         let missing = problems.indices.contains { !damaged.contains($0) && !problems[$0].harmless }

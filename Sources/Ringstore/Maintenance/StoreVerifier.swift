@@ -69,7 +69,7 @@ struct StoreVerifier {
         // was not synced and is cut or derived again at open: findings there are harmless.
         let replayFrom: UInt64 = journal.header.map { $0.closedCleanly ? UInt64.max : $0.checkpoint } ?? .max
 
-        var streams = verifyCatalog(into: &problems, inventory: &inventory, bytesRead: &report.bytesRead)
+        var streams = verifyCatalog(into: &problems, inventory: &inventory, bytesRead: &report.bytesRead, unclean: replayFrom != .max)
         var numbers: [String: Int] = [:]
         numbers.reserveCapacity(streams.count)
         for (i, stream) in streams.enumerated() { numbers[stream.name] = i }
@@ -165,7 +165,7 @@ struct StoreVerifier {
 
         verifyGlobalIndex(streams: &streams, checkpoint: checkpoint, replayFrom: replayFrom, into: &problems,
                           inventory: &inventory, bytesRead: &report.bytesRead)
-        settleBucketFindings(bucketFindings, streams: streams, into: &problems)
+        settleBucketFindings(bucketFindings, streams: streams, unclean: replayFrom != .max, into: &problems)
         inventory.segmentBytesByNumber = streams.map(\.segmentBytes)
         for stream in streams where stream.events > 0 {
             inventory.events += stream.events
@@ -216,10 +216,25 @@ struct StoreVerifier {
     }
 
     /// Reads the catalog's records (number ↔ name), reporting the first damaged one.
+    ///
+    /// `unclean`: the store was not closed cleanly. Opening then cuts the catalog at its
+    /// first damaged record, and the streams named after it are named again as the
+    /// journal is split from the checkpoint (a checkpoint never passes a record not
+    /// synced), so the damage is harmless; a stream whose name it really lost shows as
+    /// a number the catalog does not have in the files that name it.
     func verifyCatalog(into problems: inout [MaintenanceProblem], inventory: inout StoreInventory,
-                               bytesRead: inout UInt64) -> [StreamTally] {
+                       bytesRead: inout UInt64, unclean: Bool = false) -> [StreamTally] {
         var streams: [StreamTally] = []
         let fileName = StreamCatalog.fileName
+        let found = problems.count
+        defer {
+            if unclean {
+                for index in found..<problems.count where !problems[index].harmless {
+                    problems[index].harmless = true
+                    problems[index].what += " (the store was not closed cleanly: opening cuts the catalog here, and the journal names these streams again)"
+                }
+            }
+        }
         let path = directory.appending(fileName)
         guard StorageDirectory.exists(path) else {
             problems.append(MaintenanceProblem(file: fileName, offset: nil, what: "the catalog is missing"))

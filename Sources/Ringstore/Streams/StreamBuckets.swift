@@ -29,7 +29,8 @@ import SystemPackage
 /// it has no stream file, and the chain holds its moved history from its start
 /// (``SplitStore`` reads and moves through it).
 ///
-/// Crash safety: entries are appended in the page cache and made durable by the
+/// Crash safety: a new file's header and dictionary are synced at its creation,
+/// before any entry; entries are appended in the page cache and made durable by the
 /// mover's batch sync (the bucket files written back with the batch's stream
 /// files, then one file-system journal commit, or `syncfs`), before the segments
 /// forget the chains moved and are deleted. A cut before that sync may leave
@@ -105,15 +106,20 @@ final class StreamBuckets: Sendable {
     let count: Int
     /// A bucket's file past this size is closed, and its next entries go to a new generation.
     let fileLimit: UInt64
+    /// Whether a new file's header and dictionary are synced before its first entry
+    /// (see ``append(stream:blocks:compress:dictionary:)``). Off only where nothing
+    /// counts until a later sync of everything: a compaction's new files.
+    let syncsNewFiles: Bool
     private let state: Mutex<State>
     private let chains = EntryChains()
 
     /// Opens the bucket files under `streams` (the store's `streams/` folder;
     /// `streams/buckets/` is created with the first bucket file), cuts each
     /// file's torn tail and rebuilds every bucketed stream's ``Head``.
-    init(streams: FilePath, count: Int = 64, fileLimit: UInt64 = 1 << 30) throws {
+    init(streams: FilePath, count: Int = 64, fileLimit: UInt64 = 1 << 30, syncsNewFiles: Bool = true) throws {
         precondition(count >= 1 && count <= Self.maxCount && fileLimit < UInt64(UInt32.max))
         parent = streams
+        self.syncsNewFiles = syncsNewFiles
         folder = streams.appending(Self.folderName)
         self.count = count
         self.fileLimit = fileLimit
@@ -125,8 +131,10 @@ final class StreamBuckets: Sendable {
                     throw RingstoreError(.corruptData, "\(folder.appending(SplitSegment.fileName(of: number))) is not a bucket file of a store with \(count) buckets",
                                          path: folder.appending(SplitSegment.fileName(of: number)).string)
                 }
-                guard let file = try SplitSegment.open(number: number, in: folder) else {
-                    // Created, but its header never reached the disk: it held nothing.
+                // Created, but its header (or its dictionary, synced before any entry) never
+                // reached the disk whole: it held nothing.
+                guard let file = try SplitSegment.open(number: number, in: folder),
+                      try file.damagedDictionaryCopies.isEmpty || file.file.size() > file.entriesStart else {
                     StorageDirectory.remove(folder.appending(SplitSegment.fileName(of: number)))
                     s.folderDirty = true
                     continue
@@ -264,6 +272,17 @@ final class StreamBuckets: Sendable {
                 }
                 file = try SplitSegment.create(number: Self.fileNumber(bucket: bucket, generation: generation), in: folder,
                                                dictionary: compress ? try dictionary() : nil)
+                // The header and dictionary are made durable before any entry follows them:
+                // a cut may otherwise keep entries compressed against a dictionary it lost
+                // (unsynced pages reach the disk in any order), and opening would take those
+                // entries into chains that no read can decode. (A lost folder entry loses the
+                // whole file, entries included: the segments still hold them.)
+                do {
+                    if syncsNewFiles { try file.sync() }
+                } catch {
+                    StorageDirectory.remove(file.path)
+                    throw error
+                }
                 s.files[file.number] = file
                 s.current[bucket] = file
                 s.folderDirty = true
