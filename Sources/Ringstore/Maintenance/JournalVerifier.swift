@@ -22,6 +22,9 @@ struct JournalVerifier {
         var fileBytes: UInt64 = 0
         var bytesChecked: UInt64 = 0
         var recoveryStopReason: String?
+        /// Streams whose version 0 is in the ring's whole records: the journal holds them
+        /// whole (what opening asks of a stream file whose header a cut tore).
+        var streamsFromVersionZero: Set<String> = []
     }
 
     let directory: FilePath
@@ -99,9 +102,12 @@ struct JournalVerifier {
             while position < to {
                 let toEnd = ring.bytesToEnd(from: position)
                 if toEnd < UInt64(JournalRecord.paddingSize) { position += toEnd; continue }
-                let inspection = ring.withMappedBytes(physical: ring.physical(position), count: Int(toEnd)) {
-                    JournalRecord.inspect($0, expectedPosition: position)
+                let (inspection, startsStream) = ring.withMappedBytes(physical: ring.physical(position), count: Int(toEnd)) { bytes in
+                    let inspection = JournalRecord.inspect(bytes, expectedPosition: position)
+                    guard case .event(let event) = inspection, event.version == 0 else { return (inspection, nil as String?) }
+                    return (inspection, JournalRecord.streamName(bytes, event))
                 }
+                if let startsStream { summary.streamsFromVersionZero.insert(startsStream) }
                 switch inspection {
                 case .event(let event):
                     if event.epoch < lastEpoch {

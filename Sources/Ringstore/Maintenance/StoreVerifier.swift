@@ -94,7 +94,14 @@ struct StoreVerifier {
         let bucketFiles = bucketFileNames()
         let totalFiles = files.count + bucketFiles.count + segmentFiles.count
         var checker = BlockChecker()
-        let fileVerifier = StreamFileVerifier(directory: directory, dictionary: verifyStreamFileDictionary(into: &problems))
+        var fileVerifier = StreamFileVerifier(directory: directory, dictionary: verifyStreamFileDictionary(into: &problems))
+        if replayFrom != .max {
+            // A damaged header names no stream: its file's name does, hashed (unclean stores only, where a cut may tear one).
+            let byHash = Dictionary(streams.map { (StreamNaming.hash($0.name), $0.name) }, uniquingKeysWith: { first, _ in first })
+            fileVerifier.streamNamed = { byHash[$0] }
+            let whole = journal.streamsFromVersionZero
+            fileVerifier.journalHoldsWhole = { whole.contains($0) }
+        }
         let windows = (data: ReadWindow(bytes: 1 << 20), index: ReadWindow(bytes: 1 << 16))
         inventory.fileByNumber = Array(repeating: nil, count: streams.count)
         // Findings in an unclean store's stream files that the split segments may
@@ -109,9 +116,17 @@ struct StoreVerifier {
             inventory.blocks += outcome.blocks
             inventory.storedBytes += outcome.storedBytes
             if outcome.hasIndex { inventory.indexFiles += 1; inventory.indexFileBytes += outcome.indexBytes }
+            if outcome.name == nil, let named = outcome.damagedHeaderOf, let number = numbers[named], let last = problems.indices.last,
+               !problems[last].harmless, problems[last].file == relative {
+                rebuildable.append((number, [StreamFileVerifier.Rebuildable(problem: last, firstVersion: 0)]))
+            }
             guard let name = outcome.name else { continue }
             guard let number = numbers[name] else {
-                problems.append(MaintenanceProblem(file: relative, offset: 16, what: "stream \"\(name.prefix(80))\" has a file but no catalog entry", stream: name))
+                // In a store not closed cleanly the catalog's record may be in a tail a cut tore:
+                // opening cuts it and the journal names the stream again.
+                problems.append(MaintenanceProblem(file: relative, offset: 16, what: "stream \"\(name.prefix(80))\" has a file but no catalog entry"
+                                                   + (replayFrom != .max ? " (the store was not closed cleanly: the journal names it again at open)" : ""),
+                                                   stream: name, harmless: replayFrom != .max))
                 continue
             }
             if streams[number].hasFile {
@@ -447,9 +462,19 @@ struct StoreVerifier {
             defer { chunk.deallocate() }
             var lastPosition: UInt64? = nil
             var reported = 0
-            func report(_ offset: UInt64, _ what: String, harmless: Bool) {
+            // Of the findings past the cap: those that are problems whatever follows, and the
+            // first damaged entry of an unclean store (harmless if opening drops it, see below).
+            var unlistedProblems = 0
+            var firstUnlistedDamage: Int?
+            func report(_ offset: UInt64, _ what: String, harmless: Bool, damagedEntry: Int? = nil) {
                 // A damaged region would repeat the same finding for every entry: cap them.
-                if reported < 1000 { problem(offset, what, harmless: harmless) }
+                if reported < 1000 {
+                    problem(offset, what, harmless: harmless)
+                } else if let damagedEntry {
+                    firstUnlistedDamage = min(firstUnlistedDamage ?? damagedEntry, damagedEntry)
+                } else if !harmless {
+                    unlistedProblems += 1
+                }
                 reported += 1
             }
             // Unclean store: opening keeps the entries up to the last intact one before the
@@ -484,7 +509,8 @@ struct StoreVerifier {
                     }
                     guard let entry = GlobalIndex.decode(UnsafeRawBufferPointer(rebasing: chunk[start..<(start + entrySize)])) else {
                         if replayFrom != .max && reported < 1000 { damagedEntries.append((problems.count, index + i)) }
-                        report(offset, "entry \(index + i): checksum mismatch", harmless: false)
+                        report(offset, "entry \(index + i): checksum mismatch", harmless: false,
+                               damagedEntry: replayFrom != .max ? index + i : nil)
                         continue
                     }
                     // Unclean store: entries from the checkpoint on are dropped at open.
@@ -519,7 +545,12 @@ struct StoreVerifier {
                 index += count
                 if got < wanted { break }
             }
-            if reported > 1000 { problem(nil, "\(reported - 1000) more findings in the global index not listed") }
+            if reported > 1000 {
+                // Harmless if each of them is: opening drops damaged entries past the last one it keeps.
+                let harmless = unlistedProblems == 0 && (firstUnlistedDamage.map { $0 > lastKeptEntry } ?? true)
+                problem(nil, "\(reported - 1000) more findings in the global index not listed\(harmless ? " (all of them harmless)" : "")",
+                        harmless: harmless)
+            }
         } catch {
             problem(nil, "read failed: \(error)")
         }

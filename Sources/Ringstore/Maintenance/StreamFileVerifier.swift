@@ -8,6 +8,11 @@ struct StreamFileVerifier {
     let directory: FilePath
     /// The store's ``StreamFileDictionary``, for the blocks compressed against it.
     var dictionary: CompressionDictionary? = nil
+    /// The stream whose name hashes to a file name's hash (``StreamNaming/hash(_:)``), from
+    /// the catalog: what a file whose header is damaged was created for.
+    var streamNamed: (_ hash: String) -> String? = { _ in nil }
+    /// Whether the journal holds a stream whole, from version 0 (``JournalVerifier/Summary/streamsFromVersionZero``).
+    var journalHoldsWhole: (_ stream: String) -> Bool = { _ in false }
 
     struct Outcome {
         var name: String?
@@ -28,6 +33,11 @@ struct StreamFileVerifier {
         /// from a version on, which are harmless if the split segments hold the
         /// stream from that version on (the caller knows once it has read them).
         var rebuildable: [Rebuildable] = []
+        /// In a store not closed cleanly, a damaged header of a file named for this stream
+        /// (from the catalog, by hash) that its blocks did not show to be the journal's
+        /// alone: harmless if the segments or the stream's bucket chain hold it from
+        /// version 0 (as opening decides; the caller knows once it has read them).
+        var damagedHeaderOf: String?
     }
 
     /// A finding (its index in the problem list) about the blocks from `firstVersion` on.
@@ -65,24 +75,57 @@ struct StreamFileVerifier {
             var reader = try SequentialReader(file: file, window: windows.data)
             outcome.bytes = reader.size
             defer { bytesRead += reader.bytesRead }
-            // Header: magic, format version, name length, name, padding, CRC.
+            // Header: magic, format version, name length, name, padding, CRC. A file that holds
+            // no more than a torn header, in a store not closed cleanly, is one whose creation a
+            // cut interrupted (header and first blocks go in one write, synced later): opening
+            // creates it again, and its versions are where the move took them from. (Were
+            // versions really lost, the global index names them and no file holds them.)
+            let tornCreation = replayFrom != .max
+            let whatTorn = " (the store was not closed cleanly: a file whose creation a cut tore, which opening creates again)"
+            /// Whether a file whose header is damaged, in a store not closed cleanly, holds only
+            /// blocks the journal supplies again: opening then takes it as never written
+            /// (the journal holds the stream whole, or
+            /// ``StreamFile/holdsOnlyRebuildableBlocks(_:path:stream:headerLength:indexPath:replayFrom:segmentsHoldFrom:)``;
+            /// the segments' part is weighed once they are read: ``Outcome/damagedHeaderOf``).
+            func neverWritten() -> Bool {
+                guard tornCreation else { return false }
+                let fileName = relative.split(separator: "/").last.map(String.init) ?? relative
+                // A stream the catalog does not name: its record was in the catalog's unsynced tail
+                // too, and a checkpoint never passes a stream's records (nor a move its entries)
+                // before its record is synced, so everything the file held is after the checkpoint.
+                guard let name = streamNamed(String(fileName.prefix(32))) else { return true }
+                let path = directory.appending(relative)
+                outcome.damagedHeaderOf = name
+                if journalHoldsWhole(name) { return true }
+                return (try? StreamFile.holdsOnlyRebuildableBlocks(
+                    file, path: path, stream: name, headerLength: StreamFile.headerLength(nameBytes: name.utf8.count),
+                    indexPath: StreamFile.indexPath(for: path.string), replayFrom: replayFrom, segmentsHoldFrom: .max)) ?? false
+            }
+            let whatRebuildable = " (the store was not closed cleanly, and the file holds only blocks the journal supplies again: opening takes it as never written)"
             guard let fixed = try reader.bytes(at: 0, count: 16) else {
-                problem(0, "file is shorter than a stream file header")
+                replayable = tornCreation
+                problem(0, "file is shorter than a stream file header" + (tornCreation ? whatTorn : ""))
                 return outcome
             }
-            guard fixed.prefix(8).elementsEqual(StreamFile.magic) else { problem(0, "bad magic (not a stream file)"); return outcome }
+            guard fixed.prefix(8).elementsEqual(StreamFile.magic) else {
+                replayable = neverWritten()
+                problem(0, "bad magic (not a stream file)" + (replayable ? whatRebuildable : "")); return outcome
+            }
             let version = UInt32(littleEndian: fixed.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
             guard version == StreamFile.formatVersion else { problem(8, "unsupported format version \(version)"); return outcome }
             let nameCount = Int(UInt32(littleEndian: fixed.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))
             guard (1...NameRules.maxStreamNameBytes).contains(nameCount) else { problem(12, "stream name length \(nameCount) is out of range"); return outcome }
             let headerLength = StreamFile.headerLength(nameBytes: nameCount)
             guard let header = try reader.bytes(at: 0, count: Int(headerLength)) else {
-                problem(0, "file ends inside its header"); return outcome
+                replayable = tornCreation
+                problem(0, "file ends inside its header" + (tornCreation ? whatTorn : "")); return outcome
             }
             let crcOffset = Int(headerLength) - 8
             let storedCRC = UInt32(littleEndian: header.loadUnaligned(fromByteOffset: crcOffset, as: UInt32.self))
             guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: header[0..<crcOffset])) == storedCRC else {
-                problem(0, "header checksum mismatch"); return outcome
+                let empty = tornCreation && reader.size <= headerLength
+                replayable = empty || neverWritten()
+                problem(0, "header checksum mismatch" + (empty ? whatTorn : replayable ? whatRebuildable : "")); return outcome
             }
             if header.loadUnaligned(fromByteOffset: crcOffset + 4, as: UInt32.self) != 0 {
                 problem(UInt64(crcOffset + 4), "reserved header bytes are not zero")
