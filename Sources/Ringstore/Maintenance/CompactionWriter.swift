@@ -311,8 +311,12 @@ final class CompactionWriter {
              dictionary: CompressionDictionary?) {
             self.writer = writer
             self.dictionary = dictionary
-            // A bucket's blocks are the engine's moved blocks: a read walks a chain entry by entry.
             holding = writer.intoBuckets && from == 0
+            // A bucket's blocks are the engine's moved blocks (64 KiB): a read walks a chain entry by
+            // entry, and LZ4 gains more from a stream's 64 KiB than from a dictionary and 4 KiB. The
+            // same store of 2 M events over 10,000 streams (`ringstore demo --max-batch 1`, 336 MiB)
+            // compacted to 309 MiB this way, to 338 MiB with 4 KiB blocks against the dictionary in
+            // buckets, and to 332 MiB with a file per stream (4 KiB blocks against the dictionary).
             blockBytes = dictionary == nil || holding ? CompactionWriter.plainBlockBytes : CompactionWriter.dictionaryBlockBytes
             self.stream = stream
             self.number = number
