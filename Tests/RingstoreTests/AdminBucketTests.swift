@@ -127,11 +127,9 @@ import Testing
         try await Self.build(at: base)
         let before = try await AdminFixture.visible(at: base)
         for step in CompactionStep.allCases {
+            // The session's configuration is the default: buckets on, as in `configuration`.
             let path = dir.child("crash-\(step.hashValue.magnitude)")
-            try AdminFixture.copy(base, to: path)
-            let session = try MaintenanceSession(directory: path, configuration: Self.configuration)
-            CompactionCrashPoints.arm(step, for: path)
-            await #expect(throws: CompactionCrashPoints.SimulatedCrash.self) { _ = try await session.compact(options: CompactOptions()) }
+            let session = try await AdminFixture.compactionStopped(at: step, copying: base, to: path)
             session.close()
             #expect(try await AdminFixture.visible(at: path) == before, "after a crash at: \(step.rawValue)")
             try AdminFixture.expectVerifiesClean(at: path, "after a crash at: \(step.rawValue)")

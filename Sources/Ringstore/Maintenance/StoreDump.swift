@@ -140,7 +140,7 @@ extension MaintenanceSession {
             }
             emit(line.make(kind, fields))
         }
-        _ = try segment.walk { visit in
+        _ = try segment.walk(checkingPayloads: true) { visit, block, _ in
             switch visit {
             case .entry(let offset, let envelope, let header, let intact):
                 let stream = Int(envelope.stream) < catalog.count ? catalog[Int(envelope.stream)] : "#\(envelope.stream)"
@@ -158,9 +158,8 @@ extension MaintenanceSession {
                 }
                 emit(line.make("entry", fields))
                 // A small stream's events are in its bucket chain (a promoted stream's old chain shows them too).
-                if kind == "bucket", options.stream != nil, intact, header.firstVersion + UInt64(header.count) > options.from,
-                   let entry = try? segment.entry(at: offset) {
-                    switch StreamBlock.decode(entry.block, stream: stream, dictionary: segment.dictionary) {
+                if kind == "bucket", options.stream != nil, intact, header.firstVersion + UInt64(header.count) > options.from {
+                    switch StreamBlock.decode(Array(block), stream: stream, dictionary: segment.dictionary) {
                     case .success(let events):
                         for event in events where event.version >= options.from {
                             emitEvent(event, file: "\(relativeFolder)/\(name)", line: line, emit: emit)

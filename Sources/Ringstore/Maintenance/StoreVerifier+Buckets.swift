@@ -71,26 +71,28 @@ extension StoreVerifier {
                             problem(offset, "entry names stream number \(envelope.stream), which the catalog does not have")
                             return true
                         }
-                        let stream = streams[index]
+                        // Read in place: a copy of the row would retain its name for every entry.
                         let versions = header.firstVersion..<(header.firstVersion + UInt64(header.count))
-                        guard intact, header.count > 0, header.firstVersion == stream.bucketNext, envelope.previous == stream.bucketLink else {
+                        guard intact, header.count > 0, header.firstVersion == streams[index].bucketNext,
+                              envelope.previous == streams[index].bucketLink else {
                             inventory.bucketGarbageEntries += 1
                             inventory.bucketGarbageBytes += bytes
                             let why = intact ? "" : " and its payload checksum does not match"
                             pending.append(PendingBucketFinding(problem: problems.count, entry: (index, versions)))
-                            problem(offset, "entry of stream \"\(stream.name.prefix(80))\" (versions \(versions.lowerBound)..<\(versions.upperBound)) continues no chain\(why)",
-                                    stream: stream.name)
+                            problem(offset, "entry of stream \"\(streams[index].name.prefix(80))\" (versions \(versions.lowerBound)..<\(versions.upperBound)) continues no chain\(why)",
+                                    stream: streams[index].name)
                             return true
                         }
                         streams[index].bucketLink = SplitSegment.Link(segment: number, offset: UInt32(offset))
                         streams[index].bucketNext = versions.upperBound
                         let stored = UnsafeRawBufferPointer(rebasing: block[StreamBlock.headerSize...])
-                        guard versions.upperBound > stream.next else {
+                        guard versions.upperBound > streams[index].next else {
                             // Below the end of the stream's own file: a promoted stream's old chain.
                             inventory.bucketGarbageEntries += 1
                             inventory.bucketGarbageBytes += bytes
+                            let name = streams[index].name
                             _ = checkOnly(header: header, stored: stored, dictionary: file.dictionary, checker: &checker) {
-                                problem(offset, $0, stream: stream.name)
+                                problem(offset, $0, stream: name)
                             }
                             return true
                         }
