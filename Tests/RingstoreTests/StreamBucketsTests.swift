@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SystemPackage
 import Testing
 @testable import Ringstore
@@ -83,6 +84,60 @@ import Testing
         try buckets.sync()
         let reopened = try StreamBuckets(streams: folder, count: 1, fileLimit: 4096)
         #expect(try versions(reopened.entries(of: 3, from: 33)) == Array(32..<160))
+    }
+
+    /// A new file's creation sync holds no lock that reads or moves into other
+    /// buckets' files take: both go on while it runs (before, a read of any
+    /// bucketed stream waited for that device sync).
+    @Test func aNewFilesSyncHoldsUpNeitherReadsNorMovesIntoOtherFiles() throws {
+        let dir = TemporaryDirectory()
+        let buckets = try StreamBuckets(streams: try streamsFolder(dir), count: 2)
+        try buckets.append(stream: 1, blocks: [block(0..<3, stream: 1)], compress: false) { nil }
+        let meanwhile = Mutex<(read: UInt64?, appended: UInt64?)?>(nil)
+        let finishedDuringTheSync = Mutex(false)
+        buckets.newFileSyncing.install {
+            let done = DispatchSemaphore(value: 0)
+            DispatchQueue.global().async {
+                let read = buckets.head(of: 1)?.next
+                let appended = try? buckets.append(stream: 3, blocks: [self.block(0..<2, stream: 3)], compress: false) { nil }
+                meanwhile.withLock { $0 = (read, appended) }
+                done.signal()
+            }
+            // Only the sync run under the lock they take reaches this bound.
+            let finished = done.wait(timeout: .now() + 120) == .success
+            finishedDuringTheSync.withLock { $0 = finished }
+        }
+        defer { buckets.newFileSyncing.remove() }
+        try buckets.append(stream: 0, blocks: [block(0..<2, stream: 0)], compress: false) { nil }
+        let seen = meanwhile.withLock { $0 }
+        #expect(finishedDuringTheSync.withLock { $0 }, "the read and the move finished while the sync ran")
+        #expect(seen?.read == 3, "stream 1's head read during bucket 0's creation sync")
+        #expect(seen?.appended == 2, "stream 3 moved into bucket 1's file during bucket 0's creation sync")
+        #expect(try versions(buckets.entries(of: 0, from: 0)) == [0, 1])
+        #expect(try versions(buckets.entries(of: 3, from: 0)) == [0, 1])
+    }
+
+    /// Moves into one bucket from many threads, its files filling up on the
+    /// way: each generation is created once, and every chain stays whole.
+    @Test func concurrentMovesIntoFullBucketsCreateEachGenerationOnce() throws {
+        let dir = TemporaryDirectory()
+        let folder = try streamsFolder(dir)
+        let buckets = try StreamBuckets(streams: folder, count: 1, fileLimit: 2048)
+        DispatchQueue.concurrentPerform(iterations: 8) { stream in
+            for round in UInt64(0)..<20 {
+                _ = try? buckets.append(stream: UInt32(stream), blocks: [block((round * 2)..<(round * 2 + 2), stream: UInt32(stream))],
+                                        compress: false) { nil }
+            }
+        }
+        let generations = buckets.fileSizes().map { StreamBuckets.bucketAndGeneration(of: $0.number)!.generation }
+        #expect(generations.count > 2 && generations == Array(0..<UInt32(generations.count)))
+        for stream in UInt32(0)..<8 {
+            #expect(try versions(buckets.entries(of: stream, from: 0)) == Array(0..<40))
+        }
+        try buckets.sync()
+        let reopened = try StreamBuckets(streams: folder, count: 1, fileLimit: 2048)
+        #expect(reopened.strayEntries.isEmpty)
+        for stream in UInt32(0)..<8 { #expect(reopened.nextVersion(of: stream) == 40) }
     }
 
     /// A cut before the mover's sync can leave a torn tail, or the entries of

@@ -111,7 +111,14 @@ final class StreamBuckets: Sendable {
     /// counts until a later sync of everything: a compaction's new files.
     let syncsNewFiles: Bool
     private let state: Mutex<State>
+    /// Held while a bucket's next file is created and synced (see
+    /// ``createNextFile(of:replacing:compress:dictionary:)``); taken before
+    /// `state`, never inside it.
+    private let creation = Mutex<Void>(())
     private let chains = EntryChains()
+    /// Reached on the creating thread just before a new file's creation sync,
+    /// with the state lock not held: a test's way to read and append meanwhile.
+    let newFileSyncing = TestHook()
 
     /// Opens the bucket files under `streams` (the store's `streams/` folder;
     /// `streams/buckets/` is created with the first bucket file), cuts each
@@ -235,7 +242,9 @@ final class StreamBuckets: Sendable {
     /// against (the store's ``StreamFileDictionary``), asked only when a file
     /// is created. The blocks are compressed before the lock is taken, against
     /// the bucket's current file's dictionary; should that file have been
-    /// replaced meanwhile, again under the lock.
+    /// replaced meanwhile, again under the lock. A bucket with no file, or
+    /// whose file is full, first gets a new one outside the lock
+    /// (``createNextFile(of:replacing:compress:dictionary:)``).
     @discardableResult
     func append(stream number: UInt32, blocks: [StreamBlock.RawBlock], compress: Bool,
                 dictionary: () throws -> CompressionDictionary?) throws -> UInt64 {
@@ -253,60 +262,88 @@ final class StreamBuckets: Sendable {
         for (file, range) in state.withLock({ $0.pace.takeUnfinished() }) {
             file.file.finishWriteback(from: range.lowerBound, count: UInt64(range.count))
         }
-        let before = state.withLock { $0.current[bucket] }
-        var encoded = encode(before?.dictionary)
-        return try state.withLock { s in
-            let index = Int(number)
-            let head = index < s.heads.count ? s.heads[index] : Head.empty
-            guard first.firstVersion == head.next else {
-                throw RingstoreError(.invalidArgument, "stream number \(number): bucket \(bucket) holds versions up to \(head.next), a move gave version \(first.firstVersion) next")
+        while true {
+            let before = state.withLock { $0.current[bucket] }
+            var encoded = encode(before?.dictionary)
+            let appended: UInt64? = try state.withLock { s in
+                let index = Int(number)
+                let head = index < s.heads.count ? s.heads[index] : Head.empty
+                guard first.firstVersion == head.next else {
+                    throw RingstoreError(.invalidArgument, "stream number \(number): bucket \(bucket) holds versions up to \(head.next), a move gave version \(first.firstVersion) next")
+                }
+                guard let file = s.current[bucket] else { return nil }
+                if file !== before { encoded = encode(file.dictionary) }
+                let bytes = encoded.reduce(0) { $0 + SplitSegment.envelopeSize + $1.count }
+                // A full file is closed: the entry goes to a new one, created outside this lock.
+                guard Self.takes(bytes, file, limit: fileLimit) else { return nil }
+                var output: [UInt8] = []
+                output.reserveCapacity(bytes)
+                var previous = head.link
+                var newHead = head
+                for (block, stored) in zip(blocks, encoded) {
+                    let offset = file.end + UInt64(output.count)
+                    guard offset + UInt64(SplitSegment.envelopeSize + stored.count) < UInt64(UInt32.max) else {
+                        throw RingstoreError(.invalidArgument, "bucket file \(file.path) would pass 4 GiB", path: file.path.string)
+                    }
+                    SplitSegment.encodeEnvelope(.init(stream: number, previous: previous, blockLength: stored.count), into: &output)
+                    output += stored
+                    previous = Link(segment: file.number, offset: UInt32(offset))
+                    newHead = newHead.adding(previous, first: block.firstVersion, count: block.count, raw: block.raw.count)
+                }
+                _ = try file.append(output, startingWriteback: false)
+                s.pace.appended(UInt64(output.count), to: file)
+                Self.ensure(index, in: &s.heads)
+                s.heads[index] = newHead
+                return newHead.next
             }
-            let bytes = encoded.reduce(0) { $0 + SplitSegment.envelopeSize + $1.count }
-            var file: SplitSegment
-            if let current = s.current[bucket], current.end + UInt64(bytes) <= fileLimit || current.end == current.entriesStart {
-                file = current
-            } else {
-                let generation = s.current[bucket].flatMap { Self.bucketAndGeneration(of: $0.number)?.generation }.map { $0 + 1 } ?? 0
-                if !StorageDirectory.isDirectory(folder) {
-                    try StorageDirectory.create(folder)
-                }
-                file = try SplitSegment.create(number: Self.fileNumber(bucket: bucket, generation: generation), in: folder,
+            if let appended { return appended }
+            try createNextFile(of: bucket, replacing: before, compress: compress, dictionary: dictionary)
+        }
+    }
+
+    /// Whether `file` takes an entry of `bytes` more (an empty file takes any).
+    private static func takes(_ bytes: Int, _ file: SplitSegment, limit: UInt64) -> Bool {
+        file.end + UInt64(bytes) <= limit || file.end == file.entriesStart
+    }
+
+    /// Creates `bucket`'s next file, unless another move has already replaced
+    /// `replaced` (the bucket's newest file when this move found it full, or nil
+    /// when the bucket had none), and makes it the bucket's current file.
+    ///
+    /// The new file's header and dictionary are made durable before it is
+    /// installed, so before any entry follows them: a cut may otherwise keep
+    /// entries compressed against a dictionary it lost (unsynced pages reach
+    /// the disk in any order), and opening would take those entries into chains
+    /// that no read can decode. (A lost folder entry loses the whole file,
+    /// entries included: the segments still hold them.)
+    ///
+    /// That sync runs under ``creation`` only, not the buckets' state lock, so
+    /// that reads of bucketed streams and moves into other files never wait a
+    /// device sync (up to about 100 ms on an SD card); ``creation`` keeps two
+    /// moves into one full bucket from both creating its next generation.
+    private func createNextFile(of bucket: Int, replacing replaced: SplitSegment?, compress: Bool,
+                                dictionary: () throws -> CompressionDictionary?) throws {
+        try creation.withLock { _ in
+            guard state.withLock({ $0.current[bucket] }) === replaced else { return }  // created meanwhile
+            let generation = replaced.flatMap { Self.bucketAndGeneration(of: $0.number)?.generation }.map { $0 + 1 } ?? 0
+            if !StorageDirectory.isDirectory(folder) {
+                try StorageDirectory.create(folder)
+                state.withLock { $0.folderDirty = true }
+            }
+            let file = try SplitSegment.create(number: Self.fileNumber(bucket: bucket, generation: generation), in: folder,
                                                dictionary: compress ? try dictionary() : nil)
-                // The header and dictionary are made durable before any entry follows them:
-                // a cut may otherwise keep entries compressed against a dictionary it lost
-                // (unsynced pages reach the disk in any order), and opening would take those
-                // entries into chains that no read can decode. (A lost folder entry loses the
-                // whole file, entries included: the segments still hold them.)
-                do {
-                    if syncsNewFiles { try file.sync() }
-                } catch {
-                    StorageDirectory.remove(file.path)
-                    throw error
-                }
+            do {
+                newFileSyncing.reached()
+                if syncsNewFiles { try file.sync() }
+            } catch {
+                StorageDirectory.remove(file.path)
+                throw error
+            }
+            state.withLock { s in
                 s.files[file.number] = file
                 s.current[bucket] = file
                 s.folderDirty = true
             }
-            if file !== before { encoded = encode(file.dictionary) }
-            var output: [UInt8] = []
-            output.reserveCapacity(bytes)
-            var previous = head.link
-            var newHead = head
-            for (block, stored) in zip(blocks, encoded) {
-                let offset = file.end + UInt64(output.count)
-                guard offset + UInt64(SplitSegment.envelopeSize + stored.count) < UInt64(UInt32.max) else {
-                    throw RingstoreError(.invalidArgument, "bucket file \(file.path) would pass 4 GiB", path: file.path.string)
-                }
-                SplitSegment.encodeEnvelope(.init(stream: number, previous: previous, blockLength: stored.count), into: &output)
-                output += stored
-                previous = Link(segment: file.number, offset: UInt32(offset))
-                newHead = newHead.adding(previous, first: block.firstVersion, count: block.count, raw: block.raw.count)
-            }
-            _ = try file.append(output, startingWriteback: false)
-            s.pace.appended(UInt64(output.count), to: file)
-            Self.ensure(index, in: &s.heads)
-            s.heads[index] = newHead
-            return newHead.next
         }
     }
 
