@@ -118,6 +118,40 @@ import Testing
         try await store.close()
     }
 
+    /// A block found in a bucket file brings the entries after it there, as
+    /// a segment's does: streams 0, 64 and 128 share a bucket, their moves
+    /// follow one another in its file, so the first event's read keeps the
+    /// other two streams' blocks too. Every page is still what was appended.
+    @Test func aBlockFoundInABucketFileBringsItsNeighbours() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.path)
+        let names = (0..<129).map { "s\($0)" }
+        var appended: [Shown] = []
+        store.splitter.pause()
+        for round in 0..<3 {
+            for name in names {
+                let data = event("\(name)-\(round)")
+                let result = try await store.append(to: name, events: [data])
+                appended.append(Shown(stream: name, version: result.firstVersion, position: result.firstPosition,
+                                      id: data.id, text: "{\"v\":\"\(name)-\(round)\"}"))
+            }
+        }
+        store.splitter.resume()
+        await store.splitter.checkpointForTesting()
+        for name in ["s0", "s64", "s128"] {
+            let number = try #require(store.catalog.number(of: name))
+            #expect(number % 64 == 0, "\(name) is in bucket 0")
+            #expect(try store.split.move(stream: name, number: number) == .bucket)
+        }
+        let window = AllReadWindow(budget: store.allReadBudget)
+        let first = try store.readAllVisiblePage(cursor: .start, direction: .forwards, limit: 1, window: window)
+        #expect(first.events.map(Shown.init) == [appended[0]])
+        #expect(window.counters.blocks == 3, "s0's block, and s64's and s128's read ahead from the bucket file")
+        let rest = try Self.pages(store, window: window, limit: 7, from: try #require(first.next))
+        #expect([appended[0]] + rest == appended.sorted { $0.position < $1.position })
+        try await store.close()
+    }
+
     /// With no room at all, every block is read for each batch that needs it
     /// and serves all of that batch's events it holds; the result is the same.
     @Test(arguments: [2, 5, 512])

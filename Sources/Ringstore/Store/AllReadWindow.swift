@@ -56,7 +56,12 @@ final class DecodedBlockBudget: Sendable {
 /// written after it in that segment (``readAheadBytes``, one `pread`): a
 /// checkpoint writes the entries of all its streams one after another, and
 /// `$all` needs all of them within that checkpoint's span, so one large read
-/// replaces thousands of small ones. An entry read ahead is kept only if all
+/// replaces thousands of small ones. A block found in a bucket file does the
+/// same there: a sweep moves a segment's entries into the buckets stream after
+/// stream, so a bucket file's neighbouring entries hold one stretch of the
+/// global order too (without it, each block of a small stream's moved history
+/// cost a walk of its chain: `$all` over 5,000,000 events of 100,000 streams,
+/// most of them moved, read 133,000 events/s). An entry read ahead is kept only if all
 /// its events lie ahead of the reader (its first journal position is beyond
 /// the event being read) and its stream has no block kept; the events of any
 /// stored copy of a version are the same (moving an entry into a stream file
@@ -128,8 +133,17 @@ final class AllReadWindow: Sendable {
 
     /// A kept block's cost beyond its bytes: the table entry, the object and the block's two buffers.
     static let overheadPerBlock = 160
-    /// How much of a segment one read ahead covers.
+    /// How much of a segment one read ahead covers at most.
     static let readAheadBytes = 1 << 20
+    /// How much one read ahead covers at least, however little room the budget has.
+    static let smallestReadAhead = 16 << 10
+    /// How many stretches read ahead are remembered, so that a miss inside one
+    /// reads only its own entry. Why so many: an entry read ahead is kept only
+    /// for a stream with no block kept, so a stretch leaves behind the entries
+    /// of streams that had one, and each of those missed later and read ahead
+    /// again from there (with 8 remembered, over 100,000 streams most of a
+    /// `$all` pass was reading the same stretches again).
+    static let readAheadStretchesKept = 256
 
     init(budget: DecodedBlockBudget) {
         self.budget = budget
@@ -372,17 +386,23 @@ final class AllReadWindow: Sendable {
         return (part.slice(indices), nearer)
     }
 
-    /// Keeps the segment entries after `link` (within ``readAheadBytes``) whose
+    /// Keeps the segment or bucket entries after `link` (within ``readAheadBytes``) whose
     /// events all lie beyond journal position `position`, for streams with no
     /// block kept, while the budget is less than three-quarters used. Entries
     /// that are damaged or do not decode are left for the reads that need them
     /// to report.
     private func readAhead(from link: SplitSegment.Link, after position: UInt64, split: SplitStore, _ s: inout State) throws {
         if s.readAhead.contains(where: { $0.segment == link.segment && $0.range.contains(link.offset) }) { return }
-        guard budget.inUse < budget.limit / 4 * 3 else { return }
-        let (ahead, end) = try Self.entriesAhead(from: link, split: split, skipping: s.kept)
+        let room = budget.limit / 4 * 3 - budget.inUse
+        guard room > 0 else { return }
+        // No more than the budget's room can keep (an entry's stored bytes are at most
+        // its decoded cost): once the room is used the rest of a read is thrown away,
+        // and with the budget near full, as over 100,000 streams, each miss read a whole
+        // megabyte to keep a few blocks (copying it took a third of a `$all` pass).
+        let bytes = min(Self.readAheadBytes, max(Self.smallestReadAhead, room))
+        let (ahead, end) = try Self.entriesAhead(from: link, bytes: bytes, split: split, skipping: s.kept)
         guard end > link.offset else { return }
-        if s.readAhead.count >= 8 { s.readAhead.removeFirst() }
+        if s.readAhead.count >= Self.readAheadStretchesKept { s.readAhead.removeFirst() }
         s.readAhead.append((link.segment, link.offset..<end))
         for entry in ahead where entry.link != link && entry.header.firstPosition > position && Self.kept(entry.stream, in: s) == nil {
             guard budget.inUse < budget.limit / 4 * 3 else { return }
@@ -399,9 +419,9 @@ final class AllReadWindow: Sendable {
     /// streams with a block in `kept` unread (the kept block is read first).
     /// A function of its own so that `kept` is let go before the window's
     /// table changes again (holding it meanwhile would copy the table).
-    private static func entriesAhead(from link: SplitSegment.Link, split: SplitStore, skipping kept: [Kept?])
-        throws -> (entries: [SplitSegments.AheadEntry], end: UInt32) {
-        try split.segments.entriesAhead(from: link, bytes: readAheadBytes) { stream in
+    private static func entriesAhead(from link: SplitSegment.Link, bytes: Int, split: SplitStore, skipping kept: [Kept?])
+        throws -> (entries: [SplitSegment.AheadEntry], end: UInt32) {
+        try split.entriesAhead(from: link, bytes: bytes) { stream in
             Int(stream) >= kept.count || kept[Int(stream)] == nil
         }
     }
