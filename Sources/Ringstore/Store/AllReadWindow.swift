@@ -114,6 +114,15 @@ final class AllReadWindow: Sendable {
         /// a tenth of handing an event out); 8 bytes a stream, released when the
         /// reader reaches the ring.
         var kept: [Kept?] = []
+        /// By stream number, beside `kept`: a block read ahead that directly
+        /// continues the stream's kept one (set only where `kept` is), which
+        /// takes its place once the reader passes it.
+        ///
+        /// Why: a read ahead met entries of streams whose block was still kept
+        /// and left them; each missed later and was read again on its own (over
+        /// a store whose 100,000 small streams had moved into bucket files, a
+        /// chain walk each: most of a `$all` pass).
+        var following: [Kept?] = []
         var keptCount = 0
         var bytes = 0
         /// The global-index entry the last forward batch ended with, and its position.
@@ -178,6 +187,7 @@ final class AllReadWindow: Sendable {
         let bytes = state.withLock { s in
             defer {
                 s.kept = []
+                s.following = []
                 s.keptCount = 0
                 s.bytes = 0
                 s.readAhead.removeAll()
@@ -211,11 +221,18 @@ final class AllReadWindow: Sendable {
                 if index < s.kept.count, let event = s.kept[index]?.event(entry.version, types: &types) {
                     result.append(event)
                     if entry.version == (backwards ? s.kept[index]!.versions.lowerBound : s.kept[index]!.versions.upperBound - 1) {
-                        drop(entry.stream, &s)
+                        advance(entry.stream, &s)
                     }
                     continue
                 }
-                // Another block of this stream: the one kept (if any) is behind the reader.
+                // The block read ahead after the kept one: the kept one is behind the reader.
+                if index < s.following.count, let next = s.following[index], let event = next.event(entry.version, types: &types) {
+                    advance(entry.stream, &s)
+                    result.append(event)
+                    if entry.version == next.versions.upperBound - 1 { advance(entry.stream, &s) }
+                    continue
+                }
+                // Another block of this stream: the ones kept (if any) are behind the reader.
                 drop(entry.stream, &s)
                 guard let name = split.catalog.name(of: entry.stream) else {
                     throw RingstoreError(.corruptData, "global index names stream number \(entry.stream), which the catalog does not know",
@@ -242,8 +259,16 @@ final class AllReadWindow: Sendable {
                 while !partVersions.isEmpty {
                     let cost = part.cost + Self.overheadPerBlock
                     if budget.take(cost) {
-                        drop(entry.stream, &s)  // read ahead just now, from an entry before this one
+                        // Read ahead just now, from an entry before this one: it follows this part if it continues it.
+                        let ahead = take(entry.stream, &s)
                         keep(Kept(block: part, versions: partVersions, name: name, cost: cost), for: entry.stream, &s)
+                        if let ahead {
+                            if !backwards && ahead.versions.lowerBound == partVersions.upperBound {
+                                keepFollowing(ahead, for: entry.stream, &s)
+                            } else {
+                                budget.give(ahead.cost)
+                            }
+                        }
                         kept = true
                         break
                     }
@@ -400,34 +425,43 @@ final class AllReadWindow: Sendable {
         // and with the budget near full, as over 100,000 streams, each miss read a whole
         // megabyte to keep a few blocks (copying it took a third of a `$all` pass).
         let bytes = min(Self.readAheadBytes, max(Self.smallestReadAhead, room))
-        let (ahead, end) = try Self.entriesAhead(from: link, bytes: bytes, split: split, skipping: s.kept)
+        let (ahead, end) = try Self.entriesAhead(from: link, bytes: bytes, split: split, skipping: s.kept, s.following)
         guard end > link.offset else { return }
         if s.readAhead.count >= Self.readAheadStretchesKept { s.readAhead.removeFirst() }
         s.readAhead.append((link.segment, link.offset..<end))
-        for entry in ahead where entry.link != link && entry.header.firstPosition > position && Self.kept(entry.stream, in: s) == nil {
+        for entry in ahead where entry.link != link && entry.header.firstPosition > position {
+            // A stream with a block kept takes one that directly continues it, as its following block.
+            let current = Self.kept(entry.stream, in: s)
+            if let current, current.versions.upperBound != entry.header.firstVersion || Self.following(entry.stream, in: s) != nil { continue }
             guard budget.inUse < budget.limit / 4 * 3 else { return }
             guard case .success(let block) = StreamBlock.decoded(from: entry.block, parsedHeader: entry.header, dictionary: entry.dictionary),
                   let name = split.catalog.name(of: entry.stream) else { continue }
             let cost = block.cost + Self.overheadPerBlock
             guard budget.take(cost) else { return }
-            keep(Kept(block: block, versions: block.firstVersion..<(block.firstVersion + UInt64(block.count)), name: name, cost: cost),
-                 for: entry.stream, &s)
+            let kept = Kept(block: block, versions: block.firstVersion..<(block.firstVersion + UInt64(block.count)), name: name, cost: cost)
+            if current == nil { keep(kept, for: entry.stream, &s) } else { keepFollowing(kept, for: entry.stream, &s) }
         }
     }
 
-    /// The segment entries read ahead from `link`, stepping over those of
-    /// streams with a block in `kept` unread (the kept block is read first).
-    /// A function of its own so that `kept` is let go before the window's
-    /// table changes again (holding it meanwhile would copy the table).
-    private static func entriesAhead(from link: SplitSegment.Link, bytes: Int, split: SplitStore, skipping kept: [Kept?])
+    /// The segment or bucket entries read ahead from `link`, stepping over
+    /// those of streams with a block in `kept` and one in `following` unread.
+    /// A function of its own so that the tables are let go before the window's
+    /// state changes again (holding them meanwhile would copy them).
+    private static func entriesAhead(from link: SplitSegment.Link, bytes: Int, split: SplitStore,
+                                     skipping kept: [Kept?], _ following: [Kept?])
         throws -> (entries: [SplitSegment.AheadEntry], end: UInt32) {
         try split.entriesAhead(from: link, bytes: bytes) { stream in
-            Int(stream) >= kept.count || kept[Int(stream)] == nil
+            let index = Int(stream)
+            return index >= kept.count || kept[index] == nil || index >= following.count || following[index] == nil
         }
     }
 
     private static func kept(_ stream: UInt32, in s: borrowing State) -> Kept? {
         Int(stream) < s.kept.count ? s.kept[Int(stream)] : nil
+    }
+
+    private static func following(_ stream: UInt32, in s: borrowing State) -> Kept? {
+        Int(stream) < s.following.count ? s.following[Int(stream)] : nil
     }
 
     /// Keeps `kept` (its cost already taken from the budget) for `stream`, which has nothing kept.
@@ -439,10 +473,47 @@ final class AllReadWindow: Sendable {
         s.bytes += kept.cost
     }
 
-    private func drop(_ stream: UInt32, _ s: inout State) {
+    /// Keeps `kept` (its cost already taken from the budget) as the block
+    /// following `stream`'s kept one, which it directly continues.
+    private func keepFollowing(_ kept: Kept, for stream: UInt32, _ s: inout State) {
         let index = Int(stream)
-        guard index < s.kept.count, let kept = s.kept[index] else { return }
+        if index >= s.following.count {
+            s.following.append(contentsOf: repeatElement(nil, count: max(index + 1 - s.following.count, s.following.count / 2)))
+        }
+        s.following[index] = kept
+        s.keptCount += 1
+        s.bytes += kept.cost
+    }
+
+    /// Takes `stream`'s kept block out of the window (and any following one,
+    /// whose cost goes back to the budget), leaving its own cost taken.
+    private func take(_ stream: UInt32, _ s: inout State) -> Kept? {
+        let index = Int(stream)
+        if index < s.following.count, let following = s.following[index] {
+            s.following[index] = nil
+            s.keptCount -= 1
+            s.bytes -= following.cost
+            budget.give(following.cost)
+        }
+        guard index < s.kept.count, let kept = s.kept[index] else { return nil }
         s.kept[index] = nil
+        s.keptCount -= 1
+        s.bytes -= kept.cost
+        return kept
+    }
+
+    /// Drops `stream`'s kept blocks, the following one too.
+    private func drop(_ stream: UInt32, _ s: inout State) {
+        if let kept = take(stream, &s) { budget.give(kept.cost) }
+    }
+
+    /// Drops `stream`'s kept block; its following one, if any, takes its place.
+    private func advance(_ stream: UInt32, _ s: inout State) {
+        let index = Int(stream)
+        let next = index < s.following.count ? s.following[index] : nil
+        if next != nil { s.following[index] = nil }
+        guard index < s.kept.count, let kept = s.kept[index] else { return }
+        s.kept[index] = next
         s.keptCount -= 1
         s.bytes -= kept.cost
         budget.give(kept.cost)
