@@ -118,52 +118,6 @@ import Testing
         try await store.close()
     }
 
-    /// A block found in a bucket file brings the entries after it there, as
-    /// a segment's does, and an entry that directly continues a stream's kept
-    /// block is kept too, to follow it. Streams 0, 64 and 128 share a bucket;
-    /// each moves there twice (versions 0-1, then 2), so the file holds their
-    /// first entries, then their second ones: the first event's read keeps
-    /// s0's block, s64's and s128's first entries, and all three second
-    /// entries as following blocks. Every page is still what was appended.
-    @Test func aBlockFoundInABucketFileBringsItsNeighboursAndTheirNextEntries() async throws {
-        let dir = TemporaryDirectory()
-        let store = try await EventStore.open(at: dir.path)
-        let names = (0..<129).map { "s\($0)" }
-        let bucketed = ["s0", "s64", "s128"]
-        var appended: [Shown] = []
-        func round(_ round: Int) async throws {
-            store.splitter.pause()
-            for name in names {
-                let data = event("\(name)-\(round)")
-                let result = try await store.append(to: name, events: [data])
-                appended.append(Shown(stream: name, version: result.firstVersion, position: result.firstPosition,
-                                      id: data.id, text: "{\"v\":\"\(name)-\(round)\"}"))
-            }
-            store.splitter.resume()
-            await store.splitter.checkpointForTesting()
-        }
-        func moveIntoBuckets() throws {
-            for name in bucketed {
-                let number = try #require(store.catalog.number(of: name))
-                #expect(number % 64 == 0, "\(name) is in bucket 0")
-                #expect(try store.split.move(stream: name, number: number) == .bucket)
-            }
-        }
-        try await round(0)
-        try await round(1)
-        try moveIntoBuckets()
-        try await round(2)
-        try moveIntoBuckets()
-        let window = AllReadWindow(budget: store.allReadBudget)
-        let first = try store.readAllVisiblePage(cursor: .start, direction: .forwards, limit: 1, window: window)
-        #expect(first.events.map(Shown.init) == [appended[0]])
-        #expect(window.counters.blocks == 6, "s0's block, s64's and s128's read ahead, and the three second entries following them")
-        let rest = try Self.pages(store, window: window, limit: 7, from: try #require(first.next))
-        #expect([appended[0]] + rest == appended.sorted { $0.position < $1.position })
-        #expect(window.counters.blocks == 0 && store.allReadBudget.inUse == 0)
-        try await store.close()
-    }
-
     /// With no room at all, every block is read for each batch that needs it
     /// and serves all of that batch's events it holds; the result is the same.
     @Test(arguments: [2, 5, 512])

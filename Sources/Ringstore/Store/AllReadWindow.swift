@@ -56,12 +56,7 @@ final class DecodedBlockBudget: Sendable {
 /// written after it in that segment (``readAheadBytes``, one `pread`): a
 /// checkpoint writes the entries of all its streams one after another, and
 /// `$all` needs all of them within that checkpoint's span, so one large read
-/// replaces thousands of small ones. A block found in a bucket file does the
-/// same there: a sweep moves a segment's entries into the buckets stream after
-/// stream, so a bucket file's neighbouring entries hold one stretch of the
-/// global order too (without it, each block of a small stream's moved history
-/// cost a walk of its chain: `$all` over 5,000,000 events of 100,000 streams,
-/// most of them moved, read 133,000 events/s). An entry read ahead is kept only if all
+/// replaces thousands of small ones. An entry read ahead is kept only if all
 /// its events lie ahead of the reader (its first journal position is beyond
 /// the event being read) and its stream has no block kept; the events of any
 /// stored copy of a version are the same (moving an entry into a stream file
@@ -114,20 +109,12 @@ final class AllReadWindow: Sendable {
         /// a tenth of handing an event out); 8 bytes a stream, released when the
         /// reader reaches the ring.
         var kept: [Kept?] = []
-        /// By stream number, beside `kept`: a block read ahead that directly
-        /// continues the stream's kept one (set only where `kept` is), which
-        /// takes its place once the reader passes it.
-        ///
-        /// Why: a read ahead met entries of streams whose block was still kept
-        /// and left them; each missed later and was read again on its own (over
-        /// a store whose 100,000 small streams had moved into bucket files, a
-        /// chain walk each: most of a `$all` pass).
-        var following: [Kept?] = []
         var keptCount = 0
         var bytes = 0
         /// The global-index entry the last forward batch ended with, and its position.
         var lastEntry: (index: Int, position: UInt64)?
-        /// Segment stretches read ahead lately (so that a miss inside one does not read it again).
+        /// Segment stretches read ahead lately, at most ``AllReadWindow/readAheadStretchesKept``
+        /// (so that a miss inside one does not read it again).
         var readAhead: [(segment: UInt32, range: Range<UInt32>)] = []
         /// How far along the global order the kept parts reach (see ``AllReadWindow/Horizon``).
         var horizon: Horizon
@@ -142,16 +129,18 @@ final class AllReadWindow: Sendable {
 
     /// A kept block's cost beyond its bytes: the table entry, the object and the block's two buffers.
     static let overheadPerBlock = 160
-    /// How much of a segment one read ahead covers at most.
+    /// How much of a segment one read ahead covers.
     static let readAheadBytes = 1 << 20
-    /// How much one read ahead covers at least, however little room the budget has.
-    static let smallestReadAhead = 16 << 10
     /// How many stretches read ahead are remembered, so that a miss inside one
     /// reads only its own entry. Why so many: an entry read ahead is kept only
     /// for a stream with no block kept, so a stretch leaves behind the entries
-    /// of streams that had one, and each of those missed later and read ahead
-    /// again from there (with 8 remembered, over 100,000 streams most of a
-    /// `$all` pass was reading the same stretches again).
+    /// of streams that had one; each of those missed later and, with only 8
+    /// remembered, read its stretch again from there (over 100,000 streams
+    /// whose history had mostly moved into bucket files, most of a `$all` pass
+    /// was reading the same stretches again: 1.8 times as fast with 256). The
+    /// cost: over a store still in its segments a miss no longer reads ahead
+    /// again from inside a stretch, which brought the entries left behind
+    /// whose streams had since dropped their block (about a tenth slower there).
     static let readAheadStretchesKept = 256
 
     init(budget: DecodedBlockBudget) {
@@ -187,7 +176,6 @@ final class AllReadWindow: Sendable {
         let bytes = state.withLock { s in
             defer {
                 s.kept = []
-                s.following = []
                 s.keptCount = 0
                 s.bytes = 0
                 s.readAhead.removeAll()
@@ -221,18 +209,11 @@ final class AllReadWindow: Sendable {
                 if index < s.kept.count, let event = s.kept[index]?.event(entry.version, types: &types) {
                     result.append(event)
                     if entry.version == (backwards ? s.kept[index]!.versions.lowerBound : s.kept[index]!.versions.upperBound - 1) {
-                        advance(entry.stream, &s)
+                        drop(entry.stream, &s)
                     }
                     continue
                 }
-                // The block read ahead after the kept one: the kept one is behind the reader.
-                if index < s.following.count, let next = s.following[index], let event = next.event(entry.version, types: &types) {
-                    advance(entry.stream, &s)
-                    result.append(event)
-                    if entry.version == next.versions.upperBound - 1 { advance(entry.stream, &s) }
-                    continue
-                }
-                // Another block of this stream: the ones kept (if any) are behind the reader.
+                // Another block of this stream: the one kept (if any) is behind the reader.
                 drop(entry.stream, &s)
                 guard let name = split.catalog.name(of: entry.stream) else {
                     throw RingstoreError(.corruptData, "global index names stream number \(entry.stream), which the catalog does not know",
@@ -259,16 +240,8 @@ final class AllReadWindow: Sendable {
                 while !partVersions.isEmpty {
                     let cost = part.cost + Self.overheadPerBlock
                     if budget.take(cost) {
-                        // Read ahead just now, from an entry before this one: it follows this part if it continues it.
-                        let ahead = take(entry.stream, &s)
+                        drop(entry.stream, &s)  // read ahead just now, from an entry before this one
                         keep(Kept(block: part, versions: partVersions, name: name, cost: cost), for: entry.stream, &s)
-                        if let ahead {
-                            if !backwards && ahead.versions.lowerBound == partVersions.upperBound {
-                                keepFollowing(ahead, for: entry.stream, &s)
-                            } else {
-                                budget.give(ahead.cost)
-                            }
-                        }
                         kept = true
                         break
                     }
@@ -411,57 +384,42 @@ final class AllReadWindow: Sendable {
         return (part.slice(indices), nearer)
     }
 
-    /// Keeps the segment or bucket entries after `link` (within ``readAheadBytes``) whose
+    /// Keeps the segment entries after `link` (within ``readAheadBytes``) whose
     /// events all lie beyond journal position `position`, for streams with no
     /// block kept, while the budget is less than three-quarters used. Entries
     /// that are damaged or do not decode are left for the reads that need them
     /// to report.
     private func readAhead(from link: SplitSegment.Link, after position: UInt64, split: SplitStore, _ s: inout State) throws {
         if s.readAhead.contains(where: { $0.segment == link.segment && $0.range.contains(link.offset) }) { return }
-        let room = budget.limit / 4 * 3 - budget.inUse
-        guard room > 0 else { return }
-        // No more than the budget's room can keep (an entry's stored bytes are at most
-        // its decoded cost): once the room is used the rest of a read is thrown away,
-        // and with the budget near full, as over 100,000 streams, each miss read a whole
-        // megabyte to keep a few blocks (copying it took a third of a `$all` pass).
-        let bytes = min(Self.readAheadBytes, max(Self.smallestReadAhead, room))
-        let (ahead, end) = try Self.entriesAhead(from: link, bytes: bytes, split: split, skipping: s.kept, s.following)
+        guard budget.inUse < budget.limit / 4 * 3 else { return }
+        let (ahead, end) = try Self.entriesAhead(from: link, split: split, skipping: s.kept)
         guard end > link.offset else { return }
         if s.readAhead.count >= Self.readAheadStretchesKept { s.readAhead.removeFirst() }
         s.readAhead.append((link.segment, link.offset..<end))
-        for entry in ahead where entry.link != link && entry.header.firstPosition > position {
-            // A stream with a block kept takes one that directly continues it, as its following block.
-            let current = Self.kept(entry.stream, in: s)
-            if let current, current.versions.upperBound != entry.header.firstVersion || Self.following(entry.stream, in: s) != nil { continue }
+        for entry in ahead where entry.link != link && entry.header.firstPosition > position && Self.kept(entry.stream, in: s) == nil {
             guard budget.inUse < budget.limit / 4 * 3 else { return }
             guard case .success(let block) = StreamBlock.decoded(from: entry.block, parsedHeader: entry.header, dictionary: entry.dictionary),
                   let name = split.catalog.name(of: entry.stream) else { continue }
             let cost = block.cost + Self.overheadPerBlock
             guard budget.take(cost) else { return }
-            let kept = Kept(block: block, versions: block.firstVersion..<(block.firstVersion + UInt64(block.count)), name: name, cost: cost)
-            if current == nil { keep(kept, for: entry.stream, &s) } else { keepFollowing(kept, for: entry.stream, &s) }
+            keep(Kept(block: block, versions: block.firstVersion..<(block.firstVersion + UInt64(block.count)), name: name, cost: cost),
+                 for: entry.stream, &s)
         }
     }
 
-    /// The segment or bucket entries read ahead from `link`, stepping over
-    /// those of streams with a block in `kept` and one in `following` unread.
-    /// A function of its own so that the tables are let go before the window's
-    /// state changes again (holding them meanwhile would copy them).
-    private static func entriesAhead(from link: SplitSegment.Link, bytes: Int, split: SplitStore,
-                                     skipping kept: [Kept?], _ following: [Kept?])
-        throws -> (entries: [SplitSegment.AheadEntry], end: UInt32) {
-        try split.entriesAhead(from: link, bytes: bytes) { stream in
-            let index = Int(stream)
-            return index >= kept.count || kept[index] == nil || index >= following.count || following[index] == nil
+    /// The segment entries read ahead from `link`, stepping over those of
+    /// streams with a block in `kept` unread (the kept block is read first).
+    /// A function of its own so that `kept` is let go before the window's
+    /// table changes again (holding it meanwhile would copy the table).
+    private static func entriesAhead(from link: SplitSegment.Link, split: SplitStore, skipping kept: [Kept?])
+        throws -> (entries: [SplitSegments.AheadEntry], end: UInt32) {
+        try split.segments.entriesAhead(from: link, bytes: readAheadBytes) { stream in
+            Int(stream) >= kept.count || kept[Int(stream)] == nil
         }
     }
 
     private static func kept(_ stream: UInt32, in s: borrowing State) -> Kept? {
         Int(stream) < s.kept.count ? s.kept[Int(stream)] : nil
-    }
-
-    private static func following(_ stream: UInt32, in s: borrowing State) -> Kept? {
-        Int(stream) < s.following.count ? s.following[Int(stream)] : nil
     }
 
     /// Keeps `kept` (its cost already taken from the budget) for `stream`, which has nothing kept.
@@ -473,47 +431,10 @@ final class AllReadWindow: Sendable {
         s.bytes += kept.cost
     }
 
-    /// Keeps `kept` (its cost already taken from the budget) as the block
-    /// following `stream`'s kept one, which it directly continues.
-    private func keepFollowing(_ kept: Kept, for stream: UInt32, _ s: inout State) {
-        let index = Int(stream)
-        if index >= s.following.count {
-            s.following.append(contentsOf: repeatElement(nil, count: max(index + 1 - s.following.count, s.following.count / 2)))
-        }
-        s.following[index] = kept
-        s.keptCount += 1
-        s.bytes += kept.cost
-    }
-
-    /// Takes `stream`'s kept block out of the window (and any following one,
-    /// whose cost goes back to the budget), leaving its own cost taken.
-    private func take(_ stream: UInt32, _ s: inout State) -> Kept? {
-        let index = Int(stream)
-        if index < s.following.count, let following = s.following[index] {
-            s.following[index] = nil
-            s.keptCount -= 1
-            s.bytes -= following.cost
-            budget.give(following.cost)
-        }
-        guard index < s.kept.count, let kept = s.kept[index] else { return nil }
-        s.kept[index] = nil
-        s.keptCount -= 1
-        s.bytes -= kept.cost
-        return kept
-    }
-
-    /// Drops `stream`'s kept blocks, the following one too.
     private func drop(_ stream: UInt32, _ s: inout State) {
-        if let kept = take(stream, &s) { budget.give(kept.cost) }
-    }
-
-    /// Drops `stream`'s kept block; its following one, if any, takes its place.
-    private func advance(_ stream: UInt32, _ s: inout State) {
         let index = Int(stream)
-        let next = index < s.following.count ? s.following[index] : nil
-        if next != nil { s.following[index] = nil }
         guard index < s.kept.count, let kept = s.kept[index] else { return }
-        s.kept[index] = next
+        s.kept[index] = nil
         s.keptCount -= 1
         s.bytes -= kept.cost
         budget.give(kept.cost)

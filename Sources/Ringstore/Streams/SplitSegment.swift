@@ -269,59 +269,6 @@ final class SplitSegment: @unchecked Sendable {
 
     // MARK: - Reading
 
-    /// One entry found by ``entriesAhead(from:end:bytes:including:)``.
-    struct AheadEntry {
-        var link: Link
-        var stream: UInt32
-        var header: StreamBlock.Header
-        /// The whole block (header and stored bytes), not yet checked against its payload checksum.
-        var block: ArraySlice<UInt8>
-        /// The file's dictionary, for decoding `block`.
-        var dictionary: CompressionDictionary?
-    }
-
-    /// The whole entries from `offset` on that lie within `bytes` bytes and
-    /// below `end` (where this file's entries end, as its owner knows it),
-    /// read with one `pread`; it stops at the first that is not a whole entry
-    /// (damage is for the reads of that stream to report).
-    ///
-    /// Only entries of streams `including` accepts are returned; the others
-    /// are stepped over by their envelope alone (most of a read-ahead is of
-    /// streams the reader already holds a block of, and checking their block
-    /// headers cost about a fifth of a `$all` event). `end` in the result is
-    /// the offset where the whole entries walked end.
-    func entriesAhead(from offset: UInt32, end: UInt64, bytes: Int, including: (UInt32) -> Bool)
-        throws -> (entries: [AheadEntry], end: UInt32) {
-        guard UInt64(offset) < end else { return ([], offset) }
-        let length = Int(min(UInt64(bytes), end - UInt64(offset)))
-        // Not zeroed first: only the `got` bytes read are looked at.
-        var got = 0
-        let chunk = try [UInt8](unsafeUninitializedCapacity: length) { buffer, initialized in
-            initialized = try file.read(into: UnsafeMutableRawBufferPointer(buffer), at: UInt64(offset))
-            got = initialized
-        }
-        var result: [AheadEntry] = []
-        var at = 0
-        while at + Self.envelopeSize + StreamBlock.headerSize <= got {
-            guard let envelope = chunk.withUnsafeBytes({ Self.parseEnvelope(UnsafeRawBufferPointer(rebasing: $0[at...])) }),
-                  at + Self.envelopeSize + envelope.blockLength <= got
-            else { break }
-            if !including(envelope.stream) {
-                at += Self.envelopeSize + envelope.blockLength
-                continue
-            }
-            guard case .success(let header) = StreamBlock.parseHeader(chunk[(at + Self.envelopeSize)...]),
-                  header.totalLength == envelope.blockLength
-            else { break }
-            let blockStart = at + Self.envelopeSize
-            result.append(AheadEntry(link: Link(segment: number, offset: offset + UInt32(at)), stream: envelope.stream,
-                                     header: header, block: chunk[blockStart..<(blockStart + envelope.blockLength)],
-                                     dictionary: dictionary))
-            at = blockStart + envelope.blockLength
-        }
-        return (result, offset + UInt32(at))
-    }
-
     /// One entry read back: its envelope, its block's header and the whole block's bytes.
     struct Entry {
         var envelope: Envelope

@@ -266,8 +266,8 @@ final class SplitStore: StoredStreams, Sendable {
     /// neither the block cache nor the decoded events: for `$all`
     /// (``AllReadWindow``), which keeps what it decodes itself.
     ///
-    /// `link` is where the block lies in the segments or the bucket files, nil
-    /// if it came from the stream's file. `extent`: how much of the block to decompress (a part
+    /// `link` is where the block lies in the segments, nil if it came from the
+    /// stream's file. `extent`: how much of the block to decompress (a part
     /// holds fewer versions, `version` among them).
     func decodedBlock(of stream: String, number: UInt32, containing version: UInt64, extent: StreamBlock.DecodeExtent = .whole)
         throws -> (block: StreamBlock.Decoded, versions: Range<UInt64>, link: SplitSegment.Link?)? {
@@ -292,18 +292,8 @@ final class SplitStore: StoredStreams, Sendable {
             // A bucket entry is the moved part itself; a segment entry may hold versions below it.
             let versions = max(block.firstVersion, inBucket ? 0 : moved.next)..<(block.firstVersion + UInt64(block.count))
             guard versions.contains(version) else { return nil }
-            return (block, versions, entry.link)
+            return (block, versions, inBucket ? nil : entry.link)
         }
-    }
-
-    /// The whole entries after `link` in its split segment or bucket file,
-    /// within `bytes` bytes (see ``SplitSegments/entriesAhead(from:bytes:including:)``
-    /// and ``StreamBuckets/entriesAhead(from:bytes:including:)``).
-    func entriesAhead(from link: SplitSegment.Link, bytes: Int, including: (UInt32) -> Bool)
-        throws -> (entries: [SplitSegment.AheadEntry], end: UInt32) {
-        StreamBuckets.bucketAndGeneration(of: link.segment) == nil
-            ? try segments.entriesAhead(from: link, bytes: bytes, including: including)
-            : try buckets.entriesAhead(from: link, bytes: bytes, including: including)
     }
 
     /// What an entry's file is, for messages: a split segment or a bucket file.

@@ -220,18 +220,6 @@ final class StreamBuckets: Sendable {
         }
     }
 
-    /// The whole entries of bucket file `link.segment` from `link.offset` on
-    /// within `bytes` bytes, read with one `pread`
-    /// (``SplitSegment/entriesAhead(from:end:bytes:including:)``). For
-    /// `$all`: a sweep moves the oldest segment's entries into the buckets one
-    /// stream after another, so a bucket file's neighbouring entries hold events
-    /// of the same stretch of the global order, as a segment's do.
-    func entriesAhead(from link: Link, bytes: Int, including: (UInt32) -> Bool)
-        throws -> (entries: [SplitSegment.AheadEntry], end: UInt32) {
-        guard let (file, end) = state.withLock({ s in s.files[link.segment].map { ($0, $0.end) } }) else { return ([], link.offset) }
-        return try file.entriesAhead(from: link.offset, end: end, bytes: bytes, including: including)
-    }
-
     /// Whole entries found on no stream's chain when the files were opened.
     var strayEntries: [Link] { state.withLock { $0.stray } }
 
