@@ -23,7 +23,8 @@ struct JournalVerifier {
         var bytesChecked: UInt64 = 0
         var recoveryStopReason: String?
         /// Streams whose version 0 is in the ring's whole records: the journal holds them
-        /// whole (what opening asks of a stream file whose header a cut tore).
+        /// whole (what opening asks of a stream file whose header a cut tore). Collected
+        /// only when the store was not closed cleanly.
         var streamsFromVersionZero: Set<String> = []
     }
 
@@ -104,7 +105,8 @@ struct JournalVerifier {
                 if toEnd < UInt64(JournalRecord.paddingSize) { position += toEnd; continue }
                 let (inspection, startsStream) = ring.withMappedBytes(physical: ring.physical(position), count: Int(toEnd)) { bytes in
                     let inspection = JournalRecord.inspect(bytes, expectedPosition: position)
-                    guard case .event(let event) = inspection, event.version == 0 else { return (inspection, nil as String?) }
+                    // Asked of unclean stores only (a stream file whose header a cut tore).
+                    guard !header.closedCleanly, case .event(let event) = inspection, event.version == 0 else { return (inspection, nil as String?) }
                     return (inspection, JournalRecord.streamName(bytes, event))
                 }
                 if let startsStream { summary.streamsFromVersionZero.insert(startsStream) }

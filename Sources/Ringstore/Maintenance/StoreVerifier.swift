@@ -96,9 +96,11 @@ struct StoreVerifier {
         var checker = BlockChecker()
         var fileVerifier = StreamFileVerifier(directory: directory, dictionary: verifyStreamFileDictionary(into: &problems))
         if replayFrom != .max {
-            // A damaged header names no stream: its file's name does, hashed (unclean stores only, where a cut may tear one).
-            let byHash = Dictionary(streams.map { (StreamNaming.hash($0.name), $0.name) }, uniquingKeysWith: { first, _ in first })
-            fileVerifier.streamNamed = { byHash[$0] }
+            // A damaged header names no stream: its file's name does, hashed (unclean stores only,
+            // where a cut may tear one). Looked for only then: hashing every name up front cost
+            // every verify of an unclean store, damaged header or not.
+            let names = streams.map(\.name)
+            fileVerifier.streamNamed = { hash in names.first { StreamNaming.hash($0) == hash } }
             let whole = journal.streamsFromVersionZero
             fileVerifier.journalHoldsWhole = { whole.contains($0) }
         }
