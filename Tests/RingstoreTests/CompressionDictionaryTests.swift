@@ -190,6 +190,74 @@ import Testing
         }
     }
 
+    /// Every bucket file holds its own copy of the store's dictionary, and
+    /// `$all` decodes entries of many such files in turn: copies with the same
+    /// bytes share one serial, so the thread's scratch keeps its dictionary
+    /// rather than copying the same bytes in again, while a dictionary of other
+    /// bytes, even under the same id (a CRC32C collision, forged here), never
+    /// passes for it.
+    @Test func copiesOfOneDictionaryShareASerialAndOtherBytesNeverDo() throws {
+        let original = try dictionary()
+        let bytes = Array(UnsafeRawBufferPointer(original.bytes))
+        let copy = bytes.withUnsafeBytes { CompressionDictionary($0) }
+        #expect(copy.serial == original.serial && copy.id == original.id)
+
+        // Same length and same CRC32C, other bytes: the last four bytes are
+        // chosen by solving the CRC's linear equations over GF(2).
+        var forged = bytes
+        forged[100] ^= 0x5A
+        forged = Self.withChecksum(of: bytes, patchingLastFourBytesOf: forged)
+        #expect(forged != bytes)
+        let impostor = forged.withUnsafeBytes { CompressionDictionary($0) }
+        #expect(impostor.id == original.id, "the forged bytes collide")
+        #expect(impostor.serial != original.serial)
+
+        // Decoding through the copy, the impostor and the original in turn on one thread gives each block back.
+        let raw = block(10..<30, stream: 3)
+        func encoded(_ dictionary: CompressionDictionary) -> [UInt8] {
+            var bytes: [UInt8] = []
+            StreamBlock.encode(raw, compress: true, dictionary: dictionary, into: &bytes)
+            return bytes
+        }
+        let blocks = [encoded(original), encoded(impostor)]
+        for (round, (block, dictionary)) in [(0, copy), (1, impostor), (0, original), (1, impostor), (0, copy)].enumerated() {
+            #expect(try StreamBlock.decoded(from: blocks[block][...], dictionary: dictionary).get().raw == raw.raw, "round \(round)")
+        }
+    }
+
+    /// `patched` with its last four bytes changed so that its CRC32C equals that of `target` (both of one length).
+    static func withChecksum(of target: [UInt8], patchingLastFourBytesOf patched: [UInt8]) -> [UInt8] {
+        func crc(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { CRC32C.checksum($0) } }
+        var result = patched
+        let tail = result.count - 4
+        result.replaceSubrange(tail..., with: [0, 0, 0, 0])
+        let base = crc(result)
+        // The checksum's change from flipping each of the 32 bits (linear, for messages of one length).
+        var columns: [(change: UInt32, bits: UInt32)] = (0..<32).map { bit in
+            var flipped = result
+            flipped[tail + bit / 8] ^= UInt8(1 << (bit % 8))
+            return (crc(flipped) ^ base, UInt32(1) << UInt32(bit))
+        }
+        // Gaussian elimination: which flips together make up the change wanted.
+        var wanted = crc(target) ^ base, chosen: UInt32 = 0
+        for row in 0..<32 {
+            let mask = UInt32(1) << UInt32(row)
+            guard let pivot = columns.indices.first(where: { columns[$0].change & mask != 0 && columns[$0].change & (mask - 1) == 0 }) else { continue }
+            let (change, bits) = columns.remove(at: pivot)
+            for i in columns.indices where columns[i].change & mask != 0 {
+                columns[i].change ^= change
+                columns[i].bits ^= bits
+            }
+            if wanted & mask != 0 {
+                wanted ^= change
+                chosen ^= bits
+            }
+        }
+        precondition(wanted == 0, "the 32 bits span every change")
+        for bit in 0..<32 where chosen & (UInt32(1) << UInt32(bit)) != 0 { result[tail + bit / 8] ^= UInt8(1 << (bit % 8)) }
+        return result
+    }
+
     /// `compress` copies each source behind its own copy of the dictionary
     /// (LZ4's prefix loop) when it fits the room there, and compresses it
     /// where it lies otherwise: every size, in any order (a shorter source

@@ -1,4 +1,5 @@
 import CLZ4
+import Glibc
 import Synchronization
 
 /// An LZ4 dictionary: raw event bytes of other streams, against which small
@@ -46,11 +47,55 @@ final class CompressionDictionary: @unchecked Sendable {
     /// header, bytes 44-47): the CRC32C of the bytes, never 0 (0 is a block of a
     /// segment written before blocks recorded it).
     let id: UInt32
-    /// A number no other dictionary of this process has (``DictionaryDecodeScratch``
-    /// knows a dictionary by it, not by its address, which a later one may reuse).
+    /// A number only dictionaries of this process with the same bytes share
+    /// (``DictionaryDecodeScratch`` knows a dictionary by it, not by its
+    /// address, which a later one may reuse).
+    ///
+    /// Why shared: every bucket file holds its own copy of the store's
+    /// dictionary, and `$all` over streams in bucket files decodes entries of
+    /// the 64 files in turn; with a number per copy each decode copied the 16
+    /// KiB into the thread's scratch again.
     let serial: UInt64
 
     private static let serials = Atomic<UInt64>(0)
+
+    /// A dictionary alive in this process and its serial, under its ``id``;
+    /// only touched under ``registry``'s lock.
+    private struct Registration: @unchecked Sendable {
+        weak var dictionary: CompressionDictionary?
+        let serial: UInt64
+    }
+
+    /// Registrations by id, and how many were added since the last sweep of
+    /// dead ones (dictionaries are made per segment and per file opened, so the
+    /// table stays about as large as the dictionaries alive).
+    private static let registry = Mutex<(byID: [UInt32: [Registration]], added: Int)>(([:], 0))
+
+    /// The serial of a live dictionary with the same bytes, or nil.
+    private static func sharedSerial(of bytes: UnsafeRawBufferPointer, id: UInt32) -> UInt64? {
+        registry.withLock { r in
+            r.byID[id]?.removeAll { $0.dictionary == nil }
+            for registration in r.byID[id] ?? [] {
+                guard let other = registration.dictionary, other.bytes.count == bytes.count else { continue }
+                if memcmp(other.bytes.baseAddress!, bytes.baseAddress!, bytes.count) == 0 { return registration.serial }
+            }
+            return nil
+        }
+    }
+
+    private static func register(_ dictionary: CompressionDictionary) {
+        registry.withLock { r in
+            r.added += 1
+            if r.added >= 64 {
+                r.added = 0
+                for id in Array(r.byID.keys) {
+                    r.byID[id]?.removeAll { $0.dictionary == nil }
+                    if r.byID[id]?.isEmpty == true { r.byID[id] = nil }
+                }
+            }
+            r.byID[dictionary.id, default: []].append(Registration(dictionary: dictionary, serial: dictionary.serial))
+        }
+    }
 
     private struct States: @unchecked Sendable {
         /// A copy of `bytes` followed by room for one source of up to
@@ -69,8 +114,10 @@ final class CompressionDictionary: @unchecked Sendable {
         precondition(!bytes.isEmpty && bytes.count <= Self.maxBytes, "a compression dictionary holds 1 to \(Self.maxBytes) bytes")
         self.bytes = .allocate(byteCount: bytes.count, alignment: 16)
         self.bytes.copyMemory(from: bytes)
-        id = max(CRC32C.checksum(bytes), 1)
-        serial = Self.serials.add(1, ordering: .relaxed).newValue
+        let id = max(CRC32C.checksum(bytes), 1)
+        self.id = id
+        serial = Self.sharedSerial(of: bytes, id: id) ?? Self.serials.add(1, ordering: .relaxed).newValue
+        Self.register(self)
     }
 
     deinit {
