@@ -117,6 +117,48 @@ import Testing
         #expect(try versions(buckets.entries(of: 3, from: 0)) == [0, 1])
     }
 
+    /// An entry's write holds only its bucket's lock: reads of bucketed streams
+    /// and moves into other buckets go on while it runs (before, it ran under
+    /// the lock they all take, and a compaction's lanes waited for each
+    /// other's writes), and the stream itself reads as before the move until
+    /// the write is done.
+    @Test func anEntrysWriteHoldsUpNeitherReadsNorMovesIntoOtherBuckets() throws {
+        let dir = TemporaryDirectory()
+        let folder = try streamsFolder(dir)
+        let buckets = try StreamBuckets(streams: folder, count: 2)
+        try buckets.append(stream: 0, blocks: [block(0..<2, stream: 0)], compress: false) { nil }
+        try buckets.append(stream: 1, blocks: [block(0..<3, stream: 1)], compress: false) { nil }
+        let meanwhile = Mutex<(read: UInt64?, moving: [UInt64], appended: UInt64?)?>(nil)
+        let finishedDuringTheWrite = Mutex(false)
+        buckets.entryWriting.install {
+            buckets.entryWriting.remove()  // only the first write waits
+            let done = DispatchSemaphore(value: 0)
+            DispatchQueue.global().async {
+                let read = buckets.head(of: 1)?.next
+                let moving = (try? self.versions(buckets.entries(of: 0, from: 0))) ?? []
+                let appended = try? buckets.append(stream: 3, blocks: [self.block(0..<2, stream: 3)], compress: false) { nil }
+                meanwhile.withLock { $0 = (read, moving, appended) }
+                done.signal()
+            }
+            // Only a write run under the lock they take reaches this bound.
+            let finished = done.wait(timeout: .now() + 120) == .success
+            finishedDuringTheWrite.withLock { $0 = finished }
+        }
+        defer { buckets.entryWriting.remove() }
+        try buckets.append(stream: 0, blocks: [block(2..<4, stream: 0)], compress: false) { nil }
+        let seen = meanwhile.withLock { $0 }
+        #expect(finishedDuringTheWrite.withLock { $0 }, "the reads and the move finished while the write ran")
+        #expect(seen?.read == 3, "stream 1's head read during stream 0's write")
+        #expect(seen?.moving == [0, 1], "stream 0 read as before its move while the move's write ran")
+        #expect(seen?.appended == 2, "stream 3 moved into bucket 1's file during stream 0's write into bucket 0's")
+        #expect(try versions(buckets.entries(of: 0, from: 0)) == [0, 1, 2, 3])
+        #expect(try versions(buckets.entries(of: 3, from: 0)) == [0, 1])
+        try buckets.sync()
+        let reopened = try StreamBuckets(streams: folder, count: 2)
+        #expect(reopened.strayEntries.isEmpty)
+        #expect([0, 1, 3].map { reopened.nextVersion(of: $0) } == [4, 3, 2])
+    }
+
     /// Moves into one bucket from many threads, its files filling up on the
     /// way: each generation is created once, and every chain stays whole.
     @Test func concurrentMovesIntoFullBucketsCreateEachGenerationOnce() throws {

@@ -238,10 +238,22 @@ final class SplitSegment: @unchecked Sendable {
     /// itself (the bucket files, paced together: ``BucketWritebackPace``).
     func append(_ bytes: [UInt8], startingWriteback: Bool = true) throws -> UInt64 {
         let offset = end
-        try bytes.withUnsafeBytes { try file.write($0, at: offset) }
-        end += UInt64(bytes.count)
-        if startingWriteback { writeback.written(upTo: end, of: file) }
+        try write(bytes, at: offset)
+        noteWritten(upTo: end + UInt64(bytes.count), startingWriteback: startingWriteback)
         return offset
+    }
+
+    /// Writes `bytes` (whole entries) at `offset`, the end, without moving
+    /// ``end``: for an owner that writes outside its lock and then, under it,
+    /// calls ``noteWritten(upTo:startingWriteback:)`` (the bucket files). Touches no state.
+    func write(_ bytes: [UInt8], at offset: UInt64) throws {
+        try bytes.withUnsafeBytes { try file.write($0, at: offset) }
+    }
+
+    /// Moves ``end`` to `newEnd` once the entries before it are written (under the owner's lock).
+    func noteWritten(upTo newEnd: UInt64, startingWriteback: Bool = true) {
+        end = newEnd
+        if startingWriteback { writeback.written(upTo: end, of: file) }
     }
 
     /// Makes the entries durable (after a failed sync, writing the unsynced bytes again first).

@@ -115,10 +115,25 @@ final class StreamBuckets: Sendable {
     /// ``createNextFile(of:replacing:compress:dictionary:)``); taken before
     /// `state`, never inside it.
     private let creation = Mutex<Void>(())
+    /// One per bucket, held by an append (and by ``forget(stream:)``) to that
+    /// bucket from before it reads the stream's head until it has installed
+    /// the new one; taken before ``creation`` and `state`.
+    ///
+    /// Why: the entry's `pwrite` then runs outside the state lock. Under it,
+    /// the lanes of a compaction (one append per stream, into all 64 buckets)
+    /// waited for each other's writes, and every read of a bucketed stream
+    /// waited for a move's write into any bucket. One append's write is not
+    /// seen before its head is installed (no link leads to it, and the file's
+    /// ``SplitSegment/end``, which syncs go by, moves only then), and appends
+    /// to one bucket (so to one stream) still follow each other.
+    private let appending: [Mutex<Void>]
     private let chains = EntryChains()
     /// Reached on the creating thread just before a new file's creation sync,
     /// with the state lock not held: a test's way to read and append meanwhile.
     let newFileSyncing = TestHook()
+    /// Reached on the appending thread just before an entry's write, with its
+    /// bucket's lock held and the state lock not: a test's way to read and append meanwhile.
+    let entryWriting = TestHook()
 
     /// Opens the bucket files under `streams` (the store's `streams/` folder;
     /// `streams/buckets/` is created with the first bucket file), cuts each
@@ -156,6 +171,7 @@ final class StreamBuckets: Sendable {
             }
         }
         state = Mutex(s)
+        appending = (0..<count).map { _ in Mutex<Void>(()) }
     }
 
     /// Walks `file` at open: takes its entries into the heads, notes the stray
@@ -240,10 +256,11 @@ final class StreamBuckets: Sendable {
     ///
     /// `dictionary`: what a new bucket file's small entries are compressed
     /// against (the store's ``StreamFileDictionary``), asked only when a file
-    /// is created. The blocks are compressed before the lock is taken, against
-    /// the bucket's current file's dictionary; should that file have been
-    /// replaced meanwhile, again under the lock. A bucket with no file, or
-    /// whose file is full, first gets a new one outside the lock
+    /// is created. Under the bucket's own lock (``appending``): the blocks are
+    /// compressed against the bucket's current file's dictionary before the
+    /// state lock is taken (again under it, should that file have been replaced
+    /// meanwhile), and written outside it. A bucket with no file, or whose file
+    /// is full, first gets a new one outside the state lock
     /// (``createNextFile(of:replacing:compress:dictionary:)``).
     @discardableResult
     func append(stream number: UInt32, blocks: [StreamBlock.RawBlock], compress: Bool,
@@ -262,42 +279,53 @@ final class StreamBuckets: Sendable {
         for (file, range) in state.withLock({ $0.pace.takeUnfinished() }) {
             file.file.finishWriteback(from: range.lowerBound, count: UInt64(range.count))
         }
-        while true {
-            let before = state.withLock { $0.current[bucket] }
-            var encoded = encode(before?.dictionary)
-            let appended: UInt64? = try state.withLock { s in
-                let index = Int(number)
-                let head = index < s.heads.count ? s.heads[index] : Head.empty
-                guard first.firstVersion == head.next else {
-                    throw RingstoreError(.invalidArgument, "stream number \(number): bucket \(bucket) holds versions up to \(head.next), a move gave version \(first.firstVersion) next")
-                }
-                guard let file = s.current[bucket] else { return nil }
-                if file !== before { encoded = encode(file.dictionary) }
-                let bytes = encoded.reduce(0) { $0 + SplitSegment.envelopeSize + $1.count }
-                // A full file is closed: the entry goes to a new one, created outside this lock.
-                guard Self.takes(bytes, file, limit: fileLimit) else { return nil }
-                var output: [UInt8] = []
-                output.reserveCapacity(bytes)
-                var previous = head.link
-                var newHead = head
-                for (block, stored) in zip(blocks, encoded) {
-                    let offset = file.end + UInt64(output.count)
-                    guard offset + UInt64(SplitSegment.envelopeSize + stored.count) < UInt64(UInt32.max) else {
-                        throw RingstoreError(.invalidArgument, "bucket file \(file.path) would pass 4 GiB", path: file.path.string)
+        return try appending[bucket].withLock { _ in
+            while true {
+                let before = state.withLock { $0.current[bucket] }
+                var encoded = encode(before?.dictionary)
+                // Under the state lock: check the stream's head and lay the entries out after the file's end.
+                let laidOut: (file: SplitSegment, offset: UInt64, bytes: [UInt8], head: Head)? = try state.withLock { s in
+                    let index = Int(number)
+                    let head = index < s.heads.count ? s.heads[index] : Head.empty
+                    guard first.firstVersion == head.next else {
+                        throw RingstoreError(.invalidArgument, "stream number \(number): bucket \(bucket) holds versions up to \(head.next), a move gave version \(first.firstVersion) next")
                     }
-                    SplitSegment.encodeEnvelope(.init(stream: number, previous: previous, blockLength: stored.count), into: &output)
-                    output += stored
-                    previous = Link(segment: file.number, offset: UInt32(offset))
-                    newHead = newHead.adding(previous, first: block.firstVersion, count: block.count, raw: block.raw.count)
+                    guard let file = s.current[bucket] else { return nil }
+                    if file !== before { encoded = encode(file.dictionary) }
+                    let bytes = encoded.reduce(0) { $0 + SplitSegment.envelopeSize + $1.count }
+                    // A full file is closed: the entry goes to a new one, created outside this lock.
+                    guard Self.takes(bytes, file, limit: fileLimit) else { return nil }
+                    var output: [UInt8] = []
+                    output.reserveCapacity(bytes)
+                    var previous = head.link
+                    var newHead = head
+                    for (block, stored) in zip(blocks, encoded) {
+                        let offset = file.end + UInt64(output.count)
+                        guard offset + UInt64(SplitSegment.envelopeSize + stored.count) < UInt64(UInt32.max) else {
+                            throw RingstoreError(.invalidArgument, "bucket file \(file.path) would pass 4 GiB", path: file.path.string)
+                        }
+                        SplitSegment.encodeEnvelope(.init(stream: number, previous: previous, blockLength: stored.count), into: &output)
+                        output += stored
+                        previous = Link(segment: file.number, offset: UInt32(offset))
+                        newHead = newHead.adding(previous, first: block.firstVersion, count: block.count, raw: block.raw.count)
+                    }
+                    return (file, file.end, output, newHead)
                 }
-                _ = try file.append(output, startingWriteback: false)
-                s.pace.appended(UInt64(output.count), to: file)
-                Self.ensure(index, in: &s.heads)
-                s.heads[index] = newHead
-                return newHead.next
+                guard let laidOut else {
+                    try createNextFile(of: bucket, replacing: before, compress: compress, dictionary: dictionary)
+                    continue
+                }
+                // Outside the state lock; the file's end and the head stay put meanwhile (this bucket's lock).
+                entryWriting.reached()
+                try laidOut.file.write(laidOut.bytes, at: laidOut.offset)
+                return state.withLock { s in
+                    laidOut.file.noteWritten(upTo: laidOut.offset + UInt64(laidOut.bytes.count), startingWriteback: false)
+                    s.pace.appended(UInt64(laidOut.bytes.count), to: laidOut.file)
+                    Self.ensure(Int(number), in: &s.heads)
+                    s.heads[Int(number)] = laidOut.head
+                    return laidOut.head.next
+                }
             }
-            if let appended { return appended }
-            try createNextFile(of: bucket, replacing: before, compress: compress, dictionary: dictionary)
         }
     }
 
@@ -367,9 +395,11 @@ final class StreamBuckets: Sendable {
     /// offline compaction drops them, and the next open finds them again, to
     /// be passed over since the file reaches as far).
     func forget(stream number: UInt32) {
-        state.withLock { s in
-            let index = Int(number)
-            if index < s.heads.count { s.heads[index] = Head.empty }
+        appending[bucket(of: number)].withLock { _ in
+            state.withLock { s in
+                let index = Int(number)
+                if index < s.heads.count { s.heads[index] = Head.empty }
+            }
         }
     }
 
