@@ -159,6 +159,41 @@ import Testing
         #expect([0, 1, 3].map { reopened.nextVersion(of: $0) } == [4, 3, 2])
     }
 
+    /// A compaction's buckets gather each bucket's entries and write them 256
+    /// KiB at a time (here 16 KiB): reads meanwhile see every append (a read writes the
+    /// bucket's gathered entries first), a file filling up writes what it
+    /// gathered before the next generation starts, and after `sync()` the
+    /// files reopen with every chain whole and nothing stray.
+    @Test func combinedWritesReadBackAndReopenWhole() throws {
+        let dir = TemporaryDirectory()
+        let folder = try streamsFolder(dir)
+        // Gathered writes of 16 KiB, files of 128 KiB: both ways of writing what was gathered are taken.
+        let fileLimit: UInt64 = 128 << 10
+        let buckets = try StreamBuckets(streams: folder, count: 2, fileLimit: fileLimit, syncsNewFiles: false, combinedWriteBytes: 16 << 10)
+        var expected: [UInt32: UInt64] = [:]
+        for round in UInt64(0)..<3 {
+            for stream in UInt32(0)..<200 {
+                let from = expected[stream, default: 0]
+                let next = try buckets.append(stream: stream, blocks: [block(from..<(from + 12 + UInt64(stream % 5)), stream: stream)],
+                                              compress: false) { nil }
+                expected[stream] = next
+            }
+            // Read back while entries may still be gathered: each read writes its bucket's first.
+            for stream: UInt32 in [0, 1, 77, 199] {
+                #expect(try versions(buckets.entries(of: stream, from: 0)) == Array(0..<expected[stream]!), "round \(round), stream \(stream)")
+            }
+        }
+        let generations = buckets.fileSizes().map { StreamBuckets.bucketAndGeneration(of: $0.number)!.generation }
+        #expect(generations.max() ?? 0 >= 2, "the files filled up (what a generation gathered is written before the next begins)")
+        try buckets.sync()
+        let reopened = try StreamBuckets(streams: folder, count: 2, fileLimit: fileLimit)
+        #expect(reopened.strayEntries.isEmpty)
+        for stream in UInt32(0)..<200 {
+            #expect(reopened.nextVersion(of: stream) == expected[stream])
+        }
+        #expect(try versions(reopened.entries(of: 123, from: 0)) == Array(0..<expected[123]!))
+    }
+
     /// Moves into one bucket from many threads, its files filling up on the
     /// way: each generation is created once, and every chain stays whole.
     @Test func concurrentMovesIntoFullBucketsCreateEachGenerationOnce() throws {

@@ -292,7 +292,8 @@ extension MaintenanceSession {
             // Created empty: its folder comes with the first bucket file. Nothing in them counts
             // before the commit, which the one `syncfs` of every new file precedes: no sync per file.
             if writer.intoBuckets {
-                writer.buckets = try StreamBuckets(streams: writer.root.appending(StreamNaming.folder), syncsNewFiles: false)
+                writer.buckets = try StreamBuckets(streams: writer.root.appending(StreamNaming.folder), syncsNewFiles: false,
+                                                   combinedWriteBytes: StreamBuckets.compactionWriteBytes)
             }
         }
         try writer.writeDictionary()
@@ -338,6 +339,7 @@ extension MaintenanceSession {
         }
         progress("compact", names.count, names.count)
         for lane in lanes.dropFirst() { writer.absorb(lane.writer) }
+        try writer.buckets?.flushCombinedWrites()
         writer.countBucketFiles()
         summary.streamsBucketed = writer.streamsBucketed
         let rewrittenEvents = lanes.reduce(0) { $0 + $1.eventsKept }

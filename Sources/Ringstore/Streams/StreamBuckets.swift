@@ -126,7 +126,39 @@ final class StreamBuckets: Sendable {
     /// seen before its head is installed (no link leads to it, and the file's
     /// ``SplitSegment/end``, which syncs go by, moves only then), and appends
     /// to one bucket (so to one stream) still follow each other.
-    private let appending: [Mutex<Void>]
+    private let appending: [Mutex<CombinedWrite>]
+
+    /// A bucket's entries appended but not yet written, when the buckets
+    /// combine writes (``combinesWrites``): they follow on from `start` in
+    /// `file`, whose ``SplitSegment/end`` already counts them.
+    private struct CombinedWrite {
+        var file: SplitSegment?
+        var start: UInt64 = 0
+        var bytes: [UInt8] = []
+    }
+
+    /// Whether appends gather each bucket's entries and write them
+    /// ``combinedWriteBytes`` at a time (a compaction's new buckets), rather
+    /// than with a `pwrite` each. Such buckets are made durable only by
+    /// ``sync()`` or after ``flushCombinedWrites()`` (a compaction's `syncfs`
+    /// of everything); their reads write a bucket's gathered entries first.
+    ///
+    /// Why: a compaction appends every small stream once, about 5 KiB each,
+    /// and 100,000 `pwrite`s at the ends of 64 files were a fifth of its
+    /// processor time, half of it the kernel zeroing and copying page-cache
+    /// folios. (The mover does not combine: its batch's sync follows at once.)
+    ///
+    /// Nor do combining buckets pace their writeback (``BucketWritebackPace``,
+    /// which keeps a live store's journal flushes from waiting behind the
+    /// mover's writes): no journal is written beside a compaction, whose new
+    /// files go to the device through `WritebackAhead` and its `syncfs`.
+    var combinesWrites: Bool { combinedWriteBytes > 0 }
+    /// How many bytes of a bucket's entries a combining append gathers before
+    /// it writes them (0: appends do not combine writes).
+    let combinedWriteBytes: Int
+    /// ``combinedWriteBytes`` for a compaction's buckets: up to 64 buffers of
+    /// about this size are held (16 MiB), for a `pwrite` per 256 KiB.
+    static let compactionWriteBytes = 256 << 10
     private let chains = EntryChains()
     /// Reached on the creating thread just before a new file's creation sync,
     /// with the state lock not held: a test's way to read and append meanwhile.
@@ -138,10 +170,11 @@ final class StreamBuckets: Sendable {
     /// Opens the bucket files under `streams` (the store's `streams/` folder;
     /// `streams/buckets/` is created with the first bucket file), cuts each
     /// file's torn tail and rebuilds every bucketed stream's ``Head``.
-    init(streams: FilePath, count: Int = 64, fileLimit: UInt64 = 1 << 30, syncsNewFiles: Bool = true) throws {
+    init(streams: FilePath, count: Int = 64, fileLimit: UInt64 = 1 << 30, syncsNewFiles: Bool = true, combinedWriteBytes: Int = 0) throws {
         precondition(count >= 1 && count <= Self.maxCount && fileLimit < UInt64(UInt32.max))
         parent = streams
         self.syncsNewFiles = syncsNewFiles
+        self.combinedWriteBytes = max(0, combinedWriteBytes)
         folder = streams.appending(Self.folderName)
         self.count = count
         self.fileLimit = fileLimit
@@ -171,7 +204,7 @@ final class StreamBuckets: Sendable {
             }
         }
         state = Mutex(s)
-        appending = (0..<count).map { _ in Mutex<Void>(()) }
+        appending = (0..<count).map { _ in Mutex(CombinedWrite()) }
     }
 
     /// Walks `file` at open: takes its entries into the heads, notes the stray
@@ -226,6 +259,7 @@ final class StreamBuckets: Sendable {
     /// and, with `through`, starting at or before that version, oldest first
     /// (see ``EntryChains/entries(of:head:next:from:through:throughFile:file:)``).
     func entries(of number: UInt32, from floor: UInt64, through last: UInt64? = nil) throws -> [SplitSegment.Entry] {
+        if combinesWrites { try appending[bucket(of: number)].withLock { try write(&$0) } }
         guard let head = head(of: number) else { return [] }
         return try chains.entries(of: number, head: head.link, next: head.next, from: floor, through: last) { fileNumber in
             guard let file = state.withLock({ $0.files[fileNumber] }) else {
@@ -279,7 +313,7 @@ final class StreamBuckets: Sendable {
         for (file, range) in state.withLock({ $0.pace.takeUnfinished() }) {
             file.file.finishWriteback(from: range.lowerBound, count: UInt64(range.count))
         }
-        return try appending[bucket].withLock { _ in
+        return try appending[bucket].withLock { combined in
             while true {
                 let before = state.withLock { $0.current[bucket] }
                 var encoded = encode(before?.dictionary)
@@ -312,21 +346,55 @@ final class StreamBuckets: Sendable {
                     return (file, file.end, output, newHead)
                 }
                 guard let laidOut else {
+                    try write(&combined)  // what the full file still gathers, before the next one
                     try createNextFile(of: bucket, replacing: before, compress: compress, dictionary: dictionary)
                     continue
                 }
                 // Outside the state lock; the file's end and the head stay put meanwhile (this bucket's lock).
                 entryWriting.reached()
-                try laidOut.file.write(laidOut.bytes, at: laidOut.offset)
+                if combinesWrites {
+                    if combined.bytes.isEmpty {
+                        (combined.file, combined.start) = (laidOut.file, laidOut.offset)
+                        combined.bytes.reserveCapacity(combinedWriteBytes + laidOut.bytes.count)
+                    }
+                    combined.bytes += laidOut.bytes
+                    if combined.bytes.count >= combinedWriteBytes {
+                        do {
+                            try write(&combined)
+                        } catch {
+                            // This append did not happen (its head and the file's end stay): the
+                            // next one is laid out at its offset, so its bytes must not stay gathered.
+                            combined.bytes.removeLast(laidOut.bytes.count)
+                            if combined.bytes.isEmpty { combined.file = nil }
+                            throw error
+                        }
+                    }
+                } else {
+                    try laidOut.file.write(laidOut.bytes, at: laidOut.offset)
+                }
                 return state.withLock { s in
                     laidOut.file.noteWritten(upTo: laidOut.offset + UInt64(laidOut.bytes.count), startingWriteback: false)
-                    s.pace.appended(UInt64(laidOut.bytes.count), to: laidOut.file)
+                    if !combinesWrites { s.pace.appended(UInt64(laidOut.bytes.count), to: laidOut.file) }
                     Self.ensure(Int(number), in: &s.heads)
                     s.heads[Int(number)] = laidOut.head
                     return laidOut.head.next
                 }
             }
         }
+    }
+
+    /// Writes a bucket's gathered entries (``combinesWrites``), under its append lock.
+    private func write(_ combined: inout CombinedWrite) throws {
+        guard let file = combined.file, !combined.bytes.isEmpty else { return }
+        try file.write(combined.bytes, at: combined.start)
+        combined.bytes.removeAll(keepingCapacity: true)
+        combined.file = nil
+    }
+
+    /// Writes every bucket's gathered entries (``combinesWrites``): before a
+    /// sync of the files by other means (a compaction's `syncfs`).
+    func flushCombinedWrites() throws {
+        for bucket in appending { try bucket.withLock { try write(&$0) } }
     }
 
     /// Whether `file` takes an entry of `bytes` more (an empty file takes any).
@@ -395,7 +463,7 @@ final class StreamBuckets: Sendable {
     /// offline compaction drops them, and the next open finds them again, to
     /// be passed over since the file reaches as far).
     func forget(stream number: UInt32) {
-        appending[bucket(of: number)].withLock { _ in
+        appending[bucket(of: number)].withLock { _ in  // an append of the stream is never half done meanwhile
             state.withLock { s in
                 let index = Int(number)
                 if index < s.heads.count { s.heads[index] = Head.empty }
@@ -424,7 +492,9 @@ final class StreamBuckets: Sendable {
 
     /// The files with appended bytes not yet known durable.
     func pendingSync() -> SyncPlan {
-        state.withLock { s in
+        assert(!combinesWrites || appending.allSatisfy { $0.withLock { $0.bytes.isEmpty } },
+               "a combining bucket set is synced through sync() or after flushCombinedWrites()")
+        return state.withLock { s in
             SyncPlan(files: s.files.values.filter { $0.syncedEnd < $0.end || $0.syncFailed }.sorted { $0.number < $1.number }
                         .map { ($0, $0.end, $0.syncFailed ? $0.syncedEnd : nil) },
                      folderDirty: s.folderDirty)
@@ -452,6 +522,7 @@ final class StreamBuckets: Sendable {
     /// then the folder and `streams/` when a file was created. (The mover's
     /// batches sync the buckets together with their stream files instead.)
     func sync() throws {
+        if combinesWrites { try flushCombinedWrites() }
         let plan = pendingSync()
         guard !plan.isEmpty else { return }
         do {
