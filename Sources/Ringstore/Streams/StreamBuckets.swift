@@ -353,22 +353,15 @@ final class StreamBuckets: Sendable {
                 // Outside the state lock; the file's end and the head stay put meanwhile (this bucket's lock).
                 entryWriting.reached()
                 if combinesWrites {
+                    // What is gathered is written first if this entry would not fit after it,
+                    // so the buffer never grows past its size (64 of them are held).
+                    if combined.bytes.count + laidOut.bytes.count > combinedWriteBytes { try write(&combined) }
                     if combined.bytes.isEmpty {
                         (combined.file, combined.start) = (laidOut.file, laidOut.offset)
-                        combined.bytes.reserveCapacity(combinedWriteBytes + laidOut.bytes.count)
+                        combined.bytes.reserveCapacity(max(combinedWriteBytes, laidOut.bytes.count))
                     }
+                    assert(combined.file === laidOut.file && combined.start + UInt64(combined.bytes.count) == laidOut.offset)
                     combined.bytes += laidOut.bytes
-                    if combined.bytes.count >= combinedWriteBytes {
-                        do {
-                            try write(&combined)
-                        } catch {
-                            // This append did not happen (its head and the file's end stay): the
-                            // next one is laid out at its offset, so its bytes must not stay gathered.
-                            combined.bytes.removeLast(laidOut.bytes.count)
-                            if combined.bytes.isEmpty { combined.file = nil }
-                            throw error
-                        }
-                    }
                 } else {
                     try laidOut.file.write(laidOut.bytes, at: laidOut.offset)
                 }
@@ -383,18 +376,19 @@ final class StreamBuckets: Sendable {
         }
     }
 
-    /// Writes a bucket's gathered entries (``combinesWrites``), under its append lock.
-    private func write(_ combined: inout CombinedWrite) throws {
+    /// Writes a bucket's gathered entries (``combinesWrites``), under its append
+    /// lock, keeping the buffer for more unless this is the last write.
+    private func write(_ combined: inout CombinedWrite, last: Bool = false) throws {
         guard let file = combined.file, !combined.bytes.isEmpty else { return }
         try file.write(combined.bytes, at: combined.start)
-        combined.bytes.removeAll(keepingCapacity: true)
+        combined.bytes.removeAll(keepingCapacity: !last)
         combined.file = nil
     }
 
     /// Writes every bucket's gathered entries (``combinesWrites``): before a
     /// sync of the files by other means (a compaction's `syncfs`).
     func flushCombinedWrites() throws {
-        for bucket in appending { try bucket.withLock { try write(&$0) } }
+        for bucket in appending { try bucket.withLock { try write(&$0, last: true) } }
     }
 
     /// Whether `file` takes an entry of `bytes` more (an empty file takes any).
