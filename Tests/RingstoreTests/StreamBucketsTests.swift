@@ -21,6 +21,19 @@ import Testing
         return folder
     }
 
+    /// Runs `work` on another thread and waits for it, from inside a hook that
+    /// holds the thread reaching it: true if it finished. Only work that waits
+    /// for the held thread's lock reaches the bound, which turns a deadlock
+    /// into a failure rather than timing anything.
+    static func finishes(_ work: @escaping @Sendable () -> Void) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            work()
+            done.signal()
+        }
+        return done.wait(timeout: .now() + 120) == .success
+    }
+
     @Test func appendsChainPerStreamAndReopenRebuildsTheHeads() throws {
         let dir = TemporaryDirectory()
         let folder = try streamsFolder(dir)
@@ -96,15 +109,11 @@ import Testing
         let meanwhile = Mutex<(read: UInt64?, appended: UInt64?)?>(nil)
         let finishedDuringTheSync = Mutex(false)
         buckets.newFileSyncing.install {
-            let done = DispatchSemaphore(value: 0)
-            DispatchQueue.global().async {
+            let finished = Self.finishes {
                 let read = buckets.head(of: 1)?.next
                 let appended = try? buckets.append(stream: 3, blocks: [self.block(0..<2, stream: 3)], compress: false) { nil }
                 meanwhile.withLock { $0 = (read, appended) }
-                done.signal()
             }
-            // Only the sync run under the lock they take reaches this bound.
-            let finished = done.wait(timeout: .now() + 120) == .success
             finishedDuringTheSync.withLock { $0 = finished }
         }
         defer { buckets.newFileSyncing.remove() }
@@ -132,16 +141,12 @@ import Testing
         let finishedDuringTheWrite = Mutex(false)
         buckets.entryWriting.install {
             buckets.entryWriting.remove()  // only the first write waits
-            let done = DispatchSemaphore(value: 0)
-            DispatchQueue.global().async {
+            let finished = Self.finishes {
                 let read = buckets.head(of: 1)?.next
                 let moving = (try? self.versions(buckets.entries(of: 0, from: 0))) ?? []
                 let appended = try? buckets.append(stream: 3, blocks: [self.block(0..<2, stream: 3)], compress: false) { nil }
                 meanwhile.withLock { $0 = (read, moving, appended) }
-                done.signal()
             }
-            // Only a write run under the lock they take reaches this bound.
-            let finished = done.wait(timeout: .now() + 120) == .success
             finishedDuringTheWrite.withLock { $0 = finished }
         }
         defer { buckets.entryWriting.remove() }
