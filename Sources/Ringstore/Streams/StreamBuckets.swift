@@ -112,8 +112,9 @@ final class StreamBuckets: Sendable {
     let syncsNewFiles: Bool
     private let state: Mutex<State>
     /// Held while a bucket's next file is created and synced (see
-    /// ``createNextFile(of:replacing:compress:dictionary:)``); taken before
-    /// `state`, never inside it.
+    /// ``createNextFile(of:replacing:compress:dictionary:)``), so that two
+    /// buckets' first files never both create `streams/buckets/`; taken after
+    /// the bucket's ``appending`` lock, before `state`, never inside it.
     private let creation = Mutex<Void>(())
     /// One per bucket, held by an append (and by ``forget(stream:)``) to that
     /// bucket from before it reads the stream's head until it has installed
@@ -292,8 +293,7 @@ final class StreamBuckets: Sendable {
     /// against (the store's ``StreamFileDictionary``), asked only when a file
     /// is created. Under the bucket's own lock (``appending``): the blocks are
     /// compressed against the bucket's current file's dictionary before the
-    /// state lock is taken (again under it, should that file have been replaced
-    /// meanwhile), and written outside it. A bucket with no file, or whose file
+    /// state lock is taken, and written outside it. A bucket with no file, or whose file
     /// is full, first gets a new one outside the state lock
     /// (``createNextFile(of:replacing:compress:dictionary:)``).
     @discardableResult
@@ -315,8 +315,9 @@ final class StreamBuckets: Sendable {
         }
         return try appending[bucket].withLock { combined in
             while true {
+                // Changes only under this bucket's lock (``createNextFile``, below).
                 let before = state.withLock { $0.current[bucket] }
-                var encoded = encode(before?.dictionary)
+                let encoded = encode(before?.dictionary)
                 // Under the state lock: check the stream's head and lay the entries out after the file's end.
                 let laidOut: (file: SplitSegment, offset: UInt64, bytes: [UInt8], head: Head)? = try state.withLock { s in
                     let index = Int(number)
@@ -324,8 +325,7 @@ final class StreamBuckets: Sendable {
                     guard first.firstVersion == head.next else {
                         throw RingstoreError(.invalidArgument, "stream number \(number): bucket \(bucket) holds versions up to \(head.next), a move gave version \(first.firstVersion) next")
                     }
-                    guard let file = s.current[bucket] else { return nil }
-                    if file !== before { encoded = encode(file.dictionary) }
+                    guard let file = before else { return nil }
                     let bytes = encoded.reduce(0) { $0 + SplitSegment.envelopeSize + $1.count }
                     // A full file is closed: the entry goes to a new one, created outside this lock.
                     guard Self.takes(bytes, file, limit: fileLimit) else { return nil }
@@ -396,9 +396,9 @@ final class StreamBuckets: Sendable {
         file.end + UInt64(bytes) <= limit || file.end == file.entriesStart
     }
 
-    /// Creates `bucket`'s next file, unless another move has already replaced
-    /// `replaced` (the bucket's newest file when this move found it full, or nil
-    /// when the bucket had none), and makes it the bucket's current file.
+    /// Creates `bucket`'s next file after `replaced` (its newest file, found
+    /// full, or nil when the bucket has none) and makes it the bucket's current
+    /// file. Called with the bucket's append lock held.
     ///
     /// The new file's header and dictionary are made durable before it is
     /// installed, so before any entry follows them: a cut may otherwise keep
@@ -407,14 +407,14 @@ final class StreamBuckets: Sendable {
     /// that no read can decode. (A lost folder entry loses the whole file,
     /// entries included: the segments still hold them.)
     ///
-    /// That sync runs under ``creation`` only, not the buckets' state lock, so
-    /// that reads of bucketed streams and moves into other files never wait a
-    /// device sync (up to about 100 ms on an SD card); ``creation`` keeps two
-    /// moves into one full bucket from both creating its next generation.
+    /// That sync runs under the bucket's append lock and ``creation``, not the
+    /// buckets' state lock, so that reads of bucketed streams and moves into
+    /// other files never wait a device sync (up to about 100 ms on an SD card);
+    /// the bucket's lock keeps two moves into one full bucket from both
+    /// creating its next generation.
     private func createNextFile(of bucket: Int, replacing replaced: SplitSegment?, compress: Bool,
                                 dictionary: () throws -> CompressionDictionary?) throws {
         try creation.withLock { _ in
-            guard state.withLock({ $0.current[bucket] }) === replaced else { return }  // created meanwhile
             let generation = replaced.flatMap { Self.bucketAndGeneration(of: $0.number)?.generation }.map { $0 + 1 } ?? 0
             if !StorageDirectory.isDirectory(folder) {
                 try StorageDirectory.create(folder)
