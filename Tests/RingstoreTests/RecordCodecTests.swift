@@ -178,3 +178,47 @@ import SystemPackage
         _ = ring  // unmapped and closed when released
     }
 }
+
+@Suite struct RingRecordCopyTests {
+    /// A record copied with `pread` is the mapped record, byte for byte: a small
+    /// one (one read), one longer than the first read asks for (a second read
+    /// grows the buffer), and one ending at the ring's end with fewer bytes left
+    /// there than the first read would ask for; positions of a later lap map
+    /// to the same bytes. A length that runs past the ring's end returns what
+    /// there is, and inspection names the damage.
+    @Test func copiedRecordsAreTheMappedOnes() throws {
+        let dir = TemporaryDirectory()
+        let capacity: UInt64 = 64 << 10
+        let ring = try RingFile.create(at: FilePath(dir.child("ring")), capacity: capacity, header: [UInt8](repeating: 7, count: 64))
+        let lap = 3 * capacity
+        let small = RecordCodecTests().encode(EventData(type: "T", data: Array(repeating: 5, count: 100)), position: lap)
+        let large = RecordCodecTests().encode(EventData(type: "T", data: (0..<3000).map { UInt8(truncatingIfNeeded: $0) }), position: lap + 4096)
+        let tailLength = JournalRecord.eventLength(streamCount: 8, typeCount: 1, metadataCount: 0, dataCount: 300)
+        let tailStart = capacity - UInt64(tailLength)
+        let tail = RecordCodecTests().encode(EventData(type: "T", data: Array(repeating: 6, count: 300)), position: lap + tailStart)
+        #expect(large.count > RingFile.copiedRecordProbe && tail.count < RingFile.copiedRecordProbe)
+        for (bytes, physical) in [(small, UInt64(0)), (large, 4096), (tail, tailStart)] {
+            try bytes.withUnsafeBytes { try ring.write($0, at: physical) }
+        }
+        var scratch: [UInt8] = []
+        for (bytes, physical) in [(small, UInt64(0)), (large, 4096), (tail, tailStart)] {
+            let count = try ring.copyRecord(at: lap + physical, into: &scratch)
+            try #require(count >= bytes.count, "record at \(physical): \(count) bytes copied")
+            #expect(Array(scratch[..<bytes.count]) == bytes)
+            let mapped = ring.withMappedBytes(physical: physical, count: bytes.count) { Array($0) }
+            #expect(Array(scratch[..<bytes.count]) == mapped)
+            let inspection = scratch.withUnsafeBytes { JournalRecord.inspect(UnsafeRawBufferPointer(rebasing: $0[..<count]), expectedPosition: lap + physical) }
+            guard case .event(let header) = inspection else { Issue.record("record at \(physical): \(inspection)"); continue }
+            #expect(header.length == bytes.count)
+        }
+        // The tail record's length made to run past the ring's end.
+        var damaged = tail
+        damaged.withUnsafeMutableBytes { $0.storeBytes(of: UInt32(tailLength + 8).littleEndian, toByteOffset: 0, as: UInt32.self) }
+        try damaged.withUnsafeBytes { try ring.write($0, at: tailStart) }
+        let count = try ring.copyRecord(at: lap + tailStart, into: &scratch)
+        #expect(count == tailLength, "what lies before the ring's end")
+        let inspection = scratch.withUnsafeBytes { JournalRecord.inspect(UnsafeRawBufferPointer(rebasing: $0[..<count]), expectedPosition: lap + tailStart) }
+        guard case .invalid(let reason) = inspection else { Issue.record("damage not found: \(inspection)"); return }
+        #expect(reason.contains("not a valid record length"))
+    }
+}

@@ -42,6 +42,35 @@ import Testing
         #expect(pages.releasedTo == 5 << 20)
     }
 
+    /// A checkpoint's writing whose records spread over more than half the ring
+    /// (checkpoints were held back meanwhile) reads them with copies instead of
+    /// through the mapping, and every stream reads back whole and in order; the
+    /// writing of a checkpoint over less of the ring copies nothing.
+    @Test func aPassOverMoreThanHalfTheRingCopiesItsRecords() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await EventStore.open(at: dir.child("store"), configuration: .testing(capacity: 1 << 20))
+        let streams = 50
+        func data(_ i: Int) -> [UInt8] { Array(repeating: UInt8(truncatingIfNeeded: i), count: 900) + withUnsafeBytes(of: UInt64(i).littleEndian, Array.init) }
+        func append(_ range: Range<Int>) async throws {
+            for i in range { _ = try await store.append(to: "s-\(i % streams)", events: [EventData(type: "t", data: data(i), contentType: .binary)]) }
+        }
+        try await append(0..<100)  // records of 976 bytes: about a tenth of the ring
+        await store.splitter.checkpointForTesting()
+        #expect(store.splitter.copiedRecords.load(ordering: .relaxed) == 0, "a pass within half the ring reads through the mapping")
+
+        store.splitter.testing.checkpointsHeld.store(true, ordering: .relaxed)
+        try await append(100..<800)  // two thirds of the ring past the checkpoint
+        await store.splitter.checkpointForTesting()
+        let copied = store.splitter.copiedRecords.load(ordering: .relaxed)
+        #expect(copied == 700, "the held-back pass copies each of its records once: \(copied)")
+        for stream in 0..<streams {
+            let events = try await store.read(stream: "s-\(stream)").collect()
+            #expect(events.map(\.data) == stride(from: stream, to: 800, by: streams).map(data), "stream s-\(stream)")
+            #expect(events.map(\.version) == Array(0..<UInt64(800 / streams)))
+        }
+        try await store.close()
+    }
+
     /// The lowest first position from each index on matches a plain search,
     /// for lists around the chunk size, in any order, with streams that have
     /// no positions left.

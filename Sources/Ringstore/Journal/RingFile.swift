@@ -198,6 +198,39 @@ final class RingFile: @unchecked Sendable {
         try bytes.withUnsafeBytes { buffer in try file.write(buffer, at: offset) }
     }
 
+    /// Bytes the first `pread` of ``copyRecord(at:into:)`` asks for: a whole
+    /// small record, so most records take one call.
+    static let copiedRecordProbe = 1024
+
+    /// Copies the record starting at logical `position` into `scratch` (grown as
+    /// needed) with `pread`, not through the mapping, and returns how many bytes
+    /// of it are there: the record's whole length when its header is readable
+    /// and the length fits before the ring's end, otherwise what could be read
+    /// (``JournalRecord/inspect(_:expectedPosition:verifyChecksum:)`` then names
+    /// the damage).
+    ///
+    /// Why: a read through the mapping maps the pages around it (a fault maps up
+    /// to 64 KiB of cached pages), and mapped pages count in the process's
+    /// resident memory until released. Reading many streams' records scattered
+    /// over tens of megabytes of the ring maps all of it; copies map nothing.
+    func copyRecord(at position: UInt64, into scratch: inout [UInt8]) throws -> Int {
+        let offset = Self.headerAreaSize + physical(position)
+        let toEnd = Int(bytesToEnd(from: position))
+        let first = min(toEnd, Self.copiedRecordProbe)
+        if scratch.count < first { scratch = [UInt8](repeating: 0, count: Self.copiedRecordProbe) }
+        var count = try scratch.withUnsafeMutableBytes { buffer in
+            try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<first]), at: offset)
+        }
+        guard count >= 4 else { return count }
+        let length = Int(UInt32(littleEndian: scratch.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }))
+        guard length > count, length <= toEnd else { return count }
+        if scratch.count < length { scratch += repeatElement(0, count: length - scratch.count) }
+        count += try scratch.withUnsafeMutableBytes { [count] buffer in
+            try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count..<length]), at: offset + UInt64(count))
+        }
+        return count
+    }
+
     /// Calls `body` with the mapped bytes of physical ring range `[offset, offset + count)`.
     ///
     /// The pointer must not escape `body`. The bytes may change under the caller

@@ -70,14 +70,18 @@ extension Splitter {
     /// position): a stream file or segment holding another event at such a
     /// version is ahead of the journal, and skipping would hide the journal's
     /// event behind it for good.
-    func buildBlocks(_ positions: some Collection<UInt64>, of stream: String, from next: UInt64) throws -> [StreamBlock.RawBlock] {
+    ///
+    /// With `copies`, the records are read with `pread` into its buffer instead of
+    /// through the ring's mapping (see ``RingFile/copyRecord(at:into:)``).
+    func buildBlocks(_ positions: some Collection<UInt64>, of stream: String, from next: UInt64,
+                     copies: RecordCopies? = nil) throws -> [StreamBlock.RawBlock] {
         var builder = StreamBlock.Builder()
         let ring = journal.ring
         var expected = next
         var skipped: [(version: UInt64, id: UUID, position: UInt64)] = []
         for position in positions {
             let physical = ring.physical(position)
-            try ring.withMappedBytes(physical: physical, count: Int(ring.bytesToEnd(from: position))) { bytes in
+            func take(_ bytes: UnsafeRawBufferPointer) throws {
                 // Checksummed when scanned; below checkpoint + capacity nothing writes over it.
                 guard case .event(let h) = JournalRecord.inspect(bytes, expectedPosition: position, verifyChecksum: false) else {
                     throw damagedRecord(at: position, "it changed after it was scanned")
@@ -101,6 +105,13 @@ extension Splitter {
                             type: UnsafeRawBufferPointer(rebasing: bytes[typeStart..<metadataStart]),
                             metadata: UnsafeRawBufferPointer(rebasing: bytes[metadataStart..<dataStart]),
                             data: UnsafeRawBufferPointer(rebasing: bytes[dataStart..<(dataStart + h.dataCount)]))
+            }
+            if let copies {
+                let count = try ring.copyRecord(at: position, into: &copies.bytes)
+                copies.records += 1
+                try copies.bytes.withUnsafeBytes { try take(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+            } else {
+                try ring.withMappedBytes(physical: physical, count: Int(ring.bytesToEnd(from: position))) { try take($0) }
             }
         }
         let blocks = builder.finish()
@@ -151,6 +162,24 @@ extension Splitter {
     /// The writes stay sequential, only more of them.
     static let segmentWriteBytes = 256 << 10
 
+    /// Whether a checkpoint's writing whose pending records spread over `span`
+    /// bytes of the ring reads them through the mapping (otherwise with copies,
+    /// ``RecordCopies``): up to half the ring, as far as a checkpoint falls due
+    /// at, so only a pass held back (while the segments hold checkpoints, or the
+    /// splitter fell behind) copies.
+    ///
+    /// Why: a pass takes the streams one after the other, and with many small
+    /// streams each one's few records lie all over the span, so the pass maps
+    /// the whole span at once (with 100,000 streams, nearly the whole 64 MiB
+    /// ring in a tenth of a second, the demo's peak resident memory) and lets go
+    /// of it only as it passes the lowest position still to come. A copy costs a
+    /// system call per record (about 1 µs of processor time an event, a tenth
+    /// of one-event ingest's rate if every pass copied), so only the passes
+    /// beyond a normal checkpoint's span take it.
+    func mapsPass(spanning span: UInt64) -> Bool {
+        span <= journal.ring.capacity / 2
+    }
+
     /// Writes every stream's pending records: the few streams with a good
     /// block's worth into their own files, all others into the split segments
     /// (sequential writes of up to ``segmentWriteBytes``).
@@ -196,9 +225,12 @@ extension Splitter {
         // and the pass keeps about one segment write's worth of the ring mapped.
         let list = pending.streams.list
         let lowestAhead = LowestPendingPosition(list)
+        let copies = mapsPass(spanning: pending.scanned - min(lowestAhead.from(0), pending.scanned)) ? nil : RecordCopies()
+        defer { if let copies { copiedRecords.add(copies.records, ordering: .relaxed) } }
         var passPages = SplitterMappedPages(releasedTo: readers.splitPosition.load(ordering: .acquiring))
         for (index, entry) in list.enumerated() where !entry.positions.isEmpty {
-            let blocks = try buildBlocks(entry.positions, of: entry.name, from: try split.splitNext(of: entry.name, number: entry.number))
+            let blocks = try buildBlocks(entry.positions, of: entry.name, from: try split.splitNext(of: entry.name, number: entry.number),
+                                         copies: copies)
             if !blocks.isEmpty { items.append(.init(number: entry.number, blocks: blocks)) }
             written.append((entry.number, entry.name))
             bytes += entry.rawBytes

@@ -67,6 +67,9 @@ final class Splitter: Sendable {
     /// store's configuration turns it off by default, tests of the splitter
     /// alone keep it on).
     let pacing: Bool
+    /// Records that checkpoints' writing read with copies rather than through the
+    /// ring's mapping (``mapsPass(spanning:)``; tests, measurements).
+    let copiedRecords = Atomic<UInt64>(0)
     /// Pauses taken between slices of checkpoints' writing (tests, measurements).
     let pacedPauses = Atomic<UInt64>(0)
     /// Checkpoints whose segment writes were paced for the device
