@@ -37,4 +37,24 @@ import Testing
         #expect(streams[3] == nil)
         #expect(streams.count == 1)
     }
+
+    /// Emptied, a list that held more streams than ``PendingStreams/keptCapacity``
+    /// lets go of its room; a smaller one keeps it. Either way it fills again.
+    @Test func anEmptiedLargeListLetsGoOfItsRoom() {
+        for count in [100, PendingStreams.keptCapacity * 2] {
+            var streams = PendingStreams()
+            for round in 0..<2 {
+                for n in 0..<count { _ = streams.add(number: UInt32(n), name: "s\(n)", positions: [UInt64(n * 8)], rawBytes: 10, fullBytes: 1_000) }
+                #expect(streams.count == count && streams.list.capacity >= count)
+                for n in (0..<count).reversed() where n % 2 == round { streams.remove(UInt32(n)) }
+                for n in 0..<count where n % 2 != round { streams.remove(UInt32(n)) }
+                #expect(streams.isEmpty)
+                if count > PendingStreams.keptCapacity {
+                    #expect(streams.list.capacity == 0, "\(count) streams: room let go of")
+                } else {
+                    #expect(streams.list.capacity >= count, "\(count) streams: room kept")
+                }
+            }
+        }
+    }
 }

@@ -218,17 +218,20 @@ extension Splitter {
             written.removeAll()
             bytes = 0
         }
-        // Over the streams pending when the pass starts: one a reader's request wrote
-        // meanwhile finds nothing left to write (its versions are stored) and is only forgotten.
+        // Over the streams pending when the pass starts, by number, each looked up as
+        // it comes: one a reader's request wrote meanwhile is no longer pending and is
+        // passed over. (A copy of the list held through the pass made the first removal
+        // below copy the list itself: 48 bytes a stream, 4.8 MB at 100,000 streams.)
         // Going down the list, the pages below every stream still to come are let go
         // of (see `SplitterMappedPages`): with large appends the list is in ring order
         // and the pass keeps about one segment write's worth of the ring mapped.
-        let list = pending.streams.list
-        let lowestAhead = LowestPendingPosition(list)
+        let numbers = pending.streams.list.map(\.number)
+        let lowestAhead = LowestPendingPosition(pending.streams.list)
         let copies = mapsPass(spanning: pending.scanned - min(lowestAhead.from(0), pending.scanned)) ? nil : RecordCopies()
         defer { if let copies { copiedRecords.add(copies.records, ordering: .relaxed) } }
         var passPages = SplitterMappedPages(releasedTo: readers.splitPosition.load(ordering: .acquiring))
-        for (index, entry) in list.enumerated() where !entry.positions.isEmpty {
+        for (index, number) in numbers.enumerated() {
+            guard let entry = pending.streams[number], !entry.positions.isEmpty else { continue }
             let blocks = try buildBlocks(entry.positions, of: entry.name, from: try split.splitNext(of: entry.name, number: entry.number),
                                          copies: copies)
             if !blocks.isEmpty { items.append(.init(number: entry.number, blocks: blocks)) }
