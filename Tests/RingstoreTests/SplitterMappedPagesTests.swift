@@ -43,9 +43,12 @@ import Testing
     }
 
     /// A checkpoint's writing whose records spread over more than half the ring
-    /// (checkpoints were held back meanwhile) reads them with copies instead of
-    /// through the mapping, and every stream reads back whole and in order; the
-    /// writing of a checkpoint over less of the ring copies nothing.
+    /// (checkpoints were held back meanwhile), each stream's records all over
+    /// it, reads them with copies instead of through the mapping, and every
+    /// stream reads back whole and in order. The writing of a checkpoint over
+    /// less of the ring copies nothing, nor does one over as much whose streams'
+    /// records each lie together (large appends: the pass lets go of the
+    /// mapping as it goes).
     @Test func aPassOverMoreThanHalfTheRingCopiesItsRecords() async throws {
         let dir = TemporaryDirectory()
         let store = try await EventStore.open(at: dir.child("store"), configuration: .testing(capacity: 1 << 20))
@@ -67,6 +70,17 @@ import Testing
             let events = try await store.read(stream: "s-\(stream)").collect()
             #expect(events.map(\.data) == stride(from: stream, to: 800, by: streams).map(data), "stream s-\(stream)")
             #expect(events.map(\.version) == Array(0..<UInt64(800 / streams)))
+        }
+
+        // 45 streams of 15 events each, appended whole: 0.63 of the ring again. (Each
+        // under the 16 KiB that would send a stream to a file of its own at once.)
+        for stream in 0..<45 {
+            _ = try await store.append(to: "together-\(stream)", events: (0..<15).map { EventData(type: "t", data: data(stream * 15 + $0), contentType: .binary) })
+        }
+        await store.splitter.checkpointForTesting()
+        #expect(store.splitter.copiedRecords.load(ordering: .relaxed) == copied, "records that lie together are read through the mapping")
+        for stream in 0..<45 {
+            #expect(try await store.read(stream: "together-\(stream)").collect().map(\.data) == (0..<15).map { data(stream * 15 + $0) })
         }
         try await store.close()
     }

@@ -162,22 +162,32 @@ extension Splitter {
     /// The writes stay sequential, only more of them.
     static let segmentWriteBytes = 256 << 10
 
-    /// Whether a checkpoint's writing whose pending records spread over `span`
-    /// bytes of the ring reads them through the mapping (otherwise with copies,
-    /// ``RecordCopies``): up to half the ring, as far as a checkpoint falls due
-    /// at, so only a pass held back (while the segments hold checkpoints, or the
-    /// splitter fell behind) copies.
+    /// Whether a checkpoint's writing over `list`, whose records spread over
+    /// `span` bytes of the ring, reads them through the mapping (otherwise with
+    /// copies, ``RecordCopies``). It copies only when both hold:
+    /// - the span is more than half the ring, further than a checkpoint falls
+    ///   due at, so only a pass held back (while the segments hold checkpoints,
+    ///   or the splitter fell behind) copies;
+    /// - each stream's records spread, on average, over more than an eighth of
+    ///   the span (from its first record to its last).
     ///
     /// Why: a pass takes the streams one after the other, and with many small
     /// streams each one's few records lie all over the span, so the pass maps
     /// the whole span at once (with 100,000 streams, nearly the whole 64 MiB
     /// ring in a tenth of a second, the demo's peak resident memory) and lets go
-    /// of it only as it passes the lowest position still to come. A copy costs a
-    /// system call per record (about 1 µs of processor time an event, a tenth
-    /// of one-event ingest's rate if every pass copied), so only the passes
-    /// beyond a normal checkpoint's span take it.
-    func mapsPass(spanning span: UInt64) -> Bool {
-        span <= journal.ring.capacity / 2
+    /// of it only as it passes the lowest position still to come. When each
+    /// stream's records lie together (large appends), the pass lets go of the
+    /// pages behind it as it goes (``SplitterMappedPages``), and copying would
+    /// only cost. A copy costs a system call per record (about 1 µs of
+    /// processor time an event, a tenth of one-event ingest's rate if every
+    /// pass copied).
+    func mapsPass(over list: [PendingStream], spanning span: UInt64) -> Bool {
+        guard span > journal.ring.capacity / 2, !list.isEmpty else { return true }
+        var reach: UInt64 = 0
+        for stream in list where !stream.positions.isEmpty {
+            reach += stream.positions[stream.positions.count - 1] - stream.positions[0]
+        }
+        return reach / UInt64(list.count) <= span / 8
     }
 
     /// Writes every stream's pending records: the few streams with a good
@@ -227,7 +237,8 @@ extension Splitter {
         // and the pass keeps about one segment write's worth of the ring mapped.
         let numbers = pending.streams.list.map(\.number)
         let lowestAhead = LowestPendingPosition(pending.streams.list)
-        let copies = mapsPass(spanning: pending.scanned - min(lowestAhead.from(0), pending.scanned)) ? nil : RecordCopies()
+        let copies = mapsPass(over: pending.streams.list, spanning: pending.scanned - min(lowestAhead.from(0), pending.scanned))
+            ? nil : RecordCopies()
         defer { if let copies { copiedRecords.add(copies.records, ordering: .relaxed) } }
         var passPages = SplitterMappedPages(releasedTo: readers.splitPosition.load(ordering: .acquiring))
         for (index, number) in numbers.enumerated() {

@@ -68,7 +68,7 @@ final class Splitter: Sendable {
     /// alone keep it on).
     let pacing: Bool
     /// Records that checkpoints' writing read with copies rather than through the
-    /// ring's mapping (``mapsPass(spanning:)``; tests, measurements).
+    /// ring's mapping (``mapsPass(over:spanning:)``; tests, measurements).
     let copiedRecords = Atomic<UInt64>(0)
     /// Pauses taken between slices of checkpoints' writing (tests, measurements).
     let pacedPauses = Atomic<UInt64>(0)
