@@ -168,8 +168,8 @@ final class SplitSegments: Sendable {
 
     /// How many entries ahead opening's walk asks for the head of the stream it
     /// will meet. Why: with 100,000 streams nearly every entry's head was a cache
-    /// miss, and recording heads took 41 % of reopening a store with 3.45 M
-    /// segment entries.
+    /// miss, and recording heads took 0.24-0.45 s of reopening a store with 3.41 M
+    /// segment entries (about 0.02 s with the rows asked for ahead).
     static let openingLookahead = 8
 
     /// Raw bytes from which on a stream's chain has a block's worth: the mover
