@@ -137,7 +137,7 @@ final class SegmentRouting {
                 let size = try segment.file.size()
                 bytesRead += size
                 self.segment(number, size: size)
-                let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20, lookahead: StoreVerifier.lookahead) { visit, block, upcoming in
+                let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20, lookahead: Prefetch.rowsAhead) { visit, block, upcoming in
                     if let upcoming { prefetch(stream: upcoming) }
                     switch visit {
                     case .entry(let offset, let envelope, let header, _):

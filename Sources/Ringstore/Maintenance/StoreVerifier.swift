@@ -35,10 +35,6 @@ struct StoreVerifier {
     /// Handed every segment entry, if it accepts, by a walk of its own on a thread of its
     /// own while the verification runs (a compaction gathers them; ``SegmentRouting``).
     var segmentSink: SegmentRouting? = nil
-    /// How many entries ahead the segment walk and the global-index pass ask for the
-    /// row of the stream they will meet (``Prefetch``): far enough for a cache miss
-    /// to be over when the entry comes, near enough for the rows to stay cached.
-    static let lookahead = 8
 
     func verify() -> VerifyReport {
         var verifier = self
@@ -340,7 +336,7 @@ struct StoreVerifier {
                     if header[20..<24].contains(where: { $0 != 0 }) { problem(20, "reserved header bytes are not zero") }
                 }
                 for (offset, what) in Self.dictionaryFindings(of: segment) { problem(offset, what) }
-                let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20, lookahead: Self.lookahead) { visit, block, upcoming in
+                let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20, lookahead: Prefetch.rowsAhead) { visit, block, upcoming in
                     // The rows of a stream some entries ahead: their cache misses overlap this entry's checks.
                     if let upcoming {
                         Prefetch.element(of: &streams, at: Int(upcoming), bytes: hot)
@@ -505,8 +501,8 @@ struct StoreVerifier {
                     let offset = UInt64((index + i) * entrySize)
                     let start = i * entrySize
                     // The row of the stream some entries ahead (its number unchecked: a hint).
-                    if i + Self.lookahead < entries {
-                        let upcoming = LittleEndian.load(UInt32.self, from: UnsafeRawBufferPointer(chunk), at: start + Self.lookahead * entrySize + 16)
+                    if i + Prefetch.rowsAhead < entries {
+                        let upcoming = LittleEndian.load(UInt32.self, from: UnsafeRawBufferPointer(chunk), at: start + Prefetch.rowsAhead * entrySize + 16)
                         Prefetch.element(of: &streams, at: Int(upcoming), bytes: hot)
                     }
                     guard let entry = GlobalIndex.decode(UnsafeRawBufferPointer(rebasing: chunk[start..<(start + entrySize)])) else {

@@ -127,7 +127,7 @@ final class SplitSegments: Sendable {
                 removed = true
                 continue
             }
-            let walked = try segment.walk(checkingPayloads: true, lookahead: Self.openingLookahead) { visit, _, upcoming in
+            let walked = try segment.walk(checkingPayloads: true, lookahead: Prefetch.rowsAhead) { visit, _, upcoming in
                 // The heads are a row per stream, far beyond the caches with many streams:
                 // the row of the entry a few ahead is asked for now (a hint, see ``Prefetch``).
                 if let upcoming { Prefetch.element(of: &s.heads, at: Int(upcoming)) }
@@ -165,12 +165,6 @@ final class SplitSegments: Sendable {
         s.checkpointed = s.current.map { Link(segment: $0.number, offset: UInt32($0.end)) } ?? Link(segment: 0, offset: 0)
         state = Mutex(s)
     }
-
-    /// How many entries ahead opening's walk asks for the head of the stream it
-    /// will meet. Why: with 100,000 streams nearly every entry's head was a cache
-    /// miss, and recording heads took 0.24-0.45 s of reopening a store with 3.41 M
-    /// segment entries (about 0.02 s with the rows asked for ahead).
-    static let openingLookahead = 8
 
     /// Raw bytes from which on a stream's chain has a block's worth: the mover
     /// moves it into the stream's file without waiting for the budget.

@@ -5,6 +5,15 @@ import CRingstoreSupport
 /// for a row early lets its cache miss overlap the work on the rows before it.
 /// Hints only: an index out of range asks for nothing, and no hint changes a result.
 enum Prefetch {
+    /// How many entries ahead a walk that updates a row per stream asks for the
+    /// row it will meet (the split segments' opening walk, the verifier's
+    /// segment walk and global-index pass, a compaction's segment routing): far
+    /// enough for a cache miss to be over when the entry comes, near enough for
+    /// the rows to stay cached. With 100,000 streams a miss per entry had made
+    /// recording the segments' heads 0.24-0.45 s of reopening a store with 3.41 M
+    /// segment entries (about 0.02 s with the rows asked for ahead).
+    static let rowsAhead = 8
+
     /// Asks for the cache lines of the first `bytes` bytes of `buffer[index]`.
     @inline(__always)
     static func element<T>(in buffer: UnsafeBufferPointer<T>, at index: Int, bytes: Int = MemoryLayout<T>.stride) {
