@@ -76,6 +76,39 @@ void rs_set_thread_name(const char *name) {
 #endif
 }
 
+int rs_trim_heap(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}
+
+int64_t rs_anonymous_resident_bytes(void) {
+#if defined(__linux__)
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char text[128];
+    ssize_t length = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (length <= 0) return -1;
+    text[length] = 0;
+    /* size resident shared text lib data dt, in pages */
+    int64_t fields[3] = {0, 0, 0};
+    const char *c = text;
+    for (int field = 0; field < 3; field++) {
+        while (*c == ' ') c++;
+        if (*c < '0' || *c > '9') return -1;
+        while (*c >= '0' && *c <= '9') fields[field] = fields[field] * 10 + (*c++ - '0');
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || fields[2] > fields[1]) return -1;
+    return (fields[1] - fields[2]) * (int64_t)page;
+#else
+    return -1;
+#endif
+}
+
 int rs_fix_mmap_threshold(int bytes) {
 #if defined(__GLIBC__)
     return mallopt(M_MMAP_THRESHOLD, bytes);

@@ -78,6 +78,16 @@ uint64_t rs_thread_slice(void);
 /// Swift's Glibc module.
 int rs_fix_mmap_threshold(int bytes);
 
+/// glibc's `malloc_trim(0)`: gives the pages of free heap memory in every
+/// arena back to the system (see `HeapTrim` for when); 1 if any were given
+/// back, 0 otherwise and where the C library is not glibc.
+int rs_trim_heap(void);
+
+/// The process's anonymous resident memory in bytes (`/proc/self/statm`:
+/// resident less file-backed and shared pages), -1 where unavailable. One
+/// small read, without the parsing of `/proc/self/status`.
+int64_t rs_anonymous_resident_bytes(void);
+
 /// A number never returned before in this process: each thread takes blocks
 /// of 1,024 from one shared counter and hands them out one by one, so that
 /// threads generating event IDs do not contend for one atomic per ID.

@@ -71,6 +71,7 @@ extension Splitter {
                     worked = true
                 }
                 consecutiveFailures = 0
+                HeapTrim.trimIfGrown()  // free heap memory back to the system, after growth
                 // A failure stays reported until every record held back is in its file:
                 // until then it still explains why the checkpoint (and so the ring) is
                 // stuck. Cleared after any pass that threw nothing, it flickered while
