@@ -72,4 +72,35 @@ import RingstoreCrashTesting
         #expect(totalAcknowledged > rounds * 10)
         #expect(retried > 0, "no append was left unanswered by a kill")
     }
+
+    /// A writer whose splitter is held fills the whole ring after the
+    /// checkpoint and is killed with appends waiting for space: the reopen
+    /// replays a full journal (the wrapped end included, from the second
+    /// round on) and keeps every acknowledged event.
+    @Test func aKillWithTheRingFullKeepsEveryAcknowledgedEvent() async throws {
+        let executable = Self.tortureExecutable
+        try #require(FileManager.default.isExecutableFile(atPath: executable), "build ringstore-torture first: \(executable)")
+        let root = TemporaryDirectory()
+        var configuration = Configuration()
+        configuration.journalCapacity = 1 << 20
+        configuration.maxEventSize = Int(configuration.journalCapacity / 4)
+        var acknowledgements: [Acknowledgement] = []
+        let store = root.child("store")
+        for round in 0..<3 {
+            let arguments = ["writer", "--dir", store, "--writers", "16", "--streams", "40", "--max-batch", "4",
+                             "--seed", "\(70 + round)", "--journal-mb", "1", "--hold-split"]
+            let outcome = try CrashRound.run(executable: executable, arguments: arguments, killDelay: .milliseconds(20),
+                                             startingAt: CrashWriter.ringFullLine, scratch: root.path)
+            #expect(outcome.markerSeen, "round \(round): the ring never filled")
+            #expect(outcome.terminationSignal == SIGKILL)
+            acknowledgements += outcome.acknowledgements
+            let report = try await CrashVerifier.verify(directory: store, configuration: configuration, acknowledgements: acknowledgements,
+                                                        sendings: outcome.sendings)
+            acknowledgements += report.retried
+            #expect(report.problems.isEmpty, "round \(round): \(report.problems.prefix(5))")
+            // At least 99 % of the ring, in records of about 150 bytes, was replayed.
+            #expect(report.recoveredEvents * 200 > Int(configuration.journalCapacity) * 99 / 100,
+                    "round \(round): \(report.recoveredEvents) events replayed")
+        }
+    }
 }

@@ -44,6 +44,7 @@ struct Torture: AsyncParsableCommand {
         @Option(help: "Journal size in MiB (small, so the ring wraps and the splitter checkpoints during every round).") var journalMb: UInt64 = 1
         @Flag(help: "Run the writer in relaxed durability mode.") var relaxed = false
         @Flag(help: "Simulate power cuts in this process instead of killing a writer process.") var powerLoss = false
+        @Flag(help: "Hold the writer's splitter so that the ring fills with records after the checkpoint, and kill it once the ring is full: each reopen replays a whole journal (use with --journal-mb 64 for the default size).") var fullRing = false
         @Flag(inversion: .prefixedNo, help: "Move small streams into shared bucket files (Configuration.streamBuckets, on by default).") var streamBuckets = true
         @Option(help: "With --power-loss: seconds a round may wait for the ring to wrap, for its cut, or for the store to close before it reports a hang.") var roundTimeout = 60
         @Option(help: "Folder for the stores (default: a new temporary folder, removed afterwards).") var dir: String?
@@ -63,6 +64,7 @@ struct Torture: AsyncParsableCommand {
             var random = SeededRandom(seed: seed)
             var totals = (acknowledged: 0, verified: 0, unacknowledged: 0, lost: 0, problems: 0, replayed: 0, retriesRecognised: 0, retriesStored: 0)
             var maxLaps = 0.0
+            var openDurations: [Duration] = []
             var acknowledgements: [Acknowledgement] = []
             for round in 0..<rounds {
                 let store = "\(root)/store-\(round / roundsPerStore)"
@@ -72,8 +74,9 @@ struct Torture: AsyncParsableCommand {
                     executable: executable,
                     arguments: ["writer", "--dir", store, "--writers", "\(writers)", "--streams", "\(streams)",
                                 "--max-batch", "\(maxBatch ?? 5)", "--seed", "\(random.next())", "--journal-mb", "\(journalMb)"]
-                        + (relaxed ? ["--relaxed"] : []) + (streamBuckets ? [] : ["--no-stream-buckets"]),
-                    killDelay: delay, scratch: root)
+                        + (relaxed ? ["--relaxed"] : []) + (streamBuckets ? [] : ["--no-stream-buckets"])
+                        + (fullRing ? ["--hold-split"] : []),
+                    killDelay: delay, startingAt: fullRing ? CrashWriter.ringFullLine : "ACK ", scratch: root)
                 acknowledgements += outcome.acknowledgements
                 let report = try await CrashVerifier.verify(directory: store, configuration: configuration, acknowledgements: acknowledgements,
                                                             sendings: outcome.sendings)
@@ -88,11 +91,16 @@ struct Torture: AsyncParsableCommand {
                 totals.replayed += report.recoveredEvents
                 let laps = Double(report.journalEnd) / Double(report.journalCapacity)
                 maxLaps = max(maxLaps, laps)
-                print("round \(round + 1)/\(rounds): killed after \(outcome.killedAfter), \(outcome.acknowledgements.count) appends acknowledged, store holds \(report.storedEvents) events, journal at \(String(format: "%.1f", laps)) laps, \(report.recoveredEvents) events replayed, unanswered appends retried: \(report.retriesRecognised) found stored, \(report.retriesStored) stored now, \(report.problems.count) problems")
+                openDurations.append(report.openDuration)
+                print("round \(round + 1)/\(rounds): killed after \(outcome.killedAfter), \(outcome.acknowledgements.count) appends acknowledged, store holds \(report.storedEvents) events, journal at \(String(format: "%.1f", laps)) laps, \(report.recoveredEvents) events replayed, reopened in \(milliseconds(report.openDuration)), unanswered appends retried: \(report.retriesRecognised) found stored, \(report.retriesStored) stored now, \(report.problems.count) problems")
                 for problem in report.problems.prefix(10) { print("  PROBLEM: \(problem)") }
             }
-            print("rounds: \(rounds), events acknowledged: \(totals.acknowledged), acknowledged events verified (cumulative per store): \(totals.verified), acknowledged events lost: \(totals.lost), present but unacknowledged: \(totals.unacknowledged), events replayed by recovery: \(totals.replayed), unanswered appends retried: \(totals.retriesRecognised) found stored and \(totals.retriesStored) stored now, journal laps (largest store): \(String(format: "%.1f", maxLaps)), problems: \(totals.problems)")
+            print("rounds: \(rounds), events acknowledged: \(totals.acknowledged), acknowledged events verified (cumulative per store): \(totals.verified), acknowledged events lost: \(totals.lost), present but unacknowledged: \(totals.unacknowledged), events replayed by recovery: \(totals.replayed), unanswered appends retried: \(totals.retriesRecognised) found stored and \(totals.retriesStored) stored now, journal laps (largest store): \(String(format: "%.1f", maxLaps)), reopening: median \(milliseconds(openDurations.isEmpty ? .zero : openDurations.sorted()[openDurations.count / 2])), longest \(milliseconds(openDurations.max() ?? .zero)), problems: \(totals.problems)")
             if totals.problems > 0 { throw ExitCode(1) }
+        }
+
+        private func milliseconds(_ duration: Duration) -> String {
+            String(format: "%.1f ms", Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) / 1e15)
         }
         /// `--power-loss`: rounds of simulated power cuts (see ``PowerLossRounds``).
         func runPowerLoss(root: String) async throws {
@@ -128,6 +136,7 @@ struct Torture: AsyncParsableCommand {
         @Option var journalMb: UInt64 = 64
         @Flag(help: "Open the store in relaxed mode.") var relaxed = false
         @Flag(inversion: .prefixedNo, help: "Move small streams into shared bucket files (on by default).") var streamBuckets = true
+        @Flag(help: "Hold the splitter (nothing split or checkpointed) and print RING FULL once the ring is nearly full.") var holdSplit = false
 
         func run() async throws {
             var configuration = Configuration()
@@ -136,7 +145,7 @@ struct Torture: AsyncParsableCommand {
             if relaxed { configuration.durability = .relaxed }
             configuration.streamBuckets = streamBuckets
             try await CrashWriter.run(directory: dir, configuration: configuration, writers: writers, streams: streams,
-                                      maxBatch: maxBatch, seed: seed)
+                                      maxBatch: maxBatch, seed: seed, holdSplit: holdSplit)
         }
     }
 

@@ -18,6 +18,8 @@ public enum CrashVerifier {
         public var journalCapacity: UInt64 = 1
         /// Events the reopened store replayed from the journal (split again after the crash).
         public var recoveredEvents = 0
+        /// How long `EventStore.open` took: recovery, until appends are accepted.
+        public var openDuration: Duration = .zero
         /// Unanswered appends sent again after the reopen: found stored (nothing
         /// written), and stored by the retry.
         public var retriesRecognised = 0
@@ -36,9 +38,13 @@ public enum CrashVerifier {
     /// stored once.
     public static func verify(directory: String, configuration: Configuration,
                               acknowledgements: [Acknowledgement], sendings: [Sending] = []) async throws -> Report {
+        let clock = ContinuousClock()
+        let opening = clock.now
         let store = try await EventStore.open(at: directory, configuration: configuration, logger: .crashTesting)
+        let openDuration = clock.now - opening
         do {
             var report = try await check(store, acknowledgements)
+            report.openDuration = openDuration
             let answered = Set(acknowledgements.compactMap(\.ids.first))
             try await retry(sendings.filter { !$0.ids.isEmpty && !answered.contains($0.ids[0]) }, in: store, report: &report)
             try await store.close()

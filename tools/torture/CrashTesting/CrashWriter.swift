@@ -1,6 +1,6 @@
 import Logging
 import Foundation
-import Ringstore
+@_spi(Benchmarks) import Ringstore
 
 /// The process that gets killed: appends forever from many concurrent writers
 /// and reports every append on standard output before sending it (``Sending``)
@@ -13,11 +13,31 @@ public enum CrashWriter {
         Array("{\"stream\":\"\(stream)\",\"writer\":\(writer),\"seq\":\(sequence)}".utf8)
     }
 
+    /// The line a writer holding its splitter (`holdSplit`) prints once the ring is nearly full.
+    public static let ringFullLine = "RING FULL"
+
+    /// With `holdSplit`, nothing is split or checkpointed: the ring fills with
+    /// records after the checkpoint, every one of which a reopen must replay
+    /// (the case of the design's bound on reopening after a crash with a full
+    /// journal). ``ringFullLine`` is printed once less than 1 % of it is left.
     public static func run(directory: String, configuration: Configuration, writers: Int, streams: Int,
-                           maxBatch: Int, seed: UInt64) async throws -> Never {
+                           maxBatch: Int, seed: UInt64, holdSplit: Bool = false) async throws -> Never {
         let store = try await EventStore.open(at: directory, configuration: configuration, logger: .crashTesting)
+        if holdSplit { store.holdSplitterForBenchmarks() }
         writeLine("READY\n")
         await withTaskGroup(of: Void.self) { group in
+            if holdSplit {
+                group.addTask {
+                    while true {
+                        let stats = store.stats()
+                        if stats.journalBytesInUse * 100 >= stats.journalCapacity * 99 {
+                            writeLine(ringFullLine + "\n")
+                            return
+                        }
+                        try? await Task.sleep(for: .milliseconds(5))
+                    }
+                }
+            }
             for writer in 0..<writers {
                 group.addTask {
                     var random = SeededRandom(seed: seed &+ UInt64(writer) &* 7919)
