@@ -97,6 +97,8 @@ import Testing
         #expect(entries.map(\.message.description) == ["opened store", "closed store"])
         #expect(entries.allSatisfy { $0.level == .info })
         #expect(entries.first?.metadata["recoveredEvents"] == "0")
+        let openMilliseconds = entries.first?.metadata["openMilliseconds"].flatMap { Double("\($0)") }
+        #expect(openMilliseconds.map { $0 > 0 } == true, "\(String(describing: entries.first?.metadata))")
         #expect(entries.last?.metadata["appends"] == "200")
         #expect(entries.first?.metadata["store"].map { "\($0)" }?.hasPrefix(dir.path) == true)
     }

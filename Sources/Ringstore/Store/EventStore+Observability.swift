@@ -3,8 +3,10 @@ extension EventStore {
     /// How often metrics are sampled while the store is open.
     static let metricsInterval: Duration = .seconds(1)
 
-    /// At open: times flushes and checkpoint steps, logs what recovery found, starts the sampler.
-    func startObserving() {
+    /// At open: times flushes and checkpoint steps, logs what recovery found and
+    /// how long opening took (`nanoseconds`: recovery included, until appends
+    /// are accepted), starts the sampler.
+    func startObserving(openedIn nanoseconds: Int64) {
         journal.writer.flushObserver.install(observability.flushDuration)
         journal.checkpointObserver.install(observability.checkpointStepDurations)
         let stats = stats()
@@ -14,6 +16,7 @@ extension EventStore {
             "checkpoint": "\(stats.checkpointPosition)",
             "recoveredEvents": "\(stats.recoveredEvents)",
             "recoveryStop": "\(stats.recoveryStopReason)",
+            "openMilliseconds": "\(nanoseconds / 1_000_000).\(nanoseconds / 100_000 % 10)",
         ])
         // The sampler holds the store weakly, so an abandoned store can still go away.
         let task = Task.detached(priority: .low) { [weak self] in

@@ -91,6 +91,7 @@ public final class EventStore: Sendable {
     static func open(at path: String, configuration: Configuration, logger: Logger,
                      heldLock: StoreLock?, compactionSettled: Bool = false,
                      preparedSegments: SplitSegments.Prepared? = nil) async throws -> EventStore {
+        let opening = monotonicNanoseconds()
         try configuration.validate()
         MallocTuning.applyOnce()
         let directory = FilePath(path)
@@ -153,7 +154,7 @@ public final class EventStore: Sendable {
                 await store.abandon()  // the splitter's threads are running already
                 throw error
             }
-            store.startObserving()
+            store.startObserving(openedIn: monotonicNanoseconds() - opening)
             return store
         } catch {
             // Nothing was appended, so closing writes nothing; it returns once the
