@@ -13,12 +13,13 @@ import Synchronization
 /// (passes over the ring, decoded blocks, chain listings) in several
 /// per-thread heaps, and those heaps kept about 25 MiB free at the peak of a
 /// 100,000-stream ingest followed by a `$all` read. Trimming brought that
-/// run's peak from 136-142 MiB to about 122 (docs/PERFORMANCE.md, "Free heap
+/// run's peak from 136-142 MiB to 120-123 (docs/PERFORMANCE.md, "Free heap
 /// memory given back").
 ///
 /// Why only after growth: `malloc_trim` holds each heap's lock while it hands
-/// pages back, and an allocation in that heap waits meanwhile: 0.4-3 ms a call
-/// over 10,000 streams, 3-9 ms with 100,000 streams' tables. A store whose
+/// pages back, and an allocation in that heap waits meanwhile: 0.2-3 ms a call
+/// in the bench's stores, 3-9 ms in the demo's heap of about 100 MiB over
+/// 100,000 streams. A store whose
 /// memory is steady never pays that; a peak is growth, so the free memory
 /// below it is given back within about ``checkInterval`` of it.
 enum HeapTrim {

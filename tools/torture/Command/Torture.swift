@@ -102,6 +102,7 @@ struct Torture: AsyncParsableCommand {
         private func milliseconds(_ duration: Duration) -> String {
             String(format: "%.1f ms", Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) / 1e15)
         }
+
         /// `--power-loss`: rounds of simulated power cuts (see ``PowerLossRounds``).
         func runPowerLoss(root: String) async throws {
             var options = PowerLossRounds.Options()
