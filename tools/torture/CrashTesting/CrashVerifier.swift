@@ -138,13 +138,14 @@ public enum CrashVerifier {
         report.unacknowledgedEvents = all.filter { !acknowledgedIDs.contains($0.id) }.count
 
         // Per stream: versions 0..<n without gaps, and the same events as $all holds.
-        let streams = Set(all.map(\.stream))
-        for stream in streams.sorted() {
+        // (Grouped once: filtering `all` per stream took minutes over 100,000 streams.)
+        let idsInAll = Dictionary(grouping: all, by: \.stream).mapValues { Set($0.map(\.id)) }
+        for stream in idsInAll.keys.sorted() {
             let events = try await store.read(stream: stream).collect()
             if events.map(\.version) != Array(0..<UInt64(events.count)) {
                 report.problems.append("stream \(stream) has versions \(events.map(\.version).prefix(10))… — not contiguous from 0")
             }
-            if Set(events.map(\.id)) != Set(all.filter { $0.stream == stream }.map(\.id)) {
+            if Set(events.map(\.id)) != idsInAll[stream] {
                 report.problems.append("stream \(stream) and $all disagree about its events")
             }
         }
