@@ -120,6 +120,7 @@ final class SplitSegments: Sendable {
         var lastNeeded: (index: Int, end: UInt64)? = nil
         var waiting: [(number: UInt32, visit: SplitSegment.Visit)] = []
         var removed = false
+        var found: [SplitSegment] = []
         for number in numbers {
             s.nextNumber = max(s.nextNumber, number &+ 1)
             guard let segment = try SplitSegment.open(number: number, in: folder) else {
@@ -127,6 +128,15 @@ final class SplitSegments: Sendable {
                 removed = true
                 continue
             }
+            found.append(segment)
+        }
+        // The next segment is read ahead while this one is walked, so that its
+        // reads overlap the walk's work instead of following it (from a cold
+        // page cache the walk waited for the device about as long as it worked).
+        found.first?.file.readAhead(offset: 0, count: 0)
+        for (index, segment) in found.enumerated() {
+            let number = segment.number
+            if index + 1 < found.count { found[index + 1].file.readAhead(offset: 0, count: 0) }
             let walked = try segment.walk(checkingPayloads: true, lookahead: Prefetch.rowsAhead) { visit, _, upcoming in
                 // The heads are a row per stream, far beyond the caches with many streams:
                 // the row of the entry a few ahead is asked for now (a hint, see ``Prefetch``).

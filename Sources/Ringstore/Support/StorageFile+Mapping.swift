@@ -38,4 +38,13 @@ extension StorageFile {
     func dropCache(offset: UInt64, count: Int) {
         _ = posix_fadvise(descriptor.rawValue, Int(offset), count, POSIX_FADV_DONTNEED)
     }
+
+    /// Asks the kernel to start reading `[offset, offset + count)` (`count` 0:
+    /// to the end of the file) into the page cache now, without waiting for
+    /// it. Advice only: a failure is ignored.
+    ///
+    /// The corresponding C function is `posix_fadvise(POSIX_FADV_WILLNEED)`.
+    func readAhead(offset: UInt64, count: Int) {
+        _ = posix_fadvise(descriptor.rawValue, Int(offset), count, POSIX_FADV_WILLNEED)
+    }
 }
