@@ -5,7 +5,10 @@ import Synchronization
 /// process's anonymous resident memory has grown by ``growthBeforeTrim`` since
 /// the last trim (or since its lowest point after it). Every open store's
 /// splitter asks (``trimIfGrown(now:)``); the answer is looked up at most once
-/// per ``checkInterval`` in the whole process.
+/// per ``checkInterval`` in the whole process. The splitter, not the store's
+/// once-a-second metrics task: a trim can take milliseconds, which a thread of
+/// the store's own can spend but one of the two threads of the concurrency
+/// pool on a small box should not.
 ///
 /// Why: glibc gives memory back on `free` only from the top of a heap; free
 /// chunks between live ones stay resident until `malloc_trim`. The store's
