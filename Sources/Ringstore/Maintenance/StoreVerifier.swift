@@ -300,6 +300,10 @@ struct StoreVerifier {
                                 into problems: inout [MaintenanceProblem], inventory: inout StoreInventory,
                                 bytesRead: inout UInt64, progress: (Int) -> Void) {
         let hot = StreamTally.segmentHot
+        let summaryNames = Set((try? StorageDirectory.entries(of: directory.appending("split")))?.filter { SegmentSummary.number(inFileName: $0) != nil } ?? [])
+        for name in summaryNames.sorted() where !names.contains(SplitSegment.fileName(of: SegmentSummary.number(inFileName: name)!)) {
+            problems.append(MaintenanceProblem(file: "split/\(name)", offset: nil, what: "summary of a segment that is not there (opening removes it)", harmless: true))
+        }
         // In a store not closed cleanly, opening keeps the segments up to the end of the
         // last entry that begins before the checkpoint and cuts everything after it (the
         // journal supplies it again): findings after it are harmless, known at the end.
@@ -336,6 +340,7 @@ struct StoreVerifier {
                     if header[20..<24].contains(where: { $0 != 0 }) { problem(20, "reserved header bytes are not zero") }
                 }
                 for (offset, what) in Self.dictionaryFindings(of: segment) { problem(offset, what) }
+                var summary = SegmentSummary.Builder(segment: number)
                 let end = try segment.walk(checkingPayloads: false, chunkBytes: 4 << 20, lookahead: Prefetch.rowsAhead) { visit, block, upcoming in
                     // The rows of a stream some entries ahead: their cache misses overlap this entry's checks.
                     if let upcoming {
@@ -344,6 +349,7 @@ struct StoreVerifier {
                     switch visit {
                     case .entry(let offset, let envelope, let header, _):
                         inventory.segmentEntries += 1
+                        summary.add(stream: envelope.stream, offset: offset, header: header)
                         if header.firstPosition < checkpoint { lastBeforeCheckpoint = (i, offset) }
                         guard Int(envelope.stream) < streams.count else {
                             problem(offset, "entry names stream number \(envelope.stream), which the catalog does not have")
@@ -355,16 +361,51 @@ struct StoreVerifier {
                                   stream: &streams[Int(envelope.stream)], checker: &checker, checkpoint: checkpoint,
                                   inventory: &inventory, problem: { problem(offset, $0, stream: $1) })
                     case .damaged(let offset, let next):
+                        summary.spoil()
                         problem(offset, "\(next - offset) bytes are no whole entry")
                     }
                     return true
                 }
                 if end < size { problem(end, "\(size - end) bytes at the end are no whole entry (a torn write)", harmless: replayFrom != .max) }
+                if summaryNames.contains(SegmentSummary.fileName(of: number)) {
+                    verifySummary(of: number, expected: end == size ? summary.summary(size: size) : nil, into: &problems)
+                }
                 segmentSink?.walked(segment: i, file: segment.file)
             } catch {
                 problem(nil, "\(error)")
             }
         }
+    }
+
+    /// Checks segment `number`'s summary file (``SegmentSummary``) against
+    /// `expected`, the summary of the segment's entries as walked (nil when the
+    /// segment holds damage or a torn tail, which its summary cannot describe).
+    func verifySummary(of number: UInt32, expected: SegmentSummary?, into problems: inout [MaintenanceProblem]) {
+        let name = SegmentSummary.fileName(of: number)
+        let relative = "split/\(name)"
+        let bytes: [UInt8]
+        do { bytes = try SegmentSummary.readBytes(directory.appending("split").appending(name)) } catch {
+            problems.append(MaintenanceProblem(file: relative, offset: nil, what: "\(error)"))
+            return
+        }
+        let decoded = SegmentSummary.decode(bytes, segment: number)
+        guard let expected else {
+            if decoded == nil {
+                problems.append(MaintenanceProblem(file: relative, offset: 0, what: "segment summary is damaged (opening walks the segment instead)"))
+            }
+            return
+        }
+        let wanted = expected.encoded()
+        if let decoded, decoded.segmentSize != expected.segmentSize {
+            // Left by a crash between cutting the segment and removing its summary: never trusted.
+            problems.append(MaintenanceProblem(file: relative, offset: 16, what: "segment summary describes \(decoded.segmentSize) bytes of a segment of \(expected.segmentSize) (opening walks the segment and writes it again)", harmless: true))
+            return
+        }
+        guard bytes != wanted else { return }
+        let at = zip(bytes, wanted).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(bytes.count, wanted.count)
+        problems.append(MaintenanceProblem(file: relative, offset: UInt64(at), what: decoded == nil
+            ? "segment summary is damaged (opening walks the segment instead)"
+            : "segment summary disagrees with the segment's entries"))
     }
 
     /// The damaged copies of a segment's or bucket file's dictionary, as findings (offset, what).

@@ -68,12 +68,22 @@ final class SplitSegments: Sendable {
         /// Streams whose every entry was copied into their files, not yet synced:
         /// their heads keep the last link until ``forgetMoved(_:)``.
         var movedUnsynced: Set<UInt32> = []
+        /// The summary of the current segment, built as entries are appended
+        /// (nil: the segment was opened with entries in it; its summary is
+        /// built by walking it once it is finished).
+        var building: SegmentSummary.Builder?
+        /// Finished segments whose summaries ``sync()`` is to write: the
+        /// builder, or nil to build it by walking the segment.
+        var summariesDue: [UInt32: SegmentSummary.Builder?] = [:]
     }
 
     let folder: FilePath
     /// A segment past this size is closed and the next entries go to a new one.
     let segmentBytes: UInt64
     private let state: Mutex<State>
+
+    /// How many segments opening took from their summaries instead of walking them.
+    let segmentsOpenedFromSummaries: Int
 
     /// Bytes appended (stats) and entries written.
     let bytesWritten = Atomic<UInt64>(0)
@@ -91,13 +101,27 @@ final class SplitSegments: Sendable {
             try StorageDirectory.create(folder)
             try StorageDirectory.sync(root)
         }
-        let numbers = try StorageDirectory.entries(of: folder).compactMap(SplitSegment.number(inFileName:)).sorted()
+        let names = try StorageDirectory.entries(of: folder)
+        let numbers = names.compactMap(SplitSegment.number(inFileName:)).sorted()
+        var summarized = Set(names.compactMap(SegmentSummary.number(inFileName:)))
+        var removed = false
+        // A summary whose segment was deleted (a crash between the two removals).
+        for number in summarized.subtracting(numbers) {
+            StorageDirectory.remove(folder.appending(SegmentSummary.fileName(of: number)))
+            summarized.remove(number)
+            removed = true
+        }
         if let prepared, let adopted = try Self.adopt(prepared, numbers: numbers, checkpoint: checkpoint, folder: folder) {
             s.nextNumber = (numbers.last ?? 0) &+ 1
             s.segments = adopted.segments
             s.current = adopted.current
             s.heads = adopted.heads
             s.checkpointed = Link(segment: adopted.current.number, offset: UInt32(adopted.current.end))
+            for segment in adopted.segments.values where segment !== adopted.current && !summarized.contains(segment.number) {
+                s.summariesDue[segment.number] = .some(nil)
+            }
+            if removed { try StorageDirectory.sync(folder) }
+            segmentsOpenedFromSummaries = 0
             state = Mutex(s)
             return
         }
@@ -119,24 +143,45 @@ final class SplitSegments: Sendable {
         var opened: [(segment: SplitSegment, walked: UInt64, size: UInt64)] = []
         var lastNeeded: (index: Int, end: UInt64)? = nil
         var waiting: [(number: UInt32, visit: SplitSegment.Visit)] = []
-        var removed = false
-        var found: [SplitSegment] = []
+        var found: [(segment: SplitSegment, size: UInt64, summary: SegmentSummary?)] = []
+        var fromSummaries = 0
         for number in numbers {
             s.nextNumber = max(s.nextNumber, number &+ 1)
             guard let segment = try SplitSegment.open(number: number, in: folder) else {
+                StorageDirectory.remove(folder.appending(SegmentSummary.fileName(of: number)))
                 StorageDirectory.remove(folder.appending(SplitSegment.fileName(of: number)))
                 removed = true
                 continue
             }
-            found.append(segment)
+            let size = try segment.file.size()
+            // A summary stands for the walk only when it describes the file as it
+            // is and opening keeps every entry in it (all began before the checkpoint).
+            let summary = summarized.contains(number) ? SegmentSummary.read(segment: number, in: folder) : nil
+            if summary?.segmentSize != size { summarized.remove(number) }  // to be written again, if the segment is finished
+            found.append((segment, size, summary.flatMap { $0.segmentSize == size && $0.lastFirstPosition < checkpoint ? $0 : nil }))
         }
-        // The next segment is read ahead while this one is walked, so that its
-        // reads overlap the walk's work instead of following it (from a cold
+        // The next segment to walk is read ahead while this one is walked, so that
+        // its reads overlap the walk's work instead of following it (from a cold
         // page cache the walk waited for the device about as long as it worked).
-        found.first?.file.readAhead(offset: 0, count: 0)
-        for (index, segment) in found.enumerated() {
+        func readAhead(after index: Int) {
+            if let next = found[(index + 1)...].first(where: { $0.summary == nil }) { next.segment.file.readAhead(offset: 0, count: 0) }
+        }
+        readAhead(after: -1)
+        for (index, (segment, size, summary)) in found.enumerated() {
             let number = segment.number
-            if index + 1 < found.count { found[index + 1].file.readAhead(offset: 0, count: 0) }
+            if let summary {
+                // Every entry is kept: what waits before them too.
+                if !summary.rows.isEmpty {
+                    for (number, visit) in waiting { Self.apply(visit, of: number, to: &s.heads, damage: &s.damage) }
+                    waiting.removeAll()
+                    summary.apply(to: &s.heads)
+                    lastNeeded = (opened.count, size)
+                }
+                opened.append((segment, size, size))
+                fromSummaries += 1
+                continue
+            }
+            readAhead(after: index)
             let walked = try segment.walk(checkingPayloads: true, lookahead: Prefetch.rowsAhead) { visit, _, upcoming in
                 // The heads are a row per stream, far beyond the caches with many streams:
                 // the row of the entry a few ahead is asked for now (a hint, see ``Prefetch``).
@@ -149,13 +194,14 @@ final class SplitSegments: Sendable {
                 }
                 return true
             }
-            opened.append((segment, walked, try segment.file.size()))
+            opened.append((segment, walked, size))
         }
         // What still waits lies after the last needed entry: it is cut below.
         for (index, item) in opened.enumerated() {
             let segment = item.segment
             guard index <= (lastNeeded?.index ?? 0) else {
                 StorageDirectory.remove(segment.path)
+                StorageDirectory.remove(folder.appending(SegmentSummary.fileName(of: segment.number)))
                 removed = true
                 continue
             }
@@ -163,6 +209,11 @@ final class SplitSegments: Sendable {
             // walk's end before it; with nothing needed at all, where its entries start.
             let kept = lastNeeded.map { index == $0.index ? $0.end : item.walked } ?? segment.entriesStart
             if kept < item.size {
+                // Its summary (if any) no longer describes it: gone first, so none ever does wrongly.
+                if names.contains(SegmentSummary.fileName(of: segment.number)) {
+                    try StorageDirectory.removeFile(folder.appending(SegmentSummary.fileName(of: segment.number)))
+                    removed = true
+                }
                 try segment.truncate(to: kept)
                 try segment.sync()
             }
@@ -171,8 +222,14 @@ final class SplitSegments: Sendable {
             s.segments[segment.number] = segment
             s.current = segment
         }
+        if let current = s.current, current.end == current.entriesStart { s.building = SegmentSummary.Builder(segment: current.number) }
+        // Finished segments without a summary get one, built by walking them (see ``sync()``).
+        for segment in s.segments.values where segment !== s.current && !summarized.contains(segment.number) {
+            s.summariesDue[segment.number] = .some(nil)
+        }
         if removed { try StorageDirectory.sync(folder) }
         s.checkpointed = s.current.map { Link(segment: $0.number, offset: UInt32($0.end)) } ?? Link(segment: 0, offset: 0)
+        segmentsOpenedFromSummaries = fromSummaries
         state = Mutex(s)
     }
 
@@ -245,7 +302,11 @@ final class SplitSegments: Sendable {
                 // Its dictionary: a sample of the events of this write, its first.
                 let dictionary = compress ? CompressionDictionary.sample(of: items.lazy.flatMap(\.blocks)) : nil
                 let segment = try SplitSegment.create(number: s.nextNumber, in: folder, dictionary: dictionary)
-                s.current?.dictionary?.releaseCompressionStates()  // no more entries go there
+                if let finished = s.current {
+                    finished.dictionary?.releaseCompressionStates()  // no more entries go there
+                    if finished.end > finished.entriesStart { s.summariesDue[finished.number] = s.building }
+                }
+                s.building = SegmentSummary.Builder(segment: segment.number)
                 s.nextNumber += 1
                 s.segments[segment.number] = segment
                 s.current = segment
@@ -280,6 +341,7 @@ final class SplitSegments: Sendable {
             bytesWritten.add(UInt64(output.count), ordering: .relaxed)
             for update in updates {
                 Self.record(&s.heads, stream: update.stream, link: update.link, header: update.header)
+                s.building?.add(stream: update.stream, offset: UInt64(update.link.offset), header: update.header)
                 if s.heads[Int(update.stream)].rawBytes >= Self.ripeBytes { s.ripe.insert(update.stream) }
             }
         }
@@ -317,13 +379,80 @@ final class SplitSegments: Sendable {
                 segment.syncedEnd = max(segment.syncedEnd, target)
             }
         }
-        if folderDirty {
+        let wroteSummaries = writeDueSummaries()
+        if folderDirty || wroteSummaries {
             state.withLock { $0.folderDirty = false }
             do { try StorageDirectory.sync(folder) } catch {
                 state.withLock { $0.folderDirty = true }
                 throw error
             }
         }
+    }
+
+    /// Writes the summaries of finished segments that are durable (see
+    /// ``SegmentSummary``), at most one of them built by walking its segment;
+    /// true if it wrote any (the folder is then to be synced).
+    ///
+    /// Order: a segment's entries are durable (the sync before this) before its
+    /// summary is written and synced, and the folder is synced after; a crash
+    /// in between leaves no summary or a torn one, which opening does not
+    /// trust (it walks the segment). A summary that cannot be written is given
+    /// up, not retried: the segment is walked at open, as before summaries.
+    private func writeDueSummaries() -> Bool {
+        let due: [(segment: SplitSegment, end: UInt64, builder: SegmentSummary.Builder?)] = state.withLock { s in
+            s.summariesDue.compactMap { number, builder in
+                guard let segment = s.segments[number], segment !== s.current, !segment.syncFailed,
+                      segment.syncedEnd >= segment.end else { return nil }
+                return (segment, segment.end, builder)
+            }.sorted { $0.segment.number < $1.segment.number }
+        }
+        guard !due.isEmpty else { return false }
+        var walked = false
+        var wrote = false
+        for (segment, end, builder) in due {
+            var summary: SegmentSummary?
+            if let builder {
+                summary = builder.summary(size: end)
+            } else {
+                if walked { continue }  // the next sync walks the next one
+                walked = true
+                summary = try? Self.summarize(segment, end: end)
+            }
+            if let summary {
+                do {
+                    try summary.write(in: folder)
+                    wrote = true
+                } catch {
+                    StorageDirectory.remove(folder.appending(SegmentSummary.fileName(of: segment.number)))
+                }
+            }
+            state.withLock { s in
+                s.summariesDue.removeValue(forKey: segment.number)
+                // Deleted meanwhile (the mover): no summary outlives its segment.
+                if s.segments[segment.number] == nil {
+                    StorageDirectory.remove(folder.appending(SegmentSummary.fileName(of: segment.number)))
+                }
+            }
+        }
+        return wrote
+    }
+
+    /// The summary of `segment`'s entries before `end`, by walking them; nil
+    /// if anything there is no whole entry.
+    static func summarize(_ segment: SplitSegment, end: UInt64) throws -> SegmentSummary? {
+        var builder = SegmentSummary.Builder(segment: segment.number)
+        let reached = try segment.walk(checkingPayloads: false) { visit, _, _ in
+            switch visit {
+            case .entry(let offset, let envelope, let header, _):
+                guard offset < end else { return false }
+                builder.add(stream: envelope.stream, offset: offset, header: header)
+            case .damaged:
+                builder.spoil()
+                return false
+            }
+            return true
+        }
+        return reached == end ? builder.summary(size: end) : nil
     }
 
     /// Records that the journal's checkpoint now covers every entry before `boundary`.
@@ -570,7 +699,10 @@ final class SplitSegments: Sendable {
         state.withLock { s in
             guard let segment = s.segments.removeValue(forKey: number) else { return }
             if s.current === segment { s.current = nil }
+            // The segment first: a summary left by a crash between is removed at open.
             StorageDirectory.remove(segment.path)
+            StorageDirectory.remove(folder.appending(SegmentSummary.fileName(of: number)))
+            s.summariesDue.removeValue(forKey: number)
             s.folderDirty = true
         }
     }

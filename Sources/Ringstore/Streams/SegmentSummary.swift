@@ -1,0 +1,231 @@
+import SystemPackage
+
+/// What one finished split segment holds of each stream, in a small file
+/// beside it (`split/<number>.heads`), so that opening a store reads this
+/// instead of walking the segment's entries.
+///
+/// Why: opening rebuilds every stream's ``SplitSegments/Head`` from the
+/// segments. Walking them read every byte: the 100,000-stream demo killed with
+/// its ring full held 773 MiB of segments, and from a cold page cache that
+/// walk was most of a 1.1 s open. A summary holds one row per stream the
+/// segment has entries of, and applying a segment's summary to the heads
+/// gives what walking its entries gives (``SplitSegments/record(_:stream:link:header:)``
+/// entry by entry): the newest entry and the version after it, the oldest
+/// entry's first version, and raw bytes and entries summed.
+///
+/// A summary is a pure function of its segment's bytes (``StoreVerifier``
+/// rebuilds it from a walk and compares), written once, after the segment is
+/// finished (no more entries go there) and durable. Opening uses it only when
+/// it is intact, describes the segment's whole file as it is, and every entry
+/// began before the journal's checkpoint (so opening keeps them all);
+/// otherwise it walks the segment as before. A missing or damaged summary
+/// costs only that walk.
+///
+/// File layout (little-endian):
+///
+///     offset size  field
+///      0     8     magic "RSHEADS1"
+///      8     4     segment number
+///     12     4     row count
+///     16     8     the segment's size the rows describe
+///     24     8     the largest first journal position of the segment's entries
+///     32     …     rows, sorted by stream number, 32 bytes each:
+///                    stream u32, newest entry's offset u32,
+///                    version after the newest entry u64,
+///                    first version of the oldest entry u64,
+///                    raw bytes u32 (summed, saturating), entries u32
+///      …     4     CRC32C of everything before
+struct SegmentSummary: Sendable, Equatable {
+    static let magic: [UInt8] = Array("RSHEADS1".utf8)
+    static let headerSize = 32
+    static let rowSize = 32
+
+    /// One stream's part of the segment.
+    struct Row: Sendable, Equatable {
+        var stream: UInt32
+        var newestOffset: UInt32
+        var next: UInt64
+        var oldest: UInt64
+        var rawBytes: UInt32
+        var entries: UInt32
+    }
+
+    var segment: UInt32
+    /// The segment file's size these rows describe.
+    var segmentSize: UInt64
+    /// The largest first journal position of the segment's entries (0: none).
+    var lastFirstPosition: UInt64
+    var rows: [Row]
+
+    /// The file name of segment `number`'s summary.
+    static func fileName(of number: UInt32) -> String {
+        let name = SplitSegment.fileName(of: number)
+        return name.dropLast(4) + ".heads"
+    }
+
+    /// The segment number a summary's file name stands for, or nil.
+    static func number(inFileName name: String) -> UInt32? {
+        guard name.hasSuffix(".heads"), name.utf8.count == 14 else { return nil }
+        return UInt32(name.prefix(8), radix: 16)
+    }
+
+    // MARK: - Building
+
+    /// Collects a segment's entries, in file order, into its summary.
+    ///
+    /// Rows are kept in an array indexed by stream number (32 bytes a stream up
+    /// to the largest one met), not a dictionary: a segment of a store with
+    /// 100,000 small streams has entries of nearly all of them, and a dictionary
+    /// of that many rows took about three times the memory.
+    struct Builder: Sendable {
+        let segment: UInt32
+        private var rows: [Row] = []
+        private(set) var lastFirstPosition: UInt64 = 0
+        /// Only the entries from the start count: a builder that missed one is refused.
+        private(set) var usable = true
+
+        init(segment: UInt32) { self.segment = segment }
+
+        /// The entry at `offset` of stream `stream`, whose block header is `header`.
+        mutating func add(stream: UInt32, offset: UInt64, header: StreamBlock.Header) {
+            guard usable, offset <= UInt64(UInt32.max) else { usable = false; return }
+            let index = Int(stream)
+            if index >= rows.count {
+                rows.append(contentsOf: repeatElement(Row(stream: 0, newestOffset: 0, next: 0, oldest: 0, rawBytes: 0, entries: 0),
+                                                      count: max(index + 1 - rows.count, rows.count / 2)))
+            }
+            let next = header.firstVersion + UInt64(header.count)
+            let raw = UInt32(clamping: header.rawLength)
+            if rows[index].entries == 0 {
+                rows[index] = Row(stream: stream, newestOffset: UInt32(offset), next: next, oldest: header.firstVersion,
+                                  rawBytes: raw, entries: 1)
+            } else {
+                rows[index].newestOffset = UInt32(offset)
+                rows[index].next = next
+                let (sum, overflow) = rows[index].rawBytes.addingReportingOverflow(raw)
+                rows[index].rawBytes = overflow ? .max : sum
+                rows[index].entries += 1
+            }
+            lastFirstPosition = max(lastFirstPosition, header.firstPosition)
+        }
+
+        /// Something in the segment is no whole entry: it gets no summary.
+        mutating func spoil() { usable = false }
+
+        /// The summary of the entries added, describing a segment of `size` bytes (nil if spoilt).
+        func summary(size: UInt64) -> SegmentSummary? {
+            guard usable else { return nil }
+            return SegmentSummary(segment: segment, segmentSize: size, lastFirstPosition: lastFirstPosition,
+                                  rows: rows.filter { $0.entries > 0 })
+        }
+    }
+
+    // MARK: - Applying
+
+    /// Takes the rows into `heads` as walking the segment's entries would
+    /// (see ``SplitSegments/record(_:stream:link:header:)``).
+    func apply(to heads: inout [SplitSegments.Head]) {
+        guard let last = rows.last else { return }
+        if Int(last.stream) >= heads.count {
+            heads.append(contentsOf: repeatElement(SplitSegments.Head(link: .none, segmentNext: 0, oldestVersion: 0, rawBytes: 0, entries: 0),
+                                                   count: Int(last.stream) + 1 - heads.count))
+        }
+        for row in rows {
+            let index = Int(row.stream)
+            let link = SplitSegment.Link(segment: segment, offset: row.newestOffset)
+            if heads[index].link.isNone {
+                heads[index] = SplitSegments.Head(link: link, segmentNext: row.next, oldestVersion: row.oldest,
+                                                  rawBytes: row.rawBytes, entries: row.entries)
+            } else {
+                heads[index].link = link
+                heads[index].segmentNext = row.next
+                let (sum, overflow) = heads[index].rawBytes.addingReportingOverflow(row.rawBytes)
+                heads[index].rawBytes = overflow ? .max : sum
+                heads[index].entries += row.entries
+            }
+        }
+    }
+
+    // MARK: - Encoding
+
+    func encoded() -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Self.headerSize + rows.count * Self.rowSize + 4)
+        bytes += Self.magic
+        LittleEndian.append(segment, to: &bytes)
+        LittleEndian.append(UInt32(rows.count), to: &bytes)
+        LittleEndian.append(segmentSize, to: &bytes)
+        LittleEndian.append(lastFirstPosition, to: &bytes)
+        for row in rows {
+            LittleEndian.append(row.stream, to: &bytes)
+            LittleEndian.append(row.newestOffset, to: &bytes)
+            LittleEndian.append(row.next, to: &bytes)
+            LittleEndian.append(row.oldest, to: &bytes)
+            LittleEndian.append(row.rawBytes, to: &bytes)
+            LittleEndian.append(row.entries, to: &bytes)
+        }
+        LittleEndian.append(CRC32C.checksum(bytes), to: &bytes)
+        return bytes
+    }
+
+    /// Parses a summary file's bytes: nil unless they are whole, intact, of
+    /// segment `number`, and their rows sorted by stream without repeats.
+    static func decode(_ bytes: [UInt8], segment number: UInt32) -> SegmentSummary? {
+        guard bytes.count >= headerSize + 4, Array(bytes[0..<8]) == magic,
+              LittleEndian.load(UInt32.self, from: bytes, at: 8) == number else { return nil }
+        let count = Int(LittleEndian.load(UInt32.self, from: bytes, at: 12))
+        guard bytes.count == headerSize + count * rowSize + 4,
+              LittleEndian.load(UInt32.self, from: bytes, at: bytes.count - 4)
+                == bytes.withUnsafeBytes({ CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<(bytes.count - 4)])) })
+        else { return nil }
+        var rows: [Row] = []
+        rows.reserveCapacity(count)
+        let parsed: Bool = bytes.withUnsafeBytes { raw in
+            for i in 0..<count {
+                let at = headerSize + i * rowSize
+                let row = Row(stream: LittleEndian.load(UInt32.self, from: raw, at: at),
+                              newestOffset: LittleEndian.load(UInt32.self, from: raw, at: at + 4),
+                              next: LittleEndian.load(UInt64.self, from: raw, at: at + 8),
+                              oldest: LittleEndian.load(UInt64.self, from: raw, at: at + 16),
+                              rawBytes: LittleEndian.load(UInt32.self, from: raw, at: at + 24),
+                              entries: LittleEndian.load(UInt32.self, from: raw, at: at + 28))
+                if row.entries == 0 || rows.last.map({ $0.stream >= row.stream }) == true { return false }
+                rows.append(row)
+            }
+            return true
+        }
+        guard parsed else { return nil }
+        return SegmentSummary(segment: number, segmentSize: LittleEndian.load(UInt64.self, from: bytes, at: 16),
+                              lastFirstPosition: LittleEndian.load(UInt64.self, from: bytes, at: 24), rows: rows)
+    }
+
+    // MARK: - Files
+
+    /// Reads segment `number`'s summary in `folder`: nil if there is none or it is not intact.
+    static func read(segment number: UInt32, in folder: FilePath) -> SegmentSummary? {
+        guard let bytes = try? readBytes(folder.appending(fileName(of: number))) else { return nil }
+        return decode(bytes, segment: number)
+    }
+
+    /// A summary file's whole bytes.
+    static func readBytes(_ path: FilePath) throws -> [UInt8] {
+        let file = try StorageFile.open(path)
+        defer { file.close() }
+        let size = Int(try file.size())
+        var bytes = [UInt8](repeating: 0, count: size)
+        let got = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
+        return Array(bytes[..<got])
+    }
+
+    /// Writes the summary into `folder` (replacing any earlier file of the
+    /// segment) and makes its bytes durable; the caller syncs the folder.
+    func write(in folder: FilePath) throws {
+        let path = folder.appending(Self.fileName(of: segment))
+        try StorageDirectory.removeFile(path)
+        let file = try StorageFile.open(path, create: true, exclusive: true)
+        defer { file.close() }
+        let bytes = encoded()
+        try bytes.withUnsafeBytes { try file.write($0, at: 0) }
+        try file.syncData()
+    }
+}
