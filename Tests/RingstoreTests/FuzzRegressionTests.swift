@@ -76,7 +76,7 @@ import Testing
         let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("tools/fuzz/corpus").path
         var replayed = 0
-        for target in ["journal-record", "stream-block", "header-slots", "json-lines"] {
+        for target in ["journal-record", "stream-block", "header-slots", "segment-summary", "json-lines"] {
             let folder = corpus + "/" + target
             let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
             #expect(!files.isEmpty, "no kept corpus for \(target)")
@@ -92,6 +92,7 @@ import Testing
                     }
                 case "stream-block": _ = StreamBlock.decode(input, stream: "s")
                 case "header-slots": _ = try? JournalHeader.newest(in: input, path: "fuzz")
+                case "segment-summary": _ = SegmentSummary.decode(input, segment: 5)
                 default: _ = try? JSONLine(input)
                 }
                 replayed += 1

@@ -21,6 +21,7 @@ let package = Package(
         .executableTarget(name: "FuzzJournalRecord", dependencies: ["FuzzDriver", ringstore]),
         .executableTarget(name: "FuzzStreamBlock", dependencies: ["FuzzDriver", ringstore]),
         .executableTarget(name: "FuzzHeaderSlots", dependencies: ["FuzzDriver", ringstore]),
+        .executableTarget(name: "FuzzSegmentSummary", dependencies: ["FuzzDriver", ringstore]),
         .executableTarget(name: "FuzzJSONLines", dependencies: ["FuzzDriver", .product(name: "RingstoreJSONLines", package: rootPackage)]),
     ]
 )

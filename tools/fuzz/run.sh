@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz one of Ringstore's decoders with libFuzzer for a set time.
 #
-#   tools/fuzz/run.sh TARGET SECONDS        TARGET: journal-record | stream-block | header-slots | json-lines | all
+#   tools/fuzz/run.sh TARGET SECONDS        TARGET: journal-record | stream-block | header-slots | segment-summary | json-lines | all
 #
 # Builds the fuzz package (tools/fuzz, debug, -sanitize=fuzzer,address) and runs
 # the target on its corpus: tools/fuzz/corpus/TARGET (kept in the repository)
@@ -16,7 +16,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 scratch="${RINGSTORE_FUZZ_SCRATCH:-$root/.build-fuzz}"
 
-usage() { echo "usage: $0 journal-record|stream-block|header-slots|json-lines|all SECONDS" >&2; exit 2; }
+usage() { echo "usage: $0 journal-record|stream-block|header-slots|segment-summary|json-lines|all SECONDS" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 target="$1"
 seconds="$2"
@@ -27,13 +27,14 @@ executable() {
         journal-record) echo FuzzJournalRecord ;;
         stream-block) echo FuzzStreamBlock ;;
         header-slots) echo FuzzHeaderSlots ;;
+        segment-summary) echo FuzzSegmentSummary ;;
         json-lines) echo FuzzJSONLines ;;
         *) usage ;;
     esac
 }
 
 if [ "$target" = all ]; then
-    for t in journal-record stream-block header-slots json-lines; do "$0" "$t" "$seconds"; done
+    for t in journal-record stream-block header-slots segment-summary json-lines; do "$0" "$t" "$seconds"; done
     exit 0
 fi
 binary="$scratch/debug/$(executable "$target")"
