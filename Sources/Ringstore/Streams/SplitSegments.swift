@@ -73,8 +73,8 @@ final class SplitSegments: Sendable {
         /// built by walking it once it is finished).
         var building: SegmentSummary.Builder?
         /// Finished segments whose summaries ``sync()`` is to write: the
-        /// builder, or nil to build it by walking the segment.
-        var summariesDue: [UInt32: SegmentSummary.Builder?] = [:]
+        /// summary's bytes, or nil to build it by walking the segment.
+        var summariesDue: [UInt32: [UInt8]?] = [:]
     }
 
     let folder: FilePath
@@ -222,6 +222,7 @@ final class SplitSegments: Sendable {
             s.segments[segment.number] = segment
             s.current = segment
         }
+        // A segment opened with entries in it gets no builder (one that missed entries would be refused).
         if let current = s.current, current.end == current.entriesStart { s.building = SegmentSummary.Builder(segment: current.number) }
         // Finished segments without a summary get one, built by walking them (see ``sync()``).
         for segment in s.segments.values where segment !== s.current && !summarized.contains(segment.number) {
@@ -304,9 +305,12 @@ final class SplitSegments: Sendable {
                 let segment = try SplitSegment.create(number: s.nextNumber, in: folder, dictionary: dictionary)
                 if let finished = s.current {
                     finished.dictionary?.releaseCompressionStates()  // no more entries go there
-                    if finished.end > finished.entriesStart { s.summariesDue[finished.number] = s.building }
+                    if finished.end > finished.entriesStart {
+                        s.summariesDue[finished.number] = .some(s.building.flatMap { $0.segment == finished.number ? $0.encoded(size: finished.end) : nil })
+                    }
                 }
-                s.building = SegmentSummary.Builder(segment: segment.number)
+                // One builder, its storage kept: see ``SegmentSummary/Builder``.
+                if s.building == nil { s.building = SegmentSummary.Builder(segment: segment.number) } else { s.building!.reset(segment: segment.number) }
                 s.nextNumber += 1
                 s.segments[segment.number] = segment
                 s.current = segment
@@ -399,28 +403,26 @@ final class SplitSegments: Sendable {
     /// trust (it walks the segment). A summary that cannot be written is given
     /// up, not retried: the segment is walked at open, as before summaries.
     private func writeDueSummaries() -> Bool {
-        let due: [(segment: SplitSegment, end: UInt64, builder: SegmentSummary.Builder?)] = state.withLock { s in
-            s.summariesDue.compactMap { number, builder in
+        let due: [(segment: SplitSegment, end: UInt64, bytes: [UInt8]?)] = state.withLock { s in
+            s.summariesDue.compactMap { number, bytes in
                 guard let segment = s.segments[number], segment !== s.current, !segment.syncFailed,
                       segment.syncedEnd >= segment.end else { return nil }
-                return (segment, segment.end, builder)
+                return (segment, segment.end, bytes)
             }.sorted { $0.segment.number < $1.segment.number }
         }
         guard !due.isEmpty else { return false }
         var walked = false
         var wrote = false
-        for (segment, end, builder) in due {
-            var summary: SegmentSummary?
-            if let builder {
-                summary = builder.summary(size: end)
-            } else {
+        for (segment, end, bytes) in due {
+            var summary = bytes
+            if summary == nil {
                 if walked { continue }  // the next sync walks the next one
                 walked = true
-                summary = try? Self.summarize(segment, end: end)
+                summary = (try? Self.summarize(segment, end: end))?.encoded()
             }
             if let summary {
                 do {
-                    try summary.write(in: folder)
+                    try SegmentSummary.write(summary, segment: segment.number, in: folder)
                     wrote = true
                 } catch {
                     StorageDirectory.remove(folder.appending(SegmentSummary.fileName(of: segment.number)))
