@@ -218,6 +218,14 @@ import Testing
         let summaries = try summaryFiles(in: FilePath(path))
         #expect(!summaries.isEmpty, "the fixture's store finished segments")
         try AdminFixture.expectVerifiesClean(at: path, "as built")
+        do {
+            // `stats` counts them, and they are part of what compaction rewrites.
+            let session = try MaintenanceSession(directory: path)
+            let inventory = session.verify().inventory
+            session.close()
+            #expect(inventory.segmentSummaries == summaries.count && inventory.segmentSummaryBytes > 0)
+            #expect(inventory.rewritableBytes == StoreVerifier(directory: FilePath(path)).sizes().rewritable)
+        }
         let name = summaries[0]
         let number = try #require(SegmentSummary.number(inFileName: name))
         let original = try SegmentSummary.readBytes(split.appending(name))

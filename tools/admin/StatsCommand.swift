@@ -24,7 +24,7 @@ struct StatsCommand: AsyncParsableCommand {
         if s.bucketFiles > 0 {
             print("bucket files:   \(grouped(s.bucketFiles)) files, \(mebibytes(s.bucketFileBytes)), \(grouped(s.bucketEntries)) chain entries with \(grouped(s.bucketEvents)) events; \(mebibytes(s.bucketGarbageBytes)) garbage in \(grouped(s.bucketGarbageEntries)) entries (compaction drops it)")
         }
-        print("split segments: \(grouped(s.segments)) files, \(mebibytes(s.segmentBytes)), \(grouped(s.segmentEntries)) entries")
+        print("split segments: \(grouped(s.segments)) files, \(mebibytes(s.segmentBytes)), \(grouped(s.segmentEntries)) entries; \(grouped(s.segmentSummaries)) summaries, \(mebibytes(s.segmentSummaryBytes))")
         print("catalog:        \(grouped(s.catalogNames)) streams, \(mebibytes(s.catalogBytes))")
         print("global index:   \(grouped(s.globalIndexEntries)) entries, \(mebibytes(s.globalIndexBytes))")
         print("events:         \(grouped(s.events)) in \(grouped(s.streams.count)) streams")

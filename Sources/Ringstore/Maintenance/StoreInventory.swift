@@ -28,6 +28,9 @@ package struct StoreInventory: Sendable {
     package var segments = 0
     package var segmentBytes: UInt64 = 0
     package var segmentEntries = 0
+    /// The finished segments' summaries (``SegmentSummary``): files and bytes.
+    package var segmentSummaries = 0
+    package var segmentSummaryBytes: UInt64 = 0
     /// The bucket files (``StreamBuckets``): their count and bytes, the entries on
     /// streams' chains that hold versions past the streams' files, and the events
     /// those add.
@@ -52,8 +55,8 @@ package struct StoreInventory: Sendable {
     /// Per catalog number: whether the stream has a stream file.
     package var hasFileByNumber: [Bool] { fileByNumber.map { $0 != nil } }
 
-    /// Bytes of everything compaction can rewrite (stream, index, bucket and segment files, the global index).
-    package var rewritableBytes: UInt64 { streamFileBytes + indexFileBytes + bucketFileBytes + segmentBytes + globalIndexBytes }
+    /// Bytes of everything compaction can rewrite (stream, index, bucket and segment files and summaries, the global index).
+    package var rewritableBytes: UInt64 { streamFileBytes + indexFileBytes + bucketFileBytes + segmentBytes + segmentSummaryBytes + globalIndexBytes }
     /// Every file of the store.
     package var totalBytes: UInt64 { rewritableBytes + journalBytes + catalogBytes }
 }

@@ -301,6 +301,8 @@ struct StoreVerifier {
                                 bytesRead: inout UInt64, progress: (Int) -> Void) {
         let hot = StreamTally.segmentHot
         let summaryNames = Set((try? StorageDirectory.entries(of: directory.appending("split")))?.filter { SegmentSummary.number(inFileName: $0) != nil } ?? [])
+        inventory.segmentSummaries = summaryNames.count
+        inventory.segmentSummaryBytes = summaryNames.reduce(0) { $0 + fileSize(directory.appending("split").appending($1)) }
         for name in summaryNames.sorted() where !names.contains(SplitSegment.fileName(of: SegmentSummary.number(inFileName: name)!)) {
             problems.append(MaintenanceProblem(file: "split/\(name)", offset: nil, what: "summary of a segment that is not there (opening removes it)", harmless: true))
         }
