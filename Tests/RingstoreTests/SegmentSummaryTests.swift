@@ -30,6 +30,16 @@ import Testing
         }
     }
 
+    /// A folder of segments of 2,000 bytes filled by `rounds` rounds over 10
+    /// streams (see ``fill(_:rounds:streams:from:next:)``), closed; each stream's next version.
+    func filledFolder(rounds: Int) throws -> (TemporaryDirectory, [UInt32: UInt64]) {
+        let dir = TemporaryDirectory()
+        var next: [UInt32: UInt64] = [:]
+        let segments = try SplitSegments(root: FilePath(dir.path), checkpoint: 0, segmentBytes: 2000)
+        try fill(segments, rounds: rounds, streams: 10, next: &next)
+        return (dir, next)
+    }
+
     func summaryFiles(in root: FilePath) throws -> [String] {
         try StorageDirectory.entries(of: root.appending("split")).filter { SegmentSummary.number(inFileName: $0) != nil }.sorted()
     }
@@ -128,14 +138,9 @@ import Testing
     /// cut it), and its summary goes with the cut; a damaged summary is walked
     /// past and written again by the next sync; one left without its segment goes.
     @Test func openingWalksWhereASummaryCannotBeTrustedAndItIsWrittenAgain() throws {
-        let dir = TemporaryDirectory()
+        let (dir, _) = try filledFolder(rounds: 20)
         let root = FilePath(dir.path)
         let split = root.appending("split")
-        var next: [UInt32: UInt64] = [:]
-        do {
-            let segments = try SplitSegments(root: root, checkpoint: 0, segmentBytes: 2000)
-            try fill(segments, rounds: 20, streams: 10, next: &next)
-        }
         let names = try StorageDirectory.entries(of: split).compactMap(SplitSegment.number(inFileName:)).sorted()
         #expect(names.count > 3)
         // A checkpoint inside the second-to-last finished segment: from there on, entries are replayed.
@@ -176,14 +181,9 @@ import Testing
     /// gets its summary by a walk once it is finished; one the mover deletes
     /// takes its summary with it.
     @Test func aSegmentFinishedAfterAReopenIsSummarizedAndADeletedOneTakesItsSummary() throws {
-        let dir = TemporaryDirectory()
+        var (dir, next) = try filledFolder(rounds: 6)
         let root = FilePath(dir.path)
         let split = root.appending("split")
-        var next: [UInt32: UInt64] = [:]
-        do {
-            let segments = try SplitSegments(root: root, checkpoint: 0, segmentBytes: 2000)
-            try fill(segments, rounds: 6, streams: 10, next: &next)
-        }
         let reopened = try SplitSegments(root: root, checkpoint: .max / 2, segmentBytes: 2000)
         let current = try #require(reopened.segmentSizes().last?.number)
         try fill(reopened, rounds: 10, streams: 10, from: 1 << 40, next: &next)
