@@ -90,19 +90,19 @@ import Testing
     @Test func numbersRoundTripAndOverlongOnesAreRefused() {
         for value: UInt64 in [0, 1, 127, 128, 300, 1 << 32, UInt64.max - 1, .max] {
             var bytes: [UInt8] = []
-            SegmentSummary.appendNumber(value, to: &bytes)
+            LEB128.append(value, to: &bytes)
             var at = 0
-            let read = bytes.withUnsafeBytes { SegmentSummary.readNumber($0, at: &at, end: bytes.count) }
+            let read = bytes.withUnsafeBytes { LEB128.read($0, at: &at, end: bytes.count) }
             #expect(read == value && at == bytes.count, "\(value)")
             var short = 0
-            #expect(bytes.withUnsafeBytes { SegmentSummary.readNumber($0, at: &short, end: bytes.count - 1) } == nil, "cut: \(value)")
+            #expect(bytes.withUnsafeBytes { LEB128.read($0, at: &short, end: bytes.count - 1) } == nil, "cut: \(value)")
         }
         let overlong: [UInt8] = Array(repeating: 0xFF, count: 9) + [0x02]  // bit 64 set
         var at = 0
-        #expect(overlong.withUnsafeBytes { SegmentSummary.readNumber($0, at: &at, end: overlong.count) } == nil)
+        #expect(overlong.withUnsafeBytes { LEB128.read($0, at: &at, end: overlong.count) } == nil)
         let padded: [UInt8] = [0x81, 0x00]  // 1, in two bytes
         at = 0
-        #expect(padded.withUnsafeBytes { SegmentSummary.readNumber($0, at: &at, end: padded.count) } == nil)
+        #expect(padded.withUnsafeBytes { LEB128.read($0, at: &at, end: padded.count) } == nil)
     }
 
     /// The heads built from summaries are the heads a walk builds, and every

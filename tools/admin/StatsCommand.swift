@@ -22,7 +22,7 @@ struct StatsCommand: AsyncParsableCommand {
         print("  records:      \(grouped(s.journalRecordsAfterCheckpoint)) after the checkpoint, \(grouped(s.journalHistoryRecords)) of the last lap before it")
         print("stream files:   \(grouped(s.streamFiles)) files, \(mebibytes(s.streamFileBytes)); \(grouped(s.indexFiles)) index files, \(mebibytes(s.indexFileBytes))")
         if s.bucketFiles > 0 {
-            print("bucket files:   \(grouped(s.bucketFiles)) files, \(mebibytes(s.bucketFileBytes)), \(grouped(s.bucketEntries)) chain entries with \(grouped(s.bucketEvents)) events; \(mebibytes(s.bucketGarbageBytes)) garbage in \(grouped(s.bucketGarbageEntries)) entries (compaction drops it)")
+            print("bucket files:   \(grouped(s.bucketFiles)) files, \(mebibytes(s.bucketFileBytes)), \(grouped(s.bucketEntries)) chain entries with \(grouped(s.bucketEvents)) events; \(mebibytes(s.bucketGarbageBytes)) garbage in \(grouped(s.bucketGarbageEntries)) entries (compaction drops it); heads snapshot \(mebibytes(s.bucketSnapshotBytes))")
         }
         print("split segments: \(grouped(s.segments)) files, \(mebibytes(s.segmentBytes)), \(grouped(s.segmentEntries)) entries; \(grouped(s.segmentSummaries)) summaries, \(mebibytes(s.segmentSummaryBytes))")
         print("catalog:        \(grouped(s.catalogNames)) streams, \(mebibytes(s.catalogBytes))")

@@ -36,6 +36,8 @@ package struct StoreInventory: Sendable {
     /// those add.
     package var bucketFiles = 0
     package var bucketFileBytes: UInt64 = 0
+    /// The bucket heads' snapshot (``BucketHeadsSnapshot``), if any.
+    package var bucketSnapshotBytes: UInt64 = 0
     package var bucketEntries = 0
     package var bucketEvents = 0
     /// Bytes of bucket files no read needs: entries on no chain (what a write cut by a crash
@@ -56,7 +58,7 @@ package struct StoreInventory: Sendable {
     package var hasFileByNumber: [Bool] { fileByNumber.map { $0 != nil } }
 
     /// Bytes of everything compaction can rewrite (stream, index, bucket and segment files and summaries, the global index).
-    package var rewritableBytes: UInt64 { streamFileBytes + indexFileBytes + bucketFileBytes + segmentBytes + segmentSummaryBytes + globalIndexBytes }
+    package var rewritableBytes: UInt64 { streamFileBytes + indexFileBytes + bucketFileBytes + bucketSnapshotBytes + segmentBytes + segmentSummaryBytes + globalIndexBytes }
     /// Every file of the store.
     package var totalBytes: UInt64 { rewritableBytes + journalBytes + catalogBytes }
 }

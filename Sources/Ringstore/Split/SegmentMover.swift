@@ -431,6 +431,8 @@ final class SegmentMover: Sendable {
             batchSize.store(min(policy.batch, current * 2), ordering: .relaxed)
         }
         store.segments.forgetMoved(names.numbers)
+        // Now, before the next batch: no append in flight, every promoted stream's file durable.
+        store.buckets.writeSnapshotIfGrown()
     }
 }
 

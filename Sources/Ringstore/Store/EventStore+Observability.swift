@@ -18,6 +18,7 @@ extension EventStore {
             "recoveryStop": "\(stats.recoveryStopReason)",
             "openMilliseconds": "\(nanoseconds / 1_000_000).\(nanoseconds / 100_000 % 10)",
             "segmentsFromSummaries": "\(split.segments.segmentsOpenedFromSummaries)",
+            "bucketFilesFromSnapshot": "\(split.buckets.filesOpenedFromSnapshot)",
         ])
         // The sampler holds the store weakly, so an abandoned store can still go away.
         let task = Task.detached(priority: .low) { [weak self] in

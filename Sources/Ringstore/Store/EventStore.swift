@@ -118,7 +118,8 @@ public final class EventStore: Sendable {
             let segments = try SplitSegments(root: directory, checkpoint: try Journal.checkpoint(in: directory),
                                              segmentBytes: max(256 << 10, configuration.effectiveSplitSegmentBudget / 8),
                                              prepared: heldLock == nil ? nil : preparedSegments)
-            let buckets = try StreamBuckets(streams: directory.appending(StreamNaming.folder))
+            // A snapshot of the bucket heads each journal's worth of growth: what an open walks of them stays about a journal's.
+            let buckets = try StreamBuckets(streams: directory.appending(StreamNaming.folder), snapshotGrowth: configuration.journalCapacity)
             let streams = try StreamDirectory(root: directory, maxOpenFiles: configuration.maxOpenFiles,
                                               blockCacheBytes: configuration.blockCacheBytes,
                                               segmentsHoldFrom: { stream in

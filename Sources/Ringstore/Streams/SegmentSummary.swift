@@ -218,38 +218,12 @@ struct SegmentSummary: Sendable, Equatable {
 
     static func appendRow(streamDelta: Int, newestOffset: UInt32, oldest: UInt64, span: UInt64, rawBytes: UInt32, entries: UInt32,
                           to bytes: inout [UInt8]) {
-        appendNumber(UInt64(streamDelta), to: &bytes)
-        appendNumber(UInt64(newestOffset), to: &bytes)
-        appendNumber(oldest, to: &bytes)
-        appendNumber(span, to: &bytes)
-        appendNumber(UInt64(rawBytes), to: &bytes)
-        appendNumber(UInt64(entries), to: &bytes)
-    }
-
-    /// Appends `value` as unsigned LEB128: seven bits a byte, low first, the top bit set on all but the last.
-    static func appendNumber(_ value: UInt64, to bytes: inout [UInt8]) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
-    }
-
-    /// Reads an unsigned LEB128 number at `at` (moved past it), no later than
-    /// `end`; nil if it runs past `end` or past 64 bits, or has a needless last byte.
-    static func readNumber(_ bytes: UnsafeRawBufferPointer, at: inout Int, end: Int) -> UInt64? {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while at < end {
-            let byte = bytes[at]
-            at += 1
-            guard shift < 63 || (shift == 63 && byte <= 1) else { return nil }
-            value |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 { return byte == 0 && shift > 0 ? nil : value }  // one encoding per number
-            shift += 7
-        }
-        return nil
+        LEB128.append(UInt64(streamDelta), to: &bytes)
+        LEB128.append(UInt64(newestOffset), to: &bytes)
+        LEB128.append(oldest, to: &bytes)
+        LEB128.append(span, to: &bytes)
+        LEB128.append(UInt64(rawBytes), to: &bytes)
+        LEB128.append(UInt64(entries), to: &bytes)
     }
 
     /// Parses a summary file's bytes: nil unless they are whole, intact, of
@@ -269,9 +243,9 @@ struct SegmentSummary: Sendable, Equatable {
             var at = headerSize
             var stream: UInt64 = 0
             for i in 0..<count {
-                guard let delta = readNumber(raw, at: &at, end: end), let offset = readNumber(raw, at: &at, end: end),
-                      let oldest = readNumber(raw, at: &at, end: end), let span = readNumber(raw, at: &at, end: end),
-                      let rawBytes = readNumber(raw, at: &at, end: end), let entries = readNumber(raw, at: &at, end: end),
+                guard let delta = LEB128.read(raw, at: &at, end: end), let offset = LEB128.read(raw, at: &at, end: end),
+                      let oldest = LEB128.read(raw, at: &at, end: end), let span = LEB128.read(raw, at: &at, end: end),
+                      let rawBytes = LEB128.read(raw, at: &at, end: end), let entries = LEB128.read(raw, at: &at, end: end),
                       i == 0 || delta > 0, span > 0, entries > 0,
                       offset <= UInt32.max, rawBytes <= UInt32.max, entries <= UInt32.max,
                       oldest <= UInt64.max - span, delta <= UInt64(UInt32.max) - stream

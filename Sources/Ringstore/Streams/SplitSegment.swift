@@ -392,8 +392,10 @@ final class SplitSegment: @unchecked Sendable {
     ///
     /// Reads the file in large sequential chunks: opening a store walks every
     /// segment, and one `pread` per entry would be thousands of small reads.
-    func walk(_ body: (Visit) throws -> Bool) throws -> UInt64 {
-        try walk(checkingPayloads: true) { visit, _, _ in try body(visit) }
+    ///
+    /// `start`: where to begin instead of the first entry (an entry's offset).
+    func walk(from start: UInt64? = nil, _ body: (Visit) throws -> Bool) throws -> UInt64 {
+        try walk(checkingPayloads: true, from: start) { visit, _, _ in try body(visit) }
     }
 
     /// ``walk(_:)``, also handing `body` each entry's whole block, header and
@@ -406,10 +408,10 @@ final class SplitSegment: @unchecked Sendable {
     /// a caller that updates a table per stream can ask for that row's cache line
     /// early (``Prefetch``), so the random access overlaps this entry's work. It is
     /// read from an envelope not yet checked: a hint, never to be trusted.
-    func walk(checkingPayloads: Bool, chunkBytes: Int = 1 << 20, lookahead: Int = 0,
+    func walk(checkingPayloads: Bool, chunkBytes: Int = 1 << 20, lookahead: Int = 0, from start: UInt64? = nil,
               _ body: (Visit, UnsafeRawBufferPointer, _ upcoming: UInt32?) throws -> Bool) throws -> UInt64 {
         let size = try file.size()
-        var offset = entriesStart
+        var offset = max(entriesStart, start ?? entriesStart)
         // Aligned as `malloc` aligns (16), not more: glibc 2.36 serves a larger
         // alignment by carving an aligned chunk out of a bigger one and never
         // reuses a freed chunk of exactly the size for the next such request. The

@@ -98,6 +98,10 @@ final class StreamBuckets: Sendable {
         var stray: [Link] = []
         /// The files' writeback, paced for all of them together.
         var pace = BucketWritebackPace()
+        /// The files' bytes in all when the heads were last snapshotted (or opened).
+        var snapshotBytes: UInt64 = 0
+        /// A sync failed: no snapshot again in this process (see ``writeSnapshotIfGrown()``).
+        var syncEverFailed = false
     }
 
     let folder: FilePath
@@ -171,8 +175,18 @@ final class StreamBuckets: Sendable {
     /// Opens the bucket files under `streams` (the store's `streams/` folder;
     /// `streams/buckets/` is created with the first bucket file), cuts each
     /// file's torn tail and rebuilds every bucketed stream's ``Head``.
-    init(streams: FilePath, count: Int = 64, fileLimit: UInt64 = 1 << 30, syncsNewFiles: Bool = true, combinedWriteBytes: Int = 0) throws {
+    /// Bytes the files grow by between two snapshots of the heads (``writeSnapshotIfGrown()``).
+    let snapshotGrowth: UInt64
+    /// How many files opening walked from a snapshot's end rather than whole.
+    let filesOpenedFromSnapshot: Int
+    /// Held while a snapshot is written.
+    private let snapshotting = Mutex<Void>(())
+
+    init(streams: FilePath, count: Int = 64, fileLimit: UInt64 = 1 << 30, syncsNewFiles: Bool = true, combinedWriteBytes: Int = 0,
+         snapshotGrowth: UInt64 = 64 << 20) throws {
         precondition(count >= 1 && count <= Self.maxCount && fileLimit < UInt64(UInt32.max))
+        self.snapshotGrowth = snapshotGrowth
+        var fromSnapshot = 0
         parent = streams
         self.syncsNewFiles = syncsNewFiles
         self.combinedWriteBytes = max(0, combinedWriteBytes)
@@ -182,6 +196,21 @@ final class StreamBuckets: Sendable {
         var s = State(current: Array(repeating: nil, count: count))
         if StorageDirectory.isDirectory(folder) {
             let numbers = try StorageDirectory.entries(of: folder).compactMap(SplitSegment.number(inFileName:)).sorted()
+            // The snapshot, if every file it names is there and at least as long as it says.
+            var snapshot = BucketHeadsSnapshot.read(in: folder)
+            if let taken = snapshot {
+                let present = Set(numbers)
+                for file in taken.files where !present.contains(file.number)
+                    || fileSize(folder.appending(SplitSegment.fileName(of: file.number))) < file.end {
+                    snapshot = nil
+                    break
+                }
+            }
+            let ends = Dictionary(uniqueKeysWithValues: (snapshot?.files ?? []).map { ($0.number, $0.end) })
+            if let snapshot {
+                s.heads = snapshot.heads
+                s.snapshotBytes = snapshot.files.reduce(0) { $0 + $1.end }
+            }
             for number in numbers {
                 guard let (bucket, _) = Self.bucketAndGeneration(of: number), bucket < count else {
                     throw RingstoreError(.corruptData, "\(folder.appending(SplitSegment.fileName(of: number))) is not a bucket file of a store with \(count) buckets",
@@ -195,7 +224,8 @@ final class StreamBuckets: Sendable {
                     s.folderDirty = true
                     continue
                 }
-                try Self.take(file, into: &s.heads, stray: &s.stray)
+                try Self.take(file, from: ends[number], into: &s.heads, stray: &s.stray)
+                if ends[number] != nil { fromSnapshot += 1 }
                 s.files[number] = file
                 s.current[bucket] = file  // numbers sort by generation within a bucket
             }
@@ -204,14 +234,16 @@ final class StreamBuckets: Sendable {
                 s.folderDirty = false
             }
         }
+        filesOpenedFromSnapshot = fromSnapshot
         state = Mutex(s)
         appending = (0..<count).map { _ in Mutex(CombinedWrite()) }
     }
 
-    /// Walks `file` at open: takes its entries into the heads, notes the stray
-    /// ones, and cuts the bytes after its last whole entry.
-    private static func take(_ file: SplitSegment, into heads: inout [Head], stray: inout [Link]) throws {
-        let end = try file.walk { visit in
+    /// Walks `file` at open (from `start` on: the heads describe it up to there,
+    /// ``BucketHeadsSnapshot``): takes its entries into the heads, notes the
+    /// stray ones, and cuts the bytes after its last whole entry.
+    private static func take(_ file: SplitSegment, from start: UInt64?, into heads: inout [Head], stray: inout [Link]) throws {
+        let end = try file.walk(from: start) { visit in
             switch visit {
             case .entry(let offset, let envelope, let header, let intact):
                 let link = Link(segment: file.number, offset: UInt32(offset))
@@ -509,7 +541,49 @@ final class StreamBuckets: Sendable {
 
     /// Records that a sync covering `plan` failed: its files write their unsynced bytes again before the next.
     func syncFailed(_ plan: SyncPlan) {
-        state.withLock { _ in for item in plan.files { item.file.syncFailed = true } }
+        state.withLock { s in
+            for item in plan.files { item.file.syncFailed = true }
+            s.syncEverFailed = true
+        }
+    }
+
+    /// Writes a snapshot of the heads (``BucketHeadsSnapshot``) if the files
+    /// grew by ``snapshotGrowth`` since the last one, every file is synced to
+    /// its end, and no append is in flight; true if it wrote one. For the
+    /// segment mover, right after a batch's sync: a stream's chain is
+    /// forgotten (promoted) once its own file holds its history, before the
+    /// batch's sync, which made that file durable; so the heads forget no
+    /// chain a cut could need. After a failed sync that no longer holds (a
+    /// file's pages may have been dropped while its chain stayed forgotten),
+    /// so no snapshot is written again in this process: opening then walks
+    /// the files whole and finds such a chain again, as without snapshots.
+    /// A snapshot that cannot be written is left for the next call.
+    @discardableResult
+    func writeSnapshotIfGrown() -> Bool {
+        guard !combinesWrites else { return false }
+        return snapshotting.withLock { _ in
+            // Every bucket's lock: no append between reading a head and installing the next.
+            var bytes: (encoded: [UInt8], total: UInt64)? = nil
+            withEveryBucketLock {
+                bytes = state.withLock { s in
+                    let total = s.files.values.reduce(0) { $0 + $1.end }
+                    guard !s.syncEverFailed, total >= s.snapshotBytes + snapshotGrowth,
+                          s.files.values.allSatisfy({ $0.syncedEnd >= $0.end && !$0.syncFailed }) else { return nil }
+                    let files = s.files.values.map { BucketHeadsSnapshot.FileEnd(number: $0.number, end: $0.end) }.sorted { $0.number < $1.number }
+                    return (BucketHeadsSnapshot(files: files, heads: s.heads).encoded(), total)
+                }
+            }
+            guard let bytes else { return false }
+            do { try BucketHeadsSnapshot.write(bytes.encoded, in: folder) } catch { return false }
+            state.withLock { $0.snapshotBytes = bytes.total }
+            return true
+        }
+    }
+
+    /// Runs `body` holding every bucket's ``appending`` lock, taken in order.
+    private func withEveryBucketLock(from index: Int = 0, _ body: () -> Void) {
+        guard index < appending.count else { return body() }
+        appending[index].withLock { _ in withEveryBucketLock(from: index + 1, body) }
     }
 
     /// Makes everything appended durable on its own: each file's `fdatasync`,
