@@ -172,9 +172,6 @@ final class StreamBuckets: Sendable {
     /// bucket's lock held and the state lock not: a test's way to read and append meanwhile.
     let entryWriting = TestHook()
 
-    /// Opens the bucket files under `streams` (the store's `streams/` folder;
-    /// `streams/buckets/` is created with the first bucket file), cuts each
-    /// file's torn tail and rebuilds every bucketed stream's ``Head``.
     /// Bytes the files grow by between two snapshots of the heads (``writeSnapshotIfGrown()``).
     let snapshotGrowth: UInt64
     /// How many files opening walked from a snapshot's end rather than whole.
@@ -182,6 +179,11 @@ final class StreamBuckets: Sendable {
     /// Held while a snapshot is written.
     private let snapshotting = Mutex<Void>(())
 
+    /// Opens the bucket files under `streams` (the store's `streams/` folder;
+    /// `streams/buckets/` is created with the first bucket file), cuts each
+    /// file's torn tail and rebuilds every bucketed stream's ``Head``: from
+    /// the heads' snapshot and what the files gained since, if it is usable
+    /// (``BucketHeadsSnapshot``), else by walking every file whole.
     init(streams: FilePath, count: Int = 64, fileLimit: UInt64 = 1 << 30, syncsNewFiles: Bool = true, combinedWriteBytes: Int = 0,
          snapshotGrowth: UInt64 = 64 << 20) throws {
         precondition(count >= 1 && count <= Self.maxCount && fileLimit < UInt64(UInt32.max))
