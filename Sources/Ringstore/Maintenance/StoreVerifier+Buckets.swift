@@ -34,7 +34,7 @@ extension StoreVerifier {
         guard StorageDirectory.exists(path) else { return }
         let relative = "\(StreamNaming.folder)/\(StreamBuckets.folderName)/\(BucketHeadsSnapshot.fileName)"
         inventory.bucketSnapshotBytes = fileSize(path)
-        guard let bytes = try? SegmentSummary.readBytes(path), let snapshot = BucketHeadsSnapshot.decode(bytes) else {
+        guard let bytes = try? StorageFile.readWhole(path), let snapshot = BucketHeadsSnapshot.decode(bytes) else {
             problems.append(MaintenanceProblem(file: relative, offset: 0, what: "bucket heads snapshot is damaged (opening walks the bucket files whole instead)"))
             return
         }

@@ -370,7 +370,7 @@ struct StoreVerifier {
                 }
                 if end < size { problem(end, "\(size - end) bytes at the end are no whole entry (a torn write)", harmless: replayFrom != .max) }
                 if summaryNames.contains(SegmentSummary.fileName(of: number)) {
-                    verifySummary(of: number, expected: end == size ? summary.summary(size: size) : nil, into: &problems)
+                    verifySummary(of: number, expected: end == size ? summary.encoded(size: size) : nil, segmentSize: size, into: &problems)
                 }
                 segmentSink?.walked(segment: i, file: segment.file)
             } catch {
@@ -380,27 +380,27 @@ struct StoreVerifier {
     }
 
     /// Checks segment `number`'s summary file (``SegmentSummary``) against
-    /// `expected`, the summary of the segment's entries as walked (nil when the
-    /// segment holds damage or a torn tail, which its summary cannot describe).
-    func verifySummary(of number: UInt32, expected: SegmentSummary?, into problems: inout [MaintenanceProblem]) {
+    /// `expected`, the bytes of the summary of the segment's entries as walked
+    /// (nil when the segment, of `segmentSize` bytes, holds damage or a torn
+    /// tail, which its summary cannot describe).
+    func verifySummary(of number: UInt32, expected: [UInt8]?, segmentSize: UInt64, into problems: inout [MaintenanceProblem]) {
         let name = SegmentSummary.fileName(of: number)
         let relative = "split/\(name)"
         let bytes: [UInt8]
-        do { bytes = try SegmentSummary.readBytes(directory.appending("split").appending(name)) } catch {
+        do { bytes = try StorageFile.readWhole(directory.appending("split").appending(name)) } catch {
             problems.append(MaintenanceProblem(file: relative, offset: nil, what: "\(error)"))
             return
         }
         let decoded = SegmentSummary.decode(bytes, segment: number)
-        guard let expected else {
+        guard let wanted = expected else {
             if decoded == nil {
                 problems.append(MaintenanceProblem(file: relative, offset: 0, what: "segment summary is damaged (opening walks the segment instead)"))
             }
             return
         }
-        let wanted = expected.encoded()
-        if let decoded, decoded.segmentSize != expected.segmentSize {
+        if let decoded, decoded.segmentSize != segmentSize {
             // Left by a crash between cutting the segment and removing its summary: never trusted.
-            problems.append(MaintenanceProblem(file: relative, offset: 16, what: "segment summary describes \(decoded.segmentSize) bytes of a segment of \(expected.segmentSize) (opening walks the segment and writes it again)", harmless: true))
+            problems.append(MaintenanceProblem(file: relative, offset: 16, what: "segment summary describes \(decoded.segmentSize) bytes of a segment of \(segmentSize) (opening walks the segment and writes it again)", harmless: true))
             return
         }
         guard bytes != wanted else { return }

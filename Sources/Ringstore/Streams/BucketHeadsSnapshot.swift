@@ -115,28 +115,15 @@ struct BucketHeadsSnapshot: Sendable, Equatable {
 
     /// The snapshot in `folder` (the bucket files' folder), if there is one and it is intact.
     static func read(in folder: FilePath) -> BucketHeadsSnapshot? {
-        guard let bytes = try? SegmentSummary.readBytes(folder.appending(fileName)) else { return nil }
+        guard let bytes = try? StorageFile.readWhole(folder.appending(fileName)) else { return nil }
         return decode(bytes)
     }
 
-    /// Replaces the snapshot in `folder` with `bytes`: written under a new
-    /// name and synced, renamed into place, the folder synced. A cut before
-    /// the rename leaves the old snapshot (it still describes the files as far
+    /// Replaces the snapshot in `folder` with `bytes`, under a new name first
+    /// (``StorageFile/replaceDurably(_:with:via:)``): a cut before the rename
+    /// is durable leaves the old snapshot (it still describes the files as far
     /// as it says), after it the new one whole.
     static func write(_ bytes: [UInt8], in folder: FilePath) throws {
-        let fresh = folder.appending(newFileName)
-        try StorageDirectory.removeFile(fresh)
-        let file = try StorageFile.open(fresh, create: true, exclusive: true)
-        do {
-            try bytes.withUnsafeBytes { try file.write($0, at: 0) }
-            try file.syncData()
-            file.close()
-        } catch {
-            file.close()
-            StorageDirectory.remove(fresh)
-            throw error
-        }
-        try StorageDirectory.rename(fresh, to: folder.appending(fileName))
-        try StorageDirectory.sync(folder)
+        try StorageFile.replaceDurably(folder.appending(fileName), with: bytes, via: folder.appending(newFileName))
     }
 }

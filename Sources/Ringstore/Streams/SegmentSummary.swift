@@ -265,18 +265,8 @@ struct SegmentSummary: Sendable, Equatable {
 
     /// Reads segment `number`'s summary in `folder`: nil if there is none or it is not intact.
     static func read(segment number: UInt32, in folder: FilePath) -> SegmentSummary? {
-        guard let bytes = try? readBytes(folder.appending(fileName(of: number))) else { return nil }
+        guard let bytes = try? StorageFile.readWhole(folder.appending(fileName(of: number))) else { return nil }
         return decode(bytes, segment: number)
-    }
-
-    /// A summary file's whole bytes.
-    static func readBytes(_ path: FilePath) throws -> [UInt8] {
-        let file = try StorageFile.open(path)
-        defer { file.close() }
-        let size = Int(try file.size())
-        var bytes = [UInt8](repeating: 0, count: size)
-        let got = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
-        return Array(bytes[..<got])
     }
 
     /// Writes segment `number`'s summary, `bytes` (``encoded()``), into
@@ -285,9 +275,6 @@ struct SegmentSummary: Sendable, Equatable {
     static func write(_ bytes: [UInt8], segment number: UInt32, in folder: FilePath) throws {
         let path = folder.appending(fileName(of: number))
         try StorageDirectory.removeFile(path)
-        let file = try StorageFile.open(path, create: true, exclusive: true)
-        defer { file.close() }
-        try bytes.withUnsafeBytes { try file.write($0, at: 0) }
-        try file.syncData()
+        try StorageFile.create(path, holding: bytes, sync: true)
     }
 }

@@ -44,6 +44,12 @@ final class SplitSegments: Sendable {
         var entries: UInt32
     }
 
+    /// A finished segment's summary waiting for ``sync()``: its bytes, or to be built by walking the segment.
+    enum DueSummary {
+        case encoded([UInt8])
+        case walk
+    }
+
     /// One stream's blocks to append.
     struct Item {
         var stream: UInt32
@@ -72,9 +78,8 @@ final class SplitSegments: Sendable {
         /// (nil: the segment was opened with entries in it; its summary is
         /// built by walking it once it is finished).
         var building: SegmentSummary.Builder?
-        /// Finished segments whose summaries ``sync()`` is to write: the
-        /// summary's bytes, or nil to build it by walking the segment.
-        var summariesDue: [UInt32: [UInt8]?] = [:]
+        /// Finished segments whose summaries ``sync()`` is to write.
+        var summariesDue: [UInt32: DueSummary] = [:]
     }
 
     let folder: FilePath
@@ -118,7 +123,7 @@ final class SplitSegments: Sendable {
             s.heads = adopted.heads
             s.checkpointed = Link(segment: adopted.current.number, offset: UInt32(adopted.current.end))
             for segment in adopted.segments.values where segment !== adopted.current && !summarized.contains(segment.number) {
-                s.summariesDue[segment.number] = .some(nil)
+                s.summariesDue[segment.number] = .walk
             }
             if removed { try StorageDirectory.sync(folder) }
             segmentsOpenedFromSummaries = 0
@@ -226,7 +231,7 @@ final class SplitSegments: Sendable {
         if let current = s.current, current.end == current.entriesStart { s.building = SegmentSummary.Builder(segment: current.number) }
         // Finished segments without a summary get one, built by walking them (see ``sync()``).
         for segment in s.segments.values where segment !== s.current && !summarized.contains(segment.number) {
-            s.summariesDue[segment.number] = .some(nil)
+            s.summariesDue[segment.number] = .walk
         }
         if removed { try StorageDirectory.sync(folder) }
         s.checkpointed = s.current.map { Link(segment: $0.number, offset: UInt32($0.end)) } ?? Link(segment: 0, offset: 0)
@@ -306,7 +311,8 @@ final class SplitSegments: Sendable {
                 if let finished = s.current {
                     finished.dictionary?.releaseCompressionStates()  // no more entries go there
                     if finished.end > finished.entriesStart {
-                        s.summariesDue[finished.number] = .some(s.building.flatMap { $0.segment == finished.number ? $0.encoded(size: finished.end) : nil })
+                        let bytes = s.building.flatMap { $0.segment == finished.number ? $0.encoded(size: finished.end) : nil }
+                        s.summariesDue[finished.number] = bytes.map(DueSummary.encoded) ?? .walk
                     }
                 }
                 // One builder, its storage kept: see ``SegmentSummary/Builder``.
@@ -403,22 +409,24 @@ final class SplitSegments: Sendable {
     /// trust (it walks the segment). A summary that cannot be written is given
     /// up, not retried: the segment is walked at open, as before summaries.
     private func writeDueSummaries() -> Bool {
-        let due: [(segment: SplitSegment, end: UInt64, bytes: [UInt8]?)] = state.withLock { s in
-            s.summariesDue.compactMap { number, bytes in
+        let due: [(segment: SplitSegment, end: UInt64, summary: DueSummary)] = state.withLock { s in
+            s.summariesDue.compactMap { number, summary in
                 guard let segment = s.segments[number], segment !== s.current, !segment.syncFailed,
                       segment.syncedEnd >= segment.end else { return nil }
-                return (segment, segment.end, bytes)
+                return (segment, segment.end, summary)
             }.sorted { $0.segment.number < $1.segment.number }
         }
         guard !due.isEmpty else { return false }
         var walked = false
         var wrote = false
-        for (segment, end, bytes) in due {
-            var summary = bytes
-            if summary == nil {
+        for (segment, end, due) in due {
+            let summary: [UInt8]?
+            switch due {
+            case .encoded(let bytes): summary = bytes
+            case .walk:
                 if walked { continue }  // the next sync walks the next one
                 walked = true
-                summary = (try? Self.summarize(segment, end: end))?.encoded()
+                summary = try? Self.summarize(segment, end: end)
             }
             if let summary {
                 do {
@@ -439,9 +447,9 @@ final class SplitSegments: Sendable {
         return wrote
     }
 
-    /// The summary of `segment`'s entries before `end`, by walking them; nil
-    /// if anything there is no whole entry.
-    static func summarize(_ segment: SplitSegment, end: UInt64) throws -> SegmentSummary? {
+    /// The summary's bytes of `segment`'s entries before `end`, by walking
+    /// them; nil if anything there is no whole entry.
+    static func summarize(_ segment: SplitSegment, end: UInt64) throws -> [UInt8]? {
         var builder = SegmentSummary.Builder(segment: segment.number)
         let reached = try segment.walk(checkingPayloads: false) { visit, _, _ in
             switch visit {
@@ -454,7 +462,7 @@ final class SplitSegments: Sendable {
             }
             return true
         }
-        return reached == end ? builder.summary(size: end) : nil
+        return reached == end ? builder.encoded(size: end) : nil
     }
 
     /// Records that the journal's checkpoint now covers every entry before `boundary`.

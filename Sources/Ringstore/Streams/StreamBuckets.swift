@@ -569,7 +569,8 @@ final class StreamBuckets: Sendable {
             withEveryBucketLock {
                 bytes = state.withLock { s in
                     let total = s.files.values.reduce(0) { $0 + $1.end }
-                    guard !s.syncEverFailed, total >= s.snapshotBytes + snapshotGrowth,
+                    // Every file's bytes and name durable (a name lost to a cut would only make opening refuse it).
+                    guard !s.syncEverFailed, !s.folderDirty, total >= s.snapshotBytes + snapshotGrowth,
                           s.files.values.allSatisfy({ $0.syncedEnd >= $0.end && !$0.syncFailed }) else { return nil }
                     let files = s.files.values.map { BucketHeadsSnapshot.FileEnd(number: $0.number, end: $0.end) }.sorted { $0.number < $1.number }
                     return (BucketHeadsSnapshot(files: files, heads: s.heads).encoded(), total)

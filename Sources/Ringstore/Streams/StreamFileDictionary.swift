@@ -64,11 +64,7 @@ enum StreamFileDictionary {
     }
 
     private static func write(_ dictionary: CompressionDictionary, at path: FilePath, sync: Bool) throws {
-        let file = try StorageFile.open(path, create: true, exclusive: true)
-        defer { file.close() }
-        let bytes = magic + CompressionDictionary.encodeArea(dictionary)
-        try bytes.withUnsafeBytes { try file.write($0, at: 0) }
-        if sync { try file.syncData() }
+        try StorageFile.create(path, holding: magic + CompressionDictionary.encodeArea(dictionary), sync: sync)
     }
 
     /// Writes `dictionary` as the file of the running store at `root`, durably:
@@ -86,12 +82,8 @@ enum StreamFileDictionary {
     /// are synced later (the checkpoint, the mover's batch sync), never before
     /// step 3.
     static func writeDurably(_ dictionary: CompressionDictionary, in root: FilePath) throws {
-        let folder = root.appending(StreamNaming.folder)
-        let unfinished = folder.appending(unfinishedName)
-        if StorageDirectory.exists(unfinished) { try StorageDirectory.removeFile(unfinished) }
-        try write(dictionary, at: unfinished, sync: true)
-        try StorageDirectory.rename(unfinished, to: path(in: root))
-        try StorageDirectory.sync(folder)
+        try StorageFile.replaceDurably(path(in: root), with: magic + CompressionDictionary.encodeArea(dictionary),
+                                       via: root.appending(StreamNaming.folder).appending(unfinishedName))
     }
 
     /// Removes what a crash in ``writeDurably(_:in:)`` before its rename left.

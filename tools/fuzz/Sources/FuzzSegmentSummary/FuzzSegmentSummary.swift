@@ -39,8 +39,8 @@ func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer
         builder.add(stream: 3, offset: 40, header: header(0, 2, raw: 300, position: 50))
         builder.add(stream: 900, offset: 9000, header: header(1 << 40, 1, raw: 70_000, position: 1 << 33))
         builder.add(stream: 3, offset: 200_000, header: header(2, 3, raw: .max, position: 60))
-        let rows = builder.summary(size: 300_000)!.encoded()
-        let empty = SegmentSummary.Builder(segment: 5).summary(size: 24)!.encoded()
+        let rows = builder.encoded(size: 300_000)!
+        let empty = SegmentSummary.Builder(segment: 5).encoded(size: 24)!
         return [("rows", rows), ("empty", empty)]
     }())
     return 0
